@@ -1,0 +1,162 @@
+"""Shared fixtures: real PostgreSQL and Redis, two tenants (``acme`` and ``northwind``), signed-in clients.
+
+With ``DATABASE_URL`` / ``REDIS_URL`` set (CI) the tests use those servers, in a database of their own
+(``<name>_test``, recreated each session) and Redis db 9 (flushed). Otherwise they start the embedded
+servers under ``var/test/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from werkzeug.test import TestResponse
+
+from vectis import create_app, embedded
+from vectis.bootstrap import migrate, recreate_database
+from vectis.config import ROOT, Settings, load
+from vectis.db import system_session
+from vectis.models import Tenant, User
+from vectis.seed import DEMO_PASSWORD, seed_demo
+
+TEST_VAR = ROOT / "var" / "test"
+TEST_REDIS_DB = 9
+
+
+def _test_database_url(url: str) -> str:
+    parsed = make_url(url)
+    name = parsed.database or "vectis"
+    if not name.endswith("_test"):
+        name += "_test"  # never drop the database a developer pointed DATABASE_URL at
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def _test_redis_url(url: str) -> str:
+    if url.startswith("unix://"):
+        return url  # the embedded server is ours alone
+    base = url.split("?", 1)[0].rstrip("/")
+    scheme, _, rest = base.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{TEST_REDIS_DB}"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Iterator[Settings]:
+    services = embedded.start(
+        TEST_VAR, postgres=not os.environ.get("DATABASE_URL"), redis=not os.environ.get("REDIS_URL")
+    )
+    env = {
+        "VECTIS_ENV": "test",
+        "VECTIS_VAR_DIR": str(TEST_VAR),
+        "VECTIS_BASE_DOMAIN": "localhost",
+        "DATABASE_URL": _test_database_url(services.database_url or os.environ["DATABASE_URL"]),
+        "REDIS_URL": _test_redis_url(services.redis_url or os.environ["REDIS_URL"]),
+    }
+    loaded = load(env)
+    recreate_database(loaded.database_url)
+    migrate(loaded, quiet=True)
+    yield loaded
+    services.stop()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Iterator[Flask]:
+    application = create_app(settings=settings)
+    with application.app_context():
+        from vectis.queues import redis
+
+        redis().flushdb()
+        seed_demo()
+    yield application
+    application.extensions["vectis.db"].dispose()
+
+
+@dataclass(frozen=True)
+class TenantFixture:
+    id: int
+    slug: str
+    host: str
+    admin: str
+    users: dict[str, int]  # email -> id
+
+
+@pytest.fixture(scope="session")
+def tenants(app: Flask) -> dict[str, TenantFixture]:
+    """The two tenants every test can use: ``acme`` (admin, technician, read-only) and ``northwind``."""
+    found: dict[str, TenantFixture] = {}
+    with app.app_context(), system_session() as s:
+        for tenant in s.scalars(select(Tenant).where(Tenant.slug.in_(["acme", "northwind"]))):
+            users = {u.email: u.id for u in s.scalars(select(User).where(User.tenant_id == tenant.id))}
+            found[tenant.slug] = TenantFixture(
+                tenant.id, tenant.slug, f"{tenant.slug}.localhost", f"admin@{tenant.slug}.test", users
+            )
+    assert set(found) == {"acme", "northwind"}
+    return found
+
+
+@pytest.fixture
+def acme(tenants: dict[str, TenantFixture]) -> TenantFixture:
+    return tenants["acme"]
+
+
+@pytest.fixture
+def northwind(tenants: dict[str, TenantFixture]) -> TenantFixture:
+    return tenants["northwind"]
+
+
+class HostClient(FlaskClient):
+    """A test client whose requests all go to one host, as a browser on that tenant's address would."""
+
+    def __init__(self, *args: Any, host: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.host = host
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        kwargs.setdefault("base_url", f"http://{self.host}")
+        return super().open(*args, **kwargs)
+
+
+def client_for(app: Flask, tenant: TenantFixture | str) -> HostClient:
+    host = tenant if isinstance(tenant, str) else tenant.host
+    return HostClient(app, app.response_class, use_cookies=True, host=host)
+
+
+def login(app: Flask, tenant: TenantFixture, email: str | None = None) -> HostClient:
+    """A client signed in on ``tenant``'s host (as its admin unless ``email`` is given)."""
+    client = client_for(app, tenant)
+    response = client.post(
+        "/signin",
+        data={"email": email or tenant.admin, "password": DEMO_PASSWORD, "csrf_token": csrf_token(client)},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def csrf_token(client: FlaskClient, path: str = "/signin") -> str:
+    """The CSRF token a page hands its forms, read the way a browser gets it."""
+    html = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+@pytest.fixture
+def client(app: Flask, acme: TenantFixture) -> FlaskClient:
+    """Anonymous client on acme's host."""
+    return client_for(app, acme)
+
+
+@pytest.fixture
+def screenshots_dir() -> Path:
+    path = ROOT / "var" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,47 @@
+"""Every route that takes an object id answers 404 to a signed-in user of another tenant.
+
+The walk covers ``app.url_map`` as it is, so a new object route that is not listed in ``OBJECT_IDS``
+fails this test until someone says which object it takes (and so proves it is tenant-scoped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask
+
+from tests.conftest import TenantFixture, csrf_token, login
+
+# URL argument -> how to get an id of an acme object of that kind.
+OBJECT_IDS: dict[str, Callable[[TenantFixture], int]] = {
+    "user_id": lambda acme: acme.users[acme.admin],
+}
+
+
+def test_it_hides_every_object_route_from_another_tenant(
+    app: Flask, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    outsider = login(app, northwind)  # northwind's admin: every role check passes, only tenancy can stop it
+    insider = login(app, acme)
+    # Unsafe methods carry each session's CSRF token, so only tenancy (not CSRF) can answer 404.
+    outsider_headers = {"X-CSRFToken": csrf_token(outsider, "/customers")}
+    insider_headers = {"X-CSRFToken": csrf_token(insider, "/customers")}
+    checked = []
+    for rule in app.url_map.iter_rules():
+        id_args = [a for a in rule.arguments if a.endswith("_id")]
+        if not id_args:
+            continue
+        unknown = [a for a in id_args if a not in OBJECT_IDS]
+        assert not unknown, f"{rule.rule}: add {unknown} to OBJECT_IDS"
+        path = rule.rule
+        for arg in id_args:
+            path = path.replace(f"<int:{arg}>", str(OBJECT_IDS[arg](acme))).replace(
+                f"<{arg}>", str(OBJECT_IDS[arg](acme))
+            )
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            own = insider.open(path, method=method, headers=insider_headers)
+            assert own.status_code != 404, f"{method} {path} should exist for acme itself"
+            theirs = outsider.open(path, method=method, headers=outsider_headers)
+            assert theirs.status_code == 404, f"{method} {path} answered {theirs.status_code} to northwind"
+            checked.append(f"{method} {rule.rule}")
+    assert "GET /admin/users/<int:user_id>" in checked

@@ -1,0 +1,57 @@
+"""``flask vectis …``: the operator's commands."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from vectis.crypto import generate_key
+
+group = AppGroup("vectis", help="Vectis maintenance commands.")
+
+
+@group.command("migrate")
+def migrate_command() -> None:
+    """Create the runtime role if needed and upgrade the schema to the newest revision."""
+    from vectis.bootstrap import migrate
+
+    migrate(current_app.config["VECTIS_SETTINGS"])
+    click.echo("Schema is up to date.")
+
+
+@group.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create the demo tenants and users (idempotent)."""
+    from vectis.seed import seed_demo
+
+    seed_demo()
+    click.echo("Demo tenants and users are in place.")
+
+
+@group.command("generate-key")
+def generate_key_command() -> None:
+    """Print a new encryption key. Put it first in VECTIS_ENCRYPTION_KEYS, then run rotate-keys."""
+    click.echo(generate_key())
+
+
+@group.command("rotate-keys")
+def rotate_keys_command() -> None:
+    """Re-encrypt every stored secret with the first key of VECTIS_ENCRYPTION_KEYS.
+
+    Afterwards the older keys can be removed from the list."""
+    from vectis.crypto import SecretUnreadable
+    from vectis.secrets_rotation import rotate_all
+
+    try:
+        counts = rotate_all()
+    except SecretUnreadable as exc:
+        raise click.ClickException(str(exc)) from None
+    total = sum(counts.values())
+    for where, n in counts.items():
+        click.echo(f"  {where}: {n}")
+    click.echo(f"Re-encrypted {total} secret(s) with the newest key.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(group)

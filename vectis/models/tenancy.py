@@ -1,0 +1,71 @@
+"""Tenants (MSP workspaces) and their operators."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Identity, Index, String, Text, true
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vectis.crypto import Sealed, SealedType
+from vectis.models.base import Base, TenantOwned, created_at_column
+
+
+class Tenant(Base):
+    """One MSP workspace; its slug is its subdomain. Readable by every request (host resolution
+    happens before sign-in); only the tenant itself may update its row (RLS on UPDATE)."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint("slug ~ '^[a-z0-9](-?[a-z0-9])*$'", name="slug_is_a_dns_label"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    TECHNICIAN = "technician"
+    READ_ONLY = "read_only"
+
+    @property
+    def label(self) -> str:
+        return {"admin": "Admin", "technician": "Technician", "read_only": "Read-only"}[self.value]
+
+
+class User(TenantOwned, Base):
+    """An operator of one tenant. Email is unique within the tenant, not across tenants."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        Index("ix_users_tenant_id_email", "tenant_id", "email", unique=True),
+        CheckConstraint("role in ('admin', 'technician', 'read_only')", name="role_is_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    totp_secret: Mapped[Sealed | None] = mapped_column(SealedType)
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
+    created_at: Mapped[datetime] = created_at_column()
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+    # flask-login's user protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)

@@ -1,0 +1,24 @@
+"""Redis and the RQ queues. Queue names are part of the job wire format (see ``jobs/``)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+
+QUEUES = ("sync", "rules", "actions", "mail")
+
+
+def init_app(app: Flask, redis_url: str) -> None:
+    app.extensions["vectis.redis"] = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def redis() -> Redis[bytes]:
+    client: Redis[bytes] = current_app.extensions["vectis.redis"]
+    return client
+
+
+def queue(name: str) -> Queue:
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=redis())

@@ -1,0 +1,57 @@
+"""The demo MSP: tenant ``acme`` (three users, one per role) and a second tenant ``northwind``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from vectis.db import system_session
+from vectis.models import Role, Tenant, User
+from vectis.passwords import hash_password
+
+DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    tenant: str
+    email: str
+    name: str
+    role: Role
+
+
+DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
+DEMO_USERS = (
+    DemoUser("acme", "admin@acme.test", "Avery Admin", Role.ADMIN),
+    DemoUser("acme", "tech@acme.test", "Taylor Tech", Role.TECHNICIAN),
+    DemoUser("acme", "viewer@acme.test", "Riley Viewer", Role.READ_ONLY),
+    DemoUser("northwind", "admin@northwind.test", "Nora Admin", Role.ADMIN),
+)
+
+
+def seed_demo() -> None:
+    """Idempotent: a second run changes nothing that is already there."""
+    password_hash = hash_password(DEMO_PASSWORD)
+    with system_session() as s:
+        tenants: dict[str, Tenant] = {}
+        for slug, name in DEMO_TENANTS.items():
+            tenant = s.scalar(select(Tenant).where(Tenant.slug == slug))
+            if tenant is None:
+                tenant = Tenant(slug=slug, name=name)
+                s.add(tenant)
+                s.flush()
+            tenants[slug] = tenant
+        for demo in DEMO_USERS:
+            tenant = tenants[demo.tenant]
+            exists = s.scalar(select(User.id).where(User.tenant_id == tenant.id, User.email == demo.email))
+            if exists is None:
+                s.add(
+                    User(
+                        tenant_id=tenant.id,
+                        email=demo.email,
+                        name=demo.name,
+                        role=demo.role.value,
+                        password_hash=password_hash,
+                    )
+                )

@@ -1,0 +1,12 @@
+"""Blueprints, one per area (CONVENTIONS #2)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from vectis.views import admin, auth, health, sections
+
+    for module in (auth, health, sections, admin):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,90 @@
+"""The main sections of the navigation that later issues fill. Until then each page says what will
+appear there and how to make it appear, instead of a dead link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, redirect, url_for
+from werkzeug.wrappers import Response
+
+from vectis.auth import signed_in
+from vectis.htmx import render
+
+bp = Blueprint("sections", __name__)
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    lead: str
+    empty_title: str
+    empty_body: str
+
+
+SECTIONS: dict[str, Section] = {
+    s.key: s
+    for s in (
+        Section(
+            "customers",
+            "Customers",
+            "Every customer, with tickets, alerts, devices and backups from every tool.",
+            "No customers yet",
+            "Customers appear here as soon as an integration syncs them: connect your PSA, RMM or backup tool "
+            "and each company becomes one customer, matched across tools.",
+        ),
+        Section(
+            "timeline",
+            "Timeline",
+            "What happened, in order, across every tool.",
+            "Nothing on the timeline yet",
+            "Tickets, alerts, backup runs and your team's notes land here in one chronological stream once "
+            "integrations are connected.",
+        ),
+        Section(
+            "alerts",
+            "Alerts",
+            "Open alerts from your RMM, backup and security tools.",
+            "No open alerts",
+            "Alerts from NinjaOne, backup failures and security detections will be listed here, newest first.",
+        ),
+        Section(
+            "rules",
+            "Rules",
+            "If this happens in one tool, do that in another, with an audit trail.",
+            "No rules yet",
+            "Rules watch synced data and write back to the right tool. Every new rule starts in dry-run, so you "
+            "see what it would do before it does anything.",
+        ),
+        Section(
+            "queries",
+            "Queries",
+            "Ask anything across the unified data, export to Excel.",
+            "No saved queries yet",
+            "Build a query by picking tables, columns and filters; save it for your team and export the result "
+            "to Excel.",
+        ),
+        Section(
+            "security",
+            "Security",
+            "Detections from SentinelOne, ESET, Huntress and Defender in one place.",
+            "No detections",
+            "When an endpoint security tool is connected, its detections show here with isolate, resolve and "
+            "false-positive actions.",
+        ),
+    )
+}
+
+
+@bp.get("/")
+@signed_in
+def home() -> Response:
+    return redirect(url_for("sections.show", key="customers"))
+
+
+@bp.get("/<any(customers, timeline, alerts, rules, queries, security):key>")
+@signed_in
+def show(key: str) -> Response:
+    section = SECTIONS.get(key) or abort(404)
+    return render("sections/section.html", section=section, active=key)
