@@ -13,8 +13,8 @@ def init_app(app: Flask, redis_url: str) -> None:
     app.extensions["vectis.redis"] = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
 
 
-def redis() -> Redis[bytes]:
-    client: Redis[bytes] = current_app.extensions["vectis.redis"]
+def redis() -> Redis:
+    client: Redis = current_app.extensions["vectis.redis"]
     return client
 
 
