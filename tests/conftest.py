@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 from werkzeug.test import TestResponse
 
@@ -26,7 +27,7 @@ from vectis.bootstrap import migrate, recreate_database
 from vectis.config import ROOT, Settings, load
 from vectis.db import system_session
 from vectis.models import Tenant, User
-from vectis.seed import DEMO_PASSWORD, seed_demo
+from vectis.seed import DEMO_PASSWORD, demo_totp_secret, seed_demo
 
 TEST_VAR = ROOT / "var" / "test"
 TEST_REDIS_DB = 9
@@ -130,12 +131,31 @@ def client_for(app: Flask, tenant: TenantFixture | str) -> HostClient:
     return HostClient(app, app.response_class, use_cookies=True, host=host)
 
 
+def totp_code(email: str) -> str:
+    return pyotp.TOTP(demo_totp_secret(email)).now()
+
+
+def forget_used_codes(app: Flask) -> None:
+    """Test data only: a TOTP code works once per user, and tests sign the same users in many times
+    within one 30-second step. The replay rule itself is tested on its own."""
+    with app.app_context(), system_session() as s:
+        s.execute(update(User).values(totp_last_step=None))
+
+
 def login(app: Flask, tenant: TenantFixture, email: str | None = None) -> HostClient:
-    """A client signed in on ``tenant``'s host (as its admin unless ``email`` is given)."""
+    """A client signed in on ``tenant``'s host (as its admin unless ``email`` is given): password, then
+    the TOTP code of the demo user's known secret, through the real forms."""
+    email = email or tenant.admin
     client = client_for(app, tenant)
     response = client.post(
-        "/signin",
-        data={"email": email or tenant.admin, "password": DEMO_PASSWORD, "csrf_token": csrf_token(client)},
+        "/signin", data={"email": email, "password": DEMO_PASSWORD, "csrf_token": csrf_token(client)}
+    )
+    assert response.status_code == 302 and response.headers["Location"].endswith("/signin/mfa"), response.get_data(
+        as_text=True
+    )
+    forget_used_codes(app)
+    response = client.post(
+        "/signin/mfa", data={"code": totp_code(email), "csrf_token": csrf_token(client, "/signin/mfa")}
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     return client

@@ -13,17 +13,20 @@ from sqlalchemy import select, update
 
 from tests.conftest import TenantFixture
 from vectis import crypto, db
-from vectis.config import ROOT, ConfigError
+from vectis.config import ROOT, ConfigError, Settings
 from vectis.crypto import Keyring, Sealed, SecretUnreadable, generate_key
 from vectis.models import User
 from vectis.secrets_rotation import rotate_all
+from vectis.seed import demo_totp_secret
 
 
 @pytest.fixture(autouse=True)
-def clear_secrets(app: Flask) -> Iterator[None]:
+def restore_demo_secrets(app: Flask) -> Iterator[None]:
+    """These tests overwrite users' TOTP secrets; put the demo users' own back afterwards."""
     yield
     with app.app_context(), db.system_session() as s:
-        s.execute(update(User).values(totp_secret=None))
+        for user in s.scalars(select(User)):
+            user.totp_secret = Sealed.seal(user.tenant_id, demo_totp_secret(user.email))
 
 
 @pytest.fixture
@@ -71,10 +74,9 @@ def test_it_does_not_open_a_ciphertext_moved_to_another_tenants_row(
 
 
 def test_it_keeps_every_secret_readable_across_key_rotation(
-    app: Flask, acme: TenantFixture, northwind: TenantFixture, restore_keyring: None
+    app: Flask, settings: Settings, acme: TenantFixture, northwind: TenantFixture, restore_keyring: None
 ) -> None:
-    old_key, new_key = generate_key(), generate_key()
-    crypto.install_keyring(Keyring((old_key,)))
+    old_key, new_key = settings.encryption_keys[0], generate_key()
     acme_user = _store(app, acme, "acme-before-rotation")
     northwind_user = _store(app, northwind, "northwind-before-rotation")
 

@@ -6,8 +6,8 @@ from flask import Flask
 
 from tests.conftest import TenantFixture, client_for, csrf_token, login
 from vectis import create_app
+from vectis.auth import SIGN_IN_FAILED
 from vectis.config import Settings
-from vectis.views.auth import SIGN_IN_FAILED
 
 
 def test_it_sends_anonymous_users_to_sign_in(app: Flask, acme: TenantFixture) -> None:
@@ -52,10 +52,10 @@ def test_it_ignores_a_session_cookie_carried_to_another_tenants_host(
     app: Flask, acme: TenantFixture, northwind: TenantFixture
 ) -> None:
     acme_client = login(app, acme)
-    cookie = acme_client.get_cookie("session", domain="acme.localhost")
+    cookie = acme_client.get_cookie("vectis_session", domain="acme.localhost")
     assert cookie is not None
     thief = client_for(app, northwind)
-    thief.set_cookie("session", cookie.value, domain="northwind.localhost")
+    thief.set_cookie("vectis_session", cookie.value, domain="northwind.localhost")
     assert thief.get("/admin/users").status_code == 302  # back to sign-in: the cookie means nothing here
 
 

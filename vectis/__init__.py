@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from flask_session import Session
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 
@@ -17,7 +19,7 @@ htmx_ext = Htmx()
 
 def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | None = None) -> Flask:
     """Build the app. ``overrides`` replace settings fields (tests: pool size) or Flask config keys."""
-    from vectis import auth, cli, crypto, db, errors, queues, tenancy
+    from vectis import auth, cli, crypto, db, errors, queues, requests_meta, tenancy
     from vectis.views import register_blueprints
 
     settings = settings or config_module.load()
@@ -30,8 +32,17 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
         VECTIS_SETTINGS=settings,
         VECTIS_BASE_DOMAIN=settings.base_domain,
         VECTIS_DEMO=settings.is_demo,
+        # Server-side sessions in Redis: the cookie carries a random id only; 8 hours of inactivity ends it.
+        SESSION_TYPE="redis",
+        SESSION_KEY_PREFIX="vectis:session:",
+        SESSION_PERMANENT=True,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        SESSION_COOKIE_NAME="__Host-vectis_session" if settings.secure_cookies else "vectis_session",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session; an 8-hour-old tab still works
         TESTING=settings.mode == "test",
     )
@@ -40,6 +51,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     crypto.install_keyring(crypto.Keyring(settings.encryption_keys))
     db.init_app(app, settings)
     queues.init_app(app, settings.redis_url)
+    app.config["SESSION_REDIS"] = app.extensions["vectis.redis"]
+    Session(app)
+    requests_meta.init_app(app)
     htmx_ext.init_app(app)
     tenancy.init_app(app)  # before CSRF: an unknown host is a 404, whatever the request carries
     csrf.init_app(app)

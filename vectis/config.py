@@ -42,6 +42,7 @@ class Settings:
     db_pool_size: int = 5
     db_max_overflow: int = 10
     smtp_url: str | None = None
+    secure_cookies: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -129,4 +130,6 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         db_pool_size=int(env.get("VECTIS_DB_POOL_SIZE", "5")),
         db_max_overflow=int(env.get("VECTIS_DB_MAX_OVERFLOW", "10")),
         smtp_url=env.get("SMTP_URL") or None,
+        # Secure cookies need https; the demo and tests are served over plain http on loopback.
+        secure_cookies=env.get("VECTIS_SECURE_COOKIES", "0" if generated else "1") not in ("0", "false", "no"),
     )

@@ -106,11 +106,16 @@ def _close_request_session(exc: BaseException | None) -> None:
 
 @contextmanager
 def tenant_session(tenant_id: int) -> Iterator[TenantSession]:
-    """A session for one tenant outside a request (jobs, CLI). Commits on success, rolls back on error."""
+    """A session for one tenant outside a request (jobs, CLI). Commits what is pending when the block
+    ends, rolls back on error; code inside may commit on its own (``perform`` does)."""
     with database().tenant_sessions() as s:
         s.info["tenant_id"] = tenant_id
-        with s.begin():
+        try:
             yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
 
 
 @contextmanager

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from vectis.crypto import Sealed
 from vectis.db import system_session
 from vectis.models import Role, Tenant, User
 from vectis.passwords import hash_password
@@ -28,6 +32,11 @@ DEMO_USERS = (
     DemoUser("acme", "viewer@acme.test", "Riley Viewer", Role.READ_ONLY),
     DemoUser("northwind", "admin@northwind.test", "Nora Admin", Role.ADMIN),
 )
+
+
+def demo_totp_secret(email: str) -> str:
+    """Demo users are enrolled with known secrets, derived from their email (demo data only)."""
+    return base64.b32encode(hashlib.sha256(f"vectis-demo-totp:{email}".encode()).digest()[:20]).decode()
 
 
 def seed_demo() -> None:
@@ -53,5 +62,7 @@ def seed_demo() -> None:
                         name=demo.name,
                         role=demo.role.value,
                         password_hash=password_hash,
+                        totp_secret=Sealed.seal(tenant.id, demo_totp_secret(demo.email)),
+                        mfa_enrolled_at=datetime.now(UTC),
                     )
                 )

@@ -50,9 +50,16 @@ class User(TenantOwned, Base):
     role: Mapped[str] = mapped_column(String(20), nullable=False)
     password_hash: Mapped[str | None] = mapped_column(Text)
     totp_secret: Mapped[Sealed | None] = mapped_column(SealedType)
+    # The last TOTP time step accepted: a code is good once (RFC 6238 section 5.2), not for its whole window.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    mfa_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
     created_at: Mapped[datetime] = created_at_column()
     last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def mfa_enrolled(self) -> bool:
+        return self.totp_secret is not None
 
     @property
     def role_enum(self) -> Role:

@@ -1,34 +1,124 @@
-"""Admin: the workspace's users (invites, roles and the audit log arrive with the accounts issue)."""
+"""Admin: users (invite, role, deactivate, MFA reset) and the audit log."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, url_for
-from sqlalchemy import select
-from werkzeug.wrappers import Response
+import json
+from datetime import UTC, datetime
+from typing import Any
 
-from vectis import db
+from flask import Blueprint, Response, flash, redirect, request, stream_with_context, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
+
+from vectis import audit_log, db
 from vectis.access import get_or_404
-from vectis.auth import require_role
+from vectis.actions import Target, perform
+from vectis.auth import current_actor, require_role
 from vectis.htmx import render
 from vectis.models import Role, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+admin_only = require_role(Role.ADMIN)
 
 
 @bp.get("/")
-@require_role(Role.ADMIN)
-def index() -> Response:
+@admin_only
+def index() -> BaseResponse:
     return redirect(url_for("admin.users"))
 
 
-@bp.get("/users")
-@require_role(Role.ADMIN)
-def users() -> Response:
+def _users_page(
+    status: int = 200, form: dict[str, str] | None = None, error: str | None = None, invite_link: str | None = None
+) -> BaseResponse:
     rows = db.session().scalars(select(User).order_by(User.name, User.id)).all()
-    return render("admin/users.html", "admin/_users_table.html", users=rows, active="admin")
+    return render(
+        "admin/users.html",
+        "admin/_users_table.html",
+        users=rows,
+        roles=list(Role),
+        form=form or {},
+        error=error,
+        invite_link=invite_link,
+        active="admin",
+        tab="users",
+        status=status,
+    )
+
+
+@bp.get("/users")
+@admin_only
+def users() -> BaseResponse:
+    return _users_page()
+
+
+@bp.post("/users")
+@admin_only
+def invite() -> BaseResponse:
+    form = {k: request.form.get(k, "").strip() for k in ("email", "name", "role")}
+    email = form["email"].lower()
+    outcome = perform(
+        "user.invite", Target("user", None, email or "new user"), form, actor=current_actor(), surface="ui"
+    )
+    if not outcome.ok:
+        return _users_page(422, form, outcome.message)
+    flash(outcome.message, "ok")
+    return _users_page(invite_link=outcome.private["link"])
 
 
 @bp.get("/users/<int:user_id>")
-@require_role(Role.ADMIN)
-def user(user_id: int) -> Response:
-    return render("admin/user.html", user=get_or_404(User, user_id), active="admin")
+@admin_only
+def user(user_id: int) -> BaseResponse:
+    return render("admin/user.html", user=get_or_404(User, user_id), roles=list(Role), active="admin", tab="users")
+
+
+USER_ACTIONS = {
+    "role": "user.change_role",
+    "deactivate": "user.deactivate",
+    "reactivate": "user.reactivate",
+    "reset-mfa": "user.reset_mfa",
+}
+
+
+@bp.post("/users/<int:user_id>/<any(role, deactivate, reactivate, 'reset-mfa'):action>")
+@admin_only
+def user_action(user_id: int, action: str) -> BaseResponse:
+    target_user = get_or_404(User, user_id)
+    payload = {"role": request.form.get("role", "")} if action == "role" else {}
+    outcome = perform(USER_ACTIONS[action], Target.for_user(target_user), payload, actor=current_actor(), surface="ui")
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return redirect(url_for("admin.user", user_id=user_id))
+
+
+@bp.get("/audit")
+@admin_only
+def audit() -> BaseResponse:
+    s = db.session()
+    filters = audit_log.AuditFilters.from_args(request.args)
+    before = request.args.get("before", type=int)
+    result = audit_log.page(s, filters, before)
+    context: dict[str, Any] = {
+        "page": result,
+        "filters": filters,
+        "actions": audit_log.known_actions(s),
+        "users": s.scalars(select(User).order_by(User.name)).all(),
+        "active": "admin",
+        "tab": "audit",
+        "json": json,
+    }
+    # htmx asks for the results (filter change) or, with ``before``, only the older rows ("load older");
+    # a plain GET of either URL gets the whole page, so every state can be bookmarked.
+    partial = "admin/_audit_more.html" if before is not None else "admin/_audit_results.html"
+    return render("admin/audit.html", partial, **context)
+
+
+@bp.get("/audit.csv")
+@admin_only
+def audit_csv() -> BaseResponse:
+    filters = audit_log.AuditFilters.from_args(request.args)
+    s = db.session()
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    return Response(
+        stream_with_context(audit_log.csv_lines(s, filters)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="vectis-audit-{stamp}.csv"'},
+    )

@@ -1,0 +1,31 @@
+"""Write-backs that waited for their connection's rate limit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from jobs.context import app_context
+from vectis import db
+from vectis.queues import queue
+
+QUEUE = "actions"
+TIMEOUT = 300
+
+
+def run_queued(tenant_id: int, queued_action_id: int) -> str:
+    """Perform one queued action; if the bucket is still empty, wait again (the action is never dropped)."""
+    from vectis.actions.perform import perform_queued
+    from vectis.models import QueuedAction
+
+    with app_context(), db.tenant_session(tenant_id) as s:
+        queued = s.get(QueuedAction, queued_action_id, with_for_update={"skip_locked": True})
+        if queued is None or queued.done_at is not None:
+            return "already done"
+        outcome = perform_queued(s, queued)
+        return "waiting" if outcome is None else outcome.result
+
+
+def schedule(tenant_id: int, queued_action_id: int, wait_seconds: float) -> None:
+    queue(QUEUE).enqueue_in(
+        timedelta(seconds=max(wait_seconds, 0.05)), run_queued, tenant_id, queued_action_id, job_timeout=TIMEOUT
+    )

@@ -1,0 +1,150 @@
+"""The vocabulary of actions: who acts (Actor), on what (Target), with which verb, and what came of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from sqlalchemy.orm import Session
+
+from vectis.models import Role, User
+
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs an action: a signed-in user, an API token, a rule, the system, or (for sign-in
+    attempts) an anonymous visitor."""
+
+    type: str  # user | token | rule | system | anonymous
+    id: str | None
+    label: str
+    role: str | None = None
+
+    @classmethod
+    def for_user(cls, user: User) -> Actor:
+        return cls("user", str(user.id), user.email, user.role)
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system", None, "Vectis", Role.ADMIN.value)
+
+    @classmethod
+    def anonymous(cls, label: str) -> Actor:
+        return cls("anonymous", None, label[:320] or "unknown")
+
+    @property
+    def user_id(self) -> int | None:
+        return int(self.id) if self.type == "user" and self.id else None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Actor:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Target:
+    type: str
+    id: str | None
+    label: str
+
+    @classmethod
+    def for_user(cls, user: User) -> Target:
+        return cls("user", str(user.id), user.email)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Target:
+        return cls(**data)
+
+
+class ActionFailed(Exception):
+    """The action could not be done. ``message`` is shown to the person who asked, so it says what
+    happened in words a technician understands; ``vendor_status`` is the vendor's HTTP status if any."""
+
+    def __init__(self, message: str, *, vendor_status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.vendor_status = vendor_status
+
+
+@dataclass
+class Context:
+    session: Session
+    tenant_id: int
+    actor: Actor
+    surface: str
+    request_id: str | None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass
+class Applied:
+    """What a verb did. ``response`` goes into the audit row; ``private`` only back to the caller
+    (a one-time link, new recovery codes: things the audit log must never hold)."""
+
+    message: str
+    response: dict[str, Any] = field(default_factory=dict)
+    private: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A per-connection limit: ``key`` names the bucket that all processes share."""
+
+    key: str
+    rate: float
+    burst: int = 1
+
+
+@dataclass
+class Outcome:
+    result: str  # ok | failed | blocked | dry_run | queued
+    message: str
+    audit_id: int | None = None
+    response: dict[str, Any] = field(default_factory=dict)
+    private: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.result == "ok"
+
+
+class Verb:
+    """One thing Vectis can change. Subclasses set ``name``, ``label``, ``roles`` and implement ``apply``."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    target_type: ClassVar[str]
+    roles: ClassVar[frozenset[Role]] = frozenset({Role.ADMIN})
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def permitted(self, actor: Actor, target: Target) -> bool:
+        return actor.role is not None and (actor.role == Role.ADMIN.value or Role(actor.role) in self.roles)
+
+    def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
+        """Write-backs to a vendor name their connection's bucket; internal verbs have none."""
+        return None
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        raise NotImplementedError
+
+    def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {k: (REDACTED if k in self.secret_fields else v) for k, v in payload.items()}
+
+
+class SelfServiceVerb(Verb):
+    """A verb a user performs on their own account, whatever their role."""
+
+    roles = frozenset(Role)
+    target_type = "user"
+
+    def permitted(self, actor: Actor, target: Target) -> bool:
+        return actor.type == "user" and target.type == "user" and actor.id == target.id

@@ -1,0 +1,155 @@
+"""``perform()``: the one way anything in Vectis changes the outside world or an admin setting.
+
+It checks the actor's permission, applies the per-connection rate limit (over it, the action waits in the
+``actions`` queue, never dropped), honours dry-run (records what would be sent, calls nothing), applies
+the verb, and writes exactly one audit row in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import g, has_request_context
+from sqlalchemy.orm import Session
+
+from vectis import db
+from vectis.actions import audit, registry
+from vectis.actions.base import ActionFailed, Actor, Context, Outcome, Target, Verb
+from vectis.crypto import Sealed
+from vectis.models import QueuedAction
+
+log = logging.getLogger(__name__)
+
+BLOCKED_MESSAGE = "Your role does not allow this action. Ask an admin of your workspace if you need it."
+UNEXPECTED_MESSAGE = "Vectis hit an unexpected problem while doing this. Nothing was changed."
+
+
+def perform(
+    verb_name: str,
+    target: Target,
+    payload: dict[str, Any],
+    *,
+    actor: Actor,
+    surface: str,
+    dry_run: bool = False,
+    session: Session | None = None,
+    tenant_id: int | None = None,
+) -> Outcome:
+    """Run ``verb_name`` on ``target``. Commits ``session`` (the request's by default): the change and its
+    audit row land together, or, on failure, only the audit row saying why."""
+    verb = registry.get(verb_name)
+    s = session if session is not None else db.session()
+    if tenant_id is None:
+        tenant_id = g.tenant.id
+    ctx = Context(s, tenant_id, actor, surface, audit.current_request_id() if has_request_context() else None)
+    outcome = _run(verb, ctx, target, payload, dry_run=dry_run, queued=None)
+    assert outcome is not None  # only an action that was already queued can be told to wait again
+    return outcome
+
+
+def perform_queued(session: Session, queued: QueuedAction) -> Outcome | None:
+    """Run an action that waited for its rate limit. ``None`` means it must wait some more."""
+    verb = registry.get(queued.verb)
+    actor = Actor.from_json(queued.actor)
+    ctx = Context(session, queued.tenant_id, actor, queued.surface, queued.request_id)
+    return _run(
+        verb, ctx, Target.from_json(queued.target), queued.payload.open(queued.tenant_id), dry_run=False, queued=queued
+    )
+
+
+def _run(
+    verb: Verb, ctx: Context, target: Target, payload: dict[str, Any], *, dry_run: bool, queued: QueuedAction | None
+) -> Outcome | None:
+    redacted = verb.redact(payload)
+
+    def finish(
+        result: str, message: str, response: dict[str, Any] | None = None, vendor_status: int | None = None
+    ) -> Outcome:
+        body = {"request": redacted} if response is None else {"request": redacted, "response": response}
+        return _finish(
+            ctx, verb, target, result=result, message=message, payload=body, queued=queued, vendor_status=vendor_status
+        )
+
+    if not verb.permitted(ctx.actor, target):
+        return finish("blocked", BLOCKED_MESSAGE)
+    if dry_run:
+        return finish("dry_run", f"Dry run: {verb.label} was not sent.")
+
+    limit = verb.rate_limit(ctx, target, payload)
+    if limit is not None:
+        from vectis.queues import redis
+        from vectis.ratelimit import TokenBucket
+
+        wait = TokenBucket(redis(), limit.key, limit.rate, limit.burst).try_take()
+        if wait > 0:
+            return _defer(ctx, verb, target, payload, queued=queued, wait=wait)
+
+    try:
+        with ctx.session.begin_nested():
+            applied = verb.apply(ctx, target, payload)
+    except ActionFailed as exc:
+        return finish("failed", exc.message, vendor_status=exc.vendor_status)
+    except Exception:
+        log.exception("action %s failed unexpectedly", verb.name)
+        return finish("failed", UNEXPECTED_MESSAGE)
+    outcome = finish("ok", applied.message, applied.response)
+    outcome.response, outcome.private = applied.response, applied.private
+    for callback in ctx.after_commit:
+        callback()
+    return outcome
+
+
+def _finish(
+    ctx: Context,
+    verb: Verb,
+    target: Target,
+    *,
+    result: str,
+    message: str,
+    payload: dict[str, Any],
+    queued: QueuedAction | None,
+    vendor_status: int | None,
+) -> Outcome:
+    entry = audit.record(
+        ctx.session,
+        tenant_id=ctx.tenant_id,
+        actor=ctx.actor,
+        surface=ctx.surface,
+        action=verb.name,
+        target=target,
+        result=result,
+        payload=payload,
+        vendor_status=vendor_status,
+        error=message if result in ("failed", "blocked") else None,
+        request_id=ctx.request_id,
+    )
+    if queued is not None:
+        queued.done_at = datetime.now(UTC)
+        queued.result = result
+    ctx.session.commit()
+    return Outcome(result, message, entry.id)
+
+
+def _defer(
+    ctx: Context, verb: Verb, target: Target, payload: dict[str, Any], *, queued: QueuedAction | None, wait: float
+) -> Outcome | None:
+    from jobs.actions import schedule
+
+    if queued is None:
+        queued = QueuedAction(
+            tenant_id=ctx.tenant_id,
+            verb=verb.name,
+            target=target.to_json(),
+            actor=ctx.actor.to_json(),
+            surface=ctx.surface,
+            payload=Sealed.seal(ctx.tenant_id, payload),
+            request_id=ctx.request_id,
+        )
+        ctx.session.add(queued)
+        ctx.session.commit()
+        schedule(ctx.tenant_id, queued.id, wait)
+        return Outcome("queued", f"{verb.label} is waiting for the connection's rate limit and will run shortly.")
+    schedule(ctx.tenant_id, queued.id, wait)
+    return None

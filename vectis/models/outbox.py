@@ -1,0 +1,47 @@
+"""Durable work handed to the worker: outgoing mail and write-backs waiting for their rate limit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Identity, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vectis.crypto import Sealed, SealedType
+from vectis.models.base import Base, TenantOwned, created_at_column
+
+
+class OutboxMail(TenantOwned, Base):
+    """A mail to send. The body can hold a setup link, so it is sealed like any other secret."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_tenant_id_created_at", "tenant_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(320), nullable=False)
+    subject: Mapped[str] = mapped_column(String(200), nullable=False)
+    body: Mapped[Sealed] = mapped_column(SealedType, nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class QueuedAction(TenantOwned, Base):
+    """A ``perform`` call that hit its connection's rate limit: it waits here, never dropped, until the
+    ``actions`` queue runs it. The payload is sealed because write-backs can carry credentials."""
+
+    __tablename__ = "queued_actions"
+    __table_args__ = (Index("ix_queued_actions_tenant_id_created_at", "tenant_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    verb: Mapped[str] = mapped_column(String(64), nullable=False)
+    target: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    actor: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    surface: Mapped[str] = mapped_column(String(10), nullable=False)
+    payload: Mapped[Sealed] = mapped_column(SealedType, nullable=False)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[str | None] = mapped_column(String(10))

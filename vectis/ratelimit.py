@@ -1,0 +1,89 @@
+"""Rate limits kept in Redis, so every web and worker process shares them.
+
+- :class:`TokenBucket`: a steady rate with bursts (per-connection limits for write-backs and vendor calls).
+- :class:`AttemptWindow`: "N failures within a window" (sign-in and MFA lockouts).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from redis import Redis
+
+# Refill, then take one token if there is one. Returns {taken (0/1), seconds until a token is available}.
+# Atomic in Redis, so two workers can never both take the last token.
+_TAKE = """
+local key, rate, burst, now = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', key, 'tokens', 'at')
+local tokens, at = tonumber(state[1]), tonumber(state[2])
+if tokens == nil then tokens, at = burst, now end
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local taken, wait = 0, 0
+if tokens >= 1 then
+  tokens, taken = tokens - 1, 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', key, math.ceil(burst / rate) + 60)
+return {taken, tostring(wait)}
+"""
+
+
+@dataclass(frozen=True)
+class TokenBucket:
+    redis: Redis
+    key: str
+    rate: float  # tokens per second
+    burst: int = 1
+
+    def try_take(self) -> float:
+        """0.0 when a token was taken; otherwise the seconds to wait before one will be there."""
+        taken, wait = self.redis.eval(_TAKE, 1, f"vectis:bucket:{self.key}", self.rate, self.burst, time.time())
+        return 0.0 if int(taken) else float(wait)
+
+    def take(self, *, max_wait: float = 60.0) -> None:
+        """Block until a token is taken (for workers pacing their own vendor calls)."""
+        deadline = time.monotonic() + max_wait
+        while (wait := self.try_take()) > 0:
+            if time.monotonic() + wait > deadline:
+                raise TimeoutError(f"rate limit {self.key}: no token within {max_wait:.0f}s")
+            time.sleep(wait)
+
+
+@dataclass(frozen=True)
+class AttemptWindow:
+    """At most ``limit`` failures per ``window``, counted from the first failure; then locked until the
+    window ends. Used per sign-in identifier and per account, never globally, so one account's lockout
+    cannot lock anyone else out."""
+
+    redis: Redis
+    key: str
+    limit: int = 5
+    window: timedelta = timedelta(minutes=15)
+
+    @property
+    def _key(self) -> str:
+        return f"vectis:attempts:{self.key}"
+
+    def locked_until(self) -> datetime | None:
+        count = self.redis.get(self._key)
+        if count is None or int(count) < self.limit:
+            return None
+        ttl = self.redis.pttl(self._key)
+        return datetime.now(UTC) + timedelta(milliseconds=max(int(ttl), 0))
+
+    def fail(self) -> datetime | None:
+        """Count a failure; returns the lock's end when this failure reached the limit."""
+        pipe = self.redis.pipeline()
+        # The window starts at the first failure: create the counter with its expiry only if it is new
+        # (SET NX EX, which Redis 6 has too; EXPIRE NX needs Redis 7).
+        pipe.set(self._key, 0, ex=int(self.window.total_seconds()), nx=True)
+        pipe.incr(self._key)
+        _, count = pipe.execute()
+        return self.locked_until() if int(count) >= self.limit else None
+
+    def reset(self) -> None:
+        self.redis.delete(self._key)

@@ -1,0 +1,52 @@
+"""The signed-in user's own account: password and recovery codes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from vectis import db, mfa
+from vectis.actions import Target, perform
+from vectis.auth import current_actor, signed_in
+from vectis.htmx import render
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+@bp.get("/")
+@signed_in
+def index() -> Response:
+    left = mfa.remaining_recovery_codes(db.session(), current_user)
+    return render("account/index.html", recovery_left=left, active="account")
+
+
+@bp.post("/password")
+@signed_in
+def change_password() -> Response:
+    outcome = perform(
+        "account.change_password",
+        Target.for_user(current_user),
+        {k: request.form.get(k, "") for k in ("current_password", "new_password", "confirm_password")},
+        actor=current_actor(),
+        surface="ui",
+    )
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return redirect(url_for("account.index"))
+
+
+@bp.post("/recovery-codes")
+@signed_in
+def regenerate_recovery_codes() -> Response:
+    outcome = perform(
+        "account.regenerate_recovery_codes", Target.for_user(current_user), {}, actor=current_actor(), surface="ui"
+    )
+    if not outcome.ok:
+        flash(outcome.message, "error")
+        return redirect(url_for("account.index"))
+    return render(
+        "auth/recovery_codes.html",
+        codes=outcome.private["codes"],
+        continue_url=url_for("account.index"),
+        first_time=False,
+    )
