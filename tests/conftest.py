@@ -7,10 +7,13 @@ servers under ``var/test/``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +23,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
+from werkzeug.routing import AnyConverter, Rule
 from werkzeug.test import TestResponse
 
 from vectis import create_app, embedded
 from vectis.bootstrap import migrate, recreate_database
 from vectis.config import ROOT, Settings, load
+from vectis.crypto import Sealed
 from vectis.db import system_session
 from vectis.models import Tenant, User
+from vectis.passwords import hash_password
 from vectis.seed import DEMO_PASSWORD, demo_totp_secret, seed_demo
 
 TEST_VAR = ROOT / "var" / "test"
@@ -180,3 +186,50 @@ def screenshots_dir() -> Path:
     path = ROOT / "var" / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@functools.cache
+def _demo_password_hash() -> str:
+    return hash_password(DEMO_PASSWORD)  # bcrypt at cost 12 takes a quarter second: once is enough
+
+
+@dataclass(frozen=True)
+class MadeUser:
+    id: int
+    email: str
+    tenant: TenantFixture
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Callable[..., MadeUser]:
+    """A fresh, enrolled user (password ``DEMO_PASSWORD``, TOTP secret ``demo_totp_secret(email)``), so a
+    test can lock out, deactivate or demote someone without touching the shared demo users."""
+
+    def make(tenant: TenantFixture, role: str = "technician", *, enrolled: bool = True) -> MadeUser:
+        email = f"{role}-{uuid.uuid4().hex[:10]}@{tenant.slug}.test"
+        with app.app_context(), system_session() as s:
+            user = User(
+                tenant_id=tenant.id,
+                email=email,
+                name=f"Test {role.title()}",
+                role=role,
+                password_hash=_demo_password_hash(),
+                totp_secret=Sealed.seal(tenant.id, demo_totp_secret(email)) if enrolled else None,
+                mfa_enrolled_at=datetime.now(UTC) if enrolled else None,
+            )
+            s.add(user)
+            s.flush()
+            return MadeUser(user.id, email, tenant)
+
+    return make
+
+
+def sample_path(app: Flask, rule: Rule, values: dict[str, object]) -> str:
+    """A concrete URL for ``rule``: the given values, plus any word of an ``any(...)`` argument."""
+    values = dict(values)
+    for arg in rule.arguments - set(values):
+        converter = rule._converters[arg]
+        assert isinstance(converter, AnyConverter), f"{rule.rule}: give a sample value for <{arg}>"
+        # AnyConverter keeps only its regex, "(?:a|b|c)": any one of its words makes a valid URL.
+        values[arg] = re.sub(r"\\(.)", r"\1", converter.regex.removeprefix("(?:").removesuffix(")").split("|")[0])
+    return app.url_map.bind("acme.localhost").build(rule.endpoint, values)

@@ -6,13 +6,11 @@ fails this test until someone says which object it takes (and so proves it is te
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from flask import Flask
-from werkzeug.routing import AnyConverter
 
-from tests.conftest import TenantFixture, csrf_token, login
+from tests.conftest import TenantFixture, csrf_token, login, sample_path
 
 # URL argument -> how to get an id of an acme object of that kind.
 OBJECT_IDS: dict[str, Callable[[TenantFixture], int]] = {
@@ -35,13 +33,7 @@ def test_it_hides_every_object_route_from_another_tenant(
             continue
         unknown = [a for a in id_args if a not in OBJECT_IDS]
         assert not unknown, f"{rule.rule}: add {unknown} to OBJECT_IDS"
-        values: dict[str, object] = {arg: OBJECT_IDS[arg](acme) for arg in id_args}
-        for arg in rule.arguments - set(id_args):
-            converter = rule._converters[arg]
-            assert isinstance(converter, AnyConverter), f"{rule.rule}: give a sample value for <{arg}>"
-            # AnyConverter keeps only its regex, "(?:a|b|c)": any one of its words makes a valid URL.
-            values[arg] = re.sub(r"\\(.)", r"\1", converter.regex.removeprefix("(?:").removesuffix(")").split("|")[0])
-        path = app.url_map.bind("acme.localhost").build(rule.endpoint, values)
+        path = sample_path(app, rule, {arg: OBJECT_IDS[arg](acme) for arg in id_args})
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             own = insider.open(path, method=method, headers=insider_headers)
             assert own.status_code != 404, f"{method} {path} should exist for acme itself"

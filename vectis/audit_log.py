@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, distinct, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from vectis.models import AuditEntry
@@ -92,7 +92,7 @@ def page(session: Session, filters: AuditFilters, before: int | None = None, siz
 
 
 def known_actions(session: Session) -> list[str]:
-    return list(session.scalars(select(distinct(AuditEntry.action)).order_by(AuditEntry.action)))
+    return list(session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
 
 
 CSV_COLUMNS = (

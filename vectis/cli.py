@@ -53,5 +53,34 @@ def rotate_keys_command() -> None:
     click.echo(f"Re-encrypted {total} secret(s) with the newest key.")
 
 
+@group.command("audit-verify")
+@click.option("--tenant", "slug", default=None, help="Check one tenant (its slug); default: all tenants.")
+def audit_verify_command(slug: str | None) -> None:
+    """Walk each tenant's audit hash chain and report the first broken link."""
+    from sqlalchemy import select
+
+    from vectis.actions.audit import verify_chain
+    from vectis.db import system_session
+    from vectis.models import Tenant
+
+    broken = 0
+    with system_session() as s:
+        query = select(Tenant).order_by(Tenant.slug)
+        if slug:
+            query = query.where(Tenant.slug == slug)
+        tenants = list(s.scalars(query))
+        if slug and not tenants:
+            raise click.ClickException(f"no tenant with slug {slug!r}")
+        for tenant in tenants:
+            checked, problem = verify_chain(s, tenant.id)
+            if problem is None:
+                click.echo(f"{tenant.slug}: ok, {checked} entries verified")
+            else:
+                broken += 1
+                click.echo(f"{tenant.slug}: BROKEN at entry {problem.seq}: {problem.reason}")
+    if broken:
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(group)

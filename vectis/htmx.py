@@ -20,7 +20,7 @@ def wants_partial() -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def render(page: str, partial: str | None = None, *, status: int = 200, **context: Any) -> Response:
+def render(page: str, partial: str | None = None, /, *, status: int = 200, **context: Any) -> Response:
     """Render ``page``, or only ``partial`` (the file the page includes) for an htmx request."""
     template = partial if partial is not None and wants_partial() else page
     response = make_response(render_template(template, **context), status)

@@ -1,0 +1,262 @@
+"""``perform()`` is the one write-back path: every verb, every outcome, exactly one audit row each."""
+
+from __future__ import annotations
+
+import ast
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pytest
+from flask import Flask
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import func, select
+
+from jobs.actions import run_queued
+from tests.conftest import MadeUser, TenantFixture
+from vectis import db
+from vectis.actions import VERBS, Actor, Applied, Target, perform
+from vectis.actions.base import Context, RateLimit, Verb
+from vectis.config import ROOT
+from vectis.models import AuditEntry, QueuedAction
+from vectis.queues import queue
+from vectis.seed import DEMO_PASSWORD
+
+
+def actor(user: MadeUser, role: str) -> Actor:
+    return Actor("user", str(user.id), user.email, role)
+
+
+def user_target(user: MadeUser) -> Target:
+    return Target("user", str(user.id), user.email)
+
+
+@dataclass
+class Case:
+    """How to make one verb succeed, fail and be refused."""
+
+    actor: Actor
+    target: Target
+    ok: dict[str, Any]
+    failing_target: Target
+    failing: dict[str, Any]
+    blocked_actor: Actor
+    failing_actor: Actor | None = None
+
+
+def cases(acme: TenantFixture, make_user: Callable[..., MadeUser]) -> dict[str, Callable[[], Case]]:
+    def admin_case(
+        ok: dict[str, Any], failing: dict[str, Any] | None = None, *, fail_on_self: bool = False
+    ) -> Callable[[], Case]:
+        def build() -> Case:
+            admin, subject, tech = make_user(acme, "admin"), make_user(acme), make_user(acme)
+            me = actor(admin, "admin")
+            failing_target = user_target(admin) if fail_on_self else Target("user", "999999999", "ghost")
+            return Case(me, user_target(subject), ok, failing_target, failing or {}, actor(tech, "technician"))
+
+        return build
+
+    def invite() -> Case:
+        admin, tech = make_user(acme, "admin"), make_user(acme)
+        email = f"invitee-{time.time_ns()}@acme.test"
+        return Case(
+            actor(admin, "admin"),
+            Target("user", None, email),
+            {"email": email, "name": "Invitee", "role": "read_only"},
+            Target("user", None, "admin@acme.test"),
+            {"email": "admin@acme.test", "name": "Dup", "role": "admin"},
+            actor(tech, "technician"),
+        )
+
+    def self_service(
+        ok: dict[str, Any], failing: dict[str, Any], *, failing_unenrolled: bool = False
+    ) -> Callable[[], Case]:
+        def build() -> Case:
+            me, other = make_user(acme, "read_only"), make_user(acme, "admin")
+            failing_user = make_user(acme, "read_only", enrolled=False) if failing_unenrolled else me
+            return Case(
+                actor(me, "read_only"),
+                user_target(me),
+                ok,
+                user_target(failing_user),
+                failing,
+                actor(other, "admin"),
+                failing_actor=actor(failing_user, "read_only"),
+            )
+
+        return build
+
+    return {
+        "user.invite": invite,
+        "user.change_role": admin_case({"role": "read_only"}, {"role": "wizard"}),
+        "user.deactivate": admin_case({}, fail_on_self=True),
+        "user.reactivate": admin_case({}),
+        "user.reset_mfa": admin_case({}, fail_on_self=True),
+        "account.change_password": self_service(
+            {
+                "current_password": DEMO_PASSWORD,
+                "new_password": "a much longer secret",
+                "confirm_password": "a much longer secret",
+            },
+            {
+                "current_password": "not it",
+                "new_password": "a much longer secret",
+                "confirm_password": "a much longer secret",
+            },
+        ),
+        "account.regenerate_recovery_codes": self_service({}, {}, failing_unenrolled=True),
+    }
+
+
+def audit_rows(app: Flask, tenant: TenantFixture) -> list[AuditEntry]:
+    with app.app_context(), db.tenant_session(tenant.id) as s:
+        rows = list(s.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+        s.expunge_all()  # keep them readable after the session ends
+        return rows
+
+
+def run(
+    app: Flask,
+    tenant: TenantFixture,
+    verb: str,
+    target: Target,
+    payload: dict[str, Any],
+    who: Actor,
+    surface: str,
+    *,
+    dry_run: bool = False,
+) -> tuple[str, list[AuditEntry]]:
+    before = len(audit_rows(app, tenant))
+    with app.test_request_context(base_url="http://acme.localhost"), db.tenant_session(tenant.id) as s:
+        outcome = perform(
+            verb, target, payload, actor=who, surface=surface, dry_run=dry_run, session=s, tenant_id=tenant.id
+        )
+    new = audit_rows(app, tenant)[before:]
+    return outcome.result, new
+
+
+def test_it_writes_exactly_one_audit_row_for_every_outcome_of_every_verb(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    table = cases(acme, make_user)
+    assert set(VERBS) == set(table), "every registered verb needs a case here"
+    for name, build in table.items():
+        for expected, surface in (("ok", "ui"), ("failed", "api"), ("blocked", "rule"), ("dry_run", "mcp")):
+            case = build()
+            who, target, payload = case.actor, case.target, case.ok
+            if expected == "failed":
+                target, payload = case.failing_target, case.failing
+                who = case.failing_actor or who
+            if expected == "blocked":
+                who = case.blocked_actor
+            result, rows = run(app, acme, name, target, payload, who, surface, dry_run=expected == "dry_run")
+            assert result == expected, f"{name} {expected}"
+            assert len(rows) == 1, f"{name} {expected}: {len(rows)} audit rows"
+            row = rows[0]
+            assert (row.action, row.result, row.surface, row.actor_id) == (name, expected, surface, who.id)
+            assert (row.error is not None) == (expected in ("failed", "blocked"))
+
+
+def test_it_keeps_secrets_out_of_the_audit_payload(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    me = make_user(acme, "read_only")
+    payload = {
+        "current_password": DEMO_PASSWORD,
+        "new_password": "hunter2 hunter2 hunter2",
+        "confirm_password": "hunter2 hunter2 hunter2",
+    }
+    result, rows = run(app, acme, "account.change_password", user_target(me), payload, actor(me, "read_only"), "ui")
+    assert result == "ok"
+    text = str(rows[0].payload)
+    assert "hunter2" not in text and DEMO_PASSWORD not in text and "[redacted]" in text
+
+
+def test_it_rolls_back_the_change_of_a_failed_action_but_keeps_its_audit_row(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    admin, subject = make_user(acme, "admin"), make_user(acme, "admin")
+    result, rows = run(
+        app, acme, "user.change_role", user_target(subject), {"role": "bogus"}, actor(admin, "admin"), "ui"
+    )
+    assert result == "failed" and rows[0].error == "Choose a role: Admin, Technician or Read-only."
+
+
+class Ping(Verb):
+    """A write-back to an imaginary vendor connection limited to 5 calls a second, burst 1."""
+
+    name = "test.ping"
+    label = "Ping"
+    target_type = "device"
+    roles: ClassVar = frozenset(VERBS["user.invite"].roles)
+
+    def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit:
+        return RateLimit(
+            f"test-connection:{ctx.tenant_id}:{time.time_ns()}"
+            if payload.get("fresh")
+            else f"test-connection:{ctx.tenant_id}",
+            5.0,
+            1,
+        )
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        return Applied("pong", response={"echo": payload.get("n")})
+
+
+@pytest.fixture
+def ping_verb() -> Iterator[None]:
+    VERBS[Ping.name] = Ping()
+    yield
+    del VERBS[Ping.name]
+
+
+def test_it_queues_an_action_over_its_rate_limit_and_runs_it_later(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser], ping_verb: None
+) -> None:
+    admin = actor(make_user(acme, "admin"), "admin")
+    device = Target("device", "d-1", "acme-fs01")
+    first, _ = run(app, acme, "test.ping", device, {"n": 1}, admin, "rule")
+    second, rows = run(app, acme, "test.ping", device, {"n": 2}, admin, "rule")
+    assert (first, second) == ("ok", "queued")
+    assert rows == []  # not done yet, so not audited yet
+    with app.app_context():
+        with db.tenant_session(acme.id) as s:
+            waiting = s.scalar(
+                select(QueuedAction).where(QueuedAction.done_at.is_(None)).order_by(QueuedAction.id.desc())
+            )
+            assert waiting is not None and waiting.payload.open(acme.id) == {"n": 2}
+            waiting_id = waiting.id
+        assert ScheduledJobRegistry(queue=queue("actions")).count >= 1  # type: ignore[no-untyped-call]
+        time.sleep(0.25)  # the bucket refills at 5 tokens a second
+        assert run_queued(acme.id, waiting_id) == "ok"
+        assert run_queued(acme.id, waiting_id) == "already done"
+        with db.tenant_session(acme.id) as s:
+            done = s.get(QueuedAction, waiting_id)
+            assert done is not None and done.result == "ok"
+            last = s.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
+            assert last is not None and (last.action, last.result, last.surface) == ("test.ping", "ok", "rule")
+            assert last.payload["response"] == {"echo": 2}
+
+
+def test_no_view_calls_a_vendor_or_writes_the_audit_log_itself() -> None:
+    forbidden = ("vectis.connectors", "requests", "urllib.request", "httpx", "vectis.actions.audit", "smtplib")
+    offenders = []
+    for path in sorted((ROOT / "vectis" / "views").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith(forbidden)]
+            if isinstance(node, ast.Name) and node.id == "AuditEntry":
+                offenders.append(f"{path.name}: touches AuditEntry")
+    assert offenders == []
+
+
+def test_it_counts_audit_rows_per_tenant_only(app: Flask, northwind: TenantFixture) -> None:
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.tenant_id != northwind.id)) == 0

@@ -1,0 +1,149 @@
+"""The audit log: append-only at the database, a per-tenant hash chain that finds tampering, and the
+Admin -> Audit log page with its URL filters, keyset paging and CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from tests.conftest import TenantFixture, login
+from vectis import db
+from vectis.actions import Actor, Target
+from vectis.actions.audit import record, verify_chain
+from vectis.models import AuditEntry, Tenant
+
+
+@pytest.fixture
+def scratch_tenant(app: Flask) -> Iterator[int]:
+    """A third tenant whose chain these tests may break without touching acme's or northwind's."""
+    with app.app_context(), db.system_session() as s:
+        tenant = Tenant(slug=f"t{uuid.uuid4().hex[:8]}", name="Scratch MSP")
+        s.add(tenant)
+        s.flush()
+        tenant_id = tenant.id
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        for n in range(5):
+            record(
+                s,
+                tenant_id=tenant_id,
+                actor=Actor.system(),
+                surface="system",
+                action="test.event",
+                target=Target("thing", str(n), f"thing {n}"),
+                result="ok",
+                payload={"n": n},
+            )
+    yield tenant_id
+
+
+def verify(app: Flask, tenant_id: int) -> tuple[int, str | None]:
+    with app.app_context(), db.system_session() as s:
+        checked, problem = verify_chain(s, tenant_id)
+    return checked, None if problem is None else f"{problem.seq}: {problem.reason}"
+
+
+def test_it_refuses_update_delete_and_truncate_to_the_app(app: Flask, acme: TenantFixture) -> None:
+    for statement in ("UPDATE audit_log SET result = 'ok'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
+        with app.app_context(), pytest.raises(DBAPIError, match=r"permission denied|append-only"):  # noqa: SIM117
+            with db.tenant_session(acme.id) as s:
+                s.execute(text(statement))
+
+
+def test_it_refuses_update_and_delete_even_to_the_owner(app: Flask, scratch_tenant: int) -> None:
+    for statement in ("UPDATE audit_log SET result = 'ok'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
+        with app.app_context(), pytest.raises(DBAPIError, match="append-only"):  # noqa: SIM117
+            with db.system_session() as s:
+                s.execute(text(statement))
+
+
+def test_it_chains_each_tenants_entries(app: Flask, scratch_tenant: int) -> None:
+    assert verify(app, scratch_tenant) == (5, None)
+    with app.app_context(), db.tenant_session(scratch_tenant) as s:
+        seqs = list(s.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)))
+    assert seqs == [1, 2, 3, 4, 5]
+
+
+def test_it_finds_a_row_changed_by_the_owner(app: Flask, scratch_tenant: int) -> None:
+    with app.app_context(), db.system_session() as s:
+        s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
+        s.execute(
+            text("UPDATE audit_log SET result = 'failed' WHERE tenant_id = :t AND seq = 3"), {"t": scratch_tenant}
+        )
+        s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+    assert verify(app, scratch_tenant) == (3, "3: its content was changed after it was written")
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == scratch_tenant))
+    result = app.test_cli_runner().invoke(args=["vectis", "audit-verify", "--tenant", str(slug)])
+    assert result.exit_code == 1
+    assert f"{slug}: BROKEN at entry 3: its content was changed after it was written" in result.output
+
+
+def test_it_finds_a_row_removed_by_the_owner(app: Flask, scratch_tenant: int) -> None:
+    with app.app_context(), db.system_session() as s:
+        s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
+        s.execute(text("DELETE FROM audit_log WHERE tenant_id = :t AND seq = 2"), {"t": scratch_tenant})
+        s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+    assert verify(app, scratch_tenant) == (2, "3: entries 2–2 are missing")
+
+
+def test_it_reports_an_intact_chain_from_the_command_line(app: Flask, acme: TenantFixture) -> None:
+    login(app, acme)  # at least one entry
+    result = app.test_cli_runner().invoke(args=["vectis", "audit-verify", "--tenant", "acme"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"acme: ok, \d+ entries verified", result.output)
+
+
+def test_it_filters_the_audit_log_in_the_url_and_pages_by_keyset(app: Flask, acme: TenantFixture) -> None:
+    admin = login(app, acme)
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        for n in range(60):
+            record(
+                s,
+                tenant_id=acme.id,
+                actor=Actor.system(),
+                surface="system",
+                action="test.paging",
+                target=Target("thing", str(n), f"paging {n}"),
+                result="ok",
+            )
+    first = admin.get("/admin/audit?action=test.paging")
+    body = first.get_data(as_text=True)
+    assert first.status_code == 200 and "<html" in body
+    assert body.count('class="audit-row"') == 50 and "paging 59" in body and "paging 9<" not in body
+    more = re.search(r'hx-get="(/admin/audit\?[^"]*before=\d+[^"]*)"', body)
+    assert more
+    older = admin.get(more.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
+    rest = older.get_data(as_text=True)
+    assert (
+        "<html" not in rest
+        and rest.count('class="audit-row"') == 10
+        and "paging 0<" in rest
+        and "paging 10<" not in rest
+    )
+    assert "HX-Request" in older.headers["Vary"]
+    partial = admin.get("/admin/audit?action=test.paging&target=paging+42", headers={"HX-Request": "true"})
+    assert partial.get_data(as_text=True).count('class="audit-row"') == 1
+    assert 'id="audit-results"' in partial.get_data(as_text=True)
+
+
+def test_it_exports_the_filtered_audit_log_as_csv(app: Flask, acme: TenantFixture) -> None:
+    admin = login(app, acme)
+    response = admin.get("/admin/audit.csv?action=auth.sign_in")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert rows and {r["action"] for r in rows} == {"auth.sign_in"}
+    assert all(len(r["row_hash"]) == 64 for r in rows)
+
+
+def test_it_shows_the_audit_log_to_admins_only(app: Flask, acme: TenantFixture) -> None:
+    assert login(app, acme, "tech@acme.test").get("/admin/audit").status_code == 403
+    assert login(app, acme, "tech@acme.test").get("/admin/audit.csv").status_code == 403

@@ -1,0 +1,282 @@
+"""Signing in: password, then TOTP (or a recovery code, or enrolment); lockouts; sessions; invites."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+from flask import Flask
+from sqlalchemy import select, update
+
+from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, csrf_token, forget_used_codes, login
+from vectis import create_app, db, mfa
+from vectis.auth import SIGN_IN_FAILED
+from vectis.config import Settings
+from vectis.models import AuditEntry, Invite, User
+from vectis.seed import DEMO_PASSWORD, demo_totp_secret
+
+
+def password(client: HostClient, email: str, secret: str = DEMO_PASSWORD) -> tuple[int, str, str]:
+    response = client.post("/signin", data={"email": email, "password": secret, "csrf_token": csrf_token(client)})
+    return response.status_code, response.headers.get("Location", ""), response.get_data(as_text=True)
+
+
+def code(client: HostClient, value: str, path: str = "/signin/mfa") -> tuple[int, str, str]:
+    response = client.post(path, data={"code": value, "csrf_token": csrf_token(client, path)})
+    return response.status_code, response.headers.get("Location", ""), response.get_data(as_text=True)
+
+
+def audit_actions(app: Flask, tenant: TenantFixture, target_label: str) -> list[tuple[str, str]]:
+    with app.app_context(), db.tenant_session(tenant.id) as s:
+        rows = s.execute(
+            select(AuditEntry.action, AuditEntry.result)
+            .where(AuditEntry.target_label == target_label)
+            .order_by(AuditEntry.seq)
+        ).all()
+    return [(a, r) for a, r in rows]
+
+
+def test_it_asks_for_a_code_after_the_password_and_signs_in_with_it(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    user = make_user(acme)
+    client = client_for(app, acme)
+    assert password(client, user.email)[:2] == (302, "/signin/mfa")
+    assert client.get("/customers").status_code == 302  # half-way signed in is not signed in
+    assert code(client, pyotp.TOTP(demo_totp_secret(user.email)).now())[:2] == (302, "/")
+    assert client.get("/customers").status_code == 200
+    assert audit_actions(app, acme, user.email) == [("auth.sign_in", "ok")]
+
+
+def test_it_accepts_the_previous_and_next_step_and_nothing_older(acme: TenantFixture) -> None:
+    secret = pyotp.random_base32()
+    totp, now = pyotp.TOTP(secret), time.time()
+    step = int(now // 30)
+    assert mfa.matching_step(secret, totp.at(now - 30), now=now) == step - 1
+    assert mfa.matching_step(secret, totp.at(now + 30), now=now) == step + 1
+    assert mfa.matching_step(secret, totp.at(now - 60), now=now) is None
+    assert mfa.matching_step(secret, totp.at(now + 60), now=now) is None
+    assert mfa.matching_step(secret, totp.at(now), after_step=step, now=now) is None  # spent
+
+
+def test_it_does_not_accept_the_same_code_twice(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    user = make_user(acme)
+    current = pyotp.TOTP(demo_totp_secret(user.email)).now()
+    first, second = client_for(app, acme), client_for(app, acme)
+    password(first, user.email)
+    assert code(first, current)[0] == 302
+    password(second, user.email)
+    status, _, body = code(second, current)
+    assert status == 401 and "That code is not right" in body
+
+
+def test_it_gives_wrong_password_and_unknown_email_the_same_answer_and_time(app: Flask, acme: TenantFixture) -> None:
+    client = client_for(app, acme)
+    timings: dict[str, list[float]] = {"wrong password": [], "unknown email": []}
+    for _ in range(2):
+        for kind, email in (("wrong password", "viewer@acme.test"), ("unknown email", "nobody-at-all@acme.test")):
+            started = time.perf_counter()
+            status, _, body = password(client, email, "not-the-password")
+            timings[kind].append(time.perf_counter() - started)
+            assert status == 401 and SIGN_IN_FAILED in body
+    ratio = min(timings["wrong password"]) / min(timings["unknown email"])
+    assert 0.5 < ratio < 2.0, timings  # both pay for one bcrypt check
+    with app.app_context():
+        from vectis.queues import redis
+
+        for key in redis().scan_iter("vectis:attempts:signin:*"):
+            redis().delete(key)
+
+
+def test_it_locks_out_one_identifier_after_five_failures_and_no_one_else(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    victim, bystander = make_user(acme), make_user(acme)
+    client = client_for(app, acme)
+    for _ in range(4):
+        assert SIGN_IN_FAILED in password(client, victim.email, "wrong")[2]
+    status, _, body = password(client, victim.email, "wrong")
+    assert status == 401 and re.search(r"Too many attempts\. Try again at \d\d:\d\d UTC\.", body)
+    assert "Too many attempts" in password(client, victim.email)[2]  # even the right password waits
+    assert password(client_for(app, acme), bystander.email)[:2] == (302, "/signin/mfa")
+    actions = audit_actions(app, acme, victim.email)
+    assert ("auth.lockout", "blocked") in actions and actions.count(("auth.sign_in", "failed")) == 5
+    assert actions[-1] == ("auth.sign_in", "blocked")
+
+
+def test_it_locks_only_that_account_after_five_wrong_codes(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    victim, bystander = make_user(acme), make_user(acme)
+    client = client_for(app, acme)
+    password(client, victim.email)
+    for _ in range(4):
+        assert "That code is not right" in code(client, "000000")[2]
+    status, _, body = code(client, "000000")
+    assert status == 401 and "Too many wrong codes. This account is locked until" in body
+    assert "locked" in code(client, pyotp.TOTP(demo_totp_secret(victim.email)).now())[2]
+    assert "locked" in password(client_for(app, acme), victim.email)[2]  # a new session does not help
+    other = client_for(app, acme)
+    password(other, bystander.email)
+    assert code(other, pyotp.TOTP(demo_totp_secret(bystander.email)).now())[0] == 302
+    assert ("auth.lockout", "blocked") in audit_actions(app, acme, victim.email)
+
+
+def test_it_signs_in_with_a_recovery_code_once(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    user = make_user(acme)
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        row = s.get(User, user.id)
+        assert row is not None
+        codes = mfa.replace_recovery_codes(s, row)
+    first = client_for(app, acme)
+    password(first, user.email)
+    assert code(first, codes[3].upper(), "/signin/recovery")[:2] == (302, "/")
+    second = client_for(app, acme)
+    password(second, user.email)
+    status, _, body = code(second, codes[3], "/signin/recovery")
+    assert status == 401 and "used before" in body
+    assert ("auth.recovery_code_used", "ok") in audit_actions(app, acme, user.email)
+
+
+def test_it_ends_the_session_on_sign_out_for_every_copy_of_the_cookie(app: Flask, acme: TenantFixture) -> None:
+    client = login(app, acme, "viewer@acme.test")
+    cookie = client.get_cookie("vectis_session", domain="acme.localhost")
+    assert cookie is not None
+    copy = client_for(app, acme)
+    copy.set_cookie("vectis_session", cookie.value, domain="acme.localhost")
+    assert copy.get("/customers").status_code == 200
+    client.post("/signout", data={"csrf_token": csrf_token(client, "/customers")})
+    assert copy.get("/customers").status_code == 302
+
+
+def test_it_rotates_the_session_id_at_sign_in(app: Flask, acme: TenantFixture) -> None:
+    client = client_for(app, acme)
+    client.get("/signin")
+    before = client.get_cookie("vectis_session", domain="acme.localhost")
+    password(client, "viewer@acme.test")
+    forget_used_codes(app)
+    code(client, pyotp.TOTP(demo_totp_secret("viewer@acme.test")).now())
+    after = client.get_cookie("vectis_session", domain="acme.localhost")
+    assert before is not None and after is not None and before.value != after.value
+
+
+def test_it_expires_sessions_after_eight_hours_without_activity(app: Flask, acme: TenantFixture) -> None:
+    client = login(app, acme, "viewer@acme.test")
+    cookie = client.get_cookie("vectis_session", domain="acme.localhost")
+    assert cookie is not None and cookie.expires is not None
+    assert timedelta(hours=7, minutes=59) < cookie.expires - datetime.now(UTC) <= timedelta(hours=8)
+    with app.app_context():
+        from vectis.queues import redis
+
+        keys = list(redis().scan_iter("vectis:session:*"))
+        assert keys and all(0 < redis().ttl(k) <= 8 * 3600 for k in keys)
+
+
+def test_it_signs_out_a_deactivated_user_at_once(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    user = make_user(acme)
+    client = login(app, acme, user.email)
+    assert client.get("/customers").status_code == 200
+    with app.app_context(), db.system_session() as s:
+        s.execute(update(User).where(User.id == user.id).values(is_active=False))
+    assert client.get("/customers").status_code == 302
+
+
+def test_it_sends_a_tenant_a_session_to_sign_in_on_tenant_b(
+    app: Flask, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    acme_client = login(app, acme)
+    cookie = acme_client.get_cookie("vectis_session", domain="acme.localhost")
+    assert cookie is not None
+    thief = client_for(app, northwind)
+    thief.set_cookie("vectis_session", cookie.value, domain="northwind.localhost")
+    assert thief.get("/customers").status_code == 302
+    assert thief.get("/customers", headers={"HX-Request": "true"}).status_code == 401
+
+
+def _invite(app: Flask, acme: TenantFixture) -> tuple[str, str]:
+    admin = login(app, acme)
+    email = f"new-{time.time_ns()}@acme.test"
+    response = admin.post(
+        "/admin/users",
+        data={
+            "email": email,
+            "name": "New Person",
+            "role": "technician",
+            "csrf_token": csrf_token(admin, "/admin/users"),
+        },
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    link = re.search(r'value="(http://acme\.localhost/invite/[^"]+)"', response.get_data(as_text=True))
+    assert link, "the admin sees the setup link"
+    return email, link.group(1).removeprefix("http://acme.localhost")
+
+
+def test_it_walks_an_invited_user_through_password_and_enrolment(app: Flask, acme: TenantFixture) -> None:
+    _, path = _invite(app, acme)
+    client = client_for(app, acme)
+    page = client.get(path)
+    assert page.status_code == 200 and "Welcome, New Person" in page.get_data(as_text=True)
+    short = client.post(
+        path, data={"password": "short", "confirm_password": "short", "csrf_token": csrf_token(client, path)}
+    )
+    assert short.status_code == 422 and "at least 12 characters" in short.get_data(as_text=True)
+    done = client.post(
+        path,
+        data={
+            "password": "correct horse battery",
+            "confirm_password": "correct horse battery",
+            "csrf_token": csrf_token(client, path),
+        },
+    )
+    assert done.headers["Location"] == "/signin/enrol"
+    enrol_page = client.get("/signin/enrol").get_data(as_text=True)
+    assert "<svg" in enrol_page
+    secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', enrol_page)
+    assert secret
+    shown = client.post(
+        "/signin/enrol",
+        data={"code": pyotp.TOTP(secret.group(1)).now(), "csrf_token": csrf_token(client, "/signin/enrol")},
+    )
+    codes = re.findall(r"<li><code>([a-z2-9]{4}(?:-[a-z2-9]{4}){3})</code></li>", shown.get_data(as_text=True))
+    assert len(codes) == 10
+    assert client.get("/customers").status_code == 200
+    assert client.get(path).status_code == 410  # the link worked once
+    assert "already been used" in client.get(path).get_data(as_text=True)
+
+
+def test_it_says_when_an_invite_link_has_expired(app: Flask, acme: TenantFixture) -> None:
+    _, path = _invite(app, acme)
+    with app.app_context(), db.system_session() as s:
+        s.execute(
+            update(Invite).where(Invite.used_at.is_(None)).values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    response = client_for(app, acme).get(path)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 410 and "has expired" in body and "new invite" in body
+    assert client_for(app, acme).get("/invite/not-a-real-token").status_code == 404
+
+
+def test_it_shows_the_current_code_in_demo_mode_only(app: Flask, settings: Settings, acme: TenantFixture) -> None:
+    client = client_for(app, acme)
+    password(client, "viewer@acme.test")
+    assert "demo-code" not in client.get("/signin/mfa").get_data(as_text=True)
+
+    demo = create_app(settings=replace(settings, mode="demo"))
+    client = client_for(demo, acme)
+    password(client, "viewer@acme.test")
+    page = client.get("/signin/mfa").get_data(as_text=True)
+    shown = re.search(r'class="demo-code">(\d{6})<', page)
+    assert shown and shown.group(1) in {
+        pyotp.TOTP(demo_totp_secret("viewer@acme.test")).at(time.time() + d) for d in (-30, 0, 30)
+    }
+    demo.extensions["vectis.db"].dispose()

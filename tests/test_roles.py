@@ -1,0 +1,36 @@
+"""Roles are enforced on the server: a read-only user changes nothing, whatever URL they post to."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from tests.conftest import TenantFixture, csrf_token, login, sample_path
+
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# What every signed-in person may do to their own session and account, whatever their role.
+SELF_SERVICE = {"auth.signout", "account.change_password", "account.regenerate_recovery_codes"}
+# The sign-in steps and invite acceptance happen before anyone is signed in.
+SIGNED_OUT = {"auth.signin", "auth.mfa", "auth.recovery", "auth.enrol", "auth.invite"}
+
+
+def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acme: TenantFixture) -> None:
+    viewer = login(app, acme, "viewer@acme.test")
+    headers = {"X-CSRFToken": csrf_token(viewer, "/customers")}
+    ids = {"user_id": acme.users["tech@acme.test"], "token": "x"}
+    checked = []
+    for rule in app.url_map.iter_rules():
+        methods = (rule.methods or set()) & UNSAFE
+        if not methods or rule.endpoint in SELF_SERVICE | SIGNED_OUT:
+            continue
+        path = sample_path(app, rule, {k: v for k, v in ids.items() if k in rule.arguments})
+        for method in sorted(methods):
+            response = viewer.open(path, method=method, headers=headers)
+            assert response.status_code == 403, f"{method} {path} answered {response.status_code}"
+            checked.append(rule.endpoint)
+    assert {"admin.invite", "admin.user_action"} <= set(checked)
+
+
+def test_it_hides_what_a_role_cannot_do(app: Flask, acme: TenantFixture) -> None:
+    viewer_page = login(app, acme, "viewer@acme.test").get("/customers").get_data(as_text=True)
+    admin_page = login(app, acme).get("/customers").get_data(as_text=True)
+    assert "<span>Admin</span>" not in viewer_page and "<span>Admin</span>" in admin_page
