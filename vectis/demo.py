@@ -87,6 +87,8 @@ def main() -> int:
                 "",
                 "  Demo logins (password for all: " + DEMO_PASSWORD + "):",
                 *[f"    {u.email:<24} {u.role.label:<11} {u.tenant}" for u in DEMO_USERS],
+                "  Two-factor sign-in is on for everyone; in the demo the code prompt shows the current code.",
+                "  Mails (invites) are printed in the worker log below.",
                 "",
                 "  Press Ctrl-C to stop.",
                 "",

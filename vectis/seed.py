@@ -53,16 +53,16 @@ def seed_demo() -> None:
             tenants[slug] = tenant
         for demo in DEMO_USERS:
             tenant = tenants[demo.tenant]
-            exists = s.scalar(select(User.id).where(User.tenant_id == tenant.id, User.email == demo.email))
-            if exists is None:
-                s.add(
-                    User(
-                        tenant_id=tenant.id,
-                        email=demo.email,
-                        name=demo.name,
-                        role=demo.role.value,
-                        password_hash=password_hash,
-                        totp_secret=Sealed.seal(tenant.id, demo_totp_secret(demo.email)),
-                        mfa_enrolled_at=datetime.now(UTC),
-                    )
+            user = s.scalar(select(User).where(User.tenant_id == tenant.id, User.email == demo.email))
+            if user is None:
+                user = User(
+                    tenant_id=tenant.id,
+                    email=demo.email,
+                    name=demo.name,
+                    role=demo.role.value,
+                    password_hash=password_hash,
                 )
+                s.add(user)
+            if user.totp_secret is None:  # demo users are always enrolled, with their known secret
+                user.totp_secret = Sealed.seal(tenant.id, demo_totp_secret(demo.email))
+                user.mfa_enrolled_at = datetime.now(UTC)

@@ -80,8 +80,8 @@ def test_an_admin_invites_a_user_and_reads_it_in_the_audit_log(
     expect(page).to_have_url(re.compile(r"action=user\.invite"))
     rows = page.locator("tr.audit-row")
     expect(rows.first).to_contain_text("morgan.field@acme.test")
-    rows.first.get_by_text("Details").click()
-    expect(rows.first.locator("pre.json")).to_contain_text('"role": "technician"')
+    rows.first.get_by_role("button", name="Details").click()
+    expect(page.locator("tr.audit-detail").first.locator("pre.json")).to_contain_text('"role": "technician"')
     page.screenshot(path=str(screenshots_dir / "admin-audit.png"), full_page=True)
     page.reload()  # the filter survives a reload: it lives in the URL
     expect(page.get_by_label("Action")).to_have_value("user.invite")
@@ -102,5 +102,5 @@ def test_the_account_page_changes_the_password_with_clear_errors(
     page.get_by_label("New password", exact=True).fill("a brand new passphrase")
     page.get_by_label("Repeat new password").fill("a brand new passphrase")
     page.get_by_role("button", name="Change password").click()
-    expect(page.locator(".flash-error")).to_have_text("Your current password is not right.")
+    expect(page.locator("#flash .flash-error")).to_have_text("Your current password is not right.")
     page.screenshot(path=str(screenshots_dir / "account.png"), full_page=True)
