@@ -66,7 +66,9 @@ def main() -> None:
     services.stop()
     for name, samples in (("tenant-scoped", scoped), ("same, unscoped", unscoped), ("raw SQL", raw)):
         print(f"{name:>14}: p50 {percentile(samples, 50) * 1e6:7.0f} µs   p95 {percentile(samples, 95) * 1e6:7.0f} µs")
-    print(f"cost of scoping (p50 scoped / unscoped ORM): {statistics.median(scoped) / statistics.median(unscoped):.2f}x")
+    print(
+        f"cost of scoping (p50 scoped / unscoped ORM): {statistics.median(scoped) / statistics.median(unscoped):.2f}x"
+    )
     print(f"ratio to the floor (p50 scoped / raw SQL):   {statistics.median(scoped) / statistics.median(raw):.2f}x")
 
 

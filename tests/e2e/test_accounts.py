@@ -104,3 +104,32 @@ def test_the_account_page_changes_the_password_with_clear_errors(
     page.get_by_role("button", name="Change password").click()
     expect(page.locator("#flash .flash-error")).to_have_text("Your current password is not right.")
     page.screenshot(path=str(screenshots_dir / "account.png"), full_page=True)
+
+
+def test_an_admin_changes_a_role_and_deactivates_a_user(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    acme: TenantFixture,
+    make_user: Callable[..., MadeUser],
+    screenshots_dir: Path,
+) -> None:
+    user = make_user(acme, "technician")
+    with app.app_context():
+        from sqlalchemy import update
+
+        from vectis import db
+        from vectis.models import User
+
+        with db.system_session() as s:  # a name that would break naive JavaScript quoting
+            s.execute(update(User).where(User.id == user.id).values(name="Pat O'Neil"))
+    sign_in(page, app, live_server, "acme", "admin@acme.test")
+    page.goto(f"http://acme.localhost:{live_server}/admin/users/{user.id}")
+    page.get_by_label("Role").select_option("read_only")
+    page.get_by_role("button", name="Change role").click()
+    expect(page.locator("#flash")).to_contain_text("Pat O'Neil is now Read-only.")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Deactivate").click()
+    expect(page.locator("#flash")).to_contain_text("Pat O'Neil is deactivated")
+    expect(page.get_by_role("button", name="Reactivate")).to_be_visible()
+    page.screenshot(path=str(screenshots_dir / "admin-user.png"), full_page=True)
