@@ -1,6 +1,6 @@
 """The cron schedule, loaded by the single ``rq cron jobs.schedule`` process.
 
-For now one heartbeat a minute; the connector issue adds the tick that enqueues due syncs.
+Every minute: a heartbeat, and the tick that enqueues the connections whose sync is due.
 """
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rq import cron, get_current_job
+
+from jobs.sync import tick
 
 HEARTBEAT_KEY = "vectis:cron:last_tick"
 
@@ -22,3 +24,4 @@ def heartbeat() -> str:
 
 
 cron.register(heartbeat, queue_name="sync", interval=60, job_timeout=30, name="heartbeat")
+cron.register(tick, queue_name="sync", interval=60, job_timeout=60, name="sync-tick")

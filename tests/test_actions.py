@@ -87,7 +87,29 @@ def cases(acme: TenantFixture, make_user: Callable[..., MadeUser]) -> dict[str, 
 
         return build
 
+    def integration(ok: dict[str, Any], failing_vendor: str, failing: dict[str, Any]) -> Callable[[], Case]:
+        def build() -> Case:
+            admin, tech = make_user(acme, "admin"), make_user(acme)
+            target = Target("integration", "veeam", "Veeam")
+            return Case(
+                actor(admin, "admin"),
+                target,
+                ok,
+                Target("integration", failing_vendor, failing_vendor),
+                failing,
+                actor(tech, "technician"),
+            )
+
+        return build
+
+    veeam_config = {"base_url": "http://127.0.0.1:9/", "username": "vectis-svc", "password": "s3cret", "api_key": ""}
     return {
+        "integration.update": integration(
+            {"vendor": "veeam", "config": veeam_config, "enabled": False},
+            "veeam",
+            {"vendor": "veeam", "config": {**veeam_config, "password": "", "api_key": ""}},
+        ),
+        "integration.sync_now": integration({"vendor": "veeam"}, "no-such-vendor", {}),
         "user.invite": invite,
         "user.change_role": admin_case({"role": "read_only"}, {"role": "wizard"}),
         "user.deactivate": admin_case({}, fail_on_self=True),

@@ -43,6 +43,7 @@ class Settings:
     db_max_overflow: int = 10
     smtp_url: str | None = None
     secure_cookies: bool = True
+    allow_loopback_vendors: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -132,4 +133,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         smtp_url=env.get("SMTP_URL") or None,
         # Secure cookies need https; the demo and tests are served over plain http on loopback.
         secure_cookies=env.get("VECTIS_SECURE_COOKIES", "0" if generated else "1") not in ("0", "false", "no"),
+        # The vendor simulators run on loopback; a real deployment never talks to itself.
+        allow_loopback_vendors=env.get("VECTIS_ALLOW_LOOPBACK_VENDORS", "1" if generated else "0")
+        in ("1", "true", "yes"),
     )

@@ -2,19 +2,32 @@
 
 from vectis.models.accounts import Invite, RecoveryCode
 from vectis.models.audit import AuditEntry
+from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus
 from vectis.models.base import Base, TenantOwned
+from vectis.models.customers import Customer, CustomerLink
+from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.tenancy import Role, Tenant, User
+from vectis.models.timeline import TimelineEvent
 
 __all__ = [
     "AuditEntry",
+    "BackupAuditEvent",
+    "BackupConnector",
+    "BackupConnectorStatus",
     "Base",
+    "Connection",
+    "Customer",
+    "CustomerLink",
     "Invite",
     "OutboxMail",
     "QueuedAction",
     "RecoveryCode",
     "Role",
+    "StreamCursor",
+    "SyncRun",
     "Tenant",
     "TenantOwned",
+    "TimelineEvent",
     "User",
 ]

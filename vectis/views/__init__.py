@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from vectis.views import account, admin, auth, health, sections
+    from vectis.views import account, admin, auth, health, integrations, sections
 
-    for module in (auth, health, sections, account, admin):
+    for module in (auth, health, sections, account, admin, integrations):
         app.register_blueprint(module.bp)

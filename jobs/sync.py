@@ -1,0 +1,74 @@
+"""Syncs: one job per connection run, and the cron tick that enqueues the due ones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from jobs.context import app_context
+from vectis import db
+from vectis.queues import queue, redis
+
+QUEUE = "sync"
+TIMEOUT = 3600
+LOCK_TIMEOUT = TIMEOUT + 60
+
+
+def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None) -> str:
+    """Run one sync of a connection. One at a time per connection (a Redis lock): a duplicate enqueue
+    finds the lock taken and returns; syncs are idempotent, so a retried job is harmless too."""
+    from vectis.models import Connection, SyncRun
+    from vectis.sync import build_connector
+    from vectis.sync import run_sync as sync_connection
+
+    with app_context():
+        lock = redis().lock(f"vectis:sync-lock:{connection_id}", timeout=LOCK_TIMEOUT, blocking=False)
+        if not lock.acquire():
+            return "already running"
+        try:
+            with db.tenant_session(tenant_id) as s:
+                connection = s.get(Connection, connection_id)
+                if connection is None:
+                    return "connection removed"
+                run = s.get(SyncRun, sync_run_id) if sync_run_id else None
+                if run is None:
+                    run = SyncRun(tenant_id=tenant_id, connection_id=connection_id, trigger="schedule", status="queued")
+                    s.add(run)
+                    s.flush()
+                settings = current_app.config["VECTIS_SETTINGS"]
+                connector = build_connector(connection, redis(), allow_loopback=settings.allow_loopback_vendors)
+                try:
+                    sync_connection(s, connection, run, connector)
+                finally:
+                    connector.ctx.http.close()
+                return run.status
+        finally:
+            lock.release()
+
+
+def enqueue_sync(tenant_id: int, connection_id: int, sync_run_id: int | None, *, job_id: str | None = None) -> None:
+    queue(QUEUE).enqueue(run_sync, tenant_id, connection_id, sync_run_id, job_id=job_id, job_timeout=TIMEOUT)
+
+
+def tick() -> int:
+    """Enqueue every due connection (enabled, not paused). The job id is derived from the connection and
+    its due time, so two ticks (or two cron processes by mistake) enqueue it once."""
+    from vectis.models import Connection
+
+    now = datetime.now(UTC)
+    with app_context(), db.system_session() as s:
+        due = s.execute(
+            select(Connection.tenant_id, Connection.id, Connection.next_run_at).where(
+                Connection.enabled,
+                Connection.paused_reason.is_(None),
+                (Connection.next_run_at.is_(None)) | (Connection.next_run_at <= now),
+            )
+        ).all()
+        for tenant_id, connection_id, next_run_at in due:
+            stamp = int((next_run_at or now).timestamp())
+            job_id = f"sync-{connection_id}-{stamp}"
+            if queue(QUEUE).fetch_job(job_id) is None:
+                enqueue_sync(tenant_id, connection_id, None, job_id=job_id)
+    return len(due)

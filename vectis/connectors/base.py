@@ -1,0 +1,152 @@
+"""The contract every vendor connector fulfils (ARCHITECTURE "Connectors and simulators").
+
+A connector declares its config fields, capabilities and streams, tests a connection with a message a
+person can read, and reads each stream page by page. Parsers are pure functions from vendor JSON to the
+record types below; the sync engine (``vectis/sync.py``) writes those records, so every vendor lands in
+the same tables the same way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from redis import Redis
+
+from vectis.connectors.http import ConnectorError, HttpClient
+
+CATEGORIES = ("psa", "rmm", "backup", "security", "m365", "licensing", "billing")
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    name: str
+    label: str
+    kind: str = "text"  # text | url | password | number
+    secret: bool = False
+    required: bool = True
+    help: str = ""
+    placeholder: str = ""
+    default: str = ""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    read: bool = True
+    write_verbs: tuple[str, ...] = ()
+    webhooks: bool = False
+
+
+# --- records: what parsers produce -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    external_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class BackupJobRecord:
+    external_id: str
+    customer_external_id: str | None
+    name: str
+    kind: str  # Backup | BackupCopy | Replica | Tape | Other (or a Keepit workload)
+    vendor_type: str
+    state: str  # success | warning | failed | running | stopped | unknown
+    vendor_status: str
+    last_attempt_at: datetime | None
+    last_end_at: datetime | None = None
+    duration_seconds: int | None = None
+    message: str | None = None
+    protected_object: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupEventRecord:
+    external_id: str
+    customer_external_id: str | None
+    occurred_at: datetime
+    category: str
+    severity: str  # info | warning | error | resolved
+    title: str
+    detail: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+Record = CustomerRecord | BackupJobRecord | BackupEventRecord
+
+
+@dataclass(frozen=True)
+class Stream:
+    """``snapshot`` streams list everything each time (a row not seen in a complete pass was removed at the
+    vendor); the others are incremental and resume from their cursor."""
+
+    name: str
+    path: str
+    primary_key: str
+    parse: Callable[[dict[str, Any]], Record | None]
+    cursor_field: str | None = None
+    snapshot: bool = True
+    page_size: int = 500
+    max_records: int | None = None  # per sync; the rest waits for the next tick
+
+
+@dataclass
+class Page:
+    records: list[Record]
+    cursor: dict[str, Any] | None  # where to resume after this page; saved with its records
+
+
+@dataclass
+class ConnectorContext:
+    """What a connector may use: its HTTP client (rate-limited, guarded) and Redis for token caches."""
+
+    tenant_id: int
+    connection_id: int | None
+    http: HttpClient
+    redis: Redis
+
+
+class Connector(ABC):
+    key: ClassVar[str]
+    label: ClassVar[str]
+    category: ClassVar[str]
+    description: ClassVar[str]
+    fields: ClassVar[tuple[ConfigField, ...]]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    default_rate_limit: ClassVar[float] = 2.0  # requests per second per connection
+    base_url_field: ClassVar[str] = "base_url"
+
+    def __init__(self, config: dict[str, Any], context: ConnectorContext) -> None:
+        self.config = config
+        self.ctx = context
+
+    @classmethod
+    def secret_fields(cls) -> frozenset[str]:
+        return frozenset(f.name for f in cls.fields if f.secret)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Trimmed values; raises ConnectorError naming the first missing field."""
+        clean = {f.name: str(config.get(f.name, "") or "").strip() for f in cls.fields}
+        for f in cls.fields:
+            if f.required and not clean[f.name]:
+                raise ConnectorError(f"{f.label} is required.", permanent=True)
+        return clean
+
+    def before_sync(self) -> None:  # noqa: B027 - optional hook, most vendors need none
+        """Checks to pass before anything is written (a version gate); raises ConnectorError."""
+
+    @abstractmethod
+    def test_connection(self) -> str:
+        """A one-line success message, or ConnectorError with the vendor's problem in words."""
+
+    @abstractmethod
+    def streams(self) -> list[Stream]: ...
+
+    @abstractmethod
+    def read(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]: ...

@@ -1,0 +1,18 @@
+"""Every vendor Vectis connects to, listed explicitly (CONVENTIONS #5). Adding a vendor is one line here,
+one connector module, one simulator module and one test module."""
+
+from __future__ import annotations
+
+from vectis.connectors.base import Connector
+from vectis.connectors.veeam import VeeamConnector
+
+CONNECTORS: dict[str, type[Connector]] = {
+    VeeamConnector.key: VeeamConnector,
+}
+
+
+def get(key: str) -> type[Connector]:
+    try:
+        return CONNECTORS[key]
+    except KeyError:
+        raise LookupError(f"unknown vendor {key!r}") from None

@@ -1,0 +1,48 @@
+"""Customers of the MSP, and which account at which vendor each one is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vectis.models.base import Base, TenantOwned, created_at_column
+
+
+class Customer(TenantOwned, Base):
+    __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_tenant_id_normalized_name", "tenant_id", "normalized_name"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), nullable=False)
+    # Lower-cased, punctuation and legal suffixes stripped: how an unlinked vendor account finds its customer.
+    normalized_name: Mapped[str] = mapped_column(String(300), nullable=False)
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class CustomerLink(TenantOwned, Base):
+    """A vendor account (by its stable id) that is this customer; a rename at the vendor only updates
+    ``external_name`` here, it never makes a second customer."""
+
+    __tablename__ = "customer_links"
+    __table_args__ = (
+        Index(
+            "ix_customer_links_tenant_id_connection_id_external_id",
+            "tenant_id",
+            "connection_id",
+            "external_id",
+            unique=True,
+        ),
+        Index("ix_customer_links_tenant_id_customer_id", "tenant_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
+    connection_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False
+    )
+    external_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    external_name: Mapped[str] = mapped_column(String(300), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

@@ -1,0 +1,39 @@
+"""The unified, append-only stream of what happened, across every tool, per customer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vectis.models.base import Base, TenantOwned, created_at_column
+
+
+class TimelineEvent(TenantOwned, Base):
+    __tablename__ = "timeline_events"
+    __table_args__ = (
+        Index(
+            "ix_timeline_events_tenant_id_connection_id_dedup_key",
+            "tenant_id",
+            "connection_id",
+            "dedup_key",
+            unique=True,
+        ),
+        Index(
+            "ix_timeline_events_tenant_id_customer_id_occurred_at_id", "tenant_id", "customer_id", "occurred_at", "id"
+        ),
+        Index("ix_timeline_events_tenant_id_occurred_at_id", "tenant_id", "occurred_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    connection_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("connections.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(40), nullable=False)
+    kind: Mapped[str] = mapped_column(String(60), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    title: Mapped[str] = mapped_column(String(500), nullable=False)
+    detail: Mapped[str | None] = mapped_column(Text)
+    severity: Mapped[str | None] = mapped_column(String(20))
+    dedup_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,118 @@
+"""Admin -> Integrations: cards, configure, test, save, sync now (with live progress), enable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from vectis import db, integrations
+from vectis.actions import Target, perform
+from vectis.auth import current_actor, require_role
+from vectis.htmx import render
+from vectis.models import Role
+
+bp = Blueprint("integrations", __name__, url_prefix="/admin/integrations")
+admin_only = require_role(Role.ADMIN)
+
+
+def _vendor(vendor: str) -> Any:
+    return integrations.vendor_or_none(vendor) or abort(404)
+
+
+def _target(vendor: Any) -> Target:
+    return Target("integration", vendor.key, vendor.label)
+
+
+@bp.get("/")
+@admin_only
+def index() -> Response:
+    return render("integrations/index.html", cards=integrations.cards(db.session()), active="admin", tab="integrations")
+
+
+@bp.get("/<vendor>")
+@admin_only
+def configure(vendor: str) -> Response:
+    cls = _vendor(vendor)
+    s = db.session()
+    connection = integrations.connection_for(s, cls.key)
+    return render(
+        "integrations/configure.html",
+        vendor=cls,
+        connection=connection,
+        values=integrations.form_values(cls, connection),
+        runs=integrations.recent_runs(s, connection),
+        run=integrations.latest_run(s, connection),
+        active="admin",
+        tab="integrations",
+    )
+
+
+@bp.post("/<vendor>")
+@admin_only
+def save(vendor: str) -> Response:
+    cls = _vendor(vendor)
+    payload = {
+        "vendor": cls.key,
+        "config": {f.name: request.form.get(f.name, "") for f in cls.fields},
+        "enabled": request.form.get("enabled") == "on",
+        "sync_interval_minutes": request.form.get("sync_interval_minutes", "15"),
+        "rate_limit_per_second": request.form.get("rate_limit_per_second", ""),
+    }
+    outcome = perform("integration.update", _target(cls), payload, actor=current_actor(), surface="ui")
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return redirect(url_for("integrations.configure", vendor=cls.key))
+
+
+@bp.post("/<vendor>/test")
+@admin_only
+def test(vendor: str) -> Response:
+    cls = _vendor(vendor)
+    submitted = {f.name: request.form.get(f.name, "") for f in cls.fields}
+    ok, message = integrations.test_connection(db.session(), g.tenant.id, cls, submitted)
+    return render("integrations/_test_result.html", "integrations/_test_result.html", ok=ok, message=message)
+
+
+@bp.post("/<vendor>/enabled")
+@admin_only
+def set_enabled(vendor: str) -> Response:
+    cls = _vendor(vendor)
+    enabled = request.form.get("enabled") == "on"
+    outcome = perform(
+        "integration.update", _target(cls), {"vendor": cls.key, "enabled": enabled}, actor=current_actor(), surface="ui"
+    )
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return redirect(request.form.get("back") or url_for("integrations.index"))
+
+
+@bp.post("/<vendor>/sync")
+@admin_only
+def sync_now(vendor: str) -> Response:
+    cls = _vendor(vendor)
+    outcome = perform("integration.sync_now", _target(cls), {"vendor": cls.key}, actor=current_actor(), surface="ui")
+    if not outcome.ok:
+        flash(outcome.message, "error")
+        return redirect(url_for("integrations.configure", vendor=cls.key))
+    return sync_status(vendor)
+
+
+@bp.get("/<vendor>/sync")
+@admin_only
+def sync_status(vendor: str) -> Response:
+    cls = _vendor(vendor)
+    s = db.session()
+    connection = integrations.connection_for(s, cls.key)
+    run = integrations.latest_run(s, connection)
+    return render(
+        "integrations/configure.html",
+        "integrations/_sync.html",
+        vendor=cls,
+        connection=connection,
+        run=run,
+        progress=integrations.sync_progress(run),
+        values=integrations.form_values(cls, connection),
+        runs=integrations.recent_runs(s, connection),
+        active="admin",
+        tab="integrations",
+    )
