@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from vectis.crypto import Sealed
 from vectis.db import system_session
-from vectis.models import Role, Tenant, User
+from vectis.models import Connection, Role, Tenant, User
 from vectis.passwords import hash_password
 
 DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
@@ -24,6 +24,9 @@ class DemoUser:
     name: str
     role: Role
 
+
+# The demo's Veeam connection points at the bundled VSPC simulator (the Procfile's `sim` process).
+DEMO_VSPC = {"base_url": "http://127.0.0.1:18080", "username": "vectis-svc", "password": "demo-password", "api_key": ""}
 
 DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
 DEMO_USERS = (
@@ -66,3 +69,15 @@ def seed_demo() -> None:
             if user.totp_secret is None:  # demo users are always enrolled, with their known secret
                 user.totp_secret = Sealed.seal(tenant.id, demo_totp_secret(demo.email))
                 user.mfa_enrolled_at = datetime.now(UTC)
+        acme = tenants["acme"]
+        if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == "veeam")) is None:
+            s.add(
+                Connection(
+                    tenant_id=acme.id,
+                    vendor="veeam",
+                    name="Veeam",
+                    config=Sealed.seal(acme.id, DEMO_VSPC),
+                    enabled=True,
+                    next_run_at=datetime.now(UTC),
+                )
+            )

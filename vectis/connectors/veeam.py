@@ -93,7 +93,7 @@ def parse_time(value: Any) -> datetime | None:
     text = value.replace("Z", "+00:00")
     if "." in text:
         head, rest = text.split(".", 1)
-        digits = "".join(ch for ch in rest if ch.isdigit())
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]  # the fraction, not the offset digits
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
