@@ -68,8 +68,17 @@ def test_it_reads_vspc_times_with_seven_fractional_digits() -> None:
 )
 def test_it_maps_vspc_job_types_and_statuses(vendor_type: str, status: str, kind: str, state: str) -> None:
     record = parse_server_job(
-        {"instanceUid": "j1", "name": "Nightly", "type": vendor_type, "status": status, "organizationUid": "o1",
-         "mappedOrganizationUid": "c1", "lastRun": "2026-11-20T01:00:00.0000000+00:00", "lastDuration": 300, "isEnabled": True}
+        {
+            "instanceUid": "j1",
+            "name": "Nightly",
+            "type": vendor_type,
+            "status": status,
+            "organizationUid": "o1",
+            "mappedOrganizationUid": "c1",
+            "lastRun": "2026-11-20T01:00:00.0000000+00:00",
+            "lastDuration": 300,
+            "isEnabled": True,
+        }
     )
     assert isinstance(record, BackupJobRecord)
     assert (record.kind, record.state, record.customer_external_id, record.duration_seconds) == (kind, state, "c1", 300)
@@ -81,8 +90,16 @@ def test_it_parses_companies_agent_jobs_and_alarms() -> None:
     agent = parse_agent_job({"instanceUid": "a1", "organizationUid": "c1", "status": "Failed", "name": "Laptop"})
     assert agent is not None and agent.external_id == "agent:a1" and agent.state == "failed"
     alarm = parse_alarm(
-        {"instanceUid": "al1", "object": {"type": "BackupServerJob", "organizationUid": "c1", "objectName": "Nightly"},
-         "lastActivation": {"instanceUid": "act1", "time": "2026-11-20T01:00:00.0000000+00:00", "status": "Error", "message": "Job failed"}}
+        {
+            "instanceUid": "al1",
+            "object": {"type": "BackupServerJob", "organizationUid": "c1", "objectName": "Nightly"},
+            "lastActivation": {
+                "instanceUid": "act1",
+                "time": "2026-11-20T01:00:00.0000000+00:00",
+                "status": "Error",
+                "message": "Job failed",
+            },
+        }
     )
     assert alarm is not None and alarm.external_id == "al1:act1" and alarm.severity == "error"
     assert alarm.title == "Nightly: Job failed" and alarm.customer_external_id == "c1"
@@ -90,7 +107,11 @@ def test_it_parses_companies_agent_jobs_and_alarms() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("Aldridge & Co.", "aldridge and co"), ("Coast Logistics, LLC", "coast logistics"), ("The Drexel Dental GmbH", "Drexel Dental")],
+    [
+        ("Aldridge & Co.", "aldridge and co"),
+        ("Coast Logistics, LLC", "coast logistics"),
+        ("The Drexel Dental GmbH", "Drexel Dental"),
+    ],
 )
 def test_it_matches_names_after_normalising(a: str, b: str) -> None:
     assert normalize_name(a) == normalize_name(b)
