@@ -97,7 +97,7 @@ def merge_config(vendor: type[Connector], submitted: dict[str, Any], connection:
     return merged
 
 
-def test_connection(
+def try_connection(
     session: Session, tenant_id: int, vendor: type[Connector], submitted: dict[str, Any]
 ) -> tuple[bool, str]:
     """Try the submitted (not yet saved) settings. Nothing is stored."""

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -79,27 +79,18 @@ class Writer:
     source: str
     customers: dict[str, int] = field(default_factory=dict)
 
-    def customer_id(self, external_id: str | None) -> int | None:
-        if not external_id:
-            return None
-        if external_id not in self.customers:
-            found = self.session.scalar(
-                select(CustomerLink.customer_id).where(
-                    CustomerLink.connection_id == self.connection.id, CustomerLink.external_id == external_id
-                )
-            )
-            if found is None:
-                return None
-            self.customers[external_id] = found
-        return self.customers[external_id]
-
-    def write(self, record: Record) -> None:
-        if isinstance(record, CustomerRecord):
-            self._customer(record)
-        elif isinstance(record, BackupJobRecord):
-            self._job(record)
-        else:
-            self._event(record)
+    def write_page(self, records: list[Record]) -> None:
+        """One page in a few set-based statements: per-row round trips would make the database, not the
+        vendor's rate limit, the bottleneck at MSP scale."""
+        for record in records:
+            if isinstance(record, CustomerRecord):
+                self._customer(record)
+        jobs = {r.external_id: r for r in records if isinstance(r, BackupJobRecord)}  # last one wins in a page
+        events = {r.external_id: r for r in records if isinstance(r, BackupEventRecord)}
+        if jobs:
+            self._jobs(list(jobs.values()))
+        if events:
+            self._events(list(events.values()))
 
     def _customer(self, record: CustomerRecord) -> None:
         link = self.session.scalar(
@@ -129,43 +120,70 @@ class Writer:
                 external_name=record.name,
             )
         )
+        self.session.flush()
         self.customers[record.external_id] = customer.id
 
-    def _job(self, record: BackupJobRecord) -> None:
+    def _prefetch_customers(self) -> None:
+        if not self.customers:
+            rows = self.session.execute(
+                select(CustomerLink.external_id, CustomerLink.customer_id).where(
+                    CustomerLink.connection_id == self.connection.id
+                )
+            )
+            self.customers.update({external_id: customer_id for external_id, customer_id in rows})
+
+    def _jobs(self, records: list[BackupJobRecord]) -> None:
+        self._prefetch_customers()
         now = datetime.now(UTC)
-        values = {
-            "tenant_id": self.connection.tenant_id,
-            "connection_id": self.connection.id,
-            "customer_id": self.customer_id(record.customer_external_id),
-            "external_id": record.external_id,
-            "name": record.name[:300],
-            "kind": record.kind,
-            "vendor_type": record.vendor_type[:80],
-            "protected_object": (record.protected_object or None) and record.protected_object[:300],
-            "last_seen_run_id": self.run.id,
-            "removed_at": None,
-            "updated_at": now,
-        }
-        stmt = insert(BackupConnector).values(values)
-        job_id = self.session.scalar(
+        rows = [
+            {
+                "tenant_id": self.connection.tenant_id,
+                "connection_id": self.connection.id,
+                "customer_id": self.customers.get(r.customer_external_id or ""),
+                "external_id": r.external_id,
+                "name": r.name[:300],
+                "kind": r.kind,
+                "vendor_type": r.vendor_type[:80],
+                "protected_object": r.protected_object[:300] if r.protected_object else None,
+                "last_seen_run_id": self.run.id,
+                "removed_at": None,
+                "updated_at": now,
+            }
+            for r in records
+        ]
+        stmt = insert(BackupConnector).values(rows)
+        updated = (
+            "customer_id",
+            "name",
+            "kind",
+            "vendor_type",
+            "protected_object",
+            "last_seen_run_id",
+            "removed_at",
+            "updated_at",
+        )
+        result = self.session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["tenant_id", "connection_id", "external_id"],
-                set_={k: stmt.excluded[k] for k in values if k not in ("tenant_id", "connection_id", "external_id")},
-            ).returning(BackupConnector.id)
+                set_={k: stmt.excluded[k] for k in updated},
+            ).returning(BackupConnector.external_id, BackupConnector.id)
         )
-        succeeded = record.state in ("success", "warning")
-        status_values = {
-            "tenant_id": self.connection.tenant_id,
-            "backup_connector_id": job_id,
-            "state": record.state,
-            "vendor_status": record.vendor_status[:40],
-            "last_attempt_at": record.last_attempt_at,
-            "last_success_at": (record.last_end_at or record.last_attempt_at) if succeeded else None,
-            "last_duration_seconds": record.duration_seconds,
-            "message": record.message,
-            "updated_at": now,
-        }
-        status = insert(BackupConnectorStatus).values(status_values)
+        ids = {external_id: job_id for external_id, job_id in result}
+        statuses = [
+            {
+                "tenant_id": self.connection.tenant_id,
+                "backup_connector_id": ids[r.external_id],
+                "state": r.state,
+                "vendor_status": r.vendor_status[:40],
+                "last_attempt_at": r.last_attempt_at,
+                "last_success_at": (r.last_end_at or r.last_attempt_at) if r.state in ("success", "warning") else None,
+                "last_duration_seconds": r.duration_seconds,
+                "message": r.message,
+                "updated_at": now,
+            }
+            for r in records
+        ]
+        status = insert(BackupConnectorStatus).values(statuses)
         table = BackupConnectorStatus.__table__
         self.session.execute(
             status.on_conflict_do_update(
@@ -183,43 +201,53 @@ class Writer:
                         )
                     },
                     # The vendor only knows the latest run: the last success is ours to remember.
-                    "last_success_at": (status.excluded.last_success_at if succeeded else table.c.last_success_at),
+                    "last_success_at": func.coalesce(status.excluded.last_success_at, table.c.last_success_at),
                 },
             )
         )
 
-    def _event(self, record: BackupEventRecord) -> None:
-        customer_id = self.customer_id(record.customer_external_id)
+    def _events(self, records: list[BackupEventRecord]) -> None:
+        self._prefetch_customers()
+        tenant_id, connection_id = self.connection.tenant_id, self.connection.id
+        audit_rows, timeline_rows = [], []
+        for r in records:
+            customer_id = self.customers.get(r.customer_external_id or "")
+            audit_rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "connection_id": connection_id,
+                    "customer_id": customer_id,
+                    "external_id": r.external_id[:200],
+                    "occurred_at": r.occurred_at,
+                    "category": r.category[:40],
+                    "severity": r.severity,
+                    "title": r.title[:500],
+                    "detail": r.detail,
+                    "raw": r.raw,
+                }
+            )
+            timeline_rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "customer_id": customer_id,
+                    "connection_id": connection_id,
+                    "source": self.source,
+                    "kind": f"backup.{r.category}"[:60],
+                    "occurred_at": r.occurred_at,
+                    "title": r.title[:500],
+                    "detail": r.detail,
+                    "severity": r.severity,
+                    "dedup_key": r.external_id[:300],
+                }
+            )
         self.session.execute(
             insert(BackupAuditEvent)
-            .values(
-                tenant_id=self.connection.tenant_id,
-                connection_id=self.connection.id,
-                customer_id=customer_id,
-                external_id=record.external_id[:200],
-                occurred_at=record.occurred_at,
-                category=record.category[:40],
-                severity=record.severity,
-                title=record.title[:500],
-                detail=record.detail,
-                raw=record.raw,
-            )
+            .values(audit_rows)
             .on_conflict_do_nothing(index_elements=["tenant_id", "connection_id", "external_id"])
         )
         self.session.execute(
             insert(TimelineEvent)
-            .values(
-                tenant_id=self.connection.tenant_id,
-                customer_id=customer_id,
-                connection_id=self.connection.id,
-                source=self.source,
-                kind=f"backup.{record.category}"[:60],
-                occurred_at=record.occurred_at,
-                title=record.title[:500],
-                detail=record.detail,
-                severity=record.severity,
-                dedup_key=record.external_id[:300],
-            )
+            .values(timeline_rows)
             .on_conflict_do_nothing(index_elements=["tenant_id", "connection_id", "dedup_key"])
         )
 
@@ -256,8 +284,7 @@ def run_sync(session: Session, connection: Connection, run: SyncRun, connector: 
         for stream in connector.streams():
             cursor = _load_cursor(session, connection, stream)
             for page in connector.read(stream, cursor):
-                for record in page.records:
-                    writer.write(record)
+                writer.write_page(page.records)
                 if page.cursor is not None:
                     _save_cursor(session, connection, stream, page.cursor)
                 run.counts = {**run.counts, stream.name: run.counts.get(stream.name, 0) + len(page.records)}

@@ -37,6 +37,11 @@ Fault knobs
     issued tokens stay); ``GET /_sim/stats`` counts requests per path and status. Renames and removals
     are knobs too (``rename_company``, ``remove_job``), applied when a response is built, so a reset
     undoes them; ``state.rename_company(uid, name)`` and ``state.remove_job(uid)`` just set them.
+    As RFC 7386 says, objects merge (``rename_company``, ``malformed_page``) and lists are replaced whole
+    (``remove_job``). ``malformed_page`` and the other switches stay on until cleared; ``errors_520``
+    counts down. ``wrong_host`` answers an HTML 404 (another web server, not VSPC); 429 carries
+    ``retryAfter`` in the body and no ``Retry-After`` header, as Veeam documents; 520 carries code 500.
+    Token expiry reads ``state.clock`` (``time.time``), so a test can move time instead of sleeping.
     ``/_sim/*`` itself is never faulted.
 
 Run it: ``python -m vectis.simulators.vspc --host 127.0.0.1 --port 18080 [--scale demo|bench]``.
@@ -47,7 +52,6 @@ from __future__ import annotations
 import argparse
 import calendar
 import json
-import math
 import random
 import re
 import secrets
@@ -61,7 +65,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 Json = dict[str, Any]
@@ -85,9 +89,8 @@ TICKS = 10_000_000  # .NET ticks per second: Veeam writes 7 fractional digits
 def format_ticks(ticks: int, tz: tzinfo = SERVER_TZ) -> str:
     """``2023-01-16T16:30:09.4952609+01:00`` from 100-ns ticks since the Unix epoch."""
     seconds, fraction = divmod(ticks, TICKS)
-    moment = datetime.fromtimestamp(seconds, tz)
-    offset = moment.strftime("%z")
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{fraction:07d}{offset[:3]}:{offset[3:]}"
+    text = datetime.fromtimestamp(seconds, tz).isoformat()  # whole seconds: "2023-01-16T16:30:09+01:00"
+    return f"{text[:19]}.{fraction:07d}{text[19:]}"
 
 
 def ticks_of(moment: datetime) -> int:
@@ -156,8 +159,10 @@ class Faults:
             value = getattr(self, f.name)
             if isinstance(value, MalformedPage):
                 value = {"path": value.path, "offset": value.offset}
-            elif isinstance(value, dict | list):
-                value = type(value)(value)
+            elif isinstance(value, dict):
+                value = dict(value)
+            elif isinstance(value, list):
+                value = list(value)
             out[f.name] = value
         return out
 
@@ -175,46 +180,60 @@ class Faults:
             if value is None:
                 values[name] = getattr(defaults, name)
                 continue
-            values[name] = _check_knob(name, value, getattr(defaults, name))
+            check, expected, convert = _KNOB_RULES[name]
+            if not check(value):
+                raise ValueError(f"{name} must be {expected}")
+            values[name] = convert(value)
         return cls(**values)
 
 
-def _check_knob(name: str, value: Any, default: Any) -> Any:
-    def bad(expected: str) -> ValueError:
-        return ValueError(f"{name} must be {expected}")
+def _is_malformed_page(value: Any) -> bool:
+    if isinstance(value, MalformedPage):
+        return True
+    offset = value.get("offset", 0) if isinstance(value, dict) else None
+    return isinstance(value, dict) and isinstance(value.get("path"), str) and _is_count(offset)
 
-    if name == "malformed_page":
-        if isinstance(value, MalformedPage):
-            return value
-        if not isinstance(value, dict) or not isinstance(value.get("path"), str):
-            raise bad('an object like {"path": "/infrastructure/backupServers/jobs", "offset": 500}')
-        offset = value.get("offset", 0)
-        if not isinstance(offset, int) or isinstance(offset, bool):
-            raise bad("an object whose offset is an integer")
-        return MalformedPage("/" + value["path"].removeprefix(API).lstrip("/"), offset)
-    if name == "rename_company":
-        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-            raise bad("an object of company uid to new name")
-        return dict(value)
-    if name == "remove_job":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad("a list of job uids")
-        return list(value)
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad("true or false")
+
+def _to_malformed_page(value: Any) -> MalformedPage:
+    if isinstance(value, MalformedPage):
         return value
-    if isinstance(default, int):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise bad("a non-negative integer")
-        return value
-    if isinstance(default, float):
-        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-            raise bad("a non-negative number of seconds")
-        return float(value)
-    if not isinstance(value, str):
-        raise bad("a string")
-    return value
+    return MalformedPage("/" + value["path"].removeprefix(API).lstrip("/"), value.get("offset", 0))
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_BOOL = (lambda v: isinstance(v, bool), "true or false", bool)
+_COUNT = (_is_count, "a non-negative integer", int)
+_SECONDS = (lambda v: _is_count(v) or (isinstance(v, float) and v >= 0), "a non-negative number of seconds", float)
+_KNOB_RULES: dict[str, tuple[Callable[[Any], bool], str, Callable[[Any], Any]]] = {
+    "wrong_credentials": _BOOL,
+    "forbidden": _BOOL,
+    "wrong_host": _BOOL,
+    "server_version": (lambda v: isinstance(v, str), "a string", str),
+    "token_lifetime": _COUNT,
+    "refresh_token_lifetime": _COUNT,
+    "rate_limit_per_second": _COUNT,
+    "errors_520": _COUNT,
+    "latency": _SECONDS,
+    "hang": _SECONDS,
+    "malformed_page": (
+        _is_malformed_page,
+        'an object like {"path": "/infrastructure/backupServers/jobs", "offset": 500}',
+        _to_malformed_page,
+    ),
+    "rename_company": (
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(n, str) for k, n in v.items()),
+        "an object of company uid to new name",
+        dict,
+    ),
+    "remove_job": (
+        lambda v: isinstance(v, list) and all(isinstance(uid, str) for uid in v),
+        "a list of job uids",
+        list,
+    ),
+}
 
 
 def json_merge_patch(target: Any, patch: Any) -> Any:
@@ -503,18 +522,31 @@ _PLACES_OF_BUSINESS = [
 ]
 _STREETS = ["High Street", "Station Road", "Mill Lane", "Church Street", "Harbour Road", "Market Square"]
 
-_JOB_KINDS: list[tuple[str, int, list[str]]] = [  # type, weight, names
-    ("BackupVm", 30, ["Daily VM backup", "File servers", "SQL servers", "Domain controllers", "App servers"]),
-    ("BackupCopy", 10, ["Backup copy to cloud", "Offsite backup copy"]),
-    ("SimpleBackupCopy", 5, ["Copy to NAS", "Copy to secondary repository"]),
-    ("ReplicationVM", 6, ["Replica to DR site", "Cloud replica"]),
-    ("CdpReplicationVM", 4, ["CDP replica - ERP", "CDP replica - SQL"]),
-    ("BackupToTape", 4, ["Weekly full to tape", "Monthly archive to tape"]),
-    ("FileToTape", 3, ["File shares to tape"]),
-    ("AgentBackupJob", 8, ["Physical servers (agent)", "Laptops (agent)"]),
-    ("SureBackup", 3, ["SureBackup - verify DCs"]),
-    ("SqlLogBackup", 2, ["SQL transaction log backup"]),
+_JOB_KINDS: list[tuple[str, list[str], int]] = [  # type, names, weight
+    ("BackupVm", ["Daily VM backup", "File servers", "SQL servers", "Domain controllers", "App servers"], 30),
+    ("BackupCopy", ["Backup copy to cloud", "Offsite backup copy"], 10),
+    ("SimpleBackupCopy", ["Copy to NAS", "Copy to secondary repository"], 5),
+    ("ReplicationVM", ["Replica to DR site", "Cloud replica"], 6),
+    ("CdpReplicationVM", ["CDP replica - ERP", "CDP replica - SQL"], 4),
+    ("BackupToTape", ["Weekly full to tape", "Monthly archive to tape"], 4),
+    ("FileToTape", ["File shares to tape"], 3),
+    ("AgentBackupJob", ["Physical servers (agent)", "Laptops (agent)"], 8),
+    ("SureBackup", ["SureBackup - verify DCs"], 3),
+    ("SqlLogBackup", ["SQL transaction log backup"], 2),
 ]
+_JOB_NAMES = {kind: names for kind, names, _ in _JOB_KINDS}
+_SERVER_JOB_FIELDS = (
+    "instanceUid", "uniqueUid", "name", "createdBy", "creationTime", "backupServerUid", "locationUid", "siteUid",
+    "organizationUid", "mappedOrganizationUid", "status", "type", "lastRun", "lastEndTime", "lastDuration",
+    "processingRate", "avgDuration", "transferredData", "backupChainSize", "bottleneck", "isEnabled", "scheduleType",
+    "schedule", "failureMessage", "targetType", "destination", "retentionLimit", "retentionLimitType",
+    "isGfsOptionEnabled", "lastSessionTasks",
+)  # fmt: skip
+_WEEK = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
 _JOB_STATUSES = [("Success", 60), ("Warning", 12), ("Failed", 10), ("Running", 6), ("Idle", 6), ("None", 4)]
 _FAILURES = {
     "Failed": [
@@ -562,6 +594,10 @@ class _Generator:
         self.rng = random.Random(seed)  # noqa: S311 - deterministic test data, not security
         self.now = ticks_of(now or datetime.now(UTC))
         self.tz = SERVER_TZ
+        self.site_uid = self.uid()  # the provider's Cloud Connect site
+        self.vspc_user_uid = self.uid()  # the provider's own portal user (ours)
+        self.plans = [self.uid() for _ in range(3)]
+        self.policies = [(self.uid(), *policy) for policy in _AGENT_POLICIES]
 
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -610,10 +646,6 @@ class _Generator:
             "installationDate": self.time(self.ago(400 * 86400, 500 * 86400)),
         }
         hosted_server = {"uid": self.uid(), "name": "SUMMIT-VBR-HOSTED", "location": self.uid()}
-        self.site_uid = self.uid()
-        self.vspc_user_uid = self.uid()
-        self.plans = [self.uid() for _ in range(3)]
-        self.policies = [(self.uid(), *policy) for policy in _AGENT_POLICIES]
         templates = {kind: self.uid() for kind in ("BackupServerJob", "BackupAgent", "Company", "CompanyQuota")}
 
         infos = []
@@ -629,12 +661,14 @@ class _Generator:
             owner = state.provider_uid if index % 4 == 3 else info["uid"]
             for number in range(jobs[index] if index < len(jobs) else 0):
                 state.server_jobs.append(self.server_job(info, server, owner, number))
-        self.ensure_variety(state.server_jobs)
+        self.finish(state.server_jobs)
         if infos:
             for number in range(agent_jobs):
                 state.agent_jobs.append(self.agent_job(infos[self.rng.randrange(len(infos))], number))
-        for _ in range(alarms):
-            alarm, history = self.alarm(state, infos, templates)
+            self.finish_agents(state.agent_jobs)
+        by_uid = {info["uid"]: info for info in infos}
+        for _ in range(alarms if infos else 0):
+            alarm, history = self.alarm(state, by_uid, templates)
             state.alarms.append(alarm)
             state.alarm_history[alarm["instanceUid"]] = history
         if infos:
@@ -700,57 +734,67 @@ class _Generator:
             "veeamTenantId": None,
             "companyId": None,
         }
-        info = {
+        location = self.uid()
+        info: Json = {
             "uid": uid,
             "name": name,
             "code": code,
-            "location": self.uid(),
-            "server": {"uid": self.uid(), "name": f"{code}-VBR01", "location": None},
+            "location": location,
+            "server": {"uid": self.uid(), "name": f"{code}-VBR01", "location": location},
             "agent_uid": self.uid(),
             "users": [self.uid() for _ in range(2)],
             "login": f"{slug[:12]}.admin",
         }
-        info["server"]["location"] = info["location"]
         return company, organization, info
 
     def server_job(self, info: Json, server: Json, owner: str, number: int) -> Json:
         rng = self.rng
         kind = _weighted(rng, _JOB_KINDS)
         status = _weighted(rng, _JOB_STATUSES)
-        uid = self.uid()
-        job: Json = {
-            "instanceUid": uid,
+        job: Json = dict.fromkeys(_SERVER_JOB_FIELDS)  # Veeam's order; session() fills in the rest
+        job |= {
+            "instanceUid": self.uid(),
             "uniqueUid": self.uid(),
-            "name": f"{info['code']} - {rng.choice(next(k[2] for k in _JOB_KINDS if k[0] == kind))} {number + 1:02d}",
+            "name": "",
             "createdBy": f"{info['code']}-VBR01\\Administrator",
             "creationTime": self.time(self.ago(60 * 86400, 900 * 86400)),
             "backupServerUid": server["uid"],
             "locationUid": server["location"],
-            "siteUid": self.site_uid if kind in ("BackupCopy", "ReplicationVM") else None,
+            "siteUid": None,
             "organizationUid": owner,
             "mappedOrganizationUid": info["uid"],
             "type": kind,
             "isEnabled": rng.random() > 0.05,
-            "_server_name": server["name"],
+            "_info": info,
+            "_number": number,
         }
-        self.session(job, status, info)
+        self.session(job, status)
         return job
 
-    def session(self, job: Json, status: str, info: Json) -> None:
-        """The fields that describe the latest session, coherent with ``status``."""
+    def last_run(self, status: str, stale: bool | None, longest: int) -> tuple[int | None, int | None, int | None]:
+        """Start, end and duration of the latest session. A tenth of the finished ones are days old,
+        because the backup-stale rules need jobs that stopped running."""
         rng = self.rng
-        kind = job["type"]
+        if stale is None:
+            stale = rng.random() < 0.1
+        if status in ("None", "Unknown"):
+            return None, None, None
+        if status == "Running":
+            return self.ago(60, 3 * 3600), None, None
+        start = self.ago(3 * 86400, 12 * 86400) if stale else self.ago(600, 30 * 3600)
+        duration = int(rng.uniform(90, longest))
+        return start, start + duration * TICKS + rng.randrange(TICKS), duration
+
+    def session(self, job: Json, status: str, stale: bool | None = None) -> None:
+        """The name and the fields that follow from the type, and the latest session, coherent with
+        ``status``."""
+        rng = self.rng
+        kind, info = job["type"], job["_info"]
+        job["name"] = f"{info['code']} - {rng.choice(_JOB_NAMES[kind])} {job['_number'] + 1:02d}"
+        job["siteUid"] = self.site_uid if kind in ("BackupCopy", "ReplicationVM") else None
         job["status"] = status
-        stale = rng.random() < 0.1  # a tenth have not run for days: the backup-stale rules need them
-        if status == "None":
-            start = end = duration = None
-        elif status == "Running":
-            start, end, duration = self.ago(60, 3 * 3600), None, None
-        else:
-            start = self.ago(3 * 86400, 12 * 86400) if stale else self.ago(600, 30 * 3600)
-            duration = int(rng.uniform(90, 3 * 3600))
-            end = start + duration * TICKS + rng.randrange(TICKS)
-        tasks = []
+        start, end, duration = self.last_run(status, stale, 3 * 3600)
+        tasks: list[Json] = []
         if start is not None:
             cursor = start + 5 * TICKS
             for slot in range(rng.randint(1, 3)):
@@ -820,64 +864,87 @@ class _Generator:
         )
 
     def schedule(self, schedule_type: str) -> Json | None:
-        if schedule_type in ("NotScheduled", "Monthly"):
+        """A ``BackupServerJobSchedule`` whose ``startDateTime`` is the next run."""
+        if schedule_type == "NotScheduled":
             return None
-        hour = self.rng.choice([19, 20, 21, 22, 23])
-        upcoming = self.now - self.now % (86400 * TICKS) + (hour - 1) * 3600 * TICKS
-        if upcoming <= self.now:
-            upcoming += 86400 * TICKS
-        daily = schedule_type == "Daily"
+        rng = self.rng
+        hour = rng.choice([19, 20, 21, 22, 23])
+        offset = self.tz.utcoffset(None) or timedelta(0)
+        utc_hour = (hour - int(offset.total_seconds() // 3600)) % 24
+        day = 86400 * TICKS
+        upcoming = self.now - self.now % day + utc_hour * 3600 * TICKS
+        if schedule_type == "Monthly":
+            upcoming += rng.randint(1, 27) * day  # the last Saturday is never more than four weeks away
+        elif schedule_type == "Periodically":
+            upcoming = self.now + rng.randint(60, 4 * 3600) * TICKS
+        elif upcoming <= self.now:
+            upcoming += day
+        # Continuous and chained jobs have no next start: they run when data arrives or after another job.
+        timed = schedule_type not in ("Continuously", "Chained")
+        times = {"time": f"{hour:02d}:00", "timeUtc": f"{utc_hour:02d}:00"}
         return {
-            "startDateTime": self.time(upcoming) if schedule_type != "Continuously" else None,
-            "startDateTimeUtc": format_ticks(upcoming, UTC) if schedule_type != "Continuously" else None,
-            "dailyScheduleOptions": {
-                "kind": "Everyday",
-                "days": ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
-                "time": f"{hour:02d}:00",
-                "timeUtc": f"{hour - 1:02d}:00",
-            }
-            if daily
+            "startDateTime": self.time(upcoming) if timed else None,
+            "startDateTimeUtc": format_ticks(upcoming, UTC) if timed else None,
+            "dailyScheduleOptions": {"kind": "Everyday", "days": list(_WEEK), **times}
+            if schedule_type == "Daily"
             else None,
-            "monthlyScheduleOptions": None,
+            "monthlyScheduleOptions": {
+                **times,
+                "dayNumberInMonth": "Last",
+                "dayOfWeek": "Saturday",
+                "months": list(_MONTHS),
+            }
+            if schedule_type == "Monthly"
+            else None,
             "periodicallyScheduleOptions": {"kind": "Hours", "fullPeriod": 4, "schedule": None}
             if schedule_type == "Periodically"
             else None,
             "backupWindowOptions": None,
             "continuousScheduleEnabled": schedule_type == "Continuously",
-            "chainingOptions": None,
+            "chainingOptions": {"previousJobId": None, "previousJobName": None} if schedule_type == "Chained" else None,
         }
 
-    def ensure_variety(self, jobs: list[Json]) -> None:
-        """Every kind and every status at least once, so each mapping branch has data."""
-        if not jobs:
-            return
+    def finish(self, jobs: list[Json]) -> None:
+        """Every kind and every status at least once, so each mapping branch has data; chained jobs
+        point at a backup job of the same company."""
         untouched = list(range(len(jobs)))
         self.rng.shuffle(untouched)
-        for kind in [k[0] for k in _JOB_KINDS]:
+        for kind, _, _ in _JOB_KINDS:
             if untouched and not any(job["type"] == kind for job in jobs):
-                jobs[untouched.pop()]["type"] = kind
-        for status in [s[0] for s in _JOB_STATUSES]:
-            if untouched and not any(job["status"] == status for job in jobs):
                 job = jobs[untouched.pop()]
-                self.session(job, status, {"code": job["name"][:3]})
+                job["type"] = kind
+                self.session(job, job["status"])
+        for status, _ in _JOB_STATUSES:
+            if untouched and not any(job["status"] == status for job in jobs):
+                self.session(jobs[untouched.pop()], status)
+        if untouched and not any(self.is_stale(job) for job in jobs):
+            self.session(jobs[untouched.pop()], "Success", stale=True)
+        backups: dict[str, list[Json]] = {}
         for job in jobs:
-            del job["_server_name"]
+            if job["type"] == "BackupVm":
+                backups.setdefault(job["mappedOrganizationUid"], []).append(job)
+        for job in jobs:
+            if job["scheduleType"] == "Chained":
+                candidates = backups.get(job["mappedOrganizationUid"])
+                if candidates:
+                    previous = self.rng.choice(candidates)
+                    job["schedule"]["chainingOptions"] = {
+                        "previousJobId": previous["instanceUid"],
+                        "previousJobName": previous["name"],
+                    }
+                else:
+                    job["scheduleType"], job["schedule"] = "NotScheduled", None
+            del job["_info"], job["_number"]
+
+    def is_stale(self, job: Json) -> bool:
+        return bool(job["lastEndTime"]) and (parse_ticks(job["lastRun"]) or 0) < self.now - 3 * 86400 * TICKS
 
     def agent_job(self, info: Json, number: int) -> Json:
         rng = self.rng
         policy_uid, policy, mode, backup_mode, system = rng.choice(self.policies)
         computer = f"{info['code']}-{'SRV' if mode == 'Server' else 'LT'}{rng.randint(1, 40):03d}"
         managed_by_policy = rng.random() < 0.7
-        status = _weighted(rng, _AGENT_STATUSES)
-        start = end = duration = None
-        if status == "Running":
-            start = self.ago(60, 7200)
-        elif status not in ("None", "Unknown"):
-            start = self.ago(3 * 86400, 10 * 86400) if rng.random() < 0.1 else self.ago(600, 30 * 3600)
-            duration = int(rng.uniform(60, 5400))
-            end = start + duration * TICKS + rng.randrange(TICKS)
-        upcoming = self.now + int(rng.uniform(600, 86400)) * TICKS
-        return {
+        job: Json = {
             "instanceUid": self.uid(),
             "originalUid": self.uid(),
             "backupAgentUid": self.uid(),
@@ -889,15 +956,15 @@ class _Generator:
             "backupPolicyName": policy if managed_by_policy else None,
             "backupPolicyAssignStatus": "Assigned" if managed_by_policy else None,
             "backupPolicyFailureMessage": None,
-            "status": status,
+            "status": None,
             "operationMode": mode,
             "destination": rng.choice(["Summit Cloud Repository", "\\\\nas01\\backups", "D:\\Backups\\"]),
-            "restorePoints": None if start is None else rng.randint(1, 30),
-            "lastRun": None if start is None else self.time(start),
-            "lastEndTime": None if end is None else self.time(end),
-            "lastDuration": duration,
-            "nextRun": self.time(upcoming),
-            "avgDuration": None if duration is None else int(duration * rng.uniform(0.8, 1.2)),
+            "restorePoints": None,
+            "lastRun": None,
+            "lastEndTime": None,
+            "lastDuration": None,
+            "nextRun": self.time(self.now + int(rng.uniform(600, 86400)) * TICKS),
+            "avgDuration": None,
             "backupMode": backup_mode,
             "targetType": rng.choice(["CloudRepository", "SharedFolder", "LocalFolder", "BackupRepository"]),
             "isEnabled": True,
@@ -905,14 +972,39 @@ class _Generator:
             "scheduleDisplayName": f"Daily at {rng.choice(['12:30', '18:00', '21:00', '23:30'])}",
             "lastModifiedDate": self.time(self.ago(5 * 86400, 200 * 86400)),
             "lastModifiedBy": "SUMMIT\\vectis-svc" if rng.random() < 0.2 else "SUMMIT\\Administrator",
+            "failureMessage": None,
+            "backedUpSize": None,
+            "freeSpace": None,
+        }
+        self.agent_session(job, _weighted(rng, _AGENT_STATUSES))
+        return job
+
+    def agent_session(self, job: Json, status: str, stale: bool | None = None) -> None:
+        rng = self.rng
+        start, end, duration = self.last_run(status, stale, 5400)
+        job |= {
+            "status": status,
+            "restorePoints": None if start is None else rng.randint(1, 30),
+            "lastRun": None if start is None else self.time(start),
+            "lastEndTime": None if end is None else self.time(end),
+            "lastDuration": duration,
+            "avgDuration": None if duration is None else int(duration * rng.uniform(0.8, 1.2)),
             "failureMessage": rng.choice(_FAILURES[status]) if status in _FAILURES else None,
             "backedUpSize": None if start is None else rng.randrange(1, 900) * 2**30,
             "freeSpace": None if start is None else rng.randrange(20, 2000) * 2**30,
         }
 
-    def alarm(self, state: VspcState, infos: list[Json], templates: dict[str, str]) -> tuple[Json, list[Json]]:
+    def finish_agents(self, jobs: list[Json]) -> None:
+        untouched = list(range(len(jobs)))
+        self.rng.shuffle(untouched)
+        for status, _ in _AGENT_STATUSES:
+            if untouched and not any(job["status"] == status for job in jobs):
+                self.agent_session(jobs[untouched.pop()], status)
+        if untouched and not any(self.is_stale(job) for job in jobs):
+            self.agent_session(jobs[untouched.pop()], "Success", stale=True)
+
+    def alarm(self, state: VspcState, by_uid: dict[str, Json], templates: dict[str, str]) -> tuple[Json, list[Json]]:
         rng = self.rng
-        by_uid = {info["uid"]: info for info in infos}
         kind = rng.choices(["BackupServerJob", "BackupAgent", "Company"], weights=[60, 25, 15])[0]
         if kind == "BackupAgent" and not state.agent_jobs:
             kind = "BackupServerJob"
@@ -951,7 +1043,7 @@ class _Generator:
             template = templates["BackupAgent"]
             subject = f'Job session for "{job["name"]}"'
         else:
-            company = rng.choice(infos)
+            company = by_uid[rng.choice(state.companies)["instanceUid"]]
             obj = {
                 "instanceUid": company["uid"],
                 "type": "Company",
@@ -1009,7 +1101,9 @@ class _Generator:
         kind, activity_kind, template, _ = rng.choices(_ACTIVITY, weights=[a[3] for a in _ACTIVITY])[0]
         company = rng.choice(infos)
         provider_side = kind in ("LicenseUpdated",) or rng.random() < 0.3
-        user_uid = None if activity_kind == "Internal" else (self.vspc_user_uid if provider_side else company["users"][0])
+        user_uid = (
+            None if activity_kind == "Internal" else (self.vspc_user_uid if provider_side else company["users"][0])
+        )
         message = template.format(
             user="vectis-svc" if provider_side else company["login"],
             ip=f"203.0.113.{rng.randint(2, 250)}",
@@ -1044,19 +1138,6 @@ class ApiError(Exception):
             self.body["parameterName"] = parameter
 
 
-_GROUPS = {"and", "or", "exclusiveOr", "not"}
-_COMPARISONS = {
-    "in",
-    "contains",
-    "subset",
-    "superset",
-    "equals",
-    "notEquals",
-    "lessThan",
-    "lessThanOrEqual",
-    "greaterThan",
-    "greaterThanOrEqual",
-}
 _COLLATIONS = {"ordinal", "ignorecase", "lexicographic", None}
 
 
@@ -1098,7 +1179,9 @@ def _lookup(row: Json, path: str) -> Any:
 
 
 def _natural(text: str) -> tuple[tuple[int, Any], ...]:
-    return tuple((0, int(part)) if part.isdigit() else (1, part.casefold()) for part in re.split(r"(\d+)", text) if part)
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part.casefold()) for part in re.split(r"(\d+)", text) if part
+    )
 
 
 def _normal(value: Any, collation: str | None) -> Any:
@@ -1120,20 +1203,57 @@ def _equal(left: Any, right: Any, collation: str | None) -> bool:
     return bool(_normal(left, collation) == _normal(right, collation))
 
 
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "lessThan": lambda a, b: bool(a < b),
+    "lessThanOrEqual": lambda a, b: bool(a <= b),
+    "greaterThan": lambda a, b: bool(a > b),
+    "greaterThanOrEqual": lambda a, b: bool(a >= b),
+}
+
+
 def _ordered(left: Any, right: Any, collation: str | None, operation: str) -> bool:
     if left is None or right is None:
         return False
-    a, b = _normal(left, collation), _normal(right, collation)
     try:
-        if operation == "lessThan":
-            return bool(a < b)
-        if operation == "lessThanOrEqual":
-            return bool(a <= b)
-        if operation == "greaterThan":
-            return bool(a > b)
-        return bool(a >= b)
+        return _ORDER[operation](_normal(left, collation), _normal(right, collation))
     except TypeError:
         raise ApiError(400, f"The value {right!r} cannot be compared with this property.", parameter="filter") from None
+
+
+def _contains(value: Any, wanted: Any, collation: str | None) -> bool:
+    if isinstance(value, list):
+        return any(_equal(element, wanted, collation) for element in value)
+    if isinstance(value, str) and isinstance(wanted, str):
+        if collation in ("ignorecase", "lexicographic"):
+            return wanted.casefold() in value.casefold()
+        return wanted in value
+    return False
+
+
+def _subset(value: Any, wanted: Any, collation: str | None, *, reverse: bool = False) -> bool:
+    have = value if isinstance(value, list) else [] if value is None else [value]
+    inner, outer = (wanted, have) if reverse else (have, wanted)
+    return all(any(_equal(x, y, collation) for y in outer) for x in inner)
+
+
+_GROUPS: dict[str, Callable[[list[bool]], bool]] = {
+    "and": all,
+    "or": any,
+    "exclusiveOr": lambda results: results.count(True) == 1,
+    "not": lambda results: not all(results),  # Veeam: "do not match all filter expressions"
+}
+_OPERATIONS: dict[str, Callable[[Any, Any, str | None], bool]] = {
+    "equals": _equal,
+    "notEquals": lambda value, wanted, collation: not _equal(value, wanted, collation),
+    "in": lambda value, wanted, collation: any(_equal(value, option, collation) for option in wanted),
+    "contains": _contains,
+    "subset": _subset,
+    "superset": lambda value, wanted, collation: _subset(value, wanted, collation, reverse=True),
+    "lessThan": lambda value, wanted, collation: _ordered(value, wanted, collation, "lessThan"),
+    "lessThanOrEqual": lambda value, wanted, collation: _ordered(value, wanted, collation, "lessThanOrEqual"),
+    "greaterThan": lambda value, wanted, collation: _ordered(value, wanted, collation, "greaterThan"),
+    "greaterThanOrEqual": lambda value, wanted, collation: _ordered(value, wanted, collation, "greaterThanOrEqual"),
+}
 
 
 class _Query:
@@ -1162,7 +1282,7 @@ class _Query:
             for item in items:
                 self.check(item)
             return
-        if operation not in _COMPARISONS:
+        if operation not in _OPERATIONS:
             raise ApiError(400, f"Operation '{operation}' is not supported.", parameter="filter")
         if expression.get("collation") not in _COLLATIONS:
             raise ApiError(400, f"Collation '{expression.get('collation')}' is not supported.", parameter="filter")
@@ -1173,36 +1293,9 @@ class _Query:
     def matches(self, row: Json, expression: Json) -> bool:
         operation = expression["operation"]
         if operation in _GROUPS:
-            results = [self.matches(row, item) for item in expression["items"]]
-            if operation == "and":
-                return all(results)
-            if operation == "or":
-                return any(results)
-            if operation == "exclusiveOr":
-                return results.count(True) == 1
-            return not all(results)
+            return _GROUPS[operation]([self.matches(row, item) for item in expression["items"]])
         value = _lookup(row, expression["property"])
-        wanted = expression.get("value")
-        collation = expression.get("collation")
-        if operation == "equals":
-            return _equal(value, wanted, collation)
-        if operation == "notEquals":
-            return not _equal(value, wanted, collation)
-        if operation == "in":
-            return any(_equal(value, option, collation) for option in wanted)
-        if operation == "contains":
-            if isinstance(value, list):
-                return any(_equal(element, wanted, collation) for element in value)
-            if isinstance(value, str) and isinstance(wanted, str):
-                if collation in ("ignorecase", "lexicographic"):
-                    return wanted.casefold() in value.casefold()
-                return wanted in value
-            return False
-        if operation in ("subset", "superset"):
-            have = value if isinstance(value, list) else [] if value is None else [value]
-            inner, outer = (have, wanted) if operation == "subset" else (wanted, have)
-            return all(any(_equal(x, y, collation) for y in outer) for x in inner)
-        return _ordered(value, wanted, collation, operation)
+        return _OPERATIONS[operation](value, expression.get("value"), expression.get("collation"))
 
     def filter(self, rows: list[Json], expressions: list[Json]) -> list[Json]:
         for expression in expressions:
@@ -1258,6 +1351,35 @@ def _sort_key(value: Any, collation: str | None) -> tuple[int, Any]:
 
 # --- the app -------------------------------------------------------------------------------------------
 
+api = Blueprint("vspc_api", __name__, url_prefix=API)
+controls = Blueprint("vspc_sim", __name__, url_prefix="/_sim")  # never faulted, no auth: loopback tooling
+
+_WRONG_HOST_PAGE = (
+    "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
+    "<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
+)
+
+
+def create_app(state: VspcState | None = None) -> Flask:
+    """The simulator as a Flask app over ``state`` (a fresh ``VspcState.seeded()`` when omitted)."""
+    app = Flask(__name__)
+    app.extensions["vspc_state"] = state if state is not None else VspcState.seeded()
+    app.register_blueprint(api)
+    app.register_blueprint(controls)
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _server_error)
+    return app
+
+
+def _sim() -> VspcState:
+    state: VspcState = current_app.extensions["vspc_state"]
+    return state
+
+
+def _in_api() -> bool:
+    return request.path == API or request.path.startswith(API + "/")
+
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(
@@ -1275,257 +1397,299 @@ def _oauth_error(error: str, description: str) -> Response:
     return _json({"error": error, "error_description": description, "error_uri": None}, 400)
 
 
-_WRONG_HOST_PAGE = (
-    "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
-    "<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
-)
+def _api_error(error: ApiError) -> Response:
+    return _json({"errors": [error.body]}, error.status)
 
 
-def create_app(state: VspcState | None = None) -> Flask:
-    """The simulator as a Flask app over ``state`` (a fresh ``VspcState.seeded()`` when omitted)."""
-    sim = state if state is not None else VspcState.seeded()
-    app = Flask(__name__)
-    app.extensions["vspc_state"] = sim
+def _http_error(error: HTTPException) -> Response | HTTPException:
+    if not _in_api():
+        return error
+    status = error.code or 500
+    message = "Requested resource does not exist." if status == 404 else (error.description or error.name)
+    return _errors(status, message, kind="logical")
 
-    @app.before_request
-    def apply_faults() -> Response | None:
-        if not request.path.startswith(API + "/") and request.path != API:
-            return None
-        sim.record(request.path)
-        faults = sim.faults
-        if faults.wrong_host:
-            return Response(_WRONG_HOST_PAGE, status=404, content_type="text/html; charset=utf-8")
-        if sim.throttled():
-            return _errors(
-                429,
-                "Number of requests exceeds throttling limitations.",
-                kind="transport",
-                retryAfter=1,  # a one-second window: the next period begins within a second
-            )
-        if faults.hang:
-            time.sleep(faults.hang)
-        if faults.latency:
-            time.sleep(faults.latency)
-        if sim.take_520():
-            return _errors(520, "Unspecified cause of error.", kind="unspecified", code=500)
-        if request.path == f"{API}/token":
-            return None
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not sim.authorized(token.strip()):
-            response = _errors(401, "Authorization has been denied for this request.", kind="security")
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
-        return None
 
-    @app.after_request
-    def count_status(response: Response) -> Response:
-        if request.path.startswith(API):
-            sim.record_status(response.status_code)
-        return response
+def _server_error(error: Exception) -> Response:
+    current_app.logger.exception("VSPC simulator failed", exc_info=error)
+    return _errors(520, "Unspecified cause of error.", kind="unspecified", code=500)  # Veeam: all >=500 as 520
 
-    @app.errorhandler(ApiError)
-    def api_error(error: ApiError) -> Response:
-        return _json({"errors": [error.body]}, error.status)
 
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> Response | HTTPException:
-        if not request.path.startswith(API):
-            return error
-        status = error.code or 500
-        message = "Requested resource does not exist." if status == 404 else (error.description or error.name)
-        return _errors(status, message, kind="logical")
+@api.before_app_request
+def _count() -> None:
+    if _in_api():
+        _sim().record(request.path)
 
-    @app.errorhandler(Exception)
-    def server_error(error: Exception) -> Response:
-        app.logger.exception("VSPC simulator failed", exc_info=error)
+
+@api.after_app_request
+def _count_status(response: Response) -> Response:
+    if _in_api():
+        _sim().record_status(response.status_code)
+    return response
+
+
+@api.before_request
+def _faults_then_auth() -> Response | None:
+    sim = _sim()
+    return _fault_response(sim) or (None if request.path == f"{API}/token" else _auth_response(sim))
+
+
+def _fault_response(sim: VspcState) -> Response | None:
+    faults = sim.faults
+    if faults.wrong_host:
+        return Response(_WRONG_HOST_PAGE, status=404, content_type="text/html; charset=utf-8")
+    if sim.throttled():
+        # No Retry-After header: Veeam documents retryAfter in the body only. One-second windows, so
+        # the next period always begins within a second.
+        return _errors(429, "Number of requests exceeds throttling limitations.", kind="transport", retryAfter=1)
+    if faults.hang:
+        time.sleep(faults.hang)
+    if faults.latency:
+        time.sleep(faults.latency)
+    if sim.take_520():
         return _errors(520, "Unspecified cause of error.", kind="unspecified", code=500)
+    return None
 
-    def forbid() -> None:
-        if sim.faults.forbidden:
-            raise ApiError(403, "Access to the requested resource is forbidden.", kind="security")
 
-    def page(key: str, rows: list[Json], *, known_rows: Iterable[Json] | None = None) -> Response:
-        limit = _int_param("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-        offset = _int_param("offset", 0, 0, 2**31 - 1)
-        query = _Query(sim.known_paths(key, rows if known_rows is None else known_rows))
-        filters, sorts, selects = _json_param("filter"), _json_param("sort"), _json_param("select")
-        rows = query.sort(query.filter(rows, filters), sorts)
-        return _envelope(rows, offset, limit, query.select(rows[offset : offset + limit], selects))
+def _auth_response(sim: VspcState) -> Response | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and sim.authorized(token.strip()):
+        return None
+    response = _errors(401, "Authorization has been denied for this request.", kind="security")
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
-    def _envelope(rows: Sequence[Json], offset: int, limit: int, data: list[Json]) -> Response:
-        body = {"meta": {"pagingInfo": {"total": len(rows), "count": len(data), "offset": offset}}, "data": data}
-        body["errors"] = None
-        response = _json(body)
-        broken = sim.faults.malformed_page
-        if broken and request.path == API + broken.path and offset == broken.offset:
-            text = response.get_data(as_text=True)
-            response.set_data(text[: max(len(text) // 2, 1)])  # a cut-off body: invalid JSON, status 200
-        return response
 
-    def single(data: Json) -> Response:
-        return _json({"meta": None, "data": data, "errors": None})
+def _forbid() -> None:
+    if _sim().faults.forbidden:
+        raise ApiError(403, "Access to the requested resource is forbidden.", kind="security")
 
-    def expand_organization() -> bool:
-        values = []
-        for raw in request.args.getlist("expand"):
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parsed = raw
-            values.extend(parsed if isinstance(parsed, list) else str(parsed).split(","))
-        for value in values:
-            if str(value).strip() not in ("Organization", ""):
-                raise ApiError(400, f"The value '{value}' is not valid for expand.", parameter="expand")
-        return any(str(v).strip() == "Organization" for v in values)
 
-    def check_uid(value: str, parameter: str) -> None:
+def _paging() -> tuple[int, int]:
+    return _int_param("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE), _int_param("offset", 0, 0, 2**31 - 1)
+
+
+def _page(key: str, rows: list[Json], *, known_rows: Iterable[Json] | None = None) -> Response:
+    limit, offset = _paging()
+    query = _Query(_sim().known_paths(key, rows if known_rows is None else known_rows))
+    filters, sorts, selects = _json_param("filter"), _json_param("sort"), _json_param("select")
+    rows = query.sort(query.filter(rows, filters), sorts)
+    return _envelope(len(rows), offset, query.select(rows[offset : offset + limit], selects))
+
+
+def _envelope(total: int, offset: int, data: list[Json]) -> Response:
+    paging = {"total": total, "count": len(data), "offset": offset}
+    body = {"meta": {"pagingInfo": paging}, "data": data, "errors": None}
+    response = _json(body)
+    broken = _sim().faults.malformed_page
+    if broken and request.path == API + broken.path and offset == broken.offset:
+        text = response.get_data(as_text=True)
+        response.set_data(text[: max(len(text) // 2, 1)])  # cut off mid-body: invalid JSON with status 200
+    return response
+
+
+def _single(data: Json) -> Response:
+    return _json({"meta": None, "data": data, "errors": None})
+
+
+def _expand_organization() -> bool:
+    values: list[str] = []
+    for raw in request.args.getlist("expand"):
         try:
-            uuid.UUID(value)
+            parsed = json.loads(raw)
         except ValueError:
-            raise ApiError(400, f"The value '{value}' is not valid.", parameter=parameter) from None
+            parsed = raw
+        if isinstance(parsed, list):
+            values.extend(str(value) for value in parsed)
+        else:
+            values.extend(str(parsed).split(","))
+    values = [v.strip() for v in values if v.strip()]
+    for value in values:
+        if value != "Organization":
+            raise ApiError(400, f"The value '{value}' is not valid for expand.", parameter="expand")
+    return bool(values)
 
-    @app.post(f"{API}/token")
-    def token() -> Response:
-        form = request.form
-        grant = form.get("grant_type")
-        if not grant:
-            return _oauth_error("invalid_request", "The grant_type parameter is required.")
-        if grant == "password":
-            username, password = form.get("username", ""), form.get("password", "")
-            expected = sim.users.get(username)
-            if sim.faults.wrong_credentials or expected is None or not secrets.compare_digest(expected, password):
-                return _oauth_error("invalid_request", BAD_CREDENTIALS)
-            return _json(sim.issue_tokens())
-        if grant == "refresh_token":
-            if not sim.use_refresh_token(form.get("refresh_token", "")):
-                return _oauth_error("invalid_grant", "The refresh token is invalid or expired.")
-            return _json(sim.issue_tokens())
-        if grant in ("authorization_code", "public_key", "mfa", "as"):
-            return _oauth_error("unsupported_grant_type", f"The {grant} grant is not available on this server.")
+
+def _check_uid(value: str, parameter: str) -> None:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ApiError(400, f"The value '{value}' is not valid.", parameter=parameter) from None
+
+
+def _password_grant(sim: VspcState) -> Response:
+    username, password = request.form.get("username", ""), request.form.get("password", "")
+    expected = sim.users.get(username)
+    if sim.faults.wrong_credentials or expected is None or not secrets.compare_digest(expected, password):
+        return _oauth_error("invalid_request", BAD_CREDENTIALS)
+    return _json(sim.issue_tokens())
+
+
+def _refresh_grant(sim: VspcState) -> Response:
+    if not sim.use_refresh_token(request.form.get("refresh_token", "")):
+        return _oauth_error("invalid_grant", "The refresh token is invalid or expired.")
+    return _json(sim.issue_tokens())
+
+
+_GRANTS: dict[str, Callable[[VspcState], Response]] = {"password": _password_grant, "refresh_token": _refresh_grant}
+
+
+@api.post("/token")
+def token() -> Response:
+    grant = request.form.get("grant_type")
+    if not grant:
+        return _oauth_error("invalid_request", "The grant_type parameter is required.")
+    handler = _GRANTS.get(grant)
+    if handler is None:  # authorization_code, public_key, mfa and as exist in Veeam but not here
         return _oauth_error("unsupported_grant_type", f"The grant type '{grant}' is not supported.")
+    return handler(_sim())
 
-    @app.get(f"{API}/about")
-    def about() -> Response:
-        version = sim.faults.server_version
-        return single(
-            {
-                **sim.about,
-                "actualVawVersion": "6.3.0.177",
-                "actualValVersion": "6.3.0.10",
-                "actualVamVersion": "2.1.0.229",
-                "serverVersion": version,
-                "windowsManagementAgentVersion": version,
-                "linuxManagementAgentVersion": version,
-                "macManagementAgentVersion": version,
-            }
+
+@api.get("/about")
+def about() -> Response:
+    sim = _sim()
+    version = sim.faults.server_version
+    return _single(
+        {
+            **sim.about,
+            "actualVawVersion": "6.3.0.177",
+            "actualValVersion": "6.3.0.10",
+            "actualVamVersion": "2.1.0.229",
+            "serverVersion": version,
+            "windowsManagementAgentVersion": version,
+            "linuxManagementAgentVersion": version,
+            "macManagementAgentVersion": version,
+        }
+    )
+
+
+@api.get("/organizations/companies")
+def companies() -> Response:
+    _forbid()
+    expand = _expand_organization()
+    return _page(f"companies:{expand}", _sim().company_views(expand))
+
+
+@api.get("/organizations/companies/<company_uid>")
+def company(company_uid: str) -> Response:
+    _forbid()
+    _check_uid(company_uid, "companyUid")
+    for view in _sim().company_views(_expand_organization()):
+        if view["instanceUid"] == company_uid.lower():
+            return _single(view)
+    raise ApiError(404, f"Company with UID {company_uid} does not exist.")
+
+
+@api.get("/infrastructure/backupServers/jobs")
+def server_jobs() -> Response:
+    _forbid()
+    sim = _sim()
+    return _page("server_jobs", sim.server_job_views(), known_rows=sim.server_jobs)
+
+
+@api.get("/infrastructure/backupAgents/jobs")
+def agent_jobs() -> Response:
+    _forbid()
+    sim = _sim()
+    return _page("agent_jobs", sim.agent_job_views(), known_rows=sim.agent_jobs)
+
+
+@api.get("/alarms/active")
+def alarms() -> Response:
+    _forbid()
+    return _page("alarms", _sim().alarms)
+
+
+@api.get("/alarms/active/<alarm_uid>/history")
+def alarm_history(alarm_uid: str) -> Response:
+    _forbid()
+    _check_uid(alarm_uid, "activeAlarmUid")
+    sim = _sim()
+    history = sim.alarm_history.get(alarm_uid.lower())
+    if history is None:
+        raise ApiError(404, f"Active alarm with UID {alarm_uid} does not exist.")
+    every = (row for rows in sim.alarm_history.values() for row in rows)
+    return _page("alarm_history", history, known_rows=every)
+
+
+def _choice(name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
+    value = request.args.get(name, default)
+    if value is not None and value not in allowed:
+        raise ApiError(400, f"The value '{value}' is not valid.", parameter=name)
+    return value
+
+
+def _moment(name: str) -> int | None:
+    raw = request.args.get(name)
+    ticks = None if raw is None else parse_ticks(raw)
+    if raw is not None and ticks is None:
+        raise ApiError(400, f"The value '{raw}' is not a valid date-time.", parameter=name)
+    return ticks
+
+
+@api.get("/eventLogs/activityLogs")
+def activity_logs() -> Response:
+    """Veeam's spec gives this operation its own parameters and no ``filter``/``sort``."""
+    _forbid()
+    limit, offset = _paging()
+    low, high = _moment("from"), _moment("to")
+    kind = _choice("activityLogKind", ("Internal", "External"))
+    direction = _choice("dateSortingDirection", ("ascending", "descending"), "descending")
+    wanted = {
+        field: value.lower()
+        for field, value in (
+            ("organizationUid", request.args.get("organizationUid")),
+            ("userUid", request.args.get("userUid")),
+        )
+        if value
+    }
+
+    def keep(row: Json) -> bool:
+        moment = parse_ticks(row["date"]) or 0
+        return (
+            (low is None or moment >= low)
+            and (high is None or moment <= high)
+            and (kind is None or row["activityKind"] == kind)
+            and all((row[field] or "").lower() == value for field, value in wanted.items())
         )
 
-    @app.get(f"{API}/organizations/companies")
-    def companies() -> Response:
-        forbid()
-        expand = expand_organization()
-        return page(f"companies:{expand}", sim.company_views(expand))
+    rows = [row for row in _sim().activity_logs if keep(row)]
+    if direction == "descending":
+        rows.reverse()
+    return _envelope(len(rows), offset, rows[offset : offset + limit])
 
-    @app.get(f"{API}/organizations/companies/<company_uid>")
-    def company(company_uid: str) -> Response:
-        forbid()
-        check_uid(company_uid, "companyUid")
-        for view in sim.company_views(expand_organization()):
-            if view["instanceUid"].lower() == company_uid.lower():
-                return single(view)
-        raise ApiError(404, f"Company with UID {company_uid} does not exist.")
 
-    @app.get(f"{API}/infrastructure/backupServers/jobs")
-    def server_jobs() -> Response:
-        forbid()
-        return page("server_jobs", sim.server_job_views(), known_rows=sim.server_jobs)
+@controls.get("/faults")
+def get_faults() -> Response:
+    return _json(_sim().faults.to_json())
 
-    @app.get(f"{API}/infrastructure/backupAgents/jobs")
-    def agent_jobs() -> Response:
-        forbid()
-        return page("agent_jobs", sim.agent_job_views(), known_rows=sim.agent_jobs)
 
-    @app.get(f"{API}/alarms/active")
-    def alarms() -> Response:
-        forbid()
-        return page("alarms", sim.alarms)
+@controls.post("/faults")
+def set_faults() -> Response:
+    patch = request.get_json(silent=True)
+    if not isinstance(patch, dict):
+        return _json({"error": "send a JSON object: a merge patch (RFC 7386) of the fault knobs"}, 400)
+    try:
+        return _json(_sim().merge_faults(patch).to_json())
+    except ValueError as error:
+        return _json({"error": str(error)}, 400)
 
-    @app.get(f"{API}/alarms/active/<alarm_uid>/history")
-    def alarm_history(alarm_uid: str) -> Response:
-        forbid()
-        check_uid(alarm_uid, "activeAlarmUid")
-        history = sim.alarm_history.get(alarm_uid.lower())
-        if history is None:
-            raise ApiError(404, f"Active alarm with UID {alarm_uid} does not exist.")
-        every = (row for rows in sim.alarm_history.values() for row in rows)
-        return page("alarm_history", history, known_rows=every)
 
-    @app.get(f"{API}/eventLogs/activityLogs")
-    def activity_logs() -> Response:
-        forbid()
-        limit = _int_param("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-        offset = _int_param("offset", 0, 0, 2**31 - 1)
-        bounds = []
-        for name in ("from", "to"):
-            raw = request.args.get(name)
-            ticks = None if raw is None else parse_ticks(raw)
-            if raw is not None and ticks is None:
-                raise ApiError(400, f"The value '{raw}' is not a valid date-time.", parameter=name)
-            bounds.append(ticks)
-        low, high = bounds
-        kind = request.args.get("activityLogKind")
-        if kind is not None and kind not in ("Internal", "External"):
-            raise ApiError(400, f"The value '{kind}' is not valid.", parameter="activityLogKind")
-        direction = request.args.get("dateSortingDirection", "descending")
-        if direction not in ("ascending", "descending"):
-            raise ApiError(400, f"The value '{direction}' is not valid.", parameter="dateSortingDirection")
-        organization, user = request.args.get("organizationUid"), request.args.get("userUid")
-        rows = []
-        for row in sim.activity_logs:
-            moment = parse_ticks(row["date"]) or 0
-            if (low is not None and moment < low) or (high is not None and moment > high):
-                continue
-            if kind and row["activityKind"] != kind:
-                continue
-            if organization and (row["organizationUid"] or "").lower() != organization.lower():
-                continue
-            if user and (row["userUid"] or "").lower() != user.lower():
-                continue
-            rows.append(row)
-        if direction == "descending":
-            rows.reverse()
-        return _envelope(rows, offset, limit, rows[offset : offset + limit])
+@controls.post("/reset")
+def reset() -> Response:
+    sim = _sim()
+    sim.reset()
+    return _json(sim.faults.to_json())
 
-    # -- the simulator's own controls (never faulted, no auth: loopback test tooling)
 
-    @app.get("/_sim/faults")
-    def get_faults() -> Response:
-        return _json(sim.faults.to_json())
-
-    @app.post("/_sim/faults")
-    def set_faults() -> Response:
-        patch = request.get_json(silent=True)
-        if not isinstance(patch, dict):
-            return _json({"error": "send a JSON object (a merge patch of the fault knobs)"}, 400)
-        try:
-            return _json(sim.merge_faults(patch).to_json())
-        except ValueError as error:
-            return _json({"error": str(error)}, 400)
-
-    @app.post("/_sim/reset")
-    def reset() -> Response:
-        sim.reset()
-        return _json(sim.faults.to_json())
-
-    @app.get("/_sim/stats")
-    def stats() -> Response:
-        return _json(sim.stats())
-
-    return app
+@controls.get("/stats")
+def stats() -> Response:
+    return _json(_sim().stats())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vectis.simulators.vspc", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m vectis.simulators.vspc", description="Veeam Service Provider Console REST API v3 simulator"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--scale", choices=["demo", "bench"], default="demo")
@@ -1535,14 +1699,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from werkzeug.serving import run_simple
 
     state = VspcState.seeded(seed=args.seed) if args.scale == "demo" else VspcState.at_scale(seed=args.seed)
-    base = f"http://{args.host}:{args.port}{API}"
+    root = f"http://{args.host}:{args.port}"
     print(
-        f"VSPC simulator (REST API {API_VERSION}, serverVersion {state.faults.server_version}) at {base}\n"
+        f"VSPC simulator (REST API {API_VERSION}, serverVersion {state.faults.server_version}) at {root}{API}\n"
         f"  username: {DEMO_USERNAME}   password: {DEMO_PASSWORD}\n"
         f"  API key:  {DEMO_API_KEY}\n"
         f"  {len(state.companies)} companies, {len(state.server_jobs)} backup server jobs, "
         f"{len(state.agent_jobs)} agent jobs, {len(state.alarms)} active alarms\n"
-        f"  fault knobs: POST http://{args.host}:{args.port}/_sim/faults (JSON merge), /_sim/reset, GET /_sim/stats",
+        f"  fault knobs: POST {root}/_sim/faults (JSON merge patch), POST {root}/_sim/reset, GET {root}/_sim/stats",
         flush=True,
     )
     run_simple(args.host, args.port, create_app(state), threaded=True)

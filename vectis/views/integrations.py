@@ -70,7 +70,7 @@ def save(vendor: str) -> Response:
 def test(vendor: str) -> Response:
     cls = _vendor(vendor)
     submitted = {f.name: request.form.get(f.name, "") for f in cls.fields}
-    ok, message = integrations.test_connection(db.session(), g.tenant.id, cls, submitted)
+    ok, message = integrations.try_connection(db.session(), g.tenant.id, cls, submitted)
     return render("integrations/_test_result.html", "integrations/_test_result.html", ok=ok, message=message)
 
 

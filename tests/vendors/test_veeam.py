@@ -1,0 +1,349 @@
+"""The Veeam connector against the VSPC simulator, over real HTTP on loopback, through the real sync job."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from jobs.sync import run_sync, tick
+from vectis import db
+from vectis.connectors.veeam import EVENT_CAP, MESSAGES, VeeamConnector, parse_time
+from vectis.crypto import Sealed
+from vectis.integrations import try_connection
+from vectis.models import (
+    BackupAuditEvent,
+    BackupConnector,
+    BackupConnectorStatus,
+    Connection,
+    Customer,
+    CustomerLink,
+    StreamCursor,
+    SyncRun,
+    Tenant,
+    TimelineEvent,
+)
+from vectis.queues import queue
+from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME, MalformedPage, VspcState, create_app
+
+
+@dataclass
+class Vspc:
+    state: VspcState
+    url: str
+
+
+def serve(state: VspcState) -> Iterator[Vspc]:
+    server = make_server("127.0.0.1", 0, create_app(state), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Vspc(state, f"http://127.0.0.1:{server.server_port}")
+    server.shutdown()
+
+
+@pytest.fixture
+def vspc() -> Iterator[Vspc]:
+    yield from serve(VspcState.seeded())
+
+
+@dataclass
+class Setup:
+    tenant_id: int
+    connection_id: int
+
+
+def make_connection(app: Flask, base_url: str, *, rate: float = 200.0, **config: str) -> Setup:
+    """A tenant of its own (so counts are exact) with a Veeam connection to ``base_url``."""
+    values = {"base_url": base_url, "username": DEMO_USERNAME, "password": DEMO_PASSWORD, "api_key": "", **config}
+    with app.app_context(), db.system_session() as s:
+        tenant = Tenant(slug=f"v{uuid.uuid4().hex[:10]}", name="Veeam Test MSP")
+        s.add(tenant)
+        s.flush()
+        connection = Connection(
+            tenant_id=tenant.id,
+            vendor="veeam",
+            name="Veeam",
+            config=Sealed.seal(tenant.id, values),
+            enabled=True,
+            rate_limit_per_second=rate,
+            next_run_at=datetime.now(UTC),
+        )
+        s.add(connection)
+        s.flush()
+        return Setup(tenant.id, connection.id)
+
+
+@pytest.fixture
+def setup(app: Flask, vspc: Vspc) -> Setup:
+    return make_connection(app, vspc.url)
+
+
+def sync(app: Flask, setup: Setup) -> SyncRun:
+    with app.app_context():
+        run_sync(setup.tenant_id, setup.connection_id)
+        with db.tenant_session(setup.tenant_id) as s:
+            run = s.scalar(select(SyncRun).order_by(SyncRun.id.desc()).limit(1))
+            assert run is not None
+            s.expunge(run)
+            return run
+
+
+def count(app: Flask, setup: Setup, model: Any, *where: Any) -> int:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def snapshot(app: Flask, setup: Setup) -> dict[str, Any]:
+    """Everything a sync writes, comparable across tenants."""
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        return {
+            "customers": sorted(s.scalars(select(Customer.name))),
+            "links": sorted(s.scalars(select(CustomerLink.external_id))),
+            "jobs": sorted(
+                tuple(row)
+                for row in s.execute(
+                    select(
+                        BackupConnector.external_id,
+                        BackupConnector.kind,
+                        BackupConnectorStatus.state,
+                        BackupConnector.removed_at.is_(None),
+                    ).join(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
+                )
+            ),
+            "events": sorted(s.scalars(select(BackupAuditEvent.external_id))),
+            "timeline": s.scalar(select(func.count()).select_from(TimelineEvent)),
+            "cursor": s.scalar(select(StreamCursor.cursor).where(StreamCursor.stream == "events")),
+        }
+
+
+def in_window(state: VspcState, days: int = 14) -> int:
+    since = datetime.now(UTC) - timedelta(days=days)
+    return sum(1 for a in state.alarms if (parse_time(a["lastActivation"]["time"]) or since) >= since)
+
+
+# --- the Test button ---------------------------------------------------------------------------------
+
+
+def check(app: Flask, setup: Setup, **overrides: str) -> tuple[bool, str]:
+    with app.test_request_context(), db.tenant_session(setup.tenant_id) as s:
+        config = {"base_url": "", "username": DEMO_USERNAME, "password": DEMO_PASSWORD, "api_key": "", **overrides}
+        return try_connection(s, setup.tenant_id, VeeamConnector, config)
+
+
+def test_it_reports_success_with_the_version_and_company_count(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    ok, message = check(app, setup, base_url=vspc.url)
+    assert (
+        ok
+        and message
+        == f"Connected to Veeam VSPC {vspc.state.faults.server_version} — {len(vspc.state.companies)} companies visible"
+    )
+    ok, message = check(app, setup, base_url=vspc.url, username="", password="", api_key="vspc-demo-api-key")
+    assert ok, message
+
+
+@pytest.mark.parametrize(
+    ("fault", "value", "expected"),
+    [
+        ("wrong_credentials", True, MESSAGES[401]),
+        ("forbidden", True, MESSAGES[403]),
+        ("wrong_host", True, MESSAGES[404]),
+        (
+            "server_version",
+            "6.1.0.1234",
+            "Version refused — Vectis detected VSPC 6.1.0.1234, older than v7. Upgrade VSPC before connecting.",
+        ),
+    ],
+)
+def test_it_explains_each_documented_error(
+    app: Flask, vspc: Vspc, setup: Setup, fault: str, value: Any, expected: str
+) -> None:
+    setattr(vspc.state.faults, fault, value)
+    assert check(app, setup, base_url=vspc.url) == (False, expected)
+
+
+def test_it_says_connection_timed_out_for_an_unreachable_host(app: Flask, setup: Setup) -> None:
+    with socket_closed_port() as port:
+        ok, message = check(app, setup, base_url=f"http://127.0.0.1:{port}")
+    assert (ok, message) == (False, MESSAGES["timeout"])
+
+
+class socket_closed_port:
+    def __enter__(self) -> int:
+        import socket
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()  # nothing listens there now
+        return int(self.port)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+# --- syncing -----------------------------------------------------------------------------------------
+
+
+def test_it_syncs_companies_jobs_and_fourteen_days_of_events(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    run = sync(app, setup)
+    assert run.status == "succeeded", run.error
+    state = vspc.state
+    assert run.counts == {
+        "companies": len(state.companies),
+        "jobs": len(state.server_jobs),
+        "agent_jobs": len(state.agent_jobs),
+        "events": in_window(state),
+    }
+    assert 0 < in_window(state) < len(state.alarms)  # the fixture has older alarms too: the window matters
+    assert count(app, setup, Customer) == len(state.companies)
+    kinds = {k for (k,) in snapshot_kinds(app, setup)}
+    assert {"Backup", "BackupCopy", "Replica", "Tape", "Other"} <= kinds
+    assert count(app, setup, TimelineEvent, TimelineEvent.source == "Veeam") == in_window(state)
+    assert count(app, setup, BackupConnector, BackupConnector.customer_id.is_(None)) == 0
+
+
+def snapshot_kinds(app: Flask, setup: Setup) -> list[tuple[str, ...]]:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        return [tuple(r) for r in s.execute(select(BackupConnector.kind).distinct())]
+
+
+def test_it_derives_the_last_success_from_its_own_history(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    sync(app, setup)
+    job = next(j for j in vspc.state.server_jobs if j["status"] == "Success")
+    job["status"] = "Failed"  # the next run failed: VSPC now only knows the failure
+    sync(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        status = s.execute(
+            select(BackupConnectorStatus.state, BackupConnectorStatus.last_success_at)
+            .join(BackupConnector, BackupConnector.id == BackupConnectorStatus.backup_connector_id)
+            .where(BackupConnector.external_id == job["instanceUid"])
+        ).one()
+    assert status.state == "failed" and status.last_success_at is not None
+
+
+def test_a_rename_at_the_vendor_creates_no_duplicate(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    sync(app, setup)
+    company = vspc.state.companies[0]
+    vspc.state.rename_company(company["instanceUid"], "Renamed Holdings")
+    before = count(app, setup, Customer)
+    sync(app, setup)
+    assert count(app, setup, Customer) == before
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert (
+            s.scalar(select(CustomerLink.external_name).where(CustomerLink.external_id == company["instanceUid"]))
+            == "Renamed Holdings"
+        )
+
+
+def test_a_job_removed_at_the_vendor_is_marked_removed_not_deleted(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    sync(app, setup)
+    gone = vspc.state.server_jobs[3]["instanceUid"]
+    vspc.state.remove_job(gone)
+    sync(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        removed = s.scalars(select(BackupConnector.external_id).where(BackupConnector.removed_at.is_not(None))).all()
+    assert removed == [gone]
+
+
+def test_it_resumes_events_from_the_last_seen_time_without_duplicates(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    sync(app, setup)
+    first = snapshot(app, setup)
+    newest = max(parse_time(a["lastActivation"]["time"]) or datetime.min.replace(tzinfo=UTC) for a in vspc.state.alarms)
+    assert parse_time(first["cursor"]["since"]) == newest
+    second_run = sync(app, setup)
+    assert snapshot(app, setup)["events"] == first["events"]
+    assert second_run.counts["events"] <= 5  # only the boundary events are read again, then deduplicated
+
+
+def test_it_caps_events_at_ten_thousand_per_sync_and_takes_the_rest_next_time(app: Flask) -> None:
+    for vspc in serve(VspcState.at_scale(companies=20, jobs=40, alarms=16_000)):
+        setup = make_connection(app, vspc.url, rate=500)
+        first = sync(app, setup)
+        assert first.status == "succeeded" and first.counts["events"] == EVENT_CAP
+        assert count(app, setup, BackupAuditEvent) == EVENT_CAP
+        sync(app, setup)
+        assert count(app, setup, BackupAuditEvent) == in_window(vspc.state) > EVENT_CAP
+
+
+def test_an_expired_token_mid_sync_is_invisible(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    start = vspc.state.clock()
+    # Two hours pass on the VSPC side after a few requests: the cached token dies mid-sync.
+    vspc.state.clock = lambda: start + (7200 if vspc.state.stats()["total"] > 4 else 0)
+    run = sync(app, setup)
+    assert run.status == "succeeded", run.error
+    assert vspc.state.stats()["paths"].get("/api/v3/token", 0) >= 2
+
+
+def test_a_429_and_520_storm_loses_nothing(app: Flask, setup: Setup) -> None:
+    clean = VspcState.seeded()
+    for vspc in serve(VspcState.seeded()):
+        reference = make_connection(app, vspc.url)
+        sync(app, reference)
+        expected = snapshot(app, reference)
+    for vspc in serve(clean):
+        stormy = make_connection(app, vspc.url, rate=100)
+        vspc.state.faults.rate_limit_per_second = 2
+        vspc.state.faults.errors_520 = 3
+        run = sync(app, stormy)
+        assert run.status == "succeeded", run.error
+        assert vspc.state.stats()["statuses"].get("429", 0) > 0
+        got = snapshot(app, stormy)
+    assert {k: v for k, v in got.items() if k != "cursor"} == {k: v for k, v in expected.items() if k != "cursor"}
+
+
+def test_a_sync_interrupted_after_page_k_ends_like_an_uninterrupted_one(app: Flask) -> None:
+    """The worker dies (here: a malformed page) after committing page k; the next run completes it."""
+    for vspc in serve(VspcState.at_scale(companies=30, jobs=1400, alarms=1500)):
+        reference = make_connection(app, vspc.url, rate=500)
+        sync(app, reference)
+        expected = snapshot(app, reference)
+
+        broken = make_connection(app, vspc.url, rate=500)
+        vspc.state.faults.malformed_page = MalformedPage("/infrastructure/backupServers/jobs", 1000)
+        failed = sync(app, broken)
+        assert failed.status == "failed" and failed.error and "malformed JSON" in failed.error
+        assert failed.counts["jobs"] == 1000  # pages 1 and 2 are kept
+        vspc.state.faults.malformed_page = None
+        assert sync(app, broken).status == "succeeded"
+        assert snapshot(app, broken) == expected
+
+
+def test_a_malformed_event_page_keeps_the_cursor_before_it(app: Flask) -> None:
+    for vspc in serve(VspcState.at_scale(companies=10, jobs=20, alarms=1600)):
+        setup = make_connection(app, vspc.url, rate=500)
+        vspc.state.faults.malformed_page = MalformedPage("/alarms/active", 500)
+        run = sync(app, setup)
+        assert run.status == "failed" and run.counts["events"] == 500
+        stuck = snapshot(app, setup)["cursor"]["since"]
+        vspc.state.faults.malformed_page = None
+        sync(app, setup)
+        assert snapshot(app, setup)["cursor"]["since"] > stuck
+        assert count(app, setup, BackupAuditEvent) == in_window(vspc.state)
+
+
+def test_wrong_credentials_pause_the_connection_with_the_reason(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    vspc.state.faults.wrong_credentials = True
+    run = sync(app, setup)
+    assert run.status == "failed" and run.error == MESSAGES[401]
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        connection = s.get(Connection, setup.connection_id)
+        assert connection is not None and connection.paused_reason == MESSAGES[401] and connection.failure_count == 1
+
+
+def test_the_tick_enqueues_due_connections_once(app: Flask, setup: Setup) -> None:
+    with app.app_context():
+        sync_queue = queue("sync")
+        sync_queue.empty()  # type: ignore[no-untyped-call]
+        tick()
+        tick()  # a second tick (or a second cron by mistake) must not enqueue it again
+        mine = [job for job in sync_queue.get_jobs() if job.args[:2] == (setup.tenant_id, setup.connection_id)]
+        assert len(mine) == 1
+        sync_queue.empty()  # type: ignore[no-untyped-call]
