@@ -9,42 +9,21 @@ the architecture's budget is that scoping stays well under 2x a raw point read.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from _env import bench_app, percentile
 from sqlalchemy import select, text
 
-from vectis import create_app, db, embedded
-from vectis.bootstrap import ensure_database, migrate
-from vectis.config import ROOT, load
+from vectis import db
 from vectis.models import Tenant, User
-from vectis.seed import seed_demo
-
-
-def percentile(samples: list[float], q: float) -> float:
-    return statistics.quantiles(samples, n=100)[int(q) - 1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
-    var = ROOT / "var" / "bench"
-    services = embedded.start(var, postgres=not os.environ.get("DATABASE_URL"), redis=not os.environ.get("REDIS_URL"))
-    env = dict(os.environ, VECTIS_ENV="test", VECTIS_VAR_DIR=str(var))
-    env["DATABASE_URL"] = services.database_url or os.environ["DATABASE_URL"]
-    env["REDIS_URL"] = services.redis_url or os.environ["REDIS_URL"]
-    settings = load(env)
-    ensure_database(settings.database_url)
-    migrate(settings, quiet=True)
-    app = create_app(settings=settings)
-    with app.app_context():
-        seed_demo()
+    with bench_app():
         with db.system_session() as s:
             tenant_id, user_id = s.execute(
                 select(Tenant.id, User.id).join(User, User.tenant_id == Tenant.id).where(Tenant.slug == "acme")
@@ -63,7 +42,6 @@ def main() -> None:
             with db.database().owner_engine.begin() as conn:
                 conn.execute(text("SELECT email FROM users WHERE id = :id"), {"id": user_id}).one()
             raw.append(time.perf_counter() - start)
-    services.stop()
     for name, samples in (("tenant-scoped", scoped), ("same, unscoped", unscoped), ("raw SQL", raw)):
         print(f"{name:>14}: p50 {percentile(samples, 50) * 1e6:7.0f} µs   p95 {percentile(samples, 95) * 1e6:7.0f} µs")
     print(
