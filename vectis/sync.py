@@ -151,7 +151,10 @@ class Writer:
             }
             for r in records
         ]
-        stmt = insert(BackupConnector).values(rows)
+        # Core executemany ("insertmanyvalues"): one cached statement, batched VALUES. Building a
+        # 500-row VALUES clause per page instead costs more than the database does.
+        table = BackupConnector.__table__
+        stmt = insert(table)  # type: ignore[arg-type]
         updated = (
             "customer_id",
             "name",
@@ -162,11 +165,12 @@ class Writer:
             "removed_at",
             "updated_at",
         )
-        result = self.session.execute(
+        result = self.session.connection().execute(
             stmt.on_conflict_do_update(
                 index_elements=["tenant_id", "connection_id", "external_id"],
                 set_={k: stmt.excluded[k] for k in updated},
-            ).returning(BackupConnector.external_id, BackupConnector.id)
+            ).returning(table.c.external_id, table.c.id, sort_by_parameter_order=True),
+            rows,
         )
         ids = {external_id: job_id for external_id, job_id in result}
         statuses = [
@@ -183,9 +187,9 @@ class Writer:
             }
             for r in records
         ]
-        status = insert(BackupConnectorStatus).values(statuses)
+        status = insert(BackupConnectorStatus.__table__)  # type: ignore[arg-type]
         table = BackupConnectorStatus.__table__
-        self.session.execute(
+        self.session.connection().execute(
             status.on_conflict_do_update(
                 index_elements=["tenant_id", "backup_connector_id"],
                 set_={
@@ -203,7 +207,8 @@ class Writer:
                     # The vendor only knows the latest run: the last success is ours to remember.
                     "last_success_at": func.coalesce(status.excluded.last_success_at, table.c.last_success_at),
                 },
-            )
+            ),
+            statuses,
         )
 
     def _events(self, records: list[BackupEventRecord]) -> None:
@@ -240,15 +245,18 @@ class Writer:
                     "dedup_key": r.external_id[:300],
                 }
             )
-        self.session.execute(
-            insert(BackupAuditEvent)
-            .values(audit_rows)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "connection_id", "external_id"])
+        connection = self.session.connection()
+        connection.execute(
+            insert(BackupAuditEvent.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
+                index_elements=["tenant_id", "connection_id", "external_id"]
+            ),
+            audit_rows,
         )
-        self.session.execute(
-            insert(TimelineEvent)
-            .values(timeline_rows)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "connection_id", "dedup_key"])
+        connection.execute(
+            insert(TimelineEvent.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
+                index_elements=["tenant_id", "connection_id", "dedup_key"]
+            ),
+            timeline_rows,
         )
 
 
