@@ -9,7 +9,10 @@ complete pass is marked removed, never deleted.
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +29,7 @@ from vectis.connectors.base import (
     Connector,
     ConnectorContext,
     CustomerRecord,
+    Page,
     Record,
     Stream,
 )
@@ -280,6 +284,50 @@ def _save_cursor(session: Session, connection: Connection, stream: Stream, curso
     )
 
 
+_DONE = object()
+
+
+def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
+    """Fetch the next pages while the current one is written: the vendor's rate limit, not our writes,
+    should set the pace. Errors surface in order, after the pages before them; a consumer that stops
+    early stops the fetching thread too."""
+    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there in order
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, Page)
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def run_sync(session: Session, connection: Connection, run: SyncRun, connector: Connector) -> None:
     """Sync every stream of ``connection`` into its tables. Commits page by page; on a vendor error the
     run fails with the reason in words, what was committed stays, and the cursor does not move past it."""
@@ -291,7 +339,7 @@ def run_sync(session: Session, connection: Connection, run: SyncRun, connector: 
         connector.before_sync()
         for stream in connector.streams():
             cursor = _load_cursor(session, connection, stream)
-            for page in connector.read(stream, cursor):
+            for page in prefetched(connector.read(stream, cursor)):
                 writer.write_page(page.records)
                 if page.cursor is not None:
                     _save_cursor(session, connection, stream, page.cursor)
