@@ -113,18 +113,17 @@ def parse_company(item: dict[str, Any]) -> CustomerRecord | None:
     return CustomerRecord(external_id=str(uid), name=str(name))
 
 
-def parse_server_job(item: dict[str, Any]) -> BackupJobRecord | None:
-    uid = item.get("instanceUid")
-    if not uid:
-        return None
-    vendor_type = str(item.get("type") or "Unknown")
+def _job(
+    item: dict[str, Any], *, external_id: str, customer: Any, name: str, kind: str, vendor_type: str
+) -> BackupJobRecord:
+    """What server jobs and agent jobs share: the latest run's status, times and failure message."""
     status = str(item.get("status") or "Unknown")
     duration = item.get("lastDuration")
     return BackupJobRecord(
-        external_id=str(uid),
-        customer_external_id=item.get("mappedOrganizationUid") or item.get("organizationUid"),
-        name=str(item.get("name") or "Unnamed job"),
-        kind=KIND_BY_TYPE.get(vendor_type, "Other"),
+        external_id=external_id,
+        customer_external_id=customer,
+        name=name,
+        kind=kind,
         vendor_type=vendor_type,
         state=STATE_BY_STATUS.get(status, "unknown"),
         vendor_status=status,
@@ -136,25 +135,33 @@ def parse_server_job(item: dict[str, Any]) -> BackupJobRecord | None:
     )
 
 
+def parse_server_job(item: dict[str, Any]) -> BackupJobRecord | None:
+    uid = item.get("instanceUid")
+    if not uid:
+        return None
+    vendor_type = str(item.get("type") or "Unknown")
+    return _job(
+        item,
+        external_id=str(uid),
+        # The company the job is assigned to; the VBR server's owner only when it is not assigned.
+        customer=item.get("mappedOrganizationUid") or item.get("organizationUid"),
+        name=str(item.get("name") or "Unnamed job"),
+        kind=KIND_BY_TYPE.get(vendor_type, "Other"),
+        vendor_type=vendor_type,
+    )
+
+
 def parse_agent_job(item: dict[str, Any]) -> BackupJobRecord | None:
     uid = item.get("instanceUid")
     if not uid:
         return None
-    status = str(item.get("status") or "Unknown")
-    duration = item.get("lastDuration")
-    return BackupJobRecord(
-        external_id=f"agent:{uid}",
-        customer_external_id=item.get("organizationUid"),
+    return _job(
+        item,
+        external_id=f"agent:{uid}",  # agent and server job UIDs live in different namespaces
+        customer=item.get("organizationUid"),
         name=str(item.get("name") or item.get("backupPolicyName") or "Agent job"),
         kind="Backup",
         vendor_type="BackupAgentJob",
-        state=STATE_BY_STATUS.get(status, "unknown"),
-        vendor_status=status,
-        last_attempt_at=parse_time(item.get("lastRun")),
-        last_end_at=parse_time(item.get("lastEndTime")),
-        duration_seconds=int(duration) if isinstance(duration, int | float) else None,
-        message=item.get("failureMessage") or None,
-        protected_object=item.get("destination") or None,
     )
 
 
