@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -86,9 +86,9 @@ class Writer:
     def write_page(self, records: list[Record]) -> None:
         """One page in a few set-based statements: per-row round trips would make the database, not the
         vendor's rate limit, the bottleneck at MSP scale."""
-        for record in records:
-            if isinstance(record, CustomerRecord):
-                self._customer(record)
+        customers = {r.external_id: r for r in records if isinstance(r, CustomerRecord)}
+        if customers:
+            self._customers(customers)
         jobs = {r.external_id: r for r in records if isinstance(r, BackupJobRecord)}  # last one wins in a page
         events = {r.external_id: r for r in records if isinstance(r, BackupEventRecord)}
         if jobs:
@@ -96,36 +96,58 @@ class Writer:
         if events:
             self._events(list(events.values()))
 
-    def _customer(self, record: CustomerRecord) -> None:
-        link = self.session.scalar(
-            select(CustomerLink).where(
-                CustomerLink.connection_id == self.connection.id, CustomerLink.external_id == record.external_id
+    def _customers(self, records: dict[str, CustomerRecord]) -> None:
+        """Link each vendor account to a customer: by the vendor's stable id when already linked (a rename
+        only updates ``external_name``), else by normalised name, else as a new customer."""
+        now, tenant_id, connection_id = datetime.now(UTC), self.connection.tenant_id, self.connection.id
+        db = self.session.connection()
+        links = self.session.execute(
+            select(CustomerLink.external_id, CustomerLink.id, CustomerLink.customer_id).where(
+                CustomerLink.connection_id == connection_id, CustomerLink.external_id.in_(list(records))
             )
-        )
-        if link is not None:  # the vendor's stable id decides: a rename is just a new external name
-            link.external_name = record.name
-            link.updated_at = datetime.now(UTC)
-            self.customers[record.external_id] = link.customer_id
+        ).all()
+        if links:
+            table = CustomerLink.__table__
+            db.execute(
+                update(table)  # type: ignore[arg-type]
+                .where(table.c.id == bindparam("link_id"))
+                .values(external_name=bindparam("new_name"), updated_at=now),
+                [{"link_id": link_id, "new_name": records[eid].name} for eid, link_id, _ in links],
+            )
+            self.customers.update({eid: customer_id for eid, _, customer_id in links})
+        unlinked = [r for eid, r in records.items() if eid not in self.customers]
+        if not unlinked:
             return
-        normalized = normalize_name(record.name)
-        customer = self.session.scalar(
-            select(Customer).where(Customer.normalized_name == normalized).order_by(Customer.id).limit(1)
+        names = {r.external_id: normalize_name(r.name) for r in unlinked}
+        rows = self.session.execute(
+            select(Customer.normalized_name, func.min(Customer.id))
+            .where(Customer.normalized_name.in_(set(names.values())))
+            .group_by(Customer.normalized_name)
         )
-        if customer is None:
-            customer = Customer(tenant_id=self.connection.tenant_id, name=record.name, normalized_name=normalized)
-            self.session.add(customer)
-            self.session.flush()
-        self.session.add(
-            CustomerLink(
-                tenant_id=self.connection.tenant_id,
-                customer_id=customer.id,
-                connection_id=self.connection.id,
-                external_id=record.external_id,
-                external_name=record.name,
+        existing: dict[str, int] = {normalized: customer_id for normalized, customer_id in rows}
+        fresh = {normalized: r for r in unlinked if (normalized := names[r.external_id]) not in existing}
+        if fresh:
+            customers = Customer.__table__
+            created = db.execute(
+                insert(customers).returning(customers.c.normalized_name, customers.c.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
+                [{"tenant_id": tenant_id, "name": r.name[:300], "normalized_name": n} for n, r in fresh.items()],
             )
+            existing.update({normalized: customer_id for normalized, customer_id in created})
+        db.execute(
+            insert(CustomerLink.__table__),  # type: ignore[arg-type]
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "customer_id": existing[names[r.external_id]],
+                    "connection_id": connection_id,
+                    "external_id": r.external_id,
+                    "external_name": r.name[:300],
+                    "updated_at": now,
+                }
+                for r in unlinked
+            ],
         )
-        self.session.flush()
-        self.customers[record.external_id] = customer.id
+        self.customers.update({r.external_id: existing[names[r.external_id]] for r in unlinked})
 
     def _prefetch_customers(self) -> None:
         if not self.customers:

@@ -33,6 +33,7 @@ from vectis.models import (
 )
 from vectis.queues import queue
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME, MalformedPage, VspcState, create_app
+from vectis.sync import normalize_name
 
 
 @dataclass
@@ -347,3 +348,23 @@ def test_the_tick_enqueues_due_connections_once(app: Flask, setup: Setup) -> Non
         mine = [job for job in sync_queue.get_jobs() if job.args[:2] == (setup.tenant_id, setup.connection_id)]
         assert len(mine) == 1
         sync_queue.empty()  # type: ignore[no-untyped-call]
+
+
+def test_an_unlinked_account_joins_the_customer_with_the_same_name(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    company = vspc.state.companies[2]
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        existing = Customer(
+            tenant_id=setup.tenant_id,
+            name=f"{company['name']}, LLC",
+            normalized_name=normalize_name(company["name"] + " LLC"),
+        )
+        s.add(existing)
+        s.flush()
+        existing_id = existing.id
+    sync(app, setup)
+    assert count(app, setup, Customer) == len(vspc.state.companies)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert (
+            s.scalar(select(CustomerLink.customer_id).where(CustomerLink.external_id == company["instanceUid"]))
+            == existing_id
+        )
