@@ -361,6 +361,8 @@ def run_sync(session: Session, connection: Connection, run: SyncRun, connector: 
         connector.before_sync()
         for stream in connector.streams():
             cursor = _load_cursor(session, connection, stream)
+            started = datetime.now(UTC)
+            resume = f" from {cursor}" if cursor else ""
             for page in prefetched(connector.read(stream, cursor)):
                 writer.write_page(page.records)
                 if page.cursor is not None:
@@ -368,22 +370,32 @@ def run_sync(session: Session, connection: Connection, run: SyncRun, connector: 
                 run.counts = {**run.counts, stream.name: run.counts.get(stream.name, 0) + len(page.records)}
                 run.requests_made = connector.ctx.http.requests_made
                 session.commit()
-            if stream.snapshot and stream.name.endswith("jobs"):
+            removed = (
                 _mark_removed(session, connection, run, stream)
-                session.commit()
+                if stream.snapshot and stream.name.endswith("jobs")
+                else 0
+            )
+            seconds = (datetime.now(UTC) - started).total_seconds()
+            note = f", {removed} marked removed" if removed else ""
+            run.log = [
+                *run.log,
+                f"{stream.name}: {run.counts.get(stream.name, 0)} records{resume} in {seconds:.1f} s{note}",
+            ]
+            session.commit()
     except ConnectorError as exc:
         session.rollback()
+        run.log = [*run.log, f"stopped: {exc.message}"]
         _finish(session, connection, run, error=exc)
         return
     _finish(session, connection, run, error=None)
 
 
-def _mark_removed(session: Session, connection: Connection, run: SyncRun, stream: Stream) -> None:
+def _mark_removed(session: Session, connection: Connection, run: SyncRun, stream: Stream) -> int:
     agent = stream.name == "agent_jobs"
     prefix_filter = (
         BackupConnector.external_id.like("agent:%") if agent else BackupConnector.external_id.not_like("agent:%")
     )
-    session.execute(
+    result = session.execute(
         update(BackupConnector)
         .where(
             and_(
@@ -395,6 +407,7 @@ def _mark_removed(session: Session, connection: Connection, run: SyncRun, stream
         )
         .values(removed_at=datetime.now(UTC))
     )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _finish(session: Session, connection: Connection, run: SyncRun, *, error: ConnectorError | None) -> None:

@@ -209,6 +209,7 @@ def test_it_syncs_companies_jobs_and_fourteen_days_of_events(app: Flask, vspc: V
     assert {"Backup", "BackupCopy", "Replica", "Tape", "Other"} <= kinds
     assert count(app, setup, TimelineEvent, TimelineEvent.source == "Veeam") == in_window(state)
     assert count(app, setup, BackupConnector, BackupConnector.customer_id.is_(None)) == 0
+    assert [line.split(":")[0] for line in run.log] == ["companies", "jobs", "agent_jobs", "events"]
 
 
 def snapshot_kinds(app: Flask, setup: Setup) -> list[tuple[str, ...]]:
@@ -311,6 +312,7 @@ def test_a_sync_interrupted_after_page_k_ends_like_an_uninterrupted_one(app: Fla
         vspc.state.faults.malformed_page = MalformedPage("/infrastructure/backupServers/jobs", 1000)
         failed = sync(app, broken)
         assert failed.status == "failed" and failed.error and "malformed JSON" in failed.error
+        assert failed.log[-1] == f"stopped: {failed.error}"
         assert failed.counts["jobs"] == 1000  # pages 1 and 2 are kept
         vspc.state.faults.malformed_page = None
         assert sync(app, broken).status == "succeeded"
