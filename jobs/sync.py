@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from jobs.context import app_context
 from vectis import db
@@ -13,7 +13,10 @@ from vectis.queues import queue, redis
 
 QUEUE = "sync"
 TIMEOUT = 3600
-LOCK_TIMEOUT = TIMEOUT + 60
+# Short and renewed after every page: a worker that dies mid-sync frees its connection within minutes,
+# not after the job's whole timeout.
+LOCK_TTL = 300
+INTERRUPTED = "Interrupted: the worker running this sync stopped before it finished. The next sync resumes it."
 
 
 def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None) -> str:
@@ -24,7 +27,7 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
     from vectis.sync import run_sync as sync_connection
 
     with app_context():
-        lock = redis().lock(f"vectis:sync-lock:{connection_id}", timeout=LOCK_TIMEOUT, blocking=False)
+        lock = redis().lock(f"vectis:sync-lock:{connection_id}", timeout=LOCK_TTL, blocking=False)
         if not lock.acquire():
             return "already running"
         try:
@@ -32,6 +35,16 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                 connection = s.get(Connection, connection_id)
                 if connection is None:
                     return "connection removed"
+                # Holding the lock, no other run of this connection can be alive: any left "running" died.
+                s.execute(
+                    update(SyncRun)
+                    .where(
+                        SyncRun.connection_id == connection_id,
+                        SyncRun.status.in_(("queued", "running")),
+                        SyncRun.id != (sync_run_id or 0),
+                    )
+                    .values(status="failed", error=INTERRUPTED, finished_at=datetime.now(UTC))
+                )
                 run = s.get(SyncRun, sync_run_id) if sync_run_id else None
                 if run is None:
                     run = SyncRun(tenant_id=tenant_id, connection_id=connection_id, trigger="schedule", status="queued")
@@ -40,7 +53,7 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                 settings = current_app.config["VECTIS_SETTINGS"]
                 connector = build_connector(connection, redis(), allow_loopback=settings.allow_loopback_vendors)
                 try:
-                    sync_connection(s, connection, run, connector)
+                    sync_connection(s, connection, run, connector, on_page=lock.reacquire)
                 finally:
                     connector.ctx.http.close()
                 return run.status

@@ -12,7 +12,7 @@ import logging
 import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -350,7 +350,14 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
         thread.join(timeout=5)
 
 
-def run_sync(session: Session, connection: Connection, run: SyncRun, connector: Connector) -> None:
+def run_sync(
+    session: Session,
+    connection: Connection,
+    run: SyncRun,
+    connector: Connector,
+    *,
+    on_page: Callable[[], object] | None = None,
+) -> None:
     """Sync every stream of ``connection`` into its tables. Commits page by page; on a vendor error the
     run fails with the reason in words, what was committed stays, and the cursor does not move past it."""
     now = datetime.now(UTC)
@@ -370,6 +377,8 @@ def run_sync(session: Session, connection: Connection, run: SyncRun, connector: 
                 run.counts = {**run.counts, stream.name: run.counts.get(stream.name, 0) + len(page.records)}
                 run.requests_made = connector.ctx.http.requests_made
                 session.commit()
+                if on_page is not None:
+                    on_page()  # e.g. renew the connection's lock: this worker is alive and progressing
             removed = (
                 _mark_removed(session, connection, run, stream)
                 if stream.snapshot and stream.name.endswith("jobs")

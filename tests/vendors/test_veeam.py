@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,8 +18,9 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from jobs.sync import run_sync, tick
+from jobs.sync import INTERRUPTED, run_sync, tick
 from vectis import db
+from vectis.config import ROOT, Settings
 from vectis.connectors.veeam import EVENT_CAP, MESSAGES, VeeamConnector, parse_time
 from vectis.crypto import Sealed
 from vectis.integrations import try_connection
@@ -31,7 +36,7 @@ from vectis.models import (
     Tenant,
     TimelineEvent,
 )
-from vectis.queues import queue
+from vectis.queues import queue, redis
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME, MalformedPage, VspcState, create_app
 from vectis.sync import normalize_name
 
@@ -370,3 +375,59 @@ def test_an_unlinked_account_joins_the_customer_with_the_same_name(app: Flask, v
             s.scalar(select(CustomerLink.customer_id).where(CustomerLink.external_id == company["instanceUid"]))
             == existing_id
         )
+
+
+def test_a_worker_killed_after_page_k_then_restarted_ends_like_an_uninterrupted_sync(
+    app: Flask, settings: Settings
+) -> None:
+    """SIGKILL a real worker process mid-sync (after some pages are committed), then sync again."""
+    for vspc in serve(VspcState.at_scale(companies=20, jobs=2500, alarms=200)):
+        reference = make_connection(app, vspc.url, rate=500)
+        sync(app, reference)
+        expected = snapshot(app, reference)
+
+        victim = make_connection(app, vspc.url, rate=500)
+        vspc.state.faults.latency = 0.4  # slow pages, so the kill lands mid-stream
+        env = {
+            **os.environ,
+            "VECTIS_ENV": "test",
+            "VECTIS_VAR_DIR": str(settings.var_dir),
+            "DATABASE_URL": settings.database_url,
+            "DATABASE_APP_URL": settings.database_app_url,
+            "REDIS_URL": settings.redis_url,
+        }
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"from jobs.sync import run_sync; run_sync({victim.tenant_id}, {victim.connection_id})",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with app.app_context(), db.tenant_session(victim.tenant_id) as s:
+                    jobs_done = s.scalar(
+                        select(SyncRun.counts["jobs"].as_integer()).order_by(SyncRun.id.desc()).limit(1)
+                    )
+                if jobs_done and jobs_done >= 1000:
+                    break
+                time.sleep(0.05)
+            worker.kill()  # SIGKILL: no cleanup, no rollback handler, the lock stays behind
+        finally:
+            worker.wait(timeout=30)
+        assert jobs_done is not None and 1000 <= jobs_done < 2500
+        vspc.state.faults.latency = 0.0
+        with app.app_context():
+            assert redis().exists(f"vectis:sync-lock:{victim.connection_id}")
+            assert run_sync(victim.tenant_id, victim.connection_id) == "already running"  # nobody syncs twice
+            redis().delete(f"vectis:sync-lock:{victim.connection_id}")  # what its 300 s TTL does
+        restarted = sync(app, victim)
+        assert restarted.status == "succeeded", restarted.error
+        assert snapshot(app, victim) == expected
+        with app.app_context(), db.tenant_session(victim.tenant_id) as s:
+            statuses = list(s.scalars(select(SyncRun.status).order_by(SyncRun.id)))
+            assert statuses == ["failed", "succeeded"]
+            assert s.scalar(select(SyncRun.error).order_by(SyncRun.id).limit(1)) == INTERRUPTED
