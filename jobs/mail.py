@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
@@ -28,6 +29,10 @@ def deliver(tenant_id: int, mail_id: int) -> str:
         smtp_url = current_app.config["VECTIS_SETTINGS"].smtp_url
         if smtp_url:
             _send_smtp(smtp_url, mail.to_address, mail.subject, body)
+        elif current_app.config["VECTIS_SETTINGS"].mode == "production":
+            # No mail server: say so, but never print a body (it can hold a one-time setup link).
+            log.warning("mail %s to %s not sent: SMTP_URL is not set", mail_id, mail.to_address)
+            return "not sent: no SMTP_URL"
         else:
             # Demo and development: the worker log is the mailbox.
             print(
@@ -44,12 +49,16 @@ def _send_smtp(url: str, to: str, subject: str, body: str) -> None:
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = SENDER, to, subject
     message.set_content(body)
-    client_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
-    with client_class(
-        parts.hostname or "localhost", parts.port or (465 if parts.scheme == "smtps" else 587), timeout=30
-    ) as client:
+    context = ssl.create_default_context()  # smtplib verifies no certificate unless given a context
+    host = parts.hostname or "localhost"
+    client = (
+        smtplib.SMTP_SSL(host, parts.port or 465, timeout=30, context=context)
+        if parts.scheme == "smtps"
+        else smtplib.SMTP(host, parts.port or 587, timeout=30)
+    )
+    with client:
         if parts.scheme == "smtp":
-            client.starttls()
+            client.starttls(context=context)
         if parts.username:
             client.login(unquote(parts.username), unquote(parts.password or ""))
         client.send_message(message)

@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from tests.conftest import TenantFixture, login
+from tests.conftest import TenantFixture, client_for, csrf_token, login
 from vectis import db
 from vectis.actions import Actor, Target
 from vectis.actions.audit import record, verify_chain
@@ -147,3 +147,15 @@ def test_it_exports_the_filtered_audit_log_as_csv(app: Flask, acme: TenantFixtur
 def test_it_shows_the_audit_log_to_admins_only(app: Flask, acme: TenantFixture) -> None:
     assert login(app, acme, "tech@acme.test").get("/admin/audit").status_code == 403
     assert login(app, acme, "tech@acme.test").get("/admin/audit.csv").status_code == 403
+
+
+def test_it_quotes_spreadsheet_formulas_in_the_csv_export(app: Flask, acme: TenantFixture) -> None:
+    client = client_for(app, acme)
+    client.post(
+        "/signin", data={"email": '=HYPERLINK("http://evil")', "password": "x", "csrf_token": csrf_token(client)}
+    )
+    rows = list(
+        csv.DictReader(io.StringIO(login(app, acme).get("/admin/audit.csv?action=auth.sign_in").get_data(as_text=True)))
+    )
+    labels = [r["target_label"] for r in rows if "HYPERLINK" in r["target_label"]]
+    assert labels and all(label.startswith("'=") for label in labels)

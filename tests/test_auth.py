@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pyotp
+import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
@@ -280,3 +281,42 @@ def test_it_shows_the_current_code_in_demo_mode_only(app: Flask, settings: Setti
         pyotp.TOTP(demo_totp_secret("viewer@acme.test")).at(time.time() + d) for d in (-30, 0, 30)
     }
     demo.extensions["vectis.db"].dispose()
+
+
+def test_a_reactivated_user_must_sign_in_again(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    user = make_user(acme)
+    client = login(app, acme, user.email)
+    admin = login(app, acme)
+    token = csrf_token(admin, f"/admin/users/{user.id}")
+    admin.post(f"/admin/users/{user.id}/deactivate", data={"csrf_token": token})
+    admin.post(f"/admin/users/{user.id}/reactivate", data={"csrf_token": token})
+    assert client.get("/customers").status_code == 302  # the session from before the deactivation stays dead
+
+
+def test_a_password_change_signs_out_the_other_sessions_only(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    user = make_user(acme)
+    here, elsewhere = login(app, acme, user.email), login(app, acme, user.email)
+    response = here.post(
+        "/account/password",
+        data={
+            "current_password": DEMO_PASSWORD,
+            "new_password": "a fresh long passphrase",
+            "confirm_password": "a fresh long passphrase",
+            "csrf_token": csrf_token(here, "/account/"),
+        },
+    )
+    assert response.status_code == 302
+    assert here.get("/customers").status_code == 200
+    assert elsewhere.get("/customers").status_code == 302
+
+
+@pytest.mark.parametrize("target", ["/\\evil.example", "//evil.example", "https://evil.example/", "/ok\x00"])
+def test_it_never_redirects_off_site_after_sign_in(target: str) -> None:
+    from vectis.views.auth import _safe_next
+
+    assert _safe_next(target) is None
+    assert _safe_next("/admin/users?x=1") == "/admin/users?x=1"

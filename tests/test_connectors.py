@@ -115,3 +115,15 @@ def test_it_parses_companies_agent_jobs_and_alarms() -> None:
 )
 def test_it_matches_names_after_normalising(a: str, b: str) -> None:
     assert normalize_name(a) == normalize_name(b)
+
+
+@pytest.mark.parametrize("host", ["::ffff:127.0.0.1", "::ffff:169.254.169.254", "2002:a9fe:a9fe::1"])
+def test_it_sees_through_ipv4_addresses_wrapped_in_ipv6(host: str) -> None:
+    with pytest.raises(BlockedAddress):
+        check_host(host, 443, allow_loopback=False)
+
+
+def test_it_never_matches_names_that_normalise_to_nothing() -> None:
+    assert normalize_name("株式会社テスト") == "株式会社テスト"
+    assert normalize_name("Ärzte AG") == "ärzte"
+    assert normalize_name("The Company") == ""

@@ -73,3 +73,27 @@ def test_it_says_what_is_missing(app: Flask, northwind_admin: HostClient) -> Non
 
 def test_it_answers_404_for_an_unknown_vendor(northwind_admin: HostClient) -> None:
     assert northwind_admin.get("/admin/integrations/nope").status_code == 404
+
+
+def test_a_stored_secret_is_never_sent_to_a_new_address(
+    app: Flask, northwind: TenantFixture, northwind_admin: HostClient
+) -> None:
+    client = northwind_admin
+    token = csrf_token(client, "/admin/integrations/veeam")
+    form = {
+        "base_url": "https://vspc.northwind.example:1280",
+        "username": "vectis-svc",
+        "password": "hunter2-secret",
+        "api_key": "",
+        "csrf_token": token,
+    }
+    client.post("/admin/integrations/veeam", data=form)
+    moved = {**form, "base_url": "https://attacker.example:1280", "password": MASK}
+    tested = client.post("/admin/integrations/veeam/test", data=moved, headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "enter the password again" in tested
+    client.post("/admin/integrations/veeam", data=moved)
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        connection = s.scalar(select(Connection).where(Connection.vendor == "veeam"))
+        assert connection is not None and connection.read_config()["base_url"] == "https://vspc.northwind.example:1280"

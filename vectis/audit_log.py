@@ -115,6 +115,13 @@ CSV_COLUMNS = (
 )
 
 
+def _cell(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula is quoted: audit labels can hold what anyone typed."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def csv_lines(session: Session, filters: AuditFilters) -> Iterator[str]:
     """The filtered log as CSV, newest first, streamed in keyset batches (constant memory)."""
     buffer = io.StringIO()
@@ -134,22 +141,25 @@ def csv_lines(session: Session, filters: AuditFilters) -> Iterator[str]:
         for e in batch.entries:
             writer.writerow(
                 [
-                    e.seq,
-                    e.occurred_at.isoformat(),
-                    e.actor_type,
-                    e.actor_id or "",
-                    e.actor_label,
-                    e.surface,
-                    e.action,
-                    e.target_type,
-                    e.target_id or "",
-                    e.target_label,
-                    e.result,
-                    e.vendor_status or "",
-                    e.error or "",
-                    e.request_id or "",
-                    json.dumps(e.payload, sort_keys=True),
-                    e.row_hash.hex(),
+                    _cell(v)
+                    for v in [
+                        e.seq,
+                        e.occurred_at.isoformat(),
+                        e.actor_type,
+                        e.actor_id or "",
+                        e.actor_label,
+                        e.surface,
+                        e.action,
+                        e.target_type,
+                        e.target_id or "",
+                        e.target_label,
+                        e.result,
+                        e.vendor_status or "",
+                        e.error or "",
+                        e.request_id or "",
+                        json.dumps(e.payload, sort_keys=True),
+                        e.row_hash.hex(),
+                    ]
                 ]
             )
         yield flush()

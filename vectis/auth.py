@@ -50,7 +50,9 @@ def _load_user(user_id: str) -> User | None:
     if tenant is None or session.get("tenant_id") != tenant.id:
         return None
     user = db.session().get(User, int(user_id))
-    return user if user is not None and user.is_active and user.mfa_enrolled else None
+    if user is None or not user.is_active or not user.mfa_enrolled:
+        return None
+    return user if session.get("session_version") == user.session_version else None
 
 
 def _unauthorized() -> Response:
@@ -218,6 +220,8 @@ def _mfa_locked(user: User) -> Step | None:
 def code_step(user: User, code: str) -> Step:
     if (locked := _mfa_locked(user)) is not None:
         return locked
+    # Lock the row: two requests racing with the same code must not both see the old last-used step.
+    db.session().refresh(user, with_for_update=True)
     if not mfa.verify_user_code(user, code):
         return _mfa_failure(user, "That code is not right. Enter the 6-digit code your authenticator app shows now.")
     return Step(next_url=finish_sign_in(user, "password+totp"))
@@ -273,6 +277,7 @@ def finish_sign_in(user: User, method: str) -> str:
     _regenerate()
     session.permanent = True
     session["tenant_id"] = user.tenant_id
+    session["session_version"] = user.session_version
     login_user(user)
     mfa_window(user).reset()
     user.last_sign_in_at = datetime.now(UTC)
@@ -294,6 +299,11 @@ def _regenerate() -> None:
     """A new session id, and nothing carried over from before (no session fixation)."""
     current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
     session.clear()
+
+
+def end_other_sessions(user: User) -> None:
+    """After a password change: every other session of the user ends; this one carries on."""
+    session["session_version"] = user.session_version
 
 
 def current_actor() -> Actor:

@@ -89,11 +89,22 @@ def form_values(vendor: type[Connector], connection: Connection | None) -> dict[
 
 
 def merge_config(vendor: type[Connector], submitted: dict[str, Any], connection: Connection | None) -> dict[str, Any]:
+    """The submitted form with each masked secret replaced by the stored one, but never towards a new
+    address: a stored password goes only to the server it was saved for."""
     stored = connection.read_config() if connection is not None else {}
+    moved = str(submitted.get(vendor.base_url_field, "") or "").strip() != str(stored.get(vendor.base_url_field, ""))
     merged = {}
     for f in vendor.fields:
         value = str(submitted.get(f.name, "") or "").strip()
-        merged[f.name] = stored.get(f.name, "") if f.secret and value == MASK else value
+        if f.secret and value == MASK:
+            if moved:
+                raise ConnectorError(
+                    f"The {vendor.fields[0].label} changed: enter the {f.label.lower()} again. Vectis does not send a "
+                    "stored secret to a new address.",
+                    permanent=True,
+                )
+            value = str(stored.get(f.name, ""))
+        merged[f.name] = value
     return merged
 
 

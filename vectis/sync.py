@@ -12,6 +12,7 @@ import logging
 import queue
 import re
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,8 +55,8 @@ _SUFFIXES = re.compile(r"\b(inc|llc|ltd|limited|gmbh|ag|co|corp|corporation|comp
 
 def normalize_name(name: str) -> str:
     """``"Aldridge & Co., Ltd."`` and ``"aldridge and co"`` meet at ``"aldridge"``."""
-    text = name.lower().replace("&", " and ")
-    text = re.sub(r"[^a-z0-9 ]+", " ", text)
+    text = unicodedata.normalize("NFKC", name).casefold().replace("&", " and ")
+    text = re.sub(r"[^\w ]+|_", " ", text)
     text = _SUFFIXES.sub(" ", text).replace(" and ", " ")
     return " ".join(text.split())
 
@@ -125,6 +126,11 @@ class Writer:
             .group_by(Customer.normalized_name)
         )
         existing: dict[str, int] = {normalized: customer_id for normalized, customer_id in rows}
+        # A name with nothing left after normalising ("The Company") matches nothing: it gets a customer of
+        # its own, keyed by its vendor id, rather than merging unrelated accounts.
+        for r in unlinked:
+            if len(names[r.external_id]) < 2:
+                names[r.external_id] = f"~{r.external_id}"
         fresh = {normalized: r for r in unlinked if (normalized := names[r.external_id]) not in existing}
         if fresh:
             customers = Customer.__table__

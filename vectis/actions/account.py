@@ -33,7 +33,11 @@ class ChangePassword(SelfServiceVerb):
         if problem:
             raise ActionFailed(problem)
         user.password_hash = hash_password(new)
-        return Applied("Your password was changed.")
+        user.session_version += 1
+        return Applied(
+            "Your password was changed. Your other sessions are signed out.",
+            response={"session_version": user.session_version},
+        )
 
 
 @register

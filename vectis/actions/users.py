@@ -115,6 +115,7 @@ class Deactivate(Verb):
         _not_yourself(ctx, user, "deactivate")
         _keep_an_admin(ctx, user)
         user.is_active = False
+        user.session_version += 1  # a later reactivation must not revive today's sessions
         return Applied(f"{user.name} is deactivated and signed out everywhere.", response={"is_active": False})
 
 
@@ -140,6 +141,7 @@ class ResetMfa(Verb):
         user = _user(ctx, target)
         _not_yourself(ctx, user, "reset the two-factor sign-in of")
         mfa.reset(ctx.session, user)
+        user.session_version += 1  # whoever holds the lost phone's sessions is out, for good
         return Applied(
             f"Two-factor sign-in of {user.name} was reset. They set it up again at their next sign-in.",
             response={"mfa_enrolled": False},

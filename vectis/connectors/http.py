@@ -58,6 +58,11 @@ def check_host(host: str, port: int, *, allow_loopback: bool) -> None:
         raise ConnectorError(f"The host {host} could not be found (DNS). Check the URL.", permanent=True) from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address):
+            # ::ffff:127.0.0.1 and 6to4 forms reach IPv4 hosts on a dual-stack socket: judge the IPv4 inside.
+            address = address.ipv4_mapped or address.sixtofour or address
+        if address.is_reserved and not address.is_private:
+            raise BlockedAddress(f"{host} resolves to {address}, a reserved address Vectis never connects to.")
         if address in METADATA_ADDRESSES or address.is_link_local or address.is_multicast or address.is_unspecified:
             raise BlockedAddress(f"{host} resolves to {address}, an address Vectis never connects to.")
         if address.is_loopback and not allow_loopback:

@@ -14,6 +14,7 @@ this module acts on it:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -235,7 +236,11 @@ class VeeamConnector(Connector):
 
     @property
     def _token_key(self) -> str:
-        return f"vectis:vspc-token:{self.ctx.tenant_id}:{self.ctx.connection_id or 'unsaved'}"
+        # The credentials are part of the key: a token is only ever sent back to the server, and for the
+        # user, that issued it (a changed URL or password in Test or Save never reuses it).
+        identity = "\0".join(str(self.config.get(k, "")) for k in ("base_url", "username", "password", "api_key"))
+        fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:24]
+        return f"vectis:vspc-token:{self.ctx.tenant_id}:{self.ctx.connection_id or 'unsaved'}:{fingerprint}"
 
     def _grant(self, form: dict[str, str]) -> dict[str, Any] | None:
         response = self.ctx.http.request("POST", f"{API}/token", data=form)

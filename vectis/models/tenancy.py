@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Identity, Index, String, Text, true
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Identity, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vectis.crypto import Sealed, SealedType
@@ -53,6 +53,9 @@ class User(TenantOwned, Base):
     # The last TOTP time step accepted: a code is good once (RFC 6238 section 5.2), not for its whole window.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     mfa_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Stored in each session at sign-in; bumping it (password change, MFA reset, deactivation) ends every
+    # session signed in before, even after a reactivation or re-enrolment.
+    session_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
     created_at: Mapped[datetime] = created_at_column()
     last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from vectis import db, mfa
 from vectis.actions import Target, perform
-from vectis.auth import current_actor, signed_in
+from vectis.auth import current_actor, end_other_sessions, signed_in
 from vectis.htmx import render
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -31,6 +31,8 @@ def change_password() -> Response:
         actor=current_actor(),
         surface="ui",
     )
+    if outcome.ok:
+        end_other_sessions(current_user)
     flash(outcome.message, "ok" if outcome.ok else "error")
     return redirect(url_for("account.index"))
 

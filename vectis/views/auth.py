@@ -20,7 +20,10 @@ bp = Blueprint("auth", __name__)
 
 def _safe_next(target: str | None) -> str | None:
     """Only same-site paths: ``next`` must never send a user to another host."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    # Browsers read "/\\evil.example" as "//evil.example": no backslashes or control characters at all.
+    if not target or "\\" in target or any(ord(ch) < 32 for ch in target):
+        return None
+    if target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
     return None
 

@@ -83,7 +83,7 @@ def set_enabled(vendor: str) -> Response:
         "integration.update", _target(cls), {"vendor": cls.key, "enabled": enabled}, actor=current_actor(), surface="ui"
     )
     flash(outcome.message, "ok" if outcome.ok else "error")
-    return redirect(request.form.get("back") or url_for("integrations.index"))
+    return redirect(url_for("integrations.configure", vendor=cls.key))
 
 
 @bp.post("/<vendor>/sync")
