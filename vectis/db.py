@@ -37,6 +37,10 @@ def _bind_tenant(session: Session, transaction: SessionTransaction, connection: 
         text("SELECT set_config('vectis.tenant_id', :tenant_id, true)"),
         {"tenant_id": "" if tenant_id is None else str(int(tenant_id))},
     )
+    if session.info.get("asynchronous_commit"):
+        # For work that is replayed idempotently on loss (sync pages with their cursor): a crash may
+        # forget the last commits, never half of one, and the next run writes them again.
+        connection.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 @dataclass

@@ -16,13 +16,14 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import Redis
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from vectis.bulk import upsert
 from vectis.connectors import registry
 from vectis.connectors.base import (
     BackupEventRecord,
@@ -183,28 +184,25 @@ class Writer:
             }
             for r in records
         ]
-        # Core executemany ("insertmanyvalues"): one cached statement, batched VALUES. Building a
-        # 500-row VALUES clause per page instead costs more than the database does.
-        table = BackupConnector.__table__
-        stmt = insert(table)  # type: ignore[arg-type]
-        updated = (
-            "customer_id",
-            "name",
-            "kind",
-            "vendor_type",
-            "protected_object",
-            "last_seen_run_id",
-            "removed_at",
-            "updated_at",
-        )
-        result = self.session.connection().execute(
-            stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "connection_id", "external_id"],
-                set_={k: stmt.excluded[k] for k in updated},
-            ).returning(table.c.external_id, table.c.id, sort_by_parameter_order=True),
+        db = self.session.connection()
+        jobs = upsert(
+            db,
+            BackupConnector.__table__,  # type: ignore[arg-type]
             rows,
+            conflict=("tenant_id", "connection_id", "external_id"),
+            update=(
+                "customer_id",
+                "name",
+                "kind",
+                "vendor_type",
+                "protected_object",
+                "last_seen_run_id",
+                "removed_at",
+                "updated_at",
+            ),
+            returning=("external_id", "id"),
         )
-        ids = {external_id: job_id for external_id, job_id in result}
+        ids = {row.external_id: row.id for row in jobs}
         statuses = [
             {
                 "tenant_id": self.connection.tenant_id,
@@ -219,28 +217,14 @@ class Writer:
             }
             for r in records
         ]
-        status = insert(BackupConnectorStatus.__table__)  # type: ignore[arg-type]
-        table = BackupConnectorStatus.__table__
-        self.session.connection().execute(
-            status.on_conflict_do_update(
-                index_elements=["tenant_id", "backup_connector_id"],
-                set_={
-                    **{
-                        k: status.excluded[k]
-                        for k in (
-                            "state",
-                            "vendor_status",
-                            "last_attempt_at",
-                            "last_duration_seconds",
-                            "message",
-                            "updated_at",
-                        )
-                    },
-                    # The vendor only knows the latest run: the last success is ours to remember.
-                    "last_success_at": func.coalesce(status.excluded.last_success_at, table.c.last_success_at),
-                },
-            ),
+        upsert(
+            db,
+            BackupConnectorStatus.__table__,  # type: ignore[arg-type]
             statuses,
+            conflict=("tenant_id", "backup_connector_id"),
+            update=("state", "vendor_status", "last_attempt_at", "last_duration_seconds", "message", "updated_at"),
+            # The vendor only knows the latest run: the last success is ours to remember.
+            merge={"last_success_at": "coalesce(excluded.last_success_at, t.last_success_at)"},
         )
 
     def _events(self, records: list[BackupEventRecord]) -> None:
@@ -277,18 +261,18 @@ class Writer:
                     "dedup_key": r.external_id[:300],
                 }
             )
-        connection = self.session.connection()
-        connection.execute(
-            insert(BackupAuditEvent.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
-                index_elements=["tenant_id", "connection_id", "external_id"]
-            ),
+        db = self.session.connection()
+        upsert(
+            db,
+            BackupAuditEvent.__table__,  # type: ignore[arg-type]
             audit_rows,
+            conflict=("tenant_id", "connection_id", "external_id"),
         )
-        connection.execute(
-            insert(TimelineEvent.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
-                index_elements=["tenant_id", "connection_id", "dedup_key"]
-            ),
+        upsert(
+            db,
+            TimelineEvent.__table__,  # type: ignore[arg-type]
             timeline_rows,
+            conflict=("tenant_id", "connection_id", "dedup_key"),
         )
 
 
@@ -313,9 +297,10 @@ def _save_cursor(session: Session, connection: Connection, stream: Stream, curso
 
 
 _DONE = object()
+T = TypeVar("T")
 
 
-def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
+def prefetched(items: Iterator[T], depth: int = 4) -> Iterator[T]:
     """Fetch the next pages while the current one is written: the vendor's rate limit, not our writes,
     should set the pace. Errors surface in order, after the pages before them; a consumer that stops
     early stops the fetching thread too."""
@@ -333,8 +318,8 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
 
     def produce() -> None:
         try:
-            for page in pages:
-                if not put(page):
+            for item in items:
+                if not put(item):
                     return
             put(_DONE)
         except BaseException as exc:  # handed to the consumer, raised there in order
@@ -349,11 +334,21 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
                 return
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, Page)
-            yield item
+            yield item  # type: ignore[misc]
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def _pages(
+    connector: Connector, streams: list[Stream], cursors: dict[str, dict[str, Any] | None]
+) -> Iterator[tuple[Stream, Page | None]]:
+    """Every stream's pages in order, each stream closed by ``(stream, None)``: one fetching thread runs
+    across stream boundaries, so the next stream's first page is on its way while this one is written."""
+    for stream in streams:
+        for page in connector.read(stream, cursors[stream.name]):
+            yield stream, page
+        yield stream, None
 
 
 def run_sync(
@@ -370,13 +365,14 @@ def run_sync(
     run.status, run.started_at = "running", now
     session.commit()
     writer = Writer(session, connection, run, registry.get(connection.vendor).label)
+    session.info["asynchronous_commit"] = True  # each page commits with its cursor: replayable
     try:
         connector.before_sync()
-        for stream in connector.streams():
-            cursor = _load_cursor(session, connection, stream)
-            started = datetime.now(UTC)
-            resume = f" from {cursor}" if cursor else ""
-            for page in prefetched(connector.read(stream, cursor)):
+        streams = connector.streams()
+        cursors = {stream.name: _load_cursor(session, connection, stream) for stream in streams}
+        started = datetime.now(UTC)
+        for stream, page in prefetched(_pages(connector, streams, cursors)):
+            if page is not None:
                 writer.write_page(page.records)
                 if page.cursor is not None:
                     _save_cursor(session, connection, stream, page.cursor)
@@ -385,13 +381,16 @@ def run_sync(
                 session.commit()
                 if on_page is not None:
                     on_page()  # e.g. renew the connection's lock: this worker is alive and progressing
+                continue
             removed = (
                 _mark_removed(session, connection, run, stream)
                 if stream.snapshot and stream.name.endswith("jobs")
                 else 0
             )
             seconds = (datetime.now(UTC) - started).total_seconds()
+            started = datetime.now(UTC)
             note = f", {removed} marked removed" if removed else ""
+            resume = f" from {cursors[stream.name]}" if cursors[stream.name] else ""
             run.log = [
                 *run.log,
                 f"{stream.name}: {run.counts.get(stream.name, 0)} records{resume} in {seconds:.1f} s{note}",
@@ -402,6 +401,8 @@ def run_sync(
         run.log = [*run.log, f"stopped: {exc.message}"]
         _finish(session, connection, run, error=exc)
         return
+    finally:
+        session.info.pop("asynchronous_commit", None)
     _finish(session, connection, run, error=None)
 
 

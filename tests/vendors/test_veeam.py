@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 from jobs.sync import INTERRUPTED, run_sync, tick
 from vectis import db
 from vectis.config import ROOT, Settings
-from vectis.connectors.veeam import EVENT_CAP, MESSAGES, VeeamConnector, parse_time
+from vectis.connectors.veeam import EVENT_CAP, MESSAGES, SKIPPED_ACTIVITY, VeeamConnector, parse_time
 from vectis.crypto import Sealed
 from vectis.integrations import try_connection
 from vectis.models import (
@@ -135,6 +135,19 @@ def in_window(state: VspcState, days: int = 14) -> int:
     return sum(1 for a in state.alarms if (parse_time(a["lastActivation"]["time"]) or since) >= since)
 
 
+def activity_in_window(state: VspcState, days: int = 14) -> int:
+    """The portal activity entries a sync keeps: the last 14 days, without routine sign-ins."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    return sum(
+        1
+        for a in state.activity_logs
+        if a["activityLogType"] not in SKIPPED_ACTIVITY and (parse_time(a["date"]) or since) >= since
+    )
+
+
+ALARMS = BackupAuditEvent.external_id.not_like("activity:%")
+
+
 # --- the Test button ---------------------------------------------------------------------------------
 
 
@@ -207,14 +220,32 @@ def test_it_syncs_companies_jobs_and_fourteen_days_of_events(app: Flask, vspc: V
         "jobs": len(state.server_jobs),
         "agent_jobs": len(state.agent_jobs),
         "events": in_window(state),
+        "activity": activity_in_window(state),
     }
     assert 0 < in_window(state) < len(state.alarms)  # the fixture has older alarms too: the window matters
+    assert 0 < activity_in_window(state) < len(state.activity_logs)
     assert count(app, setup, Customer) == len(state.companies)
     kinds = {k for (k,) in snapshot_kinds(app, setup)}
     assert {"Backup", "BackupCopy", "Replica", "Tape", "Other"} <= kinds
-    assert count(app, setup, TimelineEvent, TimelineEvent.source == "Veeam") == in_window(state)
+    events = in_window(state) + activity_in_window(state)
+    assert count(app, setup, TimelineEvent, TimelineEvent.source == "Veeam") == events
     assert count(app, setup, BackupConnector, BackupConnector.customer_id.is_(None)) == 0
-    assert [line.split(":")[0] for line in run.log] == ["companies", "jobs", "agent_jobs", "events"]
+    assert [line.split(":")[0] for line in run.log] == ["companies", "jobs", "agent_jobs", "events", "activity"]
+
+
+def test_portal_activity_lands_classified_on_the_customer_timeline(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    sync(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        rows = s.execute(
+            select(BackupAuditEvent.category, BackupAuditEvent.severity, BackupAuditEvent.customer_id).where(
+                BackupAuditEvent.external_id.like("activity:%")
+            )
+        ).all()
+    assert {"security", "connection"} <= {r.category for r in rows}
+    assert all(r.severity == "warning" for r in rows if r.category == "security")  # failed sign-ins
+    assert sum(1 for r in rows if r.customer_id is not None) > len(rows) // 2
+    second = sync(app, setup)
+    assert second.counts["activity"] <= 5  # resumed from the last entry, boundary re-read only
 
 
 def snapshot_kinds(app: Flask, setup: Setup) -> list[tuple[str, ...]]:
@@ -274,10 +305,13 @@ def test_it_caps_events_at_ten_thousand_per_sync_and_takes_the_rest_next_time(ap
     for vspc in serve(VspcState.at_scale(companies=20, jobs=40, alarms=16_000)):
         setup = make_connection(app, vspc.url, rate=500)
         first = sync(app, setup)
+        # One cap for both event streams: the alarms fill it, the activity log waits with them.
         assert first.status == "succeeded" and first.counts["events"] == EVENT_CAP
+        assert first.counts.get("activity", 0) == 0
         assert count(app, setup, BackupAuditEvent) == EVENT_CAP
         sync(app, setup)
-        assert count(app, setup, BackupAuditEvent) == in_window(vspc.state) > EVENT_CAP
+        assert count(app, setup, BackupAuditEvent, ALARMS) == in_window(vspc.state) > EVENT_CAP
+        assert count(app, setup, BackupAuditEvent) == in_window(vspc.state) + activity_in_window(vspc.state)
 
 
 def test_an_expired_token_mid_sync_is_invisible(app: Flask, vspc: Vspc, setup: Setup) -> None:
@@ -290,8 +324,9 @@ def test_an_expired_token_mid_sync_is_invisible(app: Flask, vspc: Vspc, setup: S
 
 
 def test_a_429_and_520_storm_loses_nothing(app: Flask, setup: Setup) -> None:
-    clean = VspcState.seeded()
-    for vspc in serve(VspcState.seeded()):
+    now = datetime.now(UTC)  # one clock for both: activity entries are identified by their dates
+    clean = VspcState.seeded(now=now)
+    for vspc in serve(VspcState.seeded(now=now)):
         reference = make_connection(app, vspc.url)
         sync(app, reference)
         expected = snapshot(app, reference)
@@ -334,7 +369,7 @@ def test_a_malformed_event_page_keeps_the_cursor_before_it(app: Flask) -> None:
         vspc.state.faults.malformed_page = None
         sync(app, setup)
         assert snapshot(app, setup)["cursor"]["since"] > stuck
-        assert count(app, setup, BackupAuditEvent) == in_window(vspc.state)
+        assert count(app, setup, BackupAuditEvent, ALARMS) == in_window(vspc.state)
 
 
 def test_wrong_credentials_pause_the_connection_with_the_reason(app: Flask, vspc: Vspc, setup: Setup) -> None:

@@ -270,6 +270,9 @@ class VspcState:
     faults: Faults = field(default_factory=Faults)
     tz: tzinfo = SERVER_TZ
     clock: Callable[[], float] = field(default=time.time, compare=False)  # token expiry reads this
+    # Remember each filtered, sorted collection between pages (the benchmark's VSPC answers in tens of
+    # milliseconds, as a real one does). Off by default: tests change rows in place between syncs.
+    cache_pages: bool = field(default=False, compare=False)
 
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
     _access_tokens: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -278,6 +281,7 @@ class VspcState:
     _statuses: Counter[str] = field(default_factory=Counter, init=False, repr=False, compare=False)
     _window: list[int] = field(default_factory=lambda: [-1, 0], init=False, repr=False, compare=False)
     _known_paths: dict[str, dict[str, str]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _pages: dict[tuple[str, ...], list[Json]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- construction
 
@@ -413,13 +417,13 @@ class VspcState:
             expires = self._access_tokens.get(token)
         return expires is not None and expires > self.clock()
 
-    def known_paths(self, key: str, rows: Iterable[Json]) -> dict[str, str]:
+    def known_paths(self, key: str, rows: Callable[[], Iterable[Json]]) -> dict[str, str]:
         """Lower-cased dot path -> the path as spelled in the data, for case-insensitive filter/sort
         properties (Veeam's server is .NET) and a 400 on a property that does not exist."""
         found = self._known_paths.get(key)
         if found is None:
             found = {}
-            for row in rows:
+            for row in rows():
                 _collect_paths(row, "", found)
             self._known_paths[key] = found
         return found
@@ -1468,12 +1472,20 @@ def _paging() -> tuple[int, int]:
     return _int_param("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE), _int_param("offset", 0, 0, 2**31 - 1)
 
 
-def _page(key: str, rows: list[Json], *, known_rows: Iterable[Json] | None = None) -> Response:
+def _page(
+    key: str, rows: Callable[[], list[Json]], *, known_rows: Callable[[], Iterable[Json]] | None = None
+) -> Response:
     limit, offset = _paging()
-    query = _Query(_sim().known_paths(key, rows if known_rows is None else known_rows))
+    sim = _sim()
     filters, sorts, selects = _json_param("filter"), _json_param("sort"), _json_param("select")
-    rows = query.sort(query.filter(rows, filters), sorts)
-    return _envelope(len(rows), offset, query.select(rows[offset : offset + limit], selects))
+    cache_key = (key, request.path, json.dumps([filters, sorts, sim.faults.to_json()], sort_keys=True))
+    found = sim._pages.get(cache_key) if sim.cache_pages else None
+    query = _Query(sim.known_paths(key, known_rows or rows))
+    if found is None:
+        found = query.sort(query.filter(rows(), filters), sorts)
+        if sim.cache_pages:
+            sim._pages[cache_key] = found
+    return _envelope(len(found), offset, query.select(found[offset : offset + limit], selects))
 
 
 def _envelope(total: int, offset: int, data: list[Json]) -> Response:
@@ -1566,7 +1578,7 @@ def about() -> Response:
 def companies() -> Response:
     _forbid()
     expand = _expand_organization()
-    return _page(f"companies:{expand}", _sim().company_views(expand))
+    return _page(f"companies:{expand}", lambda: _sim().company_views(expand))
 
 
 @api.get("/organizations/companies/<company_uid>")
@@ -1583,20 +1595,20 @@ def company(company_uid: str) -> Response:
 def server_jobs() -> Response:
     _forbid()
     sim = _sim()
-    return _page("server_jobs", sim.server_job_views(), known_rows=sim.server_jobs)
+    return _page("server_jobs", sim.server_job_views, known_rows=lambda: sim.server_jobs)
 
 
 @api.get("/infrastructure/backupAgents/jobs")
 def agent_jobs() -> Response:
     _forbid()
     sim = _sim()
-    return _page("agent_jobs", sim.agent_job_views(), known_rows=sim.agent_jobs)
+    return _page("agent_jobs", sim.agent_job_views, known_rows=lambda: sim.agent_jobs)
 
 
 @api.get("/alarms/active")
 def alarms() -> Response:
     _forbid()
-    return _page("alarms", _sim().alarms)
+    return _page("alarms", lambda: _sim().alarms)
 
 
 @api.get("/alarms/active/<alarm_uid>/history")
@@ -1607,8 +1619,11 @@ def alarm_history(alarm_uid: str) -> Response:
     history = sim.alarm_history.get(alarm_uid.lower())
     if history is None:
         raise ApiError(404, f"Active alarm with UID {alarm_uid} does not exist.")
-    every = (row for rows in sim.alarm_history.values() for row in rows)
-    return _page("alarm_history", history, known_rows=every)
+    return _page(
+        "alarm_history",
+        lambda: history,
+        known_rows=lambda: (row for rows in sim.alarm_history.values() for row in rows),
+    )
 
 
 def _choice(name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
@@ -1694,11 +1709,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--scale", choices=["demo", "bench"], default="demo")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--companies", type=int, default=500, help="with --scale bench")
+    parser.add_argument("--jobs", type=int, default=5000, help="with --scale bench")
+    parser.add_argument("--alarms", type=int, default=10000, help="with --scale bench")
     args = parser.parse_args(argv)
 
     from werkzeug.serving import run_simple
 
-    state = VspcState.seeded(seed=args.seed) if args.scale == "demo" else VspcState.at_scale(seed=args.seed)
+    state = (
+        VspcState.seeded(seed=args.seed)
+        if args.scale == "demo"
+        else VspcState.at_scale(companies=args.companies, jobs=args.jobs, alarms=args.alarms, seed=args.seed)
+    )
+    state.cache_pages = args.scale == "bench"
     root = f"http://{args.host}:{args.port}"
     print(
         f"VSPC simulator (REST API {API_VERSION}, serverVersion {state.faults.server_version}) at {root}{API}\n"

@@ -1,0 +1,53 @@
+"""Set-based upserts for sync pages: one statement per page and table, whatever the page size.
+
+The whole page travels as one JSON document in one bound parameter and ``jsonb_to_recordset`` turns it
+back into typed rows, so a page of 500 records costs one round trip, one ``json.dumps`` and no per-row
+SQL text. (SQLAlchemy's batched VALUES, psycopg's pipelined executemany and per-column arrays all spend
+more time building, escaping or parsing than PostgreSQL spends writing.) The SQL text comes from table
+metadata only; no value is ever part of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, Table, text
+
+
+def upsert(
+    db: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    conflict: Sequence[str],
+    update: Sequence[str] = (),
+    merge: Mapping[str, str] | None = None,
+    returning: Sequence[str] = (),
+) -> Sequence[Row[Any]]:
+    """Insert ``rows`` (all with the same keys); on a ``conflict`` key, overwrite the ``update`` columns
+    with the new values, or do nothing when there are none. ``merge`` maps a column to an SQL expression
+    over ``excluded`` and the table's current row (``t``), for values the vendor no longer sends."""
+    if not rows:
+        return []
+    columns = list(rows[0])
+    shape = ", ".join(f"{name} {table.c[name].type.compile(dialect=db.dialect)}" for name in columns)
+    sets = [f"{name} = excluded.{name}" for name in update] + [f"{k} = {v}" for k, v in (merge or {}).items()]
+    action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    sql = (
+        f"INSERT INTO {table.name} AS t ({', '.join(columns)}) "
+        f"SELECT {', '.join(columns)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) "
+        f"ON CONFLICT ({', '.join(conflict)}) {action}"
+    )
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    result = db.execute(text(sql), {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))})
+    return result.all() if returning else []
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot be written in bulk")
