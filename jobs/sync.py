@@ -51,7 +51,7 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                     s.add(run)
                     s.flush()
                 settings = current_app.config["VECTIS_SETTINGS"]
-                connector = build_connector(connection, redis(), allow_loopback=settings.allow_loopback_vendors)
+                connector = build_connector(connection, redis(), settings)
                 try:
                     sync_connection(s, connection, run, connector, on_page=lock.reacquire)
                 finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,12 +27,13 @@ from sqlalchemy.engine import make_url
 from werkzeug.routing import AnyConverter, Rule
 from werkzeug.test import TestResponse
 
-from vectis import create_app, embedded
+from vectis import create_app, db, embedded
+from vectis.actions import Target
 from vectis.bootstrap import migrate, recreate_database
 from vectis.config import ROOT, Settings, load
 from vectis.crypto import Sealed
 from vectis.db import system_session
-from vectis.models import Tenant, User
+from vectis.models import Connection, Customer, CustomerLink, Tenant, User
 from vectis.passwords import hash_password
 from vectis.seed import DEMO_PASSWORD, demo_totp_secret, seed_demo
 
@@ -233,3 +235,28 @@ def sample_path(app: Flask, rule: Rule, values: dict[str, object]) -> str:
         # AnyConverter keeps only its regex, "(?:a|b|c)": any one of its words makes a valid URL.
         values[arg] = re.sub(r"\\(.)", r"\1", converter.regex.removeprefix("(?:").removesuffix(")").split("|")[0])
     return app.url_map.bind("acme.localhost").build(rule.endpoint, values)
+
+
+def waiting_account(app: Flask, tenant: TenantFixture) -> tuple[Target, int]:
+    """A fresh unlinked vendor account, and a customer it could be."""
+    with app.app_context(), db.tenant_session(tenant.id) as s:
+        tag = time.time_ns()
+        connection = s.scalar(select(Connection).where(Connection.vendor == "test-matching"))
+        if connection is None:
+            connection = Connection(
+                tenant_id=tenant.id, vendor="test-matching", name="Matching", config=Sealed.seal(tenant.id, {})
+            )
+            s.add(connection)
+        customer = Customer(tenant_id=tenant.id, name=f"Customer {tag}", normalized_name=f"customer {tag}")
+        s.add(customer)
+        s.flush()
+        link = CustomerLink(
+            tenant_id=tenant.id,
+            connection_id=connection.id,
+            external_id=f"acc-{tag}",
+            external_name=f"Account {tag}",
+            status="unlinked",
+        )
+        s.add(link)
+        s.flush()
+        return Target("customer_link", str(link.id), link.external_name), customer.id

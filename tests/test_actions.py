@@ -14,7 +14,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from jobs.actions import run_queued
-from tests.conftest import MadeUser, TenantFixture
+from tests.conftest import MadeUser, TenantFixture, waiting_account
 from vectis import db
 from vectis.actions import VERBS, Actor, Applied, Target, perform
 from vectis.actions.base import Context, RateLimit, Verb
@@ -45,7 +45,9 @@ class Case:
     failing_actor: Actor | None = None
 
 
-def cases(acme: TenantFixture, make_user: Callable[..., MadeUser]) -> dict[str, Callable[[], Case]]:
+def cases(
+    acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask | None = None
+) -> dict[str, Callable[[], Case]]:
     def admin_case(
         ok: dict[str, Any], failing: dict[str, Any] | None = None, *, fail_on_self: bool = False
     ) -> Callable[[], Case]:
@@ -102,6 +104,17 @@ def cases(acme: TenantFixture, make_user: Callable[..., MadeUser]) -> dict[str, 
 
         return build
 
+    def matching(ok: dict[str, Any]) -> Callable[[], Case]:
+        def build() -> Case:
+            assert app is not None
+            admin, tech = make_user(acme, "admin"), make_user(acme)
+            target, customer_id = waiting_account(app, acme)
+            payload = {k: (customer_id if v == "customer" else v) for k, v in ok.items()}
+            ghost = Target("customer_link", "999999999", "ghost")
+            return Case(actor(admin, "admin"), target, payload, ghost, payload, actor(tech, "technician"))
+
+        return build
+
     veeam_config = {"base_url": "http://127.0.0.1:9/", "username": "vectis-svc", "password": "s3cret", "api_key": ""}
     return {
         "integration.update": integration(
@@ -128,6 +141,10 @@ def cases(acme: TenantFixture, make_user: Callable[..., MadeUser]) -> dict[str, 
             },
         ),
         "account.regenerate_recovery_codes": self_service({}, {}, failing_unenrolled=True),
+        "customer_link.link": matching({"customer_id": "customer"}),
+        "customer_link.create_customer": matching({}),
+        "customer_link.keep_separate": matching({}),
+        "customer_link.unlink": matching({}),
     }
 
 
@@ -161,7 +178,7 @@ def run(
 def test_it_writes_exactly_one_audit_row_for_every_outcome_of_every_verb(
     app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
 ) -> None:
-    table = cases(acme, make_user)
+    table = cases(acme, make_user, app)
     assert set(VERBS) == set(table), "every registered verb needs a case here"
     for name, build in table.items():
         for expected, surface in (("ok", "ui"), ("failed", "api"), ("blocked", "rule"), ("dry_run", "mcp")):

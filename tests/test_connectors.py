@@ -12,7 +12,7 @@ from vectis.connectors import registry
 from vectis.connectors.base import CATEGORIES, BackupJobRecord
 from vectis.connectors.http import BlockedAddress, ConnectorError, HttpClient, check_host
 from vectis.connectors.veeam import parse_agent_job, parse_alarm, parse_company, parse_server_job, parse_time
-from vectis.sync import normalize_name
+from vectis.matching import normalize_name
 
 
 @pytest.mark.parametrize("key", sorted(registry.CONNECTORS))

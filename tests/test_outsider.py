@@ -10,11 +10,12 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from tests.conftest import TenantFixture, csrf_token, login, sample_path
+from tests.conftest import TenantFixture, csrf_token, login, sample_path, waiting_account
 
 # URL argument -> how to get an id of an acme object of that kind.
-OBJECT_IDS: dict[str, Callable[[TenantFixture], int]] = {
-    "user_id": lambda acme: acme.users[acme.admin],
+OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
+    "user_id": lambda app, acme: acme.users[acme.admin],
+    "link_id": lambda app, acme: int(waiting_account(app, acme)[0].id or 0),
 }
 
 
@@ -33,7 +34,7 @@ def test_it_hides_every_object_route_from_another_tenant(
             continue
         unknown = [a for a in id_args if a not in OBJECT_IDS]
         assert not unknown, f"{rule.rule}: add {unknown} to OBJECT_IDS"
-        path = sample_path(app, rule, {arg: OBJECT_IDS[arg](acme) for arg in id_args})
+        path = sample_path(app, rule, {arg: OBJECT_IDS[arg](app, acme) for arg in id_args})
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             own = insider.open(path, method=method, headers=insider_headers)
             assert own.status_code != 404, f"{method} {path} should exist for acme itself"

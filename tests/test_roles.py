@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from tests.conftest import TenantFixture, csrf_token, login, sample_path
+from tests.conftest import TenantFixture, csrf_token, login, sample_path, waiting_account
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # What every signed-in person may do to their own session and account, whatever their role.
@@ -16,7 +16,12 @@ SIGNED_OUT = {"auth.signin", "auth.mfa", "auth.recovery", "auth.enrol", "auth.in
 def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acme: TenantFixture) -> None:
     viewer = login(app, acme, "viewer@acme.test")
     headers = {"X-CSRFToken": csrf_token(viewer, "/customers")}
-    ids = {"user_id": acme.users["tech@acme.test"], "token": "x", "vendor": "veeam"}
+    ids = {
+        "user_id": acme.users["tech@acme.test"],
+        "token": "x",
+        "vendor": "veeam",
+        "link_id": int(waiting_account(app, acme)[0].id or 0),
+    }
     checked = []
     for rule in app.url_map.iter_rules():
         methods = (rule.methods or set()) & UNSAFE
@@ -27,7 +32,13 @@ def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acm
             response = viewer.open(path, method=method, headers=headers)
             assert response.status_code == 403, f"{method} {path} answered {response.status_code}"
             checked.append(rule.endpoint)
-    assert {"admin.invite", "admin.user_action", "integrations.save", "integrations.sync_now"} <= set(checked)
+    assert {
+        "admin.invite",
+        "admin.user_action",
+        "admin.matching_action",
+        "integrations.save",
+        "integrations.sync_now",
+    } <= set(checked)
 
 
 def test_it_hides_what_a_role_cannot_do(app: Flask, acme: TenantFixture) -> None:

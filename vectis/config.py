@@ -44,6 +44,9 @@ class Settings:
     smtp_url: str | None = None
     secure_cookies: bool = True
     allow_loopback_vendors: bool = False
+    # vendor key -> URL template, for vendors whose host Vectis derives (Keepit's region host). Only the
+    # demo and tests set it, to reach the simulators: VECTIS_VENDOR_URLS="keepit=http://127.0.0.1:18081/{region}".
+    vendor_urls: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -136,4 +139,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         # The vendor simulators run on loopback; a real deployment never talks to itself.
         allow_loopback_vendors=env.get("VECTIS_ALLOW_LOOPBACK_VENDORS", "1" if generated else "0")
         in ("1", "true", "yes"),
+        vendor_urls=dict(
+            item.strip().split("=", 1) for item in env.get("VECTIS_VENDOR_URLS", "").split(",") if "=" in item
+        ),
     )

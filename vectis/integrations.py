@@ -122,9 +122,7 @@ def try_connection(
             tenant_id=tenant_id, vendor=vendor.key, name=vendor.label, id=connection.id if connection else None
         )
         probe.rate_limit_per_second = connection.rate_limit_per_second if connection else None
-        connector = build_connector(
-            probe, redis(), allow_loopback=current_app.config["VECTIS_SETTINGS"].allow_loopback_vendors, config=config
-        )
+        connector = build_connector(probe, redis(), current_app.config["VECTIS_SETTINGS"], config=config)
         try:
             return True, connector.test_connection()
         finally:

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import threading
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from redis import Redis
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from vectis.bulk import upsert
+from vectis.config import Settings
 from vectis.connectors import registry
 from vectis.connectors.base import (
     BackupEventRecord,
@@ -36,12 +35,12 @@ from vectis.connectors.base import (
     Stream,
 )
 from vectis.connectors.http import ConnectorError, HttpClient
+from vectis.matching import Account, Linked, link_accounts
 from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
     BackupConnectorStatus,
     Connection,
-    Customer,
     CustomerLink,
     StreamCursor,
     SyncRun,
@@ -50,20 +49,12 @@ from vectis.models import (
 from vectis.ratelimit import TokenBucket
 
 log = logging.getLogger("vectis.sync")
+NO_ACCOUNT = Linked(link_id=None, customer_id=None)  # a record naming an account the vendor did not list
 MAX_BACKOFF = timedelta(hours=6)
-_SUFFIXES = re.compile(r"\b(inc|llc|ltd|limited|gmbh|ag|co|corp|corporation|company|plc|bv|srl|sa|the)\b")
-
-
-def normalize_name(name: str) -> str:
-    """``"Aldridge & Co., Ltd."`` and ``"aldridge and co"`` meet at ``"aldridge"``."""
-    text = unicodedata.normalize("NFKC", name).casefold().replace("&", " and ")
-    text = re.sub(r"[^\w ]+|_", " ", text)
-    text = _SUFFIXES.sub(" ", text).replace(" and ", " ")
-    return " ".join(text.split())
 
 
 def build_connector(
-    connection: Connection, redis: Redis, *, allow_loopback: bool, config: dict[str, Any] | None = None
+    connection: Connection, redis: Redis, settings: Settings, *, config: dict[str, Any] | None = None
 ) -> Connector:
     cls = registry.get(connection.vendor)
     config = config if config is not None else connection.read_config()
@@ -71,7 +62,10 @@ def build_connector(
     bucket = TokenBucket(
         redis, f"connection:{connection.tenant_id}:{connection.id or 'unsaved'}", rate, burst=max(1, round(rate))
     )
-    http = HttpClient(base_url=config[cls.base_url_field], bucket=bucket, allow_loopback=allow_loopback)
+    template = settings.vendor_urls.get(cls.key) if settings.allow_loopback_vendors else None
+    http = HttpClient(
+        base_url=cls.base_url(config, template), bucket=bucket, allow_loopback=settings.allow_loopback_vendors
+    )
     return cls(config, ConnectorContext(connection.tenant_id, connection.id, http, redis))
 
 
@@ -83,7 +77,7 @@ class Writer:
     connection: Connection
     run: SyncRun
     source: str
-    customers: dict[str, int] = field(default_factory=dict)
+    customers: dict[str, Linked] = field(default_factory=dict)
 
     def write_page(self, records: list[Record]) -> None:
         """One page in a few set-based statements: per-row round trips would make the database, not the
@@ -99,71 +93,20 @@ class Writer:
             self._events(list(events.values()))
 
     def _customers(self, records: dict[str, CustomerRecord]) -> None:
-        """Link each vendor account to a customer: by the vendor's stable id when already linked (a rename
-        only updates ``external_name``), else by normalised name, else as a new customer."""
-        now, tenant_id, connection_id = datetime.now(UTC), self.connection.tenant_id, self.connection.id
-        db = self.session.connection()
-        links = self.session.execute(
-            select(CustomerLink.external_id, CustomerLink.id, CustomerLink.customer_id).where(
-                CustomerLink.connection_id == connection_id, CustomerLink.external_id.in_(list(records))
-            )
-        ).all()
-        if links:
-            table = CustomerLink.__table__
-            db.execute(
-                update(table)  # type: ignore[arg-type]
-                .where(table.c.id == bindparam("link_id"))
-                .values(external_name=bindparam("new_name"), updated_at=now),
-                [{"link_id": link_id, "new_name": records[eid].name} for eid, link_id, _ in links],
-            )
-            self.customers.update({eid: customer_id for eid, _, customer_id in links})
-        unlinked = [r for eid, r in records.items() if eid not in self.customers]
-        if not unlinked:
-            return
-        names = {r.external_id: normalize_name(r.name) for r in unlinked}
-        rows = self.session.execute(
-            select(Customer.normalized_name, func.min(Customer.id))
-            .where(Customer.normalized_name.in_(set(names.values())))
-            .group_by(Customer.normalized_name)
-        )
-        existing: dict[str, int] = {normalized: customer_id for normalized, customer_id in rows}
-        # A name with nothing left after normalising ("The Company") matches nothing: it gets a customer of
-        # its own, keyed by its vendor id, rather than merging unrelated accounts.
-        for r in unlinked:
-            if len(names[r.external_id]) < 2:
-                names[r.external_id] = f"~{r.external_id}"
-        fresh = {normalized: r for r in unlinked if (normalized := names[r.external_id]) not in existing}
-        if fresh:
-            customers = Customer.__table__
-            created = db.execute(
-                insert(customers).returning(customers.c.normalized_name, customers.c.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
-                [{"tenant_id": tenant_id, "name": r.name[:300], "normalized_name": n} for n, r in fresh.items()],
-            )
-            existing.update({normalized: customer_id for normalized, customer_id in created})
-        db.execute(
-            insert(CustomerLink.__table__),  # type: ignore[arg-type]
-            [
-                {
-                    "tenant_id": tenant_id,
-                    "customer_id": existing[names[r.external_id]],
-                    "connection_id": connection_id,
-                    "external_id": r.external_id,
-                    "external_name": r.name[:300],
-                    "updated_at": now,
-                }
-                for r in unlinked
-            ],
-        )
-        self.customers.update({r.external_id: existing[names[r.external_id]] for r in unlinked})
+        accounts = [Account(r.external_id, r.name) for r in records.values()]
+        self.customers.update(link_accounts(self.session, self.connection, accounts))
 
     def _prefetch_customers(self) -> None:
         if not self.customers:
             rows = self.session.execute(
-                select(CustomerLink.external_id, CustomerLink.customer_id).where(
+                select(CustomerLink.external_id, CustomerLink.id, CustomerLink.customer_id).where(
                     CustomerLink.connection_id == self.connection.id
                 )
             )
-            self.customers.update({external_id: customer_id for external_id, customer_id in rows})
+            self.customers.update({eid: Linked(link_id, customer_id) for eid, link_id, customer_id in rows})
+
+    def _account(self, external_id: str | None) -> Linked:
+        return self.customers.get(external_id or "", NO_ACCOUNT)
 
     def _jobs(self, records: list[BackupJobRecord]) -> None:
         self._prefetch_customers()
@@ -172,7 +115,8 @@ class Writer:
             {
                 "tenant_id": self.connection.tenant_id,
                 "connection_id": self.connection.id,
-                "customer_id": self.customers.get(r.customer_external_id or ""),
+                "customer_id": self._account(r.customer_external_id).customer_id,
+                "customer_link_id": self._account(r.customer_external_id).link_id,
                 "external_id": r.external_id,
                 "name": r.name[:300],
                 "kind": r.kind,
@@ -192,6 +136,7 @@ class Writer:
             conflict=("tenant_id", "connection_id", "external_id"),
             update=(
                 "customer_id",
+                "customer_link_id",
                 "name",
                 "kind",
                 "vendor_type",
@@ -210,7 +155,8 @@ class Writer:
                 "state": r.state,
                 "vendor_status": r.vendor_status[:40],
                 "last_attempt_at": r.last_attempt_at,
-                "last_success_at": (r.last_end_at or r.last_attempt_at) if r.state in ("success", "warning") else None,
+                "last_success_at": r.last_success_at
+                or ((r.last_end_at or r.last_attempt_at) if r.state in ("success", "warning") else None),
                 "last_duration_seconds": r.duration_seconds,
                 "message": r.message,
                 "updated_at": now,
@@ -232,12 +178,13 @@ class Writer:
         tenant_id, connection_id = self.connection.tenant_id, self.connection.id
         audit_rows, timeline_rows = [], []
         for r in records:
-            customer_id = self.customers.get(r.customer_external_id or "")
+            account = self._account(r.customer_external_id)
             audit_rows.append(
                 {
                     "tenant_id": tenant_id,
                     "connection_id": connection_id,
-                    "customer_id": customer_id,
+                    "customer_id": account.customer_id,
+                    "customer_link_id": account.link_id,
                     "external_id": r.external_id[:200],
                     "occurred_at": r.occurred_at,
                     "category": r.category[:40],
@@ -250,7 +197,8 @@ class Writer:
             timeline_rows.append(
                 {
                     "tenant_id": tenant_id,
-                    "customer_id": customer_id,
+                    "customer_id": account.customer_id,
+                    "customer_link_id": account.link_id,
                     "connection_id": connection_id,
                     "source": self.source,
                     "kind": f"backup.{r.category}"[:60],
@@ -382,19 +330,15 @@ def run_sync(
                 if on_page is not None:
                     on_page()  # e.g. renew the connection's lock: this worker is alive and progressing
                 continue
-            removed = (
-                _mark_removed(session, connection, run, stream)
-                if stream.snapshot and stream.name.endswith("jobs")
-                else 0
-            )
             seconds = (datetime.now(UTC) - started).total_seconds()
             started = datetime.now(UTC)
-            note = f", {removed} marked removed" if removed else ""
             resume = f" from {cursors[stream.name]}" if cursors[stream.name] else ""
-            run.log = [
-                *run.log,
-                f"{stream.name}: {run.counts.get(stream.name, 0)} records{resume} in {seconds:.1f} s{note}",
-            ]
+            run.log = [*run.log, f"{stream.name}: {run.counts.get(stream.name, 0)} records{resume} in {seconds:.1f} s"]
+            session.commit()
+        # Only a complete pass over every stream can tell what the vendor no longer has.
+        removed = _mark_removed(session, connection, run)
+        if removed:
+            run.log = [*run.log, f"{removed} backup jobs or connectors gone at the vendor: marked removed"]
             session.commit()
     except ConnectorError as exc:
         session.rollback()
@@ -406,20 +350,13 @@ def run_sync(
     _finish(session, connection, run, error=None)
 
 
-def _mark_removed(session: Session, connection: Connection, run: SyncRun, stream: Stream) -> int:
-    agent = stream.name == "agent_jobs"
-    prefix_filter = (
-        BackupConnector.external_id.like("agent:%") if agent else BackupConnector.external_id.not_like("agent:%")
-    )
+def _mark_removed(session: Session, connection: Connection, run: SyncRun) -> int:
     result = session.execute(
         update(BackupConnector)
         .where(
-            and_(
-                BackupConnector.connection_id == connection.id,
-                BackupConnector.removed_at.is_(None),
-                prefix_filter,
-                (BackupConnector.last_seen_run_id != run.id) | BackupConnector.last_seen_run_id.is_(None),
-            )
+            BackupConnector.connection_id == connection.id,
+            BackupConnector.removed_at.is_(None),
+            (BackupConnector.last_seen_run_id != run.id) | BackupConnector.last_seen_run_id.is_(None),
         )
         .values(removed_at=datetime.now(UTC))
     )

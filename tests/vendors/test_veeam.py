@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,14 +14,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from jobs.sync import INTERRUPTED, run_sync, tick
+from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
 from vectis import db
 from vectis.config import ROOT, Settings
 from vectis.connectors.veeam import EVENT_CAP, MESSAGES, SKIPPED_ACTIVITY, VeeamConnector, parse_time
-from vectis.crypto import Sealed
 from vectis.integrations import try_connection
+from vectis.matching import normalize_name
 from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
@@ -33,12 +31,10 @@ from vectis.models import (
     CustomerLink,
     StreamCursor,
     SyncRun,
-    Tenant,
     TimelineEvent,
 )
 from vectis.queues import queue, redis
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME, MalformedPage, VspcState, create_app
-from vectis.sync import normalize_name
 
 
 @dataclass
@@ -48,11 +44,8 @@ class Vspc:
 
 
 def serve(state: VspcState) -> Iterator[Vspc]:
-    server = make_server("127.0.0.1", 0, create_app(state), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Vspc(state, f"http://127.0.0.1:{server.server_port}")
-    server.shutdown()
+    for url in serve_app(create_app(state)):
+        yield Vspc(state, url)
 
 
 @pytest.fixture
@@ -60,51 +53,15 @@ def vspc() -> Iterator[Vspc]:
     yield from serve(VspcState.seeded())
 
 
-@dataclass
-class Setup:
-    tenant_id: int
-    connection_id: int
-
-
 def make_connection(app: Flask, base_url: str, *, rate: float = 200.0, **config: str) -> Setup:
     """A tenant of its own (so counts are exact) with a Veeam connection to ``base_url``."""
     values = {"base_url": base_url, "username": DEMO_USERNAME, "password": DEMO_PASSWORD, "api_key": "", **config}
-    with app.app_context(), db.system_session() as s:
-        tenant = Tenant(slug=f"v{uuid.uuid4().hex[:10]}", name="Veeam Test MSP")
-        s.add(tenant)
-        s.flush()
-        connection = Connection(
-            tenant_id=tenant.id,
-            vendor="veeam",
-            name="Veeam",
-            config=Sealed.seal(tenant.id, values),
-            enabled=True,
-            rate_limit_per_second=rate,
-            next_run_at=datetime.now(UTC),
-        )
-        s.add(connection)
-        s.flush()
-        return Setup(tenant.id, connection.id)
+    return add_connection(app, new_tenant(app), "veeam", values, rate=rate)
 
 
 @pytest.fixture
 def setup(app: Flask, vspc: Vspc) -> Setup:
     return make_connection(app, vspc.url)
-
-
-def sync(app: Flask, setup: Setup) -> SyncRun:
-    with app.app_context():
-        run_sync(setup.tenant_id, setup.connection_id)
-        with db.tenant_session(setup.tenant_id) as s:
-            run = s.scalar(select(SyncRun).order_by(SyncRun.id.desc()).limit(1))
-            assert run is not None
-            s.expunge(run)
-            return run
-
-
-def count(app: Flask, setup: Setup, model: Any, *where: Any) -> int:
-    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
-        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def snapshot(app: Flask, setup: Setup) -> dict[str, Any]:

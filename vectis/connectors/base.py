@@ -63,6 +63,8 @@ class BackupJobRecord:
     duration_seconds: int | None = None
     message: str | None = None
     protected_object: str | None = None
+    # When the vendor knows it (Keepit's latest snapshot); otherwise derived from the runs we observe.
+    last_success_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Stream:
     name: str
     path: str
     primary_key: str
-    parse: Callable[[dict[str, Any]], Record | None]
+    parse: Callable[[Any], Record | None]  # vendor JSON (a dict) or XML (an Element) -> a record
     cursor_field: str | None = None
     snapshot: bool = True
     page_size: int = 500
@@ -124,6 +126,12 @@ class Connector(ABC):
     def __init__(self, config: dict[str, Any], context: ConnectorContext) -> None:
         self.config = config
         self.ctx = context
+
+    @classmethod
+    def base_url(cls, config: dict[str, Any], template: str | None = None) -> str:
+        """Where the vendor lives for this config. ``template`` comes from ``VECTIS_VENDOR_URLS`` (demo and
+        tests: the simulators) for vendors whose host is derived rather than typed in."""
+        return str(config[cls.base_url_field])
 
     @classmethod
     def secret_fields(cls) -> frozenset[str]:

@@ -113,7 +113,7 @@ class HttpClient:
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
         retry: bool = True,
     ) -> requests.Response:

@@ -4,7 +4,7 @@ from vectis.models.accounts import Invite, RecoveryCode
 from vectis.models.audit import AuditEntry
 from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus
 from vectis.models.base import Base, TenantOwned
-from vectis.models.customers import Customer, CustomerLink
+from vectis.models.customers import Customer, CustomerLink, LinkStatus
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.tenancy import Role, Tenant, User
@@ -20,6 +20,7 @@ __all__ = [
     "Customer",
     "CustomerLink",
     "Invite",
+    "LinkStatus",
     "OutboxMail",
     "QueuedAction",
     "RecoveryCode",

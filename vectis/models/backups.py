@@ -36,6 +36,10 @@ class BackupConnector(TenantOwned, Base):
         BigInteger, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False
     )
     customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    # The vendor account it belongs to: linking that account later points these rows at its customer.
+    customer_link_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("customer_links.id", ondelete="SET NULL"), index=True
+    )
     external_id: Mapped[str] = mapped_column(String(200), nullable=False)
     name: Mapped[str] = mapped_column(String(300), nullable=False)
     kind: Mapped[str] = mapped_column(String(40), nullable=False)
@@ -88,6 +92,10 @@ class BackupAuditEvent(TenantOwned, Base):
         BigInteger, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False
     )
     customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    # The vendor account it belongs to: linking that account later points these rows at its customer.
+    customer_link_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("customer_links.id", ondelete="SET NULL"), index=True
+    )
     external_id: Mapped[str] = mapped_column(String(200), nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     category: Mapped[str] = mapped_column(String(40), nullable=False)

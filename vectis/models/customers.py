@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,9 +23,16 @@ class Customer(TenantOwned, Base):
     created_at: Mapped[datetime] = created_at_column()
 
 
+class LinkStatus(StrEnum):
+    LINKED = "linked"
+    UNLINKED = "unlinked"  # waits in Admin -> Customer matching; its data shows on no customer
+    SEPARATE = "separate"  # kept apart on purpose (internal, demo, NOC accounts)
+
+
 class CustomerLink(TenantOwned, Base):
-    """A vendor account (by its stable id) that is this customer; a rename at the vendor only updates
-    ``external_name`` here, it never makes a second customer."""
+    """A vendor account (by its stable id) and the customer it is, if any. A rename at the vendor only
+    updates ``external_name`` here, it never makes a second customer. Once an admin has decided about a
+    link (``decided_at``), syncs never change its customer or status again."""
 
     __tablename__ = "customer_links"
     __table_args__ = (
@@ -39,7 +47,9 @@ class CustomerLink(TenantOwned, Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
+    customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20), nullable=False, server_default=LinkStatus.LINKED.value)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     connection_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False
     )

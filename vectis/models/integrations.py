@@ -35,6 +35,9 @@ class Connection(TenantOwned, Base):
     last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_status: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Whether accounts that match no customer become customers (the first tool connected) or wait to be
+    # matched by an admin (every later one). Decided at the first sync; None until then.
+    creates_customers: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = created_at_column()
 
     def read_config(self) -> dict[str, Any]:

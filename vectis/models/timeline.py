@@ -28,6 +28,10 @@ class TimelineEvent(TenantOwned, Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    # The vendor account it belongs to: linking that account later points these rows at its customer.
+    customer_link_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("customer_links.id", ondelete="SET NULL"), index=True
+    )
     connection_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("connections.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(40), nullable=False)
     kind: Mapped[str] = mapped_column(String(60), nullable=False)

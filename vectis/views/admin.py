@@ -1,4 +1,4 @@
-"""Admin: users (invite, role, deactivate, MFA reset) and the audit log."""
+"""Admin: users (invite, role, deactivate, MFA reset), customer matching and the audit log."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from flask import Blueprint, Response, flash, redirect, request, stream_with_con
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from vectis import audit_log, db
+from vectis import audit_log, db, matching
 from vectis.access import get_or_404
 from vectis.actions import Target, perform
 from vectis.auth import current_actor, require_role
 from vectis.htmx import render
-from vectis.models import Role, User
+from vectis.models import CustomerLink, LinkStatus, Role, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 admin_only = require_role(Role.ADMIN)
@@ -87,6 +87,60 @@ def user_action(user_id: int, action: str) -> BaseResponse:
     outcome = perform(USER_ACTIONS[action], Target.for_user(target_user), payload, actor=current_actor(), surface="ui")
     flash(outcome.message, "ok" if outcome.ok else "error")
     return redirect(url_for("admin.user", user_id=user_id))
+
+
+def _matching_page(status: LinkStatus) -> BaseResponse:
+    s = db.session()
+    rows, counts = matching.matching_queue(s, status)
+    return render(
+        "admin/matching.html",
+        "admin/_matching_table.html",
+        rows=rows,
+        counts=counts,
+        state=status.value,
+        customers=matching.all_customers(s) if rows and status != LinkStatus.LINKED else [],
+        limit=matching.QUEUE_LIMIT,
+        active="admin",
+        tab="matching",
+    )
+
+
+def _link_status(value: str | None) -> LinkStatus:
+    try:
+        return LinkStatus(value or LinkStatus.UNLINKED.value)
+    except ValueError:
+        return LinkStatus.UNLINKED
+
+
+@bp.get("/matching")
+@admin_only
+def matching_queue() -> BaseResponse:
+    return _matching_page(_link_status(request.args.get("status")))
+
+
+MATCHING_ACTIONS = {
+    "link": "customer_link.link",
+    "create": "customer_link.create_customer",
+    "separate": "customer_link.keep_separate",
+    "unlink": "customer_link.unlink",
+}
+
+
+@bp.post("/matching/<int:link_id>/<any(link, create, separate, unlink):action>")
+@admin_only
+def matching_action(link_id: int, action: str) -> BaseResponse:
+    link = get_or_404(CustomerLink, link_id)
+    payload = {"customer_id": request.form.get("customer_id", "")} if action == "link" else {}
+    outcome = perform(
+        MATCHING_ACTIONS[action],
+        Target("customer_link", str(link.id), link.external_name),
+        payload,
+        actor=current_actor(),
+        surface="ui",
+    )
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    # Back to the list the admin acted from: the account has moved on to another one.
+    return redirect(url_for("admin.matching_queue", status=_link_status(request.form.get("from")).value))
 
 
 @bp.get("/audit")
