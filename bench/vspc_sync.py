@@ -9,21 +9,15 @@ and at R = 50.
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import requests
 from _env import bench_app
+from _sim import simulator
 from sqlalchemy import select
 
 from jobs.sync import run_sync
 from vectis import db
-from vectis.config import ROOT
 from vectis.crypto import Sealed
 from vectis.models import Connection, SyncRun, Tenant
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME
@@ -38,7 +32,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--events", type=int, default=10000)
     args = parser.parse_args()
-    with simulator(args.companies, args.jobs, args.events) as url, bench_app():
+    command = ["-m", "vectis.simulators.vspc", "--scale", "bench", "--companies", str(args.companies)]
+    command += ["--jobs", str(args.jobs), "--alarms", str(args.events)]
+    with simulator(command) as url, bench_app():
+        print(
+            f"VSPC simulator: {args.companies} companies, {args.jobs} jobs (+ a fifth as agent jobs), {args.events} alarms"
+        )
         for rate in args.rates:
             with db.system_session() as s:
                 tenant = Tenant(slug=f"b{uuid.uuid4().hex[:10]}", name="Bench MSP")
@@ -69,37 +68,6 @@ def main() -> None:
             print(
                 f"  wall {wall:.2f} s, floor {floor:.2f} s -> ratio {wall / floor:.2f} ({verdict} the goal of {GOAL})"
             )
-
-
-@contextmanager
-def simulator(companies: int, jobs: int, alarms: int) -> Iterator[str]:
-    """The simulator in a process of its own, as a real VSPC is another machine: its answer time is part
-    of the measured wall time, its CPU is not taken from the sync's."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = ROOT / "var" / "bench" / "vspc-simulator.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "vectis.simulators.vspc", "--port", str(port), "--scale", "bench"]
-    command += ["--companies", str(companies), "--jobs", str(jobs), "--alarms", str(alarms)]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                requests.get(f"{url}/_sim/stats", timeout=1).raise_for_status()
-                break
-            except requests.RequestException:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the VSPC simulator did not start: see {log}") from None
-                time.sleep(0.2)
-        print(log.read_text().splitlines()[3].strip())  # "500 companies, 5000 backup server jobs, ..."
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 if __name__ == "__main__":

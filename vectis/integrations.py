@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vectis.connectors import registry
 from vectis.connectors.base import Connector
 from vectis.connectors.http import ConnectorError
-from vectis.models import Connection, SyncRun
+from vectis.crypto import SecretUnreadable
+from vectis.models import BackupAuditEvent, BackupConnector, Connection, CustomerLink, SyncRun
 from vectis.queues import redis
 
 MASK = "••••••••"  # shown instead of a stored secret; sending it back keeps the secret
@@ -70,6 +71,32 @@ def recent_runs(session: Session, connection: Connection | None, limit: int = 10
     )
 
 
+@dataclass(frozen=True)
+class UnmatchedAccount:
+    link: CustomerLink
+    connectors: int
+    events: int
+
+
+def unmatched_accounts(session: Session, connection: Connection | None) -> list[UnmatchedAccount]:
+    """The connection's accounts that are no customer (waiting or kept separate): their data shows here
+    and nowhere else."""
+    if connection is None:
+        return []
+    connectors = (
+        select(func.count())
+        .where(BackupConnector.customer_link_id == CustomerLink.id, BackupConnector.removed_at.is_(None))
+        .scalar_subquery()
+    )
+    events = select(func.count()).where(BackupAuditEvent.customer_link_id == CustomerLink.id).scalar_subquery()
+    rows = session.execute(
+        select(CustomerLink, connectors, events)
+        .where(CustomerLink.connection_id == connection.id, CustomerLink.customer_id.is_(None))
+        .order_by(CustomerLink.status, CustomerLink.external_name)
+    )
+    return [UnmatchedAccount(link, n_connectors, n_events) for link, n_connectors, n_events in rows]
+
+
 def cards(session: Session) -> list[Card]:
     result = []
     for vendor in registry.CONNECTORS.values():
@@ -78,9 +105,24 @@ def cards(session: Session) -> list[Card]:
     return result
 
 
+def stored_config(connection: Connection | None) -> dict[str, Any]:
+    """The saved settings, or none when they cannot be opened (a key removed from VECTIS_ENCRYPTION_KEYS):
+    the admin re-enters them instead of meeting an error page."""
+    if connection is None:
+        return {}
+    try:
+        return connection.read_config()
+    except SecretUnreadable:
+        return {}
+
+
+def config_unreadable(connection: Connection | None) -> bool:
+    return connection is not None and not stored_config(connection)
+
+
 def form_values(vendor: type[Connector], connection: Connection | None) -> dict[str, str]:
     """What the form shows: stored values, with every stored secret replaced by the mask."""
-    stored = connection.read_config() if connection is not None else {}
+    stored = stored_config(connection)
     values = {}
     for f in vendor.fields:
         value = str(stored.get(f.name, "") or "")
@@ -91,7 +133,7 @@ def form_values(vendor: type[Connector], connection: Connection | None) -> dict[
 def merge_config(vendor: type[Connector], submitted: dict[str, Any], connection: Connection | None) -> dict[str, Any]:
     """The submitted form with each masked secret replaced by the stored one, but never towards a new
     address: a stored password goes only to the server it was saved for."""
-    stored = connection.read_config() if connection is not None else {}
+    stored = stored_config(connection)
     moved = str(submitted.get(vendor.base_url_field, "") or "").strip() != str(stored.get(vendor.base_url_field, ""))
     merged = {}
     for f in vendor.fields:

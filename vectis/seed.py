@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -27,6 +27,18 @@ class DemoUser:
 
 # The demo's Veeam connection points at the bundled VSPC simulator (the Procfile's `sim` process).
 DEMO_VSPC = {"base_url": "http://127.0.0.1:18080", "username": "vectis-svc", "password": "demo-password", "api_key": ""}
+
+# Acme's Keepit connection reaches the Keepit simulator (the Procfile's `keepit` process) through
+# VECTIS_VENDOR_URLS, which make demo sets. Veeam is acme's first tool: its companies are the customers,
+# and Keepit's accounts link to them by name or wait in Admin -> Customer matching.
+DEMO_KEEPIT = {
+    "username": "admin@summit-msp.example",
+    "password": "keepit-demo-password",
+    "region": "us-dc",
+    "account_guid": "y17hbi-i620pk-80q5x2",
+    "token_login": "",
+    "token_password": "",
+}
 
 DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
 DEMO_USERS = (
@@ -70,14 +82,21 @@ def seed_demo() -> None:
                 user.totp_secret = Sealed.seal(tenant.id, demo_totp_secret(demo.email))
                 user.mfa_enrolled_at = datetime.now(UTC)
         acme = tenants["acme"]
-        if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == "veeam")) is None:
+        now = datetime.now(UTC)
+        for vendor, name, config, creates, first_run in (
+            ("veeam", "Veeam", DEMO_VSPC, True, now),
+            ("keepit", "Keepit", DEMO_KEEPIT, False, now + timedelta(minutes=1)),
+        ):
+            if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
+                continue
             s.add(
                 Connection(
                     tenant_id=acme.id,
-                    vendor="veeam",
-                    name="Veeam",
-                    config=Sealed.seal(acme.id, DEMO_VSPC),
+                    vendor=vendor,
+                    name=name,
+                    config=Sealed.seal(acme.id, config),
                     enabled=True,
-                    next_run_at=datetime.now(UTC),
+                    creates_customers=creates,
+                    next_run_at=first_run,
                 )
             )

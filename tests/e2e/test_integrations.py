@@ -13,10 +13,15 @@ from sqlalchemy import select
 
 from tests.conftest import TenantFixture
 from tests.e2e.test_shell import sign_in
+from tests.vendors.support import add_connection, sync, vendor_url
+from tests.vendors.test_keepit import Keepit
+from tests.vendors.test_keepit import serve as serve_keepit
 from tests.vendors.test_veeam import Vspc, serve
 from vectis import db
-from vectis.models import Connection
+from vectis.models import Connection, Customer
 from vectis.queues import queue, redis
+from vectis.simulators import keepit
+from vectis.simulators.keepit import KeepitState
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME, VspcState
 
 
@@ -60,3 +65,67 @@ def test_an_admin_connects_veeam_and_syncs_it(
     expect(page.locator("#sync-status")).to_contain_text("succeeded", timeout=10_000)
     expect(page.locator("#sync-status")).to_contain_text("12 companies")
     page.screenshot(path=str(screenshots_dir / "integration-veeam.png"), full_page=True)
+
+
+@pytest.fixture
+def keepit_and_veeam(app: Flask, northwind: TenantFixture) -> Iterator[Keepit]:
+    """Northwind whose first tool, Veeam, has made the customers; Keepit is not configured yet."""
+    for vspc_sim in serve(VspcState.seeded()):
+        veeam = add_connection(
+            app,
+            northwind.id,
+            "veeam",
+            {"base_url": vspc_sim.url, "username": DEMO_USERNAME, "password": DEMO_PASSWORD, "api_key": ""},
+        )
+        assert sync(app, veeam).status == "succeeded"
+    for sim in serve_keepit(KeepitState.seeded()):
+        with vendor_url(app, "keepit", sim.url + "/{region}"):
+            yield sim
+    with app.app_context(), db.system_session() as s:
+        for connection in s.scalars(select(Connection).where(Connection.tenant_id == northwind.id)):
+            s.delete(connection)
+        for customer in s.scalars(select(Customer).where(Customer.tenant_id == northwind.id)):
+            s.delete(customer)
+
+
+def test_an_admin_connects_keepit_and_links_a_waiting_account(
+    app: Flask, page: Page, live_server: int, keepit_and_veeam: Keepit, screenshots_dir: Path
+) -> None:
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"http://northwind.localhost:{live_server}/admin/integrations/keepit")
+    expect(page.get_by_text("https://[region].keepit.com/users/[account-guid]")).to_be_visible()
+    page.get_by_label("Username").fill(keepit.DEMO_USERNAME)
+    page.get_by_label("Password", exact=True).fill(keepit.DEMO_PASSWORD)
+    # The guide's shortcut: paste the Keepit URL; region and GUID are read from it.
+    page.get_by_label("Region").fill(f"https://us-dc.keepit.com/users/{keepit.PARENT_GUID}")
+    page.get_by_role("button", name="Test").click()
+    expect(page.get_by_test_id("test-result")).to_have_text(
+        "Connected — 10 customer accounts visible under your parent account"
+    )
+    page.get_by_label("Enabled: sync on schedule").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#flash")).to_contain_text("Keepit settings saved (enabled).")
+    expect(page.get_by_label("Region")).to_have_value("us-dc")
+    expect(page.get_by_label("Account GUID")).to_have_value(keepit.PARENT_GUID)
+
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#sync-status")).to_contain_text("Syncing…")
+    with app.app_context():
+        SimpleWorker([queue("sync")], connection=redis()).work(burst=True)
+    expect(page.locator("#sync-status")).to_contain_text("succeeded", timeout=10_000)
+    page.reload()
+    expect(page.get_by_test_id("unmatched-accounts")).to_contain_text("Bellweather Dental Group")
+    page.screenshot(path=str(screenshots_dir / "integration-keepit.png"), full_page=True)
+
+    page.get_by_role("link", name="Customer matching").first.click()
+    waiting = page.get_by_test_id("matching-unlinked")
+    expect(waiting.get_by_test_id("account-row")).to_have_count(3)
+    page.screenshot(path=str(screenshots_dir / "matching.png"), full_page=True)
+    row = waiting.get_by_test_id("account-row").filter(has_text="Bellweather Dental Group")
+    row.get_by_label("Customer for Bellweather Dental Group").select_option(label="Greyhaven Architects")
+    row.get_by_role("button", name="Link", exact=True).click()
+    expect(page.locator("#flash")).to_contain_text("Bellweather Dental Group is now linked to Greyhaven Architects.")
+    expect(page.get_by_test_id("matching-unlinked").get_by_test_id("account-row")).to_have_count(2)
+    page.get_by_role("link", name="Linked").click()
+    expect(page.get_by_test_id("matching-linked")).to_contain_text("Bellweather Dental Group")
+    page.screenshot(path=str(screenshots_dir / "matching-linked.png"), full_page=True)

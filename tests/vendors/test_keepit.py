@@ -108,7 +108,8 @@ def test_it_names_the_valid_regions_and_the_guid_shape() -> None:
 
 
 def test_the_form_shows_where_to_find_region_and_guid(app: Flask, tenants: Any) -> None:
-    page = login(app, tenants["acme"]).get("/admin/integrations/keepit").get_data(as_text=True)
+    acme = tenants["acme"]
+    page = login(app, acme, acme.admin).get("/admin/integrations/keepit").get_data(as_text=True)
     assert "https://[region].keepit.com/users/[account-guid]" in page
     assert ("paste that whole URL" in page and "take priority" in page) or "instead of the username" in page
 

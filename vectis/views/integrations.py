@@ -44,6 +44,8 @@ def configure(vendor: str) -> Response:
         values=integrations.form_values(cls, connection),
         runs=integrations.recent_runs(s, connection),
         run=integrations.latest_run(s, connection),
+        unmatched=integrations.unmatched_accounts(s, connection),
+        unreadable=integrations.config_unreadable(connection),
         active="admin",
         tab="integrations",
     )
