@@ -260,3 +260,49 @@ def waiting_account(app: Flask, tenant: TenantFixture) -> tuple[Target, int]:
         s.add(link)
         s.flush()
         return Target("customer_link", str(link.id), link.external_name), customer.id
+
+
+@functools.cache
+def a_customer(app: Flask, tenant_id: int) -> int:
+    """One customer of ``tenant_id`` that object-route tests share, with a backup job, so every hub tab
+    it can have exists."""
+    from vectis.models import BackupConnector
+
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        customer = Customer(tenant_id=tenant_id, name="Object Route Dental", normalized_name="object route dental")
+        connection = s.scalar(select(Connection).where(Connection.vendor == "veeam"))
+        if connection is None:
+            connection = Connection(
+                tenant_id=tenant_id, vendor="veeam", name="Veeam", config=Sealed.seal(tenant_id, {})
+            )
+        s.add_all([customer, connection])
+        s.flush()
+        s.add(
+            BackupConnector(
+                tenant_id=tenant_id,
+                connection_id=connection.id,
+                customer_id=customer.id,
+                external_id=f"route-{customer.id}",
+                name="FS01 Daily",
+                kind="Backup",
+                vendor_type="BackupVm",
+            )
+        )
+        return customer.id
+
+
+def a_note(app: Flask, tenant: TenantFixture, author_email: str | None = None) -> int:
+    """A fresh note on :func:`a_customer`, written by ``author_email`` (the tenant's admin by default)."""
+    from vectis.models import CustomerNote
+
+    with app.app_context(), db.tenant_session(tenant.id) as s:
+        note = CustomerNote(
+            tenant_id=tenant.id,
+            customer_id=a_customer(app, tenant.id),
+            author_id=tenant.users[author_email or tenant.admin],
+            body="Called about the printer.",
+            occurred_at=datetime.now(UTC),
+        )
+        s.add(note)
+        s.flush()
+        return note.id

@@ -6,6 +6,7 @@ import ast
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
@@ -14,12 +15,12 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from jobs.actions import run_queued
-from tests.conftest import MadeUser, TenantFixture, waiting_account
+from tests.conftest import MadeUser, TenantFixture, a_customer, waiting_account
 from vectis import db
 from vectis.actions import VERBS, Actor, Applied, Target, perform
 from vectis.actions.base import Context, RateLimit, Verb
 from vectis.config import ROOT
-from vectis.models import AuditEntry, QueuedAction
+from vectis.models import AuditEntry, CustomerNote, QueuedAction
 from vectis.queues import queue
 from vectis.seed import DEMO_PASSWORD
 
@@ -115,6 +116,46 @@ def cases(
 
         return build
 
+    def note(verb: str) -> Callable[[], Case]:
+        def build() -> Case:
+            assert app is not None
+            admin, viewer = make_user(acme, "admin"), make_user(acme, "read_only")
+            tech = make_user(acme, "technician")
+            customer_id = a_customer(app, acme.id)
+            if verb == "note.create":
+                target = Target("customer", str(customer_id), "customer")
+                return Case(
+                    actor(tech, "technician"),
+                    target,
+                    {"body": "Spoke to Dana."},
+                    target,
+                    {"body": " "},
+                    actor(viewer, "read_only"),
+                )
+            with app.app_context(), db.tenant_session(acme.id) as s:
+                written = CustomerNote(
+                    tenant_id=acme.id,
+                    customer_id=customer_id,
+                    author_id=tech.id,
+                    body="First words",
+                    occurred_at=datetime.now(UTC),
+                )
+                s.add(written)
+                s.flush()
+                target = Target("customer_note", str(written.id), "note")
+            # Failing: another technician is not its author.
+            return Case(
+                actor(tech, "technician"),
+                target,
+                {"body": "Second words"},
+                target,
+                {"body": "x"},
+                actor(viewer, "read_only"),
+                failing_actor=actor(admin, "admin"),
+            )
+
+        return build
+
     veeam_config = {"base_url": "http://127.0.0.1:9/", "username": "vectis-svc", "password": "s3cret", "api_key": ""}
     return {
         "integration.update": integration(
@@ -145,6 +186,9 @@ def cases(
         "customer_link.create_customer": matching({}),
         "customer_link.keep_separate": matching({}),
         "customer_link.unlink": matching({}),
+        "note.create": note("note.create"),
+        "note.edit": note("note.edit"),
+        "note.delete": note("note.delete"),
     }
 
 

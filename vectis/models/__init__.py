@@ -6,6 +6,7 @@ from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConne
 from vectis.models.base import Base, TenantOwned
 from vectis.models.customers import Customer, CustomerLink, LinkStatus
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
+from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.tenancy import Role, Tenant, User
 from vectis.models.timeline import TimelineEvent
@@ -19,6 +20,7 @@ __all__ = [
     "Connection",
     "Customer",
     "CustomerLink",
+    "CustomerNote",
     "Invite",
     "LinkStatus",
     "OutboxMail",

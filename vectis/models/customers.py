@@ -13,13 +13,20 @@ from vectis.models.base import Base, TenantOwned, created_at_column
 
 class Customer(TenantOwned, Base):
     __tablename__ = "customers"
-    __table_args__ = (Index("ix_customers_tenant_id_normalized_name", "tenant_id", "normalized_name"),)
+    __table_args__ = (
+        Index("ix_customers_tenant_id_normalized_name", "tenant_id", "normalized_name"),
+        Index("ix_customers_tenant_id_name_id", "tenant_id", "name", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(String(300), nullable=False)
     # Lower-cased, punctuation and legal suffixes stripped: how an unlinked vendor account finds its customer.
     normalized_name: Mapped[str] = mapped_column(String(300), nullable=False)
     parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    contact_phone: Mapped[str | None] = mapped_column(String(60))
+    location: Mapped[str | None] = mapped_column(String(200))  # city / country, as the vendors tell it
     created_at: Mapped[datetime] = created_at_column()
 
 

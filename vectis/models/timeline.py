@@ -40,4 +40,7 @@ class TimelineEvent(TenantOwned, Base):
     detail: Mapped[str | None] = mapped_column(Text)
     severity: Mapped[str | None] = mapped_column(String(20))
     dedup_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    note_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("customer_notes.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = created_at_column()

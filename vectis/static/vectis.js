@@ -18,3 +18,48 @@
     show("Vectis could not be reached. Check your connection and try again.");
   });
 })();
+
+// Ctrl+K / Cmd+K on every page: type a customer's name, Enter opens its hub.
+(function () {
+  function items() { return Array.prototype.slice.call(document.querySelectorAll("#palette-results .palette-item")); }
+  function select(index) {
+    var all = items();
+    all.forEach(function (item, i) { item.setAttribute("aria-selected", i === index ? "true" : "false"); });
+  }
+  function current() {
+    var all = items();
+    for (var i = 0; i < all.length; i++) { if (all[i].getAttribute("aria-selected") === "true") { return i; } }
+    return all.length ? 0 : -1;
+  }
+  document.addEventListener("keydown", function (evt) {
+    var palette = document.getElementById("palette");
+    if (!palette) { return; }
+    if ((evt.ctrlKey || evt.metaKey) && evt.key.toLowerCase() === "k") {
+      evt.preventDefault();
+      if (!palette.open) { palette.showModal(); }
+      var input = document.getElementById("palette-q");
+      input.select();
+      input.focus();
+      return;
+    }
+    if (!palette.open) { return; }
+    var index = current();
+    if (evt.key === "ArrowDown" || evt.key === "ArrowUp") {
+      evt.preventDefault();
+      var count = items().length;
+      if (count) { select((index + (evt.key === "ArrowDown" ? 1 : count - 1)) % count); }
+    } else if (evt.key === "Enter") {
+      evt.preventDefault();
+      var chosen = items()[index];
+      if (chosen) { window.location.href = chosen.href; } else { pending = true; }  // results still on their way
+    }
+  });
+  var pending = false;
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    if (pending && evt.detail.target.id === "palette-results") {
+      pending = false;
+      var first = items()[0];
+      if (first) { window.location.href = first.href; }
+    }
+  });
+})();

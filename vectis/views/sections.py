@@ -27,22 +27,6 @@ SECTIONS: dict[str, Section] = {
     s.key: s
     for s in (
         Section(
-            "customers",
-            "Customers",
-            "Every customer, with tickets, alerts, devices and backups from every tool.",
-            "No customers yet",
-            "Customers appear here as soon as an integration syncs them: connect your PSA, RMM or backup tool "
-            "and each company becomes one customer, matched across tools.",
-        ),
-        Section(
-            "timeline",
-            "Timeline",
-            "What happened, in order, across every tool.",
-            "Nothing on the timeline yet",
-            "Tickets, alerts, backup runs and your team's notes land here in one chronological stream once "
-            "integrations are connected.",
-        ),
-        Section(
             "alerts",
             "Alerts",
             "Open alerts from your RMM, backup and security tools.",
@@ -80,10 +64,10 @@ SECTIONS: dict[str, Section] = {
 @bp.get("/")
 @signed_in
 def home() -> Response:
-    return redirect(url_for("sections.show", key="customers"))
+    return redirect(url_for("customers.index"))
 
 
-@bp.get("/<any(customers, timeline, alerts, rules, queries, security):key>")
+@bp.get("/<any(alerts, rules, queries, security):key>")
 @signed_in
 def show(key: str) -> Response:
     section = SECTIONS.get(key) or abort(404)

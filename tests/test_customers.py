@@ -1,0 +1,322 @@
+"""Customers, the hub and the timeline: list, tabs, derived backup states, notes, filters, paging, gaps."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from tests.conftest import MadeUser, TenantFixture, csrf_token, login
+from vectis import db
+from vectis.backup_state import derive
+from vectis.crypto import Sealed
+from vectis.models import (
+    AuditEntry,
+    BackupConnector,
+    BackupConnectorStatus,
+    Connection,
+    Customer,
+    CustomerLink,
+    CustomerNote,
+    SyncRun,
+    TimelineEvent,
+)
+
+NOW = datetime(2026, 5, 4, 7, 10, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+# --- the one derivation of backup states ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("vendor", "attempt", "success", "duration", "removed", "state", "reason"),
+    [
+        ("success", NOW - 2 * H, NOW - 2 * H, 600, None, "success", "last success 4 May 05:10"),
+        ("warning", NOW - 2 * H, NOW - 2 * H, 600, None, "warning", "finished with warnings 4 May 05:10"),
+        ("failed", NOW - 2 * H, NOW - 20 * H, 600, None, "failed", "failed 4 May 05:10"),
+        ("running", NOW - 10 * 60 * timedelta(seconds=1), NOW - 20 * H, 600, None, "running", "running since"),
+        ("stopped", NOW - 2 * H, NOW - 2 * H, 600, None, "stopped", "not running"),
+        (
+            "failed",
+            NOW - 2 * H,
+            NOW - 52 * H,
+            600,
+            None,
+            "stale",
+            "no success since 2 May 03:10 — 52 h, threshold 48 h",
+        ),
+        (
+            "success",
+            NOW - 60 * H,
+            NOW - 60 * H,
+            600,
+            None,
+            "silent",
+            "no attempt since 1 May 19:10 — 60 h, threshold 48 h",
+        ),
+        (
+            "running",
+            NOW - 9 * H,
+            NOW - 30 * H,
+            40 * 60,
+            None,
+            "stuck",
+            "running for 9 h since 3 May 22:10, usually 40 min",
+        ),
+        (None, None, None, None, None, "never", "no run on record yet"),
+        ("success", NOW - H, NOW - H, 60, NOW - 3 * H, "removed", "removed at the vendor on 4 May 04:10"),
+        ("failed", NOW - H, None, 60, None, "stale", "no success on record"),
+    ],
+)
+def test_every_derived_backup_state_says_why(
+    vendor: str | None,
+    attempt: datetime | None,
+    success: datetime | None,
+    duration: int | None,
+    removed: datetime | None,
+    state: str,
+    reason: str,
+) -> None:
+    health = derive(
+        vendor,
+        last_attempt_at=attempt,
+        last_success_at=success,
+        last_duration_seconds=duration,
+        removed_at=removed,
+        now=NOW,
+    )
+    assert health.state == state
+    assert reason in health.reason, health.reason
+
+
+# --- fixtures: a customer with a backup job, events, notes ----------------------------------------
+
+
+def make_customer(app: Flask, tenant: TenantFixture, *, backups: bool = True, name: str | None = None) -> int:
+    name = name or f"Hub Test {uuid.uuid4().hex[:6]}"
+    with app.app_context(), db.tenant_session(tenant.id) as s:
+        customer = Customer(tenant_id=tenant.id, name=name, normalized_name=name.lower(), location="Leeds, UK")
+        s.add(customer)
+        s.flush()
+        if backups:
+            connection = s.scalar(select(Connection).where(Connection.vendor == "veeam"))
+            assert connection is not None
+            job = BackupConnector(
+                tenant_id=tenant.id,
+                connection_id=connection.id,
+                customer_id=customer.id,
+                external_id=f"job-{customer.id}",
+                name="SQL01 Nightly",
+                kind="Backup",
+                vendor_type="BackupVm",
+            )
+            s.add(job)
+            s.flush()
+            s.add(
+                BackupConnectorStatus(
+                    tenant_id=tenant.id,
+                    backup_connector_id=job.id,
+                    state="failed",
+                    vendor_status="Failed",
+                    last_attempt_at=datetime.now(UTC) - H,
+                    last_success_at=datetime.now(UTC) - 52 * H,
+                )
+            )
+        return customer.id
+
+
+def add_events(app: Flask, tenant: TenantFixture, customer_id: int, count: int, *, start: datetime) -> None:
+    with app.app_context(), db.tenant_session(tenant.id) as s:
+        s.add_all(
+            TimelineEvent(
+                tenant_id=tenant.id,
+                customer_id=customer_id,
+                source="Veeam" if i % 2 else "Keepit",
+                kind="backup.test",
+                occurred_at=start + timedelta(minutes=i),
+                title=f"event {uuid.uuid4().hex[:8]}",
+                dedup_key=uuid.uuid4().hex,
+            )
+            for i in range(count)
+        )
+
+
+def titles(html: str) -> list[str]:
+    return re.findall(r'<p class="entry-title">(event [0-9a-f]{8})</p>', html)
+
+
+# --- list, palette, hub ------------------------------------------------------------------------------
+
+
+def test_the_list_finds_customers_by_what_a_vendor_calls_them_and_shows_badges(app: Flask, acme: TenantFixture) -> None:
+    customer_id = make_customer(app, acme, name="Greyhaven Architects Ltd")
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        connection = s.scalar(select(Connection).where(Connection.vendor == "veeam"))
+        assert connection is not None
+        s.add(
+            CustomerLink(
+                tenant_id=acme.id,
+                connection_id=connection.id,
+                customer_id=customer_id,
+                external_id=f"x-{customer_id}",
+                external_name="GREYHAVEN ARCH (old name)",
+            )
+        )
+        s.add(
+            Customer(
+                tenant_id=acme.id, name="Greyhaven — York", normalized_name="greyhaven york", parent_id=customer_id
+            )
+        )
+    client = login(app, acme)
+    page = client.get("/customers?q=ARCH (old").get_data(as_text=True)
+    assert "Greyhaven Architects Ltd" in page and "1 site" in page and "1 stale" in page
+    partial = client.get("/customers?q=Greyhaven", headers={"HX-Request": "true"})
+    assert "<html" not in partial.get_data(as_text=True) and "Greyhaven Architects Ltd" in partial.get_data(
+        as_text=True
+    )
+    assert client.get("/customers?q=no-such-customer-anywhere").get_data(as_text=True).count("No customer matches") == 1
+    palette = client.get("/customers/palette?q=greyhaven", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert f'href="/customers/{customer_id}"' in palette
+
+
+def test_tabs_show_only_with_data_and_their_urls_survive_reload(app: Flask, acme: TenantFixture) -> None:
+    with_backups, without = make_customer(app, acme), make_customer(app, acme, backups=False)
+    client = login(app, acme)
+    page = client.get(f"/customers/{with_backups}/backups")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "HX-Request" in page.headers.get("Vary", "")
+    assert 'aria-current="page">Backups</a>' in html and "SQL01 Nightly" in html and "<html" in html
+    assert "no success since" in html  # the state says why
+    tab = client.get(f"/customers/{with_backups}/timeline", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in tab and 'id="hub-body"' in tab and 'aria-current="page">Timeline</a>' in tab
+    assert client.get(f"/customers/{without}/backups").status_code == 404  # no backup data: no Backups tab
+    bare = client.get(f"/customers/{without}").get_data(as_text=True)
+    assert ">Backups</a>" not in bare and 'aria-current="page">Timeline</a>' in bare
+
+
+def test_timeline_filters_round_trip_through_the_url(app: Flask, acme: TenantFixture) -> None:
+    customer_id = make_customer(app, acme)
+    add_events(app, acme, customer_id, 6, start=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    client = login(app, acme)
+    html = client.get(f"/customers/{customer_id}/timeline?day=2026-03-02&source=Veeam").get_data(as_text=True)
+    assert len(titles(html)) == 3  # Veeam's half of that day
+    assert "Day: 02 Mar 2026" in html and "Source: Veeam" in html
+    assert 'value="2026-03-02"' in html and 'value="Veeam" checked' in html
+    # Each chip links to the same view without its own filter.
+    assert f'href="/customers/{customer_id}/timeline?source=Veeam"' in html
+    assert f'href="/customers/{customer_id}/timeline?day=2026-03-02"' in html
+    assert len(titles(client.get(f"/customers/{customer_id}/timeline?day=2026-03-03").get_data(as_text=True))) == 0
+
+
+def test_load_older_neither_skips_nor_repeats_while_new_events_arrive(app: Flask, acme: TenantFixture) -> None:
+    customer_id = make_customer(app, acme, backups=False)
+    add_events(app, acme, customer_id, 120, start=datetime.now(UTC) - timedelta(days=3))
+    client = login(app, acme)
+    first = client.get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
+    older = re.search(r'hx-get="([^"]*before=[^"]*)"', first)
+    assert older is not None
+    add_events(app, acme, customer_id, 15, start=datetime.now(UTC) - timedelta(minutes=30))  # newer, meanwhile
+    rest = []
+    url: str | None = older.group(1).replace("&amp;", "&")
+    while url:
+        more = client.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+        rest += titles(more)
+        found = re.search(r'hx-get="([^"]*before=[^"]*)"', more)
+        url = found.group(1).replace("&amp;", "&") if found else None
+    seen = titles(first) + rest
+    assert len(seen) == len(set(seen)) == 120
+
+
+def test_gap_markers_show_where_a_source_was_not_syncing(app: Flask, acme: TenantFixture) -> None:
+    customer_id = make_customer(app, acme, backups=False)
+    now = datetime.now(UTC)
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        connection = Connection(
+            tenant_id=acme.id, vendor=f"gap{uuid.uuid4().hex[:6]}", name="GapSource", config=Sealed.seal(acme.id, {})
+        )
+        s.add(connection)
+        s.flush()
+        s.add(
+            CustomerLink(
+                tenant_id=acme.id,
+                connection_id=connection.id,
+                customer_id=customer_id,
+                external_id="g",
+                external_name="g",
+            )
+        )
+        for finished in (now - 10 * H, now - 10 * H + timedelta(minutes=15), now - 2 * H):  # 7 h 45 min without a sync
+            s.add(
+                SyncRun(
+                    tenant_id=acme.id,
+                    connection_id=connection.id,
+                    trigger="schedule",
+                    status="succeeded",
+                    started_at=finished,
+                    finished_at=finished,
+                )
+            )
+    html = login(app, acme).get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
+    assert html.count('data-testid="sync-gap"') == 1 and "GapSource was not syncing from" in html
+
+
+# --- notes -------------------------------------------------------------------------------------------
+
+
+def test_notes_interleave_and_only_their_author_changes_them(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    customer_id = make_customer(app, acme, backups=False)
+    add_events(app, acme, customer_id, 3, start=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    author, other = make_user(acme), make_user(acme)
+    writer = login(app, acme, author.email)
+    token = csrf_token(writer, f"/customers/{customer_id}/timeline")
+    posted = writer.post(
+        f"/customers/{customer_id}/notes",
+        data={"csrf_token": token, "body": "Talked to their CIO at 4pm", "occurred_at": "2026-03-02T09:01:30"},
+    )
+    assert posted.status_code == 302
+    html = writer.get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
+    entries = re.findall(r'data-testid="(note|event)"', html)
+    assert entries == ["event", "note", "event", "event"]  # newest first: 09:02, the note at 09:01:30, 09:01, 09:00
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        note = s.scalar(select(CustomerNote).where(CustomerNote.customer_id == customer_id))
+        assert note is not None
+        note_id = note.id
+    refused = writer.post(f"/customers/{customer_id}/notes", data={"csrf_token": token, "body": "   "})
+    assert refused.status_code == 422 and "Write the note first." in refused.get_data(as_text=True)
+
+    stranger = login(app, acme, other.email)
+    their_token = csrf_token(stranger, f"/customers/{customer_id}/timeline")
+    stranger.post(f"/customers/{customer_id}/notes/{note_id}", data={"csrf_token": their_token, "body": "rewritten"})
+    assert "Edit or delete" not in stranger.get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
+    writer.post(f"/customers/{customer_id}/notes/{note_id}", data={"csrf_token": token, "body": "Talked to the CIO"})
+    writer.post(f"/customers/{customer_id}/notes/{note_id}/delete", data={"csrf_token": token})
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        assert s.get(CustomerNote, note_id) is None
+        assert s.scalar(select(TimelineEvent).where(TimelineEvent.note_id == note_id)) is None
+        results = [
+            tuple(row)
+            for row in s.execute(
+                select(AuditEntry.action, AuditEntry.result, AuditEntry.actor_id)
+                .where(AuditEntry.target_type == "customer_note", AuditEntry.target_id == str(note_id))
+                .order_by(AuditEntry.seq)
+            )
+        ]
+    assert results == [
+        ("note.edit", "failed", str(other.id)),  # not the author
+        ("note.edit", "ok", str(author.id)),
+        ("note.delete", "ok", str(author.id)),
+    ]
+    viewer = login(app, acme, "viewer@acme.test")
+    blocked = viewer.post(
+        f"/customers/{customer_id}/notes",
+        data={"csrf_token": csrf_token(viewer, f"/customers/{customer_id}/timeline"), "body": "hi"},
+    )
+    assert blocked.status_code == 403

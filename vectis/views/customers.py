@@ -1,0 +1,141 @@
+"""Customers: the list, the ⌘K palette, the hub and its tabs, notes, and the global timeline."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from vectis import customers, db, hub, timeline
+from vectis.access import get_or_404
+from vectis.actions import Target, perform
+from vectis.auth import current_actor, require_role, signed_in
+from vectis.htmx import render, wants_partial
+from vectis.models import Customer, CustomerNote, Role
+
+bp = Blueprint("customers", __name__)
+writers = require_role(Role.TECHNICIAN)  # admins pass every check; read-only users cannot write notes
+
+
+@bp.get("/customers")
+@signed_in
+def index() -> Response:
+    q, sort = request.args.get("q", ""), request.args.get("sort", "name")
+    sort = sort if sort in customers.SORTS else "name"
+    after = request.args.get("after")
+    result = customers.list_customers(db.session(), q=q, sort=sort, after=after)
+    # "Load more" asks for rows only; a search or sort change for the results; a plain GET for the page.
+    partial = "customers/_rows.html" if after else "customers/_results.html"
+    return render(
+        "customers/index.html", partial, result=result, q=q, sort=sort, sorts=customers.SORTS, active="customers"
+    )
+
+
+@bp.get("/customers/palette")
+@signed_in
+def palette() -> Response:
+    found = customers.palette(db.session(), request.args.get("q", ""))
+    return render("customers/_palette.html", "customers/_palette.html", found=found)
+
+
+def _hub(customer_id: int, tab_key: str | None, *, draft: dict[str, str] | None = None, status: int = 200) -> Response:
+    customer = get_or_404(Customer, customer_id)
+    s = db.session()
+    context = hub.HubContext(s, customer, customers.sites_of(s, customer))
+    tabs = hub.visible_tabs(context)
+    tab = next((t for t in tabs if t.key == tab_key), None) if tab_key else tabs[0]
+    if tab is None:
+        abort(404)
+    parent = s.get(Customer, customer.parent_id) if customer.parent_id else None
+    values = {
+        "customer": customer,
+        "parent": parent,
+        "sites": context.sites,
+        "tabs": tabs,
+        "tab": tab,
+        "badges": customers.badges_for(s, [customer.id]).get(customer.id, customers.Badges()),
+        "active": "customers",
+        "draft": draft or {},
+        **tab.context(context),
+    }
+    if request.args.get("before") and wants_partial():
+        return render("customers/hub.html", "timeline/_entries.html", **values)
+    return render("customers/hub.html", "customers/_hub_body.html", status=status, **values)
+
+
+@bp.get("/customers/<int:customer_id>")
+@signed_in
+def show(customer_id: int) -> Response:
+    return _hub(customer_id, None)
+
+
+@bp.get("/customers/<int:customer_id>/<any(backups, timeline):tab>")
+@signed_in
+def tab(customer_id: int, tab: str) -> Response:
+    return _hub(customer_id, tab)
+
+
+def _back_to_timeline(customer_id: int) -> Response:
+    return redirect(url_for("customers.tab", customer_id=customer_id, tab="timeline"))
+
+
+@bp.post("/customers/<int:customer_id>/notes")
+@writers
+def add_note(customer_id: int) -> Response:
+    customer = get_or_404(Customer, customer_id)
+    payload = {"body": request.form.get("body", ""), "occurred_at": request.form.get("occurred_at", "")}
+    outcome = perform(
+        "note.create", Target("customer", str(customer.id), customer.name), payload, actor=current_actor(), surface="ui"
+    )
+    if not outcome.ok:  # the words stay in the form, with the reason above it
+        return _hub(customer.id, "timeline", draft={**payload, "error": outcome.message}, status=422)
+    flash(outcome.message, "ok")
+    return _back_to_timeline(customer.id)
+
+
+@bp.post("/customers/<int:customer_id>/notes/<int:note_id>")
+@writers
+def edit_note(customer_id: int, note_id: int) -> Response:
+    note = get_or_404(CustomerNote, note_id)
+    if note.customer_id != customer_id:
+        abort(404)
+    payload = {"body": request.form.get("body", ""), "occurred_at": request.form.get("occurred_at", "")}
+    outcome = perform(
+        "note.edit",
+        Target("customer_note", str(note.id), f"note {note.id}"),
+        payload,
+        actor=current_actor(),
+        surface="ui",
+    )
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return _back_to_timeline(customer_id)
+
+
+@bp.post("/customers/<int:customer_id>/notes/<int:note_id>/delete")
+@writers
+def delete_note(customer_id: int, note_id: int) -> Response:
+    note = get_or_404(CustomerNote, note_id)
+    if note.customer_id != customer_id:
+        abort(404)
+    outcome = perform(
+        "note.delete", Target("customer_note", str(note.id), f"note {note.id}"), {}, actor=current_actor(), surface="ui"
+    )
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return _back_to_timeline(customer_id)
+
+
+@bp.get("/timeline")
+@signed_in
+def timeline_all() -> Response:
+    filters = timeline.Filters.from_args(request.args)
+    s = db.session()
+    page = timeline.page(s, filters, before=request.args.get("before"))
+    partial = "timeline/_entries.html" if request.args.get("before") else "timeline/_results.html"
+    return render(
+        "timeline/index.html",
+        partial,
+        filters=filters,
+        page=page,
+        customer_names=timeline.customer_names(s, page),
+        active="timeline",
+        base_url=url_for("customers.timeline_all"),
+    )
