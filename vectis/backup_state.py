@@ -109,7 +109,7 @@ def _overdue(
     if now - latest > threshold:
         return BackupHealth("silent", f"no attempt since {when(latest)} — {hours(now - latest)}, {limit}")
     if success is None:
-        return BackupHealth("stale", f"no success on record — last attempt {when(latest)} {state}, {limit}")
+        return BackupHealth("stale", f"no success on record — last attempt {when(latest)} ({state}), {limit}")
     if now - success > threshold:
         return BackupHealth("stale", f"no success since {when(success)} — {hours(now - success)}, {limit}")
     return None

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Table, exists, func, select, update
+from sqlalchemy import Table, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,7 @@ class Account:
 
     external_id: str
     name: str
+    details: dict[str, str] = field(default_factory=dict)  # contact_name, contact_email, contact_phone, location
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,30 @@ def link_accounts(session: Session, connection: Connection, accounts: Iterable[A
     rematched = [row.id for row in result if row.external_id in chosen and row.external_id in current]
     if rematched:
         repoint(session, rematched)
+    _fill_details(
+        session,
+        {linked[eid].customer_id: a.details for eid, a in by_id.items() if a.details and linked[eid].customer_id},
+    )
     return linked
+
+
+DETAILS = ("contact_name", "contact_email", "contact_phone", "location")
+
+
+def _fill_details(session: Session, details: Mapping[int | None, dict[str, str]]) -> None:
+    """Contact and location from a vendor fill a customer's empty fields; what is there stays."""
+    rows = [
+        {"customer_id": cid, **{f"new_{k}": (d.get(k) or None) for k in DETAILS}} for cid, d in details.items() if cid
+    ]
+    if not rows:
+        return
+    table = Customer.__table__
+    session.connection().execute(
+        update(table)  # type: ignore[arg-type]
+        .where(table.c.id == bindparam("customer_id"))
+        .values({k: func.coalesce(table.c[k], bindparam(f"new_{k}", type_=table.c[k].type)) for k in DETAILS}),
+        rows,
+    )
 
 
 def _other_connections_link(session: Session, connection: Connection) -> bool:

@@ -35,7 +35,7 @@ from vectis.connectors.base import (
     Stream,
 )
 from vectis.connectors.http import ConnectorError, HttpClient
-from vectis.matching import Account, Linked, link_accounts
+from vectis.matching import DETAILS, Account, Linked, link_accounts
 from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
@@ -93,7 +93,14 @@ class Writer:
             self._events(list(events.values()))
 
     def _customers(self, records: dict[str, CustomerRecord]) -> None:
-        accounts = [Account(r.external_id, r.name) for r in records.values()]
+        accounts = [
+            Account(
+                r.external_id,
+                r.name,
+                {k: v for k in DETAILS if (v := getattr(r, k))},
+            )
+            for r in records.values()
+        ]
         self.customers.update(link_accounts(self.session, self.connection, accounts))
 
     def _prefetch_customers(self) -> None:

@@ -187,6 +187,9 @@ def test_it_syncs_accounts_connectors_statuses_and_fourteen_days_of_audit(app: F
         ).all()
         categories = set(s.scalars(select(BackupAuditEvent.category)))
     assert {c["companyname"] for c in keepit.children} == names
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        contacts = {c.contact_email for c in s.scalars(select(Customer))}
+    assert {c["email"] for c in keepit.children} == contacts  # the account's contact fills the customer's
     assert {"Microsoft 365", "Entra ID"} <= kinds and not any("-" in k for k in kinds)  # names, not type codes
     assert {"success", "failed", "running"} <= {row.state for row in statuses}
     assert any(row.message == "Health unhealthy: no backup has checked in" for row in statuses)

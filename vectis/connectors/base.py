@@ -47,6 +47,11 @@ class Capabilities:
 class CustomerRecord:
     external_id: str
     name: str
+    # What the vendor knows about the customer; fills the customer's empty fields, never overwrites.
+    contact_name: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None
+    location: str | None = None
 
 
 @dataclass(frozen=True)

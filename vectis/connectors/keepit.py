@@ -174,7 +174,15 @@ def parse_account(user: Element) -> CustomerRecord | None:
         or _text(user, "email")
         or guid
     )
-    return CustomerRecord(external_id=guid, name=name)
+    place = ", ".join(part for part in (_text(user, "contact/state"), _text(user, "contact/country")) if part)
+    return CustomerRecord(
+        external_id=guid,
+        name=name,
+        contact_name=_text(user, "contact/fullname") or _text(user, "full_name") or None,
+        contact_email=_text(user, "contact/email") or _text(user, "email") or None,
+        contact_phone=_text(user, "contact/phone") or None,
+        location=place or None,
+    )
 
 
 def job_outcome(job: Element | None) -> tuple[str, datetime | None, datetime | None]:
