@@ -24,6 +24,7 @@ from vectis.models import (
     CustomerLink,
     CustomerNote,
     SyncRun,
+    Tenant,
     TimelineEvent,
 )
 
@@ -152,6 +153,19 @@ def titles(html: str) -> list[str]:
 
 
 # --- list, palette, hub ------------------------------------------------------------------------------
+
+
+def test_a_workspace_without_customers_says_how_to_get_them(app: Flask, make_user: Callable[..., MadeUser]) -> None:
+    with app.app_context(), db.system_session() as s:
+        tenant = Tenant(slug=f"e{uuid.uuid4().hex[:10]}", name="Empty MSP")
+        s.add(tenant)
+        s.flush()
+        fixture = TenantFixture(tenant.id, tenant.slug, f"{tenant.slug}.localhost", "", {})
+    admin = make_user(fixture, "admin")
+    page = login(app, fixture, admin.email).get("/customers").get_data(as_text=True)
+    assert "No customers yet" in page and "Connect an integration" in page
+    timeline = login(app, fixture, admin.email).get("/timeline").get_data(as_text=True)
+    assert "Nothing on the timeline yet" in timeline
 
 
 def test_the_list_finds_customers_by_what_a_vendor_calls_them_and_shows_badges(app: Flask, acme: TenantFixture) -> None:

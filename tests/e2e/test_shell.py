@@ -31,7 +31,7 @@ def test_it_signs_in_and_shows_the_shell(app: Flask, page: Page, live_server: in
     nav = page.get_by_role("navigation", name="Main")
     for label in ("Customers", "Timeline", "Alerts", "Rules", "Queries", "Security", "Admin"):
         expect(nav.get_by_role("link", name=label)).to_be_visible()
-    expect(page.get_by_role("heading", name="No customers yet")).to_be_visible()
+    expect(page.get_by_role("heading", name="Customers", exact=True)).to_be_visible()
     expect(page.locator(".brand")).to_contain_text("Acme IT Services")
     page.screenshot(path=str(screenshots_dir / "customers-empty.png"))
 
