@@ -23,7 +23,7 @@ from vectis import db
 from vectis.crypto import Sealed
 from vectis.matching import Account, link_accounts, normalize_name
 from vectis.models import Connection, Customer, CustomerLink, LinkStatus, SyncRun, Tenant
-from vectis.simulators.keepit import DEMO_PASSWORD, DEMO_USERNAME, PARENT_GUID
+from vectis.seed import DEMO_KEEPIT
 
 GOAL = 1.15
 MATCH_GOAL_SECONDS = 1.0
@@ -39,14 +39,7 @@ def new_tenant() -> int:
 
 def sync_at(rate: float) -> None:
     tenant_id = new_tenant()
-    config = {
-        "username": DEMO_USERNAME,
-        "password": DEMO_PASSWORD,
-        "region": "us-dc",
-        "account_guid": PARENT_GUID,
-        "token_login": "",
-        "token_password": "",
-    }
+    config = dict(DEMO_KEEPIT)
     with db.system_session() as s:
         connection = Connection(
             tenant_id=tenant_id,

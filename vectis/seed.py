@@ -13,6 +13,7 @@ from vectis.crypto import Sealed
 from vectis.db import system_session
 from vectis.models import Connection, Role, Tenant, User
 from vectis.passwords import hash_password
+from vectis.simulators import keepit
 
 DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
 
@@ -32,10 +33,10 @@ DEMO_VSPC = {"base_url": "http://127.0.0.1:18080", "username": "vectis-svc", "pa
 # VECTIS_VENDOR_URLS, which make demo sets. Veeam is acme's first tool: its companies are the customers,
 # and Keepit's accounts link to them by name or wait in Admin -> Customer matching.
 DEMO_KEEPIT = {
-    "username": "admin@summit-msp.example",
-    "password": "keepit-demo-password",
-    "region": "us-dc",
-    "account_guid": "y17hbi-i620pk-80q5x2",
+    "username": keepit.DEMO_USERNAME,
+    "password": keepit.DEMO_PASSWORD,
+    "region": keepit.DEFAULT_REGION,
+    "account_guid": keepit.PARENT_GUID,
     "token_login": "",
     "token_password": "",
 }

@@ -27,9 +27,9 @@ from vectis.models import (
     StreamCursor,
     TimelineEvent,
 )
+from vectis.seed import DEMO_KEEPIT
 from vectis.simulators import vspc
 from vectis.simulators.keepit import (
-    DEMO_PASSWORD,
     DEMO_TOKEN_LOGIN,
     DEMO_TOKEN_PASSWORD,
     DEMO_USERNAME,
@@ -39,14 +39,7 @@ from vectis.simulators.keepit import (
     create_app,
 )
 
-CONFIG = {
-    "username": DEMO_USERNAME,
-    "password": DEMO_PASSWORD,
-    "region": "us-dc",
-    "account_guid": PARENT_GUID,
-    "token_login": "",
-    "token_password": "",
-}
+CONFIG = dict(DEMO_KEEPIT)
 
 
 class Keepit:

@@ -85,12 +85,14 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
+
+from vectis.simulators.knobs import BOOL, COUNT, SECONDS, FaultKnobs, Rule, is_count, json_merge_patch
 
 Json = dict[str, Any]
 
@@ -160,65 +162,13 @@ class MalformedXml:
     offset: int | None = None
 
 
-@dataclass
-class Faults:
-    wrong_credentials: bool = False  # every login fails (401)
-    token_without_audit: bool = False  # token logins get 403 on the audit endpoint only (no AuditFilter ACL)
-    unknown_region: bool = False  # plain 404 on everything, as if the host did not exist
-    rate_limit_per_second: int = 0  # 0: no throttling; over it: 429 with Retry-After: 1
-    errors_5xx: int = 0  # the next N requests answer 503
-    latency: float = 0.0  # seconds added to every request
-    hang: float = 0.0  # seconds to sleep before answering, to trip client timeouts
-    malformed_xml: MalformedXml | None = None
-    rename_account: dict[str, str] = field(default_factory=dict)  # account guid -> new company name
-    remove_connector: list[str] = field(default_factory=list)  # device guids gone from the account
-    stale_connector: list[str] = field(default_factory=list)  # device guids last backed up three days ago
-
-    def to_json(self) -> Json:
-        out: Json = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, MalformedXml):
-                value = {"path": value.path, "offset": value.offset}
-            elif isinstance(value, dict):
-                value = dict(value)
-            elif isinstance(value, list):
-                value = list(value)
-            out[f.name] = value
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Faults:
-        """Build from JSON, refusing unknown knobs and wrong types (ValueError says which)."""
-        defaults = cls()
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown fault knob(s): {', '.join(unknown)}")
-        values: dict[str, Any] = {}
-        for name in known:
-            value = data.get(name)
-            if value is None:
-                values[name] = getattr(defaults, name)
-                continue
-            check, expected, convert = _KNOB_RULES[name]
-            if not check(value):
-                raise ValueError(f"{name} must be {expected}")
-            values[name] = convert(value)
-        return cls(**values)
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def _is_malformed_xml(value: Any) -> bool:
     if isinstance(value, MalformedXml):
         return True
     if not isinstance(value, dict) or not isinstance(value.get("path"), str) or set(value) - {"path", "offset"}:
         return False
     offset = value.get("offset")
-    return offset is None or _is_count(offset)
+    return offset is None or is_count(offset)
 
 
 def _to_malformed_xml(value: Any) -> MalformedXml:
@@ -231,17 +181,14 @@ def _is_guid_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-_BOOL = (lambda v: isinstance(v, bool), "true or false", bool)
-_COUNT = (_is_count, "a non-negative integer", int)
-_SECONDS = (lambda v: _is_count(v) or (isinstance(v, float) and v >= 0), "a non-negative number of seconds", float)
-_KNOB_RULES: dict[str, tuple[Callable[[Any], bool], str, Callable[[Any], Any]]] = {
-    "wrong_credentials": _BOOL,
-    "token_without_audit": _BOOL,
-    "unknown_region": _BOOL,
-    "rate_limit_per_second": _COUNT,
-    "errors_5xx": _COUNT,
-    "latency": _SECONDS,
-    "hang": _SECONDS,
+_KNOB_RULES: dict[str, Rule] = {
+    "wrong_credentials": BOOL,
+    "token_without_audit": BOOL,
+    "unknown_region": BOOL,
+    "rate_limit_per_second": COUNT,
+    "errors_5xx": COUNT,
+    "latency": SECONDS,
+    "hang": SECONDS,
     "malformed_xml": (
         _is_malformed_xml,
         'an object like {"path": "/audit/filter/pretty", "offset": 500} (offset optional)',
@@ -257,17 +204,21 @@ _KNOB_RULES: dict[str, tuple[Callable[[Any], bool], str, Callable[[Any], Any]]] 
 }
 
 
-def json_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge key by key, ``null`` removes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = json_merge_patch(merged.get(key), value)
-    return merged
+@dataclass
+class Faults(FaultKnobs):
+    wrong_credentials: bool = False  # every login fails (401)
+    token_without_audit: bool = False  # token logins get 403 on the audit endpoint only (no AuditFilter ACL)
+    unknown_region: bool = False  # plain 404 on everything, as if the host did not exist
+    rate_limit_per_second: int = 0  # 0: no throttling; over it: 429 with Retry-After: 1
+    errors_5xx: int = 0  # the next N requests answer 503
+    latency: float = 0.0  # seconds added to every request
+    hang: float = 0.0  # seconds to sleep before answering, to trip client timeouts
+    malformed_xml: MalformedXml | None = None
+    rename_account: dict[str, str] = field(default_factory=dict)  # account guid -> new company name
+    remove_connector: list[str] = field(default_factory=list)  # device guids gone from the account
+    stale_connector: list[str] = field(default_factory=list)  # device guids last backed up three days ago
+
+    RULES = _KNOB_RULES
 
 
 # --- state ---------------------------------------------------------------------------------------------

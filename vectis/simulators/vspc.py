@@ -60,13 +60,15 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
+
+from vectis.simulators.knobs import BOOL, COUNT, SECONDS, FaultKnobs, Rule, is_count, json_merge_patch
 
 Json = dict[str, Any]
 
@@ -137,61 +139,11 @@ class MalformedPage:
     offset: int = 0
 
 
-@dataclass
-class Faults:
-    wrong_credentials: bool = False  # the password grant fails as bad credentials
-    forbidden: bool = False  # 403 on every data resource (not /token, not /about)
-    wrong_host: bool = False  # 404 with a non-VSPC HTML page on everything, as another web server would
-    server_version: str = DEFAULT_SERVER_VERSION  # /about serverVersion
-    token_lifetime: int = 3600  # access token seconds (expires_in); Veeam's default is one hour
-    refresh_token_lifetime: int = 86400  # Veeam does not publish it; long enough for any test or demo
-    rate_limit_per_second: int = 0  # 0: no throttling; over it: 429 with retryAfter in the body
-    errors_520: int = 0  # the next N API requests answer 520
-    latency: float = 0.0  # seconds added to every API request
-    hang: float = 0.0  # seconds to sleep before answering, to trip client timeouts
-    malformed_page: MalformedPage | None = None
-    rename_company: dict[str, str] = field(default_factory=dict)  # company uid -> new name
-    remove_job: list[str] = field(default_factory=list)  # job instanceUids gone from both job lists
-
-    def to_json(self) -> Json:
-        out: Json = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, MalformedPage):
-                value = {"path": value.path, "offset": value.offset}
-            elif isinstance(value, dict):
-                value = dict(value)
-            elif isinstance(value, list):
-                value = list(value)
-            out[f.name] = value
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Faults:
-        """Build from JSON, refusing unknown knobs and wrong types (ValueError says which)."""
-        defaults = cls()
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown fault knob(s): {', '.join(unknown)}")
-        values: dict[str, Any] = {}
-        for name in known:
-            value = data.get(name)
-            if value is None:
-                values[name] = getattr(defaults, name)
-                continue
-            check, expected, convert = _KNOB_RULES[name]
-            if not check(value):
-                raise ValueError(f"{name} must be {expected}")
-            values[name] = convert(value)
-        return cls(**values)
-
-
 def _is_malformed_page(value: Any) -> bool:
     if isinstance(value, MalformedPage):
         return True
     offset = value.get("offset", 0) if isinstance(value, dict) else None
-    return isinstance(value, dict) and isinstance(value.get("path"), str) and _is_count(offset)
+    return isinstance(value, dict) and isinstance(value.get("path"), str) and is_count(offset)
 
 
 def _to_malformed_page(value: Any) -> MalformedPage:
@@ -200,24 +152,17 @@ def _to_malformed_page(value: Any) -> MalformedPage:
     return MalformedPage("/" + value["path"].removeprefix(API).lstrip("/"), value.get("offset", 0))
 
 
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-_BOOL = (lambda v: isinstance(v, bool), "true or false", bool)
-_COUNT = (_is_count, "a non-negative integer", int)
-_SECONDS = (lambda v: _is_count(v) or (isinstance(v, float) and v >= 0), "a non-negative number of seconds", float)
-_KNOB_RULES: dict[str, tuple[Callable[[Any], bool], str, Callable[[Any], Any]]] = {
-    "wrong_credentials": _BOOL,
-    "forbidden": _BOOL,
-    "wrong_host": _BOOL,
+_KNOB_RULES: dict[str, Rule] = {
+    "wrong_credentials": BOOL,
+    "forbidden": BOOL,
+    "wrong_host": BOOL,
     "server_version": (lambda v: isinstance(v, str), "a string", str),
-    "token_lifetime": _COUNT,
-    "refresh_token_lifetime": _COUNT,
-    "rate_limit_per_second": _COUNT,
-    "errors_520": _COUNT,
-    "latency": _SECONDS,
-    "hang": _SECONDS,
+    "token_lifetime": COUNT,
+    "refresh_token_lifetime": COUNT,
+    "rate_limit_per_second": COUNT,
+    "errors_520": COUNT,
+    "latency": SECONDS,
+    "hang": SECONDS,
     "malformed_page": (
         _is_malformed_page,
         'an object like {"path": "/infrastructure/backupServers/jobs", "offset": 500}',
@@ -236,17 +181,23 @@ _KNOB_RULES: dict[str, tuple[Callable[[Any], bool], str, Callable[[Any], Any]]] 
 }
 
 
-def json_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge key by key, ``null`` removes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = json_merge_patch(merged.get(key), value)
-    return merged
+@dataclass
+class Faults(FaultKnobs):
+    wrong_credentials: bool = False  # the password grant fails as bad credentials
+    forbidden: bool = False  # 403 on every data resource (not /token, not /about)
+    wrong_host: bool = False  # 404 with a non-VSPC HTML page on everything, as another web server would
+    server_version: str = DEFAULT_SERVER_VERSION  # /about serverVersion
+    token_lifetime: int = 3600  # access token seconds (expires_in); Veeam's default is one hour
+    refresh_token_lifetime: int = 86400  # Veeam does not publish it; long enough for any test or demo
+    rate_limit_per_second: int = 0  # 0: no throttling; over it: 429 with retryAfter in the body
+    errors_520: int = 0  # the next N API requests answer 520
+    latency: float = 0.0  # seconds added to every API request
+    hang: float = 0.0  # seconds to sleep before answering, to trip client timeouts
+    malformed_page: MalformedPage | None = None
+    rename_company: dict[str, str] = field(default_factory=dict)  # company uid -> new name
+    remove_job: list[str] = field(default_factory=list)  # job instanceUids gone from both job lists
+
+    RULES = _KNOB_RULES
 
 
 # --- state ---------------------------------------------------------------------------------------------
