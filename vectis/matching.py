@@ -28,6 +28,7 @@ from vectis.models import (
     Customer,
     CustomerLink,
     LinkStatus,
+    Ticket,
     TimelineEvent,
 )
 
@@ -37,6 +38,7 @@ LINKED_TABLES: tuple[Table, ...] = (
     BackupConnector.__table__,
     BackupAuditEvent.__table__,
     TimelineEvent.__table__,
+    Ticket.__table__,
 )  # type: ignore[assignment]
 SUGGESTION_CUTOFF = 60
 

@@ -9,6 +9,7 @@ from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.tenancy import Role, Tenant, User
+from vectis.models.tickets import Ticket, TicketBoard, TicketNote, TicketRelated, TicketStatus, TicketStatusChange
 from vectis.models.timeline import TimelineEvent
 
 __all__ = [
@@ -31,6 +32,12 @@ __all__ = [
     "SyncRun",
     "Tenant",
     "TenantOwned",
+    "Ticket",
+    "TicketBoard",
+    "TicketNote",
+    "TicketRelated",
+    "TicketStatus",
+    "TicketStatusChange",
     "TimelineEvent",
     "User",
 ]

@@ -1,0 +1,136 @@
+"""Tickets from any PSA (ConnectWise now; Autotask and HaloPSA later, into the same tables)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, Integer, String, Text, false, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vectis.models.base import Base, TenantOwned, created_at_column
+
+
+class TicketBoard(TenantOwned, Base):
+    __tablename__ = "ticket_boards"
+    __table_args__ = (
+        Index(
+            "ix_ticket_boards_tenant_id_connection_id_external_id",
+            "tenant_id",
+            "connection_id",
+            "external_id",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False
+    )
+    external_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    inactive: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+
+
+class TicketStatus(TenantOwned, Base):
+    """A board's real statuses: replies offer these, not a generic set."""
+
+    __tablename__ = "ticket_statuses"
+    __table_args__ = (
+        Index("ix_ticket_statuses_tenant_id_board_id_external_id", "tenant_id", "board_id", "external_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    board_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("ticket_boards.id", ondelete="CASCADE"), nullable=False
+    )
+    external_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    closed: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    sort_order: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class Ticket(TenantOwned, Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index(
+            "ix_tickets_tenant_id_connection_id_external_id", "tenant_id", "connection_id", "external_id", unique=True
+        ),
+        Index("ix_tickets_tenant_id_customer_id_closed_opened_at", "tenant_id", "customer_id", "closed", "opened_at"),
+        Index("ix_tickets_tenant_id_closed_updated_at_id", "tenant_id", "closed", "vendor_updated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False
+    )
+    customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    customer_link_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("customer_links.id", ondelete="SET NULL"), index=True
+    )
+    external_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    summary: Mapped[str] = mapped_column(String(500), nullable=False)
+    board_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("ticket_boards.id", ondelete="SET NULL"))
+    status_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("ticket_statuses.id", ondelete="SET NULL"))
+    status_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    closed: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    priority: Mapped[str | None] = mapped_column(String(100))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    vendor_updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class TicketNote(TenantOwned, Base):
+    """The conversation: public replies and internal notes."""
+
+    __tablename__ = "ticket_notes"
+    __table_args__ = (
+        Index("ix_ticket_notes_tenant_id_ticket_id_external_id", "tenant_id", "ticket_id", "external_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False)
+    external_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    internal: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    author: Mapped[str | None] = mapped_column(String(200))
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class TicketStatusChange(TenantOwned, Base):
+    """Status history as Vectis observes it (a sync or a callback sees a new status)."""
+
+    __tablename__ = "ticket_status_changes"
+    __table_args__ = (Index("ix_ticket_status_changes_tenant_id_ticket_id", "tenant_id", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False)
+    status_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    observed_at: Mapped[datetime] = created_at_column()
+
+
+class TicketRelated(TenantOwned, Base):
+    """A record attached to a ticket: a timeline entry (backup event), later an alert or a device."""
+
+    __tablename__ = "ticket_related"
+    __table_args__ = (
+        Index(
+            "ix_ticket_related_tenant_id_ticket_id_kind_record_id",
+            "tenant_id",
+            "ticket_id",
+            "kind",
+            "record_id",
+            unique=True,
+        ),
+        Index("ix_ticket_related_tenant_id_kind_record_id", "tenant_id", "kind", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)  # timeline_event | alert | device
+    record_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    attached_by: Mapped[str] = mapped_column(String(20), nullable=False)  # auto | user
+    created_at: Mapped[datetime] = created_at_column()
