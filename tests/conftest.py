@@ -33,7 +33,7 @@ from vectis.bootstrap import migrate, recreate_database
 from vectis.config import ROOT, Settings, load
 from vectis.crypto import Sealed
 from vectis.db import system_session
-from vectis.models import Connection, Customer, CustomerLink, Tenant, User
+from vectis.models import Connection, Customer, CustomerLink, Tenant, Ticket, User
 from vectis.passwords import hash_password
 from vectis.seed import DEMO_PASSWORD, demo_totp_secret, seed_demo
 
@@ -266,7 +266,7 @@ def waiting_account(app: Flask, tenant: TenantFixture) -> tuple[Target, int]:
 def a_customer(app: Flask, tenant_id: int) -> int:
     """One customer of ``tenant_id`` that object-route tests share, with a backup job, so every hub tab
     it can have exists."""
-    from vectis.models import BackupConnector
+    from vectis.models import BackupConnector, TicketBoard
 
     with app.app_context(), db.tenant_session(tenant_id) as s:
         customer = Customer(tenant_id=tenant_id, name="Object Route Dental", normalized_name="object route dental")
@@ -288,7 +288,42 @@ def a_customer(app: Flask, tenant_id: int) -> int:
                 vendor_type="BackupVm",
             )
         )
+        psa = s.scalar(select(Connection).where(Connection.vendor == "connectwise"))
+        if psa is None:
+            psa = Connection(
+                tenant_id=tenant_id, vendor="connectwise", name="ConnectWise", config=Sealed.seal(tenant_id, {})
+            )
+            s.add(psa)
+            s.flush()
+        board = TicketBoard(
+            tenant_id=tenant_id, connection_id=psa.id, external_id=f"b{customer.id}", name="Service Desk"
+        )
+        s.add(board)
+        s.flush()
+        now = datetime.now(UTC)
+        s.add(
+            Ticket(
+                tenant_id=tenant_id,
+                connection_id=psa.id,
+                customer_id=customer.id,
+                external_id=f"t{customer.id}",
+                summary="Printer offline",
+                board_id=board.id,
+                status_name="New",
+                opened_at=now,
+                vendor_updated_at=now,
+            )
+        )
         return customer.id
+
+
+def a_ticket(app: Flask, tenant_id: int) -> int:
+    """The ticket of :func:`a_customer`."""
+    customer_id = a_customer(app, tenant_id)
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        found = s.scalar(select(Ticket.id).where(Ticket.customer_id == customer_id))
+        assert found is not None
+        return found
 
 
 def a_note(app: Flask, tenant: TenantFixture, author_email: str | None = None) -> int:

@@ -10,14 +10,15 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from tests.conftest import TenantFixture, a_customer, a_note, csrf_token, login, sample_path, waiting_account
+from tests.conftest import TenantFixture, a_customer, a_note, a_ticket, csrf_token, login, sample_path, waiting_account
 
 # URL argument -> how to get an id of an acme object of that kind.
 OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
     "user_id": lambda app, acme: acme.users[acme.admin],
     "link_id": lambda app, acme: int(waiting_account(app, acme)[0].id or 0),
     "customer_id": lambda app, acme: a_customer(app, acme.id),
-    "note_id": a_note,  # a fresh one each time: one method deletes it
+    "note_id": a_note,
+    "ticket_id": lambda app, acme: a_ticket(app, acme.id),  # a fresh one each time: one method deletes it
 }
 
 

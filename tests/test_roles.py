@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from tests.conftest import TenantFixture, a_customer, a_note, csrf_token, login, sample_path, waiting_account
+from tests.conftest import TenantFixture, a_customer, a_note, a_ticket, csrf_token, login, sample_path, waiting_account
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # What every signed-in person may do to their own session and account, whatever their role.
@@ -23,6 +23,7 @@ def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acm
         "link_id": int(waiting_account(app, acme)[0].id or 0),
         "customer_id": a_customer(app, acme.id),
         "note_id": a_note(app, acme, "viewer@acme.test"),  # even their own note: read-only users do not write
+        "ticket_id": a_ticket(app, acme.id),
     }
     checked = []
     for rule in app.url_map.iter_rules():
@@ -39,6 +40,8 @@ def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acm
         "admin.user_action",
         "admin.matching_action",
         "customers.add_note",
+        "tickets.reply",
+        "tickets.create",
         "customers.delete_note",
         "integrations.save",
         "integrations.sync_now",

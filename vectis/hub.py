@@ -14,9 +14,9 @@ from flask import request, url_for
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from vectis import customers, timeline
+from vectis import customers, tickets, timeline
 from vectis.connectors import registry
-from vectis.models import BackupConnector, Connection, Customer
+from vectis.models import BackupConnector, Connection, Customer, Ticket, TicketBoard
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,17 @@ def _timeline(hub: HubContext) -> dict[str, Any]:
     }
 
 
+def _has_tickets(hub: HubContext) -> bool:
+    return bool(hub.session.scalar(select(exists().where(Ticket.customer_id.in_(hub.ids)))))
+
+
+def _tickets(hub: HubContext) -> dict[str, Any]:
+    boards = hub.session.scalars(select(TicketBoard).where(TicketBoard.inactive.is_(False)).order_by(TicketBoard.name))
+    return {"tickets": tickets.for_customer(hub.session, hub.ids), "boards": list(boards)}
+
+
 TABS: tuple[Tab, ...] = (
+    Tab("tickets", "Tickets", "customers/_tab_tickets.html", "psa", _has_tickets, _tickets),
     Tab("backups", "Backups", "customers/_tab_backups.html", "backup", _has_backups, _backups),
     Tab("timeline", "Timeline", "customers/_tab_timeline.html", None, lambda hub: True, _timeline),
 )

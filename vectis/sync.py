@@ -33,8 +33,11 @@ from vectis.connectors.base import (
     Page,
     Record,
     Stream,
+    TicketBoardRecord,
+    TicketRecord,
 )
 from vectis.connectors.http import ConnectorError, HttpClient
+from vectis.correlate import attach_events, attach_to_tickets
 from vectis.matching import DETAILS, Account, Linked, link_accounts
 from vectis.models import (
     BackupAuditEvent,
@@ -47,6 +50,7 @@ from vectis.models import (
     TimelineEvent,
 )
 from vectis.ratelimit import TokenBucket
+from vectis.ticket_writer import write_boards, write_tickets
 
 log = logging.getLogger("vectis.sync")
 NO_ACCOUNT = Linked(link_id=None, customer_id=None)  # a record naming an account the vendor did not list
@@ -91,6 +95,14 @@ class Writer:
             self._jobs(list(jobs.values()))
         if events:
             self._events(list(events.values()))
+        boards = [r for r in records if isinstance(r, TicketBoardRecord)]
+        if boards:
+            write_boards(self.session, self.connection, boards)
+        tickets = {r.external_id: r for r in records if isinstance(r, TicketRecord)}
+        if tickets:
+            self._prefetch_customers()
+            written = write_tickets(self.session, self.connection, list(tickets.values()), self._account)
+            attach_to_tickets(self.session, written)
 
     def _customers(self, records: dict[str, CustomerRecord]) -> None:
         accounts = [
@@ -229,6 +241,8 @@ class Writer:
             timeline_rows,
             conflict=("tenant_id", "connection_id", "dedup_key"),
         )
+        times = [r.occurred_at for r in records]
+        attach_events(self.session, connection_id, min(times), max(times))
 
 
 def _load_cursor(session: Session, connection: Connection, stream: Stream) -> dict[str, Any] | None:

@@ -84,7 +84,53 @@ class BackupEventRecord:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-Record = CustomerRecord | BackupJobRecord | BackupEventRecord
+@dataclass(frozen=True)
+class TicketStatusRecord:
+    external_id: str
+    name: str
+    closed: bool
+    sort_order: int = 0
+
+
+@dataclass(frozen=True)
+class TicketBoardRecord:
+    """A PSA board (queue) with its own statuses."""
+
+    external_id: str
+    name: str
+    inactive: bool = False
+    statuses: tuple[TicketStatusRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class TicketNoteRecord:
+    external_id: str
+    body: str
+    internal: bool
+    author: str | None
+    written_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    external_id: str
+    customer_external_id: str | None
+    summary: str
+    board_external_id: str | None
+    status_external_id: str | None
+    status_name: str
+    closed: bool
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    priority: str | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    assignee: str | None = None
+    notes: tuple[TicketNoteRecord, ...] | None = None  # None: not read this time, keep what is stored
+
+
+Record = CustomerRecord | BackupJobRecord | BackupEventRecord | TicketBoardRecord | TicketRecord
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ class HttpClient:
         *,
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | str | bytes | None = None,
+        files: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         retry: bool = True,
     ) -> requests.Response:
@@ -135,6 +136,7 @@ class HttpClient:
                     url,
                     params=params,
                     data=data,
+                    files=files,
                     headers={**self.headers, **(headers or {})},
                     timeout=(self.connect_timeout, self.read_timeout),
                     allow_redirects=False,

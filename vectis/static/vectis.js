@@ -1,4 +1,12 @@
 // Vectis' only script besides htmx: show why an htmx request failed, in words, instead of doing nothing.
+// A 422 is a form sent back with its reason and the user's words in it: swap it in like a success.
+htmx.config.responseHandling = [
+  { code: "204", swap: false },
+  { code: "[23]..", swap: true },
+  { code: "422", swap: true },
+  { code: "[45]..", swap: false, error: true },
+  { code: "...", swap: true }
+];
 (function () {
   function show(message) {
     var region = document.getElementById("flash");

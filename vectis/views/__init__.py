@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from vectis.views import account, admin, auth, customers, health, integrations, sections
+    from vectis.views import account, admin, auth, customers, health, integrations, sections, tickets
 
-    for module in (auth, health, sections, customers, account, admin, integrations):
+    for module in (auth, health, sections, customers, tickets, account, admin, integrations):
         app.register_blueprint(module.bp)

@@ -68,7 +68,7 @@ def show(customer_id: int) -> Response:
     return _hub(customer_id, None)
 
 
-@bp.get("/customers/<int:customer_id>/<any(backups, timeline):tab>")
+@bp.get("/customers/<int:customer_id>/<any(tickets, backups, timeline):tab>")
 @signed_in
 def tab(customer_id: int, tab: str) -> Response:
     return _hub(customer_id, tab)

@@ -1,0 +1,404 @@
+"""ConnectWise PSA (Manage): companies, boards with their statuses, tickets with their notes. Write-back
+(reply, status change, create) goes through ``vectis/actions/tickets.py``, which calls this module.
+
+Vendor facts: ``../shared/vendor-apis.md`` section 3. Basic auth with ``companyId+publicKey:privateKey``
+and Vectis's own ``clientId`` header on every call (one per product, not per MSP: vendor-apis.md,
+discrepancy 7); ``conditions`` for incremental reads; ``page``/``pageSize`` (at most 1,000); JSON-Patch.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from vectis.connectors.base import (
+    Capabilities,
+    ConfigField,
+    Connector,
+    CustomerRecord,
+    Page,
+    Record,
+    Stream,
+    TicketBoardRecord,
+    TicketNoteRecord,
+    TicketRecord,
+    TicketStatusRecord,
+)
+from vectis.connectors.http import ConnectorError
+
+API = "/v4_6_release/apis/3.0"
+PAGE_SIZE = 1000
+# Vectis's registered ConnectWise clientId; VECTIS_CONNECTWISE_CLIENT_ID overrides it (the demo and tests
+# use the simulator's), and a connection's own override wins for on-prem partners.
+VECTIS_CLIENT_ID = os.environ.get("VECTIS_CONNECTWISE_CLIENT_ID", "8d3b7b0e-3c52-4d2f-9f3a-5c1f0e6a2b71")
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+PERMISSIONS = {
+    "/company/companies": "Companies (Company Maintenance: inquire)",
+    "/service/tickets": "Service Tickets (inquire)",
+    "/service/boards": "Service Tickets (Service Board setup: inquire)",
+    "/system/info": "System (inquire)",
+}
+MESSAGES = {
+    401: "401 Unauthorized — ConnectWise rejected the company ID or the API keys. The company ID is case-sensitive; "
+    "the keys are the API member's public and private key.",
+    "client_id": "400 — ConnectWise refused the request because of the clientId: {detail}",
+    "timeout": "Connection timed out — Vectis couldn't reach {host}. Check the Site URL and that ConnectWise is "
+    "reachable from wherever Vectis runs.",
+}
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def normalize_site(text: str) -> str:
+    """``api-na.myconnectwise.net/`` and ``https://api-na.myconnectwise.net/v4_6_release/apis/3.0`` both
+    become ``https://api-na.myconnectwise.net``."""
+    site = text.strip().rstrip("/")
+    if site and "://" not in site:
+        site = f"https://{site}"
+    if API in site:
+        site = site[: site.index(API)]
+    return site.rstrip("/")
+
+
+def _name(ref: Any) -> str | None:
+    return str(ref.get("name")) if isinstance(ref, dict) and ref.get("name") else None
+
+
+def _ref_id(ref: Any) -> str | None:
+    return str(ref["id"]) if isinstance(ref, dict) and ref.get("id") is not None else None
+
+
+def parse_company(item: dict[str, Any]) -> CustomerRecord | None:
+    if item.get("id") is None or not item.get("name"):
+        return None
+    place = ", ".join(str(v) for v in (item.get("city"), item.get("state"), _name(item.get("country"))) if v)
+    return CustomerRecord(
+        external_id=str(item["id"]),
+        name=str(item["name"]),
+        contact_name=_name(item.get("defaultContact")),
+        contact_phone=str(item.get("phoneNumber") or "") or None,
+        location=place or None,
+    )
+
+
+def parse_board(item: dict[str, Any], statuses: list[dict[str, Any]]) -> TicketBoardRecord | None:
+    if item.get("id") is None:
+        return None
+    return TicketBoardRecord(
+        external_id=str(item["id"]),
+        name=str(item.get("name") or f"Board {item['id']}"),
+        inactive=bool(item.get("inactiveFlag")),
+        statuses=tuple(
+            TicketStatusRecord(
+                external_id=str(s["id"]),
+                name=str(s.get("name") or s["id"]),
+                closed=bool(s.get("closedStatus")),
+                sort_order=int(s.get("sortOrder") or 0),
+            )
+            for s in statuses
+            if isinstance(s, dict) and s.get("id") is not None
+        ),
+    )
+
+
+def parse_note(item: dict[str, Any]) -> TicketNoteRecord | None:
+    if item.get("id") is None:
+        return None
+    author = _name(item.get("member")) or _name(item.get("contact")) or item.get("createdBy")
+    return TicketNoteRecord(
+        external_id=str(item["id"]),
+        body=str(item.get("text") or ""),
+        internal=bool(item.get("internalAnalysisFlag")) and not item.get("detailDescriptionFlag"),
+        author=str(author) if author else None,
+        written_at=parse_time(item.get("dateCreated")) or datetime.now(UTC),
+    )
+
+
+def parse_ticket(item: dict[str, Any], notes: list[dict[str, Any]] | None = None) -> TicketRecord | None:
+    info = item.get("_info") or {}
+    updated = parse_time(info.get("lastUpdated")) or parse_time(item.get("lastUpdated"))
+    opened = parse_time(item.get("dateEntered")) or parse_time(info.get("dateEntered")) or updated
+    if item.get("id") is None or updated is None or opened is None:
+        return None
+    return TicketRecord(
+        external_id=str(item["id"]),
+        customer_external_id=_ref_id(item.get("company")),
+        summary=str(item.get("summary") or f"Ticket #{item['id']}"),
+        board_external_id=_ref_id(item.get("board")),
+        status_external_id=_ref_id(item.get("status")),
+        status_name=_name(item.get("status")) or "Unknown",
+        closed=bool(item.get("closedFlag")),
+        opened_at=opened,
+        updated_at=updated,
+        closed_at=parse_time(item.get("closedDate")),
+        priority=_name(item.get("priority")),
+        contact_name=_name(item.get("contact")),
+        contact_email=str(item.get("contactEmailAddress") or "") or None,
+        assignee=_name(item.get("owner")),
+        notes=None if notes is None else tuple(n for n in (parse_note(x) for x in notes) if n is not None),
+    )
+
+
+class ConnectWiseConnector(Connector):
+    key = "connectwise"
+    label = "ConnectWise PSA"
+    category = "psa"
+    description = "ConnectWise PSA (Manage): companies become customers; boards, statuses and tickets with their notes."
+    capabilities = Capabilities(read=True, write_verbs=("ticket.reply", "ticket.update_status", "ticket.create"))
+    default_rate_limit = 10.0
+    base_url_field = "site_url"
+    fields = (
+        ConfigField(
+            "site_url",
+            "Site URL",
+            kind="url",
+            placeholder="https://api-na.myconnectwise.net",
+            help="With https://, no trailing slash: api-na / api-eu / api-au.myconnectwise.net, or your own host "
+            "on-premises. Vectis adds /v4_6_release/apis/3.0 itself.",
+        ),
+        ConfigField("company_id", "Company ID", help="As you type it at sign-in. It is case-sensitive."),
+        ConfigField(
+            "public_key",
+            "Public key",
+            help="Of an API member (System → Members → API Members → API Keys) whose role can read Companies and "
+            "Service Tickets.",
+        ),
+        ConfigField("private_key", "Private key", kind="password", secret=True),
+        ConfigField(
+            "client_id",
+            "clientId override (optional)",
+            required=False,
+            help="Leave empty: Vectis sends its own registered clientId. On-prem partners who must use their own "
+            "put it here.",
+        ),
+    )
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        clean = super().validate_config({**config, "site_url": normalize_site(str(config.get("site_url") or ""))})
+        if not urlsplit(clean["site_url"]).hostname:
+            raise ConnectorError("The Site URL should look like https://api-na.myconnectwise.net.", permanent=True)
+        return clean
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        pair = f"{self.config['company_id']}+{self.config['public_key']}:{self.config['private_key']}"
+        return {
+            "Authorization": "Basic " + base64.b64encode(pair.encode()).decode(),
+            "clientId": self.config.get("client_id") or VECTIS_CLIENT_ID,
+            "Accept": "application/json",
+        }
+
+    @property
+    def _host(self) -> str:
+        return urlsplit(str(self.config["site_url"])).netloc
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        files: dict[str, Any] | None = None,
+        what: str = "",
+    ) -> tuple[Any, dict[str, str]]:
+        headers = dict(self._headers)
+        data: Any = None
+        if files is not None:
+            data = body  # multipart: form fields beside the file
+        elif body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body)
+        try:
+            response = self.ctx.http.request(
+                method, f"{API}{path}", params=params, data=data, files=files, headers=headers
+            )
+        except ConnectorError as exc:
+            if exc.message.startswith("Connection"):
+                raise ConnectorError(MESSAGES["timeout"].format(host=self._host), permanent=exc.permanent) from None
+            raise
+        status = response.status_code
+        detail = _message(response.text)
+        if status == 401:
+            raise ConnectorError(MESSAGES[401], permanent=True, status=401)
+        if status == 403:
+            area = next((p for p in PERMISSIONS if path.startswith(p)), path)
+            raise ConnectorError(
+                f"403 Forbidden on {area} — the API member's security role lacks {PERMISSIONS.get(area, area)}. "
+                "Grant it in ConnectWise and test again.",
+                permanent=True,
+                status=403,
+            )
+        if status == 400 and "clientid" in detail.lower():
+            raise ConnectorError(MESSAGES["client_id"].format(detail=detail), permanent=True, status=400)
+        if status >= 400:
+            raise ConnectorError(
+                f"ConnectWise refused {what or path} (HTTP {status}){': ' + detail if detail else ''}.",
+                permanent=status in (400, 404, 413),
+                status=status,
+            )
+        if status == 204 or not response.content:
+            return None, dict(response.headers)
+        try:
+            return response.json(), dict(response.headers)
+        except ValueError:
+            raise ConnectorError(
+                f"ConnectWise sent {what or path} in a form Vectis could not read (malformed JSON).", permanent=False
+            ) from None
+
+    def test_connection(self) -> str:
+        info, _ = self.call("GET", "/system/info", what="the system information")
+        for path in ("/company/companies", "/service/boards", "/service/tickets"):
+            self.call("GET", path, params={"pageSize": 1}, what=path)
+        version = (info or {}).get("version", "") if isinstance(info, dict) else ""
+        return f"Connected to ConnectWise {version} at {self.config['site_url']}".replace("  ", " ")
+
+    def before_sync(self) -> None:
+        self.call("GET", "/system/info", what="the system information")
+
+    # --- streams ----------------------------------------------------------------------------------
+
+    def streams(self) -> list[Stream]:
+        return [
+            Stream("companies", "/company/companies", "id", parse_company, page_size=PAGE_SIZE),
+            Stream("boards", "/service/boards", "id", lambda item: parse_board(item, item.get("_statuses", []))),
+            Stream(
+                "tickets",
+                "/service/tickets",
+                "id",
+                lambda item: parse_ticket(item, item.get("_notes")),
+                cursor_field="lastUpdated",
+                snapshot=False,
+                page_size=PAGE_SIZE,
+            ),
+        ]
+
+    def _pages(self, path: str, params: dict[str, Any], what: str) -> Iterator[list[dict[str, Any]]]:
+        page = 1
+        while True:
+            items, headers = self.call("GET", path, params={**params, "page": page, "pageSize": PAGE_SIZE}, what=what)
+            if not isinstance(items, list):
+                raise ConnectorError(f"ConnectWise sent {what} without a list.", permanent=False)
+            yield [i for i in items if isinstance(i, dict)]
+            if len(items) < PAGE_SIZE or 'rel="next"' not in headers.get("Link", headers.get("link", "")):
+                return
+            page += 1
+
+    def read(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        if stream.name == "companies":
+            for items in self._pages(stream.path, {"orderBy": "id asc"}, "the companies"):
+                yield Page([r for r in map(stream.parse, items) if r is not None], None)
+        elif stream.name == "boards":
+            boards: list[Record] = []
+            for items in self._pages(stream.path, {"orderBy": "id asc"}, "the boards"):
+                for board in items:
+                    statuses, _ = self.call(
+                        "GET",
+                        f"/service/boards/{board['id']}/statuses",
+                        params={"pageSize": PAGE_SIZE},
+                        what="a board's statuses",
+                    )
+                    record = stream.parse({**board, "_statuses": statuses if isinstance(statuses, list) else []})
+                    if record is not None:
+                        boards.append(record)
+            yield Page(boards, None)
+        else:
+            yield from self._read_tickets(stream, cursor)
+
+    def _read_tickets(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """By ``lastUpdated`` from the resume point, inclusive. Tickets sharing the boundary second are
+        remembered by id, so a tie is neither skipped nor read twice; a ticket updated while we page only
+        moves later, where the next request finds it."""
+        since = parse_time((cursor or {}).get("since")) or EPOCH
+        seen = {str(i) for i in (cursor or {}).get("seen", [])}
+        page = 1
+        while True:
+            params = {
+                "conditions": f"lastUpdated>=[{format_time(since)}]",
+                "orderBy": "lastUpdated asc, id asc",
+                "page": page,
+                "pageSize": PAGE_SIZE,
+            }
+            items, _ = self.call("GET", stream.path, params=params, what="a page of tickets")
+            if not isinstance(items, list):
+                raise ConnectorError("ConnectWise sent a page of tickets without a list.", permanent=False)
+            fresh = [i for i in items if isinstance(i, dict) and str(i.get("id")) not in seen]
+            records: list[Record] = []
+            for item in fresh:
+                notes, _ = self.call(
+                    "GET",
+                    f"/service/tickets/{item['id']}/notes",
+                    params={"pageSize": PAGE_SIZE},
+                    what="a ticket's notes",
+                )
+                record = stream.parse({**item, "_notes": notes if isinstance(notes, list) else []})
+                if record is not None:
+                    records.append(record)
+            times = [r.updated_at for r in records if isinstance(r, TicketRecord)]
+            newest = max([since, *times])
+            if newest > since:
+                since, page = newest, 1
+                seen = {r.external_id for r in records if isinstance(r, TicketRecord) and r.updated_at == newest}
+            else:
+                seen |= {r.external_id for r in records if isinstance(r, TicketRecord)}
+                page += 1  # the whole page shares one second: read on past it
+            yield Page(records, {"since": format_time(since), "seen": sorted(seen)})
+            if len(items) < PAGE_SIZE:
+                return
+
+    # --- write-back (called by vectis/actions/tickets.py only) -------------------------------------
+
+    def add_note(self, ticket_id: str, text: str, *, internal: bool) -> dict[str, Any]:
+        body = {"text": text, "detailDescriptionFlag": not internal, "internalAnalysisFlag": internal}
+        created, _ = self.call("POST", f"/service/tickets/{ticket_id}/notes", body=body, what="the reply")
+        return created if isinstance(created, dict) else {}
+
+    def upload(self, ticket_id: str, name: str, content: bytes) -> None:
+        fields = {"recordType": "Ticket", "recordId": ticket_id, "title": name}
+        self.call("POST", "/system/documents", body=fields, files={"file": (name, content)}, what="the attachment")
+
+    def set_status(self, ticket_id: str, status_id: str) -> dict[str, Any]:
+        patch = [{"op": "replace", "path": "status/id", "value": int(status_id)}]
+        updated, _ = self.call("PATCH", f"/service/tickets/{ticket_id}", body=patch, what="the status change")
+        return updated if isinstance(updated, dict) else {}
+
+    def create_ticket(self, fields: dict[str, Any]) -> dict[str, Any]:
+        created, _ = self.call("POST", "/service/tickets", body=fields, what="the new ticket")
+        return created if isinstance(created, dict) else {}
+
+    def get_ticket(self, ticket_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        ticket, _ = self.call("GET", f"/service/tickets/{ticket_id}", what="the ticket")
+        notes, _ = self.call(
+            "GET", f"/service/tickets/{ticket_id}/notes", params={"pageSize": PAGE_SIZE}, what="its notes"
+        )
+        return (ticket if isinstance(ticket, dict) else {}), (notes if isinstance(notes, list) else [])
+
+
+def _message(text: str) -> str:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text.strip()[:300]
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("code") or "")[:300]
+    return ""

@@ -1,0 +1,149 @@
+"""Writes a PSA's boards, statuses and tickets (with their notes and observed status history), set-based,
+one page at a time, for any PSA connector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vectis.bulk import upsert
+from vectis.connectors.base import TicketBoardRecord, TicketRecord
+from vectis.matching import Linked
+from vectis.models import Connection, Ticket, TicketBoard, TicketNote, TicketStatus, TicketStatusChange
+
+
+def write_boards(session: Session, connection: Connection, records: list[TicketBoardRecord]) -> None:
+    db = session.connection()
+    boards = upsert(
+        db,
+        TicketBoard.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "tenant_id": connection.tenant_id,
+                "connection_id": connection.id,
+                "external_id": r.external_id,
+                "name": r.name[:200],
+                "inactive": r.inactive,
+            }
+            for r in records
+        ],
+        conflict=("tenant_id", "connection_id", "external_id"),
+        update=("name", "inactive"),
+        returning=("external_id", "id"),
+    )
+    ids = {row.external_id: row.id for row in boards}
+    statuses = [
+        {
+            "tenant_id": connection.tenant_id,
+            "board_id": ids[r.external_id],
+            "external_id": st.external_id,
+            "name": st.name[:200],
+            "closed": st.closed,
+            "sort_order": st.sort_order,
+        }
+        for r in records
+        for st in r.statuses
+    ]
+    upsert(
+        db,
+        TicketStatus.__table__,  # type: ignore[arg-type]
+        statuses,
+        conflict=("tenant_id", "board_id", "external_id"),
+        update=("name", "closed", "sort_order"),
+    )
+
+
+def write_tickets(
+    session: Session, connection: Connection, records: list[TicketRecord], account: Callable[[str | None], Linked]
+) -> list[int]:
+    """Upsert the page's tickets (a status that changed is recorded in the history); returns their ids."""
+    now = datetime.now(UTC)
+    boards = {
+        external_id: board_id
+        for external_id, board_id in session.execute(
+            select(TicketBoard.external_id, TicketBoard.id).where(TicketBoard.connection_id == connection.id)
+        )
+    }
+    statuses = {
+        (board_id, external_id): status_id
+        for board_id, external_id, status_id in session.execute(
+            select(TicketStatus.board_id, TicketStatus.external_id, TicketStatus.id).where(
+                TicketStatus.board_id.in_(list(boards.values()) or [0])
+            )
+        )
+    }
+    before = {
+        external_id: status
+        for external_id, status in session.execute(
+            select(Ticket.external_id, Ticket.status_name).where(
+                Ticket.connection_id == connection.id, Ticket.external_id.in_([r.external_id for r in records])
+            )
+        )
+    }
+    rows = []
+    for r in records:
+        board_id = boards.get(r.board_external_id or "")
+        linked = account(r.customer_external_id)
+        rows.append(
+            {
+                "tenant_id": connection.tenant_id,
+                "connection_id": connection.id,
+                "customer_id": linked.customer_id,
+                "customer_link_id": linked.link_id,
+                "external_id": r.external_id,
+                "summary": r.summary[:500],
+                "board_id": board_id,
+                "status_id": statuses.get((board_id or 0, r.status_external_id or "")),
+                "status_name": r.status_name[:200],
+                "closed": r.closed,
+                "priority": (r.priority or "")[:100] or None,
+                "contact_name": (r.contact_name or "")[:200] or None,
+                "contact_email": (r.contact_email or "")[:320] or None,
+                "assignee": (r.assignee or "")[:200] or None,
+                "opened_at": r.opened_at,
+                "closed_at": r.closed_at,
+                "vendor_updated_at": r.updated_at,
+                "updated_at": now,
+            }
+        )
+    db = session.connection()
+    written = upsert(
+        db,
+        Ticket.__table__,  # type: ignore[arg-type]
+        rows,
+        conflict=("tenant_id", "connection_id", "external_id"),
+        update=tuple(k for k in rows[0] if k not in ("tenant_id", "connection_id", "external_id")) if rows else (),
+        returning=("external_id", "id"),
+    )
+    ids = {row.external_id: row.id for row in written}
+    changed = [
+        {"tenant_id": connection.tenant_id, "ticket_id": ids[r.external_id], "status_name": r.status_name[:200]}
+        for r in records
+        if before.get(r.external_id) != r.status_name
+    ]
+    if changed:
+        session.execute(TicketStatusChange.__table__.insert(), changed)  # type: ignore[attr-defined]
+    notes = [
+        {
+            "tenant_id": connection.tenant_id,
+            "ticket_id": ids[r.external_id],
+            "external_id": n.external_id,
+            "body": n.body,
+            "internal": n.internal,
+            "author": (n.author or "")[:200] or None,
+            "written_at": n.written_at,
+        }
+        for r in records
+        for n in (r.notes or ())
+    ]
+    upsert(
+        db,
+        TicketNote.__table__,  # type: ignore[arg-type]
+        notes,
+        conflict=("tenant_id", "ticket_id", "external_id"),
+        update=("body", "internal", "author"),
+    )
+    return list(ids.values())
