@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from vectis.backup_state import BackupHealth, derive
@@ -77,7 +77,7 @@ def list_customers(session: Session, *, q: str = "", sort: str = "name", after: 
         query = _search(query, q)
     if after:
         name, _, last_id = after.rpartition("\x1f")
-        query = query.where(or_(Customer.name > name, and_(Customer.name == name, Customer.id > int(last_id or 0))))
+        query = query.where(tuple_(Customer.name, Customer.id) > tuple_(name, int(last_id or 0)))
     customers = list(session.scalars(query.order_by(Customer.name, Customer.id).limit(PAGE_SIZE + 1)))
     more = len(customers) > PAGE_SIZE
     customers = customers[:PAGE_SIZE]

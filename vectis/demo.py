@@ -39,6 +39,21 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the demo the same clean way as Ctrl-C
 
 
+def _fill_second_tenant() -> None:
+    """The second demo MSP gets generated history (40 customers, 6,000 events) so its pages have
+    something to show beside acme's live simulator data. Done once: it keeps what it has."""
+    from sqlalchemy import select
+
+    from vectis.datagen import generate_demo
+    from vectis.db import system_session
+    from vectis.models import Tenant
+
+    with system_session() as s:
+        tenant_id = s.scalar(select(Tenant.id).where(Tenant.slug == "northwind"))
+    if tenant_id is not None and generate_demo(tenant_id):
+        print("vectis: generated a demo history for northwind", flush=True)
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     env = dict(os.environ)
@@ -71,6 +86,7 @@ def main() -> int:
 
         with create_app(settings=settings).app_context():
             seed_demo()
+            _fill_second_tenant()
     except ConfigError as exc:
         print(f"vectis: cannot start: {exc}", file=sys.stderr)
         services.stop()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -100,9 +100,7 @@ def queue(session: Session, filters: Filters, *, after: str | None = None) -> Qu
     if after:
         moment, _, ident = after.rpartition("_")
         at = datetime.fromisoformat(moment)
-        query = query.where(
-            or_(Ticket.vendor_updated_at < at, and_(Ticket.vendor_updated_at == at, Ticket.id < int(ident or 0)))
-        )
+        query = query.where(tuple_(Ticket.vendor_updated_at, Ticket.id) < tuple_(at, int(ident or 0)))
     rows = list(
         session.execute(query.order_by(Ticket.vendor_updated_at.desc(), Ticket.id.desc()).limit(PAGE_SIZE + 1)).tuples()
     )

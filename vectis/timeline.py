@@ -13,10 +13,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, func, select, text, tuple_
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from vectis.customers import registry_label
 from vectis.models import Connection, Customer, CustomerLink, CustomerNote, SyncRun, TimelineEvent, User
 
 PAGE_SIZE = 50
@@ -155,9 +156,8 @@ def page(
     cursor = _cursor(before)
     if cursor:
         moment, ident = cursor
-        query = query.where(
-            or_(TimelineEvent.occurred_at < moment, and_(TimelineEvent.occurred_at == moment, TimelineEvent.id < ident))
-        )
+        # A row comparison, not an OR: PostgreSQL walks the (occurred_at, id) index straight to it.
+        query = query.where(tuple_(TimelineEvent.occurred_at, TimelineEvent.id) < tuple_(moment, ident))
     rows = session.execute(
         query.order_by(TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc()).limit(PAGE_SIZE + 1)
     ).all()
@@ -181,10 +181,14 @@ def page(
 
 
 def sources(session: Session, customer_ids: list[int] | None) -> list[str]:
-    query = select(TimelineEvent.source).distinct()
+    """The tools that can have entries here: the connected ones (for a customer, those that know it).
+    Read from the connections, not from millions of events."""
+    query = select(Connection.vendor)
     if customer_ids is not None:
-        query = query.where(TimelineEvent.customer_id.in_(customer_ids))
-    return sorted(set(session.scalars(query)) | {NOTE_SOURCE})
+        query = query.where(
+            Connection.id.in_(select(CustomerLink.connection_id).where(CustomerLink.customer_id.in_(customer_ids)))
+        )
+    return sorted({registry_label(vendor) for vendor in session.scalars(query)} | {NOTE_SOURCE})
 
 
 def sync_gaps(session: Session, customer_ids: list[int] | None = None, *, days: int = 90) -> list[Gap]:
