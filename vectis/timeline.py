@@ -176,7 +176,7 @@ def page(
     return TimelinePage(
         items,
         f"{last.occurred_at.isoformat()}_{last.id}" if last else None,
-        sources(session, customer_ids),
+        sorted(set(sources(session, customer_ids)) | set(filters.sources)),  # a filter in the URL stays visible
     )
 
 
