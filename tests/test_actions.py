@@ -16,13 +16,26 @@ from sqlalchemy import func, select
 
 from jobs.actions import run_queued
 from tests.conftest import MadeUser, TenantFixture, a_customer, waiting_account
+from tests.vendors.support import serve_app
 from vectis import db
 from vectis.actions import VERBS, Actor, Applied, Target, perform
 from vectis.actions.base import Context, RateLimit, Verb
 from vectis.config import ROOT
-from vectis.models import AuditEntry, CustomerNote, QueuedAction
+from vectis.crypto import Sealed
+from vectis.models import (
+    AuditEntry,
+    Connection,
+    CustomerLink,
+    CustomerNote,
+    QueuedAction,
+    Ticket,
+    TicketBoard,
+    TicketStatus,
+)
 from vectis.queues import queue
 from vectis.seed import DEMO_PASSWORD
+from vectis.simulators.connectwise import DEMO_COMPANY_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, ConnectWiseState
+from vectis.simulators.connectwise import create_app as create_cw_app
 
 
 def actor(user: MadeUser, role: str) -> Actor:
@@ -46,8 +59,72 @@ class Case:
     failing_actor: Actor | None = None
 
 
+@dataclass
+class PsaTicket:
+    target: Target
+    other_status_id: int
+    board_id: int
+    customer_id: int
+
+
+def psa_ticket(app: Flask, acme: TenantFixture, sim: Any) -> PsaTicket:
+    """acme's ConnectWise connection pointed at the simulator, one of its open tickets stored in Vectis."""
+    state, url = sim
+    open_ticket = next(t for t in state.tickets.values() if not t.closed and t.board_id == 1)
+    other = next(st for st in state.statuses.values() if st["boardId"] == 1 and st["id"] != open_ticket.status_id)
+    customer_id = a_customer(app, acme.id)
+    config = {
+        "site_url": url,
+        "company_id": DEMO_COMPANY_ID,
+        "public_key": DEMO_PUBLIC_KEY,
+        "private_key": DEMO_PRIVATE_KEY,
+        "client_id": "",
+    }
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        connection = s.scalar(select(Connection).where(Connection.vendor == "connectwise"))
+        assert connection is not None
+        connection.config = Sealed.seal(acme.id, config)
+        board = s.scalar(
+            select(TicketBoard).where(TicketBoard.connection_id == connection.id, TicketBoard.external_id == "1")
+        )
+        if board is None:
+            board = TicketBoard(tenant_id=acme.id, connection_id=connection.id, external_id="1", name="Service Desk")
+            s.add(board)
+            s.flush()
+        status = s.scalar(
+            select(TicketStatus).where(TicketStatus.board_id == board.id, TicketStatus.external_id == str(other["id"]))
+        )
+        if status is None:
+            status = TicketStatus(
+                tenant_id=acme.id, board_id=board.id, external_id=str(other["id"]), name=other["name"]
+            )
+            s.add(status)
+        ticket = s.scalar(
+            select(Ticket).where(Ticket.connection_id == connection.id, Ticket.external_id == str(open_ticket.id))
+        )
+        if ticket is None:
+            now = datetime.now(UTC)
+            ticket = Ticket(
+                tenant_id=acme.id, connection_id=connection.id, external_id=str(open_ticket.id), summary="From ConnectWise",
+                board_id=board.id, status_name="New", opened_at=now, vendor_updated_at=now,
+            )  # fmt: skip
+            s.add(ticket)
+        link = s.scalar(
+            select(CustomerLink).where(
+                CustomerLink.connection_id == connection.id, CustomerLink.customer_id == customer_id
+            )
+        )
+        if link is None:
+            s.add(CustomerLink(
+                tenant_id=acme.id, connection_id=connection.id, customer_id=customer_id,
+                external_id=str(open_ticket.company_id), external_name="ConnectWise company",
+            ))  # fmt: skip
+        s.flush()
+        return PsaTicket(Target("ticket", str(ticket.id), "#t"), status.id, board.id, customer_id)
+
+
 def cases(
-    acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask | None = None
+    acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask | None = None, sim: Any = None
 ) -> dict[str, Callable[[], Case]]:
     def admin_case(
         ok: dict[str, Any], failing: dict[str, Any] | None = None, *, fail_on_self: bool = False
@@ -156,6 +233,28 @@ def cases(
 
         return build
 
+    def ticket(verb: str) -> Callable[[], Case]:
+        def build() -> Case:
+            assert app is not None and sim is not None
+            tech, viewer = make_user(acme), make_user(acme, "read_only")
+            psa = psa_ticket(app, acme, sim)
+            ghost = Target("ticket", "999999999", "ghost")
+            if verb == "ticket.create":
+                target = Target("customer", str(psa.customer_id), "customer")
+                ok = {"summary": "Printer jams", "board_id": psa.board_id}
+                return Case(
+                    actor(tech, "technician"),
+                    target,
+                    ok,
+                    target,
+                    {"summary": "", "board_id": psa.board_id},
+                    actor(viewer, "read_only"),
+                )
+            ok = {"text": "On it."} if verb == "ticket.reply" else {"status_id": psa.other_status_id}
+            return Case(actor(tech, "technician"), psa.target, ok, ghost, ok, actor(viewer, "read_only"))
+
+        return build
+
     veeam_config = {"base_url": "http://127.0.0.1:9/", "username": "vectis-svc", "password": "s3cret", "api_key": ""}
     return {
         "integration.update": integration(
@@ -189,6 +288,9 @@ def cases(
         "note.create": note("note.create"),
         "note.edit": note("note.edit"),
         "note.delete": note("note.delete"),
+        "ticket.reply": ticket("ticket.reply"),
+        "ticket.update_status": ticket("ticket.update_status"),
+        "ticket.create": ticket("ticket.create"),
     }
 
 
@@ -219,10 +321,17 @@ def run(
     return outcome.result, new
 
 
+@pytest.fixture
+def connectwise() -> Iterator[tuple[ConnectWiseState, str]]:
+    state = ConnectWiseState.seeded()
+    for url in serve_app(create_cw_app(state)):
+        yield state, url
+
+
 def test_it_writes_exactly_one_audit_row_for_every_outcome_of_every_verb(
-    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser], connectwise: tuple[ConnectWiseState, str]
 ) -> None:
-    table = cases(acme, make_user, app)
+    table = cases(acme, make_user, app, connectwise)
     assert set(VERBS) == set(table), "every registered verb needs a case here"
     for name, build in table.items():
         for expected, surface in (("ok", "ui"), ("failed", "api"), ("blocked", "rule"), ("dry_run", "mcp")):

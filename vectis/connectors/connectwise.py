@@ -35,7 +35,7 @@ API = "/v4_6_release/apis/3.0"
 PAGE_SIZE = 1000
 # Vectis's registered ConnectWise clientId; VECTIS_CONNECTWISE_CLIENT_ID overrides it (the demo and tests
 # use the simulator's), and a connection's own override wins for on-prem partners.
-VECTIS_CLIENT_ID = os.environ.get("VECTIS_CONNECTWISE_CLIENT_ID", "8d3b7b0e-3c52-4d2f-9f3a-5c1f0e6a2b71")
+VECTIS_CLIENT_ID = os.environ.get("VECTIS_CONNECTWISE_CLIENT_ID", "5f1d2c7a-9b3e-4e8a-a6d4-2c0b7e91f35d")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 PERMISSIONS = {
     "/company/companies": "Companies (Company Maintenance: inquire)",
@@ -330,6 +330,8 @@ class ConnectWiseConnector(Connector):
         remembered by id, so a tie is neither skipped nor read twice; a ticket updated while we page only
         moves later, where the next request finds it."""
         since = parse_time((cursor or {}).get("since")) or EPOCH
+        # (id, lastUpdated) pairs already read at the boundary second: a tie read again is skipped, a
+        # ticket changed since (a new lastUpdated) is not.
         seen = {str(i) for i in (cursor or {}).get("seen", [])}
         page = 1
         while True:
@@ -342,7 +344,7 @@ class ConnectWiseConnector(Connector):
             items, _ = self.call("GET", stream.path, params=params, what="a page of tickets")
             if not isinstance(items, list):
                 raise ConnectorError("ConnectWise sent a page of tickets without a list.", permanent=False)
-            fresh = [i for i in items if isinstance(i, dict) and str(i.get("id")) not in seen]
+            fresh = [i for i in items if isinstance(i, dict) and _seen_key(i) not in seen]
             records: list[Record] = []
             for item in fresh:
                 notes, _ = self.call(
@@ -358,9 +360,9 @@ class ConnectWiseConnector(Connector):
             newest = max([since, *times])
             if newest > since:
                 since, page = newest, 1
-                seen = {r.external_id for r in records if isinstance(r, TicketRecord) and r.updated_at == newest}
+                seen = {_seen_key(i) for i in fresh if _updated(i) == newest}
             else:
-                seen |= {r.external_id for r in records if isinstance(r, TicketRecord)}
+                seen |= {_seen_key(i) for i in fresh}
                 page += 1  # the whole page shares one second: read on past it
             yield Page(records, {"since": format_time(since), "seen": sorted(seen)})
             if len(items) < PAGE_SIZE:
@@ -392,6 +394,15 @@ class ConnectWiseConnector(Connector):
             "GET", f"/service/tickets/{ticket_id}/notes", params={"pageSize": PAGE_SIZE}, what="its notes"
         )
         return (ticket if isinstance(ticket, dict) else {}), (notes if isinstance(notes, list) else [])
+
+
+def _updated(item: dict[str, Any]) -> datetime | None:
+    return parse_time((item.get("_info") or {}).get("lastUpdated")) or parse_time(item.get("lastUpdated"))
+
+
+def _seen_key(item: dict[str, Any]) -> str:
+    updated = _updated(item)
+    return f"{item.get('id')}@{format_time(updated) if updated else ''}"
 
 
 def _message(text: str) -> str:

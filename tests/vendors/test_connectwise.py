@@ -1,0 +1,281 @@
+"""ConnectWise PSA against its simulator over real HTTP: test connection, full and incremental sync,
+write-back through vectis/actions (reply, internal note, status, create, attachment cap), auto-attach."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import func, select
+
+from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
+from vectis import db
+from vectis.actions import Actor, Target, perform
+from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector
+from vectis.integrations import try_connection
+from vectis.models import (
+    AuditEntry,
+    Customer,
+    Ticket,
+    TicketNote,
+    TicketRelated,
+    TicketStatus,
+    TicketStatusChange,
+    TimelineEvent,
+)
+from vectis.simulators.connectwise import (
+    DEMO_COMPANY_ID,
+    DEMO_PRIVATE_KEY,
+    DEMO_PUBLIC_KEY,
+    ConnectWiseState,
+    create_app,
+)
+
+
+class Sim:
+    def __init__(self, state: ConnectWiseState, url: str) -> None:
+        self.state, self.url = state, url
+
+
+@pytest.fixture
+def cw() -> Iterator[Sim]:
+    state = ConnectWiseState.seeded()
+    for url in serve_app(create_app(state)):
+        yield Sim(state, url)
+
+
+def config(url: str, **overrides: str) -> dict[str, str]:
+    return {
+        "site_url": url,
+        "company_id": DEMO_COMPANY_ID,
+        "public_key": DEMO_PUBLIC_KEY,
+        "private_key": DEMO_PRIVATE_KEY,
+        "client_id": "",
+        **overrides,
+    }
+
+
+def connect(app: Flask, sim: Sim) -> Setup:
+    return add_connection(app, new_tenant(app), "connectwise", config(sim.url))
+
+
+def check(app: Flask, **values: str) -> tuple[bool, str]:
+    tenant_id = new_tenant(app)
+    with app.test_request_context(), db.tenant_session(tenant_id) as s:
+        return try_connection(s, tenant_id, ConnectWiseConnector, values)
+
+
+ADMIN = Actor("user", "1", "tech@test", "admin")
+
+
+def act(app: Flask, setup: Setup, verb: str, target: Target, payload: dict[str, Any]) -> tuple[str, str]:
+    with app.test_request_context(), db.tenant_session(setup.tenant_id) as s:
+        outcome = perform(verb, target, payload, actor=ADMIN, surface="ui", session=s, tenant_id=setup.tenant_id)
+        return outcome.result, outcome.message
+
+
+def a_ticket(app: Flask, setup: Setup, *, closed: bool = False) -> Ticket:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        ticket = s.scalar(
+            select(Ticket).where(Ticket.closed.is_(closed), Ticket.board_id.is_not(None)).order_by(Ticket.id)
+        )
+        assert ticket is not None
+        s.expunge(ticket)
+        return ticket
+
+
+# --- the Test button ---------------------------------------------------------------------------------
+
+
+def test_it_reports_the_version_and_normalises_the_site_url(app: Flask, cw: Sim) -> None:
+    ok, message = check(app, **config(cw.url + "/v4_6_release/apis/3.0/"))
+    assert ok and message == f"Connected to ConnectWise v2025.1.10431 at {cw.url}"
+
+
+@pytest.mark.parametrize(
+    ("fault", "value", "expected"),
+    [
+        ("bad_keys", True, MESSAGES[401]),
+        ("missing_client_id_check", True, "400 — ConnectWise refused the request because of the clientId"),
+        ("forbidden_paths", ["/service/tickets"], "403 Forbidden on /service/tickets"),
+    ],
+)
+def test_it_explains_each_error(app: Flask, cw: Sim, fault: str, value: Any, expected: str) -> None:
+    setattr(cw.state.faults, fault, value)
+    ok, message = check(app, **config(cw.url))
+    assert not ok and message.startswith(expected), message
+
+
+def test_a_closed_port_says_connection_timed_out(app: Flask) -> None:
+    ok, message = check(app, **config("http://127.0.0.1:9"))
+    assert not ok and message.startswith("Connection timed out — Vectis couldn't reach 127.0.0.1:9")
+
+
+# --- syncing -----------------------------------------------------------------------------------------
+
+
+def test_a_full_then_an_incremental_sync(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    first = sync(app, setup)
+    assert first.status == "succeeded", first.error
+    assert first.counts["tickets"] == len(cw.state.tickets) and first.counts["companies"] == 14
+    assert count(app, setup, Customer) == 14  # the first tool connected: its companies are the customers
+    assert count(app, setup, TicketNote) > len(cw.state.tickets)
+    assert count(app, setup, TicketStatus) > 6
+    open_tickets = count(app, setup, Ticket, Ticket.closed.is_(False))
+    assert 0 < open_tickets < len(cw.state.tickets)
+    # A technician changes one ticket in ConnectWise: the next sync reads that one (and the boundary tie).
+    ticket = a_ticket(app, setup)
+    requests.post(
+        f"{cw.url}/_sim/tickets/{ticket.external_id}/touch", json={"summary": "Renamed in ConnectWise"}, timeout=5
+    )
+    second = sync(app, setup)
+    assert second.status == "succeeded" and 1 <= second.counts["tickets"] <= 3
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert s.scalar(select(Ticket.summary).where(Ticket.id == ticket.id)) == "Renamed in ConnectWise"
+
+
+# --- write-back --------------------------------------------------------------------------------------
+
+
+def test_reply_internal_note_and_status_change_reach_connectwise_with_one_audit_row_each(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        other = s.scalar(
+            select(TicketStatus).where(
+                TicketStatus.board_id == ticket.board_id,
+                TicketStatus.id != ticket.status_id,
+                TicketStatus.closed.is_(False),
+            )
+        )
+        assert other is not None
+        other_id, other_name = other.id, other.name
+    target = Target("ticket", str(ticket.id), f"#{ticket.external_id}")
+    result, message = act(app, setup, "ticket.reply", target, {"text": "We are on it.", "status_id": other_id})
+    assert result == "ok", message
+    result, _ = act(app, setup, "ticket.reply", target, {"text": "Checked the NAS logs.", "internal": True})
+    assert result == "ok"
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        stored = s.get(Ticket, ticket.id)
+        assert stored is not None and stored.status_name == other_name
+        texts = {(n.body, n.internal) for n in s.scalars(select(TicketNote).where(TicketNote.ticket_id == ticket.id))}
+        assert {("We are on it.", False), ("Checked the NAS logs.", True)} <= texts
+        changes = select(func.count()).select_from(TicketStatusChange).where(TicketStatusChange.ticket_id == ticket.id)
+        assert (s.scalar(changes) or 0) >= 2  # as first synced, then as moved
+        rows = s.execute(
+            select(AuditEntry.action, AuditEntry.result, AuditEntry.payload).where(
+                AuditEntry.target_id == str(ticket.id)
+            )
+        ).all()
+    assert [(a, r) for a, r, _ in rows] == [("ticket.reply", "ok"), ("ticket.reply", "ok")]
+    assert (
+        rows[0][2]["request"]["text"] == "We are on it." and rows[0][2]["response"]["vendor"]["note"]["status"] == 201
+    )
+
+
+def test_a_refused_status_change_is_a_failed_audit_row_and_changes_nothing(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        other = s.scalar(
+            select(TicketStatus.id).where(TicketStatus.board_id == ticket.board_id, TicketStatus.id != ticket.status_id)
+        )
+    cw.state.faults.fail_patch = True
+    result, message = act(
+        app, setup, "ticket.update_status", Target("ticket", str(ticket.id), "t"), {"status_id": other}
+    )
+    assert result == "failed" and message.startswith("ConnectWise did not accept it:")
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert s.scalar(select(Ticket.status_name).where(Ticket.id == ticket.id)) == ticket.status_name
+        audit = s.execute(
+            select(AuditEntry.result, AuditEntry.vendor_status).where(AuditEntry.target_id == str(ticket.id))
+        ).one()
+    assert audit == ("failed", 400)
+
+
+def test_attachments_over_ten_megabytes_are_refused_with_the_cap(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    big = base64.b64encode(b"x" * (10 * 1024 * 1024 + 1)).decode()
+    payload = {"text": "Logs attached", "attachment_name": "logs.zip", "attachment_content": big}
+    result, message = act(app, setup, "ticket.reply", Target("ticket", str(ticket.id), "t"), payload)
+    assert result == "failed" and "up to 10 MB" in message
+    small = base64.b64encode(b"log line\n" * 100).decode()
+    result, message = act(
+        app, setup, "ticket.reply", Target("ticket", str(ticket.id), "t"), {**payload, "attachment_content": small}
+    )
+    assert result == "ok", message
+
+
+def test_create_ticket_from_the_hub(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        customer_id, name = s.execute(select(Customer.id, Customer.name).order_by(Customer.id).limit(1)).one()
+        board = s.scalar(select(Ticket.board_id).where(Ticket.board_id.is_not(None)))
+    before = len(cw.state.tickets)
+    result, message = act(
+        app,
+        setup,
+        "ticket.create",
+        Target("customer", str(customer_id), name),
+        {"summary": "VPN drops every hour", "board_id": board},
+    )
+    assert result == "ok", message
+    assert len(cw.state.tickets) == before + 1
+    assert count(app, setup, Ticket, Ticket.summary == "VPN drops every hour") == 1
+
+
+# --- auto-attach -------------------------------------------------------------------------------------
+
+
+def backup_event(app: Flask, backups: Setup, customer_id: int, when: datetime, key: str) -> int:
+    """A failed-backup entry from the tenant's backup connection (``backups``)."""
+    with app.app_context(), db.tenant_session(backups.tenant_id) as s:
+        event = TimelineEvent(
+            tenant_id=backups.tenant_id,
+            connection_id=backups.connection_id,
+            customer_id=customer_id,
+            source="Veeam",
+            kind="backup.BackupServerJob",
+            occurred_at=when,
+            title="FS01 Daily: job failed",
+            severity="error",
+            dedup_key=key,
+        )
+        s.add(event)
+        s.flush()
+        return event.id
+
+
+def test_backup_events_attach_to_open_tickets_both_ways_without_duplicates(app: Flask, cw: Sim) -> None:
+    from vectis.correlate import attach_events
+
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    assert ticket.customer_id is not None
+    veeam = add_connection(app, setup.tenant_id, "veeam", {})
+    now = datetime.now(UTC)
+    # Event first: it is stored before the ticket changes; the ticket's next sync attaches it.
+    earlier = backup_event(app, veeam, ticket.customer_id, now - timedelta(minutes=2), "earlier")
+    outside = backup_event(app, veeam, ticket.customer_id, ticket.opened_at - timedelta(hours=1), "outside")
+    requests.post(f"{cw.url}/_sim/tickets/{ticket.external_id}/touch", json={"summary": "Backups failing"}, timeout=5)
+    sync(app, setup)
+    # Ticket first: an event inside its window arrives and attaches as it is written.
+    later = backup_event(app, veeam, ticket.customer_id, now - timedelta(minutes=1), "later")
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        attach_events(s, veeam.connection_id, now - timedelta(minutes=1), now)
+    sync(app, setup)  # a re-sync adds nothing twice
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        related = list(s.scalars(select(TicketRelated.record_id).where(TicketRelated.ticket_id == ticket.id)))
+    assert sorted(related) == sorted([earlier, later]) and outside not in related
