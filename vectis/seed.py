@@ -13,7 +13,7 @@ from vectis.crypto import Sealed
 from vectis.db import system_session
 from vectis.models import Connection, Role, Tenant, User
 from vectis.passwords import hash_password
-from vectis.simulators import keepit
+from vectis.simulators import connectwise, keepit
 
 DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
 
@@ -39,6 +39,16 @@ DEMO_KEEPIT = {
     "account_guid": keepit.PARENT_GUID,
     "token_login": "",
     "token_password": "",
+}
+
+# Acme's ConnectWise PSA is the simulator (the Procfile's `connectwise` process); its companies link to
+# the Veeam customers by name.
+DEMO_CONNECTWISE = {
+    "site_url": "http://127.0.0.1:18082",
+    "company_id": connectwise.DEMO_COMPANY_ID,
+    "public_key": connectwise.DEMO_PUBLIC_KEY,
+    "private_key": connectwise.DEMO_PRIVATE_KEY,
+    "client_id": "",
 }
 
 DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
@@ -87,6 +97,7 @@ def seed_demo() -> None:
         for vendor, name, config, creates, first_run in (
             ("veeam", "Veeam", DEMO_VSPC, True, now),
             ("keepit", "Keepit", DEMO_KEEPIT, False, now + timedelta(minutes=1)),
+            ("connectwise", "ConnectWise PSA", DEMO_CONNECTWISE, False, now + timedelta(minutes=2)),
         ):
             if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
                 continue
