@@ -341,3 +341,11 @@ def a_note(app: Flask, tenant: TenantFixture, author_email: str | None = None) -
         s.add(note)
         s.flush()
         return note.id
+
+
+def acme_connection(app: Flask, tenant_id: int) -> int:
+    """A connection of the tenant (its Veeam one, from the seed)."""
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        found = s.scalar(select(Connection.id).where(Connection.vendor == "veeam"))
+        assert found is not None
+        return found

@@ -84,6 +84,7 @@ def psa_ticket(app: Flask, acme: TenantFixture, sim: Any) -> PsaTicket:
         connection = s.scalar(select(Connection).where(Connection.vendor == "connectwise"))
         assert connection is not None
         connection.config = Sealed.seal(acme.id, config)
+        connection.rate_limit_per_second = 1000  # many verbs in a row: none should wait for the bucket here
         board = s.scalar(
             select(TicketBoard).where(TicketBoard.connection_id == connection.id, TicketBoard.external_id == "1")
         )
@@ -233,6 +234,17 @@ def cases(
 
         return build
 
+    def instant_updates() -> Callable[[], Case]:
+        def build() -> Case:
+            assert app is not None and sim is not None
+            admin, tech = make_user(acme, "admin"), make_user(acme)
+            psa_ticket(app, acme, sim)  # acme's ConnectWise connection reaches the simulator
+            target = Target("integration", "connectwise", "ConnectWise PSA")
+            ok = {"url": "http://acme.localhost/webhooks/1"}
+            return Case(actor(admin, "admin"), target, ok, target, {"url": "not a url"}, actor(tech, "technician"))
+
+        return build
+
     def ticket(verb: str) -> Callable[[], Case]:
         def build() -> Case:
             assert app is not None and sim is not None
@@ -263,6 +275,7 @@ def cases(
             {"vendor": "veeam", "config": {**veeam_config, "password": "", "api_key": ""}},
         ),
         "integration.sync_now": integration({"vendor": "veeam"}, "no-such-vendor", {}),
+        "integration.instant_updates": instant_updates(),
         "user.invite": invite,
         "user.change_role": admin_case({"role": "read_only"}, {"role": "wizard"}),
         "user.deactivate": admin_case({}, fail_on_self=True),

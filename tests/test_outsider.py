@@ -10,7 +10,17 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from tests.conftest import TenantFixture, a_customer, a_note, a_ticket, csrf_token, login, sample_path, waiting_account
+from tests.conftest import (
+    TenantFixture,
+    a_customer,
+    a_note,
+    a_ticket,
+    acme_connection,
+    csrf_token,
+    login,
+    sample_path,
+    waiting_account,
+)
 
 # URL argument -> how to get an id of an acme object of that kind.
 OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
@@ -18,7 +28,8 @@ OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
     "link_id": lambda app, acme: int(waiting_account(app, acme)[0].id or 0),
     "customer_id": lambda app, acme: a_customer(app, acme.id),
     "note_id": a_note,
-    "ticket_id": lambda app, acme: a_ticket(app, acme.id),  # a fresh one each time: one method deletes it
+    "ticket_id": lambda app, acme: a_ticket(app, acme.id),
+    "connection_id": lambda app, acme: acme_connection(app, acme.id),  # a fresh one each time: one method deletes it
 }
 
 

@@ -61,4 +61,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     errors.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
+    from vectis.views import webhooks
+
+    csrf.exempt(webhooks.bp)  # vendors sign their callbacks; there is no browser session to forge
     return app

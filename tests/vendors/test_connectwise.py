@@ -4,6 +4,7 @@ write-back through vectis/actions (reply, internal note, status, create, attachm
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
+from rq import SimpleWorker
 from sqlalchemy import func, select
 
+from tests.conftest import client_for
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
 from vectis import db
 from vectis.actions import Actor, Target, perform
@@ -21,19 +24,23 @@ from vectis.integrations import try_connection
 from vectis.models import (
     AuditEntry,
     Customer,
+    Tenant,
     Ticket,
     TicketNote,
     TicketRelated,
     TicketStatus,
     TicketStatusChange,
     TimelineEvent,
+    WebhookDelivery,
 )
+from vectis.queues import queue, redis
 from vectis.simulators.connectwise import (
     DEMO_COMPANY_ID,
     DEMO_PRIVATE_KEY,
     DEMO_PUBLIC_KEY,
     ConnectWiseState,
     create_app,
+    sign,
 )
 
 
@@ -279,3 +286,82 @@ def test_backup_events_attach_to_open_tickets_both_ways_without_duplicates(app: 
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         related = list(s.scalars(select(TicketRelated.record_id).where(TicketRelated.ticket_id == ticket.id)))
     assert sorted(related) == sorted([earlier, later]) and outside not in related
+
+
+# --- signed callbacks --------------------------------------------------------------------------------
+
+
+def callback_body(sim: Sim, ticket_id: str, message_id: str, *, key_url: str | None = None) -> bytes:
+    key = f"{sim.url}/v4_6_release/apis/3.0/system/callbackkeys/{sim.state.key_id}"
+    payload = {
+        "MessageId": message_id,
+        "Action": "updated",
+        "Type": "ticket",
+        "ID": int(ticket_id),
+        "Entity": "{}",
+        "Metadata": {"key_url": key_url or key},
+    }
+    return json.dumps(payload).encode()
+
+
+def post_callback(app: Flask, setup: Setup, body: bytes, signature: str) -> tuple[int, str]:
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == setup.tenant_id))
+    client = client_for(app, f"{slug}.localhost")
+    response = client.post(
+        f"/webhooks/{setup.connection_id}",
+        data=body,
+        headers={"Content-Type": "application/json", "x-content-signature": signature},
+    )
+    return response.status_code, response.get_json()["message"]
+
+
+def deliveries(app: Flask, setup: Setup) -> list[tuple[bool, str | None]]:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        return [
+            (d.verified, d.outcome)
+            for d in s.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.connection_id == setup.connection_id)
+                .order_by(WebhookDelivery.id)
+            )
+        ]
+
+
+def work(app: Flask) -> None:
+    with app.app_context():
+        SimpleWorker([queue("sync")], connection=redis()).work(burst=True)
+
+
+def test_a_signed_callback_is_processed_once_and_a_forged_one_changes_nothing(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    requests.post(
+        f"{cw.url}/_sim/tickets/{ticket.external_id}/touch", json={"summary": "Changed, then called back"}, timeout=5
+    )
+    signing_key = cw.state.signing_keys[cw.state.key_id]
+
+    forged = callback_body(cw, ticket.external_id, "m-forged")
+    assert post_callback(app, setup, forged, sign(forged, "not-the-key"))[0] == 401
+    work(app)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert s.scalar(select(Ticket.summary).where(Ticket.id == ticket.id)) == ticket.summary  # nothing processed
+
+    body = callback_body(cw, ticket.external_id, "m-1")
+    assert post_callback(app, setup, body, sign(body, signing_key)) == (202, "Accepted.")
+    assert post_callback(app, setup, body, sign(body, signing_key)) == (200, "Already received; not processed again.")
+    work(app)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert s.scalar(select(Ticket.summary).where(Ticket.id == ticket.id)) == "Changed, then called back"
+    assert deliveries(app, setup) == [(False, None), (True, f"Ticket #{ticket.external_id} stored.")]
+
+
+def test_a_key_url_on_another_host_is_refused_without_being_fetched(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    body = callback_body(cw, ticket.external_id, "m-evil", key_url="https://attacker.example/key")
+    status, message = post_callback(app, setup, body, sign(body, "attacker-key"))
+    assert status == 401 and "is not on 127.0.0.1" in message
+    assert deliveries(app, setup) == [(False, None)]

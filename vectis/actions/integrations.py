@@ -130,3 +130,40 @@ class SyncNow(Verb):
 
         ctx.after_commit.append(enqueue)
         return Applied(f"{vendor.label} sync started.", response={"sync_run_id": run.id})
+
+
+@register
+class InstantUpdates(Verb):
+    name = "integration.instant_updates"
+    label = "Turn on instant updates"
+    target_type = "integration"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        vendor = _vendor(target)
+        connection = _connection(ctx, vendor.key)
+        if connection is None:
+            raise ActionFailed(f"Configure {vendor.label} first.")
+        if not vendor.capabilities.webhooks:
+            raise ActionFailed(f"{vendor.label} does not send callbacks to Vectis.")
+        url = str(payload.get("url") or "")
+        if not url.startswith(("https://", "http://")):
+            raise ActionFailed("Vectis could not work out its own address for the callback.")
+        from flask import current_app
+
+        from vectis.queues import redis
+        from vectis.sync import build_connector
+
+        connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"])
+        try:
+            created = connector.register_callback(url)  # type: ignore[attr-defined]
+        except ConnectorError as exc:
+            raise ActionFailed(
+                f"{vendor.label} did not accept the callback: {exc.message}", vendor_status=exc.status
+            ) from None
+        finally:
+            connector.ctx.http.close()
+        connection.callback_id = str(created.get("id") or "") or None
+        return Applied(
+            f"Instant updates are on: {vendor.label} now tells Vectis about every ticket change.",
+            response={"vendor": {"status": 201, "callback_id": connection.callback_id}, "url": url},
+        )

@@ -40,6 +40,24 @@ class Capabilities:
     webhooks: bool = False
 
 
+@dataclass(frozen=True)
+class Callback:
+    """A verified inbound callback: which record changed; the work is to read it again and store it."""
+
+    message_id: str
+    kind: str  # e.g. "ticket"
+    external_id: str
+    action: str  # added | updated | deleted
+
+
+class CallbackRefused(Exception):
+    """An inbound callback that is not provably from the vendor. ``reason`` is in words, for the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 # --- records: what parsers produce -------------------------------------------------------------------
 
 

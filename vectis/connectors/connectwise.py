@@ -9,14 +9,18 @@ discrepancy 7); ``conditions`` for incremental reads; ``page``/``pageSize`` (at 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from vectis.connectors.base import (
+    Callback,
+    CallbackRefused,
     Capabilities,
     ConfigField,
     Connector,
@@ -30,6 +34,7 @@ from vectis.connectors.base import (
     TicketStatusRecord,
 )
 from vectis.connectors.http import ConnectorError
+from vectis.crypto import Sealed
 
 API = "/v4_6_release/apis/3.0"
 PAGE_SIZE = 1000
@@ -161,7 +166,9 @@ class ConnectWiseConnector(Connector):
     label = "ConnectWise PSA"
     category = "psa"
     description = "ConnectWise PSA (Manage): companies become customers; boards, statuses and tickets with their notes."
-    capabilities = Capabilities(read=True, write_verbs=("ticket.reply", "ticket.update_status", "ticket.create"))
+    capabilities = Capabilities(
+        read=True, write_verbs=("ticket.reply", "ticket.update_status", "ticket.create"), webhooks=True
+    )
     default_rate_limit = 10.0
     base_url_field = "site_url"
     fields = (
@@ -368,6 +375,53 @@ class ConnectWiseConnector(Connector):
             if len(items) < PAGE_SIZE:
                 return
 
+    # --- callbacks --------------------------------------------------------------------------------
+
+    def verify_callback(self, body: bytes, headers: Mapping[str, str]) -> Callback:
+        """Check a callback came from this connection's ConnectWise: its key_url is on our own site (an
+        attacker's key server would sign anything), and the signature made with that key matches."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise CallbackRefused("The body is not JSON.") from None
+        if not isinstance(payload, dict):
+            raise CallbackRefused("The body is not a ConnectWise callback.")
+        key_url = str((payload.get("Metadata") or {}).get("key_url") or "")
+        site, key = urlsplit(self.config["site_url"]), urlsplit(key_url)
+        if not key_url or (key.scheme, key.hostname, key.port) != (site.scheme, site.hostname, site.port):
+            raise CallbackRefused(f"Its key_url is not on {site.netloc}: refused without fetching it.")
+        sent = headers.get(SIGNATURE_HEADER) or ""
+        if not sent:
+            raise CallbackRefused(f"It has no {SIGNATURE_HEADER} header.")
+        if not hmac.compare_digest(signature(body, self._signing_key(key.path)), sent):
+            raise CallbackRefused("Its signature does not match the signing key ConnectWise published.")
+        return Callback(
+            message_id=str(payload.get("MessageId") or ""),
+            kind=str(payload.get("Type") or "").lower(),
+            external_id=str(payload.get("ID") or ""),
+            action=str(payload.get("Action") or "updated").lower(),
+        )
+
+    def _signing_key(self, path: str) -> str:
+        cache = f"vectis:cw-signing-key:{self.ctx.tenant_id}:{self.ctx.connection_id}:{hashlib.sha256(path.encode()).hexdigest()[:24]}"
+        cached = self.ctx.redis.get(cache)
+        if cached:
+            return str(Sealed(cached if isinstance(cached, bytes) else str(cached).encode()).open(self.ctx.tenant_id))
+        response = self.ctx.http.request("GET", path, headers=self._headers)
+        try:
+            key = str(response.json()["signing_key"]) if response.status_code == 200 else ""
+        except (ValueError, KeyError, TypeError):
+            key = ""
+        if not key:
+            raise CallbackRefused(f"ConnectWise did not hand out its signing key (HTTP {response.status_code}).")
+        self.ctx.redis.set(cache, Sealed.seal(self.ctx.tenant_id, key).token, ex=KEY_CACHE_SECONDS)
+        return key
+
+    def register_callback(self, url: str) -> dict[str, Any]:
+        body = {"url": url, "objectId": 1, "type": "Ticket", "level": "Owner", "description": "Vectis instant updates"}
+        created, _ = self.call("POST", "/system/callbacks", body=body, what="the callback registration")
+        return created if isinstance(created, dict) else {}
+
     # --- write-back (called by vectis/actions/tickets.py only) -------------------------------------
 
     def add_note(self, ticket_id: str, text: str, *, internal: bool) -> dict[str, Any]:
@@ -394,6 +448,16 @@ class ConnectWiseConnector(Connector):
             "GET", f"/service/tickets/{ticket_id}/notes", params={"pageSize": PAGE_SIZE}, what="its notes"
         )
         return (ticket if isinstance(ticket, dict) else {}), (notes if isinstance(notes, list) else [])
+
+
+SIGNATURE_HEADER = "x-content-signature"
+KEY_CACHE_SECONDS = 3600
+
+
+def signature(body: bytes, signing_key: str) -> str:
+    """ConnectWise's callback signature: base64 HMAC-SHA256 of the raw body, keyed with SHA-256 of the key."""
+    key = hashlib.sha256(signing_key.encode()).digest()
+    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
 
 
 def _updated(item: dict[str, Any]) -> datetime | None:

@@ -11,6 +11,7 @@ from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.tenancy import Role, Tenant, User
 from vectis.models.tickets import Ticket, TicketBoard, TicketNote, TicketRelated, TicketStatus, TicketStatusChange
 from vectis.models.timeline import TimelineEvent
+from vectis.models.webhooks import WebhookDelivery
 
 __all__ = [
     "AuditEntry",
@@ -40,4 +41,5 @@ __all__ = [
     "TicketStatusChange",
     "TimelineEvent",
     "User",
+    "WebhookDelivery",
 ]

@@ -38,6 +38,8 @@ class Connection(TenantOwned, Base):
     # Whether accounts that match no customer become customers (the first tool connected) or wait to be
     # matched by an admin (every later one). Decided at the first sync; None until then.
     creates_customers: Mapped[bool | None] = mapped_column(Boolean)
+    # The vendor's id for the callback Vectis registered ("Instant updates"); None while off.
+    callback_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = created_at_column()
 
     def read_config(self) -> dict[str, Any]:

@@ -1196,7 +1196,9 @@ class _Generator:
             if closed:
                 options = [s for s in statuses if s["closedStatus"]]
                 status = rng.choices(options, weights=[70 if s["name"] == "Closed" else 30 for s in options])[0]
-                closed_at = min(entered + timedelta(seconds=int(min(age * 0.9, rng.uniform(1800, 6 * 86400)))), self.now)
+                closed_at = min(
+                    entered + timedelta(seconds=int(min(age * 0.9, rng.uniform(1800, 6 * 86400)))), self.now
+                )
                 updated = closed_at + timedelta(seconds=rng.randrange(0, 600))
                 owner: int | None = rng.choice(technicians)
             else:

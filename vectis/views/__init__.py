@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from vectis.views import account, admin, auth, customers, health, integrations, sections, tickets
+    from vectis.views import account, admin, auth, customers, health, integrations, sections, tickets, webhooks
 
-    for module in (auth, health, sections, customers, tickets, account, admin, integrations):
+    for module in (auth, health, sections, customers, tickets, account, admin, integrations, webhooks):
         app.register_blueprint(module.bp)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from vectis import db, integrations
+from vectis import db, integrations, webhooks
 from vectis.actions import Target, perform
 from vectis.auth import current_actor, require_role
 from vectis.htmx import render
@@ -46,6 +46,8 @@ def configure(vendor: str) -> Response:
         run=integrations.latest_run(s, connection),
         unmatched=integrations.unmatched_accounts(s, connection),
         unreadable=integrations.config_unreadable(connection),
+        deliveries=webhooks.recent(s, connection),
+        webhook_url=url_for("webhooks.receive", connection_id=connection.id, _external=True) if connection else None,
         active="admin",
         tab="integrations",
     )
@@ -118,3 +120,20 @@ def sync_status(vendor: str) -> Response:
         active="admin",
         tab="integrations",
     )
+
+
+@bp.post("/<vendor>/instant-updates")
+@admin_only
+def instant_updates(vendor: str) -> Response:
+    cls = _vendor(vendor)
+    connection = integrations.connection_for(db.session(), cls.key)
+    url = url_for("webhooks.receive", connection_id=connection.id, _external=True) if connection else ""
+    outcome = perform(
+        "integration.instant_updates",
+        Target("integration", cls.key, cls.label),
+        {"url": url},
+        actor=current_actor(),
+        surface="ui",
+    )
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return redirect(url_for("integrations.configure", vendor=cls.key))
