@@ -14,7 +14,7 @@ import hmac
 import json
 import os
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +42,7 @@ PAGE_SIZE = 1000
 # use the simulator's), and a connection's own override wins for on-prem partners.
 VECTIS_CLIENT_ID = os.environ.get("VECTIS_CONNECTWISE_CLIENT_ID", "5f1d2c7a-9b3e-4e8a-a6d4-2c0b7e91f35d")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+NOTES_WINDOW = timedelta(days=30)  # the hub shows open tickets and those closed in the last 30 days
 PERMISSIONS = {
     "/company/companies": "Companies (Company Maintenance: inquire)",
     "/service/tickets": "Service Tickets (inquire)",
@@ -353,14 +354,18 @@ class ConnectWiseConnector(Connector):
                 raise ConnectorError("ConnectWise sent a page of tickets without a list.", permanent=False)
             fresh = [i for i in items if isinstance(i, dict) and _seen_key(i) not in seen]
             records: list[Record] = []
+            recent = datetime.now(UTC) - NOTES_WINDOW
             for item in fresh:
-                notes, _ = self.call(
-                    "GET",
-                    f"/service/tickets/{item['id']}/notes",
-                    params={"pageSize": PAGE_SIZE},
-                    what="a ticket's notes",
-                )
-                record = stream.parse({**item, "_notes": notes if isinstance(notes, list) else []})
+                # The conversation of open and recently changed tickets; old closed ones keep what is stored.
+                notes: Any = None
+                if not item.get("closedFlag") or (_updated(item) or EPOCH) >= recent:
+                    notes, _ = self.call(
+                        "GET",
+                        f"/service/tickets/{item['id']}/notes",
+                        params={"pageSize": PAGE_SIZE},
+                        what="a ticket's notes",
+                    )
+                record = stream.parse({**item, "_notes": notes if isinstance(notes, list) else None})
                 if record is not None:
                     records.append(record)
             times = [r.updated_at for r in records if isinstance(r, TicketRecord)]

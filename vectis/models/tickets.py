@@ -57,6 +57,7 @@ class Ticket(TenantOwned, Base):
         ),
         Index("ix_tickets_tenant_id_customer_id_closed_opened_at", "tenant_id", "customer_id", "closed", "opened_at"),
         Index("ix_tickets_tenant_id_closed_updated_at_id", "tenant_id", "closed", "vendor_updated_at", "id"),
+        Index("ix_tickets_tenant_id_assignee", "tenant_id", "assignee"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
