@@ -51,7 +51,7 @@ def test_a_technician_replies_from_the_hub_and_sees_it_in_the_queue(
             select(Ticket).where(Ticket.closed.is_(False), Ticket.customer_id.is_not(None)).order_by(Ticket.id)
         )
         assert ticket is not None
-        customer_id, number, summary = ticket.customer_id, ticket.external_id, ticket.summary
+        customer_id, number, summary, ticket_id = ticket.customer_id, ticket.external_id, ticket.summary, ticket.id
     sign_in(page, app, live_server, "northwind", "admin@northwind.test")
     page.goto(f"http://northwind.localhost:{live_server}/customers/{customer_id}/tickets")
     row = page.get_by_test_id("hub-ticket").filter(has_text=f"#{number}")
@@ -68,6 +68,7 @@ def test_a_technician_replies_from_the_hub_and_sees_it_in_the_queue(
     expect(updated).to_contain_text("sent to ConnectWise")
     expect(updated.get_by_test_id("ticket-status")).to_have_text(chosen)
     expect(updated).to_contain_text("We replaced the toner")
+    expect(page.locator(f"#ticket-{ticket_id}-status")).to_have_text(chosen)  # the row's header follows
     page.screenshot(path=str(screenshots_dir / "hub-ticket-replied.png"), full_page=True)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Tickets").click()
