@@ -98,7 +98,16 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from vectis.simulators.knobs import BOOL, COUNT, SECONDS, FaultKnobs, Rule, is_count, json_merge_patch
+from vectis.simulators.knobs import (
+    BOOL,
+    COUNT,
+    SECONDS,
+    FaultKnobs,
+    Rule,
+    add_fault_controls,
+    is_count,
+    json_merge_patch,
+)
 
 Json = dict[str, Any]
 
@@ -2021,32 +2030,7 @@ def callback_key(key_id: str) -> Response:
 # --- test controls -------------------------------------------------------------------------------------
 
 
-@controls.get("/faults")
-def get_faults() -> Response:
-    return _json(_sim().faults.to_json())
-
-
-@controls.post("/faults")
-def set_faults() -> Response:
-    patch = request.get_json(silent=True)
-    if not isinstance(patch, dict):
-        return _json({"error": "send a JSON object: a merge patch (RFC 7386) of the fault knobs"}, 400)
-    try:
-        return _json(_sim().merge_faults(patch).to_json())
-    except ValueError as error:
-        return _json({"error": str(error)}, 400)
-
-
-@controls.post("/reset")
-def reset() -> Response:
-    sim = _sim()
-    sim.reset()
-    return _json(sim.faults.to_json())
-
-
-@controls.get("/stats")
-def stats() -> Response:
-    return _json(_sim().stats())
+add_fault_controls(controls, _sim)
 
 
 @controls.get("/deliveries")

@@ -4,8 +4,11 @@ an RFC 7386 JSON merge patch over ``POST /_sim/faults``, with each knob's type c
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
+
+from flask import Blueprint, Response, request
 
 Json = dict[str, Any]
 Rule = tuple[Callable[[Any], bool], str, Callable[[Any], Any]]  # check, what is expected, convert
@@ -68,3 +71,48 @@ class FaultKnobs:
                 raise ValueError(f"{name} must be {expected}")
             values[name] = convert(value)
         return cls(**values)
+
+
+class Controllable(Protocol):
+    """What the shared ``/_sim`` endpoints need of a simulator's state."""
+
+    @property
+    def faults(self) -> FaultKnobs: ...
+
+    def merge_faults(self, patch: Mapping[str, Any]) -> FaultKnobs: ...
+
+    def reset(self) -> None: ...
+
+    def stats(self) -> Json: ...
+
+
+def add_fault_controls(controls: Blueprint, state: Callable[[], Controllable]) -> None:
+    """``GET/POST /_sim/faults`` (a JSON merge patch), ``POST /_sim/reset`` and ``GET /_sim/stats``, the
+    same for every simulator. ``state`` returns the simulator's state for the current request."""
+
+    def reply(body: Any, status: int = 200) -> Response:
+        return Response(json.dumps(body, separators=(",", ":")), status=status, content_type="application/json")
+
+    @controls.get("/faults")
+    def get_faults() -> Response:
+        return reply(state().faults.to_json())
+
+    @controls.post("/faults")
+    def set_faults() -> Response:
+        patch = request.get_json(silent=True)
+        if not isinstance(patch, dict):
+            return reply({"error": "send a JSON object: a merge patch (RFC 7386) of the fault knobs"}, 400)
+        try:
+            return reply(state().merge_faults(patch).to_json())
+        except ValueError as error:
+            return reply({"error": str(error)}, 400)
+
+    @controls.post("/reset")
+    def reset() -> Response:
+        sim = state()
+        sim.reset()
+        return reply(sim.faults.to_json())
+
+    @controls.get("/stats")
+    def stats() -> Response:
+        return reply(state().stats())
