@@ -19,11 +19,9 @@ def enqueue(tenant_id: int, delivery_id: int) -> None:
 
 def process(tenant_id: int, delivery_id: int) -> str:
     from vectis.connectors.connectwise import ConnectWiseConnector, parse_ticket
-    from vectis.correlate import attach_to_tickets
-    from vectis.matching import Linked
-    from vectis.models import Connection, CustomerLink, WebhookDelivery
+    from vectis.models import Connection, WebhookDelivery
     from vectis.sync import build_connector
-    from vectis.ticket_writer import write_tickets
+    from vectis.ticket_writer import store_ticket
 
     with app_context(), db.tenant_session(tenant_id) as s:
         delivery = s.get(WebhookDelivery, delivery_id)
@@ -49,14 +47,6 @@ def process(tenant_id: int, delivery_id: int) -> str:
             )
             return "unreadable"
 
-        def account(external: str | None) -> Linked:
-            row = s.execute(
-                CustomerLink.__table__.select()
-                .with_only_columns(CustomerLink.id, CustomerLink.customer_id)
-                .where(CustomerLink.connection_id == connection.id, CustomerLink.external_id == (external or ""))
-            ).first()
-            return Linked(row[0], row[1]) if row else Linked(None, None)
-
-        attach_to_tickets(s, write_tickets(s, connection, [record], account))
+        store_ticket(s, connection, record)
         delivery.processed_at, delivery.outcome = datetime.now(UTC), f"Ticket #{external_id} stored."
         return "processed"

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from vectis.bulk import upsert
 from vectis.connectors.base import TicketBoardRecord, TicketRecord
 from vectis.matching import Linked
-from vectis.models import Connection, Ticket, TicketBoard, TicketNote, TicketStatus, TicketStatusChange
+from vectis.models import Connection, CustomerLink, Ticket, TicketBoard, TicketNote, TicketStatus, TicketStatusChange
 
 
 def write_boards(session: Session, connection: Connection, records: list[TicketBoardRecord]) -> None:
@@ -147,3 +147,25 @@ def write_tickets(
         update=("body", "internal", "author"),
     )
     return list(ids.values())
+
+
+def store_ticket(session: Session, connection: Connection, record: TicketRecord) -> Ticket:
+    """One ticket just read again from the vendor (after a write-back or a callback): stored, linked to
+    its customer, with failing backup events in its window attached, as a sync page would."""
+    from vectis.correlate import attach_to_tickets
+
+    def account(external_id: str | None) -> Linked:
+        row = session.execute(
+            select(CustomerLink.id, CustomerLink.customer_id).where(
+                CustomerLink.connection_id == connection.id, CustomerLink.external_id == (external_id or "")
+            )
+        ).first()
+        return Linked(row[0], row[1]) if row else Linked(None, None)
+
+    attach_to_tickets(session, write_tickets(session, connection, [record], account))
+    ticket = session.scalar(
+        select(Ticket).where(Ticket.connection_id == connection.id, Ticket.external_id == record.external_id)
+    )
+    assert ticket is not None
+    session.refresh(ticket)
+    return ticket

@@ -15,7 +15,6 @@ from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Targe
 from vectis.actions.registry import register
 from vectis.connectors.connectwise import ConnectWiseConnector, parse_ticket
 from vectis.connectors.http import ConnectorError
-from vectis.matching import Linked
 from vectis.models import Connection, Customer, CustomerLink, Role, Ticket, TicketBoard, TicketStatus
 
 ATTACHMENT_CAP = 10 * 1024 * 1024  # ConnectWise's document limit
@@ -45,28 +44,14 @@ def _vendor_failed(exc: ConnectorError) -> ActionFailed:
 
 def _refresh(ctx: Context, connector: ConnectWiseConnector, connection: Connection, external_id: str) -> Ticket:
     """Read the ticket back from the vendor and store it: what Vectis shows is what ConnectWise has."""
-    from vectis.ticket_writer import write_tickets
+    from vectis.ticket_writer import store_ticket
 
     item, notes = connector.get_ticket(external_id)
     record = parse_ticket(item, notes)
     if record is None:
         raise ActionFailed("ConnectWise answered, but the ticket it sent back could not be read.")
 
-    def account(external: str | None) -> Linked:
-        row = ctx.session.execute(
-            select(CustomerLink.id, CustomerLink.customer_id).where(
-                CustomerLink.connection_id == connection.id, CustomerLink.external_id == (external or "")
-            )
-        ).first()
-        return Linked(row[0], row[1]) if row else Linked(None, None)
-
-    write_tickets(ctx.session, connection, [record], account)
-    ticket = ctx.session.scalar(
-        select(Ticket).where(Ticket.connection_id == connection.id, Ticket.external_id == record.external_id)
-    )
-    assert ticket is not None
-    ctx.session.refresh(ticket)
-    return ticket
+    return store_ticket(ctx.session, connection, record)
 
 
 class TicketVerb(Verb):
