@@ -47,6 +47,9 @@ class Settings:
     # vendor key -> URL template, for vendors whose host Vectis derives (Keepit's region host). Only the
     # demo and tests set it, to reach the simulators: VECTIS_VENDOR_URLS="keepit=http://127.0.0.1:18081/{region}".
     vendor_urls: dict[str, str] = field(default_factory=dict)
+    # vendor key -> Vectis's own registered id at that vendor, when it differs from the one the connector
+    # ships with (VECTIS_CONNECTWISE_CLIENT_ID).
+    product_ids: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -139,6 +142,11 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         # The vendor simulators run on loopback; a real deployment never talks to itself.
         allow_loopback_vendors=env.get("VECTIS_ALLOW_LOOPBACK_VENDORS", "1" if generated else "0")
         in ("1", "true", "yes"),
+        product_ids={
+            vendor: value
+            for vendor, value in (("connectwise", env.get("VECTIS_CONNECTWISE_CLIENT_ID", "").strip()),)
+            if value
+        },
         vendor_urls=dict(
             item.strip().split("=", 1) for item in env.get("VECTIS_VENDOR_URLS", "").split(",") if "=" in item
         ),

@@ -70,7 +70,8 @@ def build_connector(
     http = HttpClient(
         base_url=cls.base_url(config, template), bucket=bucket, allow_loopback=settings.allow_loopback_vendors
     )
-    return cls(config, ConnectorContext(connection.tenant_id, connection.id, http, redis))
+    context = ConnectorContext(connection.tenant_id, connection.id, http, redis, settings.product_ids.get(cls.key))
+    return cls(config, context)
 
 
 @dataclass

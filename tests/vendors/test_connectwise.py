@@ -35,6 +35,7 @@ from vectis.models import (
 )
 from vectis.queues import queue, redis
 from vectis.simulators.connectwise import (
+    DEMO_CLIENT_ID,
     DEMO_COMPANY_ID,
     DEMO_PRIVATE_KEY,
     DEMO_PUBLIC_KEY,
@@ -365,3 +366,15 @@ def test_a_key_url_on_another_host_is_refused_without_being_fetched(app: Flask, 
     status, message = post_callback(app, setup, body, sign(body, "attacker-key"))
     assert status == 401 and "is not on 127.0.0.1" in message
     assert deliveries(app, setup) == [(False, None)]
+
+
+def test_the_configured_client_id_is_sent_and_a_connection_override_wins(app: Flask, cw: Sim) -> None:
+    settings = app.config["VECTIS_SETTINGS"]
+    app.config["VECTIS_SETTINGS"] = settings.with_overrides({"product_ids": {"connectwise": "not-registered"}})
+    try:
+        ok, message = check(app, **config(cw.url))
+        assert not ok and "not-registered" in message
+        ok, message = check(app, **config(cw.url, client_id=DEMO_CLIENT_ID))
+        assert ok, message
+    finally:
+        app.config["VECTIS_SETTINGS"] = settings

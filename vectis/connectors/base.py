@@ -180,6 +180,7 @@ class ConnectorContext:
     connection_id: int | None
     http: HttpClient
     redis: Redis
+    product_id: str | None = None  # Vectis's own id at the vendor (ConnectWise's clientId), from settings
 
 
 class Connector(ABC):

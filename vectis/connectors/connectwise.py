@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,9 +37,9 @@ from vectis.crypto import Sealed
 
 API = "/v4_6_release/apis/3.0"
 PAGE_SIZE = 1000
-# Vectis's registered ConnectWise clientId; VECTIS_CONNECTWISE_CLIENT_ID overrides it (the demo and tests
-# use the simulator's), and a connection's own override wins for on-prem partners.
-VECTIS_CLIENT_ID = os.environ.get("VECTIS_CONNECTWISE_CLIENT_ID", "5f1d2c7a-9b3e-4e8a-a6d4-2c0b7e91f35d")
+# Vectis's registered ConnectWise clientId. VECTIS_CONNECTWISE_CLIENT_ID (settings) replaces it, and a
+# connection's own override wins for on-prem partners.
+VECTIS_CLIENT_ID = "5f1d2c7a-9b3e-4e8a-a6d4-2c0b7e91f35d"
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 NOTES_WINDOW = timedelta(days=30)  # the hub shows open tickets and those closed in the last 30 days
 PERMISSIONS = {
@@ -212,7 +211,7 @@ class ConnectWiseConnector(Connector):
         pair = f"{self.config['company_id']}+{self.config['public_key']}:{self.config['private_key']}"
         return {
             "Authorization": "Basic " + base64.b64encode(pair.encode()).decode(),
-            "clientId": self.config.get("client_id") or VECTIS_CLIENT_ID,
+            "clientId": self.config.get("client_id") or self.ctx.product_id or VECTIS_CLIENT_ID,
             "Accept": "application/json",
         }
 
