@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import and_, func, select, text, tuple_
@@ -63,31 +62,29 @@ class Filters:
         high = datetime.combine(self.end, time(), UTC) + timedelta(days=1) if self.end else None
         return low, high
 
-    def params(self, **override: Any) -> list[tuple[str, str]]:
-        values: list[tuple[str, str]] = []
-        for key, value in (("day", self.day), ("week", self.week), ("from", self.start), ("to", self.end)):
-            if value and key not in override:
-                values.append((key, value.isoformat()))
-        values += [("source", s) for s in self.sources if ("source", s) not in override.get("drop", [])]
-        if self.notes_only and "notes" not in override:
-            values.append(("notes", "1"))
-        return values
+    def params(self, without: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+        """The filters as query pairs, optionally ``without`` one of them (what a chip links to)."""
+        dates = (("day", self.day), ("week", self.week), ("from", self.start), ("to", self.end))
+        pairs = [(key, value.isoformat()) for key, value in dates if value]
+        pairs += [("source", s) for s in self.sources]
+        pairs += [("notes", "1")] if self.notes_only else []
+        return [pair for pair in pairs if pair != without]
 
     def chips(self) -> list[tuple[str, str]]:
         """(label, query string without that filter)."""
+        labels = {
+            "day": "Day: {:%d %b %Y}",
+            "week": "Week of {:%d %b %Y}",
+            "from": "From {:%d %b %Y}",
+            "to": "To {:%d %b %Y}",
+        }
         chips = []
-        for key, value, label in (
-            ("day", self.day, f"Day: {self.day:%d %b %Y}" if self.day else ""),
-            ("week", self.week, f"Week of {self.week:%d %b %Y}" if self.week else ""),
-            ("from", self.start, f"From {self.start:%d %b %Y}" if self.start else ""),
-            ("to", self.end, f"To {self.end:%d %b %Y}" if self.end else ""),
-        ):
-            if value:
-                chips.append((label, urlencode(self.params(**{key: None}))))
-        for source in self.sources:
-            chips.append((f"Source: {source}", urlencode(self.params(drop=[("source", source)]))))
-        if self.notes_only:
-            chips.append(("Notes only", urlencode(self.params(notes=None))))
+        for key, value in self.params():
+            if key in labels:
+                label = labels[key].format(date.fromisoformat(value))
+            else:
+                label = f"Source: {value}" if key == "source" else "Notes only"
+            chips.append((label, urlencode(self.params(without=(key, value)))))
         return chips
 
     @property
