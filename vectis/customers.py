@@ -152,10 +152,31 @@ def badges_for(session: Session, customer_ids: list[int]) -> dict[int, Badges]:
     family = _family(session, customer_ids)
     now = datetime.now(UTC)
     badges: dict[int, Badges] = {}
-    for job, status in _job_rows(session, list(family)):
-        assert job.customer_id is not None
-        health = health_of(job, status, now)
-        badge = badges.setdefault(family[job.customer_id], Badges())
+    if not family:
+        return badges
+    # Only the columns the derivation reads: the list and every hub header count these for many jobs.
+    rows = session.execute(
+        select(
+            BackupConnector.customer_id,
+            BackupConnector.removed_at,
+            BackupConnectorStatus.state,
+            BackupConnectorStatus.last_attempt_at,
+            BackupConnectorStatus.last_success_at,
+            BackupConnectorStatus.last_duration_seconds,
+        )
+        .outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
+        .where(BackupConnector.customer_id.in_(list(family)))
+    )
+    for customer_id, removed_at, state, attempt, success, duration in rows:
+        health = derive(
+            state,
+            last_attempt_at=attempt,
+            last_success_at=success,
+            last_duration_seconds=duration,
+            removed_at=removed_at,
+            now=now,
+        )
+        badge = badges.setdefault(family[customer_id or 0], Badges())
         if health.state in ("failed", "stuck"):
             badge.backups_failing += 1
         elif health.state in ("stale", "silent"):
