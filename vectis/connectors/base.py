@@ -19,6 +19,15 @@ from redis import Redis
 from vectis.connectors.http import ConnectorError, HttpClient
 
 CATEGORIES = ("psa", "rmm", "backup", "security", "m365", "licensing", "billing")
+CATEGORY_LABELS = {
+    "psa": "PSA",
+    "rmm": "RMM",
+    "backup": "Backup",
+    "security": "Endpoint security",
+    "m365": "Microsoft 365",
+    "licensing": "Licensing",
+    "billing": "Billing",
+}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 from vectis import db, integrations, webhooks
 from vectis.actions import Target, perform
 from vectis.auth import current_actor, require_role
+from vectis.connectors.base import CATEGORY_LABELS
 from vectis.htmx import render
 from vectis.models import Role
 
@@ -28,7 +29,13 @@ def _target(vendor: Any) -> Target:
 @bp.get("/")
 @admin_only
 def index() -> Response:
-    return render("integrations/index.html", cards=integrations.cards(db.session()), active="admin", tab="integrations")
+    return render(
+        "integrations/index.html",
+        cards=integrations.cards(db.session()),
+        category_labels=CATEGORY_LABELS,
+        active="admin",
+        tab="integrations",
+    )
 
 
 @bp.get("/<vendor>")
