@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vectis.connectors import registry
-from vectis.connectors.base import Connector
+from vectis.connectors.base import CATEGORY_LABELS, Connector
 from vectis.connectors.http import ConnectorError
 from vectis.crypto import SecretUnreadable
 from vectis.models import BackupAuditEvent, BackupConnector, Connection, CustomerLink, SyncRun
@@ -25,6 +25,10 @@ class Card:
     vendor: type[Connector]
     connection: Connection | None
     last_run: SyncRun | None
+
+    @property
+    def category(self) -> str:
+        return CATEGORY_LABELS.get(self.vendor.category, self.vendor.category)
 
     @property
     def state(self) -> tuple[str, str]:

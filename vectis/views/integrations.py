@@ -10,7 +10,6 @@ from werkzeug.wrappers import Response
 from vectis import db, integrations, webhooks
 from vectis.actions import Target, perform
 from vectis.auth import current_actor, require_role
-from vectis.connectors.base import CATEGORY_LABELS
 from vectis.htmx import render
 from vectis.models import Role
 
@@ -32,7 +31,6 @@ def index() -> Response:
     return render(
         "integrations/index.html",
         cards=integrations.cards(db.session()),
-        category_labels=CATEGORY_LABELS,
         active="admin",
         tab="integrations",
     )
