@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from vectis import customers, tickets, timeline
 from vectis.connectors import registry
-from vectis.models import BackupConnector, Connection, Customer, Ticket, TicketBoard
+from vectis.models import BackupConnector, Connection, Customer, Ticket
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,10 @@ def _has_tickets(hub: HubContext) -> bool:
 
 
 def _tickets(hub: HubContext) -> dict[str, Any]:
-    boards = hub.session.scalars(select(TicketBoard).where(TicketBoard.inactive.is_(False)).order_by(TicketBoard.name))
-    return {"tickets": tickets.for_customer(hub.session, hub.ids), "boards": list(boards)}
+    return {
+        "tickets": tickets.for_customer(hub.session, hub.ids),
+        "new_ticket": tickets.new_ticket_form(hub.session, hub.customer, hub.ids),
+    }
 
 
 TABS: tuple[Tab, ...] = (

@@ -25,6 +25,7 @@ from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
     Connection,
+    Contact,
     Customer,
     CustomerLink,
     LinkStatus,
@@ -36,6 +37,7 @@ _SUFFIXES = re.compile(r"\b(inc|llc|ltd|limited|gmbh|ag|co|corp|corporation|comp
 # Every table whose rows belong to a vendor account: linking the account points them at its customer.
 LINKED_TABLES: tuple[Table, ...] = (
     BackupConnector.__table__,
+    Contact.__table__,
     BackupAuditEvent.__table__,
     TimelineEvent.__table__,
     Ticket.__table__,

@@ -29,11 +29,13 @@ from vectis.connectors.base import (
     BackupJobRecord,
     Connector,
     ConnectorContext,
+    ContactRecord,
     CustomerRecord,
     Page,
     Record,
     Stream,
     TicketBoardRecord,
+    TicketPriorityRecord,
     TicketRecord,
 )
 from vectis.connectors.http import ConnectorError, HttpClient
@@ -50,7 +52,7 @@ from vectis.models import (
     TimelineEvent,
 )
 from vectis.ratelimit import TokenBucket
-from vectis.ticket_writer import write_boards, write_tickets
+from vectis.ticket_writer import write_boards, write_contacts, write_priorities, write_tickets
 
 log = logging.getLogger("vectis.sync")
 NO_ACCOUNT = Linked(link_id=None, customer_id=None)  # a record naming an account the vendor did not list
@@ -99,6 +101,13 @@ class Writer:
         boards = [r for r in records if isinstance(r, TicketBoardRecord)]
         if boards:
             write_boards(self.session, self.connection, boards)
+        priorities = [r for r in records if isinstance(r, TicketPriorityRecord)]
+        if priorities:
+            write_priorities(self.session, self.connection, priorities)
+        contacts = {r.external_id: r for r in records if isinstance(r, ContactRecord)}
+        if contacts:
+            self._prefetch_customers()
+            write_contacts(self.session, self.connection, list(contacts.values()), self._account)
         tickets = {r.external_id: r for r in records if isinstance(r, TicketRecord)}
         if tickets:
             self._prefetch_customers()

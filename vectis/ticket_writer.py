@@ -1,5 +1,5 @@
-"""Writes a PSA's boards, statuses and tickets (with their notes and observed status history), set-based,
-one page at a time, for any PSA connector."""
+"""Writes a PSA's boards, statuses, priorities, contacts and tickets (with their notes and observed status
+history), set-based, one page at a time, for any PSA connector."""
 
 from __future__ import annotations
 
@@ -10,9 +10,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vectis.bulk import upsert
-from vectis.connectors.base import TicketBoardRecord, TicketRecord
+from vectis.connectors.base import ContactRecord, TicketBoardRecord, TicketPriorityRecord, TicketRecord
 from vectis.matching import Linked
-from vectis.models import Connection, CustomerLink, Ticket, TicketBoard, TicketNote, TicketStatus, TicketStatusChange
+from vectis.models import (
+    Connection,
+    Contact,
+    CustomerLink,
+    Ticket,
+    TicketBoard,
+    TicketNote,
+    TicketPriority,
+    TicketStatus,
+    TicketStatusChange,
+)
 
 
 def write_boards(session: Session, connection: Connection, records: list[TicketBoardRecord]) -> None:
@@ -53,6 +63,53 @@ def write_boards(session: Session, connection: Connection, records: list[TicketB
         statuses,
         conflict=("tenant_id", "board_id", "external_id"),
         update=("name", "closed", "sort_order"),
+    )
+
+
+def write_priorities(session: Session, connection: Connection, records: list[TicketPriorityRecord]) -> None:
+    upsert(
+        session.connection(),
+        TicketPriority.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "tenant_id": connection.tenant_id,
+                "connection_id": connection.id,
+                "external_id": r.external_id,
+                "name": r.name[:200],
+                "sort_order": r.sort_order,
+                "is_default": r.default,
+            }
+            for r in records
+        ],
+        conflict=("tenant_id", "connection_id", "external_id"),
+        update=("name", "sort_order", "is_default"),
+    )
+
+
+def write_contacts(
+    session: Session, connection: Connection, records: list[ContactRecord], account: Callable[[str | None], Linked]
+) -> None:
+    rows = []
+    for r in records:
+        linked = account(r.customer_external_id)
+        rows.append(
+            {
+                "tenant_id": connection.tenant_id,
+                "connection_id": connection.id,
+                "customer_id": linked.customer_id,
+                "customer_link_id": linked.link_id,
+                "external_id": r.external_id,
+                "name": r.name[:200],
+                "email": (r.email or "")[:320] or None,
+                "inactive": r.inactive,
+            }
+        )
+    upsert(
+        session.connection(),
+        Contact.__table__,  # type: ignore[arg-type]
+        rows,
+        conflict=("tenant_id", "connection_id", "external_id"),
+        update=("customer_id", "customer_link_id", "name", "email", "inactive"),
     )
 
 

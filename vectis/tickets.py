@@ -1,5 +1,6 @@
 """The ticket surfaces' queries: the queue (``/tickets``, filters in the URL), a customer's tickets (open,
-and closed in the last 30 days), and one ticket's thread, status history and related records."""
+and closed in the last 30 days), one ticket's thread, status history and related records, and what the
+New ticket form offers."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, or_, select, text, tuple_
+from sqlalchemy import and_, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from vectis.models import (
+    Contact,
     Customer,
     Ticket,
     TicketBoard,
     TicketNote,
+    TicketPriority,
     TicketRelated,
     TicketStatus,
     TicketStatusChange,
@@ -200,3 +203,53 @@ def detail(session: Session, ticket: Ticket) -> Detail:
         )
     )
     return Detail(ticket, notes, history, statuses, related)
+
+
+@dataclass
+class NewTicketForm:
+    """The choices of the hub's New ticket form, each with the one a technician most likely wants first."""
+
+    boards: list[TicketBoard]
+    priorities: list[TicketPriority]
+    contacts: list[Contact]
+    board_id: int | None
+    priority_id: int | None
+    contact_id: int | None
+
+
+def new_ticket_form(session: Session, customer: Customer, customer_ids: list[int]) -> NewTicketForm:
+    boards = list(
+        session.scalars(select(TicketBoard).where(TicketBoard.inactive.is_(False)).order_by(TicketBoard.name))
+    )
+    # The board this customer's tickets usually go on, else the busiest one: not the first alphabetically
+    # (which tends to be "Alerts").
+    usage = dict(
+        session.execute(
+            select(Ticket.board_id, func.count())
+            .where(Ticket.customer_id.in_(customer_ids), Ticket.board_id.is_not(None))
+            .group_by(Ticket.board_id)
+        ).all()
+    ) or dict(
+        session.execute(
+            select(Ticket.board_id, func.count()).where(Ticket.board_id.is_not(None)).group_by(Ticket.board_id)
+        ).all()
+    )
+    live = {b.id for b in boards}
+    board_id = max((b for b in usage if b in live), key=lambda b: usage[b], default=boards[0].id if boards else None)
+    priorities = list(session.scalars(select(TicketPriority).order_by(TicketPriority.sort_order, TicketPriority.name)))
+    contacts = list(
+        session.scalars(
+            select(Contact)
+            .where(Contact.customer_id.in_(customer_ids), Contact.inactive.is_(False))
+            .order_by(Contact.name)
+        )
+    )
+    main = next((c for c in contacts if customer.contact_name and c.name == customer.contact_name), None)
+    return NewTicketForm(
+        boards=boards,
+        priorities=priorities,
+        contacts=contacts,
+        board_id=board_id,
+        priority_id=next((p.id for p in priorities if p.is_default), None),
+        contact_id=main.id if main else None,
+    )

@@ -15,7 +15,7 @@ from tests.conftest import TenantFixture
 from tests.e2e.test_shell import sign_in
 from tests.vendors.support import add_connection, serve_app, sync
 from vectis import db
-from vectis.models import Connection, Customer, Ticket
+from vectis.models import Connection, Contact, Customer, Ticket
 from vectis.simulators import connectwise
 
 
@@ -77,3 +77,32 @@ def test_a_technician_replies_from_the_hub_and_sees_it_in_the_queue(
     expect(page).to_have_url(re.compile(r"status="))
     expect(page.get_by_test_id("ticket-queue")).to_contain_text(summary)
     page.screenshot(path=str(screenshots_dir / "tickets.png"), full_page=True)
+
+
+def test_a_technician_creates_a_ticket_with_priority_and_contact(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    northwind: TenantFixture,
+    psa_northwind: connectwise.ConnectWiseState,
+    screenshots_dir: Path,
+) -> None:
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        contact = s.scalars(select(Contact).where(Contact.customer_id.is_not(None)).order_by(Contact.id)).first()
+        assert contact is not None
+        customer_id, person = contact.customer_id, contact.name
+    before = len(psa_northwind.tickets)
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"http://northwind.localhost:{live_server}/customers/{customer_id}/tickets")
+    form = page.get_by_test_id("new-ticket")
+    expect(form.get_by_label("Priority")).to_have_value(re.compile(r"\d+"))  # ConnectWise's default is chosen
+    form.get_by_label("Summary").fill("Scanner drops off the network")
+    form.get_by_label("Priority").select_option(label="Priority 2 - High")
+    choice = form.get_by_label("Contact").locator("option", has_text=person).first
+    form.get_by_label("Contact").select_option(value=choice.get_attribute("value"))
+    page.screenshot(path=str(screenshots_dir / "hub-new-ticket.png"), full_page=True)
+    form.get_by_role("button", name="Create in ConnectWise").click()
+    expect(page.get_by_role("heading", name=re.compile("Scanner drops off the network"))).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Priority 2 - High")
+    expect(page.locator("main")).to_contain_text(person)
+    assert len(psa_northwind.tickets) == before + 1

@@ -17,16 +17,18 @@ from sqlalchemy import func, select
 
 from tests.conftest import client_for
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
-from vectis import db
+from vectis import db, tickets
 from vectis.actions import Actor, Target, perform
 from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector
 from vectis.integrations import try_connection
 from vectis.models import (
     AuditEntry,
+    Contact,
     Customer,
     Tenant,
     Ticket,
     TicketNote,
+    TicketPriority,
     TicketRelated,
     TicketStatus,
     TicketStatusChange,
@@ -135,6 +137,9 @@ def test_a_full_then_an_incremental_sync(app: Flask, cw: Sim) -> None:
     assert count(app, setup, Customer) == 14  # the first tool connected: its companies are the customers
     assert count(app, setup, TicketNote) > len(cw.state.tickets)
     assert count(app, setup, TicketStatus) > 6
+    assert count(app, setup, TicketPriority) == len(cw.state.priorities)
+    # Every contact is on the customer its company became.
+    assert count(app, setup, Contact, Contact.customer_id.is_not(None)) == len(cw.state.contacts)
     open_tickets = count(app, setup, Ticket, Ticket.closed.is_(False))
     assert 0 < open_tickets < len(cw.state.tickets)
     # A technician changes one ticket in ConnectWise: the next sync reads that one (and the boundary tie).
@@ -224,23 +229,44 @@ def test_attachments_over_ten_megabytes_are_refused_with_the_cap(app: Flask, cw:
     assert result == "ok", message
 
 
-def test_create_ticket_from_the_hub(app: Flask, cw: Sim) -> None:
+def test_create_ticket_from_the_hub_with_priority_and_contact(app: Flask, cw: Sim) -> None:
     setup = connect(app, cw)
     sync(app, setup)
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
-        customer_id, name = s.execute(select(Customer.id, Customer.name).order_by(Customer.id).limit(1)).one()
-        board = s.scalar(select(Ticket.board_id).where(Ticket.board_id.is_not(None)))
+        contact = s.scalars(select(Contact).order_by(Contact.id)).first()
+        assert contact is not None and contact.customer_id is not None
+        customer = s.get(Customer, contact.customer_id)
+        assert customer is not None
+        form = tickets.new_ticket_form(s, customer, [customer.id])
+        stranger = s.scalar(select(Contact.id).where(Contact.customer_id != customer.id))
+        urgent = s.scalar(select(TicketPriority).where(TicketPriority.name.like("%1%")))
+        assert urgent is not None and form.board_id is not None
+        assert form.priority_id is not None and form.priority_id != urgent.id  # ConnectWise's default first
+        assert contact.id in {c.id for c in form.contacts} and stranger not in {c.id for c in form.contacts}
+        target = Target("customer", str(customer.id), customer.name)
+        payload: dict[str, Any] = {
+            "summary": "VPN drops every hour",
+            "board_id": form.board_id,
+            "priority_id": urgent.id,
+        }
+        expected_contact = (int(contact.external_id), contact.name)
+        contact_id, priority = contact.id, (int(urgent.external_id), urgent.name)
     before = len(cw.state.tickets)
-    result, message = act(
-        app,
-        setup,
-        "ticket.create",
-        Target("customer", str(customer_id), name),
-        {"summary": "VPN drops every hour", "board_id": board},
-    )
+
+    # Someone else's contact is refused before anything reaches ConnectWise.
+    result, message = act(app, setup, "ticket.create", target, {**payload, "contact_id": stranger})
+    assert result == "failed" and "Choose the contact again" in message
+    assert len(cw.state.tickets) == before
+
+    result, message = act(app, setup, "ticket.create", target, {**payload, "contact_id": contact_id})
     assert result == "ok", message
+    created = max(cw.state.tickets.values(), key=lambda t: t.id)
     assert len(cw.state.tickets) == before + 1
-    assert count(app, setup, Ticket, Ticket.summary == "VPN drops every hour") == 1
+    assert (created.contact_id, created.priority_id) == (expected_contact[0], priority[0])
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        stored = s.scalar(select(Ticket).where(Ticket.summary == "VPN drops every hour"))
+        assert stored is not None
+        assert (stored.priority, stored.contact_name) == (priority[1], expected_contact[1])
 
 
 # --- auto-attach -------------------------------------------------------------------------------------

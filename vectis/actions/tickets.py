@@ -15,7 +15,17 @@ from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Targe
 from vectis.actions.registry import register
 from vectis.connectors.connectwise import ConnectWiseConnector, parse_ticket
 from vectis.connectors.http import ConnectorError
-from vectis.models import Connection, Customer, CustomerLink, Role, Ticket, TicketBoard, TicketStatus
+from vectis.models import (
+    Connection,
+    Contact,
+    Customer,
+    CustomerLink,
+    Role,
+    Ticket,
+    TicketBoard,
+    TicketPriority,
+    TicketStatus,
+)
 
 ATTACHMENT_CAP = 10 * 1024 * 1024  # ConnectWise's document limit
 WRITERS = frozenset({Role.ADMIN, Role.TECHNICIAN})
@@ -70,13 +80,18 @@ class TicketVerb(Verb):
         return RateLimit(f"connection:{ctx.tenant_id}:{connection.id}", rate, burst=max(1, round(rate)))
 
 
+def _int(value: Any) -> int:
+    """A form's id: anything that is not a number finds nothing (id 0), so the verb says what to choose."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _status(ctx: Context, ticket: Ticket, status_id: Any) -> TicketStatus | None:
     if status_id in (None, ""):
         return None
-    try:
-        status = ctx.session.get(TicketStatus, int(status_id))
-    except (TypeError, ValueError):
-        status = None
+    status = ctx.session.get(TicketStatus, _int(status_id))
     if status is None or status.board_id != ticket.board_id:
         raise ActionFailed("Choose one of this ticket's board statuses.")
     return status
@@ -180,7 +195,7 @@ class CreateTicket(TicketVerb):
         summary = str(payload.get("summary") or "").strip()
         if not summary:
             raise ActionFailed("Give the ticket a summary.")
-        board = ctx.session.get(TicketBoard, int(payload.get("board_id") or 0))
+        board = ctx.session.get(TicketBoard, _int(payload.get("board_id")))
         if board is None:
             raise ActionFailed("Choose the board the ticket goes on.")
         company = ctx.session.scalar(
@@ -200,9 +215,15 @@ class CreateTicket(TicketVerb):
             "company": {"id": int(company)},
         }
         if payload.get("priority_id"):
-            fields["priority"] = {"id": int(payload["priority_id"])}
+            priority = ctx.session.get(TicketPriority, _int(payload["priority_id"]))
+            if priority is None or priority.connection_id != board.connection_id:
+                raise ActionFailed("That priority is not one of this ConnectWise's. Choose it again.")
+            fields["priority"] = {"id": int(priority.external_id)}
         if payload.get("contact_id"):
-            fields["contact"] = {"id": int(payload["contact_id"])}
+            contact = ctx.session.get(Contact, _int(payload["contact_id"]))
+            if contact is None or contact.connection_id != board.connection_id or contact.customer_id != customer.id:
+                raise ActionFailed(f"That contact is not one of {customer.name}'s. Choose the contact again.")
+            fields["contact"] = {"id": int(contact.external_id)}
         if payload.get("description"):
             fields["initialDescription"] = str(payload["description"])
         connector = _connector(ctx, connection)

@@ -157,7 +157,34 @@ class TicketRecord:
     notes: tuple[TicketNoteRecord, ...] | None = None  # None: not read this time, keep what is stored
 
 
-Record = CustomerRecord | BackupJobRecord | BackupEventRecord | TicketBoardRecord | TicketRecord
+@dataclass(frozen=True)
+class TicketPriorityRecord:
+    external_id: str
+    name: str
+    sort_order: int = 0
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    """A person at a customer (a PSA contact): whom a ticket is for."""
+
+    external_id: str
+    customer_external_id: str | None
+    name: str
+    email: str | None = None
+    inactive: bool = False
+
+
+Record = (
+    CustomerRecord
+    | BackupJobRecord
+    | BackupEventRecord
+    | TicketBoardRecord
+    | TicketPriorityRecord
+    | ContactRecord
+    | TicketRecord
+)
 
 
 @dataclass(frozen=True)

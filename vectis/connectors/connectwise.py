@@ -23,12 +23,14 @@ from vectis.connectors.base import (
     Capabilities,
     ConfigField,
     Connector,
+    ContactRecord,
     CustomerRecord,
     Page,
     Record,
     Stream,
     TicketBoardRecord,
     TicketNoteRecord,
+    TicketPriorityRecord,
     TicketRecord,
     TicketStatusRecord,
 )
@@ -44,6 +46,8 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 NOTES_WINDOW = timedelta(days=30)  # the hub shows open tickets and those closed in the last 30 days
 PERMISSIONS = {
     "/company/companies": "Companies (Company Maintenance: inquire)",
+    "/company/contacts": "Companies (Contacts: inquire)",
+    "/service/priorities": "Service Desk (Table Setup: inquire)",
     "/service/tickets": "Service Tickets (inquire)",
     "/service/boards": "Service Tickets (Service Board setup: inquire)",
     "/system/info": "System (inquire)",
@@ -123,6 +127,36 @@ def parse_board(item: dict[str, Any], statuses: list[dict[str, Any]]) -> TicketB
     )
 
 
+def parse_priority(item: dict[str, Any]) -> TicketPriorityRecord | None:
+    if item.get("id") is None:
+        return None
+    return TicketPriorityRecord(
+        external_id=str(item["id"]),
+        name=str(item.get("name") or f"Priority {item['id']}"),
+        sort_order=int(item.get("sortOrder") or 0),
+        default=bool(item.get("defaultFlag")),
+    )
+
+
+def parse_contact(item: dict[str, Any]) -> ContactRecord | None:
+    name = " ".join(str(item[k]).strip() for k in ("firstName", "lastName") if item.get(k)).strip()
+    if item.get("id") is None or not name:
+        return None
+    emails = [
+        c
+        for c in item.get("communicationItems") or ()
+        if isinstance(c, dict) and c.get("communicationType") == "Email" and c.get("value")
+    ]
+    email = next((c for c in emails if c.get("defaultFlag")), emails[0] if emails else {})
+    return ContactRecord(
+        external_id=str(item["id"]),
+        customer_external_id=_ref_id(item.get("company")),
+        name=name,
+        email=str(email.get("value") or "") or None,
+        inactive=bool(item.get("inactiveFlag")),
+    )
+
+
 def parse_note(item: dict[str, Any]) -> TicketNoteRecord | None:
     if item.get("id") is None:
         return None
@@ -165,7 +199,10 @@ class ConnectWiseConnector(Connector):
     key = "connectwise"
     label = "ConnectWise PSA"
     category = "psa"
-    description = "ConnectWise PSA (Manage): companies become customers; boards, statuses and tickets with their notes."
+    description = (
+        "ConnectWise PSA (Manage): companies become customers with their contacts; boards, statuses, priorities "
+        "and tickets with their notes."
+    )
     capabilities = Capabilities(
         read=True, write_verbs=("ticket.reply", "ticket.update_status", "ticket.create"), webhooks=True
     )
@@ -275,7 +312,13 @@ class ConnectWiseConnector(Connector):
 
     def test_connection(self) -> str:
         info, _ = self.call("GET", "/system/info", what="the system information")
-        for path in ("/company/companies", "/service/boards", "/service/tickets"):
+        for path in (
+            "/company/companies",
+            "/company/contacts",
+            "/service/boards",
+            "/service/priorities",
+            "/service/tickets",
+        ):
             self.call("GET", path, params={"pageSize": 1}, what=path)
         version = (info or {}).get("version", "") if isinstance(info, dict) else ""
         return f"Connected to ConnectWise {version} at {self.config['site_url']}".replace("  ", " ")
@@ -289,6 +332,8 @@ class ConnectWiseConnector(Connector):
         return [
             Stream("companies", "/company/companies", "id", parse_company, page_size=PAGE_SIZE),
             Stream("boards", "/service/boards", "id", lambda item: parse_board(item, item.get("_statuses", []))),
+            Stream("priorities", "/service/priorities", "id", parse_priority),
+            Stream("contacts", "/company/contacts", "id", parse_contact, page_size=PAGE_SIZE),
             Stream(
                 "tickets",
                 "/service/tickets",
@@ -312,8 +357,8 @@ class ConnectWiseConnector(Connector):
             page += 1
 
     def read(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        if stream.name == "companies":
-            for items in self._pages(stream.path, {"orderBy": "id asc"}, "the companies"):
+        if stream.name in ("companies", "priorities", "contacts"):
+            for items in self._pages(stream.path, {"orderBy": "id asc"}, f"the {stream.name}"):
                 yield Page([r for r in map(stream.parse, items) if r is not None], None)
         elif stream.name == "boards":
             boards: list[Record] = []

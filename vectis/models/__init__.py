@@ -4,12 +4,21 @@ from vectis.models.accounts import Invite, RecoveryCode
 from vectis.models.audit import AuditEntry
 from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus
 from vectis.models.base import Base, TenantOwned
+from vectis.models.contacts import Contact
 from vectis.models.customers import Customer, CustomerLink, LinkStatus
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.tenancy import Role, Tenant, User
-from vectis.models.tickets import Ticket, TicketBoard, TicketNote, TicketRelated, TicketStatus, TicketStatusChange
+from vectis.models.tickets import (
+    Ticket,
+    TicketBoard,
+    TicketNote,
+    TicketPriority,
+    TicketRelated,
+    TicketStatus,
+    TicketStatusChange,
+)
 from vectis.models.timeline import TimelineEvent
 from vectis.models.webhooks import WebhookDelivery
 
@@ -20,6 +29,7 @@ __all__ = [
     "BackupConnectorStatus",
     "Base",
     "Connection",
+    "Contact",
     "Customer",
     "CustomerLink",
     "CustomerNote",
@@ -36,6 +46,7 @@ __all__ = [
     "Ticket",
     "TicketBoard",
     "TicketNote",
+    "TicketPriority",
     "TicketRelated",
     "TicketStatus",
     "TicketStatusChange",

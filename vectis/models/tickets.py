@@ -49,6 +49,30 @@ class TicketStatus(TenantOwned, Base):
     sort_order: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
 
 
+class TicketPriority(TenantOwned, Base):
+    """A PSA's priorities (ConnectWise's are one list for every board)."""
+
+    __tablename__ = "ticket_priorities"
+    __table_args__ = (
+        Index(
+            "ix_ticket_priorities_tenant_id_connection_id_external_id",
+            "tenant_id",
+            "connection_id",
+            "external_id",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False
+    )
+    external_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    sort_order: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+
+
 class Ticket(TenantOwned, Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -58,6 +82,7 @@ class Ticket(TenantOwned, Base):
         Index("ix_tickets_tenant_id_customer_id_closed_opened_at", "tenant_id", "customer_id", "closed", "opened_at"),
         Index("ix_tickets_tenant_id_closed_updated_at_id", "tenant_id", "closed", "vendor_updated_at", "id"),
         Index("ix_tickets_tenant_id_assignee", "tenant_id", "assignee"),
+        Index("ix_tickets_tenant_id_opened_at", "tenant_id", "opened_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -15,7 +15,7 @@ Authentication
 
 Endpoints (under ``/v4_6_release/apis/3.0``)
     ``GET /system/info`` → ``{version,isCloud,serverTimeZone,cloudRegion}``.
-    ``GET /company/companies[/{id}]``, ``GET /system/members[/{id}]``, ``GET /service/boards[/{id}]``,
+    ``GET /company/companies[/{id}]``, ``GET /company/contacts``, ``GET /system/members[/{id}]``, ``GET /service/boards[/{id}]``,
     ``GET /service/boards/{id}/statuses``, ``GET /service/priorities``, ``GET /service/tickets[/count]``,
     ``GET /service/tickets/{id}/notes``, ``GET /system/documents``, ``GET /system/callbacks[/{id}]``.
     Every list takes ``conditions`` (``field op value`` with ``= != < > <= >= like contains in``, ``and``/``or``,
@@ -444,6 +444,27 @@ class ConnectWiseState:
     def contact_ref(self, contact_id: int | None) -> Json | None:
         contact = self.contacts.get(contact_id) if contact_id is not None else None
         return {"id": contact["id"], "name": contact["name"]} if contact else None
+
+    def contact_view(self, contact: Json) -> Json:
+        """ConnectWise's contact shape: the e-mail is one of the ``communicationItems``."""
+        company = self.companies.get(contact["companyId"], {})
+        return {
+            "id": contact["id"],
+            "firstName": contact["firstName"],
+            "lastName": contact["lastName"],
+            "company": {"id": company.get("id"), "identifier": company.get("identifier"), "name": company.get("name")},
+            "inactiveFlag": bool(contact.get("inactiveFlag")),
+            "communicationItems": [
+                {
+                    "id": contact["id"] * 10,
+                    "type": {"id": 1, "name": "Email"},
+                    "value": contact["email"],
+                    "defaultFlag": True,
+                    "communicationType": "Email",
+                }
+            ],
+            "_info": {"lastUpdated": iso(self.now), "updatedBy": "jhughes"},
+        }
 
     def company_view(self, company: Json) -> Json:
         view = {key: value for key, value in company.items() if key != "defaultContactId"}
@@ -1849,6 +1870,12 @@ def system_info() -> Response:
 def companies() -> Response:
     sim = _sim()
     return _list("companies", sim.companies.values, sim.company_view)
+
+
+@api.get("/company/contacts")
+def contacts() -> Response:
+    sim = _sim()
+    return _list("contacts", sim.contacts.values, sim.contact_view)
 
 
 @api.get("/company/companies/<int:company_id>")

@@ -37,7 +37,9 @@ def palette() -> Response:
     return render("customers/_palette.html", "customers/_palette.html", found=found)
 
 
-def _hub(customer_id: int, tab_key: str | None, *, draft: dict[str, str] | None = None, status: int = 200) -> Response:
+def hub_page(
+    customer_id: int, tab_key: str | None, *, draft: dict[str, str] | None = None, status: int = 200
+) -> Response:
     customer = get_or_404(Customer, customer_id)
     s = db.session()
     context = hub.HubContext(s, customer, customers.sites_of(s, customer))
@@ -65,13 +67,13 @@ def _hub(customer_id: int, tab_key: str | None, *, draft: dict[str, str] | None 
 @bp.get("/customers/<int:customer_id>")
 @signed_in
 def show(customer_id: int) -> Response:
-    return _hub(customer_id, None)
+    return hub_page(customer_id, None)
 
 
 @bp.get("/customers/<int:customer_id>/<any(tickets, backups, timeline):tab>")
 @signed_in
 def tab(customer_id: int, tab: str) -> Response:
-    return _hub(customer_id, tab)
+    return hub_page(customer_id, tab)
 
 
 def _back_to_timeline(customer_id: int) -> Response:
@@ -87,7 +89,7 @@ def add_note(customer_id: int) -> Response:
         "note.create", Target("customer", str(customer.id), customer.name), payload, actor=current_actor(), surface="ui"
     )
     if not outcome.ok:  # the words stay in the form, with the reason above it
-        return _hub(customer.id, "timeline", draft={**payload, "error": outcome.message}, status=422)
+        return hub_page(customer.id, "timeline", draft={**payload, "error": outcome.message}, status=422)
     flash(outcome.message, "ok")
     return _back_to_timeline(customer.id)
 

@@ -13,6 +13,7 @@ from vectis.actions import Target, perform
 from vectis.auth import current_actor, require_role, signed_in
 from vectis.htmx import render, wants_partial
 from vectis.models import Customer, Role, Ticket
+from vectis.views.customers import hub_page
 
 bp = Blueprint("tickets", __name__)
 writers = require_role(Role.TECHNICIAN)  # admins pass every check
@@ -123,7 +124,9 @@ def create(customer_id: int) -> Response:
         actor=current_actor(),
         surface="ui",
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
-    if outcome.ok and outcome.response.get("ticket_id"):
+    if not outcome.ok:  # what was typed and chosen stays in the form, with the reason above it
+        return hub_page(customer.id, "tickets", draft={**payload, "error": outcome.message}, status=422)
+    flash(outcome.message, "ok")
+    if outcome.response.get("ticket_id"):
         return redirect(url_for("tickets.show", ticket_id=outcome.response["ticket_id"]))
     return redirect(url_for("customers.tab", customer_id=customer.id, tab="tickets"))
