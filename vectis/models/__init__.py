@@ -1,6 +1,7 @@
 """All models, imported here so ``Base.metadata`` is complete for Alembic and the catalog tests."""
 
 from vectis.models.accounts import Invite, RecoveryCode
+from vectis.models.alerts import Alert, AlertMute, AlertState
 from vectis.models.audit import AuditEntry
 from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus
 from vectis.models.base import Base, TenantOwned
@@ -9,6 +10,7 @@ from vectis.models.customers import Customer, CustomerLink, LinkStatus
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
+from vectis.models.rules import Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
 from vectis.models.tenancy import Role, Tenant, User
 from vectis.models.tickets import (
     Ticket,
@@ -23,6 +25,9 @@ from vectis.models.timeline import TimelineEvent
 from vectis.models.webhooks import WebhookDelivery
 
 __all__ = [
+    "Alert",
+    "AlertMute",
+    "AlertState",
     "AuditEntry",
     "BackupAuditEvent",
     "BackupConnector",
@@ -39,6 +44,12 @@ __all__ = [
     "QueuedAction",
     "RecoveryCode",
     "Role",
+    "Rule",
+    "RuleDispatch",
+    "RuleEvent",
+    "RuleFire",
+    "RuleMode",
+    "RuleVersion",
     "StreamCursor",
     "SyncRun",
     "Tenant",

@@ -70,6 +70,8 @@ class BackupConnectorStatus(TenantOwned, Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Failed runs in a row, counted as Vectis sees new attempts ("failed 3 runs in a row").
+    consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     message: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 

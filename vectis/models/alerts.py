@@ -1,0 +1,75 @@
+"""Alerts: a condition that holds for a job or a record (a backup gone stale, a failed run), with the
+technician's handling of it (acknowledged, muted, resolved, opened as a ticket)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vectis.models.base import Base, TenantOwned, created_at_column
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"  # someone is on it; stays listed under Acknowledged
+    MUTED = "muted"  # the condition is muted for this customer
+    RESOLVED = "resolved"
+
+
+class Alert(TenantOwned, Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # One alert per (subject, condition) until it resolves; then it may fire again.
+        Index(
+            "ix_alerts_tenant_id_subject_type_subject_id_condition",
+            "tenant_id",
+            "subject_type",
+            "subject_id",
+            "condition",
+            unique=True,
+            postgresql_where=text("state <> 'resolved'"),
+        ),
+        Index("ix_alerts_tenant_id_state_last_seen_at", "tenant_id", "state", "last_seen_at"),
+        Index("ix_alerts_tenant_id_customer_id_state", "tenant_id", "customer_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    connection_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("connections.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(40), nullable=False)  # Veeam, Keepit, a rule's name
+    condition: Mapped[str] = mapped_column(String(60), nullable=False)  # backup_stale, backup_failed, rule:<id>
+    severity: Mapped[str] = mapped_column(String(20), nullable=False)  # critical | warning | info
+    subject_type: Mapped[str] = mapped_column(String(40), nullable=False)  # backup_job | backup_event | ticket
+    subject_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    subject_label: Mapped[str] = mapped_column(String(300), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(String(20), nullable=False, server_default=AlertState.OPEN.value)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(320))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(320))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ticket_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="SET NULL"))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class AlertMute(TenantOwned, Base):
+    """ "Mute this condition for this customer for N hours", with the reason someone gave."""
+
+    __tablename__ = "alert_mutes"
+    __table_args__ = (Index("ix_alert_mutes_tenant_id_customer_id_condition", "tenant_id", "customer_id", "condition"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
+    condition: Mapped[str] = mapped_column(String(60), nullable=False)
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(320), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
