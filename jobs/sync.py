@@ -56,7 +56,13 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                     sync_connection(s, connection, run, connector, on_page=lock.reacquire)
                 finally:
                     connector.ctx.http.close()
-                return run.status
+                status = run.status
+            # What the sync brought in (failed runs, new tickets) reaches the alerts and rules now, not
+            # at the next tick.
+            from jobs import rules
+
+            rules.enqueue(tenant_id)
+            return status
         finally:
             lock.release()
 

@@ -188,6 +188,7 @@ class Writer:
                 or ((r.last_end_at or r.last_attempt_at) if r.state in ("success", "warning") else None),
                 "last_duration_seconds": r.duration_seconds,
                 "message": r.message,
+                "consecutive_failures": 1 if r.state == "failed" else 0,
                 "updated_at": now,
             }
             for r in records
@@ -199,7 +200,14 @@ class Writer:
             conflict=("tenant_id", "backup_connector_id"),
             update=("state", "vendor_status", "last_attempt_at", "last_duration_seconds", "message", "updated_at"),
             # The vendor only knows the latest run: the last success is ours to remember.
-            merge={"last_success_at": "coalesce(excluded.last_success_at, t.last_success_at)"},
+            merge={
+                "last_success_at": "coalesce(excluded.last_success_at, t.last_success_at)",
+                # A new failed attempt adds one; a success starts again from zero; the same run read
+                # again changes nothing.
+                "consecutive_failures": "CASE WHEN excluded.state = 'failed' AND excluded.last_attempt_at "
+                "IS DISTINCT FROM t.last_attempt_at THEN t.consecutive_failures + 1 "
+                "WHEN excluded.state IN ('success', 'warning') THEN 0 ELSE t.consecutive_failures END",
+            },
         )
 
     def _events(self, records: list[BackupEventRecord]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from vectis.models import (
     TicketStatus,
     TicketStatusChange,
 )
+from vectis.rules.events import emit, ticket_data
 
 
 def write_boards(session: Session, connection: Connection, records: list[TicketBoardRecord]) -> None:
@@ -118,12 +120,14 @@ def write_tickets(
 ) -> list[int]:
     """Upsert the page's tickets (a status that changed is recorded in the history); returns their ids."""
     now = datetime.now(UTC)
-    boards = {
-        external_id: board_id
-        for external_id, board_id in session.execute(
-            select(TicketBoard.external_id, TicketBoard.id).where(TicketBoard.connection_id == connection.id)
+    boards: dict[str, int] = {}
+    board_names: dict[str, str] = {}
+    for external_id, known_id, board_name in session.execute(
+        select(TicketBoard.external_id, TicketBoard.id, TicketBoard.name).where(
+            TicketBoard.connection_id == connection.id
         )
-    }
+    ):
+        boards[external_id], board_names[external_id] = known_id, board_name
     statuses = {
         (board_id, external_id): status_id
         for board_id, external_id, status_id in session.execute(
@@ -183,6 +187,9 @@ def write_tickets(
     ]
     if changed:
         session.execute(TicketStatusChange.__table__.insert(), changed)  # type: ignore[attr-defined]
+    _emit_ticket_events(
+        session, connection, records=records, rows=rows, ids=ids, before=before, board_names=board_names, now=now
+    )
     notes = [
         {
             "tenant_id": connection.tenant_id,
@@ -204,6 +211,64 @@ def write_tickets(
         update=("body", "internal", "author"),
     )
     return list(ids.values())
+
+
+def _emit_ticket_events(
+    session: Session,
+    connection: Connection,
+    *,
+    records: list[TicketRecord],
+    rows: list[dict[str, Any]],
+    ids: dict[str, int],
+    before: dict[str, str],
+    board_names: dict[str, str],
+    now: datetime,
+) -> None:
+    """Ticket opened / status changed, for the rules. A connection's first sync reads years of history:
+    none of it is news, so it emits nothing."""
+    if connection.last_sync_at is None:
+        return
+    from vectis.customers import registry_label
+
+    source = registry_label(connection.vendor)
+    events = []
+    for r, row in zip(records, rows, strict=True):
+        previous = before.get(r.external_id)
+        if previous == r.status_name:
+            continue
+        trigger = "ticket.opened" if r.external_id not in before else "ticket.status_changed"
+        data = ticket_data(
+            source=source,
+            number=r.external_id,
+            summary=r.summary,
+            status=r.status_name,
+            previous_status=previous,
+            board=board_names.get(r.board_external_id or ""),
+            priority=r.priority,
+            assignee=r.assignee,
+            contact=r.contact_name,
+            closed=r.closed,
+            opened_at=r.opened_at,
+            updated_at=r.updated_at,
+            now=now,
+        )
+        events.append(
+            {
+                "tenant_id": connection.tenant_id,
+                "trigger": trigger,
+                "customer_id": row["customer_id"],
+                "connection_id": connection.id,
+                "subject_type": "ticket",
+                "subject_id": ids[r.external_id],
+                "title": f"#{r.external_id} {r.summary}"[:500],
+                "data": data,
+                "dedup_key": f"{trigger}:{connection.id}:{r.external_id}:{r.status_name}:{r.updated_at.isoformat()}"[
+                    :300
+                ],
+                "occurred_at": r.updated_at,
+            }
+        )
+    emit(session, events)
 
 
 def store_ticket(session: Session, connection: Connection, record: TicketRecord) -> Ticket:

@@ -224,6 +224,7 @@ def upgrade() -> None:
         sa.Column("fire_id", sa.BigInteger(), nullable=False),
         sa.Column("rule_id", sa.BigInteger(), nullable=False),
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
+        sa.Column("dry_run", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("verb", sa.String(length=60), nullable=False),
         sa.Column("target", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("target_key", sa.String(length=120), nullable=False),

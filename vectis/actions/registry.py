@@ -22,4 +22,13 @@ def get(name: str) -> Verb:
 
 
 def load_all() -> None:
-    from vectis.actions import account, integrations, matching, notes, tickets, users  # noqa: F401 - registers their verbs
+    from vectis.actions import (  # noqa: F401 - registers their verbs
+        account,
+        alerts,
+        integrations,
+        matching,
+        notes,
+        rules,
+        tickets,
+        users,
+    )

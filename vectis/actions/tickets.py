@@ -234,6 +234,10 @@ class CreateTicket(TicketVerb):
             raise _vendor_failed(exc) from None
         finally:
             connector.ctx.http.close()
+        if payload.get("alert_id"):
+            from vectis.actions.alerts import link_alert_to_ticket
+
+            link_alert_to_ticket(ctx, _int(payload["alert_id"]), ticket.id)
         return Applied(
             f"Created ConnectWise ticket #{ticket.external_id}: {ticket.summary}",
             response={"vendor": {"status": 201, "id": created.get("id")}, "ticket_id": ticket.id},

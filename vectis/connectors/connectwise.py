@@ -36,6 +36,7 @@ from vectis.connectors.base import (
 )
 from vectis.connectors.http import ConnectorError
 from vectis.crypto import Sealed
+from vectis.rules.triggers import TICKET_TRIGGERS
 
 API = "/v4_6_release/apis/3.0"
 PAGE_SIZE = 1000
@@ -199,6 +200,7 @@ class ConnectWiseConnector(Connector):
     key = "connectwise"
     label = "ConnectWise PSA"
     category = "psa"
+    triggers = TICKET_TRIGGERS
     description = (
         "ConnectWise PSA (Manage): companies become customers with their contacts; boards, statuses, priorities "
         "and tickets with their notes."

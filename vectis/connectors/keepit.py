@@ -38,6 +38,7 @@ from vectis.connectors.base import (
     Record,
     Stream,
 )
+from vectis.rules.triggers import BACKUP_TRIGGERS
 from vectis.connectors.http import ConnectorError
 
 REGIONS = {
@@ -277,6 +278,7 @@ class KeepitConnector(Connector):
     key = "keepit"
     label = "Keepit"
     category = "backup"
+    triggers = BACKUP_TRIGGERS
     description = "Keepit SaaS backup: child accounts, every connector's health and latest backup, and the audit log."
     capabilities = Capabilities(read=True, write_verbs=(), webhooks=False)
     default_rate_limit = 10.0

@@ -33,6 +33,7 @@ from vectis.connectors.base import (
 )
 from vectis.connectors.http import ConnectorError
 from vectis.crypto import Sealed
+from vectis.rules.triggers import BACKUP_TRIGGERS
 
 API = "/api/v3"
 CLIENT_VERSION = "3.6.1"
@@ -231,6 +232,7 @@ class VeeamConnector(Connector):
     key = "veeam"
     label = "Veeam"
     category = "backup"
+    triggers = BACKUP_TRIGGERS
     description = "Veeam Service Provider Console: companies, every backup job's latest run, and triggered alarms."
     capabilities = Capabilities(read=True, write_verbs=(), webhooks=False)
     default_rate_limit = 2.0

@@ -129,7 +129,9 @@ class RuleDispatch(TenantOwned, Base):
     target: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     target_key: Mapped[str] = mapped_column(String(120), nullable=False)  # for the per (rule, target) cooldown
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
-    # pending | dry_run | ok | failed | queued | blocked | cooldown | breaker
+    dry_run: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    # pending -> sending -> ok | failed | queued | blocked (live), or dry_run (would have been sent);
+    # or not sent at all: skipped (does not apply) | cooldown | breaker | paused
     state: Mapped[str] = mapped_column(String(20), nullable=False)
     message: Mapped[str | None] = mapped_column(Text)
     audit_id: Mapped[int | None] = mapped_column(BigInteger)

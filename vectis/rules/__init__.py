@@ -1,0 +1,1 @@
+"""The rules engine: triggers, conditions, cross-system predicates, the evaluator and dry-run recording."""

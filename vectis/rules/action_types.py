@@ -1,0 +1,241 @@
+"""What a rule can do, and how each step becomes one ``vectis/actions`` verb call: the exact target and
+payload that History shows for a dry run and that ``perform()`` receives when the rule is live.
+
+Texts may carry placeholders from the triggering record: ``{customer.name}``, ``{job.name}``, ``{title}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vectis.actions.base import Target
+from vectis.models import Alert, Customer, RuleEvent, Ticket, TicketBoard, TicketPriority, TicketStatus
+from vectis.rules.conditions import Field
+from vectis.rules.triggers import SEVERITIES
+
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z_.]*)\}")
+
+
+class Skip(Exception):
+    """This step cannot apply to this event (no customer, not a ticket, no such status): recorded, not sent."""
+
+
+@dataclass(frozen=True)
+class Call:
+    verb: str
+    target: Target
+    payload: dict[str, Any]
+
+    @property
+    def target_key(self) -> str:
+        return f"{self.target.type}:{self.target.id}"
+
+
+@dataclass(frozen=True)
+class Built:
+    session: Session
+    event: RuleEvent
+    record: Mapping[str, Any]
+    params: Mapping[str, Any]
+
+    def text(self, key: str, default: str = "") -> str:
+        template = str(self.params.get(key) or default)
+        return PLACEHOLDER.sub(lambda m: _show(self.record.get(m.group(1), m.group(0))), template)
+
+
+def _show(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class ActionType:
+    key: str
+    label: str
+    verb: str
+    fields: tuple[Field, ...]
+    subjects: frozenset[str] | None  # the trigger subjects it applies to; None: any
+    build: Callable[[Built], Call]
+    help: str = ""
+
+
+def _customer(built: Built) -> Customer:
+    customer = built.session.get(Customer, built.event.customer_id) if built.event.customer_id else None
+    if customer is None:
+        raise Skip("The event is on no customer (its account waits in Admin → Customer matching).")
+    return customer
+
+
+def _ticket(built: Built) -> Ticket:
+    ticket = built.session.get(Ticket, built.event.subject_id) if built.event.subject_type == "ticket" else None
+    if ticket is None:
+        raise Skip("The event is not about a ticket.")
+    return ticket
+
+
+def default_board(session: Session, customer_id: int) -> int | None:
+    """The board this customer's tickets usually go on, else the busiest: the same default as the hub's form."""
+    usage = (
+        session.execute(
+            select(Ticket.board_id, func.count().label("n"))
+            .where(Ticket.board_id.is_not(None), Ticket.customer_id == customer_id)
+            .group_by(Ticket.board_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).first()
+        or session.execute(
+            select(Ticket.board_id, func.count())
+            .where(Ticket.board_id.is_not(None))
+            .group_by(Ticket.board_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).first()
+    )
+    if usage is not None and usage[0] is not None:
+        return int(usage[0])
+    return session.scalar(
+        select(TicketBoard.id).where(TicketBoard.inactive.is_(False)).order_by(TicketBoard.name).limit(1)
+    )
+
+
+def _create_ticket(built: Built) -> Call:
+    customer = _customer(built)
+    s = built.session
+    board_id = built.params.get("board_id") or default_board(s, customer.id)
+    if not board_id:
+        raise Skip("No PSA board to put the ticket on: connect ConnectWise first.")
+    priority_id = built.params.get("priority_id") or s.scalar(
+        select(TicketPriority.id).where(TicketPriority.is_default.is_(True)).limit(1)
+    )
+    payload: dict[str, Any] = {
+        "summary": built.text("summary", "{title}")[:100],
+        "board_id": int(board_id),
+        "priority_id": int(priority_id) if priority_id else "",
+        "contact_id": "",
+        "description": built.text("description", "Opened by a Vectis rule: {title}"),
+    }
+    if built.event.subject_type == "alert":
+        payload["alert_id"] = built.event.subject_id
+    return Call("ticket.create", Target("customer", str(customer.id), customer.name), payload)
+
+
+def _status_change(built: Built) -> Call:
+    ticket = _ticket(built)
+    wanted = built.text("status").strip().lower()
+    status = built.session.scalar(
+        select(TicketStatus).where(TicketStatus.board_id == ticket.board_id, func.lower(TicketStatus.name) == wanted)
+    )
+    if status is None:
+        raise Skip(f"The ticket's board has no status called “{built.text('status')}”.")
+    return Call(
+        "ticket.update_status", Target("ticket", str(ticket.id), f"#{ticket.external_id}"), {"status_id": status.id}
+    )
+
+
+def _note(built: Built) -> Call:
+    ticket = _ticket(built)
+    internal = built.params.get("internal", True) not in (False, "false", "0", "")
+    payload = {"text": built.text("text"), "internal": internal, "status_id": ""}
+    return Call("ticket.reply", Target("ticket", str(ticket.id), f"#{ticket.external_id}"), payload)
+
+
+def _raise_alert(built: Built) -> Call:
+    event = built.event
+    payload = {
+        "severity": str(built.params.get("severity") or "warning"),
+        "message": built.text("message", "{title}"),
+        "subject_type": event.subject_type,
+        "subject_id": event.subject_id,
+        "subject_label": event.title[:300],
+        "customer_id": event.customer_id,
+        "connection_id": event.connection_id,
+        "condition": str(built.params.get("condition") or ""),
+    }
+    return Call("alert.raise", Target(event.subject_type, str(event.subject_id), event.title[:200]), payload)
+
+
+def _acknowledge(built: Built) -> Call:
+    alert = built.session.get(Alert, built.event.subject_id) if built.event.subject_type == "alert" else None
+    if alert is None:
+        raise Skip("The event is not about an alert.")
+    return Call("alert.acknowledge", Target("alert", str(alert.id), alert.subject_label), {})
+
+
+def _email(built: Built) -> Call:
+    to = built.text("to").strip()
+    if "@" not in to:
+        raise Skip("The e-mail step has no address to send to.")
+    payload = {"to": to, "subject": built.text("subject", "{title}")[:200], "body": built.text("body", "{title}")}
+    return Call("mail.send", Target("email", to, to), payload)
+
+
+TEXT = "text"
+ACTION_TYPES: dict[str, ActionType] = {
+    a.key: a
+    for a in (
+        ActionType(
+            "create_ticket",
+            "Create a ticket",
+            "ticket.create",
+            (
+                Field("summary", "Summary", TEXT),
+                Field("board_id", "Board (empty: the customer's usual one)", TEXT),
+                Field("priority_id", "Priority (empty: ConnectWise's default)", TEXT),
+                Field("description", "Details", TEXT),
+            ),
+            None,
+            _create_ticket,
+            help="In the customer's PSA (ConnectWise).",
+        ),
+        ActionType(
+            "update_ticket_status",
+            "Change the ticket's status",
+            "ticket.update_status",
+            (Field("status", "New status (as named on the ticket's board)", TEXT),),
+            frozenset({"ticket"}),
+            _status_change,
+        ),
+        ActionType(
+            "add_ticket_note",
+            "Add a note to the ticket",
+            "ticket.reply",
+            (Field("text", "Note", TEXT), Field("internal", "Internal note", "boolean")),
+            frozenset({"ticket"}),
+            _note,
+        ),
+        ActionType(
+            "create_alert",
+            "Create an alert",
+            "alert.raise",
+            (Field("severity", "Severity", "enum", SEVERITIES), Field("message", "Message", TEXT)),
+            None,
+            _raise_alert,
+        ),
+        ActionType(
+            "acknowledge_alert", "Acknowledge the alert", "alert.acknowledge", (), frozenset({"alert"}), _acknowledge
+        ),
+        ActionType(
+            "send_email",
+            "Send an e-mail",
+            "mail.send",
+            (Field("to", "To", TEXT), Field("subject", "Subject", TEXT), Field("body", "Message", TEXT)),
+            None,
+            _email,
+            help="Through Vectis's mail queue.",
+        ),
+    )
+}
+
+
+def build(session: Session, event: RuleEvent, record: Mapping[str, Any], step: Mapping[str, Any]) -> Call:
+    kind = ACTION_TYPES.get(str(step.get("type")))
+    if kind is None:
+        raise Skip(f"Unknown action “{step.get('type')}”.")
+    if kind.subjects is not None and event.subject_type not in kind.subjects:
+        raise Skip(f"“{kind.label}” needs a {' or '.join(sorted(kind.subjects))} event.")
+    return kind.build(Built(session, event, record, step.get("params") or {}))

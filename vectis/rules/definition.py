@@ -1,0 +1,135 @@
+"""A rule version's definition (JSONB), its defaults, its validation in a technician's words, and how it
+reads as text (for the rule list and the diff between versions).
+
+    {"trigger": "backup.stale", "params": {"threshold_hours": 48},
+     "conditions": {"type": "group", "match": "all", "items": [...]},
+     "actions": [{"type": "create_ticket", "params": {"summary": "..."}}],
+     "scope": {"kind": "all"} | {"kind": "customers", "ids": [3, 7]},
+     "cooldown_minutes": 60, "breaker": {"limit": 20, "minutes": 5}}
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from vectis.rules import conditions
+from vectis.rules.action_types import ACTION_TYPES
+from vectis.rules.predicates import PREDICATES
+from vectis.rules.triggers import catalog
+
+DEFAULT_COOLDOWN_MINUTES = 60
+DEFAULT_BREAKER = {"limit": 20, "minutes": 5}
+MAX_ACTIONS = 5
+
+
+def normalized(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill the defaults, so every stored version says everything it runs with."""
+    trigger = catalog().get(str(definition.get("trigger") or ""))
+    params = {**(trigger.defaults if trigger else {}), **(definition.get("params") or {})}
+    breaker = {**DEFAULT_BREAKER, **(definition.get("breaker") or {})}
+    return {
+        "trigger": str(definition.get("trigger") or ""),
+        "params": params,
+        "conditions": definition.get("conditions") or conditions.empty(),
+        "actions": list(definition.get("actions") or []),
+        "scope": definition.get("scope") or {"kind": "all"},
+        "cooldown_minutes": definition.get("cooldown_minutes", DEFAULT_COOLDOWN_MINUTES),
+        "breaker": breaker,
+    }
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def problems(definition: Mapping[str, Any]) -> list[str]:
+    """Everything wrong with a definition, each in words that say what to fix; [] when it can be saved."""
+    found: list[str] = []
+    trigger = catalog().get(str(definition.get("trigger") or ""))
+    if trigger is None:
+        return ["Choose what triggers the rule."]
+    for param in trigger.params:
+        value = _number((definition.get("params") or {}).get(param.key))
+        if value is None or value <= 0:
+            found.append(f"{param.label} should be a number above 0.")
+    found += conditions.validate(definition.get("conditions") or conditions.empty(), trigger.field_map, PREDICATES)
+    found += _action_problems(definition.get("actions") or [], trigger.subject)
+    scope = definition.get("scope") or {"kind": "all"}
+    if scope.get("kind") == "customers" and not scope.get("ids"):
+        found.append("Choose at least one customer, or apply the rule to all customers.")
+    elif scope.get("kind") not in ("all", "customers"):
+        found.append("The scope is all customers or a list of customers.")
+    cooldown = _number(definition.get("cooldown_minutes", DEFAULT_COOLDOWN_MINUTES))
+    if cooldown is None or cooldown < 0:
+        found.append("The cooldown is a number of minutes (0 for none).")
+    breaker = {**DEFAULT_BREAKER, **(definition.get("breaker") or {})}
+    if (_number(breaker["limit"]) or 0) < 1 or (_number(breaker["minutes"]) or 0) < 1:
+        found.append("The circuit breaker needs a limit of at least 1 action in at least 1 minute.")
+    return found
+
+
+def _action_problems(steps: list[dict[str, Any]], subject: str) -> list[str]:
+    found: list[str] = []
+    if not steps:
+        found.append("Add at least one action: what should the rule do?")
+    if len(steps) > MAX_ACTIONS:
+        found.append(f"A rule has at most {MAX_ACTIONS} actions.")
+    for n, step in enumerate(steps, 1):
+        kind = ACTION_TYPES.get(str(step.get("type")))
+        params = step.get("params") or {}
+        if kind is None:
+            found.append(f"Action {n}: choose what it does.")
+        elif kind.subjects is not None and subject not in kind.subjects:
+            found.append(f"Action {n}: “{kind.label}” needs a trigger about a {' or '.join(sorted(kind.subjects))}.")
+        elif kind.key == "update_ticket_status" and not str(params.get("status") or "").strip():
+            found.append(f"Action {n}: name the status to move the ticket to.")
+        elif kind.key == "send_email" and "@" not in str(params.get("to") or ""):
+            found.append(f"Action {n}: give the e-mail address to send to.")
+    return found
+
+
+def describe(definition: Mapping[str, Any], customer_names: Mapping[int, str] | None = None) -> list[str]:
+    """The definition as lines of text: what a person reads, and what the version diff compares."""
+    trigger = catalog().get(str(definition.get("trigger") or ""))
+    if trigger is None:
+        return ["When: (no trigger)"]
+    params = ", ".join(f"{p.label.lower()} {definition.get('params', {}).get(p.key)}" for p in trigger.params)
+    lines = [f"When: {trigger.label}" + (f" ({params})" if params else "")]
+    tree = definition.get("conditions") or conditions.empty()
+    lines.append("If: " + (conditions.describe(tree, trigger.field_map, PREDICATES) if tree.get("items") else "always"))
+    for n, step in enumerate(definition.get("actions") or [], 1):
+        kind = ACTION_TYPES.get(str(step.get("type")))
+        shown = ", ".join(f"{k}={v!r}" for k, v in sorted((step.get("params") or {}).items()) if v not in ("", None))
+        lines.append(f"Then {n}: {kind.label if kind else step.get('type')}" + (f" ({shown})" if shown else ""))
+    scope = definition.get("scope") or {"kind": "all"}
+    if scope.get("kind") == "customers":
+        names = [(customer_names or {}).get(int(i), f"customer {i}") for i in scope.get("ids") or []]
+        lines.append("For: " + ", ".join(names))
+    else:
+        lines.append("For: all customers, including new ones")
+    breaker = {**DEFAULT_BREAKER, **(definition.get("breaker") or {})}
+    lines.append(
+        f"Safety: cooldown {definition.get('cooldown_minutes', DEFAULT_COOLDOWN_MINUTES)} min per target; "
+        f"pause after {breaker['limit']} actions in {breaker['minutes']} min"
+    )
+    return lines
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(sign, line) pairs: "-" removed, "+" added, " " unchanged."""
+    out: list[tuple[str, str]] = []
+    for line in difflib.ndiff(describe(before), describe(after)):
+        if line.startswith("? "):
+            continue
+        out.append((line[0], line[2:]))
+    return out
+
+
+def fingerprint(definition: Mapping[str, Any]) -> str:
+    return json.dumps(normalized(definition), sort_keys=True)

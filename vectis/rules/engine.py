@@ -1,0 +1,435 @@
+"""The evaluator. Events are claimed from Postgres (``FOR UPDATE SKIP LOCKED``), each is matched against the
+rules of its trigger (scope, then the compiled conditions), and a match is written down as a *fire* with
+every condition leaf and the exact call of each action. Dispatch then runs the same steps for a dry-run
+and a live rule (cooldown, circuit breaker) and differs only at the very end: a dry run records what it
+would have sent, a live rule calls ``perform()`` with surface ``rule``.
+
+A fire is unique per (rule, version, event) and a dispatch per event × rule version × action, so a job
+that runs twice, or two workers, never send an action twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from vectis.actions import Actor, Target, perform
+from vectis.models import Customer, Role, Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
+from vectis.rules import conditions
+from vectis.rules.action_types import Skip, build
+from vectis.rules.predicates import PREDICATES, Resolver
+from vectis.rules.triggers import Trigger, catalog
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+SENT = ("sending", "ok", "queued", "failed")
+_compiled: dict[tuple[int, int, int], conditions.Compiled] = {}  # (tenant, rule, version) -> compiled tree
+
+
+@dataclass(frozen=True)
+class Active:
+    """A rule's current version, ready to evaluate."""
+
+    rule_id: int
+    name: str
+    mode: str
+    version: int
+    definition: Mapping[str, Any]
+    trigger: Trigger
+    check: conditions.Compiled
+    scope: frozenset[int] | None
+
+    @property
+    def dry_run(self) -> bool:
+        return self.mode == RuleMode.DRY_RUN.value
+
+    def actor(self) -> Actor:
+        # Rules act with a technician's rights: they may write tickets and alerts, never change settings.
+        return Actor("rule", str(self.rule_id), f"Rule “{self.name}” v{self.version}"[:320], Role.TECHNICIAN.value)
+
+
+def prepare(
+    tenant_id: int, rule_id: int, *, name: str, mode: str, version: int, definition: Mapping[str, Any]
+) -> Active:
+    trigger = catalog()[definition["trigger"]]
+    key = (tenant_id, rule_id, version)
+    check = _compiled.get(key)
+    if check is None:
+        check = _compiled[key] = conditions.compile(
+            definition.get("conditions") or conditions.empty(), trigger.field_map, PREDICATES
+        )
+    scope = definition.get("scope") or {"kind": "all"}
+    ids = frozenset(int(i) for i in scope.get("ids") or []) if scope.get("kind") == "customers" else None
+    return Active(rule_id, name, mode, version, definition, trigger, check, ids)
+
+
+def active_rules(session: Session, tenant_id: int) -> list[Active]:
+    rows = session.execute(
+        select(Rule.id, Rule.name, Rule.mode, Rule.version, RuleVersion.definition)
+        .join(RuleVersion, (RuleVersion.rule_id == Rule.id) & (RuleVersion.version == Rule.version))
+        .where(Rule.mode.in_((RuleMode.DRY_RUN.value, RuleMode.LIVE.value)))
+        .order_by(Rule.id)
+    )
+    found = []
+    for rule_id, name, mode, version, definition in rows:
+        try:
+            found.append(prepare(tenant_id, rule_id, name=name, mode=mode, version=version, definition=definition))
+        except (KeyError, conditions.ConditionError):
+            log.warning("rule %s v%s cannot be evaluated; skipped", rule_id, version)
+    return found
+
+
+# --- deciding --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    rule: Active
+    event: RuleEvent
+    explanation: conditions.Explanation
+    steps: list[dict[str, Any]] = field(default_factory=list)  # {"verb","target","payload","target_key"} or {"skip"}
+
+    def summary(self) -> tuple[int, int, tuple[str, ...]]:
+        """What parity compares: the event, the version and each step exactly."""
+        return self.event.id, self.rule.version, tuple(repr(sorted(s.items())) for s in self.steps)
+
+
+def customer_fields(session: Session, ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    return {
+        cid: {"customer.id": cid, "customer.name": name, "customer.location": location}
+        for cid, name, location in session.execute(
+            select(Customer.id, Customer.name, Customer.location).where(Customer.id.in_(wanted))
+        )
+    }
+
+
+def record_of(event: RuleEvent, customers: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        **event.data,
+        **customers.get(event.customer_id or 0, {"customer.id": event.customer_id}),
+        "title": event.title,
+        "event.occurred_at": event.occurred_at,
+    }
+
+
+def decide(
+    session: Session,
+    rule: Active,
+    event: RuleEvent,
+    *,
+    record: Mapping[str, Any],
+    resolve: Resolver,
+    now: datetime,
+) -> Decision | None:
+    if event.rule_id is not None and event.rule_id != rule.rule_id:
+        return None  # a time-based event found by another rule's scan
+    if rule.scope is not None and event.customer_id not in rule.scope:
+        return None
+    if not rule.check(record, resolve, now):
+        return None
+    tree = rule.definition.get("conditions") or conditions.empty()
+    explanation = conditions.explain(tree, rule.trigger.field_map, PREDICATES, record, resolve, now)
+    decision = Decision(rule, event, explanation)
+    for step in rule.definition.get("actions") or []:
+        try:
+            call = build(session, event, record, step)
+        except Skip as why:
+            decision.steps.append({"skip": str(why), "type": step.get("type")})
+            continue
+        decision.steps.append(
+            {
+                "verb": call.verb,
+                "target": call.target.to_json(),
+                "target_key": call.target_key,
+                "payload": call.payload,
+            }
+        )
+    return decision
+
+
+def write_fire(session: Session, tenant_id: int, decision: Decision) -> int | None:
+    """The fire and its dispatches; None when this (rule, version, event) was decided before."""
+    rule, event = decision.rule, decision.event
+    fire_id: int | None = session.scalar(
+        insert(RuleFire)
+        .values(
+            tenant_id=tenant_id,
+            rule_id=rule.rule_id,
+            version=rule.version,
+            event_id=event.id,
+            customer_id=event.customer_id,
+            dry_run=rule.dry_run,
+            leaves=[leaf for leaf in decision.explanation.to_json()["leaves"]],
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "rule_id", "version", "event_id"])
+        .returning(RuleFire.id)
+    )
+    if fire_id is None:
+        return None
+    rows = []
+    for n, step in enumerate(decision.steps):
+        skipped = "skip" in step
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "fire_id": fire_id,
+                "rule_id": rule.rule_id,
+                "idempotency_key": f"{event.id}:{rule.rule_id}:{rule.version}:{n}",
+                "verb": step.get("verb") or str(step.get("type")),
+                "target": step.get("target") or {},
+                "target_key": step.get("target_key") or "",
+                "payload": step.get("payload") or {},
+                "dry_run": rule.dry_run,
+                "state": "skipped" if skipped else "pending",
+                "message": step.get("skip"),
+            }
+        )
+    if rows:
+        session.execute(
+            insert(RuleDispatch).on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"]), rows
+        )
+    return fire_id
+
+
+@dataclass
+class Evaluated:
+    events: int = 0
+    fires: int = 0
+    dispatched: int = 0
+
+
+def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, now: datetime | None = None) -> Evaluated:
+    """Claim up to ``limit`` unevaluated events, decide every rule on them, commit; then dispatch."""
+    done = Evaluated()
+    rules = active_rules(session, tenant_id)
+    by_trigger: dict[str, list[Active]] = {}
+    for rule in rules:
+        by_trigger.setdefault(rule.trigger.key, []).append(rule)
+    while True:
+        now_ = now or datetime.now(UTC)
+        events = list(
+            session.scalars(
+                select(RuleEvent)
+                .where(RuleEvent.evaluated_at.is_(None))
+                .order_by(RuleEvent.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not events:
+            break
+        customers = customer_fields(session, (e.customer_id for e in events))
+        resolve = Resolver(session, customers, now_)
+        for event in events:
+            candidates = by_trigger.get(event.trigger)
+            if not candidates:
+                continue
+            record = record_of(event, customers)
+            for rule in candidates:
+                decision = decide(session, rule, event, record=record, resolve=resolve, now=now_)
+                if decision is not None and write_fire(session, tenant_id, decision) is not None:
+                    done.fires += 1
+        session.execute(update(RuleEvent).where(RuleEvent.id.in_([e.id for e in events])).values(evaluated_at=now_))
+        session.commit()
+        done.events += len(events)
+        if len(events) < limit:
+            break
+    done.dispatched = dispatch_pending(session, tenant_id, now=now)
+    return done
+
+
+# --- dispatching -----------------------------------------------------------------------------------------
+
+
+def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None = None) -> int:
+    """One dispatch per transaction: ``perform()`` commits, and a lock must never outlive its claim."""
+    count = 0
+    while True:
+        row = session.scalar(
+            select(RuleDispatch)
+            .where(RuleDispatch.state == "pending")
+            .order_by(RuleDispatch.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if row is None:
+            session.commit()
+            return count
+        dispatch_one(session, tenant_id, row, now or datetime.now(UTC))
+        count += 1
+
+
+def dispatch_one(session: Session, tenant_id: int, row: RuleDispatch, now: datetime) -> None:
+    rule = session.get(Rule, row.rule_id)
+    version = session.scalar(
+        select(RuleVersion.definition)
+        .join(RuleFire, (RuleFire.rule_id == RuleVersion.rule_id) & (RuleFire.version == RuleVersion.version))
+        .where(RuleFire.id == row.fire_id)
+    )
+    if rule is None or version is None or (not row.dry_run and rule.mode != RuleMode.LIVE.value):
+        row.state, row.message = "paused", "The rule was paused or set to dry-run before this was sent."
+        session.commit()
+        return
+    cooldown = timedelta(minutes=float(version.get("cooldown_minutes") or 0))
+    if cooldown and row.target_key and _recent(session, row, since=now - cooldown, target_key=row.target_key):
+        row.state = "cooldown"
+        row.message = f"Not sent: this rule already acted on {row.target.get('label')} in the last {cooldown}."
+        session.commit()
+        return
+    breaker = version.get("breaker") or {}
+    limit, window = int(breaker.get("limit") or 20), timedelta(minutes=float(breaker.get("minutes") or 5))
+    if _recent(session, row, since=now - window) >= limit:
+        row.state = "breaker"
+        row.message = f"Not sent: the rule already dispatched {limit} actions in {window}; circuit breaker tripped."
+        if not row.dry_run:
+            _trip(session, tenant_id, rule, limit, window)
+        session.commit()
+        return
+    row.dispatched_at = now
+    if row.dry_run:
+        row.state, row.message = "dry_run", "Dry run: recorded, not sent."
+        session.commit()
+        return
+    row.state = "sending"  # committed with perform()'s audit row: a crash after it never sends twice
+    actor = Actor("rule", str(rule.id), f"Rule “{rule.name}” v{rule.version}"[:320], Role.TECHNICIAN.value)
+    fired = {"rule_fired": {"rule_id": rule.id, "rule": rule.name, "version": _version_of(session, row)}}
+    outcome = perform(
+        row.verb,
+        Target.from_json(row.target),
+        {**row.payload, **fired},
+        actor=actor,
+        surface="rule",
+        session=session,
+        tenant_id=tenant_id,
+    )
+    row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
+    session.commit()
+
+
+def _version_of(session: Session, row: RuleDispatch) -> int:
+    return int(session.scalar(select(RuleFire.version).where(RuleFire.id == row.fire_id)) or 0)
+
+
+def _recent(session: Session, row: RuleDispatch, *, since: datetime, target_key: str | None = None) -> int:
+    """Dispatches of this rule (in the same mode) that went out, or would have, since then."""
+    states = ("dry_run",) if row.dry_run else SENT
+    query = select(func.count()).where(
+        RuleDispatch.rule_id == row.rule_id,
+        RuleDispatch.dry_run.is_(row.dry_run),
+        RuleDispatch.state.in_(states),
+        RuleDispatch.dispatched_at >= since,
+        RuleDispatch.id != row.id,
+    )
+    if target_key is not None:
+        query = query.where(RuleDispatch.target_key == target_key)
+    return int(session.scalar(query) or 0)
+
+
+def _trip(session: Session, tenant_id: int, rule: Rule, limit: int, window: timedelta) -> None:
+    reason = (
+        f"Circuit breaker: the rule dispatched {limit} actions within {window} and was paused so it cannot flood "
+        "your tools. Check its History before enabling it again."
+    )
+    session.commit()  # the breaker row first, then the pause, audited as Vectis's own action
+    perform(
+        "rule.pause",
+        Target("rule", str(rule.id), rule.name),
+        {"reason": reason, "notify_owner": True},
+        actor=Actor.system(),
+        surface="rule",
+        session=session,
+        tenant_id=tenant_id,
+    )
+
+
+def scan_time_based(session: Session, tenant_id: int, *, now: datetime | None = None) -> int:
+    """The cron tick's half of the engine: each time-based rule's scan, written as events for that rule."""
+    from vectis.rules.events import emit
+    from vectis.rules.scans import SCANS
+
+    now = now or datetime.now(UTC)
+    found = 0
+    for rule in active_rules(session, tenant_id):
+        scan = SCANS.get(rule.trigger.key)
+        if scan is None:
+            continue
+        events = scan(session, tenant_id, rule.rule_id, rule.definition.get("params") or {}, now)
+        emit(session, events)
+        found += len(events)
+    session.commit()
+    return found
+
+
+# --- trying a definition without saving it ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trial:
+    event: RuleEvent
+    explanation: conditions.Explanation
+    steps: list[dict[str, Any]]
+
+
+def trial(
+    session: Session,
+    tenant_id: int,
+    definition: Mapping[str, Any],
+    events: Sequence[RuleEvent],
+    *,
+    now: datetime | None = None,
+) -> list[Trial]:
+    """Every event through a draft definition: per event, each leaf's value and result, and (on a match)
+    the calls the actions would make. Nothing is written. Used by "Test on recent events" and the backtest."""
+    now = now or datetime.now(UTC)
+    rule = Active(
+        0,
+        "draft",
+        RuleMode.DRY_RUN.value,
+        0,
+        definition,
+        catalog()[definition["trigger"]],
+        conditions.compile(
+            definition.get("conditions") or conditions.empty(), catalog()[definition["trigger"]].field_map, PREDICATES
+        ),
+        None,
+    )
+    scope = definition.get("scope") or {"kind": "all"}
+    ids = frozenset(int(i) for i in scope.get("ids") or []) if scope.get("kind") == "customers" else None
+    customers = customer_fields(session, (e.customer_id for e in events))
+    resolve = Resolver(session, customers, now)
+    tree = definition.get("conditions") or conditions.empty()
+    out = []
+    for event in events:
+        if event.trigger != rule.trigger.key or (ids is not None and event.customer_id not in ids):
+            continue
+        record = record_of(event, customers)
+        explanation = conditions.explain(tree, rule.trigger.field_map, PREDICATES, record, resolve, now)
+        steps: list[dict[str, Any]] = []
+        if explanation.result:
+            decision = decide(session, rule, event, record=record, resolve=resolve, now=now)
+            steps = decision.steps if decision else []
+        out.append(Trial(event, explanation, steps))
+    return out
+
+
+def recent_events(session: Session, trigger: str, *, days: float = 7, limit: int = 500) -> list[RuleEvent]:
+    since = datetime.now(UTC) - timedelta(days=days)
+    return list(
+        session.scalars(
+            select(RuleEvent)
+            .where(RuleEvent.trigger == trigger, RuleEvent.occurred_at >= since, RuleEvent.rule_id.is_(None))
+            .order_by(RuleEvent.occurred_at.desc(), RuleEvent.id.desc())
+            .limit(limit)
+        )
+    )

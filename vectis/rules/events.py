@@ -1,0 +1,97 @@
+"""Writing rule events: in the caller's transaction, next to the change that caused them, deduplicated by
+key, so a sync page read twice or a callback replayed never makes a second event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vectis.bulk import upsert
+from vectis.models import RuleEvent
+
+
+def emit(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
+    """Each event: tenant_id, trigger, customer_id, connection_id, subject_type, subject_id, title, data,
+    rule_id (time-based triggers only), dedup_key, occurred_at."""
+    if not events:
+        return
+    rows = [{**e, "data": json_safe(e["data"]), "rule_id": e.get("rule_id")} for e in events]
+    upsert(
+        session.connection(),
+        RuleEvent.__table__,  # type: ignore[arg-type]
+        rows,
+        conflict=("tenant_id", "dedup_key"),
+    )
+
+
+def json_safe(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
+
+
+def hours_between(earlier: datetime | None, later: datetime) -> float | None:
+    return None if earlier is None else round((later - earlier).total_seconds() / 3600, 1)
+
+
+def backup_data(
+    *,
+    source: str,
+    name: str,
+    kind: str,
+    vendor_type: str,
+    protected_object: str | None,
+    state: str | None,
+    consecutive_failures: int,
+    last_success_at: datetime | None,
+    last_attempt_at: datetime | None,
+    message: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "job.name": name,
+        "job.kind": kind,
+        "job.vendor_type": vendor_type,
+        "job.protected_object": protected_object,
+        "job.state": state or "unknown",
+        "job.consecutive_failures": consecutive_failures,
+        "job.last_success_at": last_success_at,
+        "job.last_attempt_at": last_attempt_at,
+        "job.hours_since_success": hours_between(last_success_at, now),
+        "job.message": message,
+        "source": source,
+    }
+
+
+def ticket_data(
+    *,
+    source: str,
+    number: str,
+    summary: str,
+    status: str,
+    previous_status: str | None,
+    board: str | None,
+    priority: str | None,
+    assignee: str | None,
+    contact: str | None,
+    closed: bool,
+    opened_at: datetime,
+    updated_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "ticket.number": number,
+        "ticket.summary": summary,
+        "ticket.status": status,
+        "ticket.previous_status": previous_status,
+        "ticket.board": board,
+        "ticket.priority": priority,
+        "ticket.assignee": assignee,
+        "ticket.contact": contact,
+        "ticket.closed": closed,
+        "ticket.opened_at": opened_at,
+        "ticket.updated_at": updated_at,
+        "ticket.days_unchanged": round((now - updated_at).total_seconds() / 86400, 1),
+        "source": source,
+    }

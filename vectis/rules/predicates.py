@@ -1,0 +1,94 @@
+"""Cross-system predicates: conditions that look beyond the triggering record ("no open ticket for this
+customer in the last N hours", "no existing suppression"). They read Postgres, so a ``Resolver`` serves one
+batch of events: each predicate loads what it needs for the whole batch once, then answers from memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vectis.models import AlertMute, Ticket
+from vectis.rules.conditions import Field, PredicateSpec
+
+PREDICATES: dict[str, PredicateSpec] = {
+    p.key: p
+    for p in (
+        PredicateSpec(
+            "no_open_ticket",
+            "No open ticket for this customer opened in the last N hours",
+            (Field("hours", "Hours", "number"),),
+        ),
+        PredicateSpec(
+            "no_suppression",
+            "No existing suppression (mute) of this condition for this customer",
+            (Field("condition", "Condition (empty: the alert's own)", "text"),),
+        ),
+    )
+}
+
+
+def parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+class Resolver:
+    """Answers predicates for the events of one batch (their customers are known up front)."""
+
+    def __init__(self, session: Session, customer_ids: Iterable[int | None], now: datetime | None = None) -> None:
+        self.session = session
+        self.customer_ids = sorted({c for c in customer_ids if c is not None})
+        self.now = now or datetime.now(UTC)
+        self._open_tickets: dict[int, list[tuple[str, datetime]]] | None = None
+        self._mutes: dict[tuple[int, str], datetime] | None = None
+
+    def __call__(self, name: str, params: Mapping[str, Any], record: Mapping[str, Any]) -> tuple[bool, Any]:
+        customer_id = record.get("customer.id")
+        if name == "no_open_ticket":
+            return self.no_open_ticket(customer_id, float(params.get("hours") or 24), record)
+        if name == "no_suppression":
+            condition = str(params.get("condition") or record.get("alert.condition") or "")
+            return self.no_suppression(customer_id, condition)
+        raise LookupError(f"No predicate called {name!r}.")
+
+    def no_open_ticket(self, customer_id: Any, hours: float, record: Mapping[str, Any]) -> tuple[bool, Any]:
+        if self._open_tickets is None:
+            self._open_tickets = {}
+            for customer, number, opened in self.session.execute(
+                select(Ticket.customer_id, Ticket.external_id, Ticket.opened_at)
+                .where(Ticket.customer_id.in_(self.customer_ids), Ticket.closed.is_(False))
+                .order_by(Ticket.opened_at.desc())
+            ):
+                if customer is not None:
+                    self._open_tickets.setdefault(customer, []).append((number, opened))
+        # The window ends at the event (a backtest asks about the past), or now.
+        end = parse_time(record.get("event.occurred_at")) or self.now
+        start = end - timedelta(hours=hours)
+        for number, opened in self._open_tickets.get(customer_id, []):
+            if start <= opened <= end + timedelta(minutes=5):
+                return False, f"#{number} opened {opened:%d %b %H:%M}"
+        return True, "none"
+
+    def no_suppression(self, customer_id: Any, condition: str) -> tuple[bool, Any]:
+        if self._mutes is None:
+            self._mutes = {
+                (c, cond): until
+                for c, cond, until in self.session.execute(
+                    select(AlertMute.customer_id, AlertMute.condition, AlertMute.until).where(
+                        AlertMute.customer_id.in_(self.customer_ids), AlertMute.until > self.now
+                    )
+                )
+            }
+        until = self._mutes.get((customer_id, condition))
+        return (True, "none") if until is None else (False, f"muted until {until:%d %b %H:%M}")
