@@ -326,6 +326,39 @@ def a_ticket(app: Flask, tenant_id: int) -> int:
         return found
 
 
+def an_alert(app: Flask, tenant_id: int, *, on_customer: bool = True) -> int:
+    """An open alert on the backup job of :func:`a_customer`, or on that job with no customer at all."""
+    from vectis.models import Alert, BackupConnector
+
+    customer_id = a_customer(app, tenant_id)
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        job = s.scalar(select(BackupConnector).where(BackupConnector.customer_id == customer_id))
+        assert job is not None
+        now = datetime.now(UTC)
+        alert = Alert(
+            tenant_id=tenant_id, customer_id=customer_id if on_customer else None, connection_id=job.connection_id, source="Veeam",
+            condition=f"route:{uuid.uuid4().hex[:12]}", severity="critical", subject_type="backup_job", subject_id=job.id,
+            subject_label=job.name, message="failed", first_seen_at=now, last_seen_at=now,
+        )  # fmt: skip
+        s.add(alert)
+        s.flush()
+        return alert.id
+
+
+def a_rule(app: Flask, tenant_id: int, mode: str = "paused") -> int:
+    """A rule with one version, paused unless told (so it never fires in another test)."""
+    from vectis.models import Rule, RuleVersion
+    from vectis.rules.definition import normalized
+
+    definition = normalized({"trigger": "backup.failed", "actions": [{"type": "create_alert", "params": {}}]})
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        rule = Rule(tenant_id=tenant_id, name="Object route rule", mode=mode, version=1, trigger="backup.failed")
+        s.add(rule)
+        s.flush()
+        s.add(RuleVersion(tenant_id=tenant_id, rule_id=rule.id, version=1, definition=definition, created_by="test"))
+        return rule.id
+
+
 def a_note(app: Flask, tenant: TenantFixture, author_email: str | None = None) -> int:
     """A fresh note on :func:`a_customer`, written by ``author_email`` (the tenant's admin by default)."""
     from vectis.models import CustomerNote

@@ -15,7 +15,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from jobs.actions import run_queued
-from tests.conftest import MadeUser, TenantFixture, a_customer, waiting_account
+from tests.conftest import MadeUser, TenantFixture, a_customer, a_rule, an_alert, waiting_account
 from tests.vendors.support import serve_app
 from vectis import db
 from vectis.actions import VERBS, Actor, Applied, Target, perform
@@ -304,6 +304,100 @@ def cases(
         "ticket.reply": ticket("ticket.reply"),
         "ticket.update_status": ticket("ticket.update_status"),
         "ticket.create": ticket("ticket.create"),
+        **(alert_cases(acme, make_user, app, sim) if app is not None else {}),
+        **(rule_cases(acme, make_user, app) if app is not None else {}),
+    }
+
+
+def alert_cases(
+    acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask, sim: Any
+) -> dict[str, Callable[[], Case]]:
+    def simple(payload: dict[str, Any], failing: dict[str, Any] | None = None) -> Callable[[], Case]:
+        def build() -> Case:
+            tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+            target = Target("alert", str(an_alert(app, acme.id)), "FS01 Daily")
+            ghost = Target("alert", "999999999", "ghost")
+            return Case(
+                actor(tech, "technician"),
+                target,
+                payload,
+                ghost if failing is None else target,
+                payload if failing is None else failing,
+                actor(viewer, "read_only"),
+            )
+
+        return build
+
+    def open_ticket() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        psa = psa_ticket(app, acme, sim)
+        linked = Target("alert", str(an_alert(app, acme.id)), "FS01 Daily")  # psa_ticket linked a_customer
+        unlinked = Target("alert", str(an_alert(app, acme.id, on_customer=False)), "FS01 Daily")
+        ok = {"board_id": psa.board_id}
+        return Case(actor(tech, "technician"), linked, ok, unlinked, ok, actor(viewer, "read_only"))
+
+    def raise_alert() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        target = Target("backup_job", "424242", "FS01 Daily")
+        ok = {"severity": "warning", "message": "Check it", "subject_type": "backup_job", "subject_id": 424242}
+        return Case(
+            actor(tech, "technician"), target, ok, target, {**ok, "severity": "loud"}, actor(viewer, "read_only")
+        )
+
+    def mail() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        target = Target("email", "ops@acme.test", "ops@acme.test")
+        ok = {"to": "ops@acme.test", "subject": "Backup stale", "body": "FS01 Daily"}
+        return Case(
+            actor(tech, "technician"), target, ok, Target("email", "nobody", "nobody"), {"to": "nobody"},
+            actor(viewer, "read_only"),
+        )  # fmt: skip
+
+    return {
+        "alert.acknowledge": simple({}),
+        "alert.resolve": simple({}),
+        "alert.mute": simple({"hours": "4", "reason": "Planned migration"}, {"hours": "4", "reason": ""}),
+        "alert.open_ticket": open_ticket,
+        "alert.raise": raise_alert,
+        "mail.send": mail,
+    }
+
+
+def rule_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask) -> dict[str, Callable[[], Case]]:
+    definition = {"trigger": "backup.failed", "actions": [{"type": "create_alert", "params": {"severity": "info"}}]}
+
+    def on_rule(
+        payload: dict[str, Any], *, mode: str = "paused", failing: dict[str, Any] | None = None
+    ) -> Callable[[], Case]:
+        def build() -> Case:
+            tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+            target = Target("rule", str(a_rule(app, acme.id, mode)), "rule")
+            ghost = Target("rule", "999999999", "ghost")
+            return Case(
+                actor(tech, "technician"),
+                target,
+                payload,
+                ghost if failing is None else target,
+                payload if failing is None else failing,
+                actor(viewer, "read_only"),
+            )
+
+        return build
+
+    def create() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        target = Target("rule", None, "Failed backups")
+        ok = {"name": "Failed backups", "definition": definition}
+        return Case(actor(tech, "technician"), target, ok, target, {**ok, "name": ""}, actor(viewer, "read_only"))
+
+    renamed = {"name": "Renamed", "definition": {**definition, "cooldown_minutes": 5}}
+    return {
+        "rule.create": create,
+        "rule.update": on_rule(renamed, failing={"name": "Renamed", "definition": {"trigger": "nope"}}),
+        "rule.enable": on_rule({}),
+        "rule.pause": on_rule({}, mode="live"),
+        "rule.dry_run": on_rule({}),
+        "rule.delete": on_rule({}),
     }
 
 

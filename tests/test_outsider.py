@@ -14,8 +14,10 @@ from tests.conftest import (
     TenantFixture,
     a_customer,
     a_note,
+    a_rule,
     a_ticket,
     acme_connection,
+    an_alert,
     csrf_token,
     login,
     sample_path,
@@ -30,6 +32,8 @@ OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
     "note_id": a_note,
     "ticket_id": lambda app, acme: a_ticket(app, acme.id),
     "connection_id": lambda app, acme: acme_connection(app, acme.id),  # a fresh one each time: one method deletes it
+    "alert_id": lambda app, acme: an_alert(app, acme.id),
+    "rule_id": lambda app, acme: a_rule(app, acme.id),  # a fresh one each time: one method deletes it
 }
 
 

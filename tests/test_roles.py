@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from tests.conftest import TenantFixture, a_customer, a_note, a_ticket, csrf_token, login, sample_path, waiting_account
+from tests.conftest import (
+    TenantFixture,
+    a_customer,
+    a_note,
+    a_rule,
+    a_ticket,
+    an_alert,
+    csrf_token,
+    login,
+    sample_path,
+    waiting_account,
+)
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # What every signed-in person may do to their own session and account, whatever their role.
@@ -26,6 +37,8 @@ def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acm
         "customer_id": a_customer(app, acme.id),
         "note_id": a_note(app, acme, "viewer@acme.test"),  # even their own note: read-only users do not write
         "ticket_id": a_ticket(app, acme.id),
+        "alert_id": an_alert(app, acme.id),
+        "rule_id": a_rule(app, acme.id),
     }
     checked = []
     for rule in app.url_map.iter_rules():

@@ -310,7 +310,7 @@ class Row:
 
 
 def listing(session: Session, tab: str, *, customer_ids: list[int] | None = None, limit: int = 200) -> list[Row]:
-    states = TABS.get(tab, TABS["open"])[1]
+    states = LIVE if tab == "live" else TABS.get(tab, TABS["open"])[1]
     query = (
         select(Alert, Customer.name)
         .outerjoin(Customer, Customer.id == Alert.customer_id)

@@ -14,9 +14,9 @@ from flask import request, url_for
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from vectis import customers, tickets, timeline
+from vectis import alerts, customers, tickets, timeline
 from vectis.connectors import registry
-from vectis.models import BackupConnector, Connection, Customer, Ticket
+from vectis.models import Alert, BackupConnector, Connection, Customer, Ticket
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,20 @@ def _tickets(hub: HubContext) -> dict[str, Any]:
     }
 
 
+def _has_alerts(hub: HubContext) -> bool:
+    return bool(hub.session.scalar(select(exists().where(Alert.customer_id.in_(hub.ids)))))
+
+
+def _alerts(hub: HubContext) -> dict[str, Any]:
+    return {
+        "rows": alerts.listing(hub.session, "live", customer_ids=hub.ids),
+        "back": url_for("customers.tab", customer_id=hub.customer.id, tab="alerts"),
+    }
+
+
 TABS: tuple[Tab, ...] = (
     Tab("tickets", "Tickets", "customers/_tab_tickets.html", "psa", _has_tickets, _tickets),
+    Tab("alerts", "Alerts", "customers/_tab_alerts.html", None, _has_alerts, _alerts),
     Tab("backups", "Backups", "customers/_tab_backups.html", "backup", _has_backups, _backups),
     Tab("timeline", "Timeline", "customers/_tab_timeline.html", None, lambda hub: True, _timeline),
 )
@@ -79,7 +91,7 @@ TABS: tuple[Tab, ...] = (
 
 def visible_tabs(hub: HubContext) -> list[Tab]:
     connected = {registry_category(vendor) for vendor in hub.session.scalars(select(Connection.vendor).distinct())}
-    return [t for t in TABS if t.category is None or (t.category in connected and t.has_data(hub))]
+    return [t for t in TABS if (t.category is None or t.category in connected) and t.has_data(hub)]
 
 
 def registry_category(vendor: str) -> str | None:

@@ -38,8 +38,8 @@ from vectis.connectors.base import (
     Record,
     Stream,
 )
-from vectis.rules.triggers import BACKUP_TRIGGERS
 from vectis.connectors.http import ConnectorError
+from vectis.rules.triggers import BACKUP_TRIGGERS
 
 REGIONS = {
     "ws": "Denmark",

@@ -57,15 +57,23 @@ class Active:
 
 
 def prepare(
-    tenant_id: int, rule_id: int, *, name: str, mode: str, version: int, definition: Mapping[str, Any]
+    tenant_id: int,
+    rule_id: int,
+    *,
+    name: str,
+    mode: str,
+    version: int,
+    definition: Mapping[str, Any],
+    cache: bool = True,
 ) -> Active:
+    """A version compiled once per process (versions never change), unless it is a draft being tried."""
     trigger = catalog()[definition["trigger"]]
     key = (tenant_id, rule_id, version)
-    check = _compiled.get(key)
+    check = _compiled.get(key) if cache else None
     if check is None:
-        check = _compiled[key] = conditions.compile(
-            definition.get("conditions") or conditions.empty(), trigger.field_map, PREDICATES
-        )
+        check = conditions.compile(definition.get("conditions") or conditions.empty(), trigger.field_map, PREDICATES)
+        if cache:
+            _compiled[key] = check
     scope = definition.get("scope") or {"kind": "all"}
     ids = frozenset(int(i) for i in scope.get("ids") or []) if scope.get("kind") == "customers" else None
     return Active(rule_id, name, mode, version, definition, trigger, check, ids)
@@ -378,7 +386,12 @@ def scan_time_based(session: Session, tenant_id: int, *, now: datetime | None = 
 class Trial:
     event: RuleEvent
     explanation: conditions.Explanation
+    in_scope: bool
     steps: list[dict[str, Any]]
+
+    @property
+    def would_fire(self) -> bool:
+        return self.in_scope and self.explanation.result
 
 
 def trial(
@@ -389,47 +402,23 @@ def trial(
     *,
     now: datetime | None = None,
 ) -> list[Trial]:
-    """Every event through a draft definition: per event, each leaf's value and result, and (on a match)
-    the calls the actions would make. Nothing is written. Used by "Test on recent events" and the backtest."""
+    """Events through a draft definition: each leaf's value and result per event and, where it would fire,
+    the calls its actions would make. Writes nothing: "Test on recent events" and the backtest."""
     now = now or datetime.now(UTC)
-    rule = Active(
-        0,
-        "draft",
-        RuleMode.DRY_RUN.value,
-        0,
-        definition,
-        catalog()[definition["trigger"]],
-        conditions.compile(
-            definition.get("conditions") or conditions.empty(), catalog()[definition["trigger"]].field_map, PREDICATES
-        ),
-        None,
-    )
-    scope = definition.get("scope") or {"kind": "all"}
-    ids = frozenset(int(i) for i in scope.get("ids") or []) if scope.get("kind") == "customers" else None
+    rule = prepare(0, 0, name="draft", mode=RuleMode.DRY_RUN.value, version=0, definition=definition, cache=False)
     customers = customer_fields(session, (e.customer_id for e in events))
     resolve = Resolver(session, customers, now)
-    tree = definition.get("conditions") or conditions.empty()
     out = []
     for event in events:
-        if event.trigger != rule.trigger.key or (ids is not None and event.customer_id not in ids):
+        if event.trigger != rule.trigger.key:
             continue
         record = record_of(event, customers)
-        explanation = conditions.explain(tree, rule.trigger.field_map, PREDICATES, record, resolve, now)
-        steps: list[dict[str, Any]] = []
-        if explanation.result:
-            decision = decide(session, rule, event, record=record, resolve=resolve, now=now)
-            steps = decision.steps if decision else []
-        out.append(Trial(event, explanation, steps))
-    return out
-
-
-def recent_events(session: Session, trigger: str, *, days: float = 7, limit: int = 500) -> list[RuleEvent]:
-    since = datetime.now(UTC) - timedelta(days=days)
-    return list(
-        session.scalars(
-            select(RuleEvent)
-            .where(RuleEvent.trigger == trigger, RuleEvent.occurred_at >= since, RuleEvent.rule_id.is_(None))
-            .order_by(RuleEvent.occurred_at.desc(), RuleEvent.id.desc())
-            .limit(limit)
+        explanation = rule.check.explain(record, resolve, now)
+        in_scope = rule.scope is None or event.customer_id in rule.scope
+        decision = (
+            decide(session, rule, event, record=record, resolve=resolve, now=now)
+            if explanation.result and in_scope
+            else None
         )
-    )
+        out.append(Trial(event, explanation, in_scope, decision.steps if decision else []))
+    return out

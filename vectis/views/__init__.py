@@ -6,7 +6,19 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from vectis.views import account, admin, auth, customers, health, integrations, sections, tickets, webhooks
+    from vectis.views import (
+        account,
+        admin,
+        alerts,
+        auth,
+        customers,
+        health,
+        integrations,
+        rules,
+        sections,
+        tickets,
+        webhooks,
+    )
 
-    for module in (auth, health, sections, customers, tickets, account, admin, integrations, webhooks):
+    for module in (auth, health, sections, customers, tickets, alerts, rules, account, admin, integrations, webhooks):
         app.register_blueprint(module.bp)

@@ -70,7 +70,7 @@ def show(customer_id: int) -> Response:
     return hub_page(customer_id, None)
 
 
-@bp.get("/customers/<int:customer_id>/<any(tickets, backups, timeline):tab>")
+@bp.get("/customers/<int:customer_id>/<any(tickets, alerts, backups, timeline):tab>")
 @signed_in
 def tab(customer_id: int, tab: str) -> Response:
     return hub_page(customer_id, tab)

@@ -27,21 +27,6 @@ SECTIONS: dict[str, Section] = {
     s.key: s
     for s in (
         Section(
-            "alerts",
-            "Alerts",
-            "Open alerts from your RMM, backup and security tools.",
-            "No open alerts",
-            "Alerts from NinjaOne, backup failures and security detections will be listed here, newest first.",
-        ),
-        Section(
-            "rules",
-            "Rules",
-            "If this happens in one tool, do that in another, with an audit trail.",
-            "No rules yet",
-            "Rules watch synced data and write back to the right tool. Every new rule starts in dry-run, so you "
-            "see what it would do before it does anything.",
-        ),
-        Section(
             "queries",
             "Queries",
             "Ask anything across the unified data, export to Excel.",
@@ -67,7 +52,7 @@ def home() -> Response:
     return redirect(url_for("customers.index"))
 
 
-@bp.get("/<any(alerts, rules, queries, security):key>")
+@bp.get("/<any(queries, security):key>")
 @signed_in
 def show(key: str) -> Response:
     section = SECTIONS.get(key) or abort(404)

@@ -1,0 +1,128 @@
+"""What the rule pages read: the rule list with recent activity, a rule's History (each fire with its
+condition leaves and action calls), its versions with the diff between each and the one before, and the
+sample of events that "Test on recent events" and the backtest run a draft over."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vectis.models import Customer, Rule, RuleDispatch, RuleEvent, RuleFire, RuleVersion
+from vectis.rules import definition as rule_definition
+from vectis.rules.events import json_safe
+from vectis.rules.scans import SCANS
+from vectis.rules.triggers import Trigger, catalog
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    rule: Rule
+    trigger: Trigger | None
+    lines: list[str]
+    fires_24h: int
+    last_fire_at: datetime | None
+
+
+def rule_list(session: Session) -> list[RuleRow]:
+    since = datetime.now(UTC) - timedelta(hours=24)
+    stats = {
+        rule_id: (recent, last)
+        for rule_id, recent, last in session.execute(
+            select(
+                RuleFire.rule_id,
+                func.count().filter(RuleFire.created_at >= since),
+                func.max(RuleFire.created_at),
+            ).group_by(RuleFire.rule_id)
+        )
+    }
+    rows = session.execute(
+        select(Rule, RuleVersion.definition)
+        .join(RuleVersion, (RuleVersion.rule_id == Rule.id) & (RuleVersion.version == Rule.version))
+        .order_by(Rule.name, Rule.id)
+    )
+    triggers = catalog()
+    out = []
+    for rule, definition in rows:
+        recent, last = stats.get(rule.id, (0, None))
+        out.append(RuleRow(rule, triggers.get(rule.trigger), rule_definition.describe(definition), recent, last))
+    return out
+
+
+@dataclass
+class FireRow:
+    fire: RuleFire
+    event: RuleEvent
+    customer: str | None
+    dispatches: list[RuleDispatch] = field(default_factory=list)
+
+
+def fires(session: Session, rule_id: int, *, limit: int = 50) -> list[FireRow]:
+    rows = [
+        FireRow(fire, event, customer)
+        for fire, event, customer in session.execute(
+            select(RuleFire, RuleEvent, Customer.name)
+            .join(RuleEvent, RuleEvent.id == RuleFire.event_id)
+            .outerjoin(Customer, Customer.id == RuleFire.customer_id)
+            .where(RuleFire.rule_id == rule_id)
+            .order_by(RuleFire.created_at.desc(), RuleFire.id.desc())
+            .limit(limit)
+        )
+    ]
+    by_fire = {row.fire.id: row for row in rows}
+    for dispatch in session.scalars(
+        select(RuleDispatch).where(RuleDispatch.fire_id.in_(list(by_fire) or [0])).order_by(RuleDispatch.id)
+    ):
+        by_fire[dispatch.fire_id].dispatches.append(dispatch)
+    return rows
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: RuleVersion
+    lines: list[str]
+    diff: list[tuple[str, str]]  # against the version before; empty for the first
+
+
+def versions(session: Session, rule_id: int) -> list[VersionRow]:
+    found = list(
+        session.scalars(select(RuleVersion).where(RuleVersion.rule_id == rule_id).order_by(RuleVersion.version))
+    )
+    names = dict(session.execute(select(Customer.id, Customer.name)).all()) if found else {}
+    out = []
+    for before, after in zip([None, *found[:-1]], found, strict=True):
+        lines = rule_definition.describe(after.definition, names)
+        out.append(
+            VersionRow(after, lines, rule_definition.diff(before.definition, after.definition) if before else [])
+        )
+    return list(reversed(out))
+
+
+def sample(
+    session: Session, tenant_id: int, definition: dict[str, Any], *, days: float = 7, limit: int = 50
+) -> list[RuleEvent]:
+    """The events a draft is tried on: stored events of its trigger from the last ``days``; for a time-based
+    trigger, what its scan finds right now with the draft's own parameters (nothing is written)."""
+    trigger = catalog().get(str(definition.get("trigger") or ""))
+    if trigger is None:
+        return []
+    now = datetime.now(UTC)
+    scan = SCANS.get(trigger.key)
+    if scan is not None:
+        found = scan(session, tenant_id, 0, definition.get("params") or {}, now, new_only=False)[:limit]
+        return [RuleEvent(**{**row, "data": json_safe(row["data"]), "rule_id": None}) for row in found]
+    return list(
+        session.scalars(
+            select(RuleEvent)
+            .where(
+                RuleEvent.trigger == trigger.key,
+                RuleEvent.occurred_at >= now - timedelta(days=days),
+                RuleEvent.rule_id.is_(None),
+            )
+            .order_by(RuleEvent.occurred_at.desc(), RuleEvent.id.desc())
+            .limit(limit)
+        )
+    )
