@@ -78,7 +78,7 @@ class Resolver:
         for number, opened in self._open_tickets.get(customer_id, []):
             if start <= opened <= end + timedelta(minutes=5):
                 return False, f"#{number} opened {opened:%d %b %H:%M}"
-        return True, "none"
+        return True, "no ticket opened in that window"
 
     def no_suppression(self, customer_id: Any, condition: str) -> tuple[bool, Any]:
         if self._mutes is None:
@@ -91,4 +91,4 @@ class Resolver:
                 )
             }
         until = self._mutes.get((customer_id, condition))
-        return (True, "none") if until is None else (False, f"muted until {until:%d %b %H:%M}")
+        return (True, "no mute") if until is None else (False, f"muted until {until:%d %b %H:%M}")
