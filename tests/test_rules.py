@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from flask import Flask
@@ -22,10 +23,15 @@ from vectis.models import (
     BackupConnector,
     BackupConnectorStatus,
     Customer,
+    OutboxMail,
+    Rule,
     RuleDispatch,
     RuleEvent,
     RuleFire,
+    RuleVersion,
+    Ticket,
 )
+from vectis.rules import engine, templates
 
 NOW = datetime.now(UTC)
 ADMIN = Actor("user", None, "owner@test", "admin")
@@ -224,3 +230,324 @@ def test_a_live_rule_acts_through_perform_with_the_rule_and_version_in_the_audit
         row = s.scalars(select(AuditEntry).where(AuditEntry.surface == "rule")).one()
         assert (row.action, row.actor_type, row.actor_id) == ("alert.raise", "rule", str(rule_id))
         assert row.payload["request"]["rule_fired"] == {"rule_id": rule_id, "rule": "Test rule", "version": 1}
+
+
+def emit_failed_runs(app: Flask, m: Msp, count_: int, *, failures: int = 3, days_ago: float = 0) -> list[int]:
+    """``count_`` backup.failed events straight into the event table, as the alert refresh writes them."""
+    from vectis.rules.events import backup_data, emit
+
+    when = NOW - timedelta(days=days_ago)
+    rows = [
+        {
+            "tenant_id": m.tenant_id,
+            "trigger": "backup.failed",
+            "customer_id": m.customer_id,
+            "connection_id": m.veeam,
+            "subject_type": "backup_job",
+            "subject_id": 10_000 + n,
+            "title": f"Job {n}: backup failed",
+            "data": backup_data(
+                source="Veeam",
+                name=f"Job {n}",
+                kind="Backup",
+                vendor_type="BackupVm",
+                protected_object=None,
+                state="failed",
+                consecutive_failures=failures + n % 3,
+                last_success_at=when - timedelta(hours=n % 72),
+                last_attempt_at=when,
+                message="Disk full" if n % 2 else None,
+                now=when,
+            ),
+            "dedup_key": f"test:{uuid4()}",
+            "occurred_at": when,
+        }
+        for n in range(count_)
+    ]
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        emit(s, rows)
+        return list(s.scalars(select(RuleEvent.id).where(RuleEvent.dedup_key.in_([r["dedup_key"] for r in rows]))))
+
+
+def evaluate(app: Flask, m: Msp) -> engine.Evaluated:
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        return engine.evaluate_pending(s, m.tenant_id)
+
+
+MIXED = {
+    "trigger": "backup.failed",
+    "conditions": {
+        "type": "group",
+        "match": "all",
+        "items": [
+            {"type": "leaf", "field": "job.consecutive_failures", "op": "gte", "value": 4},
+            {
+                "type": "group",
+                "match": "any",
+                "items": [
+                    {"type": "leaf", "field": "job.message", "op": "contains", "value": "disk"},
+                    {"type": "leaf", "field": "job.hours_since_success", "op": "gt", "value": 48},
+                ],
+            },
+            {"type": "predicate", "name": "no_suppression", "params": {"condition": "backup_failed"}},
+        ],
+    },
+    "actions": [{"type": "create_alert", "params": {"severity": "warning", "message": "{job.name}: {job.message}"}}],
+    "cooldown_minutes": 0,
+    "breaker": {"limit": 1000, "minutes": 5},
+}
+
+
+def decisions(app: Flask, m: Msp, rule_id: int) -> set[tuple[Any, ...]]:
+    import json
+
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        fires = {f.id: f for f in s.scalars(select(RuleFire).where(RuleFire.rule_id == rule_id))}
+        steps: dict[int, list[tuple[str, str]]] = {}
+        for d in s.scalars(select(RuleDispatch).where(RuleDispatch.rule_id == rule_id).order_by(RuleDispatch.id)):
+            steps.setdefault(d.fire_id, []).append((d.verb, json.dumps(d.payload, sort_keys=True)))
+        return {(f.event_id, json.dumps(f.leaves, sort_keys=True), tuple(steps.get(f.id, []))) for f in fires.values()}
+
+
+def test_parity_the_same_events_through_a_dry_run_and_a_live_copy_decide_the_same(app: Flask) -> None:
+    m = msp(app)
+    dry = make_rule(app, m, MIXED, name="Copy in dry-run")
+    live = make_rule(app, m, MIXED, live=True, name="Copy live")
+    emit_failed_runs(app, m, 100)
+    done = evaluate(app, m)
+    assert done.events == 100
+    dry_set, live_set = decisions(app, m, dry), decisions(app, m, live)
+    assert 0 < len(dry_set) < 100  # some fire, some do not: the comparison means something
+    assert dry_set == live_set
+    states = {state for state, _ in dispatches(app, m, dry)} | {state for state, _ in dispatches(app, m, live)}
+    assert states == {"dry_run", "ok"}
+    assert count(app, m, Alert, Alert.condition == f"rule:{live}") == len(live_set)
+    assert count(app, m, Alert, Alert.condition == f"rule:{dry}") == 0
+
+
+def test_a_retried_job_never_fires_twice(app: Flask) -> None:
+    m = msp(app)
+    rule_id = make_rule(app, m, FAILED_TO_ALERT, live=True)
+    [event_id] = emit_failed_runs(app, m, 1)
+    evaluate(app, m)
+    # The job runs again as if its first run died after deciding: the event is pending once more.
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        s.execute(update(RuleEvent).where(RuleEvent.id == event_id).values(evaluated_at=None))
+    evaluate(app, m)
+    refresh(app, m)
+    assert count(app, m, RuleFire, RuleFire.rule_id == rule_id) == 1
+    assert [state for state, _ in dispatches(app, m, rule_id)] == ["ok"]
+    assert count(app, m, AuditEntry, AuditEntry.surface == "rule", AuditEntry.action == "alert.raise") == 1
+
+
+def test_the_circuit_breaker_pauses_a_rule_and_tells_its_owner(app: Flask) -> None:
+    from vectis.models import User
+
+    m = msp(app)
+    with app.app_context(), db.system_session() as s:
+        owner = User(tenant_id=m.tenant_id, email="owner@breaker.test", name="Owner", role="admin", password_hash="x")
+        s.add(owner)
+        s.flush()
+        owner_actor = Actor("user", str(owner.id), owner.email, "admin")
+    definition = {**FAILED_TO_ALERT, "breaker": {"limit": 3, "minutes": 5}}
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        outcome = perform(
+            "rule.create", Target("rule", None, "Noisy"), {"name": "Noisy", "definition": definition},
+            actor=owner_actor, surface="ui", session=s, tenant_id=m.tenant_id,
+        )  # fmt: skip
+        rule_id = int(outcome.response["rule_id"])
+        perform(
+            "rule.enable",
+            Target("rule", str(rule_id), "Noisy"),
+            {},
+            actor=owner_actor,
+            surface="ui",
+            session=s,
+            tenant_id=m.tenant_id,
+        )
+    emit_failed_runs(app, m, 6)
+    evaluate(app, m)
+    states = [state for state, _ in dispatches(app, m, rule_id)]
+    assert states[:3] == ["ok", "ok", "ok"] and states[3] == "breaker"
+    assert set(states[4:]) == {"paused"}  # nothing after the trip is sent
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        rule = s.get(Rule, rule_id)
+        assert rule is not None and rule.mode == "paused" and "Circuit breaker" in (rule.paused_reason or "")
+        assert (
+            s.scalar(select(func.count()).select_from(OutboxMail).where(OutboxMail.to_address == "owner@breaker.test"))
+            == 1
+        )
+
+
+def test_a_cooldown_keeps_a_rule_off_the_same_target(app: Flask) -> None:
+    m = msp(app)
+    definition = {
+        **FAILED_TO_ALERT,
+        "actions": [{"type": "send_email", "params": {"to": "noc@harbor.test", "subject": "{title}"}}],
+        "cooldown_minutes": 30,
+    }
+    rule_id = make_rule(app, m, definition, live=True)
+    emit_failed_runs(app, m, 3)
+    evaluate(app, m)
+    assert [state for state, _ in dispatches(app, m, rule_id)] == ["ok", "cooldown", "cooldown"]
+
+
+def test_edits_make_versions_and_fires_name_the_version_they_ran_under(app: Flask) -> None:
+    from vectis.rules import history
+
+    m = msp(app)
+    rule_id = make_rule(app, m, FAILED_TO_ALERT)
+    emit_failed_runs(app, m, 1)
+    evaluate(app, m)
+    edited = {**FAILED_TO_ALERT, "conditions": MIXED["conditions"]}
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        outcome = perform(
+            "rule.update", Target("rule", str(rule_id), "Test rule"), {"name": "Test rule", "definition": edited},
+            actor=ADMIN, surface="ui", session=s, tenant_id=m.tenant_id,
+        )  # fmt: skip
+        assert outcome.ok and outcome.response["version"] == 2
+        same = perform(
+            "rule.update", Target("rule", str(rule_id), "Test rule"), {"name": "Test rule", "definition": edited},
+            actor=ADMIN, surface="ui", session=s, tenant_id=m.tenant_id,
+        )  # fmt: skip
+        assert same.result == "failed" and "Nothing changed" in same.message
+    emit_failed_runs(app, m, 2, failures=5)  # the second has "Disk full": it passes version 2
+    evaluate(app, m)
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        assert sorted(s.scalars(select(RuleFire.version).where(RuleFire.rule_id == rule_id))) == [1, 2]
+        assert s.scalar(select(func.count()).select_from(RuleVersion).where(RuleVersion.rule_id == rule_id)) == 2
+        latest = history.versions(s, rule_id)[0]
+        assert latest.version.version == 2
+        assert ("-", "If: always") in latest.diff
+        assert any(sign == "+" and line.startswith("If: Failed runs in a row") for sign, line in latest.diff)
+
+
+def test_a_backtest_lists_what_a_draft_would_have_done_over_stored_events(app: Flask) -> None:
+    from vectis.rules import history
+
+    m = msp(app)
+    emit_failed_runs(app, m, 10, days_ago=3)
+    emit_failed_runs(app, m, 10, days_ago=12)
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        week = engine.trial(s, m.tenant_id, MIXED, history.sample(s, m.tenant_id, MIXED, days=7, limit=2000))
+        month = engine.trial(s, m.tenant_id, MIXED, history.sample(s, m.tenant_id, MIXED, days=30, limit=2000))
+        assert len(week) == 10 and len(month) == 20
+        hits = [t for t in week if t.would_fire]
+        assert 0 < len(hits) < 10
+        assert all(t.steps[0]["verb"] == "alert.raise" for t in hits)
+        assert all(len(t.explanation.leaves) == 4 for t in week)  # every leaf, whatever the outcome
+    assert count(app, m, RuleFire) == 0 and count(app, m, Alert) == 0  # a backtest writes nothing
+
+
+def test_a_stale_rule_fires_once_per_spell_with_its_own_threshold(app: Flask) -> None:
+    m = msp(app)
+    definition = {
+        "trigger": "backup.stale",
+        "params": {"threshold_hours": 24},
+        "actions": [{"type": "create_alert", "params": {"severity": "warning"}}],
+        "cooldown_minutes": 0,
+    }
+    rule_id = make_rule(app, m, definition)
+    stale = job(
+        app,
+        m,
+        m.keepit,
+        "Exchange Online",
+        state="stopped",
+        success=NOW - timedelta(hours=30),
+        attempt=NOW - timedelta(hours=1),
+    )
+    job(app, m, m.keepit, "OneDrive", state="success", success=NOW - timedelta(hours=3))
+    refresh(app, m)
+    refresh(app, m)
+    assert count(app, m, RuleFire, RuleFire.rule_id == rule_id) == 1
+    # It succeeds, then goes quiet again: a new spell, a new fire.
+    set_status(app, m, stale, last_success_at=NOW - timedelta(hours=26))
+    refresh(app, m)
+    assert count(app, m, RuleFire, RuleFire.rule_id == rule_id) == 2
+
+
+def test_no_open_ticket_and_no_suppression_read_the_other_systems(app: Flask) -> None:
+    from vectis.models import AlertMute, TicketBoard
+    from vectis.rules.predicates import Resolver
+
+    m, quiet = msp(app), msp(app, "Quiet Co")
+    psa = add_connection(app, m.tenant_id, "connectwise", {}).connection_id
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        board = TicketBoard(tenant_id=m.tenant_id, connection_id=psa, external_id="1", name="Service Desk")
+        s.add(board)
+        s.flush()
+        s.add(Ticket(
+            tenant_id=m.tenant_id, connection_id=psa, customer_id=m.customer_id, external_id="501",
+            summary="Backups failing", board_id=board.id, status_name="New", opened_at=NOW - timedelta(hours=2),
+            vendor_updated_at=NOW,
+        ))  # fmt: skip
+        s.add(AlertMute(
+            tenant_id=m.tenant_id, customer_id=m.customer_id, condition="backup_failed", until=NOW + timedelta(hours=4),
+            reason="Migration", created_by="tech",
+        ))  # fmt: skip
+        s.flush()
+        resolve = Resolver(s, [m.customer_id], NOW)
+        record = {"customer.id": m.customer_id}
+        assert resolve("no_open_ticket", {"hours": 24}, record) == (
+            False,
+            f"#501 opened {NOW - timedelta(hours=2):%d %b %H:%M}",
+        )
+        assert resolve("no_open_ticket", {"hours": 1}, record)[0] is True  # opened before the window
+        assert resolve("no_suppression", {"condition": "backup_failed"}, record)[0] is False
+        assert resolve("no_suppression", {"condition": "backup_stale"}, record)[0] is True
+    with app.app_context(), db.tenant_session(quiet.tenant_id) as s:
+        other = Resolver(s, [quiet.customer_id], NOW)
+        assert other("no_open_ticket", {"hours": 24}, {"customer.id": quiet.customer_id})[0] is True
+
+
+def test_templates_land_as_valid_drafts(app: Flask) -> None:
+    from vectis.rules.definition import problems
+
+    m = msp(app)
+    for key, template in templates.TEMPLATES.items():
+        assert problems(template.definition) == [], key
+        rule_id = make_rule(app, m, template.definition, name=template.name)
+        with app.app_context(), db.tenant_session(m.tenant_id) as s:
+            rule = s.get(Rule, rule_id)
+            assert rule is not None and rule.mode == "dry_run" and rule.version == 1
+
+
+def test_the_builder_form_round_trips_a_nested_definition() -> None:
+    from werkzeug.datastructures import MultiDict
+
+    from vectis.rules import builder
+
+    form = MultiDict(
+        [
+            ("name", "Nested"), ("trigger", "backup.failed"),
+            ("c.r.type", "group"), ("c.r.match", "all"),
+            ("c.r.0.type", "leaf"), ("c.r.0.field", "job.state"), ("c.r.0.op", "in"),
+            ("c.r.0.value", "failed"), ("c.r.0.value", "warning"),
+            ("c.r.1.type", "group"), ("c.r.1.match", "any"),
+            ("c.r.1.0.type", "leaf"), ("c.r.1.0.field", "job.last_success_at"), ("c.r.1.0.op", "older_than"),
+            ("c.r.1.0.value", "2"), ("c.r.1.0.value2", "days"),
+            ("c.r.1.1.type", "predicate"), ("c.r.1.1.name", "no_open_ticket"), ("c.r.1.1.p.hours", "12"),
+            ("c.r.1.1.negate", "on"),
+            ("a.0.type", "add_ticket_note"), ("a.0.p.text", "x"),  # not for a backup trigger: validation says so
+            ("a.1.type", "create_alert"), ("a.1.p.severity", "info"),
+            ("scope", "customers"), ("scope_ids", "7"), ("cooldown_minutes", "15"),
+        ]
+    )  # fmt: skip
+    name, definition = builder.from_form(form)
+    assert name == "Nested" and definition["scope"] == {"kind": "customers", "ids": [7]}
+    group = definition["conditions"]["items"][1]
+    assert definition["conditions"]["items"][0]["value"] == ["failed", "warning"]
+    assert group["match"] == "any" and group["items"][0]["value"] == {"amount": "2", "unit": "days"}
+    assert group["items"][1] == {
+        "type": "predicate",
+        "name": "no_open_ticket",
+        "params": {"hours": "12"},
+        "negate": True,
+    }
+    from vectis.rules.definition import problems
+
+    assert problems(definition) == ["Action 1: “Add a note to the ticket” needs a trigger about a ticket."]
+    builder.apply(definition, "remove:r.1.0")
+    builder.apply(definition, "add-group:r.1")
+    assert [n["type"] for n in definition["conditions"]["items"][1]["items"]] == ["predicate", "group"]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from vectis.models import (
+    Alert,
     Contact,
     Customer,
     Ticket,
@@ -166,6 +167,7 @@ class Detail:
     history: list[TicketStatusChange]
     statuses: list[TicketStatus]  # the ticket's board's real statuses
     related: list[TimelineEvent]
+    alerts: list[Alert]  # the alerts this ticket was opened for
 
 
 def detail(session: Session, ticket: Ticket) -> Detail:
@@ -202,7 +204,8 @@ def detail(session: Session, ticket: Ticket) -> Detail:
             .order_by(TimelineEvent.occurred_at.desc())
         )
     )
-    return Detail(ticket, notes, history, statuses, related)
+    alerts = list(session.scalars(select(Alert).where(Alert.ticket_id == ticket.id).order_by(Alert.first_seen_at)))
+    return Detail(ticket, notes, history, statuses, related, alerts)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from vectis.models import (
     AuditEntry,
     Contact,
     Customer,
+    RuleEvent,
     Tenant,
     Ticket,
     TicketNote,
@@ -404,3 +405,84 @@ def test_the_configured_client_id_is_sent_and_a_connection_override_wins(app: Fl
         assert ok, message
     finally:
         app.config["VECTIS_SETTINGS"] = settings
+
+
+# --- rule events and alerts ----------------------------------------------------------------------------
+
+
+def test_a_first_sync_emits_no_ticket_events_and_a_status_change_later_does(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    assert count(app, setup, RuleEvent) == 0  # years of history are not news
+    ticket = a_ticket(app, setup)
+    other = next(
+        st
+        for st in cw.state.statuses.values()
+        if st["boardId"] == int(ticket_board(app, setup, ticket)) and st["name"] != ticket.status_name
+    )
+    requests.post(f"{cw.url}/_sim/tickets/{ticket.external_id}/touch", json={"status": other["id"]}, timeout=5)
+    sync(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        event = s.scalars(select(RuleEvent).where(RuleEvent.trigger == "ticket.status_changed")).one()
+        assert (event.subject_id, event.data["ticket.status"], event.data["ticket.previous_status"]) == (
+            ticket.id,
+            other["name"],
+            ticket.status_name,
+        )
+        assert event.data["ticket.board"] and event.customer_id == ticket.customer_id
+
+
+def ticket_board(app: Flask, setup: Setup, ticket: Ticket) -> str:
+    from vectis.models import TicketBoard
+
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        return str(s.scalar(select(TicketBoard.external_id).where(TicketBoard.id == ticket.board_id)))
+
+
+def test_an_alert_opened_as_a_ticket_is_linked_both_ways(app: Flask, cw: Sim) -> None:
+    from vectis.models import Alert, BackupConnector
+
+    setup = connect(app, cw)
+    sync(app, setup)
+    veeam = add_connection(app, setup.tenant_id, "veeam", {}).connection_id
+    now = datetime.now(UTC)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        customer_id = s.scalar(select(Ticket.customer_id).where(Ticket.customer_id.is_not(None)).limit(1))
+        job = BackupConnector(
+            tenant_id=setup.tenant_id, connection_id=veeam, customer_id=customer_id, external_id="j1",
+            name="FS01 Daily", kind="Backup", vendor_type="BackupVm",
+        )  # fmt: skip
+        s.add(job)
+        s.flush()
+        alert = Alert(
+            tenant_id=setup.tenant_id, customer_id=customer_id, connection_id=veeam, source="Veeam",
+            condition="backup_failed", severity="critical", subject_type="backup_job", subject_id=job.id,
+            subject_label="FS01 Daily", message="failed 23 Nov 02:00: Disk full", first_seen_at=now, last_seen_at=now,
+        )  # fmt: skip
+        s.add(alert)
+        s.flush()
+        alert_id = alert.id
+    before = len(cw.state.tickets)
+    result, message = act(app, setup, "alert.open_ticket", Target("alert", str(alert_id), "FS01 Daily"), {})
+    assert result == "ok", message
+    assert len(cw.state.tickets) == before + 1
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        linked = s.get(Alert, alert_id)
+        assert linked is not None and linked.ticket_id is not None
+        ticket = s.get(Ticket, linked.ticket_id)
+        assert ticket is not None and "FS01 Daily" in ticket.summary
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(TicketRelated)
+                .where(
+                    TicketRelated.ticket_id == ticket.id,
+                    TicketRelated.kind == "alert",
+                    TicketRelated.record_id == alert_id,
+                )
+            )
+            == 1
+        )
+        assert [a.id for a in tickets.detail(s, ticket).alerts] == [alert_id]
+    result, message = act(app, setup, "alert.open_ticket", Target("alert", str(alert_id), "FS01 Daily"), {})
+    assert result == "failed" and "already has a ticket" in message
