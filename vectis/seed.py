@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vectis.crypto import Sealed
 from vectis.db import system_session
@@ -112,3 +113,29 @@ def seed_demo() -> None:
                     next_run_at=first_run,
                 )
             )
+        _seed_rules(s, acme.id)
+
+
+def _seed_rules(s: Session, tenant_id: int) -> None:
+    """Two templates in dry-run, so the demo's Rules page shows History as syncs bring events in."""
+    from vectis.models import Rule, RuleVersion
+    from vectis.rules.definition import normalized
+    from vectis.rules.templates import TEMPLATES
+
+    owner = s.scalar(select(User.id).where(User.tenant_id == tenant_id, User.role == "admin").order_by(User.id))
+    for key in ("backup_stale_ticket", "critical_alert_ticket"):
+        if s.scalar(select(Rule.id).where(Rule.tenant_id == tenant_id, Rule.template == key)):
+            continue
+        template = TEMPLATES[key]
+        definition = normalized(template.definition)
+        rule = Rule(
+            tenant_id=tenant_id, name=template.name, mode="dry_run", version=1, trigger=definition["trigger"],
+            owner_id=owner, template=key,
+        )  # fmt: skip
+        s.add(rule)
+        s.flush()
+        s.add(
+            RuleVersion(
+                tenant_id=tenant_id, rule_id=rule.id, version=1, definition=definition, created_by="Vectis demo"
+            )
+        )
