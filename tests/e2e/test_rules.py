@@ -167,3 +167,38 @@ def test_a_technician_builds_a_rule_watches_its_dry_run_enables_it_and_finds_its
     alert.get_by_role("button", name="Acknowledge").click()
     expect(page.locator("#flash")).to_contain_text(re.compile("Acknowledged"))
     page.screenshot(path=str(screenshots_dir / "hub-alerts.png"), full_page=True)
+
+
+def test_a_template_lands_as_a_draft_and_an_edit_shows_as_a_version_diff(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    northwind: TenantFixture,
+    failing_job: tuple[int, int],
+    screenshots_dir: Path,
+) -> None:
+    with app.app_context():
+        rules_job.refresh(northwind.id)
+    base = f"http://northwind.localhost:{live_server}"
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"{base}/rules/templates")
+    page.screenshot(path=str(screenshots_dir / "rule-templates.png"), full_page=True)
+    card = page.get_by_test_id("rule-template").filter(has_text="Backup failed 3 runs in a row")
+    card.get_by_role("button", name="Use this template").click()
+    expect(page.get_by_test_id("rule-mode")).to_have_text("Dry-run")
+    expect(page.get_by_test_id("rule-definition")).to_contain_text("Failed runs in a row ≥ 3")
+
+    page.get_by_role("link", name="Edit").click()
+    leaf = page.locator("#rule-builder").get_by_test_id("cond-leaf").first
+    leaf.get_by_label("Failed runs in a row").fill("2")
+    page.get_by_role("button", name="Save as version 2").click()
+    version = page.get_by_test_id("rule-version").first
+    expect(version).to_contain_text("Version 2")
+    expect(version.locator(".diff .add")).to_contain_text("Failed runs in a row ≥ 2")
+    expect(version.locator(".diff .del")).to_contain_text("Failed runs in a row ≥ 3")
+    page.screenshot(path=str(screenshots_dir / "rule-versions.png"), full_page=True)
+
+    page.get_by_role("link", name="Backtest").click()
+    hit = page.get_by_test_id("backtest-hit").filter(has_text="Backup failing: FS01 Daily").first
+    expect(hit).to_contain_text("Backup failing: FS01 Daily")
+    page.screenshot(path=str(screenshots_dir / "rule-backtest.png"), full_page=True)
