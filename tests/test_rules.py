@@ -229,7 +229,8 @@ def test_a_live_rule_acts_through_perform_with_the_rule_and_version_in_the_audit
     with app.app_context(), db.tenant_session(m.tenant_id) as s:
         row = s.scalars(select(AuditEntry).where(AuditEntry.surface == "rule")).one()
         assert (row.action, row.actor_type, row.actor_id) == ("alert.raise", "rule", str(rule_id))
-        assert row.payload["request"]["rule_fired"] == {"rule_id": rule_id, "rule": "Test rule", "version": 1}
+        fired = row.payload["request"]["rule_fired"]
+        assert (fired["rule_id"], fired["rule"], fired["version"]) == (rule_id, "Test rule", 1)
 
 
 def emit_failed_runs(app: Flask, m: Msp, count_: int, *, failures: int = 3, days_ago: float = 0) -> list[int]:
@@ -551,3 +552,73 @@ def test_the_builder_form_round_trips_a_nested_definition() -> None:
     builder.apply(definition, "remove:r.1.0")
     builder.apply(definition, "add-group:r.1")
     assert [n["type"] for n in definition["conditions"]["items"][1]["items"]] == ["predicate", "group"]
+
+
+def test_a_rule_is_not_triggered_again_by_what_its_own_action_caused(app: Flask) -> None:
+    m = msp(app)
+    echo = {
+        "trigger": "alert.created",
+        "actions": [{"type": "create_alert", "params": {"severity": "info", "message": "Seen: {alert.subject}"}}],
+        "cooldown_minutes": 0,
+    }
+    rule_id = make_rule(app, m, echo, live=True)
+    job(app, m, m.veeam, "FS01 Daily", state="failed", success=NOW - timedelta(hours=3))
+    refresh(app, m)  # Vectis's alert -> the rule raises its own -> whose alert.created names the rule
+    refresh(app, m)
+    assert count(app, m, RuleEvent, RuleEvent.trigger == "alert.created") == 2
+    assert count(app, m, RuleFire, RuleFire.rule_id == rule_id) == 1
+
+
+def test_a_cooldown_never_holds_back_the_second_action_of_the_same_fire(app: Flask) -> None:
+    m = msp(app)
+    both = {
+        **FAILED_TO_ALERT,
+        "actions": [
+            {"type": "send_email", "params": {"to": "noc@harbor.test", "subject": "First"}},
+            {"type": "send_email", "params": {"to": "noc@harbor.test", "subject": "Second"}},
+        ],
+        "cooldown_minutes": 60,
+    }
+    rule_id = make_rule(app, m, both, live=True)
+    emit_failed_runs(app, m, 1)
+    evaluate(app, m)
+    assert [state for state, _ in dispatches(app, m, rule_id)] == ["ok", "ok"]
+
+
+def test_a_mute_that_runs_out_gives_the_alert_back(app: Flask) -> None:
+    from vectis.models import AlertMute
+
+    m = msp(app)
+    failed = job(app, m, m.veeam, "FS01 Daily", state="failed", success=NOW - timedelta(hours=3))
+    refresh(app, m)
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        alert_id = s.scalars(select(Alert.id).where(Alert.subject_id == failed)).one()
+        target = Target("alert", str(alert_id), "FS01 Daily")
+        refused = perform("alert.resolve", target, {}, actor=ADMIN, surface="ui", session=s, tenant_id=m.tenant_id)
+        assert refused.result == "failed" and "next successful backup" in refused.message
+        muted = perform(
+            "alert.mute", target, {"hours": "2", "reason": "Repository migration"},
+            actor=ADMIN, surface="ui", session=s, tenant_id=m.tenant_id,
+        )  # fmt: skip
+        assert muted.ok, muted.message
+    refresh(app, m)
+    assert alerts(app, m) == [("backup_failed", "muted", failed)]
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        s.execute(update(AlertMute).values(until=NOW - timedelta(minutes=1)))
+    refresh(app, m)
+    assert alerts(app, m) == [("backup_failed", "open", failed)]
+    assert count(app, m, RuleEvent, RuleEvent.trigger == "alert.created") == 2  # opened, and given back
+
+
+def test_numbers_a_rule_cannot_run_with_are_refused_in_words() -> None:
+    from vectis.rules.definition import problems
+
+    base = {**FAILED_TO_ALERT}
+    assert problems({**base, "cooldown_minutes": 2_000_000_000}) == [
+        "The cooldown is a number of minutes from 0 (none) to 43,200 (30 days)."
+    ]
+    assert problems({**base, "breaker": {"limit": "nan", "minutes": 5}})[0].startswith("The circuit breaker needs")
+    stale = {"trigger": "backup.stale", "params": {"threshold_hours": "1e400"}, "actions": base["actions"]}
+    assert problems(stale) == ["Threshold (hours) should be a number above 0 and at most 8,760."]
+    ticket = {**base, "actions": [{"type": "create_ticket", "params": {"board_id": "x"}}]}
+    assert problems(ticket) == ["Action 1: choose the board and priority from the lists."]

@@ -192,8 +192,23 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
         if alert.state == AlertState.OPEN.value:
             done.opened += 1
             events.append(alert_event(alert))
+    unmuted = _unmute_expired(session, mutes, now)
+    done.opened += len(unmuted)
+    events += unmuted
     emit(session, events)
     return done
+
+
+def _unmute_expired(session: Session, mutes: set[tuple[int, str]], now: datetime) -> list[dict[str, Any]]:
+    """A mute that ran out gives its alerts back, as news: rules see them as created now."""
+    events = []
+    for alert in session.scalars(select(Alert).where(Alert.state == AlertState.MUTED.value)):
+        if alert.customer_id is None or (alert.customer_id, alert.condition) not in mutes:
+            alert.state, alert.last_seen_at = AlertState.OPEN.value, now
+            events.append(
+                alert_event(alert) | {"dedup_key": f"alert.created:{alert.id}:unmuted:{int(now.timestamp())}"}
+            )
+    return events
 
 
 def _failure_events(

@@ -17,6 +17,7 @@ from vectis.models import (
     Connection,
     Contact,
     CustomerLink,
+    SyncRun,
     Ticket,
     TicketBoard,
     TicketNote,
@@ -213,6 +214,18 @@ def write_tickets(
     return list(ids.values())
 
 
+def _synced_before(session: Session, connection: Connection) -> bool:
+    """Whether a sync of this connection ever finished: until one has, every ticket read is history."""
+    key = f"vectis.synced_before:{connection.id}"
+    if key not in session.info:
+        session.info[key] = bool(
+            session.scalar(
+                select(SyncRun.id).where(SyncRun.connection_id == connection.id, SyncRun.status == "succeeded").limit(1)
+            )
+        )
+    return bool(session.info[key])
+
+
 def _emit_ticket_events(
     session: Session,
     connection: Connection,
@@ -226,7 +239,7 @@ def _emit_ticket_events(
 ) -> None:
     """Ticket opened / status changed, for the rules. A connection's first sync reads years of history:
     none of it is news, so it emits nothing."""
-    if connection.last_sync_at is None:
+    if not _synced_before(session, connection):
         return
     from vectis.customers import registry_label
 

@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from vectis.actions.base import ActionFailed, Applied, Context, Target, Verb
+from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Target, Verb
 from vectis.actions.registry import register
 from vectis.models import Alert, AlertMute, AlertState, Customer, Role, TicketRelated
 from vectis.rules.events import emit
 
 WRITERS = frozenset({Role.ADMIN, Role.TECHNICIAN})
 MAX_MUTE_HOURS = 24 * 30
+SELF_RESOLVING = frozenset({"backup_stale", "backup_failed", "backup_silent", "backup_stuck"})
 
 
 class AlertVerb(Verb):
@@ -24,7 +25,9 @@ class AlertVerb(Verb):
 
 
 def _alert(ctx: Context, target: Target) -> Alert:
-    alert = ctx.session.get(Alert, int(target.id or 0), with_for_update=True)
+    alert = (
+        ctx.session.get(Alert, int(str(target.id)), with_for_update=True) if str(target.id or "").isdigit() else None
+    )
     if alert is None:
         raise ActionFailed("That alert no longer exists. Reload the page.")
     return alert
@@ -60,6 +63,12 @@ class ResolveAlert(AlertVerb):
         alert = _alert(ctx, target)
         if alert.state == AlertState.RESOLVED.value:
             raise ActionFailed("This alert is already resolved.")
+        if alert.subject_type == "backup_job" and alert.condition in SELF_RESOLVING:
+            # The backup's own state decides: resolving it by hand would only reopen it at the next check.
+            raise ActionFailed(
+                "This alert resolves itself on the job's next successful backup. Acknowledge it to show someone "
+                "is on it, or mute it for this customer."
+            )
         alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, _now(), ctx.actor.label
         return Applied(f"Resolved: {alert.subject_label}. If the condition still holds, the next check opens it again.")
 
@@ -116,6 +125,16 @@ class OpenAlertAsTicket(AlertVerb):
 
     name = "alert.open_ticket"
     label = "Open an alert as a ticket"
+
+    def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
+        from vectis.actions.tickets import CreateTicket
+        from vectis.rules.action_types import default_board
+
+        alert = ctx.session.get(Alert, int(target.id or 0)) if str(target.id or "").isdigit() else None
+        if alert is None or alert.customer_id is None:
+            return None
+        board = payload.get("board_id") or default_board(ctx.session, alert.customer_id)
+        return CreateTicket().rate_limit(ctx, target, {"board_id": board})
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         from vectis.actions.tickets import CreateTicket

@@ -54,9 +54,42 @@ def perform_queued(session: Session, queued: QueuedAction) -> Outcome | None:
     verb = registry.get(queued.verb)
     actor = Actor.from_json(queued.actor)
     ctx = Context(session, queued.tenant_id, actor, queued.surface, queued.request_id)
-    return _run(
-        verb, ctx, Target.from_json(queued.target), queued.payload.open(queued.tenant_id), dry_run=False, queued=queued
-    )
+    payload = queued.payload.open(queued.tenant_id)
+    target = Target.from_json(queued.target)
+    if actor.type == "rule" and not _rule_is_live(session, actor):
+        outcome: Outcome | None = _finish(
+            ctx,
+            verb,
+            target,
+            result="blocked",
+            message="Not sent: the rule was paused or set to dry-run while this waited for the rate limit.",
+            payload={"request": verb.redact(payload)},
+            queued=queued,
+            vendor_status=None,
+        )
+    else:
+        outcome = _run(verb, ctx, target, payload, dry_run=False, queued=queued)
+    if outcome is not None:
+        _settle_rule_dispatch(session, payload, outcome)
+    return outcome
+
+
+def _rule_is_live(session: Session, actor: Actor) -> bool:
+    from vectis.models import Rule, RuleMode
+
+    rule = session.get(Rule, int(actor.id or 0), with_for_update={"read": True})
+    return rule is not None and rule.mode == RuleMode.LIVE.value
+
+
+def _settle_rule_dispatch(session: Session, payload: dict[str, Any], outcome: Outcome) -> None:
+    """A rule's action that waited in the queue: its History row gets the final outcome."""
+    from vectis.models import RuleDispatch
+
+    dispatch_id = (payload.get("rule_fired") or {}).get("dispatch_id")
+    row = session.get(RuleDispatch, int(dispatch_id)) if dispatch_id else None
+    if row is not None:
+        row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
+        session.commit()
 
 
 def _run(

@@ -68,12 +68,14 @@ class TicketVerb(Verb):
     target_type = "ticket"
     roles = WRITERS
 
+    def connection_id(self, ctx: Context, target: Target, payload: dict[str, Any]) -> int | None:
+        """The PSA connection the call goes to: its rate-limit bucket is the one this action takes from."""
+        ticket = ctx.session.get(Ticket, _int(target.id))
+        return ticket.connection_id if ticket else None
+
     def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
-        connection_id = payload.get("connection_id")
-        if connection_id is None and target.id:
-            ticket = ctx.session.get(Ticket, int(target.id))
-            connection_id = ticket.connection_id if ticket else None
-        connection = ctx.session.get(Connection, int(connection_id)) if connection_id else None
+        connection_id = self.connection_id(ctx, target, payload)
+        connection = ctx.session.get(Connection, connection_id) if connection_id else None
         if connection is None:
             return None
         rate = connection.rate_limit_per_second or ConnectWiseConnector.default_rate_limit
@@ -187,6 +189,10 @@ class CreateTicket(TicketVerb):
     name = "ticket.create"
     label = "Create a ticket"
     target_type = "customer"
+
+    def connection_id(self, ctx: Context, target: Target, payload: dict[str, Any]) -> int | None:
+        board = ctx.session.get(TicketBoard, _int(payload.get("board_id")))
+        return board.connection_id if board else None
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         customer = ctx.session.get(Customer, int(target.id or 0))

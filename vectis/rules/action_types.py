@@ -106,16 +106,32 @@ def default_board(session: Session, customer_id: int) -> int | None:
 def _create_ticket(built: Built) -> Call:
     customer = _customer(built)
     s = built.session
-    board_id = built.params.get("board_id") or default_board(s, customer.id)
-    if not board_id:
+    chosen = str(built.params.get("board_id") or "").strip()
+    board = s.get(TicketBoard, int(chosen)) if chosen.isdigit() else None
+    if chosen and (board is None or board.inactive):
+        raise Skip("The board this rule names no longer exists or is inactive in the PSA: edit the rule.")
+    if board is None:
+        default = default_board(s, customer.id)
+        board = s.get(TicketBoard, default) if default else None
+    if board is None:
         raise Skip("No PSA board to put the ticket on: connect ConnectWise first.")
-    priority_id = built.params.get("priority_id") or s.scalar(
-        select(TicketPriority.id).where(TicketPriority.is_default.is_(True)).limit(1)
+    wanted = str(built.params.get("priority_id") or "").strip()
+    priority = s.get(TicketPriority, int(wanted)) if wanted.isdigit() else None
+    if wanted and (priority is None or priority.connection_id != board.connection_id):
+        raise Skip("The priority this rule names is not one of that PSA's: edit the rule.")
+    priority_id = (
+        priority.id
+        if priority
+        else s.scalar(
+            select(TicketPriority.id).where(
+                TicketPriority.connection_id == board.connection_id, TicketPriority.is_default.is_(True)
+            )
+        )
     )
     payload: dict[str, Any] = {
         "summary": built.text("summary", "{title}")[:100],
-        "board_id": int(board_id),
-        "priority_id": int(priority_id) if priority_id else "",
+        "board_id": board.id,
+        "priority_id": priority_id or "",
         "contact_id": "",
         "description": built.text("description", "Opened by a Vectis rule: {title}"),
     }

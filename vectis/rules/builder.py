@@ -128,6 +128,8 @@ def _number(raw: str | None, default: float) -> float | str:
 
 def _locate(root: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, int | None]:
     """The group holding ``path`` and its index there; (root, None) for the root itself."""
+    if not re.fullmatch(r"r(?:\.\d{1,3})*", path):
+        return None, None  # a crafted path: nothing to change
     parts = [int(p) for p in path.split(".")[1:]]
     if not parts:
         return root, None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,11 +42,24 @@ def normalized(definition: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Upper bounds that keep every time window inside what dates can hold, and a rule inside reason.
+MAX_PARAM = {"threshold_hours": 24 * 365, "days": 365}
+MAX_COOLDOWN_MINUTES = 30 * 24 * 60
+MAX_BREAKER = {"limit": 10_000, "minutes": 24 * 60}
+
+
 def _number(value: Any) -> float | None:
+    """A finite number, or None ("1e400", "nan", "x" and None are not numbers here)."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
+
+
+def _within(value: Any, low: float, high: float) -> bool:
+    number = _number(value)
+    return number is not None and low <= number <= high
 
 
 def problems(definition: Mapping[str, Any]) -> list[str]:
@@ -56,8 +70,9 @@ def problems(definition: Mapping[str, Any]) -> list[str]:
         return ["Choose what triggers the rule."]
     for param in trigger.params:
         value = _number((definition.get("params") or {}).get(param.key))
-        if value is None or value <= 0:
-            found.append(f"{param.label} should be a number above 0.")
+        most = MAX_PARAM.get(param.key, 10_000)
+        if value is None or not 0 < value <= most:
+            found.append(f"{param.label} should be a number above 0 and at most {most:,}.")
     found += conditions.validate(definition.get("conditions") or conditions.empty(), trigger.field_map, PREDICATES)
     found += _action_problems(definition.get("actions") or [], trigger.subject)
     scope = definition.get("scope") or {"kind": "all"}
@@ -65,12 +80,16 @@ def problems(definition: Mapping[str, Any]) -> list[str]:
         found.append("Choose at least one customer, or apply the rule to all customers.")
     elif scope.get("kind") not in ("all", "customers"):
         found.append("The scope is all customers or a list of customers.")
-    cooldown = _number(definition.get("cooldown_minutes", DEFAULT_COOLDOWN_MINUTES))
-    if cooldown is None or cooldown < 0:
-        found.append("The cooldown is a number of minutes (0 for none).")
+    if not _within(definition.get("cooldown_minutes", DEFAULT_COOLDOWN_MINUTES), 0, MAX_COOLDOWN_MINUTES):
+        found.append(f"The cooldown is a number of minutes from 0 (none) to {MAX_COOLDOWN_MINUTES:,} (30 days).")
     breaker = {**DEFAULT_BREAKER, **(definition.get("breaker") or {})}
-    if (_number(breaker["limit"]) or 0) < 1 or (_number(breaker["minutes"]) or 0) < 1:
-        found.append("The circuit breaker needs a limit of at least 1 action in at least 1 minute.")
+    if not (
+        _within(breaker["limit"], 1, MAX_BREAKER["limit"]) and _within(breaker["minutes"], 1, MAX_BREAKER["minutes"])
+    ):
+        found.append(
+            f"The circuit breaker needs a limit of 1 to {MAX_BREAKER['limit']:,} actions within 1 to "
+            f"{MAX_BREAKER['minutes']:,} minutes."
+        )
     return found
 
 
@@ -91,6 +110,11 @@ def _action_problems(steps: list[dict[str, Any]], subject: str) -> list[str]:
             found.append(f"Action {n}: name the status to move the ticket to.")
         elif kind.key == "send_email" and "@" not in str(params.get("to") or ""):
             found.append(f"Action {n}: give the e-mail address to send to.")
+        elif kind.key == "create_ticket" and any(
+            str(params.get(k) or "").strip() and not str(params.get(k)).strip().isdigit()
+            for k in ("board_id", "priority_id")
+        ):
+            found.append(f"Action {n}: choose the board and priority from the lists.")
     return found
 
 

@@ -24,6 +24,7 @@ from vectis.actions import Actor, Target, perform
 from vectis.models import Customer, Role, Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
 from vectis.rules import conditions
 from vectis.rules.action_types import Skip, build
+from vectis.rules.events import ORIGIN
 from vectis.rules.predicates import PREDICATES, Resolver
 from vectis.rules.triggers import Trigger, catalog
 
@@ -125,6 +126,7 @@ def customer_fields(session: Session, ids: Iterable[int | None]) -> dict[int, di
 def record_of(event: RuleEvent, customers: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
     return {
         **event.data,
+        "event.trigger": event.trigger,
         **customers.get(event.customer_id or 0, {"customer.id": event.customer_id}),
         "title": event.title,
         "event.occurred_at": event.occurred_at,
@@ -144,6 +146,8 @@ def decide(
         return None  # a time-based event found by another rule's scan
     if rule.scope is not None and event.customer_id not in rule.scope:
         return None
+    if record.get("origin.rule_id") == rule.rule_id and now - event.occurred_at < _own_echo(rule):
+        return None  # what this rule's own action caused does not trigger it again
     if not rule.check(record, resolve, now):
         return None
     tree = rule.definition.get("conditions") or conditions.empty()
@@ -155,6 +159,10 @@ def decide(
         except Skip as why:
             decision.steps.append({"skip": str(why), "type": step.get("type")})
             continue
+        except Exception:  # a broken action is recorded as not sent; it must not stop the batch
+            log.exception("rule %s could not build action %s", rule.rule_id, step.get("type"))
+            decision.steps.append({"skip": "Vectis could not prepare this action; not sent.", "type": step.get("type")})
+            continue
         decision.steps.append(
             {
                 "verb": call.verb,
@@ -164,6 +172,15 @@ def decide(
             }
         )
     return decision
+
+
+def _own_echo(rule: Active) -> timedelta:
+    """How long a rule ignores the events its own actions caused: its cooldown, and never under 5 minutes."""
+    try:
+        minutes = float(rule.definition.get("cooldown_minutes") or 0)
+    except (TypeError, ValueError):
+        minutes = 0
+    return timedelta(minutes=max(minutes, 5))
 
 
 def write_fire(session: Session, tenant_id: int, decision: Decision) -> int | None:
@@ -246,7 +263,15 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
             record = record_of(event, customers)
             for rule in candidates:
                 decision = decide(session, rule, event, record=record, resolve=resolve, now=now_)
-                if decision is not None and write_fire(session, tenant_id, decision) is not None:
+                if decision is None:
+                    continue
+                try:
+                    with session.begin_nested():
+                        written = write_fire(session, tenant_id, decision)
+                except Exception:  # recorded in the log; the other rules and events go on
+                    log.exception("rule %s could not record its fire on event %s", rule.rule_id, event.id)
+                    continue
+                if written is not None:
                     done.fires += 1
         session.execute(update(RuleEvent).where(RuleEvent.id.in_([e.id for e in events])).values(evaluated_at=now_))
         session.commit()
@@ -279,16 +304,30 @@ def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None =
 
 
 def dispatch_one(session: Session, tenant_id: int, row: RuleDispatch, now: datetime) -> None:
-    rule = session.get(Rule, row.rule_id)
-    version = session.scalar(
-        select(RuleVersion.definition)
+    try:
+        _dispatch(session, tenant_id, row, now)
+    except Exception:  # one broken dispatch must not hold up every later one
+        log.exception("rule dispatch %s failed unexpectedly", row.id)
+        session.rollback()
+        failed = session.get(RuleDispatch, row.id, with_for_update=True)
+        if failed is not None and failed.state in ("pending", "sending"):
+            failed.state, failed.message = "failed", "Vectis hit an unexpected problem preparing this action; not sent."
+        session.commit()
+
+
+def _dispatch(session: Session, tenant_id: int, row: RuleDispatch, now: datetime) -> None:
+    # Read-locked: a pause committed while we decide waits for us, and we see a pause committed before.
+    rule = session.get(Rule, row.rule_id, with_for_update={"read": True})
+    found = session.execute(
+        select(RuleVersion.definition, RuleVersion.version)
         .join(RuleFire, (RuleFire.rule_id == RuleVersion.rule_id) & (RuleFire.version == RuleVersion.version))
         .where(RuleFire.id == row.fire_id)
-    )
-    if rule is None or version is None or (not row.dry_run and rule.mode != RuleMode.LIVE.value):
+    ).first()
+    if rule is None or found is None or (not row.dry_run and rule.mode != RuleMode.LIVE.value):
         row.state, row.message = "paused", "The rule was paused or set to dry-run before this was sent."
         session.commit()
         return
+    version, number = found
     cooldown = timedelta(minutes=float(version.get("cooldown_minutes") or 0))
     if cooldown and row.target_key and _recent(session, row, since=now - cooldown, target_key=row.target_key):
         row.state = "cooldown"
@@ -309,24 +348,27 @@ def dispatch_one(session: Session, tenant_id: int, row: RuleDispatch, now: datet
         row.state, row.message = "dry_run", "Dry run: recorded, not sent."
         session.commit()
         return
-    row.state = "sending"  # committed with perform()'s audit row: a crash after it never sends twice
-    actor = Actor("rule", str(rule.id), f"Rule “{rule.name}” v{rule.version}"[:320], Role.TECHNICIAN.value)
-    fired = {"rule_fired": {"rule_id": rule.id, "rule": rule.name, "version": _version_of(session, row)}}
-    outcome = perform(
-        row.verb,
-        Target.from_json(row.target),
-        {**row.payload, **fired},
-        actor=actor,
-        surface="rule",
-        session=session,
-        tenant_id=tenant_id,
-    )
+    # Committed before the vendor call: if the worker dies during it, the row stays "sending" (shown as
+    # unknown) and is never picked up again, so nothing is sent twice.
+    row.state, row.message = "sending", "Sent to the vendor; no answer recorded (the worker stopped). Check the vendor."
+    session.commit()
+    actor = Actor("rule", str(rule.id), f"Rule “{rule.name}” v{number}"[:320], Role.TECHNICIAN.value)
+    fired = {"rule_fired": {"rule_id": rule.id, "rule": rule.name, "version": number, "dispatch_id": row.id}}
+    token = ORIGIN.set(rule.id)  # events this action causes name the rule, so it cannot re-trigger itself
+    try:
+        outcome = perform(
+            row.verb,
+            Target.from_json(row.target),
+            {**row.payload, **fired},
+            actor=actor,
+            surface="rule",
+            session=session,
+            tenant_id=tenant_id,
+        )
+    finally:
+        ORIGIN.reset(token)
     row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
     session.commit()
-
-
-def _version_of(session: Session, row: RuleDispatch) -> int:
-    return int(session.scalar(select(RuleFire.version).where(RuleFire.id == row.fire_id)) or 0)
 
 
 def _recent(session: Session, row: RuleDispatch, *, since: datetime, target_key: str | None = None) -> int:
@@ -339,8 +381,8 @@ def _recent(session: Session, row: RuleDispatch, *, since: datetime, target_key:
         RuleDispatch.dispatched_at >= since,
         RuleDispatch.id != row.id,
     )
-    if target_key is not None:
-        query = query.where(RuleDispatch.target_key == target_key)
+    if target_key is not None:  # the cooldown: earlier fires only, not this fire's other actions
+        query = query.where(RuleDispatch.target_key == target_key, RuleDispatch.fire_id != row.fire_id)
     return int(session.scalar(query) or 0)
 
 
@@ -407,7 +449,7 @@ def trial(
     now = now or datetime.now(UTC)
     rule = prepare(0, 0, name="draft", mode=RuleMode.DRY_RUN.value, version=0, definition=definition, cache=False)
     customers = customer_fields(session, (e.customer_id for e in events))
-    resolve = Resolver(session, customers, now)
+    resolve = Resolver(session, customers, now, as_of_event=True)
     out = []
     for event in events:
         if event.trigger != rule.trigger.key:

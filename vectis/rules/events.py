@@ -4,6 +4,7 @@ key, so a sync page read twice or a callback replayed never makes a second event
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,13 +13,19 @@ from sqlalchemy.orm import Session
 from vectis.bulk import upsert
 from vectis.models import RuleEvent
 
+# The rule whose action is running now, if any: the events it causes carry it, so that rule is not
+# triggered again by its own doing (engine.decide).
+ORIGIN: ContextVar[int | None] = ContextVar("vectis_rule_origin", default=None)
+
 
 def emit(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     """Each event: tenant_id, trigger, customer_id, connection_id, subject_type, subject_id, title, data,
     rule_id (time-based triggers only), dedup_key, occurred_at."""
     if not events:
         return
-    rows = [{**e, "data": json_safe(e["data"]), "rule_id": e.get("rule_id")} for e in events]
+    origin = ORIGIN.get()
+    extra = {"origin.rule_id": origin} if origin is not None else {}
+    rows = [{**e, "data": json_safe({**e["data"], **extra}), "rule_id": e.get("rule_id")} for e in events]
     upsert(
         session.connection(),
         RuleEvent.__table__,  # type: ignore[arg-type]

@@ -43,13 +43,27 @@ def parse_time(value: Any) -> datetime | None:
     return None
 
 
+# The alert condition a backup trigger corresponds to, for "no existing suppression" on backup events.
+TRIGGER_CONDITIONS = {"backup.failed": "backup_failed", "backup.stale": "backup_stale"}
+
+
 class Resolver:
     """Answers predicates for the events of one batch (their customers are known up front)."""
 
-    def __init__(self, session: Session, customer_ids: Iterable[int | None], now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        customer_ids: Iterable[int | None],
+        now: datetime | None = None,
+        *,
+        as_of_event: bool = False,
+    ) -> None:
+        """``as_of_event``: windows end at each event's time (a backtest asks about the past); otherwise
+        they end now, so a ticket opened between the event and its evaluation counts."""
         self.session = session
         self.customer_ids = sorted({c for c in customer_ids if c is not None})
         self.now = now or datetime.now(UTC)
+        self.as_of_event = as_of_event
         self._open_tickets: dict[int, list[tuple[str, datetime]]] | None = None
         self._mutes: dict[tuple[int, str], datetime] | None = None
 
@@ -58,7 +72,11 @@ class Resolver:
         if name == "no_open_ticket":
             return self.no_open_ticket(customer_id, float(params.get("hours") or 24), record)
         if name == "no_suppression":
-            condition = str(params.get("condition") or record.get("alert.condition") or "")
+            condition = str(
+                params.get("condition")
+                or record.get("alert.condition")
+                or TRIGGER_CONDITIONS.get(str(record.get("event.trigger")), "")
+            )
             return self.no_suppression(customer_id, condition)
         raise LookupError(f"No predicate called {name!r}.")
 
@@ -72,8 +90,7 @@ class Resolver:
             ):
                 if customer is not None:
                     self._open_tickets.setdefault(customer, []).append((number, opened))
-        # The window ends at the event (a backtest asks about the past), or now.
-        end = parse_time(record.get("event.occurred_at")) or self.now
+        end = (parse_time(record.get("event.occurred_at")) if self.as_of_event else None) or self.now
         start = end - timedelta(hours=hours)
         for number, opened in self._open_tickets.get(customer_id, []):
             if start <= opened <= end + timedelta(minutes=5):

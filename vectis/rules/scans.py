@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, String, cast, exists, func, literal, select
+from sqlalchemy import BigInteger, String, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from vectis.customers import registry_label
@@ -37,12 +37,16 @@ def stale_backups(
     session: Session, tenant_id: int, rule_id: int, params: Mapping[str, Any], now: datetime, *, new_only: bool = True
 ) -> list[dict[str, Any]]:
     threshold = now - timedelta(hours=float(params.get("threshold_hours") or 48))
-    last = func.coalesce(BackupConnectorStatus.last_success_at, BackupConnectorStatus.last_attempt_at)
+    success = BackupConnectorStatus.last_success_at
     query = (
         select(BackupConnector, BackupConnectorStatus, Connection.vendor)
         .join(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
         .join(Connection, Connection.id == BackupConnector.connection_id)
-        .where(BackupConnector.removed_at.is_(None), last < threshold)
+        .where(
+            BackupConnector.removed_at.is_(None),
+            # Never succeeded but tried: stale from the start, as the backup-state derivation says.
+            or_(success < threshold, success.is_(None) & BackupConnectorStatus.last_attempt_at.is_not(None)),
+        )
     )
     if new_only:
         key = _spell_key("backup.stale", rule_id, BackupConnector.id, BackupConnectorStatus.last_success_at)

@@ -43,7 +43,8 @@ def index() -> Response:
 def _back() -> str:
     """Where the form came from (the Alerts page or a hub tab): a path on this site only."""
     wanted = request.form.get("next", "")
-    return wanted if wanted.startswith("/") and not wanted.startswith("//") else url_for("alerts.index")
+    safe = wanted.startswith("/") and not wanted.startswith("//") and "\\" not in wanted
+    return wanted if safe else url_for("alerts.index")
 
 
 @bp.post("/alerts/<int:alert_id>/<any(acknowledge, resolve, ticket, mute):action>")
