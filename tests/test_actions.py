@@ -309,24 +309,38 @@ def cases(
     }
 
 
+def on_object(
+    make_user: Callable[..., MadeUser],
+    acme: TenantFixture,
+    make_target: Callable[[], Target],
+    payload: dict[str, Any],
+    failing: dict[str, Any] | None,
+) -> Callable[[], Case]:
+    """A technician acts on a fresh object; it fails on a ghost of the same kind (or with ``failing``)."""
+
+    def build() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        target = make_target()
+        ghost = Target(target.type, "999999999", "ghost")
+        return Case(
+            actor(tech, "technician"),
+            target,
+            payload,
+            ghost if failing is None else target,
+            payload if failing is None else failing,
+            actor(viewer, "read_only"),
+        )
+
+    return build
+
+
 def alert_cases(
     acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask, sim: Any
 ) -> dict[str, Callable[[], Case]]:
     def simple(payload: dict[str, Any], failing: dict[str, Any] | None = None) -> Callable[[], Case]:
-        def build() -> Case:
-            tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
-            target = Target("alert", str(an_alert(app, acme.id)), "FS01 Daily")
-            ghost = Target("alert", "999999999", "ghost")
-            return Case(
-                actor(tech, "technician"),
-                target,
-                payload,
-                ghost if failing is None else target,
-                payload if failing is None else failing,
-                actor(viewer, "read_only"),
-            )
-
-        return build
+        return on_object(
+            make_user, acme, lambda: Target("alert", str(an_alert(app, acme.id)), "FS01 Daily"), payload, failing
+        )
 
     def open_ticket() -> Case:
         tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
@@ -369,20 +383,9 @@ def rule_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Fla
     def on_rule(
         payload: dict[str, Any], *, mode: str = "paused", failing: dict[str, Any] | None = None
     ) -> Callable[[], Case]:
-        def build() -> Case:
-            tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
-            target = Target("rule", str(a_rule(app, acme.id, mode)), "rule")
-            ghost = Target("rule", "999999999", "ghost")
-            return Case(
-                actor(tech, "technician"),
-                target,
-                payload,
-                ghost if failing is None else target,
-                payload if failing is None else failing,
-                actor(viewer, "read_only"),
-            )
-
-        return build
+        return on_object(
+            make_user, acme, lambda: Target("rule", str(a_rule(app, acme.id, mode)), "rule"), payload, failing
+        )
 
     def create() -> Case:
         tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")

@@ -31,7 +31,7 @@ from vectis.models import (
     Connection,
     Customer,
 )
-from vectis.rules.events import backup_data, emit, json_safe
+from vectis.rules.events import backup_data, emit, json_safe, row
 
 SEVERITY = {
     "backup_failed": "critical",
@@ -139,15 +139,17 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
         if job.state == "failed" and job.removed_at is None and job.last_attempt_at is not None:
             done.failed_runs += 1
             events.append(
-                _event(
+                row(
                     tenant_id,
                     "backup.failed",
-                    job,
+                    customer_id=job.customer_id,
+                    connection_id=job.connection_id,
+                    subject=("backup_job", job.id),
                     title=f"{job.name}: backup failed",
                     data=data,
+                    dedup_key=f"backup.failed:{job.id}:{job.last_attempt_at.isoformat()}",
                     occurred_at=job.last_attempt_at,
                 )
-                | {"dedup_key": f"backup.failed:{job.id}:{job.last_attempt_at.isoformat()}"}
             )
         for condition, reason in active.items():
             alert = live.pop((job.id, condition), None)
@@ -205,9 +207,7 @@ def _unmute_expired(session: Session, mutes: set[tuple[int, str]], now: datetime
     for alert in session.scalars(select(Alert).where(Alert.state == AlertState.MUTED.value)):
         if alert.customer_id is None or (alert.customer_id, alert.condition) not in mutes:
             alert.state, alert.last_seen_at = AlertState.OPEN.value, now
-            events.append(
-                alert_event(alert) | {"dedup_key": f"alert.created:{alert.id}:unmuted:{int(now.timestamp())}"}
-            )
+            events.append(alert_event(alert, again=now))
     return events
 
 
@@ -266,41 +266,26 @@ def _failure_events(
     return resolved
 
 
-def _event(
-    tenant_id: int, trigger: str, job: Any, *, title: str, data: dict[str, Any], occurred_at: datetime
-) -> dict[str, Any]:
-    return {
-        "tenant_id": tenant_id,
-        "trigger": trigger,
-        "customer_id": job.customer_id,
-        "connection_id": job.connection_id,
-        "subject_type": "backup_job",
-        "subject_id": job.id,
-        "title": title[:500],
-        "data": data,
-        "occurred_at": occurred_at,
+def alert_event(alert: Alert, *, again: datetime | None = None) -> dict[str, Any]:
+    """alert.created for a new alert, or for one a mute gave back (``again``: when)."""
+    data = {
+        "alert.condition": alert.condition,
+        "alert.severity": alert.severity,
+        "alert.subject": alert.subject_label,
+        "alert.message": alert.message,
+        "source": alert.source,
     }
-
-
-def alert_event(alert: Alert) -> dict[str, Any]:
-    return {
-        "tenant_id": alert.tenant_id,
-        "trigger": "alert.created",
-        "customer_id": alert.customer_id,
-        "connection_id": alert.connection_id,
-        "subject_type": "alert",
-        "subject_id": alert.id,
-        "title": f"{label(alert.condition)}: {alert.subject_label}"[:500],
-        "data": {
-            "alert.condition": alert.condition,
-            "alert.severity": alert.severity,
-            "alert.subject": alert.subject_label,
-            "alert.message": alert.message,
-            "source": alert.source,
-        },
-        "dedup_key": f"alert.created:{alert.id}",
-        "occurred_at": alert.first_seen_at,
-    }
+    return row(
+        alert.tenant_id,
+        "alert.created",
+        customer_id=alert.customer_id,
+        connection_id=alert.connection_id,
+        subject=("alert", alert.id),
+        title=f"{label(alert.condition)}: {alert.subject_label}",
+        data=data,
+        dedup_key=f"alert.created:{alert.id}" + (f":unmuted:{int(again.timestamp())}" if again else ""),
+        occurred_at=again or alert.first_seen_at,
+    )
 
 
 # --- what the pages show -------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from vectis.models import (
     TicketStatusChange,
 )
 from vectis.rules.events import emit, ticket_data
+from vectis.rules.events import row as event_row
 
 
 def write_boards(session: Session, connection: Connection, records: list[TicketBoardRecord]) -> None:
@@ -266,20 +267,17 @@ def _emit_ticket_events(
             now=now,
         )
         events.append(
-            {
-                "tenant_id": connection.tenant_id,
-                "trigger": trigger,
-                "customer_id": row["customer_id"],
-                "connection_id": connection.id,
-                "subject_type": "ticket",
-                "subject_id": ids[r.external_id],
-                "title": f"#{r.external_id} {r.summary}"[:500],
-                "data": data,
-                "dedup_key": f"{trigger}:{connection.id}:{r.external_id}:{r.status_name}:{r.updated_at.isoformat()}"[
-                    :300
-                ],
-                "occurred_at": r.updated_at,
-            }
+            event_row(
+                connection.tenant_id,
+                trigger,
+                customer_id=row["customer_id"],
+                connection_id=connection.id,
+                subject=("ticket", ids[r.external_id]),
+                title=f"#{r.external_id} {r.summary}",
+                data=data,
+                dedup_key=f"{trigger}:{connection.id}:{r.external_id}:{r.status_name}:{r.updated_at.isoformat()}",
+                occurred_at=r.updated_at,
+            )
         )
     emit(session, events)
 

@@ -104,16 +104,22 @@ class UpdateRule(RuleVerb):
         return Applied(f"Saved “{name}” as version {version}.", response={"rule_id": rule.id, "version": version})
 
 
+def _switch(ctx: Context, target: Target, mode: RuleMode, already: str, reason: str | None = None) -> Rule:
+    """Move a rule to ``mode``; a rule already there is a mistake worth saying."""
+    rule = _rule(ctx, target)
+    if rule.mode == mode.value:
+        raise ActionFailed(already)
+    rule.mode, rule.paused_reason, rule.updated_at = mode.value, reason, datetime.now(UTC)
+    return rule
+
+
 @register
 class EnableRule(RuleVerb):
     name = "rule.enable"
     label = "Enable a rule (live)"
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        rule = _rule(ctx, target)
-        if rule.mode == RuleMode.LIVE.value:
-            raise ActionFailed("The rule is already live.")
-        rule.mode, rule.paused_reason, rule.updated_at = RuleMode.LIVE.value, None, datetime.now(UTC)
+        rule = _switch(ctx, target, RuleMode.LIVE, "The rule is already live.")
         return Applied(f"“{rule.name}” is live: from now on its actions are sent.", response={"version": rule.version})
 
 
@@ -123,11 +129,8 @@ class PauseRule(RuleVerb):
     label = "Pause a rule"
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        rule = _rule(ctx, target)
-        if rule.mode == RuleMode.PAUSED.value:
-            raise ActionFailed("The rule is already paused.")
-        rule.mode, rule.updated_at = RuleMode.PAUSED.value, datetime.now(UTC)
-        rule.paused_reason = str(payload.get("reason") or f"Paused by {ctx.actor.label}.")[:1000]
+        reason = str(payload.get("reason") or f"Paused by {ctx.actor.label}.")[:1000]
+        rule = _switch(ctx, target, RuleMode.PAUSED, "The rule is already paused.", reason)
         owner = ctx.session.get(User, rule.owner_id) if rule.owner_id else None
         if payload.get("notify_owner") and owner is not None and owner.is_active:
             from vectis.outbox import queue_mail
@@ -136,7 +139,7 @@ class PauseRule(RuleVerb):
                 ctx,
                 to=owner.email,
                 subject=f"Vectis paused your rule “{rule.name}”",
-                body=f"{rule.paused_reason}\n\nOpen the rule's History to see what it did, then enable it again "
+                body=f"{reason}\n\nOpen the rule's History to see what it did, then enable it again "
                 "or set it back to dry-run.",
             )
         return Applied(f"“{rule.name}” is paused: it evaluates nothing until it is enabled or set to dry-run.")
@@ -148,10 +151,7 @@ class DryRunRule(RuleVerb):
     label = "Set a rule to dry-run"
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        rule = _rule(ctx, target)
-        if rule.mode == RuleMode.DRY_RUN.value:
-            raise ActionFailed("The rule is already in dry-run.")
-        rule.mode, rule.paused_reason, rule.updated_at = RuleMode.DRY_RUN.value, None, datetime.now(UTC)
+        rule = _switch(ctx, target, RuleMode.DRY_RUN, "The rule is already in dry-run.")
         return Applied(f"“{rule.name}” is back in dry-run: it records what it would do and sends nothing.")
 
 

@@ -34,6 +34,35 @@ def emit(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     )
 
 
+def row(
+    tenant_id: int,
+    trigger: str,
+    *,
+    customer_id: int | None,
+    connection_id: int | None,
+    subject: tuple[str, int],
+    title: str,
+    data: Mapping[str, Any],
+    dedup_key: str,
+    occurred_at: datetime,
+    rule_id: int | None = None,
+) -> dict[str, Any]:
+    """One event as ``emit`` takes it."""
+    return {
+        "tenant_id": tenant_id,
+        "trigger": trigger,
+        "customer_id": customer_id,
+        "connection_id": connection_id,
+        "subject_type": subject[0],
+        "subject_id": subject[1],
+        "title": title[:500],
+        "data": data,
+        "rule_id": rule_id,
+        "dedup_key": dedup_key[:300],
+        "occurred_at": occurred_at,
+    }
+
+
 def json_safe(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from vectis.customers import registry_label
 from vectis.models import BackupConnector, BackupConnectorStatus, Connection, RuleEvent, Ticket, TicketBoard
-from vectis.rules.events import backup_data, ticket_data
+from vectis.rules.events import backup_data, row, ticket_data
 
 
 def _epoch(column: Any) -> Any:
@@ -67,22 +67,20 @@ def stale_backups(
             now=now,
         )
         since = status.last_success_at
+        title = f"no successful backup since {since:%d %b %H:%M}" if since else "no successful backup on record"
         events.append(
-            {
-                "tenant_id": tenant_id,
-                "trigger": "backup.stale",
-                "customer_id": job.customer_id,
-                "connection_id": job.connection_id,
-                "subject_type": "backup_job",
-                "subject_id": job.id,
-                "title": f"{job.name}: no successful backup since {since:%d %b %H:%M}"
-                if since
-                else f"{job.name}: no successful backup on record",
-                "data": data,
-                "rule_id": rule_id,
-                "dedup_key": _key("backup.stale", rule_id, job.id, since),
-                "occurred_at": now,
-            }
+            row(
+                tenant_id,
+                "backup.stale",
+                customer_id=job.customer_id,
+                connection_id=job.connection_id,
+                subject=("backup_job", job.id),
+                title=f"{job.name}: {title}",
+                data=data,
+                dedup_key=_key("backup.stale", rule_id, job.id, since),
+                occurred_at=now,
+                rule_id=rule_id,
+            )
         )
     return events
 
@@ -118,21 +116,18 @@ def idle_tickets(
             now=now,
         )
         events.append(
-            {
-                "tenant_id": tenant_id,
-                "trigger": "ticket.idle",
-                "customer_id": ticket.customer_id,
-                "connection_id": ticket.connection_id,
-                "subject_type": "ticket",
-                "subject_id": ticket.id,
-                "title": f"#{ticket.external_id} {ticket.summary}: unchanged since {ticket.vendor_updated_at:%d %b}"[
-                    :500
-                ],
-                "data": data,
-                "rule_id": rule_id,
-                "dedup_key": _key("ticket.idle", rule_id, ticket.id, ticket.vendor_updated_at),
-                "occurred_at": now,
-            }
+            row(
+                tenant_id,
+                "ticket.idle",
+                customer_id=ticket.customer_id,
+                connection_id=ticket.connection_id,
+                subject=("ticket", ticket.id),
+                title=f"#{ticket.external_id} {ticket.summary}: unchanged since {ticket.vendor_updated_at:%d %b}",
+                data=data,
+                dedup_key=_key("ticket.idle", rule_id, ticket.id, ticket.vendor_updated_at),
+                occurred_at=now,
+                rule_id=rule_id,
+            )
         )
     return events
 
