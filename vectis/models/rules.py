@@ -116,8 +116,8 @@ class RuleDispatch(TenantOwned, Base):
     __tablename__ = "rule_dispatches"
     __table_args__ = (
         Index("ix_rule_dispatches_tenant_id_idempotency_key", "tenant_id", "idempotency_key", unique=True),
-        Index("ix_rule_dispatches_tenant_id_rule_id_created_at", "tenant_id", "rule_id", "created_at"),
-        Index("ix_rule_dispatches_tenant_id_rule_id_target_key", "tenant_id", "rule_id", "target_key", "created_at"),
+        Index("ix_rule_dispatches_tenant_id_rule_id_dispatched_at", "tenant_id", "rule_id", "dispatched_at"),
+        Index("ix_rule_dispatches_tenant_id_rule_id_target_key", "tenant_id", "rule_id", "target_key", "dispatched_at"),
         Index("ix_rule_dispatches_pending", "tenant_id", "id", postgresql_where=text("state = 'pending'")),
     )
 

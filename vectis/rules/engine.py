@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from vectis.actions import Actor, Target, perform
+from vectis.bulk import upsert
 from vectis.models import Customer, Role, Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
 from vectis.rules import conditions
 from vectis.rules.action_types import Skip, build
@@ -31,6 +31,7 @@ from vectis.rules.triggers import Trigger, catalog
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+DRY_RUN_BATCH = 500
 SENT = ("sending", "ok", "queued", "failed")
 _compiled: dict[tuple[int, int, int], conditions.Compiled] = {}  # (tenant, rule, version) -> compiled tree
 
@@ -183,48 +184,59 @@ def _own_echo(rule: Active) -> timedelta:
     return timedelta(minutes=max(minutes, 5))
 
 
-def write_fire(session: Session, tenant_id: int, decision: Decision) -> int | None:
-    """The fire and its dispatches; None when this (rule, version, event) was decided before."""
-    rule, event = decision.rule, decision.event
-    fire_id: int | None = session.scalar(
-        insert(RuleFire)
-        .values(
-            tenant_id=tenant_id,
-            rule_id=rule.rule_id,
-            version=rule.version,
-            event_id=event.id,
-            customer_id=event.customer_id,
-            dry_run=rule.dry_run,
-            leaves=[leaf for leaf in decision.explanation.to_json()["leaves"]],
-        )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "rule_id", "version", "event_id"])
-        .returning(RuleFire.id)
-    )
-    if fire_id is None:
-        return None
-    rows = []
-    for n, step in enumerate(decision.steps):
-        skipped = "skip" in step
-        rows.append(
+def write_fires(session: Session, tenant_id: int, decisions: Sequence[Decision]) -> int:
+    """A batch's fires and their dispatches in two statements. A (rule, version, event) decided before is
+    skipped by its unique key, and so are its dispatches: a re-run writes nothing twice. Returns how many
+    fires are new."""
+    if not decisions:
+        return 0
+    fires = upsert(
+        session.connection(),
+        RuleFire.__table__,  # type: ignore[arg-type]
+        [
             {
                 "tenant_id": tenant_id,
-                "fire_id": fire_id,
-                "rule_id": rule.rule_id,
-                "idempotency_key": f"{event.id}:{rule.rule_id}:{rule.version}:{n}",
-                "verb": step.get("verb") or str(step.get("type")),
-                "target": step.get("target") or {},
-                "target_key": step.get("target_key") or "",
-                "payload": step.get("payload") or {},
-                "dry_run": rule.dry_run,
-                "state": "skipped" if skipped else "pending",
-                "message": step.get("skip"),
+                "rule_id": d.rule.rule_id,
+                "version": d.rule.version,
+                "event_id": d.event.id,
+                "customer_id": d.event.customer_id,
+                "dry_run": d.rule.dry_run,
+                "leaves": d.explanation.to_json()["leaves"],
             }
-        )
-    if rows:
-        session.execute(
-            insert(RuleDispatch).on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"]), rows
-        )
-    return fire_id
+            for d in decisions
+        ],
+        conflict=("tenant_id", "rule_id", "version", "event_id"),
+        returning=("id", "rule_id", "version", "event_id"),
+    )
+    new = {(f.rule_id, f.version, f.event_id): f.id for f in fires}
+    rows = []
+    for d in decisions:
+        fire_id = new.get((d.rule.rule_id, d.rule.version, d.event.id))
+        if fire_id is None:
+            continue
+        for n, step in enumerate(d.steps):
+            rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "fire_id": fire_id,
+                    "rule_id": d.rule.rule_id,
+                    "idempotency_key": f"{d.event.id}:{d.rule.rule_id}:{d.rule.version}:{n}",
+                    "verb": step.get("verb") or str(step.get("type")),
+                    "target": step.get("target") or {},
+                    "target_key": step.get("target_key") or "",
+                    "payload": step.get("payload") or {},
+                    "dry_run": d.rule.dry_run,
+                    "state": "skipped" if "skip" in step else "pending",
+                    "message": step.get("skip"),
+                }
+            )
+    upsert(
+        session.connection(),
+        RuleDispatch.__table__,  # type: ignore[arg-type]
+        rows,
+        conflict=("tenant_id", "idempotency_key"),
+    )
+    return len(new)
 
 
 @dataclass
@@ -256,6 +268,7 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
             break
         customers = customer_fields(session, (e.customer_id for e in events))
         resolve = Resolver(session, customers, now_)
+        decisions: list[Decision] = []
         for event in events:
             candidates = by_trigger.get(event.trigger)
             if not candidates:
@@ -263,16 +276,9 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
             record = record_of(event, customers)
             for rule in candidates:
                 decision = decide(session, rule, event, record=record, resolve=resolve, now=now_)
-                if decision is None:
-                    continue
-                try:
-                    with session.begin_nested():
-                        written = write_fire(session, tenant_id, decision)
-                except Exception:  # recorded in the log; the other rules and events go on
-                    log.exception("rule %s could not record its fire on event %s", rule.rule_id, event.id)
-                    continue
-                if written is not None:
-                    done.fires += 1
+                if decision is not None:
+                    decisions.append(decision)
+        done.fires += write_fires(session, tenant_id, decisions)
         session.execute(update(RuleEvent).where(RuleEvent.id.in_([e.id for e in events])).values(evaluated_at=now_))
         session.commit()
         done.events += len(events)
@@ -286,26 +292,52 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
 
 
 def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None = None) -> int:
-    """One dispatch per transaction: ``perform()`` commits, and a lock must never outlive its claim."""
+    """Dry runs end in the database, so they go a batch per transaction; live actions one per
+    transaction, because ``perform()`` commits and a claim must never outlive its lock."""
     count = 0
-    while True:
-        row = session.scalar(
-            select(RuleDispatch)
-            .where(RuleDispatch.state == "pending")
-            .order_by(RuleDispatch.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        if row is None:
+    for dry_run, size in ((True, DRY_RUN_BATCH), (False, 1)):
+        while True:
+            rows = list(
+                session.scalars(
+                    select(RuleDispatch)
+                    .where(RuleDispatch.state == "pending", RuleDispatch.dry_run.is_(dry_run))
+                    .order_by(RuleDispatch.id)
+                    .limit(size)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not rows:
+                session.commit()
+                break
+            versions = _versions(session, {r.fire_id for r in rows})
+            for row in rows:
+                dispatch_one(session, tenant_id, row, now or datetime.now(UTC), versions.get(row.fire_id))
             session.commit()
-            return count
-        dispatch_one(session, tenant_id, row, now or datetime.now(UTC))
-        count += 1
+            count += len(rows)
+    return count
 
 
-def dispatch_one(session: Session, tenant_id: int, row: RuleDispatch, now: datetime) -> None:
+def _versions(session: Session, fire_ids: set[int]) -> dict[int, tuple[Mapping[str, Any], int]]:
+    """fire -> (the definition of the version it ran under, that version)."""
+    return {
+        fire_id: (definition, version)
+        for fire_id, definition, version in session.execute(
+            select(RuleFire.id, RuleVersion.definition, RuleVersion.version)
+            .join(RuleVersion, (RuleFire.rule_id == RuleVersion.rule_id) & (RuleFire.version == RuleVersion.version))
+            .where(RuleFire.id.in_(fire_ids))
+        )
+    }
+
+
+def dispatch_one(
+    session: Session,
+    tenant_id: int,
+    row: RuleDispatch,
+    now: datetime,
+    version: tuple[Mapping[str, Any], int] | None,
+) -> None:
     try:
-        _dispatch(session, tenant_id, row, now)
+        _dispatch(session, tenant_id, row, now, version)
     except Exception:  # one broken dispatch must not hold up every later one
         log.exception("rule dispatch %s failed unexpectedly", row.id)
         session.rollback()
@@ -315,38 +347,33 @@ def dispatch_one(session: Session, tenant_id: int, row: RuleDispatch, now: datet
         session.commit()
 
 
-def _dispatch(session: Session, tenant_id: int, row: RuleDispatch, now: datetime) -> None:
-    # Read-locked: a pause committed while we decide waits for us, and we see a pause committed before.
-    rule = session.get(Rule, row.rule_id, with_for_update={"read": True})
-    found = session.execute(
-        select(RuleVersion.definition, RuleVersion.version)
-        .join(RuleFire, (RuleFire.rule_id == RuleVersion.rule_id) & (RuleFire.version == RuleVersion.version))
-        .where(RuleFire.id == row.fire_id)
-    ).first()
-    if rule is None or found is None or (not row.dry_run and rule.mode != RuleMode.LIVE.value):
+def _dispatch(
+    session: Session, tenant_id: int, row: RuleDispatch, now: datetime, version: tuple[Mapping[str, Any], int] | None
+) -> None:
+    """Cooldown, circuit breaker, then the one difference between dry-run and live: record, or send."""
+    # Read-locked for a live action: a pause committed while we decide waits for us, one before is seen.
+    rule = session.get(Rule, row.rule_id, with_for_update=None if row.dry_run else {"read": True})
+    if rule is None or version is None or (not row.dry_run and rule.mode != RuleMode.LIVE.value):
         row.state, row.message = "paused", "The rule was paused or set to dry-run before this was sent."
-        session.commit()
         return
-    version, number = found
-    cooldown = timedelta(minutes=float(version.get("cooldown_minutes") or 0))
-    if cooldown and row.target_key and _recent(session, row, since=now - cooldown, target_key=row.target_key):
+    definition, number = version
+    cooldown = timedelta(minutes=float(definition.get("cooldown_minutes") or 0))
+    breaker = definition.get("breaker") or {}
+    limit, window = int(breaker.get("limit") or 20), timedelta(minutes=float(breaker.get("minutes") or 5))
+    on_target, in_window = _recent(session, row, cooldown_since=now - cooldown, window_since=now - window)
+    if cooldown and row.target_key and on_target:
         row.state = "cooldown"
         row.message = f"Not sent: this rule already acted on {row.target.get('label')} in the last {cooldown}."
-        session.commit()
         return
-    breaker = version.get("breaker") or {}
-    limit, window = int(breaker.get("limit") or 20), timedelta(minutes=float(breaker.get("minutes") or 5))
-    if _recent(session, row, since=now - window) >= limit:
+    if in_window >= limit:
         row.state = "breaker"
         row.message = f"Not sent: the rule already dispatched {limit} actions in {window}; circuit breaker tripped."
         if not row.dry_run:
             _trip(session, tenant_id, rule, limit, window)
-        session.commit()
         return
     row.dispatched_at = now
     if row.dry_run:
         row.state, row.message = "dry_run", "Dry run: recorded, not sent."
-        session.commit()
         return
     # Committed before the vendor call: if the worker dies during it, the row stays "sending" (shown as
     # unknown) and is never picked up again, so nothing is sent twice.
@@ -368,22 +395,30 @@ def _dispatch(session: Session, tenant_id: int, row: RuleDispatch, now: datetime
     finally:
         ORIGIN.reset(token)
     row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
-    session.commit()
 
 
-def _recent(session: Session, row: RuleDispatch, *, since: datetime, target_key: str | None = None) -> int:
-    """Dispatches of this rule (in the same mode) that went out, or would have, since then."""
+def _recent(
+    session: Session, row: RuleDispatch, *, cooldown_since: datetime, window_since: datetime
+) -> tuple[int, int]:
+    """(earlier fires' dispatches to this target since the cooldown began, this rule's dispatches in the
+    breaker window), counting in the row's own mode: what went out, or for a dry run what would have."""
     states = ("dry_run",) if row.dry_run else SENT
-    query = select(func.count()).where(
-        RuleDispatch.rule_id == row.rule_id,
-        RuleDispatch.dry_run.is_(row.dry_run),
-        RuleDispatch.state.in_(states),
-        RuleDispatch.dispatched_at >= since,
-        RuleDispatch.id != row.id,
+    on_target = func.count().filter(
+        RuleDispatch.target_key == row.target_key,
+        RuleDispatch.fire_id != row.fire_id,
+        RuleDispatch.dispatched_at >= cooldown_since,
     )
-    if target_key is not None:  # the cooldown: earlier fires only, not this fire's other actions
-        query = query.where(RuleDispatch.target_key == target_key, RuleDispatch.fire_id != row.fire_id)
-    return int(session.scalar(query) or 0)
+    in_window = func.count().filter(RuleDispatch.dispatched_at >= window_since)
+    found = session.execute(
+        select(on_target, in_window).where(
+            RuleDispatch.rule_id == row.rule_id,
+            RuleDispatch.dry_run.is_(row.dry_run),
+            RuleDispatch.state.in_(states),
+            RuleDispatch.dispatched_at >= min(cooldown_since, window_since),
+            RuleDispatch.id != row.id,
+        )
+    ).one()
+    return int(found[0]), int(found[1])
 
 
 def _trip(session: Session, tenant_id: int, rule: Rule, limit: int, window: timedelta) -> None:
