@@ -622,3 +622,23 @@ def test_numbers_a_rule_cannot_run_with_are_refused_in_words() -> None:
     assert problems(stale) == ["Threshold (hours) should be a number above 0 and at most 8,760."]
     ticket = {**base, "actions": [{"type": "create_ticket", "params": {"board_id": "x"}}]}
     assert problems(ticket) == ["Action 1: choose the board and priority from the lists."]
+
+
+def test_a_dry_run_keeps_the_same_cooldown_and_breaker_across_batches_without_pausing(app: Flask) -> None:
+    m = msp(app)
+    mail = {
+        **FAILED_TO_ALERT,
+        "actions": [{"type": "send_email", "params": {"to": "noc@harbor.test", "subject": "{title}"}}],
+        "cooldown_minutes": 30,
+    }
+    noisy = {**FAILED_TO_ALERT, "breaker": {"limit": 3, "minutes": 5}}
+    cooled, tripped = make_rule(app, m, mail, name="Cooled"), make_rule(app, m, noisy, name="Tripped")
+    emit_failed_runs(app, m, 3)
+    evaluate(app, m)
+    emit_failed_runs(app, m, 2)  # a later batch: what the first recorded still counts
+    evaluate(app, m)
+    assert [state for state, _ in dispatches(app, m, cooled)] == ["dry_run"] + ["cooldown"] * 4
+    assert [state for state, _ in dispatches(app, m, tripped)] == ["dry_run"] * 3 + ["breaker"] * 2
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        rule = s.get(Rule, tripped)
+        assert rule is not None and rule.mode == "dry_run"  # a dry run only records that it would trip

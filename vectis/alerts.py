@@ -93,10 +93,9 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
             BackupConnectorStatus.consecutive_failures,
         ).outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
     ).all()
-    live = {
-        (a.subject_id, a.condition): a
-        for a in session.scalars(select(Alert).where(Alert.subject_type == "backup_job", Alert.state.in_(LIVE)))
-    }
+    live: dict[int, dict[str, Alert]] = {}  # job -> condition -> its live alert
+    for a in session.scalars(select(Alert).where(Alert.subject_type == "backup_job", Alert.state.in_(LIVE))):
+        live.setdefault(a.subject_id, {})[a.condition] = a
     mutes = active_mutes(session, now)
     seen: list[dict[str, Any]] = []
     new: list[Alert] = []
@@ -151,8 +150,9 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
                     occurred_at=job.last_attempt_at,
                 )
             )
+        open_here = live.get(job.id, {})
         for condition, reason in active.items():
-            alert = live.pop((job.id, condition), None)
+            alert = open_here.pop(condition, None)
             if alert is not None:
                 seen.append({"id": alert.id, "last_seen_at": now, "message": reason})
                 continue
@@ -176,13 +176,11 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
                 )
             )
         # What is left open for this job no longer holds: its next success resolves it.
-        for condition in [c for (job_id, c) in live if job_id == job.id]:
-            alert = live[(job.id, condition)]
+        for alert in open_here.values():
             if job.removed_at is not None or (job.last_success_at and job.last_success_at > alert.first_seen_at):
                 alert.state, alert.resolved_at = AlertState.RESOLVED.value, now
                 alert.resolved_by = "Vectis: removed at the vendor" if job.removed_at else "Vectis: next success"
                 done.resolved += 1
-                del live[(job.id, condition)]
     if seen:
         session.execute(update(Alert), seen)
     done.resolved += _failure_events(

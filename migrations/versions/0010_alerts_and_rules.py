@@ -271,6 +271,11 @@ def upgrade() -> None:
     op.add_column(
         "backup_connector_status", sa.Column("consecutive_failures", sa.Integer(), server_default="0", nullable=False)
     )
+    # For the foreign keys: cascades from events, fires and customers use these, not a scan.
+    op.create_index(op.f("ix_rule_events_customer_id"), "rule_events", ["customer_id"], unique=False)
+    op.create_index(op.f("ix_rule_fires_event_id"), "rule_fires", ["event_id"], unique=False)
+    op.create_index(op.f("ix_rule_fires_customer_id"), "rule_fires", ["customer_id"], unique=False)
+    op.create_index(op.f("ix_rule_dispatches_fire_id"), "rule_dispatches", ["fire_id"], unique=False)
     # ### end Alembic commands ###
     for table in ("alerts", "alert_mutes", "rules", "rule_versions", "rule_events", "rule_fires", "rule_dispatches"):
         enable_tenant_rls(table)

@@ -66,7 +66,10 @@ class RuleEvent(TenantOwned, Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     trigger: Mapped[str] = mapped_column(String(60), nullable=False)  # backup.failed, ticket.opened, ...
-    customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    # Indexed for the foreign keys' own sake: deleting a customer must not scan every event.
+    customer_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
     connection_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("connections.id", ondelete="SET NULL"))
     subject_type: Mapped[str] = mapped_column(String(40), nullable=False)  # backup_job | ticket | alert | ...
     subject_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
@@ -102,8 +105,13 @@ class RuleFire(TenantOwned, Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     rule_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("rules.id", ondelete="CASCADE"), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
-    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("rule_events.id", ondelete="CASCADE"), nullable=False)
-    customer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    # Indexed so that deleting events or customers (cascades) does not scan every fire.
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("rule_events.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    customer_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
     dry_run: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     leaves: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
     created_at: Mapped[datetime] = created_at_column()
@@ -122,7 +130,9 @@ class RuleDispatch(TenantOwned, Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    fire_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("rule_fires.id", ondelete="CASCADE"), nullable=False)
+    fire_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("rule_fires.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     rule_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("rules.id", ondelete="CASCADE"), nullable=False)
     idempotency_key: Mapped[str] = mapped_column(String(200), nullable=False)
     verb: Mapped[str] = mapped_column(String(60), nullable=False)

@@ -37,9 +37,47 @@ class Call:
         return f"{self.target.type}:{self.target.id}"
 
 
+class Lookups:
+    """What building actions reads, remembered for one batch: a hundred fires on one customer read its
+    board and default priority once, not a hundred times."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._memo: dict[tuple[Any, ...], Any] = {}
+
+    def _once(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = load()
+        return self._memo[key]
+
+    def get(self, model: type[Any], ident: Any) -> Any:
+        return self._once(("get", model, ident), lambda: self.session.get(model, ident)) if ident else None
+
+    def usual_board(self, customer_id: int) -> int | None:
+        return self._once(("board", customer_id), lambda: default_board(self.session, customer_id))  # type: ignore[no-any-return]
+
+    def default_priority(self, connection_id: int) -> int | None:
+        return self._once(  # type: ignore[no-any-return]
+            ("priority", connection_id),
+            lambda: self.session.scalar(
+                select(TicketPriority.id).where(
+                    TicketPriority.connection_id == connection_id, TicketPriority.is_default.is_(True)
+                )
+            ),
+        )
+
+    def status(self, board_id: int | None, name: str) -> TicketStatus | None:
+        return self._once(  # type: ignore[no-any-return]
+            ("status", board_id, name),
+            lambda: self.session.scalar(
+                select(TicketStatus).where(TicketStatus.board_id == board_id, func.lower(TicketStatus.name) == name)
+            ),
+        )
+
+
 @dataclass(frozen=True)
 class Built:
-    session: Session
+    lookups: Lookups
     event: RuleEvent
     record: Mapping[str, Any]
     params: Mapping[str, Any]
@@ -65,14 +103,16 @@ class ActionType:
 
 
 def _customer(built: Built) -> Customer:
-    customer = built.session.get(Customer, built.event.customer_id) if built.event.customer_id else None
+    customer: Customer | None = built.lookups.get(Customer, built.event.customer_id)
     if customer is None:
         raise Skip("The event is on no customer (its account waits in Admin → Customer matching).")
     return customer
 
 
 def _ticket(built: Built) -> Ticket:
-    ticket = built.session.get(Ticket, built.event.subject_id) if built.event.subject_type == "ticket" else None
+    ticket: Ticket | None = (
+        built.lookups.get(Ticket, built.event.subject_id) if built.event.subject_type == "ticket" else None
+    )
     if ticket is None:
         raise Skip("The event is not about a ticket.")
     return ticket
@@ -105,29 +145,20 @@ def default_board(session: Session, customer_id: int) -> int | None:
 
 def _create_ticket(built: Built) -> Call:
     customer = _customer(built)
-    s = built.session
+    find = built.lookups
     chosen = str(built.params.get("board_id") or "").strip()
-    board = s.get(TicketBoard, int(chosen)) if chosen.isdigit() else None
+    board: TicketBoard | None = find.get(TicketBoard, int(chosen)) if chosen.isdigit() else None
     if chosen and (board is None or board.inactive):
         raise Skip("The board this rule names no longer exists or is inactive in the PSA: edit the rule.")
     if board is None:
-        default = default_board(s, customer.id)
-        board = s.get(TicketBoard, default) if default else None
+        board = find.get(TicketBoard, find.usual_board(customer.id))
     if board is None:
         raise Skip("No PSA board to put the ticket on: connect ConnectWise first.")
     wanted = str(built.params.get("priority_id") or "").strip()
-    priority = s.get(TicketPriority, int(wanted)) if wanted.isdigit() else None
+    priority: TicketPriority | None = find.get(TicketPriority, int(wanted)) if wanted.isdigit() else None
     if wanted and (priority is None or priority.connection_id != board.connection_id):
         raise Skip("The priority this rule names is not one of that PSA's: edit the rule.")
-    priority_id = (
-        priority.id
-        if priority
-        else s.scalar(
-            select(TicketPriority.id).where(
-                TicketPriority.connection_id == board.connection_id, TicketPriority.is_default.is_(True)
-            )
-        )
-    )
+    priority_id = priority.id if priority else find.default_priority(board.connection_id)
     payload: dict[str, Any] = {
         "summary": built.text("summary", "{title}")[:100],
         "board_id": board.id,
@@ -142,10 +173,7 @@ def _create_ticket(built: Built) -> Call:
 
 def _status_change(built: Built) -> Call:
     ticket = _ticket(built)
-    wanted = built.text("status").strip().lower()
-    status = built.session.scalar(
-        select(TicketStatus).where(TicketStatus.board_id == ticket.board_id, func.lower(TicketStatus.name) == wanted)
-    )
+    status = built.lookups.status(ticket.board_id, built.text("status").strip().lower())
     if status is None:
         raise Skip(f"The ticket's board has no status called “{built.text('status')}”.")
     return Call(
@@ -176,7 +204,7 @@ def _raise_alert(built: Built) -> Call:
 
 
 def _acknowledge(built: Built) -> Call:
-    alert = built.session.get(Alert, built.event.subject_id) if built.event.subject_type == "alert" else None
+    alert = built.lookups.get(Alert, built.event.subject_id) if built.event.subject_type == "alert" else None
     if alert is None:
         raise Skip("The event is not about an alert.")
     return Call("alert.acknowledge", Target("alert", str(alert.id), alert.subject_label), {})
@@ -248,10 +276,10 @@ ACTION_TYPES: dict[str, ActionType] = {
 }
 
 
-def build(session: Session, event: RuleEvent, record: Mapping[str, Any], step: Mapping[str, Any]) -> Call:
+def build(lookups: Lookups, event: RuleEvent, record: Mapping[str, Any], step: Mapping[str, Any]) -> Call:
     kind = ACTION_TYPES.get(str(step.get("type")))
     if kind is None:
         raise Skip(f"Unknown action “{step.get('type')}”.")
     if kind.subjects is not None and event.subject_type not in kind.subjects:
         raise Skip(f"“{kind.label}” needs a {' or '.join(sorted(kind.subjects))} event.")
-    return kind.build(Built(session, event, record, step.get("params") or {}))
+    return kind.build(Built(lookups, event, record, step.get("params") or {}))

@@ -11,10 +11,12 @@ that runs twice, or two workers, never send an action twice.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -23,7 +25,7 @@ from vectis.actions import Actor, Target, perform
 from vectis.bulk import upsert
 from vectis.models import Customer, Role, Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
 from vectis.rules import conditions
-from vectis.rules.action_types import Skip, build
+from vectis.rules.action_types import Lookups, Skip, build
 from vectis.rules.events import ORIGIN
 from vectis.rules.predicates import PREDICATES, Resolver
 from vectis.rules.triggers import Trigger, catalog
@@ -135,7 +137,7 @@ def record_of(event: RuleEvent, customers: Mapping[int, dict[str, Any]]) -> dict
 
 
 def decide(
-    session: Session,
+    lookups: Lookups,
     rule: Active,
     event: RuleEvent,
     *,
@@ -151,12 +153,10 @@ def decide(
         return None  # what this rule's own action caused does not trigger it again
     if not rule.check(record, resolve, now):
         return None
-    tree = rule.definition.get("conditions") or conditions.empty()
-    explanation = conditions.explain(tree, rule.trigger.field_map, PREDICATES, record, resolve, now)
-    decision = Decision(rule, event, explanation)
+    decision = Decision(rule, event, rule.check.explain(record, resolve, now))
     for step in rule.definition.get("actions") or []:
         try:
-            call = build(session, event, record, step)
+            call = build(lookups, event, record, step)
         except Skip as why:
             decision.steps.append({"skip": str(why), "type": step.get("type")})
             continue
@@ -268,6 +268,7 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
             break
         customers = customer_fields(session, (e.customer_id for e in events))
         resolve = Resolver(session, customers, now_)
+        lookups = Lookups(session)
         decisions: list[Decision] = []
         for event in events:
             candidates = by_trigger.get(event.trigger)
@@ -275,7 +276,7 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
                 continue
             record = record_of(event, customers)
             for rule in candidates:
-                decision = decide(session, rule, event, record=record, resolve=resolve, now=now_)
+                decision = decide(lookups, rule, event, record=record, resolve=resolve, now=now_)
                 if decision is not None:
                     decisions.append(decision)
         done.fires += write_fires(session, tenant_id, decisions)
@@ -310,8 +311,10 @@ def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None =
                 session.commit()
                 break
             versions = _versions(session, {r.fire_id for r in rows})
+            moment = now or datetime.now(UTC)
+            counts: Counts = Remembered(session, rows, versions, moment) if dry_run else Asked(session)
             for row in rows:
-                dispatch_one(session, tenant_id, row, now or datetime.now(UTC), versions.get(row.fire_id))
+                dispatch_one(session, tenant_id, row, now=moment, version=versions.get(row.fire_id), counts=counts)
             session.commit()
             count += len(rows)
     return count
@@ -333,11 +336,13 @@ def dispatch_one(
     session: Session,
     tenant_id: int,
     row: RuleDispatch,
+    *,
     now: datetime,
     version: tuple[Mapping[str, Any], int] | None,
+    counts: Counts,
 ) -> None:
     try:
-        _dispatch(session, tenant_id, row, now, version)
+        _dispatch(session, tenant_id, row, now=now, version=version, counts=counts)
     except Exception:  # one broken dispatch must not hold up every later one
         log.exception("rule dispatch %s failed unexpectedly", row.id)
         session.rollback()
@@ -348,7 +353,13 @@ def dispatch_one(
 
 
 def _dispatch(
-    session: Session, tenant_id: int, row: RuleDispatch, now: datetime, version: tuple[Mapping[str, Any], int] | None
+    session: Session,
+    tenant_id: int,
+    row: RuleDispatch,
+    *,
+    now: datetime,
+    version: tuple[Mapping[str, Any], int] | None,
+    counts: Counts,
 ) -> None:
     """Cooldown, circuit breaker, then the one difference between dry-run and live: record, or send."""
     # Read-locked for a live action: a pause committed while we decide waits for us, one before is seen.
@@ -360,7 +371,7 @@ def _dispatch(
     cooldown = timedelta(minutes=float(definition.get("cooldown_minutes") or 0))
     breaker = definition.get("breaker") or {}
     limit, window = int(breaker.get("limit") or 20), timedelta(minutes=float(breaker.get("minutes") or 5))
-    on_target, in_window = _recent(session, row, cooldown_since=now - cooldown, window_since=now - window)
+    on_target, in_window = counts.recent(row, cooldown_since=now - cooldown, window_since=now - window)
     if cooldown and row.target_key and on_target:
         row.state = "cooldown"
         row.message = f"Not sent: this rule already acted on {row.target.get('label')} in the last {cooldown}."
@@ -374,6 +385,7 @@ def _dispatch(
     row.dispatched_at = now
     if row.dry_run:
         row.state, row.message = "dry_run", "Dry run: recorded, not sent."
+        counts.add(row)
         return
     # Committed before the vendor call: if the worker dies during it, the row stays "sending" (shown as
     # unknown) and is never picked up again, so nothing is sent twice.
@@ -397,28 +409,95 @@ def _dispatch(
     row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
 
 
-def _recent(
-    session: Session, row: RuleDispatch, *, cooldown_since: datetime, window_since: datetime
-) -> tuple[int, int]:
-    """(earlier fires' dispatches to this target since the cooldown began, this rule's dispatches in the
-    breaker window), counting in the row's own mode: what went out, or for a dry run what would have."""
-    states = ("dry_run",) if row.dry_run else SENT
-    on_target = func.count().filter(
-        RuleDispatch.target_key == row.target_key,
-        RuleDispatch.fire_id != row.fire_id,
-        RuleDispatch.dispatched_at >= cooldown_since,
-    )
-    in_window = func.count().filter(RuleDispatch.dispatched_at >= window_since)
-    found = session.execute(
-        select(on_target, in_window).where(
-            RuleDispatch.rule_id == row.rule_id,
-            RuleDispatch.dry_run.is_(row.dry_run),
-            RuleDispatch.state.in_(states),
-            RuleDispatch.dispatched_at >= min(cooldown_since, window_since),
-            RuleDispatch.id != row.id,
+class Counts(Protocol):
+    """A rule's recent dispatches, for its cooldown and circuit breaker, counted in the row's own mode:
+    what went out or, for a dry run, what would have."""
+
+    def recent(self, row: RuleDispatch, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
+        """(earlier fires' dispatches to this target since the cooldown began, dispatches in the window)."""
+        ...
+
+    def add(self, row: RuleDispatch) -> None: ...
+
+
+class Asked:
+    """Live: asked of the database for each action, because other workers send too."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def recent(self, row: RuleDispatch, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
+        on_target = func.count().filter(
+            RuleDispatch.target_key == row.target_key,
+            RuleDispatch.fire_id != row.fire_id,
+            RuleDispatch.dispatched_at >= cooldown_since,
         )
-    ).one()
-    return int(found[0]), int(found[1])
+        in_window = func.count().filter(RuleDispatch.dispatched_at >= window_since)
+        found = self.session.execute(
+            select(on_target, in_window).where(
+                RuleDispatch.rule_id == row.rule_id,
+                RuleDispatch.dry_run.is_(row.dry_run),
+                RuleDispatch.state.in_(SENT),
+                RuleDispatch.dispatched_at >= min(cooldown_since, window_since),
+                RuleDispatch.id != row.id,
+            )
+        ).one()
+        return int(found[0]), int(found[1])
+
+    def add(self, row: RuleDispatch) -> None:
+        """The database sees it when the session flushes."""
+
+
+class Remembered:
+    """A dry-run batch: the rules' recent dry runs read once, then kept in memory as the batch records
+    more, so recording a would-send costs no query. Same counts, same rules, as ``Asked``."""
+
+    def __init__(
+        self,
+        session: Session,
+        rows: Sequence[RuleDispatch],
+        versions: Mapping[int, tuple[Mapping[str, Any], int]],
+        now: datetime,
+    ) -> None:
+        longest = timedelta(minutes=5)
+        for definition, _ in versions.values():
+            breaker = definition.get("breaker") or {}
+            longest = max(
+                longest,
+                timedelta(minutes=float(definition.get("cooldown_minutes") or 0)),
+                timedelta(minutes=float(breaker.get("minutes") or 5)),
+            )
+        self.times: dict[int, list[datetime]] = {}  # rule -> when each recent dry run was, ascending
+        self.targets: dict[tuple[int, str], list[datetime]] = {}
+        self.same_fire: Counter[tuple[int, str, int]] = Counter()
+        for rule_id, target_key, fire_id, when in session.execute(
+            select(RuleDispatch.rule_id, RuleDispatch.target_key, RuleDispatch.fire_id, RuleDispatch.dispatched_at)
+            .where(
+                RuleDispatch.rule_id.in_({r.rule_id for r in rows}),
+                RuleDispatch.dry_run.is_(True),
+                RuleDispatch.state == "dry_run",
+                RuleDispatch.dispatched_at >= now - longest,
+            )
+            .order_by(RuleDispatch.dispatched_at)
+        ):
+            self._remember(rule_id, target_key, fire_id, when or now)
+
+    def _remember(self, rule_id: int, target_key: str, fire_id: int, when: datetime) -> None:
+        self.times.setdefault(rule_id, []).append(when)
+        self.targets.setdefault((rule_id, target_key), []).append(when)
+        self.same_fire[(rule_id, target_key, fire_id)] += 1
+
+    def recent(self, row: RuleDispatch, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
+        times = self.times.get(row.rule_id, [])
+        targeted = self.targets.get((row.rule_id, row.target_key), [])
+        # Everything of this fire is in this batch, recorded now: inside any cooldown, so subtract it whole.
+        on_target = len(targeted) - bisect_left(targeted, cooldown_since)
+        on_target -= self.same_fire[(row.rule_id, row.target_key, row.fire_id)]
+        return on_target, len(times) - bisect_left(times, window_since)
+
+    def add(self, row: RuleDispatch) -> None:
+        assert row.dispatched_at is not None
+        self._remember(row.rule_id, row.target_key, row.fire_id, row.dispatched_at)
 
 
 def _trip(session: Session, tenant_id: int, rule: Rule, limit: int, window: timedelta) -> None:
@@ -485,6 +564,7 @@ def trial(
     rule = prepare(0, 0, name="draft", mode=RuleMode.DRY_RUN.value, version=0, definition=definition, cache=False)
     customers = customer_fields(session, (e.customer_id for e in events))
     resolve = Resolver(session, customers, now, as_of_event=True)
+    lookups = Lookups(session)
     out = []
     for event in events:
         if event.trigger != rule.trigger.key:
@@ -493,7 +573,7 @@ def trial(
         explanation = rule.check.explain(record, resolve, now)
         in_scope = rule.scope is None or event.customer_id in rule.scope
         decision = (
-            decide(session, rule, event, record=record, resolve=resolve, now=now)
+            decide(lookups, rule, event, record=record, resolve=resolve, now=now)
             if explanation.result and in_scope
             else None
         )
