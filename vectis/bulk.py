@@ -47,6 +47,19 @@ def upsert(
     return result.all() if returning else []
 
 
+def update_by_id(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set each row's columns (all rows with the same keys, ``id`` among them) in one statement."""
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != "id"]
+    shape = ", ".join(f"{name} {table.c[name].type.compile(dialect=db.dialect)}" for name in ["id", *columns])
+    sql = (
+        f"UPDATE {table.name} AS t SET {', '.join(f'{name} = x.{name}' for name in columns)} "
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) WHERE t.id = x.id"
+    )
+    db.execute(text(sql), {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))})
+
+
 def _iso(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from vectis.actions import Actor, Target, perform
-from vectis.bulk import upsert
+from vectis.bulk import update_by_id, upsert
 from vectis.models import Customer, Role, Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
 from vectis.rules import conditions
 from vectis.rules.action_types import Lookups, Skip, build
@@ -33,7 +33,7 @@ from vectis.rules.triggers import Trigger, catalog
 log = logging.getLogger(__name__)
 
 BATCH = 1000
-DRY_RUN_BATCH = 500
+DRY_RUN_BATCH = 2000
 SENT = ("sending", "ok", "queued", "failed")
 _compiled: dict[tuple[int, int, int], conditions.Compiled] = {}  # (tenant, rule, version) -> compiled tree
 
@@ -293,31 +293,63 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
 
 
 def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None = None) -> int:
-    """Dry runs end in the database, so they go a batch per transaction; live actions one per
-    transaction, because ``perform()`` commits and a claim must never outlive its lock."""
+    """Dry runs end in the database, so a batch of them is decided in memory and written back in one
+    statement; live actions go one per transaction, because ``perform()`` commits and a claim must never
+    outlive its lock. Both pass the same gate (cooldown, then circuit breaker)."""
     count = 0
-    for dry_run, size in ((True, DRY_RUN_BATCH), (False, 1)):
-        while True:
-            rows = list(
-                session.scalars(
-                    select(RuleDispatch)
-                    .where(RuleDispatch.state == "pending", RuleDispatch.dry_run.is_(dry_run))
-                    .order_by(RuleDispatch.id)
-                    .limit(size)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            if not rows:
-                session.commit()
-                break
-            versions = _versions(session, {r.fire_id for r in rows})
-            moment = now or datetime.now(UTC)
-            counts: Counts = Remembered(session, rows, versions, moment) if dry_run else Asked(session)
-            for row in rows:
-                dispatch_one(session, tenant_id, row, now=moment, version=versions.get(row.fire_id), counts=counts)
+    while (done := _dry_runs(session, now or datetime.now(UTC))) > 0:
+        count += done
+    while True:
+        row = session.scalar(
+            select(RuleDispatch)
+            .where(RuleDispatch.state == "pending", RuleDispatch.dry_run.is_(False))
+            .order_by(RuleDispatch.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if row is None:
             session.commit()
-            count += len(rows)
-    return count
+            return count
+        moment = now or datetime.now(UTC)
+        versions = _versions(session, {row.fire_id})
+        dispatch_one(session, tenant_id, row, now=moment, version=versions.get(row.fire_id), counts=Asked(session))
+        session.commit()
+        count += 1
+
+
+def _dry_runs(session: Session, now: datetime) -> int:
+    rows = session.execute(
+        select(
+            RuleDispatch.id,
+            RuleDispatch.rule_id,
+            RuleDispatch.fire_id,
+            RuleDispatch.target_key,
+            RuleDispatch.target,
+            RuleDispatch.dry_run,
+        )
+        .where(RuleDispatch.state == "pending", RuleDispatch.dry_run.is_(True))
+        .order_by(RuleDispatch.id)
+        .limit(DRY_RUN_BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not rows:
+        session.commit()
+        return 0
+    versions = _versions(session, {r.fire_id for r in rows})
+    counts = Remembered(session, rows, versions, now)
+    outcomes = []
+    for row in rows:
+        version = versions.get(row.fire_id)
+        verdict = _gate(row, version, counts, now) if version else ("paused", "The rule was deleted before this ran.")
+        state, message = verdict or ("dry_run", "Dry run: recorded, not sent.")
+        if verdict is None:
+            counts.add(row, now)
+        outcomes.append(
+            {"id": row.id, "state": state, "message": message, "dispatched_at": now if verdict is None else None}
+        )
+    update_by_id(session.connection(), RuleDispatch.__table__, outcomes)  # type: ignore[arg-type]
+    session.commit()
+    return len(rows)
 
 
 def _versions(session: Session, fire_ids: set[int]) -> dict[int, tuple[Mapping[str, Any], int]]:
@@ -330,6 +362,34 @@ def _versions(session: Session, fire_ids: set[int]) -> dict[int, tuple[Mapping[s
             .where(RuleFire.id.in_(fire_ids))
         )
     }
+
+
+class Pending(Protocol):
+    """What the gate reads of a dispatch: an ORM row (live) or a plain row (a dry-run batch)."""
+
+    id: int
+    rule_id: int
+    fire_id: int
+    target_key: str
+    target: dict[str, Any]
+    dry_run: bool
+
+
+def _gate(
+    row: Pending, version: tuple[Mapping[str, Any], int], counts: Counts, now: datetime
+) -> tuple[str, str] | None:
+    """Cooldown, then circuit breaker, for dry runs and live actions alike: the (state, message) that stops
+    this action, or None to go on (record it, or send it)."""
+    definition, _ = version
+    cooldown = timedelta(minutes=float(definition.get("cooldown_minutes") or 0))
+    breaker = definition.get("breaker") or {}
+    limit, window = int(breaker.get("limit") or 20), timedelta(minutes=float(breaker.get("minutes") or 5))
+    on_target, in_window = counts.recent(row, cooldown_since=now - cooldown, window_since=now - window)
+    if cooldown and row.target_key and on_target:
+        return "cooldown", f"Not sent: this rule already acted on {row.target.get('label')} in the last {cooldown}."
+    if in_window >= limit:
+        return "breaker", f"Not sent: the rule already dispatched {limit} actions in {window}; circuit breaker tripped."
+    return None
 
 
 def dispatch_one(
@@ -367,26 +427,21 @@ def _dispatch(
     if rule is None or version is None or (not row.dry_run and rule.mode != RuleMode.LIVE.value):
         row.state, row.message = "paused", "The rule was paused or set to dry-run before this was sent."
         return
-    definition, number = version
-    cooldown = timedelta(minutes=float(definition.get("cooldown_minutes") or 0))
-    breaker = definition.get("breaker") or {}
-    limit, window = int(breaker.get("limit") or 20), timedelta(minutes=float(breaker.get("minutes") or 5))
-    on_target, in_window = counts.recent(row, cooldown_since=now - cooldown, window_since=now - window)
-    if cooldown and row.target_key and on_target:
-        row.state = "cooldown"
-        row.message = f"Not sent: this rule already acted on {row.target.get('label')} in the last {cooldown}."
-        return
-    if in_window >= limit:
-        row.state = "breaker"
-        row.message = f"Not sent: the rule already dispatched {limit} actions in {window}; circuit breaker tripped."
-        if not row.dry_run:
-            _trip(session, tenant_id, rule, limit, window)
+    _, number = version
+    verdict = _gate(row, version, counts, now)
+    if verdict is not None:
+        row.state, row.message = verdict
+        if row.state == "breaker" and not row.dry_run:
+            breaker = version[0].get("breaker") or {}
+            _trip(
+                session,
+                tenant_id,
+                rule,
+                int(breaker.get("limit") or 20),
+                timedelta(minutes=float(breaker.get("minutes") or 5)),
+            )
         return
     row.dispatched_at = now
-    if row.dry_run:
-        row.state, row.message = "dry_run", "Dry run: recorded, not sent."
-        counts.add(row)
-        return
     # Committed before the vendor call: if the worker dies during it, the row stays "sending" (shown as
     # unknown) and is never picked up again, so nothing is sent twice.
     row.state, row.message = "sending", "Sent to the vendor; no answer recorded (the worker stopped). Check the vendor."
@@ -413,11 +468,11 @@ class Counts(Protocol):
     """A rule's recent dispatches, for its cooldown and circuit breaker, counted in the row's own mode:
     what went out or, for a dry run, what would have."""
 
-    def recent(self, row: RuleDispatch, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
+    def recent(self, row: Pending, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
         """(earlier fires' dispatches to this target since the cooldown began, dispatches in the window)."""
         ...
 
-    def add(self, row: RuleDispatch) -> None: ...
+    def add(self, row: Pending, when: datetime) -> None: ...
 
 
 class Asked:
@@ -426,7 +481,7 @@ class Asked:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def recent(self, row: RuleDispatch, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
+    def recent(self, row: Pending, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
         on_target = func.count().filter(
             RuleDispatch.target_key == row.target_key,
             RuleDispatch.fire_id != row.fire_id,
@@ -444,7 +499,7 @@ class Asked:
         ).one()
         return int(found[0]), int(found[1])
 
-    def add(self, row: RuleDispatch) -> None:
+    def add(self, row: Pending, when: datetime) -> None:
         """The database sees it when the session flushes."""
 
 
@@ -455,7 +510,7 @@ class Remembered:
     def __init__(
         self,
         session: Session,
-        rows: Sequence[RuleDispatch],
+        rows: Sequence[Pending],
         versions: Mapping[int, tuple[Mapping[str, Any], int]],
         now: datetime,
     ) -> None:
@@ -487,7 +542,7 @@ class Remembered:
         self.targets.setdefault((rule_id, target_key), []).append(when)
         self.same_fire[(rule_id, target_key, fire_id)] += 1
 
-    def recent(self, row: RuleDispatch, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
+    def recent(self, row: Pending, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
         times = self.times.get(row.rule_id, [])
         targeted = self.targets.get((row.rule_id, row.target_key), [])
         # Everything of this fire is in this batch, recorded now: inside any cooldown, so subtract it whole.
@@ -495,9 +550,8 @@ class Remembered:
         on_target -= self.same_fire[(row.rule_id, row.target_key, row.fire_id)]
         return on_target, len(times) - bisect_left(times, window_since)
 
-    def add(self, row: RuleDispatch) -> None:
-        assert row.dispatched_at is not None
-        self._remember(row.rule_id, row.target_key, row.fire_id, row.dispatched_at)
+    def add(self, row: Pending, when: datetime) -> None:
+        self._remember(row.rule_id, row.target_key, row.fire_id, when)
 
 
 def _trip(session: Session, tenant_id: int, rule: Rule, limit: int, window: timedelta) -> None:
