@@ -23,7 +23,18 @@ from sqlalchemy.orm import Session
 
 from vectis.actions import Actor, Target, perform
 from vectis.bulk import update_by_id, upsert
-from vectis.models import Customer, Role, Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
+from vectis.models import (
+    Alert,
+    Customer,
+    Role,
+    Rule,
+    RuleDispatch,
+    RuleEvent,
+    RuleFire,
+    RuleMode,
+    RuleVersion,
+    Ticket,
+)
 from vectis.rules import conditions
 from vectis.rules.action_types import Lookups, Skip, build
 from vectis.rules.events import ORIGIN
@@ -34,6 +45,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 DRY_RUN_BATCH = 2000
+SUBJECTS: dict[str, type[Any]] = {"ticket": Ticket, "alert": Alert}  # read per batch, not per fire
 SENT = ("sending", "ok", "queued", "failed")
 _compiled: dict[tuple[int, int, int], conditions.Compiled] = {}  # (tenant, rule, version) -> compiled tree
 
@@ -269,6 +281,9 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
         customers = customer_fields(session, (e.customer_id for e in events))
         resolve = Resolver(session, customers, now_)
         lookups = Lookups(session)
+        lookups.preload(Customer, customers)
+        for subject, model in SUBJECTS.items():
+            lookups.preload(model, (e.subject_id for e in events if e.subject_type == subject))
         decisions: list[Decision] = []
         for event in events:
             candidates = by_trigger.get(event.trigger)
