@@ -280,7 +280,7 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
             break
         customers = customer_fields(session, (e.customer_id for e in events))
         resolve = Resolver(session, customers, now_)
-        lookups = Lookups(session)
+        lookups = Lookups(session, customers)
         lookups.preload(Customer, customers)
         for subject, model in SUBJECTS.items():
             lookups.preload(model, (e.subject_id for e in events if e.subject_type == subject))
