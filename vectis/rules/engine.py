@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 DRY_RUN_BATCH = 2000
+PAUSED = "The rule was paused or set to dry-run before this was sent."
 SUBJECTS: dict[str, type[Any]] = {"ticket": Ticket, "alert": Alert}  # read per batch, not per fire
 SENT = ("sending", "ok", "queued", "failed")
 _compiled: dict[tuple[int, int, int], conditions.Compiled] = {}  # (tenant, rule, version) -> compiled tree
@@ -440,7 +441,15 @@ def _dispatch(
     # Read-locked for a live action: a pause committed while we decide waits for us, one before is seen.
     rule = session.get(Rule, row.rule_id, with_for_update=None if row.dry_run else {"read": True})
     if rule is None or version is None or (not row.dry_run and rule.mode != RuleMode.LIVE.value):
-        row.state, row.message = "paused", "The rule was paused or set to dry-run before this was sent."
+        row.state, row.message = "paused", PAUSED
+        if rule is not None and not row.dry_run:  # the rest of its queue goes the same way, in one statement
+            session.execute(
+                update(RuleDispatch)
+                .where(
+                    RuleDispatch.rule_id == rule.id, RuleDispatch.state == "pending", RuleDispatch.dry_run.is_(False)
+                )
+                .values(state="paused", message=PAUSED)
+            )
         return
     _, number = version
     verdict = _gate(row, version, counts, now)
