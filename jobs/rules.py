@@ -50,10 +50,11 @@ def tick() -> int:
     from vectis.models import Tenant
 
     minute = datetime.now(UTC).strftime("%Y%m%d%H%M")
-    with app_context(), db.system_session() as s:
-        tenants = list(s.scalars(select(Tenant.id)))
-    for tenant_id in tenants:
-        job_id = f"rules-{tenant_id}-{minute}"
-        if queue(QUEUE).fetch_job(job_id) is None:
-            enqueue(tenant_id, job_id=job_id)
+    with app_context():  # the queue, like the database, comes from the app's settings
+        with db.system_session() as s:
+            tenants = list(s.scalars(select(Tenant.id)))
+        for tenant_id in tenants:
+            job_id = f"rules-{tenant_id}-{minute}"
+            if queue(QUEUE).fetch_job(job_id) is None:
+                enqueue(tenant_id, job_id=job_id)
     return len(tenants)
