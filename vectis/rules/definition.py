@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -123,7 +124,7 @@ def describe(definition: Mapping[str, Any], customer_names: Mapping[int, str] | 
     trigger = catalog().get(str(definition.get("trigger") or ""))
     if trigger is None:
         return ["When: (no trigger)"]
-    params = ", ".join(f"{p.label.lower()} {definition.get('params', {}).get(p.key)}" for p in trigger.params)
+    params = ", ".join(_param_text(p.label, (definition.get("params") or {}).get(p.key)) for p in trigger.params)
     lines = [f"When: {trigger.label}" + (f" ({params})" if params else "")]
     tree = definition.get("conditions") or conditions.empty()
     lines.append("If: " + (conditions.describe(tree, trigger.field_map, PREDICATES) if tree.get("items") else "always"))
@@ -143,6 +144,13 @@ def describe(definition: Mapping[str, Any], customer_names: Mapping[int, str] | 
         f"pause after {breaker['limit']} actions in {breaker['minutes']} min"
     )
     return lines
+
+
+def _param_text(label: str, value: Any) -> str:
+    """ "Threshold (hours)", 48 -> "threshold 48 hours"; "Days", 7 -> "days: 7"."""
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    named = re.fullmatch(r"(.+) \((\w+)\)", label)
+    return f"{named[1].lower()} {shown} {named[2]}" if named else f"{label.lower()}: {shown}"
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[tuple[str, str]]:
