@@ -260,49 +260,59 @@ class Evaluated:
 
 
 def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, now: datetime | None = None) -> Evaluated:
-    """Claim up to ``limit`` unevaluated events, decide every rule on them, commit; then dispatch."""
+    """Claim up to ``limit`` unevaluated events at a time, decide every rule on them, commit; then dispatch."""
     done = Evaluated()
-    rules = active_rules(session, tenant_id)
     by_trigger: dict[str, list[Active]] = {}
-    for rule in rules:
+    for rule in active_rules(session, tenant_id):
         by_trigger.setdefault(rule.trigger.key, []).append(rule)
     while True:
-        now_ = now or datetime.now(UTC)
-        events = list(
-            session.scalars(
-                select(RuleEvent)
-                .where(RuleEvent.evaluated_at.is_(None))
-                .order_by(RuleEvent.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if not events:
+        claimed, fires = _evaluate_batch(session, tenant_id, by_trigger, limit=limit, now=now or datetime.now(UTC))
+        done.events, done.fires = done.events + claimed, done.fires + fires
+        if claimed < limit:
             break
-        customers = customer_fields(session, (e.customer_id for e in events))
-        resolve = Resolver(session, customers, now_)
-        lookups = Lookups(session, customers)
-        lookups.preload(Customer, customers)
-        for subject, model in SUBJECTS.items():
-            lookups.preload(model, (e.subject_id for e in events if e.subject_type == subject))
-        decisions: list[Decision] = []
-        for event in events:
-            candidates = by_trigger.get(event.trigger)
-            if not candidates:
-                continue
-            record = record_of(event, customers)
-            for rule in candidates:
-                decision = decide(lookups, rule, event, record=record, resolve=resolve, now=now_)
-                if decision is not None:
-                    decisions.append(decision)
-        done.fires += write_fires(session, tenant_id, decisions)
-        session.execute(update(RuleEvent).where(RuleEvent.id.in_([e.id for e in events])).values(evaluated_at=now_))
-        session.commit()
-        done.events += len(events)
-        if len(events) < limit:
-            break
+    # The batches' rows are gone from the session: each live dispatch commits, and a commit expires
+    # whatever the session still holds.
+    session.expunge_all()
     done.dispatched = dispatch_pending(session, tenant_id, now=now)
     return done
+
+
+def _evaluate_batch(
+    session: Session, tenant_id: int, by_trigger: Mapping[str, list[Active]], *, limit: int, now: datetime
+) -> tuple[int, int]:
+    """(events claimed, new fires) for one batch, committed."""
+    events = list(
+        session.scalars(
+            select(RuleEvent)
+            .where(RuleEvent.evaluated_at.is_(None))
+            .order_by(RuleEvent.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not events:
+        return 0, 0
+    customers = customer_fields(session, (e.customer_id for e in events))
+    resolve = Resolver(session, customers, now)
+    lookups = Lookups(session, customers)
+    lookups.preload(Customer, customers)
+    for subject, model in SUBJECTS.items():
+        lookups.preload(model, (e.subject_id for e in events if e.subject_type == subject))
+    decisions: list[Decision] = []
+    for event in events:
+        candidates = by_trigger.get(event.trigger)
+        if not candidates:
+            continue
+        record = record_of(event, customers)
+        for rule in candidates:
+            decision = decide(lookups, rule, event, record=record, resolve=resolve, now=now)
+            if decision is not None:
+                decisions.append(decision)
+    fires = write_fires(session, tenant_id, decisions)
+    session.execute(update(RuleEvent).where(RuleEvent.id.in_([e.id for e in events])).values(evaluated_at=now))
+    session.commit()
+    session.expunge_all()  # nothing of this batch is needed again; the next commit need not expire it
+    return len(events), fires
 
 
 # --- dispatching -----------------------------------------------------------------------------------------
