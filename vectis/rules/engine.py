@@ -43,7 +43,7 @@ from vectis.rules.triggers import Trigger, catalog
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000
+BATCH = 2500
 DRY_RUN_BATCH = 2000
 PAUSED = "The rule was paused or set to dry-run before this was sent."
 SUBJECTS: dict[str, type[Any]] = {"ticket": Ticket, "alert": Alert}  # read per batch, not per fire
