@@ -643,3 +643,31 @@ def test_a_dry_run_keeps_the_same_cooldown_and_breaker_across_batches_without_pa
     with app.app_context(), db.tenant_session(m.tenant_id) as s:
         rule = s.get(Rule, tripped)
         assert rule is not None and rule.mode == "dry_run"  # a dry run only records that it would trip
+
+
+def test_a_time_based_backtest_replays_stored_findings_its_threshold_would_have_made(app: Flask) -> None:
+    from vectis.rules import history
+
+    m = msp(app)
+    definition = {
+        "trigger": "backup.stale",
+        "params": {"threshold_hours": 24},
+        "actions": [{"type": "create_alert", "params": {"severity": "warning"}}],
+    }
+    make_rule(app, m, definition)
+    stale = job(
+        app,
+        m,
+        m.keepit,
+        "Exchange Online",
+        state="stopped",
+        success=NOW - timedelta(hours=30),
+        attempt=NOW - timedelta(hours=1),
+    )
+    refresh(app, m)  # the 24 h rule's scan stores the finding
+    set_status(app, m, stale, state="success", last_success_at=datetime.now(UTC))  # healthy now: a scan finds nothing
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        for threshold, expected in ((24, 1), (48, 0)):
+            draft = {**definition, "params": {"threshold_hours": threshold}}
+            trials = engine.trial(s, m.tenant_id, draft, history.sample(s, m.tenant_id, draft, days=7, limit=100))
+            assert [t.would_fire for t in trials] == [True] * expected, threshold

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from vectis.models import Customer, Rule, RuleDispatch, RuleEvent, RuleFire, RuleVersion
 from vectis.rules import definition as rule_definition
 from vectis.rules.events import json_safe
-from vectis.rules.scans import SCANS
+from vectis.rules.scans import QUALIFIES, SCANS
 from vectis.rules.triggers import Trigger, catalog
 
 
@@ -105,23 +105,35 @@ def sample(
     session: Session, tenant_id: int, definition: dict[str, Any], *, days: float = 7, limit: int = 50
 ) -> list[RuleEvent]:
     """The events a draft is tried on: stored events of its trigger from the last ``days``; for a time-based
-    trigger, what its scan finds right now with the draft's own parameters (nothing is written)."""
+    trigger, the findings stored in that window that its parameters would also have found, and what its
+    scan finds right now (nothing is written)."""
     trigger = catalog().get(str(definition.get("trigger") or ""))
     if trigger is None:
         return []
     now = datetime.now(UTC)
+    stored = select(RuleEvent).where(
+        RuleEvent.trigger == trigger.key, RuleEvent.occurred_at >= now - timedelta(days=days)
+    )
     scan = SCANS.get(trigger.key)
     if scan is not None:
-        found = scan(session, tenant_id, 0, definition.get("params") or {}, now, new_only=False)[:limit]
-        return [RuleEvent(**{**row, "data": json_safe(row["data"]), "rule_id": None}) for row in found]
+        # Time-based: what any rule's scan stored in the window (if these parameters would have found it
+        # too), then what the scan finds now; one entry per subject and spell.
+        params = definition.get("params") or {}
+        qualifies = QUALIFIES[trigger.key]
+        found: dict[tuple[int, str], RuleEvent] = {}
+        for event in session.scalars(
+            stored.order_by(RuleEvent.occurred_at.desc(), RuleEvent.id.desc()).limit(limit * 4)
+        ):
+            if qualifies(event.data, params):
+                found.setdefault((event.subject_id, event.dedup_key.rsplit(":", 1)[-1]), event)
+        for row in scan(session, tenant_id, 0, params, now, new_only=False):
+            key = (row["subject_id"], row["dedup_key"].rsplit(":", 1)[-1])
+            if key not in found:
+                found[key] = RuleEvent(**{**row, "data": json_safe(row["data"]), "rule_id": None})
+        return sorted(found.values(), key=lambda e: e.occurred_at, reverse=True)[:limit]
     return list(
         session.scalars(
-            select(RuleEvent)
-            .where(
-                RuleEvent.trigger == trigger.key,
-                RuleEvent.occurred_at >= now - timedelta(days=days),
-                RuleEvent.rule_id.is_(None),
-            )
+            stored.where(RuleEvent.rule_id.is_(None))
             .order_by(RuleEvent.occurred_at.desc(), RuleEvent.id.desc())
             .limit(limit)
         )

@@ -9,7 +9,7 @@ jobs costs one indexed scan, not 5,000 round trips.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -133,3 +133,19 @@ def idle_tickets(
 
 
 SCANS = {"backup.stale": stale_backups, "ticket.idle": idle_tickets}
+
+
+def _at_least(key: str, param: str, default: float) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool]:
+    def qualifies(data: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+        value = data.get(key)
+        return value is None or float(value) >= float(params.get(param) or default)
+
+    return qualifies
+
+
+# Whether a finding stored earlier (by any rule's scan) would also have been found with these parameters:
+# what a backtest of a time-based draft replays besides what the scan finds now.
+QUALIFIES = {
+    "backup.stale": _at_least("job.hours_since_success", "threshold_hours", 48),
+    "ticket.idle": _at_least("ticket.days_unchanged", "days", 7),
+}
