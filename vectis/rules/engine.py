@@ -197,10 +197,11 @@ def _own_echo(rule: Active) -> timedelta:
     return timedelta(minutes=max(minutes, 5))
 
 
-def write_fires(session: Session, tenant_id: int, decisions: Sequence[Decision]) -> int:
+def write_fires(session: Session, tenant_id: int, decisions: Sequence[Decision], now: datetime) -> int:
     """A batch's fires and their dispatches in two statements. A (rule, version, event) decided before is
-    skipped by its unique key, and so are its dispatches: a re-run writes nothing twice. Returns how many
-    fires are new."""
+    skipped by its unique key, and so are its dispatches: a re-run writes nothing twice. A dry run's
+    actions pass the dispatch gate here and are written as recorded; live ones wait as pending for
+    ``dispatch_pending``. Returns how many fires are new."""
     if not decisions:
         return 0
     fires = upsert(
@@ -223,10 +224,12 @@ def write_fires(session: Session, tenant_id: int, decisions: Sequence[Decision])
     )
     new = {(f.rule_id, f.version, f.event_id): f.id for f in fires}
     rows = []
+    versions: dict[int, tuple[Mapping[str, Any], int]] = {}
     for d in decisions:
         fire_id = new.get((d.rule.rule_id, d.rule.version, d.event.id))
         if fire_id is None:
             continue
+        versions[fire_id] = (d.rule.definition, d.rule.version)
         for n, step in enumerate(d.steps):
             rows.append(
                 {
@@ -241,8 +244,13 @@ def write_fires(session: Session, tenant_id: int, decisions: Sequence[Decision])
                     "dry_run": d.rule.dry_run,
                     "state": "skipped" if "skip" in step else "pending",
                     "message": step.get("skip"),
+                    "dispatched_at": None,
                 }
             )
+    waiting = [r for r in rows if r["dry_run"] and r["state"] == "pending"]
+    drafts = [Draft(0, r["rule_id"], r["fire_id"], r["target_key"], r["target"], True) for r in waiting]
+    for row, (state, message, when) in zip(waiting, record_dry_runs(session, drafts, versions, now), strict=True):
+        row["state"], row["message"], row["dispatched_at"] = state, message, when
     upsert(
         session.connection(),
         RuleDispatch.__table__,  # type: ignore[arg-type]
@@ -308,7 +316,7 @@ def _evaluate_batch(
             decision = decide(lookups, rule, event, record=record, resolve=resolve, now=now)
             if decision is not None:
                 decisions.append(decision)
-    fires = write_fires(session, tenant_id, decisions)
+    fires = write_fires(session, tenant_id, decisions, now)
     session.execute(update(RuleEvent).where(RuleEvent.id.in_([e.id for e in events])).values(evaluated_at=now))
     session.commit()
     session.expunge_all()  # nothing of this batch is needed again; the next commit need not expire it
@@ -362,20 +370,30 @@ def _dry_runs(session: Session, now: datetime) -> int:
         session.commit()
         return 0
     versions = _versions(session, {r.fire_id for r in rows})
-    counts = Remembered(session, rows, versions, now)
-    outcomes = []
-    for row in rows:
-        version = versions.get(row.fire_id)
-        verdict = _gate(row, version, counts, now) if version else ("paused", "The rule was deleted before this ran.")
-        state, message = verdict or ("dry_run", "Dry run: recorded, not sent.")
-        if verdict is None:
-            counts.add(row, now)
-        outcomes.append(
-            {"id": row.id, "state": state, "message": message, "dispatched_at": now if verdict is None else None}
-        )
+    outcomes = [
+        {"id": row.id, "state": state, "message": message, "dispatched_at": when}
+        for row, (state, message, when) in zip(rows, record_dry_runs(session, rows, versions, now), strict=True)
+    ]
     update_by_id(session.connection(), RuleDispatch.__table__, outcomes)  # type: ignore[arg-type]
     session.commit()
     return len(rows)
+
+
+def record_dry_runs(
+    session: Session, rows: Sequence[Pending], versions: Mapping[int, tuple[Mapping[str, Any], int]], now: datetime
+) -> list[tuple[str, str, datetime | None]]:
+    """Each dry run through the gate, in order: (state, message, when it would have been sent)."""
+    counts = Remembered(session, rows, versions, now)
+    outcomes: list[tuple[str, str, datetime | None]] = []
+    for row in rows:
+        version = versions.get(row.fire_id)
+        verdict = _gate(row, version, counts, now) if version else ("paused", "The rule was deleted before this ran.")
+        if verdict is None:
+            counts.add(row, now)
+            outcomes.append(("dry_run", "Dry run: recorded, not sent.", now))
+        else:
+            outcomes.append((*verdict, None))
+    return outcomes
 
 
 def _versions(session: Session, fire_ids: set[int]) -> dict[int, tuple[Mapping[str, Any], int]]:
@@ -388,6 +406,18 @@ def _versions(session: Session, fire_ids: set[int]) -> dict[int, tuple[Mapping[s
             .where(RuleFire.id.in_(fire_ids))
         )
     }
+
+
+@dataclass
+class Draft:
+    """A dispatch not written yet, as the gate reads one."""
+
+    id: int
+    rule_id: int
+    fire_id: int
+    target_key: str
+    target: dict[str, Any]
+    dry_run: bool
 
 
 class Pending(Protocol):
