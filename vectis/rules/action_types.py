@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vectis.actions.base import Target
-from vectis.models import Alert, Customer, RuleEvent, Ticket, TicketBoard, TicketPriority, TicketStatus
+from vectis.models import Alert, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
 from vectis.rules.conditions import Field
+from vectis.rules.events import Event
 from vectis.rules.triggers import SEVERITIES
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z_.]*)\}")
@@ -91,7 +92,7 @@ class Lookups:
 @dataclass(frozen=True)
 class Built:
     lookups: Lookups
-    event: RuleEvent
+    event: Event
     record: Mapping[str, Any]
     params: Mapping[str, Any]
 
@@ -299,7 +300,7 @@ ACTION_TYPES: dict[str, ActionType] = {
 }
 
 
-def build(lookups: Lookups, event: RuleEvent, record: Mapping[str, Any], step: Mapping[str, Any]) -> Call:
+def build(lookups: Lookups, event: Event, record: Mapping[str, Any], step: Mapping[str, Any]) -> Call:
     kind = ACTION_TYPES.get(str(step.get("type")))
     if kind is None:
         raise Skip(f"Unknown action “{step.get('type')}”.")

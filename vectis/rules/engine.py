@@ -37,7 +37,7 @@ from vectis.models import (
 )
 from vectis.rules import conditions
 from vectis.rules.action_types import Lookups, Skip, build
-from vectis.rules.events import ORIGIN
+from vectis.rules.events import ORIGIN, Event
 from vectis.rules.predicates import PREDICATES, Resolver
 from vectis.rules.triggers import Trigger, catalog
 
@@ -45,6 +45,18 @@ log = logging.getLogger(__name__)
 
 BATCH = 2500
 DRY_RUN_BATCH = 2000
+EVENT_COLUMNS = (
+    "id",
+    "trigger",
+    "customer_id",
+    "connection_id",
+    "subject_type",
+    "subject_id",
+    "title",
+    "data",
+    "rule_id",
+    "occurred_at",
+)
 PAUSED = "The rule was paused or set to dry-run before this was sent."
 SUBJECTS: dict[str, type[Any]] = {"ticket": Ticket, "alert": Alert}  # read per batch, not per fire
 SENT = ("sending", "ok", "queued", "failed")
@@ -118,7 +130,7 @@ def active_rules(session: Session, tenant_id: int) -> list[Active]:
 @dataclass
 class Decision:
     rule: Active
-    event: RuleEvent
+    event: Event
     explanation: conditions.Explanation
     steps: list[dict[str, Any]] = field(default_factory=list)  # {"verb","target","payload","target_key"} or {"skip"}
 
@@ -139,7 +151,7 @@ def customer_fields(session: Session, ids: Iterable[int | None]) -> dict[int, di
     }
 
 
-def record_of(event: RuleEvent, customers: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
+def record_of(event: Event, customers: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
     return {
         **event.data,
         "event.trigger": event.trigger,
@@ -152,7 +164,7 @@ def record_of(event: RuleEvent, customers: Mapping[int, dict[str, Any]]) -> dict
 def decide(
     lookups: Lookups,
     rule: Active,
-    event: RuleEvent,
+    event: Event,
     *,
     record: Mapping[str, Any],
     resolve: Resolver,
@@ -289,14 +301,15 @@ def _evaluate_batch(
     session: Session, tenant_id: int, by_trigger: Mapping[str, list[Active]], *, limit: int, now: datetime
 ) -> tuple[int, int]:
     """(events claimed, new fires) for one batch, committed."""
-    events = list(
-        session.scalars(
-            select(RuleEvent)
+    # Columns, not ORM objects: a batch is read once and never changed through the session.
+    events: list[Event] = list(
+        session.execute(
+            select(*(getattr(RuleEvent, name) for name in EVENT_COLUMNS))
             .where(RuleEvent.evaluated_at.is_(None))
             .order_by(RuleEvent.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
-        )
+        ).all()
     )
     if not events:
         return 0, 0
@@ -658,7 +671,7 @@ def scan_time_based(session: Session, tenant_id: int, *, now: datetime | None = 
 
 @dataclass(frozen=True)
 class Trial:
-    event: RuleEvent
+    event: Event
     explanation: conditions.Explanation
     in_scope: bool
     steps: list[dict[str, Any]]
@@ -672,7 +685,7 @@ def trial(
     session: Session,
     tenant_id: int,
     definition: Mapping[str, Any],
-    events: Sequence[RuleEvent],
+    events: Sequence[Event],
     *,
     now: datetime | None = None,
 ) -> list[Trial]:

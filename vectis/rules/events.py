@@ -6,12 +6,39 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from vectis.bulk import upsert
 from vectis.models import RuleEvent
+
+
+class Event(Protocol):
+    """What the engine reads of an event: a stored ``RuleEvent``, a row of its columns, or a finding
+    not stored (a draft's backtest)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def trigger(self) -> str: ...
+    @property
+    def customer_id(self) -> int | None: ...
+    @property
+    def connection_id(self) -> int | None: ...
+    @property
+    def subject_type(self) -> str: ...
+    @property
+    def subject_id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def rule_id(self) -> int | None: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+
 
 # The rule whose action is running now, if any: the events it causes carry it, so that rule is not
 # triggered again by its own doing (engine.decide).
