@@ -374,6 +374,13 @@ def alert_cases(
         "alert.open_ticket": open_ticket,
         "alert.raise": raise_alert,
         "mail.send": mail,
+        "customer.tags": on_object(
+            make_user,
+            acme,
+            lambda: Target("customer", str(a_customer(app, acme.id)), "customer"),
+            {"tags": "managed, VIP"},
+            {"tags": "!!"},
+        ),
     }
 
 

@@ -671,3 +671,21 @@ def test_a_time_based_backtest_replays_stored_findings_its_threshold_would_have_
             draft = {**definition, "params": {"threshold_hours": threshold}}
             trials = engine.trial(s, m.tenant_id, draft, history.sample(s, m.tenant_id, draft, days=7, limit=100))
             assert [t.would_fire for t in trials] == [True] * expected, threshold
+
+
+def test_a_rule_scoped_to_a_tag_covers_the_customers_tagged_later_too(app: Flask) -> None:
+    m = msp(app)
+    scoped = {**FAILED_TO_ALERT, "scope": {"kind": "tag", "tag": "managed"}}
+    rule_id = make_rule(app, m, scoped)
+    emit_failed_runs(app, m, 1)
+    evaluate(app, m)
+    assert count(app, m, RuleFire, RuleFire.rule_id == rule_id) == 0  # not tagged yet
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        tagged = perform(
+            "customer.tags", Target("customer", str(m.customer_id), "Harbor Dental"), {"tags": "Managed, VIP"},
+            actor=ADMIN, surface="ui", session=s, tenant_id=m.tenant_id,
+        )  # fmt: skip
+        assert tagged.ok and tagged.response["after"] == ["managed", "vip"]
+    emit_failed_runs(app, m, 1)
+    evaluate(app, m)
+    assert count(app, m, RuleFire, RuleFire.rule_id == rule_id) == 1

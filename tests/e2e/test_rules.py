@@ -181,6 +181,14 @@ def test_a_template_lands_as_a_draft_and_an_edit_shows_as_a_version_diff(
         rules_job.refresh(northwind.id)
     base = f"http://northwind.localhost:{live_server}"
     sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    customer_id, _ = failing_job
+    page.goto(f"{base}/customers/{customer_id}")
+    tags = page.get_by_test_id("hub-tags")
+    tags.locator("summary").click()
+    tags.get_by_label("Tags, comma-separated").fill("Managed, VIP")
+    tags.get_by_role("button", name="Save tags").click()
+    expect(page.get_by_test_id("hub-tags")).to_contain_text("managed")
+    page.screenshot(path=str(screenshots_dir / "hub-tags.png"))
     page.goto(f"{base}/rules/templates")
     page.screenshot(path=str(screenshots_dir / "rule-templates.png"), full_page=True)
     card = page.get_by_test_id("rule-template").filter(has_text="Backup failed 3 runs in a row")
@@ -191,11 +199,14 @@ def test_a_template_lands_as_a_draft_and_an_edit_shows_as_a_version_diff(
     page.get_by_role("link", name="Edit").click()
     leaf = page.locator("#rule-builder").get_by_test_id("cond-leaf").first
     leaf.get_by_label("Failed runs in a row").fill("2")
+    page.locator("input[name=scope][value=tag]").check()
+    page.get_by_label("Tag", exact=True).select_option("managed")
     page.get_by_role("button", name="Save as version 2").click()
     version = page.get_by_test_id("rule-version").first
     expect(version).to_contain_text("Version 2")
-    expect(version.locator(".diff .add")).to_contain_text("Failed runs in a row ≥ 2")
-    expect(version.locator(".diff .del")).to_contain_text("Failed runs in a row ≥ 3")
+    expect(version.locator(".diff .add").first).to_contain_text("Failed runs in a row ≥ 2")
+    expect(version.locator(".diff .del").first).to_contain_text("Failed runs in a row ≥ 3")
+    expect(version.locator(".diff .add").last).to_contain_text("customers tagged “managed”")
     page.screenshot(path=str(screenshots_dir / "rule-versions.png"), full_page=True)
 
     page.get_by_role("link", name="Backtest").click()

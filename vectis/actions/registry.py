@@ -25,6 +25,7 @@ def load_all() -> None:
     from vectis.actions import (  # noqa: F401 - registers their verbs
         account,
         alerts,
+        customers,
         integrations,
         matching,
         notes,

@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vectis.models.base import Base, TenantOwned, created_at_column
@@ -27,6 +28,8 @@ class Customer(TenantOwned, Base):
     contact_email: Mapped[str | None] = mapped_column(String(320))
     contact_phone: Mapped[str | None] = mapped_column(String(60))
     location: Mapped[str | None] = mapped_column(String(200))  # city / country, as the vendors tell it
+    # The MSP's own labels ("managed", "backup-only", "vip"): what a rule's scope can name.
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(40)), nullable=False, server_default="{}")
     created_at: Mapped[datetime] = created_at_column()
 
 

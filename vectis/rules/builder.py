@@ -106,7 +106,7 @@ def from_form(form: MultiDict[str, str]) -> tuple[str, dict[str, Any]]:
         "params": {p.key: form.get(f"param.{p.key}", "") for p in (trigger.params if trigger else ())},
         "conditions": _node(form, "r", trigger),
         "actions": steps,
-        "scope": {"kind": "customers", "ids": scope_ids} if form.get("scope") == "customers" else {"kind": "all"},
+        "scope": _scope(form.get("scope", "all"), scope_ids, form.get("scope_tag", "")),
         "cooldown_minutes": _number(form.get("cooldown_minutes"), DEFAULT_COOLDOWN_MINUTES),
         "breaker": {
             "limit": _number(form.get("breaker_limit"), DEFAULT_BREAKER["limit"]),
@@ -114,6 +114,14 @@ def from_form(form: MultiDict[str, str]) -> tuple[str, dict[str, Any]]:
         },
     }
     return form.get("name", "").strip(), definition
+
+
+def _scope(kind: str, ids: list[int], tag: str) -> dict[str, Any]:
+    if kind == "customers":
+        return {"kind": "customers", "ids": ids}
+    if kind == "tag":
+        return {"kind": "tag", "tag": tag.strip().lower()}
+    return {"kind": "all"}
 
 
 def _number(raw: str | None, default: float) -> float | str:

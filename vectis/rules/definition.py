@@ -4,7 +4,7 @@ reads as text (for the rule list and the diff between versions).
     {"trigger": "backup.stale", "params": {"threshold_hours": 48},
      "conditions": {"type": "group", "match": "all", "items": [...]},
      "actions": [{"type": "create_ticket", "params": {"summary": "..."}}],
-     "scope": {"kind": "all"} | {"kind": "customers", "ids": [3, 7]},
+     "scope": {"kind": "all"} | {"kind": "customers", "ids": [3, 7]} | {"kind": "tag", "tag": "managed"},
      "cooldown_minutes": 60, "breaker": {"limit": 20, "minutes": 5}}
 """
 
@@ -79,8 +79,10 @@ def problems(definition: Mapping[str, Any]) -> list[str]:
     scope = definition.get("scope") or {"kind": "all"}
     if scope.get("kind") == "customers" and not scope.get("ids"):
         found.append("Choose at least one customer, or apply the rule to all customers.")
-    elif scope.get("kind") not in ("all", "customers"):
-        found.append("The scope is all customers or a list of customers.")
+    elif scope.get("kind") == "tag" and not str(scope.get("tag") or "").strip():
+        found.append("Choose the tag whose customers the rule is for.")
+    elif scope.get("kind") not in ("all", "customers", "tag"):
+        found.append("The scope is all customers, customers with a tag, or a list of customers.")
     if not _within(definition.get("cooldown_minutes", DEFAULT_COOLDOWN_MINUTES), 0, MAX_COOLDOWN_MINUTES):
         found.append(f"The cooldown is a number of minutes from 0 (none) to {MAX_COOLDOWN_MINUTES:,} (30 days).")
     breaker = {**DEFAULT_BREAKER, **(definition.get("breaker") or {})}
@@ -136,6 +138,8 @@ def describe(definition: Mapping[str, Any], customer_names: Mapping[int, str] | 
     if scope.get("kind") == "customers":
         names = [(customer_names or {}).get(int(i), f"customer {i}") for i in scope.get("ids") or []]
         lines.append("For: " + ", ".join(names))
+    elif scope.get("kind") == "tag":
+        lines.append(f"For: customers tagged “{scope.get('tag')}”, including those tagged later")
     else:
         lines.append("For: all customers, including new ones")
     breaker = {**DEFAULT_BREAKER, **(definition.get("breaker") or {})}

@@ -74,7 +74,13 @@ class Active:
     definition: Mapping[str, Any]
     trigger: Trigger
     check: conditions.Compiled
-    scope: frozenset[int] | None
+    scope: frozenset[int] | None  # a list of customers, or None
+    scope_tag: str | None = None  # customers with this tag, whenever they got it
+
+    def covers(self, event: Event, record: Mapping[str, Any]) -> bool:
+        if self.scope is not None and event.customer_id not in self.scope:
+            return False
+        return self.scope_tag is None or self.scope_tag in (record.get("customer.tags") or ())
 
     @property
     def dry_run(self) -> bool:
@@ -105,7 +111,8 @@ def prepare(
             _compiled[key] = check
     scope = definition.get("scope") or {"kind": "all"}
     ids = frozenset(int(i) for i in scope.get("ids") or []) if scope.get("kind") == "customers" else None
-    return Active(rule_id, name, mode, version, definition, trigger, check, ids)
+    tag = str(scope.get("tag") or "") if scope.get("kind") == "tag" else None
+    return Active(rule_id, name, mode, version, definition, trigger, check, ids, tag)
 
 
 def active_rules(session: Session, tenant_id: int) -> list[Active]:
@@ -144,9 +151,9 @@ def customer_fields(session: Session, ids: Iterable[int | None]) -> dict[int, di
     if not wanted:
         return {}
     return {
-        cid: {"customer.id": cid, "customer.name": name, "customer.location": location}
-        for cid, name, location in session.execute(
-            select(Customer.id, Customer.name, Customer.location).where(Customer.id.in_(wanted))
+        cid: {"customer.id": cid, "customer.name": name, "customer.location": location, "customer.tags": tags}
+        for cid, name, location, tags in session.execute(
+            select(Customer.id, Customer.name, Customer.location, Customer.tags).where(Customer.id.in_(wanted))
         )
     }
 
@@ -172,7 +179,7 @@ def decide(
 ) -> Decision | None:
     if event.rule_id is not None and event.rule_id != rule.rule_id:
         return None  # a time-based event found by another rule's scan
-    if rule.scope is not None and event.customer_id not in rule.scope:
+    if not rule.covers(event, record):
         return None
     if record.get("origin.rule_id") == rule.rule_id and now - event.occurred_at < _own_echo(rule):
         return None  # what this rule's own action caused does not trigger it again
@@ -702,7 +709,7 @@ def trial(
             continue
         record = record_of(event, customers)
         explanation = rule.check.explain(record, resolve, now)
-        in_scope = rule.scope is None or event.customer_id in rule.scope
+        in_scope = rule.covers(event, record)
         decision = (
             decide(lookups, rule, event, record=record, resolve=resolve, now=now)
             if explanation.result and in_scope

@@ -80,6 +80,21 @@ def _back_to_timeline(customer_id: int) -> Response:
     return redirect(url_for("customers.tab", customer_id=customer_id, tab="timeline"))
 
 
+@bp.post("/customers/<int:customer_id>/tags")
+@writers
+def set_tags(customer_id: int) -> Response:
+    customer = get_or_404(Customer, customer_id)
+    outcome = perform(
+        "customer.tags",
+        Target("customer", str(customer.id), customer.name),
+        {"tags": request.form.get("tags", "")},
+        actor=current_actor(),
+        surface="ui",
+    )
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return redirect(url_for("customers.show", customer_id=customer.id))
+
+
 @bp.post("/customers/<int:customer_id>/notes")
 @writers
 def add_note(customer_id: int) -> Response:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from vectis import db
@@ -71,6 +71,7 @@ def _builder_context(name: str, definition: dict[str, Any], **extra: Any) -> dic
         "units": builder.UNITS,
         "leaf_value": builder.leaf_value,
         "customers": s.execute(select(Customer.id, Customer.name).order_by(Customer.name)).all(),
+        "tags": sorted(set(s.scalars(select(func.unnest(Customer.tags)).distinct()))),
         "boards": s.execute(
             select(TicketBoard.id, TicketBoard.name).where(TicketBoard.inactive.is_(False)).order_by(TicketBoard.name)
         ).all(),
