@@ -671,6 +671,7 @@ def test_a_time_based_backtest_replays_stored_findings_its_threshold_would_have_
             draft = {**definition, "params": {"threshold_hours": threshold}}
             trials = engine.trial(s, m.tenant_id, draft, history.sample(s, m.tenant_id, draft, days=7, limit=100))
             assert [t.would_fire for t in trials] == [True] * expected, threshold
+            assert all(t.steps and t.steps[0]["verb"] == "alert.raise" for t in trials)  # with the call it would make
 
 
 def test_a_rule_scoped_to_a_tag_covers_the_customers_tagged_later_too(app: Flask) -> None:

@@ -631,7 +631,7 @@ class Remembered:
         targeted = self.targets.get((row.rule_id, row.target_key), [])
         # Everything of this fire is in this batch, recorded now: inside any cooldown, so subtract it whole.
         on_target = len(targeted) - bisect_left(targeted, cooldown_since)
-        on_target -= self.same_fire[(row.rule_id, row.target_key, row.fire_id)]
+        on_target = max(0, on_target - self.same_fire[(row.rule_id, row.target_key, row.fire_id)])
         return on_target, len(times) - bisect_left(times, window_since)
 
     def add(self, row: Pending, when: datetime) -> None:

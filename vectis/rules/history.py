@@ -101,6 +101,21 @@ def versions(session: Session, rule_id: int) -> list[VersionRow]:
     return list(reversed(out))
 
 
+COPIED = (
+    "id",
+    "tenant_id",
+    "trigger",
+    "customer_id",
+    "connection_id",
+    "subject_type",
+    "subject_id",
+    "title",
+    "data",
+    "dedup_key",
+    "occurred_at",
+)
+
+
 def sample(
     session: Session, tenant_id: int, definition: dict[str, Any], *, days: float = 7, limit: int = 50
 ) -> list[RuleEvent]:
@@ -125,7 +140,9 @@ def sample(
             stored.order_by(RuleEvent.occurred_at.desc(), RuleEvent.id.desc()).limit(limit * 4)
         ):
             if qualifies(event.data, params):
-                found.setdefault((event.subject_id, event.dedup_key.rsplit(":", 1)[-1]), event)
+                # A copy, not the stored row: the draft is not the rule whose scan stored it.
+                copy = RuleEvent(**{c: getattr(event, c) for c in COPIED}, rule_id=None)
+                found.setdefault((event.subject_id, event.dedup_key.rsplit(":", 1)[-1]), copy)
         for row in scan(session, tenant_id, 0, params, now, new_only=False):
             key = (row["subject_id"], row["dedup_key"].rsplit(":", 1)[-1])
             if key not in found:

@@ -71,7 +71,8 @@ def _builder_context(name: str, definition: dict[str, Any], **extra: Any) -> dic
         "units": builder.UNITS,
         "leaf_value": builder.leaf_value,
         "customers": s.execute(select(Customer.id, Customer.name).order_by(Customer.name)).all(),
-        "tags": sorted(set(s.scalars(select(func.unnest(Customer.tags)).distinct()))),
+        # The rule's own tag stays choosable even when no customer carries it any more.
+        "tags": sorted(set(s.scalars(select(func.unnest(Customer.tags)).distinct())) | _scope_tag(definition)),
         "boards": s.execute(
             select(TicketBoard.id, TicketBoard.name).where(TicketBoard.inactive.is_(False)).order_by(TicketBoard.name)
         ).all(),
@@ -81,6 +82,11 @@ def _builder_context(name: str, definition: dict[str, Any], **extra: Any) -> dic
         "active": "rules",
         **extra,
     }
+
+
+def _scope_tag(definition: dict[str, Any]) -> set[str]:
+    scope = definition.get("scope") or {}
+    return {str(scope["tag"])} if scope.get("kind") == "tag" and scope.get("tag") else set()
 
 
 @bp.get("/rules/new")
