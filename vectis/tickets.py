@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, func, or_, select, text, tuple_
+from sqlalchemy import and_, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -224,21 +224,12 @@ def new_ticket_form(session: Session, customer: Customer, customer_ids: list[int
     boards = list(
         session.scalars(select(TicketBoard).where(TicketBoard.inactive.is_(False)).order_by(TicketBoard.name))
     )
-    # The board this customer's tickets usually go on, else the busiest one: not the first alphabetically
-    # (which tends to be "Alerts").
-    usage = dict(
-        session.execute(
-            select(Ticket.board_id, func.count())
-            .where(Ticket.customer_id.in_(customer_ids), Ticket.board_id.is_not(None))
-            .group_by(Ticket.board_id)
-        ).all()
-    ) or dict(
-        session.execute(
-            select(Ticket.board_id, func.count()).where(Ticket.board_id.is_not(None)).group_by(Ticket.board_id)
-        ).all()
-    )
-    live = {b.id for b in boards}
-    board_id = max((b for b in usage if b in live), key=lambda b: usage[b], default=boards[0].id if boards else None)
+    # The board this customer's tickets usually go on, else the busiest one (not the first alphabetically,
+    # which tends to be "Alerts"): the same default a rule's "create a ticket" uses.
+    from vectis.rules.action_types import default_board
+
+    usual = default_board(session, customer.id)
+    board_id = usual if usual in {b.id for b in boards} else (boards[0].id if boards else None)
     priorities = list(session.scalars(select(TicketPriority).order_by(TicketPriority.sort_order, TicketPriority.name)))
     contacts = list(
         session.scalars(

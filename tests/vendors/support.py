@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,12 +27,23 @@ class Setup:
     connection_id: int
 
 
-def serve_app(wsgi: Flask) -> Iterator[str]:
+def serve(wsgi: Flask) -> tuple[str, Callable[[], None]]:
+    """``wsgi`` on a loopback port in a thread: (its URL, how to stop it)."""
     server = make_server("127.0.0.1", 0, wsgi, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return f"http://127.0.0.1:{server.server_port}", stop
+
+
+def serve_app(wsgi: Flask) -> Iterator[str]:
+    url, stop = serve(wsgi)
+    yield url
+    stop()
 
 
 def new_tenant(app: Flask) -> int:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
+from tests.vendors.support import serve
 from vectis.matching import normalize_name
 from vectis.simulators.connectwise import (
     API,
@@ -90,22 +90,10 @@ class Sim:
         return body
 
 
-def serve(state: ConnectWiseState) -> tuple[str, Callable[[], None]]:
-    server = make_server("127.0.0.1", 0, create_app(state), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-
-    return f"http://127.0.0.1:{server.port}", stop
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[ConnectWiseState, str]]:
     state = ConnectWiseState.seeded(now=NOW)
-    root, stop = serve(state)
+    root, stop = serve(create_app(state))
     yield state, root
     stop()
 
@@ -707,7 +695,7 @@ def test_it_builds_a_site_at_benchmark_scale_with_lazy_notes() -> None:
     built = time.monotonic() - started
     assert len(state.tickets) == 20_000 and len(state.companies) == 61 and not state.notes
     assert built < 8, built
-    root, stop = serve(state)
+    root, stop = serve(create_app(state))
     try:
         with requests.Session() as http:
             sim = Sim(state, root, http)

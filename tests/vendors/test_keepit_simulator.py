@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -22,8 +21,8 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
+from tests.vendors.support import serve
 from vectis.matching import normalize_name
 from vectis.simulators.keepit import (
     DEMO_PASSWORD,
@@ -135,22 +134,10 @@ def when(text: str | None) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def serve(state: KeepitState) -> tuple[str, Callable[[], None]]:
-    server = make_server("127.0.0.1", 0, create_app(state), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-
-    return f"http://127.0.0.1:{server.port}", stop
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[KeepitState, str]]:
     state = KeepitState.seeded(now=NOW)
-    root, stop = serve(state)
+    root, stop = serve(create_app(state))
     yield state, root
     stop()
 
@@ -661,7 +648,7 @@ def test_it_builds_an_msp_at_benchmark_scale() -> None:
     started = time.monotonic()
     state = KeepitState.at_scale(now=NOW)
     built = time.monotonic() - started
-    root, stop = serve(state)
+    root, stop = serve(create_app(state))
     try:
         with requests.Session() as http:
             sim = Sim(state, root, http)

@@ -13,10 +13,9 @@ import socket
 import string
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -27,8 +26,8 @@ import pytest
 import requests
 from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import best_match
-from werkzeug.serving import make_server
 
+from tests.vendors.support import serve
 from vectis.simulators.vspc import (
     API,
     BAD_CREDENTIALS,
@@ -225,22 +224,10 @@ class Sim:
         return self.http.post(f"{self.root}/_sim/faults", json=patch, timeout=5)
 
 
-def serve(state: VspcState) -> tuple[str, Callable[[], None]]:
-    server = make_server("127.0.0.1", 0, create_app(state), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-
-    return f"http://127.0.0.1:{server.port}", stop
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[VspcState, str]]:
     state = VspcState.seeded(now=NOW)
-    root, stop = serve(state)
+    root, stop = serve(create_app(state))
     yield state, root
     stop()
 
@@ -742,7 +729,7 @@ def test_it_builds_an_msp_at_benchmark_scale() -> None:
     started = time.monotonic()
     state = VspcState.at_scale(now=NOW)
     built = time.monotonic() - started
-    root, stop = serve(state)
+    root, stop = serve(create_app(state))
     try:
         with requests.Session() as http:
             sim = Sim(state, root, http)
