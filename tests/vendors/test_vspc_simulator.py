@@ -1,13 +1,16 @@
 """The VSPC simulator speaks Veeam's published REST API 3.6.1, checked over real loopback HTTP.
 
-Every response the connector relies on is validated against Veeam's own OpenAPI document
-(``shared/vendor-specs/veeam-vspc/vspc_rest_3_6_1.json`` beside the repo), strictly: a field that Veeam's
-schema does not define fails the test, so the simulator cannot drift into names the real server never sends.
+Every response the connector relies on is validated against Veeam's own OpenAPI document, strictly: a field
+that Veeam's schema does not define fails the test, so the simulator cannot drift into names the real server
+never sends. The schemas come from ``tests/vendors/specs/vspc_rest_3_6_1.compact.json``, the part of Veeam's
+full spec (``shared/vendor-specs/veeam-vspc/vspc_rest_3_6_1.json`` beside the repo) that these responses reach,
+made by ``scripts/compact_vspc_spec.py``; where the full spec is present, a test checks the two still agree.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import string
@@ -27,6 +30,17 @@ import requests
 from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
+from scripts.compact_vspc_spec import (
+    COMPACT_SPEC,
+    REGENERATE,
+    SHARED_SPEC,
+    WANTED,
+    compact,
+    refs_in,
+    render,
+    resolve,
+    response_key,
+)
 from tests.vendors.support import serve
 from vectis.simulators.vspc import (
     API,
@@ -42,7 +56,6 @@ from vectis.simulators.vspc import (
 Json = dict[str, Any]
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "vendor-specs" / "veeam-vspc" / "vspc_rest_3_6_1.json"
 NOW = datetime(2025, 3, 14, 9, 30, 12, 345678, tzinfo=UTC)
 JOBS = "/infrastructure/backupServers/jobs"
 AGENT_JOBS = "/infrastructure/backupAgents/jobs"
@@ -95,13 +108,8 @@ def ecma_to_python_pattern(pattern: str) -> str:
 
 @cache
 def veeam_spec() -> Json:
-    if not SPEC_PATH.is_file():
-        pytest.fail(
-            f"Veeam's VSPC OpenAPI spec is missing: expected {SPEC_PATH} (the shared/ folder beside the repo). "
-            "The simulator is only trusted when its responses validate against it.",
-            pytrace=False,
-        )
-    converted: Json = openapi30_to_json_schema(json.loads(SPEC_PATH.read_text(encoding="utf-8")))
+    """The compact form of Veeam's spec, committed with the tests, as JSON Schema."""
+    converted: Json = openapi30_to_json_schema(json.loads(COMPACT_SPEC.read_text(encoding="utf-8")))
     return converted
 
 
@@ -141,9 +149,13 @@ def _int64(value: object) -> bool:
 
 @cache
 def _validator(path: str, method: str, status: int) -> Draft4Validator:
+    assert (method, path, str(status)) in WANTED, (
+        f"{method.upper()} {path} {status} is not in the compact spec: add it to WANTED in "
+        f"scripts/compact_vspc_spec.py and run `{REGENERATE}`"
+    )
     spec = veeam_spec()
     responses = spec["paths"][path][method]["responses"]
-    key = str(status) if str(status) in responses else "default"
+    key = response_key(responses, str(status))
     assert "content" in responses[key], f"Veeam's spec defines no body for {method.upper()} {path} {status}"
     escaped = path.replace("~", "~0").replace("/", "~1")
     pointer = f"#/paths/{escaped}/{method}/responses/{key}/content/application~1json/schema"
@@ -173,11 +185,67 @@ def test_it_holds_the_simulator_to_every_field_name_in_veeams_schema() -> None:
     assert list(validator.iter_errors({**envelope, "data": [{**job, "lastRun": "2025-03-14T09:30:12Z"}]}))
 
 
-def test_it_fails_rather_than_skips_without_veeams_spec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(sys.modules[__name__], "SPEC_PATH", tmp_path / "missing.json")
+def shared_spec() -> Path:
+    """Veeam's full spec; skips without it, except in CI, which has the shared folder and must check."""
+    if not SHARED_SPEC.is_file():
+        reason = (
+            f"Veeam's full VSPC spec is not here ({SHARED_SPEC}, the shared/ folder beside the repo), "
+            f"so {COMPACT_SPEC.name} cannot be checked against it"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must have it", pytrace=False)
+        pytest.skip(reason)
+    return SHARED_SPEC
 
-    with pytest.raises(pytest.fail.Exception, match="spec is missing"):
-        veeam_spec.__wrapped__()
+
+def test_the_committed_compact_spec_is_what_the_script_makes_of_veeams() -> None:
+    full = json.loads(shared_spec().read_text(encoding="utf-8"))
+
+    regenerated = render(compact(full, WANTED)).encode("utf-8")
+
+    if regenerated != COMPACT_SPEC.read_bytes():
+        pytest.fail(
+            f"{COMPACT_SPEC.relative_to(REPO)} is not what Veeam's spec gives for WANTED: run `{REGENERATE}`",
+            pytrace=False,
+        )
+
+
+def test_it_skips_the_comparison_without_veeams_spec_except_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "SHARED_SPEC", tmp_path / "missing.json")
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="full VSPC spec is not here"):
+        shared_spec()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must have it"):
+        shared_spec()
+
+
+def test_the_compact_spec_holds_every_response_the_tests_validate() -> None:
+    spec = json.loads(COMPACT_SPEC.read_text(encoding="utf-8"))
+    missing: list[str] = []
+    for method, path, status in WANTED:
+        responses = spec.get("paths", {}).get(path, {}).get(method, {}).get("responses", {})
+        body = responses.get(response_key(responses, status), {}).get("content", {}).get("application/json", {})
+        if "schema" not in body:
+            missing.append(f"{method.upper()} {path} {status}")
+            continue
+        pending, seen = refs_in(body["schema"]), set()
+        while pending:
+            ref = pending.pop()
+            if ref not in seen:
+                seen.add(ref)
+                try:
+                    pending += refs_in(resolve(spec, ref))
+                except KeyError:
+                    missing.append(f"{method.upper()} {path} {status}: {ref}")
+
+    assert not missing, f"the compact spec lacks these (run `{REGENERATE}`): {missing}"
+    assert {JOBS, AGENT_JOBS, COMPANIES, COMPANY, ALARMS, HISTORY, ACTIVITY, "/about", "/token"} <= {
+        path for _, path, _ in WANTED
+    }
 
 
 # --- a simulator on a real loopback port ---------------------------------------------------------------

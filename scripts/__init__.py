@@ -1,0 +1,1 @@
+"""Maintenance scripts, run as files (``python scripts/<name>.py``) and imported by the tests that check their output."""
