@@ -28,6 +28,7 @@ test: $(VENV)/.dev-deps chromium lint typecheck pytest
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy

@@ -3,7 +3,7 @@
 import sys
 
 from vectis import create_app
-from vectis.config import ConfigError
+from vectis.platform.config import ConfigError
 
 try:
     app = create_app()

@@ -14,10 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import Flask
 
-from vectis import create_app, embedded
-from vectis.bootstrap import ensure_database, migrate
-from vectis.config import ROOT, load
-from vectis.seed import seed_demo
+from vectis import create_app
+from vectis.demo.seed import seed_demo
+from vectis.platform import embedded
+from vectis.platform.bootstrap import ensure_database, migrate
+from vectis.platform.config import ROOT, load
 
 
 @contextmanager
@@ -36,7 +37,7 @@ def bench_app() -> Iterator[Flask]:
             seed_demo()
             yield app
     finally:
-        app.extensions["vectis.db"].dispose()
+        app.extensions["vectis.platform.db"].dispose()
         services.stop()
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import requests
 
-from vectis.config import ROOT
+from vectis.platform.config import ROOT
 
 
 @contextmanager

@@ -15,9 +15,9 @@ import time
 from _env import bench_app
 from sqlalchemy import select
 
-from vectis.datagen import generate
-from vectis.db import system_session
+from vectis.demo.datagen import generate
 from vectis.models import Tenant
+from vectis.platform.db import system_session
 
 
 def main() -> None:

@@ -27,12 +27,12 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Connection
 
 from tests.conftest import TenantFixture, login
-from vectis import db
-from vectis.crypto import Sealed
-from vectis.datagen import generate
+from vectis.demo.datagen import generate
+from vectis.demo.seed import DEMO_PASSWORD, demo_totp_secret
+from vectis.identity.passwords import hash_password
 from vectis.models import Customer, Tenant, TimelineEvent, User
-from vectis.passwords import hash_password
-from vectis.seed import DEMO_PASSWORD, demo_totp_secret
+from vectis.platform import db
+from vectis.platform.crypto import Sealed
 
 HUB_GOAL_MS, HUB_RATIO_GOAL, TIMELINE_GOAL_MS = 150.0, 2.0, 50.0
 
@@ -45,7 +45,7 @@ class Statements:
 @contextmanager
 def recording(app: Flask) -> Iterator[Statements]:
     """Every statement the app sends while inside, with its parameters, to be run again raw."""
-    engine = app.extensions["vectis.db"].app_engine
+    engine = app.extensions["vectis.platform.db"].app_engine
     found = Statements([])
 
     def record(  # noqa: PLR0917 - the signature SQLAlchemy calls
@@ -63,7 +63,7 @@ def recording(app: Flask) -> Iterator[Statements]:
 
 def raw_seconds(app: Flask, tenant_id: int, statements: list[tuple[str, Any]]) -> float:
     """The same statements on one connection, straight through the driver, in the tenant's transaction."""
-    engine = app.extensions["vectis.db"].app_engine
+    engine = app.extensions["vectis.platform.db"].app_engine
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None

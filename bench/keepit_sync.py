@@ -19,11 +19,11 @@ from _sim import simulator
 from sqlalchemy import func, select
 
 from jobs.sync import run_sync
-from vectis import db
-from vectis.crypto import Sealed
-from vectis.matching import Account, link_accounts, normalize_name
+from vectis.demo.seed import DEMO_KEEPIT
+from vectis.ingest.matching import Account, link_accounts, normalize_name
 from vectis.models import Connection, Customer, CustomerLink, LinkStatus, SyncRun, Tenant
-from vectis.seed import DEMO_KEEPIT
+from vectis.platform import db
+from vectis.platform.crypto import Sealed
 
 GOAL = 1.15
 MATCH_GOAL_SECONDS = 1.0

@@ -31,11 +31,11 @@ from typing import Any
 from _env import bench_app
 from sqlalchemy import func, select, text
 
-from vectis import db
-from vectis.alerts import SEVERITY, refresh_backup_alerts
-from vectis.crypto import Sealed
-from vectis.customers import registry_label
-from vectis.datagen import TECHS, generate
+from vectis.alerts.service import SEVERITY, refresh_backup_alerts
+from vectis.backups.events import backup_data
+from vectis.connectors.registry import label as registry_label
+from vectis.demo.datagen import TECHS, generate
+from vectis.events.stream import emit
 from vectis.models import (
     BackupConnector,
     Connection,
@@ -51,10 +51,12 @@ from vectis.models import (
     TicketPriority,
     TicketStatus,
 )
+from vectis.platform import db
+from vectis.platform.crypto import Sealed
 from vectis.rules import engine  # before action_types: the engine's imports settle a cycle that one alone hits
 from vectis.rules.action_types import build as build_action
 from vectis.rules.definition import normalized, problems
-from vectis.rules.events import backup_data, emit, ticket_data
+from vectis.tickets.events import ticket_data
 
 EVAL_GOAL = 5000.0  # events/s on one worker
 STALE_BUDGET = 1.0  # seconds for the stale check over 5,000 jobs

@@ -15,8 +15,8 @@ import time
 from _env import bench_app, percentile
 from sqlalchemy import select, text
 
-from vectis import db
 from vectis.models import Tenant, User
+from vectis.platform import db
 
 
 def main() -> None:

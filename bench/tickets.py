@@ -21,11 +21,11 @@ from hub import ensure_user, measure
 from sqlalchemy import select
 
 from jobs.sync import run_sync
-from vectis import db
 from vectis.connectors.connectwise import format_time
-from vectis.crypto import Sealed
-from vectis.matching import normalize_name
+from vectis.ingest.matching import normalize_name
 from vectis.models import Connection, Customer, StreamCursor, SyncRun, Tenant, TicketBoard
+from vectis.platform import db
+from vectis.platform.crypto import Sealed
 from vectis.simulators import connectwise
 
 QUEUE_GOAL_MS, SYNC_GOAL = 100.0, 1.15

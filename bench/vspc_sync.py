@@ -17,9 +17,9 @@ from _sim import simulator
 from sqlalchemy import select
 
 from jobs.sync import run_sync
-from vectis import db
-from vectis.crypto import Sealed
 from vectis.models import Connection, SyncRun, Tenant
+from vectis.platform import db
+from vectis.platform.crypto import Sealed
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME
 
 GOAL = 1.15

@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from jobs.context import app_context
-from vectis import db
-from vectis.queues import queue
+from vectis.actions.perform import perform_queued
+from vectis.models import QueuedAction
+from vectis.platform import db
+from vectis.platform import jobs as wire
+from vectis.platform.queues import queue
 
-QUEUE = "actions"
-TIMEOUT = 300
+QUEUE, TIMEOUT = wire.QUEUED_ACTION.queue, wire.QUEUED_ACTION.timeout
 
 
 def run_queued(tenant_id: int, queued_action_id: int) -> str:
     """Perform one queued action; if the bucket is still empty, wait again (the action is never dropped)."""
-    from vectis.actions.perform import perform_queued
-    from vectis.models import QueuedAction
 
     with app_context(), db.tenant_session(tenant_id) as s:
         queued = s.get(QueuedAction, queued_action_id, with_for_update={"skip_locked": True})

@@ -6,6 +6,8 @@ from contextlib import AbstractContextManager
 
 from flask import Flask, current_app, has_app_context
 
+from vectis import create_app
+
 _app: Flask | None = None
 
 
@@ -15,7 +17,5 @@ def app_context() -> AbstractContextManager[object]:
     if has_app_context():
         return current_app.app_context()
     if _app is None:
-        from vectis import create_app
-
         _app = create_app()
     return _app.app_context()

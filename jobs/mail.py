@@ -12,14 +12,14 @@ from urllib.parse import unquote, urlsplit
 from flask import current_app
 
 from jobs.context import app_context
-from vectis import db
+from vectis.models import OutboxMail
+from vectis.platform import db
 
 log = logging.getLogger("vectis.mail")
 SENDER = "Vectis <no-reply@vectis.invalid>"
 
 
 def deliver(tenant_id: int, mail_id: int) -> str:
-    from vectis.models import OutboxMail
 
     with app_context(), db.tenant_session(tenant_id) as s:
         mail = s.get(OutboxMail, mail_id, with_for_update=True)

@@ -9,19 +9,20 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from jobs.context import app_context
-from vectis import db
-from vectis.queues import queue, redis
+from vectis.alerts.service import refresh_backup_alerts
+from vectis.models import Tenant
+from vectis.platform import db
+from vectis.platform import jobs as wire
+from vectis.platform.queues import queue, redis
+from vectis.rules.engine import evaluate_pending, scan_time_based
 
-QUEUE = "rules"
-TIMEOUT = 600
+QUEUE, TIMEOUT = wire.RULES.queue, wire.RULES.timeout
 LOCK_TTL = 600
 
 
 def refresh(tenant_id: int) -> str:
     """One tenant's alerts, scans and evaluation. One at a time per tenant (the alert refresh compares and
     writes); a duplicate finds the lock taken and leaves the work to the one running."""
-    from vectis.alerts import refresh_backup_alerts
-    from vectis.rules.engine import evaluate_pending, scan_time_based
 
     with app_context():
         lock = redis().lock(f"vectis:rules-lock:{tenant_id}", timeout=LOCK_TTL, blocking=False)
@@ -47,7 +48,6 @@ def enqueue(tenant_id: int, *, job_id: str | None = None) -> None:
 
 def tick() -> int:
     """Every tenant's refresh, once per minute (the job id is the tenant and the minute)."""
-    from vectis.models import Tenant
 
     minute = datetime.now(UTC).strftime("%Y%m%d%H%M")
     with app_context():  # the queue, like the database, comes from the app's settings

@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import select, update
 
+from jobs import rules
 from jobs.context import app_context
-from vectis import db
-from vectis.queues import queue, redis
+from vectis.connectors.factory import build_connector
+from vectis.ingest.sync import run_sync as sync_connection
+from vectis.models import Connection, SyncRun
+from vectis.platform import db
+from vectis.platform import jobs as wire
+from vectis.platform.queues import queue, redis
 
-QUEUE = "sync"
-TIMEOUT = 3600
+QUEUE, TIMEOUT = wire.SYNC.queue, wire.SYNC.timeout
 # Short and renewed after every page: a worker that dies mid-sync frees its connection within minutes,
 # not after the job's whole timeout.
 LOCK_TTL = 300
@@ -22,9 +26,6 @@ INTERRUPTED = "Interrupted: the worker running this sync stopped before it finis
 def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None) -> str:
     """Run one sync of a connection. One at a time per connection (a Redis lock): a duplicate enqueue
     finds the lock taken and returns; syncs are idempotent, so a retried job is harmless too."""
-    from vectis.models import Connection, SyncRun
-    from vectis.sync import build_connector
-    from vectis.sync import run_sync as sync_connection
 
     with app_context():
         lock = redis().lock(f"vectis:sync-lock:{connection_id}", timeout=LOCK_TTL, blocking=False)
@@ -59,7 +60,6 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                 status = run.status
             # What the sync brought in (failed runs, new tickets) reaches the alerts and rules now, not
             # at the next tick.
-            from jobs import rules
 
             rules.enqueue(tenant_id)
             return status
@@ -74,7 +74,6 @@ def enqueue_sync(tenant_id: int, connection_id: int, sync_run_id: int | None, *,
 def tick() -> int:
     """Enqueue every due connection (enabled, not paused). The job id is derived from the connection and
     its due time, so two ticks (or two cron processes by mistake) enqueue it once."""
-    from vectis.models import Connection
 
     now = datetime.now(UTC)
     with app_context(), db.system_session() as s:

@@ -7,21 +7,22 @@ from datetime import UTC, datetime
 from flask import current_app
 
 from jobs.context import app_context
-from vectis import db
-from vectis.queues import queue, redis
+from vectis.connectors.connectwise import ConnectWiseConnector, parse_ticket
+from vectis.connectors.factory import build_connector
+from vectis.models import Connection, WebhookDelivery
+from vectis.platform import db
+from vectis.platform import jobs as wire
+from vectis.platform.queues import queue, redis
+from vectis.tickets.writer import store_ticket
 
-QUEUE = "sync"
+QUEUE, TIMEOUT = wire.CALLBACK.queue, wire.CALLBACK.timeout
 
 
 def enqueue(tenant_id: int, delivery_id: int) -> None:
-    queue(QUEUE).enqueue(process, tenant_id, delivery_id, job_timeout=300)
+    queue(QUEUE).enqueue(process, tenant_id, delivery_id, job_timeout=TIMEOUT)
 
 
 def process(tenant_id: int, delivery_id: int) -> str:
-    from vectis.connectors.connectwise import ConnectWiseConnector, parse_ticket
-    from vectis.models import Connection, WebhookDelivery
-    from vectis.sync import build_connector
-    from vectis.ticket_writer import store_ticket
 
     with app_context(), db.tenant_session(tenant_id) as s:
         delivery = s.get(WebhookDelivery, delivery_id)

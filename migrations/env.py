@@ -7,8 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from vectis import config as vectis_config
 from vectis.models import Base
+from vectis.platform import config as vectis_config
 
 alembic_config = context.config
 if alembic_config.config_file_name is not None and not alembic_config.attributes.get("quiet"):

@@ -24,18 +24,36 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
-from werkzeug.routing import AnyConverter, Rule
+from werkzeug.routing import AnyConverter
+from werkzeug.routing import Rule as UrlRule
 from werkzeug.test import TestResponse
 
-from vectis import create_app, db, embedded
+import vectis.capabilities  # noqa: F401 - registers every verb before a test module reads VERBS
+from vectis import create_app
 from vectis.actions import Target
-from vectis.bootstrap import migrate, recreate_database
-from vectis.config import ROOT, Settings, load
-from vectis.crypto import Sealed
-from vectis.db import system_session
-from vectis.models import Connection, Customer, CustomerLink, Tenant, Ticket, User
-from vectis.passwords import hash_password
-from vectis.seed import DEMO_PASSWORD, demo_totp_secret, seed_demo
+from vectis.demo.seed import DEMO_PASSWORD, demo_totp_secret, seed_demo
+from vectis.identity.passwords import hash_password
+from vectis.models import (
+    Alert,
+    BackupConnector,
+    Connection,
+    Customer,
+    CustomerLink,
+    CustomerNote,
+    Rule,
+    RuleVersion,
+    Tenant,
+    Ticket,
+    TicketBoard,
+    User,
+)
+from vectis.platform import db, embedded
+from vectis.platform.bootstrap import migrate, recreate_database
+from vectis.platform.config import ROOT, Settings, load
+from vectis.platform.crypto import Sealed
+from vectis.platform.db import system_session
+from vectis.platform.queues import redis
+from vectis.rules.definition import normalized
 
 TEST_VAR = ROOT / "var" / "test"
 TEST_REDIS_DB = 9
@@ -81,12 +99,10 @@ def settings() -> Iterator[Settings]:
 def app(settings: Settings) -> Iterator[Flask]:
     application = create_app(settings=settings)
     with application.app_context():
-        from vectis.queues import redis
-
         redis().flushdb()
         seed_demo()
     yield application
-    application.extensions["vectis.db"].dispose()
+    application.extensions["vectis.platform.db"].dispose()
 
 
 @dataclass(frozen=True)
@@ -226,7 +242,7 @@ def make_user(app: Flask) -> Callable[..., MadeUser]:
     return make
 
 
-def sample_path(app: Flask, rule: Rule, values: dict[str, object]) -> str:
+def sample_path(app: Flask, rule: UrlRule, values: dict[str, object]) -> str:
     """A concrete URL for ``rule``: the given values, plus any word of an ``any(...)`` argument."""
     values = dict(values)
     for arg in rule.arguments - set(values):
@@ -266,7 +282,6 @@ def waiting_account(app: Flask, tenant: TenantFixture) -> tuple[Target, int]:
 def a_customer(app: Flask, tenant_id: int) -> int:
     """One customer of ``tenant_id`` that object-route tests share, with a backup job, so every hub tab
     it can have exists."""
-    from vectis.models import BackupConnector, TicketBoard
 
     with app.app_context(), db.tenant_session(tenant_id) as s:
         customer = Customer(tenant_id=tenant_id, name="Object Route Dental", normalized_name="object route dental")
@@ -328,7 +343,6 @@ def a_ticket(app: Flask, tenant_id: int) -> int:
 
 def an_alert(app: Flask, tenant_id: int, *, on_customer: bool = True) -> int:
     """An open alert on the backup job of :func:`a_customer`, or on that job with no customer at all."""
-    from vectis.models import Alert, BackupConnector
 
     customer_id = a_customer(app, tenant_id)
     with app.app_context(), db.tenant_session(tenant_id) as s:
@@ -347,8 +361,6 @@ def an_alert(app: Flask, tenant_id: int, *, on_customer: bool = True) -> int:
 
 def a_rule(app: Flask, tenant_id: int, mode: str = "paused") -> int:
     """A rule with one version, paused unless told (so it never fires in another test)."""
-    from vectis.models import Rule, RuleVersion
-    from vectis.rules.definition import normalized
 
     definition = normalized({"trigger": "backup.failed", "actions": [{"type": "create_alert", "params": {}}]})
     with app.app_context(), db.tenant_session(tenant_id) as s:
@@ -361,7 +373,6 @@ def a_rule(app: Flask, tenant_id: int, mode: str = "paused") -> int:
 
 def a_note(app: Flask, tenant: TenantFixture, author_email: str | None = None) -> int:
     """A fresh note on :func:`a_customer`, written by ``author_email`` (the tenant's admin by default)."""
-    from vectis.models import CustomerNote
 
     with app.app_context(), db.tenant_session(tenant.id) as s:
         note = CustomerNote(

@@ -15,10 +15,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import TenantFixture, client_for, csrf_token, login
-from vectis import db
 from vectis.actions import Actor, Target
-from vectis.actions.audit import record, verify_chain
+from vectis.audit.writer import record, verify_chain
 from vectis.models import AuditEntry, Tenant
+from vectis.platform import db
 
 
 @pytest.fixture

@@ -14,11 +14,15 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, csrf_token, forget_used_codes, login
-from vectis import create_app, db, mfa
-from vectis.auth import SIGN_IN_FAILED
-from vectis.config import Settings
+from vectis import create_app
+from vectis.demo.seed import DEMO_PASSWORD, demo_totp_secret
+from vectis.identity import mfa
+from vectis.identity.auth import SIGN_IN_FAILED
 from vectis.models import AuditEntry, Invite, User
-from vectis.seed import DEMO_PASSWORD, demo_totp_secret
+from vectis.platform import db
+from vectis.platform.config import Settings
+from vectis.platform.queues import redis
+from vectis.views.auth import _safe_next
 
 
 def password(client: HostClient, email: str, secret: str = DEMO_PASSWORD) -> tuple[int, str, str]:
@@ -89,8 +93,6 @@ def test_it_gives_wrong_password_and_unknown_email_the_same_answer_and_time(app:
     ratio = min(timings["wrong password"]) / min(timings["unknown email"])
     assert 0.5 < ratio < 2.0, timings  # both pay for one bcrypt check
     with app.app_context():
-        from vectis.queues import redis
-
         for key in redis().scan_iter("vectis:attempts:signin:*"):
             redis().delete(key)
 
@@ -175,8 +177,6 @@ def test_it_expires_sessions_after_eight_hours_without_activity(app: Flask, acme
     assert cookie is not None and cookie.expires is not None
     assert timedelta(hours=7, minutes=59) < cookie.expires - datetime.now(UTC) <= timedelta(hours=8)
     with app.app_context():
-        from vectis.queues import redis
-
         keys = list(redis().scan_iter("vectis:session:*"))
         assert keys and all(0 < redis().ttl(k) <= 8 * 3600 for k in keys)
 
@@ -280,7 +280,7 @@ def test_it_shows_the_current_code_in_demo_mode_only(app: Flask, settings: Setti
     assert shown and shown.group(1) in {
         pyotp.TOTP(demo_totp_secret("viewer@acme.test")).at(time.time() + d) for d in (-30, 0, 30)
     }
-    demo.extensions["vectis.db"].dispose()
+    demo.extensions["vectis.platform.db"].dispose()
 
 
 def test_a_reactivated_user_must_sign_in_again(
@@ -316,7 +316,6 @@ def test_a_password_change_signs_out_the_other_sessions_only(
 
 @pytest.mark.parametrize("target", ["/\\evil.example", "//evil.example", "https://evil.example/", "/ok\x00"])
 def test_it_never_redirects_off_site_after_sign_in(target: str) -> None:
-    from vectis.views.auth import _safe_next
 
     assert _safe_next(target) is None
     assert _safe_next("/admin/users?x=1") == "/admin/users?x=1"

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vectis.config import ROOT
 from vectis.connectors import registry
 from vectis.connectors.base import CATEGORIES, BackupJobRecord
-from vectis.connectors.http import BlockedAddress, ConnectorError, HttpClient, check_host
 from vectis.connectors.veeam import parse_agent_job, parse_alarm, parse_company, parse_server_job, parse_time
-from vectis.matching import normalize_name
+from vectis.ingest.matching import normalize_name
+from vectis.platform.config import ROOT
+from vectis.platform.http import BlockedAddress, ConnectorError, HttpClient, check_host
 
 
 @pytest.mark.parametrize("key", sorted(registry.CONNECTORS))

@@ -12,12 +12,12 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from tests.conftest import TenantFixture
-from vectis import crypto, db
-from vectis.config import ROOT, ConfigError, Settings
-from vectis.crypto import Keyring, Sealed, SecretUnreadable, generate_key
+from vectis.demo.seed import demo_totp_secret
 from vectis.models import User
-from vectis.secrets_rotation import rotate_all
-from vectis.seed import demo_totp_secret
+from vectis.platform import crypto, db
+from vectis.platform.config import ROOT, ConfigError, Settings
+from vectis.platform.crypto import Keyring, Sealed, SecretUnreadable, generate_key
+from vectis.platform.secrets_rotation import rotate_all
 
 
 @pytest.fixture(autouse=True)

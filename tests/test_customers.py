@@ -12,9 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from tests.conftest import MadeUser, TenantFixture, csrf_token, login
-from vectis import db
-from vectis.backup_state import derive
-from vectis.crypto import Sealed
+from vectis.backups.state import derive
 from vectis.models import (
     AuditEntry,
     BackupConnector,
@@ -27,6 +25,8 @@ from vectis.models import (
     Tenant,
     TimelineEvent,
 )
+from vectis.platform import db
+from vectis.platform.crypto import Sealed
 
 NOW = datetime(2026, 5, 4, 7, 10, tzinfo=UTC)
 H = timedelta(hours=1)

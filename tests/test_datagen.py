@@ -1,4 +1,4 @@
-"""vectis.datagen: a small generated MSP lands in its own tenant only, with every backup state the hub
+"""vectis.demo.datagen: a small generated MSP lands in its own tenant only, with every backup state the hub
 derives, and the same seed gives the same MSP."""
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from tests.conftest import TenantFixture
-from vectis import db
-from vectis.backup_state import derive
-from vectis.datagen import generate, generate_demo
-from vectis.db import system_session
+from vectis.backups.state import derive
+from vectis.demo.datagen import generate, generate_demo
 from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
@@ -28,6 +26,8 @@ from vectis.models import (
     Tenant,
     TimelineEvent,
 )
+from vectis.platform import db
+from vectis.platform.db import system_session
 
 ALL_STATES = {"success", "warning", "failed", "running", "stuck", "stopped", "stale", "silent", "never", "removed"}
 

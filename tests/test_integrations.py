@@ -9,9 +9,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from tests.conftest import HostClient, TenantFixture, csrf_token, login
-from vectis import db
-from vectis.integrations import MASK
+from vectis.ingest.integrations import MASK
 from vectis.models import AuditEntry, Connection
+from vectis.platform import db
 
 
 @pytest.fixture

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 from rq import SimpleWorker
+from rq.cron import _job_data_registry
 
+from jobs import rules
 from jobs.schedule import HEARTBEAT_KEY, heartbeat
-from vectis.queues import QUEUES, queue, redis
+from vectis.platform.queues import QUEUES, queue, redis
 
 
 def test_it_runs_the_cron_heartbeat_on_a_worker(app: Flask) -> None:
@@ -21,13 +23,11 @@ def test_it_runs_the_cron_heartbeat_on_a_worker(app: Flask) -> None:
 
 
 def test_it_registers_the_schedule_for_the_cron_process() -> None:
-    from rq.cron import _job_data_registry
 
     assert any(entry["func"] is heartbeat and entry["queue_name"] == "sync" for entry in _job_data_registry)
 
 
 def test_the_rules_tick_enqueues_each_tenant_once_a_minute_and_the_job_runs(app: Flask) -> None:
-    from jobs import rules
 
     with app.app_context():
         rules_queue = queue("rules")
@@ -42,6 +42,5 @@ def test_the_rules_tick_enqueues_each_tenant_once_a_minute_and_the_job_runs(app:
 
 
 def _registry() -> list[dict[str, object]]:
-    from rq.cron import _job_data_registry
 
     return list(_job_data_registry)

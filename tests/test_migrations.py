@@ -11,9 +11,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from vectis.bootstrap import alembic_config, migrate, recreate_database
-from vectis.config import Settings
 from vectis.models import Base
+from vectis.platform.bootstrap import alembic_config, migrate, recreate_database
+from vectis.platform.config import Settings
 
 
 def test_it_has_exactly_one_head(settings: Settings) -> None:

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from vectis.events.fields import Field
 from vectis.rules.conditions import (
     MAX_DEPTH,
     OPERATORS,
     ConditionError,
-    Field,
     PredicateSpec,
     compile,
     describe,

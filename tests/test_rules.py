@@ -4,6 +4,7 @@ Each test works in tenants of its own (rules are tenant-wide: another test's rul
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,13 +13,16 @@ from uuid import uuid4
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
+from werkzeug.datastructures import MultiDict
 
 from jobs import rules as rules_job
 from tests.vendors.support import add_connection, new_tenant
-from vectis import db
 from vectis.actions import Actor, Target, perform
+from vectis.backups.events import backup_data
+from vectis.events.stream import emit
 from vectis.models import (
     Alert,
+    AlertMute,
     AuditEntry,
     BackupConnector,
     BackupConnectorStatus,
@@ -30,8 +34,13 @@ from vectis.models import (
     RuleFire,
     RuleVersion,
     Ticket,
+    TicketBoard,
+    User,
 )
-from vectis.rules import engine, templates
+from vectis.platform import db
+from vectis.rules import builder, engine, history, templates
+from vectis.rules.definition import problems
+from vectis.rules.predicates import Resolver
 
 NOW = datetime.now(UTC)
 ADMIN = Actor("user", None, "owner@test", "admin")
@@ -236,7 +245,6 @@ def test_a_live_rule_acts_through_perform_with_the_rule_and_version_in_the_audit
 
 def emit_failed_runs(app: Flask, m: Msp, count_: int, *, failures: int = 3, days_ago: float = 0) -> list[int]:
     """``count_`` backup.failed events straight into the event table, as the alert refresh writes them."""
-    from vectis.rules.events import backup_data, emit
 
     when = NOW - timedelta(days=days_ago)
     rows = [
@@ -301,7 +309,6 @@ MIXED = {
 
 
 def decisions(app: Flask, m: Msp, rule_id: int) -> set[tuple[Any, ...]]:
-    import json
 
     with app.app_context(), db.tenant_session(m.tenant_id) as s:
         fires = {f.id: f for f in s.scalars(select(RuleFire).where(RuleFire.rule_id == rule_id))}
@@ -343,7 +350,6 @@ def test_a_retried_job_never_fires_twice(app: Flask) -> None:
 
 
 def test_the_circuit_breaker_pauses_a_rule_and_tells_its_owner(app: Flask) -> None:
-    from vectis.models import User
 
     m = msp(app)
     with app.app_context(), db.system_session() as s:
@@ -395,7 +401,6 @@ def test_a_cooldown_keeps_a_rule_off_the_same_target(app: Flask) -> None:
 
 
 def test_edits_make_versions_and_fires_name_the_version_they_ran_under(app: Flask) -> None:
-    from vectis.rules import history
 
     m = msp(app)
     rule_id = make_rule(app, m, FAILED_TO_ALERT)
@@ -425,7 +430,6 @@ def test_edits_make_versions_and_fires_name_the_version_they_ran_under(app: Flas
 
 
 def test_a_backtest_lists_what_a_draft_would_have_done_over_stored_events(app: Flask) -> None:
-    from vectis.rules import history
 
     m = msp(app)
     emit_failed_runs(app, m, 10, days_ago=3)
@@ -470,8 +474,6 @@ def test_a_stale_rule_fires_once_per_spell_with_its_own_threshold(app: Flask) ->
 
 
 def test_no_open_ticket_and_no_suppression_read_the_other_systems(app: Flask) -> None:
-    from vectis.models import AlertMute, TicketBoard
-    from vectis.rules.predicates import Resolver
 
     m, quiet = msp(app), msp(app, "Quiet Co")
     psa = add_connection(app, m.tenant_id, "connectwise", {}).connection_id
@@ -504,7 +506,6 @@ def test_no_open_ticket_and_no_suppression_read_the_other_systems(app: Flask) ->
 
 
 def test_templates_land_as_valid_drafts(app: Flask) -> None:
-    from vectis.rules.definition import problems
 
     m = msp(app)
     for key, template in templates.TEMPLATES.items():
@@ -516,10 +517,6 @@ def test_templates_land_as_valid_drafts(app: Flask) -> None:
 
 
 def test_the_builder_form_round_trips_a_nested_definition() -> None:
-    from werkzeug.datastructures import MultiDict
-
-    from vectis.rules import builder
-
     form = MultiDict(
         [
             ("name", "Nested"), ("trigger", "backup.failed"),
@@ -547,7 +544,6 @@ def test_the_builder_form_round_trips_a_nested_definition() -> None:
         "params": {"hours": "12"},
         "negate": True,
     }
-    from vectis.rules.definition import problems
 
     assert problems(definition) == ["Action 1: “Add a note to the ticket” needs a trigger about a ticket."]
     builder.apply(definition, "remove:r.1.0")
@@ -587,7 +583,6 @@ def test_a_cooldown_never_holds_back_the_second_action_of_the_same_fire(app: Fla
 
 
 def test_a_mute_that_runs_out_gives_the_alert_back(app: Flask) -> None:
-    from vectis.models import AlertMute
 
     m = msp(app)
     failed = job(app, m, m.veeam, "FS01 Daily", state="failed", success=NOW - timedelta(hours=3))
@@ -612,7 +607,6 @@ def test_a_mute_that_runs_out_gives_the_alert_back(app: Flask) -> None:
 
 
 def test_numbers_a_rule_cannot_run_with_are_refused_in_words() -> None:
-    from vectis.rules.definition import problems
 
     base = {**FAILED_TO_ALERT}
     assert problems({**base, "cooldown_minutes": 2_000_000_000}) == [
@@ -646,7 +640,6 @@ def test_a_dry_run_keeps_the_same_cooldown_and_breaker_across_batches_without_pa
 
 
 def test_a_time_based_backtest_replays_stored_findings_its_threshold_would_have_made(app: Flask) -> None:
-    from vectis.rules import history
 
     m = msp(app)
     definition = {

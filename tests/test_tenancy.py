@@ -9,10 +9,11 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import TenantFixture, client_for, login
-from vectis import create_app, db
-from vectis.config import Settings
+from vectis import create_app
 from vectis.models import User
-from vectis.tenancy import slug_from_host
+from vectis.platform import db
+from vectis.platform.config import Settings
+from vectis.platform.tenancy import slug_from_host
 
 
 def test_it_enables_and_forces_rls_with_a_policy_on_every_tenant_table(app: Flask) -> None:
@@ -124,7 +125,7 @@ def test_it_does_not_carry_a_tenant_into_the_next_transaction_on_a_pooled_connec
         with db.unbound_session() as s:
             assert s.scalar(text("SELECT pg_backend_pid()")) == first_pid  # same connection, reused
             assert s.scalar(text("SELECT current_setting('vectis.tenant_id', true)")) == ""
-    one.extensions["vectis.db"].dispose()
+    one.extensions["vectis.platform.db"].dispose()
 
 
 def test_it_serves_two_tenants_in_turn_from_a_pool_of_one(
@@ -137,7 +138,7 @@ def test_it_serves_two_tenants_in_turn_from_a_pool_of_one(
         northwind_page = northwind_client.get("/admin/users").get_data(as_text=True)
         assert "admin@acme.test" in acme_page and "northwind.test" not in acme_page
         assert "admin@northwind.test" in northwind_page and "acme.test" not in northwind_page
-    one.extensions["vectis.db"].dispose()
+    one.extensions["vectis.platform.db"].dispose()
 
 
 @pytest.mark.parametrize(

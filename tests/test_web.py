@@ -6,8 +6,8 @@ from flask import Flask
 
 from tests.conftest import TenantFixture, client_for, csrf_token, login
 from vectis import create_app
-from vectis.auth import SIGN_IN_FAILED
-from vectis.config import Settings
+from vectis.identity.auth import SIGN_IN_FAILED
+from vectis.platform.config import Settings
 
 
 def test_it_sends_anonymous_users_to_sign_in(app: Flask, acme: TenantFixture) -> None:
@@ -98,7 +98,7 @@ def test_it_reports_unhealthy_when_redis_is_unreachable(settings: Settings) -> N
     response = broken.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["redis"].startswith("unreachable")
-    broken.extensions["vectis.db"].dispose()
+    broken.extensions["vectis.platform.db"].dispose()
 
 
 def test_it_shows_errors_as_pages_not_stack_traces(app: Flask, acme: TenantFixture) -> None:

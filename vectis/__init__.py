@@ -10,8 +10,8 @@ from flask_session import Session
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 
-from vectis import config as config_module
-from vectis.config import Settings
+from vectis.platform import config as config_module
+from vectis.platform.config import Settings
 
 csrf = CSRFProtect()
 htmx_ext = Htmx()
@@ -19,8 +19,13 @@ htmx_ext = Htmx()
 
 def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | None = None) -> Flask:
     """Build the app. ``overrides`` replace settings fields (tests: pool size) or Flask config keys."""
-    from vectis import auth, cli, crypto, db, errors, queues, requests_meta, tenancy
-    from vectis.views import register_blueprints
+    # Imported here, not at the top: every ``import vectis.<anything>`` runs this file first, and a simulator
+    # or a job must not pull in the whole web app by importing ``vectis.platform.queues``.
+    import vectis.capabilities  # noqa: PLC0415, F401 - registers every capability's verbs
+    from vectis import cli  # noqa: PLC0415
+    from vectis.identity import auth  # noqa: PLC0415
+    from vectis.platform import crypto, db, errors, queues, requests_meta, tenancy  # noqa: PLC0415
+    from vectis.views import register_blueprints, webhooks  # noqa: PLC0415
 
     settings = settings or config_module.load()
     overrides = overrides or {}
@@ -61,7 +66,5 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     errors.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
-    from vectis.views import webhooks
-
     csrf.exempt(webhooks.bp)  # vendors sign their callbacks; there is no browser session to forge
     return app

@@ -5,8 +5,14 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 
-from vectis.crypto import generate_key
+from vectis.audit.writer import verify_chain
+from vectis.models import Tenant
+from vectis.platform.bootstrap import migrate
+from vectis.platform.crypto import SecretUnreadable, generate_key
+from vectis.platform.db import system_session
+from vectis.platform.secrets_rotation import rotate_all
 
 group = AppGroup("vectis", help="Vectis maintenance commands.")
 
@@ -14,19 +20,9 @@ group = AppGroup("vectis", help="Vectis maintenance commands.")
 @group.command("migrate")
 def migrate_command() -> None:
     """Create the runtime role if needed and upgrade the schema to the newest revision."""
-    from vectis.bootstrap import migrate
 
     migrate(current_app.config["VECTIS_SETTINGS"])
     click.echo("Schema is up to date.")
-
-
-@group.command("seed-demo")
-def seed_demo_command() -> None:
-    """Create the demo tenants and users (idempotent)."""
-    from vectis.seed import seed_demo
-
-    seed_demo()
-    click.echo("Demo tenants and users are in place.")
 
 
 @group.command("generate-key")
@@ -40,8 +36,6 @@ def rotate_keys_command() -> None:
     """Re-encrypt every stored secret with the first key of VECTIS_ENCRYPTION_KEYS.
 
     Afterwards the older keys can be removed from the list."""
-    from vectis.crypto import SecretUnreadable
-    from vectis.secrets_rotation import rotate_all
 
     try:
         counts = rotate_all()
@@ -57,11 +51,6 @@ def rotate_keys_command() -> None:
 @click.option("--tenant", "slug", default=None, help="Check one tenant (its slug); default: all tenants.")
 def audit_verify_command(slug: str | None) -> None:
     """Walk each tenant's audit hash chain and report the first broken link."""
-    from sqlalchemy import select
-
-    from vectis.actions.audit import verify_chain
-    from vectis.db import system_session
-    from vectis.models import Tenant
 
     broken = 0
     with system_session() as s:

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from vectis.crypto import SealedType
-from vectis.schema import enable_tenant_rls, grant_app, grant_app_sequences
+from vectis.platform.crypto import SealedType
+from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 revision: str = "0001"
 down_revision: str | None = None

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from vectis.crypto import SealedType
-from vectis.schema import enable_tenant_rls, grant_app, grant_app_sequences
+from vectis.platform.crypto import SealedType
+from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 TABLES = (
     "connections",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from vectis.schema import enable_tenant_rls, grant_app, grant_app_sequences
+from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 TABLES = ("ticket_boards", "ticket_statuses", "tickets", "ticket_notes", "ticket_related", "ticket_status_changes")
 

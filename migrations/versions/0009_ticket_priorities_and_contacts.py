@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from vectis.schema import enable_tenant_rls, grant_app, grant_app_sequences
+from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 revision: str = "0009"
 down_revision: str | None = "0008"

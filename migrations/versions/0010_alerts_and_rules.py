@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from vectis.schema import enable_tenant_rls, grant_app, grant_app_sequences
+from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 revision: str = "0010"
 down_revision: str | None = "0009"

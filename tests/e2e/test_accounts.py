@@ -9,10 +9,13 @@ from pathlib import Path
 import pyotp
 from flask import Flask
 from playwright.sync_api import Page, expect
+from sqlalchemy import update
 
 from tests.conftest import MadeUser, TenantFixture
 from tests.e2e.test_shell import sign_in
-from vectis.seed import DEMO_PASSWORD
+from vectis.demo.seed import DEMO_PASSWORD
+from vectis.models import User
+from vectis.platform import db
 
 
 def password_step(page: Page, port: int, email: str) -> None:
@@ -115,14 +118,8 @@ def test_an_admin_changes_a_role_and_deactivates_a_user(
     screenshots_dir: Path,
 ) -> None:
     user = make_user(acme, "technician")
-    with app.app_context():
-        from sqlalchemy import update
-
-        from vectis import db
-        from vectis.models import User
-
-        with db.system_session() as s:  # a name that would break naive JavaScript quoting
-            s.execute(update(User).where(User.id == user.id).values(name="Pat O'Neil"))
+    with app.app_context(), db.system_session() as s:  # a name that would break naive JavaScript quoting
+        s.execute(update(User).where(User.id == user.id).values(name="Pat O'Neil"))
     sign_in(page, app, live_server, "acme", "admin@acme.test")
     page.goto(f"http://acme.localhost:{live_server}/admin/users/{user.id}")
     page.get_by_label("Role").select_option("read_only")

@@ -17,8 +17,8 @@ from tests.vendors.support import add_connection, sync, vendor_url
 from tests.vendors.test_keepit import CONFIG as KEEPIT_CONFIG
 from tests.vendors.test_keepit import serve as serve_keepit
 from tests.vendors.test_veeam import serve as serve_vspc
-from vectis import db
 from vectis.models import Connection, Customer
+from vectis.platform import db
 from vectis.simulators import vspc
 from vectis.simulators.keepit import KeepitState
 

@@ -17,9 +17,9 @@ from tests.vendors.support import add_connection, sync, vendor_url
 from tests.vendors.test_keepit import Keepit
 from tests.vendors.test_keepit import serve as serve_keepit
 from tests.vendors.test_veeam import Vspc, serve
-from vectis import db
 from vectis.models import Connection, Customer
-from vectis.queues import queue, redis
+from vectis.platform import db
+from vectis.platform.queues import queue, redis
 from vectis.simulators import keepit
 from vectis.simulators.keepit import KeepitState
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME, VspcState

@@ -18,8 +18,8 @@ from tests.conftest import TenantFixture
 from tests.e2e.test_shell import sign_in
 from tests.e2e.test_tickets import psa_northwind  # noqa: F401 - the ConnectWise fixture, shared
 from tests.vendors.support import add_connection
-from vectis import db
 from vectis.models import BackupConnector, BackupConnectorStatus, Connection, CustomerLink, Rule
+from vectis.platform import db
 from vectis.simulators import connectwise
 
 

@@ -8,7 +8,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from tests.conftest import forget_used_codes, totp_code
-from vectis.seed import DEMO_PASSWORD
+from vectis.demo.seed import DEMO_PASSWORD
 
 
 def sign_in(page: Page, app: Flask, port: int, slug: str, email: str) -> None:

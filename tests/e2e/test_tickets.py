@@ -14,8 +14,8 @@ from sqlalchemy import select
 from tests.conftest import TenantFixture
 from tests.e2e.test_shell import sign_in
 from tests.vendors.support import add_connection, serve_app, sync
-from vectis import db
 from vectis.models import Connection, Contact, Customer, Ticket
+from vectis.platform import db
 from vectis.simulators import connectwise
 
 

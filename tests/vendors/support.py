@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from jobs.sync import run_sync
-from vectis import db
-from vectis.crypto import Sealed
 from vectis.models import Connection, SyncRun, Tenant
+from vectis.platform import db
+from vectis.platform.crypto import Sealed
 
 
 @dataclass

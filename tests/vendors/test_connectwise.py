@@ -17,17 +17,19 @@ from sqlalchemy import func, select
 
 from tests.conftest import client_for
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
-from vectis import db, tickets
 from vectis.actions import Actor, Target, perform
 from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector
-from vectis.integrations import try_connection
+from vectis.ingest.integrations import try_connection
 from vectis.models import (
+    Alert,
     AuditEntry,
+    BackupConnector,
     Contact,
     Customer,
     RuleEvent,
     Tenant,
     Ticket,
+    TicketBoard,
     TicketNote,
     TicketPriority,
     TicketRelated,
@@ -36,7 +38,8 @@ from vectis.models import (
     TimelineEvent,
     WebhookDelivery,
 )
-from vectis.queues import queue, redis
+from vectis.platform import db
+from vectis.platform.queues import queue, redis
 from vectis.simulators.connectwise import (
     DEMO_CLIENT_ID,
     DEMO_COMPANY_ID,
@@ -46,6 +49,8 @@ from vectis.simulators.connectwise import (
     create_app,
     sign,
 )
+from vectis.tickets import queries as tickets
+from vectis.tickets.correlate import attach_events
 
 
 class Sim:
@@ -293,7 +298,6 @@ def backup_event(app: Flask, backups: Setup, customer_id: int, when: datetime, k
 
 
 def test_backup_events_attach_to_open_tickets_both_ways_without_duplicates(app: Flask, cw: Sim) -> None:
-    from vectis.correlate import attach_events
 
     setup = connect(app, cw)
     sync(app, setup)
@@ -433,14 +437,12 @@ def test_a_first_sync_emits_no_ticket_events_and_a_status_change_later_does(app:
 
 
 def ticket_board(app: Flask, setup: Setup, ticket: Ticket) -> str:
-    from vectis.models import TicketBoard
 
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         return str(s.scalar(select(TicketBoard.external_id).where(TicketBoard.id == ticket.board_id)))
 
 
 def test_an_alert_opened_as_a_ticket_is_linked_both_ways(app: Flask, cw: Sim) -> None:
-    from vectis.models import Alert, BackupConnector
 
     setup = connect(app, cw)
     sync(app, setup)

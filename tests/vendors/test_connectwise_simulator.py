@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from tests.vendors.support import serve
-from vectis.matching import normalize_name
+from vectis.ingest.matching import normalize_name
 from vectis.simulators.connectwise import (
     API,
     DEMO_CLIENT_ID,

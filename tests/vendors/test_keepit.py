@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_token, login
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync, vendor_url
-from vectis import db
-from vectis.connectors.http import ConnectorError
+from vectis.actions import Actor, Target, perform
 from vectis.connectors.keepit import MESSAGES, REGIONS, KeepitConnector, classify, parse_keepit_url
-from vectis.integrations import try_connection
+from vectis.demo.seed import DEMO_KEEPIT
+from vectis.ingest.integrations import try_connection
+from vectis.ingest.matching import matching_queue
 from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
@@ -27,7 +28,8 @@ from vectis.models import (
     StreamCursor,
     TimelineEvent,
 )
-from vectis.seed import DEMO_KEEPIT
+from vectis.platform import db
+from vectis.platform.http import ConnectorError
 from vectis.simulators import vspc
 from vectis.simulators.keepit import (
     DEMO_TOKEN_LOGIN,
@@ -315,7 +317,6 @@ def test_linking_from_the_matching_page_points_the_data_at_the_customer(
     acme = tenants["acme"]
     _, second = veeam_then_keepit(app, keepit)
     # The page and its verbs run in acme's workspace; this tenant's data is checked through the service.
-    from vectis.matching import matching_queue
 
     with app.app_context(), db.tenant_session(second.tenant_id) as s:
         rows, counts = matching_queue(s, LinkStatus.UNLINKED)
@@ -331,7 +332,6 @@ def test_linking_from_the_matching_page_points_the_data_at_the_customer(
 
 
 def test_keep_separate_survives_later_syncs(app: Flask, keepit: Keepit) -> None:
-    from vectis.actions import Actor, Target, perform
 
     _, second = veeam_then_keepit(app, keepit)
     with app.test_request_context(), db.tenant_session(second.tenant_id) as s:

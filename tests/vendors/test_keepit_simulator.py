@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from tests.vendors.support import serve
-from vectis.matching import normalize_name
+from vectis.ingest.matching import normalize_name
 from vectis.simulators.keepit import (
     DEMO_PASSWORD,
     DEMO_TOKEN_LOGIN,

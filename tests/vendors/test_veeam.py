@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -17,11 +18,9 @@ from sqlalchemy import func, select
 
 from jobs.sync import INTERRUPTED, run_sync, tick
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
-from vectis import db
-from vectis.config import ROOT, Settings
 from vectis.connectors.veeam import EVENT_CAP, MESSAGES, SKIPPED_ACTIVITY, VeeamConnector, parse_time
-from vectis.integrations import try_connection
-from vectis.matching import normalize_name
+from vectis.ingest.integrations import try_connection
+from vectis.ingest.matching import normalize_name
 from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
@@ -33,7 +32,9 @@ from vectis.models import (
     SyncRun,
     TimelineEvent,
 )
-from vectis.queues import queue, redis
+from vectis.platform import db
+from vectis.platform.config import ROOT, Settings
+from vectis.platform.queues import queue, redis
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME, MalformedPage, VspcState, create_app
 
 
@@ -153,7 +154,6 @@ def test_it_says_connection_timed_out_for_an_unreachable_host(app: Flask, setup:
 
 class socket_closed_port:
     def __enter__(self) -> int:
-        import socket
 
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))

@@ -8,17 +8,20 @@ the verb, and writes exactly one audit row in the same transaction as the change
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import g, has_request_context
 from sqlalchemy.orm import Session
 
-from vectis import db
-from vectis.actions import audit, registry
+from vectis.actions import registry
 from vectis.actions.base import ActionFailed, Actor, Context, Outcome, Target, Verb
-from vectis.crypto import Sealed
-from vectis.models import QueuedAction
+from vectis.audit import writer as audit
+from vectis.models import QueuedAction, Rule, RuleDispatch, RuleMode
+from vectis.platform import db, jobs
+from vectis.platform.crypto import Sealed
+from vectis.platform.queues import redis
+from vectis.platform.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,6 @@ def perform_queued(session: Session, queued: QueuedAction) -> Outcome | None:
 
 
 def _rule_is_live(session: Session, actor: Actor) -> bool:
-    from vectis.models import Rule, RuleMode
 
     rule = session.get(Rule, int(actor.id or 0), with_for_update={"read": True})
     return rule is not None and rule.mode == RuleMode.LIVE.value
@@ -83,7 +85,6 @@ def _rule_is_live(session: Session, actor: Actor) -> bool:
 
 def _settle_rule_dispatch(session: Session, payload: dict[str, Any], outcome: Outcome) -> None:
     """A rule's action that waited in the queue: its History row gets the final outcome."""
-    from vectis.models import RuleDispatch
 
     dispatch_id = (payload.get("rule_fired") or {}).get("dispatch_id")
     row = session.get(RuleDispatch, int(dispatch_id)) if dispatch_id else None
@@ -112,9 +113,6 @@ def _run(
 
     limit = verb.rate_limit(ctx, target, payload)
     if limit is not None:
-        from vectis.queues import redis
-        from vectis.ratelimit import TokenBucket
-
         wait = TokenBucket(redis(), limit.key, limit.rate, limit.burst).try_take()
         if wait > 0:
             return _defer(ctx, verb, target, payload, queued=queued, wait=wait)
@@ -168,8 +166,6 @@ def _finish(
 def _defer(
     ctx: Context, verb: Verb, target: Target, payload: dict[str, Any], *, queued: QueuedAction | None, wait: float
 ) -> Outcome | None:
-    from jobs.actions import schedule
-
     if queued is None:
         queued = QueuedAction(
             tenant_id=ctx.tenant_id,
@@ -182,7 +178,11 @@ def _defer(
         )
         ctx.session.add(queued)
         ctx.session.commit()
-        schedule(ctx.tenant_id, queued.id, wait)
+        _schedule(ctx.tenant_id, queued.id, wait)
         return Outcome("queued", f"{verb.label} is waiting for the connection's rate limit and will run shortly.")
-    schedule(ctx.tenant_id, queued.id, wait)
+    _schedule(ctx.tenant_id, queued.id, wait)
     return None
+
+
+def _schedule(tenant_id: int, queued_action_id: int, wait_seconds: float) -> None:
+    jobs.QUEUED_ACTION.enqueue_in(timedelta(seconds=max(wait_seconds, 0.05)), tenant_id, queued_action_id)

@@ -1,4 +1,5 @@
-"""The explicit list of verbs. A verb is registered by importing its module here."""
+"""Every verb, by name. A capability registers its verbs with :func:`register` in its own ``verbs`` module;
+``vectis/capabilities.py`` imports those modules, so the list of verbs is the list of capabilities."""
 
 from __future__ import annotations
 
@@ -19,17 +20,3 @@ def get(name: str) -> Verb:
         return VERBS[name]
     except KeyError:
         raise LookupError(f"unknown action {name!r}") from None
-
-
-def load_all() -> None:
-    from vectis.actions import (  # noqa: F401 - registers their verbs
-        account,
-        alerts,
-        customers,
-        integrations,
-        matching,
-        notes,
-        rules,
-        tickets,
-        users,
-    )

@@ -12,14 +12,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from redis import Redis
 
-from vectis.connectors.http import ConnectorError, HttpClient
-
-if TYPE_CHECKING:
-    from vectis.rules.triggers import Trigger
+from vectis.platform.http import ConnectorError, HttpClient
 
 CATEGORIES = ("psa", "rmm", "backup", "security", "m365", "licensing", "billing")
 CATEGORY_LABELS = {
@@ -231,8 +228,6 @@ class Connector(ABC):
     capabilities: ClassVar[Capabilities] = Capabilities()
     default_rate_limit: ClassVar[float] = 2.0  # requests per second per connection
     base_url_field: ClassVar[str] = "base_url"
-    # What rules can trigger on from this vendor's data (vectis/rules/triggers.py).
-    triggers: ClassVar[tuple[Trigger, ...]] = ()
 
     def __init__(self, config: dict[str, Any], context: ConnectorContext) -> None:
         self.config = config

@@ -34,9 +34,8 @@ from vectis.connectors.base import (
     TicketRecord,
     TicketStatusRecord,
 )
-from vectis.connectors.http import ConnectorError
-from vectis.crypto import Sealed
-from vectis.rules.triggers import TICKET_TRIGGERS
+from vectis.platform.crypto import Sealed
+from vectis.platform.http import ConnectorError, UncertainOutcome
 
 API = "/v4_6_release/apis/3.0"
 PAGE_SIZE = 1000
@@ -200,7 +199,6 @@ class ConnectWiseConnector(Connector):
     key = "connectwise"
     label = "ConnectWise PSA"
     category = "psa"
-    triggers = TICKET_TRIGGERS
     description = (
         "ConnectWise PSA (Manage): companies become customers with their contacts; boards, statuses, priorities "
         "and tickets with their notes."
@@ -267,7 +265,10 @@ class ConnectWiseConnector(Connector):
         body: Any = None,
         files: dict[str, Any] | None = None,
         what: str = "",
+        retry: bool | None = None,
     ) -> tuple[Any, dict[str, str]]:
+        """``retry``: may the request be sent again after a timeout or a 5xx? Reads may; a write says so itself
+        (a POST that adds a note must not: the vendor may have stored it)."""
         headers = dict(self._headers)
         data: Any = None
         if files is not None:
@@ -277,8 +278,16 @@ class ConnectWiseConnector(Connector):
             data = json.dumps(body)
         try:
             response = self.ctx.http.request(
-                method, f"{API}{path}", params=params, data=data, files=files, headers=headers
+                method,
+                f"{API}{path}",
+                params=params,
+                data=data,
+                files=files,
+                headers=headers,
+                retry=_may_repeat(method, path, retry),
             )
+        except UncertainOutcome:
+            raise
         except ConnectorError as exc:
             if exc.message.startswith("Connection"):
                 raise ConnectorError(MESSAGES["timeout"].format(host=self._host), permanent=exc.permanent) from None
@@ -458,7 +467,7 @@ class ConnectWiseConnector(Connector):
         cached = self.ctx.redis.get(cache)
         if cached:
             return str(Sealed(cached if isinstance(cached, bytes) else str(cached).encode()).open(self.ctx.tenant_id))
-        response = self.ctx.http.request("GET", path, headers=self._headers)
+        response = self.ctx.http.request("GET", path, headers=self._headers, retry=True)
         try:
             key = str(response.json()["signing_key"]) if response.status_code == 200 else ""
         except (ValueError, KeyError, TypeError):
@@ -470,27 +479,37 @@ class ConnectWiseConnector(Connector):
 
     def register_callback(self, url: str) -> dict[str, Any]:
         body = {"url": url, "objectId": 1, "type": "Ticket", "level": "Owner", "description": "Vectis instant updates"}
-        created, _ = self.call("POST", "/system/callbacks", body=body, what="the callback registration")
+        created, _ = self.call("POST", "/system/callbacks", body=body, what="the callback registration", retry=False)
         return created if isinstance(created, dict) else {}
 
     # --- write-back (called by vectis/actions/tickets.py only) -------------------------------------
 
     def add_note(self, ticket_id: str, text: str, *, internal: bool) -> dict[str, Any]:
         body = {"text": text, "detailDescriptionFlag": not internal, "internalAnalysisFlag": internal}
-        created, _ = self.call("POST", f"/service/tickets/{ticket_id}/notes", body=body, what="the reply")
+        created, _ = self.call("POST", f"/service/tickets/{ticket_id}/notes", body=body, what="the reply", retry=False)
         return created if isinstance(created, dict) else {}
 
     def upload(self, ticket_id: str, name: str, content: bytes) -> None:
         fields = {"recordType": "Ticket", "recordId": ticket_id, "title": name}
-        self.call("POST", "/system/documents", body=fields, files={"file": (name, content)}, what="the attachment")
+        self.call(
+            "POST",
+            "/system/documents",
+            body=fields,
+            files={"file": (name, content)},
+            what="the attachment",
+            retry=False,
+        )
 
     def set_status(self, ticket_id: str, status_id: str) -> dict[str, Any]:
         patch = [{"op": "replace", "path": "status/id", "value": int(status_id)}]
-        updated, _ = self.call("PATCH", f"/service/tickets/{ticket_id}", body=patch, what="the status change")
+        # Replacing the status with the same value twice leaves one change: safe to send again.
+        updated, _ = self.call(
+            "PATCH", f"/service/tickets/{ticket_id}", body=patch, what="the status change", retry=True
+        )
         return updated if isinstance(updated, dict) else {}
 
     def create_ticket(self, fields: dict[str, Any]) -> dict[str, Any]:
-        created, _ = self.call("POST", "/service/tickets", body=fields, what="the new ticket")
+        created, _ = self.call("POST", "/service/tickets", body=fields, what="the new ticket", retry=False)
         return created if isinstance(created, dict) else {}
 
     def get_ticket(self, ticket_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -509,6 +528,12 @@ def signature(body: bytes, signing_key: str) -> str:
     """ConnectWise's callback signature: base64 HMAC-SHA256 of the raw body, keyed with SHA-256 of the key."""
     key = hashlib.sha256(signing_key.encode()).digest()
     return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+
+def _may_repeat(method: str, path: str, retry: bool | None) -> bool:
+    if retry is None and method != "GET":
+        raise TypeError(f"{method} {path}: say whether it may be sent twice (retry=)")
+    return True if retry is None else retry
 
 
 def _updated(item: dict[str, Any]) -> datetime | None:

@@ -38,8 +38,7 @@ from vectis.connectors.base import (
     Record,
     Stream,
 )
-from vectis.connectors.http import ConnectorError
-from vectis.rules.triggers import BACKUP_TRIGGERS
+from vectis.platform.http import ConnectorError
 
 REGIONS = {
     "ws": "Denmark",
@@ -278,7 +277,6 @@ class KeepitConnector(Connector):
     key = "keepit"
     label = "Keepit"
     category = "backup"
-    triggers = BACKUP_TRIGGERS
     description = "Keepit SaaS backup: child accounts, every connector's health and latest backup, and the audit log."
     capabilities = Capabilities(read=True, write_verbs=(), webhooks=False)
     default_rate_limit = 10.0
@@ -387,7 +385,8 @@ class KeepitConnector(Connector):
         if body is not None:
             headers["Content-Type"] = "application/xml"
         try:
-            response = self.ctx.http.request(method, path, params=params, data=body, headers=headers)
+            # Vectis only reads Keepit (its PUT is a search), so every call can be sent again.
+            response = self.ctx.http.request(method, path, params=params, data=body, headers=headers, retry=True)
         except ConnectorError as exc:
             if exc.message.startswith("Connection"):
                 raise ConnectorError(MESSAGES["timeout"].format(host=self._host), permanent=exc.permanent) from None

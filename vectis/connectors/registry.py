@@ -15,6 +15,14 @@ CONNECTORS: dict[str, type[Connector]] = {
 }
 
 
+def label(key: str) -> str:
+    """What people call the vendor ("Veeam Service Provider Console"); a vendor since removed keeps its key."""
+    try:
+        return get(key).label
+    except LookupError:
+        return key.title()
+
+
 def get(key: str) -> type[Connector]:
     try:
         return CONNECTORS[key]

@@ -31,9 +31,8 @@ from vectis.connectors.base import (
     Record,
     Stream,
 )
-from vectis.connectors.http import ConnectorError
-from vectis.crypto import Sealed
-from vectis.rules.triggers import BACKUP_TRIGGERS
+from vectis.platform.crypto import Sealed
+from vectis.platform.http import ConnectorError
 
 API = "/api/v3"
 CLIENT_VERSION = "3.6.1"
@@ -232,7 +231,6 @@ class VeeamConnector(Connector):
     key = "veeam"
     label = "Veeam"
     category = "backup"
-    triggers = BACKUP_TRIGGERS
     description = "Veeam Service Provider Console: companies, every backup job's latest run, and triggered alarms."
     capabilities = Capabilities(read=True, write_verbs=(), webhooks=False)
     default_rate_limit = 2.0
@@ -286,7 +284,8 @@ class VeeamConnector(Connector):
         return f"vectis:vspc-token:{self.ctx.tenant_id}:{self.ctx.connection_id or 'unsaved'}:{fingerprint}"
 
     def _grant(self, form: dict[str, str]) -> dict[str, Any] | None:
-        response = self.ctx.http.request("POST", f"{API}/token", data=form)
+        # A token grant changes nothing at the vendor: safe to send again.
+        response = self.ctx.http.request("POST", f"{API}/token", data=form, retry=True)
         if response.status_code in (400, 401):
             return None
         if response.status_code == 403:
@@ -367,7 +366,11 @@ class VeeamConnector(Connector):
         for attempt in (1, 2):
             token = self._access_token(force=attempt == 2)
             response = self.ctx.http.request(
-                "GET", f"{API}{path}", params=params, headers={**headers, "Authorization": f"Bearer {token}"}
+                "GET",
+                f"{API}{path}",
+                params=params,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+                retry=True,
             )
             if response.status_code == 401 and attempt == 1 and not self.config.get("api_key"):
                 continue  # the token expired or was revoked mid-sync: sign in again, once

@@ -6,7 +6,7 @@ from vectis.models.audit import AuditEntry
 from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus
 from vectis.models.base import Base, TenantOwned
 from vectis.models.contacts import Contact
-from vectis.models.customers import Customer, CustomerLink, LinkStatus
+from vectis.models.customers import Customer, CustomerLink, Linked, LinkStatus
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
@@ -40,6 +40,7 @@ __all__ = [
     "CustomerNote",
     "Invite",
     "LinkStatus",
+    "Linked",
     "OutboxMail",
     "QueuedAction",
     "RecoveryCode",

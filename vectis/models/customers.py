@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, func
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -66,3 +67,10 @@ class CustomerLink(TenantOwned, Base):
     external_id: Mapped[str] = mapped_column(String(200), nullable=False)
     external_name: Mapped[str] = mapped_column(String(300), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class Linked(NamedTuple):
+    """Where a vendor account's rows point: its link and, once linked, its customer."""
+
+    link_id: int | None  # None for a record naming an account the vendor never listed
+    customer_id: int | None  # None while the account is unlinked or kept separate

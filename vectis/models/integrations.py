@@ -9,8 +9,8 @@ from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Identit
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vectis.crypto import Sealed, SealedType
 from vectis.models.base import Base, TenantOwned, created_at_column
+from vectis.platform.crypto import Sealed, SealedType
 
 
 class Connection(TenantOwned, Base):

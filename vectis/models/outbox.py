@@ -9,8 +9,8 @@ from sqlalchemy import BigInteger, DateTime, Identity, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vectis.crypto import Sealed, SealedType
 from vectis.models.base import Base, TenantOwned, created_at_column
+from vectis.platform.crypto import Sealed, SealedType
 
 
 class OutboxMail(TenantOwned, Base):

@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Identity, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vectis.crypto import Sealed, SealedType
 from vectis.models.base import Base, TenantOwned, created_at_column
+from vectis.platform.crypto import Sealed, SealedType
 
 
 class Tenant(Base):

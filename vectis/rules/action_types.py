@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vectis.actions.base import Target
+from vectis.alerts.triggers import SEVERITIES
+from vectis.events.fields import Field
+from vectis.events.stream import Event
 from vectis.models import Alert, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
-from vectis.rules.conditions import Field
-from vectis.rules.events import Event
-from vectis.rules.triggers import SEVERITIES
+from vectis.tickets.boards import usual_boards
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z_.]*)\}")
 
@@ -130,41 +131,6 @@ def _ticket(built: Built) -> Ticket:
     if ticket is None:
         raise Skip("The event is not about a ticket.")
     return ticket
-
-
-def default_board(session: Session, customer_id: int) -> int | None:
-    """The board this customer's tickets usually go on, else the busiest: the same default as the hub's form."""
-    return usual_boards(session, [customer_id])[customer_id]
-
-
-def usual_boards(session: Session, customer_ids: Iterable[int]) -> dict[int, int | None]:
-    """Each customer's most used board, in one query; customers without tickets get the busiest board."""
-    wanted = sorted(set(customer_ids))
-    count = func.count()
-    found: dict[int, int | None] = {
-        customer_id: board_id
-        for customer_id, board_id in session.execute(
-            select(Ticket.customer_id, Ticket.board_id)
-            .where(Ticket.board_id.is_not(None), Ticket.customer_id.in_(wanted))
-            .group_by(Ticket.customer_id, Ticket.board_id)
-            .order_by(Ticket.customer_id, count.desc(), Ticket.board_id)
-            .distinct(Ticket.customer_id)
-        )
-        if customer_id is not None
-    }
-    missing = [c for c in wanted if c not in found]
-    if missing:
-        busiest = session.scalar(
-            select(Ticket.board_id)
-            .where(Ticket.board_id.is_not(None))
-            .group_by(Ticket.board_id)
-            .order_by(count.desc())
-            .limit(1)
-        ) or session.scalar(
-            select(TicketBoard.id).where(TicketBoard.inactive.is_(False)).order_by(TicketBoard.name).limit(1)
-        )
-        found.update(dict.fromkeys(missing, busiest))
-    return found
 
 
 def _create_ticket(built: Built) -> Call:

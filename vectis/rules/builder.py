@@ -15,11 +15,13 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from vectis.events.fields import Field
+from vectis.events.triggers import Trigger
 from vectis.rules import conditions
 from vectis.rules.action_types import ACTION_TYPES
 from vectis.rules.definition import DEFAULT_BREAKER, DEFAULT_COOLDOWN_MINUTES, normalized
 from vectis.rules.predicates import PREDICATES
-from vectis.rules.triggers import Trigger, catalog
+from vectis.rules.triggers import catalog
 
 UNITS = (("minutes", "minutes"), ("hours", "hours"), ("days", "days"))
 _CHILD = re.compile(r"^c\.(r(?:\.\d+)*)\.type$")
@@ -35,7 +37,7 @@ def _children(form: MultiDict[str, str], path: str) -> list[str]:
     return sorted(found, key=lambda p: int(p.rsplit(".", 1)[1]))
 
 
-def _operator(field: conditions.Field | None, op: str) -> conditions.Operator | None:
+def _operator(field: Field | None, op: str) -> conditions.Operator | None:
     if field is None:
         return None
     ops = conditions.OPERATORS[field.type]

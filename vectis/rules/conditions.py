@@ -45,21 +45,13 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from vectis.events.fields import Field
+
 MAX_DEPTH: Final = 5
 # Far enough for any rule, near enough that ``now - delta`` can never leave datetime's range.
 MAX_RELATIVE: Final = timedelta(days=36500)
 
 Arity = Literal["none", "one", "two", "many", "relative"]
-
-
-@dataclass(frozen=True)
-class Field:
-    """One field of a triggering record that conditions can test."""
-
-    key: str  # "job.state"
-    label: str  # "Job state"
-    type: str  # "text" | "number" | "date" | "enum" | "boolean"
-    choices: tuple[tuple[str, str], ...] = ()  # enum: (value, label)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from vectis.actions import Actor, Target, perform
-from vectis.bulk import update_by_id, upsert
+from vectis.events.stream import ORIGIN, Event, emit
+from vectis.events.triggers import Trigger
 from vectis.models import (
     Alert,
     Customer,
@@ -35,11 +36,12 @@ from vectis.models import (
     RuleVersion,
     Ticket,
 )
+from vectis.platform.bulk import update_by_id, upsert
 from vectis.rules import conditions
 from vectis.rules.action_types import Lookups, Skip, build
-from vectis.rules.events import ORIGIN, Event
 from vectis.rules.predicates import PREDICATES, Resolver
-from vectis.rules.triggers import Trigger, catalog
+from vectis.rules.scans import SCANS
+from vectis.rules.triggers import catalog
 
 log = logging.getLogger(__name__)
 
@@ -657,8 +659,6 @@ def _trip(session: Session, tenant_id: int, rule: Rule, limit: int, window: time
 
 def scan_time_based(session: Session, tenant_id: int, *, now: datetime | None = None) -> int:
     """The cron tick's half of the engine: each time-based rule's scan, written as events for that rule."""
-    from vectis.rules.events import emit
-    from vectis.rules.scans import SCANS
 
     now = now or datetime.now(UTC)
     found = 0

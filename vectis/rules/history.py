@@ -11,11 +11,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vectis.events.stream import json_safe
+from vectis.events.triggers import Trigger
 from vectis.models import Customer, Rule, RuleDispatch, RuleEvent, RuleFire, RuleVersion
 from vectis.rules import definition as rule_definition
-from vectis.rules.events import json_safe
 from vectis.rules.scans import QUALIFIES, SCANS
-from vectis.rules.triggers import Trigger, catalog
+from vectis.rules.triggers import catalog
 
 
 @dataclass(frozen=True)

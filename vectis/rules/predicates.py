@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vectis.events.fields import Field
 from vectis.models import AlertMute, Ticket
-from vectis.rules.conditions import Field, PredicateSpec
+from vectis.rules.conditions import PredicateSpec
 
 PREDICATES: dict[str, PredicateSpec] = {
     p.key: p

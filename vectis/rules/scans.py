@@ -16,9 +16,11 @@ from typing import Any
 from sqlalchemy import BigInteger, String, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from vectis.customers import registry_label
+from vectis.backups.events import backup_data
+from vectis.connectors.registry import label as registry_label
+from vectis.events.stream import row
 from vectis.models import BackupConnector, BackupConnectorStatus, Connection, RuleEvent, Ticket, TicketBoard
-from vectis.rules.events import backup_data, row, ticket_data
+from vectis.tickets.events import ticket_data
 
 
 def _epoch(column: Any) -> Any:

@@ -62,7 +62,8 @@ Fault knobs
     Knobs: ``bad_keys`` (every login 401), ``missing_client_id_check`` (every clientId treated as missing: 400),
     ``forbidden_paths`` (path prefixes answering 403 naming the security-role permission),
     ``rate_limit_per_second`` (429, ``Retry-After: 1``), ``errors_503`` (the next N answer 503,
-    ``Retry-After: 1``), ``errors_5xx`` (the next N answer 500), ``latency``/``hang`` (seconds), ``fail_patch``
+    ``Retry-After: 1``), ``errors_5xx`` (the next N answer 500), ``latency``/``hang`` (seconds),
+    ``hang_after_writes`` (the next N writes are stored, then answered ``write_answer_delay`` s late), ``fail_patch``
     (the next N PATCHes, or ``true`` for one, answer 400 ``InvalidObject``), ``malformed_page``
     (``{"path": "/service/tickets", "page": 2}``, without ``page`` every page: 200 with the JSON cut off).
     ``/_sim/*`` is never faulted. Test controls: ``POST /_sim/tickets`` (a technician creates a ticket),
@@ -95,8 +96,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import requests
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.serving import run_simple
 
 from vectis.simulators.knobs import (
     BOOL,
@@ -108,6 +111,7 @@ from vectis.simulators.knobs import (
     is_count,
     json_merge_patch,
 )
+from vectis.simulators.vspc import VspcState
 
 Json = dict[str, Any]
 
@@ -202,6 +206,8 @@ _KNOB_RULES: dict[str, Rule] = {
     "errors_5xx": COUNT,
     "latency": SECONDS,
     "hang": SECONDS,
+    "hang_after_writes": COUNT,
+    "write_answer_delay": SECONDS,
     "fail_patch": (lambda v: isinstance(v, bool) or is_count(v), "true, false or a count of PATCHes", int),
     "malformed_page": (
         _is_malformed_page,
@@ -221,6 +227,10 @@ class Faults(FaultKnobs):
     errors_5xx: int = 0  # the next N requests answer 500
     latency: float = 0.0  # seconds added to every request
     hang: float = 0.0  # seconds to sleep before answering, to trip client timeouts
+    # The next N writes (POST, PATCH, PUT, DELETE) are carried out, then answered ``write_answer_delay`` seconds
+    # late: the client times out on a change ConnectWise did make.
+    hang_after_writes: int = 0
+    write_answer_delay: float = 5.0
     fail_patch: int = 0  # the next N PATCH requests answer 400 InvalidObject (true: one)
     malformed_page: MalformedPage | None = None
 
@@ -335,7 +345,6 @@ class ConnectWiseState:
     def seeded(cls, seed: int = 1, now: datetime | None = None) -> ConnectWiseState:
         """A small MSP: the VSPC simulator's companies (two spelt a little differently), the MSP itself and a
         customer only ConnectWise has; ~150 tickets over 60 days with 1-5 notes each."""
-        from vectis.simulators.vspc import VspcState
 
         generator = _Generator(seed, now)
         vspc = VspcState.seeded(seed=seed, now=generator.now)
@@ -350,7 +359,6 @@ class ConnectWiseState:
     ) -> ConnectWiseState:
         """A large MSP for benchmarks: the VSPC benchmark's company names, ``tickets`` tickets over a year;
         notes are generated when a ticket's notes are first read."""
-        from vectis.simulators.vspc import VspcState
 
         generator = _Generator(seed, now)
         # the benchmark's names (jobs left at VSPC's default: its generator draws them before the names)
@@ -885,7 +893,6 @@ class ConnectWiseState:
         sender.start()
 
     def _send(self, messages: list[tuple[Json, bytes]], key: str, action: str, ticket_id: int) -> None:
-        import requests
 
         for callback, body in messages:
             entry: Json = {
@@ -1783,6 +1790,8 @@ def _finish(response: Response) -> Response:
     rule = request.url_rule.rule.removeprefix(API) if request.url_rule is not None else _relative()
     pattern = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
     sim.record(f"{request.method} {pattern}", response.status_code)
+    if request.method != "GET" and response.status_code < 400 and sim.take("hang_after_writes"):
+        time.sleep(sim.faults.write_answer_delay)
     return response
 
 
@@ -2143,8 +2152,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tickets", type=int, default=200_000, help="with --scale bench")
     parser.add_argument("--public-url", default="", help="the URL callback receivers reach this simulator on")
     args = parser.parse_args(argv)
-
-    from werkzeug.serving import run_simple
 
     state = (
         ConnectWiseState.seeded(seed=args.seed)

@@ -91,6 +91,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.serving import run_simple
 
 from vectis.simulators.knobs import (
     BOOL,
@@ -102,6 +103,7 @@ from vectis.simulators.knobs import (
     is_count,
     json_merge_patch,
 )
+from vectis.simulators.vspc import VspcState
 
 Json = dict[str, Any]
 
@@ -279,7 +281,6 @@ class KeepitState:
         """A small MSP: seven of the VSPC simulator's companies (spelt differently), three accounts no other
         tool has, 2-5 connectors each (one unhealthy, one critical on BADLOGIN, one never backed up) and
         twenty days of audit records."""
-        from vectis.simulators.vspc import VspcState
 
         generator = _Generator(seed, now)
         vspc = [c["name"] for c in VspcState.seeded(seed=seed, now=generator.now).companies][:7]
@@ -1223,8 +1224,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connectors", type=int, default=4, help="per account, with --scale bench")
     parser.add_argument("--audit-records", type=int, default=20000, help="with --scale bench")
     args = parser.parse_args(argv)
-
-    from werkzeug.serving import run_simple
 
     state = (
         KeepitState.seeded(seed=args.seed)

@@ -67,6 +67,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.serving import run_simple
 
 from vectis.simulators.knobs import (
     BOOL,
@@ -1648,8 +1649,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=5000, help="with --scale bench")
     parser.add_argument("--alarms", type=int, default=10000, help="with --scale bench")
     args = parser.parse_args(argv)
-
-    from werkzeug.serving import run_simple
 
     state = (
         VspcState.seeded(seed=args.seed)

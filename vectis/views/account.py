@@ -6,10 +6,11 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from vectis import db, mfa
 from vectis.actions import Target, perform
-from vectis.auth import current_actor, end_other_sessions, signed_in
-from vectis.htmx import render
+from vectis.identity import mfa
+from vectis.identity.auth import current_actor, end_other_sessions, signed_in
+from vectis.platform import db
+from vectis.platform.htmx import render
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 

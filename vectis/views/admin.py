@@ -10,12 +10,14 @@ from flask import Blueprint, Response, flash, redirect, request, stream_with_con
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from vectis import audit_log, db, matching
-from vectis.access import get_or_404
 from vectis.actions import Target, perform
-from vectis.auth import current_actor, require_role
-from vectis.htmx import render
+from vectis.audit import reader as audit_log
+from vectis.identity.auth import current_actor, require_role
+from vectis.ingest import matching
 from vectis.models import CustomerLink, LinkStatus, Role, User
+from vectis.platform import db
+from vectis.platform.access import get_or_404
+from vectis.platform.htmx import render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 admin_only = require_role(Role.ADMIN)

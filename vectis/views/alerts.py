@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from vectis import alerts, db
-from vectis.access import get_or_404
 from vectis.actions import Target, perform
-from vectis.auth import current_actor, require_role, signed_in
-from vectis.htmx import render
+from vectis.alerts import service as alerts
+from vectis.identity.auth import current_actor, require_role, signed_in
 from vectis.models import Alert, Role
+from vectis.platform import db
+from vectis.platform.access import get_or_404
+from vectis.platform.htmx import render
 
 bp = Blueprint("alerts", __name__)
 writers = require_role(Role.TECHNICIAN)

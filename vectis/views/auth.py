@@ -9,11 +9,12 @@ from flask import Blueprint, current_app, flash, g, redirect, request, session, 
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from vectis import accounts, auth, db, mfa
 from vectis.actions.base import Actor, Target
-from vectis.htmx import render
+from vectis.identity import accounts, auth, mfa
+from vectis.identity.passwords import hash_password
 from vectis.models import User
-from vectis.passwords import hash_password
+from vectis.platform import db
+from vectis.platform.htmx import render
 
 bp = Blueprint("auth", __name__)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from vectis import customers, db, hub, timeline
-from vectis.access import get_or_404
 from vectis.actions import Target, perform
-from vectis.auth import current_actor, require_role, signed_in
-from vectis.htmx import render, wants_partial
+from vectis.customers import directory as customers
+from vectis.customers import hub, timeline
+from vectis.identity.auth import current_actor, require_role, signed_in
 from vectis.models import Customer, CustomerNote, Role
+from vectis.platform import db
+from vectis.platform.access import get_or_404
+from vectis.platform.htmx import render, wants_partial
 
 bp = Blueprint("customers", __name__)
 writers = require_role(Role.TECHNICIAN)  # admins pass every check; read-only users cannot write notes

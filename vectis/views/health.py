@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
-from vectis import db, queues
+from vectis.platform import db, queues
 
 bp = Blueprint("health", __name__)
 

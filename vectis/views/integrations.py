@@ -7,11 +7,12 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from vectis import db, integrations, webhooks
 from vectis.actions import Target, perform
-from vectis.auth import current_actor, require_role
-from vectis.htmx import render
+from vectis.identity.auth import current_actor, require_role
+from vectis.ingest import integrations, webhooks
 from vectis.models import Role
+from vectis.platform import db
+from vectis.platform.htmx import render
 
 bp = Blueprint("integrations", __name__, url_prefix="/admin/integrations")
 admin_only = require_role(Role.ADMIN)

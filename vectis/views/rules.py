@@ -9,12 +9,12 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from vectis import db
-from vectis.access import get_or_404
 from vectis.actions import Target, perform
-from vectis.auth import current_actor, require_role, signed_in
-from vectis.htmx import render
+from vectis.identity.auth import current_actor, require_role, signed_in
 from vectis.models import Customer, Role, Rule, RuleVersion, TicketBoard, TicketPriority
+from vectis.platform import db
+from vectis.platform.access import get_or_404
+from vectis.platform.htmx import render
 from vectis.rules import builder, conditions, engine, history
 from vectis.rules import definition as rule_definition
 from vectis.rules.action_types import ACTION_TYPES

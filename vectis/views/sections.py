@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from flask import Blueprint, abort, redirect, url_for
 from werkzeug.wrappers import Response
 
-from vectis.auth import signed_in
-from vectis.htmx import render
+from vectis.identity.auth import signed_in
+from vectis.platform.htmx import render
 
 bp = Blueprint("sections", __name__)
 

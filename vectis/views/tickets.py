@@ -7,12 +7,13 @@ import base64
 from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from vectis import db, tickets
-from vectis.access import get_or_404
 from vectis.actions import Target, perform
-from vectis.auth import current_actor, require_role, signed_in
-from vectis.htmx import render, wants_partial
+from vectis.identity.auth import current_actor, require_role, signed_in
 from vectis.models import Customer, Role, Ticket
+from vectis.platform import db
+from vectis.platform.access import get_or_404
+from vectis.platform.htmx import render, wants_partial
+from vectis.tickets import queries as tickets
 from vectis.views.customers import hub_page
 
 bp = Blueprint("tickets", __name__)

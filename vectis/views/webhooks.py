@@ -6,8 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, request
 from werkzeug.wrappers import Response
 
-from vectis import db, webhooks
+from vectis.ingest import webhooks
 from vectis.models import Connection
+from vectis.platform import db
 
 bp = Blueprint("webhooks", __name__)
 

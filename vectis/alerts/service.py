@@ -1,0 +1,333 @@
+"""Alerts Vectis fires by itself, from the shared backup-state derivation (``vectis/backup_state.py``), so a
+Veeam job and a Keepit connector raise the same alert for the same condition:
+
+- **backup_failed**: the last run failed, or a recovery/connector failure event landed inside the lookback;
+- **backup_stale**: no success within the threshold; **backup_silent**: no attempt at all within it;
+- **backup_stuck**: running far longer than it usually takes.
+
+One alert stays open per (job, condition) until the job's next success resolves it; only then can the
+condition fire again. A muted (customer, condition) still records its alerts, as muted, and emits nothing.
+Every alert opened here is also a rule event (``alert.created``), and each failed run a ``backup.failed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from vectis.backups.events import backup_data
+from vectis.backups.state import DEFAULT_THRESHOLD, derive
+from vectis.connectors.registry import label as registry_label
+from vectis.events.stream import emit, json_safe, row
+from vectis.models import (
+    Alert,
+    AlertMute,
+    AlertState,
+    BackupAuditEvent,
+    BackupConnector,
+    BackupConnectorStatus,
+    Connection,
+    Customer,
+)
+
+SEVERITY = {
+    "backup_failed": "critical",
+    "backup_silent": "critical",
+    "backup_stale": "warning",
+    "backup_stuck": "warning",
+}
+LABELS = {
+    "backup_stale": "Backup stale",
+    "backup_failed": "Backup failed",
+    "backup_silent": "Backup silent",
+    "backup_stuck": "Backup stuck",
+}
+FAILURE_LOOKBACK = timedelta(hours=24)
+FAILURE_CATEGORIES = ("recovery", "connector")
+LIVE = (AlertState.OPEN.value, AlertState.ACKNOWLEDGED.value, AlertState.MUTED.value)
+
+
+@dataclass
+class Refreshed:
+    opened: int = 0
+    resolved: int = 0
+    failed_runs: int = 0
+
+
+def label(condition: str) -> str:
+    return LABELS.get(condition, condition.replace("_", " ").capitalize())
+
+
+def active_mutes(session: Session, now: datetime) -> set[tuple[int, str]]:
+    return {
+        (customer_id, condition)
+        for customer_id, condition in session.execute(
+            select(AlertMute.customer_id, AlertMute.condition).where(AlertMute.until > now)
+        )
+    }
+
+
+def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None = None) -> Refreshed:
+    """Open, refresh and resolve the backup alerts of one tenant, and emit their rule events."""
+    now = now or datetime.now(UTC)
+    done = Refreshed()
+    vendors = dict(session.execute(select(Connection.id, Connection.vendor)).all())
+    jobs = session.execute(
+        select(
+            BackupConnector.id,
+            BackupConnector.name,
+            BackupConnector.kind,
+            BackupConnector.vendor_type,
+            BackupConnector.protected_object,
+            BackupConnector.customer_id,
+            BackupConnector.connection_id,
+            BackupConnector.removed_at,
+            BackupConnectorStatus.state,
+            BackupConnectorStatus.last_attempt_at,
+            BackupConnectorStatus.last_success_at,
+            BackupConnectorStatus.last_duration_seconds,
+            BackupConnectorStatus.message,
+            BackupConnectorStatus.consecutive_failures,
+        ).outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
+    ).all()
+    live: dict[int, dict[str, Alert]] = {}  # job -> condition -> its live alert
+    for a in session.scalars(select(Alert).where(Alert.subject_type == "backup_job", Alert.state.in_(LIVE))):
+        live.setdefault(a.subject_id, {})[a.condition] = a
+    mutes = active_mutes(session, now)
+    seen: list[dict[str, Any]] = []
+    new: list[Alert] = []
+    events: list[dict[str, Any]] = []
+    successes: dict[tuple[int | None, int], datetime] = {}  # (customer, connection) -> latest success
+    for job in jobs:
+        source = registry_label(vendors.get(job.connection_id, ""))
+        if job.last_success_at and job.customer_id:
+            key = (job.customer_id, job.connection_id)
+            successes[key] = max(successes.get(key, job.last_success_at), job.last_success_at)
+        health = derive(
+            job.state,
+            last_attempt_at=job.last_attempt_at,
+            last_success_at=job.last_success_at,
+            last_duration_seconds=job.last_duration_seconds,
+            removed_at=job.removed_at,
+            now=now,
+            threshold=DEFAULT_THRESHOLD,
+            message=job.message,
+        )
+        active = {f"backup_{health.state}": health.reason} if health.needs_attention else {}
+        if job.state == "failed" and job.removed_at is None:
+            # A failed run stays a failure until the next success, even once time makes it stale too.
+            active.setdefault(
+                "backup_failed", f"failed {job.last_attempt_at:%d %b %H:%M}" if job.last_attempt_at else "failed"
+            )
+        data = backup_data(
+            source=source,
+            name=job.name,
+            kind=job.kind,
+            vendor_type=job.vendor_type,
+            protected_object=job.protected_object,
+            state=job.state,
+            consecutive_failures=job.consecutive_failures or 0,
+            last_success_at=job.last_success_at,
+            last_attempt_at=job.last_attempt_at,
+            message=job.message,
+            now=now,
+        )
+        if job.state == "failed" and job.removed_at is None and job.last_attempt_at is not None:
+            done.failed_runs += 1
+            events.append(
+                row(
+                    tenant_id,
+                    "backup.failed",
+                    customer_id=job.customer_id,
+                    connection_id=job.connection_id,
+                    subject=("backup_job", job.id),
+                    title=f"{job.name}: backup failed",
+                    data=data,
+                    dedup_key=f"backup.failed:{job.id}:{job.last_attempt_at.isoformat()}",
+                    occurred_at=job.last_attempt_at,
+                )
+            )
+        open_here = live.get(job.id, {})
+        for condition, reason in active.items():
+            alert = open_here.pop(condition, None)
+            if alert is not None:
+                seen.append({"id": alert.id, "last_seen_at": now, "message": reason})
+                continue
+            muted = job.customer_id is not None and (job.customer_id, condition) in mutes
+            new.append(
+                Alert(
+                    tenant_id=tenant_id,
+                    customer_id=job.customer_id,
+                    connection_id=job.connection_id,
+                    source=source,
+                    condition=condition,
+                    severity=SEVERITY[condition],
+                    subject_type="backup_job",
+                    subject_id=job.id,
+                    subject_label=job.name[:300],
+                    message=reason,
+                    state=AlertState.MUTED.value if muted else AlertState.OPEN.value,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    details={"job": json_safe(data) | {"id": job.id}},
+                )
+            )
+        # What is left open for this job no longer holds: its next success resolves it.
+        for alert in open_here.values():
+            if job.removed_at is not None or (job.last_success_at and job.last_success_at > alert.first_seen_at):
+                alert.state, alert.resolved_at = AlertState.RESOLVED.value, now
+                alert.resolved_by = "Vectis: removed at the vendor" if job.removed_at else "Vectis: next success"
+                done.resolved += 1
+    if seen:
+        session.execute(update(Alert), seen)
+    done.resolved += _failure_events(
+        session, tenant_id, now=now, vendors=vendors, successes=successes, mutes=mutes, new=new
+    )
+    session.add_all(new)
+    session.flush()
+    for alert in new:
+        if alert.state == AlertState.OPEN.value:
+            done.opened += 1
+            events.append(alert_event(alert))
+    unmuted = _unmute_expired(session, mutes, now)
+    done.opened += len(unmuted)
+    events += unmuted
+    emit(session, events)
+    return done
+
+
+def _unmute_expired(session: Session, mutes: set[tuple[int, str]], now: datetime) -> list[dict[str, Any]]:
+    """A mute that ran out gives its alerts back, as news: rules see them as created now."""
+    events = []
+    for alert in session.scalars(select(Alert).where(Alert.state == AlertState.MUTED.value)):
+        if alert.customer_id is None or (alert.customer_id, alert.condition) not in mutes:
+            alert.state, alert.last_seen_at = AlertState.OPEN.value, now
+            events.append(alert_event(alert, again=now))
+    return events
+
+
+def _failure_events(
+    session: Session,
+    tenant_id: int,
+    *,
+    now: datetime,
+    vendors: dict[int, str],
+    successes: dict[tuple[int | None, int], datetime],
+    mutes: set[tuple[int, str]],
+    new: list[Alert],
+) -> int:
+    """A recovery or connector failure in a backup vendor's audit log, inside the lookback: a backup_failed
+    alert on that record, resolved by the customer's next success at that vendor. Returns how many resolved."""
+    resolved = 0
+    for alert in session.scalars(
+        select(Alert).where(Alert.subject_type == "backup_event", Alert.state.in_(LIVE), Alert.customer_id.is_not(None))
+    ):
+        success = successes.get((alert.customer_id, alert.connection_id or 0))
+        happened = alert.details.get("occurred_at")
+        if success and success > (datetime.fromisoformat(happened) if happened else alert.first_seen_at):
+            alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, now, "Vectis: next success"
+            resolved += 1
+    alerted = select(Alert.subject_id).where(Alert.subject_type == "backup_event")
+    for event in session.scalars(
+        select(BackupAuditEvent).where(
+            BackupAuditEvent.occurred_at >= now - FAILURE_LOOKBACK,
+            BackupAuditEvent.severity == "error",
+            BackupAuditEvent.category.in_(FAILURE_CATEGORIES),
+            BackupAuditEvent.id.not_in(alerted),
+        )
+    ):
+        success = successes.get((event.customer_id, event.connection_id))
+        if success and success > event.occurred_at:
+            continue  # already followed by a success
+        muted = event.customer_id is not None and (event.customer_id, "backup_failed") in mutes
+        new.append(
+            Alert(
+                tenant_id=tenant_id,
+                customer_id=event.customer_id,
+                connection_id=event.connection_id,
+                source=registry_label(vendors.get(event.connection_id, "")),
+                condition="backup_failed",
+                severity="critical",
+                subject_type="backup_event",
+                subject_id=event.id,
+                subject_label=event.title[:300],
+                message=f"{event.category} failure at {event.occurred_at:%d %b %H:%M}: {event.title}"[:1000],
+                state=AlertState.MUTED.value if muted else AlertState.OPEN.value,
+                first_seen_at=now,
+                last_seen_at=now,
+                details={"occurred_at": event.occurred_at.isoformat(), "category": event.category},
+            )
+        )
+    return resolved
+
+
+def alert_event(alert: Alert, *, again: datetime | None = None) -> dict[str, Any]:
+    """alert.created for a new alert, or for one a mute gave back (``again``: when)."""
+    data = {
+        "alert.condition": alert.condition,
+        "alert.severity": alert.severity,
+        "alert.subject": alert.subject_label,
+        "alert.message": alert.message,
+        "source": alert.source,
+    }
+    return row(
+        alert.tenant_id,
+        "alert.created",
+        customer_id=alert.customer_id,
+        connection_id=alert.connection_id,
+        subject=("alert", alert.id),
+        title=f"{label(alert.condition)}: {alert.subject_label}",
+        data=data,
+        dedup_key=f"alert.created:{alert.id}" + (f":unmuted:{int(again.timestamp())}" if again else ""),
+        occurred_at=again or alert.first_seen_at,
+    )
+
+
+# --- what the pages show -------------------------------------------------------------------------------
+
+TABS = {
+    "open": ("Open", (AlertState.OPEN.value,)),
+    "acknowledged": ("Acknowledged", (AlertState.ACKNOWLEDGED.value,)),
+    "muted": ("Muted", (AlertState.MUTED.value,)),
+    "resolved": ("Resolved", (AlertState.RESOLVED.value,)),
+}
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Row:
+    alert: Alert
+    customer: str | None
+
+    @property
+    def label(self) -> str:
+        return label(self.alert.condition)
+
+
+def listing(session: Session, tab: str, *, customer_ids: list[int] | None = None, limit: int = 200) -> list[Row]:
+    states = LIVE if tab == "live" else TABS.get(tab, TABS["open"])[1]
+    query = (
+        select(Alert, Customer.name)
+        .outerjoin(Customer, Customer.id == Alert.customer_id)
+        .where(Alert.state.in_(states))
+        .order_by(Alert.last_seen_at.desc(), Alert.id.desc())
+        .limit(limit)
+    )
+    if customer_ids is not None:
+        query = query.where(Alert.customer_id.in_(customer_ids))
+    rows = [Row(alert, name) for alert, name in session.execute(query)]
+    if tab != "resolved":
+        rows.sort(key=lambda r: SEVERITY_ORDER.get(r.alert.severity, 3))  # stable: newest first within a severity
+    return rows
+
+
+def counts(session: Session, *, customer_ids: list[int] | None = None) -> dict[str, int]:
+    query = select(Alert.state, func.count()).group_by(Alert.state)
+    if customer_ids is not None:
+        query = query.where(Alert.customer_id.in_(customer_ids))
+    found = dict(session.execute(query).all())
+    return {tab: sum(found.get(s, 0) for s in states) for tab, (_, states) in TABS.items()}

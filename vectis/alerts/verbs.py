@@ -1,0 +1,233 @@
+"""What a technician (or a rule) does with an alert: acknowledge, resolve, open it as a ticket, mute its
+condition for the customer for a while; and a rule's own "create an alert". Plus ``mail.send``, the e-mail
+step of a rule, through the mail queue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Target, Verb
+from vectis.actions.registry import register
+from vectis.alerts.service import alert_event
+from vectis.events.stream import emit
+from vectis.models import Alert, AlertMute, AlertState, Customer, Role
+from vectis.platform.mail import queue_mail
+from vectis.tickets.boards import default_board
+from vectis.tickets.verbs import CreateTicket
+
+WRITERS = frozenset({Role.ADMIN, Role.TECHNICIAN})
+MAX_MUTE_HOURS = 24 * 30
+SELF_RESOLVING = frozenset({"backup_stale", "backup_failed", "backup_silent", "backup_stuck"})
+
+
+class AlertVerb(Verb):
+    target_type = "alert"
+    roles = WRITERS
+
+
+def _alert(ctx: Context, target: Target) -> Alert:
+    alert = (
+        ctx.session.get(Alert, int(str(target.id)), with_for_update=True) if str(target.id or "").isdigit() else None
+    )
+    if alert is None:
+        raise ActionFailed("That alert no longer exists. Reload the page.")
+    return alert
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@register
+class AcknowledgeAlert(AlertVerb):
+    name = "alert.acknowledge"
+    label = "Acknowledge an alert"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        alert = _alert(ctx, target)
+        if alert.state != AlertState.OPEN.value:
+            raise ActionFailed(f"This alert is {alert.state}; only an open alert can be acknowledged.")
+        alert.state, alert.acknowledged_at, alert.acknowledged_by = (
+            AlertState.ACKNOWLEDGED.value,
+            _now(),
+            ctx.actor.label,
+        )
+        return Applied(f"Acknowledged: {alert.subject_label}. It stays under Acknowledged until it resolves.")
+
+
+@register
+class ResolveAlert(AlertVerb):
+    name = "alert.resolve"
+    label = "Resolve an alert"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        alert = _alert(ctx, target)
+        if alert.state == AlertState.RESOLVED.value:
+            raise ActionFailed("This alert is already resolved.")
+        if alert.subject_type == "backup_job" and alert.condition in SELF_RESOLVING:
+            # The backup's own state decides: resolving it by hand would only reopen it at the next check.
+            raise ActionFailed(
+                "This alert resolves itself on the job's next successful backup. Acknowledge it to show someone "
+                "is on it, or mute it for this customer."
+            )
+        alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, _now(), ctx.actor.label
+        return Applied(f"Resolved: {alert.subject_label}. If the condition still holds, the next check opens it again.")
+
+
+@register
+class MuteAlert(AlertVerb):
+    name = "alert.mute"
+    label = "Mute an alert's condition for a customer"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        alert = _alert(ctx, target)
+        reason = str(payload.get("reason") or "").strip()
+        if not reason:
+            raise ActionFailed("Say why you mute it: the reason is shown to everyone who sees the alert.")
+        try:
+            hours = int(str(payload.get("hours") or ""))
+        except ValueError:
+            hours = 0
+        if not 1 <= hours <= MAX_MUTE_HOURS:
+            raise ActionFailed(f"Mute for 1 to {MAX_MUTE_HOURS} hours.")
+        if alert.customer_id is None:
+            raise ActionFailed("This alert is on no customer, so there is no customer to mute it for.")
+        until = _now() + timedelta(hours=hours)
+        ctx.session.add(
+            AlertMute(
+                tenant_id=ctx.tenant_id,
+                customer_id=alert.customer_id,
+                condition=alert.condition,
+                until=until,
+                reason=reason[:1000],
+                created_by=ctx.actor.label,
+            )
+        )
+        # Every live alert of this condition for this customer goes quiet with it.
+        for other in ctx.session.scalars(
+            select(Alert).where(
+                Alert.customer_id == alert.customer_id,
+                Alert.condition == alert.condition,
+                Alert.state.in_((AlertState.OPEN.value, AlertState.ACKNOWLEDGED.value)),
+            )
+        ):
+            other.state = AlertState.MUTED.value
+        customer = ctx.session.get(Customer, alert.customer_id)
+        return Applied(
+            f"Muted {alert.condition.replace('_', ' ')} for {customer.name if customer else 'this customer'} "
+            f"until {until:%d %b %H:%M} UTC.",
+            response={"until": until.isoformat()},
+        )
+
+
+@register
+class OpenAlertAsTicket(AlertVerb):
+    """Delegates to ``ticket.create``'s own code, so the ticket is written back and re-read the same way."""
+
+    name = "alert.open_ticket"
+    label = "Open an alert as a ticket"
+
+    def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
+
+        alert = ctx.session.get(Alert, int(target.id or 0)) if str(target.id or "").isdigit() else None
+        if alert is None or alert.customer_id is None:
+            return None
+        board = payload.get("board_id") or default_board(ctx.session, alert.customer_id)
+        return CreateTicket().rate_limit(ctx, target, {"board_id": board})
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+
+        alert = _alert(ctx, target)
+        if alert.ticket_id is not None:
+            raise ActionFailed("This alert already has a ticket.")
+        if alert.customer_id is None:
+            raise ActionFailed("This alert is on no customer: link its account first (Admin → Customer matching).")
+        customer = ctx.session.get(Customer, alert.customer_id)
+        assert customer is not None
+        board = payload.get("board_id") or default_board(ctx.session, customer.id)
+        fields = {
+            "summary": str(
+                payload.get("summary") or f"{alert.condition.replace('_', ' ').capitalize()}: {alert.subject_label}"
+            )[:100],
+            "board_id": board or "",
+            "priority_id": payload.get("priority_id") or "",
+            "contact_id": "",
+            "description": f"{alert.message}\n\nOpened from Vectis alert #{alert.id} ({alert.source}).",
+            "alert_id": alert.id,
+        }
+        applied = CreateTicket().apply(ctx, Target("customer", str(customer.id), customer.name), fields)
+        return Applied(applied.message, response={**applied.response, "alert_id": alert.id})
+
+
+@register
+class RaiseAlert(Verb):
+    """A rule's "Create an alert": one open alert per (subject, rule) until it is resolved."""
+
+    name = "alert.raise"
+    label = "Create an alert"
+    target_type = "any"
+    roles = WRITERS
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+
+        condition = str(payload.get("condition") or f"rule:{ctx.actor.id or 'manual'}")[:60]
+        severity = str(payload.get("severity") or "warning")
+        if severity not in ("critical", "warning", "info"):
+            raise ActionFailed("Severity is critical, warning or info.")
+        subject_type, subject_id = (
+            str(payload.get("subject_type") or target.type),
+            int(payload.get("subject_id") or target.id or 0),
+        )
+        now = _now()
+        existing = ctx.session.scalar(
+            select(Alert).where(
+                Alert.subject_type == subject_type,
+                Alert.subject_id == subject_id,
+                Alert.condition == condition,
+                Alert.state != AlertState.RESOLVED.value,
+            )
+        )
+        if existing is not None:
+            existing.last_seen_at = now
+            return Applied(
+                f"Alert #{existing.id} was already open; marked as seen again.", response={"alert_id": existing.id}
+            )
+        alert = Alert(
+            tenant_id=ctx.tenant_id,
+            customer_id=payload.get("customer_id"),
+            connection_id=payload.get("connection_id"),
+            source=ctx.actor.label[:40] if ctx.actor.type == "rule" else "Vectis",
+            condition=condition,
+            severity=severity,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            subject_label=str(payload.get("subject_label") or target.label)[:300],
+            message=str(payload.get("message") or target.label)[:2000],
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+        ctx.session.add(alert)
+        ctx.session.flush()
+        emit(ctx.session, [alert_event(alert)])
+        return Applied(f"Alert #{alert.id} opened: {alert.message}", response={"alert_id": alert.id})
+
+
+@register
+class SendMail(Verb):
+    name = "mail.send"
+    label = "Send an e-mail"
+    target_type = "email"
+    roles = WRITERS
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+
+        to = str(payload.get("to") or target.id or "").strip()
+        if "@" not in to:
+            raise ActionFailed("Give an e-mail address to send to.")
+        mail = queue_mail(
+            ctx, to=to, subject=str(payload.get("subject") or "Vectis")[:200], body=str(payload.get("body") or "")
+        )
+        return Applied(f"E-mail to {to} queued.", response={"mail_id": mail.id})

@@ -1,0 +1,17 @@
+"""What Vectis can do, one package per capability. Importing this module registers every capability's verbs
+with ``vectis.actions``; ``create_app`` does, so the web, the worker and the tests see the same verbs.
+
+A new capability (devices, security, licensing) adds its package and one line here.
+"""
+
+from vectis.alerts import verbs as alerts
+from vectis.customers import notes
+from vectis.customers import verbs as customers
+from vectis.identity import self_service
+from vectis.identity import verbs as identity
+from vectis.ingest import matching_verbs
+from vectis.ingest import verbs as ingest
+from vectis.rules import verbs as rules
+from vectis.tickets import verbs as tickets
+
+VERB_MODULES = (alerts, customers, notes, identity, self_service, ingest, matching_verbs, rules, tickets)

@@ -1,0 +1,227 @@
+"""Customers: the list (search, sort, keyset paging, badges), the hub's header and its Backups tab."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, exists, func, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from vectis.backups.state import BackupHealth, derive
+from vectis.connectors import registry
+from vectis.models import BackupConnector, BackupConnectorStatus, Connection, Customer, CustomerLink
+
+PAGE_SIZE = 50
+SORTS = {"name": "Name", "attention": "Needs attention first"}
+
+
+@dataclass
+class Badges:
+    backups_failing: int = 0  # failed, stuck
+    backups_stale: int = 0  # stale, silent
+
+    @property
+    def any(self) -> bool:
+        return bool(self.backups_failing or self.backups_stale)
+
+
+@dataclass
+class CustomerRow:
+    customer: Customer
+    sites: int
+    badges: Badges
+    also_known_as: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CustomerPage:
+    rows: list[CustomerRow]
+    next_after: str | None  # the keyset cursor of the next page
+
+
+@dataclass(frozen=True)
+class BackupRow:
+    job: BackupConnector
+    status: BackupConnectorStatus | None
+    vendor: str
+    health: BackupHealth
+    site: str | None  # the site's name when the job belongs to one of the customer's sites
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _search(query: Select[Any], q: str) -> Select[Any]:
+    """Name, a site's name, or what any vendor calls the customer."""
+    pattern = _like(q.strip())
+    site = aliased(Customer)
+    return query.where(
+        or_(
+            Customer.name.ilike(pattern),
+            exists().where(CustomerLink.customer_id == Customer.id, CustomerLink.external_name.ilike(pattern)),
+            exists().where(site.parent_id == Customer.id, site.name.ilike(pattern)),
+        )
+    )
+
+
+def list_customers(session: Session, *, q: str = "", sort: str = "name", after: str | None = None) -> CustomerPage:
+    """Top-level customers (sites show under their parent), ``PAGE_SIZE`` at a time, by name. "Needs
+    attention first" orders the page's customers by their badges; paging stays by name."""
+    query = select(Customer).where(Customer.parent_id.is_(None))
+    if q.strip():
+        query = _search(query, q)
+    if after:
+        name, _, last_id = after.rpartition("\x1f")
+        query = query.where(tuple_(Customer.name, Customer.id) > tuple_(name, int(last_id or 0)))
+    customers = list(session.scalars(query.order_by(Customer.name, Customer.id).limit(PAGE_SIZE + 1)))
+    more = len(customers) > PAGE_SIZE
+    customers = customers[:PAGE_SIZE]
+    ids = [c.id for c in customers]
+    site = aliased(Customer)
+    counted = select(site.parent_id, func.count()).where(site.parent_id.in_(ids)).group_by(site.parent_id)
+    sites = {parent_id: n for parent_id, n in session.execute(counted)} if ids else {}
+    badges = badges_for(session, ids)
+    names = _vendor_names(session, customers)
+    rows = [CustomerRow(c, int(sites.get(c.id, 0)), badges.get(c.id, Badges()), names.get(c.id, [])) for c in customers]
+    if sort == "attention":
+        rows.sort(key=lambda r: (-(r.badges.backups_failing + r.badges.backups_stale), r.customer.name))
+    last = customers[-1] if customers and more else None
+    return CustomerPage(rows, f"{last.name}\x1f{last.id}" if last else None)
+
+
+def _vendor_names(session: Session, customers: list[Customer]) -> dict[int, list[str]]:
+    """What vendors call a customer when it differs from our name: search finds it by those too."""
+    found: dict[int, list[str]] = {}
+    if not customers:
+        return found
+    own = {c.id: c.name.casefold() for c in customers}
+    rows = session.execute(
+        select(CustomerLink.customer_id, CustomerLink.external_name)
+        .where(CustomerLink.customer_id.in_(list(own)))
+        .distinct()
+    )
+    for customer_id, name in rows:
+        if customer_id is not None and name.casefold() != own[customer_id]:
+            found.setdefault(customer_id, []).append(name)
+    return found
+
+
+def _family(session: Session, ids: Iterable[int]) -> dict[int, int]:
+    """customer or site id -> the top-level customer it rolls up to."""
+    ids = list(ids)
+    family = {i: i for i in ids}
+    if ids:
+        for site_id, parent_id in session.execute(
+            select(Customer.id, Customer.parent_id).where(Customer.parent_id.in_(ids))
+        ):
+            family[site_id] = int(parent_id or site_id)
+    return family
+
+
+def _job_rows(session: Session, customer_ids: list[int]) -> list[tuple[BackupConnector, BackupConnectorStatus | None]]:
+    if not customer_ids:
+        return []
+    return [
+        (job, status)
+        for job, status in session.execute(
+            select(BackupConnector, BackupConnectorStatus)
+            .outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
+            .where(BackupConnector.customer_id.in_(customer_ids))
+        )
+    ]
+
+
+def health_of(job: BackupConnector, status: BackupConnectorStatus | None, now: datetime) -> BackupHealth:
+    return derive(
+        status.state if status else None,
+        last_attempt_at=status.last_attempt_at if status else None,
+        last_success_at=status.last_success_at if status else None,
+        last_duration_seconds=status.last_duration_seconds if status else None,
+        removed_at=job.removed_at,
+        now=now,
+        message=status.message if status else None,
+    )
+
+
+def badges_for(session: Session, customer_ids: list[int]) -> dict[int, Badges]:
+    family = _family(session, customer_ids)
+    now = datetime.now(UTC)
+    badges: dict[int, Badges] = {}
+    if not family:
+        return badges
+    # Only the columns the derivation reads: the list and every hub header count these for many jobs.
+    rows = session.execute(
+        select(
+            BackupConnector.customer_id,
+            BackupConnector.removed_at,
+            BackupConnectorStatus.state,
+            BackupConnectorStatus.last_attempt_at,
+            BackupConnectorStatus.last_success_at,
+            BackupConnectorStatus.last_duration_seconds,
+        )
+        .outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
+        .where(BackupConnector.customer_id.in_(list(family)))
+    )
+    for customer_id, removed_at, state, attempt, success, duration in rows:
+        health = derive(
+            state,
+            last_attempt_at=attempt,
+            last_success_at=success,
+            last_duration_seconds=duration,
+            removed_at=removed_at,
+            now=now,
+        )
+        badge = badges.setdefault(family[customer_id or 0], Badges())
+        if health.state in ("failed", "stuck"):
+            badge.backups_failing += 1
+        elif health.state in ("stale", "silent"):
+            badge.backups_stale += 1
+    return badges
+
+
+def sites_of(session: Session, customer: Customer) -> list[Customer]:
+    return list(session.scalars(select(Customer).where(Customer.parent_id == customer.id).order_by(Customer.name)))
+
+
+_ORDER = {"failed": 0, "stuck": 1, "silent": 2, "stale": 3, "warning": 4, "running": 5, "never": 6}
+
+
+def backups(session: Session, customer: Customer, sites: list[Customer]) -> list[BackupRow]:
+    """Every backup job and connector of the customer and its sites, Veeam and Keepit side by side, the
+    ones that need attention first."""
+    names = {s.id: s.name for s in sites}
+    vendors = {c.id: registry.label(c.vendor) for c in session.scalars(select(Connection))}
+    now = datetime.now(UTC)
+    rows = [
+        BackupRow(
+            job,
+            status,
+            vendors.get(job.connection_id, "?"),
+            health_of(job, status, now),
+            names.get(job.customer_id or 0),
+        )
+        for job, status in _job_rows(session, [customer.id, *names])
+    ]
+    rows.sort(key=lambda r: (r.health.state == "removed", _ORDER.get(r.health.state, 9), r.vendor, r.job.name))
+    return rows
+
+
+def summary(rows: Iterable[BackupRow]) -> Mapping[str, int]:
+    return Counter(r.health.state for r in rows)
+
+
+def palette(session: Session, q: str, limit: int = 8) -> list[Customer]:
+    """Best first: names that start with the text, then names that contain it, then other matches."""
+    if not q.strip():
+        return list(
+            session.scalars(select(Customer).where(Customer.parent_id.is_(None)).order_by(Customer.name).limit(limit))
+        )
+    text = q.strip()
+    starts = Customer.name.ilike(_like(text)[1:])
+    query = _search(select(Customer), text).order_by(starts.desc(), Customer.name).limit(limit)
+    return list(session.scalars(query))

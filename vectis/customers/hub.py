@@ -1,0 +1,104 @@
+"""The customer hub's tabs. Adding a tab is one template and one entry in ``TABS``.
+
+A tab shows only when an integration of its category is connected and has data for this customer (or
+one of its sites); Vectis-native tabs (the timeline) always show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request, url_for
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from vectis.alerts import service as alerts
+from vectis.connectors import registry
+from vectis.customers import directory as customers
+from vectis.customers import timeline
+from vectis.models import Alert, BackupConnector, Connection, Customer, Ticket
+from vectis.tickets import queries as tickets
+
+
+@dataclass(frozen=True)
+class HubContext:
+    session: Session
+    customer: Customer
+    sites: list[Customer]
+
+    @property
+    def ids(self) -> list[int]:
+        return [self.customer.id, *(s.id for s in self.sites)]
+
+
+@dataclass(frozen=True)
+class Tab:
+    key: str
+    label: str
+    template: str
+    category: str | None  # the integration category that feeds it; None for Vectis's own data
+    has_data: Callable[[HubContext], bool]
+    context: Callable[[HubContext], dict[str, Any]]
+
+
+def _has_backups(hub: HubContext) -> bool:
+    return bool(hub.session.scalar(select(exists().where(BackupConnector.customer_id.in_(hub.ids)))))
+
+
+def _backups(hub: HubContext) -> dict[str, Any]:
+    rows = customers.backups(hub.session, hub.customer, hub.sites)
+    return {"backups": rows, "backup_summary": customers.summary(rows)}
+
+
+def _timeline(hub: HubContext) -> dict[str, Any]:
+    filters = timeline.Filters.from_args(request.args)
+    return {
+        "base_url": url_for("customers.tab", customer_id=hub.customer.id, tab="timeline"),
+        "target": "#hub-body",
+        "filters": filters,
+        "page": timeline.page(hub.session, filters, customer_ids=hub.ids, before=request.args.get("before")),
+    }
+
+
+def _has_tickets(hub: HubContext) -> bool:
+    return bool(hub.session.scalar(select(exists().where(Ticket.customer_id.in_(hub.ids)))))
+
+
+def _tickets(hub: HubContext) -> dict[str, Any]:
+    return {
+        "tickets": tickets.for_customer(hub.session, hub.ids),
+        "new_ticket": tickets.new_ticket_form(hub.session, hub.customer, hub.ids),
+    }
+
+
+def _has_alerts(hub: HubContext) -> bool:
+    return bool(hub.session.scalar(select(exists().where(Alert.customer_id.in_(hub.ids)))))
+
+
+def _alerts(hub: HubContext) -> dict[str, Any]:
+    return {
+        "rows": alerts.listing(hub.session, "live", customer_ids=hub.ids),
+        "back": url_for("customers.tab", customer_id=hub.customer.id, tab="alerts"),
+    }
+
+
+TABS: tuple[Tab, ...] = (
+    Tab("tickets", "Tickets", "customers/_tab_tickets.html", "psa", _has_tickets, _tickets),
+    Tab("alerts", "Alerts", "customers/_tab_alerts.html", None, _has_alerts, _alerts),
+    Tab("backups", "Backups", "customers/_tab_backups.html", "backup", _has_backups, _backups),
+    Tab("timeline", "Timeline", "customers/_tab_timeline.html", None, lambda hub: True, _timeline),
+)
+
+
+def visible_tabs(hub: HubContext) -> list[Tab]:
+    connected = {registry_category(vendor) for vendor in hub.session.scalars(select(Connection.vendor).distinct())}
+    return [t for t in TABS if (t.category is None or t.category in connected) and t.has_data(hub)]
+
+
+def registry_category(vendor: str) -> str | None:
+    try:
+        return registry.get(vendor).category
+    except LookupError:
+        return None

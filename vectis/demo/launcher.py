@@ -1,0 +1,122 @@
+"""``make demo``: embedded services when no URLs are given, migrate, seed, then web + worker + cron.
+
+Run as ``python -m vectis.demo``. Ctrl-C stops honcho's processes first, then the embedded servers, so
+``./var/`` is left clean for the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from sqlalchemy import select
+
+from vectis import create_app
+from vectis.demo.datagen import generate_demo
+from vectis.demo.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
+from vectis.models import Tenant
+from vectis.platform import embedded
+from vectis.platform.bootstrap import ensure_database, migrate
+from vectis.platform.config import ROOT, ConfigError, load
+from vectis.platform.db import system_session
+
+PORT = int(os.environ.get("VECTIS_PORT", "5000"))
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the demo the same clean way as Ctrl-C
+
+
+def _fill_second_tenant() -> None:
+    """The second demo MSP gets generated history (40 customers, 6,000 events) so its pages have
+    something to show beside acme's live simulator data. Done once: it keeps what it has."""
+
+    with system_session() as s:
+        tenant_id = s.scalar(select(Tenant.id).where(Tenant.slug == "northwind"))
+    if tenant_id is not None and generate_demo(tenant_id):
+        print("vectis: generated a demo history for northwind", flush=True)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    env = dict(os.environ)
+    env.setdefault("VECTIS_ENV", "demo")
+    env.setdefault("VECTIS_BASE_DOMAIN", "localhost")
+    # Keepit's host is derived from the region: in the demo every region lives at the Keepit simulator.
+    env.setdefault("VECTIS_VENDOR_URLS", "keepit=http://127.0.0.1:18081/{region}")
+    env["VECTIS_PORT"] = str(PORT)
+    # The Procfile's commands (gunicorn, rq) live beside this interpreter in .venv/bin.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    var_dir = Path(env.get("VECTIS_VAR_DIR", ROOT / "var"))
+    services = embedded.start(var_dir, postgres=not env.get("DATABASE_URL"), redis=not env.get("REDIS_URL"))
+    if services.database_url:
+        env["DATABASE_URL"] = services.database_url
+    if services.redis_url:
+        env["REDIS_URL"] = services.redis_url
+    os.environ.update(env)
+
+    try:
+        settings = load()
+        ensure_database(settings.database_url)
+        print("vectis: migrating the database …", flush=True)
+        migrate(settings, quiet=True)
+
+        with create_app(settings=settings).app_context():
+            seed_demo()
+            _fill_second_tenant()
+    except ConfigError as exc:
+        print(f"vectis: cannot start: {exc}", file=sys.stderr)
+        services.stop()
+        return 1
+
+    honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
+    # Our own process group stays in charge of Ctrl-C: honcho gets it from the terminal too and stops its children.
+    process = subprocess.Popen([honcho, "start", "-f", str(ROOT / "Procfile")], cwd=ROOT, env=env)
+    base = f"http://{{slug}}.{settings.base_domain}:{PORT}"
+    try:
+        if _wait_healthy(f"http://127.0.0.1:{PORT}/healthz", process):
+            lines = [
+                "",
+                "  Vectis is running.",
+                f"  Open {base.format(slug='acme')}   (second tenant: {base.format(slug='northwind')})",
+                "",
+                "  Demo logins (password for all: " + DEMO_PASSWORD + "):",
+                *[f"    {u.email:<24} {u.role.label:<11} {u.tenant}" for u in DEMO_USERS],
+                "  Two-factor sign-in is on for everyone; in the demo the code prompt shows the current code.",
+                "  Mails (invites) are printed in the worker log below.",
+                "",
+                "  Press Ctrl-C to stop.",
+                "",
+            ]
+            print("\n".join(lines), flush=True)
+        else:
+            print("vectis: the web process did not become healthy; see the log above", file=sys.stderr, flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        try:
+            return process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)
+            return process.wait()
+    finally:
+        services.stop()

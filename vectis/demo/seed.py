@@ -1,0 +1,140 @@
+"""The demo MSP: tenant ``acme`` (three users, one per role) and a second tenant ``northwind``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vectis.identity.passwords import hash_password
+from vectis.models import Connection, Role, Rule, RuleVersion, Tenant, User
+from vectis.platform.crypto import Sealed
+from vectis.platform.db import system_session
+from vectis.rules.definition import normalized
+from vectis.rules.templates import TEMPLATES
+from vectis.simulators import connectwise, keepit
+
+DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    tenant: str
+    email: str
+    name: str
+    role: Role
+
+
+# The demo's Veeam connection points at the bundled VSPC simulator (the Procfile's `sim` process).
+DEMO_VSPC = {"base_url": "http://127.0.0.1:18080", "username": "vectis-svc", "password": "demo-password", "api_key": ""}
+
+# Acme's Keepit connection reaches the Keepit simulator (the Procfile's `keepit` process) through
+# VECTIS_VENDOR_URLS, which make demo sets. Veeam is acme's first tool: its companies are the customers,
+# and Keepit's accounts link to them by name or wait in Admin -> Customer matching.
+DEMO_KEEPIT = {
+    "username": keepit.DEMO_USERNAME,
+    "password": keepit.DEMO_PASSWORD,
+    "region": keepit.DEFAULT_REGION,
+    "account_guid": keepit.PARENT_GUID,
+    "token_login": "",
+    "token_password": "",
+}
+
+# Acme's ConnectWise PSA is the simulator (the Procfile's `connectwise` process); its companies link to
+# the Veeam customers by name.
+DEMO_CONNECTWISE = {
+    "site_url": "http://127.0.0.1:18082",
+    "company_id": connectwise.DEMO_COMPANY_ID,
+    "public_key": connectwise.DEMO_PUBLIC_KEY,
+    "private_key": connectwise.DEMO_PRIVATE_KEY,
+    "client_id": "",
+}
+
+DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
+DEMO_USERS = (
+    DemoUser("acme", "admin@acme.test", "Avery Admin", Role.ADMIN),
+    DemoUser("acme", "tech@acme.test", "Taylor Tech", Role.TECHNICIAN),
+    DemoUser("acme", "viewer@acme.test", "Riley Viewer", Role.READ_ONLY),
+    DemoUser("northwind", "admin@northwind.test", "Nora Admin", Role.ADMIN),
+)
+
+
+def demo_totp_secret(email: str) -> str:
+    """Demo users are enrolled with known secrets, derived from their email (demo data only)."""
+    return base64.b32encode(hashlib.sha256(f"vectis-demo-totp:{email}".encode()).digest()[:20]).decode()
+
+
+def seed_demo() -> None:
+    """Idempotent: a second run changes nothing that is already there."""
+    password_hash = hash_password(DEMO_PASSWORD)
+    with system_session() as s:
+        tenants: dict[str, Tenant] = {}
+        for slug, name in DEMO_TENANTS.items():
+            tenant = s.scalar(select(Tenant).where(Tenant.slug == slug))
+            if tenant is None:
+                tenant = Tenant(slug=slug, name=name)
+                s.add(tenant)
+                s.flush()
+            tenants[slug] = tenant
+        for demo in DEMO_USERS:
+            tenant = tenants[demo.tenant]
+            user = s.scalar(select(User).where(User.tenant_id == tenant.id, User.email == demo.email))
+            if user is None:
+                user = User(
+                    tenant_id=tenant.id,
+                    email=demo.email,
+                    name=demo.name,
+                    role=demo.role.value,
+                    password_hash=password_hash,
+                )
+                s.add(user)
+            if user.totp_secret is None:  # demo users are always enrolled, with their known secret
+                user.totp_secret = Sealed.seal(tenant.id, demo_totp_secret(demo.email))
+                user.mfa_enrolled_at = datetime.now(UTC)
+        acme = tenants["acme"]
+        now = datetime.now(UTC)
+        for vendor, name, config, creates, first_run in (
+            ("veeam", "Veeam", DEMO_VSPC, True, now),
+            ("keepit", "Keepit", DEMO_KEEPIT, False, now + timedelta(minutes=1)),
+            ("connectwise", "ConnectWise PSA", DEMO_CONNECTWISE, False, now + timedelta(minutes=2)),
+        ):
+            if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
+                continue
+            s.add(
+                Connection(
+                    tenant_id=acme.id,
+                    vendor=vendor,
+                    name=name,
+                    config=Sealed.seal(acme.id, config),
+                    enabled=True,
+                    creates_customers=creates,
+                    next_run_at=first_run,
+                )
+            )
+        _seed_rules(s, acme.id)
+
+
+def _seed_rules(s: Session, tenant_id: int) -> None:
+    """Two templates in dry-run, so the demo's Rules page shows History as syncs bring events in."""
+
+    owner = s.scalar(select(User.id).where(User.tenant_id == tenant_id, User.role == "admin").order_by(User.id))
+    for key in ("backup_stale_ticket", "critical_alert_ticket"):
+        if s.scalar(select(Rule.id).where(Rule.tenant_id == tenant_id, Rule.template == key)):
+            continue
+        template = TEMPLATES[key]
+        definition = normalized(template.definition)
+        rule = Rule(
+            tenant_id=tenant_id, name=template.name, mode="dry_run", version=1, trigger=definition["trigger"],
+            owner_id=owner, template=key,
+        )  # fmt: skip
+        s.add(rule)
+        s.flush()
+        s.add(
+            RuleVersion(
+                tenant_id=tenant_id, rule_id=rule.id, version=1, definition=definition, created_by="Vectis demo"
+            )
+        )

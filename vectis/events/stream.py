@@ -1,0 +1,98 @@
+"""Writing rule events: in the caller's transaction, next to the change that caused them, deduplicated by
+key, so a sync page read twice or a callback replayed never makes a second event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from vectis.models import RuleEvent
+from vectis.platform.bulk import upsert
+
+
+class Event(Protocol):
+    """What the engine reads of an event: a stored ``RuleEvent``, a row of its columns, or a finding
+    not stored (a draft's backtest)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def trigger(self) -> str: ...
+    @property
+    def customer_id(self) -> int | None: ...
+    @property
+    def connection_id(self) -> int | None: ...
+    @property
+    def subject_type(self) -> str: ...
+    @property
+    def subject_id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def rule_id(self) -> int | None: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+
+
+# The rule whose action is running now, if any: the events it causes carry it, so that rule is not
+# triggered again by its own doing (engine.decide).
+ORIGIN: ContextVar[int | None] = ContextVar("vectis_rule_origin", default=None)
+
+
+def emit(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
+    """Each event: tenant_id, trigger, customer_id, connection_id, subject_type, subject_id, title, data,
+    rule_id (time-based triggers only), dedup_key, occurred_at."""
+    if not events:
+        return
+    origin = ORIGIN.get()
+    extra = {"origin.rule_id": origin} if origin is not None else {}
+    rows = [{**e, "data": json_safe({**e["data"], **extra}), "rule_id": e.get("rule_id")} for e in events]
+    upsert(
+        session.connection(),
+        RuleEvent.__table__,  # type: ignore[arg-type]
+        rows,
+        conflict=("tenant_id", "dedup_key"),
+    )
+
+
+def row(
+    tenant_id: int,
+    trigger: str,
+    *,
+    customer_id: int | None,
+    connection_id: int | None,
+    subject: tuple[str, int],
+    title: str,
+    data: Mapping[str, Any],
+    dedup_key: str,
+    occurred_at: datetime,
+    rule_id: int | None = None,
+) -> dict[str, Any]:
+    """One event as ``emit`` takes it."""
+    return {
+        "tenant_id": tenant_id,
+        "trigger": trigger,
+        "customer_id": customer_id,
+        "connection_id": connection_id,
+        "subject_type": subject[0],
+        "subject_id": subject[1],
+        "title": title[:500],
+        "data": data,
+        "rule_id": rule_id,
+        "dedup_key": dedup_key[:300],
+        "occurred_at": occurred_at,
+    }
+
+
+def json_safe(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
+
+
+def hours_between(earlier: datetime | None, later: datetime) -> float | None:
+    return None if earlier is None else round((later - earlier).total_seconds() / 3600, 1)

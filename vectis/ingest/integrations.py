@@ -1,0 +1,184 @@
+"""Admin -> Integrations: one card per vendor, its connection's config (secrets masked), tests, syncs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vectis.connectors import registry
+from vectis.connectors.base import CATEGORY_LABELS, Connector
+from vectis.connectors.factory import build_connector
+from vectis.models import BackupAuditEvent, BackupConnector, Connection, CustomerLink, SyncRun
+from vectis.platform.crypto import SecretUnreadable
+from vectis.platform.http import ConnectorError
+from vectis.platform.queues import redis
+
+MASK = "••••••••"  # shown instead of a stored secret; sending it back keeps the secret
+
+
+@dataclass(frozen=True)
+class Card:
+    vendor: type[Connector]
+    connection: Connection | None
+    last_run: SyncRun | None
+
+    @property
+    def category(self) -> str:
+        return CATEGORY_LABELS.get(self.vendor.category, self.vendor.category)
+
+    @property
+    def state(self) -> tuple[str, str]:
+        """(badge style, words) for the card's status badge."""
+        c = self.connection
+        if c is None:
+            return "muted", "Not configured"
+        if c.paused_reason:
+            return "bad", "Paused"
+        if not c.enabled:
+            return "muted", "Disabled"
+        if c.last_status == "failed":
+            return "warn", "Last sync failed"
+        return "ok", "Enabled"
+
+
+def vendor_or_none(key: str) -> type[Connector] | None:
+    """The vendor's connector class (its fields and labels), for views that must not import connectors."""
+    try:
+        return registry.get(key)
+    except LookupError:
+        return None
+
+
+def connection_for(session: Session, vendor: str) -> Connection | None:
+    return session.scalar(select(Connection).where(Connection.vendor == vendor))
+
+
+def latest_run(session: Session, connection: Connection | None) -> SyncRun | None:
+    if connection is None:
+        return None
+    return session.scalar(
+        select(SyncRun).where(SyncRun.connection_id == connection.id).order_by(SyncRun.id.desc()).limit(1)
+    )
+
+
+def recent_runs(session: Session, connection: Connection | None, limit: int = 10) -> list[SyncRun]:
+    if connection is None:
+        return []
+    return list(
+        session.scalars(
+            select(SyncRun).where(SyncRun.connection_id == connection.id).order_by(SyncRun.id.desc()).limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class UnmatchedAccount:
+    link: CustomerLink
+    connectors: int
+    events: int
+
+
+def unmatched_accounts(session: Session, connection: Connection | None) -> list[UnmatchedAccount]:
+    """The connection's accounts that are no customer (waiting or kept separate): their data shows here
+    and nowhere else."""
+    if connection is None:
+        return []
+    connectors = (
+        select(func.count())
+        .where(BackupConnector.customer_link_id == CustomerLink.id, BackupConnector.removed_at.is_(None))
+        .scalar_subquery()
+    )
+    events = select(func.count()).where(BackupAuditEvent.customer_link_id == CustomerLink.id).scalar_subquery()
+    rows = session.execute(
+        select(CustomerLink, connectors, events)
+        .where(CustomerLink.connection_id == connection.id, CustomerLink.customer_id.is_(None))
+        .order_by(CustomerLink.status, CustomerLink.external_name)
+    )
+    return [UnmatchedAccount(link, n_connectors, n_events) for link, n_connectors, n_events in rows]
+
+
+def cards(session: Session) -> list[Card]:
+    result = []
+    for vendor in registry.CONNECTORS.values():
+        connection = connection_for(session, vendor.key)
+        result.append(Card(vendor, connection, latest_run(session, connection)))
+    return result
+
+
+def stored_config(connection: Connection | None) -> dict[str, Any]:
+    """The saved settings, or none when they cannot be opened (a key removed from VECTIS_ENCRYPTION_KEYS):
+    the admin re-enters them instead of meeting an error page."""
+    if connection is None:
+        return {}
+    try:
+        return connection.read_config()
+    except SecretUnreadable:
+        return {}
+
+
+def config_unreadable(connection: Connection | None) -> bool:
+    return connection is not None and not stored_config(connection)
+
+
+def form_values(vendor: type[Connector], connection: Connection | None) -> dict[str, str]:
+    """What the form shows: stored values, with every stored secret replaced by the mask."""
+    stored = stored_config(connection)
+    values = {}
+    for f in vendor.fields:
+        value = str(stored.get(f.name, "") or "")
+        values[f.name] = MASK if f.secret and value else value or f.default
+    return values
+
+
+def merge_config(vendor: type[Connector], submitted: dict[str, Any], connection: Connection | None) -> dict[str, Any]:
+    """The submitted form with each masked secret replaced by the stored one, but never towards a new
+    address: a stored password goes only to the server it was saved for."""
+    stored = stored_config(connection)
+    moved = str(submitted.get(vendor.base_url_field, "") or "").strip() != str(stored.get(vendor.base_url_field, ""))
+    merged = {}
+    for f in vendor.fields:
+        value = str(submitted.get(f.name, "") or "").strip()
+        if f.secret and value == MASK:
+            if moved:
+                raise ConnectorError(
+                    f"The {vendor.fields[0].label} changed: enter the {f.label.lower()} again. Vectis does not send a "
+                    "stored secret to a new address.",
+                    permanent=True,
+                )
+            value = str(stored.get(f.name, ""))
+        merged[f.name] = value
+    return merged
+
+
+def try_connection(
+    session: Session, tenant_id: int, vendor: type[Connector], submitted: dict[str, Any]
+) -> tuple[bool, str]:
+    """Try the submitted (not yet saved) settings. Nothing is stored."""
+
+    connection = connection_for(session, vendor.key)
+    try:
+        config = vendor.validate_config(merge_config(vendor, submitted, connection))
+        # A transient row (never added to the session) carries the tenant, id and rate limit to the client.
+        probe = Connection(
+            tenant_id=tenant_id, vendor=vendor.key, name=vendor.label, id=connection.id if connection else None
+        )
+        probe.rate_limit_per_second = connection.rate_limit_per_second if connection else None
+        connector = build_connector(probe, redis(), current_app.config["VECTIS_SETTINGS"], config=config)
+        try:
+            return True, connector.test_connection()
+        finally:
+            connector.ctx.http.close()
+    except ConnectorError as exc:
+        return False, exc.message
+
+
+def sync_progress(run: SyncRun | None) -> dict[str, Any]:
+    if run is None:
+        return {"running": False}
+    elapsed = ((run.finished_at or datetime.now(UTC)) - (run.started_at or run.created_at)).total_seconds()
+    return {"running": run.status in ("queued", "running"), "elapsed": max(0, int(elapsed))}

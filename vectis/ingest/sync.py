@@ -1,0 +1,288 @@
+"""The sync engine: reads a connection's streams page by page and writes their records.
+
+Each page is one transaction: its records are upserted (idempotent) and the stream's cursor is saved in
+the same commit, so a worker killed after page k resumes at page k+1 and ends in the same state as an
+uninterrupted sync. Snapshot streams (companies, jobs) are read whole every time; a job not seen in a
+complete pass is marked removed, never deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from vectis.backups import writer as backup_writer
+from vectis.connectors import registry
+from vectis.connectors.base import (
+    BackupEventRecord,
+    BackupJobRecord,
+    Connector,
+    ContactRecord,
+    CustomerRecord,
+    Page,
+    Record,
+    Stream,
+    TicketBoardRecord,
+    TicketPriorityRecord,
+    TicketRecord,
+)
+from vectis.ingest.matching import DETAILS, Account, link_accounts
+from vectis.models import (
+    BackupConnector,
+    Connection,
+    CustomerLink,
+    Linked,
+    StreamCursor,
+    SyncRun,
+)
+from vectis.platform.http import ConnectorError
+from vectis.tickets import writer as ticket_writer
+from vectis.tickets.correlate import attach_events, attach_to_tickets
+
+log = logging.getLogger("vectis.ingest.sync")
+NO_ACCOUNT = Linked(link_id=None, customer_id=None)  # a record naming an account the vendor did not list
+MAX_BACKOFF = timedelta(hours=6)
+
+
+@dataclass
+class Writer:
+    """Writes one run's records; remembers vendor account -> customer for the jobs and events after it."""
+
+    session: Session
+    connection: Connection
+    run: SyncRun
+    source: str
+    customers: dict[str, Linked] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        account = self._account
+        session, connection = self.session, self.connection
+        # Record type -> its capability's writer, in dependency order: customers before what names them.
+        self._writers: dict[type[Any], Callable[[list[Any]], None]] = {
+            CustomerRecord: self._customers,
+            BackupJobRecord: lambda rs: backup_writer.write_jobs(session, connection, self.run, rs, account),
+            BackupEventRecord: self._backup_events,
+            TicketBoardRecord: lambda rs: ticket_writer.write_boards(session, connection, rs),
+            TicketPriorityRecord: lambda rs: ticket_writer.write_priorities(session, connection, rs),
+            ContactRecord: lambda rs: ticket_writer.write_contacts(session, connection, rs, account),
+            TicketRecord: self._tickets,
+        }
+
+    def write_page(self, records: list[Record]) -> None:
+        """One page in a few set-based statements: per-row round trips would make the database, not the
+        vendor's rate limit, the bottleneck at MSP scale. Within a page the last record of an id wins."""
+        by_type: dict[type[Any], dict[str, Record]] = {}
+        for record in records:
+            by_type.setdefault(type(record), {})[record.external_id] = record
+        if set(by_type) - set(self._writers):
+            unknown = ", ".join(sorted(t.__name__ for t in set(by_type) - set(self._writers)))
+            raise TypeError(f"no writer for {unknown}")
+        if set(by_type) - {CustomerRecord}:
+            self._prefetch_customers()
+        for kind, write in self._writers.items():
+            if kind in by_type:
+                write(list(by_type[kind].values()))
+
+    def _backup_events(self, records: list[BackupEventRecord]) -> None:
+        backup_writer.write_events(self.session, self.connection, self.source, records, self._account)
+        times = [r.occurred_at for r in records]
+        attach_events(self.session, self.connection.id, min(times), max(times))
+
+    def _tickets(self, records: list[TicketRecord]) -> None:
+        written = ticket_writer.write_tickets(self.session, self.connection, records, self._account)
+        attach_to_tickets(self.session, written)
+
+    def _customers(self, records: list[CustomerRecord]) -> None:
+        accounts = [
+            Account(
+                r.external_id,
+                r.name,
+                {k: v for k in DETAILS if (v := getattr(r, k))},
+            )
+            for r in records
+        ]
+        self.customers.update(link_accounts(self.session, self.connection, accounts))
+
+    def _prefetch_customers(self) -> None:
+        if not self.customers:
+            rows = self.session.execute(
+                select(CustomerLink.external_id, CustomerLink.id, CustomerLink.customer_id).where(
+                    CustomerLink.connection_id == self.connection.id
+                )
+            )
+            self.customers.update({eid: Linked(link_id, customer_id) for eid, link_id, customer_id in rows})
+
+    def _account(self, external_id: str | None) -> Linked:
+        return self.customers.get(external_id or "", NO_ACCOUNT)
+
+
+def _load_cursor(session: Session, connection: Connection, stream: Stream) -> dict[str, Any] | None:
+    return session.scalar(
+        select(StreamCursor.cursor).where(
+            StreamCursor.connection_id == connection.id, StreamCursor.stream == stream.name
+        )
+    )
+
+
+def _save_cursor(session: Session, connection: Connection, stream: Stream, cursor: dict[str, Any]) -> None:
+    stmt = insert(StreamCursor).values(
+        tenant_id=connection.tenant_id, connection_id=connection.id, stream=stream.name, cursor=cursor
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "connection_id", "stream"],
+            set_={"cursor": stmt.excluded.cursor, "updated_at": datetime.now(UTC)},
+        )
+    )
+
+
+_DONE = object()
+T = TypeVar("T")
+
+
+def prefetched(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """Fetch the next pages while the current one is written: the vendor's rate limit, not our writes,
+    should set the pace. Errors surface in order, after the pages before them; a consumer that stops
+    early stops the fetching thread too."""
+    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there in order
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _pages(
+    connector: Connector, streams: list[Stream], cursors: dict[str, dict[str, Any] | None]
+) -> Iterator[tuple[Stream, Page | None]]:
+    """Every stream's pages in order, each stream closed by ``(stream, None)``: one fetching thread runs
+    across stream boundaries, so the next stream's first page is on its way while this one is written."""
+    for stream in streams:
+        for page in connector.read(stream, cursors[stream.name]):
+            yield stream, page
+        yield stream, None
+
+
+def run_sync(
+    session: Session,
+    connection: Connection,
+    run: SyncRun,
+    connector: Connector,
+    *,
+    on_page: Callable[[], object] | None = None,
+) -> None:
+    """Sync every stream of ``connection`` into its tables. Commits page by page; on a vendor error the
+    run fails with the reason in words, what was committed stays, and the cursor does not move past it."""
+    now = datetime.now(UTC)
+    run.status, run.started_at = "running", now
+    session.commit()
+    writer = Writer(session, connection, run, registry.get(connection.vendor).label)
+    session.info["asynchronous_commit"] = True  # each page commits with its cursor: replayable
+    try:
+        connector.before_sync()
+        streams = connector.streams()
+        cursors = {stream.name: _load_cursor(session, connection, stream) for stream in streams}
+        started = datetime.now(UTC)
+        for stream, page in prefetched(_pages(connector, streams, cursors)):
+            if page is not None:
+                writer.write_page(page.records)
+                if page.cursor is not None:
+                    _save_cursor(session, connection, stream, page.cursor)
+                run.counts = {**run.counts, stream.name: run.counts.get(stream.name, 0) + len(page.records)}
+                run.requests_made = connector.ctx.http.requests_made
+                session.commit()
+                if on_page is not None:
+                    on_page()  # e.g. renew the connection's lock: this worker is alive and progressing
+                continue
+            seconds = (datetime.now(UTC) - started).total_seconds()
+            started = datetime.now(UTC)
+            resume = f" from {cursors[stream.name]}" if cursors[stream.name] else ""
+            run.log = [*run.log, f"{stream.name}: {run.counts.get(stream.name, 0)} records{resume} in {seconds:.1f} s"]
+            session.commit()
+        # Only a complete pass over every stream can tell what the vendor no longer has.
+        removed = _mark_removed(session, connection, run)
+        if removed:
+            run.log = [*run.log, f"{removed} backup jobs or connectors gone at the vendor: marked removed"]
+            session.commit()
+    except ConnectorError as exc:
+        session.rollback()
+        run.log = [*run.log, f"stopped: {exc.message}"]
+        _finish(session, connection, run, error=exc)
+        return
+    finally:
+        session.info.pop("asynchronous_commit", None)
+    _finish(session, connection, run, error=None)
+
+
+def _mark_removed(session: Session, connection: Connection, run: SyncRun) -> int:
+    result = session.execute(
+        update(BackupConnector)
+        .where(
+            BackupConnector.connection_id == connection.id,
+            BackupConnector.removed_at.is_(None),
+            (BackupConnector.last_seen_run_id != run.id) | BackupConnector.last_seen_run_id.is_(None),
+        )
+        .values(removed_at=datetime.now(UTC))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _finish(session: Session, connection: Connection, run: SyncRun, *, error: ConnectorError | None) -> None:
+    now = datetime.now(UTC)
+    run.finished_at = now
+    connection.last_sync_at = now
+    if error is None:
+        run.status = "succeeded"
+        connection.last_status, connection.last_error = "succeeded", None
+        connection.failure_count = 0
+        connection.next_run_at = now + timedelta(minutes=connection.sync_interval_minutes)
+    else:
+        run.status, run.error = "failed", error.message
+        connection.last_status, connection.last_error = "failed", error.message
+        connection.failure_count += 1
+        if error.permanent:
+            # Retrying cannot fix bad credentials or a refused version: pause until an admin acts.
+            connection.paused_reason = error.message
+        backoff = min(
+            timedelta(minutes=connection.sync_interval_minutes) * 2 ** min(connection.failure_count, 10), MAX_BACKOFF
+        )
+        connection.next_run_at = now + backoff
+        log.warning("sync of connection %s failed: %s", connection.id, error.message)
+    session.commit()

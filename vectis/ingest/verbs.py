@@ -1,0 +1,167 @@
+"""Admin verbs on integrations: save a connection's settings, start a sync."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+
+from vectis.actions.base import REDACTED, ActionFailed, Applied, Context, Target, Verb
+from vectis.actions.registry import register
+from vectis.connectors import registry
+from vectis.connectors.factory import build_connector
+from vectis.ingest.integrations import connection_for, merge_config
+from vectis.models import Connection, SyncRun
+from vectis.platform import jobs
+from vectis.platform.crypto import Sealed
+from vectis.platform.http import ConnectorError
+from vectis.platform.queues import redis
+
+
+def _vendor(target: Target) -> Any:
+    try:
+        return registry.get(target.id or "")
+    except LookupError:
+        raise ActionFailed("Vectis has no integration of that name.") from None
+
+
+def _connection(ctx: Context, vendor_key: str) -> Connection | None:
+
+    return connection_for(ctx.session, vendor_key)
+
+
+@register
+class UpdateIntegration(Verb):
+    name = "integration.update"
+    label = "Save integration settings"
+    target_type = "integration"
+
+    def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Secret fields are named by the vendor's connector, so redaction asks it."""
+        clean = dict(payload)
+        config = dict(payload.get("config") or {})
+        try:
+            secrets = registry.get(str(payload.get("vendor", ""))).secret_fields()
+        except LookupError:
+            secrets = frozenset(config)  # unknown vendor: assume everything is secret
+        clean["config"] = {k: (REDACTED if k in secrets and v else v) for k, v in config.items()}
+        return clean
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        vendor = _vendor(target)
+        connection = _connection(ctx, vendor.key)
+        changes: dict[str, Any] = {}
+        if "config" in payload:
+            connection = _apply_config(ctx, vendor, connection, payload["config"], changes)
+        if connection is None:
+            raise ActionFailed(f"Configure {vendor.label} first.")
+        _apply_schedule(connection, payload, changes)
+        if "enabled" in payload:
+            connection.enabled = changes["enabled"] = bool(payload["enabled"])
+            if connection.enabled:
+                connection.paused_reason = None
+                connection.next_run_at = connection.next_run_at or datetime.now(UTC)
+        ctx.session.flush()
+        state = "enabled" if connection.enabled else "saved, not enabled"
+        return Applied(
+            f"{vendor.label} settings saved ({state}).", response={"connection_id": connection.id, **changes}
+        )
+
+
+def _apply_config(
+    ctx: Context, vendor: Any, connection: Connection | None, submitted: dict[str, Any], changes: dict[str, Any]
+) -> Connection:
+
+    try:
+        config = vendor.validate_config(merge_config(vendor, submitted, connection))
+    except ConnectorError as exc:
+        raise ActionFailed(exc.message) from None
+    old = connection.read_config() if connection is not None else {}
+    changes["fields_changed"] = sorted(k for k in config if config.get(k) != old.get(k))
+    if connection is None:
+        connection = Connection(
+            tenant_id=ctx.tenant_id, vendor=vendor.key, name=vendor.label, config=Sealed.seal(ctx.tenant_id, config)
+        )
+        ctx.session.add(connection)
+    else:
+        connection.config = Sealed.seal(ctx.tenant_id, config)
+    if changes["fields_changed"]:
+        connection.paused_reason = None  # new settings deserve a new try
+    return connection
+
+
+def _apply_schedule(connection: Connection, payload: dict[str, Any], changes: dict[str, Any]) -> None:
+    if "sync_interval_minutes" in payload:
+        try:
+            interval = int(payload["sync_interval_minutes"])
+        except (TypeError, ValueError):
+            raise ActionFailed("The sync interval must be a whole number of minutes.") from None
+        if not 5 <= interval <= 1440:
+            raise ActionFailed("The sync interval must be between 5 and 1440 minutes.")
+        connection.sync_interval_minutes = changes["sync_interval_minutes"] = interval
+    if "rate_limit_per_second" in payload:
+        raw = str(payload["rate_limit_per_second"] or "").strip()
+        try:
+            rate = float(raw) if raw else None
+        except ValueError:
+            raise ActionFailed("The rate limit must be a number of requests per second.") from None
+        if rate is not None and not 0.1 <= rate <= 100:
+            raise ActionFailed("The rate limit must be between 0.1 and 100 requests per second.")
+        connection.rate_limit_per_second = changes["rate_limit_per_second"] = rate
+
+
+@register
+class SyncNow(Verb):
+    name = "integration.sync_now"
+    label = "Start a sync"
+    target_type = "integration"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        vendor = _vendor(target)
+        connection = _connection(ctx, vendor.key)
+        if connection is None:
+            raise ActionFailed(f"Configure and save {vendor.label} before syncing.")
+        run = SyncRun(tenant_id=ctx.tenant_id, connection_id=connection.id, trigger="manual", status="queued")
+        ctx.session.add(run)
+        ctx.session.flush()
+        tenant_id, connection_id, run_id = ctx.tenant_id, connection.id, run.id
+
+        def enqueue() -> None:
+            jobs.SYNC.enqueue(tenant_id, connection_id, run_id, job_id=f"sync-manual-{run_id}")
+
+        ctx.after_commit.append(enqueue)
+        return Applied(f"{vendor.label} sync started.", response={"sync_run_id": run.id})
+
+
+@register
+class InstantUpdates(Verb):
+    name = "integration.instant_updates"
+    label = "Turn on instant updates"
+    target_type = "integration"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        vendor = _vendor(target)
+        connection = _connection(ctx, vendor.key)
+        if connection is None:
+            raise ActionFailed(f"Configure {vendor.label} first.")
+        if not vendor.capabilities.webhooks:
+            raise ActionFailed(f"{vendor.label} does not send callbacks to Vectis.")
+        url = str(payload.get("url") or "")
+        if not url.startswith(("https://", "http://")):
+            raise ActionFailed("Vectis could not work out its own address for the callback.")
+
+        connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"])
+        try:
+            created = connector.register_callback(url)  # type: ignore[attr-defined]
+        except ConnectorError as exc:
+            raise ActionFailed(
+                f"{vendor.label} did not accept the callback: {exc.message}", vendor_status=exc.status
+            ) from None
+        finally:
+            connector.ctx.http.close()
+        connection.callback_id = str(created.get("id") or "") or None
+        return Applied(
+            f"Instant updates are on: {vendor.label} now tells Vectis about every ticket change.",
+            response={"vendor": {"status": 201, "callback_id": connection.callback_id}, "url": url},
+        )

@@ -1,0 +1,138 @@
+"""Engines, sessions and tenant scoping.
+
+Two roles, two engines:
+
+- the **app engine** connects as the unprivileged runtime role (not superuser, not owner, no BYPASSRLS).
+  Every transaction it begins first runs ``set_config('vectis.tenant_id', <id>, true)`` (i.e. ``SET LOCAL``),
+  so row-level security sees exactly one tenant. With no tenant bound the setting is empty, the policies'
+  ``::bigint`` cast fails, and the query raises: fail closed, never "no filter".
+- the **owner engine** is for migrations and :func:`system_session` only (the scheduler, key rotation,
+  the demo seed): work that spans tenants on purpose, in one place that is easy to grep for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+from vectis.platform.config import Settings
+
+
+class TenantSession(Session):
+    """A session whose every transaction is bound to ``info['tenant_id']`` (or to no tenant at all)."""
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _bind_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    tenant_id = session.info.get("tenant_id")
+    # Always set it, even to '': a transaction never inherits a tenant from whoever used the connection before.
+    connection.execute(
+        text("SELECT set_config('vectis.tenant_id', :tenant_id, true)"),
+        {"tenant_id": "" if tenant_id is None else str(int(tenant_id))},
+    )
+    if session.info.get("asynchronous_commit"):
+        # For work that is replayed idempotently on loss (sync pages with their cursor): a crash may
+        # forget the last commits, never half of one, and the next run writes them again.
+        connection.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+@dataclass
+class Database:
+    app_engine: Engine
+    owner_engine: Engine
+    tenant_sessions: sessionmaker[TenantSession]
+    system_sessions: sessionmaker[Session]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        common: dict[str, Any] = {"pool_pre_ping": True}
+        app_engine = create_engine(
+            settings.database_app_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            connect_args={"application_name": "vectis"},
+            **common,
+        )
+        owner_engine = create_engine(
+            settings.database_url,
+            pool_size=2,
+            max_overflow=2,
+            connect_args={"application_name": "vectis-system"},
+            **common,
+        )
+        return cls(
+            app_engine=app_engine,
+            owner_engine=owner_engine,
+            tenant_sessions=sessionmaker(app_engine, class_=TenantSession),
+            system_sessions=sessionmaker(owner_engine),
+        )
+
+    def dispose(self) -> None:
+        self.app_engine.dispose()
+        self.owner_engine.dispose()
+
+
+def init_app(app: Flask, settings: Settings) -> Database:
+    database = Database.from_settings(settings)
+    app.extensions["vectis.platform.db"] = database
+    app.teardown_appcontext(_close_request_session)
+    return database
+
+
+def database() -> Database:
+    db: Database = current_app.extensions["vectis.platform.db"]
+    return db
+
+
+def session() -> TenantSession:
+    """The request's session, bound to the tenant the request's host resolved to (``g.tenant``)."""
+    if "db_session" not in g:
+        tenant = g.get("tenant")
+        s = database().tenant_sessions()
+        s.info["tenant_id"] = tenant.id if tenant is not None else None
+        g.db_session = s
+    db_session: TenantSession = g.db_session
+    return db_session
+
+
+def _close_request_session(exc: BaseException | None) -> None:
+    s: TenantSession | None = g.pop("db_session", None)
+    if s is not None:
+        s.close()  # an uncommitted transaction rolls back: a failed request writes nothing
+
+
+@contextmanager
+def tenant_session(tenant_id: int) -> Iterator[TenantSession]:
+    """A session for one tenant outside a request (jobs, CLI). Commits what is pending when the block
+    ends, rolls back on error; code inside may commit on its own (``perform`` does)."""
+    with database().tenant_sessions() as s:
+        s.info["tenant_id"] = tenant_id
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+
+@contextmanager
+def unbound_session() -> Iterator[TenantSession]:
+    """A runtime-role session with no tenant: it can read the tenant registry and nothing else."""
+    with database().tenant_sessions() as s:
+        s.info["tenant_id"] = None
+        yield s
+
+
+@contextmanager
+def system_session() -> Iterator[Session]:
+    """The one way to work across tenants, as the schema owner. For the scheduler, key rotation,
+    migrations and seeding; never for anything a request or a tenant's job does."""
+    with database().system_sessions() as s, s.begin():
+        yield s

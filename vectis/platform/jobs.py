@@ -1,0 +1,34 @@
+"""The jobs the app enqueues, named by dotted path (CONVENTIONS #3: jobs are a wire format).
+
+``jobs/`` sits above the app and imports it; the app never imports ``jobs/``. So each job's path, queue and
+timeout are written down here once, and the job modules read their queue and timeout from the same line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from vectis.platform.queues import queue
+
+
+@dataclass(frozen=True)
+class Job:
+    path: str  # "jobs.sync.run_sync": stable, with its signature (ids only, tenant_id first)
+    queue: str
+    timeout: int  # seconds
+
+    def enqueue(self, *args: Any, job_id: str | None = None) -> None:
+        queue(self.queue).enqueue(self.path, *args, job_id=job_id, job_timeout=self.timeout)
+
+    def enqueue_in(self, delay: timedelta, *args: Any) -> None:
+        queue(self.queue).enqueue_in(delay, self.path, *args, job_timeout=self.timeout)
+
+
+SYNC = Job("jobs.sync.run_sync", "sync", 3600)
+TEST_CONNECTION = Job("jobs.sync.test_connection", "sync", 60)
+CALLBACK = Job("jobs.webhooks.process", "sync", 300)
+RULES = Job("jobs.rules.refresh", "rules", 600)
+QUEUED_ACTION = Job("jobs.actions.run_queued", "actions", 300)
+MAIL = Job("jobs.mail.deliver", "mail", 60)

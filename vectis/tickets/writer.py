@@ -1,0 +1,305 @@
+"""Writes a PSA's boards, statuses, priorities, contacts and tickets (with their notes and observed status
+history), set-based, one page at a time, for any PSA connector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vectis.connectors.base import ContactRecord, TicketBoardRecord, TicketPriorityRecord, TicketRecord
+from vectis.connectors.registry import label as registry_label
+from vectis.events.stream import emit
+from vectis.events.stream import row as event_row
+from vectis.models import (
+    Connection,
+    Contact,
+    CustomerLink,
+    Linked,
+    SyncRun,
+    Ticket,
+    TicketBoard,
+    TicketNote,
+    TicketPriority,
+    TicketStatus,
+    TicketStatusChange,
+)
+from vectis.platform.bulk import upsert
+from vectis.tickets.correlate import attach_to_tickets
+from vectis.tickets.events import ticket_data
+
+
+def write_boards(session: Session, connection: Connection, records: list[TicketBoardRecord]) -> None:
+    db = session.connection()
+    boards = upsert(
+        db,
+        TicketBoard.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "tenant_id": connection.tenant_id,
+                "connection_id": connection.id,
+                "external_id": r.external_id,
+                "name": r.name[:200],
+                "inactive": r.inactive,
+            }
+            for r in records
+        ],
+        conflict=("tenant_id", "connection_id", "external_id"),
+        update=("name", "inactive"),
+        returning=("external_id", "id"),
+    )
+    ids = {row.external_id: row.id for row in boards}
+    statuses = [
+        {
+            "tenant_id": connection.tenant_id,
+            "board_id": ids[r.external_id],
+            "external_id": st.external_id,
+            "name": st.name[:200],
+            "closed": st.closed,
+            "sort_order": st.sort_order,
+        }
+        for r in records
+        for st in r.statuses
+    ]
+    upsert(
+        db,
+        TicketStatus.__table__,  # type: ignore[arg-type]
+        statuses,
+        conflict=("tenant_id", "board_id", "external_id"),
+        update=("name", "closed", "sort_order"),
+    )
+
+
+def write_priorities(session: Session, connection: Connection, records: list[TicketPriorityRecord]) -> None:
+    upsert(
+        session.connection(),
+        TicketPriority.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "tenant_id": connection.tenant_id,
+                "connection_id": connection.id,
+                "external_id": r.external_id,
+                "name": r.name[:200],
+                "sort_order": r.sort_order,
+                "is_default": r.default,
+            }
+            for r in records
+        ],
+        conflict=("tenant_id", "connection_id", "external_id"),
+        update=("name", "sort_order", "is_default"),
+    )
+
+
+def write_contacts(
+    session: Session, connection: Connection, records: list[ContactRecord], account: Callable[[str | None], Linked]
+) -> None:
+    rows = []
+    for r in records:
+        linked = account(r.customer_external_id)
+        rows.append(
+            {
+                "tenant_id": connection.tenant_id,
+                "connection_id": connection.id,
+                "customer_id": linked.customer_id,
+                "customer_link_id": linked.link_id,
+                "external_id": r.external_id,
+                "name": r.name[:200],
+                "email": (r.email or "")[:320] or None,
+                "inactive": r.inactive,
+            }
+        )
+    upsert(
+        session.connection(),
+        Contact.__table__,  # type: ignore[arg-type]
+        rows,
+        conflict=("tenant_id", "connection_id", "external_id"),
+        update=("customer_id", "customer_link_id", "name", "email", "inactive"),
+    )
+
+
+def write_tickets(
+    session: Session, connection: Connection, records: list[TicketRecord], account: Callable[[str | None], Linked]
+) -> list[int]:
+    """Upsert the page's tickets (a status that changed is recorded in the history); returns their ids."""
+    now = datetime.now(UTC)
+    boards: dict[str, int] = {}
+    board_names: dict[str, str] = {}
+    for external_id, known_id, board_name in session.execute(
+        select(TicketBoard.external_id, TicketBoard.id, TicketBoard.name).where(
+            TicketBoard.connection_id == connection.id
+        )
+    ):
+        boards[external_id], board_names[external_id] = known_id, board_name
+    statuses = {
+        (board_id, external_id): status_id
+        for board_id, external_id, status_id in session.execute(
+            select(TicketStatus.board_id, TicketStatus.external_id, TicketStatus.id).where(
+                TicketStatus.board_id.in_(list(boards.values()) or [0])
+            )
+        )
+    }
+    before = {
+        external_id: status
+        for external_id, status in session.execute(
+            select(Ticket.external_id, Ticket.status_name).where(
+                Ticket.connection_id == connection.id, Ticket.external_id.in_([r.external_id for r in records])
+            )
+        )
+    }
+    rows = []
+    for r in records:
+        board_id = boards.get(r.board_external_id or "")
+        linked = account(r.customer_external_id)
+        rows.append(
+            {
+                "tenant_id": connection.tenant_id,
+                "connection_id": connection.id,
+                "customer_id": linked.customer_id,
+                "customer_link_id": linked.link_id,
+                "external_id": r.external_id,
+                "summary": r.summary[:500],
+                "board_id": board_id,
+                "status_id": statuses.get((board_id or 0, r.status_external_id or "")),
+                "status_name": r.status_name[:200],
+                "closed": r.closed,
+                "priority": (r.priority or "")[:100] or None,
+                "contact_name": (r.contact_name or "")[:200] or None,
+                "contact_email": (r.contact_email or "")[:320] or None,
+                "assignee": (r.assignee or "")[:200] or None,
+                "opened_at": r.opened_at,
+                "closed_at": r.closed_at,
+                "vendor_updated_at": r.updated_at,
+                "updated_at": now,
+            }
+        )
+    db = session.connection()
+    written = upsert(
+        db,
+        Ticket.__table__,  # type: ignore[arg-type]
+        rows,
+        conflict=("tenant_id", "connection_id", "external_id"),
+        update=tuple(k for k in rows[0] if k not in ("tenant_id", "connection_id", "external_id")) if rows else (),
+        returning=("external_id", "id"),
+    )
+    ids = {row.external_id: row.id for row in written}
+    changed = [
+        {"tenant_id": connection.tenant_id, "ticket_id": ids[r.external_id], "status_name": r.status_name[:200]}
+        for r in records
+        if before.get(r.external_id) != r.status_name
+    ]
+    if changed:
+        session.execute(TicketStatusChange.__table__.insert(), changed)  # type: ignore[attr-defined]
+    _emit_ticket_events(
+        session, connection, records=records, rows=rows, ids=ids, before=before, board_names=board_names, now=now
+    )
+    notes = [
+        {
+            "tenant_id": connection.tenant_id,
+            "ticket_id": ids[r.external_id],
+            "external_id": n.external_id,
+            "body": n.body,
+            "internal": n.internal,
+            "author": (n.author or "")[:200] or None,
+            "written_at": n.written_at,
+        }
+        for r in records
+        for n in (r.notes or ())
+    ]
+    upsert(
+        db,
+        TicketNote.__table__,  # type: ignore[arg-type]
+        notes,
+        conflict=("tenant_id", "ticket_id", "external_id"),
+        update=("body", "internal", "author"),
+    )
+    return list(ids.values())
+
+
+def _synced_before(session: Session, connection: Connection) -> bool:
+    """Whether a sync of this connection ever finished: until one has, every ticket read is history."""
+    key = f"vectis.synced_before:{connection.id}"
+    if key not in session.info:
+        session.info[key] = bool(
+            session.scalar(
+                select(SyncRun.id).where(SyncRun.connection_id == connection.id, SyncRun.status == "succeeded").limit(1)
+            )
+        )
+    return bool(session.info[key])
+
+
+def _emit_ticket_events(
+    session: Session,
+    connection: Connection,
+    *,
+    records: list[TicketRecord],
+    rows: list[dict[str, Any]],
+    ids: dict[str, int],
+    before: dict[str, str],
+    board_names: dict[str, str],
+    now: datetime,
+) -> None:
+    """Ticket opened / status changed, for the rules. A connection's first sync reads years of history:
+    none of it is news, so it emits nothing."""
+    if not _synced_before(session, connection):
+        return
+
+    source = registry_label(connection.vendor)
+    events = []
+    for r, row in zip(records, rows, strict=True):
+        previous = before.get(r.external_id)
+        if previous == r.status_name:
+            continue
+        trigger = "ticket.opened" if r.external_id not in before else "ticket.status_changed"
+        data = ticket_data(
+            source=source,
+            number=r.external_id,
+            summary=r.summary,
+            status=r.status_name,
+            previous_status=previous,
+            board=board_names.get(r.board_external_id or ""),
+            priority=r.priority,
+            assignee=r.assignee,
+            contact=r.contact_name,
+            closed=r.closed,
+            opened_at=r.opened_at,
+            updated_at=r.updated_at,
+            now=now,
+        )
+        events.append(
+            event_row(
+                connection.tenant_id,
+                trigger,
+                customer_id=row["customer_id"],
+                connection_id=connection.id,
+                subject=("ticket", ids[r.external_id]),
+                title=f"#{r.external_id} {r.summary}",
+                data=data,
+                dedup_key=f"{trigger}:{connection.id}:{r.external_id}:{r.status_name}:{r.updated_at.isoformat()}",
+                occurred_at=r.updated_at,
+            )
+        )
+    emit(session, events)
+
+
+def store_ticket(session: Session, connection: Connection, record: TicketRecord) -> Ticket:
+    """One ticket just read again from the vendor (after a write-back or a callback): stored, linked to
+    its customer, with failing backup events in its window attached, as a sync page would."""
+
+    def account(external_id: str | None) -> Linked:
+        row = session.execute(
+            select(CustomerLink.id, CustomerLink.customer_id).where(
+                CustomerLink.connection_id == connection.id, CustomerLink.external_id == (external_id or "")
+            )
+        ).first()
+        return Linked(row[0], row[1]) if row else Linked(None, None)
+
+    attach_to_tickets(session, write_tickets(session, connection, [record], account))
+    ticket = session.scalar(
+        select(Ticket).where(Ticket.connection_id == connection.id, Ticket.external_id == record.external_id)
+    )
+    assert ticket is not None
+    session.refresh(ticket)
+    return ticket
