@@ -9,7 +9,9 @@ from sqlalchemy import select, update
 
 from jobs import rules
 from jobs.context import app_context
+from vectis.connectors import registry
 from vectis.connectors.factory import build_connector
+from vectis.ingest.integrations import run_test
 from vectis.ingest.sync import run_sync as sync_connection
 from vectis.models import Connection, SyncRun
 from vectis.platform import db
@@ -69,6 +71,12 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
 
 def enqueue_sync(tenant_id: int, connection_id: int, sync_run_id: int | None, *, job_id: str | None = None) -> None:
     queue(QUEUE).enqueue(run_sync, tenant_id, connection_id, sync_run_id, job_id=job_id, job_timeout=TIMEOUT)
+
+
+def test_connection(tenant_id: int, vendor: str, token: str) -> str:
+    """Test connection for the admin page that polls for the answer (``ingest.integrations.start_test``)."""
+    with app_context(), db.tenant_session(tenant_id) as s:
+        return run_test(s, tenant_id, registry.get(vendor), token).message
 
 
 def tick() -> int:

@@ -1,4 +1,5 @@
-"""The work behind a verified callback: read the record again from the vendor and store it, as a sync does."""
+"""The work behind a callback: verify one that waited for its signing key, and read a verified one's record
+again from the vendor and store it, as a sync does."""
 
 from __future__ import annotations
 
@@ -7,23 +8,28 @@ from datetime import UTC, datetime
 from flask import current_app
 
 from jobs.context import app_context
-from vectis.connectors.connectwise import ConnectWiseConnector, parse_ticket
+from vectis.connectors.capabilities import WritesTickets, as_capability, supports
 from vectis.connectors.factory import build_connector
+from vectis.ingest.webhooks import verify_pending
 from vectis.models import Connection, WebhookDelivery
 from vectis.platform import db
 from vectis.platform import jobs as wire
-from vectis.platform.queues import queue, redis
+from vectis.platform.queues import redis
 from vectis.tickets.writer import store_ticket
 
 QUEUE, TIMEOUT = wire.CALLBACK.queue, wire.CALLBACK.timeout
 
 
-def enqueue(tenant_id: int, delivery_id: int) -> None:
-    queue(QUEUE).enqueue(process, tenant_id, delivery_id, job_timeout=TIMEOUT)
+def verify(tenant_id: int, delivery_id: int) -> str:
+    with app_context(), db.tenant_session(tenant_id) as s:
+        delivery = s.get(WebhookDelivery, delivery_id, with_for_update=True)
+        connection = s.get(Connection, delivery.connection_id) if delivery else None
+        if delivery is None or connection is None or delivery.pending_body is None:
+            return "nothing to do"
+        return verify_pending(s, delivery, connection)
 
 
 def process(tenant_id: int, delivery_id: int) -> str:
-
     with app_context(), db.tenant_session(tenant_id) as s:
         delivery = s.get(WebhookDelivery, delivery_id)
         if delivery is None or delivery.processed_at is not None:
@@ -36,18 +42,19 @@ def process(tenant_id: int, delivery_id: int) -> str:
             return "ignored"
         connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"])
         try:
-            assert isinstance(connector, ConnectWiseConnector)
-            item, notes = connector.get_ticket(external_id)
+            if not supports(connector, WritesTickets):
+                delivery.processed_at, delivery.outcome = datetime.now(UTC), "Ignored: not a ticketing tool."
+                return "ignored"
+            psa = as_capability(connector, WritesTickets)
+            record = psa.get_ticket(external_id)
         finally:
             connector.ctx.http.close()
-        record = parse_ticket(item, notes)
         if record is None:
             delivery.processed_at, delivery.outcome = (
                 datetime.now(UTC),
-                "ConnectWise sent a ticket Vectis could not read.",
+                f"{psa.noun} sent a ticket Vectis could not read.",
             )
             return "unreadable"
-
         store_ticket(s, connection, record)
         delivery.processed_at, delivery.outcome = datetime.now(UTC), f"Ticket #{external_id} stored."
         return "processed"

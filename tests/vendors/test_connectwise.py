@@ -194,9 +194,70 @@ def test_reply_internal_note_and_status_change_reach_connectwise_with_one_audit_
             )
         ).all()
     assert [(a, r) for a, r, _ in rows] == [("ticket.reply", "ok"), ("ticket.reply", "ok")]
-    assert (
-        rows[0][2]["request"]["text"] == "We are on it." and rows[0][2]["response"]["vendor"]["note"]["status"] == 201
-    )
+    assert rows[0][2]["request"]["text"] == "We are on it." and rows[0][2]["response"]["vendor"]["note"] == {
+        "internal": False
+    }
+
+
+# --- a write reaches ConnectWise at most once ---------------------------------------------------------
+
+
+def _notes_with(sim: Sim, external_id: str, text: str) -> int:
+    ticket = sim.state.ticket(int(external_id))
+    return sum(1 for note in sim.state.ticket_notes(ticket) if note.get("text") == text)
+
+
+NOTES_PATTERN = "POST /service/tickets/{ticket_id}/notes"
+
+
+def _posts(sim: Sim) -> int:
+    return int(sim.state.stats()["paths"].get(NOTES_PATTERN, 0))
+
+
+def _audit(app: Flask, setup: Setup, ticket_id: int) -> list[tuple[str, str | None]]:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        rows = s.execute(
+            select(AuditEntry.result, AuditEntry.error)
+            .where(AuditEntry.target_id == str(ticket_id), AuditEntry.action == "ticket.reply")
+            .order_by(AuditEntry.id)
+        )
+        return [(r, e) for r, e in rows]
+
+
+def test_a_note_answered_503_once_is_read_back_then_sent_once_more_so_there_is_exactly_one(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    cw.state.faults.errors_503 = 1  # answered before ConnectWise stored anything
+    result, message = act(app, setup, "ticket.reply", Target("ticket", str(ticket.id), "t"), {"text": "Once, please."})
+    assert result == "ok", message
+    assert _notes_with(cw, ticket.external_id, "Once, please.") == 1
+    assert _posts(cw) == 2  # the 503, then the one that stored it
+
+
+def test_a_note_stored_then_answered_too_late_is_found_by_reading_back_and_not_sent_again(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    cw.state.faults.hang_after_writes, cw.state.faults.write_answer_delay = 1, 9.0  # past the 8 s read timeout
+    result, message = act(app, setup, "ticket.reply", Target("ticket", str(ticket.id), "t"), {"text": "Only one."})
+    assert result == "ok", message
+    assert _notes_with(cw, ticket.external_id, "Only one.") == 1
+    assert _posts(cw) == 1
+
+
+def test_a_timeout_with_nothing_stored_is_unknown_and_never_sent_twice(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    cw.state.faults.hang = 9.0  # every request waits past the read timeout, the note's read-back too
+    try:
+        result, message = act(app, setup, "ticket.reply", Target("ticket", str(ticket.id), "t"), {"text": "Lost?"})
+    finally:
+        cw.state.faults.hang = 0.0
+    assert result == "unknown" and message.startswith("Unknown — check ConnectWise"), message
+    assert _posts(cw) == 1
+    assert _audit(app, setup, ticket.id)[-1][0] == "unknown"
 
 
 def test_a_refused_status_change_is_a_failed_audit_row_and_changes_nothing(app: Flask, cw: Sim) -> None:
@@ -362,7 +423,7 @@ def deliveries(app: Flask, setup: Setup) -> list[tuple[bool, str | None]]:
 
 def work(app: Flask) -> None:
     with app.app_context():
-        SimpleWorker([queue("sync")], connection=redis()).work(burst=True)
+        SimpleWorker([queue("interactive"), queue("sync")], connection=redis()).work(burst=True)
 
 
 def test_a_signed_callback_is_processed_once_and_a_forged_one_changes_nothing(app: Flask, cw: Sim) -> None:
@@ -374,19 +435,44 @@ def test_a_signed_callback_is_processed_once_and_a_forged_one_changes_nothing(ap
     )
     signing_key = cw.state.signing_keys[cw.state.key_id]
 
+    # The first callback names a key Vectis has not fetched: the request does not wait on ConnectWise, a job
+    # fetches the key and checks the signature, and a forged one is refused there.
     forged = callback_body(cw, ticket.external_id, "m-forged")
-    assert post_callback(app, setup, forged, sign(forged, "not-the-key"))[0] == 401
+    status, message = post_callback(app, setup, forged, sign(forged, "not-the-key"))
+    assert status == 202 and "once Vectis has the signing key" in message
     work(app)
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         assert s.scalar(select(Ticket.summary).where(Ticket.id == ticket.id)) == ticket.summary  # nothing processed
+        refused = s.scalar(select(WebhookDelivery).where(WebhookDelivery.connection_id == setup.connection_id))
+        assert refused is not None and refused.reason.startswith("Its signature does not match")
+        assert refused.pending_body is None and not refused.verified
 
+    # The key is cached now: a forged one is refused in the request, a good one accepted once.
+    assert post_callback(app, setup, forged, sign(forged, "not-the-key"))[0] == 401
     body = callback_body(cw, ticket.external_id, "m-1")
     assert post_callback(app, setup, body, sign(body, signing_key)) == (202, "Accepted.")
     assert post_callback(app, setup, body, sign(body, signing_key)) == (200, "Already received; not processed again.")
     work(app)
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         assert s.scalar(select(Ticket.summary).where(Ticket.id == ticket.id)) == "Changed, then called back"
-    assert deliveries(app, setup) == [(False, None), (True, f"Ticket #{ticket.external_id} stored.")]
+    assert deliveries(app, setup) == [
+        (False, "Refused: nothing was processed."),
+        (False, None),
+        (True, f"Ticket #{ticket.external_id} stored."),
+    ]
+
+
+def test_a_callback_waiting_for_its_key_is_verified_and_processed_by_the_job(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    requests.post(f"{cw.url}/_sim/tickets/{ticket.external_id}/touch", json={"summary": "Called back"}, timeout=5)
+    body = callback_body(cw, ticket.external_id, "m-first")
+    assert post_callback(app, setup, body, sign(body, cw.state.signing_keys[cw.state.key_id]))[0] == 202
+    work(app)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert s.scalar(select(Ticket.summary).where(Ticket.id == ticket.id)) == "Called back"
+    assert deliveries(app, setup) == [(True, f"Ticket #{ticket.external_id} stored.")]
 
 
 def test_a_key_url_on_another_host_is_refused_without_being_fetched(app: Flask, cw: Sim) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
@@ -68,7 +69,7 @@ class RateLimit:
 
 @dataclass
 class Outcome:
-    result: str  # ok | failed | blocked | dry_run | queued
+    result: str  # ok | failed | blocked | dry_run | queued | unknown (the vendor may or may not have it)
     message: str
     audit_id: int | None = None
     response: dict[str, Any] = field(default_factory=dict)
@@ -95,8 +96,17 @@ class Verb:
         """Write-backs to a vendor name their connection's bucket; internal verbs have none."""
         return None
 
+    # May ``apply`` run again after a worker died mid-call? Yes for verbs that change nothing outside Vectis or
+    # only replace a value; a vendor write that adds something says no and reads back with ``confirm``.
+    repeatable: ClassVar[bool] = True
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         raise NotImplementedError
+
+    def confirm(self, ctx: Context, target: Target, payload: dict[str, Any], since: datetime) -> Applied | None:
+        """After a worker died between sending and recording: what the vendor shows was done since ``since``
+        (None: it cannot tell). Only asked of verbs that are not ``repeatable``."""
+        return None
 
     def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {k: (REDACTED if k in self.secret_fields else v) for k, v in payload.items()}

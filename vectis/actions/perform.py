@@ -15,7 +15,8 @@ from flask import g, has_request_context
 from sqlalchemy.orm import Session
 
 from vectis.actions import registry
-from vectis.actions.base import ActionFailed, Actor, Context, Outcome, Target, Verb
+from vectis.actions.base import ActionFailed, Actor, Applied, Context, Outcome, Target, Verb
+from vectis.actions.vendor import OutcomeUnknown
 from vectis.audit import writer as audit
 from vectis.models import QueuedAction, Rule, RuleDispatch, RuleMode
 from vectis.platform import db, jobs
@@ -59,8 +60,11 @@ def perform_queued(session: Session, queued: QueuedAction) -> Outcome | None:
     ctx = Context(session, queued.tenant_id, actor, queued.surface, queued.request_id)
     payload = queued.payload.open(queued.tenant_id)
     target = Target.from_json(queued.target)
-    if actor.type == "rule" and not _rule_is_live(session, actor):
-        outcome: Outcome | None = _finish(
+    if queued.attempted_at is not None and not verb.repeatable:
+        # A worker took this, committed that it was calling the vendor, and died before recording the answer.
+        outcome: Outcome | None = _recover(ctx, verb, target, payload, queued)
+    elif actor.type == "rule" and not _rule_is_live(session, actor):
+        outcome = _finish(
             ctx,
             verb,
             target,
@@ -75,6 +79,38 @@ def perform_queued(session: Session, queued: QueuedAction) -> Outcome | None:
     if outcome is not None:
         _settle_rule_dispatch(session, payload, outcome)
     return outcome
+
+
+def _recover(ctx: Context, verb: Verb, target: Target, payload: dict[str, Any], queued: QueuedAction) -> Outcome:
+    since = queued.attempted_at or queued.created_at
+    body: dict[str, Any] = {"request": verb.redact(payload), "recovered": True}
+    try:
+        with ctx.session.begin_nested():
+            found = verb.confirm(ctx, target, payload, since)
+    except ActionFailed:
+        found = None
+    if found is not None:
+        return _finish(
+            ctx,
+            verb,
+            target,
+            result="ok",
+            message=f"{found.message} (confirmed by reading it back)",
+            payload={**body, "response": found.response},
+            queued=queued,
+            vendor_status=None,
+        )
+    return _finish(
+        ctx,
+        verb,
+        target,
+        result="unknown",
+        message="Unknown — the worker sending this stopped before it recorded the vendor's answer, and reading "
+        "back could not tell whether it arrived. Vectis did not send it again; check the vendor.",
+        payload=body,
+        queued=queued,
+        vendor_status=None,
+    )
 
 
 def _rule_is_live(session: Session, actor: Actor) -> bool:
@@ -117,19 +153,32 @@ def _run(
         if wait > 0:
             return _defer(ctx, verb, target, payload, queued=queued, wait=wait)
 
-    try:
-        with ctx.session.begin_nested():
-            applied = verb.apply(ctx, target, payload)
-    except ActionFailed as exc:
-        return finish("failed", exc.message, vendor_status=exc.vendor_status)
-    except Exception:
-        log.exception("action %s failed unexpectedly", verb.name)
-        return finish("failed", UNEXPECTED_MESSAGE)
+    if queued is not None:
+        queued.attempted_at = datetime.now(UTC)
+        ctx.session.commit()  # before the vendor call: a worker that dies now is known to have tried
+    applied = _apply(verb, ctx, target, payload)
+    if not isinstance(applied, Applied):
+        result, message, vendor_status = applied
+        return finish(result, message, vendor_status=vendor_status)
     outcome = finish("ok", applied.message, applied.response)
     outcome.response, outcome.private = applied.response, applied.private
     for callback in ctx.after_commit:
         callback()
     return outcome
+
+
+def _apply(verb: Verb, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied | tuple[str, str, int | None]:
+    """The verb's change in a savepoint, or (result, message, vendor status) when it did not happen."""
+    try:
+        with ctx.session.begin_nested():
+            return verb.apply(ctx, target, payload)
+    except OutcomeUnknown as exc:
+        return "unknown", exc.message, exc.vendor_status
+    except ActionFailed as exc:
+        return "failed", exc.message, exc.vendor_status
+    except Exception:
+        log.exception("action %s failed unexpectedly", verb.name)
+        return "failed", UNEXPECTED_MESSAGE, None
 
 
 def _finish(

@@ -1,6 +1,6 @@
 """The contract every vendor connector fulfils (ARCHITECTURE "Connectors and simulators").
 
-A connector declares its config fields, capabilities and streams, tests a connection with a message a
+A connector declares its config fields and streams (and, in ``capabilities.py``, what else it can do), tests a connection with a message a
 person can read, and reads each stream page by page. Parsers are pure functions from vendor JSON to the
 record types below; the sync engine (``vectis/sync.py``) writes those records, so every vendor lands in
 the same tables the same way.
@@ -40,31 +40,6 @@ class ConfigField:
     help: str = ""
     placeholder: str = ""
     default: str = ""
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    read: bool = True
-    write_verbs: tuple[str, ...] = ()
-    webhooks: bool = False
-
-
-@dataclass(frozen=True)
-class Callback:
-    """A verified inbound callback: which record changed; the work is to read it again and store it."""
-
-    message_id: str
-    kind: str  # e.g. "ticket"
-    external_id: str
-    action: str  # added | updated | deleted
-
-
-class CallbackRefused(Exception):
-    """An inbound callback that is not provably from the vendor. ``reason`` is in words, for the log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 # --- records: what parsers produce -------------------------------------------------------------------
@@ -225,9 +200,10 @@ class Connector(ABC):
     category: ClassVar[str]
     description: ClassVar[str]
     fields: ClassVar[tuple[ConfigField, ...]]
-    capabilities: ClassVar[Capabilities] = Capabilities()
     default_rate_limit: ClassVar[float] = 2.0  # requests per second per connection
     base_url_field: ClassVar[str] = "base_url"
+    # The header the vendor dedupes writes by, if it has one: a write sent with it may be repeated safely.
+    idempotency_header: ClassVar[str | None] = None
 
     def __init__(self, config: dict[str, Any], context: ConnectorContext) -> None:
         self.config = config

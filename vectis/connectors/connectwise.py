@@ -18,9 +18,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vectis.connectors.base import (
-    Callback,
-    CallbackRefused,
-    Capabilities,
     ConfigField,
     Connector,
     ContactRecord,
@@ -33,6 +30,14 @@ from vectis.connectors.base import (
     TicketPriorityRecord,
     TicketRecord,
     TicketStatusRecord,
+)
+from vectis.connectors.capabilities import (
+    Callback,
+    CallbackRefused,
+    KeyNotCached,
+    NewTicket,
+    VerifiesCallbacks,
+    WritesTickets,
 )
 from vectis.platform.crypto import Sealed
 from vectis.platform.http import ConnectorError, UncertainOutcome
@@ -195,7 +200,7 @@ def parse_ticket(item: dict[str, Any], notes: list[dict[str, Any]] | None = None
     )
 
 
-class ConnectWiseConnector(Connector):
+class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks):
     key = "connectwise"
     label = "ConnectWise PSA"
     category = "psa"
@@ -203,9 +208,8 @@ class ConnectWiseConnector(Connector):
         "ConnectWise PSA (Manage): companies become customers with their contacts; boards, statuses, priorities "
         "and tickets with their notes."
     )
-    capabilities = Capabilities(
-        read=True, write_verbs=("ticket.reply", "ticket.update_status", "ticket.create"), webhooks=True
-    )
+    noun = "ConnectWise"
+    attachment_limit = 10 * 1024 * 1024  # ConnectWise's document limit
     default_rate_limit = 10.0
     base_url_field = "site_url"
     fields = (
@@ -439,7 +443,36 @@ class ConnectWiseConnector(Connector):
 
     def verify_callback(self, body: bytes, headers: Mapping[str, str]) -> Callback:
         """Check a callback came from this connection's ConnectWise: its key_url is on our own site (an
-        attacker's key server would sign anything), and the signature made with that key matches."""
+        attacker's key server would sign anything), and the signature made with that key matches. Only a
+        cached key is used: a key not fetched yet raises KeyNotCached and a job fetches it."""
+        payload, key_path = self._callback_key_path(body)
+        sent = headers.get(SIGNATURE_HEADER) or ""
+        if not sent:
+            raise CallbackRefused(f"It has no {SIGNATURE_HEADER} header.")
+        key = self._cached_key(key_path)
+        if key is None:
+            raise KeyNotCached(key_path)
+        if not hmac.compare_digest(signature(body, key), sent):
+            raise CallbackRefused("Its signature does not match the signing key ConnectWise published.")
+        return Callback(
+            message_id=str(payload.get("MessageId") or ""),
+            kind=str(payload.get("Type") or "").lower(),
+            external_id=str(payload.get("ID") or ""),
+            action=str(payload.get("Action") or "updated").lower(),
+        )
+
+    def fetch_callback_key(self, body: bytes) -> None:
+        _, key_path = self._callback_key_path(body)
+        response = self.ctx.http.request("GET", key_path, headers=self._headers, retry=True)
+        try:
+            key = str(response.json()["signing_key"]) if response.status_code == 200 else ""
+        except (ValueError, KeyError, TypeError):
+            key = ""
+        if not key:
+            raise CallbackRefused(f"ConnectWise did not hand out its signing key (HTTP {response.status_code}).")
+        self.ctx.redis.set(self._key_cache(key_path), Sealed.seal(self.ctx.tenant_id, key).token, ex=KEY_CACHE_SECONDS)
+
+    def _callback_key_path(self, body: bytes) -> tuple[dict[str, Any], str]:
         try:
             payload = json.loads(body)
         except ValueError:
@@ -450,47 +483,42 @@ class ConnectWiseConnector(Connector):
         site, key = urlsplit(self.config["site_url"]), urlsplit(key_url)
         if not key_url or (key.scheme, key.hostname, key.port) != (site.scheme, site.hostname, site.port):
             raise CallbackRefused(f"Its key_url is not on {site.netloc}: refused without fetching it.")
-        sent = headers.get(SIGNATURE_HEADER) or ""
-        if not sent:
-            raise CallbackRefused(f"It has no {SIGNATURE_HEADER} header.")
-        if not hmac.compare_digest(signature(body, self._signing_key(key.path)), sent):
-            raise CallbackRefused("Its signature does not match the signing key ConnectWise published.")
-        return Callback(
-            message_id=str(payload.get("MessageId") or ""),
-            kind=str(payload.get("Type") or "").lower(),
-            external_id=str(payload.get("ID") or ""),
-            action=str(payload.get("Action") or "updated").lower(),
-        )
+        return payload, key.path
 
-    def _signing_key(self, path: str) -> str:
-        cache = f"vectis:cw-signing-key:{self.ctx.tenant_id}:{self.ctx.connection_id}:{hashlib.sha256(path.encode()).hexdigest()[:24]}"
-        cached = self.ctx.redis.get(cache)
-        if cached:
-            return str(Sealed(cached if isinstance(cached, bytes) else str(cached).encode()).open(self.ctx.tenant_id))
-        response = self.ctx.http.request("GET", path, headers=self._headers, retry=True)
-        try:
-            key = str(response.json()["signing_key"]) if response.status_code == 200 else ""
-        except (ValueError, KeyError, TypeError):
-            key = ""
-        if not key:
-            raise CallbackRefused(f"ConnectWise did not hand out its signing key (HTTP {response.status_code}).")
-        self.ctx.redis.set(cache, Sealed.seal(self.ctx.tenant_id, key).token, ex=KEY_CACHE_SECONDS)
-        return key
+    def _key_cache(self, path: str) -> str:
+        digest = hashlib.sha256(path.encode()).hexdigest()[:24]
+        return f"vectis:cw-signing-key:{self.ctx.tenant_id}:{self.ctx.connection_id}:{digest}"
 
-    def register_callback(self, url: str) -> dict[str, Any]:
+    def _cached_key(self, path: str) -> str | None:
+        cached = self.ctx.redis.get(self._key_cache(path))
+        if not cached:
+            return None
+        return str(Sealed(cached if isinstance(cached, bytes) else str(cached).encode()).open(self.ctx.tenant_id))
+
+    def register_callback(self, url: str) -> str | None:
         body = {"url": url, "objectId": 1, "type": "Ticket", "level": "Owner", "description": "Vectis instant updates"}
         created, _ = self.call("POST", "/system/callbacks", body=body, what="the callback registration", retry=False)
-        return created if isinstance(created, dict) else {}
+        return str(created.get("id") or "") or None if isinstance(created, dict) else None
 
-    # --- write-back (called by vectis/actions/tickets.py only) -------------------------------------
+    # --- write-back (called by vectis/tickets/verbs.py, through perform(), only) --------------------
 
-    def add_note(self, ticket_id: str, text: str, *, internal: bool) -> dict[str, Any]:
+    def add_note(self, ticket: str, text: str, *, internal: bool) -> None:
         body = {"text": text, "detailDescriptionFlag": not internal, "internalAnalysisFlag": internal}
-        created, _ = self.call("POST", f"/service/tickets/{ticket_id}/notes", body=body, what="the reply", retry=False)
-        return created if isinstance(created, dict) else {}
+        self.call("POST", f"/service/tickets/{ticket}/notes", body=body, what="the reply", retry=False)
 
-    def upload(self, ticket_id: str, name: str, content: bytes) -> None:
-        fields = {"recordType": "Ticket", "recordId": ticket_id, "title": name}
+    def find_note(self, ticket: str, text: str, *, internal: bool, since: datetime) -> bool:
+        notes, _ = self.call(
+            "GET", f"/service/tickets/{ticket}/notes", params={"pageSize": PAGE_SIZE}, what="its notes"
+        )
+        for note in notes if isinstance(notes, list) else []:
+            record = parse_note(note) if isinstance(note, dict) else None
+            # ConnectWise stamps to the second: a note of this second counts.
+            if record and record.body == text and record.internal == internal and record.written_at >= _second(since):
+                return True
+        return False
+
+    def upload(self, ticket: str, name: str, content: bytes) -> None:
+        fields = {"recordType": "Ticket", "recordId": ticket, "title": name}
         self.call(
             "POST",
             "/system/documents",
@@ -500,24 +528,48 @@ class ConnectWiseConnector(Connector):
             retry=False,
         )
 
-    def set_status(self, ticket_id: str, status_id: str) -> dict[str, Any]:
-        patch = [{"op": "replace", "path": "status/id", "value": int(status_id)}]
+    def set_status(self, ticket: str, status: str) -> None:
+        patch = [{"op": "replace", "path": "status/id", "value": int(status)}]
         # Replacing the status with the same value twice leaves one change: safe to send again.
-        updated, _ = self.call(
-            "PATCH", f"/service/tickets/{ticket_id}", body=patch, what="the status change", retry=True
-        )
-        return updated if isinstance(updated, dict) else {}
+        self.call("PATCH", f"/service/tickets/{ticket}", body=patch, what="the status change", retry=True)
 
-    def create_ticket(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def create_ticket(self, new: NewTicket) -> str:
+        fields: dict[str, Any] = {
+            "summary": new.summary[:100],
+            "board": {"id": int(new.board)},
+            "company": {"id": int(new.company)},
+        }
+        if new.priority:
+            fields["priority"] = {"id": int(new.priority)}
+        if new.contact:
+            fields["contact"] = {"id": int(new.contact)}
+        if new.description:
+            fields["initialDescription"] = new.description
         created, _ = self.call("POST", "/service/tickets", body=fields, what="the new ticket", retry=False)
-        return created if isinstance(created, dict) else {}
+        if not isinstance(created, dict) or created.get("id") is None:
+            raise ConnectorError("ConnectWise created the ticket but did not say its number.", permanent=False)
+        return str(created["id"])
 
-    def get_ticket(self, ticket_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        ticket, _ = self.call("GET", f"/service/tickets/{ticket_id}", what="the ticket")
-        notes, _ = self.call(
-            "GET", f"/service/tickets/{ticket_id}/notes", params={"pageSize": PAGE_SIZE}, what="its notes"
+    def find_ticket(self, new: NewTicket, *, since: datetime) -> str | None:
+        summary = new.summary[:100].replace('"', '\\"')
+        conditions = (
+            f'summary="{summary}" and company/id={int(new.company)} and board/id={int(new.board)} '
+            f"and dateEntered>=[{format_time(_second(since))}]"
         )
-        return (ticket if isinstance(ticket, dict) else {}), (notes if isinstance(notes, list) else [])
+        found, _ = self.call(
+            "GET", "/service/tickets", params={"conditions": conditions, "orderBy": "id asc"}, what="the new ticket"
+        )
+        items = [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
+        return str(items[0]["id"]) if items and items[0].get("id") is not None else None
+
+    def get_ticket(self, ticket: str) -> TicketRecord | None:
+        item, _ = self.call("GET", f"/service/tickets/{ticket}", what="the ticket")
+        notes, _ = self.call(
+            "GET", f"/service/tickets/{ticket}/notes", params={"pageSize": PAGE_SIZE}, what="its notes"
+        )
+        if not isinstance(item, dict):
+            return None
+        return parse_ticket(item, notes if isinstance(notes, list) else [])
 
 
 SIGNATURE_HEADER = "x-content-signature"
@@ -534,6 +586,10 @@ def _may_repeat(method: str, path: str, retry: bool | None) -> bool:
     if retry is None and method != "GET":
         raise TypeError(f"{method} {path}: say whether it may be sent twice (retry=)")
     return True if retry is None else retry
+
+
+def _second(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def _updated(item: dict[str, Any]) -> datetime | None:

@@ -13,10 +13,20 @@ from vectis.platform.config import Settings
 from vectis.platform.http import HttpClient
 from vectis.platform.ratelimit import TokenBucket
 
+# What a person waits on (Test connection, a reply sent from the hub): one attempt but for a request that
+# provably never left, timeouts of a few seconds, no waiting on Retry-After or the rate limit in the request.
+INTERACTIVE = {"max_attempts": 2, "connect_timeout": 3.0, "read_timeout": 8.0, "max_wait": 2.0}
+
 
 def build_connector(
-    connection: Connection, redis: Redis, settings: Settings, *, config: dict[str, Any] | None = None
+    connection: Connection,
+    redis: Redis,
+    settings: Settings,
+    *,
+    config: dict[str, Any] | None = None,
+    interactive: bool = False,
 ) -> Connector:
+    """``interactive``: the short policy above; otherwise a worker's (retries with backoff, long waits)."""
     cls = registry.get(connection.vendor)
     config = config if config is not None else connection.read_config()
     rate = connection.rate_limit_per_second or cls.default_rate_limit
@@ -24,8 +34,13 @@ def build_connector(
         redis, f"connection:{connection.tenant_id}:{connection.id or 'unsaved'}", rate, burst=max(1, round(rate))
     )
     template = settings.vendor_urls.get(cls.key) if settings.allow_loopback_vendors else None
+    policy: dict[str, Any] = INTERACTIVE if interactive else {}
     http = HttpClient(
-        base_url=cls.base_url(config, template), bucket=bucket, allow_loopback=settings.allow_loopback_vendors
+        base_url=cls.base_url(config, template),
+        bucket=bucket,
+        allow_loopback=settings.allow_loopback_vendors,
+        idempotency_header=cls.idempotency_header,
+        **policy,
     )
     context = ConnectorContext(connection.tenant_id, connection.id, http, redis, settings.product_ids.get(cls.key))
     return cls(config, context)

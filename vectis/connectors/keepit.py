@@ -30,7 +30,6 @@ from defusedxml.ElementTree import fromstring
 from vectis.connectors.base import (
     BackupEventRecord,
     BackupJobRecord,
-    Capabilities,
     ConfigField,
     Connector,
     CustomerRecord,
@@ -278,7 +277,6 @@ class KeepitConnector(Connector):
     label = "Keepit"
     category = "backup"
     description = "Keepit SaaS backup: child accounts, every connector's health and latest backup, and the audit log."
-    capabilities = Capabilities(read=True, write_verbs=(), webhooks=False)
     default_rate_limit = 10.0
     base_url_field = "region"
     fields = (

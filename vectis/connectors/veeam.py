@@ -23,7 +23,6 @@ from typing import Any
 from vectis.connectors.base import (
     BackupEventRecord,
     BackupJobRecord,
-    Capabilities,
     ConfigField,
     Connector,
     CustomerRecord,
@@ -232,7 +231,6 @@ class VeeamConnector(Connector):
     label = "Veeam"
     category = "backup"
     description = "Veeam Service Provider Console: companies, every backup job's latest run, and triggered alarms."
-    capabilities = Capabilities(read=True, write_verbs=(), webhooks=False)
     default_rate_limit = 2.0
     _events_read = 0  # this sync's events so far, against EVENT_CAP (one connector per sync)
     fields = (

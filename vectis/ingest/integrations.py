@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,12 +14,15 @@ from sqlalchemy.orm import Session
 
 from vectis.connectors import registry
 from vectis.connectors.base import CATEGORY_LABELS, Connector
+from vectis.connectors.capabilities import VerifiesCallbacks, supports
 from vectis.connectors.factory import build_connector
 from vectis.models import BackupAuditEvent, BackupConnector, Connection, CustomerLink, SyncRun
-from vectis.platform.crypto import SecretUnreadable
+from vectis.platform import jobs
+from vectis.platform.crypto import Sealed, SecretUnreadable
 from vectis.platform.http import ConnectorError
 from vectis.platform.queues import redis
 
+Vendor = type[Connector]  # what views hold of a vendor: its class, for labels and fields
 MASK = "••••••••"  # shown instead of a stored secret; sending it back keeps the secret
 
 
@@ -155,20 +160,82 @@ def merge_config(vendor: type[Connector], submitted: dict[str, Any], connection:
     return merged
 
 
-def try_connection(
-    session: Session, tenant_id: int, vendor: type[Connector], submitted: dict[str, Any]
-) -> tuple[bool, str]:
-    """Try the submitted (not yet saved) settings. Nothing is stored."""
+TEST_TTL = 300  # seconds a test's settings and its answer are kept in Redis
+EXPIRED = "This test has expired. Click Test again."
 
+
+def takes_callbacks(vendor: type[Connector]) -> bool:
+    return supports(vendor, VerifiesCallbacks)
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    done: bool
+    ok: bool = False
+    message: str = ""
+
+
+def _test_key(tenant_id: int, token: str, part: str) -> str:
+    return f"vectis:connection-test:{tenant_id}:{token}:{part}"
+
+
+def start_test(
+    session: Session, tenant_id: int, vendor: type[Connector], submitted: dict[str, Any]
+) -> str | ConnectionCheck:
+    """Check the submitted settings and hand the vendor call to a job: the web request never waits on a vendor.
+    Returns the test's token, or its answer when the settings are wrong before any call."""
     connection = connection_for(session, vendor.key)
     try:
         config = vendor.validate_config(merge_config(vendor, submitted, connection))
+    except ConnectorError as exc:
+        return ConnectionCheck(done=True, ok=False, message=exc.message)
+    token = secrets.token_urlsafe(16)
+    # Sealed: the settings may hold a new password; they live only as long as the test.
+    redis().set(_test_key(tenant_id, token, "config"), Sealed.seal(tenant_id, config).token, ex=TEST_TTL)
+    jobs.TEST_CONNECTION.enqueue(tenant_id, vendor.key, token, job_id=f"connection-test-{token}")
+    return token
+
+
+def run_test(session: Session, tenant_id: int, vendor: type[Connector], token: str) -> ConnectionCheck:
+    """The job's half: one attempt with short timeouts, the answer kept for the page that polls it."""
+    client = redis()
+    raw = client.getdel(_test_key(tenant_id, token, "config"))
+    if raw is None:
+        state = ConnectionCheck(done=True, ok=False, message=EXPIRED)
+    else:
+        sealed = Sealed(raw if isinstance(raw, bytes) else str(raw).encode())
+        ok, message = try_connection(session, tenant_id, vendor, sealed.open(tenant_id), validated=True)
+        state = ConnectionCheck(done=True, ok=ok, message=message)
+    client.set(_test_key(tenant_id, token, "answer"), json.dumps([state.ok, state.message]), ex=TEST_TTL)
+    return state
+
+
+def check_state(tenant_id: int, token: str) -> ConnectionCheck:
+    answer = redis().get(_test_key(tenant_id, token, "answer"))
+    if answer is not None:
+        ok, message = json.loads(answer)
+        return ConnectionCheck(done=True, ok=bool(ok), message=str(message))
+    if redis().exists(_test_key(tenant_id, token, "config")):
+        return ConnectionCheck(done=False)
+    return ConnectionCheck(done=True, ok=False, message=EXPIRED)
+
+
+def try_connection(
+    session: Session, tenant_id: int, vendor: type[Connector], submitted: dict[str, Any], *, validated: bool = False
+) -> tuple[bool, str]:
+    """Try the submitted (not yet saved) settings with the interactive policy. Nothing is stored."""
+
+    connection = connection_for(session, vendor.key)
+    try:
+        config = submitted if validated else vendor.validate_config(merge_config(vendor, submitted, connection))
         # A transient row (never added to the session) carries the tenant, id and rate limit to the client.
         probe = Connection(
             tenant_id=tenant_id, vendor=vendor.key, name=vendor.label, id=connection.id if connection else None
         )
         probe.rate_limit_per_second = connection.rate_limit_per_second if connection else None
-        connector = build_connector(probe, redis(), current_app.config["VECTIS_SETTINGS"], config=config)
+        connector = build_connector(
+            probe, redis(), current_app.config["VECTIS_SETTINGS"], config=config, interactive=True
+        )
         try:
             return True, connector.test_connection()
         finally:

@@ -5,18 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
-
 from vectis.actions.base import REDACTED, ActionFailed, Applied, Context, Target, Verb
 from vectis.actions.registry import register
+from vectis.actions.vendor import connector_for, write_once
 from vectis.connectors import registry
-from vectis.connectors.factory import build_connector
+from vectis.connectors.capabilities import VerifiesCallbacks, supports
 from vectis.ingest.integrations import connection_for, merge_config
 from vectis.models import Connection, SyncRun
 from vectis.platform import jobs
 from vectis.platform.crypto import Sealed
 from vectis.platform.http import ConnectorError
-from vectis.platform.queues import redis
 
 
 def _vendor(target: Target) -> Any:
@@ -145,22 +143,20 @@ class InstantUpdates(Verb):
         connection = _connection(ctx, vendor.key)
         if connection is None:
             raise ActionFailed(f"Configure {vendor.label} first.")
-        if not vendor.capabilities.webhooks:
+        if not supports(vendor, VerifiesCallbacks):
             raise ActionFailed(f"{vendor.label} does not send callbacks to Vectis.")
         url = str(payload.get("url") or "")
         if not url.startswith(("https://", "http://")):
             raise ActionFailed("Vectis could not work out its own address for the callback.")
-
-        connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"])
-        try:
-            created = connector.register_callback(url)  # type: ignore[attr-defined]
-        except ConnectorError as exc:
-            raise ActionFailed(
-                f"{vendor.label} did not accept the callback: {exc.message}", vendor_status=exc.status
-            ) from None
-        finally:
-            connector.ctx.http.close()
-        connection.callback_id = str(created.get("id") or "") or None
+        with connector_for(ctx, connection, VerifiesCallbacks, doing="take callbacks from") as vendor_api:
+            try:
+                connection.callback_id = write_once(
+                    lambda: vendor_api.register_callback(url), lambda: None, vendor=vendor.label, what="the callback"
+                )
+            except ConnectorError as exc:
+                raise ActionFailed(
+                    f"{vendor.label} did not accept the callback: {exc.message}", vendor_status=exc.status
+                ) from None
         return Applied(
             f"Instant updates are on: {vendor.label} now tells Vectis about every ticket change.",
             response={"vendor": {"status": 201, "callback_id": connection.callback_id}, "url": url},

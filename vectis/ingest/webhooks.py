@@ -1,28 +1,41 @@
-"""Signed inbound webhooks, for any vendor whose connector can verify its callbacks.
+"""Signed inbound webhooks, for any vendor whose connector declares ``VerifiesCallbacks``.
 
-``receive`` reads the raw body, has the connector prove it came from the vendor (a forged one is logged and
-answered 401, nothing processed), records the delivery once per vendor message id (a replay is answered
-200 and not processed again) and enqueues the work: the same read-and-upsert path a sync takes.
+``receive`` reads the raw body and has the connector prove it came from the vendor with a key it has cached
+(a forged one is logged and answered 401, nothing processed). When the callback names a signing key Vectis has
+not fetched yet, the body waits, sealed, and a job fetches the key and verifies it: the web request never waits
+on the vendor. A verified delivery is recorded once per vendor message id (a replay is answered 200 and not
+processed again) and its work is enqueued: the same read-and-upsert path a sync takes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vectis.connectors.base import CallbackRefused
+from vectis.connectors.base import Connector
+from vectis.connectors.capabilities import (
+    Callback,
+    CallbackRefused,
+    KeyNotCached,
+    VerifiesCallbacks,
+    as_capability,
+    supports,
+)
 from vectis.connectors.factory import build_connector
 from vectis.models import Connection, WebhookDelivery
 from vectis.platform import jobs
+from vectis.platform.crypto import Sealed
 from vectis.platform.http import ConnectorError
 from vectis.platform.queues import redis
 
 LOG_LIMIT = 20
+WAITING = "Waiting for the signing key: Vectis fetches it and then checks the signature."
 
 
 @dataclass(frozen=True)
@@ -32,41 +45,99 @@ class Answer:
     delivery_id: int | None = None
 
 
-def receive(session: Session, connection: Connection, body: bytes, headers: Mapping[str, str]) -> Answer:
+def _connector(connection: Connection) -> Connector:
+    return build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"], interactive=True)
 
-    connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"])
-    verify = getattr(connector, "verify_callback", None)
+
+def receive(session: Session, connection: Connection, body: bytes, headers: Mapping[str, str]) -> Answer:
+    connector = _connector(connection)
     try:
-        if verify is None:
+        if not supports(connector, VerifiesCallbacks):
             raise CallbackRefused(f"{connection.name} does not send callbacks to Vectis.")
-        callback = verify(body, headers)
-    except (CallbackRefused, ConnectorError) as exc:
-        reason = exc.reason if isinstance(exc, CallbackRefused) else f"Could not check the signature: {exc.message}"
-        session.add(WebhookDelivery(tenant_id=connection.tenant_id, connection_id=connection.id, reason=reason))
-        session.commit()
-        return Answer(401, reason)
-    finally:
-        connector.ctx.http.close()
-    row = session.execute(
-        insert(WebhookDelivery)
-        .values(
+        callback = as_capability(connector, VerifiesCallbacks).verify_callback(body, headers)
+    except KeyNotCached:
+        pending = WebhookDelivery(
             tenant_id=connection.tenant_id,
             connection_id=connection.id,
-            message_id=callback.message_id[:100] or None,
-            verified=True,
-            reason="Signature verified.",
-            record=f"{callback.kind} {callback.external_id} {callback.action}"[:100],
+            reason=WAITING,
+            pending_body=Sealed.seal(connection.tenant_id, {"body": body.decode("utf-8", "replace"), **headers}),
         )
-        .on_conflict_do_nothing(
-            index_elements=["tenant_id", "connection_id", "message_id"], index_where=text("verified")
-        )
-        .returning(WebhookDelivery.id)
-    ).scalar()
+        session.add(pending)
+        session.commit()
+        jobs.CALLBACK_KEY.enqueue(connection.tenant_id, pending.id)
+        return Answer(202, "Accepted; the signature is checked once Vectis has the signing key.", pending.id)
+    except CallbackRefused as exc:
+        return _refuse(session, connection, exc.reason)
+    finally:
+        connector.ctx.http.close()
+    return _accept(session, connection, callback)
+
+
+def verify_pending(session: Session, delivery: WebhookDelivery, connection: Connection) -> str:
+    """The job's half: fetch the key the callback names, verify it as ``receive`` would have, then accept it."""
+    sealed = delivery.pending_body
+    delivery.pending_body = None
+    if sealed is None:
+        return "nothing to verify"
+    kept = dict(sealed.open(delivery.tenant_id))
+    body = str(kept.pop("body")).encode()
+    connector = _connector(connection)
+    try:
+        verifier = as_capability(connector, VerifiesCallbacks)  # only such a connector made it pending
+        verifier.fetch_callback_key(body)
+        callback = verifier.verify_callback(body, kept)
+    except (CallbackRefused, KeyNotCached, ConnectorError) as exc:
+        delivery.reason = _why(exc)
+        delivery.processed_at, delivery.outcome = datetime.now(UTC), "Refused: nothing was processed."
+        session.commit()
+        return "refused"
+    finally:
+        connector.ctx.http.close()
+    answer = _accept(session, connection, callback, delivery=delivery)
+    return "accepted" if answer.status == 202 else "duplicate"
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, CallbackRefused):
+        return exc.reason
+    if isinstance(exc, ConnectorError):
+        return f"Could not check the signature: {exc.message}"
+    return "The signing key could not be fetched."
+
+
+def _refuse(session: Session, connection: Connection, reason: str) -> Answer:
+    session.add(WebhookDelivery(tenant_id=connection.tenant_id, connection_id=connection.id, reason=reason))
     session.commit()
-    if row is None:
+    return Answer(401, reason)
+
+
+def _accept(
+    session: Session, connection: Connection, callback: Callback, *, delivery: WebhookDelivery | None = None
+) -> Answer:
+    message_id = callback.message_id[:100] or None
+    seen = message_id is not None and session.scalar(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.connection_id == connection.id,
+            WebhookDelivery.message_id == message_id,
+            WebhookDelivery.verified.is_(True),
+        )
+    )
+    if seen:
+        if delivery is not None:
+            delivery.processed_at, delivery.outcome = datetime.now(UTC), "Already received; not processed again."
+            session.commit()
         return Answer(200, "Already received; not processed again.")
-    jobs.CALLBACK.enqueue(connection.tenant_id, row)
-    return Answer(202, "Accepted.", row)
+    row = delivery or WebhookDelivery(tenant_id=connection.tenant_id, connection_id=connection.id)
+    row.message_id, row.verified, row.reason = message_id, True, "Signature verified."
+    row.record = f"{callback.kind} {callback.external_id} {callback.action}"[:100]
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:  # the same message verified by a concurrent request a moment ago
+        session.rollback()
+        return Answer(200, "Already received; not processed again.")
+    jobs.CALLBACK.enqueue(connection.tenant_id, row.id)
+    return Answer(202, "Accepted.", row.id)
 
 
 def recent(session: Session, connection: Connection | None) -> list[WebhookDelivery]:

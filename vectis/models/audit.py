@@ -37,7 +37,7 @@ class AuditEntry(TenantOwned, Base):
     __table_args__ = (
         Index("ix_audit_log_tenant_id_seq", "tenant_id", "seq", unique=True),
         Index("ix_audit_log_tenant_id_occurred_at", "tenant_id", "occurred_at"),
-        CheckConstraint("result in ('ok', 'failed', 'blocked', 'dry_run')", name="result_is_known"),
+        CheckConstraint("result in ('ok', 'failed', 'blocked', 'dry_run', 'unknown')", name="result_is_known"),
         CheckConstraint("surface in ('ui', 'api', 'mcp', 'rule', 'portal', 'system')", name="surface_is_known"),
     )
 

@@ -43,5 +43,8 @@ class QueuedAction(TenantOwned, Base):
     payload: Mapped[Sealed] = mapped_column(SealedType, nullable=False)
     request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at_column()
+    # Set and committed just before the vendor is called: a worker that died after it may have reached the
+    # vendor, so the next run reads back instead of sending again.
+    attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     result: Mapped[str | None] = mapped_column(String(10))

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Inde
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vectis.models.base import Base, TenantOwned, created_at_column
+from vectis.platform.crypto import Sealed, SealedType
 
 
 class WebhookDelivery(TenantOwned, Base):
@@ -34,5 +35,7 @@ class WebhookDelivery(TenantOwned, Base):
     verified: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     reason: Mapped[str] = mapped_column(Text, nullable=False)  # in words: why it was accepted or refused
     record: Mapped[str | None] = mapped_column(String(100))  # e.g. "ticket 48222 updated"
+    # A callback whose signing key was not fetched yet waits here, sealed, for the job that fetches the key.
+    pending_body: Mapped[Sealed | None] = mapped_column(SealedType)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(Text)

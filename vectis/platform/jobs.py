@@ -27,8 +27,9 @@ class Job:
 
 
 SYNC = Job("jobs.sync.run_sync", "sync", 3600)
-TEST_CONNECTION = Job("jobs.sync.test_connection", "sync", 60)
+TEST_CONNECTION = Job("jobs.sync.test_connection", "interactive", 60)
 CALLBACK = Job("jobs.webhooks.process", "sync", 300)
+CALLBACK_KEY = Job("jobs.webhooks.verify", "interactive", 60)
 RULES = Job("jobs.rules.refresh", "rules", 600)
 QUEUED_ACTION = Job("jobs.actions.run_queued", "actions", 300)
 MAIL = Job("jobs.mail.deliver", "mail", 60)

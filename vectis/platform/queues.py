@@ -6,7 +6,9 @@ from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
 
-QUEUES = ("sync", "rules", "actions", "mail")
+# "interactive" holds the short jobs a person is waiting on (Test connection); its own worker process runs
+# them, so they never queue behind an hour-long sync.
+QUEUES = ("interactive", "sync", "rules", "actions", "mail")
 
 
 def init_app(app: Flask, redis_url: str) -> None:

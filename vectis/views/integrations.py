@@ -46,6 +46,7 @@ def configure(vendor: str) -> Response:
     return render(
         "integrations/configure.html",
         vendor=cls,
+        takes_callbacks=integrations.takes_callbacks(cls),
         connection=connection,
         values=integrations.form_values(cls, connection),
         runs=integrations.recent_runs(s, connection),
@@ -80,8 +81,23 @@ def save(vendor: str) -> Response:
 def test(vendor: str) -> Response:
     cls = _vendor(vendor)
     submitted = {f.name: request.form.get(f.name, "") for f in cls.fields}
-    ok, message = integrations.try_connection(db.session(), g.tenant.id, cls, submitted)
-    return render("integrations/_test_result.html", "integrations/_test_result.html", ok=ok, message=message)
+    started = integrations.start_test(db.session(), g.tenant.id, cls, submitted)
+    if isinstance(started, str):
+        return _test_result(cls, started, integrations.ConnectionCheck(done=False))
+    return _test_result(cls, None, started)
+
+
+@bp.get("/<vendor>/test/<token>")
+@admin_only
+def test_status(vendor: str, token: str) -> Response:
+    cls = _vendor(vendor)
+    return _test_result(cls, token, integrations.check_state(g.tenant.id, token))
+
+
+def _test_result(cls: integrations.Vendor, token: str | None, check: integrations.ConnectionCheck) -> Response:
+    return render(
+        "integrations/_test_result.html", "integrations/_test_result.html", vendor=cls, token=token, check=check
+    )
 
 
 @bp.post("/<vendor>/enabled")
@@ -118,6 +134,7 @@ def sync_status(vendor: str) -> Response:
         "integrations/configure.html",
         "integrations/_sync.html",
         vendor=cls,
+        takes_callbacks=integrations.takes_callbacks(cls),
         connection=connection,
         run=run,
         progress=integrations.sync_progress(run),

@@ -1,0 +1,158 @@
+"""What a connector can do besides reading its streams, one Protocol per capability.
+
+A connector **declares** a capability by naming its Protocol among its bases
+(``class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks)``); :func:`supports` reads that
+declaration and never probes for methods. Actions, jobs and the webhook receiver dispatch on the capability,
+never on a vendor class, and every method reads back typed records, never raw vendor JSON. So a second PSA
+is its own connector module declaring ``WritesTickets``: nothing outside its files changes.
+
+Writes reach the vendor at most once (``vectis/platform/http.py``): every write method here has a read-back
+beside it (``find_note`` for ``add_note``) that the action calls after an outcome nobody can know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, TypeVar, cast
+
+from vectis.connectors.base import TicketRecord
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """A ticket to open, in the vendor's own ids (Vectis maps its rows to them before asking)."""
+
+    company: str  # the customer's account at the PSA
+    board: str
+    summary: str
+    priority: str | None = None
+    contact: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A verified inbound callback: which record changed; the work is to read it again and store it."""
+
+    message_id: str
+    kind: str  # e.g. "ticket"
+    external_id: str
+    action: str  # added | updated | deleted
+
+
+class CallbackRefused(Exception):
+    """An inbound callback that is not provably from the vendor. ``reason`` is in words, for the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class KeyNotCached(Exception):
+    """The callback names a signing key Vectis has not fetched yet: verifying it waits for a job, so the web
+    request never waits on the vendor."""
+
+
+class WritesTickets(Protocol):
+    """A PSA Vectis writes tickets back to: notes and replies, status, new tickets, attachments."""
+
+    noun: ClassVar[str]  # how people name the vendor in a sentence: "ConnectWise"
+    attachment_limit: ClassVar[int]  # bytes
+
+    def add_note(self, ticket: str, text: str, *, internal: bool) -> None: ...
+
+    def find_note(self, ticket: str, text: str, *, internal: bool, since: datetime) -> bool:
+        """Read-back: is a note with exactly this text on the ticket, written at or after ``since``?"""
+        ...
+
+    def upload(self, ticket: str, name: str, content: bytes) -> None: ...
+
+    def set_status(self, ticket: str, status: str) -> None:
+        """Replace the status: the same call twice leaves one change, so it may be repeated."""
+        ...
+
+    def create_ticket(self, new: NewTicket) -> str:
+        """The new ticket's id at the vendor."""
+        ...
+
+    def find_ticket(self, new: NewTicket, *, since: datetime) -> str | None:
+        """Read-back: the id of a ticket opened at or after ``since`` with this summary for this company."""
+        ...
+
+    def get_ticket(self, ticket: str) -> TicketRecord | None:
+        """The ticket with its notes, as a sync would store it (None: the vendor sent something unreadable)."""
+        ...
+
+
+class VerifiesCallbacks(Protocol):
+    """A vendor that calls Vectis back when a record changes, and signs what it sends."""
+
+    def verify_callback(self, body: bytes, headers: Mapping[str, str]) -> Callback:
+        """From cached keys only: raises CallbackRefused, or KeyNotCached when a key must be fetched first."""
+        ...
+
+    def fetch_callback_key(self, body: bytes) -> None:
+        """Fetch and cache the signing key ``body`` names (in a job), so ``verify_callback`` can check it."""
+        ...
+
+    def register_callback(self, url: str) -> str | None:
+        """Ask the vendor to call ``url``; the callback's id there."""
+        ...
+
+
+class AcknowledgesAlerts(Protocol):
+    """An RMM or monitoring tool whose alerts Vectis can acknowledge and resolve."""
+
+    def acknowledge_alert(self, alert: str) -> None: ...
+
+    def resolve_alert(self, alert: str) -> None: ...
+
+
+class RespondsOnEndpoints(Protocol):
+    """Endpoint security that takes response actions from Vectis."""
+
+    def isolate(self, device: str, *, comment: str) -> None: ...
+
+    def release(self, device: str, *, comment: str) -> None: ...
+
+    def resolve_detection(self, detection: str) -> None: ...
+
+    def mark_false_positive(self, detection: str) -> None: ...
+
+
+class ChangesLicences(Protocol):
+    """A distributor whose subscriptions Vectis can change."""
+
+    def set_quantity(self, subscription: str, quantity: int) -> None: ...
+
+
+C = TypeVar("C")
+
+
+def supports(connector: Any, capability: type[Any]) -> bool:
+    """Whether the connector (or its class) declares ``capability`` among its bases."""
+    cls = connector if isinstance(connector, type) else type(connector)
+    return capability in cls.__mro__
+
+
+def as_capability(connector: Any, capability: type[C]) -> C:
+    """The connector as the capability it declares (a TypeError if it does not: a caller's mistake)."""
+    if not supports(connector, capability):
+        raise TypeError(f"{type(connector).__name__} does not declare {capability.__name__}")
+    return cast(C, connector)
+
+
+def declared(connector: type[Any]) -> tuple[type[Any], ...]:
+    """Every capability the connector class declares, for the admin page and the registry test."""
+    return tuple(c for c in CAPABILITIES if supports(connector, c))
+
+
+CAPABILITIES: tuple[type[Any], ...] = (
+    WritesTickets,
+    VerifiesCallbacks,
+    AcknowledgesAlerts,
+    RespondsOnEndpoints,
+    ChangesLicences,
+)
