@@ -33,8 +33,10 @@ lint: $(VENV)/.dev-deps
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy
 
+# pytest runs on 4 xdist workers (pyproject's addopts); `make pytest PYTEST_ARGS="-n 0"` runs it serially.
+PYTEST_ARGS ?=
 pytest: $(VENV)/.dev-deps chromium
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Browser tests drive Debian's Chromium; install it when missing and we may (never `playwright install`).
 chromium:

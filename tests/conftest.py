@@ -1,12 +1,18 @@
 """Shared fixtures: real PostgreSQL and Redis, two tenants (``acme`` and ``northwind``), signed-in clients.
 
 With ``DATABASE_URL`` / ``REDIS_URL`` set (CI) the tests use those servers, in a database of their own
-(``<name>_test``, recreated each session) and Redis db 9 (flushed). Otherwise they start the embedded
-servers under ``var/test/``.
+(``<name>_test``, recreated and migrated each session) and Redis db 9 (flushed). Otherwise they start the
+embedded servers under ``var/test/``.
+
+Under pytest-xdist every worker is a session of its own: database ``<name>_test_<worker>`` (``gw0``,
+``gw1``, ...) and its own Redis db (see ``TEST_REDIS_DBS``), so workers never see each other's rows or
+keys. Without URLs the controller starts the embedded servers once and hands their addresses to the
+workers (``pytest_configure_node``); the workers then use them as they would CI's servers.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import re
@@ -47,8 +53,8 @@ from vectis.models import (
     TicketBoard,
     User,
 )
-from vectis.platform import db, embedded
-from vectis.platform.bootstrap import migrate, recreate_database
+from vectis.platform import db, embedded, public_ids
+from vectis.platform.bootstrap import ensure_app_role, migrate, recreate_database
 from vectis.platform.config import ROOT, Settings, load
 from vectis.platform.crypto import Sealed
 from vectis.platform.db import system_session
@@ -56,40 +62,104 @@ from vectis.platform.queues import redis
 from vectis.rules.definition import normalized
 
 TEST_VAR = ROOT / "var" / "test"
-TEST_REDIS_DB = 9
+# Redis db per session: a serial run and xdist's gw0 use 9, gw1 10, ... gw6 15, then 8 down to 1 (0 is
+# the demo's). Redis has 16 dbs, so at most 15 workers.
+TEST_REDIS_DBS = (9, 10, 11, 12, 13, 14, 15, 8, 7, 6, 5, 4, 3, 2, 1)
+# What the xdist controller hands its workers when it started the embedded servers for them.
+WORKER_DATABASE_URL, WORKER_REDIS_URL = "vectis_database_url", "vectis_redis_url"
 
 
-def _test_database_url(url: str) -> str:
+def _worker_id() -> str | None:
+    """The xdist worker this process is (``gw0``, ``gw1``, ...), or None in a serial run."""
+    return os.environ.get("PYTEST_XDIST_WORKER") or None
+
+
+def _redis_db(worker: str | None) -> int:
+    index = int(worker.removeprefix("gw")) if worker else 0
+    if index >= len(TEST_REDIS_DBS):
+        raise pytest.UsageError(f"Redis has 16 dbs: run at most {len(TEST_REDIS_DBS)} xdist workers (-n)")
+    return TEST_REDIS_DBS[index]
+
+
+def _test_database_url(url: str, worker: str | None = None) -> str:
     parsed = make_url(url)
     name = parsed.database or "vectis"
     if not name.endswith("_test"):
         name += "_test"  # never drop the database a developer pointed DATABASE_URL at
+    if worker:
+        name += f"_{worker}"
     return parsed.set(database=name).render_as_string(hide_password=False)
 
 
-def _test_redis_url(url: str) -> str:
+def _test_redis_url(url: str, worker: str | None = None) -> str:
+    db = _redis_db(worker)
+    base = url.split("?", 1)[0]
     if url.startswith("unix://"):
-        return url  # the embedded server is ours alone
-    base = url.split("?", 1)[0].rstrip("/")
-    scheme, _, rest = base.partition("://")
+        return f"{base}?db={db}"  # the embedded server: xdist's workers share it
+    scheme, _, rest = base.rstrip("/").partition("://")
     host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{TEST_REDIS_DB}"
+    return f"{scheme}://{host}/{db}"
 
 
-@pytest.fixture(scope="session")
-def settings() -> Iterator[Settings]:
-    services = embedded.start(
-        TEST_VAR, postgres=not os.environ.get("DATABASE_URL"), redis=not os.environ.get("REDIS_URL")
-    )
-    env = {
+def _test_env(database_url: str, redis_url: str) -> dict[str, str]:
+    return {
         "VECTIS_ENV": "test",
         "VECTIS_VAR_DIR": str(TEST_VAR),
         "VECTIS_BASE_DOMAIN": "localhost",
-        "DATABASE_URL": _test_database_url(services.database_url or os.environ["DATABASE_URL"]),
-        "REDIS_URL": _test_redis_url(services.redis_url or os.environ["REDIS_URL"]),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
     }
-    loaded = load(env)
-    recreate_database(loaded.database_url)
+
+
+class SharedServices:
+    """The xdist controller's part: start the embedded servers (those without a URL) once, make the
+    generated secrets under ``var/test`` before any worker races to, and tell every worker where the
+    servers are. Registered only when xdist runs the session."""
+
+    def __init__(self) -> None:
+        self.services: embedded.Embedded | None = None
+        self.urls: dict[str, str] = {}
+
+    def pytest_configure_node(self, node: Any) -> None:
+        if self.services is None:
+            self.services = embedded.start(
+                TEST_VAR, postgres=not os.environ.get("DATABASE_URL"), redis=not os.environ.get("REDIS_URL")
+            )
+            self.urls = {
+                WORKER_DATABASE_URL: self.services.database_url or os.environ["DATABASE_URL"],
+                WORKER_REDIS_URL: self.services.redis_url or os.environ["REDIS_URL"],
+            }
+            load(_test_env(self.urls[WORKER_DATABASE_URL], self.urls[WORKER_REDIS_URL]))  # writes the secrets
+        node.workerinput.update(self.urls)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.services is not None:
+            self.services.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(SharedServices(), "vectis-shared-services")
+
+
+@pytest.fixture(scope="session")
+def settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
+    given: dict[str, str] = getattr(request.config, "workerinput", {})
+    database_url = given.get(WORKER_DATABASE_URL) or os.environ.get("DATABASE_URL")
+    redis_url = given.get(WORKER_REDIS_URL) or os.environ.get("REDIS_URL")
+    services = embedded.start(TEST_VAR, postgres=not database_url, redis=not redis_url)
+    worker = _worker_id()
+    loaded = load(
+        _test_env(
+            _test_database_url(services.database_url or database_url or "", worker),
+            _test_redis_url(services.redis_url or redis_url or "", worker),
+        )
+    )
+    # Creating a database or the runtime role is not safe to race: workers take turns (migrating is).
+    with (TEST_VAR / ".setup.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        recreate_database(loaded.database_url)
+        ensure_app_role(loaded)
     migrate(loaded, quiet=True)
     yield loaded
     services.stop()
@@ -250,7 +320,8 @@ def sample_path(app: Flask, rule: UrlRule, values: dict[str, object]) -> str:
         assert isinstance(converter, AnyConverter), f"{rule.rule}: give a sample value for <{arg}>"
         # AnyConverter keeps only its regex, "(?:a|b|c)": any one of its words makes a valid URL.
         values[arg] = re.sub(r"\\(.)", r"\1", converter.regex.removeprefix("(?:").removesuffix(")").split("|")[0])
-    return app.url_map.bind("acme.localhost").build(rule.endpoint, values)
+    with app.app_context():  # public ids are enciphered with the installation's key
+        return app.url_map.bind("acme.localhost").build(rule.endpoint, values)
 
 
 def waiting_account(app: Flask, tenant: TenantFixture) -> tuple[Target, int]:
@@ -393,3 +464,9 @@ def acme_connection(app: Flask, tenant_id: int) -> int:
         found = s.scalar(select(Connection.id).where(Connection.vendor == "veeam"))
         assert found is not None
         return found
+
+
+def pid(app: Flask, kind: str, key: int | None) -> str:
+    """The public id a URL carries for row ``key`` (``vectis/platform/public_ids.py``)."""
+    with app.app_context():
+        return public_ids.encode(kind, key)

@@ -11,7 +11,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
-from tests.conftest import MadeUser, TenantFixture
+from tests.conftest import MadeUser, TenantFixture, pid
 from tests.e2e.test_shell import sign_in
 from vectis.demo.seed import DEMO_PASSWORD
 from vectis.models import User
@@ -79,6 +79,7 @@ def test_an_admin_invites_a_user_and_reads_it_in_the_audit_log(
 
     page.get_by_role("link", name="Audit log").click()
     expect(page.locator("#audit-results")).to_contain_text("user.invite")
+    page.wait_for_load_state("load")  # htmx is deferred: a change before it loads would go unheard
     page.get_by_label("Action").select_option("user.invite")
     expect(page).to_have_url(re.compile(r"action=user\.invite"))
     rows = page.locator("tr.audit-row")
@@ -121,7 +122,7 @@ def test_an_admin_changes_a_role_and_deactivates_a_user(
     with app.app_context(), db.system_session() as s:  # a name that would break naive JavaScript quoting
         s.execute(update(User).where(User.id == user.id).values(name="Pat O'Neil"))
     sign_in(page, app, live_server, "acme", "admin@acme.test")
-    page.goto(f"http://acme.localhost:{live_server}/admin/users/{user.id}")
+    page.goto(f"http://acme.localhost:{live_server}/admin/users/{pid(app, 'user', user.id)}")
     page.get_by_label("Role").select_option("read_only")
     page.get_by_role("button", name="Change role").click()
     expect(page.locator("#flash")).to_contain_text("Pat O'Neil is now Read-only.")

@@ -11,7 +11,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.conftest import TenantFixture
+from tests.conftest import TenantFixture, pid
 from tests.e2e.test_shell import sign_in
 from tests.vendors.support import add_connection, serve_app, sync
 from vectis.models import Connection, Contact, Customer, Ticket
@@ -53,7 +53,7 @@ def test_a_technician_replies_from_the_hub_and_sees_it_in_the_queue(
         assert ticket is not None
         customer_id, number, summary, ticket_id = ticket.customer_id, ticket.external_id, ticket.summary, ticket.id
     sign_in(page, app, live_server, "northwind", "admin@northwind.test")
-    page.goto(f"http://northwind.localhost:{live_server}/customers/{customer_id}/tickets")
+    page.goto(f"http://northwind.localhost:{live_server}/customers/{pid(app, 'customer', customer_id)}/tickets")
     row = page.get_by_test_id("hub-ticket").filter(has_text=f"#{number}")
     row.locator("summary").click()
     detail = row.get_by_test_id("ticket-detail")
@@ -73,6 +73,7 @@ def test_a_technician_replies_from_the_hub_and_sees_it_in_the_queue(
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Tickets").click()
     expect(page.get_by_role("heading", name="Tickets", exact=True)).to_be_visible()
+    page.wait_for_load_state("load")  # htmx is deferred: a change before it loads would go unheard
     page.get_by_label("Status").select_option(label=chosen)
     expect(page).to_have_url(re.compile(r"status="))
     expect(page.get_by_test_id("ticket-queue")).to_contain_text(summary)
@@ -93,7 +94,7 @@ def test_a_technician_creates_a_ticket_with_priority_and_contact(
         customer_id, person = contact.customer_id, contact.name
     before = len(psa_northwind.tickets)
     sign_in(page, app, live_server, "northwind", "admin@northwind.test")
-    page.goto(f"http://northwind.localhost:{live_server}/customers/{customer_id}/tickets")
+    page.goto(f"http://northwind.localhost:{live_server}/customers/{pid(app, 'customer', customer_id)}/tickets")
     form = page.get_by_test_id("new-ticket")
     expect(form.get_by_label("Priority")).to_have_value(re.compile(r"\d+"))  # ConnectWise's default is chosen
     form.get_by_label("Summary").fill("Scanner drops off the network")
