@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
-from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, csrf_token, forget_used_codes, login
+from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, csrf_token, forget_used_codes, login, pid
 from vectis import create_app
 from vectis.demo.seed import DEMO_PASSWORD, demo_totp_secret
 from vectis.identity import mfa
@@ -289,9 +289,9 @@ def test_a_reactivated_user_must_sign_in_again(
     user = make_user(acme)
     client = login(app, acme, user.email)
     admin = login(app, acme)
-    token = csrf_token(admin, f"/admin/users/{user.id}")
-    admin.post(f"/admin/users/{user.id}/deactivate", data={"csrf_token": token})
-    admin.post(f"/admin/users/{user.id}/reactivate", data={"csrf_token": token})
+    token = csrf_token(admin, f"/admin/users/{pid(app, 'user', user.id)}")
+    admin.post(f"/admin/users/{pid(app, 'user', user.id)}/deactivate", data={"csrf_token": token})
+    admin.post(f"/admin/users/{pid(app, 'user', user.id)}/reactivate", data={"csrf_token": token})
     assert client.get("/customers").status_code == 302  # the session from before the deactivation stays dead
 
 

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from tests.conftest import MadeUser, TenantFixture, csrf_token, login
+from tests.conftest import MadeUser, TenantFixture, csrf_token, login, pid
 from vectis.backups.state import derive
 from vectis.models import (
     AuditEntry,
@@ -196,21 +196,25 @@ def test_the_list_finds_customers_by_what_a_vendor_calls_them_and_shows_badges(a
     )
     assert client.get("/customers?q=no-such-customer-anywhere").get_data(as_text=True).count("No customer matches") == 1
     palette = client.get("/customers/palette?q=greyhaven", headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert f'href="/customers/{customer_id}"' in palette
+    assert f'href="/customers/{pid(app, "customer", customer_id)}"' in palette
 
 
 def test_tabs_show_only_with_data_and_their_urls_survive_reload(app: Flask, acme: TenantFixture) -> None:
     with_backups, without = make_customer(app, acme), make_customer(app, acme, backups=False)
     client = login(app, acme)
-    page = client.get(f"/customers/{with_backups}/backups")
+    page = client.get(f"/customers/{pid(app, 'customer', with_backups)}/backups")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "HX-Request" in page.headers.get("Vary", "")
     assert 'aria-current="page">Backups</a>' in html and "SQL01 Nightly" in html and "<html" in html
     assert "no success since" in html  # the state says why
-    tab = client.get(f"/customers/{with_backups}/timeline", headers={"HX-Request": "true"}).get_data(as_text=True)
+    tab = client.get(
+        f"/customers/{pid(app, 'customer', with_backups)}/timeline", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
     assert "<html" not in tab and 'id="hub-body"' in tab and 'aria-current="page">Timeline</a>' in tab
-    assert client.get(f"/customers/{without}/backups").status_code == 404  # no backup data: no Backups tab
-    bare = client.get(f"/customers/{without}").get_data(as_text=True)
+    assert (
+        client.get(f"/customers/{pid(app, 'customer', without)}/backups").status_code == 404
+    )  # no backup data: no Backups tab
+    bare = client.get(f"/customers/{pid(app, 'customer', without)}").get_data(as_text=True)
     assert ">Backups</a>" not in bare and 'aria-current="page">Timeline</a>' in bare
 
 
@@ -218,21 +222,32 @@ def test_timeline_filters_round_trip_through_the_url(app: Flask, acme: TenantFix
     customer_id = make_customer(app, acme)
     add_events(app, acme, customer_id, 6, start=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     client = login(app, acme)
-    html = client.get(f"/customers/{customer_id}/timeline?day=2026-03-02&source=Veeam").get_data(as_text=True)
+    html = client.get(f"/customers/{pid(app, 'customer', customer_id)}/timeline?day=2026-03-02&source=Veeam").get_data(
+        as_text=True
+    )
     assert len(titles(html)) == 3  # Veeam's half of that day
     assert "Day: 02 Mar 2026" in html and "Source: Veeam" in html
     assert 'value="2026-03-02"' in html and 'value="Veeam" checked' in html
     # Each chip links to the same view without its own filter.
-    assert f'href="/customers/{customer_id}/timeline?source=Veeam"' in html
-    assert f'href="/customers/{customer_id}/timeline?day=2026-03-02"' in html
-    assert len(titles(client.get(f"/customers/{customer_id}/timeline?day=2026-03-03").get_data(as_text=True))) == 0
+    assert f'href="/customers/{pid(app, "customer", customer_id)}/timeline?source=Veeam"' in html
+    assert f'href="/customers/{pid(app, "customer", customer_id)}/timeline?day=2026-03-02"' in html
+    assert (
+        len(
+            titles(
+                client.get(f"/customers/{pid(app, 'customer', customer_id)}/timeline?day=2026-03-03").get_data(
+                    as_text=True
+                )
+            )
+        )
+        == 0
+    )
 
 
 def test_load_older_neither_skips_nor_repeats_while_new_events_arrive(app: Flask, acme: TenantFixture) -> None:
     customer_id = make_customer(app, acme, backups=False)
     add_events(app, acme, customer_id, 120, start=datetime.now(UTC) - timedelta(days=3))
     client = login(app, acme)
-    first = client.get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
+    first = client.get(f"/customers/{pid(app, 'customer', customer_id)}/timeline").get_data(as_text=True)
     older = re.search(r'hx-get="([^"]*before=[^"]*)"', first)
     assert older is not None
     add_events(app, acme, customer_id, 15, start=datetime.now(UTC) - timedelta(minutes=30))  # newer, meanwhile
@@ -276,7 +291,7 @@ def test_gap_markers_show_where_a_source_was_not_syncing(app: Flask, acme: Tenan
                     finished_at=finished,
                 )
             )
-    html = login(app, acme).get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
+    html = login(app, acme).get(f"/customers/{pid(app, 'customer', customer_id)}/timeline").get_data(as_text=True)
     assert html.count('data-testid="sync-gap"') == 1 and "GapSource was not syncing from" in html
 
 
@@ -290,28 +305,41 @@ def test_notes_interleave_and_only_their_author_changes_them(
     add_events(app, acme, customer_id, 3, start=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     author, other = make_user(acme), make_user(acme)
     writer = login(app, acme, author.email)
-    token = csrf_token(writer, f"/customers/{customer_id}/timeline")
+    token = csrf_token(writer, f"/customers/{pid(app, 'customer', customer_id)}/timeline")
     posted = writer.post(
-        f"/customers/{customer_id}/notes",
+        f"/customers/{pid(app, 'customer', customer_id)}/notes",
         data={"csrf_token": token, "body": "Talked to their CIO at 4pm", "occurred_at": "2026-03-02T09:01:30"},
     )
     assert posted.status_code == 302
-    html = writer.get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
+    html = writer.get(f"/customers/{pid(app, 'customer', customer_id)}/timeline").get_data(as_text=True)
     entries = re.findall(r'data-testid="(note|event)"', html)
     assert entries == ["event", "note", "event", "event"]  # newest first: 09:02, the note at 09:01:30, 09:01, 09:00
     with app.app_context(), db.tenant_session(acme.id) as s:
         note = s.scalar(select(CustomerNote).where(CustomerNote.customer_id == customer_id))
         assert note is not None
         note_id = note.id
-    refused = writer.post(f"/customers/{customer_id}/notes", data={"csrf_token": token, "body": "   "})
+    refused = writer.post(
+        f"/customers/{pid(app, 'customer', customer_id)}/notes", data={"csrf_token": token, "body": "   "}
+    )
     assert refused.status_code == 422 and "Write the note first." in refused.get_data(as_text=True)
 
     stranger = login(app, acme, other.email)
-    their_token = csrf_token(stranger, f"/customers/{customer_id}/timeline")
-    stranger.post(f"/customers/{customer_id}/notes/{note_id}", data={"csrf_token": their_token, "body": "rewritten"})
-    assert "Edit or delete" not in stranger.get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
-    writer.post(f"/customers/{customer_id}/notes/{note_id}", data={"csrf_token": token, "body": "Talked to the CIO"})
-    writer.post(f"/customers/{customer_id}/notes/{note_id}/delete", data={"csrf_token": token})
+    their_token = csrf_token(stranger, f"/customers/{pid(app, 'customer', customer_id)}/timeline")
+    stranger.post(
+        f"/customers/{pid(app, 'customer', customer_id)}/notes/{pid(app, 'note', note_id)}",
+        data={"csrf_token": their_token, "body": "rewritten"},
+    )
+    assert "Edit or delete" not in stranger.get(f"/customers/{pid(app, 'customer', customer_id)}/timeline").get_data(
+        as_text=True
+    )
+    writer.post(
+        f"/customers/{pid(app, 'customer', customer_id)}/notes/{pid(app, 'note', note_id)}",
+        data={"csrf_token": token, "body": "Talked to the CIO"},
+    )
+    writer.post(
+        f"/customers/{pid(app, 'customer', customer_id)}/notes/{pid(app, 'note', note_id)}/delete",
+        data={"csrf_token": token},
+    )
     with app.app_context(), db.tenant_session(acme.id) as s:
         assert s.get(CustomerNote, note_id) is None
         assert s.scalar(select(TimelineEvent).where(TimelineEvent.note_id == note_id)) is None
@@ -330,7 +358,10 @@ def test_notes_interleave_and_only_their_author_changes_them(
     ]
     viewer = login(app, acme, "viewer@acme.test")
     blocked = viewer.post(
-        f"/customers/{customer_id}/notes",
-        data={"csrf_token": csrf_token(viewer, f"/customers/{customer_id}/timeline"), "body": "hi"},
+        f"/customers/{pid(app, 'customer', customer_id)}/notes",
+        data={
+            "csrf_token": csrf_token(viewer, f"/customers/{pid(app, 'customer', customer_id)}/timeline"),
+            "body": "hi",
+        },
     )
     assert blocked.status_code == 403

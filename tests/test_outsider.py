@@ -23,6 +23,7 @@ from tests.conftest import (
     sample_path,
     waiting_account,
 )
+from vectis.platform import public_ids
 
 # URL argument -> how to get an id of an acme object of that kind.
 OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
@@ -52,12 +53,17 @@ def test_it_hides_every_object_route_from_another_tenant(
             continue
         unknown = [a for a in id_args if a not in OBJECT_IDS]
         assert not unknown, f"{rule.rule}: add {unknown} to OBJECT_IDS"
-        path = sample_path(app, rule, {arg: OBJECT_IDS[arg](app, acme) for arg in id_args})
+        values: dict[str, object] = {arg: OBJECT_IDS[arg](app, acme) for arg in id_args}
+        if "token" in rule.arguments:  # a webhook URL: the right token, so only tenancy can answer 404
+            with app.app_context():
+                values["token"] = public_ids.webhook_token(int(str(values["connection_id"])))
+        path = sample_path(app, rule, values)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             own = insider.open(path, method=method, headers=insider_headers)
             assert own.status_code != 404, f"{method} {path} should exist for acme itself"
             theirs = outsider.open(path, method=method, headers=outsider_headers)
             assert theirs.status_code == 404, f"{method} {path} answered {theirs.status_code} to northwind"
             checked.append(f"{method} {rule.rule}")
-    assert "GET /admin/users/<int:user_id>" in checked
-    assert any(c.startswith("POST /admin/users/<int:user_id>/") for c in checked)
+    assert "GET /admin/users/<pid(user):user_id>" in checked
+    assert any(c.startswith("POST /admin/users/<pid(user):user_id>/") for c in checked)
+    assert "POST /webhooks/<pid(connection):connection_id>/<token>" in checked

@@ -63,7 +63,7 @@ def test_a_technician_opens_a_customer_with_ctrl_k_and_works_its_hub(
     page.get_by_role("navigation", name=page.get_by_role("heading", level=1).inner_text()).get_by_role(
         "link", name="Timeline"
     ).click()
-    expect(page).to_have_url(re.compile(r"/customers/\d+/timeline$"))
+    expect(page).to_have_url(re.compile(r"/customers/cus_[0-9a-z]{13}/timeline$"))
     expect(page.get_by_test_id("timeline")).to_be_visible()
     page.get_by_label("Keepit").check()
     expect(page.get_by_test_id("filter-chips")).to_contain_text("Source: Keepit")

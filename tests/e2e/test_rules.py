@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
 from jobs import rules as rules_job
-from tests.conftest import TenantFixture
+from tests.conftest import TenantFixture, pid
 from tests.e2e.test_shell import sign_in
 from tests.e2e.test_tickets import psa_northwind  # noqa: F401 - the ConnectWise fixture, shared
 from tests.vendors.support import add_connection
@@ -155,14 +155,14 @@ def test_a_technician_builds_a_rule_watches_its_dry_run_enables_it_and_finds_its
     page.reload()
     expect(page.get_by_test_id("fire").first.get_by_test_id("dispatch-state")).to_have_text("Sent")
     assert len(psa_northwind.tickets) == tickets_before + 1
-    page.goto(f"{base}/customers/{customer_id}/tickets")
+    page.goto(f"{base}/customers/{pid(app, 'customer', customer_id)}/tickets")
     expect(page.get_by_test_id("hub-tickets")).to_contain_text("Backup failed: FS01 Daily")
     page.goto(f"{base}/rules")
     expect(page.get_by_test_id("rule-list")).to_contain_text("Failed backup → ticket")
     page.screenshot(path=str(screenshots_dir / "rules.png"), full_page=True)
 
     # The versions tab after an edit shows what changed.
-    page.goto(f"{base}/customers/{customer_id}/alerts")
+    page.goto(f"{base}/customers/{pid(app, 'customer', customer_id)}/alerts")
     alert = page.get_by_test_id("alert-row").filter(has_text="FS01 Daily")
     alert.get_by_role("button", name="Acknowledge").click()
     expect(page.locator("#flash")).to_contain_text(re.compile("Acknowledged"))
@@ -182,7 +182,7 @@ def test_a_template_lands_as_a_draft_and_an_edit_shows_as_a_version_diff(
     base = f"http://northwind.localhost:{live_server}"
     sign_in(page, app, live_server, "northwind", "admin@northwind.test")
     customer_id, _ = failing_job
-    page.goto(f"{base}/customers/{customer_id}")
+    page.goto(f"{base}/customers/{pid(app, 'customer', customer_id)}")
     tags = page.get_by_test_id("hub-tags")
     tags.locator("summary").click()
     tags.get_by_label("Tags, comma-separated").fill("Managed, VIP")

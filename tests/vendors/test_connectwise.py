@@ -38,7 +38,7 @@ from vectis.models import (
     TimelineEvent,
     WebhookDelivery,
 )
-from vectis.platform import db
+from vectis.platform import db, public_ids
 from vectis.platform.queues import queue, redis
 from vectis.simulators.connectwise import (
     DEMO_CLIENT_ID,
@@ -402,11 +402,29 @@ def post_callback(app: Flask, setup: Setup, body: bytes, signature: str) -> tupl
         slug = s.scalar(select(Tenant.slug).where(Tenant.id == setup.tenant_id))
     client = client_for(app, f"{slug}.localhost")
     response = client.post(
-        f"/webhooks/{setup.connection_id}",
+        webhook_path(app, setup.connection_id),
         data=body,
         headers={"Content-Type": "application/json", "x-content-signature": signature},
     )
     return response.status_code, response.get_json()["message"]
+
+
+def webhook_path(app: Flask, connection_id: int, token: str | None = None) -> str:
+    with app.app_context():
+        token = token or public_ids.webhook_token(connection_id)
+        return f"/webhooks/{public_ids.encode('connection', connection_id)}/{token}"
+
+
+def test_a_webhook_url_without_its_connections_token_is_not_found(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == setup.tenant_id))
+    client = client_for(app, f"{slug}.localhost")
+    guessed = client.post(webhook_path(app, setup.connection_id, "0" * 32), data=b"{}")
+    assert guessed.status_code == 404
+    sequential = client.post(f"/webhooks/{setup.connection_id}", data=b"{}")
+    assert sequential.status_code == 404
+    assert deliveries(app, setup) == []  # nothing recorded for a stranger
 
 
 def deliveries(app: Flask, setup: Setup) -> list[tuple[bool, str | None]]:

@@ -11,7 +11,7 @@ from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.rules import Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
-from vectis.models.tenancy import Role, Tenant, User
+from vectis.models.tenancy import Installation, Role, Tenant, User
 from vectis.models.tickets import (
     Ticket,
     TicketBoard,
@@ -38,6 +38,7 @@ __all__ = [
     "Customer",
     "CustomerLink",
     "CustomerNote",
+    "Installation",
     "Invite",
     "LinkStatus",
     "Linked",

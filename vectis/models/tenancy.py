@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Identity, Index, Integer, String, Text, true
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vectis.models.base import Base, TenantOwned, created_at_column
@@ -23,6 +36,17 @@ class Tenant(Base):
     slug: Mapped[str] = mapped_column(String(63), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
+
+
+class Installation(Base):
+    """One row: facts of this installation that must outlive every restart and key rotation. ``id_key``
+    enciphers public ids (``vectis/platform/public_ids.py``): changing it would change every id in every URL."""
+
+    __tablename__ = "installation"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    id_key: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 class Role(StrEnum):

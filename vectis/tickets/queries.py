@@ -26,6 +26,7 @@ from vectis.models import (
     TicketStatusChange,
     TimelineEvent,
 )
+from vectis.platform import public_ids
 from vectis.tickets.boards import default_board
 
 PAGE_SIZE = 50
@@ -52,9 +53,9 @@ class Filters:
         return cls(
             state=state if state in STATES else "open",
             status=args.get("status", "").strip(),
-            customer=number("customer"),
+            customer=public_ids.decode("customer", args.get("customer")),
             assignee=args.get("assignee", "").strip(),
-            board=number("board"),
+            board=public_ids.decode("board", args.get("board")),
             older_than_days=number("age"),
         )
 
@@ -64,9 +65,9 @@ class Filters:
             (k, str(v))
             for k, v in (
                 ("status", self.status),
-                ("customer", self.customer),
+                ("customer", public_ids.encode("customer", self.customer)),
                 ("assignee", self.assignee),
-                ("board", self.board),
+                ("board", public_ids.encode("board", self.board)),
                 ("age", self.older_than_days),
             )
             if v
@@ -135,11 +136,12 @@ def choices(session: Session) -> dict[str, list[tuple[str, str]]]:
     return {
         "statuses": [(n, n) for n in session.scalars(select(TicketStatus.name).distinct().order_by(TicketStatus.name))],
         "boards": [
-            (str(i), n) for i, n in session.execute(select(TicketBoard.id, TicketBoard.name).order_by(TicketBoard.name))
+            (public_ids.encode("board", i), n)
+            for i, n in session.execute(select(TicketBoard.id, TicketBoard.name).order_by(TicketBoard.name))
         ],
         "assignees": [(a, a) for a in assignees],
         "customers": [
-            (str(i), n)
+            (public_ids.encode("customer", i), n)
             for i, n in session.execute(
                 select(Customer.id, Customer.name).where(Customer.parent_id.is_(None)).order_by(Customer.name)
             )

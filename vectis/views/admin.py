@@ -67,7 +67,7 @@ def invite() -> BaseResponse:
     return _users_page(invite_link=outcome.private["link"])
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get("/users/<pid(user):user_id>")
 @admin_only
 def user(user_id: int) -> BaseResponse:
     return render("admin/user.html", user=get_or_404(User, user_id), roles=list(Role), active="admin", tab="users")
@@ -81,7 +81,7 @@ USER_ACTIONS = {
 }
 
 
-@bp.post("/users/<int:user_id>/<any(role, deactivate, reactivate, 'reset-mfa'):action>")
+@bp.post("/users/<pid(user):user_id>/<any(role, deactivate, reactivate, 'reset-mfa'):action>")
 @admin_only
 def user_action(user_id: int, action: str) -> BaseResponse:
     target_user = get_or_404(User, user_id)
@@ -128,7 +128,7 @@ MATCHING_ACTIONS = {
 }
 
 
-@bp.post("/matching/<int:link_id>/<any(link, create, separate, unlink):action>")
+@bp.post("/matching/<pid(link):link_id>/<any(link, create, separate, unlink):action>")
 @admin_only
 def matching_action(link_id: int, action: str) -> BaseResponse:
     link = get_or_404(CustomerLink, link_id)

@@ -48,7 +48,7 @@ def _back() -> str:
     return wanted if safe else url_for("alerts.index")
 
 
-@bp.post("/alerts/<int:alert_id>/<any(acknowledge, resolve, ticket, mute):action>")
+@bp.post("/alerts/<pid(alert):alert_id>/<any(acknowledge, resolve, ticket, mute):action>")
 @writers
 def act(alert_id: int, action: str) -> Response:
     alert = get_or_404(Alert, alert_id)

@@ -66,13 +66,13 @@ def hub_page(
     return render("customers/hub.html", "customers/_hub_body.html", status=status, **values)
 
 
-@bp.get("/customers/<int:customer_id>")
+@bp.get("/customers/<pid(customer):customer_id>")
 @signed_in
 def show(customer_id: int) -> Response:
     return hub_page(customer_id, None)
 
 
-@bp.get("/customers/<int:customer_id>/<any(tickets, alerts, backups, timeline):tab>")
+@bp.get("/customers/<pid(customer):customer_id>/<any(tickets, alerts, backups, timeline):tab>")
 @signed_in
 def tab(customer_id: int, tab: str) -> Response:
     return hub_page(customer_id, tab)
@@ -82,7 +82,7 @@ def _back_to_timeline(customer_id: int) -> Response:
     return redirect(url_for("customers.tab", customer_id=customer_id, tab="timeline"))
 
 
-@bp.post("/customers/<int:customer_id>/tags")
+@bp.post("/customers/<pid(customer):customer_id>/tags")
 @writers
 def set_tags(customer_id: int) -> Response:
     customer = get_or_404(Customer, customer_id)
@@ -97,7 +97,7 @@ def set_tags(customer_id: int) -> Response:
     return redirect(url_for("customers.show", customer_id=customer.id))
 
 
-@bp.post("/customers/<int:customer_id>/notes")
+@bp.post("/customers/<pid(customer):customer_id>/notes")
 @writers
 def add_note(customer_id: int) -> Response:
     customer = get_or_404(Customer, customer_id)
@@ -111,7 +111,7 @@ def add_note(customer_id: int) -> Response:
     return _back_to_timeline(customer.id)
 
 
-@bp.post("/customers/<int:customer_id>/notes/<int:note_id>")
+@bp.post("/customers/<pid(customer):customer_id>/notes/<pid(note):note_id>")
 @writers
 def edit_note(customer_id: int, note_id: int) -> Response:
     note = get_or_404(CustomerNote, note_id)
@@ -129,7 +129,7 @@ def edit_note(customer_id: int, note_id: int) -> Response:
     return _back_to_timeline(customer_id)
 
 
-@bp.post("/customers/<int:customer_id>/notes/<int:note_id>/delete")
+@bp.post("/customers/<pid(customer):customer_id>/notes/<pid(note):note_id>/delete")
 @writers
 def delete_note(customer_id: int, note_id: int) -> Response:
     note = get_or_404(CustomerNote, note_id)

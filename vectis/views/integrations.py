@@ -11,7 +11,7 @@ from vectis.actions import Target, perform
 from vectis.identity.auth import current_actor, require_role
 from vectis.ingest import integrations, webhooks
 from vectis.models import Role
-from vectis.platform import db
+from vectis.platform import db, public_ids
 from vectis.platform.htmx import render
 
 bp = Blueprint("integrations", __name__, url_prefix="/admin/integrations")
@@ -54,7 +54,7 @@ def configure(vendor: str) -> Response:
         unmatched=integrations.unmatched_accounts(s, connection),
         unreadable=integrations.config_unreadable(connection),
         deliveries=webhooks.recent(s, connection),
-        webhook_url=url_for("webhooks.receive", connection_id=connection.id, _external=True) if connection else None,
+        webhook_url=_webhook_url(connection.id) if connection else None,
         active="admin",
         tab="integrations",
     )
@@ -150,7 +150,7 @@ def sync_status(vendor: str) -> Response:
 def instant_updates(vendor: str) -> Response:
     cls = _vendor(vendor)
     connection = integrations.connection_for(db.session(), cls.key)
-    url = url_for("webhooks.receive", connection_id=connection.id, _external=True) if connection else ""
+    url = _webhook_url(connection.id) if connection else ""
     outcome = perform(
         "integration.instant_updates",
         Target("integration", cls.key, cls.label),
@@ -160,3 +160,8 @@ def instant_updates(vendor: str) -> Response:
     )
     flash(outcome.message, "ok" if outcome.ok else "error")
     return redirect(url_for("integrations.configure", vendor=cls.key))
+
+
+def _webhook_url(connection_id: int) -> str:
+    token = public_ids.webhook_token(connection_id)
+    return url_for("webhooks.receive", connection_id=connection_id, token=token, _external=True)

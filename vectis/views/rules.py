@@ -171,14 +171,14 @@ def _rule_page(rule: Rule, tab: str, **extra: Any) -> Response:
     return render("rules/show.html", "rules/_tab.html", **context)
 
 
-@bp.get("/rules/<int:rule_id>")
+@bp.get("/rules/<pid(rule):rule_id>")
 @signed_in
 def show(rule_id: int) -> Response:
     tab = request.args.get("tab", "history")
     return _rule_page(get_or_404(Rule, rule_id), tab if tab in ("history", "versions", "backtest") else "history")
 
 
-@bp.get("/rules/<int:rule_id>/edit")
+@bp.get("/rules/<pid(rule):rule_id>/edit")
 @writers
 def edit(rule_id: int) -> Response:
     rule = get_or_404(Rule, rule_id)
@@ -189,7 +189,7 @@ def edit(rule_id: int) -> Response:
     return render("rules/edit.html", **_builder_context(rule.name, dict(definition or {}), rule=rule, problems=[]))
 
 
-@bp.post("/rules/<int:rule_id>/edit")
+@bp.post("/rules/<pid(rule):rule_id>/edit")
 @writers
 def update(rule_id: int) -> Response:
     rule = get_or_404(Rule, rule_id)
@@ -205,7 +205,7 @@ def update(rule_id: int) -> Response:
     return redirect(url_for("rules.show", rule_id=rule.id, tab="versions"))
 
 
-@bp.post("/rules/<int:rule_id>/<any(enable, pause, 'dry-run', delete):action>")
+@bp.post("/rules/<pid(rule):rule_id>/<any(enable, pause, 'dry-run', delete):action>")
 @writers
 def change_mode(rule_id: int, action: str) -> Response:
     rule = get_or_404(Rule, rule_id)

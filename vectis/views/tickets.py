@@ -56,13 +56,13 @@ def _detail(
     )
 
 
-@bp.get("/tickets/<int:ticket_id>")
+@bp.get("/tickets/<pid(ticket):ticket_id>")
 @signed_in
 def show(ticket_id: int) -> Response:
     return _detail(get_or_404(Ticket, ticket_id))
 
 
-@bp.post("/tickets/<int:ticket_id>/reply")
+@bp.post("/tickets/<pid(ticket):ticket_id>/reply")
 @writers
 def reply(ticket_id: int) -> Response:
     ticket = get_or_404(Ticket, ticket_id)
@@ -92,7 +92,7 @@ def reply(ticket_id: int) -> Response:
     return redirect(url_for("tickets.show", ticket_id=ticket.id))
 
 
-@bp.post("/tickets/<int:ticket_id>/status")
+@bp.post("/tickets/<pid(ticket):ticket_id>/status")
 @writers
 def change_status(ticket_id: int) -> Response:
     ticket = get_or_404(Ticket, ticket_id)
@@ -113,7 +113,7 @@ def change_status(ticket_id: int) -> Response:
     return redirect(url_for("tickets.show", ticket_id=ticket.id))
 
 
-@bp.post("/customers/<int:customer_id>/tickets")
+@bp.post("/customers/<pid(customer):customer_id>/tickets")
 @writers
 def create(customer_id: int) -> Response:
     customer = get_or_404(Customer, customer_id)

@@ -1,5 +1,6 @@
-"""``POST /webhooks/<connection id>``: vendors call it, not people: no session, no CSRF; the signature is
-the authentication (``vectis/webhooks.py``)."""
+"""``POST /webhooks/<connection public id>/<token>``: vendors call it, not people: no session, no CSRF. The token
+(unguessable, per connection) keeps strangers out of the receiver; the signature is the authentication
+(``vectis/ingest/webhooks.py``)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from werkzeug.wrappers import Response
 
 from vectis.ingest import webhooks
 from vectis.models import Connection
-from vectis.platform import db
+from vectis.platform import db, public_ids
 
 bp = Blueprint("webhooks", __name__)
 
 
-@bp.post("/webhooks/<int:connection_id>")
-def receive(connection_id: int) -> Response:
+@bp.post("/webhooks/<pid(connection):connection_id>/<token>")
+def receive(connection_id: int, token: str) -> Response:
+    if not public_ids.is_webhook_token(connection_id, token):
+        abort(404)  # the URL is the first secret: a guessed one looks like no connection at all
     s = db.session()
     connection = s.get(Connection, connection_id)  # RLS: another workspace's connection is not there
     if connection is None:
