@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +19,8 @@ from flask import Flask
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from tests.conftest import client_for
+from jobs.actions import run_queued
+from tests.conftest import _test_env, client_for
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
 from vectis.actions import Actor, Target, perform
 from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector
@@ -26,6 +31,7 @@ from vectis.models import (
     BackupConnector,
     Contact,
     Customer,
+    QueuedAction,
     RuleEvent,
     Tenant,
     Ticket,
@@ -39,6 +45,8 @@ from vectis.models import (
     WebhookDelivery,
 )
 from vectis.platform import db, public_ids
+from vectis.platform.config import ROOT, Settings
+from vectis.platform.crypto import Sealed
 from vectis.platform.queues import queue, redis
 from vectis.simulators.connectwise import (
     DEMO_CLIENT_ID,
@@ -244,6 +252,53 @@ def test_a_note_stored_then_answered_too_late_is_found_by_reading_back_and_not_s
     assert result == "ok", message
     assert _notes_with(cw, ticket.external_id, "Only one.") == 1
     assert _posts(cw) == 1
+
+
+def test_a_worker_killed_after_connectwise_stored_the_note_does_not_send_it_again(
+    app: Flask, cw: Sim, settings: Settings
+) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        queued = QueuedAction(  # a rule's reply that waited for the rate limit, as perform() leaves it
+            tenant_id=setup.tenant_id,
+            verb="ticket.reply",
+            target=Target("ticket", str(ticket.id), "t").to_json(),
+            actor=ADMIN.to_json(),
+            surface="rule",
+            payload=Sealed.seal(setup.tenant_id, {"text": "Sent by a worker that dies."}),
+        )
+        s.add(queued)
+        s.commit()
+        queued_id = queued.id
+    # ConnectWise stores the note and answers a minute late: the worker is killed while it waits.
+    cw.state.faults.hang_after_writes, cw.state.faults.write_answer_delay = 1, 60.0
+    env = {**os.environ, **_test_env(settings.database_url, settings.redis_url)}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", f"from jobs.actions import run_queued; run_queued({setup.tenant_id}, {queued_id})"],
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _notes_with(cw, ticket.external_id, "Sent by a worker that dies.") == 0:
+            assert worker.poll() is None and time.monotonic() < deadline, "the worker never reached ConnectWise"
+            time.sleep(0.1)
+    finally:
+        worker.kill()
+        worker.wait()
+
+    # The job runs again, as RQ runs an abandoned job: it reads back instead of sending a second note.
+    with app.app_context():
+        assert run_queued(setup.tenant_id, queued_id) == "ok"
+    assert _notes_with(cw, ticket.external_id, "Sent by a worker that dies.") == 1
+    assert _posts(cw) == 1
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        entry = s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "ticket.reply").order_by(AuditEntry.id.desc())
+        ).first()
+        assert entry is not None and entry.result == "ok" and entry.payload["recovered"] is True
 
 
 def test_a_timeout_with_nothing_stored_is_unknown_and_never_sent_twice(app: Flask, cw: Sim) -> None:
