@@ -3,6 +3,7 @@ and no module takes part in an import cycle, imports inside functions counted.""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,15 @@ def test_the_layer_contracts_hold() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_no_assert_guards_a_production_code_path() -> None:
+    """``python -O`` drops asserts: a check the app relies on must be an ``if`` that raises or answers."""
+    found = []
+    for path in sorted([*(ROOT / "vectis").rglob("*.py"), *(ROOT / "jobs").rglob("*.py")]):
+        if "simulators" in path.parts:  # fakes of vendors, never part of the running app
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assert):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

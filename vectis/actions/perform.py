@@ -49,7 +49,8 @@ def perform(
         tenant_id = g.tenant.id
     ctx = Context(s, tenant_id, actor, surface, audit.current_request_id() if has_request_context() else None)
     outcome = _run(verb, ctx, target, payload, dry_run=dry_run, queued=None)
-    assert outcome is not None  # only an action that was already queued can be told to wait again
+    if outcome is None:  # only an action that was already queued can be told to wait again
+        raise RuntimeError(f"{verb_name} asked to wait again outside the queue")
     return outcome
 
 

@@ -146,7 +146,8 @@ class OpenAlertAsTicket(AlertVerb):
         if alert.customer_id is None:
             raise ActionFailed("This alert is on no customer: link its account first (Admin → Customer matching).")
         customer = ctx.session.get(Customer, alert.customer_id)
-        assert customer is not None
+        if customer is None:
+            raise ActionFailed("This alert's customer no longer exists.")
         board = payload.get("board_id") or default_board(ctx.session, customer.id)
         fields = {
             "summary": str(

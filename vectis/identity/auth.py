@@ -168,7 +168,8 @@ def password_step(email: str, password: str) -> Step:
             )
             return Step(error=f"Too many attempts. Try again at {_at(until)}.")
         return Step(error=SIGN_IN_FAILED)
-    assert user is not None
+    if user is None:  # unreachable: verify() above only passes for a user; fail closed all the same
+        return Step(error=SIGN_IN_FAILED)
     if (until := mfa_window(user).locked_until()) is not None:
         return Step(error=f"This account is locked after too many wrong codes. Try again at {_at(until)}.")
     window.reset()

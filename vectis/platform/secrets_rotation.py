@@ -29,7 +29,8 @@ def rotate_all() -> dict[str, int]:
             column = table.c[name]
             rows = s.execute(select(table.c.id, table.c.tenant_id, column).where(column.is_not(None))).all()
             for row_id, tenant_id, sealed in rows:
-                assert isinstance(sealed, Sealed)
+                if not isinstance(sealed, Sealed):
+                    raise TypeError(f"{table.name}.{name} #{row_id} is not a sealed value")
                 try:
                     fresh = sealed.rotated(tenant_id)
                 except SecretUnreadable as exc:

@@ -300,6 +300,7 @@ def store_ticket(session: Session, connection: Connection, record: TicketRecord)
     ticket = session.scalar(
         select(Ticket).where(Ticket.connection_id == connection.id, Ticket.external_id == record.external_id)
     )
-    assert ticket is not None
+    if ticket is None:
+        raise LookupError(f"ticket {record.external_id} was written but cannot be read back")
     session.refresh(ticket)
     return ticket

@@ -147,7 +147,8 @@ def test() -> Response:
 def _rule_page(rule: Rule, tab: str, **extra: Any) -> Response:
     s = db.session()
     current = s.scalar(select(RuleVersion).where(RuleVersion.rule_id == rule.id, RuleVersion.version == rule.version))
-    assert current is not None
+    if current is None:  # every rule is saved with its version; a row without one is not ours to show
+        abort(404)
     context: dict[str, Any] = {
         "rule": rule,
         "tab": tab,
