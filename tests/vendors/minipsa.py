@@ -3,7 +3,8 @@ plugs in by adding its own files (issue 14). Nothing in ``vectis/`` knows it: th
 
 MiniPSA's API (JSON, ``X-Api-Key``): ``GET /companies``, ``GET /boards`` (with their statuses), ``GET /tickets``
 (``?since=`` ISO time, ordered by ``updated``), ``GET /tickets/<id>`` (with its notes), ``POST /tickets``,
-``POST /tickets/<id>/notes``, ``PUT /tickets/<id>/status``. It dedupes writes by ``Idempotency-Key`` and signs
+``POST /tickets/<id>/notes``, ``PUT /tickets/<id>/status``. It dedupes writes by ``Idempotency-Key`` (``errors_after_write`` stores a write and answers
+503 anyway) and signs
 callbacks with ``X-Signature: hex(HMAC-SHA256(api key, body))``.
 """
 
@@ -213,7 +214,7 @@ class MiniPsaState:
     tickets: dict[int, Json] = field(default_factory=dict)
     callbacks: list[str] = field(default_factory=list)
     seen_keys: dict[str, Json] = field(default_factory=dict)
-    timeouts_after_write: int = 0  # the next N writes are stored, then the answer never comes in time
+    errors_after_write: int = 0  # the next N writes are stored, then answered 503 as if they were not
     posts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(500))
@@ -234,7 +235,7 @@ class MiniPsaState:
         }
 
 
-def create_app(state: MiniPsaState, hang: threading.Event) -> Flask:
+def create_app(state: MiniPsaState) -> Flask:
     app = Flask("minipsa")
 
     @app.before_request
@@ -243,13 +244,13 @@ def create_app(state: MiniPsaState, hang: threading.Event) -> Flask:
             abort(401)
 
     def write(answer: Json) -> Response:
-        """Dedupe by Idempotency-Key; a write may be stored and then answered too late."""
+        """Dedupe by Idempotency-Key; a write may be stored and then answered with an error."""
         with state.lock:
             state.posts += 1
-            late = state.timeouts_after_write > 0
-            state.timeouts_after_write -= 1 if late else 0
-        if late:
-            hang.wait(12)  # past the client's read timeout
+            failed = state.errors_after_write > 0
+            state.errors_after_write -= 1 if failed else 0
+        if failed:
+            return Response('{"error": "busy"}', status=503, headers={"Retry-After": "0"}, mimetype="application/json")
         return jsonify(answer)
 
     def once(make: Any) -> Response:

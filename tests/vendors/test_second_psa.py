@@ -5,7 +5,6 @@ jobs as ConnectWise. Nothing in ``vectis/`` names it."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,8 +35,8 @@ class Psa:
 @pytest.fixture
 def psa(app: Flask, monkeypatch: pytest.MonkeyPatch, make_user: object) -> Iterator[Psa]:
     monkeypatch.setitem(registry.CONNECTORS, MiniPsaConnector.key, MiniPsaConnector)  # the one registry line
-    state, release = MiniPsaState(), threading.Event()
-    url, stop = serve(create_app(state, release))
+    state = MiniPsaState()
+    url, stop = serve(create_app(state))
     tenant_id = new_tenant(app)
     with app.app_context(), db.system_session() as s:
         slug = s.scalar(select(Tenant.slug).where(Tenant.id == tenant_id)) or ""
@@ -47,7 +46,6 @@ def psa(app: Flask, monkeypatch: pytest.MonkeyPatch, make_user: object) -> Itera
     try:
         yield Psa(state, setup, tenant, login(app, tenant, admin.email))
     finally:
-        release.set()
         stop()
 
 
@@ -105,17 +103,18 @@ def test_a_second_psa_syncs_and_takes_replies_status_changes_and_new_tickets(app
     assert [t["summary"] for t in psa.state.tickets.values()] == ["Printer jams", "New laptop for reception"]
 
 
-def test_a_write_that_timed_out_is_resent_with_its_idempotency_key_and_lands_once(app: Flask, psa: Psa) -> None:
+def test_a_write_answered_503_after_it_was_stored_is_resent_with_its_key_and_lands_once(app: Flask, psa: Psa) -> None:
+    """A rule's write (the worker's policy: retries) goes again with the same key; MiniPSA keeps one."""
     sync(app, psa.setup)
     ticket = _ticket(app, psa, "Printer jams")
-    psa.state.timeouts_after_write = 1  # stored, then the answer comes after the read timeout
+    psa.state.errors_after_write = 1  # stored, then answered 503
     with app.test_request_context(), db.tenant_session(psa.setup.tenant_id) as s:
         outcome = perform(
             "ticket.reply",
             Target("ticket", str(ticket.id), "t"),
             {"text": "Just once."},
             actor=Actor("user", "0", "tech@minipsa.test", "admin"),
-            surface="ui",
+            surface="rule",
             session=s,
             tenant_id=psa.setup.tenant_id,
         )

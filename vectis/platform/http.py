@@ -35,6 +35,7 @@ from vectis.platform.ratelimit import TokenBucket
 
 log = logging.getLogger("vectis.http")
 
+READS = frozenset({"GET", "HEAD"})
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
 
@@ -180,6 +181,11 @@ class HttpClient:
                     raise UncertainOutcome(
                         f"{self._host} did not answer in time: the request may or may not have been processed."
                     ) from None
+                if attempt == attempts and method not in READS and not never_sent(exc):
+                    # A write sent again on purpose (a replacement, an idempotency key) may still have landed.
+                    raise UncertainOutcome(
+                        f"{self._host} did not answer in time: the request may or may not have been processed."
+                    ) from None
                 if attempt == attempts:
                     raise ConnectorError(
                         f"Connection {kind}: Vectis couldn't reach {self._host}. Make sure the host is reachable "
@@ -200,6 +206,12 @@ class HttpClient:
                     raise UncertainOutcome(
                         f"{self._host} answered HTTP {response.status_code} (a server error): the request may or "
                         "may not have been processed.",
+                        status=response.status_code,
+                    )
+                if attempt == attempts and method not in READS and response.status_code != 429:
+                    raise UncertainOutcome(
+                        f"{self._host} answered HTTP {response.status_code} (a server error) after {attempts} tries: "
+                        "the request may or may not have been processed.",
                         status=response.status_code,
                     )
                 if attempt == attempts:
