@@ -112,7 +112,7 @@ def main() -> None:
         f"= {median / GOAL:.3f}x the {GOAL:.0f} s goal"
     )
     print(
-        f"  answer on the page (job, one attempt, 3 s connect / 8 s read): median {statistics.median(answers_s):.1f} s"
+        f"  answer on the page (job, one attempt, 3 s connect / 5 s read): median {statistics.median(answers_s):.1f} s"
     )
     print(f"  it says: Connection {message}")
 

@@ -247,7 +247,7 @@ def test_a_note_stored_then_answered_too_late_is_found_by_reading_back_and_not_s
     setup = connect(app, cw)
     sync(app, setup)
     ticket = a_ticket(app, setup)
-    cw.state.faults.hang_after_writes, cw.state.faults.write_answer_delay = 1, 9.0  # past the 8 s read timeout
+    cw.state.faults.hang_after_writes, cw.state.faults.write_answer_delay = 1, 6.0  # past the 5 s read timeout
     result, message = act(app, setup, "ticket.reply", Target("ticket", str(ticket.id), "t"), {"text": "Only one."})
     assert result == "ok", message
     assert _notes_with(cw, ticket.external_id, "Only one.") == 1
@@ -305,7 +305,7 @@ def test_a_timeout_with_nothing_stored_is_unknown_and_never_sent_twice(app: Flas
     setup = connect(app, cw)
     sync(app, setup)
     ticket = a_ticket(app, setup)
-    cw.state.faults.hang = 9.0  # every request waits past the read timeout, the note's read-back too
+    cw.state.faults.hang = 6.0  # every request waits past the read timeout, the note's read-back too
     try:
         result, message = act(app, setup, "ticket.reply", Target("ticket", str(ticket.id), "t"), {"text": "Lost?"})
     finally:

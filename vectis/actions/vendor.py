@@ -53,24 +53,20 @@ def write_once(send: Callable[[], T], read_back: Callable[[], T | None], *, vend
     """``send()`` once. After an uncertain outcome, ``read_back()`` says whether the vendor has it (its
     result, or None). When the vendor answered an error (a 5xx) and has nothing, it did not act, so one more
     ``send()`` cannot make a duplicate; after a timeout it may still be working, so nothing is sent again."""
-    try:
-        return send()
-    except UncertainOutcome as first:
-        found = _read(read_back, vendor, what, first)
-        if found is not None:
-            return found
-        if first.status is None:
-            raise OutcomeUnknown(
-                f"Unknown — check {vendor}: {first.message} Vectis did not find {what} there and did not send "
-                "it again, so it is not sent twice."
-            ) from None
-    try:
-        return send()
-    except UncertainOutcome as second:
-        found = _read(read_back, vendor, what, second)
-        if found is not None:
-            return found
-        raise OutcomeUnknown(f"Unknown — check {vendor}: {second.message} Vectis did not send {what} again.") from None
+    sent = 0
+    while True:
+        sent += 1
+        try:
+            return send()
+        except UncertainOutcome as exc:
+            found = _read(read_back, vendor, what, exc)
+            if found is not None:
+                return found
+            if exc.status is None or sent == 2:  # a timeout, or a second 5xx: stop, and say so
+                raise OutcomeUnknown(
+                    f"Unknown — check {vendor}: {exc.message} Vectis did not find {what} there and did not send "
+                    "it again, so it is not sent twice."
+                ) from None
 
 
 def _read(read_back: Callable[[], T | None], vendor: str, what: str, cause: UncertainOutcome) -> T | None:

@@ -14,8 +14,8 @@ from vectis.platform.http import HttpClient
 from vectis.platform.ratelimit import TokenBucket
 
 # What a person waits on (Test connection, a reply sent from the hub): one attempt, timeouts of a few
-# seconds, no waiting on Retry-After or the rate limit; the person sees the answer and decides.
-INTERACTIVE = {"max_attempts": 1, "connect_timeout": 3.0, "read_timeout": 8.0, "max_wait": 2.0}
+# seconds (a write and its read-back fit in ~10 s), no waiting on Retry-After or the rate limit.
+INTERACTIVE = {"max_attempts": 1, "connect_timeout": 3.0, "read_timeout": 5.0, "max_wait": 2.0}
 
 
 def build_connector(
