@@ -3,14 +3,20 @@ connection, a sync through the real job, and counts read back under that tenant.
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import requests
 from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
@@ -19,6 +25,8 @@ from jobs.sync import run_sync
 from vectis.models import Connection, SyncRun, Tenant
 from vectis.platform import db
 from vectis.platform.crypto import Sealed
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -38,6 +46,36 @@ def serve(wsgi: Flask) -> tuple[str, Callable[[], None]]:
         server.server_close()
 
     return f"http://127.0.0.1:{server.server_port}", stop
+
+
+def run_from_command_line(
+    module: str, banner_lines: int, probe: Callable[[str], requests.Response]
+) -> tuple[str, requests.Response]:
+    """``python -m <module>`` on a free loopback port, as the Procfile starts a simulator: the first
+    ``banner_lines`` lines it prints, and ``probe(root URL)``'s answer once it listens; then it is stopped."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = "".join(process.stdout.readline() for _ in range(banner_lines))
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                return banner, probe(f"http://127.0.0.1:{port}")
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the simulator did not start listening"
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def serve_app(wsgi: Flask) -> Iterator[str]:

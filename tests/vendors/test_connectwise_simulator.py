@@ -12,21 +12,18 @@ import json
 import queue
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.vendors.support import serve
+from tests.vendors.support import run_from_command_line, serve
 from vectis.ingest.matching import normalize_name
 from vectis.simulators.connectwise import (
     API,
@@ -42,7 +39,6 @@ from vectis.simulators.connectwise import (
 )
 from vectis.simulators.vspc import VspcState
 
-REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 3, 14, 9, 30, 12, tzinfo=UTC)
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 LINK = re.compile(r'<([^>]+)>;\s*rel="(\w+)"')
@@ -713,30 +709,11 @@ def test_it_builds_a_site_at_benchmark_scale_with_lazy_notes() -> None:
 
 
 def test_it_runs_from_the_command_line() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vectis.simulators.connectwise", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    banner, response = run_from_command_line(
+        "vectis.simulators.connectwise",
+        5,
+        lambda root: requests.get(f"{root}{API}/system/info", headers=GOOD, timeout=2),
     )
-    try:
-        assert process.stdout is not None
-        banner = "".join(process.stdout.readline() for _ in range(5))
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                response = requests.get(f"http://127.0.0.1:{port}{API}/system/info", headers=GOOD, timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the simulator did not start listening"
-                time.sleep(0.1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
     for value in (DEMO_COMPANY_ID, DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY, DEMO_CLIENT_ID, API):
         assert value in banner, value

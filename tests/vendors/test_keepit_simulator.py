@@ -6,23 +6,19 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
-import subprocess
-import sys
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import requests
 
-from tests.vendors.support import serve
+from tests.vendors.support import run_from_command_line, serve
 from vectis.ingest.matching import normalize_name
 from vectis.simulators.keepit import (
     DEMO_PASSWORD,
@@ -37,7 +33,6 @@ from vectis.simulators.keepit import (
 )
 from vectis.simulators.vspc import VspcState
 
-REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 3, 14, 9, 30, 12, tzinfo=UTC)
 ACCOUNT_ID = re.compile(r"[0-9a-z]{5,6}-[0-9a-z]{5,6}-[0-9a-z]{5,6}")
 JOB_ID = re.compile(r"[0-9a-z]{5,6}-[0-9a-z]{5,6}-[0-9a-z]{5,6}-[0-9a-z]{5,6}")
@@ -668,30 +663,9 @@ def test_it_builds_an_msp_at_benchmark_scale() -> None:
 
 
 def test_it_runs_from_the_command_line() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vectis.simulators.keepit", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    banner, response = run_from_command_line(
+        "vectis.simulators.keepit", 4, lambda root: requests.get(f"{root}/us-dc/users/", auth=TOKEN, timeout=2)
     )
-    try:
-        assert process.stdout is not None
-        banner = "".join(process.stdout.readline() for _ in range(4))
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                response = requests.get(f"http://127.0.0.1:{port}/us-dc/users/", auth=TOKEN, timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the simulator did not start listening"
-                time.sleep(0.1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
     for value in (DEMO_USERNAME, DEMO_PASSWORD, DEMO_TOKEN_LOGIN, DEMO_TOKEN_PASSWORD, PARENT_GUID, "/us-dc"):
         assert value in banner, value

@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import string
-import subprocess
 import sys
 import time
 import uuid
@@ -41,7 +39,8 @@ from scripts.compact_vspc_spec import (
     resolve,
     response_key,
 )
-from tests.vendors.support import serve
+from tests.vendors.support import run_from_command_line, serve
+from vectis.simulators.fixtures import Msp
 from vectis.simulators.vspc import (
     API,
     BAD_CREDENTIALS,
@@ -793,6 +792,21 @@ def test_it_seeds_the_same_msp_for_the_same_seed() -> None:
     assert [c["instanceUid"] for c in other.companies] != [c["instanceUid"] for c in first.companies]
 
 
+def test_its_companies_are_the_shared_msps_customers_that_keepit_and_connectwise_take_too() -> None:
+    state = VspcState.seeded(seed=3, now=NOW)
+    customers = Msp.drawn(3, len(state.companies)).listed()
+
+    assert [c["instanceUid"] for c in state.companies] == [customer.uid for customer in customers]
+    assert [c["name"] for c in state.companies] == [customer.name for customer in customers]
+    for customer in customers:
+        organization = state.organizations[customer.uid]
+        assert (organization["city"], organization["phone"], organization["website"]) == (
+            customer.city,
+            customer.phone,
+            customer.website,
+        )
+
+
 def test_it_builds_an_msp_at_benchmark_scale() -> None:
     started = time.monotonic()
     state = VspcState.at_scale(now=NOW)
@@ -821,34 +835,15 @@ def test_it_builds_an_msp_at_benchmark_scale() -> None:
 
 
 def test_it_runs_from_the_command_line() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vectis.simulators.vspc", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    banner, response = run_from_command_line(
+        "vectis.simulators.vspc",
+        3,
+        lambda root: requests.post(
+            f"{root}{API}/token",
+            data={"grant_type": "password", "username": DEMO_USERNAME, "password": DEMO_PASSWORD},
+            timeout=2,
+        ),
     )
-    try:
-        assert process.stdout is not None
-        banner = "".join(process.stdout.readline() for _ in range(3))
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                response = requests.post(
-                    f"http://127.0.0.1:{port}{API}/token",
-                    data={"grant_type": "password", "username": DEMO_USERNAME, "password": DEMO_PASSWORD},
-                    timeout=2,
-                )
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the simulator did not start listening"
-                time.sleep(0.1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
     assert DEMO_USERNAME in banner and DEMO_PASSWORD in banner and DEMO_API_KEY in banner
     assert response.status_code == 200 and response.json()["token_type"] == "bearer"

@@ -33,7 +33,7 @@ from vectis.ingest.matching import normalize_name
 from vectis.models import Connection, Customer, User
 from vectis.platform.crypto import Sealed
 from vectis.platform.db import system_session
-from vectis.simulators.vspc import _CURATED_NAMES, _PLACES, _SUFFIXES, _TRADES
+from vectis.simulators.fixtures import company_names
 
 BATCH = 200_000  # timeline rows per transaction
 HISTORY = timedelta(days=90)  # how far back the timeline goes
@@ -302,25 +302,6 @@ def _guid(rng: random.Random) -> str:
     return "-".join("".join(rng.choices(_GUID_ALPHABET, k=6)) for _ in range(3))
 
 
-def _names(rng: random.Random, count: int) -> list[str]:
-    names = list(_CURATED_NAMES[:count])
-    taken = set(names)
-    combos = [(p, t) for p in _PLACES for t in _TRADES]
-    rng.shuffle(combos)
-    for place, trade in combos:
-        if len(names) >= count:
-            break
-        name = f"{place} {trade}{rng.choice(_SUFFIXES)}"
-        if name not in taken:
-            taken.add(name)
-            names.append(name)
-    number = 2
-    while len(names) < count:  # beyond ~1,200 companies the word lists run out: number the rest
-        names.append(f"{_CURATED_NAMES[len(names) % len(_CURATED_NAMES)]} {number}")
-        number += 1
-    return names
-
-
 def _person(rng: random.Random, domain: str) -> tuple[str, str]:
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     local = f"{first}.{last}".lower().replace("'", "").replace(" ", "")
@@ -331,7 +312,7 @@ def _customers(rng: random.Random, count: int, now: datetime) -> list[_Customer]
     """``count`` customers, about a tenth of them with 2–4 sites (extra customers after them)."""
     mains: list[_Customer] = []
     sites: list[_Customer] = []
-    for name in _names(rng, count):
+    for name in company_names(rng, count):
         city, country, phone, tld = rng.choice(_CITIES)
         domain = f"{normalize_name(name).replace(' ', '')[:24] or 'customer'}.{tld}"
         contact = None

@@ -4,11 +4,8 @@ an RFC 7386 JSON merge patch over ``POST /_sim/faults``, with each knob's type c
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Protocol, Self
-
-from flask import Blueprint, Response, request
+from typing import Any, ClassVar, Self
 
 Json = dict[str, Any]
 Rule = tuple[Callable[[Any], bool], str, Callable[[Any], Any]]  # check, what is expected, convert
@@ -37,9 +34,16 @@ def json_merge_patch(target: Any, patch: Any) -> Any:
 
 
 class FaultKnobs:
-    """Base of a simulator's ``Faults`` dataclass; ``RULES`` names each knob's check."""
+    """Base of a simulator's ``Faults`` dataclass; ``RULES`` names each knob's check.
+
+    Every simulator has the three knobs below, which :class:`~vectis.simulators.base.SimState` reads
+    (``throttled()``, ``pace()``); each ``Faults`` declares them as fields where its JSON wants them."""
 
     RULES: ClassVar[dict[str, Rule]] = {}
+
+    rate_limit_per_second: int  # 0: no throttling
+    latency: float  # seconds added to every request
+    hang: float  # seconds to sleep before answering, to trip client timeouts
 
     def to_json(self) -> Json:
         out: Json = {}
@@ -72,47 +76,36 @@ class FaultKnobs:
             values[name] = convert(value)
         return cls(**values)
 
-
-class Controllable(Protocol):
-    """What the shared ``/_sim`` endpoints need of a simulator's state."""
-
-    @property
-    def faults(self) -> FaultKnobs: ...
-
-    def merge_faults(self, patch: Mapping[str, Any]) -> FaultKnobs: ...
-
-    def reset(self) -> None: ...
-
-    def stats(self) -> Json: ...
+    def merged(self, patch: Mapping[str, Any]) -> Self:
+        """These knobs with ``patch`` (a JSON merge patch) applied, checked as :meth:`from_json` does."""
+        return self.from_json(json_merge_patch(self.to_json(), dict(patch)))
 
 
-def add_fault_controls(controls: Blueprint, state: Callable[[], Controllable]) -> None:
-    """``GET/POST /_sim/faults`` (a JSON merge patch), ``POST /_sim/reset`` and ``GET /_sim/stats``, the
-    same for every simulator. ``state`` returns the simulator's state for the current request."""
+# --- the malformed-page knob ---------------------------------------------------------------------------
 
-    def reply(body: Any, status: int = 200) -> Response:
-        return Response(json.dumps(body, separators=(",", ":")), status=status, content_type="application/json")
 
-    @controls.get("/faults")
-    def get_faults() -> Response:
-        return reply(state().faults.to_json())
+def malformed_page_rule(
+    kind: type[Any], selector: str, *, example: str, prefix: str = "", default: int | None = None, strict: bool = True
+) -> Rule:
+    """The rule of a malformed-page knob: ``kind`` is the simulator's dataclass of a ``path`` and one
+    selector field (``offset``, ``page``: which page is cut off; ``None``, all of them), built positionally.
+    From JSON, an object whose ``path`` is a string, with the API base ``prefix`` taken off and one leading
+    ``/``; the selector is a count, or left out for ``default``. ``strict`` refuses other keys (otherwise
+    they are ignored)."""
 
-    @controls.post("/faults")
-    def set_faults() -> Response:
-        patch = request.get_json(silent=True)
-        if not isinstance(patch, dict):
-            return reply({"error": "send a JSON object: a merge patch (RFC 7386) of the fault knobs"}, 400)
-        try:
-            return reply(state().merge_faults(patch).to_json())
-        except ValueError as error:
-            return reply({"error": str(error)}, 400)
+    def check(value: Any) -> bool:
+        if isinstance(value, kind):
+            return True
+        if not isinstance(value, dict) or not isinstance(value.get("path"), str):
+            return False
+        if strict and set(value) - {"path", selector}:
+            return False
+        chosen = value.get(selector, default)
+        return (chosen is None and default is None) or is_count(chosen)
 
-    @controls.post("/reset")
-    def reset() -> Response:
-        sim = state()
-        sim.reset()
-        return reply(sim.faults.to_json())
+    def convert(value: Any) -> Any:
+        if isinstance(value, kind):
+            return value
+        return kind("/" + value["path"].removeprefix(prefix).lstrip("/"), value.get(selector, default))
 
-    @controls.get("/stats")
-    def stats() -> Response:
-        return reply(state().stats())
+    return (check, example, convert)
