@@ -25,10 +25,12 @@ from vectis.simulators.keepit import KeepitState
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME, VspcState
 
 
-def click_test(app: Flask, page: Page) -> None:
+def click_test(app: Flask, page: Page, screenshot: Path | None = None) -> None:
     """Test connection runs as a job: the page shows it running, the real worker code runs it, the page polls."""
     page.get_by_role("button", name="Test").click()
     expect(page.get_by_test_id("test-running")).to_be_visible()
+    if screenshot is not None:
+        page.locator("#integration-form").screenshot(path=str(screenshot))
     with app.app_context():
         SimpleWorker([queue("interactive")], connection=redis()).work(burst=True)
 
@@ -57,10 +59,11 @@ def test_an_admin_connects_veeam_and_syncs_it(
     click_test(app, page)
     expect(page.get_by_test_id("test-result")).to_contain_text("401 Unauthorized — Username / password pair is wrong.")
     page.get_by_label("Password", exact=True).fill(DEMO_PASSWORD)
-    click_test(app, page)
+    click_test(app, page, screenshots_dir / "integration-test-running.png")
     expect(page.get_by_test_id("test-result")).to_have_text(
         f"Connected to Veeam VSPC {vspc.state.faults.server_version} — 12 companies visible"
     )
+    page.locator("#integration-form").screenshot(path=str(screenshots_dir / "integration-test-result.png"))
     page.get_by_label("Enabled: sync on schedule").check()
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#flash")).to_contain_text("Veeam settings saved (enabled).")
