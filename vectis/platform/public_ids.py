@@ -12,6 +12,7 @@ the public form. Query strings and templates use :func:`encode` / :func:`decode`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from typing import Any
@@ -40,10 +41,15 @@ _LENGTH = 13  # 64 bits in base32
 class Codec:
     def __init__(self, key: bytes) -> None:
         self._key = key
+        # Keyed BLAKE2 per kind is the round function: a MAC like HMAC, several times cheaper, and a page
+        # with 500 customers in a filter encodes 500 ids. Encodings repeat from page to page: cached.
+        self._keyed = {kind: hashlib.blake2b(key=key, digest_size=4, person=kind.encode()) for kind in PREFIXES}
+        self.encode = functools.lru_cache(maxsize=65_536)(self._encode)  # type: ignore[method-assign]
 
     def _round(self, kind: str, number: int, half: int) -> int:
-        digest = hmac.new(self._key, f"{kind}:{number}:{half}".encode(), hashlib.sha256).digest()
-        return int.from_bytes(digest[:4], "big")
+        mac = self._keyed[kind].copy()
+        mac.update(bytes((number,)) + half.to_bytes(4, "big"))
+        return int.from_bytes(mac.digest(), "big")
 
     def _permute(self, kind: str, value: int, rounds: range) -> int:
         left, right = value >> 32, value & _MASK32
@@ -52,6 +58,9 @@ class Codec:
         return (left << 32) | right
 
     def encode(self, kind: str, key: int) -> str:
+        return self._encode(kind, key)
+
+    def _encode(self, kind: str, key: int) -> str:
         if not 0 < key < 2**63:
             raise ValueError(f"not a row key: {key}")
         value = self._permute(kind, key, range(_ROUNDS))
