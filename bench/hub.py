@@ -26,7 +26,7 @@ from flask import Flask
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Connection
 
-from tests.conftest import TenantFixture, login
+from tests.conftest import TenantFixture, login, pid
 from vectis.demo.datagen import generate
 from vectis.demo.seed import DEMO_PASSWORD, demo_totp_secret
 from vectis.identity.passwords import hash_password
@@ -142,13 +142,13 @@ def run(app: Flask, tenant: Tenant, n: int) -> tuple[float, float]:
     customer = busiest_customer(tenant.id)
     week = (datetime.now(UTC) - timedelta(days=3)).date().isoformat()
     print(f"{tenant.slug}: {events:,} timeline events; the busiest customer (#{customer})")
-    hub = measure(app, fixture, "hub page", f"/customers/{customer}", n)
-    measure(app, fixture, "Backups tab (htmx)", f"/customers/{customer}/backups", n, htmx=True)
+    hub = measure(app, fixture, "hub page", f"/customers/{pid(app, 'customer', customer)}", n)
+    measure(app, fixture, "Backups tab (htmx)", f"/customers/{pid(app, 'customer', customer)}/backups", n, htmx=True)
     measure(
         app,
         fixture,
         "customer timeline, Veeam, one week",
-        f"/customers/{customer}/timeline?week={week}&source=Veeam",
+        f"/customers/{pid(app, 'customer', customer)}/timeline?week={week}&source=Veeam",
         n,
     )
     timeline = measure(app, fixture, "global timeline, Veeam", "/timeline?source=Veeam", n)
