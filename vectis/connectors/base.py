@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from redis import Redis
 
-from vectis.platform.http import ConnectorError, HttpClient
+from vectis.platform.http import ConnectorError, HttpClient, vendor_url
 
 CATEGORIES = ("psa", "rmm", "backup", "security", "m365", "licensing", "billing")
 CATEGORY_LABELS = {
@@ -226,6 +226,11 @@ class Connector(ABC):
         for f in cls.fields:
             if f.required and not clean[f.name]:
                 raise ConnectorError(f"{f.label} is required.", permanent=True)
+            if f.kind == "url" and clean[f.name]:
+                try:
+                    vendor_url(clean[f.name])  # the same parser the connection will use
+                except ConnectorError as exc:
+                    raise ConnectorError(f"{f.label}: {exc.message}", permanent=True) from None
         return clean
 
     def before_sync(self) -> None:  # noqa: B027 - optional hook, most vendors need none

@@ -26,10 +26,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
+from urllib3.util import parse_url
 
 from vectis.platform.ratelimit import TokenBucket
 
@@ -37,7 +39,11 @@ log = logging.getLogger("vectis.http")
 
 READS = frozenset({"GET", "HEAD"})
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
-METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+# Cloud metadata services outside the link-local range: AWS over IPv6, Alibaba, Oracle.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
+)
+Resolver = Callable[[str, int], list[str]]
 
 
 class ConnectorError(Exception):
@@ -74,14 +80,47 @@ class BlockedAddress(ConnectorError):
         super().__init__(message, permanent=True)
 
 
-def check_host(host: str, port: int, *, allow_loopback: bool) -> None:
-    """Refuse hosts that resolve to addresses a vendor never lives at (SSRF)."""
+def vendor_url(url: str) -> SplitResult:
+    """The one parser for a vendor's URL, for the check and the connection alike. A backslash, user-info
+    (``user@``), whitespace or a control character is refused outright: parsers disagree about where such a
+    URL's host is (``http://127.0.0.1:18999\\@10.0.0.1/`` is 10.0.0.1 to one and 127.0.0.1 to another)."""
+    refused = ConnectorError("The URL must start with https:// (or http://) and name a host.", permanent=True)
+    if "\\" in url or any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        raise ConnectorError(
+            "The URL has a backslash, a space or a control character; type it plainly.", permanent=True
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise refused
+    if "@" in parts.netloc:
+        raise ConnectorError(
+            "The URL must not carry a user name or password (user@host): enter them in their fields.", permanent=True
+        )
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise ConnectorError("The URL's port must be a number between 1 and 65535.", permanent=True) from None
+    # What requests will connect to must be what we checked.
+    if (parse_url(url).host or "").strip("[]").lower() != parts.hostname.lower():
+        raise refused
+    return parts
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+
+
+def check_host(host: str, port: int, *, allow_loopback: bool, resolve: Resolver = _resolve) -> str:
+    """Refuse hosts that resolve to addresses a vendor never lives at (SSRF); the first address, to connect to.
+    Every address the name has is judged, so a name cannot hide a bad address behind a good one."""
+    try:
+        found = resolve(host, port)
     except socket.gaierror:
         raise ConnectorError(f"The host {host} could not be found (DNS). Check the URL.", permanent=True) from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+    if not found:
+        raise ConnectorError(f"The host {host} could not be found (DNS). Check the URL.", permanent=True)
+    for text in found:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
         if isinstance(address, ipaddress.IPv6Address):
             # ::ffff:127.0.0.1 and 6to4 forms reach IPv4 hosts on a dual-stack socket: judge the IPv4 inside.
             address = address.ipv4_mapped or address.sixtofour or address
@@ -91,6 +130,26 @@ def check_host(host: str, port: int, *, allow_loopback: bool) -> None:
             raise BlockedAddress(f"{host} resolves to {address}, an address Vectis never connects to.")
         if address.is_loopback and not allow_loopback:
             raise BlockedAddress(f"{host} resolves to this server itself ({address}); Vectis does not connect there.")
+    return found[0].split("%", 1)[0]
+
+
+class PinnedAdapter(HTTPAdapter):
+    """Connects to the address that was checked, never to what DNS says a moment later (rebinding); TLS still
+    checks the certificate against the host name."""
+
+    def __init__(self, address: str, hostname: str) -> None:
+        super().__init__()
+        self.address, self.hostname = address, hostname
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> tuple[Any, Any]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        extra: dict[str, Any] = {"server_hostname": self.hostname, "assert_hostname": self.hostname}
+        return {**host_params, "host": self.address}, {
+            **pool_kwargs,
+            **(extra if host_params["scheme"] == "https" else {}),
+        }
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -121,17 +180,19 @@ class HttpClient:
     backoff_cap: float = 30.0
     max_wait: float = 300.0  # the longest a Retry-After or the rate limit may hold one request
     idempotency_header: str | None = None  # where the vendor honours one (``Idempotency-Key``)
+    resolve: Resolver = _resolve
     sleep: Callable[[float], None] = time.sleep
     headers: dict[str, str] = field(default_factory=dict)
     requests_made: int = 0
     _session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConnectorError("The URL must start with https:// (or http://) and name a host.", permanent=True)
-        self._host, self._port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        parts = vendor_url(self.base_url)
+        self._scheme, self._host = parts.scheme, parts.hostname or ""
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._netloc = parts.netloc
         self._checked = False
+        self._session.trust_env = False  # no proxy from the environment: the call goes where it was checked
 
     def request(
         self,
@@ -150,10 +211,11 @@ class HttpClient:
         vendor may have acted on) is repeated only while it provably was not processed, unless the vendor takes
         ``idempotency_key``; otherwise an uncertain outcome raises :class:`UncertainOutcome`."""
         if not self._checked:
-            check_host(self._host, self._port, allow_loopback=self.allow_loopback)
+            address = check_host(self._host, self._port, allow_loopback=self.allow_loopback, resolve=self.resolve)
+            self._session.mount(f"{self._scheme}://", PinnedAdapter(address, self._host))
             self._checked = True
         url = urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
-        sent_headers = {**self.headers, **(headers or {})}
+        sent_headers = {"Host": self._netloc, **self.headers, **(headers or {})}
         if idempotency_key and self.idempotency_header:
             sent_headers[self.idempotency_header] = idempotency_key
             retry = True  # the vendor drops a repeat of the same key
