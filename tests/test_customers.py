@@ -365,3 +365,21 @@ def test_notes_interleave_and_only_their_author_changes_them(
         },
     )
     assert blocked.status_code == 403
+
+
+def test_a_note_pinned_to_year_one_is_refused_and_the_hub_keeps_working(app: Flask, acme: TenantFixture) -> None:
+    """Issue 15, finding 2: 0001-01-01T00:00:00+14:00 is 1 BC in UTC, which the driver cannot read back."""
+    customer_id = make_customer(app, acme, backups=False)
+    writer = login(app, acme)
+    timeline = f"/customers/{pid(app, 'customer', customer_id)}/timeline"
+    token = csrf_token(writer, timeline)
+    for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1969-12-31T23:59:59"):
+        refused = writer.post(
+            f"/customers/{pid(app, 'customer', customer_id)}/notes",
+            data={"csrf_token": token, "body": "from another era", "occurred_at": moment},
+        )
+        assert refused.status_code == 422, moment
+        assert "between 1970 and now" in refused.get_data(as_text=True)
+    assert writer.get(timeline).status_code == 200
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        assert s.scalar(select(CustomerNote).where(CustomerNote.customer_id == customer_id)) is None

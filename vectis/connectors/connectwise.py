@@ -40,6 +40,7 @@ from vectis.connectors.capabilities import (
     WritesTickets,
 )
 from vectis.platform.crypto import Sealed
+from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, UncertainOutcome
 
 API = "/v4_6_release/apis/3.0"
@@ -67,13 +68,7 @@ MESSAGES = {
 
 
 def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_instant(value)
 
 
 def format_time(value: datetime) -> str:

@@ -37,6 +37,7 @@ from vectis.connectors.base import (
     Record,
     Stream,
 )
+from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError
 
 REGIONS = {
@@ -126,13 +127,7 @@ def parse_keepit_url(text: str) -> tuple[str, str] | None:
 
 
 def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_instant(value)
 
 
 def format_time(value: datetime) -> str:

@@ -31,6 +31,7 @@ from vectis.connectors.base import (
     Stream,
 )
 from vectis.platform.crypto import Sealed
+from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError
 
 API = "/api/v3"
@@ -87,16 +88,8 @@ SEVERITY_BY_STATUS = {
 
 
 def parse_time(value: Any) -> datetime | None:
-    """VSPC dates carry 7 fractional digits (``2023-01-16T16:30:09.4952609+01:00``); Python takes 6."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.replace("Z", "+00:00")
-    if "." in text:
-        head, rest = text.split(".", 1)
-        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]  # the fraction, not the offset digits
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """VSPC dates carry 7 fractional digits (``2023-01-16T16:30:09.4952609+01:00``); its "never" is year 1."""
+    return parse_instant(value)
 
 
 def format_time(value: datetime) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from vectis.actions.base import ActionFailed, Applied, Context, Target, Verb
 from vectis.actions.registry import register
 from vectis.models import Customer, CustomerNote, Role, TimelineEvent
+from vectis.platform.dates import EARLIEST, within_range
 
 MAX_LENGTH = 5000
 WRITERS = frozenset({Role.ADMIN, Role.TECHNICIAN})
@@ -30,10 +31,12 @@ def _moment(payload: dict[str, Any], default: datetime) -> datetime:
     if not raw:
         return default
     try:
-        moment = datetime.fromisoformat(raw)
+        parsed = datetime.fromisoformat(raw)
     except ValueError:
         raise ActionFailed("The time should look like 2026-11-23 16:00.") from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = within_range(parsed)
+    if moment is None:
+        raise ActionFailed(f"A note's time must be between {EARLIEST.year} and now.")
     if moment > datetime.now(UTC):
         raise ActionFailed("A note can be pinned to a time that has passed, not to the future.")
     return moment
