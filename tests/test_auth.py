@@ -22,7 +22,7 @@ from vectis.models import AuditEntry, Invite, User
 from vectis.platform import db
 from vectis.platform.config import Settings
 from vectis.platform.queues import redis
-from vectis.views.auth import _safe_next
+from vectis.platform.redirects import safe_next
 
 
 def password(client: HostClient, email: str, secret: str = DEMO_PASSWORD) -> tuple[int, str, str]:
@@ -317,5 +317,5 @@ def test_a_password_change_signs_out_the_other_sessions_only(
 @pytest.mark.parametrize("target", ["/\\evil.example", "//evil.example", "https://evil.example/", "/ok\x00"])
 def test_it_never_redirects_off_site_after_sign_in(target: str) -> None:
 
-    assert _safe_next(target) is None
-    assert _safe_next("/admin/users?x=1") == "/admin/users?x=1"
+    assert safe_next(target) is None
+    assert safe_next("/admin/users?x=1") == "/admin/users?x=1"

@@ -12,6 +12,7 @@ from vectis.models import Alert, Role
 from vectis.platform import db
 from vectis.platform.access import get_or_404
 from vectis.platform.htmx import render
+from vectis.platform.redirects import safe_next
 
 bp = Blueprint("alerts", __name__)
 writers = require_role(Role.TECHNICIAN)
@@ -43,9 +44,7 @@ def index() -> Response:
 
 def _back() -> str:
     """Where the form came from (the Alerts page or a hub tab): a path on this site only."""
-    wanted = request.form.get("next", "")
-    safe = wanted.startswith("/") and not wanted.startswith("//") and "\\" not in wanted
-    return wanted if safe else url_for("alerts.index")
+    return safe_next(request.form.get("next")) or url_for("alerts.index")
 
 
 @bp.post("/alerts/<pid(alert):alert_id>/<any(acknowledge, resolve, ticket, mute):action>")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user
@@ -15,18 +14,9 @@ from vectis.identity.passwords import hash_password
 from vectis.models import User
 from vectis.platform import db
 from vectis.platform.htmx import render
+from vectis.platform.redirects import safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only same-site paths: ``next`` must never send a user to another host."""
-    # Browsers read "/\\evil.example" as "//evil.example": no backslashes or control characters at all.
-    if not target or "\\" in target or any(ord(ch) < 32 for ch in target):
-        return None
-    if target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return None
 
 
 def _demo_code(user: User) -> str | None:
@@ -39,8 +29,8 @@ def _demo_code(user: User) -> str | None:
 @bp.route("/signin", methods=["GET", "POST"])
 def signin() -> Response:
     if current_user.is_authenticated:
-        return redirect(_safe_next(request.args.get("next")) or url_for("sections.home"))
-    if (wanted := _safe_next(request.args.get("next"))) is not None:
+        return redirect(safe_next(request.args.get("next")) or url_for("sections.home"))
+    if (wanted := safe_next(request.args.get("next"))) is not None:
         session["next"] = wanted
     error, email = None, ""
     if request.method == "POST":
