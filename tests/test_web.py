@@ -107,3 +107,9 @@ def test_it_shows_errors_as_pages_not_stack_traces(app: Flask, acme: TenantFixtu
     assert response.status_code == 404
     body = response.get_data(as_text=True)
     assert "There is nothing here" in body and "Traceback" not in body
+
+
+def test_a_body_larger_than_any_form_is_refused_before_csrf_reads_it(app: Flask) -> None:
+    client = client_for(app, "acme.localhost")
+    answer = client.post("/signin", data=b"x" * (13 * 1024 * 1024), content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 413 and "too large" in answer.get_data(as_text=True)

@@ -48,6 +48,8 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/",
+        # Nothing a person sends is larger than a 10 MB attachment with its form: refused before it is read.
+        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session; an 8-hour-old tab still works
         TESTING=settings.mode == "test",
     )

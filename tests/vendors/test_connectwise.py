@@ -647,3 +647,36 @@ def test_an_alert_opened_as_a_ticket_is_linked_both_ways(app: Flask, cw: Sim) ->
         assert [a.id for a in tickets.detail(s, ticket).alerts] == [alert_id]
     result, message = act(app, setup, "alert.open_ticket", Target("alert", str(alert_id), "FS01 Daily"), {})
     assert result == "failed" and "already has a ticket" in message
+
+
+# --- the receiver is cheap to run and hard to abuse (issue 15, finding 4) ------------------------------
+
+
+def test_a_key_url_elsewhere_on_connectwises_own_site_is_refused_without_being_fetched(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    ticket = a_ticket_external_id(cw)
+    before = cw.state.stats()["total"]
+    body = callback_body(cw, ticket, "m-path", key_url=f"{cw.url}/v4_6_release/apis/3.0/company/companies")
+    status, message = post_callback(app, setup, body, sign(body, "whatever"))
+    assert status == 401 and "system/callbackkeys" in message
+    assert cw.state.stats()["total"] == before  # nothing was fetched from ConnectWise
+
+
+def test_a_callback_without_a_message_id_is_refused(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    body = callback_body(cw, a_ticket_external_id(cw), "")
+    status, message = post_callback(app, setup, body, sign(body, cw.state.signing_keys[cw.state.key_id]))
+    assert status == 401 and "MessageId" in message
+
+
+def test_an_oversized_callback_is_refused_before_it_is_read(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == setup.tenant_id))
+    answer = client_for(app, f"{slug}.localhost").post(webhook_path(app, setup.connection_id), data=b"x" * 300_000)
+    assert answer.status_code == 413
+    assert deliveries(app, setup) == []
+
+
+def a_ticket_external_id(sim: Sim) -> str:
+    return str(next(iter(sim.state.tickets)))

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -474,10 +475,15 @@ class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks):
             raise CallbackRefused("The body is not JSON.") from None
         if not isinstance(payload, dict):
             raise CallbackRefused("The body is not a ConnectWise callback.")
+        if not str(payload.get("MessageId") or "").strip():
+            raise CallbackRefused("It has no MessageId, so a replay could not be told apart: refused.")
         key_url = str((payload.get("Metadata") or {}).get("key_url") or "")
         site, key = urlsplit(self.config["site_url"]), urlsplit(key_url)
         if not key_url or (key.scheme, key.hostname, key.port) != (site.scheme, site.hostname, site.port):
             raise CallbackRefused(f"Its key_url is not on {site.netloc}: refused without fetching it.")
+        # Only ConnectWise's own key endpoint: any other path on the site would be fetched on a stranger's word.
+        if not KEY_PATH.fullmatch(key.path) or key.query or key.fragment:
+            raise CallbackRefused(f"Its key_url is not ConnectWise's {API}/system/callbackkeys/<id>: refused.")
         return payload, key.path
 
     def _key_cache(self, path: str) -> str:
@@ -568,6 +574,7 @@ class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks):
 
 
 SIGNATURE_HEADER = "x-content-signature"
+KEY_PATH = re.compile(re.escape(API) + r"/system/callbackkeys/[A-Za-z0-9_-]{1,100}")
 KEY_CACHE_SECONDS = 3600
 
 

@@ -12,12 +12,14 @@ from vectis.models import Connection
 from vectis.platform import db, public_ids
 
 bp = Blueprint("webhooks", __name__)
+WEBHOOK_LIMIT = 256 * 1024
 
 
 @bp.post("/webhooks/<pid(connection):connection_id>/<token>")
 def receive(connection_id: int, token: str) -> Response:
     if not public_ids.is_webhook_token(connection_id, token):
         abort(404)  # the URL is the first secret: a guessed one looks like no connection at all
+    request.max_content_length = WEBHOOK_LIMIT  # a callback names a record; it never needs more
     s = db.session()
     connection = s.get(Connection, connection_id)  # RLS: another workspace's connection is not there
     if connection is None:
