@@ -24,7 +24,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     import vectis.capabilities  # noqa: PLC0415, F401 - registers every capability's verbs
     from vectis import cli  # noqa: PLC0415
     from vectis.identity import auth  # noqa: PLC0415
-    from vectis.platform import crypto, db, errors, public_ids, queues, requests_meta, tenancy  # noqa: PLC0415
+    from vectis.platform import crypto, db, errors, headers, public_ids, queues, requests_meta, tenancy  # noqa: PLC0415
     from vectis.views import register_blueprints, webhooks  # noqa: PLC0415
 
     settings = settings or config_module.load()
@@ -63,6 +63,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     requests_meta.init_app(app)
     htmx_ext.init_app(app)
     public_ids.init_app(app)
+    headers.init_app(app)
     tenancy.init_app(app)  # before CSRF: an unknown host is a 404, whatever the request carries
     csrf.init_app(app)
     auth.init_app(app)

@@ -65,5 +65,16 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1360, "height": 860})
     tab = context.new_page()
     tab.set_default_timeout(10_000)
+    # Every screen a browser test opens must run under the Content-Security-Policy without a violation.
+    violations: list[str] = []
+    tab.on(
+        "console",
+        lambda message: (
+            violations.append(f"{message.location['url']}: {message.text[:60]}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield tab
     context.close()
+    assert violations == [], violations

@@ -71,3 +71,26 @@ htmx.config.responseHandling = [
     }
   });
 })();
+
+// Behaviour templates ask for by attribute, so no page carries an inline handler (the policy allows none).
+(function () {
+  // <form data-confirm="Delete this rule?">: ask before it is sent.
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      evt.preventDefault();
+    }
+  }, true);
+  // <input data-select-on-focus>: the one-time link is selected whole, ready to copy.
+  document.addEventListener("focusin", function (evt) {
+    if (evt.target instanceof HTMLInputElement && evt.target.hasAttribute("data-select-on-focus")) { evt.target.select(); }
+  });
+  // <button data-toggle-next-row>: show or hide the table row after this one (the audit log's details).
+  document.addEventListener("click", function (evt) {
+    var button = evt.target instanceof Element ? evt.target.closest("[data-toggle-next-row]") : null;
+    if (!button) { return; }
+    var row = button.closest("tr").nextElementSibling;
+    row.hidden = !row.hidden;
+    button.setAttribute("aria-expanded", String(!row.hidden));
+  });
+})();
