@@ -24,7 +24,17 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     import vectis.capabilities  # noqa: PLC0415, F401 - registers every capability's verbs
     from vectis import cli  # noqa: PLC0415
     from vectis.identity import auth  # noqa: PLC0415
-    from vectis.platform import crypto, db, errors, headers, public_ids, queues, requests_meta, tenancy  # noqa: PLC0415
+    from vectis.platform import (  # noqa: PLC0415
+        crypto,
+        db,
+        errors,
+        headers,
+        params,
+        public_ids,
+        queues,
+        requests_meta,
+        tenancy,
+    )
     from vectis.views import register_blueprints, webhooks  # noqa: PLC0415
 
     settings = settings or config_module.load()
@@ -65,6 +75,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     public_ids.init_app(app)
     headers.init_app(app)
     tenancy.init_app(app)  # before CSRF: an unknown host is a 404, whatever the request carries
+    params.init_app(app)  # a NUL byte is a 400 before anything reads it
     csrf.init_app(app)
     auth.init_app(app)
     errors.init_app(app)

@@ -15,16 +15,14 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from vectis.models import AuditEntry
+from vectis.platform import params
 
 PAGE_SIZE = 50
 DEFAULT_DAYS = 7
 
 
 def _parse_date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+    return params.day(value)
 
 
 @dataclass(frozen=True)

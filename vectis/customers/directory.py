@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 from vectis.backups.state import BackupHealth, derive
 from vectis.connectors import registry
 from vectis.models import BackupConnector, BackupConnectorStatus, Connection, Customer, CustomerLink
+from vectis.platform import params
 
 PAGE_SIZE = 50
 SORTS = {"name": "Name", "attention": "Needs attention first"}
@@ -75,9 +76,9 @@ def list_customers(session: Session, *, q: str = "", sort: str = "name", after: 
     query = select(Customer).where(Customer.parent_id.is_(None))
     if q.strip():
         query = _search(query, q)
-    if after:
-        name, _, last_id = after.rpartition("\x1f")
-        query = query.where(tuple_(Customer.name, Customer.id) > tuple_(name, int(last_id or 0)))
+    name, _, last_id = (after or "").rpartition("\x1f")
+    if (resume := params.integer(last_id, low=1)) is not None:  # a garbage cursor starts from the top
+        query = query.where(tuple_(Customer.name, Customer.id) > tuple_(name, resume))
     customers = list(session.scalars(query.order_by(Customer.name, Customer.id).limit(PAGE_SIZE + 1)))
     more = len(customers) > PAGE_SIZE
     customers = customers[:PAGE_SIZE]

@@ -18,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 
 from vectis.connectors.registry import label as registry_label
 from vectis.models import Connection, Customer, CustomerLink, CustomerNote, SyncRun, TimelineEvent, User
+from vectis.platform import params
 
 PAGE_SIZE = 50
 NOTE_SOURCE = "Note"
@@ -35,10 +36,7 @@ class Filters:
     @classmethod
     def from_args(cls, args: MultiDict[str, str]) -> Filters:
         def day_of(name: str) -> date | None:
-            try:
-                return date.fromisoformat(args.get(name, ""))
-            except ValueError:
-                return None
+            return params.day(args.get(name))
 
         week = day_of("week")
         return cls(
@@ -122,13 +120,7 @@ class TimelinePage:
 
 
 def _cursor(value: str | None) -> tuple[datetime, int] | None:
-    if not value:
-        return None
-    moment, _, ident = value.rpartition("_")
-    try:
-        return datetime.fromisoformat(moment), int(ident)
-    except ValueError:
-        return None
+    return params.cursor(value)
 
 
 def page(

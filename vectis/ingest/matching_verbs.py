@@ -10,6 +10,7 @@ from vectis.actions.base import ActionFailed, Applied, Context, Target, Verb
 from vectis.actions.registry import register
 from vectis.ingest.matching import normalize_name, repoint
 from vectis.models import Customer, CustomerLink, LinkStatus
+from vectis.platform import params
 
 
 def _link(ctx: Context, target: Target) -> CustomerLink:
@@ -36,7 +37,7 @@ class LinkAccount(Verb):
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         link = _link(ctx, target)
         try:
-            customer = ctx.session.get(Customer, int(payload.get("customer_id") or 0))
+            customer = ctx.session.get(Customer, params.integer(payload.get("customer_id")) or 0)
         except (TypeError, ValueError):
             customer = None
         if customer is None:

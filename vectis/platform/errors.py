@@ -45,6 +45,8 @@ def _http_error(exc: HTTPException) -> Response:
     if status == 404 and exc.description == "unknown_workspace":
         return error_response(404, UNKNOWN_WORKSPACE, "Unknown workspace")
     title, message = MESSAGES.get(status, (exc.name, exc.description or MESSAGES[500][1]))
+    if exc.description and exc.description != type(exc).description:
+        message = exc.description  # a view's own words (abort(400, description=...)) say more than the default
     response = error_response(status, message, title)
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)

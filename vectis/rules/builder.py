@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 
 from vectis.events.fields import Field
 from vectis.events.triggers import Trigger
+from vectis.platform.params import integer
 from vectis.rules import conditions
 from vectis.rules.action_types import ACTION_TYPES
 from vectis.rules.definition import DEFAULT_BREAKER, DEFAULT_COOLDOWN_MINUTES, normalized
@@ -102,7 +103,7 @@ def from_form(form: MultiDict[str, str]) -> tuple[str, dict[str, Any]]:
             raw = form.get(f"a.{n}.p.{f.key}", "")
             params[f.key] = (raw == "on") if f.type == "boolean" else raw
         steps.append({"type": kind.key, "params": params})
-    scope_ids = [int(i) for i in form.getlist("scope_ids") if i.isdigit()]
+    scope_ids = [found for i in form.getlist("scope_ids") if (found := integer(i)) is not None]
     definition = {
         "trigger": trigger.key if trigger else "",
         "params": {p.key: form.get(f"param.{p.key}", "") for p in (trigger.params if trigger else ())},
@@ -190,7 +191,7 @@ def apply(definition: dict[str, Any], op: str) -> dict[str, Any]:
             del group["items"][index]
     elif verb == "add-action":
         definition.setdefault("actions", []).append({"type": "create_ticket", "params": {}})
-    elif verb == "remove-action" and where.isdigit():
+    elif verb == "remove-action" and integer(where, high=100) is not None:
         steps = definition.get("actions") or []
         if int(where) < len(steps):
             del steps[int(where)]

@@ -26,7 +26,7 @@ from vectis.models import (
     TicketStatusChange,
     TimelineEvent,
 )
-from vectis.platform import public_ids
+from vectis.platform import params, public_ids
 from vectis.tickets.boards import default_board
 
 PAGE_SIZE = 50
@@ -47,7 +47,7 @@ class Filters:
     def from_args(cls, args: MultiDict[str, str]) -> Filters:
         def number(name: str) -> int | None:
             value = args.get(name, "")
-            return int(value) if value.isdigit() else None
+            return params.integer(value, high=36500)
 
         state = args.get("state", "open")
         return cls(
@@ -103,10 +103,8 @@ def queue(session: Session, filters: Filters, *, after: str | None = None) -> Qu
         query = query.where(Ticket.board_id == filters.board)
     if filters.older_than_days:
         query = query.where(Ticket.opened_at < datetime.now(UTC) - timedelta(days=filters.older_than_days))
-    if after:
-        moment, _, ident = after.rpartition("_")
-        at = datetime.fromisoformat(moment)
-        query = query.where(tuple_(Ticket.vendor_updated_at, Ticket.id) < tuple_(at, int(ident or 0)))
+    if (resume := params.cursor(after)) is not None:
+        query = query.where(tuple_(Ticket.vendor_updated_at, Ticket.id) < tuple_(*resume))
     rows = list(
         session.execute(query.order_by(Ticket.vendor_updated_at.desc(), Ticket.id.desc()).limit(PAGE_SIZE + 1)).all()
     )

@@ -27,6 +27,7 @@ from vectis.models import (
     TicketPriority,
     TicketStatus,
 )
+from vectis.platform import params
 from vectis.platform.http import ConnectorError
 from vectis.tickets.correlate import attach_alert
 from vectis.tickets.writer import store_ticket
@@ -80,11 +81,8 @@ class TicketVerb(Verb):
 
 
 def _int(value: Any) -> int:
-    """A form's id: anything that is not a number finds nothing (id 0), so the verb says what to choose."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+    """A form's id: anything that is not a row key finds nothing (id 0), so the verb says what to choose."""
+    return params.integer(value) or 0
 
 
 def _status(ctx: Context, ticket: Ticket, status_id: Any) -> TicketStatus | None:

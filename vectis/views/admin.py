@@ -15,7 +15,7 @@ from vectis.audit import reader as audit_log
 from vectis.identity.auth import current_actor, require_role
 from vectis.ingest import matching
 from vectis.models import CustomerLink, LinkStatus, Role, User
-from vectis.platform import db
+from vectis.platform import db, params
 from vectis.platform.access import get_or_404
 from vectis.platform.htmx import render
 
@@ -150,7 +150,7 @@ def matching_action(link_id: int, action: str) -> BaseResponse:
 def audit() -> BaseResponse:
     s = db.session()
     filters = audit_log.AuditFilters.from_args(request.args)
-    before = request.args.get("before", type=int)
+    before = params.integer(request.args.get("before"))
     result = audit_log.page(s, filters, before)
     context: dict[str, Any] = {
         "page": result,

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from vectis.actions import Target, perform
 from vectis.identity.auth import current_actor, require_role, signed_in
 from vectis.models import Customer, Role, Rule, RuleVersion, TicketBoard, TicketPriority
-from vectis.platform import db
+from vectis.platform import db, params
 from vectis.platform.access import get_or_404
 from vectis.platform.htmx import render
 from vectis.rules import builder, conditions, engine, history
@@ -126,7 +126,8 @@ def rebuild() -> Response:
         definition = {**builder.starting(definition["trigger"]), "actions": definition["actions"]}
     else:
         definition = builder.apply(definition, op)
-    rule = get_or_404(Rule, int(request.form["rule_id"])) if request.form.get("rule_id", "").isdigit() else None
+    rule_id = params.integer(request.form.get("rule_id"))
+    rule = get_or_404(Rule, rule_id) if rule_id is not None else None
     return render("rules/_builder.html", **_builder_context(name, definition, rule=rule, problems=[]))
 
 
@@ -164,7 +165,7 @@ def _rule_page(rule: Rule, tab: str, **extra: Any) -> Response:
         context["versions"] = history.versions(s, rule.id)
     elif tab == "backtest":
         days = request.args.get("days", "7")
-        context["days"] = int(days) if days.isdigit() and int(days) in BACKTEST_DAYS else 7
+        context["days"] = chosen if (chosen := params.integer(days)) in BACKTEST_DAYS else 7
         events = history.sample(s, rule.tenant_id, current.definition, days=context["days"], limit=2000)
         context["trials"] = [t for t in engine.trial(s, rule.tenant_id, current.definition, events)]
     else:
