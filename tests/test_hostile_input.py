@@ -100,3 +100,20 @@ def test_no_route_answers_a_hostile_value_with_a_5xx(
                     if answer.status_code >= 500:
                         failures.append(f"{who} {method} {rule.rule} {value[:12]!r}: {answer.status_code}")
     assert failures == [], "\n".join(sorted(set(failures))[:60])
+
+
+def test_a_rule_form_nested_thousands_of_levels_deep_is_answered_in_words(app: Flask, acme: TenantFixture) -> None:
+    client = login(app, acme)
+    form = {
+        "csrf_token": csrf_token(client, "/rules/new"),
+        "name": "deep",
+        "trigger": "backup.failed",
+        "c.r.type": "group",
+    }
+    path = "r"
+    for _ in range(3000):
+        path += ".1"
+        form[f"c.{path}.type"] = "group"
+    for url in ("/rules/new", "/rules/builder", "/rules/test"):
+        answer = client.post(url, data=form)
+        assert answer.status_code < 500, (url, answer.status_code)

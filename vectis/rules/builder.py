@@ -25,17 +25,19 @@ from vectis.rules.predicates import PREDICATES
 from vectis.rules.triggers import catalog
 
 UNITS = (("minutes", "minutes"), ("hours", "hours"), ("days", "days"))
-_CHILD = re.compile(r"^c\.(r(?:\.\d+)*)\.type$")
+_CHILD = re.compile(r"^c\.(r(?:\.\d{1,3})*)\.type$")
 
 
 def _children(form: MultiDict[str, str], path: str) -> list[str]:
     depth = path.count(".") + 1
+    if depth > conditions.MAX_DEPTH + 1:
+        return []  # deeper than a rule may nest: read no further (validation says why), however deep the form
     found = {
         m.group(1)
         for key in form
         if (m := _CHILD.match(key)) and m.group(1).startswith(path + ".") and m.group(1).count(".") == depth
     }
-    return sorted(found, key=lambda p: int(p.rsplit(".", 1)[1]))
+    return sorted(found, key=lambda p: int(p.rsplit(".", 1)[1]))[:100]
 
 
 def _operator(field: Field | None, op: str) -> conditions.Operator | None:
