@@ -293,7 +293,9 @@ def cases(
                 "confirm_password": "a much longer secret",
             },
         ),
-        "account.regenerate_recovery_codes": self_service({}, {}, failing_unenrolled=True),
+        "account.regenerate_recovery_codes": self_service(
+            {"current_password": DEMO_PASSWORD}, {"current_password": DEMO_PASSWORD}, failing_unenrolled=True
+        ),
         "customer_link.link": matching({"customer_id": "customer"}),
         "customer_link.create_customer": matching({}),
         "customer_link.keep_separate": matching({}),

@@ -319,3 +319,17 @@ def test_it_never_redirects_off_site_after_sign_in(target: str) -> None:
 
     assert safe_next(target) is None
     assert safe_next("/admin/users?x=1") == "/admin/users?x=1"
+
+
+def test_new_recovery_codes_need_the_current_password(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    """Issue 15, finding 7: an open tab alone must not be enough to mint a way into the account."""
+    user = make_user(acme)
+    client = login(app, acme, user.email)
+    token = csrf_token(client, "/account/")
+    refused = client.post("/account/recovery-codes", data={"csrf_token": token})
+    assert refused.status_code == 302
+    assert "Enter your current password" in client.get("/account/").get_data(as_text=True)
+    made = client.post("/account/recovery-codes", data={"csrf_token": token, "current_password": DEMO_PASSWORD})
+    assert made.status_code == 200 and "recovery" in made.get_data(as_text=True).lower()

@@ -44,11 +44,15 @@ class ChangePassword(SelfServiceVerb):
 class RegenerateRecoveryCodes(SelfServiceVerb):
     name = "account.regenerate_recovery_codes"
     label = "Regenerate recovery codes"
+    secret_fields = frozenset({"current_password"})
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         user = _self(ctx, target)
         if not user.mfa_enrolled:
             raise ActionFailed("Set up two-factor sign-in first.")
+        # Fresh proof it is the person, not only their open tab: new codes are a way into the account.
+        if not verify_password(str(payload.get("current_password", "")), user.password_hash):
+            raise ActionFailed("Enter your current password to make new recovery codes.")
         codes = mfa.replace_recovery_codes(ctx.session, user)
         return Applied(
             "New recovery codes were made; the old ones no longer work.",

@@ -42,7 +42,11 @@ def change_password() -> Response:
 @signed_in
 def regenerate_recovery_codes() -> Response:
     outcome = perform(
-        "account.regenerate_recovery_codes", Target.for_user(current_user), {}, actor=current_actor(), surface="ui"
+        "account.regenerate_recovery_codes",
+        Target.for_user(current_user),
+        {"current_password": request.form.get("current_password", "")},
+        actor=current_actor(),
+        surface="ui",
     )
     if not outcome.ok:
         flash(outcome.message, "error")
