@@ -30,6 +30,11 @@ def password(client: HostClient, email: str, secret: str = DEMO_PASSWORD) -> tup
     return response.status_code, response.headers.get("Location", ""), response.get_data(as_text=True)
 
 
+def _message(page: str) -> str:
+    found = re.search(r'class="flash[^"]*"[^>]*>([^<]+)<', page)
+    return found.group(1).strip() if found else page
+
+
 def code(client: HostClient, value: str, path: str = "/signin/mfa") -> tuple[int, str, str]:
     response = client.post(path, data={"code": value, "csrf_token": csrf_token(client, path)})
     return response.status_code, response.headers.get("Location", ""), response.get_data(as_text=True)
@@ -125,6 +130,9 @@ def test_it_locks_only_that_account_after_five_wrong_codes(
     assert status == 401 and "Too many wrong codes. This account is locked until" in body
     assert "locked" in code(client, pyotp.TOTP(demo_totp_secret(victim.email)).now())[2]
     assert "locked" in password(client_for(app, acme), victim.email)[2]  # a new session does not help
+    # Issue 15, finding 7: the right and a wrong password get the very same answer while it is locked.
+    right, wrong = password(client_for(app, acme), victim.email), password(client_for(app, acme), victim.email, "nope")
+    assert right[:2] == wrong[:2] and _message(right[2]) == _message(wrong[2])
     other = client_for(app, acme)
     password(other, bystander.email)
     assert code(other, pyotp.TOTP(demo_totp_secret(bystander.email)).now())[0] == 302

@@ -153,6 +153,13 @@ def password_step(email: str, password: str) -> Step:
         message = f"Too many attempts. Try again at {_at(until)}."
         record_event("auth.sign_in", "blocked", actor=actor, target=target, error=message)
         return Step(error=message)
+    if user is not None and user.is_active and (until := mfa_window(user).locked_until()) is not None:
+        # Judged before the password, and the same words whatever was typed: a locked account must not tell a
+        # guesser which password was right.
+        verify_password(password, user.password_hash)  # the same bcrypt cost as any other answer
+        message = f"This account is locked after too many wrong codes. Try again at {_at(until)}."
+        record_event("auth.sign_in", "blocked", actor=actor, target=target, error=message)
+        return Step(error=message)
     valid = user is not None and user.is_active and verify_password(password, user.password_hash)
     if user is None or not user.is_active:
         verify_password(password, None)  # the same bcrypt cost for an unknown email
@@ -170,8 +177,6 @@ def password_step(email: str, password: str) -> Step:
         return Step(error=SIGN_IN_FAILED)
     if user is None:  # unreachable: verify() above only passes for a user; fail closed all the same
         return Step(error=SIGN_IN_FAILED)
-    if (until := mfa_window(user).locked_until()) is not None:
-        return Step(error=f"This account is locked after too many wrong codes. Try again at {_at(until)}.")
     window.reset()
     start_pending(user)
     return Step(next_url=url_for("auth.mfa" if user.mfa_enrolled else "auth.enrol"))
