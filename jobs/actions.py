@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from jobs.context import app_context
 from vectis.actions.perform import perform_queued
 from vectis.models import QueuedAction
 from vectis.platform import db
 from vectis.platform import jobs as wire
-from vectis.platform.queues import queue
 
 QUEUE, TIMEOUT = wire.QUEUED_ACTION.queue, wire.QUEUED_ACTION.timeout
 
@@ -23,9 +20,3 @@ def run_queued(tenant_id: int, queued_action_id: int) -> str:
             return "already done"
         outcome = perform_queued(s, queued)
         return "waiting" if outcome is None else outcome.result
-
-
-def schedule(tenant_id: int, queued_action_id: int, wait_seconds: float) -> None:
-    queue(QUEUE).enqueue_in(
-        timedelta(seconds=max(wait_seconds, 0.05)), run_queued, tenant_id, queued_action_id, job_timeout=TIMEOUT
-    )
