@@ -138,3 +138,11 @@ def vendor_url(app: Flask, vendor: str, template: str) -> Iterator[None]:
         yield
     finally:
         app.config["VECTIS_SETTINGS"] = settings
+
+
+def wait_for_the_hung_request(state: Any, answered: int) -> None:
+    """A simulator still finishes a request its client gave up on: wait until it has counted it, or it lands in
+    the next test's counters (``answered`` is ``state.stats()["total"]`` before the request)."""
+    deadline = time.monotonic() + 5
+    while state.stats()["total"] == answered and time.monotonic() < deadline:
+        time.sleep(0.05)

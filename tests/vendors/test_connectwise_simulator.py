@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.vendors.support import run_from_command_line, serve
+from tests.vendors.support import run_from_command_line, serve, wait_for_the_hung_request
 from vectis.ingest.matching import normalize_name
 from vectis.simulators.connectwise import (
     API,
@@ -608,8 +608,10 @@ def test_it_adds_latency_and_hangs_long_enough_to_trip_timeouts(sim: Sim) -> Non
     assert sim.get("/system/info").status_code == 200
     assert time.monotonic() - started >= 0.2
     sim.knobs({"latency": None, "hang": 1.0})
+    answered = sim.state.stats()["total"]
     with pytest.raises(requests.Timeout):
         sim.get("/system/info", timeout=0.3)
+    wait_for_the_hung_request(sim.state, answered)
 
 
 def test_it_fails_the_next_patch(sim: Sim) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.vendors.support import run_from_command_line, serve
+from tests.vendors.support import run_from_command_line, serve, wait_for_the_hung_request
 from vectis.ingest.matching import normalize_name
 from vectis.simulators.keepit import (
     DEMO_PASSWORD,
@@ -538,8 +538,10 @@ def test_it_adds_latency_and_hangs_long_enough_to_trip_timeouts(sim: Sim) -> Non
     assert time.monotonic() - started >= 0.2
 
     sim.knobs({"latency": None, "hang": 1.0})
+    answered = sim.state.stats()["total"]
     with pytest.raises(requests.Timeout):
         sim.get("/users/", timeout=0.3)
+    wait_for_the_hung_request(sim.state, answered)
 
 
 def test_it_cuts_the_xml_at_the_configured_page_or_everywhere_on_a_path(sim: Sim) -> None:

@@ -39,7 +39,7 @@ from scripts.compact_vspc_spec import (
     resolve,
     response_key,
 )
-from tests.vendors.support import run_from_command_line, serve
+from tests.vendors.support import run_from_command_line, serve, wait_for_the_hung_request
 from vectis.simulators.fixtures import Msp
 from vectis.simulators.vspc import (
     API,
@@ -707,8 +707,10 @@ def test_it_adds_latency_and_hangs_long_enough_to_trip_timeouts(sim: Sim) -> Non
     assert time.monotonic() - started >= 0.3
 
     sim.knobs({"latency": None, "hang": 1.5})
+    answered = sim.state.stats()["total"]
     with pytest.raises(requests.Timeout):
         sim.get("/about", timeout=0.3)
+    wait_for_the_hung_request(sim.state, answered)
 
 
 def test_it_serves_a_cut_off_page_only_at_the_configured_offset(sim: Sim) -> None:
