@@ -1,7 +1,8 @@
 """The cron schedule, loaded by the single ``rq cron jobs.schedule`` process.
 
 Every minute: a heartbeat, the tick that enqueues the connections whose sync is due, and the one that
-enqueues each tenant's alerts refresh, time-based rule scans and rule evaluation.
+enqueues each tenant's alerts refresh, time-based rule scans and rule evaluation. Every five minutes:
+the audit chain's newest links are anchored outside the database.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 
 from rq import cron, get_current_job
 
-from jobs import rules
+from jobs import audit, rules
 from jobs.sync import tick
 
 HEARTBEAT_KEY = "vectis:cron:last_tick"
@@ -28,3 +29,4 @@ def heartbeat() -> str:
 cron.register(heartbeat, queue_name="sync", interval=60, job_timeout=30, name="heartbeat")
 cron.register(tick, queue_name="sync", interval=60, job_timeout=60, name="sync-tick")
 cron.register(rules.tick, queue_name="rules", interval=60, job_timeout=60, name="rules-tick")
+cron.register(audit.anchor, queue_name="sync", interval=300, job_timeout=60, name="audit-anchor")

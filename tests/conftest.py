@@ -101,10 +101,11 @@ def _test_redis_url(url: str, worker: str | None = None) -> str:
     return f"{scheme}://{host}/{db}"
 
 
-def _test_env(database_url: str, redis_url: str) -> dict[str, str]:
+def _test_env(database_url: str, redis_url: str, worker: str | None = None) -> dict[str, str]:
     return {
         "VECTIS_ENV": "test",
         "VECTIS_VAR_DIR": str(TEST_VAR),
+        "VECTIS_AUDIT_ANCHOR": str(TEST_VAR / f"audit-anchor-{worker or 'serial'}.jsonl"),
         "VECTIS_BASE_DOMAIN": "localhost",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -153,8 +154,10 @@ def settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
         _test_env(
             _test_database_url(services.database_url or database_url or "", worker),
             _test_redis_url(services.redis_url or redis_url or "", worker),
+            worker,
         )
     )
+    loaded.audit_anchor.unlink(missing_ok=True)  # its database is made anew below
     # Creating a database or the runtime role is not safe to race: workers take turns (migrating is).
     with (TEST_VAR / ".setup.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

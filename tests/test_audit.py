@@ -8,6 +8,9 @@ import io
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -16,7 +19,10 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import TenantFixture, client_for, csrf_token, login
 from vectis.actions import Actor, Target
-from vectis.audit.writer import record, verify_chain
+from vectis.audit import seal
+from vectis.audit.chain import anchor_newest, installation, verify_chain
+from vectis.audit.seal import Anchor
+from vectis.audit.writer import record
 from vectis.models import AuditEntry, Tenant
 from vectis.platform import db
 
@@ -46,8 +52,35 @@ def scratch_tenant(app: Flask) -> Iterator[int]:
 
 def verify(app: Flask, tenant_id: int) -> tuple[int, str | None]:
     with app.app_context(), db.system_session() as s:
-        checked, problem = verify_chain(s, tenant_id)
-    return checked, None if problem is None else f"{problem.seq}: {problem.reason}"
+        verdict = verify_chain(s, tenant_id, app.config["VECTIS_SETTINGS"])
+    problem = verdict.problem
+    return verdict.checked, None if problem is None else f"{problem.seq}: {problem.reason}"
+
+
+def as_owner(app: Flask, *statements: str, **params: object) -> None:
+    """What whoever owns the database can do: switch the append-only triggers off, change rows, switch back."""
+    with app.app_context(), db.system_session() as s:
+        for table in ("audit_log", "audit_seal"):
+            s.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        for statement in statements:
+            s.execute(text(statement), params)
+        for table in ("audit_log", "audit_seal"):
+            s.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+
+
+# The chain trigger's own hash, recomputed by the owner for every row from :seq on, in order.
+REHASH_FROM = """
+DO $$
+DECLARE r record; prev bytea;
+BEGIN
+  FOR r IN SELECT * FROM audit_log WHERE tenant_id = {tenant} AND seq >= {seq} ORDER BY seq LOOP
+    SELECT row_hash INTO prev FROM audit_log WHERE tenant_id = {tenant} AND seq = r.seq - 1;
+    UPDATE audit_log a SET prev_hash = coalesce(prev, '\\x'::bytea),
+           row_hash = sha256(coalesce(prev, '\\x'::bytea) || convert_to(audit_log_canonical(a), 'UTF8'))
+     WHERE a.id = r.id;
+  END LOOP;
+END $$
+"""
 
 
 def test_it_refuses_update_delete_and_truncate_to_the_app(app: Flask, acme: TenantFixture) -> None:
@@ -72,12 +105,7 @@ def test_it_chains_each_tenants_entries(app: Flask, scratch_tenant: int) -> None
 
 
 def test_it_finds_a_row_changed_by_the_owner(app: Flask, scratch_tenant: int) -> None:
-    with app.app_context(), db.system_session() as s:
-        s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
-        s.execute(
-            text("UPDATE audit_log SET result = 'failed' WHERE tenant_id = :t AND seq = 3"), {"t": scratch_tenant}
-        )
-        s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+    as_owner(app, "UPDATE audit_log SET result = 'failed' WHERE tenant_id = :t AND seq = 3", t=scratch_tenant)
     assert verify(app, scratch_tenant) == (3, "3: its content was changed after it was written")
     with app.app_context(), db.system_session() as s:
         slug = s.scalar(select(Tenant.slug).where(Tenant.id == scratch_tenant))
@@ -87,18 +115,79 @@ def test_it_finds_a_row_changed_by_the_owner(app: Flask, scratch_tenant: int) ->
 
 
 def test_it_finds_a_row_removed_by_the_owner(app: Flask, scratch_tenant: int) -> None:
-    with app.app_context(), db.system_session() as s:
-        s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
-        s.execute(text("DELETE FROM audit_log WHERE tenant_id = :t AND seq = 2"), {"t": scratch_tenant})
-        s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+    as_owner(app, "DELETE FROM audit_log WHERE tenant_id = :t AND seq = 2", t=scratch_tenant)
     assert verify(app, scratch_tenant) == (2, "3: entries 2–2 are missing")
+
+
+def test_it_finds_a_row_the_owner_changed_and_rehashed(app: Flask, scratch_tenant: int) -> None:
+    """Issue 15, finding 5: with no key in the hash, an owner could edit a row, recompute every later
+    hash and get "ok". The seals are keyed outside the database, so the rehashed chain no longer matches."""
+    as_owner(
+        app,
+        "UPDATE audit_log SET result = 'failed' WHERE tenant_id = :t AND seq = 3",
+        REHASH_FROM.format(tenant=scratch_tenant, seq=3),
+        t=scratch_tenant,
+    )
+    assert verify(app, scratch_tenant) == (
+        3,
+        "3: its seal does not match: it or an entry before it was rewritten and rehashed",
+    )
+
+
+def test_it_finds_a_row_the_owner_inserted_without_a_seal(app: Flask, scratch_tenant: int) -> None:
+    with app.app_context(), db.system_session() as s:  # the trigger links it; only Vectis could seal it
+        s.execute(
+            text(
+                "INSERT INTO audit_log (tenant_id, actor_type, actor_label, surface, action, target_type, "
+                "target_label, result) VALUES (:t, 'system', 'Vectis', 'system', 'test.forged', 'thing', 'x', 'ok')"
+            ),
+            {"t": scratch_tenant},
+        )
+    assert verify(app, scratch_tenant) == (6, "6: its seal is missing (it was not written by Vectis)")
+
+
+def test_it_finds_the_newest_rows_deleted_after_they_were_anchored(app: Flask, scratch_tenant: int) -> None:
+    """Deleting the tail, seals and all, leaves a chain that links and seals fine: only the anchor outside
+    the database shows that entries 4 and 5 existed."""
+    with app.app_context(), db.system_session() as s:
+        written = anchor_newest(s, app.config["VECTIS_SETTINGS"])
+    assert any(a.tenant_id == scratch_tenant and a.seq == 5 for a in written)
+    assert verify(app, scratch_tenant) == (5, None)
+    as_owner(
+        app,
+        "DELETE FROM audit_log WHERE tenant_id = :t AND seq >= 4",
+        "DELETE FROM audit_seal WHERE tenant_id = :t AND seq >= 4",
+        t=scratch_tenant,
+    )
+    checked, problem = verify(app, scratch_tenant)
+    assert checked == 3 and problem is not None
+    assert re.fullmatch(r"4: entries 4–5 were removed: entry 5 was anchored outside the database at .+ UTC", problem)
+
+
+def test_it_refuses_an_anchor_line_not_made_with_the_key(
+    app: Flask, scratch_tenant: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = replace(app.config["VECTIS_SETTINGS"], audit_anchor=tmp_path / "anchor.jsonl")
+    monkeypatch.setitem(app.config, "VECTIS_SETTINGS", settings)
+    with app.app_context(), db.system_session() as s:
+        anchor_newest(s, settings)
+        tag = installation(s, settings)
+    forged = Anchor(scratch_tenant, 99, b"\x00" * 32, b"\x00" * 32, datetime.now(UTC))
+    seal.append(settings.audit_anchor, tag, [forged])
+    assert verify(app, scratch_tenant) == (5, None)  # the forged line is no evidence of entries up to 99
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == scratch_tenant))
+    result = app.test_cli_runner().invoke(args=["vectis", "audit-verify", "--tenant", str(slug)])
+    assert result.exit_code == 1
+    assert "1 line(s) not written with the audit key" in result.output
+    assert f"{slug}: ok, 5 entries verified and sealed, anchored up to entry 5" in result.output
 
 
 def test_it_reports_an_intact_chain_from_the_command_line(app: Flask, acme: TenantFixture) -> None:
     login(app, acme)  # at least one entry
     result = app.test_cli_runner().invoke(args=["vectis", "audit-verify", "--tenant", "acme"])
     assert result.exit_code == 0, result.output
-    assert re.search(r"acme: ok, \d+ entries verified", result.output)
+    assert re.search(r"acme: ok, \d+ entries verified and sealed", result.output)
 
 
 def test_it_filters_the_audit_log_in_the_url_and_pages_by_keyset(app: Flask, acme: TenantFixture) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
 from flask import Flask
 from rq import SimpleWorker
 from rq.cron import _job_data_registry
 
-from jobs import rules
+from jobs import audit, rules
 from jobs.schedule import HEARTBEAT_KEY, heartbeat
+from tests.conftest import TenantFixture, login
 from vectis.platform.queues import QUEUES, queue, redis
 
 
@@ -44,3 +51,31 @@ def test_the_rules_tick_enqueues_each_tenant_once_a_minute_and_the_job_runs(app:
 def _registry() -> list[dict[str, object]]:
 
     return list(_job_data_registry)
+
+
+def test_the_audit_anchor_runs_on_a_worker_and_adds_a_line_only_when_a_chain_grew(
+    app: Flask, acme: TenantFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = replace(app.config["VECTIS_SETTINGS"], audit_anchor=tmp_path / "anchor.jsonl")
+    monkeypatch.setitem(app.config, "VECTIS_SETTINGS", settings)
+    assert any(entry["func"] is audit.anchor and entry["interval"] == 300 for entry in _job_data_registry)
+
+    def run() -> list[dict[str, object]]:
+        with app.app_context():
+            job = queue("sync").enqueue(audit.anchor)
+            SimpleWorker([queue("sync")], connection=redis()).work(burst=True)
+            assert job.get_status(refresh=True) == "finished"
+        return [json.loads(line) for line in settings.audit_anchor.read_text().splitlines()]
+
+    login(app, acme)  # acme has an audited sign-in at least
+    with app.app_context():
+        for key in redis().keys("vectis:audit:anchored:*"):
+            redis().delete(key)
+    with caplog.at_level(logging.INFO, logger="vectis.audit.chain"):
+        first = run()
+    assert {line["tenant_id"] for line in first} >= {acme.id}
+    assert "audit anchor: installation=" in caplog.text  # the worker log holds a second copy
+    assert run() == first  # nothing new was audited: no new line
+    login(app, acme)  # a sign-in is audited
+    grown = run()[len(first) :]
+    assert [line["tenant_id"] for line in grown] == [acme.id]

@@ -7,7 +7,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from vectis.audit.writer import verify_chain
+from vectis.audit import seal
+from vectis.audit.chain import anchor_newest, installation, verify_chain
 from vectis.models import Tenant
 from vectis.platform.bootstrap import migrate
 from vectis.platform.crypto import SecretUnreadable, generate_key
@@ -50,8 +51,9 @@ def rotate_keys_command() -> None:
 @group.command("audit-verify")
 @click.option("--tenant", "slug", default=None, help="Check one tenant (its slug); default: all tenants.")
 def audit_verify_command(slug: str | None) -> None:
-    """Walk each tenant's audit hash chain and report the first broken link."""
+    """Walk each tenant's audit chain (links, seals, anchors) and report the first broken link."""
 
+    settings = current_app.config["VECTIS_SETTINGS"]
     broken = 0
     with system_session() as s:
         query = select(Tenant).order_by(Tenant.slug)
@@ -60,15 +62,39 @@ def audit_verify_command(slug: str | None) -> None:
         tenants = list(s.scalars(query))
         if slug and not tenants:
             raise click.ClickException(f"no tenant with slug {slug!r}")
+        anchors = seal.read(settings.audit_anchor, settings.audit_key, installation(s, settings))
+        if anchors.forged:
+            broken += 1
+            click.echo(f"anchor file {settings.audit_anchor}: {anchors.forged} line(s) not written with the audit key")
+        if not anchors.newest:
+            click.echo(
+                f"anchor file {settings.audit_anchor}: no anchors for this database yet (the worker writes them every 5 minutes)"
+            )
         for tenant in tenants:
-            checked, problem = verify_chain(s, tenant.id)
-            if problem is None:
-                click.echo(f"{tenant.slug}: ok, {checked} entries verified")
-            else:
+            verdict = verify_chain(s, tenant.id, settings, anchors)
+            if verdict.problem is not None:
                 broken += 1
-                click.echo(f"{tenant.slug}: BROKEN at entry {problem.seq}: {problem.reason}")
+                click.echo(f"{tenant.slug}: BROKEN at entry {verdict.problem.seq}: {verdict.problem.reason}")
+                continue
+            anchored = f", anchored up to entry {verdict.anchored.seq}" if verdict.anchored else ", not anchored yet"
+            click.echo(f"{tenant.slug}: ok, {verdict.checked} entries verified and sealed{anchored}")
+        if not slug:
+            gone = set(anchors.newest) - {t.id for t in tenants}
+            for tenant_id in sorted(gone):
+                broken += 1
+                click.echo(f"tenant #{tenant_id}: BROKEN: it was anchored outside the database but is gone from it")
     if broken:
         raise SystemExit(1)
+
+
+@group.command("audit-anchor")
+def audit_anchor_command() -> None:
+    """Append each tenant's newest audit link to the anchor file now (the worker does it every 5 minutes)."""
+
+    settings = current_app.config["VECTIS_SETTINGS"]
+    with system_session() as s:
+        written = anchor_newest(s, settings)
+    click.echo(f"Anchored {len(written)} tenant(s) in {settings.audit_anchor}.")
 
 
 def init_app(app: Flask) -> None:

@@ -2,7 +2,7 @@
 
 from vectis.models.accounts import Invite, RecoveryCode
 from vectis.models.alerts import Alert, AlertMute, AlertState
-from vectis.models.audit import AuditEntry
+from vectis.models.audit import AuditEntry, AuditSeal
 from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus
 from vectis.models.base import Base, TenantOwned
 from vectis.models.contacts import Contact
@@ -29,6 +29,7 @@ __all__ = [
     "AlertMute",
     "AlertState",
     "AuditEntry",
+    "AuditSeal",
     "BackupAuditEvent",
     "BackupConnector",
     "BackupConnectorStatus",

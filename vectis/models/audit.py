@@ -3,6 +3,10 @@
 ``seq``, ``prev_hash`` and ``row_hash`` are set by the database (trigger ``audit_log_chain``) under a
 per-tenant lock, so the chain's order is the order rows were written and the app cannot forge a link.
 Another trigger rejects UPDATE, DELETE and TRUNCATE for every role.
+
+Whoever owns the database can still disable those triggers and recompute every hash. So each entry also
+gets a seal (``audit_seal``): an HMAC of its ``row_hash`` with a key the database never holds, written by
+the app in the same transaction (``vectis.audit.chain``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
     func,
@@ -59,3 +64,13 @@ class AuditEntry(TenantOwned, Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary, FetchedValue(), nullable=False)
     row_hash: Mapped[bytes] = mapped_column(LargeBinary, FetchedValue(), nullable=False)
+
+
+class AuditSeal(TenantOwned, Base):
+    """The keyed seal of one audit entry, by the entry's (tenant, seq); append-only like the log."""
+
+    __tablename__ = "audit_seal"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    mac: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

@@ -19,6 +19,7 @@ def alembic_config(settings: Settings, *, quiet: bool = False) -> AlembicConfig:
     cfg.attributes["app_role"] = settings.app_role
     cfg.attributes["database_url"] = settings.database_url
     cfg.attributes["quiet"] = quiet
+    cfg.attributes["audit_key"] = settings.audit_key  # 0014 seals the entries written before seals existed
     return cfg
 
 

@@ -40,6 +40,10 @@ class Settings:
     encryption_keys: tuple[str, ...]
     base_domain: str
     var_dir: Path
+    # Keys the audit chain's seals (HMAC); it lives in the environment, never in the database.
+    audit_key: bytes = b""
+    # Where the newest audit link of each tenant is appended on a schedule: outside the database.
+    audit_anchor: Path = Path("var/audit-anchor.jsonl")
     db_pool_size: int = 5
     db_max_overflow: int = 10
     smtp_url: str | None = None
@@ -124,6 +128,17 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         keys_text = _var_secret(var_dir, "encryption_keys", lambda: Fernet.generate_key().decode())
     keys = tuple(k.strip() for k in keys_text.split(",") if k.strip())
 
+    audit_key = env.get("VECTIS_AUDIT_KEY", "")
+    if not audit_key:
+        if not generated:
+            raise ConfigError(
+                "VECTIS_AUDIT_KEY is not set: the audit log cannot be sealed; give it a long random value "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))') and keep it out of the database's backups"
+            )
+        audit_key = _var_secret(var_dir, "audit_key", lambda: secrets.token_urlsafe(48))
+    if len(audit_key) < 32:
+        raise ConfigError("VECTIS_AUDIT_KEY is too short: give it at least 32 random characters")
+
     return Settings(
         mode=mode,
         database_url=sqlalchemy_url(database_url).render_as_string(hide_password=False),
@@ -133,6 +148,8 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         encryption_keys=keys,
         base_domain=env.get("VECTIS_BASE_DOMAIN", "localhost").lower(),
         var_dir=var_dir,
+        audit_key=audit_key.encode(),
+        audit_anchor=Path(env.get("VECTIS_AUDIT_ANCHOR") or var_dir / "audit-anchor.jsonl").resolve(),
         db_pool_size=int(env.get("VECTIS_DB_POOL_SIZE", "5")),
         db_max_overflow=int(env.get("VECTIS_DB_MAX_OVERFLOW", "10")),
         smtp_url=env.get("SMTP_URL") or None,
