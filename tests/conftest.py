@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import itertools
 import os
 import re
 import time
@@ -223,9 +224,18 @@ class HostClient(FlaskClient):
         return super().open(*args, **kwargs)
 
 
-def client_for(app: Flask, tenant: TenantFixture | str) -> HostClient:
+_client_addresses = itertools.count(1)
+
+
+def client_for(app: Flask, tenant: TenantFixture | str, *, address: str | None = None) -> HostClient:
+    """A browser on ``tenant``'s host. Each comes from its own address (sign-in limits are per address)
+    unless ``address`` names one, as two tabs on one machine would share it."""
     host = tenant if isinstance(tenant, str) else tenant.host
-    return HostClient(app, app.response_class, use_cookies=True, host=host)
+    n = next(_client_addresses)
+    address = address or f"10.{os.getpid() % 250}.{n // 250 % 250}.{n % 250 + 1}"
+    client = HostClient(app, app.response_class, use_cookies=True, host=host)
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
 
 
 def totp_code(email: str) -> str:

@@ -25,8 +25,12 @@ from vectis.platform.queues import redis
 from vectis.platform.redirects import safe_next
 
 
-def password(client: HostClient, email: str, secret: str = DEMO_PASSWORD) -> tuple[int, str, str]:
-    response = client.post("/signin", data={"email": email, "password": secret, "csrf_token": csrf_token(client)})
+def password(
+    client: HostClient, email: str, secret: str = DEMO_PASSWORD, headers: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    response = client.post(
+        "/signin", data={"email": email, "password": secret, "csrf_token": csrf_token(client)}, headers=headers
+    )
     return response.status_code, response.headers.get("Location", ""), response.get_data(as_text=True)
 
 
@@ -102,7 +106,7 @@ def test_it_gives_wrong_password_and_unknown_email_the_same_answer_and_time(app:
             redis().delete(key)
 
 
-def test_it_locks_out_one_identifier_after_five_failures_and_no_one_else(
+def test_it_locks_an_account_at_one_address_after_five_failures_and_no_one_else(
     app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
 ) -> None:
     victim, bystander = make_user(acme), make_user(acme)
@@ -116,6 +120,83 @@ def test_it_locks_out_one_identifier_after_five_failures_and_no_one_else(
     actions = audit_actions(app, acme, victim.email)
     assert ("auth.lockout", "blocked") in actions and actions.count(("auth.sign_in", "failed")) == 5
     assert actions[-1] == ("auth.sign_in", "blocked")
+
+
+def test_five_anonymous_guesses_from_elsewhere_do_not_lock_the_owner_out(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    """Issue 15, finding 7: five requests from anywhere locked any known email for 15 minutes."""
+    victim = make_user(acme)
+    guesser = client_for(app, acme, address="203.0.113.7")
+    for _ in range(5):
+        password(guesser, victim.email, "guess")
+    assert "Too many attempts" in password(guesser, victim.email, "guess")[2]  # the guesser is stopped
+    assert password(client_for(app, acme), victim.email)[:2] == (302, "/signin/mfa")  # the owner is not
+
+
+def test_it_locks_an_address_that_sprays_many_accounts(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    sprayer, victim = "203.0.113.66", make_user(acme)
+    for n in range(30):  # a few per account: never five on one
+        password(client_for(app, acme, address=sprayer), f"guess-{n // 3}@acme.test", "Winter2026!")
+    status, _, body = password(client_for(app, acme, address=sprayer), victim.email)
+    assert status == 401 and re.search(
+        r"Too many failed sign-ins from your network\. Try again at \d\d:\d\d UTC\.", body
+    )
+    assert password(client_for(app, acme), victim.email)[:2] == (302, "/signin/mfa")  # other addresses sign in
+
+
+def test_it_slows_an_account_guessed_from_many_addresses_but_never_locks_it(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    victim = make_user(acme)
+    for n in range(10):  # ten addresses, one guess each: no pair and no address reaches its limit
+        assert SIGN_IN_FAILED in password(client_for(app, acme, address=f"198.51.100.{n + 1}"), victim.email, "x")[2]
+    status, _, body = password(client_for(app, acme), victim.email)  # the owner, from an eleventh address
+    found = re.search(r"This account has had many failed sign-ins\. Wait (\d+) seconds and try again\.", body)
+    assert status == 401 and found and 1 <= int(found.group(1)) <= 30
+    actions = audit_actions(app, acme, victim.email)
+    assert actions[-1] == ("auth.sign_in", "blocked") and ("auth.lockout", "blocked") not in actions
+    with app.app_context():  # 30 seconds later (the bucket refilled): the owner is in
+        redis().hset(f"vectis:bucket:signin-account:{acme.id}:{victim.email}", "at", time.time() - 31)
+    assert password(client_for(app, acme), victim.email)[:2] == (302, "/signin/mfa")
+
+
+def test_it_trusts_x_forwarded_for_only_behind_as_many_proxies_as_configured(
+    app: Flask, settings: Settings, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    victim = make_user(acme)
+    direct = client_for(app, acme, address="203.0.113.90")
+    for n in range(5):  # a client cannot dodge its limit by claiming other addresses
+        password(direct, victim.email, "x", headers={"X-Forwarded-For": f"192.0.2.{n}"})
+    assert "Too many attempts" in password(direct, victim.email, "x", headers={"X-Forwarded-For": "192.0.2.99"})[2]
+
+    proxied = create_app(settings=replace(settings, proxy_hops=1))
+    try:  # behind one proxy, the address it saw is the client's: another office is not locked out
+        proxy = client_for(proxied, acme, address="203.0.113.90")
+        assert password(proxy, victim.email, headers={"X-Forwarded-For": "192.0.2.200"})[:2] == (302, "/signin/mfa")
+    finally:
+        proxied.extensions["vectis.platform.db"].dispose()
+
+
+def test_it_marks_what_an_anonymous_visitor_typed_as_untrusted_in_the_audit_log(
+    app: Flask, acme: TenantFixture
+) -> None:
+    typed = "admin@acme.test\r\n\u202eALL CLEAR: audit verified " + "x" * 500
+    password(client_for(app, acme), typed, "nope")
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        entry = s.execute(
+            select(AuditEntry.actor_type, AuditEntry.actor_label, AuditEntry.target_label, AuditEntry.payload)
+            .where(AuditEntry.action == "auth.sign_in")
+            .order_by(AuditEntry.seq.desc())
+            .limit(1)
+        ).one()
+    assert entry.actor_type == "anonymous" and entry.payload["untrusted"] == ["actor_label", "target_label"]
+    for label in (entry.actor_label, entry.target_label):
+        assert len(label) == 80 and label.endswith("…") and "\r" not in label and "\u202e" not in label
+    page = login(app, acme).get("/admin/audit?action=auth.sign_in").get_data(as_text=True)
+    assert "unverified</span>" in page
 
 
 def test_it_locks_only_that_account_after_five_wrong_codes(

@@ -9,6 +9,7 @@ from flask import Flask
 from flask_session import Session
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from vectis.platform import config as config_module
 from vectis.platform.config import Settings
@@ -65,6 +66,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     )
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
 
+    if settings.proxy_hops:
+        # Sign-in limits are per client address: behind a proxy, the address is the one the proxy saw.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
     crypto.install_keyring(crypto.Keyring(settings.encryption_keys))
     db.init_app(app, settings)
     queues.init_app(app, settings.redis_url)

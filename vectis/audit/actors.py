@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from vectis.models import Role, User
+
+UNTRUSTED_LENGTH = 80
+
+
+def untrusted_label(typed: str) -> str:
+    """Text an anonymous visitor chose (an email typed at sign-in), made fit for an audit row: control and
+    format characters dropped, whitespace folded, at most 80 characters. The row is marked untrusted too."""
+    kept = "".join(ch for ch in typed if unicodedata.category(ch)[0] != "C" or ch in " \t")
+    folded = " ".join(kept.split())
+    return folded if len(folded) <= UNTRUSTED_LENGTH else folded[: UNTRUSTED_LENGTH - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -17,6 +28,7 @@ class Actor:
     id: str | None
     label: str
     role: str | None = None
+    untrusted: bool = False  # the label is what an anonymous visitor typed
 
     @classmethod
     def for_user(cls, user: User) -> Actor:
@@ -27,8 +39,8 @@ class Actor:
         return cls("system", None, "Vectis", Role.ADMIN.value)
 
     @classmethod
-    def anonymous(cls, label: str) -> Actor:
-        return cls("anonymous", None, label[:320] or "unknown")
+    def anonymous(cls, typed: str) -> Actor:
+        return cls("anonymous", None, untrusted_label(typed) or "unknown", untrusted=True)
 
     @property
     def user_id(self) -> int | None:
@@ -47,10 +59,16 @@ class Target:
     type: str
     id: str | None
     label: str
+    untrusted: bool = False  # the label is what an anonymous visitor typed
 
     @classmethod
     def for_user(cls, user: User) -> Target:
         return cls("user", str(user.id), user.email)
+
+    @classmethod
+    def typed(cls, type_: str, typed: str) -> Target:
+        """A target named only by what a visitor typed (an email with no account behind it)."""
+        return cls(type_, None, untrusted_label(typed) or "unknown", untrusted=True)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

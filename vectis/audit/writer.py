@@ -31,7 +31,11 @@ def record(
     request_id: str | None = None,
 ) -> AuditEntry:
     """Add one audit row to ``session``'s transaction; it is written when the caller commits, together
-    with whatever state change it describes. Payloads must already be redacted."""
+    with whatever state change it describes. Payloads must already be redacted. Labels an anonymous
+    visitor chose are listed under ``payload["untrusted"]``, so no reader takes them for facts."""
+    untrusted = [name for name, part in (("actor_label", actor), ("target_label", target)) if part.untrusted]
+    if untrusted:
+        payload = {**(payload or {}), "untrusted": untrusted}
     entry = AuditEntry(
         tenant_id=tenant_id,
         actor_type=actor.type,

@@ -23,6 +23,7 @@ from vectis.actions.base import Actor, Target
 from vectis.audit import writer as audit
 from vectis.identity import mfa
 from vectis.identity.passwords import verify_password
+from vectis.identity.throttle import SignInGuard
 from vectis.models import Role, User
 from vectis.platform import db
 from vectis.platform.htmx import wants_partial
@@ -117,7 +118,7 @@ def record_event(
 
 
 def _user_target(user: User | None, email: str) -> Target:
-    return Target.for_user(user) if user is not None else Target("user", None, email[:320] or "unknown")
+    return Target.for_user(user) if user is not None else Target.typed("user", email)
 
 
 def _at(moment: datetime) -> str:
@@ -135,8 +136,8 @@ class Step:
     next_url: str | None = None
 
 
-def signin_window(email: str) -> AttemptWindow:
-    return AttemptWindow(redis(), f"signin:{g.tenant.id}:{email.strip().lower()}")
+def signin_guard(email: str) -> SignInGuard:
+    return SignInGuard(redis(), g.tenant.id, email, request.remote_addr or "unknown")
 
 
 def mfa_window(user: User) -> AttemptWindow:
@@ -145,14 +146,20 @@ def mfa_window(user: User) -> AttemptWindow:
 
 def password_step(email: str, password: str) -> Step:
     email = email.strip()
-    window = signin_window(email)
+    guard = signin_guard(email)
     user = db.session().scalar(select(User).where(func.lower(User.email) == email.lower()))
     actor = Actor.for_user(user) if user is not None else Actor.anonymous(email)
     target = _user_target(user, email)
-    if (until := window.locked_until()) is not None:
-        message = f"Too many attempts. Try again at {_at(until)}."
-        record_event("auth.sign_in", "blocked", actor=actor, target=target, error=message)
-        return Step(error=message)
+    if (refused := guard.refusal()) is not None:
+        record_event(
+            "auth.sign_in",
+            "blocked",
+            actor=actor,
+            target=target,
+            payload={"scope": refused.scope},
+            error=refused.message,
+        )
+        return Step(error=refused.message)
     if user is not None and user.is_active and (until := mfa_window(user).locked_until()) is not None:
         # Judged before the password, and the same words whatever was typed: a locked account must not tell a
         # guesser which password was right.
@@ -165,19 +172,19 @@ def password_step(email: str, password: str) -> Step:
         verify_password(password, None)  # the same bcrypt cost for an unknown email
     if not valid:
         record_event("auth.sign_in", "failed", actor=actor, target=target, error=SIGN_IN_FAILED)
-        if (until := window.fail()) is not None:
+        if (locked := guard.failed()) is not None:
             record_event(
                 "auth.lockout",
                 "blocked",
                 actor=actor,
                 target=target,
-                payload={"kind": "password", "until": until.isoformat()},
+                payload={"kind": "password", "scope": locked.scope, "until": locked.until.isoformat()},
             )
-            return Step(error=f"Too many attempts. Try again at {_at(until)}.")
+            return Step(error=locked.message)
         return Step(error=SIGN_IN_FAILED)
     if user is None:  # unreachable: verify() above only passes for a user; fail closed all the same
         return Step(error=SIGN_IN_FAILED)
-    window.reset()
+    guard.succeeded()
     start_pending(user)
     return Step(next_url=url_for("auth.mfa" if user.mfa_enrolled else "auth.enrol"))
 

@@ -45,6 +45,8 @@ class Settings:
     # Where the newest audit link of each tenant is appended on a schedule: outside the database.
     audit_anchor: Path = Path("var/audit-anchor.jsonl")
     db_pool_size: int = 5
+    # How many reverse proxies in front of gunicorn set X-Forwarded-For; 0 trusts none (the peer is the client).
+    proxy_hops: int = 0
     db_max_overflow: int = 10
     smtp_url: str | None = None
     secure_cookies: bool = True
@@ -151,6 +153,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         audit_key=audit_key.encode(),
         audit_anchor=Path(env.get("VECTIS_AUDIT_ANCHOR") or var_dir / "audit-anchor.jsonl").resolve(),
         db_pool_size=int(env.get("VECTIS_DB_POOL_SIZE", "5")),
+        proxy_hops=int(env.get("VECTIS_PROXY_HOPS", "0")),
         db_max_overflow=int(env.get("VECTIS_DB_MAX_OVERFLOW", "10")),
         smtp_url=env.get("SMTP_URL") or None,
         # Secure cookies need https; the demo and tests are served over plain http on loopback.

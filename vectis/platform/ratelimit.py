@@ -2,6 +2,8 @@
 
 - :class:`TokenBucket`: a steady rate with bursts (per-connection limits for write-backs and vendor calls).
 - :class:`AttemptWindow`: "N failures within a window" (sign-in and MFA lockouts).
+
+``vectis.identity.throttle`` combines them into the sign-in guard.
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ class TokenBucket:
         taken, wait = self.redis.eval(_TAKE, 1, f"vectis:bucket:{self.key}", self.rate, self.burst, time.time())
         return 0.0 if int(taken) else float(wait)
 
+    def wait_for_token(self) -> float:
+        """Like :meth:`try_take` without taking: 0.0 when a token is there, else the seconds until one is."""
+        tokens, at = self.redis.hmget(f"vectis:bucket:{self.key}", "tokens", "at")
+        if tokens is None or at is None:
+            return 0.0
+        now = max(time.time(), float(at))
+        available = min(self.burst, float(tokens) + (now - float(at)) * self.rate)
+        return 0.0 if available >= 1 else (1 - available) / self.rate
+
     def take(self, *, max_wait: float = 60.0) -> None:
         """Block until a token is taken (for workers pacing their own vendor calls)."""
         deadline = time.monotonic() + max_wait
@@ -56,8 +67,8 @@ class TokenBucket:
 @dataclass(frozen=True)
 class AttemptWindow:
     """At most ``limit`` failures per ``window``, counted from the first failure; then locked until the
-    window ends. Used per sign-in identifier and per account, never globally, so one account's lockout
-    cannot lock anyone else out."""
+    window ends. Keyed narrowly (an account at one address, one address, one account's codes), never
+    globally, so one lockout cannot lock anyone else out."""
 
     redis: Redis
     key: str
