@@ -21,6 +21,7 @@ from vectis.actions import VERBS, Actor, Applied, Target, perform
 from vectis.actions.base import Context, RateLimit, Verb
 from vectis.demo.seed import DEMO_PASSWORD
 from vectis.models import (
+    RETENTION_DAYS,
     AuditEntry,
     Connection,
     CustomerLink,
@@ -135,6 +136,22 @@ def cases(
             me = actor(admin, "admin")
             failing_target = user_target(admin) if fail_on_self else Target("user", "999999999", "ghost")
             return Case(me, user_target(subject), ok, failing_target, failing or {}, actor(tech, "technician"))
+
+        return build
+
+    def retention() -> Callable[[], Case]:
+        def build() -> Case:
+            admin, tech = make_user(acme, "admin"), make_user(acme)
+            workspace = Target("workspace", str(acme.id), "Acme IT Services")
+            days = {field: str(default) for field, (default, _, _) in RETENTION_DAYS.items()}  # the defaults again
+            return Case(
+                actor(admin, "admin"),
+                workspace,
+                days,
+                workspace,
+                {**days, "webhook_days": "0"},
+                actor(tech, "technician"),
+            )
 
         return build
 
@@ -277,6 +294,7 @@ def cases(
         "integration.sync_now": integration({"vendor": "veeam"}, "no-such-vendor", {}),
         "integration.instant_updates": instant_updates(),
         "user.invite": invite,
+        "retention.change": retention(),
         "user.change_role": admin_case({"role": "read_only"}, {"role": "wizard"}),
         "user.deactivate": admin_case({}, fail_on_self=True),
         "user.reactivate": admin_case({}),

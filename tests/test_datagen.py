@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import TenantFixture
 from vectis.backups.state import derive
+from vectis.demo.activity import CALLBACKS_PER_DAY, EVENTS_PER_DAY, FIRES_PER_EVENT, generate_activity
 from vectis.demo.datagen import generate, generate_demo
 from vectis.models import (
     BackupAuditEvent,
@@ -22,12 +23,14 @@ from vectis.models import (
     Customer,
     CustomerLink,
     CustomerNote,
+    RuleFire,
     SyncRun,
     Tenant,
     TimelineEvent,
 )
 from vectis.platform import db
 from vectis.platform.db import system_session
+from vectis.retention.purge import purge_tenant
 
 ALL_STATES = {"success", "warning", "failed", "running", "stuck", "stopped", "stale", "silent", "never", "removed"}
 
@@ -139,3 +142,22 @@ def test_the_demo_msp_is_generated_once(app: Flask) -> None:
         counts = generate_demo(tenant_id)
         assert (counts["customers"], counts["jobs"], counts["events"]) == (40, 400, 6_000)
         assert generate_demo(tenant_id) == {}
+
+
+def test_a_day_of_rule_activity_and_callbacks_lands_in_its_tenant_and_the_purge_reads_it(app: Flask) -> None:
+    """The growth benchmark's second half (vectis.demo.activity): real rows the app and the purge accept."""
+    tenant_id = fresh_tenant(app)
+    with app.app_context():
+        generate(tenant_id, customers=5, jobs=10, events=50, seed=4)
+        counts = generate_activity(tenant_id, days=1, seed=4, now=datetime.now(UTC) - timedelta(days=200))
+    assert counts == {
+        "rule_events": EVENTS_PER_DAY,
+        "rule_fires": EVENTS_PER_DAY * FIRES_PER_EVENT,
+        "rule_dispatches": EVENTS_PER_DAY * FIRES_PER_EVENT,
+        "webhook_deliveries": CALLBACKS_PER_DAY,
+    }
+    with app.app_context(), db.tenant_session(tenant_id) as s:  # 200 days old: past every default retention
+        purged = purge_tenant(s, tenant_id)
+        assert s.scalar(select(func.count()).select_from(RuleFire)) == 0
+    assert purged.rule_events == EVENTS_PER_DAY
+    assert purged.webhook_deliveries + purged.rejected_webhook_deliveries == CALLBACKS_PER_DAY

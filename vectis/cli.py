@@ -12,8 +12,9 @@ from vectis.audit.chain import anchor_newest, installation, verify_chain
 from vectis.models import Tenant
 from vectis.platform.bootstrap import migrate
 from vectis.platform.crypto import SecretUnreadable, generate_key
-from vectis.platform.db import system_session
+from vectis.platform.db import system_session, tenant_session
 from vectis.platform.secrets_rotation import rotate_all
+from vectis.retention.purge import purge_tenant
 
 group = AppGroup("vectis", help="Vectis maintenance commands.")
 
@@ -95,6 +96,18 @@ def audit_anchor_command() -> None:
     with system_session() as s:
         written = anchor_newest(s, settings)
     click.echo(f"Anchored {len(written)} tenant(s) in {settings.audit_anchor}.")
+
+
+@group.command("purge")
+def purge_command() -> None:
+    """Apply each workspace's data retention now (the worker does it nightly at 03:15 UTC)."""
+
+    with system_session() as s:
+        tenants = list(s.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.slug)))
+    for tenant_id, slug in tenants:
+        with tenant_session(tenant_id) as s:
+            purged = purge_tenant(s, tenant_id)
+        click.echo(f"{slug}: deleted {purged.total} row(s)")
 
 
 def init_app(app: Flask) -> None:

@@ -131,3 +131,23 @@ def test_an_admin_changes_a_role_and_deactivates_a_user(
     expect(page.locator("#flash")).to_contain_text("Pat O'Neil is deactivated")
     expect(page.get_by_role("button", name="Reactivate")).to_be_visible()
     page.screenshot(path=str(screenshots_dir / "admin-user.png"), full_page=True)
+
+
+def test_an_admin_changes_data_retention_with_a_clear_error_out_of_range(
+    app: Flask, page: Page, live_server: int, screenshots_dir: Path
+) -> None:
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"http://northwind.localhost:{live_server}/admin/users")
+    page.get_by_role("link", name="Data retention").click()
+    expect(page.get_by_role("heading", name="Data retention")).to_be_visible()
+    field = page.get_by_label("Vendor callbacks refused: days to keep")
+    expect(field).to_have_value("7")
+    field.evaluate("input => input.removeAttribute('max')")  # what a hand-made request could send
+    field.fill("400")
+    page.get_by_role("button", name="Save retention").click()
+    expect(page.get_by_role("alert")).to_contain_text("Vendor callbacks refused: keep them between 1 and 90 days.")
+    page.get_by_label("Vendor callbacks refused: days to keep").fill("14")
+    page.get_by_role("button", name="Save retention").click()
+    expect(page.get_by_text("Retention saved.")).to_be_visible()
+    expect(page.get_by_label("Vendor callbacks refused: days to keep")).to_have_value("14")
+    page.screenshot(path=str(screenshots_dir / "admin-retention.png"), full_page=True)

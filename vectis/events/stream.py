@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from vectis.models import RuleEvent
+from vectis.models import RETENTION_DAYS, RetentionPolicy, RuleEvent
 from vectis.platform.bulk import upsert
 
 
@@ -45,9 +45,21 @@ class Event(Protocol):
 ORIGIN: ContextVar[int | None] = ContextVar("vectis_rule_origin", default=None)
 
 
+def horizon(session: Session, tenant_id: int, now: datetime | None = None) -> datetime:
+    """The oldest moment an event may have: older ones are past the workspace's rule-activity retention.
+    The nightly purge deletes events (and their dedup keys) beyond it, so a resync of old history must not
+    make them again, or rules would act twice on facts months old."""
+    policy = session.get(RetentionPolicy, tenant_id)
+    days = policy.rule_activity_days if policy is not None else RETENTION_DAYS["rule_activity_days"][0]
+    return (now or datetime.now(UTC)) - timedelta(days=days)
+
+
 def emit(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     """Each event: tenant_id, trigger, customer_id, connection_id, subject_type, subject_id, title, data,
-    rule_id (time-based triggers only), dedup_key, occurred_at."""
+    rule_id (time-based triggers only), dedup_key, occurred_at. Events older than the retention horizon
+    are not written."""
+    horizons = {t: horizon(session, t) for t in {e["tenant_id"] for e in events}}
+    events = [e for e in events if e["occurred_at"] >= horizons[e["tenant_id"]]]
     if not events:
         return
     origin = ORIGIN.get()

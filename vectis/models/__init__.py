@@ -10,6 +10,7 @@ from vectis.models.customers import Customer, CustomerLink, Linked, LinkStatus
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
+from vectis.models.retention import RETENTION_DAYS, RetentionPolicy
 from vectis.models.rules import Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
 from vectis.models.tenancy import Installation, Role, Tenant, User
 from vectis.models.tickets import (
@@ -25,6 +26,7 @@ from vectis.models.timeline import TimelineEvent
 from vectis.models.webhooks import WebhookDelivery
 
 __all__ = [
+    "RETENTION_DAYS",
     "Alert",
     "AlertMute",
     "AlertState",
@@ -46,6 +48,7 @@ __all__ = [
     "OutboxMail",
     "QueuedAction",
     "RecoveryCode",
+    "RetentionPolicy",
     "Role",
     "Rule",
     "RuleDispatch",

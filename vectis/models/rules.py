@@ -62,6 +62,7 @@ class RuleEvent(TenantOwned, Base):
         Index("ix_rule_events_tenant_id_dedup_key", "tenant_id", "dedup_key", unique=True),
         Index("ix_rule_events_pending", "tenant_id", "id", postgresql_where=text("evaluated_at IS NULL")),
         Index("ix_rule_events_tenant_id_trigger_occurred_at", "tenant_id", "trigger", "occurred_at"),
+        Index("ix_rule_events_tenant_id_occurred_at", "tenant_id", "occurred_at"),  # retention
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

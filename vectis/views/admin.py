@@ -1,4 +1,4 @@
-"""Admin: users (invite, role, deactivate, MFA reset), customer matching and the audit log."""
+"""Admin: users (invite, role, deactivate, MFA reset), customer matching, data retention and the audit log."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, request, stream_with_context, url_for
+from flask import Blueprint, Response, flash, g, redirect, request, stream_with_context, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -14,10 +14,11 @@ from vectis.actions import Target, perform
 from vectis.audit import reader as audit_log
 from vectis.identity.auth import current_actor, require_role
 from vectis.ingest import matching
-from vectis.models import CustomerLink, LinkStatus, Role, User
+from vectis.models import RETENTION_DAYS, CustomerLink, LinkStatus, Role, User
 from vectis.platform import db, params
 from vectis.platform.access import get_or_404
 from vectis.platform.htmx import render
+from vectis.retention import purge
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 admin_only = require_role(Role.ADMIN)
@@ -165,6 +166,40 @@ def audit() -> BaseResponse:
     # a plain GET of either URL gets the whole page, so every state can be bookmarked.
     partial = "admin/_audit_more.html" if before is not None else "admin/_audit_results.html"
     return render("admin/audit.html", partial, **context)
+
+
+def _retention_page(status: int = 200, form: dict[str, str] | None = None, error: str | None = None) -> BaseResponse:
+    s = db.session()
+    policy = purge.policy_for(s, g.tenant.id)
+    return render(
+        "admin/retention.html",
+        rows=purge.footprint(s),
+        form=form or {field: str(getattr(policy, field)) for field in RETENTION_DAYS},
+        limits=RETENTION_DAYS,
+        keep_runs=purge.KEEP_RUNS,
+        error=error,
+        active="admin",
+        tab="retention",
+        status=status,
+    )
+
+
+@bp.get("/retention")
+@admin_only
+def retention() -> BaseResponse:
+    return _retention_page()
+
+
+@bp.post("/retention")
+@admin_only
+def change_retention() -> BaseResponse:
+    form = {field: request.form.get(field, "").strip() for field in RETENTION_DAYS}
+    target = Target("workspace", str(g.tenant.id), g.tenant.name)
+    outcome = perform("retention.change", target, form, actor=current_actor(), surface="ui")
+    if not outcome.ok:
+        return _retention_page(422, form, outcome.message)
+    flash(outcome.message, "ok")
+    return redirect(url_for("admin.retention"))
 
 
 @bp.get("/audit.csv")
