@@ -16,11 +16,12 @@ from vectis.ingest.sync import run_sync as sync_connection
 from vectis.models import Connection, SyncRun
 from vectis.platform import db
 from vectis.platform import jobs as wire
+from vectis.platform.locks import HeldLock, LockLost
 from vectis.platform.queues import queue, redis
 
 QUEUE, TIMEOUT = wire.SYNC.queue, wire.SYNC.timeout
-# Short and renewed after every page: a worker that dies mid-sync frees its connection within minutes,
-# not after the job's whole timeout.
+# Short and renewed while the worker lives (vectis.platform.locks): a worker that dies mid-sync frees its
+# connection within minutes, not after the job's whole timeout, and a slow page cannot let a second one in.
 LOCK_TTL = 300
 INTERRUPTED = "Interrupted: the worker running this sync stopped before it finished. The next sync resumes it."
 
@@ -30,7 +31,7 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
     finds the lock taken and returns; syncs are idempotent, so a retried job is harmless too."""
 
     with app_context():
-        lock = redis().lock(f"vectis:sync-lock:{connection_id}", timeout=LOCK_TTL, blocking=False)
+        lock = HeldLock(redis(), f"vectis:sync-lock:{connection_id}", LOCK_TTL)
         if not lock.acquire():
             return "already running"
         try:
@@ -56,7 +57,9 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                 settings = current_app.config["VECTIS_SETTINGS"]
                 connector = build_connector(connection, redis(), settings)
                 try:
-                    sync_connection(s, connection, run, connector, on_page=lock.reacquire)
+                    sync_connection(s, connection, run, connector, before_commit=lock.check)
+                except LockLost:
+                    return "lock lost: another worker resumes this sync"
                 finally:
                     connector.ctx.http.close()
                 status = run.status

@@ -45,6 +45,7 @@ from vectis.models import (
     SyncRun,
 )
 from vectis.platform.http import ConnectorError
+from vectis.platform.locks import LockLost
 from vectis.tickets import writer as ticket_writer
 from vectis.tickets.correlate import attach_events, attach_to_tickets
 
@@ -206,10 +207,14 @@ def run_sync(
     run: SyncRun,
     connector: Connector,
     *,
-    on_page: Callable[[], object] | None = None,
+    before_commit: Callable[[], object] | None = None,
 ) -> None:
     """Sync every stream of ``connection`` into its tables. Commits page by page; on a vendor error the
-    run fails with the reason in words, what was committed stays, and the cursor does not move past it."""
+    run fails with the reason in words, what was committed stays, and the cursor does not move past it.
+
+    ``before_commit`` runs before each page is committed: the job checks it still holds the connection's
+    lock there; if it raises :class:`LockLost`, the page is rolled back and nothing more is written, since
+    another worker now syncs this connection."""
     now = datetime.now(UTC)
     run.status, run.started_at = "running", now
     session.commit()
@@ -227,9 +232,9 @@ def run_sync(
                     _save_cursor(session, connection, stream, page.cursor)
                 run.counts = {**run.counts, stream.name: run.counts.get(stream.name, 0) + len(page.records)}
                 run.requests_made = connector.ctx.http.requests_made
+                if before_commit is not None:
+                    before_commit()
                 session.commit()
-                if on_page is not None:
-                    on_page()  # e.g. renew the connection's lock: this worker is alive and progressing
                 continue
             seconds = (datetime.now(UTC) - started).total_seconds()
             started = datetime.now(UTC)
@@ -246,6 +251,10 @@ def run_sync(
         run.log = [*run.log, f"stopped: {exc.message}"]
         _finish(session, connection, run, error=exc)
         return
+    except LockLost:
+        session.rollback()  # the worker that holds the lock now marks this run interrupted and resumes it
+        log.warning("sync of connection %s stopped: its lock was lost to another worker", connection.id)
+        raise
     finally:
         session.info.pop("asynchronous_commit", None)
     _finish(session, connection, run, error=None)

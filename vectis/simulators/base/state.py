@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -29,12 +29,16 @@ class SimState(Generic[K]):
     _statuses: Counter[str]
     _tallies: dict[str, Counter[str]]
     _window: list[int]  # [second, requests in it]
+    _answers: deque[tuple[float, int]]  # (monotonic time, status) of the latest answers, for pacing checks
+
+    ANSWERS_KEPT: ClassVar[int] = 20_000
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self._paths, self._statuses = Counter(), Counter()
         self._tallies = {name: Counter() for name in self.TALLIES}
         self._window = [-1, 0]
+        self._answers = deque(maxlen=self.ANSWERS_KEPT)
 
     # -- knobs
 
@@ -52,6 +56,7 @@ class SimState(Generic[K]):
             for tally in self._tallies.values():
                 tally.clear()
             self._window[:] = [-1, 0]
+            self._answers.clear()
             self.cleared()
 
     def cleared(self) -> None:
@@ -96,8 +101,14 @@ class SimState(Generic[K]):
                 self._paths[path] += 1
             if status is not None:
                 self._statuses[str(status)] += 1
+                self._answers.append((time.monotonic(), status))
             for name, key in tallies.items():
                 self._tallies[name][key] += 1
+
+    def answers(self) -> list[tuple[float, int]]:
+        """When each of the latest requests was answered (``time.monotonic()``) and with which status."""
+        with self._lock:
+            return list(self._answers)
 
     def stats(self) -> Json:
         with self._lock:
