@@ -114,6 +114,7 @@ class Vendor:
     latency: float  # seconds per request for the kill test
     killed_after: int  # records committed before the kill
     storm_limit: int  # the vendor's requests a second in the storm: low enough that its small sync meets 429s
+    poison: Callable[[Any], None] = lambda _state: None  # plant NUL bytes, 10 MB strings, dates out of range
     url_templates: Callable[[str], dict[str, str]] = lambda _url: {}  # VECTIS_VENDOR_URLS for a host it derives
 
     @contextmanager
@@ -132,6 +133,30 @@ class Vendor:
         return add_connection(app, new_tenant(app), self.name, self.config(url), rate=rate)
 
 
+HUGE = "x" * (10 * 1024 * 1024)  # 10 MB in one field
+NEVER = "0001-01-01T00:00:00+14:00"  # 1 BC once in UTC: PostgreSQL stores it, the driver cannot read it back
+
+
+def poison_veeam(state: Any) -> None:
+    state.companies[0]["name"] = "Null\x00 Byte Ltd"
+    state.alarms[0]["lastActivation"]["message"] = HUGE
+    state.server_jobs[0]["name"] = "Job\x00 with a NUL"
+    state.server_jobs[1]["lastRun"] = NEVER  # (an alarm's time would not pass VSPC's own time filter)
+
+
+def poison_keepit(state: Any) -> None:
+    # XML cannot carry a NUL byte at all (Keepit could not send one), so: a huge text and a date out of range.
+    state.audit[0]["message"] = HUGE
+    state.faults.odd_snapshot_time = [next(iter(state.snapshots))]
+
+
+def poison_connectwise(state: Any) -> None:
+    tickets = state.tickets if isinstance(state.tickets, list) else list(state.tickets.values())
+    tickets[0].summary = "Printer\x00 jam"
+    tickets[1].detail = HUGE
+    tickets[2].date_entered = NEVER
+
+
 VENDORS = (
     Vendor(
         "veeam",
@@ -148,6 +173,7 @@ VENDORS = (
         latency=0.4,
         killed_after=1000,
         storm_limit=2,
+        poison=poison_veeam,
     ),
     Vendor(
         "keepit",
@@ -161,6 +187,7 @@ VENDORS = (
         latency=0.1,
         killed_after=20,
         storm_limit=8,
+        poison=poison_keepit,
         url_templates=lambda url: {"keepit": url + "/{region}"},
     ),
     Vendor(
@@ -179,6 +206,7 @@ VENDORS = (
         latency=0.05,
         killed_after=40,
         storm_limit=8,
+        poison=poison_connectwise,
     ),
 )
 

@@ -3,6 +3,7 @@ storm and a 5xx burst, the sync lock expiring under a slow page. Each must end e
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, datetime
 
@@ -113,3 +114,27 @@ def test_the_lock_outlives_a_page_slower_than_its_ttl_so_no_second_worker_starts
             first.join(timeout=120)
         assert outcome == ["succeeded"]
         assert runs(app, setup) == [("succeeded", None)]
+
+
+@by_name
+def test_nul_bytes_huge_strings_and_dates_out_of_range_are_stored_safely_or_skipped_with_a_reason(
+    app: Flask, vendor: Vendor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, a NUL byte in one vendor field failed its page on every sync, for good."""
+    state = vendor.small(datetime.now(UTC))
+    vendor.poison(state)
+    with vendor.serving(app, state) as url, caplog.at_level(logging.WARNING, logger="vectis.platform.dates"):
+        setup = vendor.connect(app, url)
+        run = sync(app, setup)
+        assert run.status == "succeeded", run.error
+        settle(app, setup)
+        again = sync(app, setup)  # and the pages that show them still read back
+        assert again.status == "succeeded", again.error
+    stored = end_state(app, setup)
+    texts = [v for rows in stored.values() for row in rows for v in row if isinstance(v, str)]
+    assert texts and all("\x00" not in t for t in texts)
+    assert max(len(t) for t in texts) <= 65_536
+    assert "a vendor date outside 1970-2200 was not stored: '0001-01-01T00:00:00+14:00'" in caplog.text
+    odd = [line for line in run.log if "odd vendor data" in line]
+    if vendor.name != "keepit":  # XML cannot carry a NUL byte, so Keepit's poison has none
+        assert any("NUL bytes removed" in line for line in odd), run.log

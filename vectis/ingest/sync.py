@@ -35,6 +35,7 @@ from vectis.connectors.base import (
     TicketPriorityRecord,
     TicketRecord,
 )
+from vectis.ingest.clean import clean_records
 from vectis.ingest.matching import DETAILS, Account, link_accounts
 from vectis.models import (
     BackupConnector,
@@ -227,7 +228,11 @@ def run_sync(
         started = datetime.now(UTC)
         for stream, page in prefetched(_pages(connector, streams, cursors)):
             if page is not None:
-                writer.write_page(page.records)
+                records, changes = clean_records(page.records)
+                if changes:
+                    noted = ", ".join(f"{n} {what}" for what, n in sorted(changes.items()))
+                    run.log = [*run.log, f"{stream.name}: odd vendor data: {noted}"]
+                writer.write_page(records)
                 if page.cursor is not None:
                     _save_cursor(session, connection, stream, page.cursor)
                 run.counts = {**run.counts, stream.name: run.counts.get(stream.name, 0) + len(page.records)}

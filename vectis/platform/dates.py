@@ -6,7 +6,10 @@ outside the range is refused before it is written. Vendors that write ``0001-01-
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
+
+log = logging.getLogger(__name__)
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -35,4 +38,8 @@ def parse_instant(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return within_range(parsed)
+    kept = within_range(parsed)
+    if kept is None and not (parsed.year == 1 and parsed.utcoffset() in (None, timedelta(0))):
+        # 0001-01-01 in UTC is how .NET vendors say "never"; anything else out of range is worth a line.
+        log.warning("a vendor date outside 1970-2200 was not stored: %r", value[:40])
+    return kept

@@ -66,7 +66,8 @@ Fault knobs
     ``offset`` for every page: the body cut in half with status 200; the path is the one after the region),
     ``rename_account`` ({guid: company name}), ``remove_connector`` ([device guids]) and
     ``stale_connector`` ([device guids]: latest snapshot and last successful job three days old, health
-    critical/NOCHECKIN). ``/_sim/*`` itself is never faulted.
+    critical/NOCHECKIN) and ``odd_snapshot_time`` ([device guids]: the latest snapshot's time reads
+    ``0001-01-01T00:00:00+14:00``). ``/_sim/*`` itself is never faulted.
 
 Run it: ``python -m vectis.simulators.keepit --host 127.0.0.1 --port 18081 [--scale demo|bench]``.
 

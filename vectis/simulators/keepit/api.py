@@ -339,13 +339,20 @@ def device_health(guid: str, dev: str) -> Response:
     return _xml(root)
 
 
+ODD_TIME = "0001-01-01T00:00:00+14:00"
+
+
 @api.get("/users/<guid>/devices/<dev>/history/latest")
 def latest_snapshot(guid: str, dev: str) -> Response:
     device = _visible_device(guid, dev)
     root = ET.Element("history")
     snapshot = _sim().latest_snapshot(device["guid"])
     if snapshot is not None:
-        _fields(_add(root, "backup"), snapshot, ("tstamp", "root", "type", "size", "account"))
+        backup = _add(root, "backup")
+        _fields(backup, snapshot, ("tstamp", "root", "type", "size", "account"))
+        stamp = backup.find("tstamp")
+        if stamp is not None and device["guid"] in _sim().faults.odd_snapshot_time:
+            stamp.text = ODD_TIME
     return _xml(root)
 
 

@@ -56,6 +56,7 @@ _KNOB_RULES: dict[str, Rule] = {
     ),
     "remove_connector": (_is_guid_list, "a list of device guids", list),
     "stale_connector": (_is_guid_list, "a list of device guids", list),
+    "odd_snapshot_time": (_is_guid_list, "a list of device guids", list),
 }
 
 
@@ -72,6 +73,8 @@ class Faults(FaultKnobs):
     rename_account: dict[str, str] = field(default_factory=dict)  # account guid -> new company name
     remove_connector: list[str] = field(default_factory=list)  # device guids gone from the account
     stale_connector: list[str] = field(default_factory=list)  # device guids last backed up three days ago
+    # device guids whose latest snapshot says 0001-01-01T00:00:00+14:00 (1 BC in UTC), as a broken export might
+    odd_snapshot_time: list[str] = field(default_factory=list)
 
     RULES = _KNOB_RULES
 
