@@ -59,7 +59,7 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                 try:
                     sync_connection(s, connection, run, connector, before_commit=lock.check)
                 except LockLost:
-                    return "lock lost: another worker resumes this sync"
+                    return "lock lost: the next sync resumes this one"
                 finally:
                     connector.ctx.http.close()
                 status = run.status

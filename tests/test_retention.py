@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 import jobs.schedule  # noqa: F401 - registers the cron entries
 from jobs import retention as retention_job
 from tests.conftest import TenantFixture, a_rule, csrf_token, login
+from tests.vendors.support import new_tenant
 from vectis.events import stream
 from vectis.models import (
     AuditEntry,
@@ -27,7 +28,6 @@ from vectis.models import (
     RuleEvent,
     RuleFire,
     SyncRun,
-    Tenant,
     WebhookDelivery,
 )
 from vectis.platform import db
@@ -137,11 +137,7 @@ def workspaces(app: Flask) -> Iterator[tuple[Workspace, Workspace]]:
     """Two scratch workspaces, each with a connection and a rule, so purging one can be seen not to touch the other."""
     made = []
     for _ in range(2):
-        with app.app_context(), db.system_session() as s:
-            tenant = Tenant(slug=f"r{uuid.uuid4().hex[:8]}", name="Retention MSP")
-            s.add(tenant)
-            s.flush()
-            tenant_id = tenant.id
+        tenant_id = new_tenant(app)
         with app.app_context(), db.tenant_session(tenant_id) as s:
             connection = Connection(
                 tenant_id=tenant_id, vendor="veeam", name="Veeam", config=Sealed.seal(tenant_id, {"url": "x"})

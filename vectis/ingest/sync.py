@@ -258,7 +258,10 @@ def run_sync(
         return
     except LockLost:
         session.rollback()  # the worker that holds the lock now marks this run interrupted and resumes it
-        log.warning("sync of connection %s stopped: its lock was lost to another worker", connection.id)
+        log.warning(
+            "sync of connection %s stopped: its lock was lost (Redis restarted, or it stalled past the lock)",
+            connection.id,
+        )
         raise
     finally:
         session.info.pop("asynchronous_commit", None)
