@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +42,7 @@ from vectis.demo.seed import seed_demo
 from vectis.platform.bootstrap import ensure_app_role, ensure_database, migrate
 from vectis.platform.config import Settings, load
 
-pytestmark = [pytest.mark.xdist_group("restarts"), pytest.mark.filterwarnings("ignore:.*XDG_RUNTIME_DIR.*")]
+pytestmark = pytest.mark.xdist_group("restarts")
 by_name = pytest.mark.parametrize("vendor", VENDORS, ids=[v.name for v in VENDORS])
 
 
@@ -58,6 +59,7 @@ class Servers:
         return self.root / "redis.sock"
 
     def start_postgres(self) -> None:
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # as vectis.platform.embedded does
         self.pg = pgserver.get_server(self.root / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
 
     def stop_postgres(self) -> None:
