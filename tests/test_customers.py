@@ -49,8 +49,8 @@ H = timedelta(hours=1)
             NOW - 52 * H,
             600,
             None,
-            "stale",
-            "no success since 2 May 03:10 — 52 h, threshold 48 h",
+            "failed",  # issue 16, finding 1: a failed last run is failed, however long ago the last success
+            "failed 4 May 05:10",
         ),
         (
             "success",
@@ -72,7 +72,8 @@ H = timedelta(hours=1)
         ),
         (None, None, None, None, None, "never", "no run on record yet"),
         ("success", NOW - H, NOW - H, 60, NOW - 3 * H, "removed", "removed at the vendor on 4 May 04:10"),
-        ("failed", NOW - H, None, 60, None, "stale", "no success on record"),
+        ("failed", NOW - H, None, 60, None, "failed", "failed 4 May 06:10"),
+        ("success", NOW - 60 * H, NOW - 59 * H, 600, None, "silent", "no attempt since 1 May 19:10"),
     ],
 )
 def test_every_derived_backup_state_says_why(
@@ -189,7 +190,7 @@ def test_the_list_finds_customers_by_what_a_vendor_calls_them_and_shows_badges(a
         )
     client = login(app, acme)
     page = client.get("/customers?q=ARCH (old").get_data(as_text=True)
-    assert "Greyhaven Architects Ltd" in page and "1 site" in page and "1 stale" in page
+    assert "Greyhaven Architects Ltd" in page and "1 site" in page and "1 failed" in page  # failed, not stale
     partial = client.get("/customers?q=Greyhaven", headers={"HX-Request": "true"})
     assert "<html" not in partial.get_data(as_text=True) and "Greyhaven Architects Ltd" in partial.get_data(
         as_text=True
@@ -206,7 +207,7 @@ def test_tabs_show_only_with_data_and_their_urls_survive_reload(app: Flask, acme
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "HX-Request" in page.headers.get("Vary", "")
     assert 'aria-current="page">Backups</a>' in html and "SQL01 Nightly" in html and "<html" in html
-    assert "no success since" in html  # the state says why
+    assert "failed" in html and "no success for 52 h" in html  # the state says why, the second line how long
     tab = client.get(
         f"/customers/{pid(app, 'customer', with_backups)}/timeline", headers={"HX-Request": "true"}
     ).get_data(as_text=True)
@@ -383,3 +384,16 @@ def test_a_note_pinned_to_year_one_is_refused_and_the_hub_keeps_working(app: Fla
     assert writer.get(timeline).status_code == 200
     with app.app_context(), db.tenant_session(acme.id) as s:
         assert s.scalar(select(CustomerNote).where(CustomerNote.customer_id == customer_id)) is None
+
+
+def test_a_failed_job_says_how_long_it_has_gone_without_a_success_on_a_second_line() -> None:
+    """Issue 16, finding 1: failed, not stale, with "no success for 52 h" beneath."""
+    failed = derive("failed", last_attempt_at=NOW - 2 * H, last_success_at=NOW - 52 * H, last_duration_seconds=600,
+                    removed_at=None, now=NOW)  # fmt: skip
+    assert (failed.state, failed.detail) == ("failed", "no success for 52 h (since 2 May 03:10)")
+    never = derive("failed", last_attempt_at=NOW - 60 * H, last_success_at=None, last_duration_seconds=600,
+                   removed_at=None, now=NOW)  # fmt: skip
+    assert (never.state, never.detail) == ("failed", "no success on record · no attempt for 60 h")
+    recent = derive("failed", last_attempt_at=NOW - H, last_success_at=NOW - 20 * H, last_duration_seconds=600,
+                    removed_at=None, now=NOW)  # fmt: skip
+    assert recent.detail is None

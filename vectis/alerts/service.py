@@ -117,12 +117,9 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
             threshold=DEFAULT_THRESHOLD,
             message=job.message,
         )
-        active = {f"backup_{health.state}": health.reason} if health.needs_attention else {}
-        if job.state == "failed" and job.removed_at is None:
-            # A failed run stays a failure until the next success, even once time makes it stale too.
-            active.setdefault(
-                "backup_failed", f"failed {job.last_attempt_at:%d %b %H:%M}" if job.last_attempt_at else "failed"
-            )
+        # One alert for the one state the Backups tab shows; a failed job's second line goes with it.
+        reason = f"{health.reason} · {health.detail}" if health.detail else health.reason
+        active = {f"backup_{health.state}": reason} if health.needs_attention else {}
         data = backup_data(
             source=source,
             name=job.name,

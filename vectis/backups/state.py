@@ -1,8 +1,13 @@
-"""What a backup job's state means today, in words: the one derivation the hub and the rules engine share.
+"""What a backup job's state means today, in words: the one derivation every surface reads.
 
 The vendor tells us the latest run (success, warning, failed, running, stopped); Vectis adds what only
 time reveals: **stale** (no success within the threshold), **silent** (no attempt at all within it),
 **stuck** (running far longer than it usually takes), **never run**, and **removed** at the vendor.
+
+A last run that failed is **failed**, whatever time adds: that is what a technician must act on, and the
+time it has gone without a success is the second line (``detail``). The customer list's badges, the hub
+header, the Backups tab and its order, the alerts and the "needs attention first" sort all read
+:func:`derive` and :data:`ATTENTION` (a test holds them to it on every state).
 """
 
 from __future__ import annotations
@@ -31,13 +36,21 @@ TONE = {
     "removed": "muted",
 }
 LABEL = {"never": "never run"}
-NEEDS_ATTENTION = frozenset({"failed", "stale", "silent", "stuck"})
+# The states that need someone, most urgent first: badges, headers and sorts list them in this order.
+ATTENTION = ("failed", "stuck", "silent", "stale")
+NEEDS_ATTENTION = frozenset(ATTENTION)
+
+
+def urgency(counts: dict[str, int]) -> tuple[int, ...]:
+    """A sort key (ascending = most urgent first) for a customer's counts of attention states."""
+    return tuple(-counts.get(state, 0) for state in ATTENTION)
 
 
 @dataclass(frozen=True)
 class BackupHealth:
     state: str
     reason: str
+    detail: str | None = None  # a second line: how long a failed job has gone without a success
 
     @property
     def tone(self) -> str:
@@ -82,11 +95,27 @@ def derive(
         return BackupHealth("removed", f"removed at the vendor on {when(removed_at)}")
     if last_attempt_at is None and last_success_at is None:
         return BackupHealth("never", "no run on record yet")
-    return (
-        _stuck(state, last_attempt_at, last_duration_seconds, now)
-        or _overdue(state, last_attempt_at, last_success_at, now, threshold)
-        or _vendor(state, last_attempt_at, last_success_at, message)
+    stuck = _stuck(state, last_attempt_at, last_duration_seconds, now)
+    if stuck is not None:
+        return stuck
+    if state == "failed":
+        failed = _vendor(state, last_attempt_at, last_success_at, message)
+        return BackupHealth("failed", failed.reason, _failed_for(last_attempt_at, last_success_at, now, threshold))
+    return _overdue(state, last_attempt_at, last_success_at, now, threshold) or _vendor(
+        state, last_attempt_at, last_success_at, message
     )
+
+
+def _failed_for(attempt: datetime | None, success: datetime | None, now: datetime, threshold: timedelta) -> str | None:
+    """The second line of a failed job: how long it has gone without a success (and without trying)."""
+    parts = []
+    if success is None:
+        parts.append("no success on record")
+    elif now - success > threshold:
+        parts.append(f"no success for {hours(now - success)} (since {when(success)})")
+    if attempt is not None and now - attempt > threshold:
+        parts.append(f"no attempt for {hours(now - attempt)}")
+    return " · ".join(parts) or None
 
 
 def _stuck(state: str, started: datetime | None, usual_seconds: int | None, now: datetime) -> BackupHealth | None:
@@ -105,7 +134,8 @@ def _overdue(
     state: str, attempt: datetime | None, success: datetime | None, now: datetime, threshold: timedelta
 ) -> BackupHealth | None:
     limit = f"threshold {hours(threshold)}"
-    latest = max(t for t in (attempt, success) if t is not None)
+    # The attempt the Last attempt column shows; a success is only the latest when no attempt is on record.
+    latest = attempt or success or now  # derive() has answered "never run" when both are missing
     if now - latest > threshold:
         return BackupHealth("silent", f"no attempt since {when(latest)} — {hours(now - latest)}, {limit}")
     if success is None:
@@ -116,7 +146,7 @@ def _overdue(
 
 
 def _vendor(state: str, attempt: datetime | None, success: datetime | None, message: str | None) -> BackupHealth:
-    latest = when(max(t for t in (attempt, success) if t is not None))
+    latest = when(attempt or success or datetime.min)
     since = when(success) if success else "never"
     why = f": {message}" if message else ""
     reasons = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
-from vectis.backups.state import BackupHealth, derive
+from vectis.backups.state import ATTENTION, LABEL, TONE, BackupHealth, derive, urgency
 from vectis.connectors import registry
 from vectis.models import BackupConnector, BackupConnectorStatus, Connection, Customer, CustomerLink
 from vectis.platform import params
@@ -22,12 +22,25 @@ SORTS = {"name": "Name", "attention": "Needs attention first"}
 
 @dataclass
 class Badges:
-    backups_failing: int = 0  # failed, stuck
-    backups_stale: int = 0  # stale, silent
+    """How many of a customer's backup jobs (and its sites') are in each state that needs attention,
+    counted from :func:`vectis.backups.state.derive`, as the Backups tab counts them."""
+
+    backups: Counter[str] = field(default_factory=Counter)
 
     @property
     def any(self) -> bool:
-        return bool(self.backups_failing or self.backups_stale)
+        return any(self.backups[state] for state in ATTENTION)
+
+    @property
+    def attention(self) -> list[tuple[str, int, str]]:
+        """(state label, count, tone) of each attention state present, most urgent first."""
+        return [
+            (LABEL.get(state, state), self.backups[state], TONE[state]) for state in ATTENTION if self.backups[state]
+        ]
+
+    @property
+    def urgency(self) -> tuple[int, ...]:
+        return urgency(self.backups)
 
 
 @dataclass
@@ -90,7 +103,7 @@ def list_customers(session: Session, *, q: str = "", sort: str = "name", after: 
     names = _vendor_names(session, customers)
     rows = [CustomerRow(c, int(sites.get(c.id, 0)), badges.get(c.id, Badges()), names.get(c.id, [])) for c in customers]
     if sort == "attention":
-        rows.sort(key=lambda r: (-(r.badges.backups_failing + r.badges.backups_stale), r.customer.name))
+        rows.sort(key=lambda r: (r.badges.urgency, r.customer.name))
     last = customers[-1] if customers and more else None
     return CustomerPage(rows, f"{last.name}\x1f{last.id}" if last else None)
 
@@ -177,11 +190,7 @@ def badges_for(session: Session, customer_ids: list[int]) -> dict[int, Badges]:
             removed_at=removed_at,
             now=now,
         )
-        badge = badges.setdefault(family[customer_id or 0], Badges())
-        if health.state in ("failed", "stuck"):
-            badge.backups_failing += 1
-        elif health.state in ("stale", "silent"):
-            badge.backups_stale += 1
+        badges.setdefault(family[customer_id or 0], Badges()).backups[health.state] += 1
     return badges
 
 
@@ -189,7 +198,7 @@ def sites_of(session: Session, customer: Customer) -> list[Customer]:
     return list(session.scalars(select(Customer).where(Customer.parent_id == customer.id).order_by(Customer.name)))
 
 
-_ORDER = {"failed": 0, "stuck": 1, "silent": 2, "stale": 3, "warning": 4, "running": 5, "never": 6}
+_ORDER = {state: n for n, state in enumerate((*ATTENTION, "warning", "running", "never"))}
 
 
 def backups(session: Session, customer: Customer, sites: list[Customer]) -> list[BackupRow]:
@@ -212,8 +221,11 @@ def backups(session: Session, customer: Customer, sites: list[Customer]) -> list
     return rows
 
 
-def summary(rows: Iterable[BackupRow]) -> Mapping[str, int]:
-    return Counter(r.health.state for r in rows)
+def summary(rows: Iterable[BackupRow]) -> list[tuple[str, int]]:
+    """(state label, count) over the rows, in the Backups tab's order: what needs attention first."""
+    counts = Counter(r.health.state for r in rows)
+    ordered = sorted(counts, key=lambda state: (_ORDER.get(state, 9), state))
+    return [(LABEL.get(state, state), counts[state]) for state in ordered]
 
 
 def palette(session: Session, q: str, limit: int = 8) -> list[Customer]:
