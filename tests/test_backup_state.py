@@ -4,6 +4,7 @@ job, for every state the derivation knows."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,8 +16,12 @@ from sqlalchemy import select
 from tests.conftest import TenantFixture, login, pid
 from vectis.alerts.service import refresh_backup_alerts
 from vectis.backups.state import ATTENTION, LABEL
+from vectis.backups.writer import last_success_of
+from vectis.connectors.base import BackupJobRecord
+from vectis.connectors.veeam import parse_time
 from vectis.models import Alert, BackupConnector, BackupConnectorStatus, Connection, Customer
 from vectis.platform import db
+from vectis.simulators.vspc import VspcState
 
 H = timedelta(hours=1)
 
@@ -121,3 +126,27 @@ def test_needs_attention_first_puts_a_failure_above_more_stale_jobs(app: Flask, 
             customer.normalized_name = customer.name.lower()
     page = login(app, acme).get(f"/customers?q=Order+{tag}&sort=attention").get_data(as_text=True)
     assert page.index("State failed") < page.index("State stale")  # 1 failed outranks 2 stale
+
+
+def test_a_success_never_shows_after_the_last_attempt(app: Flask) -> None:
+    """Issue 16, finding 2: a success dated at its run's end showed later than Last attempt, the run's start."""
+    start, end = datetime(2026, 11, 24, 4, 49, tzinfo=UTC), datetime(2026, 11, 24, 5, 56, tzinfo=UTC)
+    record = BackupJobRecord(
+        external_id="j", customer_external_id=None, name="Nightly", kind="Backup", vendor_type="BackupVm",
+        state="success", vendor_status="Success", last_attempt_at=start, last_end_at=end,
+    )  # fmt: skip
+    assert last_success_of(record) == start
+    snapshot = dataclasses.replace(record, last_success_at=end)  # Keepit dates a success by its snapshot
+    assert last_success_of(snapshot) == start
+    earlier = dataclasses.replace(record, state="failed", last_success_at=start - 30 * H)
+    assert last_success_of(earlier) == start - 30 * H
+
+
+def test_no_simulator_reports_a_finished_run_after_now() -> None:
+    """The cause of "last success 20:09" at 18:27: the VSPC seed let a run started minutes ago end hours later."""
+    now = datetime.now(UTC)
+    for state in (VspcState.seeded(), VspcState.at_scale(companies=60, jobs=600, alarms=10)):
+        for job in state.server_jobs + state.agent_jobs:
+            for field in ("lastRun", "lastEndTime"):
+                moment = parse_time(job.get(field))
+                assert moment is None or moment <= now, (job["name"], field, job.get(field))

@@ -397,3 +397,13 @@ def test_a_failed_job_says_how_long_it_has_gone_without_a_success_on_a_second_li
     recent = derive("failed", last_attempt_at=NOW - H, last_success_at=NOW - 20 * H, last_duration_seconds=600,
                     removed_at=None, now=NOW)  # fmt: skip
     assert recent.detail is None
+
+
+def test_a_vendor_time_in_the_future_is_flagged_not_shown_as_fact() -> None:
+    """Issue 16, finding 2: at 18:27 a job showed "last success 20:09 today"."""
+    health = derive("success", last_attempt_at=NOW + 2 * H, last_success_at=NOW + 2 * H, last_duration_seconds=60,
+                    removed_at=None, now=NOW)  # fmt: skip
+    assert health.state == "unknown" and "later than now" in health.reason and health.detail
+    skew = derive("success", last_attempt_at=NOW + timedelta(minutes=2), last_success_at=NOW, last_duration_seconds=60,
+                  removed_at=None, now=NOW)  # fmt: skip
+    assert skew.state == "success"  # a couple of minutes of clock skew is not an error

@@ -199,7 +199,7 @@ def test_failed_and_stale_alerts_fire_once_resolve_on_success_and_fire_again(app
     set_status(app, m, stale, state="success", last_success_at=after)
     refresh(app, m)
     assert {(c, s) for c, s, _ in alerts(app, m)} == {("backup_failed", "resolved"), ("backup_stale", "resolved")}
-    set_status(app, m, failed, state="failed", last_attempt_at=after + timedelta(minutes=30))
+    set_status(app, m, failed, state="failed", last_attempt_at=after + timedelta(minutes=2))
     refresh(app, m)
     assert [(c, s) for c, s, j in alerts(app, m) if j == failed] == [
         ("backup_failed", "resolved"),

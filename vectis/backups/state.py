@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 DEFAULT_THRESHOLD = timedelta(hours=48)
+CLOCK_SKEW = timedelta(minutes=10)  # a vendor time later than now by more than this cannot be true
 # Running longer than this many times its usual duration (and at least STUCK_FLOOR) is stuck.
 STUCK_FACTOR = 4
 STUCK_FLOOR = timedelta(hours=2)
@@ -95,6 +96,14 @@ def derive(
         return BackupHealth("removed", f"removed at the vendor on {when(removed_at)}")
     if last_attempt_at is None and last_success_at is None:
         return BackupHealth("never", "no run on record yet")
+    future = [t for t in (last_attempt_at, last_success_at) if t is not None and t > now + CLOCK_SKEW]
+    if future:
+        # Shown as fact, a run "last success 20:09" at 18:27 would mislead; say what the vendor claims instead.
+        return BackupHealth(
+            "unknown",
+            f"the vendor reports a run at {when(max(future))}, later than now",
+            "its clock or time zone may be wrong: check the job in the vendor's console",
+        )
     stuck = _stuck(state, last_attempt_at, last_duration_seconds, now)
     if stuck is not None:
         return stuck

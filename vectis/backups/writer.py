@@ -72,8 +72,7 @@ def write_jobs(
             "state": r.state,
             "vendor_status": r.vendor_status[:40],
             "last_attempt_at": r.last_attempt_at,
-            "last_success_at": r.last_success_at
-            or ((r.last_end_at or r.last_attempt_at) if r.state in ("success", "warning") else None),
+            "last_success_at": last_success_of(r),
             "last_duration_seconds": r.duration_seconds,
             "message": r.message,
             "consecutive_failures": 1 if r.state == "failed" else 0,
@@ -150,3 +149,13 @@ def write_events(
         timeline_rows,
         conflict=("tenant_id", "connection_id", "dedup_key"),
     )
+
+
+def last_success_of(r: BackupJobRecord) -> datetime | None:
+    """When the last successful run started, so that it compares with Last attempt (a start too): a success
+    dated at its end, or a vendor's snapshot time, would show "last success 05:56, last attempt 04:49" for
+    the one run. A success never postdates the latest attempt; a run that went well is its own success."""
+    success = r.last_success_at or (r.last_attempt_at or r.last_end_at if r.state in ("success", "warning") else None)
+    if success is not None and r.last_attempt_at is not None and success > r.last_attempt_at:
+        return r.last_attempt_at
+    return success

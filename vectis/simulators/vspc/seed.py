@@ -266,6 +266,8 @@ class Generator:
             return self.ago(60, 3 * 3600), None, None
         start = self.ago(3 * 86400, 12 * 86400) if stale else self.ago(600, 30 * 3600)
         duration = int(rng.uniform(90, longest))
+        # A finished session ended before now: one started 10 minutes ago cannot have run for 3 hours.
+        start = min(start, self.now - (duration + 60) * TICKS)
         return start, start + duration * TICKS + rng.randrange(TICKS), duration
 
     def session(self, job: Json, status: str, stale: bool | None = None) -> None:
