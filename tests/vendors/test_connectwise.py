@@ -23,7 +23,8 @@ from jobs.actions import run_queued
 from tests.conftest import _test_env, client_for
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
 from vectis.actions import Actor, Target, perform
-from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector
+from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector, parse_note
+from vectis.customers import timeline
 from vectis.ingest.integrations import try_connection
 from vectis.models import (
     Alert,
@@ -680,3 +681,54 @@ def test_an_oversized_callback_is_refused_before_it_is_read(app: Flask, cw: Sim)
 
 def a_ticket_external_id(sim: Sim) -> str:
     return str(next(iter(sim.state.tickets)))
+
+
+# --- tickets on the timeline (issue 16, finding 3) ------------------------------------------------------
+
+
+def _ticket_entries(app: Flask, setup: Setup, ticket_id: int) -> list[tuple[str, str]]:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        return [
+            (kind, title)
+            for kind, title in s.execute(
+                select(TimelineEvent.kind, TimelineEvent.title)
+                .where(TimelineEvent.ticket_id == ticket_id)
+                .order_by(TimelineEvent.occurred_at, TimelineEvent.id)
+            )
+        ]
+
+
+def test_tickets_reach_the_timeline_from_syncs_and_from_our_own_replies_once_each(app: Flask, cw: Sim) -> None:
+    """Ticking ConnectWise PSA on a timeline found nothing while the Tickets tab listed seven tickets."""
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    entries = _ticket_entries(app, setup, ticket.id)
+    assert entries[0] == ("ticket.opened", f"Ticket #{ticket.external_id} opened: {ticket.summary}")
+    assert {kind for kind, _ in entries} <= {
+        "ticket.opened", "ticket.reply_received", "ticket.reply_sent", "ticket.internal_note", "ticket.closed",
+    }  # fmt: skip
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        closed = s.scalar(select(Ticket.id).where(Ticket.closed.is_(True), Ticket.closed_at.is_not(None)).limit(1))
+    assert closed is not None and _ticket_entries(app, setup, closed)[-1][0] == "ticket.closed"
+
+    target = Target("ticket", str(ticket.id), f"#{ticket.external_id}")
+    assert act(app, setup, "ticket.reply", target, {"text": "We are on it."})[0] == "ok"
+    after_reply = _ticket_entries(app, setup, ticket.id)
+    assert len(after_reply) == len(entries) + 1 and after_reply[-1][0] == "ticket.reply_sent"  # at once
+    sync(app, setup)
+    assert _ticket_entries(app, setup, ticket.id) == after_reply  # the next sync adds no second entry
+
+    assert ticket.customer_id is not None
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:  # what ticking "ConnectWise PSA" shows
+        shown = timeline.page(s, timeline.Filters(sources=("ConnectWise PSA",)), customer_ids=[ticket.customer_id])
+        titles = [item.event.title for item in shown.items if hasattr(item, "event")]
+    assert f"Ticket #{ticket.external_id} opened: {ticket.summary}" in titles
+
+
+def test_a_note_a_contact_wrote_is_a_reply_received_and_a_members_is_a_reply_sent() -> None:
+    base = {"id": 1, "text": "Still broken", "detailDescriptionFlag": True, "dateCreated": "2026-11-20T10:00:00Z"}
+    by_contact = parse_note({**base, "contact": {"id": 7, "name": "Ravi Lopez"}})
+    by_member = parse_note({**base, "member": {"id": 3, "identifier": "ejensen", "name": "Erin Jensen"}})
+    assert by_contact is not None and by_contact.by_customer and by_contact.author == "Ravi Lopez"
+    assert by_member is not None and not by_member.by_customer

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 from jobs.sync import INTERRUPTED, run_sync, tick
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
 from vectis.connectors.veeam import EVENT_CAP, MESSAGES, SKIPPED_ACTIVITY, VeeamConnector, parse_time
-from vectis.ingest.integrations import try_connection
+from vectis.ingest.integrations import check_state, run_test, start_test, try_connection
 from vectis.ingest.matching import normalize_name
 from vectis.models import (
     BackupAuditEvent,
@@ -423,3 +424,29 @@ def test_a_worker_killed_after_page_k_then_restarted_ends_like_an_uninterrupted_
             statuses = list(s.scalars(select(SyncRun.status).order_by(SyncRun.id)))
             assert statuses == ["failed", "succeeded"]
             assert s.scalar(select(SyncRun.error).order_by(SyncRun.id).limit(1)) == INTERRUPTED
+
+
+def test_a_slow_test_connection_is_still_testing_not_expired(app: Flask, vspc: Vspc) -> None:
+    """Seen as a flaky browser test: the job took the settings before calling the vendor, so a page polling
+    during a slow call read "This test has expired" and never saw the answer."""
+    tenant_id = new_tenant(app)
+    config = {"base_url": vspc.url, "username": DEMO_USERNAME, "password": DEMO_PASSWORD, "api_key": ""}
+    with app.test_request_context(), db.tenant_session(tenant_id) as s:
+        token = start_test(s, tenant_id, VeeamConnector, config)
+    assert isinstance(token, str)
+    vspc.state.faults.latency = 1.0
+    answered: list[str] = []
+
+    def job() -> None:
+        with app.test_request_context(), db.tenant_session(tenant_id) as s:
+            answered.append(run_test(s, tenant_id, VeeamConnector, token).message)
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    time.sleep(0.3)  # the job is inside the vendor call now
+    with app.app_context():
+        assert check_state(tenant_id, token).done is False  # still testing
+    worker.join(timeout=30)
+    with app.app_context():
+        final = check_state(tenant_id, token)
+    assert final.done and final.ok and final.message == answered[0]

@@ -111,6 +111,7 @@ class TicketNoteRecord:
     internal: bool
     author: str | None
     written_at: datetime
+    by_customer: bool = False  # written by the customer's contact (a reply received), not by a technician
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,7 @@ def parse_note(item: dict[str, Any]) -> TicketNoteRecord | None:
         internal=bool(item.get("internalAnalysisFlag")) and not item.get("detailDescriptionFlag"),
         author=str(author) if author else None,
         written_at=parse_time(item.get("dateCreated")) or datetime.now(UTC),
+        by_customer=item.get("contact") is not None and item.get("member") is None,
     )
 
 

@@ -199,14 +199,20 @@ def start_test(
 def run_test(session: Session, tenant_id: int, vendor: type[Connector], token: str) -> ConnectionCheck:
     """The job's half: one attempt with short timeouts, the answer kept for the page that polls it."""
     client = redis()
-    raw = client.getdel(_test_key(tenant_id, token, "config"))
+    config_key = _test_key(tenant_id, token, "config")
+    # Read, not taken: until the answer is written, the settings' presence is what tells the polling page
+    # "still testing". Taking them first made a slow vendor call look like an expired test.
+    raw = client.get(config_key)
     if raw is None:
         state = ConnectionCheck(done=True, ok=False, message=EXPIRED)
     else:
         sealed = Sealed(raw if isinstance(raw, bytes) else str(raw).encode())
         ok, message = try_connection(session, tenant_id, vendor, sealed.open(tenant_id), validated=True)
         state = ConnectionCheck(done=True, ok=ok, message=message)
-    client.set(_test_key(tenant_id, token, "answer"), json.dumps([state.ok, state.message]), ex=TEST_TTL)
+    pipe = client.pipeline()  # the answer lands and the settings go in one step
+    pipe.set(_test_key(tenant_id, token, "answer"), json.dumps([state.ok, state.message]), ex=TEST_TTL)
+    pipe.delete(config_key)
+    pipe.execute()
     return state
 
 

@@ -43,4 +43,6 @@ class TimelineEvent(TenantOwned, Base):
     note_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("customer_notes.id", ondelete="CASCADE"), index=True
     )
+    # The PSA ticket a ticket entry (opened, reply received or sent, closed) is about: the entry links to it.
+    ticket_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = created_at_column()

@@ -26,10 +26,12 @@ from vectis.models import (
     TicketPriority,
     TicketStatus,
     TicketStatusChange,
+    TimelineEvent,
 )
 from vectis.platform.bulk import upsert
 from vectis.tickets.correlate import attach_to_tickets
 from vectis.tickets.events import ticket_data
+from vectis.tickets.timeline import ticket_entries
 
 
 def write_boards(session: Session, connection: Connection, records: list[TicketBoardRecord]) -> None:
@@ -214,6 +216,14 @@ def write_tickets(
         notes,
         conflict=("tenant_id", "ticket_id", "external_id"),
         update=("body", "internal", "author"),
+    )
+    upsert(
+        db,
+        TimelineEvent.__table__,  # type: ignore[arg-type]
+        ticket_entries(records, rows, ids, source=registry_label(connection.vendor)),
+        conflict=("tenant_id", "connection_id", "dedup_key"),
+        # A ticket renamed, or its account linked to a customer later, carries its entries along.
+        update=("title", "detail", "customer_id", "customer_link_id", "ticket_id"),
     )
     return list(ids.values())
 
