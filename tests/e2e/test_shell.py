@@ -29,7 +29,7 @@ def test_it_signs_in_and_shows_the_shell(app: Flask, page: Page, live_server: in
     sign_in(page, app, live_server, "acme", "admin@acme.test")
 
     nav = page.get_by_role("navigation", name="Main")
-    for label in ("Customers", "Timeline", "Alerts", "Rules", "Queries", "Security", "Admin"):
+    for label in ("Customers", "Timeline", "Alerts", "Rules", "Admin"):
         expect(nav.get_by_role("link", name=label)).to_be_visible()
     expect(page.get_by_role("heading", name="Customers", exact=True)).to_be_visible()
     expect(page.locator(".brand")).to_contain_text("Acme IT Services")
