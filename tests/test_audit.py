@@ -248,3 +248,20 @@ def test_it_quotes_spreadsheet_formulas_in_the_csv_export(app: Flask, acme: Tena
     )
     labels = [r["target_label"] for r in rows if "HYPERLINK" in r["target_label"]]
     assert labels and all(label.startswith("'=") for label in labels)
+
+
+def test_audit_rows_name_targets_by_the_vendors_id_not_ours(app: Flask, acme: TenantFixture) -> None:
+    """Issue 16: a ticket's row said "ticket #7" (our row id) beside the vendor's #48283."""
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        record(
+            s,
+            tenant_id=acme.id,
+            actor=Actor.system(),
+            surface="system",
+            action="test.vendor_ids",
+            target=Target("ticket", "987654", "#48283"),
+            result="ok",
+        )
+    page = login(app, acme).get("/admin/audit?action=test.vendor_ids").get_data(as_text=True)
+    assert "#48283" in page and "#987654" not in page
+    assert "987654" in page  # still there, in the entry's details
