@@ -11,7 +11,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from flask import Flask
+from flask import Flask, render_template
 from sqlalchemy import func, select, update
 from werkzeug.datastructures import MultiDict
 
@@ -33,6 +33,7 @@ from vectis.models import (
     RuleEvent,
     RuleFire,
     RuleVersion,
+    SyncRun,
     Ticket,
     TicketBoard,
     User,
@@ -491,8 +492,12 @@ def test_no_open_ticket_and_no_suppression_read_the_other_systems(app: Flask) ->
             reason="Migration", created_by="tech",
         ))  # fmt: skip
         s.flush()
-        resolve = Resolver(s, [m.customer_id], NOW)
         record = {"customer.id": m.customer_id}
+        # Issue 16, finding 5: before the PSA has finished a sync, "no open ticket" is not known.
+        assert Resolver(s, [m.customer_id], NOW)("no_open_ticket", {"hours": 24}, record)[0] is None
+        s.add(SyncRun(tenant_id=m.tenant_id, connection_id=psa, trigger="schedule", status="succeeded"))
+        s.flush()
+        resolve = Resolver(s, [m.customer_id], NOW)
         assert resolve("no_open_ticket", {"hours": 24}, record) == (
             False,
             f"#501 opened {NOW - timedelta(hours=2):%d %b %H:%M}",
@@ -501,8 +506,11 @@ def test_no_open_ticket_and_no_suppression_read_the_other_systems(app: Flask) ->
         assert resolve("no_suppression", {"condition": "backup_failed"}, record)[0] is False
         assert resolve("no_suppression", {"condition": "backup_stale"}, record)[0] is True
     with app.app_context(), db.tenant_session(quiet.tenant_id) as s:
-        other = Resolver(s, [quiet.customer_id], NOW)
-        assert other("no_open_ticket", {"hours": 24}, {"customer.id": quiet.customer_id})[0] is True
+        other = Resolver(s, [quiet.customer_id], NOW)  # no PSA at all: Vectis cannot tell
+        assert other("no_open_ticket", {"hours": 24}, {"customer.id": quiet.customer_id}) == (
+            None,
+            "no PSA has finished a sync yet, so Vectis cannot tell",
+        )
 
 
 def test_templates_land_as_valid_drafts(app: Flask) -> None:
@@ -683,3 +691,38 @@ def test_a_rule_scoped_to_a_tag_covers_the_customers_tagged_later_too(app: Flask
     emit_failed_runs(app, m, 1)
     evaluate(app, m)
     assert count(app, m, RuleFire, RuleFire.rule_id == rule_id) == 1
+
+
+def test_a_rule_over_a_psa_that_has_not_synced_records_unknown_and_sends_nothing(app: Flask) -> None:
+    """Issue 16, finding 5: every seeded rule said "Would fire" and "found no ticket opened in that window"
+    before ConnectWise had ever synced: that was a guess, not a finding."""
+    m = msp(app)
+    psa = add_connection(app, m.tenant_id, "connectwise", {}).connection_id
+    definition = {
+        **FAILED_TO_ALERT,
+        "conditions": {"type": "group", "match": "all", "items": [
+            {"type": "predicate", "name": "no_open_ticket", "params": {"hours": 24}},
+        ]},
+    }  # fmt: skip
+    rule_id = make_rule(app, m, definition, live=True)
+    emit_failed_runs(app, m, 1)
+    evaluate(app, m)
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        fire = s.scalars(select(RuleFire).where(RuleFire.rule_id == rule_id)).one()
+        leaves = fire.leaves
+        assert [leaf["result"] for leaf in leaves] == [None]
+        dispatches = s.execute(
+            select(RuleDispatch.state, RuleDispatch.message).where(RuleDispatch.fire_id == fire.id)
+        ).all()
+        assert [d.state for d in dispatches] == ["skipped"]
+        assert "is unknown (no PSA has finished a sync yet" in (dispatches[0].message or "")
+        assert s.scalar(select(func.count()).select_from(Alert).where(Alert.condition.like("rule:%"))) == 0
+        s.add(SyncRun(tenant_id=m.tenant_id, connection_id=psa, trigger="schedule", status="succeeded"))
+    emit_failed_runs(app, m, 1)  # once the PSA has synced, the same rule can tell: no ticket, so it fires
+    evaluate(app, m)
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        latest = s.scalars(select(RuleFire).where(RuleFire.rule_id == rule_id).order_by(RuleFire.id.desc())).first()
+        assert latest is not None and [leaf["result"] for leaf in latest.leaves] == [True]
+    with app.test_request_context():
+        shown = render_template("rules/_leaves.html", leaves=leaves)
+    assert "leaf-unknown" in shown and "unknown: no PSA has finished a sync yet" in shown

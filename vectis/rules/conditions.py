@@ -114,7 +114,8 @@ class PredicateSpec:
 
 
 # (predicate name, params, record) -> (holds, what was observed, e.g. "ticket #48516 opened 3 h ago" or 0)
-Resolver = Callable[[str, Mapping[str, Any], Mapping[str, Any]], tuple[bool, Any]]
+# A predicate answers (holds, what it observed); holds is None when it cannot tell yet.
+Resolver = Callable[[str, Mapping[str, Any], Mapping[str, Any]], tuple[bool | None, Any]]
 
 
 class ConditionError(ValueError):
@@ -130,12 +131,12 @@ class LeafResult:
     path: str  # "1.2"
     text: str  # "Job state is failed"
     actual: Any  # JSON-safe record value, or what the predicate's resolver observed
-    result: bool
+    result: bool | None  # None: unknown (a predicate over a source that cannot answer yet)
 
 
 @dataclass(frozen=True)
 class Explanation:
-    result: bool
+    result: bool | None  # None: it depends on something Vectis cannot know yet; nothing is sent
     leaves: list[LeafResult]
 
     def to_json(self) -> dict[str, Any]:
@@ -156,7 +157,8 @@ def empty() -> dict[str, Any]:
 # --- values -------------------------------------------------------------------------------------------------
 
 _Check = Callable[[Any, datetime], bool]  # (the record's value, now) -> holds
-_Eval = Callable[[Mapping[str, Any], Resolver, datetime], bool]
+# True, False, or None for unknown (Kleene's logic: all() is False if any part is, any() True if any part is).
+_Eval = Callable[[Mapping[str, Any], Resolver, datetime], bool | None]
 
 _TRUE_WORDS: Final = frozenset({"true", "yes", "1", "on"})
 _FALSE_WORDS: Final = frozenset({"false", "no", "0", "off"})
@@ -728,8 +730,9 @@ def _evaluator(plan: _Plan) -> _Eval:
     if isinstance(plan, _PredicatePlan):
         name, params, negate = plan.name, plan.params, plan.negate
 
-        def predicate(record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool:
-            return bool(resolve(name, params, record)[0]) != negate
+        def predicate(record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool | None:
+            holds = resolve(name, params, record)[0]
+            return None if holds is None else bool(holds) != negate
 
         return predicate
     if isinstance(plan, _GroupPlan):
@@ -740,25 +743,33 @@ def _evaluator(plan: _Plan) -> _Eval:
             return parts[0]
         if plan.match_all:
 
-            def every(record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool:
-                for part in parts:  # noqa: SIM110 - all() over a generator costs more on the hot path
-                    if not part(record, resolve, now):
+            def every(record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool | None:
+                unknown = False
+                for part in parts:
+                    verdict = part(record, resolve, now)
+                    if verdict is False:
                         return False
-                return True
+                    unknown = unknown or verdict is None
+                return None if unknown else True
 
             return every
 
-        def some(record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool:
-            for part in parts:  # noqa: SIM110 - any() over a generator costs more on the hot path
-                if part(record, resolve, now):
+        def some(record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool | None:
+            unknown = False
+            for part in parts:
+                verdict = part(record, resolve, now)
+                if verdict is True:
                     return True
-            return False
+                unknown = unknown or verdict is None
+            return None if unknown else False
 
         return some
     raise ConditionError(f"Condition {plan.path}: {plan.text}")
 
 
-def _explain(plan: _Plan, record: Mapping[str, Any], resolve: Resolver, now: datetime, out: list[LeafResult]) -> bool:
+def _explain(
+    plan: _Plan, record: Mapping[str, Any], resolve: Resolver, now: datetime, out: list[LeafResult]
+) -> bool | None:
     if isinstance(plan, _LeafPlan):
         actual = record.get(plan.key)
         result = plan.check(actual, now)
@@ -766,13 +777,20 @@ def _explain(plan: _Plan, record: Mapping[str, Any], resolve: Resolver, now: dat
         return result
     if isinstance(plan, _PredicatePlan):
         holds, observed = resolve(plan.name, plan.params, record)
-        result = bool(holds) != plan.negate
-        out.append(LeafResult(plan.path, plan.text, _json_safe(observed), result))
-        return result
+        verdict = None if holds is None else bool(holds) != plan.negate
+        out.append(LeafResult(plan.path, plan.text, _json_safe(observed), verdict))
+        return verdict
     if isinstance(plan, _GroupPlan):
         results = [_explain(item, record, resolve, now, out) for item in plan.items]  # every leaf, in order
-        return all(results) if plan.match_all else any(results)
+        return _kleene(results, bool(plan.match_all))
     raise ConditionError(f"Condition {plan.path}: {plan.text}")
+
+
+def _kleene(results: list[bool | None], match_all: bool) -> bool | None:
+    decisive = not match_all  # any(): one True decides; all(): one False does
+    if decisive in results:
+        return decisive
+    return None if None in results else match_all
 
 
 @dataclass(frozen=True)
@@ -782,7 +800,8 @@ class Compiled:
     _plan: _Plan = dataclass_field(repr=False)
     _run: _Eval = dataclass_field(repr=False)
 
-    def __call__(self, record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool:
+    def __call__(self, record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool | None:
+        """True (it matches), False, or None: it hangs on a predicate that cannot answer yet."""
         return self._run(record, resolve, _utc(now))
 
     def explain(self, record: Mapping[str, Any], resolve: Resolver, now: datetime) -> Explanation:

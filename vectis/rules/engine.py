@@ -185,9 +185,16 @@ def decide(
         return None
     if record.get("origin.rule_id") == rule.rule_id and now - event.occurred_at < _own_echo(rule):
         return None  # what this rule's own action caused does not trigger it again
-    if not rule.check(record, resolve, now):
+    verdict = rule.check(record, resolve, now)
+    if verdict is False:
         return None
     decision = Decision(rule, event, rule.check.explain(record, resolve, now))
+    if verdict is None:
+        # It hangs on what Vectis cannot know yet (a PSA that has not finished a sync): recorded, sent nowhere.
+        unknown = next((leaf for leaf in decision.explanation.leaves if leaf.result is None), None)
+        why = f"Not sent: {unknown.text.lower()} is unknown ({unknown.actual})." if unknown else "Not sent."
+        decision.steps.extend({"skip": why, "type": step.get("type")} for step in rule.definition.get("actions") or [])
+        return decision
     for step in rule.definition.get("actions") or []:
         try:
             call = build(lookups, event, record, step)
@@ -685,7 +692,7 @@ class Trial:
 
     @property
     def would_fire(self) -> bool:
-        return self.in_scope and self.explanation.result
+        return self.in_scope and self.explanation.result is True
 
 
 def trial(

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vectis.connectors import registry
+from vectis.connectors.capabilities import WritesTickets, supports
 from vectis.events.fields import Field
-from vectis.models import AlertMute, Ticket
+from vectis.models import AlertMute, Connection, SyncRun, Ticket
 from vectis.rules.conditions import PredicateSpec
 
 PREDICATES: dict[str, PredicateSpec] = {
@@ -67,8 +69,9 @@ class Resolver:
         self.as_of_event = as_of_event
         self._open_tickets: dict[int, list[tuple[str, datetime]]] | None = None
         self._mutes: dict[tuple[int, str], datetime] | None = None
+        self._psa_ready: bool | None = None
 
-    def __call__(self, name: str, params: Mapping[str, Any], record: Mapping[str, Any]) -> tuple[bool, Any]:
+    def __call__(self, name: str, params: Mapping[str, Any], record: Mapping[str, Any]) -> tuple[bool | None, Any]:
         customer_id = record.get("customer.id")
         if name == "no_open_ticket":
             return self.no_open_ticket(customer_id, float(params.get("hours") or 24), record)
@@ -81,7 +84,23 @@ class Resolver:
             return self.no_suppression(customer_id, condition)
         raise LookupError(f"No predicate called {name!r}.")
 
-    def no_open_ticket(self, customer_id: Any, hours: float, record: Mapping[str, Any]) -> tuple[bool, Any]:
+    def _psa_synced(self) -> bool:
+        """Whether any PSA connection has finished a sync: until one has, "no open ticket" is not known."""
+        if self._psa_ready is None:
+            vendors = [key for key, cls in registry.CONNECTORS.items() if supports(cls, WritesTickets)]
+            self._psa_ready = bool(
+                self.session.scalar(
+                    select(SyncRun.id)
+                    .join(Connection, Connection.id == SyncRun.connection_id)
+                    .where(Connection.vendor.in_(vendors), SyncRun.status == "succeeded")
+                    .limit(1)
+                )
+            )
+        return self._psa_ready
+
+    def no_open_ticket(self, customer_id: Any, hours: float, record: Mapping[str, Any]) -> tuple[bool | None, Any]:
+        if not self._psa_synced():
+            return None, "no PSA has finished a sync yet, so Vectis cannot tell"
         if self._open_tickets is None:
             self._open_tickets = {}
             for customer, number, opened in self.session.execute(
