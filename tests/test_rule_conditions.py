@@ -785,3 +785,29 @@ def test_it_prints_the_time_of_one_evaluation_of_a_six_leaf_tree() -> None:
     runs = 20_000
     best = min(timeit.repeat(lambda: compiled(record, no_resolver, NOW), number=runs, repeat=5)) / runs
     print(f"\n6-leaf, 2-level tree: {best * 1e6:.2f} µs per evaluation")
+
+
+def cannot_tell(name: str, params: Mapping[str, Any], record: Mapping[str, Any]) -> tuple[bool | None, Any]:
+    return None, "no PSA has finished a sync yet"
+
+
+@pytest.mark.parametrize(
+    ("tree", "expected"),
+    [
+        (group("all", predicate("no_open_ticket", hours=24)), None),
+        (group("all", leaf("job.name", "contains", "disk"), predicate("no_open_ticket", hours=24)), False),
+        (group("any", leaf("job.name", "contains", "disk"), predicate("no_open_ticket", hours=24)), None),
+        (group("any", leaf("job.name", "is_empty"), predicate("no_open_ticket", hours=24)), True),
+        (group("all", predicate("no_open_ticket", negate=True, hours=24)), None),
+    ],
+)
+def test_an_unknown_predicate_follows_three_valued_logic_and_a_missing_field_is_false_not_unknown(
+    tree: dict[str, Any], expected: bool | None
+) -> None:
+    """Kleene's logic: False decides an all(), True an any(); otherwise an unknown predicate leaves the
+    answer unknown. A leaf on a field the record lacks is False, never unknown."""
+    record: dict[str, Any] = {}
+    fast = compile(tree, FIELDS, PREDICATES)(record, cannot_tell, NOW)
+    explained = explain(tree, FIELDS, PREDICATES, record, cannot_tell, NOW)
+    assert fast is expected and explained.result is expected
+    assert all(leaf.result is None for leaf in explained.leaves if leaf.text.startswith("No open ticket"))

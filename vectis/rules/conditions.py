@@ -724,7 +724,7 @@ def _evaluator(plan: _Plan) -> _Eval:
         key, check = plan.key, plan.check
 
         def leaf(record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool:
-            return check(record.get(key), now)
+            return bool(check(record.get(key), now))  # a leaf is never unknown: only predicates can be
 
         return leaf
     if isinstance(plan, _PredicatePlan):
@@ -772,7 +772,7 @@ def _explain(
 ) -> bool | None:
     if isinstance(plan, _LeafPlan):
         actual = record.get(plan.key)
-        result = plan.check(actual, now)
+        result = bool(plan.check(actual, now))
         out.append(LeafResult(plan.path, plan.text, _json_safe(actual), result))
         return result
     if isinstance(plan, _PredicatePlan):
