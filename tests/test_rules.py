@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from werkzeug.datastructures import MultiDict
 
 from jobs import rules as rules_job
+from tests.conftest import TenantFixture, a_rule, login, pid
 from tests.vendors.support import add_connection, new_tenant
 from vectis.actions import Actor, Target, perform
 from vectis.backups.events import backup_data
@@ -726,3 +727,13 @@ def test_a_rule_over_a_psa_that_has_not_synced_records_unknown_and_sends_nothing
     with app.test_request_context():
         shown = render_template("rules/_leaves.html", leaves=leaves)
     assert "leaf-unknown" in shown and "unknown: no PSA has finished a sync yet" in shown
+
+
+def test_a_one_day_backtest_says_day_not_days(app: Flask, acme: TenantFixture) -> None:
+    """Issue 16: "the last 1 day" read "the last 1 days"."""
+    rule = pid(app, "rule", a_rule(app, acme.id))
+    admin = login(app, acme)
+    one = admin.get(f"/rules/{rule}?tab=backtest&days=1").get_data(as_text=True)
+    many = admin.get(f"/rules/{rule}?tab=backtest&days=7").get_data(as_text=True)
+    assert "the last 1 day" in one and "the last 1 days" not in one
+    assert "the last 7 days" in many
