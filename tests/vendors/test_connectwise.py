@@ -23,6 +23,7 @@ from jobs.actions import run_queued
 from tests.conftest import _test_env, client_for
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
 from vectis.actions import Actor, Target, perform
+from vectis.connectors.base import TicketNoteRecord, TicketRecord
 from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector, parse_note
 from vectis.customers import timeline
 from vectis.ingest.integrations import try_connection
@@ -30,6 +31,7 @@ from vectis.models import (
     Alert,
     AuditEntry,
     BackupConnector,
+    Connection,
     Contact,
     Customer,
     QueuedAction,
@@ -60,6 +62,7 @@ from vectis.simulators.connectwise import (
 )
 from vectis.tickets import queries as tickets
 from vectis.tickets.correlate import attach_events
+from vectis.tickets.writer import store_ticket
 
 
 class Sim:
@@ -732,3 +735,18 @@ def test_a_note_a_contact_wrote_is_a_reply_received_and_a_members_is_a_reply_sen
     by_member = parse_note({**base, "member": {"id": 3, "identifier": "ejensen", "name": "Erin Jensen"}})
     assert by_contact is not None and by_contact.by_customer and by_contact.author == "Ravi Lopez"
     assert by_member is not None and not by_member.by_customer
+
+
+def test_a_ticket_read_back_after_a_write_is_cleaned_as_a_sync_page_is(app: Flask, cw: Sim) -> None:
+    """A NUL byte in a ticket fetched after a reply or a callback failed the write-back's transaction."""
+    setup = connect(app, cw)
+    now = datetime.now(UTC)
+    record = TicketRecord(
+        external_id="990001", customer_external_id=None, summary="Printer\x00 jam", board_external_id=None,
+        status_external_id=None, status_name="New", closed=False, opened_at=now, updated_at=now,
+        notes=(TicketNoteRecord("9900011", "x" * 100_000, internal=False, author="Ravi", written_at=now),),
+    )  # fmt: skip
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        stored = store_ticket(s, s.get(Connection, setup.connection_id), record)  # type: ignore[arg-type]
+        body = s.scalar(select(TicketNote.body).where(TicketNote.ticket_id == stored.id))
+        assert stored.summary == "Printer jam" and body is not None and len(body) <= 65_536

@@ -35,7 +35,7 @@ from vectis.connectors.base import (
     TicketPriorityRecord,
     TicketRecord,
 )
-from vectis.ingest.clean import clean_records
+from vectis.connectors.clean import clean_records
 from vectis.ingest.matching import DETAILS, Account, link_accounts
 from vectis.models import (
     BackupConnector,

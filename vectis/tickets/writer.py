@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vectis.connectors.base import ContactRecord, TicketBoardRecord, TicketPriorityRecord, TicketRecord
+from vectis.connectors.clean import clean_records
 from vectis.connectors.registry import label as registry_label
 from vectis.events.stream import emit
 from vectis.events.stream import row as event_row
@@ -306,7 +307,11 @@ def store_ticket(session: Session, connection: Connection, record: TicketRecord)
         ).first()
         return Linked(row[0], row[1]) if row else Linked(None, None)
 
-    attach_to_tickets(session, write_tickets(session, connection, [record], account))
+    # A ticket read back after a write or a callback is cleaned as a sync page is (NUL bytes, huge text).
+    cleaned, _ = clean_records([record])
+    if not cleaned:
+        raise LookupError(f"ticket {record.external_id} carries a date outside what Vectis stores")
+    attach_to_tickets(session, write_tickets(session, connection, cleaned, account))
     ticket = session.scalar(
         select(Ticket).where(Ticket.connection_id == connection.id, Ticket.external_id == record.external_id)
     )
