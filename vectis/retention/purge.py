@@ -12,7 +12,6 @@ The audit log is the record and is never purged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -152,37 +151,30 @@ class Footprint:
     fixed_days: int | None = None
 
 
-def footprint(session: Session) -> list[Footprint]:
-    def count(model: Any, moment: Any, *where: Any) -> tuple[int, datetime | None]:
-        found = session.execute(select(func.count(), func.min(moment)).select_from(model).where(*where)).one()
-        return int(found[0]), found[1]
+# policy field -> what the admin page calls that data
+LABELS = {
+    "rule_activity_days": "Rule events, fires and actions",
+    "sync_run_days": "Sync runs and their logs",
+    "webhook_days": "Vendor callbacks accepted",
+    "rejected_webhook_days": "Vendor callbacks refused",
+}
 
-    rows: list[tuple[str, Callable[[], tuple[int, datetime | None]], str | None, int | None]] = [
-        ("Rule events, fires and actions", lambda: count(RuleEvent, RuleEvent.occurred_at), "rule_activity_days", None),
-        ("Sync runs and their logs", lambda: count(SyncRun, SyncRun.created_at), "sync_run_days", None),
-        (
-            "Vendor callbacks accepted",
-            lambda: count(WebhookDelivery, WebhookDelivery.received_at, WebhookDelivery.verified.is_(True)),
-            "webhook_days",
-            None,
-        ),
-        (
-            "Vendor callbacks refused",
-            lambda: count(WebhookDelivery, WebhookDelivery.received_at, WebhookDelivery.verified.is_(False)),
-            "rejected_webhook_days",
-            None,
-        ),
-        (
-            "Sent mail",
-            lambda: count(OutboxMail, OutboxMail.created_at, OutboxMail.sent_at.is_not(None)),
-            None,
-            SENT_MAIL.days,
-        ),
-        (
-            "Queued write-backs, done",
-            lambda: count(QueuedAction, QueuedAction.created_at, QueuedAction.done_at.is_not(None)),
-            None,
-            DONE_ACTIONS.days,
-        ),
-    ]
-    return [Footprint(label, *measure(), field, fixed) for label, measure, field, fixed in rows]
+
+def footprint(session: Session) -> list[Footprint]:
+    """What the admin page shows: each kind of data, its rows and oldest row, and how long it is kept."""
+    kinds: list[tuple[str, str | None, int | None, Any, Any, tuple[Any, ...]]] = [
+        (LABELS["rule_activity_days"], "rule_activity_days", None, RuleEvent, RuleEvent.occurred_at, ()),
+        (LABELS["sync_run_days"], "sync_run_days", None, SyncRun, SyncRun.created_at, ()),
+        (LABELS["webhook_days"], "webhook_days", None, WebhookDelivery, WebhookDelivery.received_at,
+         (WebhookDelivery.verified.is_(True),)),
+        (LABELS["rejected_webhook_days"], "rejected_webhook_days", None, WebhookDelivery, WebhookDelivery.received_at,
+         (WebhookDelivery.verified.is_(False),)),
+        ("Sent mail", None, SENT_MAIL.days, OutboxMail, OutboxMail.created_at, (OutboxMail.sent_at.is_not(None),)),
+        ("Queued write-backs, done", None, DONE_ACTIONS.days, QueuedAction, QueuedAction.created_at,
+         (QueuedAction.done_at.is_not(None),)),
+    ]  # fmt: skip
+    shown = []
+    for label, field, fixed, model, moment, where in kinds:
+        rows, oldest = session.execute(select(func.count(), func.min(moment)).select_from(model).where(*where)).one()
+        shown.append(Footprint(label, int(rows), oldest, field, fixed))
+    return shown

@@ -8,13 +8,7 @@ from typing import Any
 from vectis.actions.base import ActionFailed, Applied, Context, Target, Verb
 from vectis.actions.registry import register
 from vectis.models import RETENTION_DAYS, RetentionPolicy
-
-LABELS = {
-    "rule_activity_days": "Rule events, fires and actions",
-    "sync_run_days": "Sync runs and their logs",
-    "webhook_days": "Vendor callbacks accepted",
-    "rejected_webhook_days": "Vendor callbacks refused",
-}
+from vectis.retention.purge import LABELS
 
 
 def parse_days(payload: dict[str, Any]) -> dict[str, int]:
