@@ -125,7 +125,7 @@ def test_a_write_answered_503_after_it_was_stored_is_resent_with_its_key_and_lan
 
 def test_a_second_psas_signed_callback_is_stored_through_the_same_receiver_and_job(app: Flask, psa: Psa) -> None:
     sync(app, psa.setup)
-    psa.state.tickets[1].update(summary="Printer fixed", updated="2999-01-01T00:00:00+00:00")
+    psa.state.tickets[1].update(summary="Printer fixed", updated="2100-01-01T00:00:00+00:00")
     body = json.dumps({"message": str(uuid.uuid4()), "ticket": 1}).encode()
     with app.app_context():
         url = (
