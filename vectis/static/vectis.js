@@ -85,6 +85,21 @@ htmx.config.responseHandling = [
   document.addEventListener("focusin", function (evt) {
     if (evt.target instanceof HTMLInputElement && evt.target.hasAttribute("data-select-on-focus")) { evt.target.select(); }
   });
+  // <button data-nav-toggle>: on narrow screens the navigation folds away behind this button.
+  document.addEventListener("click", function (evt) {
+    var toggle = evt.target instanceof Element ? evt.target.closest("[data-nav-toggle]") : null;
+    if (!toggle) { return; }
+    var open = toggle.closest("[data-sidebar]").classList.toggle("is-open");
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+  document.addEventListener("keydown", function (evt) {
+    var sidebar = document.querySelector("[data-sidebar].is-open");
+    if (evt.key !== "Escape" || !sidebar) { return; }
+    sidebar.classList.remove("is-open");
+    var toggle = sidebar.querySelector("[data-nav-toggle]");
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.focus();
+  });
   // <button data-toggle-next-row>: show or hide the table row after this one (the audit log's details).
   document.addEventListener("click", function (evt) {
     var button = evt.target instanceof Element ? evt.target.closest("[data-toggle-next-row]") : null;

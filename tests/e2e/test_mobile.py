@@ -1,0 +1,150 @@
+"""On a phone (390 px wide): the navigation folds away behind a Menu button and every main screen reflows,
+so nothing scrolls sideways and nothing is cut off."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, ViewportSize, expect
+from sqlalchemy import select
+
+from tests.conftest import TenantFixture, a_rule, pid
+from tests.e2e.test_shell import sign_in
+from tests.vendors.support import add_connection, serve_app, sync, vendor_url
+from tests.vendors.test_keepit import CONFIG as KEEPIT_CONFIG
+from tests.vendors.test_keepit import serve as serve_keepit
+from tests.vendors.test_veeam import serve as serve_vspc
+from vectis.alerts.service import refresh_backup_alerts
+from vectis.models import Connection, Customer, Ticket
+from vectis.platform import db
+from vectis.simulators import connectwise, vspc
+from vectis.simulators.keepit import KeepitState
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def everything_synced(app: Flask, northwind: TenantFixture) -> Iterator[None]:
+    """Northwind with Veeam, Keepit and ConnectWise synced from their simulators, its backup alerts raised
+    and a rule: every main screen has rows to lay out."""
+    for sim in serve_vspc(vspc.VspcState.seeded()):
+        config = {"base_url": sim.url, "username": vspc.DEMO_USERNAME, "password": vspc.DEMO_PASSWORD, "api_key": ""}
+        assert sync(app, add_connection(app, northwind.id, "veeam", config)).status == "succeeded"
+    for keepit in serve_keepit(KeepitState.seeded()):
+        with vendor_url(app, "keepit", keepit.url + "/{region}"):
+            assert sync(app, add_connection(app, northwind.id, "keepit", KEEPIT_CONFIG)).status == "succeeded"
+    for url in serve_app(connectwise.create_app(connectwise.ConnectWiseState.seeded())):
+        config = {
+            "site_url": url,
+            "company_id": connectwise.DEMO_COMPANY_ID,
+            "public_key": connectwise.DEMO_PUBLIC_KEY,
+            "private_key": connectwise.DEMO_PRIVATE_KEY,
+            "client_id": "",
+        }
+        assert sync(app, add_connection(app, northwind.id, "connectwise", config)).status == "succeeded"
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        refresh_backup_alerts(s, northwind.id)
+        s.commit()
+    a_rule(app, northwind.id)
+    yield
+    with app.app_context(), db.system_session() as s:
+        for model in (Connection, Customer):
+            for row in s.scalars(select(model).where(model.tenant_id == northwind.id)):
+                s.delete(row)
+
+
+def overflow(page: Page) -> list[str]:
+    """What on the page is wider than the phone (so the page would scroll sideways): empty when it fits."""
+    page.wait_for_load_state("networkidle")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+             .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && e.getClientRects().length)
+             .filter(e => !e.closest('pre, [hidden], thead, .sr-only'))
+             .slice(0, 3).map(e => e.tagName.toLowerCase() + '.' + e.className + ': ' + (e.textContent || '').trim().slice(0, 40))"""
+    )
+    return [] if width <= PHONE["width"] and not wide else [f"{page.url}: {width} px wide; {wide}"]
+
+
+def test_the_navigation_folds_behind_a_menu_button(
+    app: Flask, page: Page, live_server: int, northwind: TenantFixture, screenshots_dir: Path
+) -> None:
+    page.set_viewport_size(PHONE)
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    nav = page.get_by_role("navigation", name="Main")
+    menu = page.get_by_role("button", name="Menu")
+    expect(page.get_by_role("heading", name="Customers", exact=True)).to_be_visible()
+    expect(nav).to_be_hidden()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    assert overflow(page) == []
+    page.screenshot(path=str(screenshots_dir / "mobile-shell.png"))
+
+    menu.click()
+    expect(nav).to_be_visible()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    page.screenshot(path=str(screenshots_dir / "mobile-menu-open.png"))
+    page.keyboard.press("Escape")
+    expect(nav).to_be_hidden()
+
+    menu.click()
+    nav.get_by_role("link", name="Timeline").click()
+    expect(page.get_by_role("heading", name="Timeline", exact=True)).to_be_visible()
+    expect(nav).to_be_hidden()  # a new page starts with the menu folded
+
+    page.set_viewport_size({"width": 1360, "height": 860})  # on a desktop the sidebar is always there
+    expect(nav).to_be_visible()
+    expect(menu).to_be_hidden()
+
+
+def test_every_main_screen_reflows_at_390_px(
+    app: Flask, page: Page, live_server: int, northwind: TenantFixture, everything_synced: None, screenshots_dir: Path
+) -> None:
+    page.set_viewport_size(PHONE)
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    base = f"http://northwind.localhost:{live_server}"
+    expect(page.get_by_test_id("customer-row").first).to_be_visible()
+    problems = overflow(page)
+    page.screenshot(path=str(screenshots_dir / "mobile-customers.png"), full_page=True)
+
+    page.get_by_test_id("customer-row").filter(has_text="Aldridge").get_by_role("link").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Aldridge")
+    hub = re.sub(r"(/customers/cus_[0-9a-z]{13}).*$", r"\1", page.url)
+    for tab in ("backups", "tickets", "timeline", "alerts"):
+        page.goto(f"{hub}/{tab}")
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Aldridge")
+        problems += overflow(page)
+        page.screenshot(path=str(screenshots_dir / f"mobile-hub-{tab}.png"), full_page=True)
+
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        ticket_id = s.scalars(select(Ticket.id).limit(1)).one()
+    ticket_path = f"/tickets/{pid(app, 'ticket', ticket_id)}"
+    screens = {
+        "tickets": "/tickets",
+        "ticket": ticket_path,
+        "timeline": "/timeline",
+        "alerts": "/alerts",
+        "rules": "/rules",
+        "rule-new": "/rules/new",
+        "integrations": "/admin/integrations",
+        "users": "/admin/users",
+        "matching": "/admin/matching",
+        "retention": "/admin/retention",
+        "audit": "/admin/audit",
+        "account": "/account",
+    }
+    for name, path in screens.items():
+        response = page.goto(base + path)
+        assert response is not None and response.status == 200, (path, response and response.status)
+        expect(page.locator("main h1").first).to_be_visible()
+        problems += overflow(page)
+        page.screenshot(path=str(screenshots_dir / f"mobile-{name}.png"), full_page=True)
+    page.goto(base + "/rules")
+    page.get_by_test_id("rule-list").get_by_role("link").first.click()
+    expect(page).to_have_url(re.compile(r"/rules/rul_"))
+    problems += overflow(page)
+    page.screenshot(path=str(screenshots_dir / "mobile-rule.png"), full_page=True)
+    assert problems == []
