@@ -168,14 +168,23 @@ def _match_by_name(session: Session, connection: Connection, names: Mapping[str,
     wanted = {n for n in normalized.values() if len(n) >= 2}  # "The Company" normalises to nothing: no match
     if not wanted:
         return {}
-    taken = exists().where(CustomerLink.customer_id == Customer.id, CustomerLink.connection_id == connection.id)
+    # Two single-table reads instead of one anti join: right after a bulk load the planner's statistics say
+    # these tables are empty, and it then chose a nested-loop anti join that rescanned customer_links once per
+    # customer (17M buffer hits, 6 s for 5,000 accounts). A single-table read has no join order to get wrong.
+    named = session.execute(
+        select(Customer.normalized_name, Customer.id).where(Customer.normalized_name.in_(wanted)).order_by(Customer.id)
+    ).all()
+    taken = set(
+        session.scalars(
+            select(CustomerLink.customer_id).where(
+                CustomerLink.connection_id == connection.id, CustomerLink.customer_id.in_([cid for _, cid in named])
+            )
+        )
+    )
     candidates: dict[str, list[int]] = {}
-    for name, customer_id in session.execute(
-        select(Customer.normalized_name, Customer.id)
-        .where(Customer.normalized_name.in_(wanted), ~taken)
-        .order_by(Customer.id)
-    ):
-        candidates.setdefault(name, []).append(customer_id)
+    for name, customer_id in named:
+        if customer_id not in taken:
+            candidates.setdefault(name, []).append(customer_id)
     chosen = {}
     for eid, name in normalized.items():
         if candidates.get(name):
