@@ -1,0 +1,101 @@
+"""A sync measured against its two floors, for every connector's bench.
+
+- **Pacing**: the connection's token bucket starts full with ``burst = round(R)`` tokens (the factory's), so
+  ``n`` requests cannot finish sooner than ``(n - burst) / R`` seconds.
+- **Database**: the rows the sync wrote, written again by ``COPY`` into the same tables in one transaction
+  (dumped, deleted, then timed coming back, ids and all): what PostgreSQL needs for them at the least.
+
+The sync's ratio is its wall time over the larger of the two: whichever bounds it, the sync is judged by it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, select
+
+from jobs.sync import run_sync
+from vectis.models import Base, SyncRun
+from vectis.platform import db
+
+# Rows a bench makes before the sync, or that are never the sync's to write.
+NOT_WRITTEN_BY_A_SYNC = {"tenants", "users", "connections", "audit_log", "audit_seal"}
+
+
+@dataclass(frozen=True)
+class SyncFigures:
+    status: str
+    wall: float
+    requests: int
+    counts: dict[str, Any]
+    pacing_floor: float
+    database_floor: float
+    rows: int
+
+    @property
+    def floor(self) -> float:
+        return max(self.pacing_floor, self.database_floor)
+
+    @property
+    def bound(self) -> str:
+        return "pacing" if self.pacing_floor >= self.database_floor else "database"
+
+    def describe(self, rate: float) -> str:
+        return (
+            f"R = {rate:g}/s: {self.status}, {self.requests} requests, {self.rows:,} rows {self.counts}\n"
+            f"  wall {self.wall:.2f} s; pacing floor {self.pacing_floor:.2f} s, database floor "
+            f"{self.database_floor:.2f} s -> ratio {self.wall / self.floor:.2f} against the {self.bound} floor"
+        )
+
+
+def pacing_floor(requests: int, rate: float) -> float:
+    return max(0, requests - max(1, round(rate))) / rate
+
+
+def measure_sync(tenant_id: int, connection_id: int, rate: float) -> SyncFigures:
+    """Run the connection's sync through the real job, then measure its database floor."""
+    started = time.perf_counter()
+    status = run_sync(tenant_id, connection_id)
+    wall = time.perf_counter() - started
+    with db.tenant_session(tenant_id) as s:
+        run = s.scalar(select(SyncRun).order_by(SyncRun.id.desc()).limit(1))
+        if run is None:
+            raise SystemExit("the sync left no run")
+        requests, counts = run.requests_made, dict(run.counts)
+    seconds, rows = database_floor(tenant_id)
+    return SyncFigures(status, wall, requests, counts, pacing_floor(requests, rate), seconds, rows)
+
+
+def _tables() -> list[Table]:
+    return [t for t in Base.metadata.sorted_tables if "tenant_id" in t.c and t.name not in NOT_WRITTEN_BY_A_SYNC]
+
+
+def database_floor(tenant_id: int) -> tuple[float, int]:
+    """(seconds, rows): the tenant's synced rows written back by COPY in one transaction."""
+    dumps: list[tuple[str, str, bytes]] = []
+    rows = 0
+    with db.system_session() as s:
+        cursor = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        for table in _tables():
+            columns = ", ".join(c.name for c in table.columns if c.computed is None)
+            count = cursor.execute(f"SELECT count(*) FROM {table.name} WHERE tenant_id = %s", (tenant_id,)).fetchone()
+            if not count or not count[0]:
+                continue
+            rows += count[0]
+            dumped = bytearray()
+            select_rows = f"COPY (SELECT {columns} FROM {table.name} WHERE tenant_id = {int(tenant_id)}) TO STDOUT"
+            with cursor.copy(f"{select_rows} (FORMAT binary)") as copy:
+                for chunk in copy:
+                    dumped += chunk
+            dumps.append((table.name, columns, bytes(dumped)))
+        for name, _, _ in reversed(dumps):
+            cursor.execute(f"DELETE FROM {name} WHERE tenant_id = %s", (tenant_id,))
+    started = time.perf_counter()
+    with db.system_session() as s:  # one transaction, committed as the block ends
+        cursor = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        for name, columns, data in dumps:
+            with cursor.copy(f"COPY {name} ({columns}) FROM STDIN (FORMAT binary)") as copy:
+                copy.write(data)
+    return time.perf_counter() - started, rows
