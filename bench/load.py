@@ -32,12 +32,12 @@ from pathlib import Path
 
 import pyotp
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 from _env import bench_app, percentile
 from _report import Figure, report
+from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 from tickets import fill_tickets
+from urllib3.util.retry import Retry
 
 from vectis.alerts.service import refresh_backup_alerts
 from vectis.demo.datagen import generate
