@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest chromium clean-var lock
+.PHONY: demo test lint typecheck pytest chromium clean-var lock bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+## bench: every benchmark at smoke scale, then one table of figures; `make bench BENCH_ARGS=--full` for MSP scale
+BENCH_ARGS ?=
+bench: $(VENV)/.dev-deps
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 ## lock: re-pin requirements after editing requirements*.in
 lock: $(VENV)/.dev-deps

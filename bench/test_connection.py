@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import pyotp
 from _env import bench_app
+from _report import Figure, report
 from flask import Flask
 from flask.testing import FlaskClient
 from rq import SimpleWorker
@@ -115,6 +116,17 @@ def main() -> None:
         f"  answer on the page (job, one attempt, 3 s connect / 5 s read): median {statistics.median(answers_s):.1f} s"
     )
     print(f"  it says: Connection {message}")
+    report(
+        [
+            Figure(
+                "test connection: the web request",
+                median * 1000,
+                "ms",
+                GOAL * 1000,
+                note=f"max {max(requests_s) * 1000:.0f} ms; the answer shows {statistics.median(answers_s):.1f} s later",
+            )
+        ]
+    )
 
 
 if __name__ == "__main__":
