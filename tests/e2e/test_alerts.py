@@ -76,7 +76,7 @@ def test_a_technician_sees_a_dozen_alerts_at_once_and_opens_the_evidence_of_one(
     expect(detail).to_contain_text("Last success")
     menu = menu_of(page, "BBX - SQL servers 04")
     expect(menu.get_by_role("button", name=re.compile("^Resolve"))).to_be_visible()
-    expect(menu).to_contain_text("The job's next success would resolve it anyway")
+    expect(menu).to_contain_text("The job's next success resolves it anyway. Resolved by hand, it stays resolved")
     page.screenshot(path=str(screenshots_dir / "alerts-evidence-and-menu.png"))
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()
@@ -121,6 +121,11 @@ def test_filters_go_in_the_url_as_chips_and_bulk_acknowledge_says_what_it_did(
     settled(page)
     expect(page).to_have_url(f"{base}/alerts?severity=critical")
     expect(page.get_by_test_id("alert-row")).to_have_count(8)
+    page.get_by_role("link", name=re.compile("^Acknowledged")).click()
+    settled(page)
+    expect(page).to_have_url(f"{base}/alerts?state=acknowledged&severity=critical")
+    expect(row_of(page, "EV - Clinic server")).to_contain_text("Test Technician")
+    both_widths(page, screenshots_dir, "alerts-acknowledged")
 
 
 def test_resolve_mute_and_unmute_from_the_row(
@@ -130,7 +135,9 @@ def test_resolve_mute_and_unmute_from_the_row(
     base = open_alerts(page, app, live_server, m)
 
     menu_of(page, "FL - Document store").get_by_role("button", name=re.compile("^Resolve")).click()
-    expect(page.locator("#flash")).to_contain_text("Resolved: FL - Document store. The job's next success")
+    expect(page.locator("#flash")).to_contain_text(
+        "Resolved: FL - Document store. The job's next success resolves it anyway."
+    )
     expect(row_of(page, "FL - Document store")).to_have_count(0)
 
     menu = menu_of(page, "DD - Imaging PACS")

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from vectis.alerts.service import label
+from vectis.alerts.service import label, resolving, self_resolving
 from vectis.alerts.triggers import SEVERITIES
 from vectis.backups.state import hours, when
 from vectis.models import (
@@ -135,7 +135,11 @@ class Row:
     @property
     def self_resolving(self) -> bool:
         """A backup job's alert: the job's next success resolves it without anyone."""
-        return self.alert.subject_type == "backup_job" and self.alert.condition.startswith("backup_")
+        return self_resolving(self.alert)
+
+    @property
+    def resolving(self) -> str:
+        return resolving(self.alert)
 
     def age(self, now: datetime) -> str:
         return hours(now - self.alert.first_seen_at)

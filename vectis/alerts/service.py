@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from vectis.backups.events import backup_data
-from vectis.backups.state import DEFAULT_THRESHOLD, derive
+from vectis.backups.state import DEFAULT_THRESHOLD, derive, hours
 from vectis.connectors.registry import label as registry_label
 from vectis.events.stream import emit, json_safe, row
 from vectis.models import (
@@ -54,6 +54,12 @@ LIVE = (AlertState.OPEN.value, AlertState.ACKNOWLEDGED.value, AlertState.MUTED.v
 NEXT_SUCCESS = "Vectis: next success"
 REMOVED = "Vectis: removed at the vendor"
 RESOLVED_BY_VECTIS = (NEXT_SUCCESS, REMOVED)
+# The conditions a backup job's own state resolves, on its next success; what resolving one by hand means.
+SELF_RESOLVING = frozenset(SEVERITY)
+RESOLVE_BY_HAND = (
+    "The job's next success resolves it anyway. Resolved by hand, it stays resolved unless the job runs again "
+    f"and still has this problem, or {hours(DEFAULT_THRESHOLD)} pass with nothing changed."
+)
 
 
 @dataclass
@@ -65,6 +71,19 @@ class Refreshed:
 
 def label(condition: str) -> str:
     return LABELS.get(condition, condition.replace("_", " ").capitalize())
+
+
+def self_resolving(alert: Alert) -> bool:
+    return alert.subject_type == "backup_job" and alert.condition in SELF_RESOLVING
+
+
+def resolving(alert: Alert) -> str:
+    """What resolving ``alert`` by hand means, in the words the Resolve button and its answer use."""
+    if self_resolving(alert):
+        return RESOLVE_BY_HAND
+    if alert.subject_type == "backup_event":
+        return "That failure in the vendor's log will not alert again."
+    return "If the condition still holds, the next check opens it again."
 
 
 def active_mutes(session: Session, now: datetime) -> set[tuple[int, str]]:

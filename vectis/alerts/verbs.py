@@ -12,8 +12,8 @@ from sqlalchemy import select
 from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Target, Verb
 from vectis.actions.registry import register
 from vectis.alerts import as_ticket
-from vectis.alerts.service import alert_event, label
-from vectis.backups.state import DEFAULT_THRESHOLD, hours, when
+from vectis.alerts.service import alert_event, label, resolving
+from vectis.backups.state import when
 from vectis.events.stream import emit
 from vectis.models import Alert, AlertMute, AlertState, Customer, Role, TicketBoard
 from vectis.platform import params
@@ -23,12 +23,6 @@ from vectis.tickets.verbs import CreateTicket
 
 WRITERS = frozenset({Role.ADMIN, Role.TECHNICIAN})
 MAX_MUTE_HOURS = 24 * 30
-SELF_RESOLVING = frozenset({"backup_stale", "backup_failed", "backup_silent", "backup_stuck"})
-# What resolving by hand means for an alert the backup's own state would resolve (vectis/alerts/service.py).
-RESOLVE_BY_HAND = (
-    f"The job's next success would have resolved it too. It stays resolved unless the job runs again and still "
-    f"has this problem, or {hours(DEFAULT_THRESHOLD)} pass with nothing changed: then a new alert opens."
-)
 
 
 class AlertVerb(Verb):
@@ -76,13 +70,7 @@ class ResolveAlert(AlertVerb):
         if alert.state == AlertState.RESOLVED.value:
             raise ActionFailed("This alert is already resolved.")
         alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, _now(), ctx.actor.label
-        if alert.subject_type == "backup_job" and alert.condition in SELF_RESOLVING:
-            after = RESOLVE_BY_HAND
-        elif alert.subject_type == "backup_event":
-            after = "That failure in the vendor's log will not alert again."
-        else:
-            after = "If the condition still holds, the next check opens it again."
-        return Applied(f"Resolved: {alert.subject_label}. {after}")
+        return Applied(f"Resolved: {alert.subject_label}. {resolving(alert)}")
 
 
 @register
