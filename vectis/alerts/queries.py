@@ -199,10 +199,9 @@ def page(
     *,
     customer_ids: Sequence[int] | None = None,
     only: Alert | None = None,
-    now: datetime | None = None,
 ) -> Page:
     """One tab of the list under ``filters`` (within ``customer_ids`` on a hub), or just ``only``."""
-    now = now or datetime.now(UTC)
+    now = datetime.now(UTC)
     customer_name = (
         session.scalar(select(Customer.name).where(Customer.id == filters.customer)) if filters.customer else None
     )
