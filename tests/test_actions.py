@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import pytest
 from flask import Flask
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from jobs.actions import run_queued
 from tests.conftest import MadeUser, TenantFixture, a_customer, a_rule, an_alert, waiting_account
@@ -22,6 +22,7 @@ from vectis.actions.base import Context, RateLimit, Verb
 from vectis.demo.seed import DEMO_PASSWORD
 from vectis.models import (
     RETENTION_DAYS,
+    Alert,
     AuditEntry,
     Connection,
     CustomerLink,
@@ -362,6 +363,12 @@ def alert_cases(
             make_user, acme, lambda: Target("alert", str(an_alert(app, acme.id)), "FS01 Daily"), payload, failing
         )
 
+    def muted_alert() -> Target:
+        alert_id = an_alert(app, acme.id)
+        with app.app_context(), db.tenant_session(acme.id) as s:
+            s.execute(update(Alert).where(Alert.id == alert_id).values(state="muted"))
+        return Target("alert", str(alert_id), "FS01 Daily")
+
     def open_ticket() -> Case:
         tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
         psa = psa_ticket(app, acme, sim)
@@ -391,6 +398,7 @@ def alert_cases(
         "alert.acknowledge": simple({}),
         "alert.resolve": simple({}),
         "alert.mute": simple({"hours": "4", "reason": "Planned migration"}, {"hours": "4", "reason": ""}),
+        "alert.unmute": on_object(make_user, acme, muted_alert, {}, None),
         "alert.open_ticket": open_ticket,
         "alert.raise": raise_alert,
         "mail.send": mail,

@@ -23,6 +23,7 @@ from jobs.actions import run_queued
 from tests.conftest import _test_env, client_for
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
 from vectis.actions import Actor, Target, perform
+from vectis.backups.state import when
 from vectis.connectors.base import TicketNoteRecord, TicketRecord
 from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector, parse_note
 from vectis.customers import timeline
@@ -31,6 +32,7 @@ from vectis.models import (
     Alert,
     AuditEntry,
     BackupConnector,
+    BackupConnectorStatus,
     Connection,
     Contact,
     Customer,
@@ -613,12 +615,21 @@ def test_an_alert_opened_as_a_ticket_is_linked_both_ways(app: Flask, cw: Sim) ->
     now = datetime.now(UTC)
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         customer_id = s.scalar(select(Ticket.customer_id).where(Ticket.customer_id.is_not(None)).limit(1))
+        customer = s.get(Customer, customer_id)
+        assert customer is not None
         job = BackupConnector(
             tenant_id=setup.tenant_id, connection_id=veeam, customer_id=customer_id, external_id="j1",
-            name="FS01 Daily", kind="Backup", vendor_type="BackupVm",
+            name="FS01 Daily", kind="Backup", vendor_type="BackupVm", protected_object="FS01",
         )  # fmt: skip
         s.add(job)
         s.flush()
+        s.add(
+            BackupConnectorStatus(
+                tenant_id=setup.tenant_id, backup_connector_id=job.id, state="failed", vendor_status="Failed",
+                last_attempt_at=now - timedelta(hours=3), last_success_at=now - timedelta(hours=52),
+                consecutive_failures=2, message="Disk full on repository REPO-02",
+            )
+        )  # fmt: skip
         alert = Alert(
             tenant_id=setup.tenant_id, customer_id=customer_id, connection_id=veeam, source="Veeam",
             condition="backup_failed", severity="critical", subject_type="backup_job", subject_id=job.id,
@@ -626,11 +637,29 @@ def test_an_alert_opened_as_a_ticket_is_linked_both_ways(app: Flask, cw: Sim) ->
         )  # fmt: skip
         s.add(alert)
         s.flush()
-        alert_id = alert.id
+        alert_id, customer_name = alert.id, customer.name
     before = len(cw.state.tickets)
-    result, message = act(app, setup, "alert.open_ticket", Target("alert", str(alert_id), "FS01 Daily"), {})
+    link = "http://acme.localhost/alerts/alr_0123456789abc"
+    result, message = act(app, setup, "alert.open_ticket", Target("alert", str(alert_id), "FS01 Daily"), {"link": link})
     assert result == "ok", message
+    assert "(Priority 2 - High, matching a critical alert)" in message
     assert len(cw.state.tickets) == before + 1
+    created = max(cw.state.tickets.values(), key=lambda t: t.id)
+    # ConnectWise's priorities: 1 Emergency, 2 High, 3 Normal (its default). Critical goes one above normal.
+    assert created.priority_id == 2
+    body = cw.state.notes[created.id][0]["text"]
+    for evidence in (
+        "Backup failed: FS01 Daily (critical, from Veeam)",
+        f"Customer: {customer_name}",
+        "Job: FS01 Daily (Veeam backup, protects FS01)",
+        f"Last attempt: {when(now - timedelta(hours=3))} UTC",
+        f"Last success: {when(now - timedelta(hours=52))} UTC",
+        "Failed runs in a row: 2",
+        "Veeam's message: Disk full on repository REPO-02",
+        "First seen: ",
+        f"Opened from Vectis alert {link}",
+    ):
+        assert evidence in body, (evidence, body)
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         linked = s.get(Alert, alert_id)
         assert linked is not None and linked.ticket_id is not None

@@ -6,7 +6,9 @@ Veeam job and a Keepit connector raise the same alert for the same condition:
 - **backup_stuck**: running far longer than it usually takes.
 
 One alert stays open per (job, condition) until the job's next success resolves it; only then can the
-condition fire again. A muted (customer, condition) still records its alerts, as muted, and emits nothing.
+condition fire again. Someone who resolves it by hand closes it sooner: the condition stays quiet until the job
+runs again and still has it, or the threshold (48 h) passes with nothing changed. A muted (customer, condition)
+still records its alerts, as muted, and emits nothing.
 Every alert opened here is also a rule event (``alert.created``), and each failed run a ``backup.failed``.
 """
 
@@ -20,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from vectis.backups.events import backup_data
-from vectis.backups.state import DEFAULT_THRESHOLD, derive
+from vectis.backups.state import DEFAULT_THRESHOLD, derive, hours
 from vectis.connectors.registry import label as registry_label
 from vectis.events.stream import emit, json_safe, row
 from vectis.models import (
@@ -31,7 +33,6 @@ from vectis.models import (
     BackupConnector,
     BackupConnectorStatus,
     Connection,
-    Customer,
 )
 
 SEVERITY = {
@@ -49,6 +50,16 @@ LABELS = {
 FAILURE_LOOKBACK = timedelta(hours=24)
 FAILURE_CATEGORIES = ("recovery", "connector")
 LIVE = (AlertState.OPEN.value, AlertState.ACKNOWLEDGED.value, AlertState.MUTED.value)
+# Who resolved an alert when nobody did: anything else in ``resolved_by`` is a person (or a rule) who chose to.
+NEXT_SUCCESS = "Vectis: next success"
+REMOVED = "Vectis: removed at the vendor"
+RESOLVED_BY_VECTIS = (NEXT_SUCCESS, REMOVED)
+# The conditions a backup job's own state resolves, on its next success; what resolving one by hand means.
+SELF_RESOLVING = frozenset(SEVERITY)
+RESOLVE_BY_HAND = (
+    "The job's next success resolves it anyway. Resolved by hand, it stays resolved unless the job runs again "
+    f"and still has this problem, or {hours(DEFAULT_THRESHOLD)} pass with nothing changed."
+)
 
 
 @dataclass
@@ -60,6 +71,19 @@ class Refreshed:
 
 def label(condition: str) -> str:
     return LABELS.get(condition, condition.replace("_", " ").capitalize())
+
+
+def self_resolving(alert: Alert) -> bool:
+    return alert.subject_type == "backup_job" and alert.condition in SELF_RESOLVING
+
+
+def resolving(alert: Alert) -> str:
+    """What resolving ``alert`` by hand means, in the words the Resolve button and its answer use."""
+    if self_resolving(alert):
+        return RESOLVE_BY_HAND
+    if alert.subject_type == "backup_event":
+        return "That failure in the vendor's log will not alert again."
+    return "If the condition still holds, the next check opens it again."
 
 
 def active_mutes(session: Session, now: datetime) -> set[tuple[int, str]]:
@@ -98,6 +122,7 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
     for a in session.scalars(select(Alert).where(Alert.subject_type == "backup_job", Alert.state.in_(LIVE))):
         live.setdefault(a.subject_id, {})[a.condition] = a
     mutes = active_mutes(session, now)
+    by_hand = resolved_by_hand(session, now)
     seen: list[dict[str, Any]] = []
     new: list[Alert] = []
     events: list[dict[str, Any]] = []
@@ -154,6 +179,9 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
             if alert is not None:
                 seen.append({"id": alert.id, "last_seen_at": now, "message": reason})
                 continue
+            closed_at = by_hand.get((job.id, condition))
+            if closed_at is not None and (job.last_attempt_at is None or job.last_attempt_at <= closed_at):
+                continue  # resolved by hand since its last run: only a new run (or the hold running out) says more
             muted = job.customer_id is not None and (job.customer_id, condition) in mutes
             new.append(
                 Alert(
@@ -177,7 +205,7 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
         for alert in open_here.values():
             if job.removed_at is not None or (job.last_success_at and job.last_success_at > alert.first_seen_at):
                 alert.state, alert.resolved_at = AlertState.RESOLVED.value, now
-                alert.resolved_by = "Vectis: removed at the vendor" if job.removed_at else "Vectis: next success"
+                alert.resolved_by = REMOVED if job.removed_at else NEXT_SUCCESS
                 done.resolved += 1
     if seen:
         session.execute(update(Alert), seen)
@@ -195,6 +223,28 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
     events += unmuted
     emit(session, events)
     return done
+
+
+def resolved_by_hand(session: Session, now: datetime) -> dict[tuple[int, str], datetime]:
+    """(job, condition) -> when someone last resolved its alert, for those resolved within the threshold.
+
+    The backup's state would resolve such an alert on the next success anyway; closing it sooner says "I have
+    seen this, don't tell me again about the same run". The next run that still has the problem (a newer
+    attempt) opens a new alert, and so does the condition still holding once the threshold has passed."""
+    return {
+        (job, condition): at
+        for job, condition, at in session.execute(
+            select(Alert.subject_id, Alert.condition, func.max(Alert.resolved_at))
+            .where(
+                Alert.subject_type == "backup_job",
+                Alert.state == AlertState.RESOLVED.value,
+                Alert.resolved_at > now - DEFAULT_THRESHOLD,
+                Alert.resolved_by.not_in(RESOLVED_BY_VECTIS),
+            )
+            .group_by(Alert.subject_id, Alert.condition)
+        )
+        if at is not None
+    }
 
 
 def _unmute_expired(session: Session, mutes: set[tuple[int, str]], now: datetime) -> list[dict[str, Any]]:
@@ -226,7 +276,7 @@ def _failure_events(
         success = successes.get((alert.customer_id, alert.connection_id or 0))
         happened = alert.details.get("occurred_at")
         if success and success > (datetime.fromisoformat(happened) if happened else alert.first_seen_at):
-            alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, now, "Vectis: next success"
+            alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, now, NEXT_SUCCESS
             resolved += 1
     alerted = select(Alert.subject_id).where(Alert.subject_type == "backup_event")
     for event in session.scalars(
@@ -282,49 +332,3 @@ def alert_event(alert: Alert, *, again: datetime | None = None) -> dict[str, Any
         dedup_key=f"alert.created:{alert.id}" + (f":unmuted:{int(again.timestamp())}" if again else ""),
         occurred_at=again or alert.first_seen_at,
     )
-
-
-# --- what the pages show -------------------------------------------------------------------------------
-
-TABS = {
-    "open": ("Open", (AlertState.OPEN.value,)),
-    "acknowledged": ("Acknowledged", (AlertState.ACKNOWLEDGED.value,)),
-    "muted": ("Muted", (AlertState.MUTED.value,)),
-    "resolved": ("Resolved", (AlertState.RESOLVED.value,)),
-}
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
-
-
-@dataclass(frozen=True)
-class Row:
-    alert: Alert
-    customer: str | None
-
-    @property
-    def label(self) -> str:
-        return label(self.alert.condition)
-
-
-def listing(session: Session, tab: str, *, customer_ids: list[int] | None = None, limit: int = 200) -> list[Row]:
-    states = LIVE if tab == "live" else TABS.get(tab, TABS["open"])[1]
-    query = (
-        select(Alert, Customer.name)
-        .outerjoin(Customer, Customer.id == Alert.customer_id)
-        .where(Alert.state.in_(states))
-        .order_by(Alert.last_seen_at.desc(), Alert.id.desc())
-        .limit(limit)
-    )
-    if customer_ids is not None:
-        query = query.where(Alert.customer_id.in_(customer_ids))
-    rows = [Row(alert, name) for alert, name in session.execute(query)]
-    if tab != "resolved":
-        rows.sort(key=lambda r: SEVERITY_ORDER.get(r.alert.severity, 3))  # stable: newest first within a severity
-    return rows
-
-
-def counts(session: Session, *, customer_ids: list[int] | None = None) -> dict[str, int]:
-    query = select(Alert.state, func.count()).group_by(Alert.state)
-    if customer_ids is not None:
-        query = query.where(Alert.customer_id.in_(customer_ids))
-    found = dict(session.execute(query).all())
-    return {tab: sum(found.get(s, 0) for s in states) for tab, (_, states) in TABS.items()}

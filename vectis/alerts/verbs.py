@@ -1,5 +1,5 @@
 """What a technician (or a rule) does with an alert: acknowledge, resolve, open it as a ticket, mute its
-condition for the customer for a while; and a rule's own "create an alert". Plus ``mail.send``, the e-mail
+condition for the customer for a while or end that mute early; and a rule's own "create an alert". Plus ``mail.send``, the e-mail
 step of a rule, through the mail queue."""
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ from sqlalchemy import select
 
 from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Target, Verb
 from vectis.actions.registry import register
-from vectis.alerts.service import alert_event
+from vectis.alerts import as_ticket
+from vectis.alerts.service import alert_event, label, resolving
+from vectis.backups.state import when
 from vectis.events.stream import emit
-from vectis.models import Alert, AlertMute, AlertState, Customer, Role
+from vectis.models import Alert, AlertMute, AlertState, Customer, Role, TicketBoard
+from vectis.platform import params
 from vectis.platform.mail import queue_mail
 from vectis.tickets.boards import default_board
 from vectis.tickets.verbs import CreateTicket
 
 WRITERS = frozenset({Role.ADMIN, Role.TECHNICIAN})
 MAX_MUTE_HOURS = 24 * 30
-SELF_RESOLVING = frozenset({"backup_stale", "backup_failed", "backup_silent", "backup_stuck"})
 
 
 class AlertVerb(Verb):
@@ -67,14 +69,8 @@ class ResolveAlert(AlertVerb):
         alert = _alert(ctx, target)
         if alert.state == AlertState.RESOLVED.value:
             raise ActionFailed("This alert is already resolved.")
-        if alert.subject_type == "backup_job" and alert.condition in SELF_RESOLVING:
-            # The backup's own state decides: resolving it by hand would only reopen it at the next check.
-            raise ActionFailed(
-                "This alert resolves itself on the job's next successful backup. Acknowledge it to show someone "
-                "is on it, or mute it for this customer."
-            )
         alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, _now(), ctx.actor.label
-        return Applied(f"Resolved: {alert.subject_label}. If the condition still holds, the next check opens it again.")
+        return Applied(f"Resolved: {alert.subject_label}. {resolving(alert)}")
 
 
 @register
@@ -118,8 +114,52 @@ class MuteAlert(AlertVerb):
         customer = ctx.session.get(Customer, alert.customer_id)
         return Applied(
             f"Muted {alert.condition.replace('_', ' ')} for {customer.name if customer else 'this customer'} "
-            f"until {until:%d %b %H:%M} UTC.",
+            f"until {when(until)} UTC.",
             response={"until": until.isoformat()},
+        )
+
+
+@register
+class UnmuteAlert(AlertVerb):
+    """Ends a mute early: every alert it kept quiet for that customer comes back as Open, as news (rules see
+    an ``alert.created`` again, as when a mute runs out)."""
+
+    name = "alert.unmute"
+    label = "Unmute an alert's condition for a customer"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        alert = _alert(ctx, target)
+        if alert.state != AlertState.MUTED.value:
+            raise ActionFailed(f"This alert is {alert.state}, not muted.")
+        now = _now()
+        same = [Alert.id == alert.id]
+        ended = []
+        if alert.customer_id is not None:
+            same = [Alert.customer_id == alert.customer_id, Alert.condition == alert.condition]
+            for mute in ctx.session.scalars(
+                select(AlertMute)
+                .where(
+                    AlertMute.customer_id == alert.customer_id,
+                    AlertMute.condition == alert.condition,
+                    AlertMute.until > now,
+                )
+                .with_for_update()
+            ):
+                ended.append({"reason": mute.reason, "by": mute.created_by, "until": mute.until.isoformat()})
+                mute.until = now
+        back = list(
+            ctx.session.scalars(select(Alert).where(*same, Alert.state == AlertState.MUTED.value).with_for_update())
+        )
+        for other in back:
+            other.state, other.last_seen_at = AlertState.OPEN.value, now
+        ctx.session.flush()
+        emit(ctx.session, [alert_event(other, again=now) for other in back])
+        customer = ctx.session.get(Customer, alert.customer_id) if alert.customer_id else None
+        others = f" with {len(back) - 1} other alert{'s' if len(back) != 2 else ''}" if len(back) > 1 else ""
+        return Applied(
+            f"Unmuted {label(alert.condition).lower()} for {customer.name if customer else 'this alert'}: "
+            f"{alert.subject_label} is open again{others}.",
+            response={"ended_mutes": ended, "reopened": [a.id for a in back]},
         )
 
 
@@ -148,19 +188,29 @@ class OpenAlertAsTicket(AlertVerb):
         customer = ctx.session.get(Customer, alert.customer_id)
         if customer is None:
             raise ActionFailed("This alert's customer no longer exists.")
-        board = payload.get("board_id") or default_board(ctx.session, customer.id)
+        board_id = params.integer(payload.get("board_id")) or default_board(ctx.session, customer.id)
+        board = ctx.session.get(TicketBoard, board_id) if board_id else None
+        if board is None:
+            raise ActionFailed("There is no PSA board to open it on: connect ConnectWise in Admin → Integrations.")
+        priority = payload.get("priority_id")
+        matching = None
+        if not priority:
+            matching = as_ticket.priority_for(ctx.session, board.connection_id, alert.severity)
+            priority = matching.id if matching else ""
+        link = str(payload.get("link") or "")
         fields = {
-            "summary": str(
-                payload.get("summary") or f"{alert.condition.replace('_', ' ').capitalize()}: {alert.subject_label}"
-            )[:100],
-            "board_id": board or "",
-            "priority_id": payload.get("priority_id") or "",
+            "summary": str(payload.get("summary") or as_ticket.summary(alert))[:100],
+            "board_id": board.id,
+            "priority_id": priority or "",
             "contact_id": "",
-            "description": f"{alert.message}\n\nOpened from Vectis alert #{alert.id} ({alert.source}).",
+            "description": as_ticket.body(
+                ctx.session, alert, customer.name, link if link.startswith(("https://", "http://")) else None
+            ),
             "alert_id": alert.id,
         }
         applied = CreateTicket().apply(ctx, Target("customer", str(customer.id), customer.name), fields)
-        return Applied(applied.message, response={**applied.response, "alert_id": alert.id})
+        chosen = f" ({matching.name}, matching a {alert.severity} alert)" if matching else ""
+        return Applied(f"{applied.message}{chosen}", response={**applied.response, "alert_id": alert.id})
 
 
 @register

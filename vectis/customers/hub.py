@@ -14,7 +14,7 @@ from flask import request, url_for
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from vectis.alerts import service as alerts
+from vectis.alerts import queries as alerts
 from vectis.connectors import registry
 from vectis.customers import directory as customers
 from vectis.customers import timeline
@@ -79,8 +79,8 @@ def _has_alerts(hub: HubContext) -> bool:
 
 def _alerts(hub: HubContext) -> dict[str, Any]:
     return {
-        "rows": alerts.listing(hub.session, "live", customer_ids=hub.ids),
-        "back": url_for("customers.tab", customer_id=hub.customer.id, tab="alerts"),
+        "alerts": alerts.page(hub.session, alerts.Filters.from_args(request.args), customer_ids=hub.ids),
+        "base_url": url_for("customers.tab", customer_id=hub.customer.id, tab="alerts"),
     }
 
 

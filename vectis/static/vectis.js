@@ -109,3 +109,68 @@ htmx.config.responseHandling = [
     button.setAttribute("aria-expanded", String(!row.hidden));
   });
 })();
+
+// == Alerts (issue 16): a row's evidence on demand, the ⋯ menus, selecting rows for bulk actions ==
+(function () {
+  function closeMenus(except) {
+    document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {
+      if (!except || !menu.contains(except)) { menu.open = false; }
+    });
+  }
+  document.addEventListener("click", function (evt) {
+    var target = evt.target instanceof Element ? evt.target : null;
+    closeMenus(target);  // one menu open at a time; a click anywhere else closes it
+    var toggle = target ? target.closest("[data-alert-toggle]") : null;
+    // The title links to the alert's own page; a plain click opens its evidence in place instead.
+    if (!toggle || evt.button !== 0 || evt.ctrlKey || evt.metaKey || evt.shiftKey) { return; }
+    var row = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!row) { return; }
+    evt.preventDefault();
+    row.hidden = !row.hidden;
+    toggle.setAttribute("aria-expanded", String(!row.hidden));
+  });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key === "Escape") { closeMenus(null); }
+  });
+
+  function boxes(form) {
+    return Array.prototype.slice.call(document.querySelectorAll('input[type="checkbox"][form="' + form.id + '"]'));
+  }
+  function refresh(form) {
+    var all = boxes(form);
+    var chosen = all.filter(function (box) { return box.checked; }).length;
+    form.querySelector("[data-bulk-count]").textContent =
+      chosen ? chosen + " selected" : "Tick alerts to act on several at once";
+    form.querySelectorAll('button[name="action"]').forEach(function (button) { button.disabled = !chosen; });
+    var header = document.querySelector("[data-select-all]");
+    if (header) {
+      header.checked = chosen > 0 && chosen === all.length;
+      header.indeterminate = chosen > 0 && chosen < all.length;
+    }
+  }
+  document.addEventListener("change", function (evt) {
+    var box = evt.target;
+    var form = document.querySelector("form[data-bulk]");
+    if (!(box instanceof HTMLInputElement) || !form) { return; }
+    if (box.hasAttribute("data-select-all")) {
+      boxes(form).forEach(function (each) { each.checked = box.checked; });
+    } else if (box.getAttribute("form") !== form.id) {
+      return;
+    }
+    refresh(form);
+  });
+  htmx.onLoad(function () {
+    var form = document.querySelector("form[data-bulk]");
+    if (form) { refresh(form); }
+  });
+
+  // <form data-drop-empty>: its empty fields stay out of the URL it asks for and puts in the address bar.
+  document.addEventListener("htmx:configRequest", function (evt) {
+    if (!evt.detail.elt.hasAttribute("data-drop-empty")) { return; }
+    Array.from(evt.detail.formData.keys()).forEach(function (name) {
+      if (evt.detail.formData.getAll(name).every(function (value) { return value === ""; })) {
+        delete evt.detail.parameters[name];
+      }
+    });
+  });
+})();
