@@ -1,4 +1,4 @@
-"""A rule version restored from an earlier one names it
+"""A rule version restored from an earlier one names it; a connection says when instant updates were turned on
 
 Revision ID: 0020
 Revises: 0016
@@ -20,7 +20,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("rule_versions", sa.Column("restored_from", sa.Integer(), nullable=True))
+    op.add_column("connections", sa.Column("callback_since", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("connections", sa.Column("callback_by", sa.String(length=320), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("connections", "callback_by")
+    op.drop_column("connections", "callback_since")
     op.drop_column("rule_versions", "restored_from")
