@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,8 +17,8 @@ from tests.vendors.support import add_connection
 from tests.vendors.test_veeam import Vspc
 from tests.vendors.test_veeam import serve as serve_vspc
 from vectis.ingest import runlog
-from vectis.ingest.integrations import MASK
-from vectis.models import AuditEntry, Connection
+from vectis.ingest.integrations import MASK, SyncProgress, sync_progress
+from vectis.models import AuditEntry, Connection, SyncRun
 from vectis.platform import db
 from vectis.platform.crypto import Sealed
 from vectis.platform.queues import queue, redis
@@ -238,3 +238,20 @@ def test_the_webhook_block_says_when_instant_updates_were_turned_on_and_how_to_t
     assert "Instant updates on" in on and "Turn on instant updates" not in on
     assert "Turned on 24 Nov 2026, 09:12 UTC by admin@northwind.test." in on
     assert "To turn them off, delete callback 7 in ConnectWise PSA" in on
+
+
+def test_a_running_sync_says_how_long_and_how_far() -> None:
+    now = datetime(2026, 12, 6, 10, 0, 0, tzinfo=UTC)
+    log = runlog.stream_done([], "companies", seconds=0.4, cursor=None)
+    log = runlog.stream_page(log, "jobs", records=500, odd={}, cursor=None)
+    log = runlog.stream_page(log, "jobs", records=500, odd={}, cursor=None)
+    run = SyncRun(status="running", created_at=now - timedelta(seconds=20), started_at=now - timedelta(seconds=12))
+    run.log = log
+    assert sync_progress(run, now=now) == SyncProgress(
+        True, "Syncing… started 12 s ago", "Jobs: 2 pages, 1,000 records so far."
+    )
+    run.started_at = now - timedelta(minutes=4, seconds=5)
+    assert sync_progress(run, now=now).words == "Syncing… started 4 min 5 s ago"
+    queued = SyncRun(status="queued", created_at=now - timedelta(seconds=3))
+    assert sync_progress(queued, now=now).words == "Queued 3 s ago, waiting for a worker to start it…"
+    assert sync_progress(SyncRun(status="succeeded", created_at=now), now=now) == SyncProgress(False)
