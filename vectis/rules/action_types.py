@@ -1,7 +1,7 @@
 """What a rule can do, how each step becomes one ``vectis/actions`` verb call (the exact target and payload
 that History shows for a dry run and that ``perform()`` receives when the rule is live), and how a step or a
 call reads in words: every page that shows an action (the rule list, the rule, History, Versions, trial runs,
-templates) asks :func:`describe`, which names boards, priorities and statuses as the PSA calls them.
+templates) asks :func:`describe_action`, which names boards, priorities and statuses as the PSA calls them.
 
 Texts may carry placeholders from the triggering record: ``{customer.name}``, ``{job.name}``, ``{title}``. A
 placeholder whose value is empty reads as a word chosen for its field ("Last success: never."), never as
@@ -275,8 +275,14 @@ def _quoted(sentence: str, headline: str, label: str, *others: tuple[str, str]) 
     return ActionText(f"{sentence}: “{headline}”", tuple(details))
 
 
-def _on(target: Mapping[str, Any] | None, fallback: str) -> str:
-    return f"“{target['label']}”" if target and target.get("label") else fallback
+def _internal(params: Mapping[str, Any]) -> bool:
+    """A note is internal unless its step says otherwise (a form sends "", a stored step False)."""
+    return params.get("internal", True) not in (False, "false", "0", "")
+
+
+def _label(target: Mapping[str, Any] | None) -> str:
+    """What a call acts on, as its target names it ("#48283", "Harbor Dental"); "" for a rule's step."""
+    return str((target or {}).get("label") or "")
 
 
 def _describe_ticket(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
@@ -285,7 +291,7 @@ def _describe_ticket(params: Mapping[str, Any], names: Names, target: Mapping[st
     named = names.priority(priority_id) if priority_id is not None else ""
     # ConnectWise's own names often start with the word ("Priority 2 - High"): not "priority Priority 2".
     priority = (named if named.lower().startswith("priority") else f"priority {named}") if named else "default priority"
-    customer = f" for {target['label']}" if target and target.get("label") else ""
+    customer = f" for {_label(target)}" if _label(target) else ""
     linked = ", linked to the alert" if params.get("alert_id") else ""
     sentence = f"Create a ticket{customer} on {board}, {priority}{linked}"
     return _quoted(sentence, _text(params, "summary"), "Summary", ("Details", _text(params, "description")))
@@ -294,14 +300,14 @@ def _describe_ticket(params: Mapping[str, Any], names: Names, target: Mapping[st
 def _describe_status(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
     status_id = _id(params.get("status_id"))
     wanted = names.status(status_id) if status_id is not None else str(params.get("status") or "").strip()
-    ticket = f"{target['label']}'s status" if target and target.get("label") else "the ticket's status"
+    ticket = f"{_label(target)}'s status" if _label(target) else "the ticket's status"
     return ActionText(f"Change {ticket} to {wanted}" if wanted else f"Change {ticket} (no status named yet)")
 
 
 def _describe_note(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
-    internal = params.get("internal", True) not in (False, "false", "0", "")
+    internal = _internal(params)
     kind = "an internal note" if internal else "a reply the customer sees"
-    where = f" to {target['label']}" if target and target.get("label") else ""
+    where = f" to {_label(target)}" if _label(target) else ""
     return _quoted(f"Add {kind}{where}", _text(params, "text"), "Note")
 
 
@@ -309,12 +315,12 @@ def _describe_alert(params: Mapping[str, Any], names: Names, target: Mapping[str
     severity = str(params.get("severity") or "warning")
     word = dict(SEVERITIES).get(severity, severity).lower()
     article = "an" if word[:1] in "aeiou" else "a"
-    on = f" on {_on(target, '')}" if target and target.get("label") else ""
+    on = f" on “{_label(target)}”" if _label(target) else ""
     return _quoted(f"Create {article} {word} alert{on}", _text(params, "message"), "Message")
 
 
 def _describe_acknowledge(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
-    return ActionText(f"Acknowledge the alert {_on(target, '')}".rstrip())
+    return ActionText(f"Acknowledge the alert “{_label(target)}”" if _label(target) else "Acknowledge the alert")
 
 
 def _describe_email(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
@@ -394,7 +400,7 @@ def _status_change(built: Built) -> Call:
 
 def _note(built: Built) -> Call:
     ticket = _ticket(built)
-    internal = built.params.get("internal", True) not in (False, "false", "0", "")
+    internal = _internal(built.params)
     payload = {"text": built.text("text"), "internal": internal, "status_id": ""}
     return Call("ticket.reply", Target("ticket", str(ticket.id), f"#{ticket.external_id}"), payload)
 
