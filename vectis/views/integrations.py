@@ -128,6 +128,11 @@ def _on_card() -> bool:
     return (request.args.get("view") or request.form.get("view")) == "card"
 
 
+def _back_to_page(cls: integrations.Vendor) -> Response:
+    """Without htmx, the page the component lives on."""
+    return redirect(url_for("integrations.index") if _on_card() else url_for("integrations.configure", vendor=cls.key))
+
+
 @bp.post("/<vendor>/sync")
 @admin_only
 def sync_now(vendor: str) -> Response:
@@ -135,9 +140,7 @@ def sync_now(vendor: str) -> Response:
     outcome = perform("integration.sync_now", _target(cls), {"vendor": cls.key}, actor=current_actor(), surface="ui")
     if not wants_partial():  # the button's form, sent without JavaScript
         flash(outcome.message, "ok" if outcome.ok else "error")
-        return redirect(
-            url_for("integrations.index") if _on_card() else url_for("integrations.configure", vendor=cls.key)
-        )
+        return _back_to_page(cls)
     return _sync_component(cls, error=None if outcome.ok else outcome.message)
 
 
@@ -147,9 +150,7 @@ def sync_status(vendor: str) -> Response:
     """What a syncing component polls: itself, redrawn, until the run ends (then it stops polling)."""
     cls = _vendor(vendor)
     if not wants_partial():
-        return redirect(
-            url_for("integrations.index") if _on_card() else url_for("integrations.configure", vendor=cls.key)
-        )
+        return _back_to_page(cls)
     return _sync_component(cls)
 
 
