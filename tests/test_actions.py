@@ -28,6 +28,8 @@ from vectis.models import (
     CustomerLink,
     CustomerNote,
     QueuedAction,
+    Rule,
+    RuleVersion,
     Ticket,
     TicketBoard,
     TicketStatus,
@@ -428,8 +430,19 @@ def rule_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Fla
         ok = {"name": "Failed backups", "definition": definition}
         return Case(actor(tech, "technician"), target, ok, target, {**ok, "name": ""}, actor(viewer, "read_only"))
 
+    def edited_rule() -> Target:
+        """A rule whose current version 2 differs from its version 1, so version 1 can be restored."""
+        rule_id = a_rule(app, acme.id)
+        with app.app_context(), db.tenant_session(acme.id) as s:
+            first = s.scalars(select(RuleVersion).where(RuleVersion.rule_id == rule_id)).one()
+            second = {**first.definition, "cooldown_minutes": 5}
+            s.add(RuleVersion(tenant_id=acme.id, rule_id=rule_id, version=2, definition=second, created_by="test"))
+            s.execute(update(Rule).where(Rule.id == rule_id).values(version=2))
+        return Target("rule", str(rule_id), "rule")
+
     renamed = {"name": "Renamed", "definition": {**definition, "cooldown_minutes": 5}}
     return {
+        "rule.restore": on_object(make_user, acme, edited_rule, {"version": 1}, {"version": 9}),
         "rule.create": create,
         "rule.update": on_rule(renamed, failing={"name": "Renamed", "definition": {"trigger": "nope"}}),
         "rule.enable": on_rule({}),

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import TenantFixture, client_for, csrf_token, login
 from vectis.actions import Actor, Target
-from vectis.audit import seal
+from vectis.audit import reader, seal
 from vectis.audit.chain import anchor_newest, installation, verify_chain
 from vectis.audit.seal import Anchor
 from vectis.audit.writer import record
@@ -265,3 +265,26 @@ def test_audit_rows_name_targets_by_the_vendors_id_not_ours(app: Flask, acme: Te
     page = login(app, acme).get("/admin/audit?action=test.vendor_ids").get_data(as_text=True)
     assert "#48283" in page and "#987654" not in page
     assert "987654" in page  # still there, in the entry's details
+
+
+def test_a_long_value_is_shown_shortened_with_the_whole_of_it_one_click_away(app: Flask, acme: TenantFixture) -> None:
+    """Issue 16: one entry made the table 54,000 px wide. The browser test (tests/e2e/test_audit_log.py) measures
+    the page; here, what the page is given: each long value cut for the first look, the whole kept beside it."""
+    note = "y" * 50_000
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        long = record(
+            s, tenant_id=acme.id, actor=Actor.system(), surface="system", action="test.long_value",
+            target=Target("ticket", "1", "#48283"), result="failed", payload={"request": {"text": note}},
+            error="ConnectWise answered 400: " + note,
+        )  # fmt: skip
+        short = record(
+            s, tenant_id=acme.id, actor=Actor.system(), surface="system", action="test.long_value",
+            target=Target("ticket", "2", "#48284"), result="ok", payload={"request": {"text": "On it."}},
+        )  # fmt: skip
+        cut, whole = reader.details(long), reader.details(short)
+    assert f'"text": "{"y" * reader.CLAMP}… (48,000 more characters)"' in cut.short
+    assert cut.full is not None and note in cut.full and '"hash": "' in cut.full
+    assert whole.full is None and '"text": "On it."' in whole.short  # nothing cut: nothing twice
+    page = login(app, acme).get("/admin/audit?action=test.long_value").get_data(as_text=True)
+    assert "(49,786 more characters)" in page and "Show all" in page and "#48283" in page
+    assert page.count(note) == 2  # the error and the entry's details, each once in full, hidden until asked for

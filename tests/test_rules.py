@@ -5,6 +5,7 @@ Each test works in tenants of its own (rules are tenant-wide: another test's rul
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy import func, select, update
 from werkzeug.datastructures import MultiDict
 
 from jobs import rules as rules_job
-from tests.conftest import TenantFixture, a_rule, login, pid
+from tests.conftest import TenantFixture, a_rule, csrf_token, login, pid
 from tests.vendors.support import add_connection, new_tenant
 from vectis.actions import Actor, Target, perform
 from vectis.backups.events import backup_data
@@ -37,12 +38,16 @@ from vectis.models import (
     SyncRun,
     Ticket,
     TicketBoard,
+    TicketPriority,
+    TicketStatus,
     User,
 )
 from vectis.platform import db
 from vectis.rules import builder, engine, history, templates
+from vectis.rules.action_types import Names, describe_action, fill
 from vectis.rules.definition import problems
 from vectis.rules.predicates import Resolver
+from vectis.rules.triggers import catalog
 
 NOW = datetime.now(UTC)
 ADMIN = Actor("user", None, "owner@test", "admin")
@@ -735,3 +740,300 @@ def test_a_one_day_backtest_says_day_not_days(app: Flask, acme: TenantFixture) -
     many = admin.get(f"/rules/{rule}?tab=backtest&days=7").get_data(as_text=True)
     assert "the last 1 day" in one and "the last 1 days" not in one
     assert "the last 7 days" in many
+
+
+# --- texts: placeholders with nothing in them, actions in words, restoring a version (issue 16) -------------
+
+# Every field a rule's text can name, and what it reads as when the event has nothing for it.
+EMPTY_READS = {
+    "job.name": "an unnamed job",
+    "job.kind": "unknown",
+    "job.vendor_type": "unknown",
+    "job.protected_object": "unknown",
+    "job.state": "unknown",
+    "job.consecutive_failures": "unknown",
+    "job.last_success_at": "never",
+    "job.last_attempt_at": "never",
+    "job.hours_since_success": "unknown",
+    "job.message": "none",
+    "source": "unknown",
+    "customer.name": "an unmatched account",
+    "customer.location": "unknown",
+    "ticket.number": "unknown",
+    "ticket.summary": "(no summary)",
+    "ticket.status": "unknown",
+    "ticket.previous_status": "none",
+    "ticket.board": "unknown",
+    "ticket.priority": "no priority",
+    "ticket.assignee": "unassigned",
+    "ticket.contact": "no contact",
+    "ticket.closed": "no",
+    "ticket.opened_at": "unknown",
+    "ticket.updated_at": "unknown",
+    "ticket.days_unchanged": "unknown",
+    "alert.condition": "unknown",
+    "alert.severity": "unknown",
+    "alert.subject": "unknown",
+    "alert.message": "none",
+}
+ALL_FIELDS = {f.key: f for t in catalog().values() for f in t.fields}
+
+
+def test_every_field_a_text_can_name_has_a_word_for_nothing() -> None:
+    assert set(EMPTY_READS) == set(ALL_FIELDS), "a new trigger field needs its word for an empty value"
+
+
+@pytest.mark.parametrize("key", sorted(EMPTY_READS))
+@pytest.mark.parametrize("empty", [None, "", "   ", "missing"])
+def test_an_empty_placeholder_reads_as_its_fields_word(key: str, empty: str | None) -> None:
+    """Issue 16: "Last success: ." where a placeholder had no value."""
+    record = {} if empty == "missing" else {key: empty}
+    assert fill(f"[{{{key}}}]", record, ALL_FIELDS) == f"[{EMPTY_READS[key]}]"
+
+
+def test_placeholders_read_as_people_write_them() -> None:
+    record = {
+        "job.last_success_at": "2025-11-22T05:56:00+00:00",
+        "event.occurred_at": datetime(2025, 11, 24, 18, 27, tzinfo=UTC),
+        "job.hours_since_success": 52.0,
+        "job.consecutive_failures": 3,
+        "ticket.closed": True,
+        "alert.severity": "critical",
+        "customer.tags": ["managed", "vip"],
+        "title": "FS01 Daily: backup failed",
+    }
+    text = (
+        "{title}. Last success: {job.last_success_at} ({job.hours_since_success} h, {job.consecutive_failures} runs)."
+        " Seen {event.occurred_at}. Closed: {ticket.closed}. {alert.severity}. Tags: {customer.tags}. {job.nmae}"
+    )
+    assert fill(text, record, ALL_FIELDS) == (
+        "FS01 Daily: backup failed. Last success: 22 Nov 2025 05:56 UTC (52 h, 3 runs). Seen 24 Nov 2025 18:27 UTC."
+        " Closed: yes. Critical. Tags: managed, vip. {job.nmae}"  # a typo stays visible to its author
+    )
+
+
+def test_the_text_sent_and_its_preview_say_never_instead_of_nothing(app: Flask) -> None:
+    m = msp(app)
+    definition = {
+        **FAILED_TO_ALERT,
+        "actions": [
+            {
+                "type": "create_alert",
+                "params": {"message": "{job.name}. Last success: {job.last_success_at}. Vendor said: {job.message}."},
+            }
+        ],
+    }
+    rule_id = make_rule(app, m, definition)
+    job(app, m, m.veeam, "FS01 Daily", state="failed", success=None)  # never succeeded, no vendor message
+    refresh(app, m)
+    [(state, payload)] = dispatches(app, m, rule_id)
+    assert state == "dry_run"
+    assert payload["message"] == "FS01 Daily. Last success: never. Vendor said: none."
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        [trial] = engine.trial(s, m.tenant_id, definition, history.sample(s, m.tenant_id, definition, days=1))
+        assert trial.steps[0]["payload"]["message"] == payload["message"]  # the preview is what is sent
+
+
+@dataclass
+class Psa:
+    connection_id: int
+    board: int
+    inactive_board: int
+    priority: int
+    closed: int
+    ticket: int
+
+
+def psa(app: Flask, m: Msp) -> Psa:
+    connection = add_connection(app, m.tenant_id, "connectwise", {}).connection_id
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        board = TicketBoard(tenant_id=m.tenant_id, connection_id=connection, external_id="1", name="Service Desk")
+        old = TicketBoard(tenant_id=m.tenant_id, connection_id=connection, external_id="2", name="Old Projects")
+        old.inactive = True
+        priority = TicketPriority(tenant_id=m.tenant_id, connection_id=connection, external_id="4", name="High")
+        s.add_all([board, old, priority])
+        s.flush()
+        closed = TicketStatus(tenant_id=m.tenant_id, board_id=board.id, external_id="9", name="Closed", closed=True)
+        ticket = Ticket(
+            tenant_id=m.tenant_id, connection_id=connection, customer_id=m.customer_id, external_id="48283",
+            summary="Backups failing", board_id=board.id, status_name="New", opened_at=NOW, vendor_updated_at=NOW,
+        )  # fmt: skip
+        s.add_all([closed, ticket])
+        s.flush()
+        return Psa(connection, board.id, old.id, priority.id, closed.id, ticket.id)
+
+
+def test_actions_read_in_words_with_the_psas_names(app: Flask) -> None:
+    """Issue 16: "Create a ticket on Service Desk, priority High", never a dict or an id."""
+    m = msp(app)
+    p = psa(app, m)
+    harbor = {"type": "customer", "id": str(m.customer_id), "label": "Harbor Dental"}
+    long_note = "Closed by Vectis after {ticket.days_unchanged} days waiting. " * 5
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        names = Names(s)
+
+        def said(step: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+            text = describe_action(step, names)
+            return text.sentence, text.details
+
+        ticket = {"summary": "Backup stale: {job.name}", "board_id": str(p.board), "priority_id": str(p.priority)}
+        assert said({"type": "create_ticket", "params": ticket}) == (
+            "Create a ticket on Service Desk, priority High: “Backup stale: {job.name}”",
+            (("Details", "Opened by a Vectis rule: {title}"),),
+        )
+        assert said({"type": "create_ticket", "params": {}})[0] == (
+            "Create a ticket on the customer's usual board, default priority: “{title}”"
+        )
+        assert said({"type": "create_ticket", "params": {"board_id": "999999999"}})[0].startswith(
+            "Create a ticket on board #999999999, no longer in ConnectWise PSA, default priority"
+        )
+        assert (
+            "on Old Projects (inactive in ConnectWise PSA)"
+            in said({"type": "create_ticket", "params": {"board_id": p.inactive_board}})[0]
+        )
+        sentence, details = said({"type": "add_ticket_note", "params": {"text": long_note, "internal": True}})
+        assert sentence.startswith("Add an internal note: “Closed by Vectis after") and sentence.endswith("…”")
+        assert details == (("Note", long_note.strip()),)  # the whole text, for a closer look
+        assert said({"type": "add_ticket_note", "params": {"text": "Hi", "internal": False}})[0] == (
+            "Add a reply the customer sees: “Hi”"
+        )
+        assert said({"type": "update_ticket_status", "params": {"status": "Closed"}})[0] == (
+            "Change the ticket's status to Closed"
+        )
+        assert said({"type": "send_email", "params": {"to": "ops@harbor.example", "body": "Look"}}) == (
+            "E-mail ops@harbor.example: “{title}”",
+            (("Message", "Look"),),
+        )
+        assert said({"type": "create_alert", "params": {"severity": "critical"}})[0] == (
+            "Create a critical alert: “{title}”"
+        )
+        assert said({"type": "acknowledge_alert", "params": {}})[0] == "Acknowledge the alert"
+
+        # What a fire did: the calls, with their targets and the names behind the ids.
+        call = {"summary": "Backup stale: FS01", "board_id": p.board, "priority_id": "", "description": "x"}
+        assert said({"verb": "ticket.create", "target": harbor, "payload": call})[0] == (
+            "Create a ticket for Harbor Dental on Service Desk, default priority: “Backup stale: FS01”"
+        )
+        status = {"verb": "ticket.update_status", "target": {"type": "ticket", "id": "1", "label": "#48283"}}
+        assert said({**status, "payload": {"status_id": p.closed}})[0] == "Change #48283's status to Closed"
+        assert said({**status, "payload": {"status_id": 999999999}})[0] == (
+            "Change #48283's status to status #999999999, no longer in ConnectWise PSA"
+        )
+        assert said({"skip": "The event is on no customer.", "type": "create_ticket"})[0] == (
+            "Create a ticket — The event is on no customer."
+        )
+
+
+def test_the_rule_list_history_and_versions_name_the_board_and_priority(app: Flask) -> None:
+    m = msp(app)
+    p = psa(app, m)
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        s.add(SyncRun(tenant_id=m.tenant_id, connection_id=p.connection_id, trigger="schedule", status="succeeded"))
+    on_board = {"summary": "{job.name}", "board_id": str(p.board)}
+    ticket = {"type": "create_ticket", "params": on_board}
+    ticketing = {**FAILED_TO_ALERT, "actions": [ticket, {"type": "send_email", "params": {"to": "ops@harbor.example"}}]}
+    rule_id = make_rule(app, m, ticketing)
+    emit_failed_runs(app, m, 1)
+    evaluate(app, m)
+    high = {"type": "create_ticket", "params": {**on_board, "priority_id": str(p.priority)}}
+    edited = {**ticketing, "actions": [high]}
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        outcome = perform(
+            "rule.update", Target("rule", str(rule_id), "Test rule"), {"name": "Test rule", "definition": edited},
+            actor=ADMIN, surface="ui", session=s, tenant_id=m.tenant_id,
+        )  # fmt: skip
+        assert outcome.ok, outcome.message
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        [row] = history.rule_list(s)
+        assert row.actions == ["Create a ticket on Service Desk, priority High: “{job.name}”"]
+        latest = history.versions(s, rule_id)[0]
+        assert ("-", "Then 1: Create a ticket on Service Desk, default priority: “{job.name}”") in latest.diff
+        assert ("+", "Then 1: Create a ticket on Service Desk, priority High: “{job.name}”") in latest.diff
+        assert ("-", "Then 2: E-mail ops@harbor.example: “{title}”") in latest.diff
+        [fire] = history.fires(s, rule_id)
+        names = Names(s)
+        shown = "".join(
+            render_template(
+                "rules/_step.html",
+                step={"verb": d.verb, "target": d.target, "payload": d.payload},
+                state=d.state,
+                say=lambda step: describe_action(step, names),
+            )
+            for d in fire.dispatches
+        )
+    assert "Create a ticket for Harbor Dental on Service Desk, default priority: “Job 0”" in shown
+    assert "E-mail ops@harbor.example: “Job 0: backup failed”" in shown
+    assert "board_id" not in shown and "{" not in shown  # no dict, no id
+
+
+def restore(app: Flask, m: Msp, rule_id: int, version: int) -> Any:
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        return perform(
+            "rule.restore", Target("rule", str(rule_id), "Test rule"), {"version": version},
+            actor=ADMIN, surface="ui", session=s, tenant_id=m.tenant_id,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_restoring_a_version_makes_a_new_one_with_its_definition_and_keeps_the_mode(app: Flask, live: bool) -> None:
+    m = msp(app)
+    rule_id = make_rule(app, m, FAILED_TO_ALERT, live=live)
+    emit_failed_runs(app, m, 1)
+    evaluate(app, m)
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        edited = perform(
+            "rule.update", Target("rule", str(rule_id), "Test rule"), {"name": "Test rule", "definition": MIXED},
+            actor=ADMIN, surface="ui", session=s, tenant_id=m.tenant_id,
+        )  # fmt: skip
+        assert edited.ok
+    outcome = restore(app, m, rule_id, 1)
+    assert outcome.ok, outcome.message
+    mode = "It stays live: version 3 acts on the next event." if live else "It stays in dry-run"
+    assert outcome.message.startswith("Restored version 1 of “Test rule” as version 3.") and mode in outcome.message
+    emit_failed_runs(app, m, 1)
+    evaluate(app, m)
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        rule = s.get(Rule, rule_id)
+        assert rule is not None and rule.version == 3 and rule.mode == ("live" if live else "dry_run")
+        versions = {v.version: v for v in s.scalars(select(RuleVersion).where(RuleVersion.rule_id == rule_id))}
+        assert sorted(versions) == [1, 2, 3]  # append-only: nothing rewritten
+        assert versions[3].definition == versions[1].definition and versions[3].restored_from == 1
+        assert versions[2].definition != versions[1].definition
+        assert sorted(s.scalars(select(RuleFire.version).where(RuleFire.rule_id == rule_id))) == [1, 3]
+        audit = s.scalars(select(AuditEntry).where(AuditEntry.action == "rule.restore")).one()
+        assert (audit.result, audit.target_id, audit.payload["request"]) == ("ok", str(rule_id), {"version": 1})
+        assert ("+", "If: always") in history.versions(s, rule_id)[0].diff  # version 3 against version 2
+    # Nothing to do: the current version, one identical to the current, or one that never was.
+    assert "already the current one" in restore(app, m, rule_id, 3).message
+    assert "already does exactly what version 1 did" in restore(app, m, rule_id, 1).message
+    assert restore(app, m, rule_id, 9).message == "The rule has no such version."
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        assert s.scalar(select(func.count()).select_from(RuleVersion).where(RuleVersion.rule_id == rule_id)) == 3
+
+
+def test_restore_from_the_versions_tab_confirms_and_flashes_what_it_did(app: Flask, acme: TenantFixture) -> None:
+    rule_id = a_rule(app, acme.id, mode="dry_run")
+    rule = pid(app, "rule", rule_id)
+    admin = login(app, acme)
+    page = admin.get(f"/rules/{rule}/edit").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    form = MultiDict(
+        [("csrf_token", token[1]), ("name", "Object route rule"), ("trigger", "backup.failed"),
+         ("c.r.type", "group"), ("c.r.match", "all"), ("a.0.type", "create_alert"), ("a.0.p.severity", "critical"),
+         ("a.0.p.message", "Edited")]
+    )  # fmt: skip
+    assert admin.post(f"/rules/{rule}/edit", data=form).status_code == 302
+    versions = admin.get(f"/rules/{rule}?tab=versions").get_data(as_text=True)
+    assert versions.count("Restore this version") == 1  # version 1 only: version 2 is current
+    assert "The rule stays in dry-run: it records what it would do and sends nothing." in versions
+    assert 'data-confirm="Restore version 1? Vectis saves its definition as version 3' in versions
+    answer = admin.post(f"/rules/{rule}/restore", data={"csrf_token": token[1], "version": "1"})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("tab=versions")
+    after = admin.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Restored version 1 of “Object route rule” as version 3. It stays in dry-run" in after
+    assert "restored from version 1" in after
+    viewer = login(app, acme, "viewer@acme.test")
+    assert "Restore this version" not in viewer.get(f"/rules/{rule}?tab=versions").get_data(as_text=True)
+    theirs = csrf_token(viewer, f"/rules/{rule}")
+    assert viewer.post(f"/rules/{rule}/restore", data={"csrf_token": theirs, "version": "1"}).status_code == 403

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from tests.conftest import TenantFixture
 from tests.e2e.test_shell import sign_in
+from tests.e2e.test_tickets import psa_northwind  # noqa: F401 - the ConnectWise fixture, shared
 from tests.vendors.support import add_connection, sync, vendor_url
 from tests.vendors.test_keepit import Keepit
 from tests.vendors.test_keepit import serve as serve_keepit
@@ -20,7 +22,7 @@ from tests.vendors.test_veeam import Vspc, serve
 from vectis.models import Connection, Customer
 from vectis.platform import db
 from vectis.platform.queues import queue, redis
-from vectis.simulators import keepit
+from vectis.simulators import connectwise, keepit
 from vectis.simulators.keepit import KeepitState
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME, VspcState
 
@@ -70,12 +72,21 @@ def test_an_admin_connects_veeam_and_syncs_it(
     expect(page.get_by_label("Password", exact=True)).to_have_value("••••••••")  # stored, never shown
 
     page.get_by_role("button", name="Sync now").click()
-    expect(page.locator("#sync-status")).to_contain_text("Syncing…")
+    expect(page.locator("#sync-status")).to_contain_text("waiting for a worker to start it")
+    expect(page.get_by_test_id("recent-runs")).to_contain_text("queued")
     with app.app_context():  # the real worker code runs the queued job
         SimpleWorker([queue("sync")], connection=redis()).work(burst=True)
     expect(page.locator("#sync-status")).to_contain_text("succeeded", timeout=10_000)
     expect(page.locator("#sync-status")).to_contain_text("12 companies")
+    # Issue 16: Recent runs shows the finished run without a reload, and the run log reads as sentences.
+    expect(page.get_by_test_id("recent-runs").locator("tbody tr").first).to_contain_text("succeeded")
+    expect(page.get_by_test_id("recent-runs")).not_to_contain_text("queued")
+    page.get_by_test_id("run-log").locator("summary").click()
+    expect(page.get_by_test_id("run-log")).to_contain_text("Companies: fetched 1 page, 12 records in ")
+    expect(page.get_by_test_id("run-log")).not_to_contain_text("{")
     page.screenshot(path=str(screenshots_dir / "integration-veeam.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(screenshots_dir / "integration-veeam-390.png"), full_page=True)
 
 
 @pytest.fixture
@@ -120,7 +131,7 @@ def test_an_admin_connects_keepit_and_links_a_waiting_account(
     expect(page.get_by_label("Account GUID")).to_have_value(keepit.PARENT_GUID)
 
     page.get_by_role("button", name="Sync now").click()
-    expect(page.locator("#sync-status")).to_contain_text("Syncing…")
+    expect(page.locator("#sync-status")).to_contain_text("waiting for a worker to start it")
     with app.app_context():
         SimpleWorker([queue("sync")], connection=redis()).work(burst=True)
     expect(page.locator("#sync-status")).to_contain_text("succeeded", timeout=10_000)
@@ -140,3 +151,60 @@ def test_an_admin_connects_keepit_and_links_a_waiting_account(
     page.get_by_role("link", name="Linked").click()
     expect(page.get_by_test_id("matching-linked")).to_contain_text("Bellweather Dental Group")
     page.screenshot(path=str(screenshots_dir / "matching-linked.png"), full_page=True)
+
+
+def test_every_card_syncs_now_and_shows_it_syncing(
+    app: Flask, page: Page, live_server: int, vspc: Vspc, northwind: TenantFixture, screenshots_dir: Path
+) -> None:
+    """Issue 16: Sync now and a syncing state on every card, not only on the configure page."""
+    config = {"base_url": vspc.url, "username": DEMO_USERNAME, "password": DEMO_PASSWORD, "api_key": ""}
+    add_connection(app, northwind.id, "veeam", config)
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"http://northwind.localhost:{live_server}/admin/integrations/")
+    card = page.locator('[data-vendor="veeam"]')
+    expect(card).to_contain_text("Never")
+    expect(page.locator('[data-vendor="keepit"]').get_by_role("button", name="Sync now")).to_have_count(0)
+    card.get_by_role("button", name="Sync now").click()
+    expect(card.get_by_test_id("sync-running")).to_contain_text("waiting for a worker to start it")
+    expect(card.get_by_test_id("card-state")).to_have_text("Syncing")
+    expect(card.get_by_role("button", name="Sync now")).to_have_count(0)
+    page.screenshot(path=str(screenshots_dir / "integrations-syncing.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(screenshots_dir / "integrations-syncing-390.png"), full_page=True)
+    with app.app_context():
+        SimpleWorker([queue("sync")], connection=redis()).work(burst=True)
+    expect(card).to_contain_text("· succeeded", timeout=10_000)
+    expect(card.get_by_test_id("sync-running")).to_have_count(0)
+    expect(card.get_by_test_id("card-state")).to_have_text("Enabled")
+    expect(card.get_by_role("button", name="Sync now")).to_be_visible()
+    page.set_viewport_size({"width": 1360, "height": 860})
+    page.screenshot(path=str(screenshots_dir / "integrations-synced.png"), full_page=True)
+
+
+def test_the_webhook_block_says_instant_updates_are_on(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    northwind: TenantFixture,
+    psa_northwind: connectwise.ConnectWiseState,  # noqa: F811
+    screenshots_dir: Path,
+) -> None:
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"http://northwind.localhost:{live_server}/admin/integrations/connectwise")
+    block = page.get_by_test_id("webhooks")
+    expect(block.get_by_test_id("instant-state")).to_have_text("Off")
+    expect(block).to_contain_text("Instant updates off")
+    page.screenshot(path=str(screenshots_dir / "integration-instant-off.png"), full_page=True)
+    block.get_by_role("button", name="Turn on instant updates").click()
+    expect(page.locator("#flash")).to_contain_text("Instant updates are on")
+    expect(block.get_by_test_id("instant-state")).to_have_text("On")
+    expect(block.get_by_role("heading")).to_have_text("Instant updates on")
+    expect(block.get_by_test_id("instant-since")).to_contain_text(
+        re.compile(r"Turned on \d{2} \w{3} \d{4}, \d{2}:\d{2} UTC by admin@northwind.test\.")
+    )
+    expect(block).to_contain_text("To turn them off, delete callback")
+    expect(block.get_by_role("button", name="Turn on instant updates")).to_have_count(0)
+    assert len(psa_northwind.callbacks) == 1
+    page.screenshot(path=str(screenshots_dir / "integration-instant-on.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(screenshots_dir / "integration-instant-on-390.png"), full_page=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy import select, update
 
 from jobs import rules as rules_job
@@ -128,11 +128,19 @@ def test_a_technician_builds_a_rule_watches_its_dry_run_enables_it_and_finds_its
     builder.get_by_test_id("cond-predicate").first.get_by_label("Hours").fill("1")
     action = builder.get_by_test_id("rule-action").first
     action.get_by_label("Summary").fill("Backup failed: {job.name}")
+    action.get_by_label("Board").select_option(label="Service Desk")
+    action.get_by_label("Priority").select_option(label="Priority 2 - High")
+    action.get_by_label("Details").fill("Last success: {job.last_success_at}. Vendor: {job.message}")
     page.get_by_test_id("test-rule").click()
     trial = page.get_by_test_id("trial").filter(has_text="FS01 Daily")
     expect(trial).to_contain_text("Would fire")
     expect(trial).to_contain_text("Failed runs in a row ≥ 2")
-    expect(trial.get_by_test_id("dispatch-payload")).to_contain_text("Backup failed: FS01 Daily")
+    # Issue 16: the action in words, with the PSA's names, and the texts as they will be sent.
+    said = trial.get_by_test_id("dispatch-action")
+    expect(said).to_contain_text("Create a ticket for ")
+    expect(said).to_contain_text(" on Service Desk, Priority 2 - High: “Backup failed: FS01 Daily”")
+    expect(trial.get_by_test_id("dispatch-details")).to_contain_text("Vendor: Disk full on repository")
+    expect(trial.get_by_test_id("dispatch-details")).to_contain_text(re.compile(r"Last success: \d+ \w+ \d{4}"))
     page.screenshot(path=str(screenshots_dir / "rule-builder.png"), full_page=True)
     page.get_by_role("button", name="Save in dry-run").click()
     expect(page.get_by_test_id("rule-mode")).to_have_text("Dry-run")
@@ -144,9 +152,12 @@ def test_a_technician_builds_a_rule_watches_its_dry_run_enables_it_and_finds_its
     fire = page.get_by_test_id("fire").first
     expect(fire).to_contain_text("Would fire (dry-run)")
     expect(fire.get_by_test_id("dispatch-state")).to_have_text("Would send (dry-run)")
-    expect(fire.get_by_test_id("dispatch-payload")).to_contain_text("Backup failed: FS01 Daily")
+    expect(fire.get_by_test_id("dispatch-action")).to_contain_text("Backup failed: FS01 Daily")
     assert len(psa_northwind.tickets) == tickets_before
     page.screenshot(path=str(screenshots_dir / "rule-history.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(screenshots_dir / "rule-history-390.png"), full_page=True)
+    page.set_viewport_size({"width": 1360, "height": 860})
 
     # Live: the next failed run opens a ticket in ConnectWise, visible in Vectis.
     page.get_by_role("button", name="Enable").click()
@@ -155,11 +166,22 @@ def test_a_technician_builds_a_rule_watches_its_dry_run_enables_it_and_finds_its
     page.reload()
     expect(page.get_by_test_id("fire").first.get_by_test_id("dispatch-state")).to_have_text("Sent")
     assert len(psa_northwind.tickets) == tickets_before + 1
+    expect(page.get_by_test_id("rule-history")).not_to_contain_text("board_id")
+    expect(page.get_by_test_id("rule-history")).not_to_contain_text("{")
+    expect(page.get_by_test_id("rule-definition")).to_contain_text(
+        "Then 1: Create a ticket on Service Desk, Priority 2 - High: “Backup failed: {job.name}”"
+    )
     page.goto(f"{base}/customers/{pid(app, 'customer', customer_id)}/tickets")
     expect(page.get_by_test_id("hub-tickets")).to_contain_text("Backup failed: FS01 Daily")
     page.goto(f"{base}/rules")
     expect(page.get_by_test_id("rule-list")).to_contain_text("Failed backup → ticket")
+    expect(page.get_by_test_id("rule-actions")).to_have_text(
+        "Create a ticket on Service Desk, Priority 2 - High: “Backup failed: {job.name}”"
+    )
     page.screenshot(path=str(screenshots_dir / "rules.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(screenshots_dir / "rules-390.png"), full_page=True)
+    page.set_viewport_size({"width": 1360, "height": 860})
 
     # The versions tab after an edit shows what changed.
     page.goto(f"{base}/customers/{pid(app, 'customer', customer_id)}/alerts")
@@ -190,6 +212,10 @@ def test_a_template_lands_as_a_draft_and_an_edit_shows_as_a_version_diff(
     expect(page.get_by_test_id("hub-tags")).to_contain_text("managed")
     page.screenshot(path=str(screenshots_dir / "hub-tags.png"))
     page.goto(f"{base}/rules/templates")
+    stale = page.get_by_test_id("rule-template").filter(has_text="Backup stale → open a ticket")
+    expect(stale.get_by_test_id("template-actions")).to_have_text(
+        "Then: Create a ticket on the customer's usual board, default priority: “Backup stale: {job.name}”"
+    )
     page.screenshot(path=str(screenshots_dir / "rule-templates.png"), full_page=True)
     card = page.get_by_test_id("rule-template").filter(has_text="Backup failed 3 runs in a row")
     card.get_by_role("button", name="Use this template").click()
@@ -213,3 +239,30 @@ def test_a_template_lands_as_a_draft_and_an_edit_shows_as_a_version_diff(
     hit = page.get_by_test_id("backtest-hit").filter(has_text="Backup failing: FS01 Daily").first
     expect(hit).to_contain_text("Backup failing: FS01 Daily")
     page.screenshot(path=str(screenshots_dir / "rule-backtest.png"), full_page=True)
+
+    page.get_by_role("link", name="Versions").click()
+    # Roll back: version 1 becomes version 3, the rule stays in dry-run, and the page says so.
+    older = page.get_by_test_id("rule-version").filter(has_text="Version 1")
+    expect(older).to_contain_text("Saved as version 3. The rule stays in dry-run")
+    asked: list[str] = []
+
+    def confirm(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", confirm)
+    older.get_by_role("button", name="Restore this version").click()
+    expect(page.locator("#flash")).to_contain_text(
+        "Restored version 1 of “Backup failed 3 runs in a row → open a ticket” as version 3. It stays in dry-run"
+    )
+    assert asked and asked[0].startswith("Restore version 1? Vectis saves its definition as version 3")
+    newest = page.get_by_test_id("rule-version").first
+    expect(newest).to_contain_text("Version 3")
+    expect(newest).to_contain_text("restored from version 1")
+    expect(newest.locator(".diff .add").first).to_contain_text("Failed runs in a row ≥ 3")
+    expect(page.get_by_test_id("rule-mode")).to_have_text("Dry-run")
+    expect(page.get_by_test_id("rule-definition")).to_contain_text("Failed runs in a row ≥ 3")
+    page.screenshot(path=str(screenshots_dir / "rule-restored.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(screenshots_dir / "rule-restored-390.png"), full_page=True)
+    page.set_viewport_size({"width": 1360, "height": 860})

@@ -188,7 +188,7 @@ def test_it_syncs_companies_jobs_and_fourteen_days_of_events(app: Flask, vspc: V
     events = in_window(state) + activity_in_window(state)
     assert count(app, setup, TimelineEvent, TimelineEvent.source == "Veeam") == events
     assert count(app, setup, BackupConnector, BackupConnector.customer_id.is_(None)) == 0
-    assert [line.split(":")[0] for line in run.log] == ["companies", "jobs", "agent_jobs", "events", "activity"]
+    assert [line["stream"] for line in run.log] == ["companies", "jobs", "agent_jobs", "events", "activity"]
 
 
 def test_portal_activity_lands_classified_on_the_customer_timeline(app: Flask, vspc: Vspc, setup: Setup) -> None:
@@ -310,7 +310,7 @@ def test_a_sync_interrupted_after_page_k_ends_like_an_uninterrupted_one(app: Fla
         vspc.state.faults.malformed_page = MalformedPage("/infrastructure/backupServers/jobs", 1000)
         failed = sync(app, broken)
         assert failed.status == "failed" and failed.error and "malformed JSON" in failed.error
-        assert failed.log[-1] == f"stopped: {failed.error}"
+        assert failed.log[-1] == {"stopped": failed.error}
         assert failed.counts["jobs"] == 1000  # pages 1 and 2 are kept
         vspc.state.faults.malformed_page = None
         assert sync(app, broken).status == "succeeded"

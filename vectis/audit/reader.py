@@ -89,6 +89,49 @@ def page(session: Session, filters: AuditFilters, before: int | None = None, siz
     return Page(rows, rows[-1].seq if more and rows else None)
 
 
+CLAMP = 2_000  # characters of one value in an entry's details shown before "Show all"
+
+
+@dataclass(frozen=True)
+class Clamped:
+    """A value as first shown, and the whole of it when that was cut (None when nothing was)."""
+
+    short: str
+    full: str | None = None
+
+
+def clamp(text: str, limit: int) -> Clamped:
+    if len(text) <= limit:
+        return Clamped(text)
+    return Clamped(f"{text[:limit]}… ({len(text) - limit:,} more characters)", text)
+
+
+def _clamp_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return clamp(value, CLAMP).short
+    if isinstance(value, dict):
+        return {k: _clamp_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clamp_values(v) for v in value]
+    return value
+
+
+def details(entry: AuditEntry) -> Clamped:
+    """An entry's details as indented JSON, every long value cut to :data:`CLAMP` characters for the first
+    look (a 50 KB note would bury the rest); the whole entry comes with it when something was cut."""
+    shown = {
+        "entry": entry.seq,
+        "target": {"type": entry.target_type, "id": entry.target_id},
+        "request_id": entry.request_id,
+        "vendor_status": entry.vendor_status,
+        "payload": entry.payload,
+        "hash": entry.row_hash.hex(),
+    }
+    full = json.dumps(shown, indent=2, sort_keys=True, ensure_ascii=False)
+    short = json.dumps(_clamp_values(shown), indent=2, sort_keys=True, ensure_ascii=False)
+    return Clamped(short, full if short != full else None)
+
+
 def known_actions(session: Session) -> list[str]:
     return list(session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
 

@@ -29,6 +29,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from vectis.connectors.veeam import KIND_BY_TYPE
+from vectis.ingest import runlog
 from vectis.ingest.matching import normalize_name
 from vectis.models import Connection, Customer, User
 from vectis.platform.crypto import Sealed
@@ -530,7 +531,7 @@ class _Run:
     error: str | None
     counts: dict[str, int]
     requests: int
-    log: list[str]
+    log: list[Any]
 
 
 def _runs(rng: random.Random, now: datetime, customers: list[_Customer], jobs: list[_Job]) -> list[_Run]:
@@ -569,9 +570,13 @@ def _runs(rng: random.Random, now: datetime, customers: list[_Customer], jobs: l
                 streams = list(counts)
                 counts = dict(list(counts.items())[: rng.randint(0, len(streams) - 1)])
                 took = rng.uniform(20, 90)
-            log = [f"{name}: {count} records in {took / max(len(counts), 1):.1f} s" for name, count in counts.items()]
+            log: list[Any] = []
+            for name, count in counts.items():
+                for page in range(0, max(count, 1), 500):  # the vendors' page size
+                    log = runlog.stream_page(log, name, records=min(500, count - page), odd={}, cursor=None)
+                log = runlog.stream_done(log, name, seconds=took / max(len(counts), 1), cursor=None)
             if error:
-                log.append(f"stopped: {error}")
+                log = runlog.stopped(log, error)
             runs.append(
                 _Run(
                     vendor,

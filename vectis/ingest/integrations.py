@@ -16,6 +16,7 @@ from vectis.connectors import registry
 from vectis.connectors.base import CATEGORY_LABELS, Connector
 from vectis.connectors.capabilities import VerifiesCallbacks, supports
 from vectis.connectors.factory import build_connector
+from vectis.ingest import runlog
 from vectis.models import BackupAuditEvent, BackupConnector, Connection, CustomerLink, SyncRun
 from vectis.platform import jobs
 from vectis.platform.crypto import Sealed, SecretUnreadable
@@ -24,6 +25,7 @@ from vectis.platform.queues import redis
 
 Vendor = type[Connector]  # what views hold of a vendor: its class, for labels and fields
 MASK = "••••••••"  # shown instead of a stored secret; sending it back keeps the secret
+RUNNING = ("queued", "running")
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,17 @@ class Card:
         return CATEGORY_LABELS.get(self.vendor.category, self.vendor.category)
 
     @property
+    def syncing(self) -> bool:
+        return self.last_run is not None and self.last_run.status in RUNNING
+
+    @property
     def state(self) -> tuple[str, str]:
         """(badge style, words) for the card's status badge."""
         c = self.connection
         if c is None:
             return "muted", "Not configured"
+        if self.syncing:
+            return "info", "Syncing"
         if c.paused_reason:
             return "bad", "Paused"
         if not c.enabled:
@@ -107,12 +115,13 @@ def unmatched_accounts(session: Session, connection: Connection | None) -> list[
     return [UnmatchedAccount(link, n_connectors, n_events) for link, n_connectors, n_events in rows]
 
 
+def card(session: Session, vendor: type[Connector]) -> Card:
+    connection = connection_for(session, vendor.key)
+    return Card(vendor, connection, latest_run(session, connection))
+
+
 def cards(session: Session) -> list[Card]:
-    result = []
-    for vendor in registry.CONNECTORS.values():
-        connection = connection_for(session, vendor.key)
-        result.append(Card(vendor, connection, latest_run(session, connection)))
-    return result
+    return [card(session, vendor) for vendor in registry.CONNECTORS.values()]
 
 
 def stored_config(connection: Connection | None) -> dict[str, Any]:
@@ -250,8 +259,59 @@ def try_connection(
         return False, exc.message
 
 
-def sync_progress(run: SyncRun | None) -> dict[str, Any]:
-    if run is None:
-        return {"running": False}
-    elapsed = ((run.finished_at or datetime.now(UTC)) - (run.started_at or run.created_at)).total_seconds()
-    return {"running": run.status in ("queued", "running"), "elapsed": max(0, int(elapsed))}
+def _span(seconds: float) -> str:
+    """12 s, 4 min 5 s, 1 h 20 min: how long a sync has been at it, to the second while that matters."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s" if whole % 60 else f"{whole // 60} min"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """What a running sync looks like to an admin waiting on it."""
+
+    running: bool
+    words: str = ""  # "Syncing… started 12 s ago"
+    latest: str = ""  # the stream it is on, as the run log says it
+
+
+def sync_progress(run: SyncRun | None, *, now: datetime | None = None) -> SyncProgress:
+    if run is None or run.status not in RUNNING:
+        return SyncProgress(running=False)
+    now = now or datetime.now(UTC)
+    if run.status == "queued" or run.started_at is None:
+        queued = _span((now - run.created_at).total_seconds())
+        return SyncProgress(True, f"Queued {queued} ago, waiting for a worker to start it…")
+    said = runlog.sentences(run.log[-1:], running=True)
+    return SyncProgress(
+        True, f"Syncing… started {_span((now - run.started_at).total_seconds())} ago", said[0] if said else ""
+    )
+
+
+def run_log(run: SyncRun) -> list[str]:
+    """The run's log as sentences."""
+    return runlog.sentences(run.log, running=run.status in RUNNING)
+
+
+def record_counts(run: SyncRun) -> str:
+    """{"agent_jobs": 3, "jobs": 40} -> "agent jobs 3 · jobs 40"."""
+    return " · ".join(f"{name.replace('_', ' ')} {count:,}" for name, count in run.counts.items())
+
+
+@dataclass(frozen=True)
+class InstantUpdates:
+    """A vendor calling Vectis back on every change: on since when, turned on by whom."""
+
+    callback_id: str
+    since: datetime | None  # None: turned on before Vectis kept the moment
+    by: str | None
+
+
+def instant_updates(connection: Connection | None) -> InstantUpdates | None:
+    """Whether instant updates are on, and since when."""
+    if connection is None or not connection.callback_id:
+        return None
+    return InstantUpdates(connection.callback_id, connection.callback_since, connection.callback_by)

@@ -36,6 +36,7 @@ from vectis.connectors.base import (
     TicketRecord,
 )
 from vectis.connectors.clean import clean_records
+from vectis.ingest import runlog
 from vectis.ingest.matching import DETAILS, Account, link_accounts
 from vectis.models import (
     BackupConnector,
@@ -229,9 +230,9 @@ def run_sync(
         for stream, page in prefetched(_pages(connector, streams, cursors)):
             if page is not None:
                 records, changes = clean_records(page.records)
-                if changes:
-                    noted = ", ".join(f"{n} {what}" for what, n in sorted(changes.items()))
-                    run.log = [*run.log, f"{stream.name}: odd vendor data: {noted}"]
+                run.log = runlog.stream_page(
+                    run.log, stream.name, records=len(page.records), odd=changes, cursor=cursors[stream.name]
+                )
                 writer.write_page(records)
                 if page.cursor is not None:
                     _save_cursor(session, connection, stream, page.cursor)
@@ -243,17 +244,16 @@ def run_sync(
                 continue
             seconds = (datetime.now(UTC) - started).total_seconds()
             started = datetime.now(UTC)
-            resume = f" from {cursors[stream.name]}" if cursors[stream.name] else ""
-            run.log = [*run.log, f"{stream.name}: {run.counts.get(stream.name, 0)} records{resume} in {seconds:.1f} s"]
+            run.log = runlog.stream_done(run.log, stream.name, seconds=seconds, cursor=cursors[stream.name])
             session.commit()
         # Only a complete pass over every stream can tell what the vendor no longer has.
         removed = _mark_removed(session, connection, run)
         if removed:
-            run.log = [*run.log, f"{removed} backup jobs or connectors gone at the vendor: marked removed"]
+            run.log = runlog.removed(run.log, removed)
             session.commit()
     except ConnectorError as exc:
         session.rollback()
-        run.log = [*run.log, f"stopped: {exc.message}"]
+        run.log = runlog.stopped(run.log, exc.message)
         _finish(session, connection, run, error=exc)
         return
     except LockLost:

@@ -153,6 +153,7 @@ class InstantUpdates(Verb):
                 connection.callback_id = write_once(
                     lambda: vendor_api.register_callback(url), lambda: None, vendor=vendor.label, what="the callback"
                 )
+                connection.callback_since, connection.callback_by = datetime.now(UTC), ctx.actor.label
             except ConnectorError as exc:
                 raise ActionFailed(
                     f"{vendor.label} did not accept the callback: {exc.message}", vendor_status=exc.status

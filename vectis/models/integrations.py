@@ -40,6 +40,8 @@ class Connection(TenantOwned, Base):
     creates_customers: Mapped[bool | None] = mapped_column(Boolean)
     # The vendor's id for the callback Vectis registered ("Instant updates"); None while off.
     callback_id: Mapped[str | None] = mapped_column(String(100))
+    callback_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when it was turned on
+    callback_by: Mapped[str | None] = mapped_column(String(320))  # and by whom
     created_at: Mapped[datetime] = created_at_column()
 
     def read_config(self) -> dict[str, Any]:
@@ -62,7 +64,8 @@ class SyncRun(TenantOwned, Base):
     counts: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False, server_default="{}")
     requests_made: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
-    log: Mapped[list[str]] = mapped_column(JSONB, nullable=False, server_default="[]")
+    # Entries as data (``vectis/ingest/runlog.py``); runs logged before that are plain strings.
+    log: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default="[]")
     created_at: Mapped[datetime] = created_at_column()
 
 

@@ -51,6 +51,7 @@ class RuleVersion(TenantOwned, Base):
     definition: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     created_by: Mapped[str] = mapped_column(String(320), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
+    restored_from: Mapped[int | None] = mapped_column(Integer)  # the earlier version this one is a copy of
 
 
 class RuleEvent(TenantOwned, Base):

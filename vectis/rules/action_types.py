@@ -1,7 +1,11 @@
-"""What a rule can do, and how each step becomes one ``vectis/actions`` verb call: the exact target and
-payload that History shows for a dry run and that ``perform()`` receives when the rule is live.
+"""What a rule can do, how each step becomes one ``vectis/actions`` verb call (the exact target and payload
+that History shows for a dry run and that ``perform()`` receives when the rule is live), and how a step or a
+call reads in words: every page that shows an action (the rule list, the rule, History, Versions, trial runs,
+templates) asks :func:`describe_action`, which names boards, priorities and statuses as the PSA calls them.
 
-Texts may carry placeholders from the triggering record: ``{customer.name}``, ``{job.name}``, ``{title}``.
+Texts may carry placeholders from the triggering record: ``{customer.name}``, ``{job.name}``, ``{title}``. A
+placeholder whose value is empty reads as a word chosen for its field ("Last success: never."), never as
+nothing; dates read as people write them.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,9 +22,12 @@ from sqlalchemy.orm import Session
 
 from vectis.actions.base import Target
 from vectis.alerts.triggers import SEVERITIES
+from vectis.connectors import registry
 from vectis.events.fields import Field
 from vectis.events.stream import Event
-from vectis.models import Alert, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
+from vectis.models import Alert, Connection, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
+from vectis.platform.dates import parse_instant
+from vectis.rules.triggers import catalog
 from vectis.tickets.boards import usual_boards
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z_.]*)\}")
@@ -90,6 +99,72 @@ class Lookups:
         )
 
 
+# --- placeholders -------------------------------------------------------------------------------------
+
+# What an empty placeholder reads as. Decided per field where the field's meaning gives a better word than
+# its type's ("never" for a job with no success on record, "unassigned" for a ticket); by type otherwise.
+EMPTY_BY_TYPE = {"date": "unknown", "number": "unknown", "text": "unknown", "enum": "unknown", "boolean": "no"}
+EMPTY_BY_FIELD = {
+    "title": "(untitled)",
+    "job.name": "an unnamed job",
+    "job.last_success_at": "never",
+    "job.last_attempt_at": "never",
+    "job.message": "none",
+    "customer.name": "an unmatched account",
+    "customer.tags": "no tags",
+    "ticket.summary": "(no summary)",
+    "ticket.previous_status": "none",
+    "ticket.priority": "no priority",
+    "ticket.assignee": "unassigned",
+    "ticket.contact": "no contact",
+    "alert.message": "none",
+}
+
+
+def _empty(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (isinstance(value, list | tuple) and not value)
+
+
+def shown(key: str, value: Any, field: Field | None = None) -> str:
+    """One placeholder's value as a person reads it: a date as "24 Nov 2025 05:56 UTC", a number without
+    a trailing ".0", a choice by its label, yes/no, and an empty value as its field's word for nothing."""
+    kind = field.type if field is not None else ("date" if isinstance(value, datetime) else "text")
+    if _empty(value):
+        return EMPTY_BY_FIELD.get(key) or EMPTY_BY_TYPE.get(kind, "none")
+    if kind == "date" or isinstance(value, datetime):
+        return _date(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.1f}".removesuffix(".0")
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return dict(field.choices).get(str(value), str(value)) if field is not None else str(value)
+
+
+def _date(value: Any) -> str:
+    moment = value if isinstance(value, datetime) else parse_instant(value)
+    if moment is None:
+        return str(value)
+    utc = moment.astimezone(UTC)
+    return f"{utc.day} {utc:%b %Y %H:%M} UTC"
+
+
+def fill(template: str, record: Mapping[str, Any], fields: Mapping[str, Field]) -> str:
+    """``template`` with each ``{placeholder}`` replaced by the record's value as :func:`shown` words it. A
+    placeholder the record does not know stays as typed, so its author sees the typo."""
+
+    def value(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in record and key not in fields and key not in EMPTY_BY_FIELD:
+            return match.group(0)
+        return shown(key, record.get(key), fields.get(key))
+
+    return PLACEHOLDER.sub(value, template)
+
+
 @dataclass(frozen=True)
 class Built:
     lookups: Lookups
@@ -97,13 +172,164 @@ class Built:
     record: Mapping[str, Any]
     params: Mapping[str, Any]
 
-    def text(self, key: str, default: str = "") -> str:
-        template = str(self.params.get(key) or default)
-        return PLACEHOLDER.sub(lambda m: _show(self.record.get(m.group(1), m.group(0))), template)
+    def text(self, key: str) -> str:
+        """The step's text ``key`` (or what an empty one sends), its placeholders filled from the event."""
+        trigger = catalog().get(self.event.trigger)
+        template = str(self.params.get(key) or TEXT_DEFAULTS.get(key, ""))
+        return fill(template, self.record, trigger.field_map if trigger else {})
 
 
-def _show(value: Any) -> str:
-    return "" if value is None else str(value)
+# --- an action in words ------------------------------------------------------------------------------
+
+
+class Names:
+    """What a description names, as the PSA calls it: boards, priorities and statuses from the last sync, and
+    customers. Each table is read once per page, however many actions the page describes."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._customers: dict[int, str] = {}
+
+    @cached_property
+    def psa(self) -> str:
+        """The connected PSA's name ("ConnectWise PSA"), for what no longer exists there."""
+        labels = sorted(
+            {
+                vendor.label
+                for key in self.session.scalars(select(Connection.vendor).distinct())
+                if (vendor := registry.CONNECTORS.get(key)) is not None and vendor.category == "psa"
+            }
+        )
+        return labels[0] if len(labels) == 1 else "the PSA"
+
+    @cached_property
+    def _boards(self) -> dict[int, TicketBoard]:
+        return {b.id: b for b in self.session.scalars(select(TicketBoard))}
+
+    @cached_property
+    def _priorities(self) -> dict[int, str]:
+        return {i: n for i, n in self.session.execute(select(TicketPriority.id, TicketPriority.name))}
+
+    @cached_property
+    def _statuses(self) -> dict[int, str]:
+        return {i: n for i, n in self.session.execute(select(TicketStatus.id, TicketStatus.name))}
+
+    def board(self, ident: int) -> str:
+        found = self._boards.get(ident)
+        if found is None:
+            return f"board #{ident}, no longer in {self.psa}"
+        return f"{found.name} (inactive in {self.psa})" if found.inactive else found.name
+
+    def priority(self, ident: int) -> str:
+        return self._priorities.get(ident) or f"priority #{ident}, no longer in {self.psa}"
+
+    def status(self, ident: int) -> str:
+        return self._statuses.get(ident) or f"status #{ident}, no longer in {self.psa}"
+
+    def customers(self, idents: Iterable[int]) -> list[str]:
+        wanted = [int(i) for i in idents]
+        missing = {i for i in wanted if i not in self._customers}
+        if missing:
+            found = self.session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(missing)))
+            self._customers.update({i: name for i, name in found})
+        return [self._customers.get(i, "a customer since deleted") for i in wanted]
+
+
+@dataclass(frozen=True)
+class ActionText:
+    """An action in words: one sentence for lists, and the full texts it carries for a closer look."""
+
+    sentence: str
+    details: tuple[tuple[str, str], ...] = ()
+
+
+HEADLINE = 120  # characters of a text quoted in the sentence; the whole text goes to the details
+# The texts a step sends when its author left them empty.
+TEXT_DEFAULTS = {
+    "summary": "{title}",
+    "description": "Opened by a Vectis rule: {title}",
+    "message": "{title}",
+    "subject": "{title}",
+    "body": "{title}",
+}
+
+
+def _id(value: Any) -> int | None:
+    text = str(value if value is not None else "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _text(params: Mapping[str, Any], key: str) -> str:
+    return str(params.get(key) or TEXT_DEFAULTS.get(key, "")).strip()
+
+
+def _quoted(sentence: str, headline: str, label: str, *others: tuple[str, str]) -> ActionText:
+    """``sentence: “headline”``, the headline cut for a list; the details hold every other text, and the
+    headline too when it was cut."""
+    details = [(name, text) for name, text in others if text]
+    if not headline:
+        return ActionText(sentence, tuple(details))
+    if len(headline) > HEADLINE:
+        details.insert(0, (label, headline))
+        headline = headline[: HEADLINE - 1].rstrip() + "…"
+    return ActionText(f"{sentence}: “{headline}”", tuple(details))
+
+
+def _internal(params: Mapping[str, Any]) -> bool:
+    """A note is internal unless its step says otherwise (a form sends "", a stored step False)."""
+    return params.get("internal", True) not in (False, "false", "0", "")
+
+
+def _label(target: Mapping[str, Any] | None) -> str:
+    """What a call acts on, as its target names it ("#48283", "Harbor Dental"); "" for a rule's step."""
+    return str((target or {}).get("label") or "")
+
+
+def _describe_ticket(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
+    board_id, priority_id = _id(params.get("board_id")), _id(params.get("priority_id"))
+    board = names.board(board_id) if board_id is not None else "the customer's usual board"
+    named = names.priority(priority_id) if priority_id is not None else ""
+    # ConnectWise's own names often start with the word ("Priority 2 - High"): not "priority Priority 2".
+    priority = (named if named.lower().startswith("priority") else f"priority {named}") if named else "default priority"
+    customer = f" for {_label(target)}" if _label(target) else ""
+    linked = ", linked to the alert" if params.get("alert_id") else ""
+    sentence = f"Create a ticket{customer} on {board}, {priority}{linked}"
+    return _quoted(sentence, _text(params, "summary"), "Summary", ("Details", _text(params, "description")))
+
+
+def _describe_status(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
+    status_id = _id(params.get("status_id"))
+    wanted = names.status(status_id) if status_id is not None else str(params.get("status") or "").strip()
+    ticket = f"{_label(target)}'s status" if _label(target) else "the ticket's status"
+    return ActionText(f"Change {ticket} to {wanted}" if wanted else f"Change {ticket} (no status named yet)")
+
+
+def _describe_note(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
+    internal = _internal(params)
+    kind = "an internal note" if internal else "a reply the customer sees"
+    where = f" to {_label(target)}" if _label(target) else ""
+    return _quoted(f"Add {kind}{where}", _text(params, "text"), "Note")
+
+
+def _describe_alert(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
+    severity = str(params.get("severity") or "warning")
+    word = dict(SEVERITIES).get(severity, severity).lower()
+    article = "an" if word[:1] in "aeiou" else "a"
+    on = f" on “{_label(target)}”" if _label(target) else ""
+    return _quoted(f"Create {article} {word} alert{on}", _text(params, "message"), "Message")
+
+
+def _describe_acknowledge(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
+    return ActionText(f"Acknowledge the alert “{_label(target)}”" if _label(target) else "Acknowledge the alert")
+
+
+def _describe_email(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
+    to = str(params.get("to") or "").strip()
+    sentence = f"E-mail {to}" if to else "E-mail (no address yet)"
+    return _quoted(sentence, _text(params, "subject"), "Subject", ("Message", _text(params, "body")))
+
+
+Describe = Callable[[Mapping[str, Any], Names, Mapping[str, Any] | None], ActionText]
 
 
 @dataclass(frozen=True)
@@ -114,6 +340,7 @@ class ActionType:
     fields: tuple[Field, ...]
     subjects: frozenset[str] | None  # the trigger subjects it applies to; None: any
     build: Callable[[Built], Call]
+    describe: Describe  # a step ({"params"}) or a call it made ({"payload", "target"}) in words
     help: str = ""
 
 
@@ -150,11 +377,11 @@ def _create_ticket(built: Built) -> Call:
         raise Skip("The priority this rule names is not one of that PSA's: edit the rule.")
     priority_id = priority.id if priority else find.default_priority(board.connection_id)
     payload: dict[str, Any] = {
-        "summary": built.text("summary", "{title}")[:100],
+        "summary": built.text("summary")[:100],
         "board_id": board.id,
         "priority_id": priority_id or "",
         "contact_id": "",
-        "description": built.text("description", "Opened by a Vectis rule: {title}"),
+        "description": built.text("description"),
     }
     if built.event.subject_type == "alert":
         payload["alert_id"] = built.event.subject_id
@@ -173,7 +400,7 @@ def _status_change(built: Built) -> Call:
 
 def _note(built: Built) -> Call:
     ticket = _ticket(built)
-    internal = built.params.get("internal", True) not in (False, "false", "0", "")
+    internal = _internal(built.params)
     payload = {"text": built.text("text"), "internal": internal, "status_id": ""}
     return Call("ticket.reply", Target("ticket", str(ticket.id), f"#{ticket.external_id}"), payload)
 
@@ -182,7 +409,7 @@ def _raise_alert(built: Built) -> Call:
     event = built.event
     payload = {
         "severity": str(built.params.get("severity") or "warning"),
-        "message": built.text("message", "{title}"),
+        "message": built.text("message"),
         "subject_type": event.subject_type,
         "subject_id": event.subject_id,
         "subject_label": event.title[:300],
@@ -204,7 +431,7 @@ def _email(built: Built) -> Call:
     to = built.text("to").strip()
     if "@" not in to:
         raise Skip("The e-mail step has no address to send to.")
-    payload = {"to": to, "subject": built.text("subject", "{title}")[:200], "body": built.text("body", "{title}")}
+    payload = {"to": to, "subject": built.text("subject")[:200], "body": built.text("body")}
     return Call("mail.send", Target("email", to, to), payload)
 
 
@@ -224,6 +451,7 @@ ACTION_TYPES: dict[str, ActionType] = {
             ),
             None,
             _create_ticket,
+            _describe_ticket,
             help="In the customer's PSA (ConnectWise).",
         ),
         ActionType(
@@ -233,6 +461,7 @@ ACTION_TYPES: dict[str, ActionType] = {
             (Field("status", "New status (as named on the ticket's board)", TEXT),),
             frozenset({"ticket"}),
             _status_change,
+            _describe_status,
         ),
         ActionType(
             "add_ticket_note",
@@ -241,6 +470,7 @@ ACTION_TYPES: dict[str, ActionType] = {
             (Field("text", "Note", TEXT), Field("internal", "Internal note", "boolean")),
             frozenset({"ticket"}),
             _note,
+            _describe_note,
         ),
         ActionType(
             "create_alert",
@@ -249,9 +479,16 @@ ACTION_TYPES: dict[str, ActionType] = {
             (Field("severity", "Severity", "enum", SEVERITIES), Field("message", "Message", TEXT)),
             None,
             _raise_alert,
+            _describe_alert,
         ),
         ActionType(
-            "acknowledge_alert", "Acknowledge the alert", "alert.acknowledge", (), frozenset({"alert"}), _acknowledge
+            "acknowledge_alert",
+            "Acknowledge the alert",
+            "alert.acknowledge",
+            (),
+            frozenset({"alert"}),
+            _acknowledge,
+            _describe_acknowledge,
         ),
         ActionType(
             "send_email",
@@ -260,6 +497,7 @@ ACTION_TYPES: dict[str, ActionType] = {
             (Field("to", "To", TEXT), Field("subject", "Subject", TEXT), Field("body", "Message", TEXT)),
             None,
             _email,
+            _describe_email,
             help="Through Vectis's mail queue.",
         ),
     )
@@ -273,3 +511,17 @@ def build(lookups: Lookups, event: Event, record: Mapping[str, Any], step: Mappi
     if kind.subjects is not None and event.subject_type not in kind.subjects:
         raise Skip(f"“{kind.label}” needs a {' or '.join(sorted(kind.subjects))} event.")
     return kind.build(Built(lookups, event, record, step.get("params") or {}))
+
+
+def describe_action(step: Mapping[str, Any], names: Names) -> ActionText:
+    """An action in words, wherever it shows: a rule's step (``{"type", "params"}``), a call it made or would
+    make (``{"verb", "target", "payload"}``), or one it did not make (``{"skip", "type"}``)."""
+    key = str(step.get("type") or step.get("verb") or "")
+    kind = ACTION_TYPES.get(key) or next((a for a in ACTION_TYPES.values() if a.verb == key), None)
+    if "skip" in step:
+        return ActionText(f"{kind.label if kind else 'An action'} — {step['skip']}")
+    if kind is None:
+        return ActionText(f"An action Vectis no longer has (“{key}”)")
+    if "payload" in step:
+        return kind.describe(step.get("payload") or {}, names, step.get("target") or {})
+    return kind.describe(step.get("params") or {}, names, None)

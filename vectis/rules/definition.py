@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vectis.rules import conditions
-from vectis.rules.action_types import ACTION_TYPES
+from vectis.rules.action_types import ACTION_TYPES, Names, describe_action
 from vectis.rules.predicates import PREDICATES
 from vectis.rules.triggers import catalog
 
@@ -121,8 +121,9 @@ def _action_problems(steps: list[dict[str, Any]], subject: str) -> list[str]:
     return found
 
 
-def describe(definition: Mapping[str, Any], customer_names: Mapping[int, str] | None = None) -> list[str]:
-    """The definition as lines of text: what a person reads, and what the version diff compares."""
+def describe(definition: Mapping[str, Any], names: Names) -> list[str]:
+    """The definition as lines of text: what a person reads, and what the version diff compares (so every
+    text an action sends has a line of its own)."""
     trigger = catalog().get(str(definition.get("trigger") or ""))
     if trigger is None:
         return ["When: (no trigger)"]
@@ -131,13 +132,12 @@ def describe(definition: Mapping[str, Any], customer_names: Mapping[int, str] | 
     tree = definition.get("conditions") or conditions.empty()
     lines.append("If: " + (conditions.describe(tree, trigger.field_map, PREDICATES) if tree.get("items") else "always"))
     for n, step in enumerate(definition.get("actions") or [], 1):
-        kind = ACTION_TYPES.get(str(step.get("type")))
-        shown = ", ".join(f"{k}={v!r}" for k, v in sorted((step.get("params") or {}).items()) if v not in ("", None))
-        lines.append(f"Then {n}: {kind.label if kind else step.get('type')}" + (f" ({shown})" if shown else ""))
+        said = describe_action(step, names)
+        lines.append(f"Then {n}: {said.sentence}")
+        lines.extend(f"Then {n}, {label.lower()}: “{text}”" for label, text in said.details)
     scope = definition.get("scope") or {"kind": "all"}
     if scope.get("kind") == "customers":
-        names = [(customer_names or {}).get(int(i), f"customer {i}") for i in scope.get("ids") or []]
-        lines.append("For: " + ", ".join(names))
+        lines.append("For: " + ", ".join(names.customers(int(i) for i in scope.get("ids") or [])))
     elif scope.get("kind") == "tag":
         lines.append(f"For: customers tagged “{scope.get('tag')}”, including those tagged later")
     else:
@@ -157,10 +157,10 @@ def _param_text(label: str, value: Any) -> str:
     return f"{named[1].lower()} {shown} {named[2]}" if named else f"{label.lower()}: {shown}"
 
 
-def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[tuple[str, str]]:
+def diff(before: Mapping[str, Any], after: Mapping[str, Any], names: Names) -> list[tuple[str, str]]:
     """(sign, line) pairs: "-" removed, "+" added, " " unchanged."""
     out: list[tuple[str, str]] = []
-    for line in difflib.ndiff(describe(before), describe(after)):
+    for line in difflib.ndiff(describe(before, names), describe(after, names)):
         if line.startswith("? "):
             continue
         out.append((line[0], line[2:]))

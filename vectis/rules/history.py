@@ -15,6 +15,7 @@ from vectis.events.stream import json_safe
 from vectis.events.triggers import Trigger
 from vectis.models import Customer, Rule, RuleDispatch, RuleEvent, RuleFire, RuleVersion
 from vectis.rules import definition as rule_definition
+from vectis.rules.action_types import Names, describe_action
 from vectis.rules.scans import QUALIFIES, SCANS
 from vectis.rules.triggers import catalog
 
@@ -24,6 +25,7 @@ class RuleRow:
     rule: Rule
     trigger: Trigger | None
     lines: list[str]
+    actions: list[str]  # each action in words
     fires_24h: int
     last_fire_at: datetime | None
 
@@ -45,11 +47,13 @@ def rule_list(session: Session) -> list[RuleRow]:
         .join(RuleVersion, (RuleVersion.rule_id == Rule.id) & (RuleVersion.version == Rule.version))
         .order_by(Rule.name, Rule.id)
     )
-    triggers = catalog()
+    triggers, names = catalog(), Names(session)
     out = []
     for rule, definition in rows:
         recent, last = stats.get(rule.id, (0, None))
-        out.append(RuleRow(rule, triggers.get(rule.trigger), rule_definition.describe(definition), recent, last))
+        said = [describe_action(step, names).sentence for step in definition.get("actions") or []]
+        lines = rule_definition.describe(definition, names)
+        out.append(RuleRow(rule, triggers.get(rule.trigger), lines, said, recent, last))
     return out
 
 
@@ -86,19 +90,21 @@ class VersionRow:
     version: RuleVersion
     lines: list[str]
     diff: list[tuple[str, str]]  # against the version before; empty for the first
+    same_as_current: bool  # restoring it would change nothing
 
 
 def versions(session: Session, rule_id: int) -> list[VersionRow]:
     found = list(
         session.scalars(select(RuleVersion).where(RuleVersion.rule_id == rule_id).order_by(RuleVersion.version))
     )
-    names = dict(session.execute(select(Customer.id, Customer.name)).all()) if found else {}
+    names = Names(session)
+    current = session.scalar(select(Rule.version).where(Rule.id == rule_id))
+    now = next((rule_definition.fingerprint(v.definition) for v in found if v.version == current), None)
     out = []
     for before, after in zip([None, *found[:-1]], found, strict=True):
         lines = rule_definition.describe(after.definition, names)
-        out.append(
-            VersionRow(after, lines, rule_definition.diff(before.definition, after.definition) if before else [])
-        )
+        changed = rule_definition.diff(before.definition, after.definition, names) if before else []
+        out.append(VersionRow(after, lines, changed, rule_definition.fingerprint(after.definition) == now))
     return list(reversed(out))
 
 

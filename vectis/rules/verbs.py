@@ -89,20 +89,74 @@ class UpdateRule(RuleVerb):
                 raise ActionFailed("Nothing changed, so no new version was made.")
             rule.name = name
             return Applied(f"Renamed to “{name}” (still version {rule.version}).", response={"version": rule.version})
-        version = (
-            ctx.session.scalar(select(func.max(RuleVersion.version)).where(RuleVersion.rule_id == rule.id)) or 0
-        ) + 1
-        ctx.session.add(
-            RuleVersion(
-                tenant_id=ctx.tenant_id,
-                rule_id=rule.id,
-                version=version,
-                definition=definition,
-                created_by=ctx.actor.label,
-            )
-        )
-        rule.name, rule.version, rule.trigger, rule.updated_at = name, version, definition["trigger"], datetime.now(UTC)
+        rule.name = name
+        version = _new_version(ctx, rule, definition)
         return Applied(f"Saved “{name}” as version {version}.", response={"rule_id": rule.id, "version": version})
+
+
+def _new_version(ctx: Context, rule: Rule, definition: dict[str, Any], *, restored_from: int | None = None) -> int:
+    """The rule's next version, made current. Versions are never changed, so every fire keeps naming the
+    definition it ran under."""
+    version = (ctx.session.scalar(select(func.max(RuleVersion.version)).where(RuleVersion.rule_id == rule.id)) or 0) + 1
+    ctx.session.add(
+        RuleVersion(
+            tenant_id=ctx.tenant_id,
+            rule_id=rule.id,
+            version=version,
+            definition=definition,
+            created_by=ctx.actor.label,
+            restored_from=restored_from,
+        )
+    )
+    rule.version, rule.trigger, rule.updated_at = version, definition["trigger"], datetime.now(UTC)
+    return version
+
+
+# What a restore leaves the rule doing: it never changes the mode (a restore is not an "enable"), and says so.
+STAYS = {
+    RuleMode.LIVE.value: "It stays live: version {version} acts on the next event.",
+    RuleMode.DRY_RUN.value: "It stays in dry-run: version {version} records what it would do and sends nothing.",
+    RuleMode.PAUSED.value: "It stays paused: version {version} runs once you enable it or set it to dry-run.",
+}
+
+
+@register
+class RestoreRuleVersion(RuleVerb):
+    name = "rule.restore"
+    label = "Restore an earlier version of a rule"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        rule = _rule(ctx, target)
+        try:
+            wanted = int(payload.get("version") or 0)
+        except (TypeError, ValueError):
+            wanted = 0
+        earlier = ctx.session.scalar(
+            select(RuleVersion).where(RuleVersion.rule_id == rule.id, RuleVersion.version == wanted)
+        )
+        if earlier is None:
+            raise ActionFailed("The rule has no such version.")
+        if wanted == rule.version:
+            raise ActionFailed(f"Version {wanted} is already the current one.")
+        problems = rule_definition.problems(earlier.definition)
+        if problems:
+            raise ActionFailed(
+                f"Version {wanted} can no longer run as it was: {' '.join(problems)} Edit the rule instead."
+            )
+        definition = rule_definition.normalized(earlier.definition)
+        current = ctx.session.scalar(
+            select(RuleVersion.definition).where(RuleVersion.rule_id == rule.id, RuleVersion.version == rule.version)
+        )
+        if current is not None and rule_definition.fingerprint(current) == rule_definition.fingerprint(definition):
+            raise ActionFailed(
+                f"Version {rule.version} already does exactly what version {wanted} did: nothing to restore."
+            )
+        version = _new_version(ctx, rule, definition, restored_from=wanted)
+        stays = STAYS.get(rule.mode, "").format(version=version)
+        return Applied(
+            f"Restored version {wanted} of “{rule.name}” as version {version}. {stays}".strip(),
+            response={"rule_id": rule.id, "version": version, "restored_from": wanted, "mode": rule.mode},
+        )
 
 
 def _switch(ctx: Context, target: Target, mode: RuleMode, already: str, reason: str | None = None) -> Rule:

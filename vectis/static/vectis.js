@@ -174,3 +174,22 @@ htmx.config.responseHandling = [
     });
   });
 })();
+
+// Admin → Audit log: a value too long to show whole. <button data-show-all="Show less"> inside a [data-clamp] box
+// swaps the box's [data-clamp-short] and [data-clamp-full] parts, and its own label with the attribute's.
+(function () {
+  document.addEventListener("click", function (evt) {
+    var button = evt.target instanceof Element ? evt.target.closest("[data-show-all]") : null;
+    if (!button) { return; }
+    var box = button.closest("[data-clamp]");
+    var short = box.querySelector("[data-clamp-short]");
+    var full = box.querySelector("[data-clamp-full]");
+    var opening = full.hidden;
+    full.hidden = !opening;
+    short.hidden = opening;
+    var label = button.textContent;
+    button.textContent = button.dataset.showAll;
+    button.dataset.showAll = label;
+    button.setAttribute("aria-expanded", String(opening));
+  });
+})();

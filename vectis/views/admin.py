@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -160,7 +159,8 @@ def audit() -> BaseResponse:
         "users": s.scalars(select(User).order_by(User.name)).all(),
         "active": "admin",
         "tab": "audit",
-        "json": json,
+        "details": audit_log.details,
+        "clamp": audit_log.clamp,
     }
     # htmx asks for the results (filter change) or, with ``before``, only the older rows ("load older");
     # a plain GET of either URL gets the whole page, so every state can be bookmarked.

@@ -12,7 +12,7 @@ from vectis.identity.auth import current_actor, require_role
 from vectis.ingest import integrations, webhooks
 from vectis.models import Role
 from vectis.platform import db, public_ids
-from vectis.platform.htmx import render
+from vectis.platform.htmx import render, wants_partial
 
 bp = Blueprint("integrations", __name__, url_prefix="/admin/integrations")
 admin_only = require_role(Role.ADMIN)
@@ -26,6 +26,14 @@ def _target(vendor: Any) -> Target:
     return Target("integration", vendor.key, vendor.label)
 
 
+# What templates read of a run, in words (the run log as sentences, its counts, how far a running one is).
+RUN_WORDS: dict[str, Any] = {
+    "run_log": integrations.run_log,
+    "record_counts": integrations.record_counts,
+    "sync_progress": integrations.sync_progress,
+}
+
+
 @bp.get("/")
 @admin_only
 def index() -> Response:
@@ -34,6 +42,7 @@ def index() -> Response:
         cards=integrations.cards(db.session()),
         active="admin",
         tab="integrations",
+        **RUN_WORDS,
     )
 
 
@@ -55,8 +64,10 @@ def configure(vendor: str) -> Response:
         unreadable=integrations.config_unreadable(connection),
         deliveries=webhooks.recent(s, connection),
         webhook_url=_webhook_url(connection.id) if connection else None,
+        instant=integrations.instant_updates(connection),
         active="admin",
         tab="integrations",
+        **RUN_WORDS,
     )
 
 
@@ -112,36 +123,50 @@ def set_enabled(vendor: str) -> Response:
     return redirect(url_for("integrations.configure", vendor=cls.key))
 
 
+def _on_card() -> bool:
+    """Whether the sync component asked for is an Integrations card, or the configure page's Sync section."""
+    return (request.args.get("view") or request.form.get("view")) == "card"
+
+
+def _back_to_page(cls: integrations.Vendor) -> Response:
+    """Without htmx, the page the component lives on."""
+    return redirect(url_for("integrations.index") if _on_card() else url_for("integrations.configure", vendor=cls.key))
+
+
 @bp.post("/<vendor>/sync")
 @admin_only
 def sync_now(vendor: str) -> Response:
     cls = _vendor(vendor)
     outcome = perform("integration.sync_now", _target(cls), {"vendor": cls.key}, actor=current_actor(), surface="ui")
-    if not outcome.ok:
-        flash(outcome.message, "error")
-        return redirect(url_for("integrations.configure", vendor=cls.key))
-    return sync_status(vendor)
+    if not wants_partial():  # the button's form, sent without JavaScript
+        flash(outcome.message, "ok" if outcome.ok else "error")
+        return _back_to_page(cls)
+    return _sync_component(cls, error=None if outcome.ok else outcome.message)
 
 
 @bp.get("/<vendor>/sync")
 @admin_only
 def sync_status(vendor: str) -> Response:
+    """What a syncing component polls: itself, redrawn, until the run ends (then it stops polling)."""
     cls = _vendor(vendor)
+    if not wants_partial():
+        return _back_to_page(cls)
+    return _sync_component(cls)
+
+
+def _sync_component(cls: integrations.Vendor, error: str | None = None) -> Response:
     s = db.session()
+    if _on_card():
+        return render("integrations/_card.html", card=integrations.card(s, cls), error=error, **RUN_WORDS)
     connection = integrations.connection_for(s, cls.key)
-    run = integrations.latest_run(s, connection)
     return render(
-        "integrations/configure.html",
         "integrations/_sync.html",
         vendor=cls,
-        takes_callbacks=integrations.takes_callbacks(cls),
         connection=connection,
-        run=run,
-        progress=integrations.sync_progress(run),
-        values=integrations.form_values(cls, connection),
+        run=integrations.latest_run(s, connection),
         runs=integrations.recent_runs(s, connection),
-        active="admin",
-        tab="integrations",
+        error=error,
+        **RUN_WORDS,
     )
 
 

@@ -3,6 +3,8 @@ History, versions and backtest, and enable / pause / dry-run / delete."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
@@ -17,7 +19,7 @@ from vectis.platform.access import get_or_404
 from vectis.platform.htmx import render
 from vectis.rules import builder, conditions, engine, history
 from vectis.rules import definition as rule_definition
-from vectis.rules.action_types import ACTION_TYPES
+from vectis.rules.action_types import ACTION_TYPES, ActionText, Names, describe_action
 from vectis.rules.predicates import PREDICATES
 from vectis.rules.templates import TEMPLATES
 from vectis.rules.triggers import catalog
@@ -26,6 +28,11 @@ bp = Blueprint("rules", __name__)
 writers = require_role(Role.TECHNICIAN)
 MODE_ACTIONS = {"enable": "rule.enable", "pause": "rule.pause", "dry-run": "rule.dry_run", "delete": "rule.delete"}
 BACKTEST_DAYS = (1, 7, 30)
+
+
+def _say(names: Names | None = None) -> Callable[..., ActionText]:
+    """What templates call to put an action in words, with this request's names of boards and priorities."""
+    return partial(describe_action, names=names or Names(db.session()))
 
 
 @bp.get("/rules")
@@ -37,7 +44,7 @@ def index() -> Response:
 @bp.get("/rules/templates")
 @signed_in
 def templates() -> Response:
-    return render("rules/templates.html", templates=TEMPLATES.values(), triggers=catalog(), active="rules")
+    return render("rules/templates.html", templates=TEMPLATES.values(), triggers=catalog(), say=_say(), active="rules")
 
 
 @bp.post(f"/rules/templates/<any({', '.join(TEMPLATES)}):key>")
@@ -138,11 +145,11 @@ def test() -> Response:
     _, definition = builder.from_form(request.form)
     problems = rule_definition.problems({**definition, "actions": definition["actions"] or [{"type": "create_alert"}]})
     if problems:
-        return render("rules/_trials.html", trials=[], problems=problems, days=7)
+        return render("rules/_trials.html", trials=[], problems=problems, days=7, say=_say())
     s = db.session()
     events = history.sample(s, g.tenant.id, definition, days=7, limit=25)
     trials = engine.trial(s, g.tenant.id, definition, events)
-    return render("rules/_trials.html", trials=trials, problems=[], days=7)
+    return render("rules/_trials.html", trials=trials, problems=[], days=7, say=_say())
 
 
 def _rule_page(rule: Rule, tab: str, **extra: Any) -> Response:
@@ -150,13 +157,13 @@ def _rule_page(rule: Rule, tab: str, **extra: Any) -> Response:
     current = s.scalar(select(RuleVersion).where(RuleVersion.rule_id == rule.id, RuleVersion.version == rule.version))
     if current is None:  # every rule is saved with its version; a row without one is not ours to show
         abort(404)
+    names = Names(s)
     context: dict[str, Any] = {
         "rule": rule,
         "tab": tab,
         "trigger": catalog().get(rule.trigger),
-        "lines": rule_definition.describe(
-            current.definition, dict(s.execute(select(Customer.id, Customer.name)).all())
-        ),
+        "lines": rule_definition.describe(current.definition, names),
+        "say": _say(names),
         "backtest_days": BACKTEST_DAYS,
         "active": "rules",
         **extra,
@@ -218,3 +225,16 @@ def change_mode(rule_id: int, action: str) -> Response:
     if action == "delete" and outcome.ok:
         return redirect(url_for("rules.index"))
     return redirect(url_for("rules.show", rule_id=rule_id))
+
+
+@bp.post("/rules/<pid(rule):rule_id>/restore")
+@writers
+def restore(rule_id: int) -> Response:
+    """Versions → "Restore this version": a new version with the chosen one's definition, the mode kept."""
+    rule = get_or_404(Rule, rule_id)
+    payload = {"version": params.integer(request.form.get("version"), low=1, high=1_000_000) or 0}
+    outcome = perform(
+        "rule.restore", Target("rule", str(rule.id), rule.name), payload, actor=current_actor(), surface="ui"
+    )
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return redirect(url_for("rules.show", rule_id=rule.id, tab="versions"))
