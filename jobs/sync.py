@@ -63,9 +63,10 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                 finally:
                     connector.ctx.http.close()
                 status = run.status
+            # A first sync bulk-loads tables the planner thinks empty: fresh statistics before anyone reads them.
+            db.analyze_what_changed()
             # What the sync brought in (failed runs, new tickets) reaches the alerts and rules now, not
             # at the next tick.
-
             rules.enqueue(tenant_id)
             return status
         finally:

@@ -11,10 +11,13 @@ import pytest
 from flask import Flask
 from rq import SimpleWorker
 from rq.cron import _job_data_registry
+from sqlalchemy import delete, insert, text
 
 from jobs import audit, rules
 from jobs.schedule import HEARTBEAT_KEY, heartbeat
 from tests.conftest import TenantFixture, login
+from vectis.models import Customer
+from vectis.platform import db
 from vectis.platform.queues import QUEUES, queue, redis
 
 
@@ -79,3 +82,22 @@ def test_the_audit_anchor_runs_on_a_worker_and_adds_a_line_only_when_a_chain_gre
     login(app, acme)  # a sign-in is audited
     grown = run()[len(first) :]
     assert [line["tenant_id"] for line in grown] == [acme.id]
+
+
+def test_after_a_sync_the_tables_it_bulk_loaded_get_fresh_statistics(app: Flask, acme: TenantFixture) -> None:
+    """A first sync loads thousands of rows into tables the planner believes empty (issue 17: with stale
+    statistics name matching took a nested-loop anti join, 6 s for 5,000 accounts). The sync job analyzes
+    what changed beyond autovacuum's threshold, once."""
+    with app.app_context():
+        with db.tenant_session(acme.id) as s:
+            s.execute(
+                insert(Customer),
+                [{"tenant_id": acme.id, "name": f"Bulk {n}", "normalized_name": f"bulk {n}"} for n in range(2000)],
+            )
+            s.commit()
+            s.execute(text("SELECT pg_stat_force_next_flush()"))  # this backend's counters, visible now
+        analyzed = db.analyze_what_changed()
+        assert "customers" in analyzed
+        assert "customers" not in db.analyze_what_changed()  # fresh now: nothing to do twice
+        with db.tenant_session(acme.id) as s:
+            s.execute(delete(Customer).where(Customer.name.like("Bulk %")))

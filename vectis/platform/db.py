@@ -136,3 +136,23 @@ def system_session() -> Iterator[Session]:
     migrations and seeding; never for anything a request or a tenant's job does."""
     with database().system_sessions() as s, s.begin():
         yield s
+
+
+# Autovacuum's own rule for when a table's statistics are stale: 50 rows plus 10 % of the table changed.
+_STALE_STATISTICS = """
+SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+ WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)
+"""
+
+
+def analyze_what_changed() -> list[str]:
+    """ANALYZE every table whose statistics a bulk write has outdated, as autovacuum would at its next turn,
+    now. A first sync loads thousands of rows into tables the planner still believes empty, and until
+    autovacuum runs (never, where it is off) a query can pick a plan that is fine for ten rows and ruinous
+    for ten thousand. Needs the owner (only an owner may ANALYZE); returns the tables analyzed."""
+    with database().owner_engine.connect() as conn:
+        tables = [name for (name,) in conn.execute(text(_STALE_STATISTICS))]
+        for name in tables:
+            conn.execute(text(f'ANALYZE "{name}"'))
+        conn.commit()
+    return tables
