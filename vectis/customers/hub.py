@@ -15,6 +15,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from vectis.alerts import service as alerts
+from vectis.backups import runs
 from vectis.connectors import registry
 from vectis.customers import directory as customers
 from vectis.customers import timeline
@@ -49,7 +50,7 @@ def _has_backups(hub: HubContext) -> bool:
 
 def _backups(hub: HubContext) -> dict[str, Any]:
     rows = customers.backups(hub.session, hub.customer, hub.sites)
-    return {"backups": rows, "backup_summary": customers.summary(rows)}
+    return {"backups": rows, "backup_summary": customers.summary(rows), "strip_length": runs.STRIP}
 
 
 def _timeline(hub: HubContext) -> dict[str, Any]:

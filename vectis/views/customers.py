@@ -57,6 +57,7 @@ def hub_page(
         "tabs": tabs,
         "tab": tab,
         "badges": customers.badges_for(s, [customer.id]).get(customer.id, customers.Badges()),
+        "contact": customers.contacts(s, [customer])[customer.id],
         "active": "customers",
         "draft": draft or {},
         **tab.context(context),
