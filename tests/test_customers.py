@@ -12,11 +12,13 @@ from flask import Flask
 from sqlalchemy import event, select
 
 from tests.conftest import MadeUser, TenantFixture, csrf_token, login, pid
+from tests.vendors.support import add_connection, new_tenant
 from vectis.backups.state import derive
 from vectis.backups.writer import write_runs
 from vectis.connectors.base import BackupRunRecord
 from vectis.connectors.keepit import KeepitConnector
 from vectis.customers.phones import phone
+from vectis.demo.history import backfill
 from vectis.demo.seed import DEMO_VSPC
 from vectis.models import (
     Alert,
@@ -621,4 +623,41 @@ def test_keepit_links_the_customers_account_in_its_web_app() -> None:
         "https://us-dc.keepit.com/users/abc123-def456-ghi789"
     )
     assert KeepitConnector.console_url(base, job="dev1", account=None) == base
+
+
+def test_demo_history_fills_the_days_before_a_jobs_only_run_and_agrees_with_its_status(app: Flask) -> None:
+    tenant_id = new_tenant(app)
+    now = datetime.now(UTC)
+    setup = add_connection(app, tenant_id, "veeam", dict(DEMO_VSPC))
+    with app.app_context():
+        assert backfill(tenant_id) is None  # not synced yet: nothing to fill, ask again later
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        s.get(Connection, setup.connection_id).last_sync_at = now  # type: ignore[union-attr]
+        job = BackupConnector(
+            tenant_id=tenant_id, connection_id=setup.connection_id, external_id="job-1", name="SQL01",
+            kind="Backup", vendor_type="BackupVm",
+        )  # fmt: skip
+        s.add(job)
+        s.flush()
+        s.add(
+            BackupConnectorStatus(
+                tenant_id=tenant_id, backup_connector_id=job.id, state="failed", vendor_status="Failed",
+                last_attempt_at=now - 2 * H, last_success_at=now - 52 * H, last_duration_seconds=600,
+            )
+        )  # fmt: skip
+        write_runs(s, tenant_id, {job.id: (BackupRunRecord("seen", "failed", "Failed", now - 2 * H),)})
+        job_id = job.id
+    with app.app_context():
+        assert backfill(tenant_id) == 1
+        assert backfill(tenant_id) == 0  # filled once: a restart adds nothing
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        runs = s.execute(
+            select(BackupRun.run_key, BackupRun.state, BackupRun.started_at)
+            .where(BackupRun.backup_connector_id == job_id)
+            .order_by(BackupRun.started_at)
+        ).all()
+    assert len(runs) == 14 and all(r.run_key.startswith("demo-history:") for r in runs[:-1])
+    successes = [r.started_at for r in runs if r.state in ("success", "warning")]
+    assert max(successes) == now - 52 * H  # no success after the last one, and that one is on the strip
+    assert all(r.state == "failed" for r in runs if r.started_at > now - 52 * H)
 
