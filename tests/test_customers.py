@@ -661,3 +661,100 @@ def test_demo_history_fills_the_days_before_a_jobs_only_run_and_agrees_with_its_
     assert max(successes) == now - 52 * H  # no success after the last one, and that one is on the strip
     assert all(r.state == "failed" for r in runs if r.started_at > now - 52 * H)
 
+
+# --- issue 16: the timeline's event-type and customer filters, and notes that keep the filters ------------
+
+
+def add_kinds(app: Flask, tenant: TenantFixture, customer_id: int, kinds: list[str], *, start: datetime) -> None:
+    with app.app_context(), db.tenant_session(tenant.id) as s:
+        s.add_all(
+            TimelineEvent(
+                tenant_id=tenant.id, customer_id=customer_id, source="Keepit", kind=kind,
+                occurred_at=start + timedelta(minutes=i), title=f"event {uuid.uuid4().hex[:8]}", dedup_key=uuid.uuid4().hex,
+            )
+            for i, kind in enumerate(kinds)
+        )  # fmt: skip
+
+
+def test_hiding_an_event_type_leaves_it_out_of_every_page(app: Flask, acme: TenantFixture) -> None:
+    customer_id = make_customer(app, acme, backups=False)
+    kinds = ["backup.sign-in", "backup.sign-in", "backup.security"] * 40  # 80 sign-ins among 120
+    add_kinds(app, acme, customer_id, kinds, start=datetime.now(UTC) - timedelta(days=2))
+    client = login(app, acme)
+    base = f"/customers/{pid(app, 'customer', customer_id)}/timeline"
+    first = client.get(f"{base}?hide=backup.sign-in").get_data(as_text=True)
+    assert "Hiding: Sign-ins" in first  # the chip, in words
+    assert f'href="{base}"' in first  # ... that removes the filter
+    assert re.search(r'value="backup.sign-in" checked> Sign-ins', first)
+    assert 'value="backup.security" >' in first and "Security (failed sign-ins, tokens, MFA)" in first
+    seen, url = titles(first), re.search(r'hx-get="([^"]*before=[^"]*)"', first)
+    assert url is None  # 40 left: one page
+    assert len(seen) == 40
+    everything = titles(client.get(base).get_data(as_text=True))
+    assert len(everything) == 50  # a full first page without the filter
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        hidden = set(
+            s.scalars(
+                select(TimelineEvent.title).where(
+                    TimelineEvent.customer_id == customer_id, TimelineEvent.kind == "backup.sign-in"
+                )
+            )
+        )
+    assert not hidden & set(seen)
+
+
+def test_the_global_timeline_shows_one_customer_and_its_sites(
+    app: Flask, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    parent = make_customer(app, acme, backups=False)
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        site = Customer(tenant_id=acme.id, name="Filter site", normalized_name="filter site", parent_id=parent)
+        s.add(site)
+        s.flush()
+        site_id = site.id
+    other = make_customer(app, acme, backups=False)
+    start = datetime(2025, 1, 7, 9, 0, tzinfo=UTC)  # a day no other test writes to
+    for customer_id in (parent, site_id, other):
+        add_events(app, acme, customer_id, 2, start=start)
+    client = login(app, acme)
+    html = client.get(f"/timeline?customer={pid(app, 'customer', parent)}&day={start.date()}").get_data(as_text=True)
+    assert len(titles(html)) == 4  # the customer's and its site's, not the other customer's
+    name = quiet_name(app, acme, parent)
+    assert f"Customer: {name}" in html
+    assert f'<option value="{pid(app, "customer", parent)}" selected>{name}</option>' in html
+    assert f'href="/timeline?day={start.date()}"' in html  # the chip drops the customer
+    # Another workspace's customer is no filter here: it drops out, as if never asked for.
+    foreign = make_customer(app, northwind, backups=False)
+    elsewhere = client.get(f"/timeline?customer={pid(app, 'customer', foreign)}&day={start.date()}")
+    assert elsewhere.status_code == 200 and len(titles(elsewhere.get_data(as_text=True))) >= 6
+    assert "Customer: " not in elsewhere.get_data(as_text=True)
+
+
+def test_adding_a_note_keeps_the_timelines_filters_and_says_when_they_hide_it(app: Flask, acme: TenantFixture) -> None:
+    customer_id = make_customer(app, acme, backups=False)
+    base = f"/customers/{pid(app, 'customer', customer_id)}/timeline"
+    client = login(app, acme)
+    page = client.get(f"{base}?source=Keepit&hide=backup.sign-in").get_data(as_text=True)
+    form = page.split('data-testid="note-form"', 1)[1].split("</form>", 1)[0]
+    kept = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]+)">', form)
+    assert ("source", "Keepit") in kept and ("hide", "backup.sign-in") in kept
+    posted = client.post(
+        f"/customers/{pid(app, 'customer', customer_id)}/notes",
+        data={"csrf_token": csrf_token(client, base), "body": "Rebooted the NAS", **dict(kept)},
+    )
+    assert posted.status_code == 302
+    assert posted.headers["Location"] == f"{base}?source=Keepit&hide=backup.sign-in"
+    after = client.get(posted.headers["Location"]).get_data(as_text=True)
+    assert "The filters above hide it: remove them to see it." in after  # Keepit only: the note is not shown
+    plain = client.post(
+        f"/customers/{pid(app, 'customer', customer_id)}/notes",
+        data={"csrf_token": csrf_token(client, base), "body": "Called the office", "hide": "backup.sign-in"},
+    )
+    assert plain.headers["Location"] == f"{base}?hide=backup.sign-in"
+    shown = client.get(plain.headers["Location"]).get_data(as_text=True)
+    assert "Note added to" in shown and "hide it" not in shown and "Called the office" in shown
+    refused = client.post(
+        f"/customers/{pid(app, 'customer', customer_id)}/notes",
+        data={"csrf_token": csrf_token(client, base), "body": " ", "source": "Keepit"},
+    )
+    assert refused.status_code == 422 and 'value="Keepit" checked' in refused.get_data(as_text=True)

@@ -87,6 +87,7 @@ def test_a_technician_opens_a_customer_with_ctrl_k_and_works_its_hub(
     )
     page.get_by_role("button", name="Add note").click()
     expect(page.locator("#flash")).to_contain_text("Note added to")
+    expect(page.get_by_test_id("filter-chips")).to_contain_text("Notes only")  # the filter is still on
     expect(page.get_by_test_id("note").first).to_contain_text("the NAS moves to the new rack on Friday")
     page.screenshot(path=str(screenshots_dir / "hub-timeline.png"), full_page=True)
 

@@ -7,7 +7,7 @@ one of its sites); Vectis-native tabs (the timeline) always show.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import request, url_for
@@ -54,7 +54,8 @@ def _backups(hub: HubContext) -> dict[str, Any]:
 
 
 def _timeline(hub: HubContext) -> dict[str, Any]:
-    filters = timeline.Filters.from_args(request.args)
+    # Read from the form too: a note refused for its text re-renders the tab with the filters it was sent with.
+    filters = replace(timeline.Filters.from_args(request.values), customer=None)  # the hub is the customer
     return {
         "base_url": url_for("customers.tab", customer_id=hub.customer.id, tab="timeline"),
         "target": "#hub-body",
