@@ -18,7 +18,7 @@ from vectis.backups.writer import write_runs
 from vectis.connectors.base import BackupRunRecord
 from vectis.connectors.keepit import KeepitConnector
 from vectis.customers.phones import phone
-from vectis.demo.history import backfill
+from vectis.demo.history import Latest, backfill, strip_of
 from vectis.demo.seed import DEMO_VSPC
 from vectis.models import (
     Alert,
@@ -758,3 +758,13 @@ def test_adding_a_note_keeps_the_timelines_filters_and_says_when_they_hide_it(ap
         data={"csrf_token": csrf_token(client, base), "body": " ", "source": "Keepit"},
     )
     assert refused.status_code == 422 and 'value="Keepit" checked' in refused.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("hours_back", [12 * n + 1 for n in range(1, 30)])
+def test_demo_history_never_repeats_a_run_wherever_the_last_success_falls(hours_back: int) -> None:
+    now = datetime(2026, 5, 4, 7, 10, tzinfo=UTC)
+    for key in ("a", "b", "c", "d"):
+        job = Latest(key, "failed", now - H, now - hours_back * H, 600)
+        runs = strip_of(job, now)
+        assert len({r.run_id for r in runs}) == len(runs) == 14
+        assert all(r.started_at <= now - hours_back * H for r in runs if r.state == "success")

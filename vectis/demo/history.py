@@ -65,12 +65,13 @@ def earlier_runs(job: Latest, count: int = STRIP - 1) -> list[BackupRunRecord]:
     runs: list[BackupRunRecord] = []
     success = job.last_success_at if job.last_success_at and job.last_success_at < job.last_attempt_at else None
     never = job.last_success_at is None and job.state not in ("success", "warning")  # no success on record
+    placed = False
     for k in range(1, count + 1):
         started = job.last_attempt_at - timedelta(days=k, minutes=rng.randint(-20, 20))
         if never:
             state = "failed"
-        elif success is not None and abs(started - success) < timedelta(hours=12):
-            started, state = success, "success"  # the last success is the run of that day
+        elif success is not None and not placed and abs(started - success) < timedelta(hours=12):
+            started, state, placed = success, "success", True  # the last success is the run of that day
         elif success is not None and started > success:
             state = "failed"
         else:
