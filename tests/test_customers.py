@@ -454,8 +454,14 @@ def add_tickets_and_alerts(app: Flask, tenant: TenantFixture, customer_id: int, 
             )  # fmt: skip
 
 
+def other_workspace(app: Flask) -> TenantFixture:
+    """A workspace of its own (northwind's customers are the browser tests' to count)."""
+    tenant_id = new_tenant(app)
+    return TenantFixture(tenant_id, f"t{tenant_id}", f"t{tenant_id}.localhost", "", {})
+
+
 def test_the_list_and_the_hub_header_count_open_tickets_and_alerts_with_their_sites(
-    app: Flask, acme: TenantFixture, northwind: TenantFixture
+    app: Flask, acme: TenantFixture
 ) -> None:
     name = f"Counted {uuid.uuid4().hex[:6]}"
     parent = make_customer(app, acme, backups=False, name=name)
@@ -466,8 +472,9 @@ def test_the_list_and_the_hub_header_count_open_tickets_and_alerts_with_their_si
         site_id = site.id
     add_tickets_and_alerts(app, acme, parent, tickets=2, alerts=1)
     add_tickets_and_alerts(app, acme, site_id, tickets=1, alerts=1)  # a site's roll up to its customer
-    stranger = make_customer(app, northwind, backups=False, name=name)  # the same name, another workspace
-    add_tickets_and_alerts(app, northwind, stranger, tickets=5, alerts=5)
+    elsewhere = other_workspace(app)
+    stranger = make_customer(app, elsewhere, backups=False, name=name)  # the same name, another workspace
+    add_tickets_and_alerts(app, elsewhere, stranger, tickets=5, alerts=5)
     client = login(app, acme)
     row = client.get(f"/customers?q={name}").get_data(as_text=True).split('data-testid="open-counts"', 1)[1]
     row = row.split("</td>", 1)[0]
@@ -703,9 +710,7 @@ def test_hiding_an_event_type_leaves_it_out_of_every_page(app: Flask, acme: Tena
     assert not hidden & set(seen)
 
 
-def test_the_global_timeline_shows_one_customer_and_its_sites(
-    app: Flask, acme: TenantFixture, northwind: TenantFixture
-) -> None:
+def test_the_global_timeline_shows_one_customer_and_its_sites(app: Flask, acme: TenantFixture) -> None:
     parent = make_customer(app, acme, backups=False)
     with app.app_context(), db.tenant_session(acme.id) as s:
         site = Customer(tenant_id=acme.id, name="Filter site", normalized_name="filter site", parent_id=parent)
@@ -724,7 +729,7 @@ def test_the_global_timeline_shows_one_customer_and_its_sites(
     assert f'<option value="{pid(app, "customer", parent)}" selected>{name}</option>' in html
     assert f'href="/timeline?day={start.date()}"' in html  # the chip drops the customer
     # Another workspace's customer is no filter here: it drops out, as if never asked for.
-    foreign = make_customer(app, northwind, backups=False)
+    foreign = make_customer(app, other_workspace(app), backups=False)
     elsewhere = client.get(f"/timeline?customer={pid(app, 'customer', foreign)}&day={start.date()}")
     assert elsewhere.status_code == 200 and len(titles(elsewhere.get_data(as_text=True))) >= 6
     assert "Customer: " not in elsewhere.get_data(as_text=True)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from vectis.backups.state import CLOCK_SKEW, TONE, hours, when
 from vectis.connectors import registry
 from vectis.connectors.base import Connector
-from vectis.models import BackupConnector, Connection, CustomerLink
+from vectis.models import BackupConnector, Connection
 from vectis.platform.crypto import SecretUnreadable
 
 STRIP = 14  # runs per strip
@@ -43,13 +43,15 @@ class Strip:
 
     @property
     def summary(self) -> str:
+        """The strip in words, for screen readers (each cell's own words are its tooltip)."""
         if not self.runs:
             return "No run seen yet"
         counts: dict[str, int] = {}
         for run in self.runs:
             counts[run.state] = counts.get(run.state, 0) + 1
         parts = ", ".join(f"{n} {WORDS.get(state, state).lower()}" for state, n in counts.items())
-        return f"Last {len(self.runs)} run{'s' if len(self.runs) != 1 else ''}, oldest first: {parts}"
+        plural = "s" if len(self.runs) != 1 else ""
+        return f"Last {len(self.runs)} run{plural}, oldest first: {parts}. Latest: {self.runs[-1].title}"
 
 
 def _title(
@@ -95,32 +97,26 @@ def strips(session: Session, job_ids: Iterable[int], now: datetime | None = None
     return {job_id: Strip(sorted(cells, key=lambda c: c.started_at)) for job_id, cells in found.items()}
 
 
-def console_links(session: Session, jobs: Iterable[BackupConnector]) -> dict[int, tuple[str, str]]:
-    """job id -> (vendor label, address of the job in the vendor's console), for vendors that have one."""
+def console_links(session: Session, jobs: Iterable[tuple[BackupConnector, str | None]]) -> dict[int, tuple[str, str]]:
+    """job id -> (vendor label, address of the job in the vendor's console), for vendors that have one.
+    ``jobs``: each with the id of its customer's account at the vendor."""
     jobs = list(jobs)
     settings = current_app.config["VECTIS_SETTINGS"]
     bases: dict[int, tuple[type[Connector], str] | None] = {}
-    for connection in session.scalars(select(Connection).where(Connection.id.in_({j.connection_id for j in jobs}))):
+    for connection in session.scalars(select(Connection).where(Connection.id.in_({j.connection_id for j, _ in jobs}))):
         try:
             cls = registry.get(connection.vendor)
             template = settings.vendor_urls.get(cls.key) if settings.allow_loopback_vendors else None
             bases[connection.id] = (cls, cls.base_url(connection.read_config(), template).rstrip("/"))
         except (LookupError, KeyError, SecretUnreadable):
             bases[connection.id] = None  # an unknown vendor or a config it cannot read: no link, not an error
-    link_ids = {j.customer_link_id for j in jobs if j.customer_link_id}
-    accounts: dict[int, str] = {
-        link_id: external_id
-        for link_id, external_id in session.execute(
-            select(CustomerLink.id, CustomerLink.external_id).where(CustomerLink.id.in_(link_ids))
-        )
-    }
     links: dict[int, tuple[str, str]] = {}
-    for job in jobs:
+    for job, account in jobs:
         base = bases.get(job.connection_id)
         if base is None:
             continue
         cls, url = base
-        address = cls.console_url(url, job=job.external_id, account=accounts.get(job.customer_link_id or 0))
+        address = cls.console_url(url, job=job.external_id, account=account)
         if address and address.startswith(("https://", "http://")):
             links[job.id] = (cls.label, address)
     return links

@@ -199,14 +199,18 @@ def _family(session: Session, ids: Iterable[int]) -> dict[int, int]:
     return family
 
 
-def _job_rows(session: Session, customer_ids: list[int]) -> list[tuple[BackupConnector, BackupConnectorStatus | None]]:
+def _job_rows(
+    session: Session, customer_ids: list[int]
+) -> list[tuple[BackupConnector, BackupConnectorStatus | None, str | None]]:
+    """Each job with its status and its customer's account at the vendor (where its console link goes)."""
     if not customer_ids:
         return []
     return [
-        (job, status)
-        for job, status in session.execute(
-            select(BackupConnector, BackupConnectorStatus)
+        (job, status, account)
+        for job, status, account in session.execute(
+            select(BackupConnector, BackupConnectorStatus, CustomerLink.external_id)
             .outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
+            .outerjoin(CustomerLink, CustomerLink.id == BackupConnector.customer_link_id)
             .where(BackupConnector.customer_id.in_(customer_ids))
         )
     ]
@@ -293,8 +297,8 @@ def backups(session: Session, customer: Customer, sites: list[Customer]) -> list
     vendors = {c.id: registry.label(c.vendor) for c in session.scalars(select(Connection))}
     now = datetime.now(UTC)
     jobs = _job_rows(session, [customer.id, *names])
-    strips = runs.strips(session, [job.id for job, _ in jobs], now)
-    consoles = runs.console_links(session, [job for job, _ in jobs])
+    strips = runs.strips(session, [job.id for job, _, _ in jobs], now)
+    consoles = runs.console_links(session, [(job, account) for job, _, account in jobs])
     rows = [
         BackupRow(
             job,
@@ -305,7 +309,7 @@ def backups(session: Session, customer: Customer, sites: list[Customer]) -> list
             strips[job.id],
             consoles[job.id][1] if job.id in consoles else None,
         )
-        for job, status in jobs
+        for job, status, _ in jobs
     ]
     rows.sort(key=lambda r: (r.health.state == "removed", _ORDER.get(r.health.state, 9), r.vendor, r.job.name))
     return rows

@@ -8,6 +8,7 @@ any country. What libphonenumber cannot read as a valid number is shown exactly 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -45,6 +46,8 @@ def region_of(location: str | None) -> str | None:
     return COUNTRIES.get(country.casefold())
 
 
+# Reading a number costs ~0.1-0.3 ms and a page of 50 customers reads 50; the same ones, page after page.
+@functools.lru_cache(maxsize=16_384)
 def phone(raw: str | None, location: str | None = None) -> Phone | None:
     text = (raw or "").strip()
     if not text:
