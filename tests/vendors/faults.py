@@ -36,7 +36,7 @@ from vectis.simulators.base.state import SimState
 
 # Every table a sync or the rules refresh after it writes for a tenant.
 SYNCED_TABLES = (
-    "customers", "customer_links", "contacts", "backup_connectors", "backup_connector_status",
+    "customers", "customer_links", "contacts", "backup_connectors", "backup_connector_status", "backup_runs",
     "backup_audit_events", "timeline_events", "ticket_boards", "ticket_statuses", "ticket_priorities", "tickets",
     "ticket_notes", "ticket_status_changes", "ticket_related", "alerts", "rule_events", "stream_cursors",
 )  # fmt: skip

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests.conftest import csrf_token, login
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync, vendor_url
 from vectis.actions import Actor, Target, perform
-from vectis.connectors.keepit import MESSAGES, REGIONS, KeepitConnector, classify, parse_keepit_url
+from vectis.connectors.keepit import MESSAGES, REGIONS, RUN_HISTORY, KeepitConnector, classify, parse_keepit_url
 from vectis.demo.seed import DEMO_KEEPIT
 from vectis.ingest.integrations import try_connection
 from vectis.ingest.matching import matching_queue
@@ -22,6 +22,7 @@ from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
     BackupConnectorStatus,
+    BackupRun,
     Customer,
     CustomerLink,
     LinkStatus,
@@ -193,10 +194,44 @@ def test_it_syncs_accounts_connectors_statuses_and_fourteen_days_of_audit(app: F
     assert any(row.last_success_at is None for row in statuses if row.state == "failed")
     assert categories <= {"user", "account", "connector", "connection", "recovery", "reporting", "security"} | {
         "compliance",
+        "sign-in",
         "other",
     }
-    assert {"user", "connector", "recovery"} <= categories
+    assert {"user", "connector", "recovery", "sign-in"} <= categories
     assert count(app, setup, TimelineEvent, TimelineEvent.source == "Keepit") == keepit.audit_in_window()
+
+
+def test_each_connector_brings_its_recent_runs_and_a_second_sync_adds_none(app: Flask, keepit: Keepit) -> None:
+    """Keepit lists a connector's jobs: the run-history strip starts with the last 14, keyed by Keepit's job id."""
+    setup = keepit_connection(app)
+    assert sync(app, setup).status == "succeeded"
+    expected: dict[str, list[tuple[str, str, datetime]]] = {}
+    outcome = {"succeeded": "success", "failed": "failed", "cancelled": "stopped"}
+    for child in keepit.children:
+        for device in keepit.state.device_views(child["id"]):
+            jobs = [j for j in keepit.state.job_views(device["guid"]) if j["type"] == "backup"][::-1][:RUN_HISTORY]
+            expected[device["guid"]] = sorted(
+                (
+                    job["guid"],
+                    "running" if job["active"] else next(state for tag, state in outcome.items() if job[tag]),
+                    job["started"],
+                )
+                for job in jobs
+            )
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        rows = s.execute(
+            select(BackupConnector.external_id, BackupRun.run_key, BackupRun.state, BackupRun.started_at).join(
+                BackupConnector, BackupConnector.id == BackupRun.backup_connector_id
+            )
+        ).all()
+    got: dict[str, list[tuple[str, str, datetime]]] = {guid: [] for guid in expected}
+    for guid, key, state, started in rows:
+        got[guid].append((key, state, started))
+    assert {guid: sorted(runs) for guid, runs in got.items()} == expected
+    assert max(len(runs) for runs in expected.values()) == RUN_HISTORY  # the fixture has longer histories
+    assert {"success", "failed"} <= {state for runs in expected.values() for _, state, _ in runs}
+    assert sync(app, setup).status == "succeeded"
+    assert count(app, setup, BackupRun) == len(rows)
 
 
 def test_the_next_sync_only_fetches_new_audit_records(app: Flask, keepit: Keepit) -> None:
@@ -261,6 +296,8 @@ def test_malformed_xml_fails_the_run_with_a_reason_and_keeps_what_was_committed(
 
 def test_audit_areas_map_to_the_guides_categories() -> None:
     assert classify("user", "failed-login") == "security"
+    # A sign-in that worked is routine (a timeline filter hides it); one that failed stays a security event.
+    assert classify("user", "login") == "sign-in" and classify("user", "login", succeeded=False) == "security"
     assert classify("restore", "restore-started") == "recovery"
     assert classify("report", "export") == "recovery" or classify("report", "create") == "reporting"
     assert classify("billing", "invoice-sent") == "account"

@@ -19,13 +19,14 @@ from sqlalchemy import func, select
 
 from jobs.sync import INTERRUPTED, run_sync, tick
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
-from vectis.connectors.veeam import EVENT_CAP, MESSAGES, SKIPPED_ACTIVITY, VeeamConnector, parse_time
+from vectis.connectors.veeam import EVENT_CAP, MESSAGES, SKIPPED_ACTIVITY, STATE_BY_STATUS, VeeamConnector, parse_time
 from vectis.ingest.integrations import check_state, run_test, start_test, try_connection
 from vectis.ingest.matching import normalize_name
 from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
     BackupConnectorStatus,
+    BackupRun,
     Connection,
     Customer,
     CustomerLink,
@@ -223,6 +224,60 @@ def test_it_derives_the_last_success_from_its_own_history(app: Flask, vspc: Vspc
             .where(BackupConnector.external_id == job["instanceUid"])
         ).one()
     assert status.state == "failed" and status.last_success_at is not None
+
+
+def test_it_keeps_each_run_it_sees_once_and_a_running_one_gets_its_outcome(
+    app: Flask, vspc: Vspc, setup: Setup
+) -> None:
+    """VSPC reports only the latest session: Vectis keeps every one it sees, keyed by its start."""
+    sync(app, setup)
+    running = next(j for j in vspc.state.server_jobs if j["status"] == "Running")
+    done = next(j for j in vspc.state.server_jobs if j["status"] == "Success")
+    sync(app, setup)  # the same sessions read again
+
+    def runs_of(job: dict[str, Any]) -> list[tuple[str, datetime, datetime | None]]:
+        with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+            return [
+                (r.state, r.started_at, r.ended_at)
+                for r in s.execute(
+                    select(BackupRun.state, BackupRun.started_at, BackupRun.ended_at)
+                    .join(BackupConnector, BackupConnector.id == BackupRun.backup_connector_id)
+                    .where(BackupConnector.external_id == job["instanceUid"])
+                    .order_by(BackupRun.started_at)
+                )
+            ]
+
+    assert runs_of(running) == [("running", parse_time(running["lastRun"]), None)]
+    assert runs_of(done) == [("success", parse_time(done["lastRun"]), parse_time(done["lastEndTime"]))]
+    started = parse_time(running["lastRun"])
+    assert started is not None
+    running |= {"status": "Failed", "lastEndTime": (started + timedelta(minutes=9)).isoformat()}  # it ends
+    later = started + timedelta(days=1)
+    done |= {"status": "Warning", "lastRun": later.isoformat(), "lastEndTime": (later + timedelta(hours=1)).isoformat()}
+    sync(app, setup)
+    assert runs_of(running) == [("failed", started, started + timedelta(minutes=9))]
+    assert [state for state, _, _ in runs_of(done)] == ["success", "warning"]
+    jobs_seen = sum(
+        1
+        for j in vspc.state.server_jobs + vspc.state.agent_jobs
+        if j.get("lastRun") and STATE_BY_STATUS.get(j["status"], "unknown") != "unknown"
+    )
+    assert count(app, setup, BackupRun) == jobs_seen + 1  # one run each, and the new session
+
+
+def test_a_company_brings_its_phone_and_place(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    sync(app, setup)
+    company = vspc.state.companies[0]
+    organization = vspc.state.organizations[company["instanceUid"]]
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        found = s.execute(
+            select(Customer.contact_phone, Customer.location, Customer.contact_email).where(
+                Customer.name == company["name"]
+            )
+        ).one()
+    assert found.contact_phone == organization["phone"]
+    assert found.location == f"{organization['city']}, {organization['countryName']}"
+    assert found.contact_email is None  # the organization's mailbox is not a person's
 
 
 def test_a_rename_at_the_vendor_creates_no_duplicate(app: Flask, vspc: Vspc, setup: Setup) -> None:

@@ -1,5 +1,6 @@
-"""Writes what backup vendors report: jobs (Veeam jobs, Keepit connectors) with their latest status, and
-backup audit events with their timeline rows. Called by the sync engine for each page, in its transaction."""
+"""Writes what backup vendors report: jobs (Veeam jobs, Keepit connectors) with their latest status and the
+runs seen of them, and backup audit events with their timeline rows. Called by the sync engine for each page,
+in its transaction."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from vectis.connectors.base import BackupEventRecord, BackupJobRecord
+from vectis.connectors.base import BackupEventRecord, BackupJobRecord, BackupRunRecord
 from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
     BackupConnectorStatus,
+    BackupRun,
     Connection,
     Linked,
     SyncRun,
@@ -94,6 +96,53 @@ def write_jobs(
             "consecutive_failures": "CASE WHEN excluded.state = 'failed' AND excluded.last_attempt_at "
             "IS DISTINCT FROM t.last_attempt_at THEN t.consecutive_failures + 1 "
             "WHEN excluded.state IN ('success', 'warning') THEN 0 ELSE t.consecutive_failures END",
+        },
+    )
+    write_runs(session, connection.tenant_id, {ids[r.external_id]: runs_of(r) for r in records})
+
+
+# A run read again replaces what was kept of it only while it was running (it has finished since) or with
+# an outcome: a job that goes idle after a success must not turn that success grey.
+_RUN_SETTLES = "t.state = 'running' OR excluded.state IN ('success', 'warning', 'failed')"
+
+
+def runs_of(r: BackupJobRecord) -> tuple[BackupRunRecord, ...]:
+    """The runs a record shows: those the vendor listed, else its latest, keyed by when it started."""
+    if r.runs or r.last_attempt_at is None or r.state == "unknown":
+        return r.runs
+    # While a session runs, a vendor's "last end" can be the previous session's.
+    ended = (
+        r.last_end_at if r.state != "running" and (r.last_end_at or r.last_attempt_at) >= r.last_attempt_at else None
+    )
+    run_id = r.last_attempt_at.isoformat()
+    return (BackupRunRecord(run_id, r.state, r.vendor_status, r.last_attempt_at, ended, r.message),)
+
+
+def write_runs(session: Session, tenant_id: int, runs: dict[int, tuple[BackupRunRecord, ...]]) -> None:
+    """Every run once per job and vendor run id, in one statement: syncs read the same runs again and again."""
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "backup_connector_id": job_id,
+            "run_key": run.run_id[:200],
+            "state": run.state,
+            "vendor_status": run.vendor_status[:40],
+            "started_at": run.started_at,
+            "ended_at": run.ended_at,
+            "duration_seconds": max(int((run.ended_at - run.started_at).total_seconds()), 0) if run.ended_at else None,
+            "message": run.message,
+        }
+        for job_id, job_runs in runs.items()
+        for run in {run.run_id: run for run in job_runs}.values()  # a vendor listing one run twice
+    ]
+    upsert(
+        session.connection(),
+        BackupRun.__table__,  # type: ignore[arg-type]
+        rows,
+        conflict=("tenant_id", "backup_connector_id", "run_key"),
+        merge={
+            column: f"CASE WHEN {_RUN_SETTLES} THEN excluded.{column} ELSE t.{column} END"
+            for column in ("state", "vendor_status", "ended_at", "duration_seconds", "message")
         },
     )
 

@@ -57,6 +57,18 @@ class CustomerRecord:
 
 
 @dataclass(frozen=True)
+class BackupRunRecord:
+    """One run of a job: its outcome, its own state, not the job's."""
+
+    run_id: str  # the vendor's id of the run (a Keepit job's guid)
+    state: str  # success | warning | failed | running | stopped | unknown
+    vendor_status: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
 class BackupJobRecord:
     external_id: str
     customer_external_id: str | None
@@ -72,6 +84,9 @@ class BackupJobRecord:
     protected_object: str | None = None
     # When the vendor knows it (Keepit's latest snapshot); otherwise derived from the runs we observe.
     last_success_at: datetime | None = None
+    # Recent runs, newest first, from a vendor that lists them (Keepit); for one that reports only the
+    # latest run (VSPC) the writer keeps that run, from the fields above.
+    runs: tuple[BackupRunRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +230,12 @@ class Connector(ABC):
         """Where the vendor lives for this config. ``template`` comes from ``VECTIS_VENDOR_URLS`` (demo and
         tests: the simulators) for vendors whose host is derived rather than typed in."""
         return str(config[cls.base_url_field])
+
+    @classmethod
+    def console_url(cls, base_url: str, *, job: str, account: str | None) -> str | None:
+        """Where a person opens this job (``job``: its external id; ``account``: its customer's account at the
+        vendor) in the vendor's own web console, given :meth:`base_url`; None when it has no console."""
+        return None
 
     @classmethod
     def secret_fields(cls) -> frozenset[str]:

@@ -5,9 +5,14 @@ host (``https://<region>.keepit.com``); ids are three base-36 groups, not UUIDs.
 
 - child accounts of the parent GUID (``GET /users/{parent}/users``, v3, ``X-Total-Count``) -> customers;
 - per account its connectors (``/devices``, v4), and per connector its health with reason, latest
-  snapshot (v1) and latest backup job -> ``backup_connectors`` + ``backup_connector_status``;
+  snapshot (v1) and its last :data:`RUN_HISTORY` backup jobs -> ``backup_connectors`` +
+  ``backup_connector_status`` + ``backup_runs`` (the run-history strip starts full);
 - the audit log of the parent and its children (``PUT /audit/filter/pretty``, v4, ``next-offset``) on a
   rolling 14-day window, resumed from the last record seen -> ``backup_audit_events`` + the timeline.
+
+A person opens a connector in Keepit's own web app at the customer's account (``/users/<account>`` on the
+regional host, the address Keepit's guides tell partners to read their GUID from); Keepit publishes no address
+for one connector or its Job Monitor, so the account is as deep as the link goes.
 
 The guide's audit categories (user, account, connector, connection, recovery, reporting, security,
 compliance) are Vectis's own classification of Keepit's ``area``/``action`` (vendor-apis.md, discrepancy
@@ -30,6 +35,7 @@ from defusedxml.ElementTree import fromstring
 from vectis.connectors.base import (
     BackupEventRecord,
     BackupJobRecord,
+    BackupRunRecord,
     ConfigField,
     Connector,
     CustomerRecord,
@@ -58,6 +64,7 @@ KEEPIT_URL = re.compile(
 )
 EVENT_WINDOW = timedelta(days=14)
 PAGE_SIZE = 500
+RUN_HISTORY = 14  # backup jobs read per connector: the latest run's state, and the run-history strip
 ACCOUNTS_PER_PAGE = 25  # connectors of this many accounts are written per transaction
 
 MESSAGES = {
@@ -116,6 +123,9 @@ _CATEGORY_RULES = (
     (("account", "subscription", "product", "billing", "company"), "account"),
 )
 CATEGORIES = ("user", "account", "connector", "connection", "recovery", "reporting", "security", "compliance")
+# A person signing in or out, and it working: most of an audit log, worth hiding on the timeline without hiding
+# the security events (a failed sign-in, a new token) that stay "security".
+SIGN_IN_ACTIONS = frozenset({"login", "logout", "signin", "signout"})
 
 
 def parse_keepit_url(text: str) -> tuple[str, str] | None:
@@ -144,7 +154,9 @@ def workload(device_type: str, agent_type: str = "") -> str:
     return WORKLOADS.get(code, code.replace("-", " ").title() or "SaaS connector")
 
 
-def classify(area: str, action: str) -> str:
+def classify(area: str, action: str, *, succeeded: bool = True) -> str:
+    if succeeded and action.lower() in SIGN_IN_ACTIONS:
+        return "sign-in"
     words = f"{action} {area}".lower()
     for keywords, category in _CATEGORY_RULES:
         if any(k in words for k in keywords):
@@ -193,15 +205,31 @@ def job_outcome(job: Element | None) -> tuple[str, datetime | None, datetime | N
     return "unknown", started, None
 
 
+# How a job ended, as the timestamp Keepit set says it (jobs have no status word).
+_JOB_STATUS = {"success": "succeeded", "failed": "failed", "stopped": "cancelled", "running": "active"}
+
+
+def parse_run(job: Element) -> BackupRunRecord | None:
+    """One backup job as a run; None for one not started yet (queued) or without an id."""
+    guid = _text(job, "guid")
+    state, started, ended = job_outcome(job)
+    if not guid or started is None or state not in _JOB_STATUS:
+        return None
+    return BackupRunRecord(
+        run_id=guid, state=state, vendor_status=_JOB_STATUS[state], started_at=started, ended_at=ended
+    )
+
+
 def parse_connector(
-    account: str, device: Element, health: Element | None, latest: Element | None, job: Element | None
+    account: str, device: Element, health: Element | None, latest: Element | None, jobs: list[Element]
 ) -> BackupJobRecord | None:
+    """``jobs``: the connector's recent backup jobs, newest first."""
     guid = _text(device, "guid")
     if not guid:
         return None
     device_type, agent_type = _text(device, "type"), _text(device, "agent-type")
     name = workload(device_type, agent_type)
-    state, started, ended = job_outcome(job)
+    state, started, ended = job_outcome(jobs[0] if jobs else None)
     snapshot = parse_time(_text(latest, "backup/tstamp"))
     level, reason = _text(health, "health").lower(), _text(health, "reason").upper()
     if state == "unknown" and snapshot is None:
@@ -226,12 +254,13 @@ def parse_connector(
         message=message,
         protected_object=_text(device, "orglink") or None,
         last_success_at=snapshot,
+        runs=tuple(run for run in map(parse_run, jobs) if run is not None),
     )
 
 
 def parse_connector_parts(parts: dict[str, Any]) -> BackupJobRecord | None:
-    """The stream's parser: one connector is read from four answers (device, health, snapshot, job)."""
-    return parse_connector(parts["account"], parts["device"], parts["health"], parts["latest"], parts["job"])
+    """The stream's parser: one connector is read from four answers (device, health, snapshot, jobs)."""
+    return parse_connector(parts["account"], parts["device"], parts["health"], parts["latest"], parts["jobs"])
 
 
 def parse_audit(record: Element) -> BackupEventRecord | None:
@@ -259,7 +288,7 @@ def parse_audit(record: Element) -> BackupEventRecord | None:
         external_id=f"audit:{hashlib.sha256(identity.encode()).hexdigest()[:40]}",
         customer_external_id=_text(record, "account") or None,
         occurred_at=when,
-        category=classify(area, action),
+        category=classify(area, action, succeeded=severity != "error"),
         severity=severity,
         title=message[:500],
         detail=detail or None,
@@ -344,6 +373,11 @@ class KeepitConnector(Connector):
     @classmethod
     def base_url(cls, config: dict[str, Any], template: str | None = None) -> str:
         return (template or URL_TEMPLATE).format(region=config["region"])
+
+    @classmethod
+    def console_url(cls, base_url: str, *, job: str, account: str | None) -> str | None:
+        # No published address for a connector or its Job Monitor: the customer's account in the web app.
+        return f"{base_url}/users/{account}" if account else base_url
 
     @staticmethod
     def _uses_token(config: dict[str, Any]) -> bool:
@@ -494,10 +528,13 @@ class KeepitConnector(Connector):
                 "PUT",
                 f"{base}/jobs",
                 version=0,
-                body="<filter><limit>1</limit><reverse>true</reverse><types><type>backup</type></types></filter>",
-                what="the latest backup job",
+                body=f"<filter><limit>{RUN_HISTORY}</limit><reverse>true</reverse>"
+                "<types><type>backup</type></types></filter>",
+                what="the recent backup jobs",
             )
-            parts = {"account": account, "device": device, "health": health, "latest": latest, "job": jobs.find("job")}
+            parts = {
+                "account": account, "device": device, "health": health, "latest": latest, "jobs": jobs.findall("job"),
+            }  # fmt: skip
             record = stream.parse(parts)
             if record is not None:
                 records.append(record)

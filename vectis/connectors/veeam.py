@@ -10,6 +10,12 @@ this module acts on it:
   activation time, 14 days back on the first sync, at most 10,000 per sync.
 - An API key (Veeam's recommendation for integrations) is sent as a bearer token and used instead of the
   password when given.
+- Companies are read with ``expand=Organization``: the organization carries the company's phone, city and
+  country, which fill a customer's empty contact fields (its e-mail is the company's, not a person's: not used).
+- VSPC reports a job's latest session only (no session id either): the writer keeps each session it sees,
+  keyed by its start, for the run-history strip.
+- VSPC's web console has no published address for a job or for its jobs view (its routes are client-side and
+  undocumented), so a job links to the console itself.
 """
 
 from __future__ import annotations
@@ -103,7 +109,14 @@ def parse_company(item: dict[str, Any]) -> CustomerRecord | None:
     uid, name = item.get("instanceUid"), item.get("name")
     if not uid or not name:
         return None
-    return CustomerRecord(external_id=str(uid), name=str(name))
+    organization = (item.get("_embedded") or {}).get("organization") or {}
+    place = ", ".join(str(v) for v in (organization.get("city"), organization.get("countryName")) if v)
+    return CustomerRecord(
+        external_id=str(uid),
+        name=str(name),
+        contact_phone=str(organization.get("phone") or "").strip() or None,
+        location=place or None,
+    )
 
 
 def _job(
@@ -251,6 +264,10 @@ class VeeamConnector(Connector):
             help="Veeam recommends API keys for integrations. When given, it is used instead of the password.",
         ),
     )
+
+    @classmethod
+    def console_url(cls, base_url: str, *, job: str, account: str | None) -> str | None:
+        return base_url  # the console itself: VSPC publishes no address for a job (see the module's notes)
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
@@ -454,6 +471,8 @@ class VeeamConnector(Connector):
 
     def read(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
         params: dict[str, Any] = {"limit": stream.page_size}
+        if stream.name == "companies":
+            params["expand"] = "Organization"  # the company's phone and place
         since: datetime | None = None
         if not stream.snapshot:
             since = parse_time((cursor or {}).get("since")) or datetime.now(UTC) - EVENT_WINDOW

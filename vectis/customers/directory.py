@@ -1,4 +1,5 @@
-"""Customers: the list (search, sort, keyset paging, badges), the hub's header and its Backups tab."""
+"""Customers: the list (search, sort, keyset paging, badges, open tickets and alerts), the hub's header and its
+Backups tab."""
 
 from __future__ import annotations
 
@@ -8,12 +9,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select, tuple_
+from sqlalchemy import Select, exists, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, aliased
 
+from vectis.backups import runs
 from vectis.backups.state import ATTENTION, LABEL, TONE, BackupHealth, derive, urgency
 from vectis.connectors import registry
-from vectis.models import BackupConnector, BackupConnectorStatus, Connection, Customer, CustomerLink
+from vectis.customers.phones import Phone, phone
+from vectis.models import (
+    Alert,
+    AlertState,
+    BackupConnector,
+    BackupConnectorStatus,
+    Connection,
+    Contact,
+    Customer,
+    CustomerLink,
+    Ticket,
+)
 from vectis.platform import params
 
 PAGE_SIZE = 50
@@ -23,9 +36,17 @@ SORTS = {"name": "Name", "attention": "Needs attention first"}
 @dataclass
 class Badges:
     """How many of a customer's backup jobs (and its sites') are in each state that needs attention,
-    counted from :func:`vectis.backups.state.derive`, as the Backups tab counts them."""
+    counted from :func:`vectis.backups.state.derive`, as the Backups tab counts them; and how many of its
+    tickets are open and of its alerts wait for someone (state open), as its Tickets and Alerts tabs list them."""
 
     backups: Counter[str] = field(default_factory=Counter)
+    open_tickets: int = 0
+    open_alerts: int = 0
+    critical_alerts: int = 0  # of the open alerts: their count is as loud as the worst of them
+
+    @property
+    def alerts_tone(self) -> str:
+        return "bad" if self.critical_alerts else "warn"
 
     @property
     def any(self) -> bool:
@@ -43,11 +64,25 @@ class Badges:
         return urgency(self.backups)
 
 
+@dataclass(frozen=True)
+class ContactCard:
+    """Whom to call: the customer's primary contact as its tools know them."""
+
+    name: str | None
+    email: str | None
+    phone: Phone | None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.name or self.email or self.phone)
+
+
 @dataclass
 class CustomerRow:
     customer: Customer
     sites: int
     badges: Badges
+    contact: ContactCard
     also_known_as: list[str] = field(default_factory=list)
 
 
@@ -64,6 +99,8 @@ class BackupRow:
     vendor: str
     health: BackupHealth
     site: str | None  # the site's name when the job belongs to one of the customer's sites
+    runs: runs.Strip
+    console: str | None  # the job in the vendor's own console
 
 
 def _like(text: str) -> str:
@@ -101,7 +138,11 @@ def list_customers(session: Session, *, q: str = "", sort: str = "name", after: 
     sites = {parent_id: n for parent_id, n in session.execute(counted)} if ids else {}
     badges = badges_for(session, ids)
     names = _vendor_names(session, customers)
-    rows = [CustomerRow(c, int(sites.get(c.id, 0)), badges.get(c.id, Badges()), names.get(c.id, [])) for c in customers]
+    cards = contacts(session, customers)
+    rows = [
+        CustomerRow(c, int(sites.get(c.id, 0)), badges.get(c.id, Badges()), cards[c.id], names.get(c.id, []))
+        for c in customers
+    ]
     if sort == "attention":
         rows.sort(key=lambda r: (r.badges.urgency, r.customer.name))
     last = customers[-1] if customers and more else None
@@ -125,6 +166,27 @@ def _vendor_names(session: Session, customers: list[Customer]) -> dict[int, list
     return found
 
 
+def contacts(session: Session, customers: list[Customer]) -> dict[int, ContactCard]:
+    """Each customer's primary contact: the name and e-mail its tools gave it, the e-mail from the PSA's contact
+    of that name where no tool gave one (ConnectWise names a company's default contact, not their address),
+    and its phone number formatted for its country."""
+    wanted = {c.id: c.contact_name.casefold() for c in customers if c.contact_name and not c.contact_email}
+    found: dict[int, str] = {}
+    if wanted:
+        rows = session.execute(
+            select(Contact.customer_id, Contact.name, Contact.email)
+            .where(Contact.customer_id.in_(list(wanted)), Contact.email.is_not(None), Contact.inactive.is_(False))
+            .order_by(Contact.id)
+        )
+        for customer_id, name, email in rows:
+            if customer_id is not None and email and name.casefold() == wanted[customer_id]:
+                found.setdefault(customer_id, email)
+    return {
+        c.id: ContactCard(c.contact_name, c.contact_email or found.get(c.id), phone(c.contact_phone, c.location))
+        for c in customers
+    }
+
+
 def _family(session: Session, ids: Iterable[int]) -> dict[int, int]:
     """customer or site id -> the top-level customer it rolls up to."""
     ids = list(ids)
@@ -137,14 +199,18 @@ def _family(session: Session, ids: Iterable[int]) -> dict[int, int]:
     return family
 
 
-def _job_rows(session: Session, customer_ids: list[int]) -> list[tuple[BackupConnector, BackupConnectorStatus | None]]:
+def _job_rows(
+    session: Session, customer_ids: list[int]
+) -> list[tuple[BackupConnector, BackupConnectorStatus | None, str | None]]:
+    """Each job with its status and its customer's account at the vendor (where its console link goes)."""
     if not customer_ids:
         return []
     return [
-        (job, status)
-        for job, status in session.execute(
-            select(BackupConnector, BackupConnectorStatus)
+        (job, status, account)
+        for job, status, account in session.execute(
+            select(BackupConnector, BackupConnectorStatus, CustomerLink.external_id)
             .outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
+            .outerjoin(CustomerLink, CustomerLink.id == BackupConnector.customer_link_id)
             .where(BackupConnector.customer_id.in_(customer_ids))
         )
     ]
@@ -191,6 +257,29 @@ def badges_for(session: Session, customer_ids: list[int]) -> dict[int, Badges]:
             now=now,
         )
         badges.setdefault(family[customer_id or 0], Badges()).backups[health.state] += 1
+    # Open tickets and alerts waiting for someone, both in one statement (each on its customer index).
+    tickets = (
+        select(Ticket.customer_id, literal("tickets").label("what"), func.count().label("n"), literal(0))
+        .where(Ticket.customer_id.in_(list(family)), Ticket.closed.is_(False))
+        .group_by(Ticket.customer_id)
+    )
+    alerts = (
+        select(
+            Alert.customer_id,
+            literal("alerts").label("what"),
+            func.count().label("n"),
+            func.count().filter(Alert.severity == "critical"),
+        )
+        .where(Alert.customer_id.in_(list(family)), Alert.state == AlertState.OPEN.value)
+        .group_by(Alert.customer_id)
+    )
+    for customer_id, what, n, critical in session.execute(union_all(tickets, alerts)):
+        counted = badges.setdefault(family[customer_id or 0], Badges())
+        if what == "tickets":
+            counted.open_tickets += n
+        else:
+            counted.open_alerts += n
+            counted.critical_alerts += critical
     return badges
 
 
@@ -207,6 +296,9 @@ def backups(session: Session, customer: Customer, sites: list[Customer]) -> list
     names = {s.id: s.name for s in sites}
     vendors = {c.id: registry.label(c.vendor) for c in session.scalars(select(Connection))}
     now = datetime.now(UTC)
+    jobs = _job_rows(session, [customer.id, *names])
+    strips = runs.strips(session, [job.id for job, _, _ in jobs], now)
+    consoles = runs.console_links(session, [(job, account) for job, _, account in jobs])
     rows = [
         BackupRow(
             job,
@@ -214,8 +306,10 @@ def backups(session: Session, customer: Customer, sites: list[Customer]) -> list
             vendors.get(job.connection_id, "?"),
             health_of(job, status, now),
             names.get(job.customer_id or 0),
+            strips[job.id],
+            consoles[job.id][1] if job.id in consoles else None,
         )
-        for job, status in _job_rows(session, [customer.id, *names])
+        for job, status, _ in jobs
     ]
     rows.sort(key=lambda r: (r.health.state == "removed", _ORDER.get(r.health.state, 9), r.vendor, r.job.name))
     return rows

@@ -7,7 +7,7 @@ one of its sites); Vectis-native tabs (the timeline) always show.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import request, url_for
@@ -15,6 +15,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from vectis.alerts import queries as alerts
+from vectis.backups import runs
 from vectis.connectors import registry
 from vectis.customers import directory as customers
 from vectis.customers import timeline
@@ -49,11 +50,12 @@ def _has_backups(hub: HubContext) -> bool:
 
 def _backups(hub: HubContext) -> dict[str, Any]:
     rows = customers.backups(hub.session, hub.customer, hub.sites)
-    return {"backups": rows, "backup_summary": customers.summary(rows)}
+    return {"backups": rows, "backup_summary": customers.summary(rows), "strip_length": runs.STRIP}
 
 
 def _timeline(hub: HubContext) -> dict[str, Any]:
-    filters = timeline.Filters.from_args(request.args)
+    # Read from the form too: a note refused for its text re-renders the tab with the filters it was sent with.
+    filters = replace(timeline.Filters.from_args(request.values), customer=None)  # the hub is the customer
     return {
         "base_url": url_for("customers.tab", customer_id=hub.customer.id, tab="timeline"),
         "target": "#hub-body",

@@ -95,7 +95,8 @@ class CreateNote(Verb):
                 note_id=note.id,
             )
         )
-        return Applied(f"Note added to {customer.name}.", response={"note_id": note.id, "length": len(body)})
+        stop = "" if customer.name.endswith(".") else "."  # "Aldridge & Co." ends its own sentence
+        return Applied(f"Note added to {customer.name}{stop}", response={"note_id": note.id, "length": len(body)})
 
 
 @register

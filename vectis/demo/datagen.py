@@ -29,6 +29,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from vectis.connectors.veeam import KIND_BY_TYPE
+from vectis.demo.history import Latest, strip_of
 from vectis.ingest import runlog
 from vectis.ingest.matching import normalize_name
 from vectis.models import Connection, Customer, User
@@ -794,6 +795,42 @@ def _write_setup(
         ),
     )
 
+    # Each job's run-history strip, agreeing with its status (the demo's runs: vectis/demo/history.py).
+    counts["backup_runs"] = _copy(
+        s,
+        "backup_runs",
+        (
+            "tenant_id",
+            "backup_connector_id",
+            "run_key",
+            "state",
+            "vendor_status",
+            "started_at",
+            "ended_at",
+            "duration_seconds",
+            "message",
+            "created_at",
+        ),
+        (
+            (
+                tenant_id,
+                j.id,
+                run.run_id,
+                run.state,
+                run.vendor_status,
+                run.started_at,
+                run.ended_at,
+                int((run.ended_at - run.started_at).total_seconds()) if run.ended_at else None,
+                run.message,
+                run.ended_at or run.started_at,
+            )
+            for j, st in zip(jobs, statuses, strict=True)
+            for run in strip_of(
+                Latest(j.external_id, st.state, st.last_attempt_at, st.last_success_at, st.duration, st.removed_at),
+                now,
+            )
+        ),
+    )
     counts.update(_write_notes(s, tenant_id, seed, now, customers))
     return {vendor: c.id for vendor, c in conns.items()}, counts
 
@@ -1020,7 +1057,7 @@ def generate(
     counts["audit_events"] = audit
     counts["timeline_events"] = written + counts["notes"]
     with system_session() as s:  # fresh statistics, so the first queries after a big load plan well
-        for table in ("customers", "customer_links", "backup_connectors", "backup_connector_status",
+        for table in ("customers", "customer_links", "backup_connectors", "backup_connector_status", "backup_runs",
                       "timeline_events", "backup_audit_events", "customer_notes", "sync_runs"):  # fmt: skip
             s.execute(text(f"ANALYZE {table}"))
     return counts

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from vectis import create_app
 from vectis.demo.datagen import generate_demo
+from vectis.demo.history import backfill_after_first_sync
 from vectis.demo.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from vectis.models import Tenant
 from vectis.platform import embedded
@@ -81,7 +82,8 @@ def main() -> int:
         print("vectis: migrating the database …", flush=True)
         migrate(settings, quiet=True)
 
-        with create_app(settings=settings).app_context():
+        app = create_app(settings=settings)
+        with app.app_context():
             seed_demo()
             _fill_second_tenant()
     except ConfigError as exc:
@@ -92,6 +94,7 @@ def main() -> int:
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
     # Our own process group stays in charge of Ctrl-C: honcho gets it from the terminal too and stops its children.
     process = subprocess.Popen([honcho, "start", "-f", str(ROOT / "Procfile")], cwd=ROOT, env=env)
+    backfill_after_first_sync(app)  # Veeam's strips: the days before the demo began (vectis/demo/history.py)
     base = f"http://{{slug}}.{settings.base_domain}:{PORT}"
     try:
         if _wait_healthy(f"http://127.0.0.1:{PORT}/healthz", process):

@@ -3,7 +3,7 @@
 from vectis.models.accounts import Invite, RecoveryCode
 from vectis.models.alerts import Alert, AlertMute, AlertState
 from vectis.models.audit import AuditEntry, AuditSeal
-from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus
+from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus, BackupRun
 from vectis.models.base import Base, TenantOwned
 from vectis.models.contacts import Contact
 from vectis.models.customers import Customer, CustomerLink, Linked, LinkStatus
@@ -35,6 +35,7 @@ __all__ = [
     "BackupAuditEvent",
     "BackupConnector",
     "BackupConnectorStatus",
+    "BackupRun",
     "Base",
     "Connection",
     "Contact",

@@ -1,4 +1,5 @@
-"""Backup jobs / connectors from every backup vendor, their latest state, and their audit events."""
+"""Backup jobs / connectors from every backup vendor, their latest state, the runs Vectis has seen, and their
+audit events."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, Intege
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vectis.models.base import Base, TenantOwned
+from vectis.models.base import Base, TenantOwned, created_at_column
 
 KINDS = ("Backup", "BackupCopy", "Replica", "Tape", "Other")
 STATES = ("success", "warning", "failed", "running", "stopped", "unknown")
@@ -74,6 +75,41 @@ class BackupConnectorStatus(TenantOwned, Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     message: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class BackupRun(TenantOwned, Base):
+    """One run of a job, as Vectis saw it. Veeam reports only a job's latest run, so a run is kept from the
+    sync that first sees it (Keepit lists its recent runs, so those arrive with history); the run-history
+    strip reads these. Part of the record: never purged."""
+
+    __tablename__ = "backup_runs"
+    __table_args__ = (
+        Index(
+            "ix_backup_runs_tenant_id_backup_connector_id_run_key",
+            "tenant_id",
+            "backup_connector_id",
+            "run_key",
+            unique=True,
+        ),
+        Index(
+            "ix_backup_runs_tenant_id_backup_connector_id_started_at", "tenant_id", "backup_connector_id", "started_at"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    backup_connector_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("backup_connectors.id", ondelete="CASCADE"), nullable=False
+    )
+    # The vendor's id of the run (a Keepit job's guid), or when it started where the vendor gives none (VSPC):
+    # the same run read again is the same row.
+    run_key: Mapped[str] = mapped_column(String(200), nullable=False)
+    state: Mapped[str] = mapped_column(String(20), nullable=False)  # one of STATES
+    vendor_status: Mapped[str] = mapped_column(String(40), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()  # when Vectis first saw it
 
 
 class BackupAuditEvent(TenantOwned, Base):

@@ -57,6 +57,7 @@ def hub_page(
         "tabs": tabs,
         "tab": tab,
         "badges": customers.badges_for(s, [customer.id]).get(customer.id, customers.Badges()),
+        "contact": customers.contacts(s, [customer])[customer.id],
         "active": "customers",
         "draft": draft or {},
         **tab.context(context),
@@ -78,8 +79,10 @@ def tab(customer_id: int, tab: str) -> Response:
     return hub_page(customer_id, tab)
 
 
-def _back_to_timeline(customer_id: int) -> Response:
-    return redirect(url_for("customers.tab", customer_id=customer_id, tab="timeline"))
+def _back_to_timeline(customer_id: int, filters: timeline.Filters) -> Response:
+    """Back to the timeline as the person left it: the forms carry its filters."""
+    url = url_for("customers.tab", customer_id=customer_id, tab="timeline")
+    return redirect(f"{url}?{filters.query_string}" if filters.query_string else url)
 
 
 @bp.post("/customers/<pid(customer):customer_id>/tags")
@@ -107,8 +110,15 @@ def add_note(customer_id: int) -> Response:
     )
     if not outcome.ok:  # the words stay in the form, with the reason above it
         return hub_page(customer.id, "timeline", draft={**payload, "error": outcome.message}, status=422)
-    flash(outcome.message, "ok")
-    return _back_to_timeline(customer.id)
+    filters = timeline.Filters.from_args(request.form)
+    note = db.session().get(CustomerNote, int(outcome.response.get("note_id") or 0))
+    if note is not None and not filters.shows(
+        source=timeline.NOTE_SOURCE, kind=timeline.NOTE_KIND, moment=note.occurred_at
+    ):
+        flash(f"{outcome.message} The filters above hide it: remove them to see it.", "ok")
+    else:
+        flash(outcome.message, "ok")
+    return _back_to_timeline(customer.id, filters)
 
 
 @bp.post("/customers/<pid(customer):customer_id>/notes/<pid(note):note_id>")
@@ -126,7 +136,7 @@ def edit_note(customer_id: int, note_id: int) -> Response:
         surface="ui",
     )
     flash(outcome.message, "ok" if outcome.ok else "error")
-    return _back_to_timeline(customer_id)
+    return _back_to_timeline(customer_id, timeline.Filters.from_args(request.form))
 
 
 @bp.post("/customers/<pid(customer):customer_id>/notes/<pid(note):note_id>/delete")
@@ -139,15 +149,15 @@ def delete_note(customer_id: int, note_id: int) -> Response:
         "note.delete", Target("customer_note", str(note.id), f"note {note.id}"), {}, actor=current_actor(), surface="ui"
     )
     flash(outcome.message, "ok" if outcome.ok else "error")
-    return _back_to_timeline(customer_id)
+    return _back_to_timeline(customer_id, timeline.Filters.from_args(request.form))
 
 
 @bp.get("/timeline")
 @signed_in
 def timeline_all() -> Response:
-    filters = timeline.Filters.from_args(request.args)
     s = db.session()
-    page = timeline.page(s, filters, before=request.args.get("before"))
+    filters, customer_ids = timeline.with_customer(s, timeline.Filters.from_args(request.args))
+    page = timeline.page(s, filters, customer_ids=customer_ids, before=request.args.get("before"))
     partial = "timeline/_entries.html" if request.args.get("before") else "timeline/_results.html"
     return render(
         "timeline/index.html",
@@ -155,6 +165,7 @@ def timeline_all() -> Response:
         filters=filters,
         page=page,
         customer_names=timeline.customer_names(s, page),
+        customer_choices=[] if request.args.get("before") else timeline.customer_choices(s),
         active="timeline",
         base_url=url_for("customers.timeline_all"),
     )

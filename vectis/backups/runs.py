@@ -1,0 +1,122 @@
+"""A job's recent runs as the Backups tab shows them (Backup Radar's strip: one cell per run, oldest to newest),
+and where a person opens the job in its vendor's own console."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import current_app
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from vectis.backups.state import CLOCK_SKEW, TONE, hours, when
+from vectis.connectors import registry
+from vectis.connectors.base import Connector
+from vectis.models import BackupConnector, Connection
+from vectis.platform.crypto import SecretUnreadable
+
+STRIP = 14  # runs per strip
+WORDS = {"success": "Success", "warning": "Warning", "failed": "Failed", "running": "Running"}
+
+
+@dataclass(frozen=True)
+class RunCell:
+    state: str
+    started_at: datetime
+    title: str  # when and what, for the cell's tooltip and screen readers
+
+    @property
+    def tone(self) -> str:
+        return TONE.get(self.state, "muted")
+
+
+@dataclass(frozen=True)
+class Strip:
+    runs: list[RunCell]  # oldest first
+
+    @property
+    def empty_slots(self) -> int:
+        """Cells before the first run, so every strip is as long and its newest run sits at the right."""
+        return STRIP - len(self.runs)
+
+    @property
+    def summary(self) -> str:
+        """The strip in words, for screen readers (each cell's own words are its tooltip)."""
+        if not self.runs:
+            return "No run seen yet"
+        counts: dict[str, int] = {}
+        for run in self.runs:
+            counts[run.state] = counts.get(run.state, 0) + 1
+        parts = ", ".join(f"{n} {WORDS.get(state, state).lower()}" for state, n in counts.items())
+        plural = "s" if len(self.runs) != 1 else ""
+        return f"Last {len(self.runs)} run{plural}, oldest first: {parts}. Latest: {self.runs[-1].title}"
+
+
+def _title(
+    state: str, vendor_status: str, started: datetime, *, ended: datetime | None, message: str | None, now: datetime
+) -> str:
+    words = WORDS.get(state) or f"{vendor_status} (no result reported)"
+    parts = [f"{when(started)} · {words}"]
+    if started > now + CLOCK_SKEW:
+        parts.append("the vendor reports a start later than now")
+    elif ended is not None and ended >= started:
+        parts.append(f"took {hours(ended - started)}")
+    if message:
+        parts.append(message.strip().splitlines()[0][:200])
+    return " · ".join(parts)
+
+
+def strips(session: Session, job_ids: Iterable[int], now: datetime | None = None) -> dict[int, Strip]:
+    """The last :data:`STRIP` runs of each job, in one statement: an index probe per job, however long the
+    record has grown."""
+    ids = list(job_ids)
+    found: dict[int, list[RunCell]] = {job_id: [] for job_id in ids}
+    if not ids:
+        return {}
+    now = now or datetime.now(UTC)
+    rows = session.execute(
+        text(
+            """
+            SELECT r.backup_connector_id, r.state, r.vendor_status, r.started_at, r.ended_at, r.message
+            FROM unnest(CAST(:ids AS bigint[])) AS j(id)
+            CROSS JOIN LATERAL (
+                SELECT backup_connector_id, state, vendor_status, started_at, ended_at, message
+                FROM backup_runs WHERE backup_connector_id = j.id
+                ORDER BY started_at DESC LIMIT :n
+            ) r
+            """
+        ),
+        {"ids": ids, "n": STRIP},
+    )
+    for job_id, state, vendor_status, started, ended, message in rows:
+        found[job_id].append(
+            RunCell(state, started, _title(state, vendor_status, started, ended=ended, message=message, now=now))
+        )
+    return {job_id: Strip(sorted(cells, key=lambda c: c.started_at)) for job_id, cells in found.items()}
+
+
+def console_links(session: Session, jobs: Iterable[tuple[BackupConnector, str | None]]) -> dict[int, tuple[str, str]]:
+    """job id -> (vendor label, address of the job in the vendor's console), for vendors that have one.
+    ``jobs``: each with the id of its customer's account at the vendor."""
+    jobs = list(jobs)
+    settings = current_app.config["VECTIS_SETTINGS"]
+    bases: dict[int, tuple[type[Connector], str] | None] = {}
+    for connection in session.scalars(select(Connection).where(Connection.id.in_({j.connection_id for j, _ in jobs}))):
+        try:
+            cls = registry.get(connection.vendor)
+            template = settings.vendor_urls.get(cls.key) if settings.allow_loopback_vendors else None
+            bases[connection.id] = (cls, cls.base_url(connection.read_config(), template).rstrip("/"))
+        except (LookupError, KeyError, SecretUnreadable):
+            bases[connection.id] = None  # an unknown vendor or a config it cannot read: no link, not an error
+    links: dict[int, tuple[str, str]] = {}
+    for job, account in jobs:
+        base = bases.get(job.connection_id)
+        if base is None:
+            continue
+        cls, url = base
+        address = cls.console_url(url, job=job.external_id, account=account)
+        if address and address.startswith(("https://", "http://")):
+            links[job.id] = (cls.label, address)
+    return links
