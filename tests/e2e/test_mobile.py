@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from playwright.sync_api import Page, ViewportSize, expect
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tests.conftest import TenantFixture, a_rule, pid
 from tests.e2e.test_shell import sign_in
@@ -19,7 +19,7 @@ from tests.vendors.test_keepit import CONFIG as KEEPIT_CONFIG
 from tests.vendors.test_keepit import serve as serve_keepit
 from tests.vendors.test_veeam import serve as serve_vspc
 from vectis.alerts.service import refresh_backup_alerts
-from vectis.models import Connection, Customer, Ticket
+from vectis.models import Connection, Customer, Rule, Ticket
 from vectis.platform import db
 from vectis.simulators import connectwise, vspc
 from vectis.simulators.keepit import KeepitState
@@ -49,9 +49,10 @@ def everything_synced(app: Flask, northwind: TenantFixture) -> Iterator[None]:
     with app.app_context(), db.tenant_session(northwind.id) as s:
         refresh_backup_alerts(s, northwind.id)
         s.commit()
-    a_rule(app, northwind.id)
+    rule_id = a_rule(app, northwind.id)
     yield
     with app.app_context(), db.system_session() as s:
+        s.execute(delete(Rule).where(Rule.id == rule_id))
         for model in (Connection, Customer):
             for row in s.scalars(select(model).where(model.tenant_id == northwind.id)):
                 s.delete(row)
