@@ -3,14 +3,16 @@ sessions, and no tenant leaking from one pooled transaction to the next."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from flask import Flask
-from sqlalchemy import insert, select, text
+from sqlalchemy import delete, event, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import TenantFixture, client_for, login
 from vectis import create_app
-from vectis.models import User
+from vectis.models import Tenant, User
 from vectis.platform import db
 from vectis.platform.config import Settings
 from vectis.platform.tenancy import slug_from_host
@@ -163,3 +165,28 @@ def test_it_answers_an_unknown_host_with_a_plain_404_page(app: Flask) -> None:
     body = response.get_data(as_text=True)
     assert "no Vectis workspace at this address" in body
     assert "Traceback" not in body
+
+
+def test_a_known_workspace_is_read_once_per_ttl_and_a_new_one_answers_at_once(app: Flask) -> None:
+    """The host's workspace is kept per process for a short while (issue 17: a transaction per request for
+    a row that all but never changes); one nobody has created yet is never kept, so creating it works now."""
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    engine = app.extensions["vectis.platform.db"].app_engine
+    slug = f"fresh{uuid.uuid4().hex[:8]}"
+    client = client_for(app, f"{slug}.localhost")
+    assert client.get("/signin").status_code == 404  # unknown workspace
+    with app.app_context(), db.system_session() as s:
+        s.add(Tenant(slug=slug, name="Fresh MSP"))
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/signin").status_code == 200  # known now: nothing was kept from the 404
+        assert client.get("/signin").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        with app.app_context(), db.system_session() as s:
+            s.execute(delete(Tenant).where(Tenant.slug == slug))
+    assert sum("FROM tenants" in statement for statement in statements) == 1

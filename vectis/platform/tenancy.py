@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from flask import Flask, abort, current_app, g, request
@@ -36,10 +37,26 @@ def slug_from_host(host: str, base_domain: str) -> str | None:
     return label
 
 
+# Every request names its tenant, and a workspace's id, slug and name all but never change: each process
+# keeps what it read for a short while instead of spending a transaction on it per request. Only found
+# workspaces are kept, so a new one answers at once; a renamed one shows its new name within the TTL.
+TENANT_TTL_SECONDS = 30.0
+_known: dict[str, tuple[float, CurrentTenant]] = {}
+
+
 def find_tenant(slug: str) -> CurrentTenant | None:
+    now = time.monotonic()
+    cached = _known.get(slug)
+    if cached is not None and cached[0] > now:
+        return cached[1]
     with db.unbound_session() as s:
         row = s.execute(select(Tenant.id, Tenant.slug, Tenant.name).where(Tenant.slug == slug)).first()
-    return CurrentTenant(*row) if row else None
+    if row is None:
+        _known.pop(slug, None)
+        return None
+    tenant = CurrentTenant(*row)
+    _known[slug] = (now + TENANT_TTL_SECONDS, tenant)
+    return tenant
 
 
 def resolve_tenant() -> None:
