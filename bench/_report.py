@@ -66,7 +66,7 @@ class Figure:
         if self.floor is None:
             goal += f" {self.unit}"
         verdict = "PASS" if self.passed else "FAIL"
-        return f"{self.name:<44} {self.value:>10.4g} {self.unit:<9} {floor:>14} {ratio:>6}  {goal:<14} {verdict}" + (
+        return f"{self.name:<52} {self.value:>10.4g} {self.unit:<9} {floor:>14} {ratio:>6}  {goal:<14} {verdict}" + (
             f"  ({self.note})" if self.note else ""
         )
 
@@ -74,6 +74,6 @@ class Figure:
 def report(figures: Sequence[Figure]) -> None:
     """The closing table: last in the output, one line per figure."""
     print()
-    print(f"{'name':<44} {'value':>10} {'':<9} {'floor':>14} {'ratio':>6}  {'goal':<14} verdict")
+    print(f"{'name':<52} {'value':>10} {'':<9} {'floor':>14} {'ratio':>6}  {'goal':<14} verdict")
     for figure in figures:
         print(figure.line())

@@ -62,11 +62,11 @@ def main() -> None:
         print(f"   {time.perf_counter() - started:.0f} s, {len(lines)} figures; output in {log}", flush=True)
         if done.returncode != 0 or not lines:
             failed = True
-            collected.append(f"{name:<44} did not finish (exit {done.returncode}): see {log}")
+            collected.append(f"{name:<52} did not finish (exit {done.returncode}): see {log}")
         collected.extend(lines)
         failed = failed or any(line.rstrip().split("  (")[0].endswith("FAIL") for line in lines)
     print()
-    print(f"{'name':<44} {'value':>10} {'':<9} {'floor':>14} {'ratio':>6}  {'goal':<14} verdict")
+    print(f"{'name':<52} {'value':>10} {'':<9} {'floor':>14} {'ratio':>6}  {'goal':<14} verdict")
     print("\n".join(collected))
     sys.exit(1 if failed else 0)
 
