@@ -184,8 +184,11 @@ def test_a_reply_goes_as_its_writers_member_and_the_audit_names_both(app: Flask,
 def test_a_user_without_a_member_signs_the_text(app: Flask, psa: Psa) -> None:
     target, number = an_open_ticket(app, psa)
     outcome = act(app, psa, "Robin", "ticket.reply", target, {"text": "Rebooted the printer."})
-    assert outcome.ok and "signed “— Robin Newhire via Vectis”" in outcome.message
-    assert "Robin Newhire has no ConnectWise member in Vectis" in outcome.message
+    assert (
+        outcome.ok
+        and outcome.message
+        == f"Reply sent to ConnectWise ticket #{number}. Signed “— Robin Newhire via Vectis”: Robin Newhire has no ConnectWise member in Vectis."
+    )
     note = psa.state.notes[int(number)][-1]
     assert (
         note["text"] == "Rebooted the printer.\n\n— Robin Newhire via Vectis"
@@ -201,7 +204,7 @@ def test_a_refused_member_is_sent_once_more_signed_and_the_refusal_is_remembered
     first = act(app, psa, "Avery", "ticket.reply", target, {"text": "Replacing the toner."})
     assert first.ok, first.message
     assert (
-        "signed “— Avery Admin via Vectis”" in first.message
+        "Signed “— Avery Admin via Vectis”: ConnectWise refused a note written as one of its members" in first.message
         and "may not enter notes for other members" in first.message
     )
     assert notes_posted(psa) == before + 2  # refused (nothing stored), then signed
@@ -244,7 +247,11 @@ def new_ticket_payload(app: Flask, psa: Psa, **extra: str) -> tuple[Target, dict
 def test_a_new_tickets_description_is_written_by_the_member(app: Flask, psa: Psa) -> None:
     target, payload = new_ticket_payload(app, psa, description="Since Monday the scanner loses its IP.")
     outcome = act(app, psa, "Taylor", "ticket.create", target, payload)
-    assert outcome.ok and outcome.message.endswith(", as Taylor Tech."), outcome.message
+    assert (
+        outcome.ok
+        and outcome.message
+        == f"Created ConnectWise ticket #{outcome.response['vendor']['id']} as Taylor Tech: Scanner drops off the network"
+    ), outcome.message
     created = int(outcome.response["vendor"]["id"])
     [description] = psa.state.notes[created]
     assert description["text"] == "Since Monday the scanner loses its IP."

@@ -69,7 +69,7 @@ def test_a_second_psa_syncs_and_takes_replies_status_changes_and_new_tickets(app
     answer = psa.admin.post(path, data={"csrf_token": token, "text": "On our way."}, headers={"HX-Request": "true"})
     # MiniPSA keeps no author per note: the reply carries its writer in its text.
     said = (
-        "Reply sent to MiniPSA ticket #1 signed “— Test Admin via Vectis” (MiniPSA does not record who wrote a note)."
+        "Reply sent to MiniPSA ticket #1. Signed “— Test Admin via Vectis”: MiniPSA does not record who wrote a note."
     )
     assert answer.status_code == 200 and said in answer.get_data(as_text=True)
     signed = "On our way.\n\n— Test Admin via Vectis"

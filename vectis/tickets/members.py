@@ -134,29 +134,29 @@ def forget_refusal(session: Session, connection_id: int) -> bool:
 
 @dataclass(frozen=True)
 class Authorship:
-    """How a write by a user to one PSA will be authored: as ``member``, or signed with ``signature``, and why."""
+    """How a write by a user to one PSA will be authored: as ``member``, or signed with ``signature``, and why
+    (``reason``: member, none, inactive, refused, unsupported; ``why`` in words, for the audit row)."""
 
     member: PsaMember | None
     signature: str
-    why: str  # words for the person writing, and for the audit row
-
-    @property
-    def as_member(self) -> bool:
-        return self.member is not None
+    reason: str
+    why: str
+    retry_at: datetime | None = None  # a refusal is remembered until then
 
 
-def authorship(session: Session, user: User | None, connection: Connection, noun: str) -> Authorship:
-    name = user.name if user is not None else "Vectis"
-    if user is None:
-        return Authorship(None, signature(name), "signed as text")
-    found = mapping(session, user, connection).member
+def authorship(session: Session, user: User, connection: Connection, noun: str) -> Authorship:
+    name = user.name
     if not supports(CONNECTORS.get(connection.vendor, object), WritesAsMembers):
-        return Authorship(None, signature(name), f"signed as text: {noun} does not record who wrote a note")
+        return Authorship(
+            None, signature(name), "unsupported", f"signed as text: {noun} does not record who wrote a note"
+        )
+    found = mapping(session, user, connection).member
     if found is None:
-        return Authorship(None, signature(name), f"signed as text: {name} has no {noun} member in Vectis")
+        return Authorship(None, signature(name), "none", f"signed as text: {name} has no {noun} member in Vectis")
     if found.inactive:
-        return Authorship(None, signature(name), f"signed as text: {found.name} is inactive in {noun}")
+        return Authorship(None, signature(name), "inactive", f"signed as text: {found.name} is inactive in {noun}")
     refused = refusal(session, connection.id)
     if refused is not None:
-        return Authorship(None, signature(name), f"signed as text: {noun} refuses notes written as its members")
-    return Authorship(found, signature(name), f"as {noun} member {found.name}")
+        why = f"signed as text: {noun} refuses notes written as its members"
+        return Authorship(None, signature(name), "refused", why, refused.retry_at)
+    return Authorship(found, signature(name), "member", f"as {noun} member {found.name}")

@@ -172,7 +172,8 @@ class ReplyToTicket(TicketVerb):
         kind = "Internal note" if internal else "Reply"
         moved = f"; status is now {ticket.status_name}" if status is not None else ""
         return Applied(
-            f"{kind} sent to {noun} ticket #{ticket.external_id}{_with(_as_whom(vendor['author']))}{moved}.",
+            f"{kind} sent to {noun} ticket #{ticket.external_id}{_as_member(vendor['author'])}{moved}."
+            + _signed(vendor["author"]),
             response={"vendor": vendor, "author": vendor["author"]},
         )
 
@@ -207,17 +208,17 @@ def _author(plan: _Plan, *, member: PsaMember | None, why: str) -> dict[str, Any
     return {"as": "signed as text", "signature": plan.signature, "why": why}
 
 
-def _as_whom(author: dict[str, Any]) -> str:
-    """How the vendor shows who wrote it, for the person who did ("" when a rule or the system wrote)."""
-    if author.get("as") == "member":
-        return f"as {author['member']}"
-    if author.get("as") == "signed as text":
-        return f"signed “{author['signature']}” ({author['why'].removeprefix('signed as text: ')})"
-    return ""
+def _as_member(author: dict[str, Any]) -> str:
+    """ " as Avery Admin" when the vendor shows the member as the author, for the sentence saying it was sent."""
+    return f" as {author['member']}" if author.get("as") == "member" else ""
 
 
-def _with(words: str) -> str:
-    return f" {words}" if words else ""
+def _signed(author: dict[str, Any]) -> str:
+    """A sentence saying the text was signed and why ("" otherwise: a member wrote it, or a rule)."""
+    if author.get("as") != "signed as text":
+        return ""
+    why = str(author["why"]).removeprefix("signed as text: ").rstrip(".")
+    return f" Signed “{author['signature']}”: {why}."
 
 
 def _write_note(
@@ -402,9 +403,12 @@ class CreateTicket(TicketVerb):
         if payload.get("alert_id"):
             attached_by = "user" if ctx.actor.type == "user" else "rule"
             attach_alert(ctx.session, ctx.tenant_id, _int(payload["alert_id"]), ticket.id, attached_by=attached_by)
-        who = _as_whom(author)
+        said, more = (
+            f"Created {noun} ticket #{ticket.external_id}{_as_member(author)}: {ticket.summary}",
+            _signed(author) + missing,
+        )
         return Applied(
-            f"Created {noun} ticket #{ticket.external_id}: {ticket.summary}{f', {who}' if who else ''}.{missing}",
+            f"{said}.{more}" if more else said,
             response={"vendor": {"id": created}, "ticket_id": ticket.id, "author": author},
         )
 
