@@ -82,14 +82,6 @@ def mappings(session: Session, user: User) -> list[Mapping]:
     return [mapping(session, user, connection) for connection in psa_connections(session)]
 
 
-def member_of(session: Session, user_id: int | None, connection_id: int) -> PsaMember | None:
-    user = session.get(User, user_id) if user_id else None
-    connection = session.get(Connection, connection_id)
-    if user is None or connection is None:
-        return None
-    return mapping(session, user, connection).member
-
-
 def members(session: Session, connection_id: int) -> Sequence[PsaMember]:
     """A connection's members for a choice: active ones first, by name."""
     return session.scalars(

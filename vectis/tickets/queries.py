@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, text, tuple_, union
@@ -107,19 +108,18 @@ class Queue:
 
 def search(q: str) -> ColumnElement[bool] | None:
     """Tickets whose number is ``q`` (``#48283`` or ``48283``), or whose summary or a note has every word of
-    ``q`` (each as a prefix: "print" finds "printer"). Each part is read from its own index and only their ids
-    are joined, so the queue stays one index scan wide whatever the words."""
+    ``q`` (each as a prefix: "print" finds "printer"). The words are matched by ``ticket_search()`` (migration
+    0017: under row-level security PostgreSQL would not use the word indexes), which returns the bound tenant's
+    ticket ids only; the queue joins those ids, so it stays one index scan wide whatever the words."""
     words = re.findall(r"\w+", q.lower())[:SEARCH_WORDS]
     if not words:
         return None
-    parts: list[Select[int]] = []
-    if number := _NUMBER.fullmatch(q.strip()):
-        parts.append(select(Ticket.id).where(Ticket.external_id == number.group(1)))
     # \w is letters, digits and "_" only: nothing in a word is tsquery syntax.
     query = func.to_tsquery(SEARCH_CONFIG, " & ".join(f"{w}:*" for w in words))
-    parts.append(select(Ticket.id).where(func.to_tsvector(SEARCH_CONFIG, Ticket.summary).op("@@")(query)))
-    parts.append(select(TicketNote.ticket_id).where(func.to_tsvector(SEARCH_CONFIG, TicketNote.body).op("@@")(query)))
-    return Ticket.id.in_(union(*parts))
+    found: Select[Any] = select(func.ticket_search(query).column_valued())
+    if number := _NUMBER.fullmatch(q.strip()):
+        return Ticket.id.in_(union(select(Ticket.id).where(Ticket.external_id == number.group(1)), found))
+    return Ticket.id.in_(found)
 
 
 def queue(
