@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from jobs.actions import run_queued
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync
 from vectis.actions import Actor, Outcome, Target, perform
 from vectis.models import (
@@ -19,6 +21,7 @@ from vectis.models import (
     Customer,
     PsaAuthorship,
     PsaMember,
+    QueuedAction,
     Role,
     Ticket,
     TicketBoard,
@@ -27,6 +30,7 @@ from vectis.models import (
     User,
 )
 from vectis.platform import db
+from vectis.platform.crypto import Sealed
 from vectis.simulators.connectwise import (
     DEMO_COMPANY_ID,
     DEMO_PRIVATE_KEY,
@@ -311,3 +315,24 @@ def test_a_rules_note_stays_the_api_members_unsigned(app: Flask, psa: Psa) -> No
         )  # fmt: skip
     assert outcome.ok and outcome.message == f"Internal note sent to ConnectWise ticket #{number}."
     assert psa.state.notes[int(number)][-1]["text"] == "No reply in 7 days."
+
+
+def test_a_signed_reply_whose_worker_died_is_found_by_reading_back_and_not_sent_again(app: Flask, psa: Psa) -> None:
+    target, number = an_open_ticket(app, psa)
+    with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+        queued = QueuedAction(  # attempted: the worker committed that it was calling ConnectWise, then died
+            tenant_id=psa.setup.tenant_id, verb="ticket.reply", target=target.to_json(),
+            actor=psa.users["Robin"].to_json(), surface="ui", attempted_at=datetime.now(UTC) - timedelta(seconds=5),
+            payload=Sealed.seal(psa.setup.tenant_id, {"text": "Coming back on Monday."}),
+        )  # fmt: skip
+        s.add(queued)
+        s.commit()
+        queued_id = queued.id
+    # What that worker sent arrived: the signed text, since Robin has no member.
+    signed = "Coming back on Monday.\n\n— Robin Newhire via Vectis"
+    psa.state.add_note(int(number), {"text": signed, "detailDescriptionFlag": True}, "VectisAPI")
+    before = notes_posted(psa)
+    with app.app_context():
+        assert run_queued(psa.setup.tenant_id, queued_id) == "ok"
+    assert notes_posted(psa) == before
+    assert [n["text"] for n in psa.state.notes[int(number)]].count(signed) == 1

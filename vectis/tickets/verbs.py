@@ -178,12 +178,14 @@ class ReplyToTicket(TicketVerb):
         )
 
 
+@dataclass(frozen=True)
 class _Plan:
     """How this action's text is authored: as ``member`` (a PsaMember), else signed ``name`` (None: a rule or
     the system writes, as the API member, unsigned)."""
 
-    def __init__(self, member: PsaMember | None, name: str | None, why: str) -> None:
-        self.member, self.name, self.why = member, name, why
+    member: PsaMember | None
+    name: str | None
+    why: str
 
     @property
     def signature(self) -> str | None:
