@@ -19,16 +19,20 @@ from vectis.platform.schema import app_role, enable_tenant_rls, grant_app, grant
 # and every search would read every ticket and note (seconds at 200,000 tickets). So the word match runs in
 # a function of the schema owner's, bound to the same tenant setting the policies read (failing closed: with
 # no tenant bound, current_setting raises), which returns only ticket ids of that tenant.
-SEARCH_FUNCTION = """
+# The indexes (vectis/models/tickets.py, words_of) hold each row's tenant as one more word, so the match asks
+# for it too and walks only this tenant's entries of indexes every tenant shares.
+SUMMARY_WORDS = "(array_to_tsvector(ARRAY['tenant ' || tenant_id::text]) || to_tsvector('simple'::regconfig, summary))"
+BODY_WORDS = "(array_to_tsvector(ARRAY['tenant ' || tenant_id::text]) || to_tsvector('simple'::regconfig, body))"
+SEARCH_FUNCTION = f"""
 CREATE FUNCTION ticket_search(words tsquery) RETURNS SETOF bigint
 LANGUAGE sql STABLE SECURITY DEFINER ROWS 200 SET search_path = public, pg_temp AS $$
-    SELECT id FROM tickets
-    WHERE tenant_id = current_setting('vectis.tenant_id')::bigint
-      AND to_tsvector('simple'::regconfig, summary) @@ words
+    WITH bound AS (
+        SELECT current_setting('vectis.tenant_id')::bigint AS tenant,
+               words && format('%L', 'tenant ' || current_setting('vectis.tenant_id')::bigint)::tsquery AS q
+    )
+    SELECT id FROM tickets, bound WHERE tenant_id = bound.tenant AND {SUMMARY_WORDS} @@ bound.q
     UNION
-    SELECT ticket_id FROM ticket_notes
-    WHERE tenant_id = current_setting('vectis.tenant_id')::bigint
-      AND to_tsvector('simple'::regconfig, body) @@ words
+    SELECT ticket_id FROM ticket_notes, bound WHERE tenant_id = bound.tenant AND {BODY_WORDS} @@ bound.q
 $$
 """
 
@@ -130,7 +134,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_ticket_notes_body_words",
         "ticket_notes",
-        [sa.literal_column("to_tsvector('simple'::regconfig, body)")],
+        [sa.literal_column(BODY_WORDS)],
         unique=False,
         postgresql_using="gin",
     )
@@ -139,7 +143,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_tickets_summary_words",
         "tickets",
-        [sa.literal_column("to_tsvector('simple'::regconfig, summary)")],
+        [sa.literal_column(SUMMARY_WORDS)],
         unique=False,
         postgresql_using="gin",
     )

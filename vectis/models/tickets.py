@@ -18,15 +18,25 @@ from sqlalchemy import (
     false,
     func,
     literal_column,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.sql.elements import ColumnClause, TextClause
 
 from vectis.models.base import Base, TenantOwned, created_at_column
 
-# Ticket search (``vectis/tickets/queries.py``) matches words by prefix with PostgreSQL's full-text search: the
-# 'simple' configuration keeps every word as written (no stemming, no stop words), which suits hostnames and names.
+# Ticket search (``vectis/tickets/queries.py``, ``ticket_search()`` in migration 0017) matches words by prefix
+# with PostgreSQL's full-text search: the 'simple' configuration keeps every word as written (no stemming, no stop
+# words), which suits hostnames and names.
 SEARCH_CONFIG: ColumnClause[Any] = literal_column("'simple'::regconfig")
+
+
+def words_of(column: str) -> TextClause:
+    """The words of ``column`` plus the tenant as one word no text yields ('tenant 42': the parser splits at
+    spaces): one GIN index serves every tenant, and a search asking for its tenant's word walks only its own."""
+    return text(
+        f"(array_to_tsvector(ARRAY['tenant ' || tenant_id::text]) || to_tsvector('simple'::regconfig, {column}))"
+    )
 
 
 class TicketBoard(TenantOwned, Base):
@@ -106,7 +116,7 @@ class Ticket(TenantOwned, Base):
         Index("ix_tickets_tenant_id_assignee_external_id", "tenant_id", "assignee_external_id"),
         Index(
             "ix_tickets_summary_words",
-            func.to_tsvector(SEARCH_CONFIG, literal_column("summary")),
+            words_of("summary"),
             postgresql_using="gin",
         ),
     )
@@ -147,7 +157,7 @@ class TicketNote(TenantOwned, Base):
         Index("ix_ticket_notes_tenant_id_ticket_id_external_id", "tenant_id", "ticket_id", "external_id", unique=True),
         Index(
             "ix_ticket_notes_body_words",
-            func.to_tsvector(SEARCH_CONFIG, literal_column("body")),
+            words_of("body"),
             postgresql_using="gin",
         ),
     )
