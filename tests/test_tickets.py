@@ -146,3 +146,34 @@ def test_a_member_with_the_users_email_in_other_letters_is_theirs(app: Flask, ac
         s.add(PsaMember(tenant_id=desk.tenant_id, connection_id=connection.id, external_id="7", name="Old", email="bench.tech@example.test", inactive=True))  # fmt: skip
         s.flush()
         assert members.mine(s, user) == [(connection.id, "201")]  # an inactive member never matches
+
+
+def test_load_more_pages_a_search_by_time_without_gaps_or_repeats(app: Flask) -> None:
+    tenant_id = new_tenant(app)
+    desk = a_desk(app, tenant_id)
+    now = datetime.now(UTC)
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        connection_id = s.scalar(select(Connection.id))
+        assert connection_id is not None
+        s.add_all(
+            Ticket(
+                tenant_id=tenant_id,
+                connection_id=connection_id,
+                external_id=f"9{n:03d}",
+                summary=f"Printer jam {n}",
+                status_name="New",
+                opened_at=now,
+                vendor_updated_at=now - timedelta(minutes=n // 2),
+            )
+            for n in range(tickets.PAGE_SIZE + 5)
+        )
+    seen: list[str] = []
+    after = None
+    with app.app_context(), db.tenant_session(desk.tenant_id) as s:
+        for _ in range(3):
+            page = tickets.queue(s, tickets.Filters.from_args(MultiDict({"q": "printer"})), after=after)
+            seen += [t.external_id for t, *_ in page.tickets]
+            after = page.next_after
+            if after is None:
+                break
+    assert after is None and len(seen) == len(set(seen)) == tickets.PAGE_SIZE + 6  # the 55 jams and the desk's printer

@@ -125,13 +125,11 @@ def search(q: str) -> ColumnElement[bool] | None:
 def queue(
     session: Session, filters: Filters, *, after: str | None = None, mine: Sequence[tuple[int, str]] = ()
 ) -> Queue:
-    """A page of the queue; ``mine`` is the signed-in user's (connection, member id) pairs for "My tickets"."""
-    query = (
-        select(Ticket, Customer.name, TicketBoard.name, CustomerLink.external_name)
-        .outerjoin(Customer, Customer.id == Ticket.customer_id)
-        .outerjoin(TicketBoard, TicketBoard.id == Ticket.board_id)
-        .outerjoin(CustomerLink, and_(CustomerLink.id == Ticket.customer_link_id, Ticket.customer_id.is_(None)))
-    )
+    """A page of the queue; ``mine`` is the signed-in user's (connection, member id) pairs for "My tickets".
+
+    The page's tickets are chosen and ordered first, on the tickets alone; only those are joined to their
+    customer, board and account: a search or a filter matching thousands of tickets joins 51."""
+    query = select(Ticket.id)
     if filters.mine:
         query = query.where(
             tuple_(Ticket.connection_id, Ticket.assignee_external_id).in_(list(mine)) if mine else false()
@@ -152,8 +150,17 @@ def queue(
         query = query.where(Ticket.opened_at < datetime.now(UTC) - timedelta(days=filters.older_than_days))
     if (resume := params.cursor(after)) is not None:
         query = query.where(tuple_(Ticket.vendor_updated_at, Ticket.id) < tuple_(*resume))
+    newest_first = (Ticket.vendor_updated_at.desc(), Ticket.id.desc())
+    page = query.order_by(*newest_first).limit(PAGE_SIZE + 1).subquery()
     rows = list(
-        session.execute(query.order_by(Ticket.vendor_updated_at.desc(), Ticket.id.desc()).limit(PAGE_SIZE + 1)).all()
+        session.execute(
+            select(Ticket, Customer.name, TicketBoard.name, CustomerLink.external_name)
+            .join(page, page.c.id == Ticket.id)
+            .outerjoin(Customer, Customer.id == Ticket.customer_id)
+            .outerjoin(TicketBoard, TicketBoard.id == Ticket.board_id)
+            .outerjoin(CustomerLink, and_(CustomerLink.id == Ticket.customer_link_id, Ticket.customer_id.is_(None)))
+            .order_by(*newest_first)
+        ).all()
     )
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
