@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jobs.actions import run_queued
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync
@@ -336,3 +336,17 @@ def test_a_signed_reply_whose_worker_died_is_found_by_reading_back_and_not_sent_
         assert run_queued(psa.setup.tenant_id, queued_id) == "ok"
     assert notes_posted(psa) == before
     assert [n["text"] for n in psa.state.notes[int(number)]].count(signed) == 1
+
+
+def test_a_role_that_may_not_read_members_still_syncs_tickets_and_nobody_is_matched(app: Flask) -> None:
+    state = ConnectWiseState.seeded()
+    state.faults.forbidden_paths = ["/system/members"]
+    for url in serve_app(create_app(state)):
+        tenant_id = new_tenant(app)
+        config = {"site_url": url, "company_id": DEMO_COMPANY_ID, "public_key": DEMO_PUBLIC_KEY, "private_key": DEMO_PRIVATE_KEY, "client_id": ""}  # fmt: skip
+        setup = add_connection(app, tenant_id, "connectwise", config)
+        run = sync(app, setup)
+        assert run.status == "succeeded", run.error
+        with app.app_context(), db.tenant_session(tenant_id) as s:
+            assert s.scalar(select(func.count()).select_from(PsaMember)) == 0
+            assert (s.scalar(select(func.count()).select_from(Ticket)) or 0) == len(state.tickets)
