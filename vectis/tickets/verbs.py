@@ -305,7 +305,6 @@ class UpdateTicketStatus(TicketVerb):
 class _Opening:
     """What a new ticket is made of, checked: where it goes and the ticket as the vendor's ids name it."""
 
-    customer: Customer
     connection: Connection
     new: NewTicket
 
@@ -348,7 +347,7 @@ def _opening(ctx: Context, target: Target, payload: dict[str, Any]) -> _Opening:
         contact=contact_id,
         description=str(payload.get("description") or "").strip() or None,
     )
-    return _Opening(customer, connection, new)
+    return _Opening(connection, new)
 
 
 @register
