@@ -18,21 +18,34 @@ from vectis.platform.schema import app_role, enable_tenant_rls, grant_app, grant
 # is not leakproof, and full-text matching (@@) is not: under RLS the word indexes above would never be used
 # and every search would read every ticket and note (seconds at 200,000 tickets). So the word match runs in
 # a function of the schema owner's, bound to the same tenant setting the policies read (failing closed: with
-# no tenant bound, current_setting raises), which returns only ticket ids of that tenant.
+# no tenant bound, current_setting raises), which returns only tickets of that tenant: the columns the queue
+# filters and orders on (vectis/tickets/queries.py, SEARCHED), so a page is chosen without reading them again.
 # The indexes (vectis/models/tickets.py, words_of) hold each row's tenant as one more word, so the match asks
 # for it too and walks only this tenant's entries of indexes every tenant shares.
-SUMMARY_WORDS = "(array_to_tsvector(ARRAY['tenant ' || tenant_id::text]) || to_tsvector('simple'::regconfig, summary))"
-BODY_WORDS = "(array_to_tsvector(ARRAY['tenant ' || tenant_id::text]) || to_tsvector('simple'::regconfig, body))"
+
+
+def _words(table: str, column: str) -> str:
+    return f"(array_to_tsvector(ARRAY['tenant ' || {table}tenant_id::text]) || to_tsvector('simple'::regconfig, {table}{column}))"
+
+
+SUMMARY_WORDS, BODY_WORDS = _words("", "summary"), _words("", "body")
+SEARCHED = (
+    "id bigint, connection_id bigint, customer_id bigint, board_id bigint, status_name varchar, closed boolean, "
+    "assignee varchar, assignee_external_id varchar, opened_at timestamptz, vendor_updated_at timestamptz"
+)
+_COLUMNS = ", ".join(f"t.{column.split()[0]}" for column in SEARCHED.split(", "))
 SEARCH_FUNCTION = f"""
-CREATE FUNCTION ticket_search(words tsquery) RETURNS SETOF bigint
+CREATE FUNCTION ticket_search(words tsquery) RETURNS TABLE ({SEARCHED})
 LANGUAGE sql STABLE SECURITY DEFINER ROWS 200 SET search_path = public, pg_temp AS $$
     WITH bound AS (
         SELECT current_setting('vectis.tenant_id')::bigint AS tenant,
                words && format('%L', 'tenant ' || current_setting('vectis.tenant_id')::bigint)::tsquery AS q
     )
-    SELECT id FROM tickets, bound WHERE tenant_id = bound.tenant AND {SUMMARY_WORDS} @@ bound.q
+    SELECT {_COLUMNS} FROM tickets t, bound
+    WHERE t.tenant_id = bound.tenant AND {_words("t.", "summary")} @@ bound.q
     UNION
-    SELECT ticket_id FROM ticket_notes, bound WHERE tenant_id = bound.tenant AND {BODY_WORDS} @@ bound.q
+    SELECT {_COLUMNS} FROM ticket_notes n JOIN tickets t ON t.id = n.ticket_id, bound
+    WHERE n.tenant_id = bound.tenant AND t.tenant_id = bound.tenant AND {_words("n.", "body")} @@ bound.q
 $$
 """
 

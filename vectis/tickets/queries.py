@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, text, tuple_, union
+from sqlalchemy import CompoundSelect, Select, Subquery, and_, column, false, func, or_, select, text, tuple_, union
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -106,20 +106,30 @@ class Queue:
     nouns: dict[int, str]  # connection -> how people name its vendor ("ConnectWise")
 
 
-def search(q: str) -> ColumnElement[bool] | None:
+# What ticket_search() returns of each ticket it finds (migration 0017): what the queue filters and orders on.
+SEARCHED = (
+    "id", "connection_id", "customer_id", "board_id", "status_name", "closed", "assignee", "assignee_external_id",
+    "opened_at", "vendor_updated_at",
+)  # fmt: skip
+
+
+def search(q: str) -> Subquery | None:
     """Tickets whose number is ``q`` (``#48283`` or ``48283``), or whose summary or a note has every word of
-    ``q`` (each as a prefix: "print" finds "printer"). The words are matched by ``ticket_search()`` (migration
-    0017: under row-level security PostgreSQL would not use the word indexes), which returns the bound tenant's
-    ticket ids only; the queue joins those ids, so it stays one index scan wide whatever the words."""
+    ``q`` (each as a prefix: "print" finds "printer"), with the columns of ``SEARCHED``. The words are matched by
+    ``ticket_search()`` (migration 0017: under row-level security PostgreSQL would not use the word indexes),
+    which returns the bound tenant's tickets only."""
     words = re.findall(r"\w+", q.lower())[:SEARCH_WORDS]
     if not words:
         return None
     # \w is letters, digits and "_" only: nothing in a word is tsquery syntax.
     query = func.to_tsquery(SEARCH_CONFIG, " & ".join(f"{w}:*" for w in words))
-    found: Select[Any] = select(func.ticket_search(query).column_valued())
+    table = Ticket.__table__.c
+    found = func.ticket_search(query).table_valued(*(column(name, table[name].type) for name in SEARCHED))
+    matched: Select[Any] | CompoundSelect[Any] = select(*(found.c[name] for name in SEARCHED))
     if number := _NUMBER.fullmatch(q.strip()):
-        return Ticket.id.in_(union(select(Ticket.id).where(Ticket.external_id == number.group(1)), found))
-    return Ticket.id.in_(found)
+        by_number = select(*(table[name] for name in SEARCHED)).where(table.external_id == number.group(1))
+        matched = union(by_number, matched)
+    return matched.subquery("matched")
 
 
 def queue(
@@ -127,31 +137,29 @@ def queue(
 ) -> Queue:
     """A page of the queue; ``mine`` is the signed-in user's (connection, member id) pairs for "My tickets".
 
-    The page's tickets are chosen and ordered first, on the tickets alone; only those are joined to their
-    customer, board and account: a search or a filter matching thousands of tickets joins 51."""
-    query = select(Ticket.id)
+    The page's tickets are chosen and ordered first, from the tickets alone (or, searching, from what the search
+    returned of them, without reading them again); only those are joined to their customer, board and account:
+    a search or a filter matching thousands of tickets joins 51."""
+    found = search(filters.q) if filters.q else None
+    t = found.c if found is not None else Ticket.__table__.c
+    query = select(t.id)
     if filters.mine:
-        query = query.where(
-            tuple_(Ticket.connection_id, Ticket.assignee_external_id).in_(list(mine)) if mine else false()
-        )
-    if filters.q and (found := search(filters.q)) is not None:
-        query = query.where(found)
+        query = query.where(tuple_(t.connection_id, t.assignee_external_id).in_(list(mine)) if mine else false())
     if filters.state != "all":
-        query = query.where(Ticket.closed.is_(filters.state == "closed"))
+        query = query.where(t.closed.is_(filters.state == "closed"))
     if filters.status:
-        query = query.where(Ticket.status_name == filters.status)
+        query = query.where(t.status_name == filters.status)
     if filters.customer:
-        query = query.where(Ticket.customer_id == filters.customer)
+        query = query.where(t.customer_id == filters.customer)
     if filters.assignee:
-        query = query.where(Ticket.assignee == filters.assignee)
+        query = query.where(t.assignee == filters.assignee)
     if filters.board:
-        query = query.where(Ticket.board_id == filters.board)
+        query = query.where(t.board_id == filters.board)
     if filters.older_than_days:
-        query = query.where(Ticket.opened_at < datetime.now(UTC) - timedelta(days=filters.older_than_days))
+        query = query.where(t.opened_at < datetime.now(UTC) - timedelta(days=filters.older_than_days))
     if (resume := params.cursor(after)) is not None:
-        query = query.where(tuple_(Ticket.vendor_updated_at, Ticket.id) < tuple_(*resume))
-    newest_first = (Ticket.vendor_updated_at.desc(), Ticket.id.desc())
-    page = query.order_by(*newest_first).limit(PAGE_SIZE + 1).subquery()
+        query = query.where(tuple_(t.vendor_updated_at, t.id) < tuple_(*resume))
+    page = query.order_by(t.vendor_updated_at.desc(), t.id.desc()).limit(PAGE_SIZE + 1).subquery()
     rows = list(
         session.execute(
             select(Ticket, Customer.name, TicketBoard.name, CustomerLink.external_name)
@@ -159,7 +167,7 @@ def queue(
             .outerjoin(Customer, Customer.id == Ticket.customer_id)
             .outerjoin(TicketBoard, TicketBoard.id == Ticket.board_id)
             .outerjoin(CustomerLink, and_(CustomerLink.id == Ticket.customer_link_id, Ticket.customer_id.is_(None)))
-            .order_by(*newest_first)
+            .order_by(Ticket.vendor_updated_at.desc(), Ticket.id.desc())
         ).all()
     )
     more = len(rows) > PAGE_SIZE
