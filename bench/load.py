@@ -67,6 +67,7 @@ def build_msp(users: int, events: int, tickets: int) -> Msp:
         tenant = Tenant(slug=slug, name=f"Load MSP {slug}")
         s.add(tenant)
         s.flush()
+        s.expunge(tenant)
         tenant_id = tenant.id
         connection = Connection(
             tenant_id=tenant_id, vendor="connectwise", name="ConnectWise", config=Sealed.seal(tenant_id, {})
@@ -76,7 +77,9 @@ def build_msp(users: int, events: int, tickets: int) -> Msp:
         connection_id = connection.id
     started = time.perf_counter()
     generate(tenant_id, customers=500, jobs=5000, events=events, seed=3)
-    fill_tickets(tenant_id, connection_id, tickets)
+    with db.tenant_session(tenant_id) as s:
+        roots = list(s.scalars(select(Customer.id).where(Customer.parent_id.is_(None))))
+    fill_tickets(tenant, connection_id, tickets, roots)
     with db.tenant_session(tenant_id) as s:
         refresh_backup_alerts(s, tenant_id)
         s.commit()

@@ -32,6 +32,7 @@ from vectis.models import (
     RuleVersion,
     Ticket,
     TicketBoard,
+    TicketPriority,
     TicketStatus,
 )
 from vectis.platform import db
@@ -69,6 +70,8 @@ class PsaTicket:
     other_status_id: int
     board_id: int
     customer_id: int
+    priority_id: int
+    connection_id: int
 
 
 def psa_ticket(app: Flask, acme: TenantFixture, sim: Any) -> PsaTicket:
@@ -124,8 +127,14 @@ def psa_ticket(app: Flask, acme: TenantFixture, sim: Any) -> PsaTicket:
                 tenant_id=acme.id, connection_id=connection.id, customer_id=customer_id,
                 external_id=str(open_ticket.company_id), external_name="ConnectWise company",
             ))  # fmt: skip
+        priority = s.scalar(select(TicketPriority).where(TicketPriority.connection_id == connection.id))
+        if priority is None:
+            priority = TicketPriority(tenant_id=acme.id, connection_id=connection.id, external_id="2", name="High")
+            s.add(priority)
         s.flush()
-        return PsaTicket(Target("ticket", str(ticket.id), "#t"), status.id, board.id, customer_id)
+        return PsaTicket(
+            Target("ticket", str(ticket.id), "#t"), status.id, board.id, customer_id, priority.id, connection.id
+        )
 
 
 def cases(
@@ -282,8 +291,31 @@ def cases(
                     {"summary": "", "board_id": psa.board_id},
                     actor(viewer, "read_only"),
                 )
-            ok = {"text": "On it."} if verb == "ticket.reply" else {"status_id": psa.other_status_id}
+            payloads: dict[str, dict[str, Any]] = {
+                "ticket.reply": {"text": "On it."},
+                "ticket.update_status": {"status_id": psa.other_status_id},
+                "ticket.assign": {"member_id": ""},
+                "ticket.set_priority": {"priority_id": psa.priority_id},
+            }
+            ok = payloads[verb]
             return Case(actor(tech, "technician"), psa.target, ok, ghost, ok, actor(viewer, "read_only"))
+
+        return build
+
+    def authorship(verb: str) -> Callable[[], Case]:
+        """An admin's choices about whom a user writes as at the PSA, and trying members again."""
+
+        def build() -> Case:
+            assert app is not None and sim is not None
+            admin, subject, tech = make_user(acme, "admin"), make_user(acme), make_user(acme)
+            psa = psa_ticket(app, acme, sim)
+            if verb == "psa_member.choose":
+                ok = {"connection_id": str(psa.connection_id), "member_id": "none"}
+                failing = {"connection_id": "0", "member_id": "none"}
+                return Case(actor(admin, "admin"), user_target(subject), ok, user_target(subject), failing, actor(tech, "technician"))  # fmt: skip
+            target = Target("connection", str(psa.connection_id), "ConnectWise PSA")
+            ghost = Target("connection", "999999999", "ghost")
+            return Case(actor(admin, "admin"), target, {}, ghost, {}, actor(tech, "technician"))
 
         return build
 
@@ -327,6 +359,10 @@ def cases(
         "ticket.reply": ticket("ticket.reply"),
         "ticket.update_status": ticket("ticket.update_status"),
         "ticket.create": ticket("ticket.create"),
+        "ticket.assign": ticket("ticket.assign"),
+        "ticket.set_priority": ticket("ticket.set_priority"),
+        "psa_member.choose": authorship("psa_member.choose"),
+        "psa_authorship.retry": authorship("psa_authorship.retry"),
         **(alert_cases(acme, make_user, app, sim) if app is not None else {}),
         **(rule_cases(acme, make_user, app) if app is not None else {}),
     }

@@ -1,7 +1,7 @@
 """Backup runs as Vectis sees them (the run-history strip), and an index over the timeline's kinds (its filter)
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06 10:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,6 @@
-"""Tickets in the browser: reply from the hub with a status change, then find it in /tickets."""
+"""Tickets in the browser: reply from the hub with a status change, then find it in /tickets; status, owner and
+priority without a reply; search; My tickets and the member an admin chooses; a reply in the technician's name;
+New ticket from /tickets; a ticket on no customer; the Related panel's severities. Desktop and 390 px."""
 
 from __future__ import annotations
 
@@ -8,13 +10,22 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 from sqlalchemy import select
 
 from tests.conftest import TenantFixture, pid
 from tests.e2e.test_shell import sign_in
 from tests.vendors.support import add_connection, serve_app, sync
-from vectis.models import Connection, Contact, Customer, Ticket
+from vectis.models import (
+    Connection,
+    Contact,
+    Customer,
+    CustomerLink,
+    Ticket,
+    TicketNote,
+    TicketRelated,
+    TimelineEvent,
+)
 from vectis.platform import db
 from vectis.simulators import connectwise
 
@@ -66,7 +77,7 @@ def test_a_technician_replies_from_the_hub_and_sees_it_in_the_queue(
     detail.get_by_role("button", name="Send").click()
     updated = page.get_by_test_id("hub-ticket").filter(has_text=f"#{number}").get_by_test_id("ticket-detail")
     expect(updated).to_contain_text("sent to ConnectWise")
-    expect(updated.get_by_test_id("ticket-status")).to_have_text(chosen)
+    expect(updated.get_by_label("Status", exact=True).locator("option:checked")).to_have_text(chosen)
     expect(updated).to_contain_text("We replaced the toner")
     expect(page.locator(f"#ticket-{ticket_id}-status")).to_have_text(chosen)  # the row's header follows
     page.screenshot(path=str(screenshots_dir / "hub-ticket-replied.png"), full_page=True)
@@ -107,3 +118,273 @@ def test_a_technician_creates_a_ticket_with_priority_and_contact(
     expect(page.locator("main")).to_contain_text("Priority 2 - High")
     expect(page.locator("main")).to_contain_text(person)
     assert len(psa_northwind.tickets) == before + 1
+
+
+def console_errors(page: Page) -> list[str]:
+    """What the page logs as errors from here on (htmx reports a swap it could not do there)."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def test_a_reply_on_the_tickets_own_page_leaves_no_console_error(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    northwind: TenantFixture,
+    psa_northwind: connectwise.ConnectWiseState,
+) -> None:
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        ticket = s.scalar(select(Ticket).where(Ticket.closed.is_(False)).order_by(Ticket.id.desc()))
+        assert ticket is not None
+        ticket_id = ticket.id
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    errors = console_errors(page)
+    page.goto(f"http://northwind.localhost:{live_server}/tickets/{pid(app, 'ticket', ticket_id)}")
+    page.wait_for_load_state("load")
+    detail = page.get_by_test_id("ticket-detail")
+    detail.get_by_label("Reply").fill("Checking the logs now.")
+    detail.get_by_role("button", name="Send").click()
+    expect(page.get_by_test_id("ticket-detail")).to_contain_text("sent to ConnectWise")
+    expect(page.get_by_test_id("ticket-detail")).to_contain_text("Checking the logs now.")
+    assert errors == []
+
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+def shots(page: Page, directory: Path, name: str) -> None:
+    """The page at desktop width and at 390 px, where nothing may scroll sideways."""
+    page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
+    desktop = page.viewport_size
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(directory / f"{name}-390.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1, f"{name} scrolls sideways"
+    if desktop:
+        page.set_viewport_size(desktop)
+
+
+def open_ticket_page(app: Flask, page: Page, port: int, tenant_id: int, *, customer: bool = True) -> Ticket:
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        found = s.scalar(
+            select(Ticket)
+            .where(Ticket.closed.is_(False), Ticket.board_id.is_not(None), Ticket.customer_id.is_not(None) == customer)
+            .order_by(Ticket.id)
+        )
+        assert found is not None
+        s.expunge(found)
+    page.goto(f"http://northwind.localhost:{port}/tickets/{pid(app, 'ticket', found.id)}")
+    page.wait_for_load_state("load")  # htmx is deferred
+    return found
+
+
+def test_a_technician_moves_assigns_and_reprioritises_a_ticket_without_writing_a_reply(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    northwind: TenantFixture,
+    psa_northwind: connectwise.ConnectWiseState,
+    screenshots_dir: Path,
+) -> None:
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    errors = console_errors(page)
+    ticket = open_ticket_page(app, page, live_server, northwind.id)
+    number, state = int(ticket.external_id), page.locator(f"#ticket-{ticket.id}-state")
+    facts = page.get_by_test_id("ticket-facts")
+    facts.get_by_label("Status", exact=True).select_option(label="Waiting on Client")
+    facts.get_by_role("button", name="Change").first.click()
+    expect(page.get_by_role("status")).to_contain_text("to Waiting on Client")
+    expect(state).to_contain_text("Waiting on Client")  # the header follows, as the hub's row does
+    assert psa_northwind.statuses[psa_northwind.tickets[number].status_id]["name"] == "Waiting on Client"
+
+    facts = page.get_by_test_id("ticket-facts")
+    facts.get_by_label("Assignee").select_option(label="Dana Brennan")
+    facts.get_by_role("button", name="Assign", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("is assigned to Dana Brennan")
+    expect(state).to_contain_text("Dana Brennan")
+    assert psa_northwind.tickets[number].owner_id == 176
+
+    facts = page.get_by_test_id("ticket-facts")
+    facts.get_by_label("Priority").select_option(label="Priority 1 - Emergency")
+    facts.get_by_role("button", name="Change").nth(1).click()
+    expect(page.get_by_role("status")).to_contain_text("is now Priority 1 - Emergency")
+    expect(state).to_contain_text("Priority 1 - Emergency")
+    assert psa_northwind.tickets[number].priority_id == 1
+    shots(page, screenshots_dir, "ticket-controls")
+    assert errors == []
+
+
+def test_my_tickets_says_how_to_fix_a_missing_member_and_an_admins_choice_puts_replies_in_that_name(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    northwind: TenantFixture,
+    psa_northwind: connectwise.ConnectWiseState,
+    screenshots_dir: Path,
+) -> None:
+    base = f"http://northwind.localhost:{live_server}"
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"{base}/tickets?mine=1")
+    empty = page.get_by_test_id("no-member")
+    expect(empty).to_contain_text("no active member has your e-mail, admin@northwind.test")
+    shots(page, screenshots_dir, "tickets-mine-no-member")
+
+    empty.get_by_role("link", name="Admin → Users → Nora Admin").click()
+    card = page.get_by_test_id("psa-member")
+    expect(card.get_by_test_id("psa-member-now")).to_contain_text("Not matched")
+    card.get_by_label("Member").select_option(label="Jordan Hughes · jhughes@summit-msp.example")
+    card.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").first).to_contain_text("Nora Admin at Connectwise writes as Jordan Hughes.")
+    expect(page.get_by_test_id("psa-member-now")).to_contain_text("set by an admin")
+    shots(page, screenshots_dir, "admin-user-psa-member")
+
+    page.goto(f"{base}/tickets?mine=1")
+    queue = page.get_by_test_id("ticket-queue")
+    expect(queue).to_be_visible()
+    assert set(queue.locator("td[data-label=Assignee]").all_inner_texts()) == {"Jordan Hughes"}
+    shots(page, screenshots_dir, "tickets-mine")
+
+    queue.get_by_role("link").first.click()
+    detail = page.get_by_test_id("ticket-detail")
+    expect(detail.get_by_test_id("reply-author")).to_contain_text("Goes to ConnectWise as Jordan Hughes")
+    detail.get_by_label("Reply").fill("I'll call you at 3 pm.")
+    detail.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status").first).to_contain_text("as Jordan Hughes")
+    expect(page.locator(".thread li").last).to_contain_text("Jordan Hughes")
+    assert any(
+        n.get("member", {}).get("id") == 148 and n["text"] == "I'll call you at 3 pm."
+        for ns in psa_northwind.notes.values()
+        for n in ns
+    )
+
+    # ConnectWise refuses: the reply goes signed, and the page says why and until when.
+    psa_northwind.faults.refuse_note_member = True
+    detail = page.get_by_test_id("ticket-detail")
+    detail.get_by_label("Reply").fill("Parts ordered.")
+    detail.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status").first).to_contain_text("Signed “— Nora Admin via Vectis”: ConnectWise refused")
+    expect(page.get_by_test_id("reply-author")).to_contain_text("refuses notes written as its members")
+    shots(page, screenshots_dir, "ticket-reply-signed")
+    page.goto(f"{base}/admin/users")
+    expect(page.locator("#users-table")).to_contain_text("Jordan Hughes")
+    page.get_by_role("link", name="Nora Admin").click()
+    refused = page.get_by_test_id("psa-refused")
+    expect(refused).to_contain_text("refuses notes written as its members")
+    shots(page, screenshots_dir, "admin-user-psa-refused")
+    psa_northwind.faults.refuse_note_member = False
+    refused.get_by_role("button", name="Try members again now").click()
+    expect(page.get_by_test_id("psa-refused")).to_have_count(0)
+
+
+def test_search_finds_a_ticket_by_number_or_by_words_of_its_notes(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    northwind: TenantFixture,
+    psa_northwind: connectwise.ConnectWiseState,
+    screenshots_dir: Path,
+) -> None:
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        ticket = s.scalar(select(Ticket).where(Ticket.closed.is_(False)).order_by(Ticket.id.desc()))
+        assert ticket is not None
+        number, summary = ticket.external_id, ticket.summary
+        s.add(TicketNote(tenant_id=northwind.id, ticket_id=ticket.id, external_id="e2e-note", body="The Zebrafax 9000 jams on tray 2.", internal=True, written_at=ticket.opened_at))  # fmt: skip
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"http://northwind.localhost:{live_server}/tickets")
+    page.wait_for_load_state("load")
+    page.get_by_label("Search").fill(f"#{number}")
+    expect(page).to_have_url(re.compile(rf"q=%23{number}"))
+    rows = page.get_by_test_id("ticket-row")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(summary)
+    expect(page.get_by_label("Search")).to_be_focused()  # typing on is not interrupted by the swap
+
+    page.get_by_label("Search").fill("zebrafax")
+    expect(page).to_have_url(re.compile(r"q=zebrafax"))
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(number)
+    shots(page, screenshots_dir, "tickets-search")
+
+    page.get_by_label("Search").fill("zebrafax nowhere")
+    expect(page.get_by_role("heading", name="No tickets match “zebrafax nowhere”")).to_be_visible()
+
+
+def test_new_ticket_from_the_queue_offers_the_chosen_customers_boards_and_opens_in_connectwise(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    northwind: TenantFixture,
+    psa_northwind: connectwise.ConnectWiseState,
+    screenshots_dir: Path,
+) -> None:
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        customer = s.scalar(
+            select(Customer).join(Ticket, Ticket.customer_id == Customer.id).order_by(Customer.name).limit(1)
+        )
+        assert customer is not None
+        name = customer.name
+    before = len(psa_northwind.tickets)
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"http://northwind.localhost:{live_server}/tickets")
+    page.get_by_role("link", name="New ticket").click()
+    page.wait_for_load_state("load")
+    form = page.get_by_test_id("new-ticket")
+    form.get_by_label("Customer").select_option(label=name)
+    expect(form.get_by_label("Board")).to_be_visible()
+    expect(form.get_by_label("Board").locator("option:checked")).not_to_have_text("")
+    form.get_by_label("Summary").fill("Projector in the boardroom shows no signal")
+    form.get_by_label("Details").fill("Since the move, HDMI input 2 shows nothing.")
+    shots(page, screenshots_dir, "tickets-new")
+    form.get_by_role("button", name="Create in ConnectWise").click()
+    expect(page.get_by_role("heading", name=re.compile("Projector in the boardroom"))).to_be_visible()
+    expect(page.locator(".crumbs")).to_contain_text(name)
+    assert len(psa_northwind.tickets) == before + 1
+
+
+def test_a_ticket_on_no_customer_names_its_connectwise_company_and_related_records_say_how_bad(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    northwind: TenantFixture,
+    psa_northwind: connectwise.ConnectWiseState,
+    screenshots_dir: Path,
+) -> None:
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        ticket = s.scalar(select(Ticket).where(Ticket.closed.is_(False)).order_by(Ticket.id))
+        assert ticket is not None
+        link = s.get(CustomerLink, ticket.customer_link_id)
+        assert link is not None
+        company, number = link.external_name, ticket.external_id
+        # An admin kept this account apart: its tickets belong to no customer.
+        link.customer_id, link.status = None, "separate"
+        for t in s.scalars(select(Ticket).where(Ticket.customer_link_id == link.id)):
+            t.customer_id = None
+        for severity, title in (
+            ("error", "BBX - SQL servers 04 failed"),
+            ("warning", "BBX - Files 02 finished with warnings"),
+        ):
+            event = TimelineEvent(tenant_id=northwind.id, source="Veeam", kind="backup.job_run", occurred_at=ticket.opened_at, title=title, severity=severity, dedup_key=f"e2e:{severity}:{ticket.id}")  # fmt: skip
+            s.add(event)
+            s.flush()
+            s.add(TicketRelated(tenant_id=northwind.id, ticket_id=ticket.id, kind="timeline_event", record_id=event.id, attached_by="auto"))  # fmt: skip
+        ticket_id = ticket.id
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"http://northwind.localhost:{live_server}/tickets?q={number}")
+    row = page.get_by_test_id("ticket-row").first
+    expect(row.get_by_test_id("ticket-company")).to_have_text(company)
+    expect(row).to_contain_text("ConnectWise company, not linked")
+    shots(page, screenshots_dir, "tickets-unlinked")
+
+    page.goto(f"http://northwind.localhost:{live_server}/tickets/{pid(app, 'ticket', ticket_id)}")
+    expect(page.get_by_test_id("ticket-company")).to_contain_text(company)
+    related = page.get_by_test_id("ticket-related")
+    expect(
+        related.get_by_test_id("related-event").filter(has_text="SQL servers 04").get_by_test_id("related-severity")
+    ).to_have_text("Failed")
+    expect(
+        related.get_by_test_id("related-event").filter(has_text="Files 02").get_by_test_id("related-severity")
+    ).to_have_text("Warning")
+    failed = related.get_by_test_id("related-severity").filter(has_text="Failed")
+    assert "badge-bad" in (failed.get_attribute("class") or "")
+    shots(page, screenshots_dir, "ticket-related-severity")

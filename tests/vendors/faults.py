@@ -39,6 +39,7 @@ SYNCED_TABLES = (
     "customers", "customer_links", "contacts", "backup_connectors", "backup_connector_status", "backup_runs",
     "backup_audit_events", "timeline_events", "ticket_boards", "ticket_statuses", "ticket_priorities", "tickets",
     "ticket_notes", "ticket_status_changes", "ticket_related", "alerts", "rule_events", "stream_cursors",
+    "psa_members",
 )  # fmt: skip
 # Moments Vectis notes about its own work (when it wrote or last saw a row), not facts from the vendor.
 OBSERVED = {
@@ -64,7 +65,7 @@ def _kept(table: str, column: Column[Any]) -> bool:
         return False
     if isinstance(column.type, SealedType):
         return False
-    if name.endswith("_id") and name not in ("external_id", "message_id"):
+    if name.endswith("_id") and not name.endswith("external_id") and name != "message_id":
         return False  # a row id of this tenant's
     return not (isinstance(column.type, DateTime) and name in OBSERVED)
 

@@ -124,7 +124,11 @@ def a_ticket(app: Flask, setup: Setup, *, closed: bool = False) -> Ticket:
 
 def test_it_reports_the_version_and_normalises_the_site_url(app: Flask, cw: Sim) -> None:
     ok, message = check(app, **config(cw.url + "/v4_6_release/apis/3.0/"))
-    assert ok and message == f"Connected to ConnectWise v2025.1.10431 at {cw.url}"
+    assert len(cw.state.companies) == 14
+    assert ok and message == f"Connected to ConnectWise v2025.1.10431 at {cw.url} — 14 companies visible"
+    newest = cw.state.companies[max(cw.state.companies)]
+    cw.state.companies[9999] = {**newest, "id": 9999, "identifier": "Newcomer", "name": "Newcomer Bakery"}
+    assert check(app, **config(cw.url))[1].endswith("— 15 companies visible")
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from tests.vendors.support import run_from_command_line, serve, wait_for_the_hung_request
+from vectis.demo.seed import DEMO_USERS
 from vectis.ingest.matching import normalize_name
 from vectis.simulators.connectwise import (
     API,
@@ -211,6 +212,46 @@ def test_it_lists_the_vspc_simulators_companies_plus_two_of_its_own(sim: Sim) ->
     assert set(first["defaultContact"]) == {"id", "name"} and "defaultContactId" not in first
     one = sim.ok(sim.get(f"/company/companies/{companies[3]['id']}"))
     assert one == companies[3]
+
+
+def test_it_counts_companies_as_it_lists_them(sim: Sim) -> None:
+    listed = sim.ok(sim.get("/company/companies", params={"pageSize": 100}))
+    assert sim.ok(sim.get("/company/companies/count")) == {"count": len(listed)}
+    clients = sim.ok(sim.get("/company/companies/count", params={"conditions": 'identifier != "SummitMSP"'}))
+    assert clients == {"count": len(listed) - 1}
+
+
+def test_it_lists_members_with_the_demo_operators_among_them(sim: Sim) -> None:
+    members = {m["identifier"]: m for m in sim.ok(sim.get("/system/members", params={"pageSize": 100}))}
+    for key in ("id", "identifier", "firstName", "lastName", "primaryEmail", "inactiveFlag"):
+        assert key in members["jhughes"], key
+    # The demo's operators sign in to Vectis with the e-mails their members carry, under the same names.
+    operators = {(d.name, d.email) for d in DEMO_USERS if d.tenant == "acme" and d.role.value != "read_only"}
+    found = {(f"{m['firstName']} {m['lastName']}", m["primaryEmail"]) for m in members.values()}
+    assert operators and operators <= found
+    owned = sim.tickets(conditions=f"owner/id={members['ttech']['id']} and closedFlag=false")
+    assert owned, "Taylor Tech owns a few open tickets, so My tickets has something to show"
+
+
+def test_it_writes_a_note_as_the_member_it_names_and_refuses_with_the_knob(sim: Sim) -> None:
+    ticket = sim.tickets(conditions="closedFlag=false", orderBy="id desc")[0]  # not one other tests change
+    path = f"/service/tickets/{ticket['id']}/notes"
+    note = {"text": "On site at 2.", "detailDescriptionFlag": True, "member": {"id": 181}}
+    written = sim.ok(sim.call("POST", path, json=note), 201)
+    assert written["member"] == {"id": 181, "identifier": "aadmin", "name": "Avery Admin"}
+    assert written["createdBy"] == "VectisAPI"  # the API member sent it; the member wrote it
+    by_identifier = sim.ok(sim.call("POST", path, json={**note, "member": {"identifier": "ttech"}}), 201)
+    assert by_identifier["member"]["name"] == "Taylor Tech"
+    unknown = sim.call("POST", path, json={**note, "member": {"id": 9}})
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["field"] == "member"
+
+    stored = len(sim.ok(sim.get(path, params={"pageSize": 1000})))
+    sim.knobs({"refuse_note_member": True})
+    refused = sim.call("POST", path, json=note)
+    assert refused.status_code == 403 and "as another member" in refused.json()["message"]
+    assert len(sim.ok(sim.get(path, params={"pageSize": 1000}))) == stored  # nothing stored
+    plain = sim.ok(sim.call("POST", path, json={"text": "Signed.", "detailDescriptionFlag": True}), 201)
+    assert plain["member"]["identifier"] == "VectisAPI"
 
 
 def test_it_has_boards_with_their_own_statuses(sim: Sim) -> None:

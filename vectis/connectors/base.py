@@ -146,6 +146,8 @@ class TicketRecord:
     contact_email: str | None = None
     assignee: str | None = None
     notes: tuple[TicketNoteRecord, ...] | None = None  # None: not read this time, keep what is stored
+    assignee_id: str | None = None  # the owner's member id at the vendor (a PsaMemberRecord's external_id)
+    priority_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,17 @@ class ContactRecord:
     inactive: bool = False
 
 
+@dataclass(frozen=True)
+class PsaMemberRecord:
+    """A person of the MSP at its PSA (a ConnectWise member): who owns tickets and writes notes."""
+
+    external_id: str
+    name: str
+    identifier: str | None = None
+    email: str | None = None
+    inactive: bool = False
+
+
 Record = (
     CustomerRecord
     | BackupJobRecord
@@ -174,6 +187,7 @@ Record = (
     | TicketBoardRecord
     | TicketPriorityRecord
     | ContactRecord
+    | PsaMemberRecord
     | TicketRecord
 )
 

@@ -86,6 +86,37 @@ class WritesTickets(Protocol):
         ...
 
 
+class AuthorRefused(Exception):
+    """The vendor refused a write because it named a member as the author. A refusal stored nothing, so the
+    write may be sent again without the member. ``reason`` in words; ``any_member``: the vendor takes no member
+    at all (the API member's security role), not only this one (inactive, unknown)."""
+
+    def __init__(self, reason: str, *, any_member: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.any_member = any_member
+
+
+class WritesAsMembers(Protocol):
+    """A PSA that records which of its members wrote a note and lets Vectis name that member, so a reply Vectis
+    sends carries the technician who wrote it instead of the API account."""
+
+    def add_note_as(self, ticket: str, text: str, *, internal: bool, member: str) -> None:
+        """``add_note`` authored by ``member`` (its id at the vendor); AuthorRefused when the vendor will not."""
+        ...
+
+
+class TriagesTickets(Protocol):
+    """A PSA whose tickets Vectis can hand to a member and re-prioritise. Both replace a value, so either call
+    may be repeated."""
+
+    def assign(self, ticket: str, member: str | None) -> None:
+        """Make ``member`` the ticket's owner (None: nobody)."""
+        ...
+
+    def set_priority(self, ticket: str, priority: str) -> None: ...
+
+
 class VerifiesCallbacks(Protocol):
     """A vendor that calls Vectis back when a record changes, and signs what it sends."""
 
@@ -151,6 +182,8 @@ def declared(connector: type[Any]) -> tuple[type[Any], ...]:
 
 CAPABILITIES: tuple[type[Any], ...] = (
     WritesTickets,
+    WritesAsMembers,
+    TriagesTickets,
     VerifiesCallbacks,
     AcknowledgesAlerts,
     RespondsOnEndpoints,

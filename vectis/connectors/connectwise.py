@@ -1,5 +1,6 @@
-"""ConnectWise PSA (Manage): companies, boards with their statuses, tickets with their notes. Write-back
-(reply, status change, create) goes through ``vectis/actions/tickets.py``, which calls this module.
+"""ConnectWise PSA (Manage): companies, members, boards with their statuses, tickets with their notes.
+Write-back (reply or note in a member's name, status, owner, priority, create) goes through
+``vectis/tickets/verbs.py``, which calls this module.
 
 Vendor facts: ``../shared/vendor-apis.md`` section 3. Basic auth with ``companyId+publicKey:privateKey``
 and Vectis's own ``clientId`` header on every call (one per product, not per MSP: vendor-apis.md,
@@ -24,6 +25,7 @@ from vectis.connectors.base import (
     ContactRecord,
     CustomerRecord,
     Page,
+    PsaMemberRecord,
     Record,
     Stream,
     TicketBoardRecord,
@@ -33,11 +35,14 @@ from vectis.connectors.base import (
     TicketStatusRecord,
 )
 from vectis.connectors.capabilities import (
+    AuthorRefused,
     Callback,
     CallbackRefused,
     KeyNotCached,
     NewTicket,
+    TriagesTickets,
     VerifiesCallbacks,
+    WritesAsMembers,
     WritesTickets,
 )
 from vectis.platform.crypto import Sealed
@@ -58,6 +63,7 @@ PERMISSIONS = {
     "/service/tickets": "Service Tickets (inquire)",
     "/service/boards": "Service Tickets (Service Board setup: inquire)",
     "/system/info": "System (inquire)",
+    "/system/members": "System (Member Maintenance: inquire)",
 }
 MESSAGES = {
     401: "401 Unauthorized — ConnectWise rejected the company ID or the API keys. The company ID is case-sensitive; "
@@ -158,6 +164,21 @@ def parse_contact(item: dict[str, Any]) -> ContactRecord | None:
     )
 
 
+def parse_member(item: dict[str, Any]) -> PsaMemberRecord | None:
+    name = " ".join(str(item[k]).strip() for k in ("firstName", "lastName") if item.get(k)).strip()
+    name = name or str(item.get("name") or item.get("identifier") or "")
+    if item.get("id") is None or not name:
+        return None
+    email = item.get("primaryEmail") or item.get("officeEmail")
+    return PsaMemberRecord(
+        external_id=str(item["id"]),
+        name=name,
+        identifier=str(item.get("identifier") or "") or None,
+        email=str(email).strip() or None if email else None,
+        inactive=bool(item.get("inactiveFlag")),
+    )
+
+
 def parse_note(item: dict[str, Any]) -> TicketNoteRecord | None:
     if item.get("id") is None:
         return None
@@ -194,16 +215,18 @@ def parse_ticket(item: dict[str, Any], notes: list[dict[str, Any]] | None = None
         contact_email=str(item.get("contactEmailAddress") or "") or None,
         assignee=_name(item.get("owner")),
         notes=None if notes is None else tuple(n for n in (parse_note(x) for x in notes) if n is not None),
+        assignee_id=_ref_id(item.get("owner")),
+        priority_id=_ref_id(item.get("priority")),
     )
 
 
-class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks):
+class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTickets, VerifiesCallbacks):
     key = "connectwise"
     label = "ConnectWise PSA"
     category = "psa"
     description = (
-        "ConnectWise PSA (Manage): companies become customers with their contacts; boards, statuses, priorities "
-        "and tickets with their notes."
+        "ConnectWise PSA (Manage): companies become customers with their contacts; members, boards, statuses, "
+        "priorities and tickets with their notes."
     )
     noun = "ConnectWise"
     attachment_limit = 10 * 1024 * 1024  # ConnectWise's document limit
@@ -332,8 +355,11 @@ class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks):
             "/service/tickets",
         ):
             self.call("GET", path, params={"pageSize": 1}, what=path)
+        counted, _ = self.call("GET", "/company/companies/count", what="the companies")
+        companies = counted.get("count") if isinstance(counted, dict) else None
+        visible = f" — {companies} companies visible" if isinstance(companies, int) else ""
         version = (info or {}).get("version", "") if isinstance(info, dict) else ""
-        return f"Connected to ConnectWise {version} at {self.config['site_url']}".replace("  ", " ")
+        return f"Connected to ConnectWise {version} at {self.config['site_url']}{visible}".replace("  ", " ")
 
     def before_sync(self) -> None:
         self.call("GET", "/system/info", what="the system information")
@@ -346,6 +372,7 @@ class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks):
             Stream("boards", "/service/boards", "id", lambda item: parse_board(item, item.get("_statuses", []))),
             Stream("priorities", "/service/priorities", "id", parse_priority),
             Stream("contacts", "/company/contacts", "id", parse_contact, page_size=PAGE_SIZE),
+            Stream("members", "/system/members", "id", parse_member, page_size=PAGE_SIZE),
             Stream(
                 "tickets",
                 "/service/tickets",
@@ -372,6 +399,8 @@ class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks):
         if stream.name in ("companies", "priorities", "contacts"):
             for items in self._pages(stream.path, {"orderBy": "id asc"}, f"the {stream.name}"):
                 yield Page([r for r in map(stream.parse, items) if r is not None], None)
+        elif stream.name == "members":
+            yield Page(self._members(stream), None)
         elif stream.name == "boards":
             boards: list[Record] = []
             for items in self._pages(stream.path, {"orderBy": "id asc"}, "the boards"):
@@ -388,6 +417,19 @@ class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks):
             yield Page(boards, None)
         else:
             yield from self._read_tickets(stream, cursor)
+
+    def _members(self, stream: Stream) -> list[Record]:
+        """Every member. A role that may not read them (403) leaves the list empty rather than stopping the
+        sync: tickets matter more than authorship, and Admin → Users says why nobody is matched."""
+        members: list[Record] = []
+        try:
+            for items in self._pages(stream.path, {"orderBy": "id asc"}, "the members"):
+                members += [r for r in map(stream.parse, items) if r is not None]
+        except ConnectorError as exc:
+            if exc.status != 403:
+                raise
+            return []
+        return members
 
     def _read_tickets(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
         """By ``lastUpdated`` from the resume point, inclusive. Tickets sharing the boundary second are
@@ -508,6 +550,28 @@ class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks):
         body = {"text": text, "detailDescriptionFlag": not internal, "internalAnalysisFlag": internal}
         self.call("POST", f"/service/tickets/{ticket}/notes", body=body, what="the reply", retry=False)
 
+    def add_note_as(self, ticket: str, text: str, *, internal: bool, member: str) -> None:
+        body = {
+            "text": text,
+            "detailDescriptionFlag": not internal,
+            "internalAnalysisFlag": internal,
+            "member": {"id": int(member)},
+        }
+        try:
+            self.call("POST", f"/service/tickets/{ticket}/notes", body=body, what="the reply", retry=False)
+        except ConnectorError as exc:
+            # A 403 here is about naming a member at all (the same role posts notes without one); a 400 naming the
+            # member field is about this member (inactive, unknown). Either way nothing was stored.
+            if exc.status == 403:
+                raise AuthorRefused(
+                    "ConnectWise refused a note written as one of its members (HTTP 403): the API member's security "
+                    "role may not enter notes for other members.",
+                    any_member=True,
+                ) from None
+            if exc.status == 400 and "member" in exc.message.lower():
+                raise AuthorRefused(exc.message, any_member=False) from None
+            raise
+
     def find_note(self, ticket: str, text: str, *, internal: bool, since: datetime) -> bool:
         notes, _ = self.call(
             "GET", f"/service/tickets/{ticket}/notes", params={"pageSize": PAGE_SIZE}, what="its notes"
@@ -534,6 +598,18 @@ class ConnectWiseConnector(Connector, WritesTickets, VerifiesCallbacks):
         patch = [{"op": "replace", "path": "status/id", "value": int(status)}]
         # Replacing the status with the same value twice leaves one change: safe to send again.
         self.call("PATCH", f"/service/tickets/{ticket}", body=patch, what="the status change", retry=True)
+
+    def assign(self, ticket: str, member: str | None) -> None:
+        patch: list[dict[str, Any]] = (
+            [{"op": "replace", "path": "owner/id", "value": int(member)}]
+            if member
+            else [{"op": "remove", "path": "owner"}]
+        )
+        self.call("PATCH", f"/service/tickets/{ticket}", body=patch, what="the new owner", retry=True)
+
+    def set_priority(self, ticket: str, priority: str) -> None:
+        patch = [{"op": "replace", "path": "priority/id", "value": int(priority)}]
+        self.call("PATCH", f"/service/tickets/{ticket}", body=patch, what="the priority", retry=True)
 
     def create_ticket(self, new: NewTicket) -> str:
         fields: dict[str, Any] = {

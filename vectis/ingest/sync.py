@@ -29,6 +29,7 @@ from vectis.connectors.base import (
     ContactRecord,
     CustomerRecord,
     Page,
+    PsaMemberRecord,
     Record,
     Stream,
     TicketBoardRecord,
@@ -77,6 +78,7 @@ class Writer:
             TicketBoardRecord: lambda rs: ticket_writer.write_boards(session, connection, rs),
             TicketPriorityRecord: lambda rs: ticket_writer.write_priorities(session, connection, rs),
             ContactRecord: lambda rs: ticket_writer.write_contacts(session, connection, rs, account),
+            PsaMemberRecord: lambda rs: ticket_writer.write_members(session, connection, rs),
             TicketRecord: self._tickets,
         }
 

@@ -10,6 +10,7 @@ from vectis.models.customers import Customer, CustomerLink, Linked, LinkStatus
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
+from vectis.models.psa import PsaAuthorship, PsaMember, PsaMemberChoice
 from vectis.models.retention import RETENTION_DAYS, RetentionPolicy
 from vectis.models.rules import Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
 from vectis.models.tenancy import Installation, Role, Tenant, User
@@ -47,6 +48,9 @@ __all__ = [
     "LinkStatus",
     "Linked",
     "OutboxMail",
+    "PsaAuthorship",
+    "PsaMember",
+    "PsaMemberChoice",
     "QueuedAction",
     "RecoveryCode",
     "RetentionPolicy",

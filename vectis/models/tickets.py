@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, Integer, String, Text, false, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    func,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnClause, TextClause
 
 from vectis.models.base import Base, TenantOwned, created_at_column
+
+# Ticket search (``vectis/tickets/queries.py``, ``ticket_search()`` in migration 0018) matches words by prefix
+# with PostgreSQL's full-text search: the 'simple' configuration keeps every word as written (no stemming, no stop
+# words), which suits hostnames and names.
+SEARCH_CONFIG: ColumnClause[Any] = literal_column("'simple'::regconfig")
+
+
+def words_of(column: str) -> TextClause:
+    """The words of ``column`` plus the tenant as one word no text yields ('tenant 42': the parser splits at
+    spaces): one GIN index serves every tenant, and a search asking for its tenant's word walks only its own."""
+    return text(
+        f"(array_to_tsvector(ARRAY['tenant ' || tenant_id::text]) || to_tsvector('simple'::regconfig, {column}))"
+    )
 
 
 class TicketBoard(TenantOwned, Base):
@@ -83,6 +112,13 @@ class Ticket(TenantOwned, Base):
         Index("ix_tickets_tenant_id_closed_updated_at_id", "tenant_id", "closed", "vendor_updated_at", "id"),
         Index("ix_tickets_tenant_id_assignee", "tenant_id", "assignee"),
         Index("ix_tickets_tenant_id_opened_at", "tenant_id", "opened_at"),
+        Index("ix_tickets_tenant_id_external_id", "tenant_id", "external_id"),
+        Index("ix_tickets_tenant_id_assignee_external_id", "tenant_id", "assignee_external_id"),
+        Index(
+            "ix_tickets_summary_words",
+            words_of("summary"),
+            postgresql_using="gin",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -103,6 +139,10 @@ class Ticket(TenantOwned, Base):
     contact_name: Mapped[str | None] = mapped_column(String(200))
     contact_email: Mapped[str | None] = mapped_column(String(320))
     assignee: Mapped[str | None] = mapped_column(String(200))
+    # The vendor's ids of the owner (a PsaMember's external_id) and the priority: "My tickets" and the
+    # assign and priority controls work on ids, the names above are what the vendor called them.
+    assignee_external_id: Mapped[str | None] = mapped_column(String(100))
+    priority_external_id: Mapped[str | None] = mapped_column(String(100))
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     vendor_updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -115,6 +155,11 @@ class TicketNote(TenantOwned, Base):
     __tablename__ = "ticket_notes"
     __table_args__ = (
         Index("ix_ticket_notes_tenant_id_ticket_id_external_id", "tenant_id", "ticket_id", "external_id", unique=True),
+        Index(
+            "ix_ticket_notes_body_words",
+            words_of("body"),
+            postgresql_using="gin",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -1,22 +1,29 @@
-"""The ticket surfaces' queries: the queue (``/tickets``, filters in the URL), a customer's tickets (open,
-and closed in the last 30 days), one ticket's thread, status history and related records, and what the
-New ticket form offers."""
+"""The ticket surfaces' queries: the queue (``/tickets``, filters and search in the URL), a customer's tickets
+(open, and closed in the last 30 days), one ticket's thread, status history, related records and the choices
+its controls offer, and what the New ticket form offers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, or_, select, text, tuple_
+from sqlalchemy import CompoundSelect, Select, Subquery, and_, column, false, func, or_, select, text, tuple_, union
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from vectis.connectors import registry
+from vectis.connectors.capabilities import WritesTickets, supports
 from vectis.models import (
     Alert,
+    Connection,
     Contact,
     Customer,
+    CustomerLink,
+    PsaMember,
     Ticket,
     TicketBoard,
     TicketNote,
@@ -25,13 +32,19 @@ from vectis.models import (
     TicketStatus,
     TicketStatusChange,
     TimelineEvent,
+    User,
 )
+from vectis.models.tickets import SEARCH_CONFIG
 from vectis.platform import params, public_ids
+from vectis.tickets import members as members_service
 from vectis.tickets.boards import default_board
 
 PAGE_SIZE = 50
 RECENTLY_CLOSED = timedelta(days=30)
 STATES = {"open": "Open", "closed": "Closed", "all": "All"}
+SEARCH_LENGTH = 200
+SEARCH_WORDS = 8
+_NUMBER = re.compile(r"#?\s*([0-9]{1,19})")
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,8 @@ class Filters:
     assignee: str = ""
     board: int | None = None
     older_than_days: int | None = None
+    q: str = ""  # a ticket number (with or without #) or words of its summary or notes
+    mine: bool = False  # tickets whose owner is the signed-in user's PSA member
 
     @classmethod
     def from_args(cls, args: MultiDict[str, str]) -> Filters:
@@ -57,10 +72,14 @@ class Filters:
             assignee=args.get("assignee", "").strip(),
             board=public_ids.decode("board", args.get("board")),
             older_than_days=number("age"),
+            q=" ".join(args.get("q", "").split())[:SEARCH_LENGTH],
+            mine=args.get("mine") == "1",
         )
 
     def params(self) -> list[tuple[str, str]]:
         values = [("state", self.state)] if self.state != "open" else []
+        values += [("q", self.q)] if self.q else []
+        values += [("mine", "1")] if self.mine else []
         values += [
             (k, str(v))
             for k, v in (
@@ -81,37 +100,94 @@ class Filters:
 
 @dataclass
 class Queue:
-    tickets: Sequence[tuple[Ticket, str | None, str | None]]  # ticket, customer name, board name
+    # ticket, customer name, board name, and the PSA's name for the account of a ticket on no customer
+    tickets: Sequence[tuple[Ticket, str | None, str | None, str | None]]
     next_after: str | None
+    nouns: dict[int, str]  # connection -> how people name its vendor ("ConnectWise")
 
 
-def queue(session: Session, filters: Filters, *, after: str | None = None) -> Queue:
-    query = (
-        select(Ticket, Customer.name, TicketBoard.name)
-        .outerjoin(Customer, Customer.id == Ticket.customer_id)
-        .outerjoin(TicketBoard, TicketBoard.id == Ticket.board_id)
-    )
+# What ticket_search() returns of each ticket it finds (migration 0018): what the queue filters and orders on.
+SEARCHED = (
+    "id", "connection_id", "customer_id", "board_id", "status_name", "closed", "assignee", "assignee_external_id",
+    "opened_at", "vendor_updated_at",
+)  # fmt: skip
+
+
+def search(q: str) -> Subquery | None:
+    """Tickets whose number is ``q`` (``#48283`` or ``48283``), or whose summary or a note has every word of
+    ``q`` (each as a prefix: "print" finds "printer"), with the columns of ``SEARCHED``. The words are matched by
+    ``ticket_search()`` (migration 0018: under row-level security PostgreSQL would not use the word indexes),
+    which returns the bound tenant's tickets only."""
+    words = re.findall(r"\w+", q.lower())[:SEARCH_WORDS]
+    if not words:
+        return None
+    # \w is letters, digits and "_" only: nothing in a word is tsquery syntax.
+    query = func.to_tsquery(SEARCH_CONFIG, " & ".join(f"{w}:*" for w in words))
+    table = Ticket.__table__.c
+    found = func.ticket_search(query).table_valued(*(column(name, table[name].type) for name in SEARCHED))
+    matched: Select[Any] | CompoundSelect[Any] = select(*(found.c[name] for name in SEARCHED))
+    if number := _NUMBER.fullmatch(q.strip()):
+        by_number = select(*(table[name] for name in SEARCHED)).where(table.external_id == number.group(1))
+        matched = union(by_number, matched)
+    return matched.subquery("matched")
+
+
+def queue(
+    session: Session, filters: Filters, *, after: str | None = None, mine: Sequence[tuple[int, str]] = ()
+) -> Queue:
+    """A page of the queue; ``mine`` is the signed-in user's (connection, member id) pairs for "My tickets".
+
+    The page's tickets are chosen and ordered first, from the tickets alone (or, searching, from what the search
+    returned of them, without reading them again); only those are joined to their customer, board and account:
+    a search or a filter matching thousands of tickets joins 51."""
+    found = search(filters.q) if filters.q else None
+    t = found.c if found is not None else Ticket.__table__.c
+    query = select(t.id)
+    if filters.mine:
+        query = query.where(tuple_(t.connection_id, t.assignee_external_id).in_(list(mine)) if mine else false())
     if filters.state != "all":
-        query = query.where(Ticket.closed.is_(filters.state == "closed"))
+        query = query.where(t.closed.is_(filters.state == "closed"))
     if filters.status:
-        query = query.where(Ticket.status_name == filters.status)
+        query = query.where(t.status_name == filters.status)
     if filters.customer:
-        query = query.where(Ticket.customer_id == filters.customer)
+        query = query.where(t.customer_id == filters.customer)
     if filters.assignee:
-        query = query.where(Ticket.assignee == filters.assignee)
+        query = query.where(t.assignee == filters.assignee)
     if filters.board:
-        query = query.where(Ticket.board_id == filters.board)
+        query = query.where(t.board_id == filters.board)
     if filters.older_than_days:
-        query = query.where(Ticket.opened_at < datetime.now(UTC) - timedelta(days=filters.older_than_days))
+        query = query.where(t.opened_at < datetime.now(UTC) - timedelta(days=filters.older_than_days))
     if (resume := params.cursor(after)) is not None:
-        query = query.where(tuple_(Ticket.vendor_updated_at, Ticket.id) < tuple_(*resume))
+        query = query.where(tuple_(t.vendor_updated_at, t.id) < tuple_(*resume))
+    page = query.order_by(t.vendor_updated_at.desc(), t.id.desc()).limit(PAGE_SIZE + 1).subquery()
     rows = list(
-        session.execute(query.order_by(Ticket.vendor_updated_at.desc(), Ticket.id.desc()).limit(PAGE_SIZE + 1)).all()
+        session.execute(
+            select(Ticket, Customer.name, TicketBoard.name, CustomerLink.external_name)
+            .join(page, page.c.id == Ticket.id)
+            .outerjoin(Customer, Customer.id == Ticket.customer_id)
+            .outerjoin(TicketBoard, TicketBoard.id == Ticket.board_id)
+            .outerjoin(CustomerLink, and_(CustomerLink.id == Ticket.customer_link_id, Ticket.customer_id.is_(None)))
+            .order_by(Ticket.vendor_updated_at.desc(), Ticket.id.desc())
+        ).all()
     )
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     last = rows[-1][0] if rows and more else None
-    return Queue(rows, f"{last.vendor_updated_at.isoformat()}_{last.id}" if last else None)
+    return Queue(rows, f"{last.vendor_updated_at.isoformat()}_{last.id}" if last else None, nouns(session))
+
+
+def nouns(session: Session) -> dict[int, str]:
+    return {
+        connection_id: str(getattr(_vendor(vendor), "noun", None) or registry.label(vendor))
+        for connection_id, vendor in session.execute(select(Connection.id, Connection.vendor))
+    }
+
+
+def _vendor(key: str) -> object:
+    try:
+        return registry.get(key)
+    except LookupError:
+        return None
 
 
 def choices(session: Session) -> dict[str, list[tuple[str, str]]]:
@@ -169,9 +245,24 @@ class Detail:
     statuses: list[TicketStatus]  # the ticket's board's real statuses
     related: list[TimelineEvent]
     alerts: list[Alert]  # the alerts this ticket was opened for
+    members: list[PsaMember]  # whom it can be assigned to: the PSA's active members
+    priorities: list[TicketPriority]
+    noun: str  # the PSA, as people name it
+    company: str | None  # the PSA's account, for a ticket on no customer
+    author: members_service.Authorship | None  # how the signed-in user's reply would be authored
+    me: PsaMember | None  # the signed-in user's member at this PSA ("Assign to me")
 
 
-def detail(session: Session, ticket: Ticket) -> Detail:
+SEVERITY = {  # a related record's severity, in words and the badge that colours it
+    "critical": ("Critical", "badge-bad"),
+    "error": ("Failed", "badge-bad"),
+    "warning": ("Warning", "badge-warn"),
+    "info": ("Info", "badge-muted"),
+    "resolved": ("Resolved", "badge-ok"),
+}
+
+
+def detail(session: Session, ticket: Ticket, user: User | None = None) -> Detail:
     notes = list(
         session.scalars(
             select(TicketNote).where(TicketNote.ticket_id == ticket.id).order_by(TicketNote.written_at, TicketNote.id)
@@ -206,7 +297,27 @@ def detail(session: Session, ticket: Ticket) -> Detail:
         )
     )
     alerts = list(session.scalars(select(Alert).where(Alert.ticket_id == ticket.id).order_by(Alert.first_seen_at)))
-    return Detail(ticket, notes, history, statuses, related, alerts)
+    people = [m for m in members_service.members(session, ticket.connection_id) if not m.inactive]
+    priorities = list(
+        session.scalars(
+            select(TicketPriority)
+            .where(TicketPriority.connection_id == ticket.connection_id)
+            .order_by(TicketPriority.sort_order, TicketPriority.name)
+        )
+    )
+    noun = nouns(session).get(ticket.connection_id, "the PSA")
+    company = (
+        session.scalar(select(CustomerLink.external_name).where(CustomerLink.id == ticket.customer_link_id))
+        if ticket.customer_id is None and ticket.customer_link_id is not None
+        else None
+    )
+    connection = session.get(Connection, ticket.connection_id)
+    author = members_service.authorship(session, user, connection, noun) if user and connection else None
+    me = members_service.mapping(session, user, connection).member if user and connection else None
+    return Detail(
+        ticket, notes, history, statuses, related, alerts, people, priorities, noun, company, author,
+        me if me is not None and not me.inactive else None,
+    )  # fmt: skip
 
 
 @dataclass
@@ -247,3 +358,25 @@ def new_ticket_form(session: Session, customer: Customer, customer_ids: list[int
         priority_id=next((p.id for p in priorities if p.is_default), None),
         contact_id=main.id if main else None,
     )
+
+
+def ticket_customers(session: Session) -> list[tuple[int, str]]:
+    """The customers a ticket can be opened for: linked to an account at a PSA Vectis writes tickets to."""
+    vendors = [key for key, cls in registry.CONNECTORS.items() if supports(cls, WritesTickets)]
+    return [
+        (customer_id, name)
+        for customer_id, name in session.execute(
+            select(Customer.id, Customer.name)
+            .join(CustomerLink, CustomerLink.customer_id == Customer.id)
+            .join(Connection, Connection.id == CustomerLink.connection_id)
+            .where(Connection.vendor.in_(vendors))
+            .distinct()
+            .order_by(Customer.name, Customer.id)
+        )
+    ]
+
+
+def new_ticket_for(session: Session, customer: Customer) -> NewTicketForm:
+    """The New ticket form's choices for ``customer`` and its sites, as the hub's form offers them."""
+    sites = session.scalars(select(Customer.id).where(Customer.parent_id == customer.id)).all()
+    return new_ticket_form(session, customer, [customer.id, *sites])

@@ -1,11 +1,15 @@
 """Ticket write-back to the PSA: reply (public or internal, optionally with a status change and an
-attachment), change status, create a ticket. Each call goes to the vendor, the ticket is read back and
-stored, and the audit row holds the request and the vendor's answer."""
+attachment), change status, assign, change priority, create a ticket. Each call goes to the vendor, the
+ticket is read back and stored, and the audit row holds the request and the vendor's answer.
+
+A reply, a note and a new ticket's description carry the technician who wrote them (``members.py``): as their
+PSA member where the vendor records one, else signed in the text. The audit row says which (``author``)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,22 +17,34 @@ from sqlalchemy import select
 
 from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Target, Verb
 from vectis.actions.registry import register
-from vectis.actions.vendor import connector_for, vendor_refused, write_once
-from vectis.connectors.capabilities import NewTicket, WritesTickets
+from vectis.actions.vendor import OutcomeUnknown, connector_for, vendor_refused, write_once
+from vectis.connectors.capabilities import (
+    AuthorRefused,
+    NewTicket,
+    TriagesTickets,
+    WritesAsMembers,
+    WritesTickets,
+    as_capability,
+    supports,
+)
 from vectis.connectors.registry import get as vendor_class
 from vectis.models import (
     Connection,
     Contact,
     Customer,
     CustomerLink,
+    PsaMember,
+    PsaMemberChoice,
     Role,
     Ticket,
     TicketBoard,
     TicketPriority,
     TicketStatus,
+    User,
 )
 from vectis.platform import params
 from vectis.platform.http import ConnectorError
+from vectis.tickets import members
 from vectis.tickets.correlate import attach_alert
 from vectis.tickets.writer import store_ticket
 
@@ -104,9 +120,12 @@ class ReplyToTicket(TicketVerb):
         ticket = _ticket(ctx, target)
         text, internal = str(payload.get("text") or "").strip(), bool(payload.get("internal"))
         connection = _connection(ctx, ticket.connection_id)
+        plan = _authorship(ctx, connection)
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             try:
-                if not psa.find_note(ticket.external_id, text, internal=internal, since=since):
+                # Sent as the member or, refused, signed: either text may be the one that arrived.
+                texts = [text] if plan.name is None else [text, members.signed(text, plan.name)]
+                if not any(psa.find_note(ticket.external_id, t, internal=internal, since=since) for t in texts):
                     return None
                 ticket = _refresh(ctx, psa, connection, ticket.external_id)
             except ConnectorError:
@@ -127,6 +146,7 @@ class ReplyToTicket(TicketVerb):
             raise ActionFailed("Write the reply first.")
         status = _status(ctx, ticket, payload.get("status_id"))
         connection = _connection(ctx, ticket.connection_id)
+        plan = _authorship(ctx, connection)
         vendor: dict[str, Any] = {}
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             attachment = _attachment(payload, psa.attachment_limit, psa.noun)
@@ -137,12 +157,10 @@ class ReplyToTicket(TicketVerb):
                     # No read-back for documents: an uncertain upload is reported as unknown, never repeated.
                     write_once(lambda: psa.upload(external, name, content), lambda: None, vendor=psa.noun, what=name)
                     vendor["attachment"] = {"name": name, "bytes": len(content)}
-                write_once(
-                    lambda: psa.add_note(external, text, internal=internal),
-                    lambda: psa.find_note(external, text, internal=internal, since=since) or None,
-                    vendor=psa.noun,
-                    what="the note",
-                )
+                vendor["author"] = _write_note(
+                    ctx, psa, connection=connection, plan=plan, external=external, text=text, internal=internal,
+                    since=since,
+                )  # fmt: skip
                 vendor["note"] = {"internal": internal}
                 if status is not None and status.id != ticket.status_id:
                     psa.set_status(external, status.external_id)
@@ -153,7 +171,94 @@ class ReplyToTicket(TicketVerb):
             noun = psa.noun
         kind = "Internal note" if internal else "Reply"
         moved = f"; status is now {ticket.status_name}" if status is not None else ""
-        return Applied(f"{kind} sent to {noun} ticket #{ticket.external_id}{moved}.", response={"vendor": vendor})
+        return Applied(
+            f"{kind} sent to {noun} ticket #{ticket.external_id}{_as_member(vendor['author'])}{moved}."
+            + _signed(vendor["author"]),
+            response={"vendor": vendor, "author": vendor["author"]},
+        )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How this action's text is authored: as ``member`` (a PsaMember), else signed ``name`` (None: a rule or
+    the system writes, as the API member, unsigned)."""
+
+    member: PsaMember | None
+    name: str | None
+    why: str
+
+    @property
+    def signature(self) -> str | None:
+        return members.signature(self.name) if self.name else None
+
+
+def _authorship(ctx: Context, connection: Connection) -> _Plan:
+    user = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
+    if user is None:  # a rule, the system: the API member writes it, as before
+        return _Plan(None, None, f"as the API member ({ctx.actor.type} {ctx.actor.label})")
+    noun = str(getattr(vendor_class(connection.vendor), "noun", connection.name))
+    plan = members.authorship(ctx.session, user, connection, noun)
+    return _Plan(plan.member, user.name, plan.why)
+
+
+def _author(plan: _Plan, *, member: PsaMember | None, why: str) -> dict[str, Any]:
+    """What the audit row says about who the vendor shows as the author."""
+    if member is not None:
+        return {"as": "member", "member": member.name, "member_id": member.external_id}
+    if plan.signature is None:
+        return {"as": "api member", "why": why}
+    return {"as": "signed as text", "signature": plan.signature, "why": why}
+
+
+def _as_member(author: dict[str, Any]) -> str:
+    """ " as Avery Admin" when the vendor shows the member as the author, for the sentence saying it was sent."""
+    return f" as {author['member']}" if author.get("as") == "member" else ""
+
+
+def _signed(author: dict[str, Any]) -> str:
+    """A sentence saying the text was signed and why ("" otherwise: a member wrote it, or a rule)."""
+    if author.get("as") != "signed as text":
+        return ""
+    why = str(author["why"]).removeprefix("signed as text: ").rstrip(".")
+    return f" Signed “{author['signature']}”: {why}."
+
+
+def _write_note(
+    ctx: Context,
+    psa: WritesTickets,
+    *,
+    connection: Connection,
+    plan: _Plan,
+    external: str,
+    text: str,
+    internal: bool,
+    since: datetime,
+) -> dict[str, Any]:
+    """The note, at most once: as the member where the vendor takes one; refused (which stores nothing),
+    once more signed. A refusal of any member is remembered, so the next writes sign at once."""
+    why = plan.why
+    if plan.member is not None and supports(psa, WritesAsMembers):
+        member, writer = plan.member, as_capability(psa, WritesAsMembers)
+        try:
+            write_once(
+                lambda: writer.add_note_as(external, text, internal=internal, member=member.external_id),
+                lambda: psa.find_note(external, text, internal=internal, since=since) or None,
+                vendor=psa.noun,
+                what="the note",
+            )
+            return _author(plan, member=member, why=why)
+        except AuthorRefused as refused:
+            if refused.any_member:
+                members.remember_refusal(ctx.session, ctx.tenant_id, connection.id, refused.reason)
+            why = f"signed as text: {refused.reason}"
+    final = text if plan.name is None else members.signed(text, plan.name)
+    write_once(
+        lambda: psa.add_note(external, final, internal=internal),
+        lambda: psa.find_note(external, final, internal=internal, since=since) or None,
+        vendor=psa.noun,
+        what="the note",
+    )
+    return _author(plan, member=None, why=why)
 
 
 def _attachment(payload: dict[str, Any], limit: int, noun: str) -> tuple[str, bytes] | None:
@@ -196,6 +301,55 @@ class UpdateTicketStatus(TicketVerb):
         )
 
 
+@dataclass(frozen=True)
+class _Opening:
+    """What a new ticket is made of, checked: where it goes and the ticket as the vendor's ids name it."""
+
+    connection: Connection
+    new: NewTicket
+
+
+def _opening(ctx: Context, target: Target, payload: dict[str, Any]) -> _Opening:
+    customer = ctx.session.get(Customer, int(target.id or 0))
+    if customer is None:
+        raise ActionFailed("That customer no longer exists.")
+    summary = str(payload.get("summary") or "").strip()
+    if not summary:
+        raise ActionFailed("Give the ticket a summary.")
+    board = ctx.session.get(TicketBoard, _int(payload.get("board_id")))
+    if board is None:
+        raise ActionFailed("Choose the board the ticket goes on.")
+    connection = _connection(ctx, board.connection_id)
+    noun = vendor_class(connection.vendor).label
+    company = ctx.session.scalar(
+        select(CustomerLink.external_id).where(
+            CustomerLink.connection_id == board.connection_id, CustomerLink.customer_id == customer.id
+        )
+    )
+    if company is None:
+        raise ActionFailed(f"{customer.name} is not linked to an account in {noun} yet (Admin → Customer matching).")
+    priority_id = contact_id = None
+    if payload.get("priority_id"):
+        priority = ctx.session.get(TicketPriority, _int(payload["priority_id"]))
+        if priority is None or priority.connection_id != board.connection_id:
+            raise ActionFailed(f"That priority is not one of {noun}'s. Choose it again.")
+        priority_id = priority.external_id
+    if payload.get("contact_id"):
+        contact = ctx.session.get(Contact, _int(payload["contact_id"]))
+        if contact is None or contact.connection_id != board.connection_id or contact.customer_id != customer.id:
+            raise ActionFailed(f"That contact is not one of {customer.name}'s. Choose the contact again.")
+        contact_id = contact.external_id
+    new = NewTicket(
+        company=company,
+        board=board.external_id,
+        summary=summary,
+        priority=priority_id,
+        contact=contact_id,
+        description=str(payload.get("description") or "").strip() or None,
+    )
+    return _Opening(connection, new)
+
+
 @register
 class CreateTicket(TicketVerb):
     name = "ticket.create"
@@ -208,45 +362,18 @@ class CreateTicket(TicketVerb):
         return board.connection_id if board else None
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        customer = ctx.session.get(Customer, int(target.id or 0))
-        if customer is None:
-            raise ActionFailed("That customer no longer exists.")
-        summary = str(payload.get("summary") or "").strip()
-        if not summary:
-            raise ActionFailed("Give the ticket a summary.")
-        board = ctx.session.get(TicketBoard, _int(payload.get("board_id")))
-        if board is None:
-            raise ActionFailed("Choose the board the ticket goes on.")
-        connection = _connection(ctx, board.connection_id)
-        noun = vendor_class(connection.vendor).label
-        company = ctx.session.scalar(
-            select(CustomerLink.external_id).where(
-                CustomerLink.connection_id == board.connection_id, CustomerLink.customer_id == customer.id
-            )
-        )
-        if company is None:
-            raise ActionFailed(
-                f"{customer.name} is not linked to an account in {noun} yet (Admin → Customer matching)."
-            )
-        priority_id = contact_id = None
-        if payload.get("priority_id"):
-            priority = ctx.session.get(TicketPriority, _int(payload["priority_id"]))
-            if priority is None or priority.connection_id != board.connection_id:
-                raise ActionFailed(f"That priority is not one of {noun}'s. Choose it again.")
-            priority_id = priority.external_id
-        if payload.get("contact_id"):
-            contact = ctx.session.get(Contact, _int(payload["contact_id"]))
-            if contact is None or contact.connection_id != board.connection_id or contact.customer_id != customer.id:
-                raise ActionFailed(f"That contact is not one of {customer.name}'s. Choose the contact again.")
-            contact_id = contact.external_id
-        new = NewTicket(
-            company=company,
-            board=board.external_id,
-            summary=summary,
-            priority=priority_id,
-            contact=contact_id,
-            description=str(payload.get("description") or "") or None,
-        )
+        opening = _opening(ctx, target, payload)
+        connection, new = opening.connection, opening.new
+        plan = _authorship(ctx, connection)
+        # ConnectWise's new ticket has no author of its own (enteredBy is the API member; its owner is whom it
+        # is assigned to): its description is what a person wrote. Written by a member, the description goes
+        # as the ticket's first note in their name; otherwise it goes with the ticket, signed.
+        described = new.description or new.summary
+        by_member = plan.member is not None and supports(vendor_class(connection.vendor), WritesAsMembers)
+        if by_member:
+            new = replace(new, description=None)
+        elif plan.name is not None:
+            new = replace(new, description=members.signed(described, plan.name))
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             since = _now()
             try:
@@ -256,6 +383,20 @@ class CreateTicket(TicketVerb):
                     vendor=psa.noun,
                     what="the new ticket",
                 )
+            except ConnectorError as exc:
+                raise vendor_refused(psa.noun, exc) from None
+            author, missing = _author(plan, member=None, why=plan.why), ""
+            if by_member:
+                # The ticket exists now: a description that fails to follow must not undo it in Vectis.
+                try:
+                    author = _write_note(
+                        ctx, psa, connection=connection, plan=plan, external=created, text=described, internal=False,
+                        since=since,
+                    )  # fmt: skip
+                except (ConnectorError, OutcomeUnknown) as exc:
+                    author = {"as": "api member", "why": f"the description did not arrive: {exc.message}"}
+                    missing = f" Its description did not reach {psa.noun} ({exc.message}): add it as a reply."
+            try:
                 ticket = _refresh(ctx, psa, connection, created)
             except ConnectorError as exc:
                 raise vendor_refused(psa.noun, exc) from None
@@ -263,7 +404,158 @@ class CreateTicket(TicketVerb):
         if payload.get("alert_id"):
             attached_by = "user" if ctx.actor.type == "user" else "rule"
             attach_alert(ctx.session, ctx.tenant_id, _int(payload["alert_id"]), ticket.id, attached_by=attached_by)
+        said, more = (
+            f"Created {noun} ticket #{ticket.external_id}{_as_member(author)}: {ticket.summary}",
+            _signed(author) + missing,
+        )
         return Applied(
-            f"Created {noun} ticket #{ticket.external_id}: {ticket.summary}",
-            response={"vendor": {"id": created}, "ticket_id": ticket.id},
+            f"{said}.{more}" if more else said,
+            response={"vendor": {"id": created}, "ticket_id": ticket.id, "author": author},
+        )
+
+
+@register
+class AssignTicket(TicketVerb):
+    name = "ticket.assign"
+    label = "Assign a ticket"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        ticket = _ticket(ctx, target)
+        connection = _connection(ctx, ticket.connection_id)
+        member: PsaMember | None = None
+        if payload.get("member_id"):
+            member = ctx.session.get(PsaMember, _int(payload["member_id"]))
+            if member is None or member.connection_id != ticket.connection_id:
+                raise ActionFailed(f"Choose one of {connection.name}'s members.")
+            if member.inactive:
+                raise ActionFailed(f"{member.name} is inactive in {connection.name}. Choose someone else.")
+        before = ticket.assignee or "nobody"
+        with connector_for(ctx, connection, TriagesTickets, doing="assign tickets in") as psa:
+            noun = str(getattr(psa, "noun", connection.name))
+            try:
+                psa.assign(ticket.external_id, member.external_id if member else None)
+                ticket = _refresh(ctx, as_capability(psa, WritesTickets), connection, ticket.external_id)
+            except ConnectorError as exc:
+                raise vendor_refused(noun, exc) from None
+        after = ticket.assignee or "nobody"
+        message = (
+            f"Ticket #{ticket.external_id} is assigned to {after}."
+            if ticket.assignee
+            else f"Ticket #{ticket.external_id} is no longer assigned to anyone."
+        )
+        return Applied(message, response={"before": before, "after": after})
+
+
+@register
+class ChangeTicketPriority(TicketVerb):
+    name = "ticket.set_priority"
+    label = "Change a ticket's priority"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        ticket = _ticket(ctx, target)
+        connection = _connection(ctx, ticket.connection_id)
+        priority = ctx.session.get(TicketPriority, _int(payload.get("priority_id")))
+        if priority is None or priority.connection_id != ticket.connection_id:
+            raise ActionFailed(f"Choose one of {connection.name}'s priorities.")
+        before = ticket.priority or "none"
+        with connector_for(ctx, connection, TriagesTickets, doing="change priorities in") as psa:
+            noun = str(getattr(psa, "noun", connection.name))
+            try:
+                psa.set_priority(ticket.external_id, priority.external_id)
+                ticket = _refresh(ctx, as_capability(psa, WritesTickets), connection, ticket.external_id)
+            except ConnectorError as exc:
+                raise vendor_refused(noun, exc) from None
+        return Applied(
+            f"Ticket #{ticket.external_id} is now {ticket.priority} (was {before}).",
+            response={"before": before, "after": ticket.priority},
+        )
+
+
+# --- an admin's choices about authorship ------------------------------------------------------------
+
+
+AUTOMATIC = "auto"  # no choice: the member with the user's e-mail
+NOBODY = "none"  # no member: the user's writes are signed in the text
+
+
+@register
+class ChooseMember(Verb):
+    """Which PSA member a user is. An admin's choice outlives every sync; "auto" hands it back to e-mail."""
+
+    name = "psa_member.choose"
+    label = "Choose a user's PSA member"
+    target_type = "user"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        user = ctx.session.get(User, _int(target.id))
+        if user is None:
+            raise ActionFailed("That user no longer exists.")
+        connection = ctx.session.get(Connection, _int(payload.get("connection_id")))
+        if connection is None or connection.id not in {c.id for c in members.psa_connections(ctx.session)}:
+            raise ActionFailed("That PSA is no longer connected. Reload the page.")
+        wanted = str(payload.get("member_id") or "").strip()
+        choice = ctx.session.scalar(
+            select(PsaMemberChoice).where(
+                PsaMemberChoice.user_id == user.id, PsaMemberChoice.connection_id == connection.id
+            )
+        )
+        before = members.mapping(ctx.session, user, connection)
+        if wanted == AUTOMATIC:
+            if choice is not None:
+                ctx.session.delete(choice)
+                ctx.session.flush()
+            after = members.mapping(ctx.session, user, connection)
+            found = (
+                f"matched by e-mail to {after.member.name}"
+                if after.member
+                else "not matched: no member has that e-mail"
+            )
+            return Applied(
+                f"{user.name} at {connection.name}: {found}.",
+                response={"before": _described(before), "after": _described(after)},
+            )
+        member: PsaMember | None = None
+        if wanted != NOBODY:
+            member = ctx.session.get(PsaMember, _int(wanted))
+            if member is None or member.connection_id != connection.id:
+                raise ActionFailed(f"Choose one of {connection.name}'s members.")
+            if member.inactive:
+                raise ActionFailed(f"{member.name} is inactive in {connection.name}. Choose an active member.")
+        if choice is None:
+            choice = PsaMemberChoice(tenant_id=ctx.tenant_id, user_id=user.id, connection_id=connection.id)
+            ctx.session.add(choice)
+        choice.member_id = member.id if member else None
+        choice.chosen_by = ctx.actor.user_id
+        choice.chosen_at = _now()
+        ctx.session.flush()
+        after = members.mapping(ctx.session, user, connection)
+        said = f"writes as {member.name}" if member else "has no member: their writes are signed in the text"
+        return Applied(
+            f"{user.name} at {connection.name} {said}.",
+            response={"before": _described(before), "after": _described(after)},
+        )
+
+
+def _described(found: members.Mapping) -> dict[str, Any]:
+    if found.member is None:
+        return {"member": None, "how": found.how}
+    return {"member": found.member.name, "member_id": found.member.external_id, "how": found.how}
+
+
+@register
+class RetryMembers(Verb):
+    """Forget that a PSA refused notes written as its members: the next write tries again."""
+
+    name = "psa_authorship.retry"
+    label = "Try writing as PSA members again"
+    target_type = "connection"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        connection = ctx.session.get(Connection, _int(target.id))
+        if connection is None:
+            raise ActionFailed("That PSA is no longer connected. Reload the page.")
+        if not members.forget_refusal(ctx.session, connection.id):
+            return Applied(f"{connection.name} has not refused anything: nothing to try again.")
+        return Applied(
+            f"The next reply to {connection.name} is sent as its writer's member again.", response={"retry": True}
         )

@@ -1,5 +1,5 @@
-"""Writes a PSA's boards, statuses, priorities, contacts and tickets (with their notes and observed status
-history), set-based, one page at a time, for any PSA connector."""
+"""Writes a PSA's boards, statuses, priorities, contacts, members and tickets (with their notes and observed
+status history), set-based, one page at a time, for any PSA connector."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vectis.connectors.base import ContactRecord, TicketBoardRecord, TicketPriorityRecord, TicketRecord
+from vectis.connectors.base import (
+    ContactRecord,
+    PsaMemberRecord,
+    TicketBoardRecord,
+    TicketPriorityRecord,
+    TicketRecord,
+)
 from vectis.connectors.clean import clean_records
 from vectis.connectors.registry import label as registry_label
 from vectis.events.stream import emit
@@ -20,6 +26,7 @@ from vectis.models import (
     Contact,
     CustomerLink,
     Linked,
+    PsaMember,
     SyncRun,
     Ticket,
     TicketBoard,
@@ -123,6 +130,29 @@ def write_contacts(
     )
 
 
+def write_members(session: Session, connection: Connection, records: list[PsaMemberRecord]) -> None:
+    """Members as the vendor lists them. Which user is which member is read when it is needed (an admin's
+    choice, else the e-mail), so nothing here can override what an admin chose."""
+    upsert(
+        session.connection(),
+        PsaMember.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "tenant_id": connection.tenant_id,
+                "connection_id": connection.id,
+                "external_id": r.external_id,
+                "identifier": (r.identifier or "")[:100] or None,
+                "name": r.name[:200],
+                "email": (r.email or "")[:320] or None,
+                "inactive": r.inactive,
+            }
+            for r in records
+        ],
+        conflict=("tenant_id", "connection_id", "external_id"),
+        update=("identifier", "name", "email", "inactive"),
+    )
+
+
 def write_tickets(
     session: Session, connection: Connection, records: list[TicketRecord], account: Callable[[str | None], Linked]
 ) -> list[int]:
@@ -172,6 +202,8 @@ def write_tickets(
                 "contact_name": (r.contact_name or "")[:200] or None,
                 "contact_email": (r.contact_email or "")[:320] or None,
                 "assignee": (r.assignee or "")[:200] or None,
+                "assignee_external_id": (r.assignee_id or "")[:100] or None,
+                "priority_external_id": (r.priority_id or "")[:100] or None,
                 "opened_at": r.opened_at,
                 "closed_at": r.closed_at,
                 "vendor_updated_at": r.updated_at,

@@ -1,4 +1,5 @@
-"""Admin: users (invite, role, deactivate, MFA reset), customer matching, data retention and the audit log."""
+"""Admin: users (invite, role, deactivate, MFA reset, their PSA member), customer matching, data retention and
+the audit log."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from vectis.actions import Target, perform
 from vectis.audit import reader as audit_log
 from vectis.identity.auth import current_actor, require_role
 from vectis.ingest import matching
-from vectis.models import RETENTION_DAYS, CustomerLink, LinkStatus, Role, User
+from vectis.models import RETENTION_DAYS, Connection, CustomerLink, LinkStatus, Role, User
 from vectis.platform import db, params
 from vectis.platform.access import get_or_404
 from vectis.platform.htmx import render
 from vectis.retention import purge
+from vectis.tickets import members
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 admin_only = require_role(Role.ADMIN)
@@ -32,11 +34,13 @@ def index() -> BaseResponse:
 def _users_page(
     status: int = 200, form: dict[str, str] | None = None, error: str | None = None, invite_link: str | None = None
 ) -> BaseResponse:
-    rows = db.session().scalars(select(User).order_by(User.name, User.id)).all()
+    s = db.session()
+    rows = s.scalars(select(User).order_by(User.name, User.id)).all()
     return render(
         "admin/users.html",
         "admin/_users_table.html",
         users=rows,
+        psa={u.id: members.mappings(s, u) for u in rows},
         roles=list(Role),
         form=form or {},
         error=error,
@@ -70,7 +74,36 @@ def invite() -> BaseResponse:
 @bp.get("/users/<pid(user):user_id>")
 @admin_only
 def user(user_id: int) -> BaseResponse:
-    return render("admin/user.html", user=get_or_404(User, user_id), roles=list(Role), active="admin", tab="users")
+    s = db.session()
+    shown = get_or_404(User, user_id)
+    psa = [
+        (found, members.members(s, found.connection.id), members.refusal(s, found.connection.id))
+        for found in members.mappings(s, shown)
+    ]
+    return render("admin/user.html", user=shown, roles=list(Role), psa=psa, active="admin", tab="users")
+
+
+@bp.post("/users/<pid(user):user_id>/psa-member")
+@admin_only
+def choose_member(user_id: int) -> BaseResponse:
+    """Which PSA member the user writes as: one chosen here outlives every sync."""
+    chosen = get_or_404(User, user_id)
+    payload = {k: request.form.get(k, "") for k in ("connection_id", "member_id")}
+    outcome = perform("psa_member.choose", Target.for_user(chosen), payload, actor=current_actor(), surface="ui")
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return redirect(url_for("admin.user", user_id=chosen.id))
+
+
+@bp.post("/users/<pid(user):user_id>/psa-retry")
+@admin_only
+def retry_members(user_id: int) -> BaseResponse:
+    """From a user's page: forget that the PSA refused notes written as its members (for everyone)."""
+    shown = get_or_404(User, user_id)
+    connection = db.session().get(Connection, params.integer(request.form.get("connection_id")) or 0)
+    target = Target("connection", str(connection.id) if connection else None, connection.name if connection else "PSA")
+    outcome = perform("psa_authorship.retry", target, {}, actor=current_actor(), surface="ui")
+    flash(outcome.message, "ok" if outcome.ok else "error")
+    return redirect(url_for("admin.user", user_id=shown.id))
 
 
 USER_ACTIONS = {

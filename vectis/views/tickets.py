@@ -1,23 +1,32 @@
-"""Tickets: the queue, one ticket (a page, or inline in the hub), and the write-back forms."""
+"""Tickets: the queue (search, My tickets, filters), one ticket (a page, or inline in the hub) with its
+status, owner and priority controls, the reply form, and New ticket from the hub or from /tickets."""
 
 from __future__ import annotations
 
 import base64
+from typing import Any, cast
 
 from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from vectis.actions import Target, perform
 from vectis.identity.auth import current_actor, require_role, signed_in
-from vectis.models import Customer, Role, Ticket
-from vectis.platform import db
+from vectis.models import Customer, Role, Ticket, User
+from vectis.platform import db, public_ids
 from vectis.platform.access import get_or_404
 from vectis.platform.htmx import render, wants_partial
+from vectis.tickets import members
 from vectis.tickets import queries as tickets
 from vectis.views.customers import hub_page
 
 bp = Blueprint("tickets", __name__)
 writers = require_role(Role.TECHNICIAN)  # admins pass every check
+NEW_TICKET_FIELDS = ("summary", "board_id", "priority_id", "contact_id", "description")
+
+
+def _me() -> User:
+    return cast(User, current_user._get_current_object())
 
 
 @bp.get("/tickets")
@@ -26,7 +35,8 @@ def index() -> Response:
     s = db.session()
     filters = tickets.Filters.from_args(request.args)
     after = request.args.get("after")
-    found = tickets.queue(s, filters, after=after)
+    mine = members.mine(s, _me()) if filters.mine else []
+    found = tickets.queue(s, filters, after=after, mine=mine)
     partial = "tickets/_rows.html" if after else "tickets/_results.html"
     return render(
         "tickets/index.html",
@@ -35,6 +45,8 @@ def index() -> Response:
         queue=found,
         choices=tickets.choices(s),
         states=tickets.STATES,
+        no_member=filters.mine and not mine,
+        psas=[c.name for c in members.psa_connections(s)],
         active="tickets",
     )
 
@@ -47,8 +59,9 @@ def _detail(
     return render(
         "tickets/show.html",
         "tickets/_detail.html",
-        detail=tickets.detail(s, ticket),
+        detail=tickets.detail(s, ticket, _me()),
         customer=customer,
+        severity=tickets.SEVERITY,
         draft=draft or {},
         notice=notice,
         active="tickets",
@@ -92,32 +105,37 @@ def reply(ticket_id: int) -> Response:
     return redirect(url_for("tickets.show", ticket_id=ticket.id))
 
 
-@bp.post("/tickets/<pid(ticket):ticket_id>/status")
+# Each control of its own: the field it sends and the verb it asks for.
+CONTROLS = {
+    "status": ("status_id", "ticket.update_status"),
+    "assign": ("member_id", "ticket.assign"),
+    "priority": ("priority_id", "ticket.set_priority"),
+}
+
+
+@bp.post("/tickets/<pid(ticket):ticket_id>/<any(status, assign, priority):control>")
 @writers
-def change_status(ticket_id: int) -> Response:
+def change(ticket_id: int, control: str) -> Response:
+    """Status, owner or priority, each written back on its own: no reply needed to move a ticket."""
     ticket = get_or_404(Ticket, ticket_id)
+    field, verb = CONTROLS[control]
     outcome = perform(
-        "ticket.update_status",
+        verb,
         Target("ticket", str(ticket.id), f"#{ticket.external_id}"),
-        {"status_id": request.form.get("status_id", "")},
+        {field: request.form.get(field, "")},
         actor=current_actor(),
         surface="ui",
     )
     db.session().refresh(ticket)
     if wants_partial():
-        draft = {} if outcome.ok else {"error": outcome.message}
-        return _detail(
-            ticket, draft=draft, notice=outcome.message if outcome.ok else None, status=200 if outcome.ok else 422
-        )
+        if outcome.ok:
+            return _detail(ticket, notice=outcome.message)
+        return _detail(ticket, draft={"control_error": outcome.message, "control": control}, status=422)
     flash(outcome.message, "ok" if outcome.ok else "error")
     return redirect(url_for("tickets.show", ticket_id=ticket.id))
 
 
-@bp.post("/customers/<pid(customer):customer_id>/tickets")
-@writers
-def create(customer_id: int) -> Response:
-    customer = get_or_404(Customer, customer_id)
-    payload = {k: request.form.get(k, "") for k in ("summary", "board_id", "priority_id", "contact_id", "description")}
+def _created(customer: Customer, payload: dict[str, str]) -> tuple[bool, str, Any]:
     outcome = perform(
         "ticket.create",
         Target("customer", str(customer.id), customer.name),
@@ -125,9 +143,62 @@ def create(customer_id: int) -> Response:
         actor=current_actor(),
         surface="ui",
     )
-    if not outcome.ok:  # what was typed and chosen stays in the form, with the reason above it
-        return hub_page(customer.id, "tickets", draft={**payload, "error": outcome.message}, status=422)
-    flash(outcome.message, "ok")
-    if outcome.response.get("ticket_id"):
-        return redirect(url_for("tickets.show", ticket_id=outcome.response["ticket_id"]))
+    return outcome.ok, outcome.message, outcome.response.get("ticket_id")
+
+
+@bp.post("/customers/<pid(customer):customer_id>/tickets")
+@writers
+def create(customer_id: int) -> Response:
+    customer = get_or_404(Customer, customer_id)
+    payload = {k: request.form.get(k, "") for k in NEW_TICKET_FIELDS}
+    ok, message, ticket_id = _created(customer, payload)
+    if not ok:  # what was typed and chosen stays in the form, with the reason above it
+        return hub_page(customer.id, "tickets", draft={**payload, "error": message}, status=422)
+    flash(message, "ok")
+    if ticket_id:
+        return redirect(url_for("tickets.show", ticket_id=ticket_id))
     return redirect(url_for("customers.tab", customer_id=customer.id, tab="tickets"))
+
+
+def _new_page(customer: Customer | None, draft: dict[str, str], status: int = 200) -> Response:
+    s = db.session()
+    return render(
+        "tickets/new.html",
+        "tickets/_new_ticket.html",
+        customers=tickets.ticket_customers(s),
+        customer=customer,
+        new_ticket=tickets.new_ticket_for(s, customer) if customer else None,
+        draft=draft,
+        active="tickets",
+        status=status,
+    )
+
+
+def _chosen_customer(value: str | None) -> Customer | None:
+    key = public_ids.decode("customer", value or "")
+    return get_or_404(Customer, key) if key else None
+
+
+@bp.get("/tickets/new")
+@writers
+def new() -> Response:
+    """New ticket from the queue: choose the customer, and the form offers its boards (its usual one first),
+    priorities and contacts, as the hub's form does. Changing the customer keeps what was typed."""
+    draft = {k: request.args.get(k, "") for k in ("summary", "description")}
+    return _new_page(_chosen_customer(request.args.get("customer")), draft)
+
+
+@bp.post("/tickets/new")
+@writers
+def create_from_queue() -> Response:
+    customer = _chosen_customer(request.form.get("customer"))
+    payload = {k: request.form.get(k, "") for k in NEW_TICKET_FIELDS}
+    if customer is None:
+        return _new_page(None, {**payload, "error": "Choose the customer the ticket is for."}, status=422)
+    ok, message, ticket_id = _created(customer, payload)
+    if not ok:
+        return _new_page(customer, {**payload, "error": message}, status=422)
+    flash(message, "ok")
+    if ticket_id:
+        return redirect(url_for("tickets.show", ticket_id=ticket_id))
+    return redirect(url_for("tickets.index"))

@@ -15,7 +15,7 @@ Authentication
 
 Endpoints (under ``/v4_6_release/apis/3.0``)
     ``GET /system/info`` → ``{version,isCloud,serverTimeZone,cloudRegion}``.
-    ``GET /company/companies[/{id}]``, ``GET /company/contacts``, ``GET /system/members[/{id}]``, ``GET /service/boards[/{id}]``,
+    ``GET /company/companies[/{id}|/count]``, ``GET /company/contacts``, ``GET /system/members[/{id}]``, ``GET /service/boards[/{id}]``,
     ``GET /service/boards/{id}/statuses``, ``GET /service/priorities``, ``GET /service/tickets[/count]``,
     ``GET /service/tickets/{id}/notes``, ``GET /system/documents``, ``GET /system/callbacks[/{id}]``.
     Every list takes ``conditions`` (``field op value`` with ``= != < > <= >= like contains in``, ``and``/``or``,
@@ -31,7 +31,7 @@ Endpoints (under ``/v4_6_release/apis/3.0``)
     ``priority/id``, ``owner/id``, ``contact/id``; ``remove`` on ``owner``) → 200 ticket; a status of another
     board → 400 ``InvalidObject`` naming the board; closing statuses set ``closedFlag``/``closedDate``.
     ``POST /service/tickets/{id}/notes`` (``text``, ``detailDescriptionFlag``, ``internalAnalysisFlag``,
-    ``resolutionFlag``) → 201 note. ``POST /system/documents`` (multipart ``recordType=Ticket``, ``recordId``,
+    ``resolutionFlag``, optional ``member{id|identifier}``: the note's author, else the API member) → 201 note. ``POST /system/documents`` (multipart ``recordType=Ticket``, ``recordId``,
     ``file``, optional ``title``, ``privateFlag``) → 201 document; a file over 10 MB → 413.
     ``POST /system/callbacks`` (``url``, ``objectId``, ``type``, ``level``, ``description``, ``inactiveFlag``)
     → 201; ``DELETE /system/callbacks/{id}`` → 204. ``GET /system/callbackkeys/{keyId}`` → ``{"signing_key"}``
@@ -49,8 +49,9 @@ Callbacks
 
 Data
     ``ConnectWiseState.seeded()``: the VSPC simulator's twelve companies (ten spelt the same, two a little
-    differently) plus the MSP itself and one customer only ConnectWise knows; three boards (and an inactive
-    one) with their statuses; ~150 tickets over 60 days, open and closed, a few from the last day, each with
+    differently) plus the MSP itself and one customer only ConnectWise knows; six technicians, the demo's own
+    operators (``primaryEmail`` admin@acme.test and tech@acme.test, owning a few open tickets) and the API member
+    ``VectisAPI``; three boards (and an inactive one) with their statuses; ~150 tickets over 60 days, open and closed, a few from the last day, each with
     1-5 notes. ``ConnectWiseState.at_scale()``: 500 companies (the VSPC benchmark's names) and 200,000
     tickets whose notes are generated when first read. Both are deterministic for a given ``seed`` and
     ``now``; changes made through the API are stamped with ``state.clock()`` (wall time).
@@ -64,7 +65,8 @@ Fault knobs
     ``rate_limit_per_second`` (429, ``Retry-After: 1``), ``errors_503`` (the next N answer 503,
     ``Retry-After: 1``), ``errors_5xx`` (the next N answer 500), ``latency``/``hang`` (seconds),
     ``hang_after_writes`` (the next N writes are stored, then answered ``write_answer_delay`` s late), ``fail_patch``
-    (the next N PATCHes, or ``true`` for one, answer 400 ``InvalidObject``), ``malformed_page``
+    (the next N PATCHes, or ``true`` for one, answer 400 ``InvalidObject``), ``refuse_note_member`` (a note naming
+    a ``member`` answers 403: the API member's role may not write as others; without one it is stored), ``malformed_page``
     (``{"path": "/service/tickets", "page": 2}``, without ``page`` every page: 200 with the JSON cut off).
     ``/_sim/*`` is never faulted. Test controls: ``POST /_sim/tickets`` (a technician creates a ticket),
     ``POST /_sim/tickets/{id}/touch`` (``{"status": id, "summary": …, "member": identifier}``, all optional),

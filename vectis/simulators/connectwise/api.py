@@ -286,6 +286,17 @@ def companies() -> Response:
     return _list("companies", sim.companies.values, sim.company_view)
 
 
+@api.get("/company/companies/count")
+def company_count() -> Response:
+    sim = _sim()
+    rows: list[Any] = list(sim.companies.values())
+    conditions = request.args.get("conditions", "").strip()
+    if conditions:
+        predicate = Conditions(conditions, dig).parse()
+        rows = [row for row in rows if predicate(sim.company_view(row))]
+    return json_response({"count": len(rows)})
+
+
 @api.get("/company/contacts")
 def contacts() -> Response:
     sim = _sim()

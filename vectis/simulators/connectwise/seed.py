@@ -77,6 +77,13 @@ MEMBERS = [  # id, identifier, first, last, title
     (171, "cmoreau", "Chris", "Moreau", "Project Engineer"),
     (176, "dbrennan", "Dana", "Brennan", "Service Desk Engineer"),
 ]
+# The demo's own operators (vectis/demo/seed.py) work at the MSP too: their member e-mails are their Vectis
+# sign-in addresses, so Vectis maps them to these members by e-mail. They are not in MEMBERS, whose order
+# the generated tickets draw from; a few open tickets are handed to them afterwards (``_hand_to_operators``).
+OPERATORS = [  # id, identifier, first, last, title, e-mail
+    (181, "aadmin", "Avery", "Admin", "Service Desk Lead", "admin@acme.test"),
+    (184, "ttech", "Taylor", "Tech", "Service Desk Engineer", "tech@acme.test"),
+]
 _API_MEMBER_ID = 190
 _BOARDS = [  # id, name, inactive, statuses (name, closed, default)
     (
@@ -245,9 +252,10 @@ class Generator:
         state.signing_keys[state.key_id] = base64.b64encode(rng.randbytes(32)).decode()
         state.api_keys = {DEMO_PUBLIC_KEY: ApiKey(DEMO_COMPANY_ID, DEMO_PRIVATE_KEY, _API_MEMBER_ID)}
         created = iso(self.now - timedelta(days=900))
-        for member_id, identifier, first, last, title in [
-            *MEMBERS,
-            (_API_MEMBER_ID, API_MEMBER, "Vectis", "API", "API Member"),
+        for member_id, identifier, first, last, title, email in [
+            *((*m, f"{m[1]}@summit-msp.example") for m in MEMBERS),
+            *OPERATORS,
+            (_API_MEMBER_ID, API_MEMBER, "Vectis", "API", "API Member", "vectis-api@summit-msp.example"),
         ]:
             state.members[member_id] = {
                 "id": member_id,
@@ -256,7 +264,8 @@ class Generator:
                 "lastName": last,
                 "name": f"{first} {last}",
                 "title": title,
-                "officeEmail": f"{identifier.lower()}@summit-msp.example",
+                "primaryEmail": email,
+                "officeEmail": email,
                 "inactiveFlag": False,
                 "licenseClass": "A" if identifier != API_MEMBER else "X",
                 "_info": {"lastUpdated": created, "updatedBy": "jhughes"},
@@ -303,6 +312,7 @@ class Generator:
             company_id += rng.randint(1, 9)
             self.company(state, company_id, name, place or _COPPERFIELD)
         self.tickets(state, tickets, days)
+        _hand_to_operators(state, self.seed)
         if eager_notes:
             for ticket in state.tickets.values():
                 state.notes[ticket.id] = write_notes(state, ticket)
@@ -425,6 +435,17 @@ class Generator:
                 topic=topic,
                 detail=detail,
             )
+
+
+def _hand_to_operators(state: ConnectWiseData, seed: int) -> None:
+    """About one open, owned ticket in five goes to a demo operator, so "My tickets" has something to show. A
+    generator of its own keeps every other ticket as the main one drew it."""
+    rng = random.Random(f"connectwise-operators:{seed}")  # noqa: S311 - test data
+    for ticket in state.tickets.values():
+        if ticket.closed or ticket.owner_id is None or rng.random() >= 0.2:
+            continue
+        member = state.members[rng.choice(OPERATORS)[0]]
+        ticket.owner_id, ticket.updated_by = member["id"], member["identifier"]
 
 
 def write_notes(state: ConnectWiseData, ticket: Ticket) -> list[Json]:

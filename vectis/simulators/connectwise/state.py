@@ -64,6 +64,7 @@ _KNOB_RULES: dict[str, Rule] = {
     "hang_after_writes": COUNT,
     "write_answer_delay": SECONDS,
     "fail_patch": (lambda v: isinstance(v, bool) or is_count(v), "true, false or a count of PATCHes", int),
+    "refuse_note_member": BOOL,
     "malformed_page": malformed_page_rule(
         MalformedPage,
         "page",
@@ -88,6 +89,8 @@ class Faults(FaultKnobs):
     hang_after_writes: int = 0
     write_answer_delay: float = 5.0
     fail_patch: int = 0  # the next N PATCH requests answer 400 InvalidObject (true: one)
+    # The API member's security role may not enter notes as another member: a note naming ``member`` answers 403.
+    refuse_note_member: bool = False
     malformed_page: MalformedPage | None = None
 
     RULES = _KNOB_RULES
@@ -427,8 +430,9 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData):
         detail: bool = False,
         internal: bool = False,
         resolution: bool = False,
+        author: Json | None = None,
     ) -> Json:
-        member = next((m for m in self.members.values() if m["identifier"] == who), None)
+        member = author or next((m for m in self.members.values() if m["identifier"] == who), None)
         moment = iso(self.clock())
         return compact(
             {
@@ -465,6 +469,7 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData):
             )
         with self._lock:
             ticket = self.ticket(ticket_id)
+            author = self._author(body.get("member"))
             notes = self.ticket_notes(ticket)
             note = self._note(
                 ticket,
@@ -473,11 +478,33 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData):
                 detail=flags["detailDescriptionFlag"],
                 internal=flags["internalAnalysisFlag"],
                 resolution=flags["resolutionFlag"],
+                author=author,
             )
             notes.append(note)
             self._stamp(ticket, who)
             self.changed()
             return note
+
+    def _author(self, ref: Any) -> Json | None:
+        """The member a note names as its author (``member{id}`` or ``member{identifier}``), if the API member's
+        role allows naming one."""
+        if ref is None:
+            return None
+        if self.faults.refuse_note_member:
+            raise ApiError(
+                403,
+                "Forbidden",
+                "You do not have permission to perform this action: the API member's security role may not enter "
+                "notes as another member (Service Tickets - notes of other members, Add Level).",
+            )
+        if isinstance(ref, dict) and isinstance(ref.get("identifier"), str) and ref.get("id") is None:
+            found = next((m for m in self.members.values() if m["identifier"] == ref["identifier"]), None)
+        else:
+            member_id = _ref_id(ref, "member")
+            found = self.members.get(member_id) if member_id is not None else None
+        if found is None or found["inactiveFlag"]:
+            raise invalid("Member does not exist or is inactive.", "member", resource="ticketNote")
+        return found
 
     def add_document(
         self, record_type: str, record_id: str, *, name: str, title: str, size: int, private: bool
