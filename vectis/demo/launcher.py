@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +30,21 @@ from vectis.platform.config import ROOT, ConfigError, load
 from vectis.platform.db import system_session
 
 PORT = int(os.environ.get("VECTIS_PORT", "5000"))
+SIMULATOR_PORTS = {18080: "the Veeam simulator", 18081: "the Keepit simulator", 18082: "the ConnectWise simulator"}
+
+
+def _taken(ports: dict[int, str]) -> list[str]:
+    """What cannot listen because something else already does: a demo already running would otherwise answer
+    our health check, and this one would say it is running while its own processes have stopped."""
+    taken = []
+    for port, what in ports.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                taken.append(f"{port} ({what})")
+    return taken
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> bool:
@@ -60,6 +76,14 @@ def _fill_second_tenant() -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
+    taken = _taken({PORT: "the web process", **SIMULATOR_PORTS})
+    if taken:
+        print(
+            f"vectis: cannot start: already in use: {', '.join(taken)}. Is another make demo running? Stop it with "
+            "Ctrl-C first (when only the web port is taken, VECTIS_PORT=5050 make demo uses another).",
+            file=sys.stderr,
+        )
+        return 1
     env = dict(os.environ)
     env.setdefault("VECTIS_ENV", "demo")
     env.setdefault("VECTIS_BASE_DOMAIN", "localhost")
