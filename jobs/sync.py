@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import current_app
+from rq.job import JobStatus
 from sqlalchemy import select, update
 
 from jobs import rules
@@ -83,6 +84,16 @@ def test_connection(tenant_id: int, vendor: str, token: str) -> str:
         return run_test(s, tenant_id, registry.get(vendor), token).message
 
 
+# A job under this id that ended without moving the connection's next run (it crashed: a bug, a deploy whose
+# code ran before its migration) must not keep the id taken: the connection would never sync again.
+_PENDING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
+
+
+def _waiting_or_running(job_id: str) -> bool:
+    job = queue(QUEUE).fetch_job(job_id)
+    return job is not None and job.get_status(refresh=False) in _PENDING
+
+
 def tick() -> int:
     """Enqueue every due connection (enabled, not paused). The job id is derived from the connection and
     its due time, so two ticks (or two cron processes by mistake) enqueue it once."""
@@ -99,6 +110,6 @@ def tick() -> int:
         for tenant_id, connection_id, next_run_at in due:
             stamp = int((next_run_at or now).timestamp())
             job_id = f"sync-{connection_id}-{stamp}"
-            if queue(QUEUE).fetch_job(job_id) is None:
+            if not _waiting_or_running(job_id):
                 enqueue_sync(tenant_id, connection_id, None, job_id=job_id)
     return len(due)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from rq import SimpleWorker
 from rq.cron import _job_data_registry
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, insert, select, text, update
 
-from jobs import audit, rules
+from jobs import audit, rules, sync
 from jobs.schedule import HEARTBEAT_KEY, heartbeat
-from tests.conftest import TenantFixture, login
-from vectis.models import Customer
+from tests.conftest import TenantFixture, acme_connection, login
+from vectis.models import Connection, Customer
 from vectis.platform import db
 from vectis.platform.queues import QUEUES, queue, redis
 
@@ -106,3 +107,39 @@ def test_after_a_sync_the_tables_it_bulk_loaded_get_fresh_statistics(app: Flask,
         assert "customers" not in db.analyze_what_changed()  # fresh now: nothing to do twice
         with db.tenant_session(acme.id) as s:
             s.execute(delete(Customer).where(Customer.name.like("Bulk %")))
+
+
+def test_a_sync_job_that_crashed_does_not_keep_its_connection_from_syncing_again(
+    app: Flask, acme: TenantFixture
+) -> None:
+    """The tick enqueues each due connection under an id made of its due time, so two ticks enqueue it once.
+    A job that crashed (seen after a deploy ran new code before its migration) never moves the due time: its
+    failed job kept the id taken, and the connection never synced again."""
+    connection_id = acme_connection(app, acme.id)
+    due = datetime(2026, 1, 1, tzinfo=UTC)
+    with app.app_context():
+        with db.system_session() as s:
+            before = s.execute(
+                select(Connection.enabled, Connection.next_run_at).where(Connection.id == connection_id)
+            ).one()
+            s.execute(update(Connection).where(Connection.id == connection_id).values(next_run_at=due, enabled=True))
+        sync_queue = queue("sync")
+        sync_queue.empty()  # type: ignore[no-untyped-call]
+        job_id = f"sync-{connection_id}-{int(due.timestamp())}"
+        sync_queue.enqueue("builtins.int", "not a number", job_id=job_id)  # a job that raises
+        SimpleWorker([sync_queue], connection=redis()).work(burst=True)
+        assert sync_queue.fetch_job(job_id).get_status() == "failed"  # type: ignore[union-attr]
+        try:
+            sync.tick()
+            again = sync_queue.fetch_job(job_id)
+            assert again is not None and again.get_status() == "queued" and again.func_name == "jobs.sync.run_sync"
+            sync.tick()  # queued already: a second tick adds nothing
+            assert sync_queue.get_job_ids().count(job_id) == 1
+        finally:
+            sync_queue.empty()  # type: ignore[no-untyped-call]
+            with db.system_session() as s:
+                s.execute(
+                    update(Connection)
+                    .where(Connection.id == connection_id)
+                    .values(enabled=before.enabled, next_run_at=before.next_run_at)
+                )
