@@ -6,6 +6,7 @@ callbacks to a local receiver, and every fault knob."""
 from __future__ import annotations
 
 import base64
+import importlib
 import hashlib
 import hmac
 import json
@@ -761,3 +762,12 @@ def test_it_runs_from_the_command_line() -> None:
     for value in (DEMO_COMPANY_ID, DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY, DEMO_CLIENT_ID, API):
         assert value in banner, value
     assert response.status_code == 200 and response.json()["isCloud"] is True
+
+
+@pytest.mark.parametrize("name", ["vspc", "keepit", "connectwise"])
+def test_each_simulator_answers_a_browser_at_its_root(name: str) -> None:
+    """Where the demo's "Open in Veeam" lands: a page that says what it is, not a 404."""
+    module = importlib.import_module(f"vectis.simulators.{name}")
+    state = next(getattr(module, attr) for attr in dir(module) if attr.endswith("State")).seeded()
+    page = module.create_app(state).test_client().get("/")
+    assert page.status_code == 200 and "simulator" in page.get_data(as_text=True)

@@ -123,6 +123,18 @@ class Simulator(Generic[S]):
         app.extensions[self.key] = state
         app.register_blueprint(api)
         app.register_blueprint(self.controls)
+        label = self.label
+
+        @app.get("/")
+        def console() -> Response:
+            # Where Vectis's "Open in <vendor>" lands in the demo: the real vendor shows its console here.
+            page = (
+                f"<!doctype html><title>{label} simulator</title><body style='font:15px system-ui;margin:3em'>"
+                f"<h1>{label} simulator</h1><p>This stands in for {label} in the Vectis demo. With a real "
+                f"{label}, this link opens its console.</p><p><a href='/_sim/stats'>What it has served</a></p>"
+            )
+            return Response(page, content_type="text/html; charset=utf-8")
+
         for kind, handler in errors.items():
             app.register_error_handler(kind, handler)
 
