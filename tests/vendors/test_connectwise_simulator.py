@@ -6,9 +6,9 @@ callbacks to a local receiver, and every fault knob."""
 from __future__ import annotations
 
 import base64
-import importlib
 import hashlib
 import hmac
+import importlib
 import json
 import queue
 import re

@@ -150,7 +150,8 @@ def create_app(state: KeepitState | None = None) -> Flask:
 
 
 def _in_controls() -> bool:
-    return under("/_sim")
+    """The simulator's own pages (its controls, the page at its root): no region, no auth, never faulted."""
+    return under("/_sim") or request.path == "/"
 
 
 def _keepit_error(error: KeepitError) -> Response:
