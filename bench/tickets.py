@@ -23,12 +23,12 @@ from hub import ensure_user, measure
 from sqlalchemy import select
 
 from jobs.sync import run_sync
+from tests.vendors.test_connectwise import config as connectwise_config
 from vectis.connectors.connectwise import format_time
 from vectis.ingest.matching import normalize_name
 from vectis.models import Connection, Customer, PsaMember, StreamCursor, SyncRun, Tenant, Ticket, TicketBoard
 from vectis.platform import db
 from vectis.platform.crypto import Sealed
-from vectis.simulators import connectwise
 
 QUEUE_GOAL_MS, SYNC_GOAL = 100.0, 1.15
 STATUSES = ["New", "In Progress", "Waiting on Client", "Scheduled", "Resolved", "Closed"]
@@ -135,13 +135,7 @@ def queue_page(app: Flask, tenant: Tenant, n: int) -> float:
 
 
 def incremental(url: str, changed: int, rate: float) -> None:
-    config = {
-        "site_url": url,
-        "company_id": connectwise.DEMO_COMPANY_ID,
-        "public_key": connectwise.DEMO_PUBLIC_KEY,
-        "private_key": connectwise.DEMO_PRIVATE_KEY,
-        "client_id": "",
-    }
+    config = connectwise_config(url)
     with db.system_session() as s:
         tenant = Tenant(slug=f"t{uuid.uuid4().hex[:10]}", name="Bench PSA")
         s.add(tenant)

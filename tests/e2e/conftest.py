@@ -10,7 +10,20 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import select
 from werkzeug.serving import make_server
+
+from tests.conftest import TenantFixture
+from tests.vendors.support import add_connection, serve_app, sync, vendor_url
+from tests.vendors.test_connectwise import config as connectwise_config
+from tests.vendors.test_keepit import CONFIG as KEEPIT_CONFIG
+from tests.vendors.test_keepit import serve as serve_keepit
+from tests.vendors.test_veeam import serve as serve_vspc
+from vectis.alerts.service import refresh_backup_alerts
+from vectis.models import Connection, Customer
+from vectis.platform import db
+from vectis.simulators import connectwise, vspc
+from vectis.simulators.keepit import KeepitState
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium flags for a sandboxed, offline machine: no background traffic, no first-run UI.
@@ -78,3 +91,26 @@ def page(browser: Browser) -> Iterator[Page]:
     yield tab
     context.close()
     assert violations == [], violations
+
+
+@pytest.fixture
+def synced_northwind(app: Flask, northwind: TenantFixture) -> Iterator[None]:
+    """Northwind with Veeam (its customers), Keepit and ConnectWise synced from the simulators, and the alerts
+    Vectis raises from them."""
+    for sim in serve_vspc(vspc.VspcState.seeded()):
+        config = {"base_url": sim.url, "username": vspc.DEMO_USERNAME, "password": vspc.DEMO_PASSWORD, "api_key": ""}
+        assert sync(app, add_connection(app, northwind.id, "veeam", config)).status == "succeeded"
+    for keepit in serve_keepit(KeepitState.seeded()):
+        with vendor_url(app, "keepit", keepit.url + "/{region}"):
+            assert sync(app, add_connection(app, northwind.id, "keepit", KEEPIT_CONFIG)).status == "succeeded"
+    for url in serve_app(connectwise.create_app(connectwise.ConnectWiseState.seeded())):
+        assert (
+            sync(app, add_connection(app, northwind.id, "connectwise", connectwise_config(url))).status == "succeeded"
+        )
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        refresh_backup_alerts(s, northwind.id)
+    yield
+    with app.app_context(), db.system_session() as s:
+        for model in (Connection, Customer):
+            for row in s.scalars(select(model).where(model.tenant_id == northwind.id)):
+                s.delete(row)

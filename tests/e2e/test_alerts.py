@@ -20,6 +20,7 @@ from tests.e2e.test_rules import settled
 from tests.e2e.test_shell import sign_in
 from tests.test_alerts import Morning, alert_of, morning
 from tests.vendors.support import add_connection, serve_app, sync
+from tests.vendors.test_connectwise import config as connectwise_config
 from vectis.models import CustomerLink
 from vectis.platform import db
 from vectis.simulators import connectwise
@@ -170,13 +171,7 @@ def morning_with_psa(app: Flask, make_user: Any) -> Iterator[tuple[Morning, conn
     m = morning(app, make_user)
     state = connectwise.ConnectWiseState.seeded()
     for url in serve_app(connectwise.create_app(state)):
-        config = {
-            "site_url": url,
-            "company_id": connectwise.DEMO_COMPANY_ID,
-            "public_key": connectwise.DEMO_PUBLIC_KEY,
-            "private_key": connectwise.DEMO_PRIVATE_KEY,
-            "client_id": "",
-        }
+        config = connectwise_config(url)
         assert sync(app, add_connection(app, m.tenant.id, "connectwise", config)).status == "succeeded"
         with app.app_context(), db.tenant_session(m.tenant.id) as s:
             linked = s.scalar(select(CustomerLink.id).where(CustomerLink.customer_id == m.customers["Bayside Bistro"]))

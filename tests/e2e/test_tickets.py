@@ -16,6 +16,7 @@ from sqlalchemy import select
 from tests.conftest import TenantFixture, pid
 from tests.e2e.test_shell import sign_in
 from tests.vendors.support import add_connection, serve_app, sync
+from tests.vendors.test_connectwise import config as connectwise_config
 from vectis.models import (
     Connection,
     Contact,
@@ -34,13 +35,7 @@ from vectis.simulators import connectwise
 def psa_northwind(app: Flask, northwind: TenantFixture) -> Iterator[connectwise.ConnectWiseState]:
     state = connectwise.ConnectWiseState.seeded()
     for url in serve_app(connectwise.create_app(state)):
-        config = {
-            "site_url": url,
-            "company_id": connectwise.DEMO_COMPANY_ID,
-            "public_key": connectwise.DEMO_PUBLIC_KEY,
-            "private_key": connectwise.DEMO_PRIVATE_KEY,
-            "client_id": "",
-        }
+        config = connectwise_config(url)
         assert sync(app, add_connection(app, northwind.id, "connectwise", config)).status == "succeeded"
         yield state
     with app.app_context(), db.system_session() as s:

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_hub import PHONE, synced_northwind  # noqa: F401 - the fixture every test here uses
+from tests.e2e.test_hub import PHONE
 from tests.e2e.test_shell import sign_in
 
 pytestmark = pytest.mark.usefixtures("synced_northwind")
