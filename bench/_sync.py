@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from _report import Figure, Spread
 from sqlalchemy import Table, select
 
 from jobs.sync import run_sync
@@ -48,6 +49,25 @@ class SyncFigures:
             f"  wall {self.wall:.2f} s; pacing floor {self.pacing_floor:.2f} s, database floor "
             f"{self.database_floor:.2f} s -> ratio {self.wall / self.floor:.2f} against the {self.bound} floor"
         )
+
+
+GOAL = 1.15  # every connector, at R = 2 and at R = 50 (issue 17)
+
+
+def figure(vendor: str, rate: float, runs: list[SyncFigures], scale: str = "") -> Figure:
+    """The median run's ratio (by ratio) as the figure, with the spread of every run in its note."""
+    ratios = Spread(tuple(r.wall / r.floor for r in runs))
+    middle = sorted(runs, key=lambda r: r.wall / r.floor)[len(runs) // 2]
+    print(f"{vendor} R = {rate:g}/s ratio: {ratios}")
+    return Figure(
+        f"{vendor} sync R={rate:g} (wall / {middle.bound} floor)",
+        middle.wall,
+        "s",
+        GOAL,
+        floor=middle.floor,
+        note=f"{scale}{middle.requests} requests, {middle.rows:,} rows; "
+        f"min-max ratio {min(ratios.samples):.2f}-{max(ratios.samples):.2f}",
+    )
 
 
 def pacing_floor(requests: int, rate: float) -> float:

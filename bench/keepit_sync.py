@@ -15,9 +15,9 @@ import time
 import uuid
 
 from _env import bench_app
-from _report import Figure, Spread, repeat, report
+from _report import Figure, repeat, report
 from _sim import simulator
-from _sync import SyncFigures, measure_sync
+from _sync import SyncFigures, figure, measure_sync
 from sqlalchemy import func, select, text
 
 from vectis.demo.seed import DEMO_KEEPIT
@@ -26,7 +26,6 @@ from vectis.models import Connection, Customer, CustomerLink, LinkStatus, Tenant
 from vectis.platform import db
 from vectis.platform.crypto import Sealed
 
-GOAL = 1.15
 MATCH_GOAL_SECONDS = 1.0
 
 
@@ -139,20 +138,7 @@ def main() -> None:
             with bench_app():
                 print(f"Keepit simulator: {accounts} accounts x {args.connectors} connectors, {args.audit:,} audit")
                 runs = [sync_at(rate) for _ in range(args.runs)]
-        ratios = Spread(tuple(r.wall / r.floor for r in runs))
-        middle = sorted(runs, key=lambda r: r.wall / r.floor)[len(runs) // 2]
-        print(f"R = {rate:g}/s ratio: {ratios}")
-        figures.append(
-            Figure(
-                f"keepit sync R={rate:g} (wall / {middle.bound} floor)",
-                middle.wall,
-                "s",
-                GOAL,
-                floor=middle.floor,
-                note=f"{accounts} accounts, {middle.requests} requests, {middle.rows:,} rows; "
-                f"min-max ratio {min(ratios.samples):.2f}-{max(ratios.samples):.2f}",
-            )
-        )
+        figures.append(figure("keepit", rate, runs, f"{accounts} accounts, "))
     with bench_app():
         matches = repeat(lambda: matching(args.match), args.runs)
     print(f"matching: {matches}")

@@ -12,16 +12,14 @@ import argparse
 import uuid
 
 from _env import bench_app
-from _report import Figure, Spread, report
+from _report import report
 from _sim import simulator
-from _sync import SyncFigures, measure_sync
+from _sync import SyncFigures, figure, measure_sync
 
 from vectis.models import Connection, Tenant
 from vectis.platform import db
 from vectis.platform.crypto import Sealed
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME
-
-GOAL = 1.15
 
 
 def one_sync(url: str, rate: float) -> SyncFigures:
@@ -65,20 +63,7 @@ def main() -> None:
                 run = one_sync(url, rate)
                 print(run.describe(rate), flush=True)
                 runs.append(run)
-            ratios = Spread(tuple(r.wall / r.floor for r in runs))
-            middle = sorted(runs, key=lambda r: r.wall / r.floor)[len(runs) // 2]
-            print(f"R = {rate:g}/s ratio: {ratios}")
-            figures.append(
-                Figure(
-                    f"vspc sync R={rate:g} (wall / {middle.bound} floor)",
-                    middle.wall,
-                    "s",
-                    GOAL,
-                    floor=middle.floor,
-                    note=f"{middle.requests} requests, {middle.rows:,} rows; min-max ratio "
-                    f"{min(ratios.samples):.2f}-{max(ratios.samples):.2f}",
-                )
-            )
+            figures.append(figure("vspc", rate, runs))
     report(figures)
 
 
