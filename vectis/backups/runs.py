@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
+from markupsafe import Markup, escape
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,7 @@ from vectis.models import BackupConnector, Connection
 from vectis.platform.crypto import SecretUnreadable
 
 STRIP = 14  # runs per strip
+_EMPTY_CELL = '<li class="run run-none"></li>'
 WORDS = {"success": "Success", "warning": "Warning", "failed": "Failed", "running": "Running"}
 
 
@@ -26,10 +28,6 @@ class RunCell:
     state: str
     started_at: datetime
     title: str  # when and what, for the cell's tooltip and screen readers
-
-    @property
-    def tone(self) -> str:
-        return TONE.get(self.state, "muted")
 
 
 @dataclass(frozen=True)
@@ -40,6 +38,21 @@ class Strip:
     def empty_slots(self) -> int:
         """Cells before the first run, so every strip is as long and its newest run sits at the right."""
         return STRIP - len(self.runs)
+
+    def html(self) -> Markup:
+        """The strip as the Backups tab shows it: one picture for screen readers (the summary), each cell's
+        words its tooltip. Built here rather than in a template: a busy customer's tab has 1,500 cells, on
+        which a template spent 20 ms and Markup.format 12 ms; this takes 2 (bench/hub.py)."""
+        cells = "".join(
+            f'<li class="run run-{TONE.get(run.state, "muted")}" title="{escape(run.title)}" '
+            f'data-state="{escape(run.state)}"></li>'
+            for run in self.runs
+        )
+        # Safe: every value above and below is escaped, or one of TONE's fixed words.
+        return Markup(  # noqa: S704
+            f'<ol class="run-strip" role="img" aria-label="{escape(self.summary)}" data-testid="run-strip">'
+            f"{_EMPTY_CELL * self.empty_slots}{cells}</ol>"
+        )
 
     @property
     def summary(self) -> str:
