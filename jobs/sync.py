@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from rq.job import JobStatus
@@ -64,11 +64,14 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                 finally:
                     connector.ctx.http.close()
                 status = run.status
-            # A first sync bulk-loads tables the planner thinks empty: fresh statistics before anyone reads them.
-            db.analyze_what_changed()
             # What the sync brought in (failed runs, new tickets) reaches the alerts and rules now, not
             # at the next tick.
             rules.enqueue(tenant_id)
+            # A first sync bulk-loads tables the planner thinks empty: fresh statistics soon, in a job of its own
+            # (one a minute however many syncs end in it), so an ANALYZE never holds up or fails a sync.
+            stamp = datetime.now(UTC).strftime("%Y%m%d%H%M")
+            if not _waiting_or_running(f"analyze-{stamp}"):
+                queue(QUEUE).enqueue(analyze, job_id=f"analyze-{stamp}", job_timeout=600)
             return status
         finally:
             lock.release()
@@ -78,6 +81,13 @@ def enqueue_sync(tenant_id: int, connection_id: int, sync_run_id: int | None, *,
     queue(QUEUE).enqueue(run_sync, tenant_id, connection_id, sync_run_id, job_id=job_id, job_timeout=TIMEOUT)
 
 
+def analyze() -> str:
+    """ANALYZE what recent writes outdated beyond autovacuum's threshold (``db.analyze_what_changed``)."""
+    with app_context():
+        tables = db.analyze_what_changed()
+    return f"analyzed {', '.join(tables) or 'nothing'}"
+
+
 def test_connection(tenant_id: int, vendor: str, token: str) -> str:
     """Test connection for the admin page that polls for the answer (``ingest.integrations.start_test``)."""
     with app_context(), db.tenant_session(tenant_id) as s:
@@ -85,13 +95,21 @@ def test_connection(tenant_id: int, vendor: str, token: str) -> str:
 
 
 # A job under this id that ended without moving the connection's next run (it crashed: a bug, a deploy whose
-# code ran before its migration) must not keep the id taken: the connection would never sync again.
+# code ran before its migration) must not keep the id taken, or the connection would never sync again; but
+# one that keeps crashing is tried again every few minutes, not every tick.
 _PENDING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
+RETRY_ENDED_AFTER = timedelta(minutes=5)
 
 
 def _waiting_or_running(job_id: str) -> bool:
+    """A job under this id waits, runs, or ended too recently to run it again."""
     job = queue(QUEUE).fetch_job(job_id)
-    return job is not None and job.get_status(refresh=False) in _PENDING
+    if job is None:
+        return False
+    if job.get_status(refresh=False) in _PENDING:
+        return True
+    ended = job.ended_at.replace(tzinfo=UTC) if job.ended_at and job.ended_at.tzinfo is None else job.ended_at
+    return ended is not None and datetime.now(UTC) - ended < RETRY_ENDED_AFTER
 
 
 def tick() -> int:

@@ -146,13 +146,13 @@ SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 
 
 def analyze_what_changed() -> list[str]:
-    """ANALYZE every table whose statistics a bulk write has outdated, as autovacuum would at its next turn,
+    """ANALYZE every table whose statistics bulk writes have outdated, as autovacuum would at its next turn,
     now. A first sync loads thousands of rows into tables the planner still believes empty, and until
     autovacuum runs (never, where it is off) a query can pick a plan that is fine for ten rows and ruinous
-    for ten thousand. Needs the owner (only an owner may ANALYZE); returns the tables analyzed."""
-    with database().owner_engine.connect() as conn:
-        tables = [name for (name,) in conn.execute(text(_STALE_STATISTICS))]
+    for ten thousand. Only an owner may ANALYZE: across tenants by nature, so a system session. A table that
+    another ANALYZE or a VACUUM holds is skipped, not waited for. Returns the tables analyzed."""
+    with system_session() as s:
+        tables = [name for (name,) in s.execute(text(_STALE_STATISTICS))]
         for name in tables:
-            conn.execute(text(f'ANALYZE "{name}"'))
-        conn.commit()
+            s.execute(text(f'ANALYZE (SKIP_LOCKED) "{name}"'))
     return tables

@@ -37,25 +37,26 @@ def slug_from_host(host: str, base_domain: str) -> str | None:
     return label
 
 
-# Every request names its tenant, and a workspace's id, slug and name all but never change: each process
-# keeps what it read for a short while instead of spending a transaction on it per request. Only found
-# workspaces are kept, so a new one answers at once; a renamed one shows its new name within the TTL.
+# Every request names its tenant, and a workspace's id, slug and name all but never change: each app keeps
+# what it read for a short while instead of spending a transaction on it per request. Only found workspaces
+# are kept, so a new one answers at once; a renamed or deleted one is seen within the TTL.
 TENANT_TTL_SECONDS = 30.0
-_known: dict[str, tuple[float, CurrentTenant]] = {}
+_CACHE = "vectis.tenancy.known"
 
 
 def find_tenant(slug: str) -> CurrentTenant | None:
+    known: dict[str, tuple[float, CurrentTenant]] = current_app.extensions[_CACHE]
     now = time.monotonic()
-    cached = _known.get(slug)
+    cached = known.get(slug)
     if cached is not None and cached[0] > now:
         return cached[1]
     with db.unbound_session() as s:
         row = s.execute(select(Tenant.id, Tenant.slug, Tenant.name).where(Tenant.slug == slug)).first()
     if row is None:
-        _known.pop(slug, None)
+        known.pop(slug, None)
         return None
     tenant = CurrentTenant(*row)
-    _known[slug] = (now + TENANT_TTL_SECONDS, tenant)
+    known[slug] = (now + TENANT_TTL_SECONDS, tenant)
     return tenant
 
 
@@ -75,5 +76,6 @@ def _template_context() -> dict[str, CurrentTenant | None]:
 
 
 def init_app(app: Flask) -> None:
+    app.extensions[_CACHE] = {}  # per app: two apps in one process (tests) may use two databases
     app.before_request(resolve_tenant)
     app.context_processor(_template_context)
