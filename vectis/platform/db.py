@@ -12,6 +12,7 @@ Two roles, two engines:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -156,3 +157,19 @@ def analyze_what_changed() -> list[str]:
         for name in tables:
             s.execute(text(f'ANALYZE (SKIP_LOCKED) "{name}"'))
     return tables
+
+
+@dataclass
+class FreshStatistics:
+    """For a long bulk writer (a backlog of rule events, a first sync's pages): call :meth:`keep` between
+    its batches, and every ``every`` seconds what it has written so far gets statistics. Until then every
+    query of a workspace the statistics have not seen yet is planned for a handful of rows (its tenant id is
+    outside the column's common values), and index choices made for a handful ran 30x slower at 20,000."""
+
+    every: float = 10.0
+    _last: float | None = None  # the first call looks at once: a new workspace is unknown from its first batch
+
+    def keep(self) -> None:
+        if self._last is None or time.monotonic() - self._last >= self.every:
+            analyze_what_changed()
+            self._last = time.monotonic()

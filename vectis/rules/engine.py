@@ -36,6 +36,7 @@ from vectis.models import (
     RuleVersion,
     Ticket,
 )
+from vectis.platform import db
 from vectis.platform.bulk import update_by_id, upsert
 from vectis.rules import conditions
 from vectis.rules.action_types import Lookups, Skip, build
@@ -301,11 +302,13 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
     by_trigger: dict[str, list[Active]] = {}
     for rule in active_rules(session, tenant_id):
         by_trigger.setdefault(rule.trigger.key, []).append(rule)
+    statistics = db.FreshStatistics()
     while True:
         claimed, fires = _evaluate_batch(session, tenant_id, by_trigger, limit=limit, now=now or datetime.now(UTC))
         done.events, done.fires = done.events + claimed, done.fires + fires
         if claimed < limit:
             break
+        statistics.keep()  # a backlog writes fires and dispatches by the ten thousand
     # The batches' rows are gone from the session: each live dispatch commits, and a commit expires
     # whatever the session still holds.
     session.expunge_all()
@@ -360,9 +363,11 @@ def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None =
     statement; live actions go one per transaction, because ``perform()`` commits and a claim must never
     outlive its lock. Both pass the same gate (cooldown, then circuit breaker)."""
     count = 0
+    statistics = db.FreshStatistics()
     while (done := _dry_runs(session, now or datetime.now(UTC))) > 0:
         count += done
     while True:
+        statistics.keep()
         row = session.scalar(
             select(RuleDispatch)
             .where(RuleDispatch.state == "pending", RuleDispatch.dry_run.is_(False))
