@@ -230,20 +230,25 @@ def test_resolving_a_backup_alert_by_hand_holds_until_the_job_runs_again(app: Fl
     assert states(app, m, silent) == ["resolved", "open"]
 
 
-def test_unmute_ends_the_mute_early_and_gives_its_alerts_back_as_open(app: Flask, make_user: Any) -> None:
+def test_unmute_ends_the_mute_early_and_gives_its_alerts_back_as_they_were(app: Flask, make_user: Any) -> None:
     m = morning(app, make_user)
     tenant = m.tenant.id
     first, second = (
         alert_of(app, tenant, m.jobs["BBX - SQL servers 04"]),
         alert_of(app, tenant, m.jobs["BBX - File server"]),
     )
+    assert act(app, tenant, "alert.acknowledge", first).ok
+    acknowledged = handling(app, tenant, first)
     muted = act(app, tenant, "alert.mute", first, {"hours": "24", "reason": "Repository swap on Saturday"})
     assert muted.ok, muted.message
+    assert handling(app, tenant, first)[0] == "muted"
     created = count(app, m.msp, RuleEvent, RuleEvent.trigger == "alert.created")
 
     done = act(app, tenant, "alert.unmute", second)
     assert done.ok and "BBX - File server is open again with 1 other alert" in done.message, done.message
-    assert states(app, m, m.jobs["BBX - SQL servers 04"]) == states(app, m, m.jobs["BBX - File server"]) == ["open"]
+    # The acknowledged one is still someone's, since the same moment; the open one is open.
+    assert handling(app, tenant, first) == acknowledged
+    assert states(app, m, m.jobs["BBX - File server"]) == ["open"]
     with app.app_context(), db.tenant_session(tenant) as s:
         mute = s.scalars(select(AlertMute)).one()
         assert mute.until <= datetime.now(UTC)
@@ -252,12 +257,46 @@ def test_unmute_ends_the_mute_early_and_gives_its_alerts_back_as_open(app: Flask
             entry.result == "ok"
             and entry.payload["response"]["ended_mutes"][0]["reason"] == "Repository swap on Saturday"
         )
-    # Rules hear of both again, as when a mute runs out; the next check leaves them open.
-    assert count(app, m.msp, RuleEvent, RuleEvent.trigger == "alert.created") == created + 2
+    # Rules were told of both when they opened: the mute ending is no news to them.
+    assert count(app, m.msp, RuleEvent, RuleEvent.trigger == "alert.created") == created
     refresh(app, m)
-    assert states(app, m, m.jobs["BBX - File server"]) == ["open"]
+    assert handling(app, tenant, first) == acknowledged and states(app, m, m.jobs["BBX - File server"]) == ["open"]
+    assert count(app, m.msp, RuleEvent, RuleEvent.trigger == "alert.created") == created
     refused = act(app, tenant, "alert.unmute", second)
     assert refused.result == "failed" and refused.message == "This alert is open, not muted."
+
+
+def test_a_mute_that_runs_out_keeps_acknowledgements_and_announces_only_what_it_kept_quiet(
+    app: Flask, make_user: Any
+) -> None:
+    m = morning(app, make_user)
+    tenant = m.tenant.id
+    first, second = (
+        alert_of(app, tenant, m.jobs["BBX - SQL servers 04"]),
+        alert_of(app, tenant, m.jobs["BBX - File server"]),
+    )
+    assert act(app, tenant, "alert.acknowledge", first).ok
+    acknowledged = handling(app, tenant, first)
+    assert act(app, tenant, "alert.mute", second, {"hours": "4", "reason": "Repository swap"}).ok
+    # Under the mute, the customer's Exchange backup fails: its alert is recorded, muted, and rules hear nothing.
+    exchange = m.jobs["Microsoft 365 - Exchange"]
+    set_status(app, m.msp, exchange, state="failed", last_attempt_at=datetime.now(UTC), consecutive_failures=1)
+    created = count(app, m.msp, RuleEvent, RuleEvent.trigger == "alert.created")
+    refresh(app, m)
+    born_muted = alert_of(app, tenant, exchange, "muted")
+    assert born_muted and count(app, m.msp, RuleEvent, RuleEvent.trigger == "alert.created") == created
+
+    with app.app_context(), db.tenant_session(tenant) as s:
+        s.execute(update(AlertMute).values(until=datetime.now(UTC) - timedelta(minutes=1)))
+    refresh(app, m)
+    assert handling(app, tenant, first) == acknowledged
+    assert handling(app, tenant, second)[0] == "open" and handling(app, tenant, born_muted)[0] == "open"
+    # Only the alert rules never heard of is news: one alert.created, for it; the others had theirs at opening.
+    assert count(app, m.msp, RuleEvent, RuleEvent.trigger == "alert.created") == created + 1
+    for alert_id in (first, second, born_muted):
+        assert count(app, m.msp, RuleEvent, RuleEvent.trigger == "alert.created", RuleEvent.subject_id == alert_id) == 1
+    refresh(app, m)
+    assert count(app, m.msp, RuleEvent, RuleEvent.trigger == "alert.created") == created + 1
 
 
 def test_the_muted_tab_says_why_until_when_and_who(app: Flask, make_user: Any) -> None:
@@ -403,6 +442,14 @@ def refresh(app: Flask, m: Morning) -> None:
 
 def states(app: Flask, m: Morning, job_id: int) -> list[str]:
     return [s for _, s, j in alerts(app, m.msp) if j == job_id]
+
+
+def handling(app: Flask, tenant_id: int, alert_id: int) -> tuple[str, datetime | None, str | None]:
+    """An alert's state and who acknowledged it when."""
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        alert = s.get(Alert, alert_id)
+        assert alert is not None
+        return alert.state, alert.acknowledged_at, alert.acknowledged_by
 
 
 def test_bulk_actions_cannot_reach_another_workspaces_alerts(app: Flask, make_user: Any) -> None:

@@ -45,6 +45,7 @@ SYNCED_TABLES = (
 OBSERVED = {
     "created_at", "updated_at", "decided_at", "first_seen_at", "last_seen_at", "evaluated_at", "observed_at",
     "refreshed_at", "synced_at", "removed_at", "changed_at", "opened_at_vectis", "last_fired_at", "resolved_at",
+    "announced_at",
 }  # fmt: skip
 # Keys that carry another tenant's ids or a moment of the run (dedup keys name row ids; cursors a page time).
 OPAQUE = {"dedup_key", "data", "cursor", "payload", "details", "raw"}

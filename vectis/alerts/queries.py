@@ -265,7 +265,7 @@ def _choices(session: Session, customer_ids: Sequence[int] | None) -> Choices:
 
 def _mutes(session: Session, muted: list[Alert], now: datetime) -> dict[tuple[int | None, str], Mute]:
     """(customer, condition) -> the mute in force with the latest end; a mute that ran out has no row here
-    (its alerts go back to Open at the next check)."""
+    (its alerts come back, open or acknowledged, at the next check)."""
     customers = {a.customer_id for a in muted if a.customer_id is not None}
     if not customers:
         return {}

@@ -9,11 +9,14 @@ One alert stays open per (job, condition) until the job's next success resolves 
 condition fire again. Someone who resolves it by hand closes it sooner: the condition stays quiet until the job
 runs again and still has it, or the threshold (48 h) passes with nothing changed. A muted (customer, condition)
 still records its alerts, as muted, and emits nothing.
-Every alert opened here is also a rule event (``alert.created``), and each failed run a ``backup.failed``.
+Every alert opened here is also a rule event (``alert.created``), and each failed run a ``backup.failed``. Rules hear
+of an alert once: one that opened under a mute when the mute ends, one they already heard of never again
+(:func:`mute_ended`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -198,6 +201,7 @@ def refresh_backup_alerts(session: Session, tenant_id: int, now: datetime | None
                     state=AlertState.MUTED.value if muted else AlertState.OPEN.value,
                     first_seen_at=now,
                     last_seen_at=now,
+                    announced_at=None if muted else now,
                     details={"job": json_safe(data) | {"id": job.id}},
                 )
             )
@@ -248,12 +252,26 @@ def resolved_by_hand(session: Session, now: datetime) -> dict[tuple[int, str], d
 
 
 def _unmute_expired(session: Session, mutes: set[tuple[int, str]], now: datetime) -> list[dict[str, Any]]:
-    """A mute that ran out gives its alerts back, as news: rules see them as created now."""
+    """A mute that ran out gives its alerts back (:func:`mute_ended`)."""
+    ended = [
+        alert
+        for alert in session.scalars(select(Alert).where(Alert.state == AlertState.MUTED.value))
+        if alert.customer_id is None or (alert.customer_id, alert.condition) not in mutes
+    ]
+    return mute_ended(ended, now)
+
+
+def mute_ended(alerts: Iterable[Alert], now: datetime) -> list[dict[str, Any]]:
+    """Gives back the alerts a mute kept quiet, as they were before it (acknowledged ones still by the same person,
+    since the same moment), and returns the events to emit: an ``alert.created`` only for an alert rules never
+    heard of, one that opened under the mute. One they heard of before it is not new: told again, a rule that
+    opens a ticket or pages someone would do it twice for the same alert."""
     events = []
-    for alert in session.scalars(select(Alert).where(Alert.state == AlertState.MUTED.value)):
-        if alert.customer_id is None or (alert.customer_id, alert.condition) not in mutes:
-            alert.state, alert.last_seen_at = AlertState.OPEN.value, now
-            events.append(alert_event(alert, again=now))
+    for alert in alerts:
+        alert.state = AlertState.ACKNOWLEDGED.value if alert.acknowledged_at else AlertState.OPEN.value
+        if alert.announced_at is None:
+            alert.announced_at = now
+            events.append(alert_event(alert))
     return events
 
 
@@ -306,14 +324,16 @@ def _failure_events(
                 state=AlertState.MUTED.value if muted else AlertState.OPEN.value,
                 first_seen_at=now,
                 last_seen_at=now,
+                announced_at=None if muted else now,
                 details={"occurred_at": event.occurred_at.isoformat(), "category": event.category},
             )
         )
     return resolved
 
 
-def alert_event(alert: Alert, *, again: datetime | None = None) -> dict[str, Any]:
-    """alert.created for a new alert, or for one a mute gave back (``again``: when)."""
+def alert_event(alert: Alert) -> dict[str, Any]:
+    """The one alert.created of ``alert``, when it is announced (``announced_at``: when it opened, or when the mute
+    it opened under ended). Its key is the alert's, so rules are never told of an alert twice."""
     data = {
         "alert.condition": alert.condition,
         "alert.severity": alert.severity,
@@ -329,6 +349,6 @@ def alert_event(alert: Alert, *, again: datetime | None = None) -> dict[str, Any
         subject=("alert", alert.id),
         title=f"{label(alert.condition)}: {alert.subject_label}",
         data=data,
-        dedup_key=f"alert.created:{alert.id}" + (f":unmuted:{int(again.timestamp())}" if again else ""),
-        occurred_at=again or alert.first_seen_at,
+        dedup_key=f"alert.created:{alert.id}",
+        occurred_at=alert.announced_at or alert.first_seen_at,
     )

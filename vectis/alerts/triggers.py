@@ -23,6 +23,10 @@ ALERT_FIELDS = (
 
 
 ALERT_CREATED = Trigger(
-    "alert.created", "Alert created", "alert", ALERT_FIELDS, help="Vectis opened an alert (not a muted one)."
+    "alert.created",
+    "Alert created",
+    "alert",
+    ALERT_FIELDS,
+    help="Vectis opened an alert; one opened under a mute, when the mute ends. Once per alert.",
 )
 TRIGGERS = (ALERT_CREATED,)

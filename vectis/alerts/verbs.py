@@ -12,7 +12,7 @@ from sqlalchemy import select
 from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Target, Verb
 from vectis.actions.registry import register
 from vectis.alerts import as_ticket
-from vectis.alerts.service import alert_event, label, resolving
+from vectis.alerts.service import alert_event, label, mute_ended, resolving
 from vectis.backups.state import when
 from vectis.events.stream import emit
 from vectis.models import Alert, AlertMute, AlertState, Customer, Role, TicketBoard
@@ -121,8 +121,8 @@ class MuteAlert(AlertVerb):
 
 @register
 class UnmuteAlert(AlertVerb):
-    """Ends a mute early: every alert it kept quiet for that customer comes back as Open, as news (rules see
-    an ``alert.created`` again, as when a mute runs out)."""
+    """Ends a mute early: every alert it kept quiet for that customer comes back as it was, as when a mute runs
+    out (``service.mute_ended``): acknowledged ones still acknowledged, and rules told only of what is new to them."""
 
     name = "alert.unmute"
     label = "Unmute an alert's condition for a customer"
@@ -150,15 +150,15 @@ class UnmuteAlert(AlertVerb):
         back = list(
             ctx.session.scalars(select(Alert).where(*same, Alert.state == AlertState.MUTED.value).with_for_update())
         )
-        for other in back:
-            other.state, other.last_seen_at = AlertState.OPEN.value, now
+        events = mute_ended(back, now)
         ctx.session.flush()
-        emit(ctx.session, [alert_event(other, again=now) for other in back])
+        emit(ctx.session, events)
         customer = ctx.session.get(Customer, alert.customer_id) if alert.customer_id else None
         others = f" with {len(back) - 1} other alert{'s' if len(back) != 2 else ''}" if len(back) > 1 else ""
+        again = "acknowledged again" if alert.state == AlertState.ACKNOWLEDGED.value else "open again"
         return Applied(
             f"Unmuted {label(alert.condition).lower()} for {customer.name if customer else 'this alert'}: "
-            f"{alert.subject_label} is open again{others}.",
+            f"{alert.subject_label} is {again}{others}.",
             response={"ended_mutes": ended, "reopened": [a.id for a in back]},
         )
 
@@ -259,6 +259,7 @@ class RaiseAlert(Verb):
             message=str(payload.get("message") or target.label)[:2000],
             first_seen_at=now,
             last_seen_at=now,
+            announced_at=now,
         )
         ctx.session.add(alert)
         ctx.session.flush()

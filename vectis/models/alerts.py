@@ -53,6 +53,9 @@ class Alert(TenantOwned, Base):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     acknowledged_by: Mapped[str | None] = mapped_column(String(320))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When rules were told of it (its one ``alert.created``). None while it has been muted since it opened: rules
+    # hear of such an alert when its mute ends, and of no alert twice.
+    announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[str | None] = mapped_column(String(320))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ticket_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="SET NULL"))
