@@ -13,7 +13,7 @@ header, the Backups tab and its order, the alerts and the "needs attention first
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 DEFAULT_THRESHOLD = timedelta(hours=48)
 CLOCK_SKEW = timedelta(minutes=10)  # a vendor time later than now by more than this cannot be true
@@ -70,7 +70,10 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def when(moment: datetime) -> str:
+    """``6 Dec 18:00`` in UTC, as the pages that show it say; a naive moment is UTC already."""
     # Not strftime: a Backups tab formats thousands of these (every run of every job), and %b costs ~10x.
+    # astimezone hands back the very same object for a moment already in UTC, so the hot path stays free.
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.hour:02d}:{moment.minute:02d}"
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
@@ -58,14 +58,14 @@ class Database:
             settings.database_app_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
-            connect_args={"application_name": "vectis"},
+            connect_args=_connect_args(settings.database_app_url, "vectis"),
             **common,
         )
         owner_engine = create_engine(
             settings.database_url,
             pool_size=2,
             max_overflow=2,
-            connect_args={"application_name": "vectis-system"},
+            connect_args=_connect_args(settings.database_url, "vectis-system"),
             **common,
         )
         return cls(
@@ -78,6 +78,17 @@ class Database:
     def dispose(self) -> None:
         self.app_engine.dispose()
         self.owner_engine.dispose()
+
+
+def _connect_args(url: str, name: str) -> dict[str, str]:
+    """Every session in UTC: timestamptz comes back in the session's zone, and a server initialised with the
+    machine's (Debian's initdb does that) or a database or role set to another would make every page show
+    the wrong hour while saying UTC. Options the URL already gives are kept; ours come last, so they win.
+    (A pgbouncer in between must pass ``options`` through; the formatters in ``vectis.platform.dates`` convert
+    to UTC anyway, so a session in another zone would still show the right hour.)"""
+    given = make_url(url).query.get("options") or ""
+    options = given if isinstance(given, str) else " ".join(given)
+    return {"application_name": name, "options": f"{options} -c timezone=UTC".strip()}
 
 
 def init_app(app: Flask, settings: Settings) -> Database:
