@@ -43,6 +43,7 @@ from vectis.models import (
     User,
 )
 from vectis.platform import db
+from vectis.platform.dates import when
 from vectis.rules import builder, engine, history, templates
 from vectis.rules.action_types import Names, describe_action, fill
 from vectis.rules.definition import problems
@@ -506,7 +507,7 @@ def test_no_open_ticket_and_no_suppression_read_the_other_systems(app: Flask) ->
         resolve = Resolver(s, [m.customer_id], NOW)
         assert resolve("no_open_ticket", {"hours": 24}, record) == (
             False,
-            f"#501 opened {NOW - timedelta(hours=2):%d %b %H:%M}",
+            f"#501 opened {when(NOW - timedelta(hours=2))}",
         )
         assert resolve("no_open_ticket", {"hours": 1}, record)[0] is True  # opened before the window
         assert resolve("no_suppression", {"condition": "backup_failed"}, record)[0] is False

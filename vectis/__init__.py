@@ -28,6 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     from vectis.identity import auth  # noqa: PLC0415
     from vectis.platform import (  # noqa: PLC0415
         crypto,
+        dates,
         db,
         errors,
         headers,
@@ -78,6 +79,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     requests_meta.init_app(app)
     htmx_ext.init_app(app)
     public_ids.init_app(app)
+    dates.init_app(app)
     headers.init_app(app)
     tenancy.init_app(app)  # before CSRF: an unknown host is a 404, whatever the request carries
     params.init_app(app)  # a NUL byte is a 400 before anything reads it

@@ -23,7 +23,6 @@ from jobs.actions import run_queued
 from tests.conftest import _test_env, client_for
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
 from vectis.actions import Actor, Target, perform
-from vectis.backups.state import when
 from vectis.connectors.base import TicketNoteRecord, TicketRecord
 from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector, parse_note
 from vectis.customers import timeline
@@ -52,6 +51,7 @@ from vectis.models import (
 from vectis.platform import db, public_ids
 from vectis.platform.config import ROOT, Settings
 from vectis.platform.crypto import Sealed
+from vectis.platform.dates import when
 from vectis.platform.queues import queue, redis
 from vectis.simulators.connectwise import (
     DEMO_CLIENT_ID,

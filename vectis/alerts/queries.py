@@ -16,7 +16,6 @@ from werkzeug.datastructures import MultiDict
 
 from vectis.alerts.service import label, resolving, self_resolving
 from vectis.alerts.triggers import SEVERITIES
-from vectis.backups.state import hours, when
 from vectis.models import (
     Alert,
     AlertMute,
@@ -29,7 +28,8 @@ from vectis.models import (
     TicketBoard,
     User,
 )
-from vectis.platform import public_ids
+from vectis.platform import dates, public_ids
+from vectis.platform.dates import span, when
 
 TABS = {
     "open": "Open",
@@ -113,7 +113,7 @@ class Mute:
 
     def until_text(self, now: datetime) -> str:
         """``until 6 Dec 18:00 — 3 h left``"""
-        return f"until {when(self.until)} — {hours(self.until - now)} left"
+        return f"until {when(self.until)} — {span(self.until - now)} left"
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,10 @@ class Row:
         return resolving(self.alert)
 
     def age(self, now: datetime) -> str:
-        return hours(now - self.alert.first_seen_at)
+        return span(now - self.alert.first_seen_at)
 
     def ago(self, moment: datetime | None, now: datetime) -> str:
-        return f"{hours(now - moment)} ago" if moment else ""
+        return dates.ago(moment, now)
 
 
 @dataclass(frozen=True)
@@ -287,7 +287,7 @@ def evidence(
     def at(moment: datetime | None, missing: str = "none on record") -> str:
         if moment is None:
             return missing
-        return f"{when(moment)} UTC" if in_ticket else f"{when(moment)} ({hours(now - moment)} ago)"
+        return f"{when(moment)} UTC" if in_ticket else f"{when(moment)} ({dates.ago(moment, now)})"
 
     jobs = {
         job.id: (job, status)

@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from vectis.backups.events import backup_data
-from vectis.backups.state import DEFAULT_THRESHOLD, derive, hours
+from vectis.backups.state import DEFAULT_THRESHOLD, derive
 from vectis.connectors.registry import label as registry_label
 from vectis.events.stream import emit, json_safe, row
 from vectis.models import (
@@ -37,6 +37,7 @@ from vectis.models import (
     BackupConnectorStatus,
     Connection,
 )
+from vectis.platform.dates import span, when
 
 SEVERITY = {
     "backup_failed": "critical",
@@ -61,7 +62,7 @@ RESOLVED_BY_VECTIS = (NEXT_SUCCESS, REMOVED)
 SELF_RESOLVING = frozenset(SEVERITY)
 RESOLVE_BY_HAND = (
     "The job's next success resolves it anyway. Resolved by hand, it stays resolved unless the job runs again "
-    f"and still has this problem, or {hours(DEFAULT_THRESHOLD)} pass with nothing changed."
+    f"and still has this problem, or {span(DEFAULT_THRESHOLD)} pass with nothing changed."
 )
 
 
@@ -320,7 +321,7 @@ def _failure_events(
                 subject_type="backup_event",
                 subject_id=event.id,
                 subject_label=event.title[:300],
-                message=f"{event.category} failure at {event.occurred_at:%d %b %H:%M}: {event.title}"[:1000],
+                message=f"{event.category} failure at {when(event.occurred_at)}: {event.title}"[:1000],
                 state=AlertState.MUTED.value if muted else AlertState.OPEN.value,
                 first_seen_at=now,
                 last_seen_at=now,

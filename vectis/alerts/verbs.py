@@ -13,10 +13,10 @@ from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Targe
 from vectis.actions.registry import register
 from vectis.alerts import as_ticket
 from vectis.alerts.service import alert_event, label, mute_ended, resolving
-from vectis.backups.state import when
 from vectis.events.stream import emit
 from vectis.models import Alert, AlertMute, AlertState, Customer, Role, TicketBoard
 from vectis.platform import params
+from vectis.platform.dates import when
 from vectis.platform.mail import queue_mail
 from vectis.tickets.boards import default_board
 from vectis.tickets.verbs import CreateTicket

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from vectis.audit import seal
 from vectis.models import Installation, Tenant
 from vectis.platform.config import Settings
+from vectis.platform.dates import when_in_full
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _row_problem(row: Row[Any], key: bytes) -> str | None:
 
 
 def _anchor_problem(anchor: seal.Anchor, last_seq: int, at_anchor: bytes | None) -> ChainBreak | None:
-    when = anchor.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = when_in_full(anchor.at)
     if last_seq < anchor.seq:
         return ChainBreak(
             last_seq + 1,

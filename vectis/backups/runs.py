@@ -12,11 +12,12 @@ from markupsafe import Markup, escape
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from vectis.backups.state import CLOCK_SKEW, TONE, hours, when
+from vectis.backups.state import CLOCK_SKEW, TONE
 from vectis.connectors import registry
 from vectis.connectors.base import Connector
 from vectis.models import BackupConnector, Connection
 from vectis.platform.crypto import SecretUnreadable
+from vectis.platform.dates import span, when
 
 STRIP = 14  # runs per strip
 _EMPTY_CELL = '<li class="run run-none"></li>'
@@ -75,7 +76,7 @@ def _title(
     if started > now + CLOCK_SKEW:
         parts.append("the vendor reports a start later than now")
     elif ended is not None and ended >= started:
-        parts.append(f"took {hours(ended - started)}")
+        parts.append(f"took {span(ended - started)}")
     if message:
         parts.append(message.strip().splitlines()[0][:200])
     return " · ".join(parts)

@@ -13,7 +13,9 @@ header, the Backups tab and its order, the alerts and the "needs attention first
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from vectis.platform.dates import span, when
 
 DEFAULT_THRESHOLD = timedelta(hours=48)
 CLOCK_SKEW = timedelta(minutes=10)  # a vendor time later than now by more than this cannot be true
@@ -66,26 +68,6 @@ class BackupHealth:
         return self.state in NEEDS_ATTENTION
 
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def when(moment: datetime) -> str:
-    """``6 Dec 18:00`` in UTC, as the pages that show it say; a naive moment is UTC already."""
-    # Not strftime: a Backups tab formats thousands of these (every run of every job), and %b costs ~10x.
-    # astimezone hands back the very same object for a moment already in UTC, so the hot path stays free.
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.hour:02d}:{moment.minute:02d}"
-
-
-def hours(span: timedelta) -> str:
-    total = span.total_seconds()
-    if total < 3600:
-        return f"{max(int(total // 60), 1)} min"
-    if total < 3 * 86400:
-        return f"{int(total // 3600)} h"
-    return f"{int(total // 86400)} days"
-
-
 def derive(
     vendor_state: str | None,
     *,
@@ -128,9 +110,9 @@ def _failed_for(attempt: datetime | None, success: datetime | None, now: datetim
     if success is None:
         parts.append("no success on record")
     elif now - success > threshold:
-        parts.append(f"no success for {hours(now - success)} (since {when(success)})")
+        parts.append(f"no success for {span(now - success)} (since {when(success)})")
     if attempt is not None and now - attempt > threshold:
-        parts.append(f"no attempt for {hours(now - attempt)}")
+        parts.append(f"no attempt for {span(now - attempt)}")
     return " · ".join(parts) or None
 
 
@@ -142,22 +124,22 @@ def _stuck(state: str, started: datetime | None, usual_seconds: int | None, now:
     allowed = max(usual * STUCK_FACTOR, STUCK_FLOOR) if usual else STUCK_UNKNOWN
     if running <= allowed:
         return None
-    usually = f", usually {hours(usual)}" if usual else ""
-    return BackupHealth("stuck", f"running for {hours(running)} since {when(started)}{usually}")
+    usually = f", usually {span(usual)}" if usual else ""
+    return BackupHealth("stuck", f"running for {span(running)} since {when(started)}{usually}")
 
 
 def _overdue(
     state: str, attempt: datetime | None, success: datetime | None, now: datetime, threshold: timedelta
 ) -> BackupHealth | None:
-    limit = f"threshold {hours(threshold)}"
+    limit = f"threshold {span(threshold)}"
     # The attempt the Last attempt column shows; a success is only the latest when no attempt is on record.
     latest = attempt or success or now  # derive() has answered "never run" when both are missing
     if now - latest > threshold:
-        return BackupHealth("silent", f"no attempt since {when(latest)} — {hours(now - latest)}, {limit}")
+        return BackupHealth("silent", f"no attempt since {when(latest)} — {span(now - latest)}, {limit}")
     if success is None:
         return BackupHealth("stale", f"no success on record — last attempt {when(latest)} ({state}), {limit}")
     if now - success > threshold:
-        return BackupHealth("stale", f"no success since {when(success)} — {hours(now - success)}, {limit}")
+        return BackupHealth("stale", f"no success since {when(success)} — {span(now - success)}, {limit}")
     return None
 
 

@@ -26,6 +26,7 @@ from vectis.identity.passwords import verify_password
 from vectis.identity.throttle import SignInGuard
 from vectis.models import Role, User
 from vectis.platform import db
+from vectis.platform.dates import clock
 from vectis.platform.htmx import wants_partial
 from vectis.platform.queues import redis
 from vectis.platform.ratelimit import AttemptWindow
@@ -121,10 +122,6 @@ def _user_target(user: User | None, email: str) -> Target:
     return Target.for_user(user) if user is not None else Target.typed("user", email)
 
 
-def _at(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%H:%M UTC")
-
-
 # --- step 1: password --------------------------------------------------------------------------------
 
 
@@ -164,7 +161,7 @@ def password_step(email: str, password: str) -> Step:
         # Judged before the password, and the same words whatever was typed: a locked account must not tell a
         # guesser which password was right.
         verify_password(password, user.password_hash)  # the same bcrypt cost as any other answer
-        message = f"This account is locked after too many wrong codes. Try again at {_at(until)}."
+        message = f"This account is locked after too many wrong codes. Try again at {clock(until)}."
         record_event("auth.sign_in", "blocked", actor=actor, target=target, error=message)
         return Step(error=message)
     valid = user is not None and user.is_active and verify_password(password, user.password_hash)
@@ -221,13 +218,13 @@ def _mfa_failure(user: User, error: str) -> Step:
         record_event(
             "auth.lockout", "blocked", actor=actor, target=target, payload={"kind": "mfa", "until": until.isoformat()}
         )
-        return Step(error=f"Too many wrong codes. This account is locked until {_at(until)}.")
+        return Step(error=f"Too many wrong codes. This account is locked until {clock(until)}.")
     return Step(error=error)
 
 
 def _mfa_locked(user: User) -> Step | None:
     if (until := mfa_window(user).locked_until()) is not None:
-        return Step(error=f"Too many wrong codes. This account is locked until {_at(until)}.")
+        return Step(error=f"Too many wrong codes. This account is locked until {clock(until)}.")
     return None
 
 

@@ -20,15 +20,12 @@ from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 
+from vectis.platform.dates import clock
 from vectis.platform.ratelimit import AttemptWindow, TokenBucket
 
 PAIR_LIMIT, ADDRESS_LIMIT = 5, 30
 WINDOW = timedelta(minutes=15)
 ACCOUNT_BURST, ACCOUNT_INTERVAL = 10, 30  # failures; seconds between attempts after the burst
-
-
-def _at(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%H:%M UTC")
 
 
 @dataclass(frozen=True)
@@ -39,11 +36,11 @@ class Refusal:
 
 
 def _address_locked(until: datetime) -> Refusal:
-    return Refusal(f"Too many failed sign-ins from your network. Try again at {_at(until)}.", "address", until)
+    return Refusal(f"Too many failed sign-ins from your network. Try again at {clock(until)}.", "address", until)
 
 
 def _pair_locked(until: datetime) -> Refusal:
-    return Refusal(f"Too many attempts. Try again at {_at(until)}.", "account_address", until)
+    return Refusal(f"Too many attempts. Try again at {clock(until)}.", "account_address", until)
 
 
 class SignInGuard:

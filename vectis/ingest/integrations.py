@@ -20,6 +20,7 @@ from vectis.ingest import runlog
 from vectis.models import BackupAuditEvent, BackupConnector, Connection, CustomerLink, SyncRun
 from vectis.platform import jobs
 from vectis.platform.crypto import Sealed, SecretUnreadable
+from vectis.platform.dates import span_to_the_second
 from vectis.platform.http import ConnectorError
 from vectis.platform.queues import redis
 
@@ -259,16 +260,6 @@ def try_connection(
         return False, exc.message
 
 
-def _span(seconds: float) -> str:
-    """12 s, 4 min 5 s, 1 h 20 min: how long a sync has been at it, to the second while that matters."""
-    whole = max(0, int(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60} s" if whole % 60 else f"{whole // 60} min"
-    return f"{whole // 3600} h {whole % 3600 // 60} min"
-
-
 @dataclass(frozen=True)
 class SyncProgress:
     """What a running sync looks like to an admin waiting on it."""
@@ -283,11 +274,11 @@ def sync_progress(run: SyncRun | None, *, now: datetime | None = None) -> SyncPr
         return SyncProgress(running=False)
     now = now or datetime.now(UTC)
     if run.status == "queued" or run.started_at is None:
-        queued = _span((now - run.created_at).total_seconds())
+        queued = span_to_the_second(now - run.created_at)
         return SyncProgress(True, f"Queued {queued} ago, waiting for a worker to start it…")
     said = runlog.sentences(run.log[-1:], running=True)
     return SyncProgress(
-        True, f"Syncing… started {_span((now - run.started_at).total_seconds())} ago", said[0] if said else ""
+        True, f"Syncing… started {span_to_the_second(now - run.started_at)} ago", said[0] if said else ""
     )
 
 

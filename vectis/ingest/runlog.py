@@ -15,10 +15,9 @@ Runs logged before this format are plain strings and are shown as they were writ
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC
 from typing import Any
 
-from vectis.platform.dates import parse_instant
+from vectis.platform.dates import parse_instant, when_in_full
 
 
 def _started(stream: str, cursor: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -93,8 +92,7 @@ def sentence(entry: Any, *, running: bool = False) -> str:
         said += " so far" if running else " before the sync stopped"
     since = parse_instant(entry.get("since"))
     if since is not None:
-        utc = since.astimezone(UTC)
-        said += f", new since {utc.day} {utc:%b %Y %H:%M} UTC"
+        said += f", new since {when_in_full(since)}"
     elif entry.get("resumed"):
         said += ", picking up where the last sync left off"
     if entry.get("odd"):

@@ -2,12 +2,21 @@
 the text names no zone), normalised to UTC and range-checked. PostgreSQL keeps years the driver cannot read back
 (``0001-01-01T00:00:00+14:00`` is 1 BC in UTC): one such row would break every page that shows it, so a moment
 outside the range is refused before it is written. Vendors that write ``0001-01-01`` for "never" read as None.
+
+Every moment and span a person reads goes out through here too, in one style: UTC, the day before the month's
+short name (``6 Dec 18:00``), spans as coarse as a glance needs (``3 h``). The database session is pinned to UTC
+(``vectis.platform.db``), but a moment may also come from a vendor's offset or a caller's own clock, so each
+formatter converts rather than trusting the moment's zone.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +52,71 @@ def parse_instant(value: object) -> datetime | None:
         # 0001-01-01 in UTC is how .NET vendors say "never"; anything else out of range is worth a line.
         log.warning("a vendor date outside 1970-2200 was not stored: %r", value[:40])
     return kept
+
+
+# --- moments and spans as a person reads them ---------------------------------------------------------------
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive one is taken as UTC already (never as this machine's local time)."""
+    # astimezone returns the very same object for a moment already in UTC: free on the hot path.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def when(moment: datetime) -> str:
+    """``6 Dec 18:00`` (UTC): the moment in a list, a tooltip, a sentence."""
+    # Not strftime: a Backups tab formats thousands of these (every run of every job), and %b costs ~10x.
+    at = utc(moment)
+    return f"{at.day} {_MONTHS[at.month - 1]} {at.hour:02d}:{at.minute:02d}"
+
+
+def day(moment: datetime) -> str:
+    """``6 Dec`` (UTC)."""
+    at = utc(moment)
+    return f"{at.day} {_MONTHS[at.month - 1]}"
+
+
+def when_in_full(moment: datetime) -> str:
+    """``6 Dec 2026 18:00 UTC``: for text that leaves Vectis or is read long after (a ticket, an e-mail, a log)."""
+    at = utc(moment)
+    return f"{at.day} {_MONTHS[at.month - 1]} {at.year} {at.hour:02d}:{at.minute:02d} UTC"
+
+
+def clock(moment: datetime) -> str:
+    """``18:00 UTC``: a moment within the next hour or so ("try again at …")."""
+    at = utc(moment)
+    return f"{at.hour:02d}:{at.minute:02d} UTC"
+
+
+def span(length: timedelta) -> str:
+    """``5 min``, ``3 h``, ``4 days``: how long, as coarse as a glance needs (never "0 min")."""
+    total = length.total_seconds()
+    if total < 3600:
+        return f"{max(int(total // 60), 1)} min"
+    if total < 3 * 86400:
+        return f"{int(total // 3600)} h"
+    return f"{int(total // 86400)} days"
+
+
+def span_to_the_second(length: timedelta) -> str:
+    """``12 s``, ``4 min 5 s``, ``1 h 20 min``: how long something someone is waiting on has been at it."""
+    whole = max(0, int(length.total_seconds()))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s" if whole % 60 else f"{whole // 60} min"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
+def ago(moment: datetime | None, now: datetime) -> str:
+    """``3 h ago``, or "" for no moment."""
+    return f"{span(now - moment)} ago" if moment is not None else ""
+
+
+def init_app(app: Flask) -> None:
+    """The formatters as template filters, so a page shows moments as the rest of Vectis does."""
+    app.add_template_filter(when, "when")
+    app.add_template_filter(day, "day")
+    app.add_template_filter(when_in_full, "when_in_full")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -26,7 +26,7 @@ from vectis.connectors import registry
 from vectis.events.fields import Field
 from vectis.events.stream import Event
 from vectis.models import Alert, Connection, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
-from vectis.platform.dates import parse_instant
+from vectis.platform.dates import parse_instant, when_in_full
 from vectis.rules.triggers import catalog
 from vectis.tickets.boards import usual_boards
 
@@ -146,10 +146,7 @@ def shown(key: str, value: Any, field: Field | None = None) -> str:
 
 def _date(value: Any) -> str:
     moment = value if isinstance(value, datetime) else parse_instant(value)
-    if moment is None:
-        return str(value)
-    utc = moment.astimezone(UTC)
-    return f"{utc.day} {utc:%b %Y %H:%M} UTC"
+    return str(value) if moment is None else when_in_full(moment)
 
 
 def fill(template: str, record: Mapping[str, Any], fields: Mapping[str, Field]) -> str:

@@ -16,6 +16,7 @@ from vectis.connectors import registry
 from vectis.connectors.capabilities import WritesTickets, supports
 from vectis.events.fields import Field
 from vectis.models import AlertMute, Connection, SyncRun, Ticket
+from vectis.platform.dates import when
 from vectis.rules.conditions import PredicateSpec
 
 PREDICATES: dict[str, PredicateSpec] = {
@@ -114,7 +115,7 @@ class Resolver:
         start = end - timedelta(hours=hours)
         for number, opened in self._open_tickets.get(customer_id, []):
             if start <= opened <= end + timedelta(minutes=5):
-                return False, f"#{number} opened {opened:%d %b %H:%M}"
+                return False, f"#{number} opened {when(opened)}"
         return True, "no ticket opened in that window"
 
     def no_suppression(self, customer_id: Any, condition: str) -> tuple[bool, Any]:
@@ -128,4 +129,4 @@ class Resolver:
                 )
             }
         until = self._mutes.get((customer_id, condition))
-        return (True, "no mute") if until is None else (False, f"muted until {until:%d %b %H:%M}")
+        return (True, "no mute") if until is None else (False, f"muted until {when(until)}")

@@ -20,6 +20,7 @@ from vectis.backups.events import backup_data
 from vectis.connectors.registry import label as registry_label
 from vectis.events.stream import row
 from vectis.models import BackupConnector, BackupConnectorStatus, Connection, RuleEvent, Ticket, TicketBoard
+from vectis.platform.dates import day, when
 from vectis.tickets.events import ticket_data
 
 
@@ -69,7 +70,7 @@ def stale_backups(
             now=now,
         )
         since = status.last_success_at
-        title = f"no successful backup since {since:%d %b %H:%M}" if since else "no successful backup on record"
+        title = f"no successful backup since {when(since)}" if since else "no successful backup on record"
         events.append(
             row(
                 tenant_id,
@@ -124,7 +125,7 @@ def idle_tickets(
                 customer_id=ticket.customer_id,
                 connection_id=ticket.connection_id,
                 subject=("ticket", ticket.id),
-                title=f"#{ticket.external_id} {ticket.summary}: unchanged since {ticket.vendor_updated_at:%d %b}",
+                title=f"#{ticket.external_id} {ticket.summary}: unchanged since {day(ticket.vendor_updated_at)}",
                 data=data,
                 dedup_key=_key("ticket.idle", rule_id, ticket.id, ticket.vendor_updated_at),
                 occurred_at=now,
