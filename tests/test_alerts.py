@@ -174,6 +174,31 @@ def test_it_lists_one_line_per_alert_critical_first_with_its_evidence_on_demand(
     assert "disk full on repository REPO-02" in html
 
 
+def test_it_says_there_are_more_only_when_there_are(app: Flask, make_user: Any) -> None:
+    tenant, tech, m = workspace(app, make_user)
+    client = login(app, tenant, tech.email)
+    note = "The 200 most urgent"
+
+    def raise_alerts(first: int, n: int) -> None:
+        now = datetime.now(UTC)
+        alike = {"tenant_id": tenant.id, "customer_id": m.customer_id, "source": "Vectis", "condition": "rule:1"}
+        with app.app_context(), db.tenant_session(tenant.id) as s:
+            for i in range(first, first + n):
+                s.add(
+                    Alert(
+                        **alike, severity="warning", subject_type="ticket", subject_id=i, subject_label=f"#{i}",
+                        message="Unanswered for 4 h", first_seen_at=now, last_seen_at=now, announced_at=now,
+                    )
+                )  # fmt: skip
+
+    raise_alerts(1, 200)  # exactly a page: all of them are on it
+    html = client.get("/alerts").get_data(as_text=True)
+    assert html.count('data-testid="alert-row"') == tab_count(html, "Open") == 200 and note not in html
+    raise_alerts(201, 1)  # one more than a page: the page says so, and still shows a page
+    html = client.get("/alerts").get_data(as_text=True)
+    assert html.count('data-testid="alert-row"') == 200 and tab_count(html, "Open") == 201 and note in html
+
+
 def test_filters_live_in_the_url_and_the_tab_counts_follow_them(
     app: Flask, make_user: Any, northwind: TenantFixture
 ) -> None:

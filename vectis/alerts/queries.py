@@ -165,12 +165,10 @@ class Page:
     psa: bool  # a PSA has boards to open a ticket on
     people: dict[str, str]  # a user's email (what actions record) -> their name
     only: bool = False  # one alert, opened by its own link
+    more: bool = False  # the tab holds more than the page shows
     tabs: ClassVar[dict[str, str]] = TABS
     severities: ClassVar[tuple[tuple[str, str], ...]] = SEVERITIES
-
-    @property
-    def full(self) -> bool:
-        return len(self.rows) >= PAGE_SIZE
+    page_size: ClassVar[int] = PAGE_SIZE
 
     def who(self, label: str | None) -> str:
         """Who acknowledged, muted or resolved: a person's name for a user of this workspace, else as recorded
@@ -216,12 +214,14 @@ def page(
     if only is not None:
         query = query.where(Alert.id == only.id)
     else:
-        query = query.where(Alert.state == filters.state, *where).limit(PAGE_SIZE)
+        # One more than a page: whether there is more is known only by finding it.
+        query = query.where(Alert.state == filters.state, *where).limit(PAGE_SIZE + 1)
     if filters.state == AlertState.RESOLVED.value:
         query = query.order_by(Alert.resolved_at.desc().nulls_last(), Alert.id.desc())
     else:
         query = query.order_by(_URGENCY, Alert.first_seen_at.desc(), Alert.id.desc())
     found = session.execute(query).all()
+    more, found = len(found) > PAGE_SIZE, found[:PAGE_SIZE]
     alerts = [a for a, _, _ in found]
     mutes = _mutes(session, [a for a in alerts if a.state == AlertState.MUTED.value], now)
     labels = {a.acknowledged_by for a in alerts} | {a.resolved_by for a in alerts} | {m.by for m in mutes.values()}
@@ -240,6 +240,7 @@ def page(
         psa=bool(session.scalar(select(exists().where(TicketBoard.inactive.is_(False))))),
         people=people,
         only=only is not None,
+        more=more,
     )
 
 
