@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from jobs import rules
 from jobs.context import app_context
 from vectis.connectors import registry
-from vectis.connectors.factory import build_connector
+from vectis.connectors.factory import build_connector, vendor_address
 from vectis.ingest.integrations import run_test
 from vectis.ingest.sync import run_sync as sync_connection
 from vectis.models import Connection, SyncRun
@@ -57,6 +57,9 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                     s.flush()
                 settings = current_app.config["VECTIS_SETTINGS"]
                 connector = build_connector(connection, redis(), settings)
+                # Where the vendor lives, in clear beside the sealed config for the pages that link to it: a
+                # connection saved before Vectis kept it (or whose simulator moved, in a demo) gets it here.
+                connection.base_url = vendor_address(connection.vendor, connector.config, settings)
                 try:
                     sync_connection(s, connection, run, connector, before_commit=lock.check)
                 except LockLost:

@@ -628,6 +628,39 @@ def test_a_run_read_again_is_one_run_and_a_running_one_takes_its_outcome_once(ap
     assert [tuple(r) for r in rows] == [("failed", start + H, 3600, "disk full")]
 
 
+def test_the_backups_tab_links_the_console_without_opening_the_connections_secrets(
+    app: Flask, make_user: Callable[..., MadeUser]
+) -> None:
+    # The link is built from where the vendor lives, kept in clear beside the sealed config: a config that
+    # cannot be opened at all (sealed under a key long rotated away) still gives its jobs their link.
+    tenant_id = new_tenant(app)
+    veeam = add_connection(app, tenant_id, "veeam", {}).connection_id
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        connection = s.get(Connection, veeam)
+        assert connection is not None
+        connection.config, connection.base_url = (
+            Sealed(b"not a token this keyring can open"),
+            "https://vspc.harbor.test",
+        )
+        customer = Customer(tenant_id=tenant_id, name="Harbor Dental", normalized_name="harbor dental")
+        s.add(customer)
+        s.flush()
+        s.add(
+            BackupConnector(
+                tenant_id=tenant_id, connection_id=veeam, customer_id=customer.id, external_id="job-1",
+                name="SQL01 Nightly", kind="Backup", vendor_type="BackupVm",
+            )
+        )  # fmt: skip
+        customer_id = customer.id
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalars(select(Tenant.slug).where(Tenant.id == tenant_id)).one()
+    tenant = TenantFixture(tenant_id, slug, f"{slug}.localhost", "", {})
+    client = login(app, tenant, make_user(tenant, "technician").email)
+    html = client.get(f"/customers/{pid(app, 'customer', customer_id)}/backups").get_data(as_text=True)
+    link = re.search(r'<a class="console-link" href="([^"]+)"', html)
+    assert link is not None and link.group(1) == "https://vspc.harbor.test"
+
+
 def test_keepit_links_the_customers_account_in_its_web_app() -> None:
     base = "https://us-dc.keepit.com"
     assert KeepitConnector.console_url(base, job="dev1", account="abc123-def456-ghi789") == (

@@ -65,6 +65,7 @@ def test_it_saves_settings_masks_secrets_and_keeps_them_when_the_mask_comes_back
         connection = s.scalar(select(Connection).where(Connection.vendor == "veeam"))
         assert connection is not None and connection.read_config()["password"] == "hunter2-secret"
         assert connection.sync_interval_minutes == 20
+        assert connection.base_url == "https://vspc.northwind.example:1280"  # in clear, for the console links
         payloads = [
             str(p) for p in s.scalars(select(AuditEntry.payload).where(AuditEntry.action == "integration.update"))
         ]

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import current_app
 from markupsafe import Markup, escape
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -16,7 +15,6 @@ from vectis.backups.state import CLOCK_SKEW, TONE
 from vectis.connectors import registry
 from vectis.connectors.base import Connector
 from vectis.models import BackupConnector, Connection
-from vectis.platform.crypto import SecretUnreadable
 from vectis.platform.dates import span, when
 
 STRIP = 14  # runs per strip
@@ -113,17 +111,21 @@ def strips(session: Session, job_ids: Iterable[int], now: datetime | None = None
 
 def console_links(session: Session, jobs: Iterable[tuple[BackupConnector, str | None]]) -> dict[int, tuple[str, str]]:
     """job id -> (vendor label, address of the job in the vendor's console), for vendors that have one.
-    ``jobs``: each with the id of its customer's account at the vendor."""
+    ``jobs``: each with the id of its customer's account at the vendor.
+
+    Built from where each vendor lives as its connection keeps it in clear (``Connection.base_url``), in one
+    query that does not even read the sealed config: a page that links to a console never opens secrets."""
     jobs = list(jobs)
-    settings = current_app.config["VECTIS_SETTINGS"]
-    bases: dict[int, tuple[type[Connector], str] | None] = {}
-    for connection in session.scalars(select(Connection).where(Connection.id.in_({j.connection_id for j, _ in jobs}))):
+    bases: dict[int, tuple[type[Connector], str]] = {}
+    for connection_id, vendor, base_url in session.execute(
+        select(Connection.id, Connection.vendor, Connection.base_url).where(
+            Connection.id.in_({j.connection_id for j, _ in jobs}), Connection.base_url.is_not(None)
+        )
+    ):
         try:
-            cls = registry.get(connection.vendor)
-            template = settings.vendor_urls.get(cls.key) if settings.allow_loopback_vendors else None
-            bases[connection.id] = (cls, cls.base_url(connection.read_config(), template).rstrip("/"))
-        except (LookupError, KeyError, SecretUnreadable):
-            bases[connection.id] = None  # an unknown vendor or a config it cannot read: no link, not an error
+            bases[connection_id] = (registry.get(vendor), str(base_url))
+        except LookupError:
+            continue  # a vendor this version does not know: no link, not an error
     links: dict[int, tuple[str, str]] = {}
     for job, account in jobs:
         base = bases.get(job.connection_id)

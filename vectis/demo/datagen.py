@@ -25,15 +25,16 @@ from itertools import accumulate
 from typing import Any, cast
 
 import psycopg
+from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from vectis.connectors.factory import seal_config
 from vectis.connectors.veeam import KIND_BY_TYPE
 from vectis.demo.history import Latest, strip_of
 from vectis.ingest import runlog
 from vectis.ingest.matching import normalize_name
 from vectis.models import Connection, Customer, User
-from vectis.platform.crypto import Sealed
 from vectis.platform.db import system_session
 from vectis.simulators.fixtures import company_names
 
@@ -511,12 +512,12 @@ def _connection(s: Session, tenant_id: int, vendor: str, now: datetime, rng: ran
         tenant_id=tenant_id,
         vendor=vendor,
         name={"veeam": "Veeam", "keepit": "Keepit"}[vendor],
-        config=Sealed.seal(tenant_id, config),
         enabled=False,  # generated data: nothing should try to sync it
         sync_interval_minutes=15,
         creates_customers=vendor == "veeam",
         created_at=now - timedelta(days=120 if vendor == "veeam" else 100),
     )
+    seal_config(connection, config, current_app.config["VECTIS_SETTINGS"])
     s.add(connection)
     s.flush()
     return connection

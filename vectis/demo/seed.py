@@ -7,9 +7,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vectis.connectors.factory import seal_config
 from vectis.identity.passwords import hash_password
 from vectis.models import Connection, Role, Rule, RuleVersion, Tenant, User
 from vectis.platform.crypto import Sealed
@@ -104,17 +106,16 @@ def seed_demo() -> None:
         ):
             if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
                 continue
-            s.add(
-                Connection(
-                    tenant_id=acme.id,
-                    vendor=vendor,
-                    name=name,
-                    config=Sealed.seal(acme.id, config),
-                    enabled=True,
-                    creates_customers=creates,
-                    next_run_at=first_run,
-                )
+            connection = Connection(
+                tenant_id=acme.id,
+                vendor=vendor,
+                name=name,
+                enabled=True,
+                creates_customers=creates,
+                next_run_at=first_run,
             )
+            seal_config(connection, config, current_app.config["VECTIS_SETTINGS"])
+            s.add(connection)
         _seed_rules(s, acme.id)
 
 

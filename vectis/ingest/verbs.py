@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import current_app
+
 from vectis.actions.base import REDACTED, ActionFailed, Applied, Context, Target, Verb
 from vectis.actions.registry import register
 from vectis.actions.vendor import connector_for, write_once
 from vectis.connectors import registry
 from vectis.connectors.capabilities import VerifiesCallbacks, supports
+from vectis.connectors.factory import seal_config
 from vectis.ingest.integrations import connection_for, merge_config
 from vectis.models import Connection, SyncRun
 from vectis.platform import jobs
-from vectis.platform.crypto import Sealed
 from vectis.platform.http import ConnectorError
 
 
@@ -78,12 +80,9 @@ def _apply_config(
     old = connection.read_config() if connection is not None else {}
     changes["fields_changed"] = sorted(k for k in config if config.get(k) != old.get(k))
     if connection is None:
-        connection = Connection(
-            tenant_id=ctx.tenant_id, vendor=vendor.key, name=vendor.label, config=Sealed.seal(ctx.tenant_id, config)
-        )
+        connection = Connection(tenant_id=ctx.tenant_id, vendor=vendor.key, name=vendor.label)
         ctx.session.add(connection)
-    else:
-        connection.config = Sealed.seal(ctx.tenant_id, config)
+    seal_config(connection, config, current_app.config["VECTIS_SETTINGS"])
     if changes["fields_changed"]:
         connection.paused_reason = None  # new settings deserve a new try
     return connection

@@ -14,7 +14,8 @@ from vectis.platform.crypto import Sealed, SealedType
 
 
 class Connection(TenantOwned, Base):
-    """One tenant's connection to one vendor. The whole vendor config (URL, user, secrets) is sealed."""
+    """One tenant's connection to one vendor. The whole vendor config (URL, user, secrets) is sealed; where the
+    vendor lives is also kept in clear (``base_url``), for the pages that link to it."""
 
     __tablename__ = "connections"
     __table_args__ = (
@@ -26,6 +27,9 @@ class Connection(TenantOwned, Base):
     vendor: Mapped[str] = mapped_column(String(40), nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     config: Mapped[Sealed] = mapped_column(SealedType, nullable=False)
+    # Where the vendor lives, as the config says (``connectors.factory.seal_config``): not a secret, so a page
+    # that links to the vendor's console never opens the sealed config. None until a save or a sync says.
+    base_url: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     sync_interval_minutes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="15")
     rate_limit_per_second: Mapped[float | None] = mapped_column(Float)
