@@ -13,6 +13,7 @@ from sqlalchemy import event, select
 
 from tests.conftest import MadeUser, TenantFixture, csrf_token, login, pid
 from tests.vendors.support import add_connection, new_tenant
+from vectis.backups import runs
 from vectis.backups.state import derive
 from vectis.backups.writer import write_runs
 from vectis.connectors.base import BackupRunRecord
@@ -39,6 +40,7 @@ from vectis.models import (
 )
 from vectis.platform import db
 from vectis.platform.crypto import Sealed
+from vectis.platform.dates import when
 
 NOW = datetime(2026, 5, 4, 7, 10, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -608,6 +610,32 @@ def test_the_backups_tab_shows_the_last_fourteen_runs_oldest_first_and_opens_the
         and cells.rstrip().endswith('data-state="running"><span class="sr-only">') is False
     )
     assert re.findall(r'data-state="(\w+)"', cells) == ["running"]
+
+
+def test_a_runs_cell_is_drawn_from_its_row_as_it_is_now(app: Flask, acme: TenantFixture) -> None:
+    """Cells are made once per distinct run row (runs.strips caches them): a run the vendor dates in the future
+    is never cached as fact, and a running run that settles is drawn anew, never from its earlier cell."""
+    customer_id = make_customer(app, acme)
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        job_id = s.scalar(select(BackupConnector.id).where(BackupConnector.customer_id == customer_id))
+        assert job_id is not None
+        started = datetime.now(UTC).replace(microsecond=0) - H
+        write_runs(s, acme.id, {job_id: (BackupRunRecord("r1", "running", "Running", started),)})
+        ahead = datetime.now(UTC) + 5 * H
+        later = {job_id: (BackupRunRecord("r2", "success", "Success", ahead, ahead + H),)}
+        write_runs(s, acme.id, later)
+        first = runs.strips(s, [job_id])[job_id]
+        assert [c.state for c in first.runs] == ["running", "success"]
+        assert first.runs[1].title.endswith("the vendor reports a start later than now")
+        # Seen from after that start, the same row is an ordinary past run.
+        again = runs.strips(s, [job_id], now=ahead + 2 * H)[job_id]
+        assert again.runs[1].title == f"{when(ahead)} · Success · took 1 h"
+        write_runs(
+            s, acme.id, {job_id: (BackupRunRecord("r1", "failed", "Failed", started, started + H, "Disk full"),)}
+        )
+        settled = runs.strips(s, [job_id])[job_id]
+        assert settled.runs[0].title == f"{when(started)} · Failed · took 1 h · Disk full"
+        assert 'data-state="failed"' in settled.html() and 'data-state="running"' not in settled.html()
 
 
 def test_a_run_read_again_is_one_run_and_a_running_one_takes_its_outcome_once(app: Flask, acme: TenantFixture) -> None:

@@ -27,7 +27,7 @@ from vectis.models import (
     CustomerLink,
     Ticket,
 )
-from vectis.platform import params
+from vectis.platform import db, params
 
 PAGE_SIZE = 50
 SORTS = {"name": "Name", "attention": "Needs attention first"}
@@ -134,7 +134,7 @@ def list_customers(session: Session, *, q: str = "", sort: str = "name", after: 
     customers = customers[:PAGE_SIZE]
     ids = [c.id for c in customers]
     site = aliased(Customer)
-    counted = select(site.parent_id, func.count()).where(site.parent_id.in_(ids)).group_by(site.parent_id)
+    counted = select(site.parent_id, func.count()).where(db.among(site.parent_id, ids)).group_by(site.parent_id)
     sites = {parent_id: n for parent_id, n in session.execute(counted)} if ids else {}
     badges = badges_for(session, ids)
     names = _vendor_names(session, customers)
@@ -157,7 +157,7 @@ def _vendor_names(session: Session, customers: list[Customer]) -> dict[int, list
     own = {c.id: c.name.casefold() for c in customers}
     rows = session.execute(
         select(CustomerLink.customer_id, CustomerLink.external_name)
-        .where(CustomerLink.customer_id.in_(list(own)))
+        .where(db.among(CustomerLink.customer_id, own))
         .distinct()
     )
     for customer_id, name in rows:
@@ -175,7 +175,7 @@ def contacts(session: Session, customers: list[Customer]) -> dict[int, ContactCa
     if wanted:
         rows = session.execute(
             select(Contact.customer_id, Contact.name, Contact.email)
-            .where(Contact.customer_id.in_(list(wanted)), Contact.email.is_not(None), Contact.inactive.is_(False))
+            .where(db.among(Contact.customer_id, wanted), Contact.email.is_not(None), Contact.inactive.is_(False))
             .order_by(Contact.id)
         )
         for customer_id, name, email in rows:
@@ -193,7 +193,7 @@ def _family(session: Session, ids: Iterable[int]) -> dict[int, int]:
     family = {i: i for i in ids}
     if ids:
         for site_id, parent_id in session.execute(
-            select(Customer.id, Customer.parent_id).where(Customer.parent_id.in_(ids))
+            select(Customer.id, Customer.parent_id).where(db.among(Customer.parent_id, ids))
         ):
             family[site_id] = int(parent_id or site_id)
     return family
@@ -211,7 +211,7 @@ def _job_rows(
             select(BackupConnector, BackupConnectorStatus, CustomerLink.external_id)
             .outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
             .outerjoin(CustomerLink, CustomerLink.id == BackupConnector.customer_link_id)
-            .where(BackupConnector.customer_id.in_(customer_ids))
+            .where(db.among(BackupConnector.customer_id, customer_ids))
         )
     ]
 
@@ -245,7 +245,7 @@ def badges_for(session: Session, customer_ids: list[int]) -> dict[int, Badges]:
             BackupConnectorStatus.last_duration_seconds,
         )
         .outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
-        .where(BackupConnector.customer_id.in_(list(family)))
+        .where(db.among(BackupConnector.customer_id, family))
     )
     for customer_id, removed_at, state, attempt, success, duration in rows:
         health = derive(
@@ -260,7 +260,7 @@ def badges_for(session: Session, customer_ids: list[int]) -> dict[int, Badges]:
     # Open tickets and alerts waiting for someone, both in one statement (each on its customer index).
     tickets = (
         select(Ticket.customer_id, literal("tickets").label("what"), func.count().label("n"), literal(0))
-        .where(Ticket.customer_id.in_(list(family)), Ticket.closed.is_(False))
+        .where(db.among(Ticket.customer_id, family), Ticket.closed.is_(False))
         .group_by(Ticket.customer_id)
     )
     alerts = (
@@ -270,7 +270,7 @@ def badges_for(session: Session, customer_ids: list[int]) -> dict[int, Badges]:
             func.count().label("n"),
             func.count().filter(Alert.severity == "critical"),
         )
-        .where(Alert.customer_id.in_(list(family)), Alert.state == AlertState.OPEN.value)
+        .where(db.among(Alert.customer_id, family), Alert.state == AlertState.OPEN.value)
         .group_by(Alert.customer_id)
     )
     for customer_id, what, n, critical in session.execute(union_all(tickets, alerts)):
