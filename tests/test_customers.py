@@ -622,8 +622,7 @@ def test_a_runs_cell_is_drawn_from_its_row_as_it_is_now(app: Flask, acme: Tenant
         started = datetime.now(UTC).replace(microsecond=0) - H
         write_runs(s, acme.id, {job_id: (BackupRunRecord("r1", "running", "Running", started),)})
         ahead = datetime.now(UTC) + 5 * H
-        later = {job_id: (BackupRunRecord("r2", "success", "Success", ahead, ahead + H),)}
-        write_runs(s, acme.id, later)
+        write_runs(s, acme.id, {job_id: (BackupRunRecord("r2", "success", "Success", ahead, ahead + H),)})
         first = runs.strips(s, [job_id])[job_id]
         assert [c.state for c in first.runs] == ["running", "success"]
         assert first.runs[1].title.endswith("the vendor reports a start later than now")
