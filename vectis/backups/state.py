@@ -144,14 +144,12 @@ def _overdue(
 
 
 def _vendor(state: str, attempt: datetime | None, success: datetime | None, message: str | None) -> BackupHealth:
-    latest = when(attempt or success or datetime.min)
-    since = when(success) if success else "never"
+    # Only the sentence that applies is made: the customer list derives every job of 50 customers per page.
     why = f": {message}" if message else ""
-    reasons = {
-        "success": f"last success {since}",
-        "warning": f"finished with warnings {latest}{why}",
-        "failed": f"failed {latest}{why}",
-        "running": f"running since {latest}",
-        "stopped": f"not running; last success {since}",
-    }
-    return BackupHealth(state, reasons.get(state, f"last success {since}"))
+    if state in ("warning", "failed", "running"):
+        latest = when(attempt or success or datetime.min)
+        if state == "warning":
+            return BackupHealth(state, f"finished with warnings {latest}{why}")
+        return BackupHealth(state, f"failed {latest}{why}" if state == "failed" else f"running since {latest}")
+    since = when(success) if success else "never"
+    return BackupHealth(state, f"not running; last success {since}" if state == "stopped" else f"last success {since}")

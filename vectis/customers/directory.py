@@ -252,7 +252,7 @@ def badges_for(
         )
         .outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
         .where(db.among(BackupConnector.customer_id, family))
-    )
+    ).all()
     for customer_id, removed_at, state, attempt, success, duration in rows:
         health = derive(
             state,
