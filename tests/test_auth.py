@@ -270,6 +270,28 @@ def test_it_expires_sessions_after_eight_hours_without_activity(app: Flask, acme
         assert keys and all(0 < redis().ttl(k) <= 8 * 3600 for k in keys)
 
 
+def test_an_unchanged_session_slides_its_eight_hours_once_a_minute_not_on_every_request(
+    app: Flask, acme: TenantFixture
+) -> None:
+    """Writing the session back on every request cost a Redis round trip a page (vectis.identity.sessions)."""
+    client = login(app, acme, "viewer@acme.test")
+    cookie = client.get_cookie("vectis_session", domain="acme.localhost")
+    assert cookie is not None
+    key = f"vectis:session:{cookie.value}"
+    with app.app_context():
+        assert client.get("/customers").status_code == 200
+        redis().expire(key, 1000)  # as if the session had gone untouched for most of its 8 hours
+        assert client.get("/customers").status_code == 200
+        assert 0 < redis().ttl(key) <= 1000  # refreshed under a minute ago: not written again
+
+        interface = app.session_interface
+        stored = interface.serializer.decode(redis().get(key))  # type: ignore[attr-defined]
+        stored["_refreshed"] -= 61  # the last refresh over a minute ago
+        redis().set(key, interface.serializer.encode(stored), ex=1000)  # type: ignore[attr-defined]
+        assert client.get("/customers").status_code == 200
+        assert redis().ttl(key) > 8 * 3600 - 60  # the window slid: 8 hours from now again
+
+
 def test_it_signs_out_a_deactivated_user_at_once(
     app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
 ) -> None:

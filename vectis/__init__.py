@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
-from flask_session import Session
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -25,7 +24,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     # or a job must not pull in the whole web app by importing ``vectis.platform.queues``.
     import vectis.capabilities  # noqa: PLC0415, F401 - registers every capability's verbs
     from vectis import cli  # noqa: PLC0415
-    from vectis.identity import auth  # noqa: PLC0415
+    from vectis.identity import auth, sessions  # noqa: PLC0415
     from vectis.platform import (  # noqa: PLC0415
         crypto,
         dates,
@@ -51,9 +50,6 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
         VECTIS_BASE_DOMAIN=settings.base_domain,
         VECTIS_DEMO=settings.is_demo,
         # Server-side sessions in Redis: the cookie carries a random id only; 8 hours of inactivity ends it.
-        SESSION_TYPE="redis",
-        SESSION_KEY_PREFIX="vectis:session:",
-        SESSION_PERMANENT=True,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         SESSION_REFRESH_EACH_REQUEST=True,
         SESSION_COOKIE_NAME="__Host-vectis_session" if settings.secure_cookies else "vectis_session",
@@ -74,8 +70,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     crypto.install_keyring(crypto.Keyring(settings.encryption_keys))
     db.init_app(app, settings)
     queues.init_app(app, settings.redis_url)
-    app.config["SESSION_REDIS"] = app.extensions["vectis.redis"]
-    Session(app)
+    sessions.init_app(app, prefix="vectis:session:")
     requests_meta.init_app(app)
     htmx_ext.init_app(app)
     public_ids.init_app(app)
