@@ -126,29 +126,43 @@ def forget_refusal(session: Session, connection_id: int) -> bool:
 
 @dataclass(frozen=True)
 class Authorship:
-    """How a write by a user to one PSA will be authored: as ``member``, or signed with ``signature``, and why
-    (``reason``: member, none, inactive, refused, unsupported; ``why`` in words, for the audit row)."""
+    """How a write to one PSA will be authored: as ``member`` (only ever set where the vendor takes one), else
+    the text signed by ``name`` (None: a rule or the system writes, as the API member, unsigned). ``reason``:
+    member, none, inactive, refused, unsupported or api; ``why`` in words, for the audit row."""
 
     member: PsaMember | None
-    signature: str
+    name: str | None
     reason: str
     why: str
     retry_at: datetime | None = None  # a refusal is remembered until then
 
+    @property
+    def signature(self) -> str | None:
+        return signature(self.name) if self.name else None
 
-def authorship(session: Session, user: User, connection: Connection, noun: str) -> Authorship:
+    def sign(self, text: str) -> str:
+        """``text`` as it goes when no member writes it: signed by the person, or as it is for a rule."""
+        return signed(text, self.name) if self.name else text
+
+
+def authorship(
+    session: Session, user: User | None, connection: Connection, noun: str, *, writer: str = ""
+) -> Authorship:
+    """How ``user`` writes to ``connection``; without a user (``writer``: the rule or the system asking) the API
+    member writes, unsigned, as it did before members existed. The one place that asks whether the vendor takes
+    a member as author at all."""
+    if user is None:
+        return Authorship(None, None, "api", f"as the API member ({writer or 'Vectis'})")
     name = user.name
     if not supports(CONNECTORS.get(connection.vendor, object), WritesAsMembers):
-        return Authorship(
-            None, signature(name), "unsupported", f"signed as text: {noun} does not record who wrote a note"
-        )
+        return Authorship(None, name, "unsupported", f"signed as text: {noun} does not record who wrote a note")
     found = mapping(session, user, connection).member
     if found is None:
-        return Authorship(None, signature(name), "none", f"signed as text: {name} has no {noun} member in Vectis")
+        return Authorship(None, name, "none", f"signed as text: {name} has no {noun} member in Vectis")
     if found.inactive:
-        return Authorship(None, signature(name), "inactive", f"signed as text: {found.name} is inactive in {noun}")
+        return Authorship(None, name, "inactive", f"signed as text: {found.name} is inactive in {noun}")
     refused = refusal(session, connection.id)
     if refused is not None:
         why = f"signed as text: {noun} refuses notes written as its members"
-        return Authorship(None, signature(name), "refused", why, refused.retry_at)
-    return Authorship(found, signature(name), "member", f"as {noun} member {found.name}")
+        return Authorship(None, name, "refused", why, refused.retry_at)
+    return Authorship(found, name, "member", f"as {noun} member {found.name}")

@@ -25,7 +25,6 @@ from vectis.connectors.capabilities import (
     WritesAsMembers,
     WritesTickets,
     as_capability,
-    supports,
 )
 from vectis.connectors.registry import get as vendor_class
 from vectis.models import (
@@ -124,7 +123,7 @@ class ReplyToTicket(TicketVerb):
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             try:
                 # Sent as the member or, refused, signed: either text may be the one that arrived.
-                texts = [text] if plan.name is None else [text, members.signed(text, plan.name)]
+                texts = list(dict.fromkeys([text, plan.sign(text)]))
                 if not any(psa.find_note(ticket.external_id, t, internal=internal, since=since) for t in texts):
                     return None
                 ticket = _refresh(ctx, psa, connection, ticket.external_id)
@@ -178,30 +177,13 @@ class ReplyToTicket(TicketVerb):
         )
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """How this action's text is authored: as ``member`` (a PsaMember), else signed ``name`` (None: a rule or
-    the system writes, as the API member, unsigned)."""
-
-    member: PsaMember | None
-    name: str | None
-    why: str
-
-    @property
-    def signature(self) -> str | None:
-        return members.signature(self.name) if self.name else None
-
-
-def _authorship(ctx: Context, connection: Connection) -> _Plan:
+def _authorship(ctx: Context, connection: Connection) -> members.Authorship:
     user = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
-    if user is None:  # a rule, the system: the API member writes it, as before
-        return _Plan(None, None, f"as the API member ({ctx.actor.type} {ctx.actor.label})")
     noun = str(getattr(vendor_class(connection.vendor), "noun", connection.name))
-    plan = members.authorship(ctx.session, user, connection, noun)
-    return _Plan(plan.member, user.name, plan.why)
+    return members.authorship(ctx.session, user, connection, noun, writer=f"{ctx.actor.type} {ctx.actor.label}")
 
 
-def _author(plan: _Plan, *, member: PsaMember | None, why: str) -> dict[str, Any]:
+def _author(plan: members.Authorship, *, member: PsaMember | None, why: str) -> dict[str, Any]:
     """What the audit row says about who the vendor shows as the author."""
     if member is not None:
         return {"as": "member", "member": member.name, "member_id": member.external_id}
@@ -228,7 +210,7 @@ def _write_note(
     psa: WritesTickets,
     *,
     connection: Connection,
-    plan: _Plan,
+    plan: members.Authorship,
     external: str,
     text: str,
     internal: bool,
@@ -237,7 +219,7 @@ def _write_note(
     """The note, at most once: as the member where the vendor takes one; refused (which stores nothing),
     once more signed. A refusal of any member is remembered, so the next writes sign at once."""
     why = plan.why
-    if plan.member is not None and supports(psa, WritesAsMembers):
+    if plan.member is not None:  # set only where the vendor takes a member (members.authorship)
         member, writer = plan.member, as_capability(psa, WritesAsMembers)
         try:
             write_once(
@@ -251,7 +233,7 @@ def _write_note(
             if refused.any_member:
                 members.remember_refusal(ctx.session, ctx.tenant_id, connection.id, refused.reason)
             why = f"signed as text: {refused.reason}"
-    final = text if plan.name is None else members.signed(text, plan.name)
+    final = plan.sign(text)
     write_once(
         lambda: psa.add_note(external, final, internal=internal),
         lambda: psa.find_note(external, final, internal=internal, since=since) or None,
@@ -369,11 +351,11 @@ class CreateTicket(TicketVerb):
         # is assigned to): its description is what a person wrote. Written by a member, the description goes
         # as the ticket's first note in their name; otherwise it goes with the ticket, signed.
         described = new.description or new.summary
-        by_member = plan.member is not None and supports(vendor_class(connection.vendor), WritesAsMembers)
+        by_member = plan.member is not None
         if by_member:
             new = replace(new, description=None)
         elif plan.name is not None:
-            new = replace(new, description=members.signed(described, plan.name))
+            new = replace(new, description=plan.sign(described))
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             since = _now()
             try:
