@@ -27,6 +27,7 @@ from vectis.models import (
     TicketBoard,
     TicketNote,
     TicketPriority,
+    TicketStatus,
     User,
 )
 from vectis.platform import db
@@ -227,6 +228,28 @@ def test_a_refused_member_is_sent_once_more_signed_and_the_refusal_is_remembered
     assert act(app, psa, "Avery", "psa_authorship.retry", connection, {}).ok
     third = act(app, psa, "Taylor", "ticket.reply", target, {"text": "All printing again."})
     assert third.ok and third.message.endswith("as Taylor Tech."), third.message
+
+
+def test_a_refusal_is_remembered_even_when_the_rest_of_that_write_fails(app: Flask, psa: Psa) -> None:
+    """The refusal is what ConnectWise said about itself: a status change refused after the signed note must not
+    make Vectis forget it, or every next reply is refused first again."""
+    target, _ = an_open_ticket(app, psa)
+    with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+        ticket = s.get(Ticket, int(target.id or 0))
+        assert ticket is not None
+        other = s.scalar(
+            select(TicketStatus.id).where(TicketStatus.board_id == ticket.board_id, TicketStatus.id != ticket.status_id)
+        )
+    psa.state.faults.refuse_note_member, psa.state.faults.fail_patch = True, 1
+    failed = act(app, psa, "Avery", "ticket.reply", target, {"text": "Swapping the drum.", "status_id": str(other)})
+    assert failed.result == "failed", failed.message
+    with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+        remembered = s.scalar(select(PsaAuthorship))
+        assert remembered is not None and remembered.refused_at is not None
+    before = notes_posted(psa)
+    second = act(app, psa, "Taylor", "ticket.reply", target, {"text": "Drum swapped."})
+    assert second.ok and "ConnectWise refuses notes written as its members" in second.message, second.message
+    assert notes_posted(psa) == before + 1  # signed at once, not refused first
 
 
 def test_an_inactive_member_signs_that_write_without_blaming_the_connection(app: Flask, psa: Psa) -> None:

@@ -46,6 +46,9 @@ class Context:
     surface: str
     request_id: str | None
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Writes that stand whatever becomes of the action: what a vendor told us about itself (it refuses notes
+    # written as its members). Made after the verb's savepoint, so a failure later in the verb cannot undo them.
+    lasting: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass

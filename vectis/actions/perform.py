@@ -169,7 +169,8 @@ def _run(
 
 
 def _apply(verb: Verb, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied | tuple[str, str, int | None]:
-    """The verb's change in a savepoint, or (result, message, vendor status) when it did not happen."""
+    """The verb's change in a savepoint, or (result, message, vendor status) when it did not happen. What the
+    verb asked to keep in any case (``ctx.lasting``) is written after the savepoint, with the audit row."""
     try:
         with ctx.session.begin_nested():
             return verb.apply(ctx, target, payload)
@@ -180,6 +181,10 @@ def _apply(verb: Verb, ctx: Context, target: Target, payload: dict[str, Any]) ->
     except Exception:
         log.exception("action %s failed unexpectedly", verb.name)
         return "failed", UNEXPECTED_MESSAGE, None
+    finally:
+        for write in ctx.lasting:
+            write()
+        ctx.lasting.clear()
 
 
 def _finish(

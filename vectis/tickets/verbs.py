@@ -231,7 +231,9 @@ def _write_note(
             return _author(plan, member=member, why=why)
         except AuthorRefused as refused:
             if refused.any_member:
-                members.remember_refusal(ctx.session, ctx.tenant_id, connection.id, refused.reason)
+                # Kept even if the rest of this action fails: the vendor's answer about its role stands.
+                reason = refused.reason
+                ctx.lasting.append(lambda: members.remember_refusal(ctx.session, ctx.tenant_id, connection.id, reason))
             why = f"signed as text: {refused.reason}"
     final = plan.sign(text)
     write_once(
