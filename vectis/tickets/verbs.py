@@ -380,22 +380,60 @@ class CreateTicket(TicketVerb):
                 except (ConnectorError, OutcomeUnknown) as exc:
                     author = {"as": "api member", "why": f"the description did not arrive: {exc.message}"}
                     missing = f" Its description did not reach {psa.noun} ({exc.message}): add it as a reply."
+            return _created(ctx, psa, connection, created, payload, author=author, missing=missing)
+
+    def confirm(self, ctx: Context, target: Target, payload: dict[str, Any], since: datetime) -> Applied | None:
+        """After a worker died while creating it: the ticket with this summary the PSA opened for the company on
+        the board since then, if there is one, and whether a description a member was to add followed it."""
+        opening = _opening(ctx, target, payload)
+        connection, new = opening.connection, opening.new
+        plan = _authorship(ctx, connection)
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            missing = ""
             try:
-                ticket = _refresh(ctx, psa, connection, created)
-            except ConnectorError as exc:
-                raise vendor_refused(psa.noun, exc) from None
-            noun = psa.noun
-        if payload.get("alert_id"):
-            attached_by = "user" if ctx.actor.type == "user" else "rule"
-            attach_alert(ctx.session, ctx.tenant_id, _int(payload["alert_id"]), ticket.id, attached_by=attached_by)
-        said, more = (
-            f"Created {noun} ticket #{ticket.external_id}{_as_member(author)}: {ticket.summary}",
-            _signed(author) + missing,
-        )
-        return Applied(
-            f"{said}.{more}" if more else said,
-            response={"vendor": {"id": created}, "ticket_id": ticket.id, "author": author},
-        )
+                created = psa.find_ticket(new, since=since)
+                if created is None:
+                    return None
+                if plan.member is not None:  # its description was to follow as a note, as the member or signed
+                    described = new.description or new.summary
+                    texts = dict.fromkeys([described, plan.sign(described)])
+                    if not any(psa.find_note(created, t, internal=False, since=since) for t in texts):
+                        missing = (
+                            f" Its description may not have reached {psa.noun}: check the ticket and add it as a "
+                            "reply if it is missing."
+                        )
+            except ConnectorError:
+                return None
+            author = {"as": "not known", "why": "found by reading back after the worker sending it stopped"}
+            return _created(ctx, psa, connection, created, payload, author=author, missing=missing)
+
+
+def _created(
+    ctx: Context,
+    psa: WritesTickets,
+    connection: Connection,
+    created: str,
+    payload: dict[str, Any],
+    *,
+    author: dict[str, Any],
+    missing: str,
+) -> Applied:
+    """A ticket the PSA now has: read back and stored, linked to the alert it was opened for, and said."""
+    try:
+        ticket = _refresh(ctx, psa, connection, created)
+    except ConnectorError as exc:
+        raise vendor_refused(psa.noun, exc) from None
+    if payload.get("alert_id"):
+        attached_by = "user" if ctx.actor.type == "user" else "rule"
+        attach_alert(ctx.session, ctx.tenant_id, _int(payload["alert_id"]), ticket.id, attached_by=attached_by)
+    said, more = (
+        f"Created {psa.noun} ticket #{ticket.external_id}{_as_member(author)}: {ticket.summary}",
+        _signed(author) + missing,
+    )
+    return Applied(
+        f"{said}.{more}" if more else said,
+        response={"vendor": {"id": created}, "ticket_id": ticket.id, "author": author},
+    )
 
 
 @register
