@@ -61,6 +61,7 @@ from vectis.simulators.connectwise import (
     DEMO_PRIVATE_KEY,
     DEMO_PUBLIC_KEY,
     ConnectWiseState,
+    MalformedPage,
     create_app,
     sign,
 )
@@ -402,6 +403,34 @@ def test_create_ticket_from_the_hub_with_priority_and_contact(app: Flask, cw: Si
         stored = s.scalar(select(Ticket).where(Ticket.summary == "VPN drops every hour"))
         assert stored is not None
         assert (stored.priority, stored.contact_name) == (priority[1], expected_contact[1])
+
+
+def test_a_write_that_landed_is_said_to_have_landed_when_reading_the_ticket_back_fails(app: Flask, cw: Sim) -> None:
+    """Told "ConnectWise did not accept it", a technician sends it again: a second ticket, a second reply."""
+    setup = connect(app, cw)
+    sync(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        customer = s.scalar(select(Customer).join(Ticket, Ticket.customer_id == Customer.id).limit(1))
+        assert customer is not None
+        form = tickets.new_ticket_form(s, customer, [customer.id])
+        target = Target("customer", str(customer.id), customer.name)
+    before = len(cw.state.tickets)
+    cw.state.faults.forbidden_paths = ["/service/tickets/"]  # creating works; reading one ticket back does not
+    result, message = act(app, setup, "ticket.create", target, {"summary": "Wi-Fi slow", "board_id": form.board_id})
+    created = max(cw.state.tickets)
+    assert len(cw.state.tickets) == before + 1
+    assert result == "ok", message
+    assert message.startswith(f"Created ConnectWise ticket #{created}: Wi-Fi slow."), message
+    assert "Refreshing it from ConnectWise failed" in message and "did not accept" not in message
+    cw.state.faults.forbidden_paths = []
+
+    ticket = a_ticket(app, setup)
+    cw.state.faults.malformed_page = MalformedPage(f"/service/tickets/{ticket.external_id}")
+    result, message = act(app, setup, "ticket.reply", Target("ticket", str(ticket.id), "t"), {"text": "On my way."})
+    assert result == "ok", message
+    assert message.startswith(f"Reply sent to ConnectWise ticket #{ticket.external_id}."), message
+    assert "Refreshing it from ConnectWise failed" in message
+    assert _notes_with(cw, ticket.external_id, "On my way.") == 1
 
 
 # --- auto-attach -------------------------------------------------------------------------------------

@@ -65,12 +65,34 @@ def _connection(ctx: Context, connection_id: int) -> Connection:
     return connection
 
 
-def _refresh(ctx: Context, psa: WritesTickets, connection: Connection, external_id: str) -> Ticket:
+@dataclass(frozen=True)
+class _ReadBack:
+    """The ticket as the vendor has it after a write, stored; or, when reading it back failed, ``ticket`` None
+    and ``said``: the sentence telling so. The write happened either way, so it is never told as refused."""
+
+    ticket: Ticket | None
+    said: str = ""
+
+
+def _refresh(ctx: Context, psa: WritesTickets, connection: Connection, external_id: str) -> _ReadBack:
     """Read the ticket back from the vendor and store it: what Vectis shows is what the PSA has."""
-    record = psa.get_ticket(external_id)
+    try:
+        record = psa.get_ticket(external_id)
+    except ConnectorError as exc:
+        return _unread(psa.noun, exc.message)
     if record is None:
-        raise ActionFailed(f"{psa.noun} answered, but the ticket it sent back could not be read.")
-    return store_ticket(ctx.session, connection, record)
+        return _unread(psa.noun, f"{psa.noun} sent it back in a form Vectis could not read")
+    try:
+        with ctx.session.begin_nested():  # stored whole or not at all
+            return _ReadBack(store_ticket(ctx.session, connection, record))
+    except LookupError:
+        return _unread(psa.noun, f"{psa.noun} sent back a ticket Vectis could not store")
+
+
+def _unread(noun: str, reason: str) -> _ReadBack:
+    return _ReadBack(
+        None, f" Refreshing it from {noun} failed: {reason.rstrip('.')}. Vectis shows it after the next sync."
+    )
 
 
 def _now() -> datetime:
@@ -126,10 +148,12 @@ class ReplyToTicket(TicketVerb):
                 texts = list(dict.fromkeys([text, plan.sign(text)]))
                 if not any(psa.find_note(ticket.external_id, t, internal=internal, since=since) for t in texts):
                     return None
-                ticket = _refresh(ctx, psa, connection, ticket.external_id)
             except ConnectorError:
                 return None
-            return Applied(f"The note is on {psa.noun} ticket #{ticket.external_id}.", response={"vendor": {}})
+            read = _refresh(ctx, psa, connection, ticket.external_id)
+            return Applied(
+                f"The note is on {psa.noun} ticket #{ticket.external_id}.{read.said}", response={"vendor": {}}
+            )
 
     def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
         clean = dict(payload)
@@ -164,15 +188,17 @@ class ReplyToTicket(TicketVerb):
                 if status is not None and status.id != ticket.status_id:
                     psa.set_status(external, status.external_id)
                     vendor["status"] = {"to": status.name}
-                ticket = _refresh(ctx, psa, connection, external)
             except ConnectorError as exc:
                 raise vendor_refused(psa.noun, exc) from None
+            read = _refresh(ctx, psa, connection, external)
             noun = psa.noun
         kind = "Internal note" if internal else "Reply"
-        moved = f"; status is now {ticket.status_name}" if status is not None else ""
+        now = read.ticket.status_name if read.ticket else status.name if status else ""
+        moved = f"; status is now {now}" if status is not None else ""
         return Applied(
-            f"{kind} sent to {noun} ticket #{ticket.external_id}{_as_member(vendor['author'])}{moved}."
-            + _signed(vendor["author"]),
+            f"{kind} sent to {noun} ticket #{external}{_as_member(vendor['author'])}{moved}."
+            + _signed(vendor["author"])
+            + read.said,
             response={"vendor": vendor, "author": vendor["author"]},
         )
 
@@ -276,12 +302,13 @@ class UpdateTicketStatus(TicketVerb):
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             try:
                 psa.set_status(ticket.external_id, status.external_id)
-                ticket = _refresh(ctx, psa, connection, ticket.external_id)
             except ConnectorError as exc:
                 raise vendor_refused(psa.noun, exc) from None
+            read = _refresh(ctx, psa, connection, ticket.external_id)
+        after = read.ticket.status_name if read.ticket else status.name
         return Applied(
-            f"Ticket #{ticket.external_id} moved from {before} to {ticket.status_name}.",
-            response={"before": before, "after": ticket.status_name},
+            f"Ticket #{ticket.external_id} moved from {before} to {after}.{read.said}",
+            response={"before": before, "after": after},
         )
 
 
@@ -380,7 +407,7 @@ class CreateTicket(TicketVerb):
                 except (ConnectorError, OutcomeUnknown) as exc:
                     author = {"as": "api member", "why": f"the description did not arrive: {exc.message}"}
                     missing = f" Its description did not reach {psa.noun} ({exc.message}): add it as a reply."
-            return _created(ctx, psa, connection, created, payload, author=author, missing=missing)
+            return _created(ctx, psa, connection, created, payload, summary=new.summary, author=author, missing=missing)
 
     def confirm(self, ctx: Context, target: Target, payload: dict[str, Any], since: datetime) -> Applied | None:
         """After a worker died while creating it: the ticket with this summary the PSA opened for the company on
@@ -405,7 +432,7 @@ class CreateTicket(TicketVerb):
             except ConnectorError:
                 return None
             author = {"as": "not known", "why": "found by reading back after the worker sending it stopped"}
-            return _created(ctx, psa, connection, created, payload, author=author, missing=missing)
+            return _created(ctx, psa, connection, created, payload, summary=new.summary, author=author, missing=missing)
 
 
 def _created(
@@ -415,24 +442,29 @@ def _created(
     created: str,
     payload: dict[str, Any],
     *,
+    summary: str,
     author: dict[str, Any],
     missing: str,
 ) -> Applied:
-    """A ticket the PSA now has: read back and stored, linked to the alert it was opened for, and said."""
-    try:
-        ticket = _refresh(ctx, psa, connection, created)
-    except ConnectorError as exc:
-        raise vendor_refused(psa.noun, exc) from None
+    """A ticket the PSA now has: read back and stored, linked to the alert it was opened for, and said. If it
+    cannot be read back it is still created, and said so with its number: never as refused, or it is sent again."""
+    read = _refresh(ctx, psa, connection, created)
+    ticket, unlinked = read.ticket, ""
     if payload.get("alert_id"):
-        attached_by = "user" if ctx.actor.type == "user" else "rule"
-        attach_alert(ctx.session, ctx.tenant_id, _int(payload["alert_id"]), ticket.id, attached_by=attached_by)
+        if ticket is not None:
+            attached_by = "user" if ctx.actor.type == "user" else "rule"
+            attach_alert(ctx.session, ctx.tenant_id, _int(payload["alert_id"]), ticket.id, attached_by=attached_by)
+        else:
+            unlinked = (
+                f" It is not linked to the alert yet: check {psa.noun} before opening the alert as a ticket again."
+            )
     said, more = (
-        f"Created {psa.noun} ticket #{ticket.external_id}{_as_member(author)}: {ticket.summary}",
-        _signed(author) + missing,
+        f"Created {psa.noun} ticket #{created}{_as_member(author)}: {ticket.summary if ticket else summary}",
+        _signed(author) + missing + read.said + unlinked,
     )
     return Applied(
         f"{said}.{more}" if more else said,
-        response={"vendor": {"id": created}, "ticket_id": ticket.id, "author": author},
+        response={"vendor": {"id": created}, "ticket_id": ticket.id if ticket else None, "author": author},
     )
 
 
@@ -456,16 +488,16 @@ class AssignTicket(TicketVerb):
             noun = str(getattr(psa, "noun", connection.name))
             try:
                 psa.assign(ticket.external_id, member.external_id if member else None)
-                ticket = _refresh(ctx, as_capability(psa, WritesTickets), connection, ticket.external_id)
             except ConnectorError as exc:
                 raise vendor_refused(noun, exc) from None
-        after = ticket.assignee or "nobody"
+            read = _refresh(ctx, as_capability(psa, WritesTickets), connection, ticket.external_id)
+        assignee = read.ticket.assignee if read.ticket else member.name if member else None
         message = (
-            f"Ticket #{ticket.external_id} is assigned to {after}."
-            if ticket.assignee
+            f"Ticket #{ticket.external_id} is assigned to {assignee}."
+            if assignee
             else f"Ticket #{ticket.external_id} is no longer assigned to anyone."
         )
-        return Applied(message, response={"before": before, "after": after})
+        return Applied(message + read.said, response={"before": before, "after": assignee or "nobody"})
 
 
 @register
@@ -484,12 +516,13 @@ class ChangeTicketPriority(TicketVerb):
             noun = str(getattr(psa, "noun", connection.name))
             try:
                 psa.set_priority(ticket.external_id, priority.external_id)
-                ticket = _refresh(ctx, as_capability(psa, WritesTickets), connection, ticket.external_id)
             except ConnectorError as exc:
                 raise vendor_refused(noun, exc) from None
+            read = _refresh(ctx, as_capability(psa, WritesTickets), connection, ticket.external_id)
+        after = read.ticket.priority if read.ticket else priority.name
         return Applied(
-            f"Ticket #{ticket.external_id} is now {ticket.priority} (was {before}).",
-            response={"before": before, "after": ticket.priority},
+            f"Ticket #{ticket.external_id} is now {after} (was {before}).{read.said}",
+            response={"before": before, "after": after},
         )
 
 
