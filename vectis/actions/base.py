@@ -63,11 +63,13 @@ class Applied:
 
 @dataclass(frozen=True)
 class RateLimit:
-    """A per-connection limit: ``key`` names the bucket that all processes share."""
+    """A per-connection limit: ``key`` names the bucket that all processes share; ``vendor`` how people name
+    the vendor behind it ("ConnectWise"), for the words saying an action waits for it."""
 
     key: str
     rate: float
     burst: int = 1
+    vendor: str | None = None
 
 
 @dataclass

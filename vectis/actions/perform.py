@@ -152,7 +152,7 @@ def _run(
     if limit is not None:
         wait = TokenBucket(redis(), limit.key, limit.rate, limit.burst).try_take()
         if wait > 0:
-            return _defer(ctx, verb, target, payload, queued=queued, wait=wait)
+            return _defer(ctx, verb, target, payload, queued=queued, wait=wait, vendor=limit.vendor)
 
     if queued is not None:
         queued.attempted_at = datetime.now(UTC)
@@ -219,7 +219,14 @@ def _finish(
 
 
 def _defer(
-    ctx: Context, verb: Verb, target: Target, payload: dict[str, Any], *, queued: QueuedAction | None, wait: float
+    ctx: Context,
+    verb: Verb,
+    target: Target,
+    payload: dict[str, Any],
+    *,
+    queued: QueuedAction | None,
+    wait: float,
+    vendor: str | None,
 ) -> Outcome | None:
     if queued is None:
         queued = QueuedAction(
@@ -234,6 +241,9 @@ def _defer(
         ctx.session.add(queued)
         ctx.session.commit()
         _schedule(ctx.tenant_id, queued.id, wait)
+        # Accepted, not failed: the action is stored and the worker sends it when the bucket has a token.
+        if vendor:
+            return Outcome("queued", f"Queued — {vendor} is busy; Vectis will send it shortly.")
         return Outcome("queued", f"{verb.label} is waiting for the connection's rate limit and will run shortly.")
     _schedule(ctx.tenant_id, queued.id, wait)
     return None

@@ -113,8 +113,10 @@ class TicketVerb(Verb):
         connection = ctx.session.get(Connection, connection_id) if connection_id else None
         if connection is None:
             return None
-        rate = connection.rate_limit_per_second or vendor_class(connection.vendor).default_rate_limit
-        return RateLimit(f"connection:{ctx.tenant_id}:{connection.id}", rate, burst=max(1, round(rate)))
+        cls = vendor_class(connection.vendor)
+        rate = connection.rate_limit_per_second or cls.default_rate_limit
+        noun = str(getattr(cls, "noun", None) or cls.label)
+        return RateLimit(f"connection:{ctx.tenant_id}:{connection.id}", rate, burst=max(1, round(rate)), vendor=noun)
 
 
 def _int(value: Any) -> int:
