@@ -137,3 +137,46 @@ def test_a_new_ticket_queued_for_the_rate_limit_is_accepted_from_the_hub_and_fro
     assert response.status_code == 302 and response.headers["Location"].endswith("/tickets")
     assert QUEUED in desk.tech.get("/tickets").get_data(as_text=True)
     assert queued(app, desk, "ticket.create") == 2 and len(desk.state.tickets) == before
+
+
+def assigned_ticket(app: Flask, desk: Desk) -> tuple[Ticket, str]:
+    """An open ticket someone owns, and its page."""
+    with app.app_context(), db.tenant_session(desk.tenant.id) as s:
+        ticket = s.scalar(
+            select(Ticket)
+            .where(Ticket.closed.is_(False), Ticket.assignee_external_id.is_not(None), Ticket.board_id.is_not(None))
+            .order_by(Ticket.id)
+        )
+        assert ticket is not None
+        s.expunge(ticket)
+        return ticket, f"/tickets/{pid(app, 'ticket', ticket.id)}"
+
+
+def test_assign_unassigns_only_when_told_unassigned_and_a_missing_choice_is_an_error(app: Flask, desk: Desk) -> None:
+    ticket, page = assigned_ticket(app, desk)
+    owner = desk.state.tickets[int(ticket.external_id)].owner_id
+    assert owner is not None
+    html = desk.tech.get(page).get_data(as_text=True)
+    assert '<option value="none">Unassigned</option>' in html
+
+    # A select whose chosen option is disabled sends nothing: that is no answer, never "nobody".
+    for sent in ({}, {"member_id": ""}, {"member_id": "somebody"}):
+        response = desk.tech.post(
+            f"{page}/assign", data={**sent, "csrf_token": csrf_token(desk.tech, page)}, headers={"HX-Request": "true"}
+        )
+        assert response.status_code == 422, sent
+        assert "flash-error" in response.get_data(as_text=True)
+        assert desk.state.tickets[int(ticket.external_id)].owner_id == owner
+    assert "Choose whom to assign the ticket to, or Unassigned." in desk.tech.post(
+        f"{page}/assign", data={"csrf_token": csrf_token(desk.tech, page)}, headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+
+    response = desk.tech.post(
+        f"{page}/assign",
+        data={"member_id": "none", "csrf_token": csrf_token(desk.tech, page)},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert f"Ticket #{ticket.external_id} is no longer assigned to anyone." in response.get_data(as_text=True)
+    assert desk.state.tickets[int(ticket.external_id)].owner_id is None
+    assert '<option value="none" selected>Unassigned</option>' in desk.tech.get(page).get_data(as_text=True)

@@ -321,7 +321,7 @@ def test_assigning_and_prioritising_reach_connectwise_and_are_read_back(app: Fla
     audit = last_audit(app, psa, "ticket.set_priority")
     assert audit.actor_label == "Tech@ACME.test" and audit.payload["response"]["after"] == "Priority 2 - High"
 
-    nobody = act(app, psa, "Avery", "ticket.assign", target, {"member_id": ""})
+    nobody = act(app, psa, "Avery", "ticket.assign", target, {"member_id": "none"})
     assert nobody.ok and nobody.message == f"Ticket #{number} is no longer assigned to anyone."
     assert psa.state.tickets[int(number)].owner_id is None
     wrong = act(app, psa, "Avery", "ticket.set_priority", target, {"priority_id": "0"})

@@ -470,6 +470,24 @@ def _created(
     )
 
 
+UNASSIGNED = "none"  # Assign's "Unassigned", said outright: a missing or unknown choice never unassigns
+
+
+def _assignee(ctx: Context, ticket: Ticket, connection: Connection, payload: dict[str, Any]) -> PsaMember | None:
+    """The member Assign asks for; None: nobody, only when asked for by ``UNASSIGNED``."""
+    wanted = str(payload.get("member_id") or "").strip()
+    if not wanted:  # a browser sends nothing for a chosen option that is disabled
+        raise ActionFailed("Choose whom to assign the ticket to, or Unassigned.")
+    if wanted == UNASSIGNED:
+        return None
+    member = ctx.session.get(PsaMember, _int(wanted))
+    if member is None or member.connection_id != ticket.connection_id:
+        raise ActionFailed(f"Choose one of {connection.name}'s members.")
+    if member.inactive:
+        raise ActionFailed(f"{member.name} is inactive in {connection.name}. Choose someone else.")
+    return member
+
+
 @register
 class AssignTicket(TicketVerb):
     name = "ticket.assign"
@@ -478,13 +496,7 @@ class AssignTicket(TicketVerb):
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         ticket = _ticket(ctx, target)
         connection = _connection(ctx, ticket.connection_id)
-        member: PsaMember | None = None
-        if payload.get("member_id"):
-            member = ctx.session.get(PsaMember, _int(payload["member_id"]))
-            if member is None or member.connection_id != ticket.connection_id:
-                raise ActionFailed(f"Choose one of {connection.name}'s members.")
-            if member.inactive:
-                raise ActionFailed(f"{member.name} is inactive in {connection.name}. Choose someone else.")
+        member = _assignee(ctx, ticket, connection, payload)
         before = ticket.assignee or "nobody"
         with connector_for(ctx, connection, TriagesTickets, doing="assign tickets in") as psa:
             noun = str(getattr(psa, "noun", connection.name))
