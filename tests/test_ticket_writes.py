@@ -14,7 +14,17 @@ from sqlalchemy import select, update
 from tests.conftest import HostClient, MadeUser, TenantFixture, csrf_token, login, pid
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync
 from tests.vendors.test_connectwise import config
-from vectis.models import Connection, Customer, QueuedAction, Tenant, Ticket, TicketStatus
+from vectis.models import (
+    AuditEntry,
+    Connection,
+    Customer,
+    PsaMember,
+    QueuedAction,
+    Tenant,
+    Ticket,
+    TicketPriority,
+    TicketStatus,
+)
 from vectis.platform import db
 from vectis.platform.queues import redis
 from vectis.platform.ratelimit import TokenBucket
@@ -180,3 +190,42 @@ def test_assign_unassigns_only_when_told_unassigned_and_a_missing_choice_is_an_e
     assert f"Ticket #{ticket.external_id} is no longer assigned to anyone." in response.get_data(as_text=True)
     assert desk.state.tickets[int(ticket.external_id)].owner_id is None
     assert '<option value="none" selected>Unassigned</option>' in desk.tech.get(page).get_data(as_text=True)
+
+
+def test_asking_for_what_a_ticket_already_is_sends_nothing_and_audits_nothing(app: Flask, desk: Desk) -> None:
+    ticket, page = assigned_ticket(app, desk)
+    with app.app_context(), db.tenant_session(desk.tenant.id) as s:
+        owner = s.scalar(select(PsaMember).where(PsaMember.external_id == ticket.assignee_external_id))
+        priority = s.scalar(select(TicketPriority).where(TicketPriority.external_id == ticket.priority_external_id))
+        status = s.get(TicketStatus, ticket.status_id)
+        assert owner is not None and priority is not None and status is not None
+        asked = {
+            "assign": ("member_id", owner.id, f"Already assigned to {owner.name}"),
+            "priority": ("priority_id", priority.id, f"Already {priority.name}"),
+            "status": ("status_id", status.id, f"Already {status.name}"),
+        }
+
+    def audited() -> int:
+        with app.app_context(), db.tenant_session(desk.tenant.id) as s:
+            return len(s.scalars(select(AuditEntry.id).where(AuditEntry.target_id == str(ticket.id))).all())
+
+    before, sent = audited(), desk.state.stats()["total"]
+    for control, (field, value, words) in asked.items():
+        response = desk.tech.post(
+            f"{page}/{control}",
+            data={field: str(value), "csrf_token": csrf_token(desk.tech, page)},
+            headers={"HX-Request": "true"},
+        )
+        assert response.status_code == 200, control
+        assert f"{words}: nothing was sent to ConnectWise." in response.get_data(as_text=True), control
+    assert desk.state.stats()["total"] == sent and audited() == before
+
+    unassigned = desk.tech.post(f"{page}/assign", data={"member_id": "none", "csrf_token": csrf_token(desk.tech, page)})
+    assert unassigned.status_code == 302 and audited() == before + 1  # a change: sent and audited
+    again = desk.tech.post(
+        f"{page}/assign",
+        data={"member_id": "none", "csrf_token": csrf_token(desk.tech, page)},
+        headers={"HX-Request": "true"},
+    )
+    assert "Already unassigned: nothing was sent to ConnectWise." in again.get_data(as_text=True)
+    assert audited() == before + 1

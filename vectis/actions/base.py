@@ -105,6 +105,12 @@ class Verb:
     # only replace a value; a vendor write that adds something says no and reads back with ``confirm``.
     repeatable: ClassVar[bool] = True
 
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        """Words saying the target already is what ``payload`` asks for ("Already assigned to …"): then nothing
+        is sent and nothing audited, since nothing would change. None: there is something to do (or the payload
+        is wrong, which ``apply`` says)."""
+        return None
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         raise NotImplementedError
 

@@ -1,8 +1,9 @@
 """``perform()``: the one way anything in Vectis changes the outside world or an admin setting.
 
-It checks the actor's permission, applies the per-connection rate limit (over it, the action waits in the
-``actions`` queue, never dropped), honours dry-run (records what would be sent, calls nothing), applies
-the verb, and writes exactly one audit row in the same transaction as the change.
+It checks the actor's permission, honours dry-run (records what would be sent, calls nothing), does nothing for
+a verb whose target already is what is asked (``Verb.unchanged``), applies the per-connection rate limit (over
+it, the action waits in the ``actions`` queue, never dropped), applies the verb, and writes exactly one audit
+row in the same transaction as the change.
 """
 
 from __future__ import annotations
@@ -147,6 +148,10 @@ def _run(
         return finish("blocked", BLOCKED_MESSAGE)
     if dry_run:
         return finish("dry_run", f"Dry run: {verb.label} was not sent.")
+    already = verb.unchanged(ctx, target, payload)
+    if already is not None:
+        # Nothing to send and nothing changed, so no audit row; an action that waited in the queue still ends.
+        return finish("ok", already) if queued is not None else Outcome("ok", already)
 
     limit = verb.rate_limit(ctx, target, payload)
     if limit is not None:

@@ -99,6 +99,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _noun(connection: Connection) -> str:
+    """How people name the connection's vendor in a sentence: "ConnectWise"."""
+    cls = vendor_class(connection.vendor)
+    return str(getattr(cls, "noun", None) or cls.label)
+
+
+def _nothing_sent(ctx: Context, ticket: Ticket, already: str) -> str:
+    connection = ctx.session.get(Connection, ticket.connection_id)
+    return f"Already {already}: nothing was sent to {_noun(connection) if connection else 'the PSA'}."
+
+
 class TicketVerb(Verb):
     target_type = "ticket"
     roles = WRITERS
@@ -113,10 +124,10 @@ class TicketVerb(Verb):
         connection = ctx.session.get(Connection, connection_id) if connection_id else None
         if connection is None:
             return None
-        cls = vendor_class(connection.vendor)
-        rate = connection.rate_limit_per_second or cls.default_rate_limit
-        noun = str(getattr(cls, "noun", None) or cls.label)
-        return RateLimit(f"connection:{ctx.tenant_id}:{connection.id}", rate, burst=max(1, round(rate)), vendor=noun)
+        rate = connection.rate_limit_per_second or vendor_class(connection.vendor).default_rate_limit
+        return RateLimit(
+            f"connection:{ctx.tenant_id}:{connection.id}", rate, burst=max(1, round(rate)), vendor=_noun(connection)
+        )
 
 
 def _int(value: Any) -> int:
@@ -207,8 +218,8 @@ class ReplyToTicket(TicketVerb):
 
 def _authorship(ctx: Context, connection: Connection) -> members.Authorship:
     user = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
-    noun = str(getattr(vendor_class(connection.vendor), "noun", connection.name))
-    return members.authorship(ctx.session, user, connection, noun, writer=f"{ctx.actor.type} {ctx.actor.label}")
+    writer = f"{ctx.actor.type} {ctx.actor.label}"
+    return members.authorship(ctx.session, user, connection, _noun(connection), writer=writer)
 
 
 def _author(plan: members.Authorship, *, member: PsaMember | None, why: str) -> dict[str, Any]:
@@ -293,6 +304,13 @@ def _attachment(payload: dict[str, Any], limit: int, noun: str) -> tuple[str, by
 class UpdateTicketStatus(TicketVerb):
     name = "ticket.update_status"
     label = "Change a ticket's status"
+
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        ticket = ctx.session.get(Ticket, _int(target.id))
+        status = ctx.session.get(TicketStatus, _int(payload.get("status_id")))
+        if ticket is None or status is None or status.id != ticket.status_id:
+            return None
+        return _nothing_sent(ctx, ticket, status.name)
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         ticket = _ticket(ctx, target)
@@ -493,6 +511,20 @@ class AssignTicket(TicketVerb):
     name = "ticket.assign"
     label = "Assign a ticket"
 
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        ticket = ctx.session.get(Ticket, _int(target.id))
+        wanted = str(payload.get("member_id") or "").strip()
+        if ticket is None or not wanted:
+            return None
+        if wanted == UNASSIGNED:
+            return None if ticket.assignee or ticket.assignee_external_id else _nothing_sent(ctx, ticket, "unassigned")
+        member = ctx.session.get(PsaMember, _int(wanted))
+        if member is None or member.connection_id != ticket.connection_id:
+            return None
+        if member.external_id != ticket.assignee_external_id:
+            return None
+        return _nothing_sent(ctx, ticket, f"assigned to {member.name}")
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         ticket = _ticket(ctx, target)
         connection = _connection(ctx, ticket.connection_id)
@@ -518,6 +550,15 @@ class AssignTicket(TicketVerb):
 class ChangeTicketPriority(TicketVerb):
     name = "ticket.set_priority"
     label = "Change a ticket's priority"
+
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        ticket = ctx.session.get(Ticket, _int(target.id))
+        priority = ctx.session.get(TicketPriority, _int(payload.get("priority_id")))
+        if ticket is None or priority is None or priority.connection_id != ticket.connection_id:
+            return None
+        if priority.external_id != ticket.priority_external_id:
+            return None
+        return _nothing_sent(ctx, ticket, priority.name)
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         ticket = _ticket(ctx, target)
