@@ -40,6 +40,7 @@ from vectis.simulators.connectwise import (
     create_app,
 )
 from vectis.tickets import members
+from vectis.tickets import queries as tickets
 
 AVERY, TAYLOR = 181, 184  # the simulator's members with the demo operators' e-mails
 
@@ -132,6 +133,33 @@ def test_a_sync_brings_the_members_and_users_are_matched_by_email_whatever_the_c
     assert who_is(app, psa, "Avery") == ("Avery Admin", members.BY_EMAIL)
     assert who_is(app, psa, "Taylor") == ("Taylor Tech", members.BY_EMAIL)
     assert who_is(app, psa, "Robin") == (None, None)
+
+
+def test_members_deleted_or_made_inactive_in_connectwise_are_inactive_after_a_sync(app: Flask, psa: Psa) -> None:
+    target, _ = an_open_ticket(app, psa)
+    del psa.state.members[TAYLOR]  # deleted in ConnectWise
+    psa.state.members[AVERY]["inactiveFlag"] = True
+    assert sync(app, psa.setup).status == "succeeded"
+
+    def offered() -> set[str]:
+        with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+            ticket = s.get(Ticket, int(target.id or 0))
+            assert ticket is not None
+            return {m.external_id for m in tickets.detail(s, ticket).members}
+
+    def inactive() -> set[str]:
+        with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+            return set(s.scalars(select(PsaMember.external_id).where(PsaMember.inactive.is_(True))))
+
+    assert {str(TAYLOR), str(AVERY)} <= inactive()
+    assert str(TAYLOR) not in offered() and str(AVERY) not in offered() and offered()
+    assert who_is(app, psa, "Taylor") == (None, None)  # no active member has her e-mail now
+
+    # A sync that may not read the members at all tells nothing about them: nobody is made inactive for it.
+    was_inactive, was_offered = inactive(), offered()
+    psa.state.faults.forbidden_paths = ["/system/members"]
+    assert sync(app, psa.setup).status == "succeeded"
+    assert (inactive(), offered()) == (was_inactive, was_offered)
 
 
 def test_an_admins_choice_outlives_every_sync_and_automatic_hands_it_back_to_the_email(app: Flask, psa: Psa) -> None:
