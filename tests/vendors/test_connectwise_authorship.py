@@ -4,16 +4,17 @@ refusal answered once by signing the text and remembered, assignment and priorit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from jobs.actions import run_queued
+from tests.conftest import MadeUser, TenantFixture, login
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync
 from vectis.actions import Actor, Outcome, Target, perform
 from vectis.models import (
@@ -23,6 +24,7 @@ from vectis.models import (
     PsaMember,
     QueuedAction,
     Role,
+    Tenant,
     Ticket,
     TicketBoard,
     TicketNote,
@@ -160,6 +162,41 @@ def test_members_deleted_or_made_inactive_in_connectwise_are_inactive_after_a_sy
     psa.state.faults.forbidden_paths = ["/system/members"]
     assert sync(app, psa.setup).status == "succeeded"
     assert (inactive(), offered()) == (was_inactive, was_offered)
+
+
+def test_the_users_page_finds_every_users_member_in_a_fixed_number_of_statements(
+    app: Flask, psa: Psa, make_user: Callable[..., MadeUser]
+) -> None:
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == psa.setup.tenant_id))
+    workspace = TenantFixture(psa.setup.tenant_id, str(slug), f"{slug}.localhost", "", {})
+    admin = login(app, workspace, make_user(workspace, "admin").email)
+    engine = app.extensions["vectis.platform.db"].app_engine
+
+    def statements() -> tuple[int, str]:
+        seen: list[str] = []
+
+        def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = admin.get("/admin/users")
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert response.status_code == 200
+        return len(seen), " ".join(response.get_data(as_text=True).split())
+
+    few, _ = statements()
+    taylor = Target("user", psa.users["Taylor"].id, "Tech@ACME.test")
+    choice = {"connection_id": str(psa.setup.connection_id), "member_id": member_row(app, psa, 148)}
+    assert act(app, psa, "Avery", "psa_member.choose", taylor, choice).ok
+    for _ in range(4):
+        make_user(workspace)
+    many, page = statements()
+    assert many == few
+    assert 'Avery Admin <span class="muted small">by e-mail</span>' in page
+    assert 'Jordan Hughes <span class="muted small">set by an admin</span>' in page
 
 
 def test_an_admins_choice_outlives_every_sync_and_automatic_hands_it_back_to_the_email(app: Flask, psa: Psa) -> None:
