@@ -229,3 +229,39 @@ def test_asking_for_what_a_ticket_already_is_sends_nothing_and_audits_nothing(ap
     )
     assert "Already unassigned: nothing was sent to ConnectWise." in again.get_data(as_text=True)
     assert audited() == before + 1
+
+
+def a_customer_with_tickets(app: Flask, desk: Desk) -> tuple[int, str]:
+    with app.app_context(), db.tenant_session(desk.tenant.id) as s:
+        customer = s.scalar(select(Customer).join(Ticket, Ticket.customer_id == Customer.id).limit(1))
+        assert customer is not None
+        return customer.id, customer.name
+
+
+def test_choosing_the_customer_of_a_new_ticket_never_puts_what_was_typed_in_a_url(app: Flask, desk: Desk) -> None:
+    """A GET's query string lands in access logs and browser history; a ticket's text must not."""
+    customer_id, _ = a_customer_with_tickets(app, desk)
+    page = desk.tech.get("/tickets/new").get_data(as_text=True)
+    start = page.index('id="new-ticket-card"')
+    card = page[start : page.index("</section>", start)]
+    assert "hx-get" not in card and 'hx-post="/tickets/new/customer"' in card
+
+    typed = {"summary": "Payroll PC will not boot", "description": "BitLocker recovery key asked for"}
+    chosen = desk.tech.post(
+        "/tickets/new/customer",
+        data={
+            "customer": pid(app, "customer", customer_id),
+            **typed,
+            "csrf_token": csrf_token(desk.tech, "/tickets/new"),
+        },
+        headers={"HX-Request": "true"},
+    )
+    html = chosen.get_data(as_text=True)
+    assert chosen.status_code == 200 and html.lstrip().startswith('<section class="card card-narrow new-ticket"')
+    assert 'value="Payroll PC will not boot"' in html and ">BitLocker recovery key asked for</textarea>" in html
+    assert 'name="board_id"' in html
+
+    # The page by its URL (no script: the Choose button) takes the customer only, never text.
+    url = f"/tickets/new?customer={pid(app, 'customer', customer_id)}&summary=Payroll+PC&description=BitLocker"
+    html = desk.tech.get(url).get_data(as_text=True)
+    assert 'name="board_id"' in html and "Payroll PC" not in html and "BitLocker" not in html

@@ -194,9 +194,18 @@ def _chosen_customer(value: str | None) -> Customer | None:
 @writers
 def new() -> Response:
     """New ticket from the queue: choose the customer, and the form offers its boards (its usual one first),
-    priorities and contacts, as the hub's form does. Changing the customer keeps what was typed."""
-    draft = {k: request.args.get(k, "") for k in ("summary", "description")}
-    return _new_page(_chosen_customer(request.args.get("customer")), draft)
+    priorities and contacts, as the hub's form does. The URL names the customer only (without scripts the
+    Choose button asks for it), never what was typed."""
+    return _new_page(_chosen_customer(request.args.get("customer")), {})
+
+
+@bp.post("/tickets/new/customer")
+@writers
+def choose_customer() -> Response:
+    """Changing the customer asks for its form again and keeps what was typed: posted, so a ticket's text never
+    lands in a URL (access logs, history)."""
+    draft = {k: request.form.get(k, "") for k in ("summary", "description")}
+    return _new_page(_chosen_customer(request.form.get("customer")), draft)
 
 
 @bp.post("/tickets/new")
