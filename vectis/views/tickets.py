@@ -177,6 +177,7 @@ def _new_page(customer: Customer | None, draft: dict[str, str], status: int = 20
         "tickets/new.html",
         "tickets/_new_ticket.html",
         customers=tickets.ticket_customers(s),
+        psas=tickets.writing_psas(s),
         customer=customer,
         new_ticket=tickets.new_ticket_for(s, customer) if customer else None,
         draft=draft,
