@@ -27,6 +27,7 @@ from vectis.models import (
     Connection,
     CustomerLink,
     CustomerNote,
+    PsaMember,
     QueuedAction,
     Rule,
     RuleVersion,
@@ -72,6 +73,7 @@ class PsaTicket:
     customer_id: int
     priority_id: int
     connection_id: int
+    member_id: int  # a member the ticket is not assigned to, so assigning it changes something
 
 
 def psa_ticket(app: Flask, acme: TenantFixture, sim: Any) -> PsaTicket:
@@ -131,10 +133,25 @@ def psa_ticket(app: Flask, acme: TenantFixture, sim: Any) -> PsaTicket:
         if priority is None:
             priority = TicketPriority(tenant_id=acme.id, connection_id=connection.id, external_id="2", name="High")
             s.add(priority)
+        someone = next(m for m in state.members.values() if m["id"] != open_ticket.owner_id)
+        member = s.scalar(
+            select(PsaMember).where(
+                PsaMember.connection_id == connection.id, PsaMember.external_id == str(someone["id"])
+            )
+        )
+        if member is None:
+            member = PsaMember(
+                tenant_id=acme.id,
+                connection_id=connection.id,
+                external_id=str(someone["id"]),
+                name=someone["identifier"],
+            )
+            s.add(member)
         s.flush()
         return PsaTicket(
-            Target("ticket", str(ticket.id), "#t"), status.id, board.id, customer_id, priority.id, connection.id
-        )
+            Target("ticket", str(ticket.id), "#t"), status.id, board.id, customer_id, priority.id, connection.id,
+            member.id,
+        )  # fmt: skip
 
 
 def cases(
@@ -294,7 +311,7 @@ def cases(
             payloads: dict[str, dict[str, Any]] = {
                 "ticket.reply": {"text": "On it."},
                 "ticket.update_status": {"status_id": psa.other_status_id},
-                "ticket.assign": {"member_id": ""},
+                "ticket.assign": {"member_id": psa.member_id},
                 "ticket.set_priority": {"priority_id": psa.priority_id},
             }
             ok = payloads[verb]

@@ -23,6 +23,7 @@ from jobs.actions import run_queued
 from tests.conftest import _test_env, client_for
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
 from vectis.actions import Actor, Target, perform
+from vectis.alerts import as_ticket
 from vectis.connectors.base import TicketNoteRecord, TicketRecord
 from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector, parse_note
 from vectis.customers import timeline
@@ -35,6 +36,7 @@ from vectis.models import (
     Connection,
     Contact,
     Customer,
+    CustomerLink,
     QueuedAction,
     RuleEvent,
     Tenant,
@@ -59,10 +61,12 @@ from vectis.simulators.connectwise import (
     DEMO_PRIVATE_KEY,
     DEMO_PUBLIC_KEY,
     ConnectWiseState,
+    MalformedPage,
     create_app,
     sign,
 )
 from vectis.tickets import queries as tickets
+from vectis.tickets.boards import default_board
 from vectis.tickets.correlate import attach_events
 from vectis.tickets.writer import store_ticket
 
@@ -401,6 +405,34 @@ def test_create_ticket_from_the_hub_with_priority_and_contact(app: Flask, cw: Si
         assert (stored.priority, stored.contact_name) == (priority[1], expected_contact[1])
 
 
+def test_a_write_that_landed_is_said_to_have_landed_when_reading_the_ticket_back_fails(app: Flask, cw: Sim) -> None:
+    """Told "ConnectWise did not accept it", a technician sends it again: a second ticket, a second reply."""
+    setup = connect(app, cw)
+    sync(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        customer = s.scalar(select(Customer).join(Ticket, Ticket.customer_id == Customer.id).limit(1))
+        assert customer is not None
+        form = tickets.new_ticket_form(s, customer, [customer.id])
+        target = Target("customer", str(customer.id), customer.name)
+    before = len(cw.state.tickets)
+    cw.state.faults.forbidden_paths = ["/service/tickets/"]  # creating works; reading one ticket back does not
+    result, message = act(app, setup, "ticket.create", target, {"summary": "Wi-Fi slow", "board_id": form.board_id})
+    created = max(cw.state.tickets)
+    assert len(cw.state.tickets) == before + 1
+    assert result == "ok", message
+    assert message.startswith(f"Created ConnectWise ticket #{created}: Wi-Fi slow."), message
+    assert "Refreshing it from ConnectWise failed" in message and "did not accept" not in message
+    cw.state.faults.forbidden_paths = []
+
+    ticket = a_ticket(app, setup)
+    cw.state.faults.malformed_page = MalformedPage(f"/service/tickets/{ticket.external_id}")
+    result, message = act(app, setup, "ticket.reply", Target("ticket", str(ticket.id), "t"), {"text": "On my way."})
+    assert result == "ok", message
+    assert message.startswith(f"Reply sent to ConnectWise ticket #{ticket.external_id}."), message
+    assert "Refreshing it from ConnectWise failed" in message
+    assert _notes_with(cw, ticket.external_id, "On my way.") == 1
+
+
 # --- auto-attach -------------------------------------------------------------------------------------
 
 
@@ -684,6 +716,105 @@ def test_an_alert_opened_as_a_ticket_is_linked_both_ways(app: Flask, cw: Sim) ->
         assert [a.id for a in tickets.detail(s, ticket).alerts] == [alert_id]
     result, message = act(app, setup, "alert.open_ticket", Target("alert", str(alert_id), "FS01 Daily"), {})
     assert result == "failed" and "already has a ticket" in message
+
+
+def a_failed_backup_alert(app: Flask, setup: Setup) -> tuple[int, str, str]:
+    """An open critical alert on a customer linked to ConnectWise: (alert, the ConnectWise company and board a
+    ticket for it goes on)."""
+    now = datetime.now(UTC)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        veeam = s.scalar(select(Connection.id).where(Connection.vendor == "veeam"))
+    veeam = veeam or add_connection(app, setup.tenant_id, "veeam", {}).connection_id
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        link = s.scalars(
+            select(CustomerLink)
+            .join(Ticket, Ticket.customer_id == CustomerLink.customer_id)
+            .where(CustomerLink.connection_id == setup.connection_id)
+            .order_by(CustomerLink.id)
+        ).first()
+        assert link is not None and link.customer_id is not None
+        board = s.get(TicketBoard, default_board(s, link.customer_id))
+        assert board is not None
+        alert = Alert(
+            tenant_id=setup.tenant_id, customer_id=link.customer_id, connection_id=veeam, source="Veeam",
+            condition="backup_failed", severity="critical", subject_type="backup_job", subject_id=now.microsecond,
+            subject_label=f"FS{now.microsecond} Daily", message="failed: Disk full", first_seen_at=now, last_seen_at=now,
+        )  # fmt: skip
+        s.add(alert)
+        s.flush()
+        return alert.id, link.external_id, board.external_id
+
+
+def queue_attempted(app: Flask, setup: Setup, verb: str, target: Target, payload: dict[str, Any]) -> int:
+    """An action a worker took from the queue, committed that it was calling ConnectWise, then died."""
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        queued = QueuedAction(
+            tenant_id=setup.tenant_id, verb=verb, target=target.to_json(), actor=ADMIN.to_json(), surface="rule",
+            attempted_at=datetime.now(UTC) - timedelta(seconds=5), payload=Sealed.seal(setup.tenant_id, payload),
+        )  # fmt: skip
+        s.add(queued)
+        s.commit()
+        return queued.id
+
+
+def test_an_alert_ticket_whose_worker_died_is_found_by_reading_back_and_never_opened_twice(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    alert_id, company, board = a_failed_backup_alert(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        alert = s.get(Alert, alert_id)
+        assert alert is not None
+        summary = as_ticket.summary(alert)
+    target = Target("alert", str(alert_id), "FS01 Daily")
+    queued_id = queue_attempted(app, setup, "alert.open_ticket", target, {})
+    # What the worker sent arrived before it died.
+    sent = cw.state.create_ticket(
+        {"summary": summary, "board": {"id": int(board)}, "company": {"id": int(company)}}, "VectisAPI"
+    )
+    before = len(cw.state.tickets)
+
+    with app.app_context():
+        assert run_queued(setup.tenant_id, queued_id) == "ok"
+    assert len(cw.state.tickets) == before  # read back, not opened again
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        alert = s.get(Alert, alert_id)
+        assert alert is not None and alert.ticket_id is not None
+        assert s.scalar(select(Ticket.external_id).where(Ticket.id == alert.ticket_id)) == str(sent.id)
+        entry = s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "alert.open_ticket").order_by(AuditEntry.id.desc())
+        ).first()
+        assert entry is not None and entry.result == "ok" and entry.payload["recovered"] is True
+
+    # Nothing arrived: Vectis cannot tell, so it says so and sends nothing.
+    alert_id, _, _ = a_failed_backup_alert(app, setup)
+    queued_id = queue_attempted(app, setup, "alert.open_ticket", Target("alert", str(alert_id), "FS02"), {})
+    with app.app_context():
+        assert run_queued(setup.tenant_id, queued_id) == "unknown"
+    assert len(cw.state.tickets) == before
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert s.scalar(select(Alert.ticket_id).where(Alert.id == alert_id)) is None
+
+
+def test_a_new_ticket_whose_worker_died_is_found_by_reading_back_and_never_opened_twice(app: Flask, cw: Sim) -> None:
+    setup = connect(app, cw)
+    sync(app, setup)
+    _, company, board = a_failed_backup_alert(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        link = s.scalar(select(CustomerLink).where(CustomerLink.external_id == company))
+        board_id = s.scalar(select(TicketBoard.id).where(TicketBoard.external_id == board))
+        assert link is not None and link.customer_id is not None
+        target = Target("customer", str(link.customer_id), "a customer")
+    payload = {"summary": "Rule: backups failing three nights running", "board_id": board_id}
+    queued_id = queue_attempted(app, setup, "ticket.create", target, payload)
+    sent = cw.state.create_ticket(
+        {"summary": payload["summary"], "board": {"id": int(board)}, "company": {"id": int(company)}}, "VectisAPI"
+    )
+    before = len(cw.state.tickets)
+    with app.app_context():
+        assert run_queued(setup.tenant_id, queued_id) == "ok"
+    assert len(cw.state.tickets) == before
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert s.scalar(select(Ticket.summary).where(Ticket.external_id == str(sent.id))) == payload["summary"]
 
 
 # --- the receiver is cheap to run and hard to abuse (issue 15, finding 4) ------------------------------

@@ -4,16 +4,17 @@ refusal answered once by signing the text and remembered, assignment and priorit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from jobs.actions import run_queued
+from tests.conftest import MadeUser, TenantFixture, login
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync
 from vectis.actions import Actor, Outcome, Target, perform
 from vectis.models import (
@@ -23,10 +24,12 @@ from vectis.models import (
     PsaMember,
     QueuedAction,
     Role,
+    Tenant,
     Ticket,
     TicketBoard,
     TicketNote,
     TicketPriority,
+    TicketStatus,
     User,
 )
 from vectis.platform import db
@@ -39,6 +42,7 @@ from vectis.simulators.connectwise import (
     create_app,
 )
 from vectis.tickets import members
+from vectis.tickets import queries as tickets
 
 AVERY, TAYLOR = 181, 184  # the simulator's members with the demo operators' e-mails
 
@@ -131,6 +135,68 @@ def test_a_sync_brings_the_members_and_users_are_matched_by_email_whatever_the_c
     assert who_is(app, psa, "Avery") == ("Avery Admin", members.BY_EMAIL)
     assert who_is(app, psa, "Taylor") == ("Taylor Tech", members.BY_EMAIL)
     assert who_is(app, psa, "Robin") == (None, None)
+
+
+def test_members_deleted_or_made_inactive_in_connectwise_are_inactive_after_a_sync(app: Flask, psa: Psa) -> None:
+    target, _ = an_open_ticket(app, psa)
+    del psa.state.members[TAYLOR]  # deleted in ConnectWise
+    psa.state.members[AVERY]["inactiveFlag"] = True
+    assert sync(app, psa.setup).status == "succeeded"
+
+    def offered() -> set[str]:
+        with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+            ticket = s.get(Ticket, int(target.id or 0))
+            assert ticket is not None
+            return {m.external_id for m in tickets.detail(s, ticket).members}
+
+    def inactive() -> set[str]:
+        with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+            return set(s.scalars(select(PsaMember.external_id).where(PsaMember.inactive.is_(True))))
+
+    assert {str(TAYLOR), str(AVERY)} <= inactive()
+    assert str(TAYLOR) not in offered() and str(AVERY) not in offered() and offered()
+    assert who_is(app, psa, "Taylor") == (None, None)  # no active member has her e-mail now
+
+    # A sync that may not read the members at all tells nothing about them: nobody is made inactive for it.
+    was_inactive, was_offered = inactive(), offered()
+    psa.state.faults.forbidden_paths = ["/system/members"]
+    assert sync(app, psa.setup).status == "succeeded"
+    assert (inactive(), offered()) == (was_inactive, was_offered)
+
+
+def test_the_users_page_finds_every_users_member_in_a_fixed_number_of_statements(
+    app: Flask, psa: Psa, make_user: Callable[..., MadeUser]
+) -> None:
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == psa.setup.tenant_id))
+    workspace = TenantFixture(psa.setup.tenant_id, str(slug), f"{slug}.localhost", "", {})
+    admin = login(app, workspace, make_user(workspace, "admin").email)
+    engine = app.extensions["vectis.platform.db"].app_engine
+
+    def statements() -> tuple[int, str]:
+        seen: list[str] = []
+
+        def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = admin.get("/admin/users")
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert response.status_code == 200
+        return len(seen), " ".join(response.get_data(as_text=True).split())
+
+    few, _ = statements()
+    taylor = Target("user", psa.users["Taylor"].id, "Tech@ACME.test")
+    choice = {"connection_id": str(psa.setup.connection_id), "member_id": member_row(app, psa, 148)}
+    assert act(app, psa, "Avery", "psa_member.choose", taylor, choice).ok
+    for _ in range(4):
+        make_user(workspace)
+    many, page = statements()
+    assert many == few
+    assert 'Avery Admin <span class="muted small">by e-mail</span>' in page
+    assert 'Jordan Hughes <span class="muted small">set by an admin</span>' in page
 
 
 def test_an_admins_choice_outlives_every_sync_and_automatic_hands_it_back_to_the_email(app: Flask, psa: Psa) -> None:
@@ -229,6 +295,28 @@ def test_a_refused_member_is_sent_once_more_signed_and_the_refusal_is_remembered
     assert third.ok and third.message.endswith("as Taylor Tech."), third.message
 
 
+def test_a_refusal_is_remembered_even_when_the_rest_of_that_write_fails(app: Flask, psa: Psa) -> None:
+    """The refusal is what ConnectWise said about itself: a status change refused after the signed note must not
+    make Vectis forget it, or every next reply is refused first again."""
+    target, _ = an_open_ticket(app, psa)
+    with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+        ticket = s.get(Ticket, int(target.id or 0))
+        assert ticket is not None
+        other = s.scalar(
+            select(TicketStatus.id).where(TicketStatus.board_id == ticket.board_id, TicketStatus.id != ticket.status_id)
+        )
+    psa.state.faults.refuse_note_member, psa.state.faults.fail_patch = True, 1
+    failed = act(app, psa, "Avery", "ticket.reply", target, {"text": "Swapping the drum.", "status_id": str(other)})
+    assert failed.result == "failed", failed.message
+    with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+        remembered = s.scalar(select(PsaAuthorship))
+        assert remembered is not None and remembered.refused_at is not None
+    before = notes_posted(psa)
+    second = act(app, psa, "Taylor", "ticket.reply", target, {"text": "Drum swapped."})
+    assert second.ok and "ConnectWise refuses notes written as its members" in second.message, second.message
+    assert notes_posted(psa) == before + 1  # signed at once, not refused first
+
+
 def test_an_inactive_member_signs_that_write_without_blaming_the_connection(app: Flask, psa: Psa) -> None:
     target, number = an_open_ticket(app, psa)
     psa.state.members[AVERY]["inactiveFlag"] = True  # made inactive in ConnectWise since the last sync
@@ -298,7 +386,7 @@ def test_assigning_and_prioritising_reach_connectwise_and_are_read_back(app: Fla
     audit = last_audit(app, psa, "ticket.set_priority")
     assert audit.actor_label == "Tech@ACME.test" and audit.payload["response"]["after"] == "Priority 2 - High"
 
-    nobody = act(app, psa, "Avery", "ticket.assign", target, {"member_id": ""})
+    nobody = act(app, psa, "Avery", "ticket.assign", target, {"member_id": "none"})
     assert nobody.ok and nobody.message == f"Ticket #{number} is no longer assigned to anyone."
     assert psa.state.tickets[int(number)].owner_id is None
     wrong = act(app, psa, "Avery", "ticket.set_priority", target, {"priority_id": "0"})

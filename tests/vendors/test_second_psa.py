@@ -144,3 +144,26 @@ def test_a_second_psas_signed_callback_is_stored_through_the_same_receiver_and_j
     with app.app_context():
         SimpleWorker([queue("interactive"), queue("sync")], connection=redis()).work(burst=True)
     assert _ticket(app, psa, "Printer fixed").external_id == "1"
+
+
+def _card(html: str, marker: str) -> str:
+    start = html.index(marker)
+    return " ".join(html[start : html.index("</section>", start)].split())
+
+
+def test_the_new_ticket_forms_name_the_psa_that_is_connected(app: Flask, psa: Psa) -> None:
+    waiting = _card(psa.admin.get("/tickets/new").get_data(as_text=True), 'data-testid="new-ticket"')
+    assert "once MiniPSA has synced" in waiting and "ConnectWise" not in waiting
+
+    sync(app, psa.setup)
+    with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+        customer = s.scalar(select(Customer.id).where(Customer.name == "Harbor Dental"))
+    hub = psa.admin.get(f"/customers/{pid(app, 'customer', customer)}/tickets").get_data(as_text=True)
+    chosen = psa.admin.post(
+        "/tickets/new/customer",
+        data={"customer": pid(app, "customer", customer), "csrf_token": csrf_token(psa.admin, "/tickets/new")},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    for card in (_card(hub, 'data-testid="new-ticket"'), _card(chosen, 'data-testid="new-ticket"')):
+        assert "Create in MiniPSA" in card and "ConnectWise" not in card, card
+        assert "MiniPSA has no contacts for Harbor Dental" in card

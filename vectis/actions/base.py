@@ -46,6 +46,9 @@ class Context:
     surface: str
     request_id: str | None
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Writes that stand whatever becomes of the action: what a vendor told us about itself (it refuses notes
+    # written as its members). Made after the verb's savepoint, so a failure later in the verb cannot undo them.
+    lasting: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -60,11 +63,13 @@ class Applied:
 
 @dataclass(frozen=True)
 class RateLimit:
-    """A per-connection limit: ``key`` names the bucket that all processes share."""
+    """A per-connection limit: ``key`` names the bucket that all processes share; ``vendor`` how people name
+    the vendor behind it ("ConnectWise"), for the words saying an action waits for it."""
 
     key: str
     rate: float
     burst: int = 1
+    vendor: str | None = None
 
 
 @dataclass
@@ -99,6 +104,12 @@ class Verb:
     # May ``apply`` run again after a worker died mid-call? Yes for verbs that change nothing outside Vectis or
     # only replace a value; a vendor write that adds something says no and reads back with ``confirm``.
     repeatable: ClassVar[bool] = True
+
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        """Words saying the target already is what ``payload`` asks for ("Already assigned to …"): then nothing
+        is sent and nothing audited, since nothing would change. None: there is something to do (or the payload
+        is wrong, which ``apply`` says)."""
+        return None
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         raise NotImplementedError

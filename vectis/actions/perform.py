@@ -1,8 +1,9 @@
 """``perform()``: the one way anything in Vectis changes the outside world or an admin setting.
 
-It checks the actor's permission, applies the per-connection rate limit (over it, the action waits in the
-``actions`` queue, never dropped), honours dry-run (records what would be sent, calls nothing), applies
-the verb, and writes exactly one audit row in the same transaction as the change.
+It checks the actor's permission, honours dry-run (records what would be sent, calls nothing), does nothing for
+a verb whose target already is what is asked (``Verb.unchanged``), applies the per-connection rate limit (over
+it, the action waits in the ``actions`` queue, never dropped), applies the verb, and writes exactly one audit
+row in the same transaction as the change.
 """
 
 from __future__ import annotations
@@ -147,12 +148,16 @@ def _run(
         return finish("blocked", BLOCKED_MESSAGE)
     if dry_run:
         return finish("dry_run", f"Dry run: {verb.label} was not sent.")
+    already = verb.unchanged(ctx, target, payload)
+    if already is not None:
+        # Nothing to send and nothing changed, so no audit row; an action that waited in the queue still ends.
+        return finish("ok", already) if queued is not None else Outcome("ok", already)
 
     limit = verb.rate_limit(ctx, target, payload)
     if limit is not None:
         wait = TokenBucket(redis(), limit.key, limit.rate, limit.burst).try_take()
         if wait > 0:
-            return _defer(ctx, verb, target, payload, queued=queued, wait=wait)
+            return _defer(ctx, verb, target, payload, queued=queued, wait=wait, vendor=limit.vendor)
 
     if queued is not None:
         queued.attempted_at = datetime.now(UTC)
@@ -169,7 +174,8 @@ def _run(
 
 
 def _apply(verb: Verb, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied | tuple[str, str, int | None]:
-    """The verb's change in a savepoint, or (result, message, vendor status) when it did not happen."""
+    """The verb's change in a savepoint, or (result, message, vendor status) when it did not happen. What the
+    verb asked to keep in any case (``ctx.lasting``) is written after the savepoint, with the audit row."""
     try:
         with ctx.session.begin_nested():
             return verb.apply(ctx, target, payload)
@@ -180,6 +186,10 @@ def _apply(verb: Verb, ctx: Context, target: Target, payload: dict[str, Any]) ->
     except Exception:
         log.exception("action %s failed unexpectedly", verb.name)
         return "failed", UNEXPECTED_MESSAGE, None
+    finally:
+        for write in ctx.lasting:
+            write()
+        ctx.lasting.clear()
 
 
 def _finish(
@@ -214,7 +224,14 @@ def _finish(
 
 
 def _defer(
-    ctx: Context, verb: Verb, target: Target, payload: dict[str, Any], *, queued: QueuedAction | None, wait: float
+    ctx: Context,
+    verb: Verb,
+    target: Target,
+    payload: dict[str, Any],
+    *,
+    queued: QueuedAction | None,
+    wait: float,
+    vendor: str | None,
 ) -> Outcome | None:
     if queued is None:
         queued = QueuedAction(
@@ -229,6 +246,9 @@ def _defer(
         ctx.session.add(queued)
         ctx.session.commit()
         _schedule(ctx.tenant_id, queued.id, wait)
+        # Accepted, not failed: the action is stored and the worker sends it when the bucket has a token.
+        if vendor:
+            return Outcome("queued", f"Queued — {vendor} is busy; Vectis will send it shortly.")
         return Outcome("queued", f"{verb.label} is waiting for the connection's rate limit and will run shortly.")
     _schedule(ctx.tenant_id, queued.id, wait)
     return None

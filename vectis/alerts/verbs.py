@@ -4,6 +4,7 @@ step of a rule, through the mail queue."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -169,6 +170,8 @@ class OpenAlertAsTicket(AlertVerb):
 
     name = "alert.open_ticket"
     label = "Open an alert as a ticket"
+    # It creates a ticket at the vendor: a worker that died mid-call must read back, never open a second one.
+    repeatable = False
 
     def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
 
@@ -179,38 +182,63 @@ class OpenAlertAsTicket(AlertVerb):
         return CreateTicket().rate_limit(ctx, target, {"board_id": board})
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-
         alert = _alert(ctx, target)
         if alert.ticket_id is not None:
             raise ActionFailed("This alert already has a ticket.")
-        if alert.customer_id is None:
-            raise ActionFailed("This alert is on no customer: link its account first (Admin → Customer matching).")
-        customer = ctx.session.get(Customer, alert.customer_id)
-        if customer is None:
-            raise ActionFailed("This alert's customer no longer exists.")
-        board_id = params.integer(payload.get("board_id")) or default_board(ctx.session, customer.id)
-        board = ctx.session.get(TicketBoard, board_id) if board_id else None
-        if board is None:
-            raise ActionFailed("There is no PSA board to open it on: connect ConnectWise in Admin → Integrations.")
-        priority = payload.get("priority_id")
-        matching = None
-        if not priority:
-            matching = as_ticket.priority_for(ctx.session, board.connection_id, alert.severity)
-            priority = matching.id if matching else ""
-        link = str(payload.get("link") or "")
-        fields = {
-            "summary": str(payload.get("summary") or as_ticket.summary(alert))[:100],
-            "board_id": board.id,
-            "priority_id": priority or "",
-            "contact_id": "",
-            "description": as_ticket.body(
-                ctx.session, alert, customer.name, link if link.startswith(("https://", "http://")) else None
-            ),
-            "alert_id": alert.id,
-        }
-        applied = CreateTicket().apply(ctx, Target("customer", str(customer.id), customer.name), fields)
-        chosen = f" ({matching.name}, matching a {alert.severity} alert)" if matching else ""
-        return Applied(f"{applied.message}{chosen}", response={**applied.response, "alert_id": alert.id})
+        opening = _opening(ctx, alert, payload)
+        applied = CreateTicket().apply(ctx, opening.customer, opening.fields)
+        return Applied(f"{applied.message}{opening.chosen}", response={**applied.response, "alert_id": alert.id})
+
+    def confirm(self, ctx: Context, target: Target, payload: dict[str, Any], since: datetime) -> Applied | None:
+        """After a worker died while opening it: the ticket the PSA has for it, read back as ``ticket.create``
+        reads back its own, so a retry never opens a second one."""
+        alert = _alert(ctx, target)
+        if alert.ticket_id is not None:
+            return None
+        opening = _opening(ctx, alert, payload)
+        found = CreateTicket().confirm(ctx, opening.customer, opening.fields, since)
+        if found is None:
+            return None
+        return Applied(f"{found.message}{opening.chosen}", response={**found.response, "alert_id": alert.id})
+
+
+@dataclass(frozen=True)
+class _Opening:
+    """The ``ticket.create`` an alert asks for: on its customer, and the priority chosen for its severity."""
+
+    customer: Target
+    fields: dict[str, Any]
+    chosen: str  # " (Priority 2 - High, matching a critical alert)" when Vectis chose it
+
+
+def _opening(ctx: Context, alert: Alert, payload: dict[str, Any]) -> _Opening:
+    if alert.customer_id is None:
+        raise ActionFailed("This alert is on no customer: link its account first (Admin → Customer matching).")
+    customer = ctx.session.get(Customer, alert.customer_id)
+    if customer is None:
+        raise ActionFailed("This alert's customer no longer exists.")
+    board_id = params.integer(payload.get("board_id")) or default_board(ctx.session, customer.id)
+    board = ctx.session.get(TicketBoard, board_id) if board_id else None
+    if board is None:
+        raise ActionFailed("There is no PSA board to open it on: connect ConnectWise in Admin → Integrations.")
+    priority = payload.get("priority_id")
+    matching = None
+    if not priority:
+        matching = as_ticket.priority_for(ctx.session, board.connection_id, alert.severity)
+        priority = matching.id if matching else ""
+    link = str(payload.get("link") or "")
+    fields = {
+        "summary": str(payload.get("summary") or as_ticket.summary(alert))[:100],
+        "board_id": board.id,
+        "priority_id": priority or "",
+        "contact_id": "",
+        "description": as_ticket.body(
+            ctx.session, alert, customer.name, link if link.startswith(("https://", "http://")) else None
+        ),
+        "alert_id": alert.id,
+    }
+    chosen = f" ({matching.name}, matching a {alert.severity} alert)" if matching else ""
+    return _Opening(Target("customer", str(customer.id), customer.name), fields, chosen)
 
 
 @register

@@ -67,6 +67,7 @@ class Writer:
     run: SyncRun
     source: str
     customers: dict[str, Linked] = field(default_factory=dict)
+    members: set[str] = field(default_factory=set)  # the PSA members this run listed
 
     def __post_init__(self) -> None:
         account = self._account
@@ -79,7 +80,7 @@ class Writer:
             TicketBoardRecord: lambda rs: ticket_writer.write_boards(session, connection, rs),
             TicketPriorityRecord: lambda rs: ticket_writer.write_priorities(session, connection, rs),
             ContactRecord: lambda rs: ticket_writer.write_contacts(session, connection, rs, account),
-            PsaMemberRecord: lambda rs: ticket_writer.write_members(session, connection, rs),
+            PsaMemberRecord: self._members,
             TicketRecord: self._tickets,
         }
 
@@ -106,6 +107,18 @@ class Writer:
     def _tickets(self, records: list[TicketRecord]) -> None:
         written = ticket_writer.write_tickets(self.session, self.connection, records, self._account)
         attach_to_tickets(self.session, written)
+
+    def _members(self, records: list[PsaMemberRecord]) -> None:
+        ticket_writer.write_members(self.session, self.connection, records)
+        self.members.update(r.external_id for r in records)
+
+    def complete(self) -> int:
+        """After a complete pass over every stream: what the vendor no longer lists; the backup jobs and
+        connectors marked removed, for the run's log. Members only when the run listed some: a role that may
+        not read them lists none (a PSA always has its API member), which says nothing about who was deleted."""
+        if self.members:
+            ticket_writer.retire_members(self.session, self.connection, self.members)
+        return _mark_removed(self.session, self.connection, self.run)
 
     def _customers(self, records: list[CustomerRecord]) -> None:
         accounts = [
@@ -261,7 +274,7 @@ def run_sync(
             run.log = runlog.stream_done(run.log, stream.name, seconds=seconds, cursor=cursors[stream.name])
             session.commit()
         # Only a complete pass over every stream can tell what the vendor no longer has.
-        removed = _mark_removed(session, connection, run)
+        removed = writer.complete()
         if removed:
             run.log = runlog.removed(run.log, removed)
             session.commit()

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from vectis.connectors.capabilities import WritesAsMembers, supports
 from vectis.connectors.registry import CONNECTORS
@@ -34,10 +34,13 @@ def signed(text: str, name: str) -> str:
     return f"{text.rstrip()}\n\n{signature(name)}"
 
 
+def _vendors() -> list[str]:
+    return [key for key, cls in CONNECTORS.items() if supports(cls, WritesAsMembers)]
+
+
 def psa_connections(session: Session) -> list[Connection]:
     """The connections whose vendor keeps members Vectis can write as (ConnectWise), by name."""
-    vendors = [key for key, cls in CONNECTORS.items() if supports(cls, WritesAsMembers)]
-    return list(session.scalars(select(Connection).where(Connection.vendor.in_(vendors)).order_by(Connection.name)))
+    return list(session.scalars(select(Connection).where(Connection.vendor.in_(_vendors())).order_by(Connection.name)))
 
 
 @dataclass(frozen=True)
@@ -51,35 +54,62 @@ class Mapping:
     chosen_at: datetime | None = None
 
 
-def _by_email(session: Session, connection_id: int, email: str) -> PsaMember | None:
-    return session.scalar(
+def mapping(session: Session, user: User, connection: Connection) -> Mapping:
+    return _mappings(session, [user.id], connection.id)[user.id][0]
+
+
+def mappings(session: Session, users: Sequence[User]) -> dict[int, list[Mapping]]:
+    """Each user's mapping at each PSA whose members Vectis writes as (by the connection's name), by user id:
+    one query however many users the page lists."""
+    return _mappings(session, [u.id for u in users], None)
+
+
+def _mappings(session: Session, user_ids: list[int], connection_id: int | None) -> dict[int, list[Mapping]]:
+    """An admin's choice where there is one, else the first active member with the user's e-mail
+    (case-insensitive), for every (user, connection) pair in one statement."""
+    chosen, admin = aliased(PsaMember), aliased(User)
+    by_email = aliased(
+        PsaMember,
         select(PsaMember)
         .where(
-            PsaMember.connection_id == connection_id,
-            func.lower(PsaMember.email) == email.strip().lower(),
+            PsaMember.connection_id == Connection.id,
+            func.lower(PsaMember.email) == func.lower(func.trim(User.email)),
             PsaMember.inactive.is_(False),
         )
         .order_by(PsaMember.id)
         .limit(1)
+        .lateral(),
     )
-
-
-def mapping(session: Session, user: User, connection: Connection) -> Mapping:
-    choice = session.scalar(
-        select(PsaMemberChoice).where(
-            PsaMemberChoice.user_id == user.id, PsaMemberChoice.connection_id == connection.id
+    which = Connection.id == connection_id if connection_id is not None else Connection.vendor.in_(_vendors())
+    rows = session.execute(
+        select(
+            User.id,
+            Connection,
+            PsaMemberChoice.id.is_not(None),  # outer joined: whether an admin chose
+            PsaMemberChoice.chosen_at,
+            chosen,
+            admin.name,
+            by_email,
         )
+        .select_from(User)
+        .join(Connection, which)
+        .outerjoin(
+            PsaMemberChoice,
+            and_(PsaMemberChoice.user_id == User.id, PsaMemberChoice.connection_id == Connection.id),
+        )
+        .outerjoin(chosen, chosen.id == PsaMemberChoice.member_id)
+        .outerjoin(admin, admin.id == PsaMemberChoice.chosen_by)
+        .outerjoin(by_email, true())
+        .where(User.id.in_(user_ids))
+        .order_by(Connection.name, Connection.id)
     )
-    if choice is not None:
-        member = session.get(PsaMember, choice.member_id) if choice.member_id else None
-        admin = session.get(User, choice.chosen_by) if choice.chosen_by else None
-        return Mapping(connection, member, BY_ADMIN, admin.name if admin else None, choice.chosen_at)
-    member = _by_email(session, connection.id, user.email)
-    return Mapping(connection, member, BY_EMAIL if member else None)
-
-
-def mappings(session: Session, user: User) -> list[Mapping]:
-    return [mapping(session, user, connection) for connection in psa_connections(session)]
+    found: dict[int, list[Mapping]] = {user_id: [] for user_id in user_ids}
+    for user_id, connection, made, chosen_at, member, admin_name, matched in rows:
+        if made:
+            found[user_id].append(Mapping(connection, member, BY_ADMIN, admin_name, chosen_at))
+        else:
+            found[user_id].append(Mapping(connection, matched, BY_EMAIL if matched else None))
+    return found
 
 
 def members(session: Session, connection_id: int) -> Sequence[PsaMember]:
@@ -93,7 +123,7 @@ def members(session: Session, connection_id: int) -> Sequence[PsaMember]:
 
 def mine(session: Session, user: User) -> list[tuple[int, str]]:
     """(connection, member external id) for each PSA where the user is a member: what "My tickets" shows."""
-    return [(m.connection.id, m.member.external_id) for m in mappings(session, user) if m.member is not None]
+    return [(m.connection.id, m.member.external_id) for m in mappings(session, [user])[user.id] if m.member]
 
 
 # --- the vendor's answer on authorship ------------------------------------------------------------------
@@ -126,29 +156,43 @@ def forget_refusal(session: Session, connection_id: int) -> bool:
 
 @dataclass(frozen=True)
 class Authorship:
-    """How a write by a user to one PSA will be authored: as ``member``, or signed with ``signature``, and why
-    (``reason``: member, none, inactive, refused, unsupported; ``why`` in words, for the audit row)."""
+    """How a write to one PSA will be authored: as ``member`` (only ever set where the vendor takes one), else
+    the text signed by ``name`` (None: a rule or the system writes, as the API member, unsigned). ``reason``:
+    member, none, inactive, refused, unsupported or api; ``why`` in words, for the audit row."""
 
     member: PsaMember | None
-    signature: str
+    name: str | None
     reason: str
     why: str
     retry_at: datetime | None = None  # a refusal is remembered until then
 
+    @property
+    def signature(self) -> str | None:
+        return signature(self.name) if self.name else None
 
-def authorship(session: Session, user: User, connection: Connection, noun: str) -> Authorship:
+    def sign(self, text: str) -> str:
+        """``text`` as it goes when no member writes it: signed by the person, or as it is for a rule."""
+        return signed(text, self.name) if self.name else text
+
+
+def authorship(
+    session: Session, user: User | None, connection: Connection, noun: str, *, writer: str = ""
+) -> Authorship:
+    """How ``user`` writes to ``connection``; without a user (``writer``: the rule or the system asking) the API
+    member writes, unsigned, as it did before members existed. The one place that asks whether the vendor takes
+    a member as author at all."""
+    if user is None:
+        return Authorship(None, None, "api", f"as the API member ({writer or 'Vectis'})")
     name = user.name
     if not supports(CONNECTORS.get(connection.vendor, object), WritesAsMembers):
-        return Authorship(
-            None, signature(name), "unsupported", f"signed as text: {noun} does not record who wrote a note"
-        )
+        return Authorship(None, name, "unsupported", f"signed as text: {noun} does not record who wrote a note")
     found = mapping(session, user, connection).member
     if found is None:
-        return Authorship(None, signature(name), "none", f"signed as text: {name} has no {noun} member in Vectis")
+        return Authorship(None, name, "none", f"signed as text: {name} has no {noun} member in Vectis")
     if found.inactive:
-        return Authorship(None, signature(name), "inactive", f"signed as text: {found.name} is inactive in {noun}")
+        return Authorship(None, name, "inactive", f"signed as text: {found.name} is inactive in {noun}")
     refused = refusal(session, connection.id)
     if refused is not None:
         why = f"signed as text: {noun} refuses notes written as its members"
-        return Authorship(None, signature(name), "refused", why, refused.retry_at)
-    return Authorship(found, signature(name), "member", f"as {noun} member {found.name}")
+        return Authorship(None, name, "refused", why, refused.retry_at)
+    return Authorship(found, name, "member", f"as {noun} member {found.name}")

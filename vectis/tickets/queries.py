@@ -330,6 +330,7 @@ class NewTicketForm:
     board_id: int | None
     priority_id: int | None
     contact_id: int | None
+    noun: str  # the PSA it is created in, as people name it ("ConnectWise"); "your PSA" when boards span two
 
 
 def new_ticket_form(session: Session, customer: Customer, customer_ids: list[int]) -> NewTicketForm:
@@ -350,6 +351,7 @@ def new_ticket_form(session: Session, customer: Customer, customer_ids: list[int
         )
     )
     main = next((c for c in contacts if customer.contact_name and c.name == customer.contact_name), None)
+    psas = {nouns(session).get(b.connection_id, "your PSA") for b in boards}
     return NewTicketForm(
         boards=boards,
         priorities=priorities,
@@ -357,12 +359,26 @@ def new_ticket_form(session: Session, customer: Customer, customer_ids: list[int
         board_id=board_id,
         priority_id=next((p.id for p in priorities if p.is_default), None),
         contact_id=main.id if main else None,
+        noun=psas.pop() if len(psas) == 1 else "your PSA",
     )
+
+
+def _writing_vendors() -> list[str]:
+    return [key for key, cls in registry.CONNECTORS.items() if supports(cls, WritesTickets)]
+
+
+def writing_psas(session: Session) -> list[str]:
+    """How people name each connected PSA Vectis writes tickets to ("ConnectWise"), for the words of a form."""
+    connected = session.scalars(
+        select(Connection.id).where(Connection.vendor.in_(_writing_vendors())).order_by(Connection.name)
+    )
+    names = nouns(session)
+    return list(dict.fromkeys(names[c] for c in connected))
 
 
 def ticket_customers(session: Session) -> list[tuple[int, str]]:
     """The customers a ticket can be opened for: linked to an account at a PSA Vectis writes tickets to."""
-    vendors = [key for key, cls in registry.CONNECTORS.items() if supports(cls, WritesTickets)]
+    vendors = _writing_vendors()
     return [
         (customer_id, name)
         for customer_id, name in session.execute(

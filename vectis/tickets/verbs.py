@@ -25,7 +25,6 @@ from vectis.connectors.capabilities import (
     WritesAsMembers,
     WritesTickets,
     as_capability,
-    supports,
 )
 from vectis.connectors.registry import get as vendor_class
 from vectis.models import (
@@ -66,16 +65,49 @@ def _connection(ctx: Context, connection_id: int) -> Connection:
     return connection
 
 
-def _refresh(ctx: Context, psa: WritesTickets, connection: Connection, external_id: str) -> Ticket:
+@dataclass(frozen=True)
+class _ReadBack:
+    """The ticket as the vendor has it after a write, stored; or, when reading it back failed, ``ticket`` None
+    and ``said``: the sentence telling so. The write happened either way, so it is never told as refused."""
+
+    ticket: Ticket | None
+    said: str = ""
+
+
+def _refresh(ctx: Context, psa: WritesTickets, connection: Connection, external_id: str) -> _ReadBack:
     """Read the ticket back from the vendor and store it: what Vectis shows is what the PSA has."""
-    record = psa.get_ticket(external_id)
+    try:
+        record = psa.get_ticket(external_id)
+    except ConnectorError as exc:
+        return _unread(psa.noun, exc.message)
     if record is None:
-        raise ActionFailed(f"{psa.noun} answered, but the ticket it sent back could not be read.")
-    return store_ticket(ctx.session, connection, record)
+        return _unread(psa.noun, f"{psa.noun} sent it back in a form Vectis could not read")
+    try:
+        with ctx.session.begin_nested():  # stored whole or not at all
+            return _ReadBack(store_ticket(ctx.session, connection, record))
+    except LookupError:
+        return _unread(psa.noun, f"{psa.noun} sent back a ticket Vectis could not store")
+
+
+def _unread(noun: str, reason: str) -> _ReadBack:
+    return _ReadBack(
+        None, f" Refreshing it from {noun} failed: {reason.rstrip('.')}. Vectis shows it after the next sync."
+    )
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _noun(connection: Connection) -> str:
+    """How people name the connection's vendor in a sentence: "ConnectWise"."""
+    cls = vendor_class(connection.vendor)
+    return str(getattr(cls, "noun", None) or cls.label)
+
+
+def _nothing_sent(ctx: Context, ticket: Ticket, already: str) -> str:
+    connection = ctx.session.get(Connection, ticket.connection_id)
+    return f"Already {already}: nothing was sent to {_noun(connection) if connection else 'the PSA'}."
 
 
 class TicketVerb(Verb):
@@ -93,7 +125,9 @@ class TicketVerb(Verb):
         if connection is None:
             return None
         rate = connection.rate_limit_per_second or vendor_class(connection.vendor).default_rate_limit
-        return RateLimit(f"connection:{ctx.tenant_id}:{connection.id}", rate, burst=max(1, round(rate)))
+        return RateLimit(
+            f"connection:{ctx.tenant_id}:{connection.id}", rate, burst=max(1, round(rate)), vendor=_noun(connection)
+        )
 
 
 def _int(value: Any) -> int:
@@ -124,13 +158,15 @@ class ReplyToTicket(TicketVerb):
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             try:
                 # Sent as the member or, refused, signed: either text may be the one that arrived.
-                texts = [text] if plan.name is None else [text, members.signed(text, plan.name)]
+                texts = list(dict.fromkeys([text, plan.sign(text)]))
                 if not any(psa.find_note(ticket.external_id, t, internal=internal, since=since) for t in texts):
                     return None
-                ticket = _refresh(ctx, psa, connection, ticket.external_id)
             except ConnectorError:
                 return None
-            return Applied(f"The note is on {psa.noun} ticket #{ticket.external_id}.", response={"vendor": {}})
+            read = _refresh(ctx, psa, connection, ticket.external_id)
+            return Applied(
+                f"The note is on {psa.noun} ticket #{ticket.external_id}.{read.said}", response={"vendor": {}}
+            )
 
     def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
         clean = dict(payload)
@@ -165,43 +201,28 @@ class ReplyToTicket(TicketVerb):
                 if status is not None and status.id != ticket.status_id:
                     psa.set_status(external, status.external_id)
                     vendor["status"] = {"to": status.name}
-                ticket = _refresh(ctx, psa, connection, external)
             except ConnectorError as exc:
                 raise vendor_refused(psa.noun, exc) from None
+            read = _refresh(ctx, psa, connection, external)
             noun = psa.noun
         kind = "Internal note" if internal else "Reply"
-        moved = f"; status is now {ticket.status_name}" if status is not None else ""
+        now = read.ticket.status_name if read.ticket else status.name if status else ""
+        moved = f"; status is now {now}" if status is not None else ""
         return Applied(
-            f"{kind} sent to {noun} ticket #{ticket.external_id}{_as_member(vendor['author'])}{moved}."
-            + _signed(vendor["author"]),
+            f"{kind} sent to {noun} ticket #{external}{_as_member(vendor['author'])}{moved}."
+            + _signed(vendor["author"])
+            + read.said,
             response={"vendor": vendor, "author": vendor["author"]},
         )
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """How this action's text is authored: as ``member`` (a PsaMember), else signed ``name`` (None: a rule or
-    the system writes, as the API member, unsigned)."""
-
-    member: PsaMember | None
-    name: str | None
-    why: str
-
-    @property
-    def signature(self) -> str | None:
-        return members.signature(self.name) if self.name else None
-
-
-def _authorship(ctx: Context, connection: Connection) -> _Plan:
+def _authorship(ctx: Context, connection: Connection) -> members.Authorship:
     user = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
-    if user is None:  # a rule, the system: the API member writes it, as before
-        return _Plan(None, None, f"as the API member ({ctx.actor.type} {ctx.actor.label})")
-    noun = str(getattr(vendor_class(connection.vendor), "noun", connection.name))
-    plan = members.authorship(ctx.session, user, connection, noun)
-    return _Plan(plan.member, user.name, plan.why)
+    writer = f"{ctx.actor.type} {ctx.actor.label}"
+    return members.authorship(ctx.session, user, connection, _noun(connection), writer=writer)
 
 
-def _author(plan: _Plan, *, member: PsaMember | None, why: str) -> dict[str, Any]:
+def _author(plan: members.Authorship, *, member: PsaMember | None, why: str) -> dict[str, Any]:
     """What the audit row says about who the vendor shows as the author."""
     if member is not None:
         return {"as": "member", "member": member.name, "member_id": member.external_id}
@@ -228,7 +249,7 @@ def _write_note(
     psa: WritesTickets,
     *,
     connection: Connection,
-    plan: _Plan,
+    plan: members.Authorship,
     external: str,
     text: str,
     internal: bool,
@@ -237,7 +258,7 @@ def _write_note(
     """The note, at most once: as the member where the vendor takes one; refused (which stores nothing),
     once more signed. A refusal of any member is remembered, so the next writes sign at once."""
     why = plan.why
-    if plan.member is not None and supports(psa, WritesAsMembers):
+    if plan.member is not None:  # set only where the vendor takes a member (members.authorship)
         member, writer = plan.member, as_capability(psa, WritesAsMembers)
         try:
             write_once(
@@ -249,9 +270,11 @@ def _write_note(
             return _author(plan, member=member, why=why)
         except AuthorRefused as refused:
             if refused.any_member:
-                members.remember_refusal(ctx.session, ctx.tenant_id, connection.id, refused.reason)
+                # Kept even if the rest of this action fails: the vendor's answer about its role stands.
+                reason = refused.reason
+                ctx.lasting.append(lambda: members.remember_refusal(ctx.session, ctx.tenant_id, connection.id, reason))
             why = f"signed as text: {refused.reason}"
-    final = text if plan.name is None else members.signed(text, plan.name)
+    final = plan.sign(text)
     write_once(
         lambda: psa.add_note(external, final, internal=internal),
         lambda: psa.find_note(external, final, internal=internal, since=since) or None,
@@ -282,6 +305,13 @@ class UpdateTicketStatus(TicketVerb):
     name = "ticket.update_status"
     label = "Change a ticket's status"
 
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        ticket = ctx.session.get(Ticket, _int(target.id))
+        status = ctx.session.get(TicketStatus, _int(payload.get("status_id")))
+        if ticket is None or status is None or status.id != ticket.status_id:
+            return None
+        return _nothing_sent(ctx, ticket, status.name)
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         ticket = _ticket(ctx, target)
         status = _status(ctx, ticket, payload.get("status_id"))
@@ -292,12 +322,13 @@ class UpdateTicketStatus(TicketVerb):
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             try:
                 psa.set_status(ticket.external_id, status.external_id)
-                ticket = _refresh(ctx, psa, connection, ticket.external_id)
             except ConnectorError as exc:
                 raise vendor_refused(psa.noun, exc) from None
+            read = _refresh(ctx, psa, connection, ticket.external_id)
+        after = read.ticket.status_name if read.ticket else status.name
         return Applied(
-            f"Ticket #{ticket.external_id} moved from {before} to {ticket.status_name}.",
-            response={"before": before, "after": ticket.status_name},
+            f"Ticket #{ticket.external_id} moved from {before} to {after}.{read.said}",
+            response={"before": before, "after": after},
         )
 
 
@@ -369,11 +400,11 @@ class CreateTicket(TicketVerb):
         # is assigned to): its description is what a person wrote. Written by a member, the description goes
         # as the ticket's first note in their name; otherwise it goes with the ticket, signed.
         described = new.description or new.summary
-        by_member = plan.member is not None and supports(vendor_class(connection.vendor), WritesAsMembers)
+        by_member = plan.member is not None
         if by_member:
             new = replace(new, description=None)
         elif plan.name is not None:
-            new = replace(new, description=members.signed(described, plan.name))
+            new = replace(new, description=plan.sign(described))
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             since = _now()
             try:
@@ -396,22 +427,83 @@ class CreateTicket(TicketVerb):
                 except (ConnectorError, OutcomeUnknown) as exc:
                     author = {"as": "api member", "why": f"the description did not arrive: {exc.message}"}
                     missing = f" Its description did not reach {psa.noun} ({exc.message}): add it as a reply."
+            return _created(ctx, psa, connection, created, payload, summary=new.summary, author=author, missing=missing)
+
+    def confirm(self, ctx: Context, target: Target, payload: dict[str, Any], since: datetime) -> Applied | None:
+        """After a worker died while creating it: the ticket with this summary the PSA opened for the company on
+        the board since then, if there is one, and whether a description a member was to add followed it."""
+        opening = _opening(ctx, target, payload)
+        connection, new = opening.connection, opening.new
+        plan = _authorship(ctx, connection)
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            missing = ""
             try:
-                ticket = _refresh(ctx, psa, connection, created)
-            except ConnectorError as exc:
-                raise vendor_refused(psa.noun, exc) from None
-            noun = psa.noun
-        if payload.get("alert_id"):
+                created = psa.find_ticket(new, since=since)
+                if created is None:
+                    return None
+                if plan.member is not None:  # its description was to follow as a note, as the member or signed
+                    described = new.description or new.summary
+                    texts = dict.fromkeys([described, plan.sign(described)])
+                    if not any(psa.find_note(created, t, internal=False, since=since) for t in texts):
+                        missing = (
+                            f" Its description may not have reached {psa.noun}: check the ticket and add it as a "
+                            "reply if it is missing."
+                        )
+            except ConnectorError:
+                return None
+            author = {"as": "not known", "why": "found by reading back after the worker sending it stopped"}
+            return _created(ctx, psa, connection, created, payload, summary=new.summary, author=author, missing=missing)
+
+
+def _created(
+    ctx: Context,
+    psa: WritesTickets,
+    connection: Connection,
+    created: str,
+    payload: dict[str, Any],
+    *,
+    summary: str,
+    author: dict[str, Any],
+    missing: str,
+) -> Applied:
+    """A ticket the PSA now has: read back and stored, linked to the alert it was opened for, and said. If it
+    cannot be read back it is still created, and said so with its number: never as refused, or it is sent again."""
+    read = _refresh(ctx, psa, connection, created)
+    ticket, unlinked = read.ticket, ""
+    if payload.get("alert_id"):
+        if ticket is not None:
             attached_by = "user" if ctx.actor.type == "user" else "rule"
             attach_alert(ctx.session, ctx.tenant_id, _int(payload["alert_id"]), ticket.id, attached_by=attached_by)
-        said, more = (
-            f"Created {noun} ticket #{ticket.external_id}{_as_member(author)}: {ticket.summary}",
-            _signed(author) + missing,
-        )
-        return Applied(
-            f"{said}.{more}" if more else said,
-            response={"vendor": {"id": created}, "ticket_id": ticket.id, "author": author},
-        )
+        else:
+            unlinked = (
+                f" It is not linked to the alert yet: check {psa.noun} before opening the alert as a ticket again."
+            )
+    said, more = (
+        f"Created {psa.noun} ticket #{created}{_as_member(author)}: {ticket.summary if ticket else summary}",
+        _signed(author) + missing + read.said + unlinked,
+    )
+    return Applied(
+        f"{said}.{more}" if more else said,
+        response={"vendor": {"id": created}, "ticket_id": ticket.id if ticket else None, "author": author},
+    )
+
+
+UNASSIGNED = "none"  # Assign's "Unassigned", said outright: a missing or unknown choice never unassigns
+
+
+def _assignee(ctx: Context, ticket: Ticket, connection: Connection, payload: dict[str, Any]) -> PsaMember | None:
+    """The member Assign asks for; None: nobody, only when asked for by ``UNASSIGNED``."""
+    wanted = str(payload.get("member_id") or "").strip()
+    if not wanted:  # a browser sends nothing for a chosen option that is disabled
+        raise ActionFailed("Choose whom to assign the ticket to, or Unassigned.")
+    if wanted == UNASSIGNED:
+        return None
+    member = ctx.session.get(PsaMember, _int(wanted))
+    if member is None or member.connection_id != ticket.connection_id:
+        raise ActionFailed(f"Choose one of {connection.name}'s members.")
+    if member.inactive:
+        raise ActionFailed(f"{member.name} is inactive in {connection.name}. Choose someone else.")
+    return member
 
 
 @register
@@ -419,37 +511,54 @@ class AssignTicket(TicketVerb):
     name = "ticket.assign"
     label = "Assign a ticket"
 
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        ticket = ctx.session.get(Ticket, _int(target.id))
+        wanted = str(payload.get("member_id") or "").strip()
+        if ticket is None or not wanted:
+            return None
+        if wanted == UNASSIGNED:
+            return None if ticket.assignee or ticket.assignee_external_id else _nothing_sent(ctx, ticket, "unassigned")
+        member = ctx.session.get(PsaMember, _int(wanted))
+        if member is None or member.connection_id != ticket.connection_id:
+            return None
+        if member.external_id != ticket.assignee_external_id:
+            return None
+        return _nothing_sent(ctx, ticket, f"assigned to {member.name}")
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         ticket = _ticket(ctx, target)
         connection = _connection(ctx, ticket.connection_id)
-        member: PsaMember | None = None
-        if payload.get("member_id"):
-            member = ctx.session.get(PsaMember, _int(payload["member_id"]))
-            if member is None or member.connection_id != ticket.connection_id:
-                raise ActionFailed(f"Choose one of {connection.name}'s members.")
-            if member.inactive:
-                raise ActionFailed(f"{member.name} is inactive in {connection.name}. Choose someone else.")
+        member = _assignee(ctx, ticket, connection, payload)
         before = ticket.assignee or "nobody"
         with connector_for(ctx, connection, TriagesTickets, doing="assign tickets in") as psa:
             noun = str(getattr(psa, "noun", connection.name))
             try:
                 psa.assign(ticket.external_id, member.external_id if member else None)
-                ticket = _refresh(ctx, as_capability(psa, WritesTickets), connection, ticket.external_id)
             except ConnectorError as exc:
                 raise vendor_refused(noun, exc) from None
-        after = ticket.assignee or "nobody"
+            read = _refresh(ctx, as_capability(psa, WritesTickets), connection, ticket.external_id)
+        assignee = read.ticket.assignee if read.ticket else member.name if member else None
         message = (
-            f"Ticket #{ticket.external_id} is assigned to {after}."
-            if ticket.assignee
+            f"Ticket #{ticket.external_id} is assigned to {assignee}."
+            if assignee
             else f"Ticket #{ticket.external_id} is no longer assigned to anyone."
         )
-        return Applied(message, response={"before": before, "after": after})
+        return Applied(message + read.said, response={"before": before, "after": assignee or "nobody"})
 
 
 @register
 class ChangeTicketPriority(TicketVerb):
     name = "ticket.set_priority"
     label = "Change a ticket's priority"
+
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        ticket = ctx.session.get(Ticket, _int(target.id))
+        priority = ctx.session.get(TicketPriority, _int(payload.get("priority_id")))
+        if ticket is None or priority is None or priority.connection_id != ticket.connection_id:
+            return None
+        if priority.external_id != ticket.priority_external_id:
+            return None
+        return _nothing_sent(ctx, ticket, priority.name)
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         ticket = _ticket(ctx, target)
@@ -462,12 +571,13 @@ class ChangeTicketPriority(TicketVerb):
             noun = str(getattr(psa, "noun", connection.name))
             try:
                 psa.set_priority(ticket.external_id, priority.external_id)
-                ticket = _refresh(ctx, as_capability(psa, WritesTickets), connection, ticket.external_id)
             except ConnectorError as exc:
                 raise vendor_refused(noun, exc) from None
+            read = _refresh(ctx, as_capability(psa, WritesTickets), connection, ticket.external_id)
+        after = read.ticket.priority if read.ticket else priority.name
         return Applied(
-            f"Ticket #{ticket.external_id} is now {ticket.priority} (was {before}).",
-            response={"before": before, "after": ticket.priority},
+            f"Ticket #{ticket.external_id} is now {after} (was {before}).{read.said}",
+            response={"before": before, "after": after},
         )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vectis.connectors.base import (
@@ -150,6 +150,20 @@ def write_members(session: Session, connection: Connection, records: list[PsaMem
         ],
         conflict=("tenant_id", "connection_id", "external_id"),
         update=("identifier", "name", "email", "inactive"),
+    )
+
+
+def retire_members(session: Session, connection: Connection, listed: set[str]) -> None:
+    """After a complete pass that listed the members: those the vendor no longer lists (deleted there) become
+    inactive, so they are never offered, matched or written as. Kept, since tickets and choices name them."""
+    session.execute(
+        update(PsaMember)
+        .where(
+            PsaMember.connection_id == connection.id,
+            PsaMember.inactive.is_(False),
+            PsaMember.external_id.not_in(listed),
+        )
+        .values(inactive=True)
     )
 
 

@@ -40,7 +40,7 @@ def _users_page(
         "admin/users.html",
         "admin/_users_table.html",
         users=rows,
-        psa={u.id: members.mappings(s, u) for u in rows},
+        psa=members.mappings(s, rows),
         roles=list(Role),
         form=form or {},
         error=error,
@@ -78,7 +78,7 @@ def user(user_id: int) -> BaseResponse:
     shown = get_or_404(User, user_id)
     psa = [
         (found, members.members(s, found.connection.id), members.refusal(s, found.connection.id))
-        for found in members.mappings(s, shown)
+        for found in members.mappings(s, [shown])[shown.id]
     ]
     return render("admin/user.html", user=shown, roles=list(Role), psa=psa, active="admin", tab="users")
 

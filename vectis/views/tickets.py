@@ -4,13 +4,13 @@ status, owner and priority controls, the reply form, and New ticket from the hub
 from __future__ import annotations
 
 import base64
-from typing import Any, cast
+from typing import cast
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from vectis.actions import Target, perform
+from vectis.actions import Outcome, Target, perform
 from vectis.identity.auth import current_actor, require_role, signed_in
 from vectis.models import Customer, Role, Ticket, User
 from vectis.platform import db, public_ids
@@ -23,6 +23,9 @@ from vectis.views.customers import hub_page
 bp = Blueprint("tickets", __name__)
 writers = require_role(Role.TECHNICIAN)  # admins pass every check
 NEW_TICKET_FIELDS = ("summary", "board_id", "priority_id", "contact_id", "description")
+# The outcomes that accept what was asked, and the tone each is told in: "queued" is stored and sent by the
+# worker when the PSA's rate limit allows, so the draft goes and nothing is shown as an error.
+ACCEPTED = {"ok": "ok", "queued": "info"}
 
 
 def _me() -> User:
@@ -52,7 +55,11 @@ def index() -> Response:
 
 
 def _detail(
-    ticket: Ticket, *, draft: dict[str, str] | None = None, notice: str | None = None, status: int = 200
+    ticket: Ticket,
+    *,
+    draft: dict[str, str] | None = None,
+    notice: Outcome | None = None,
+    status: int = 200,
 ) -> Response:
     s = db.session()
     customer = s.get(Customer, ticket.customer_id) if ticket.customer_id else None
@@ -63,7 +70,8 @@ def _detail(
         customer=customer,
         severity=tickets.SEVERITY,
         draft=draft or {},
-        notice=notice,
+        notice=notice.message if notice else None,
+        notice_tone=ACCEPTED.get(notice.result, "ok") if notice else None,
         active="tickets",
         status=status,
     )
@@ -95,13 +103,13 @@ def reply(ticket_id: int) -> Response:
         actor=current_actor(),
         surface="ui",
     )
-    if not outcome.ok:  # the draft stays in the form, with the vendor's reason above it
+    if outcome.result not in ACCEPTED:  # the draft stays in the form, with the vendor's reason above it
         draft = {"text": str(form["text"]), "internal": "on" if form["internal"] else "", "error": outcome.message}
         return _detail(ticket, draft=draft, status=422)
     db.session().refresh(ticket)
     if wants_partial():
-        return _detail(ticket, notice=outcome.message)
-    flash(outcome.message, "ok")
+        return _detail(ticket, notice=outcome)
+    flash(outcome.message, ACCEPTED[outcome.result])
     return redirect(url_for("tickets.show", ticket_id=ticket.id))
 
 
@@ -128,22 +136,28 @@ def change(ticket_id: int, control: str) -> Response:
     )
     db.session().refresh(ticket)
     if wants_partial():
-        if outcome.ok:
-            return _detail(ticket, notice=outcome.message)
+        if outcome.result in ACCEPTED:
+            return _detail(ticket, notice=outcome)
         return _detail(ticket, draft={"control_error": outcome.message, "control": control}, status=422)
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, ACCEPTED.get(outcome.result, "error"))
     return redirect(url_for("tickets.show", ticket_id=ticket.id))
 
 
-def _created(customer: Customer, payload: dict[str, str]) -> tuple[bool, str, Any]:
-    outcome = perform(
+def _create(customer: Customer, payload: dict[str, str]) -> Outcome:
+    return perform(
         "ticket.create",
         Target("customer", str(customer.id), customer.name),
         payload,
         actor=current_actor(),
         surface="ui",
     )
-    return outcome.ok, outcome.message, outcome.response.get("ticket_id")
+
+
+def _created(outcome: Outcome, otherwise: str) -> Response:
+    """Created, or queued for the worker to create: said above the ticket, else above where it was asked."""
+    flash(outcome.message, ACCEPTED[outcome.result])
+    ticket_id = outcome.response.get("ticket_id")
+    return redirect(url_for("tickets.show", ticket_id=ticket_id) if ticket_id else otherwise)
 
 
 @bp.post("/customers/<pid(customer):customer_id>/tickets")
@@ -151,13 +165,10 @@ def _created(customer: Customer, payload: dict[str, str]) -> tuple[bool, str, An
 def create(customer_id: int) -> Response:
     customer = get_or_404(Customer, customer_id)
     payload = {k: request.form.get(k, "") for k in NEW_TICKET_FIELDS}
-    ok, message, ticket_id = _created(customer, payload)
-    if not ok:  # what was typed and chosen stays in the form, with the reason above it
-        return hub_page(customer.id, "tickets", draft={**payload, "error": message}, status=422)
-    flash(message, "ok")
-    if ticket_id:
-        return redirect(url_for("tickets.show", ticket_id=ticket_id))
-    return redirect(url_for("customers.tab", customer_id=customer.id, tab="tickets"))
+    outcome = _create(customer, payload)
+    if outcome.result not in ACCEPTED:  # what was typed and chosen stays in the form, with the reason above it
+        return hub_page(customer.id, "tickets", draft={**payload, "error": outcome.message}, status=422)
+    return _created(outcome, url_for("customers.tab", customer_id=customer.id, tab="tickets"))
 
 
 def _new_page(customer: Customer | None, draft: dict[str, str], status: int = 200) -> Response:
@@ -166,6 +177,7 @@ def _new_page(customer: Customer | None, draft: dict[str, str], status: int = 20
         "tickets/new.html",
         "tickets/_new_ticket.html",
         customers=tickets.ticket_customers(s),
+        psas=tickets.writing_psas(s),
         customer=customer,
         new_ticket=tickets.new_ticket_for(s, customer) if customer else None,
         draft=draft,
@@ -183,9 +195,18 @@ def _chosen_customer(value: str | None) -> Customer | None:
 @writers
 def new() -> Response:
     """New ticket from the queue: choose the customer, and the form offers its boards (its usual one first),
-    priorities and contacts, as the hub's form does. Changing the customer keeps what was typed."""
-    draft = {k: request.args.get(k, "") for k in ("summary", "description")}
-    return _new_page(_chosen_customer(request.args.get("customer")), draft)
+    priorities and contacts, as the hub's form does. The URL names the customer only (without scripts the
+    Choose button asks for it), never what was typed."""
+    return _new_page(_chosen_customer(request.args.get("customer")), {})
+
+
+@bp.post("/tickets/new/customer")
+@writers
+def choose_customer() -> Response:
+    """Changing the customer asks for its form again and keeps what was typed: posted, so a ticket's text never
+    lands in a URL (access logs, history)."""
+    draft = {k: request.form.get(k, "") for k in ("summary", "description")}
+    return _new_page(_chosen_customer(request.form.get("customer")), draft)
 
 
 @bp.post("/tickets/new")
@@ -195,10 +216,7 @@ def create_from_queue() -> Response:
     payload = {k: request.form.get(k, "") for k in NEW_TICKET_FIELDS}
     if customer is None:
         return _new_page(None, {**payload, "error": "Choose the customer the ticket is for."}, status=422)
-    ok, message, ticket_id = _created(customer, payload)
-    if not ok:
-        return _new_page(customer, {**payload, "error": message}, status=422)
-    flash(message, "ok")
-    if ticket_id:
-        return redirect(url_for("tickets.show", ticket_id=ticket_id))
-    return redirect(url_for("tickets.index"))
+    outcome = _create(customer, payload)
+    if outcome.result not in ACCEPTED:
+        return _new_page(customer, {**payload, "error": outcome.message}, status=422)
+    return _created(outcome, url_for("tickets.index"))
