@@ -350,6 +350,35 @@ def test_a_refused_status_change_is_a_failed_audit_row_and_changes_nothing(app: 
     assert audit == ("failed", 400)
 
 
+def test_a_reply_whose_status_change_is_refused_is_still_a_sent_reply(app: Flask, cw: Sim) -> None:
+    """The note is in ConnectWise: told as refused, the reply would be kept as a draft and sent a second time."""
+    setup = connect(app, cw)
+    sync(app, setup)
+    ticket = a_ticket(app, setup)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        other = s.scalar(
+            select(TicketStatus.name).where(
+                TicketStatus.board_id == ticket.board_id, TicketStatus.id != ticket.status_id
+            )
+        )
+        other_id = s.scalar(
+            select(TicketStatus.id).where(TicketStatus.board_id == ticket.board_id, TicketStatus.name == other)
+        )
+    notes = len(cw.state.notes.get(int(ticket.external_id), []))
+    cw.state.faults.fail_patch = True
+    result, message = act(
+        app, setup, "ticket.reply", Target("ticket", str(ticket.id), "t"), {"text": "On my way.", "status_id": other_id}
+    )
+    assert result == "ok", message
+    assert (
+        f"ConnectWise refused the status change to {other}" in message
+        and f"so it is still {ticket.status_name}" in message
+    )
+    assert len(cw.state.notes[int(ticket.external_id)]) == notes + 1
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert s.scalar(select(Ticket.status_name).where(Ticket.id == ticket.id)) == ticket.status_name
+
+
 def test_attachments_over_ten_megabytes_are_refused_with_the_cap(app: Flask, cw: Sim) -> None:
     setup = connect(app, cw)
     sync(app, setup)

@@ -198,16 +198,26 @@ class ReplyToTicket(TicketVerb):
                     since=since,
                 )  # fmt: skip
                 vendor["note"] = {"internal": internal}
-                if status is not None and status.id != ticket.status_id:
-                    psa.set_status(external, status.external_id)
-                    vendor["status"] = {"to": status.name}
             except ConnectorError as exc:
                 raise vendor_refused(psa.noun, exc) from None
+            # The note is in: a refused status change must not make the reply look refused, or it is sent twice.
+            refused = None
+            if status is not None and status.id != ticket.status_id:
+                try:
+                    psa.set_status(external, status.external_id)
+                    vendor["status"] = {"to": status.name}
+                except ConnectorError as exc:
+                    refused = exc.message
+                    vendor["status"] = {"to": status.name, "refused": refused}
             read = _refresh(ctx, psa, connection, external)
             noun = psa.noun
         kind = "Internal note" if internal else "Reply"
         now = read.ticket.status_name if read.ticket else status.name if status else ""
-        moved = f"; status is now {now}" if status is not None else ""
+        if refused is not None and status is not None:
+            now = read.ticket.status_name if read.ticket else ticket.status_name
+            moved = f"; {noun} refused the status change to {status.name} ({refused}), so it is still {now}"
+        else:
+            moved = f"; status is now {now}" if status is not None else ""
         return Applied(
             f"{kind} sent to {noun} ticket #{external}{_as_member(vendor['author'])}{moved}."
             + _signed(vendor["author"])
