@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from tests.conftest import HostClient, MadeUser, TenantFixture, csrf_token, login, pid
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync
-from tests.vendors.test_connectwise import config
+from tests.vendors.test_connectwise import a_failed_backup_alert, config
 from vectis.models import (
     AuditEntry,
     Connection,
@@ -265,3 +265,22 @@ def test_choosing_the_customer_of_a_new_ticket_never_puts_what_was_typed_in_a_ur
     url = f"/tickets/new?customer={pid(app, 'customer', customer_id)}&summary=Payroll+PC&description=BitLocker"
     html = desk.tech.get(url).get_data(as_text=True)
     assert 'name="board_id"' in html and "Payroll PC" not in html and "BitLocker" not in html
+
+
+def test_an_alert_opened_as_a_ticket_while_connectwise_is_busy_is_told_queued_not_failed(
+    app: Flask, desk: Desk
+) -> None:
+    alert_id, _, _ = a_failed_backup_alert(app, desk.setup)
+    alerts = "/alerts"
+    busy(app, desk)
+    before = len(desk.state.tickets)
+    response = desk.tech.post(
+        f"/alerts/{pid(app, 'alert', alert_id)}/ticket",
+        data={"csrf_token": csrf_token(desk.tech, alerts), "next": alerts},
+        follow_redirects=True,
+    )
+    html = text_of(response.get_data(as_text=True))
+    assert response.status_code == 200, html
+    assert f'<div class="flash flash-info" role="status">{QUEUED}</div>' in html and "flash-error" not in html
+    assert queued(app, desk, "alert.open_ticket") == 1
+    assert len(desk.state.tickets) == before  # the worker opens it, not the request

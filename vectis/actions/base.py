@@ -84,6 +84,17 @@ class Outcome:
     def ok(self) -> bool:
         return self.result == "ok"
 
+    @property
+    def accepted(self) -> bool:
+        """Done, or stored for the worker to send when the vendor's rate limit allows: either way the person's
+        draft can go, and nothing is told as an error (asking again would send it twice)."""
+        return self.result in ("ok", "queued")
+
+    @property
+    def tone(self) -> str:
+        """How the outcome is told: ``ok`` (done), ``info`` (queued, dry run), ``error`` (anything else)."""
+        return "ok" if self.ok else "info" if self.result in ("queued", "dry_run") else "error"
+
 
 class Verb:
     """One thing Vectis can change. Subclasses set ``name``, ``label``, ``roles`` and implement ``apply``."""

@@ -220,7 +220,7 @@ def _opening(ctx: Context, alert: Alert, payload: dict[str, Any]) -> _Opening:
     board_id = params.integer(payload.get("board_id")) or default_board(ctx.session, customer.id)
     board = ctx.session.get(TicketBoard, board_id) if board_id else None
     if board is None:
-        raise ActionFailed("There is no PSA board to open it on: connect ConnectWise in Admin → Integrations.")
+        raise ActionFailed("There is no PSA board to open it on: connect your PSA in Admin → Integrations.")
     priority = payload.get("priority_id")
     matching = None
     if not priority:

@@ -34,7 +34,7 @@ def change_password() -> Response:
     )
     if outcome.ok:
         end_other_sessions(current_user)
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("account.index"))
 
 

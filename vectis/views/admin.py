@@ -90,7 +90,7 @@ def choose_member(user_id: int) -> BaseResponse:
     chosen = get_or_404(User, user_id)
     payload = {k: request.form.get(k, "") for k in ("connection_id", "member_id")}
     outcome = perform("psa_member.choose", Target.for_user(chosen), payload, actor=current_actor(), surface="ui")
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("admin.user", user_id=chosen.id))
 
 
@@ -102,7 +102,7 @@ def retry_members(user_id: int) -> BaseResponse:
     connection = db.session().get(Connection, params.integer(request.form.get("connection_id")) or 0)
     target = Target("connection", str(connection.id) if connection else None, connection.name if connection else "PSA")
     outcome = perform("psa_authorship.retry", target, {}, actor=current_actor(), surface="ui")
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("admin.user", user_id=shown.id))
 
 
@@ -120,7 +120,7 @@ def user_action(user_id: int, action: str) -> BaseResponse:
     target_user = get_or_404(User, user_id)
     payload = {"role": request.form.get("role", "")} if action == "role" else {}
     outcome = perform(USER_ACTIONS[action], Target.for_user(target_user), payload, actor=current_actor(), surface="ui")
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("admin.user", user_id=user_id))
 
 
@@ -173,7 +173,7 @@ def matching_action(link_id: int, action: str) -> BaseResponse:
         actor=current_actor(),
         surface="ui",
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     # Back to the list the admin acted from: the account has moved on to another one.
     return redirect(url_for("admin.matching_queue", status=_link_status(request.form.get("from")).value))
 

@@ -65,7 +65,7 @@ def act(alert_id: int, action: str) -> Response:
     outcome = perform(
         VERBS[action], Target("alert", str(alert.id), alert.subject_label), payload, actor=current_actor(), surface="ui"
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     if outcome.ok and action == "ticket" and outcome.response.get("ticket_id"):
         return redirect(url_for("tickets.show", ticket_id=outcome.response["ticket_id"]))
     return redirect(_back())

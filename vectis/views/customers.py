@@ -96,7 +96,7 @@ def set_tags(customer_id: int) -> Response:
         actor=current_actor(),
         surface="ui",
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("customers.show", customer_id=customer.id))
 
 
@@ -135,7 +135,7 @@ def edit_note(customer_id: int, note_id: int) -> Response:
         actor=current_actor(),
         surface="ui",
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return _back_to_timeline(customer_id, timeline.Filters.from_args(request.form))
 
 
@@ -148,7 +148,7 @@ def delete_note(customer_id: int, note_id: int) -> Response:
     outcome = perform(
         "note.delete", Target("customer_note", str(note.id), f"note {note.id}"), {}, actor=current_actor(), surface="ui"
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return _back_to_timeline(customer_id, timeline.Filters.from_args(request.form))
 
 

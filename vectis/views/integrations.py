@@ -83,7 +83,7 @@ def save(vendor: str) -> Response:
         "rate_limit_per_second": request.form.get("rate_limit_per_second", ""),
     }
     outcome = perform("integration.update", _target(cls), payload, actor=current_actor(), surface="ui")
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("integrations.configure", vendor=cls.key))
 
 
@@ -119,7 +119,7 @@ def set_enabled(vendor: str) -> Response:
     outcome = perform(
         "integration.update", _target(cls), {"vendor": cls.key, "enabled": enabled}, actor=current_actor(), surface="ui"
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("integrations.configure", vendor=cls.key))
 
 
@@ -139,7 +139,7 @@ def sync_now(vendor: str) -> Response:
     cls = _vendor(vendor)
     outcome = perform("integration.sync_now", _target(cls), {"vendor": cls.key}, actor=current_actor(), surface="ui")
     if not wants_partial():  # the button's form, sent without JavaScript
-        flash(outcome.message, "ok" if outcome.ok else "error")
+        flash(outcome.message, outcome.tone)
         return _back_to_page(cls)
     return _sync_component(cls, error=None if outcome.ok else outcome.message)
 
@@ -183,7 +183,7 @@ def instant_updates(vendor: str) -> Response:
         actor=current_actor(),
         surface="ui",
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("integrations.configure", vendor=cls.key))
 
 

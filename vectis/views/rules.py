@@ -58,7 +58,7 @@ def from_template(key: str) -> Response:
         actor=current_actor(),
         surface="ui",
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     if not outcome.ok:
         return redirect(url_for("rules.templates"))
     return redirect(url_for("rules.show", rule_id=outcome.response["rule_id"]))
@@ -221,7 +221,7 @@ def change_mode(rule_id: int, action: str) -> Response:
     outcome = perform(
         MODE_ACTIONS[action], Target("rule", str(rule.id), rule.name), {}, actor=current_actor(), surface="ui"
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     if action == "delete" and outcome.ok:
         return redirect(url_for("rules.index"))
     return redirect(url_for("rules.show", rule_id=rule_id))
@@ -236,5 +236,5 @@ def restore(rule_id: int) -> Response:
     outcome = perform(
         "rule.restore", Target("rule", str(rule.id), rule.name), payload, actor=current_actor(), surface="ui"
     )
-    flash(outcome.message, "ok" if outcome.ok else "error")
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("rules.show", rule_id=rule.id, tab="versions"))

@@ -23,9 +23,6 @@ from vectis.views.customers import hub_page
 bp = Blueprint("tickets", __name__)
 writers = require_role(Role.TECHNICIAN)  # admins pass every check
 NEW_TICKET_FIELDS = ("summary", "board_id", "priority_id", "contact_id", "description")
-# The outcomes that accept what was asked, and the tone each is told in: "queued" is stored and sent by the
-# worker when the PSA's rate limit allows, so the draft goes and nothing is shown as an error.
-ACCEPTED = {"ok": "ok", "queued": "info"}
 
 
 def _me() -> User:
@@ -71,7 +68,7 @@ def _detail(
         severity=tickets.SEVERITY,
         draft=draft or {},
         notice=notice.message if notice else None,
-        notice_tone=ACCEPTED.get(notice.result, "ok") if notice else None,
+        notice_tone=notice.tone if notice else None,
         active="tickets",
         status=status,
     )
@@ -103,13 +100,13 @@ def reply(ticket_id: int) -> Response:
         actor=current_actor(),
         surface="ui",
     )
-    if outcome.result not in ACCEPTED:  # the draft stays in the form, with the vendor's reason above it
+    if not outcome.accepted:  # the draft stays in the form, with the vendor's reason above it
         draft = {"text": str(form["text"]), "internal": "on" if form["internal"] else "", "error": outcome.message}
         return _detail(ticket, draft=draft, status=422)
     db.session().refresh(ticket)
     if wants_partial():
         return _detail(ticket, notice=outcome)
-    flash(outcome.message, ACCEPTED[outcome.result])
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("tickets.show", ticket_id=ticket.id))
 
 
@@ -136,10 +133,10 @@ def change(ticket_id: int, control: str) -> Response:
     )
     db.session().refresh(ticket)
     if wants_partial():
-        if outcome.result in ACCEPTED:
+        if outcome.accepted:
             return _detail(ticket, notice=outcome)
         return _detail(ticket, draft={"control_error": outcome.message, "control": control}, status=422)
-    flash(outcome.message, ACCEPTED.get(outcome.result, "error"))
+    flash(outcome.message, outcome.tone)
     return redirect(url_for("tickets.show", ticket_id=ticket.id))
 
 
@@ -155,7 +152,7 @@ def _create(customer: Customer, payload: dict[str, str]) -> Outcome:
 
 def _created(outcome: Outcome, otherwise: str) -> Response:
     """Created, or queued for the worker to create: said above the ticket, else above where it was asked."""
-    flash(outcome.message, ACCEPTED[outcome.result])
+    flash(outcome.message, outcome.tone)
     ticket_id = outcome.response.get("ticket_id")
     return redirect(url_for("tickets.show", ticket_id=ticket_id) if ticket_id else otherwise)
 
@@ -166,7 +163,7 @@ def create(customer_id: int) -> Response:
     customer = get_or_404(Customer, customer_id)
     payload = {k: request.form.get(k, "") for k in NEW_TICKET_FIELDS}
     outcome = _create(customer, payload)
-    if outcome.result not in ACCEPTED:  # what was typed and chosen stays in the form, with the reason above it
+    if not outcome.accepted:  # what was typed and chosen stays in the form, with the reason above it
         return hub_page(customer.id, "tickets", draft={**payload, "error": outcome.message}, status=422)
     return _created(outcome, url_for("customers.tab", customer_id=customer.id, tab="tickets"))
 
@@ -217,6 +214,6 @@ def create_from_queue() -> Response:
     if customer is None:
         return _new_page(None, {**payload, "error": "Choose the customer the ticket is for."}, status=422)
     outcome = _create(customer, payload)
-    if outcome.result not in ACCEPTED:
+    if not outcome.accepted:
         return _new_page(customer, {**payload, "error": outcome.message}, status=422)
     return _created(outcome, url_for("tickets.index"))
