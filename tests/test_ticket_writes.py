@@ -55,12 +55,12 @@ def desk(app: Flask, make_user: Callable[..., MadeUser]) -> Iterator[Desk]:
         yield Desk(tenant, setup, state, login(app, tenant, tech.email))
 
 
-def an_open_ticket(app: Flask, desk: Desk) -> Ticket:
+def an_open_ticket(app: Flask, desk: Desk, *, owned: bool = False) -> Ticket:
+    """An open ticket on a board and, with ``owned``, one someone is assigned to."""
+    owner = Ticket.assignee_external_id.is_not(None) if owned else Ticket.customer_id.is_not(None)
     with app.app_context(), db.tenant_session(desk.tenant.id) as s:
         ticket = s.scalar(
-            select(Ticket)
-            .where(Ticket.closed.is_(False), Ticket.board_id.is_not(None), Ticket.customer_id.is_not(None))
-            .order_by(Ticket.id)
+            select(Ticket).where(Ticket.closed.is_(False), Ticket.board_id.is_not(None), owner).order_by(Ticket.id)
         )
         assert ticket is not None
         s.expunge(ticket)
@@ -151,15 +151,8 @@ def test_a_new_ticket_queued_for_the_rate_limit_is_accepted_from_the_hub_and_fro
 
 def assigned_ticket(app: Flask, desk: Desk) -> tuple[Ticket, str]:
     """An open ticket someone owns, and its page."""
-    with app.app_context(), db.tenant_session(desk.tenant.id) as s:
-        ticket = s.scalar(
-            select(Ticket)
-            .where(Ticket.closed.is_(False), Ticket.assignee_external_id.is_not(None), Ticket.board_id.is_not(None))
-            .order_by(Ticket.id)
-        )
-        assert ticket is not None
-        s.expunge(ticket)
-        return ticket, f"/tickets/{pid(app, 'ticket', ticket.id)}"
+    ticket = an_open_ticket(app, desk, owned=True)
+    return ticket, f"/tickets/{pid(app, 'ticket', ticket.id)}"
 
 
 def test_assign_unassigns_only_when_told_unassigned_and_a_missing_choice_is_an_error(app: Flask, desk: Desk) -> None:
