@@ -32,3 +32,19 @@ def test_it_builds_exactly_the_models_schema_from_an_empty_database(settings: Se
     finally:
         engine.dispose()
     assert diff == []
+
+
+# Tables whose rows go by the thousand at once: a PSA connection's tickets, a backup connection's jobs.
+REMOVED_IN_BULK = {"tickets", "backup_connectors"}
+
+
+def test_rows_that_go_with_a_bulk_removed_parent_are_found_by_an_index() -> None:
+    """PostgreSQL finds a removed row's children by the referencing column alone: without an index leading with
+    it, every removed ticket or job reads its children's whole table (removing a connection never finishes)."""
+    unindexed = []
+    for table in Base.metadata.sorted_tables:
+        leading = {index.expressions[0].name for index in table.indexes if hasattr(index.expressions[0], "name")}
+        for key in table.foreign_key_constraints:
+            if key.referred_table.name in REMOVED_IN_BULK and key.column_keys[0] not in leading:
+                unindexed.append(f"{table.name}.{key.column_keys[0]}")
+    assert unindexed == []

@@ -18,6 +18,7 @@ class Customer(TenantOwned, Base):
     __table_args__ = (
         Index("ix_customers_tenant_id_normalized_name", "tenant_id", "normalized_name"),
         Index("ix_customers_tenant_id_name_id", "tenant_id", "name", "id"),
+        Index("ix_customers_parent_id", "parent_id"),  # a customer's sites; and removing one finds them
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

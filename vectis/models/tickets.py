@@ -163,7 +163,9 @@ class TicketNote(TenantOwned, Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False)
+    ticket_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     external_id: Mapped[str] = mapped_column(String(100), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
     internal: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
@@ -178,7 +180,9 @@ class TicketStatusChange(TenantOwned, Base):
     __table_args__ = (Index("ix_ticket_status_changes_tenant_id_ticket_id", "tenant_id", "ticket_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False)
+    ticket_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     status_name: Mapped[str] = mapped_column(String(200), nullable=False)
     observed_at: Mapped[datetime] = created_at_column()
 
@@ -200,7 +204,9 @@ class TicketRelated(TenantOwned, Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False)
+    ticket_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     kind: Mapped[str] = mapped_column(String(40), nullable=False)  # timeline_event | alert | device
     record_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     attached_by: Mapped[str] = mapped_column(String(20), nullable=False)  # auto | user
