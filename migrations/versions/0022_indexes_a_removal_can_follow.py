@@ -24,6 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 # Rows of tables whose rows go by the thousand (a PSA's tickets, a connection's jobs), found by their parent.
 CHILDREN = (
+    ("backup_runs", "backup_connector_id"),
     ("ticket_notes", "ticket_id"),
     ("ticket_status_changes", "ticket_id"),
     ("ticket_related", "ticket_id"),
@@ -33,10 +34,6 @@ CHILDREN = (
 
 
 def upgrade() -> None:
-    op.drop_index("ix_backup_runs_tenant_id_backup_connector_id_started_at", table_name="backup_runs")
-    op.create_index(
-        "ix_backup_runs_backup_connector_id_started_at", "backup_runs", ["backup_connector_id", "started_at"]
-    )
     op.create_index("ix_customers_parent_id", "customers", ["parent_id"])
     for table, column in CHILDREN:
         op.create_index(f"ix_{table}_{column}", table, [column])
@@ -46,9 +43,3 @@ def downgrade() -> None:
     for table, column in CHILDREN:
         op.drop_index(f"ix_{table}_{column}", table_name=table)
     op.drop_index("ix_customers_parent_id", table_name="customers")
-    op.drop_index("ix_backup_runs_backup_connector_id_started_at", table_name="backup_runs")
-    op.create_index(
-        "ix_backup_runs_tenant_id_backup_connector_id_started_at",
-        "backup_runs",
-        ["tenant_id", "backup_connector_id", "started_at"],
-    )

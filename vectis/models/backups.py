@@ -91,14 +91,15 @@ class BackupRun(TenantOwned, Base):
             "run_key",
             unique=True,
         ),
-        # Job first, not tenant: a job's runs are one tenant's anyway, and removing a job (or a connection's
-        # 5,000) finds its runs by this index; behind tenant_id each cascade read the whole table (24 ms a job).
-        Index("ix_backup_runs_backup_connector_id_started_at", "backup_connector_id", "started_at"),
+        Index(
+            "ix_backup_runs_tenant_id_backup_connector_id_started_at", "tenant_id", "backup_connector_id", "started_at"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # Indexed alone as well: removing a job (or a connection's 5,000) finds its runs by this column only.
     backup_connector_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("backup_connectors.id", ondelete="CASCADE"), nullable=False
+        BigInteger, ForeignKey("backup_connectors.id", ondelete="CASCADE"), nullable=False, index=True
     )
     # The vendor's id of the run (a Keepit job's guid), or when it started where the vendor gives none (VSPC):
     # the same run read again is the same row.
