@@ -1,7 +1,7 @@
 """PSA members, the user-to-member choices, each connection's answer on authorship, and ticket search
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06 10:00:35.287016
 """
 
@@ -49,8 +49,8 @@ LANGUAGE sql STABLE SECURITY DEFINER ROWS 200 SET search_path = public, pg_temp 
 $$
 """
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
