@@ -630,6 +630,16 @@ def test_numbers_a_rule_cannot_run_with_are_refused_in_words() -> None:
     assert problems(stale) == ["Threshold (hours) should be a number above 0 and at most 8,760."]
     ticket = {**base, "actions": [{"type": "create_ticket", "params": {"board_id": "x"}}]}
     assert problems(ticket) == ["Action 1: choose the board and priority from the lists."]
+    # A digit to str.isdigit, not a number to int(): saved, it broke every page describing the rule's actions.
+    superscript = {**base, "actions": [{"type": "create_ticket", "params": {"board_id": "²"}}]}
+    assert problems(superscript) == ["Action 1: choose the board and priority from the lists."]
+
+
+def test_an_id_that_is_no_number_is_described_as_no_board(app: Flask) -> None:
+    m = msp(app)
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        text = describe_action({"type": "create_ticket", "params": {"board_id": "²", "priority_id": "³"}}, Names(s))
+    assert text.sentence.startswith("Create a ticket")
 
 
 def test_a_dry_run_keeps_the_same_cooldown_and_breaker_across_batches_without_pausing(app: Flask) -> None:

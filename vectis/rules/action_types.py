@@ -26,6 +26,7 @@ from vectis.connectors import registry
 from vectis.events.fields import Field
 from vectis.events.stream import Event
 from vectis.models import Alert, Connection, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
+from vectis.platform import params as param_values
 from vectis.platform.dates import parse_instant, when_in_full
 from vectis.rules.triggers import catalog
 from vectis.tickets.boards import usual_boards
@@ -252,8 +253,9 @@ TEXT_DEFAULTS = {
 
 
 def _id(value: Any) -> int | None:
-    text = str(value if value is not None else "").strip()
-    return int(text) if text.isdigit() else None
+    # Not str.isdigit: "²" is a digit to it and not a number to int(), and one such value saved in a rule would
+    # break every page that describes its actions.
+    return param_values.integer(value)
 
 
 def _text(params: Mapping[str, Any], key: str) -> str:
@@ -361,7 +363,8 @@ def _create_ticket(built: Built) -> Call:
     customer = _customer(built)
     find = built.lookups
     chosen = str(built.params.get("board_id") or "").strip()
-    board: TicketBoard | None = find.get(TicketBoard, int(chosen)) if chosen.isdigit() else None
+    board_id = _id(chosen)
+    board: TicketBoard | None = find.get(TicketBoard, board_id) if board_id is not None else None
     if chosen and (board is None or board.inactive):
         raise Skip("The board this rule names no longer exists or is inactive in the PSA: edit the rule.")
     if board is None:
@@ -369,7 +372,8 @@ def _create_ticket(built: Built) -> Call:
     if board is None:
         raise Skip("No PSA board to put the ticket on: connect ConnectWise first.")
     wanted = str(built.params.get("priority_id") or "").strip()
-    priority: TicketPriority | None = find.get(TicketPriority, int(wanted)) if wanted.isdigit() else None
+    wanted_id = _id(wanted)
+    priority: TicketPriority | None = find.get(TicketPriority, wanted_id) if wanted_id is not None else None
     if wanted and (priority is None or priority.connection_id != board.connection_id):
         raise Skip("The priority this rule names is not one of that PSA's: edit the rule.")
     priority_id = priority.id if priority else find.default_priority(board.connection_id)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vectis.platform import params as param_values
 from vectis.rules import conditions
 from vectis.rules.action_types import ACTION_TYPES, Names, describe_action
 from vectis.rules.predicates import PREDICATES
@@ -114,7 +115,7 @@ def _action_problems(steps: list[dict[str, Any]], subject: str) -> list[str]:
         elif kind.key == "send_email" and "@" not in str(params.get("to") or ""):
             found.append(f"Action {n}: give the e-mail address to send to.")
         elif kind.key == "create_ticket" and any(
-            str(params.get(k) or "").strip() and not str(params.get(k)).strip().isdigit()
+            str(params.get(k) or "").strip() and param_values.integer(params.get(k)) is None
             for k in ("board_id", "priority_id")
         ):
             found.append(f"Action {n}: choose the board and priority from the lists.")
