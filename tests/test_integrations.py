@@ -16,10 +16,12 @@ from tests.conftest import HostClient, TenantFixture, csrf_token, login
 from tests.vendors.support import add_connection
 from tests.vendors.test_veeam import Vspc
 from tests.vendors.test_veeam import serve as serve_vspc
+from vectis.connectors.factory import vendor_address
 from vectis.ingest import runlog
 from vectis.ingest.integrations import MASK, SyncProgress, sync_progress
 from vectis.models import AuditEntry, Connection, SyncRun
 from vectis.platform import db
+from vectis.platform.config import Settings
 from vectis.platform.crypto import Sealed
 from vectis.platform.queues import queue, redis
 from vectis.simulators.vspc import DEMO_PASSWORD, DEMO_USERNAME, VspcState
@@ -256,3 +258,10 @@ def test_a_running_sync_says_how_long_and_how_far() -> None:
     queued = SyncRun(status="queued", created_at=now - timedelta(seconds=3))
     assert sync_progress(queued, now=now).words == "Queued 3 s ago, waiting for a worker to start it…"
     assert sync_progress(SyncRun(status="succeeded", created_at=now), now=now) == SyncProgress(False)
+
+
+def test_the_address_kept_in_clear_never_carries_a_user_or_password(settings: Settings) -> None:
+    """connections.base_url is linked on pages ("Open in Veeam"): credentials typed into the URL stay sealed."""
+    typed = {"base_url": "https://svc-vectis:S3cret@vspc.example.com:1280/", "username": "u", "password": "p"}
+    assert vendor_address("veeam", typed, settings) == "https://vspc.example.com:1280"
+    assert vendor_address("veeam", {"base_url": "https://vspc.example.com"}, settings) == "https://vspc.example.com"

@@ -70,7 +70,7 @@ def _title(state: str, vendor_status: str, started: datetime, ended: datetime | 
     if ended is not None and ended >= started:
         parts.append(f"took {span(ended - started)}")
     if message:
-        parts.append(message.strip().splitlines()[0][:200])
+        parts.append(message)
     return " · ".join(parts)
 
 
@@ -119,10 +119,12 @@ def strips(session: Session, job_ids: Iterable[int], now: datetime | None = None
     ).all()  # fetched in one go: row by row, 1,500 rows cost more than the query
     future = now + CLOCK_SKEW
     for job_id, state, vendor_status, started, ended, message in rows:
+        # Only what a cell shows goes into the cache's key: the first line of a message, not all of it.
+        shown = message.strip().splitlines()[0][:200] if message and message.strip() else None
         cell = (
             _future(state, vendor_status, started)
             if started > future
-            else _cell(state, vendor_status, started, ended, message)
+            else _cell(state, vendor_status, started, ended, shown)
         )
         found[job_id].append(cell)
     return {job_id: Strip(sorted(cells, key=lambda c: c.started_at)) for job_id, cells in found.items()}

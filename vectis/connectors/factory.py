@@ -4,6 +4,7 @@ seals a connection's config, with where the vendor lives kept in clear beside it
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from redis import Redis
 
@@ -29,9 +30,12 @@ def vendor_address(vendor: str, config: dict[str, Any], settings: Settings) -> s
     """Where ``vendor`` lives for ``config`` (no trailing slash), or None when the config does not say yet."""
     cls = registry.get(vendor)
     try:
-        return cls.base_url(config, _template(cls, settings)).rstrip("/") or None
+        address = urlsplit(cls.base_url(config, _template(cls, settings)).rstrip("/"))
     except (KeyError, ValueError):  # a field the address is made of is missing
         return None
+    # Kept in clear and linked on pages: a user and password typed into the URL stay in the sealed config only.
+    host = address.netloc.rpartition("@")[2]
+    return urlunsplit(address._replace(netloc=host)) or None
 
 
 def seal_config(connection: Connection, config: dict[str, Any], settings: Settings) -> None:

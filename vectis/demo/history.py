@@ -100,11 +100,13 @@ def _jobs(tenant_id: int) -> list[tuple[int, Latest]] | None:
     """Jobs of the demo's own VSPC connection (not one someone added) that Vectis has seen at most one run of;
     None until that connection's first sync has finished."""
     with tenant_session(tenant_id) as s:
-        demo = [
-            c
-            for c in s.scalars(select(Connection).where(Connection.vendor == "veeam"))
-            if c.read_config().get("base_url") == DEMO_VSPC["base_url"]
-        ]
+        demo = list(
+            s.scalars(
+                select(Connection).where(
+                    Connection.vendor == "veeam", Connection.base_url == DEMO_VSPC["base_url"].rstrip("/")
+                )
+            )
+        )
         if not any(c.last_sync_at for c in demo):
             return None
         connections = [c.id for c in demo]

@@ -367,7 +367,6 @@ def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None =
     while (done := _dry_runs(session, now or datetime.now(UTC))) > 0:
         count += done
     while True:
-        statistics.keep()
         row = session.scalar(
             select(RuleDispatch)
             .where(RuleDispatch.state == "pending", RuleDispatch.dry_run.is_(False))
@@ -378,6 +377,7 @@ def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None =
         if row is None:
             session.commit()
             return count
+        statistics.keep()  # only with work to do: this runs for every workspace every minute
         moment = now or datetime.now(UTC)
         versions = _versions(session, {row.fire_id})
         dispatch_one(session, tenant_id, row, now=moment, version=versions.get(row.fire_id), counts=Asked(session))

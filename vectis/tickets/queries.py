@@ -351,7 +351,8 @@ def new_ticket_form(session: Session, customer: Customer, customer_ids: list[int
         )
     )
     main = next((c for c in contacts if customer.contact_name and c.name == customer.contact_name), None)
-    psas = {nouns(session).get(b.connection_id, "your PSA") for b in boards}
+    named = nouns(session)
+    psas = {named.get(b.connection_id, "your PSA") for b in boards}
     return NewTicketForm(
         boards=boards,
         priorities=priorities,
