@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from jobs.sync import run_sync
+from vectis.connectors.factory import seal_config
 from vectis.models import Connection, SyncRun, Tenant
 from vectis.platform import db
-from vectis.platform.crypto import Sealed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,12 +100,12 @@ def add_connection(
             tenant_id=tenant_id,
             vendor=vendor,
             name=vendor.title(),
-            config=Sealed.seal(tenant_id, config),
             enabled=True,
             rate_limit_per_second=rate,
             next_run_at=datetime.now(UTC),
             **columns,
         )
+        seal_config(connection, config, app.config["VECTIS_SETTINGS"])  # as Admin → Integrations saves it
         s.add(connection)
         s.flush()
         return Setup(tenant_id, connection.id)
