@@ -106,7 +106,7 @@ class Queue:
     nouns: dict[int, str]  # connection -> how people name its vendor ("ConnectWise")
 
 
-# What ticket_search() returns of each ticket it finds (migration 0018): what the queue filters and orders on.
+# What ticket_search() returns of each ticket it finds (migration 0017): what the queue filters and orders on.
 SEARCHED = (
     "id", "connection_id", "customer_id", "board_id", "status_name", "closed", "assignee", "assignee_external_id",
     "opened_at", "vendor_updated_at",
@@ -116,7 +116,7 @@ SEARCHED = (
 def search(q: str) -> Subquery | None:
     """Tickets whose number is ``q`` (``#48283`` or ``48283``), or whose summary or a note has every word of
     ``q`` (each as a prefix: "print" finds "printer"), with the columns of ``SEARCHED``. The words are matched by
-    ``ticket_search()`` (migration 0018: under row-level security PostgreSQL would not use the word indexes),
+    ``ticket_search()`` (migration 0017: under row-level security PostgreSQL would not use the word indexes),
     which returns the bound tenant's tickets only."""
     words = re.findall(r"\w+", q.lower())[:SEARCH_WORDS]
     if not words:
