@@ -92,6 +92,18 @@ def test_it_finds_words_by_prefix_in_summaries_and_notes(app: Flask, desks: tupl
     assert found(app, desk, q="!!! ( & :*") == found(app, desk)  # no words: no search, no error
 
 
+def test_a_ticket_found_by_its_summary_and_by_notes_is_listed_once(app: Flask) -> None:
+    desk = a_desk(app)
+    with app.app_context(), db.tenant_session(desk.tenant_id) as s:
+        ticket = s.scalar(select(Ticket).where(Ticket.summary == "VPN drops"))
+        assert ticket is not None
+        for n in (2, 3):
+            s.add(TicketNote(tenant_id=desk.tenant_id, ticket_id=ticket.id, external_id=f"n{n}", body=f"VPN drops again ({n})", internal=False, written_at=ticket.opened_at))  # fmt: skip
+    assert found(app, desk, q="vpn drops") == ["VPN drops"]  # summary and two notes: one row
+    assert found(app, desk, q="again") == ["VPN drops"]  # two notes, not the summary: one row
+    assert found(app, desk, q="zebra") == ["VPN drops"]
+
+
 def test_a_search_only_ever_finds_the_bound_tenants_tickets(app: Flask, desks: tuple[Desk, Desk]) -> None:
     mine, theirs = desks
     assert found(app, mine, q="printer") == ["Printer on 2nd floor not printing"]
