@@ -6,12 +6,16 @@
   (dumped, deleted, then timed coming back, ids and all): what PostgreSQL needs for them at the least.
 
 The sync's ratio is its wall time over the larger of the two: whichever bounds it, the sync is judged by it.
+Beside them each run prints how busy the machine's cores were (every process: this one, the simulator,
+PostgreSQL): a sync that kept every core busy was bound by the machine, and more writers would not help.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from _report import Figure, Spread
@@ -34,6 +38,8 @@ class SyncFigures:
     pacing_floor: float
     database_floor: float
     rows: int
+    cores_busy: float  # of os.cpu_count(), on average over the sync's wall time
+    own_cpu: float  # seconds of this process's CPU (the sync's threads)
 
     @property
     def floor(self) -> float:
@@ -47,7 +53,9 @@ class SyncFigures:
         return (
             f"R = {rate:g}/s: {self.status}, {self.requests} requests, {self.rows:,} rows {self.counts}\n"
             f"  wall {self.wall:.2f} s; pacing floor {self.pacing_floor:.2f} s, database floor "
-            f"{self.database_floor:.2f} s -> ratio {self.wall / self.floor:.2f} against the {self.bound} floor"
+            f"{self.database_floor:.2f} s -> ratio {self.wall / self.floor:.2f} against the {self.bound} floor\n"
+            f"  cores busy {self.cores_busy:.2f} of {os.cpu_count()} on average (this process's CPU "
+            f"{self.own_cpu:.2f} s; the simulator and PostgreSQL the rest)"
         )
 
 
@@ -66,7 +74,8 @@ def figure(vendor: str, rate: float, runs: list[SyncFigures], scale: str = "") -
         GOAL,
         floor=middle.floor,
         note=f"{scale}{middle.requests} requests, {middle.rows:,} rows; "
-        f"min-max ratio {min(ratios.samples):.2f}-{max(ratios.samples):.2f}",
+        f"min-max ratio {min(ratios.samples):.2f}-{max(ratios.samples):.2f}; "
+        f"cores busy {middle.cores_busy:.1f} of {os.cpu_count()}",
     )
 
 
@@ -74,18 +83,25 @@ def pacing_floor(requests: int, rate: float) -> float:
     return max(0, requests - max(1, round(rate))) / rate
 
 
+def busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def measure_sync(tenant_id: int, connection_id: int, rate: float) -> SyncFigures:
     """Run the connection's sync through the real job, then measure its database floor."""
-    started = time.perf_counter()
+    busy, own, started = busy_seconds(), time.process_time(), time.perf_counter()
     status = run_sync(tenant_id, connection_id)
     wall = time.perf_counter() - started
+    busy, own = busy_seconds() - busy, time.process_time() - own
     with db.tenant_session(tenant_id) as s:
         run = s.scalar(select(SyncRun).order_by(SyncRun.id.desc()).limit(1))
         if run is None:
             raise SystemExit("the sync left no run")
         requests, counts = run.requests_made, dict(run.counts)
     seconds, rows = database_floor(tenant_id)
-    return SyncFigures(status, wall, requests, counts, pacing_floor(requests, rate), seconds, rows)
+    return SyncFigures(status, wall, requests, counts, pacing_floor(requests, rate), seconds, rows, busy / wall, own)
 
 
 def _tables() -> list[Table]:
