@@ -130,6 +130,19 @@ def test_it_does_not_carry_a_tenant_into_the_next_transaction_on_a_pooled_connec
     one.extensions["vectis.platform.db"].dispose()
 
 
+def test_only_a_replayable_transaction_commits_without_waiting_for_the_disk(app: Flask, acme: TenantFixture) -> None:
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        server = s.scalar(text("SELECT reset_val FROM pg_settings WHERE name = 'synchronous_commit'"))
+        assert s.scalar(text("SELECT current_setting('synchronous_commit')")) == server
+        s.info["asynchronous_commit"] = True  # a sync page, committed with its cursor
+        s.commit()
+        assert s.scalar(text("SELECT current_setting('synchronous_commit')")) == "off"
+        assert s.scalar(text("SELECT current_setting('vectis.tenant_id')")) == str(acme.id)
+        s.info.pop("asynchronous_commit")
+        s.commit()
+        assert s.scalar(text("SELECT current_setting('synchronous_commit')")) == server
+
+
 def test_it_serves_two_tenants_in_turn_from_a_pool_of_one(
     settings: Settings, acme: TenantFixture, northwind: TenantFixture
 ) -> None:

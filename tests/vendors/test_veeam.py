@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 
 from jobs.sync import INTERRUPTED, run_sync, tick
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
@@ -281,6 +281,20 @@ def test_a_company_brings_its_phone_and_place(app: Flask, vspc: Vspc, setup: Set
     assert found.contact_phone == organization["phone"]
     assert found.location == f"{organization['city']}, {organization['countryName']}"
     assert found.contact_email is None  # the organization's mailbox is not a person's
+
+
+def test_a_sync_bringing_the_same_details_again_rewrites_no_customer(app: Flask, vspc: Vspc, setup: Setup) -> None:
+    sync(app, setup)
+
+    def versions() -> dict[int, str]:
+        with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+            return {
+                row.id: row.xmin for row in s.execute(select(Customer.id, literal_column("xmin::text").label("xmin")))
+            }
+
+    before = versions()
+    sync(app, setup)
+    assert versions() == before  # every customer row as it was: the details were already there
 
 
 def test_a_rename_at_the_vendor_creates_no_duplicate(app: Flask, vspc: Vspc, setup: Setup) -> None:

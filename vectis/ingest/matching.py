@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Table, bindparam, exists, func, select, update
+from sqlalchemy import Table, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from vectis.models import (
     Ticket,
     TimelineEvent,
 )
-from vectis.platform.bulk import upsert
+from vectis.platform.bulk import fill_empty, upsert
 
 _SUFFIXES = re.compile(r"\b(inc|llc|ltd|limited|gmbh|ag|co|corp|corporation|company|plc|bv|srl|sa|the)\b")
 # Every table whose rows belong to a vendor account: linking the account points them at its customer.
@@ -137,18 +137,8 @@ DETAILS = ("contact_name", "contact_email", "contact_phone", "location")
 
 def _fill_details(session: Session, details: Mapping[int | None, dict[str, str]]) -> None:
     """Contact and location from a vendor fill a customer's empty fields; what is there stays."""
-    rows = [
-        {"customer_id": cid, **{f"new_{k}": (d.get(k) or None) for k in DETAILS}} for cid, d in details.items() if cid
-    ]
-    if not rows:
-        return
-    table = Customer.__table__
-    session.connection().execute(
-        update(table)  # type: ignore[arg-type]
-        .where(table.c.id == bindparam("customer_id"))
-        .values({k: func.coalesce(table.c[k], bindparam(f"new_{k}", type_=table.c[k].type)) for k in DETAILS}),
-        rows,
-    )
+    rows = [{"id": cid, **{k: (d.get(k) or None) for k in DETAILS}} for cid, d in details.items() if cid]
+    fill_empty(session.connection(), Customer.__table__, rows)  # type: ignore[arg-type]
 
 
 def _other_connections_link(session: Session, connection: Connection) -> bool:

@@ -60,6 +60,22 @@ def update_by_id(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     db.execute(text(sql), {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))})
 
 
+def fill_empty(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Give each row's empty columns (all rows with the same keys, ``id`` among them) the values given, in one
+    statement; what is there stays, and a row with nothing to fill is not written at all: a sync that brings
+    the same details again rewrites no row (each rewrite is a dead row for VACUUM and a wait for the sync)."""
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != "id"]
+    shape = ", ".join(f"{name} {table.c[name].type.compile(dialect=db.dialect)}" for name in ["id", *columns])
+    empty = " OR ".join(f"(t.{name} IS NULL AND x.{name} IS NOT NULL)" for name in columns)
+    sql = (
+        f"UPDATE {table.name} AS t SET {', '.join(f'{name} = coalesce(t.{name}, x.{name})' for name in columns)} "
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) WHERE t.id = x.id AND ({empty})"
+    )
+    db.execute(text(sql), {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))})
+
+
 def _iso(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()

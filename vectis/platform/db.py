@@ -35,14 +35,19 @@ class TenantSession(Session):
 def _bind_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     tenant_id = session.info.get("tenant_id")
     # Always set it, even to '': a transaction never inherits a tenant from whoever used the connection before.
+    # For work that is replayed idempotently on loss (sync pages with their cursor), commits need not wait for the
+    # disk: a crash may forget the last commits, never half of one, and the next run writes them again. Both
+    # settings go in one round trip (a sync begins a transaction a page); otherwise the server's own setting stays.
     connection.execute(
-        text("SELECT set_config('vectis.tenant_id', :tenant_id, true)"),
-        {"tenant_id": "" if tenant_id is None else str(int(tenant_id))},
+        text(
+            "SELECT set_config('vectis.tenant_id', :tenant_id, true), set_config('synchronous_commit', "
+            "CASE WHEN :asynchronous THEN 'off' ELSE current_setting('synchronous_commit') END, true)"
+        ),
+        {
+            "tenant_id": "" if tenant_id is None else str(int(tenant_id)),
+            "asynchronous": bool(session.info.get("asynchronous_commit")),
+        },
     )
-    if session.info.get("asynchronous_commit"):
-        # For work that is replayed idempotently on loss (sync pages with their cursor): a crash may
-        # forget the last commits, never half of one, and the next run writes them again.
-        connection.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 @dataclass
