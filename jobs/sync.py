@@ -70,8 +70,9 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
             # What the sync brought in (failed runs, new tickets) reaches the alerts and rules now, not
             # at the next tick.
             rules.enqueue(tenant_id)
-            # A first sync bulk-loads tables the planner thinks empty: fresh statistics soon, in a job of its own
-            # (one a minute however many syncs end in it), so an ANALYZE never holds up or fails a sync.
+            # A first sync bulk-loads tables the planner thinks empty: fresh statistics and merged search words
+            # soon, in a job of its own (one a minute however many syncs end in it), so that work never holds up
+            # or fails a sync.
             stamp = datetime.now(UTC).strftime("%Y%m%d%H%M")
             if not _waiting_or_running(f"analyze-{stamp}"):
                 queue(QUEUE).enqueue(analyze, job_id=f"analyze-{stamp}", job_timeout=600)
@@ -85,10 +86,12 @@ def enqueue_sync(tenant_id: int, connection_id: int, sync_run_id: int | None, *,
 
 
 def analyze() -> str:
-    """ANALYZE what recent writes outdated beyond autovacuum's threshold (``db.analyze_what_changed``)."""
+    """ANALYZE what recent writes outdated beyond autovacuum's threshold (``db.analyze_what_changed``) and merge
+    the words they added to the search indexes (``db.merge_pending_words``)."""
     with app_context():
         tables = db.analyze_what_changed()
-    return f"analyzed {', '.join(tables) or 'nothing'}"
+        pages = db.merge_pending_words()
+    return f"analyzed {', '.join(tables) or 'nothing'}; merged {pages} pages of new words"
 
 
 def test_connection(tenant_id: int, vendor: str, token: str) -> str:

@@ -7,13 +7,11 @@ from dataclasses import replace
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from vectis.models import Base
-from vectis.platform import db
 from vectis.platform.bootstrap import alembic_config, migrate, recreate_database
 from vectis.platform.config import Settings
 
@@ -50,19 +48,3 @@ def test_rows_that_go_with_a_bulk_removed_parent_are_found_by_an_index() -> None
             if key.referred_table.name in REMOVED_IN_BULK and key.column_keys[0] not in leading:
                 unindexed.append(f"{table.name}.{key.column_keys[0]}")
     assert unindexed == []
-
-
-def test_word_indexes_hold_no_pending_list_a_search_would_read(app: Flask) -> None:
-    """A GIN index with fast update keeps new entries in a list every search reads whole until VACUUM merges it:
-    after a sync of a few thousand notes, half a ticket search's time (migration 0023). The note is written by the
-    worker; the search is what a technician waits for."""
-    with app.app_context(), db.system_session() as s:
-        slow = s.execute(
-            text(
-                """
-                SELECT c.relname FROM pg_class c JOIN pg_am am ON am.oid = c.relam
-                WHERE am.amname = 'gin' AND NOT coalesce('fastupdate=off' = ANY (c.reloptions), false)
-                """
-            )
-        ).scalars()
-        assert list(slow) == []

@@ -1,16 +1,15 @@
-"""Ticket search reads no pending list and hashes no whole rows; the whole queue in order by one index
+"""Ticket search by each tenant's own words and without a whole-row hash; the whole queue in order by one index
 
-The word indexes were GIN with PostgreSQL's default fast update: new entries wait in an unsorted pending list until
-VACUUM (or 4 MB of them) merges it, and every search reads the whole list and rechecks its rows. After a sync wrote
-a few thousand notes the list held 11,000 entries and a three-word search spent half its 90 ms there; with
-autovacuum late or off it never shrinks. Turned off, each note pays for its words when written (in the worker),
-never when searched. The list already there is merged now: turning fast update off does not flush it.
+The word indexes held each row's words plus its tenant as one more word, and a search asked for both. But GIN
+answers a prefix ("outlook:*") by gathering every matching entry of every tenant before it meets the tenant's word:
+a search cost as much as all tenants' tickets together, and grew with every workspace added. Now each word is
+stored as the tenant's own ('42:outlook', by tenant_words()), so a search reads only its tenant's entries; the
+function takes the words and makes them the bound tenant's itself.
 
-ticket_search() itself (migration 0017) matched on the tenant twice: by the tenant's word in the index and by
-tenant_id, which the planner answered with a bitmap of all the tenant's 200,000 tickets ANDed to the word match
-(13 ms of a 40 ms search). It then removed duplicates by hashing every found row whole (spilling to disk at 13,000
-rows). Now the summary matches come first and the tickets found by a note add only those not already found, each
-ticket read once by its key; tenant_id is checked on each row as read.
+ticket_search() (migration 0017) also matched tenant_id by an index, which the planner answered with a bitmap of all
+the tenant's 200,000 tickets ANDed to the word match (13 ms of a 40 ms search), then removed duplicates by hashing
+every found row whole (spilling to disk at 13,000 rows). Now the summary matches come first and the tickets found by
+a note add only those not already found, each read once by its key; tenant_id is checked on each row as read.
 
 "All" tickets, older than 30 days (183,000 of 200,000) were sorted whole for a page of 51: the queue's order index
 leads with closed. One on (tenant_id, vendor_updated_at, id) walks the order for every state.
@@ -25,70 +24,96 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from alembic import op
+
+from vectis.platform.schema import app_role
 
 revision: str = "0023"
 down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-WORD_INDEXES = ("ix_tickets_summary_words", "ix_ticket_notes_body_words")
+WORD_INDEXES = (
+    ("ix_tickets_summary_words", "tickets", "summary"),
+    ("ix_ticket_notes_body_words", "ticket_notes", "body"),
+)
 
+# A text's words, each made the tenant's own: 'tenant:word'. The 'simple' configuration keeps every word as written
+# (no stemming, no stop words), which suits hostnames and names.
+TENANT_WORDS = """
+CREATE FUNCTION tenant_words(tenant bigint, body text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT array_to_tsvector(ARRAY(SELECT tenant::text || ':' || lexeme FROM unnest(to_tsvector('simple'::regconfig, body))))
+$$
+"""
 
-def _words(table: str, column: str) -> str:
-    return f"(array_to_tsvector(ARRAY['tenant ' || {table}.tenant_id::text]) || to_tsvector('simple'::regconfig, {table}.{column}))"
-
-
-# The same signature and columns as 0017's (vectis/tickets/queries.py, SEARCHED), so the grants stay. "IS TRUE"
-# keeps the tenant check a filter on rows already read: as an index condition it fetched every ticket's entry.
+# The same columns as 0017's (vectis/tickets/queries.py, SEARCHED). "IS TRUE" keeps the tenant check a filter on rows
+# already read: as an index condition it fetched every ticket of the tenant. Each word is a prefix ("print" finds
+# "printer"); a ticket matches when every word is in its summary or every word is in one of its notes.
 COLUMNS = (
     "id", "connection_id", "customer_id", "board_id", "status_name", "closed", "assignee", "assignee_external_id",
     "opened_at", "vendor_updated_at",
 )  # fmt: skip
 _T = ", ".join(f"t.{column}" for column in COLUMNS)
 SEARCH_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION ticket_search(words tsquery) RETURNS TABLE (
+CREATE FUNCTION ticket_search(words text[]) RETURNS TABLE (
     id bigint, connection_id bigint, customer_id bigint, board_id bigint, status_name varchar, closed boolean,
     assignee varchar, assignee_external_id varchar, opened_at timestamptz, vendor_updated_at timestamptz
 )
 LANGUAGE sql STABLE SECURITY DEFINER ROWS 200 SET search_path = public, pg_temp AS $$
     WITH bound AS (
         SELECT current_setting('vectis.tenant_id')::bigint AS tenant,
-               words && format('%L', 'tenant ' || current_setting('vectis.tenant_id')::bigint)::tsquery AS q
+               (SELECT string_agg(format('%L:*', current_setting('vectis.tenant_id')::bigint::text || ':' || w), ' & ')
+                FROM unnest(words) AS w)::tsquery AS q
     ), by_summary AS MATERIALIZED (
         SELECT {_T} FROM tickets t, bound
-        WHERE {_words("t", "summary")} @@ bound.q AND (t.tenant_id = bound.tenant) IS TRUE
+        WHERE tenant_words(t.tenant_id, t.summary) @@ bound.q AND (t.tenant_id = bound.tenant) IS TRUE
     )
     SELECT * FROM by_summary
     UNION ALL
     SELECT {_T} FROM tickets t, bound
-    WHERE t.id IN (SELECT n.ticket_id FROM ticket_notes n, bound WHERE {_words("n", "body")} @@ bound.q)
+    WHERE t.id IN (SELECT n.ticket_id FROM ticket_notes n, bound WHERE tenant_words(n.tenant_id, n.body) @@ bound.q)
       AND (t.tenant_id = bound.tenant) IS TRUE
       AND NOT EXISTS (SELECT FROM by_summary s WHERE s.id = t.id)
 $$
 """
 
 
-def _earlier_search_function() -> str:
+def _grant(signature: str) -> None:
+    op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+    role = op.get_bind().dialect.identifier_preparer.quote(app_role())
+    op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {role}")
+
+
+def upgrade() -> None:
+    op.execute("DROP FUNCTION ticket_search(tsquery)")
+    op.execute(TENANT_WORDS)
+    for index, table, column in WORD_INDEXES:
+        op.execute(f"DROP INDEX {index}")
+        op.execute(f"CREATE INDEX {index} ON {table} USING gin (tenant_words(tenant_id, {column}))")
+    op.execute(SEARCH_FUNCTION)
+    _grant("ticket_search(text[])")
+    op.create_index("ix_tickets_tenant_id_updated_at_id", "tickets", ["tenant_id", "vendor_updated_at", "id"])
+
+
+def _migration_0017() -> ModuleType:
     path = Path(__file__).with_name("0017_psa_members_authorship_and_ticket_search.py")
     spec = importlib.util.spec_from_file_location("migration_0017", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return str(module.SEARCH_FUNCTION).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
-
-
-def upgrade() -> None:
-    for index in WORD_INDEXES:
-        op.execute(f"ALTER INDEX {index} SET (fastupdate = off)")
-        op.execute(f"SELECT gin_clean_pending_list('{index}'::regclass)")
-    op.create_index("ix_tickets_tenant_id_updated_at_id", "tickets", ["tenant_id", "vendor_updated_at", "id"])
-    op.execute(SEARCH_FUNCTION)
+    return module
 
 
 def downgrade() -> None:
-    op.execute(_earlier_search_function())
+    earlier = _migration_0017()
     op.drop_index("ix_tickets_tenant_id_updated_at_id", table_name="tickets")
-    for index in WORD_INDEXES:
-        op.execute(f"ALTER INDEX {index} RESET (fastupdate)")
+    op.execute("DROP FUNCTION ticket_search(text[])")
+    for index, table, column in WORD_INDEXES:
+        op.execute(f"DROP INDEX {index}")
+        op.execute(f"CREATE INDEX {index} ON {table} USING gin ({earlier._words('', column)})")
+    op.execute("DROP FUNCTION tenant_words(bigint, text)")
+    op.execute(earlier.SEARCH_FUNCTION)
+    _grant("ticket_search(tsquery)")

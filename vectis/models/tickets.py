@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,29 +16,23 @@ from sqlalchemy import (
     Text,
     false,
     func,
-    literal_column,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.sql.elements import ColumnClause, TextClause
+from sqlalchemy.sql.elements import TextClause
 
 from vectis.models.base import Base, TenantOwned, created_at_column
 
-# Ticket search (``vectis/tickets/queries.py``, ``ticket_search()`` in migration 0017) matches words by prefix
-# with PostgreSQL's full-text search: the 'simple' configuration keeps every word as written (no stemming, no stop
-# words), which suits hostnames and names.
-SEARCH_CONFIG: ColumnClause[Any] = literal_column("'simple'::regconfig")
-# The word indexes take each row's words when it is written, not in a pending list every search reads until VACUUM
-# merges it (migration 0023): writes happen in the worker, searches while a technician waits.
-SEARCHED_AT_ONCE = {"fastupdate": "off"}
+# Ticket search (``vectis/tickets/queries.py``, ``ticket_search()`` in migration 0023) matches words by prefix
+# with PostgreSQL's full-text search over the 'simple' configuration: every word as written (no stemming, no stop
+# words), which suits hostnames and names. New rows' words wait in each index's pending list until the worker merges
+# it after a sync (``db.merge_pending_words``).
 
 
 def words_of(column: str) -> TextClause:
-    """The words of ``column`` plus the tenant as one word no text yields ('tenant 42': the parser splits at
-    spaces): one GIN index serves every tenant, and a search asking for its tenant's word walks only its own."""
-    return text(
-        f"(array_to_tsvector(ARRAY['tenant ' || tenant_id::text]) || to_tsvector('simple'::regconfig, {column}))"
-    )
+    """The words of ``column``, each the tenant's own ('42:printer', ``tenant_words()`` in migration 0023): one GIN
+    index serves every tenant, and a search (even a prefix one) reads only its own tenant's entries."""
+    return text(f"tenant_words(tenant_id, {column})")
 
 
 class TicketBoard(TenantOwned, Base):
@@ -122,7 +115,6 @@ class Ticket(TenantOwned, Base):
             "ix_tickets_summary_words",
             words_of("summary"),
             postgresql_using="gin",
-            postgresql_with=SEARCHED_AT_ONCE,
         ),
     )
 
@@ -164,7 +156,6 @@ class TicketNote(TenantOwned, Base):
             "ix_ticket_notes_body_words",
             words_of("body"),
             postgresql_using="gin",
-            postgresql_with=SEARCHED_AT_ONCE,
         ),
     )
 

@@ -11,7 +11,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import CompoundSelect, Select, Subquery, and_, column, false, func, or_, select, text, tuple_, union
+from sqlalchemy import (
+    ARRAY,
+    CompoundSelect,
+    Select,
+    Subquery,
+    Text,
+    and_,
+    bindparam,
+    column,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    union,
+)
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -34,7 +50,6 @@ from vectis.models import (
     TimelineEvent,
     User,
 )
-from vectis.models.tickets import SEARCH_CONFIG
 from vectis.platform import params, public_ids
 from vectis.tickets import members as members_service
 from vectis.tickets.boards import default_board
@@ -106,25 +121,27 @@ class Queue:
     nouns: dict[int, str]  # connection -> how people name its vendor ("ConnectWise")
 
 
-# What ticket_search() returns of each ticket it finds (migration 0017): what the queue filters and orders on.
+# What ticket_search() returns of each ticket it finds (migration 0023): what the queue filters and orders on.
 SEARCHED = (
     "id", "connection_id", "customer_id", "board_id", "status_name", "closed", "assignee", "assignee_external_id",
     "opened_at", "vendor_updated_at",
 )  # fmt: skip
+# The words of a search as PostgreSQL's 'simple' parser splits text: letters and digits ("_" separates words there).
+_WORD = re.compile(r"[^\W_]+")
 
 
 def search(q: str) -> Subquery | None:
     """Tickets whose number is ``q`` (``#48283`` or ``48283``), or whose summary or a note has every word of
     ``q`` (each as a prefix: "print" finds "printer"), with the columns of ``SEARCHED``. The words are matched by
-    ``ticket_search()`` (migration 0017: under row-level security PostgreSQL would not use the word indexes),
+    ``ticket_search()`` (migration 0023: under row-level security PostgreSQL would not use the word indexes),
     which returns the bound tenant's tickets only."""
-    words = re.findall(r"\w+", q.lower())[:SEARCH_WORDS]
+    words = _WORD.findall(q.lower())[:SEARCH_WORDS]
     if not words:
         return None
-    # \w is letters, digits and "_" only: nothing in a word is tsquery syntax.
-    query = func.to_tsquery(SEARCH_CONFIG, " & ".join(f"{w}:*" for w in words))
     table = Ticket.__table__.c
-    found = func.ticket_search(query).table_valued(*(column(name, table[name].type) for name in SEARCHED))
+    found = func.ticket_search(bindparam("words", words, type_=ARRAY(Text))).table_valued(
+        *(column(name, table[name].type) for name in SEARCHED)
+    )
     matched: Select[Any] | CompoundSelect[Any] = select(*(found.c[name] for name in SEARCHED))
     if number := _NUMBER.fullmatch(q.strip()):
         by_number = select(*(table[name] for name in SEARCHED)).where(table.external_id == number.group(1))
