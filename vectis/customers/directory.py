@@ -286,11 +286,19 @@ def badges_for(
         return badges
     if jobs is not None:
         for job, health in jobs:
-            badges.setdefault(family[job.customer_id or 0], Badges()).backups[health.state] += 1
+            _of(badges, family[job.customer_id or 0]).backups[health.state] += 1
     else:
         _count_backups(session, family, badges)
     _count_tickets_and_alerts(session, family, badges)
     return badges
+
+
+def _of(badges: dict[int, Badges], customer_id: int) -> Badges:
+    """The customer's badges, made on first use (``setdefault`` would make a throwaway one for every job)."""
+    found = badges.get(customer_id)
+    if found is None:
+        found = badges[customer_id] = Badges()
+    return found
 
 
 def _count_backups(session: Session, family: dict[int, int], badges: dict[int, Badges]) -> None:
@@ -317,7 +325,7 @@ def _count_backups(session: Session, family: dict[int, int], badges: dict[int, B
             removed_at=removed_at,
             now=now,
         )
-        badges.setdefault(family[customer_id or 0], Badges()).backups[health.state] += 1
+        _of(badges, family[customer_id or 0]).backups[health.state] += 1
 
 
 def _count_tickets_and_alerts(session: Session, family: dict[int, int], badges: dict[int, Badges]) -> None:
@@ -338,7 +346,7 @@ def _count_tickets_and_alerts(session: Session, family: dict[int, int], badges: 
         .group_by(Alert.customer_id)
     )
     for customer_id, what, n, critical in session.execute(union_all(tickets, alerts)):
-        counted = badges.setdefault(family[customer_id or 0], Badges())
+        counted = _of(badges, family[customer_id or 0])
         if what == "tickets":
             counted.open_tickets += n
         else:
