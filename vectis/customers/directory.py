@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from markupsafe import Markup
 from sqlalchemy import Select, exists, func, literal, or_, select, tuple_, union_all
@@ -32,6 +32,7 @@ from vectis.platform import db, params
 from vectis.platform.dates import when
 
 PAGE_SIZE = 50
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])  # any select: the list and the palette search alike
 SORTS = {"name": "Name", "attention": "Needs attention first"}
 
 
@@ -134,7 +135,7 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _search(query: Select[Any], q: str) -> Select[Any]:
+def _search(query: _Query, q: str) -> _Query:
     """Name, a site's name, or what any vendor calls the customer."""
     pattern = _like(q.strip())
     site = aliased(Customer)
@@ -406,13 +407,22 @@ def summary(rows: Iterable[BackupRow]) -> list[tuple[str, int]]:
     return [(LABEL.get(state, state), counts[state]) for state in ordered]
 
 
-def palette(session: Session, q: str, limit: int = 8) -> list[Customer]:
-    """Best first: names that start with the text, then names that contain it, then other matches."""
+class Match(NamedTuple):
+    """A customer as the palette lists it."""
+
+    id: int
+    name: str
+    location: str | None
+
+
+def palette(session: Session, q: str, limit: int = 8) -> list[Match]:
+    """Best first: names that start with the text, then names that contain it, then other matches. Only the
+    columns it shows: the palette answers as a person types, and is the smallest page there is."""
+    shown = select(Customer.id, Customer.name, Customer.location)
     if not q.strip():
-        return list(
-            session.scalars(select(Customer).where(Customer.parent_id.is_(None)).order_by(Customer.name).limit(limit))
-        )
-    text = q.strip()
-    starts = Customer.name.ilike(_like(text)[1:])
-    query = _search(select(Customer), text).order_by(starts.desc(), Customer.name).limit(limit)
-    return list(session.scalars(query))
+        query = shown.where(Customer.parent_id.is_(None)).order_by(Customer.name).limit(limit)
+    else:
+        text = q.strip()
+        starts = Customer.name.ilike(_like(text)[1:])
+        query = _search(shown, text).order_by(starts.desc(), Customer.name).limit(limit)
+    return [Match._make(row) for row in session.execute(query)]

@@ -34,15 +34,27 @@ class TenantSession(Session):
 @event.listens_for(TenantSession, "after_begin")
 def _bind_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     tenant_id = session.info.get("tenant_id")
-    # Always set it, even to '': a transaction never inherits a tenant from whoever used the connection before.
-    connection.execute(
-        text("SELECT set_config('vectis.tenant_id', :tenant_id, true)"),
-        {"tenant_id": "" if tenant_id is None else str(int(tenant_id))},
-    )
+    # Straight to the driver: the same statement opens every transaction of every request, and SQLAlchemy's
+    # execution around it (context, result) cost more than PostgreSQL spends on it (bench/hub.py, the
+    # per-request overhead). Always set it, even to '': a transaction never inherits a tenant from whoever used
+    # the connection before.
+    value = "" if tenant_id is None else str(int(tenant_id))
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_BIND, (value,))
+    except connection.dialect.loaded_dbapi.Error:
+        # Said again through SQLAlchemy, which raises its own error for it (and, for a lost connection,
+        # invalidates the pool), as every other statement's failure does.
+        connection.exec_driver_sql(_BIND, (value,))
+    finally:
+        cursor.close()
     if session.info.get("asynchronous_commit"):
         # For work that is replayed idempotently on loss (sync pages with their cursor): a crash may
         # forget the last commits, never half of one, and the next run writes them again.
         connection.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+_BIND = "SELECT set_config('vectis.tenant_id', %s, true)"
 
 
 @dataclass
