@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from vectis.backups.state import CLOCK_SKEW, TONE
 from vectis.connectors import registry
 from vectis.connectors.base import Connector
-from vectis.models import BackupConnector, Connection
+from vectis.models import Connection
 from vectis.platform.dates import span, when
 
 STRIP = 14  # runs per strip
@@ -130,9 +130,9 @@ def strips(session: Session, job_ids: Iterable[int], now: datetime | None = None
     return {job_id: Strip(sorted(cells, key=lambda c: c.started_at)) for job_id, cells in found.items()}
 
 
-def console_links(session: Session, jobs: Iterable[tuple[BackupConnector, str | None]]) -> dict[int, tuple[str, str]]:
+def console_links(session: Session, jobs: Iterable[tuple[int, int, str, str | None]]) -> dict[int, tuple[str, str]]:
     """job id -> (vendor label, address of the job in the vendor's console), for vendors that have one.
-    ``jobs``: each with the id of its customer's account at the vendor.
+    ``jobs``: (job id, connection id, the job's external id, the id of its customer's account at the vendor).
 
     Built from where each vendor lives as its connection keeps it in clear (``Connection.base_url``), in one
     query that does not even read the sealed config: a page that links to a console never opens secrets."""
@@ -140,7 +140,7 @@ def console_links(session: Session, jobs: Iterable[tuple[BackupConnector, str | 
     bases: dict[int, tuple[type[Connector], str]] = {}
     for connection_id, vendor, base_url in session.execute(
         select(Connection.id, Connection.vendor, Connection.base_url).where(
-            Connection.id.in_({j.connection_id for j, _ in jobs}), Connection.base_url.is_not(None)
+            Connection.id.in_({connection_id for _, connection_id, _, _ in jobs}), Connection.base_url.is_not(None)
         )
     ):
         try:
@@ -148,12 +148,12 @@ def console_links(session: Session, jobs: Iterable[tuple[BackupConnector, str | 
         except LookupError:
             continue  # a vendor this version does not know: no link, not an error
     links: dict[int, tuple[str, str]] = {}
-    for job, account in jobs:
-        base = bases.get(job.connection_id)
+    for job_id, connection_id, external_id, account in jobs:
+        base = bases.get(connection_id)
         if base is None:
             continue
         cls, url = base
-        address = cls.console_url(url, job=job.external_id, account=account)
+        address = cls.console_url(url, job=external_id, account=account)
         if address and address.startswith(("https://", "http://")):
-            links[job.id] = (cls.label, address)
+            links[job_id] = (cls.label, address)
     return links

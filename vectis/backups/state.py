@@ -12,8 +12,9 @@ header, the Backups tab and its order, the alerts and the "needs attention first
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from vectis.platform.dates import span, when
 
@@ -49,11 +50,34 @@ def urgency(counts: dict[str, int]) -> tuple[int, ...]:
     return tuple(-counts.get(state, 0) for state in ATTENTION)
 
 
-@dataclass(frozen=True)
+Words = tuple[str, str | None]  # the reason, and a second line (how long a failed job has gone without a success)
+
+
 class BackupHealth:
-    state: str
-    reason: str
-    detail: str | None = None  # a second line: how long a failed job has gone without a success
+    """A job's state, and why in words. The words are made when first read, by the branch of :func:`derive`
+    that chose the state: the customer list derives every job of 50 customers (~400) and shows only states,
+    and making a sentence per job was most of the derivation's cost."""
+
+    __slots__ = ("_args", "_say", "_words", "state")
+
+    def __init__(self, state: str, say: Callable[..., Words], *args: Any) -> None:
+        self.state = state
+        self._say, self._args = say, args
+        self._words: Words | None = None
+
+    @property
+    def words(self) -> Words:
+        if self._words is None:
+            self._words = self._say(*self._args)
+        return self._words
+
+    @property
+    def reason(self) -> str:
+        return self.words[0]
+
+    @property
+    def detail(self) -> str | None:
+        return self.words[1]
 
     @property
     def tone(self) -> str:
@@ -67,8 +91,11 @@ class BackupHealth:
     def needs_attention(self) -> bool:
         return self.state in NEEDS_ATTENTION
 
+    def __repr__(self) -> str:
+        return f"BackupHealth({self.state!r}, {self.reason!r}, {self.detail!r})"
 
-def derive(
+
+def derive(  # noqa: PLR0911 - a list of decisions, each state answered where it is decided
     vendor_state: str | None,
     *,
     last_attempt_at: datetime | None,
@@ -81,27 +108,61 @@ def derive(
 ) -> BackupHealth:
     """What time says first (removed, never run, stuck, silent, stale), else what the vendor said."""
     state = vendor_state or "unknown"
+    attempt, success = last_attempt_at, last_success_at
     if removed_at is not None:
-        return BackupHealth("removed", f"removed at the vendor on {when(removed_at)}")
-    if last_attempt_at is None and last_success_at is None:
-        return BackupHealth("never", "no run on record yet")
-    future = [t for t in (last_attempt_at, last_success_at) if t is not None and t > now + CLOCK_SKEW]
-    if future:
-        # Shown as fact, a run "last success 20:09" at 18:27 would mislead; say what the vendor claims instead.
-        return BackupHealth(
-            "unknown",
-            f"the vendor reports a run at {when(max(future))}, later than now",
-            "its clock or time zone may be wrong: check the job in the vendor's console",
-        )
-    stuck = _stuck(state, last_attempt_at, last_duration_seconds, now)
-    if stuck is not None:
-        return stuck
+        return BackupHealth("removed", _removed, removed_at)
+    if attempt is None and success is None:
+        return BackupHealth("never", _said, "no run on record yet")
+    latest_true = now + CLOCK_SKEW
+    if (attempt is not None and attempt > latest_true) or (success is not None and success > latest_true):
+        return BackupHealth("unknown", _future, attempt, success, latest_true)
+    if state == "running" and attempt is not None:
+        usual = timedelta(seconds=last_duration_seconds) if last_duration_seconds else None
+        allowed = max(usual * STUCK_FACTOR, STUCK_FLOOR) if usual else STUCK_UNKNOWN
+        if now - attempt > allowed:
+            return BackupHealth("stuck", _stuck, attempt, usual, now)
     if state == "failed":
-        failed = _vendor(state, last_attempt_at, last_success_at, message)
-        return BackupHealth("failed", failed.reason, _failed_for(last_attempt_at, last_success_at, now, threshold))
-    return _overdue(state, last_attempt_at, last_success_at, now, threshold) or _vendor(
-        state, last_attempt_at, last_success_at, message
+        return BackupHealth("failed", _failed, attempt, success, message, now, threshold)
+    # The attempt the Last attempt column shows; a success is only the latest when no attempt is on record.
+    latest = attempt or success or now  # "never run" is answered above when both are missing
+    if now - latest > threshold:
+        return BackupHealth("silent", _silent, latest, now, threshold)
+    if success is None:
+        return BackupHealth("stale", _never_succeeded, latest, state, threshold)
+    if now - success > threshold:
+        return BackupHealth("stale", _no_success_since, success, now, threshold)
+    return BackupHealth(state, _vendor, state, attempt, success, message)
+
+
+# --- the words, made only when read -------------------------------------------------------------------
+
+
+def _said(reason: str) -> Words:
+    return reason, None
+
+
+def _removed(removed_at: datetime) -> Words:
+    return f"removed at the vendor on {when(removed_at)}", None
+
+
+def _future(attempt: datetime | None, success: datetime | None, latest_true: datetime) -> Words:
+    # Shown as fact, a run "last success 20:09" at 18:27 would mislead; say what the vendor claims instead.
+    claimed = max(t for t in (attempt, success) if t is not None and t > latest_true)
+    return (
+        f"the vendor reports a run at {when(claimed)}, later than now",
+        "its clock or time zone may be wrong: check the job in the vendor's console",
     )
+
+
+def _stuck(started: datetime, usual: timedelta | None, now: datetime) -> Words:
+    usually = f", usually {span(usual)}" if usual else ""
+    return f"running for {span(now - started)} since {when(started)}{usually}", None
+
+
+def _failed(
+    attempt: datetime | None, success: datetime | None, message: str | None, now: datetime, threshold: timedelta
+) -> Words:
+    return _vendor("failed", attempt, success, message)[0], _failed_for(attempt, success, now, threshold)
 
 
 def _failed_for(attempt: datetime | None, success: datetime | None, now: datetime, threshold: timedelta) -> str | None:
@@ -116,40 +177,24 @@ def _failed_for(attempt: datetime | None, success: datetime | None, now: datetim
     return " · ".join(parts) or None
 
 
-def _stuck(state: str, started: datetime | None, usual_seconds: int | None, now: datetime) -> BackupHealth | None:
-    if state != "running" or started is None:
-        return None
-    running = now - started
-    usual = timedelta(seconds=usual_seconds) if usual_seconds else None
-    allowed = max(usual * STUCK_FACTOR, STUCK_FLOOR) if usual else STUCK_UNKNOWN
-    if running <= allowed:
-        return None
-    usually = f", usually {span(usual)}" if usual else ""
-    return BackupHealth("stuck", f"running for {span(running)} since {when(started)}{usually}")
+def _silent(latest: datetime, now: datetime, threshold: timedelta) -> Words:
+    return f"no attempt since {when(latest)} — {span(now - latest)}, threshold {span(threshold)}", None
 
 
-def _overdue(
-    state: str, attempt: datetime | None, success: datetime | None, now: datetime, threshold: timedelta
-) -> BackupHealth | None:
-    limit = f"threshold {span(threshold)}"
-    # The attempt the Last attempt column shows; a success is only the latest when no attempt is on record.
-    latest = attempt or success or now  # derive() has answered "never run" when both are missing
-    if now - latest > threshold:
-        return BackupHealth("silent", f"no attempt since {when(latest)} — {span(now - latest)}, {limit}")
-    if success is None:
-        return BackupHealth("stale", f"no success on record — last attempt {when(latest)} ({state}), {limit}")
-    if now - success > threshold:
-        return BackupHealth("stale", f"no success since {when(success)} — {span(now - success)}, {limit}")
-    return None
+def _never_succeeded(latest: datetime, state: str, threshold: timedelta) -> Words:
+    return f"no success on record — last attempt {when(latest)} ({state}), threshold {span(threshold)}", None
 
 
-def _vendor(state: str, attempt: datetime | None, success: datetime | None, message: str | None) -> BackupHealth:
-    # Only the sentence that applies is made: the customer list derives every job of 50 customers per page.
+def _no_success_since(success: datetime, now: datetime, threshold: timedelta) -> Words:
+    return f"no success since {when(success)} — {span(now - success)}, threshold {span(threshold)}", None
+
+
+def _vendor(state: str, attempt: datetime | None, success: datetime | None, message: str | None) -> Words:
     why = f": {message}" if message else ""
     if state in ("warning", "failed", "running"):
         latest = when(attempt or success or datetime.min)
         if state == "warning":
-            return BackupHealth(state, f"finished with warnings {latest}{why}")
-        return BackupHealth(state, f"failed {latest}{why}" if state == "failed" else f"running since {latest}")
+            return f"finished with warnings {latest}{why}", None
+        return (f"failed {latest}{why}" if state == "failed" else f"running since {latest}"), None
     since = when(success) if success else "never"
-    return BackupHealth(state, f"not running; last success {since}" if state == "stopped" else f"last success {since}")
+    return (f"not running; last success {since}" if state == "stopped" else f"last success {since}"), None

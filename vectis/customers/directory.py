@@ -7,8 +7,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
+from markupsafe import Markup
 from sqlalchemy import Select, exists, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, aliased
 
@@ -28,8 +29,10 @@ from vectis.models import (
     Ticket,
 )
 from vectis.platform import db, params
+from vectis.platform.dates import when
 
 PAGE_SIZE = 50
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])  # any select: the list and the palette search alike
 SORTS = {"name": "Name", "attention": "Needs attention first"}
 
 
@@ -92,22 +95,47 @@ class CustomerPage:
     next_after: str | None  # the keyset cursor of the next page
 
 
-@dataclass(frozen=True)
+class JobRow(NamedTuple):
+    """A job and its status as plain columns: the Backups tab reads a busy customer's 100+ jobs, and mapped
+    entities (two per job, tracked by the session) cost more to build than the statement took."""
+
+    id: int
+    connection_id: int
+    customer_id: int | None
+    external_id: str
+    name: str
+    kind: str
+    protected_object: str | None
+    removed_at: datetime | None
+    state: str | None  # None: no status yet (never synced a run)
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_duration_seconds: int | None
+    message: str | None
+    account: str | None  # its customer's account at the vendor, where its console link goes
+
+
+@dataclass(frozen=True, slots=True)
 class BackupRow:
-    job: BackupConnector
-    status: BackupConnectorStatus | None
+    """One row of the Backups tab, its values as the row shows them: the tab's loop only places them."""
+
+    name: str
+    kind: str
     vendor: str
     health: BackupHealth
     site: str | None  # the site's name when the job belongs to one of the customer's sites
-    runs: runs.Strip
+    runs: Markup  # the run strip (runs.Strip.html)
     console: str | None  # the job in the vendor's own console
+    protects: str  # what the job protects, or a dash
+    last_success: str  # when, or a dash
+    last_attempt: str
 
 
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _search(query: Select[Any], q: str) -> Select[Any]:
+def _search(query: _Query, q: str) -> _Query:
     """Name, a site's name, or what any vendor calls the customer."""
     pattern = _like(q.strip())
     site = aliased(Customer)
@@ -199,48 +227,84 @@ def _family(session: Session, ids: Iterable[int]) -> dict[int, int]:
     return family
 
 
-def _job_rows(
-    session: Session, customer_ids: list[int]
-) -> list[tuple[BackupConnector, BackupConnectorStatus | None, str | None]]:
-    """Each job with its status and its customer's account at the vendor (where its console link goes)."""
+def job_rows(session: Session, customer_ids: list[int]) -> list[JobRow]:
+    """Each job of these customers with its status and its customer's account at the vendor (where its
+    console link goes). The hub reads them once for its header's badges and its Backups tab."""
     if not customer_ids:
         return []
-    return [
-        (job, status, account)
-        for job, status, account in session.execute(
-            select(BackupConnector, BackupConnectorStatus, CustomerLink.external_id)
-            .outerjoin(BackupConnectorStatus, BackupConnectorStatus.backup_connector_id == BackupConnector.id)
-            .outerjoin(CustomerLink, CustomerLink.id == BackupConnector.customer_link_id)
-            .where(db.among(BackupConnector.customer_id, customer_ids))
+    job, status = BackupConnector, BackupConnectorStatus
+    rows = session.execute(
+        select(
+            job.id,
+            job.connection_id,
+            job.customer_id,
+            job.external_id,
+            job.name,
+            job.kind,
+            job.protected_object,
+            job.removed_at,
+            status.state,
+            status.last_attempt_at,
+            status.last_success_at,
+            status.last_duration_seconds,
+            status.message,
+            CustomerLink.external_id,
         )
-    ]
+        .outerjoin(status, status.backup_connector_id == job.id)
+        .outerjoin(CustomerLink, CustomerLink.id == job.customer_link_id)
+        .where(db.among(job.customer_id, customer_ids))
+    ).all()
+    return [JobRow._make(row) for row in rows]
 
 
-def health_of(job: BackupConnector, status: BackupConnectorStatus | None, now: datetime) -> BackupHealth:
+def health_of(job: JobRow, now: datetime) -> BackupHealth:
     return derive(
-        status.state if status else None,
-        last_attempt_at=status.last_attempt_at if status else None,
-        last_success_at=status.last_success_at if status else None,
-        last_duration_seconds=status.last_duration_seconds if status else None,
+        job.state,
+        last_attempt_at=job.last_attempt_at,
+        last_success_at=job.last_success_at,
+        last_duration_seconds=job.last_duration_seconds,
         removed_at=job.removed_at,
         now=now,
-        message=status.message if status else None,
+        message=job.message,
     )
 
 
 def badges_for(
-    session: Session, customer_ids: list[int], *, sites: Iterable[Customer] | None = None
+    session: Session,
+    customer_ids: list[int],
+    *,
+    sites: Iterable[Customer] | None = None,
+    jobs: Iterable[tuple[JobRow, BackupHealth]] | None = None,
 ) -> dict[int, Badges]:
-    """Each customer's badges, its sites' counted in. ``sites``: when the caller has read them already (the hub)."""
+    """Each customer's badges, its sites' counted in. ``sites``: when the caller has read them already (the hub);
+    ``jobs``: likewise, every job of the family with its health (the hub's :func:`derived_jobs`)."""
     if sites is not None:
         family = {i: i for i in customer_ids} | {s.id: int(s.parent_id or s.id) for s in sites}
     else:
         family = _family(session, customer_ids)
-    now = datetime.now(UTC)
     badges: dict[int, Badges] = {}
     if not family:
         return badges
-    # Only the columns the derivation reads: the list and every hub header count these for many jobs.
+    if jobs is not None:
+        for job, health in jobs:
+            _of(badges, family[job.customer_id or 0]).backups[health.state] += 1
+    else:
+        _count_backups(session, family, badges)
+    _count_tickets_and_alerts(session, family, badges)
+    return badges
+
+
+def _of(badges: dict[int, Badges], customer_id: int) -> Badges:
+    """The customer's badges, made on first use (``setdefault`` would make a throwaway one for every job)."""
+    found = badges.get(customer_id)
+    if found is None:
+        found = badges[customer_id] = Badges()
+    return found
+
+
+def _count_backups(session: Session, family: dict[int, int], badges: dict[int, Badges]) -> None:
+    now = datetime.now(UTC)
+    # Only the columns the derivation reads: the list counts these for every job of 50 customers.
     rows = session.execute(
         select(
             BackupConnector.customer_id,
@@ -262,8 +326,11 @@ def badges_for(
             removed_at=removed_at,
             now=now,
         )
-        badges.setdefault(family[customer_id or 0], Badges()).backups[health.state] += 1
-    # Open tickets and alerts waiting for someone, both in one statement (each on its customer index).
+        _of(badges, family[customer_id or 0]).backups[health.state] += 1
+
+
+def _count_tickets_and_alerts(session: Session, family: dict[int, int], badges: dict[int, Badges]) -> None:
+    """Open tickets and alerts waiting for someone, both in one statement (each on its customer index)."""
     tickets = (
         select(Ticket.customer_id, literal("tickets").label("what"), func.count().label("n"), literal(0))
         .where(db.among(Ticket.customer_id, family), Ticket.closed.is_(False))
@@ -280,13 +347,12 @@ def badges_for(
         .group_by(Alert.customer_id)
     )
     for customer_id, what, n, critical in session.execute(union_all(tickets, alerts)):
-        counted = badges.setdefault(family[customer_id or 0], Badges())
+        counted = _of(badges, family[customer_id or 0])
         if what == "tickets":
             counted.open_tickets += n
         else:
             counted.open_alerts += n
             counted.critical_alerts += critical
-    return badges
 
 
 def sites_of(session: Session, customer: Customer) -> list[Customer]:
@@ -296,29 +362,42 @@ def sites_of(session: Session, customer: Customer) -> list[Customer]:
 _ORDER = {state: n for n, state in enumerate((*ATTENTION, "warning", "running", "never"))}
 
 
-def backups(session: Session, customer: Customer, sites: list[Customer]) -> list[BackupRow]:
+def derived_jobs(session: Session, customer_ids: list[int]) -> list[tuple[JobRow, BackupHealth]]:
+    """Each job of these customers with its health as :func:`derive` says it now."""
+    now = datetime.now(UTC)
+    return [(job, health_of(job, now)) for job in job_rows(session, customer_ids)]
+
+
+def backups(
+    session: Session, customer: Customer, sites: list[Customer], jobs: list[tuple[JobRow, BackupHealth]] | None = None
+) -> list[BackupRow]:
     """Every backup job and connector of the customer and its sites, Veeam and Keepit side by side, the
-    ones that need attention first."""
+    ones that need attention first. ``jobs``: the family's :func:`derived_jobs`, when the caller has them."""
     names = {s.id: s.name for s in sites}
     vendors = {i: registry.label(vendor) for i, vendor in session.execute(select(Connection.id, Connection.vendor))}
-    now = datetime.now(UTC)
-    jobs = _job_rows(session, [customer.id, *names])
-    strips = runs.strips(session, [job.id for job, _, _ in jobs], now)
-    consoles = runs.console_links(session, [(job, account) for job, _, account in jobs])
-    rows = [
+    if jobs is None:
+        jobs = derived_jobs(session, [customer.id, *names])
+    strips = runs.strips(session, [job.id for job, _ in jobs])
+    consoles = runs.console_links(
+        session, [(job.id, job.connection_id, job.external_id, job.account) for job, _ in jobs]
+    )
+    found = [(job, health, vendors.get(job.connection_id, "?")) for job, health in jobs]
+    found.sort(key=lambda f: (f[1].state == "removed", _ORDER.get(f[1].state, 9), f[2], f[0].name))
+    return [
         BackupRow(
-            job,
-            status,
-            vendors.get(job.connection_id, "?"),
-            health_of(job, status, now),
+            job.name,
+            job.kind,
+            vendor,
+            health,
             names.get(job.customer_id or 0),
-            strips[job.id],
+            strips[job.id].html(),
             consoles[job.id][1] if job.id in consoles else None,
+            job.protected_object or "—",
+            when(job.last_success_at) if job.last_success_at else "—",
+            when(job.last_attempt_at) if job.last_attempt_at else "—",
         )
-        for job, status, _ in jobs
+        for job, health, vendor in found
     ]
-    rows.sort(key=lambda r: (r.health.state == "removed", _ORDER.get(r.health.state, 9), r.vendor, r.job.name))
-    return rows
 
 
 def summary(rows: Iterable[BackupRow]) -> list[tuple[str, int]]:
@@ -328,13 +407,22 @@ def summary(rows: Iterable[BackupRow]) -> list[tuple[str, int]]:
     return [(LABEL.get(state, state), counts[state]) for state in ordered]
 
 
-def palette(session: Session, q: str, limit: int = 8) -> list[Customer]:
-    """Best first: names that start with the text, then names that contain it, then other matches."""
+class Match(NamedTuple):
+    """A customer as the palette lists it."""
+
+    id: int
+    name: str
+    location: str | None
+
+
+def palette(session: Session, q: str, limit: int = 8) -> list[Match]:
+    """Best first: names that start with the text, then names that contain it, then other matches. Only the
+    columns it shows: the palette answers as a person types, and is the smallest page there is."""
+    shown = select(Customer.id, Customer.name, Customer.location)
     if not q.strip():
-        return list(
-            session.scalars(select(Customer).where(Customer.parent_id.is_(None)).order_by(Customer.name).limit(limit))
-        )
-    text = q.strip()
-    starts = Customer.name.ilike(_like(text)[1:])
-    query = _search(select(Customer), text).order_by(starts.desc(), Customer.name).limit(limit)
-    return list(session.scalars(query))
+        query = shown.where(Customer.parent_id.is_(None)).order_by(Customer.name).limit(limit)
+    else:
+        text = q.strip()
+        starts = Customer.name.ilike(_like(text)[1:])
+        query = _search(shown, text).order_by(starts.desc(), Customer.name).limit(limit)
+    return [Match._make(row) for row in session.execute(query)]

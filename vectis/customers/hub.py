@@ -6,6 +6,7 @@ one of its sites); Vectis-native tabs (the timeline) always show.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from vectis.alerts import queries as alerts
 from vectis.backups import runs
+from vectis.backups.state import BackupHealth
 from vectis.connectors import registry
 from vectis.customers import directory as customers
 from vectis.customers import timeline
@@ -34,6 +36,12 @@ class HubContext:
     def ids(self) -> list[int]:
         return [self.customer.id, *(s.id for s in self.sites)]
 
+    @functools.cached_property
+    def jobs(self) -> list[tuple[customers.JobRow, BackupHealth]]:
+        """The family's backup jobs with their health: read and derived once for the header's badges and the
+        Backups tab (twice was a statement and a derivation of every job more than the page needs)."""
+        return customers.derived_jobs(self.session, self.ids)
+
 
 @dataclass(frozen=True)
 class Tab:
@@ -50,7 +58,7 @@ def _has_backups(hub: HubContext) -> ColumnElement[bool]:
 
 
 def _backups(hub: HubContext) -> dict[str, Any]:
-    rows = customers.backups(hub.session, hub.customer, hub.sites)
+    rows = customers.backups(hub.session, hub.customer, hub.sites, hub.jobs)
     return {"backups": rows, "backup_summary": customers.summary(rows), "strip_length": runs.STRIP}
 
 

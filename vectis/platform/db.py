@@ -34,20 +34,28 @@ class TenantSession(Session):
 @event.listens_for(TenantSession, "after_begin")
 def _bind_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     tenant_id = session.info.get("tenant_id")
-    # Always set it, even to '': a transaction never inherits a tenant from whoever used the connection before.
-    # For work that is replayed idempotently on loss (sync pages with their cursor), commits need not wait for the
-    # disk: a crash may forget the last commits, never half of one, and the next run writes them again. Both
-    # settings go in one round trip (a sync begins a transaction a page); otherwise the server's own setting stays.
-    connection.execute(
-        text(
-            "SELECT set_config('vectis.tenant_id', :tenant_id, true), set_config('synchronous_commit', "
-            "CASE WHEN :asynchronous THEN 'off' ELSE current_setting('synchronous_commit') END, true)"
-        ),
-        {
-            "tenant_id": "" if tenant_id is None else str(int(tenant_id)),
-            "asynchronous": bool(session.info.get("asynchronous_commit")),
-        },
-    )
+    # Straight to the driver: the same statement opens every transaction of every request, and SQLAlchemy's
+    # execution around it (context, result) cost more than PostgreSQL spends on it (bench/hub.py, the
+    # per-request overhead). Always set it, even to '': a transaction never inherits a tenant from whoever used
+    # the connection before. For work that is replayed idempotently on loss (sync pages with their cursor),
+    # commits need not wait for the disk: a crash may forget the last commits, never half of one, and the next
+    # run writes them again. Both settings go in the one round trip; otherwise the server's own setting stays.
+    bound = ("" if tenant_id is None else str(int(tenant_id)), bool(session.info.get("asynchronous_commit")))
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_BIND, bound)
+    except connection.dialect.loaded_dbapi.Error:
+        # Said again through SQLAlchemy, which raises its own error for it (and, for a lost connection,
+        # invalidates the pool), as every other statement's failure does.
+        connection.exec_driver_sql(_BIND, bound)
+    finally:
+        cursor.close()
+
+
+_BIND = (
+    "SELECT set_config('vectis.tenant_id', %s, true), set_config('synchronous_commit', "
+    "CASE WHEN %s THEN 'off' ELSE current_setting('synchronous_commit') END, true)"
+)
 
 
 @dataclass

@@ -56,7 +56,9 @@ def hub_page(
         "sites": context.sites,
         "tabs": tabs,
         "tab": tab,
-        "badges": customers.badges_for(s, [customer.id], sites=context.sites).get(customer.id, customers.Badges()),
+        "badges": customers.badges_for(s, [customer.id], sites=context.sites, jobs=context.jobs).get(
+            customer.id, customers.Badges()
+        ),
         "contact": customers.contacts(s, [customer])[customer.id],
         "active": "customers",
         "draft": draft or {},
