@@ -11,7 +11,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from redis import Redis
@@ -180,6 +181,49 @@ class PsaMemberRecord:
     inactive: bool = False
 
 
+@dataclass(frozen=True)
+class ContractLineRecord:
+    """One line of a contract (a ConnectWise agreement addition): what is billed, how many, at what price."""
+
+    external_id: str
+    product: str | None  # the vendor's product identifier ("MS-WKS")
+    description: str | None
+    quantity: Decimal
+    unit_price: Decimal | None  # per billing cycle of the contract, in its currency
+    amount: Decimal | None  # quantity × unit price as the vendor bills it (less what the contract includes)
+    # Billed every cycle while in effect, or once (a set-up fee). Vendor-neutral: Autotask's contract charges and
+    # HaloPSA's one-off lines are the one-offs there.
+    recurring: bool = True
+    billable: bool = True  # False: listed on the contract but not charged (ConnectWise's DoNotBill, NoCharge)
+    starts_on: date | None = None
+    cancelled_on: date | None = None
+
+
+@dataclass(frozen=True)
+class ContractRecord:
+    """A customer's contract at a PSA (a ConnectWise agreement), vendor-neutral: Autotask and HaloPSA
+    contracts parse into the same record, so they land in the same tables."""
+
+    external_id: str
+    customer_external_id: str | None
+    name: str
+    contract_type: str | None  # the vendor's type ("Managed Services")
+    status: str  # active | cancelled | expired | inactive
+    vendor_status: str | None  # as the vendor says it
+    starts_on: date | None
+    ends_on: date | None  # None: no end date (runs until cancelled)
+    updated_at: datetime
+    cancelled_on: date | None = None
+    billing_cycle: str | None = None  # the vendor's own name for it ("Quarterly")
+    # How many times a year that cycle bills (12 monthly, 4 quarterly, 1 yearly, 52 weekly); None when it does
+    # not repeat (one time) or the vendor's name for it is unknown: then there is no monthly value to derive.
+    cycles_per_year: Decimal | None = None
+    bill_amount: Decimal | None = None  # per billing cycle, as the vendor bills it
+    currency: str | None = None  # ISO 4217 code
+    next_invoice_on: date | None = None
+    lines: tuple[ContractLineRecord, ...] = ()
+
+
 Record = (
     CustomerRecord
     | BackupJobRecord
@@ -189,6 +233,7 @@ Record = (
     | ContactRecord
     | PsaMemberRecord
     | TicketRecord
+    | ContractRecord
 )
 
 
@@ -232,6 +277,9 @@ class Connector(ABC):
     fields: ClassVar[tuple[ConfigField, ...]]
     default_rate_limit: ClassVar[float] = 2.0  # requests per second per connection
     base_url_field: ClassVar[str] = "base_url"
+    # Whether it reads customers' contracts (a PSA's agreements): the hub offers the Contracts tab to a customer
+    # linked to such a connection even before any contract arrived.
+    reads_contracts: ClassVar[bool] = False
     # The header the vendor dedupes writes by, if it has one: a write sent with it may be repeated safely.
     idempotency_header: ClassVar[str | None] = None
 

@@ -1,4 +1,5 @@
-"""ConnectWise PSA (Manage): companies, members, boards with their statuses, tickets with their notes.
+"""ConnectWise PSA (Manage): companies, members, boards with their statuses, tickets with their notes, agreements
+(contracts) with their additions.
 Write-back (reply or note in a member's name, status, owner, priority, create) goes through
 ``vectis/tickets/verbs.py``, which calls this module.
 
@@ -14,8 +15,9 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +25,8 @@ from vectis.connectors.base import (
     ConfigField,
     Connector,
     ContactRecord,
+    ContractLineRecord,
+    ContractRecord,
     CustomerRecord,
     Page,
     PsaMemberRecord,
@@ -59,6 +63,7 @@ NOTES_WINDOW = timedelta(days=30)  # the hub shows open tickets and those closed
 PERMISSIONS = {
     "/company/companies": "Companies (Company Maintenance: inquire)",
     "/company/contacts": "Companies (Contacts: inquire)",
+    "/finance/agreements": "Finance (Agreements: inquire)",
     "/service/priorities": "Service Desk (Table Setup: inquire)",
     "/service/tickets": "Service Tickets (inquire)",
     "/service/boards": "Service Tickets (Service Board setup: inquire)",
@@ -220,18 +225,142 @@ def parse_ticket(item: dict[str, Any], notes: list[dict[str, Any]] | None = None
     )
 
 
+# How often each of ConnectWise's billing cycles bills in a year, by its name with case, spaces and hyphens
+# ignored (the names are the partner's own setup table, so spellings vary). A name not here has no monthly value
+# rather than a guessed one: "Bi-Monthly" means every two months to some and twice a month to others.
+CYCLES_PER_YEAR: dict[str, Decimal] = {
+    "weekly": Decimal(52),
+    "biweekly": Decimal(26),
+    "fortnightly": Decimal(26),
+    "semimonthly": Decimal(24),
+    "monthly": Decimal(12),
+    "quarterly": Decimal(4),
+    "semiannual": Decimal(2),
+    "semiannually": Decimal(2),
+    "halfyearly": Decimal(2),
+    "annual": Decimal(1),
+    "annually": Decimal(1),
+    "yearly": Decimal(1),
+    "biennial": Decimal("0.5"),
+    "biennially": Decimal("0.5"),
+    "triennial": Decimal(1) / Decimal(3),
+}
+AGREEMENT_STATUSES = ("active", "cancelled", "expired", "inactive")
+_MONEY_LIMIT = Decimal(10) ** 12  # what a Numeric(14, 2) column holds
+_UNIT_LIMIT = Decimal(10) ** 10  # Numeric(14, 4)
+
+
+def cycles_per_year(cycle: str | None) -> Decimal | None:
+    """``Quarterly`` → 4; None for a cycle that does not repeat (``One Time``) or a name Vectis cannot read."""
+    return CYCLES_PER_YEAR.get(re.sub(r"[\s_-]+", "", (cycle or "").lower()))
+
+
+def _decimal(value: Any, limit: Decimal) -> Decimal | None:
+    """A JSON number (or numeric text) as an exact Decimal: a float's shortest text, never its binary value."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and abs(number) < limit else None
+
+
+def _day(value: Any) -> date | None:
+    """ConnectWise writes a calendar date as midnight (``2025-03-01T00:00:00Z``): the day as written, not moved
+    to another zone; out of what Vectis stores (or ``0001-01-01``, .NET's "never") is no day."""
+    if not isinstance(value, str) or len(value.strip()) < 10:
+        return None
+    try:
+        day = date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+    return day if 1970 <= day.year < 2200 else None
+
+
+def _currency(value: Any) -> str | None:
+    code = value.get("currencyCode") or value.get("currencyIdentifier") if isinstance(value, dict) else value
+    code = str(code or "").strip().upper()
+    return code if re.fullmatch(r"[A-Z]{3}", code) else None
+
+
+def parse_addition(item: dict[str, Any], per_year: Decimal | None) -> ContractLineRecord | None:
+    """An agreement addition as a contract line. ConnectWise has no one-off flag on additions: a one-off charge (a
+    set-up fee) is entered as an addition cancelled within the billing cycle it took effect in, so it bills once;
+    every other addition bills each cycle while in effect. On an agreement that bills one time, every line does."""
+    if item.get("id") is None:
+        return None
+    quantity = _decimal(item.get("quantity"), _UNIT_LIMIT) or Decimal(0)
+    unit_price = _decimal(item.get("unitPrice"), _UNIT_LIMIT)
+    amount = _decimal(item.get("extPrice"), _MONEY_LIMIT)
+    if amount is None and unit_price is not None:
+        billed = quantity - (_decimal(item.get("lessIncluded"), _UNIT_LIMIT) or Decimal(0))
+        amount = (max(billed, Decimal(0)) * unit_price).quantize(Decimal("0.01"))
+    starts, cancelled = _day(item.get("effectiveDate")), _day(item.get("cancelledDate"))
+    once = per_year is None or (
+        starts is not None and cancelled is not None and (cancelled - starts).days < 366 / per_year
+    )
+    product = item.get("product")
+    return ContractLineRecord(
+        external_id=str(item["id"]),
+        product=str(product.get("identifier") or "") or None if isinstance(product, dict) else None,
+        description=str(item.get("description") or "") or None,
+        quantity=quantity,
+        unit_price=unit_price,
+        amount=amount,
+        recurring=not once,
+        billable=str(item.get("billCustomer") or "Billable").lower() == "billable",
+        starts_on=starts,
+        cancelled_on=cancelled,
+    )
+
+
+def parse_agreement(item: dict[str, Any], additions: list[dict[str, Any]] | None = None) -> ContractRecord | None:
+    """An agreement as a contract. Its end date is when it renews; ``noEndingDateFlag`` means it runs until
+    cancelled. ``billAmount`` is per billing cycle: the writer brings it to a month."""
+    updated = _updated(item)
+    if item.get("id") is None or updated is None:
+        return None
+    vendor_status = str(item.get("agreementStatus") or "") or None
+    status = (vendor_status or "active").lower()
+    if item.get("cancelledFlag"):
+        status = "cancelled"
+    cycle = _name(item.get("billingCycle"))
+    per_year = cycles_per_year(cycle)
+    lines = (parse_addition(a, per_year) for a in additions or () if isinstance(a, dict))
+    return ContractRecord(
+        external_id=str(item["id"]),
+        customer_external_id=_ref_id(item.get("company")),
+        name=str(item.get("name") or f"Agreement {item['id']}"),
+        contract_type=_name(item.get("type")),
+        status=status if status in AGREEMENT_STATUSES else "active",
+        vendor_status=vendor_status,
+        starts_on=_day(item.get("startDate")),
+        ends_on=None if item.get("noEndingDateFlag") else _day(item.get("endDate")),
+        updated_at=updated,
+        cancelled_on=_day(item.get("dateCancelled")),
+        billing_cycle=cycle,
+        cycles_per_year=per_year,
+        bill_amount=_decimal(item.get("billAmount"), _MONEY_LIMIT),
+        currency=_currency(item.get("currency")),
+        next_invoice_on=_day(item.get("nextInvoiceDate")),
+        lines=tuple(line for line in lines if line is not None),
+    )
+
+
 class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTickets, VerifiesCallbacks):
     key = "connectwise"
     label = "ConnectWise PSA"
     category = "psa"
     description = (
         "ConnectWise PSA (Manage): companies become customers with their contacts; members, boards, statuses, "
-        "priorities and tickets with their notes."
+        "priorities and tickets with their notes; agreements (contracts) with their additions."
     )
     noun = "ConnectWise"
     attachment_limit = 10 * 1024 * 1024  # ConnectWise's document limit
     default_rate_limit = 10.0
     base_url_field = "site_url"
+    reads_contracts = True
     fields = (
         ConfigField(
             "site_url",
@@ -382,6 +511,15 @@ class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTic
                 snapshot=False,
                 page_size=PAGE_SIZE,
             ),
+            Stream(
+                "agreements",
+                "/finance/agreements",
+                "id",
+                lambda item: parse_agreement(item, item.get("_additions")),
+                cursor_field="lastUpdated",
+                snapshot=False,
+                page_size=PAGE_SIZE,
+            ),
         ]
 
     def _pages(self, path: str, params: dict[str, Any], what: str) -> Iterator[list[dict[str, Any]]]:
@@ -415,8 +553,10 @@ class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTic
                     if record is not None:
                         boards.append(record)
             yield Page(boards, None)
+        elif stream.name == "agreements":
+            yield from self._agreements(stream, cursor)
         else:
-            yield from self._read_tickets(stream, cursor)
+            yield from self._read_changed(stream, cursor, "tickets", self._with_notes)
 
     def _members(self, stream: Stream) -> list[Record]:
         """Every member. A role that may not read them (403) leaves the list empty rather than stopping the
@@ -431,13 +571,29 @@ class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTic
             return []
         return members
 
-    def _read_tickets(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        """By ``lastUpdated`` from the resume point, inclusive. Tickets sharing the boundary second are
-        remembered by id, so a tie is neither skipped nor read twice; a ticket updated while we page only
-        moves later, where the next request finds it."""
+    def _agreements(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """Agreements changed since the cursor, each with its additions. A role that may not read agreements (403)
+        reads none rather than stopping the sync: tickets matter more than contracts."""
+        try:
+            yield from self._read_changed(stream, cursor, "agreements", self._with_additions)
+        except ConnectorError as exc:
+            if exc.status != 403:
+                raise
+
+    def _read_changed(
+        self,
+        stream: Stream,
+        cursor: dict[str, Any] | None,
+        noun: str,
+        with_detail: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> Iterator[Page]:
+        """By ``lastUpdated`` from the resume point, inclusive. Records sharing the boundary second are
+        remembered by id, so a tie is neither skipped nor read twice; a record updated while we page only
+        moves later, where the next request finds it. ``with_detail`` adds what each item needs read
+        besides (a ticket's notes, an agreement's additions)."""
         since = parse_time((cursor or {}).get("since")) or EPOCH
         # (id, lastUpdated) pairs already read at the boundary second: a tie read again is skipped, a
-        # ticket changed since (a new lastUpdated) is not.
+        # record changed since (a new lastUpdated) is not.
         seen = {str(i) for i in (cursor or {}).get("seen", [])}
         page = 1
         while True:
@@ -445,28 +601,14 @@ class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTic
                 "conditions": f"lastUpdated>=[{format_time(since)}]",
                 "orderBy": "lastUpdated asc, id asc",
                 "page": page,
-                "pageSize": PAGE_SIZE,
+                "pageSize": stream.page_size,
             }
-            items, _ = self.call("GET", stream.path, params=params, what="a page of tickets")
+            items, _ = self.call("GET", stream.path, params=params, what=f"a page of {noun}")
             if not isinstance(items, list):
-                raise ConnectorError("ConnectWise sent a page of tickets without a list.", permanent=False)
+                raise ConnectorError(f"ConnectWise sent a page of {noun} without a list.", permanent=False)
             fresh = [i for i in items if isinstance(i, dict) and _seen_key(i) not in seen]
-            records: list[Record] = []
-            recent = datetime.now(UTC) - NOTES_WINDOW
-            for item in fresh:
-                # The conversation of open and recently changed tickets; old closed ones keep what is stored.
-                notes: Any = None
-                if not item.get("closedFlag") or (_updated(item) or EPOCH) >= recent:
-                    notes, _ = self.call(
-                        "GET",
-                        f"/service/tickets/{item['id']}/notes",
-                        params={"pageSize": PAGE_SIZE},
-                        what="a ticket's notes",
-                    )
-                record = stream.parse({**item, "_notes": notes if isinstance(notes, list) else None})
-                if record is not None:
-                    records.append(record)
-            times = [r.updated_at for r in records if isinstance(r, TicketRecord)]
+            records = [r for r in (stream.parse(with_detail(item)) for item in fresh) if r is not None]
+            times = [r.updated_at for r in records if isinstance(r, TicketRecord | ContractRecord)]
             newest = max([since, *times])
             if newest > since:
                 since, page = newest, 1
@@ -475,8 +617,26 @@ class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTic
                 seen |= {_seen_key(i) for i in fresh}
                 page += 1  # the whole page shares one second: read on past it
             yield Page(records, {"since": format_time(since), "seen": sorted(seen)})
-            if len(items) < PAGE_SIZE:
+            if len(items) < stream.page_size:
                 return
+
+    def _with_notes(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The conversation of open and recently changed tickets; old closed ones keep what is stored."""
+        notes: Any = None
+        if not item.get("closedFlag") or (_updated(item) or EPOCH) >= datetime.now(UTC) - NOTES_WINDOW:
+            notes, _ = self.call(
+                "GET", f"/service/tickets/{item['id']}/notes", params={"pageSize": PAGE_SIZE}, what="a ticket's notes"
+            )
+        return {**item, "_notes": notes if isinstance(notes, list) else None}
+
+    def _with_additions(self, item: dict[str, Any]) -> dict[str, Any]:
+        if item.get("id") is None:
+            return item
+        additions: list[dict[str, Any]] = []
+        path = f"/finance/agreements/{item['id']}/additions"
+        for found in self._pages(path, {"orderBy": "id asc"}, "an agreement's additions"):
+            additions += found
+        return {**item, "_additions": additions}
 
     # --- callbacks --------------------------------------------------------------------------------
 

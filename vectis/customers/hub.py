@@ -19,6 +19,7 @@ from vectis.alerts import queries as alerts
 from vectis.backups import runs
 from vectis.backups.state import BackupHealth
 from vectis.connectors import registry
+from vectis.contracts import queries as contracts
 from vectis.customers import directory as customers
 from vectis.customers import timeline
 from vectis.models import Alert, BackupConnector, Connection, Customer, Ticket
@@ -95,10 +96,20 @@ def _alerts(hub: HubContext) -> dict[str, Any]:
     }
 
 
+def _has_contracts(hub: HubContext) -> ColumnElement[bool]:
+    return contracts.has_contracts_or_a_reader(hub.ids)
+
+
+def _contracts(hub: HubContext) -> dict[str, Any]:
+    rows = contracts.for_customer(hub.session, hub.ids)
+    return {"contracts": rows, "contract_summary": contracts.summary(rows)}
+
+
 TABS: tuple[Tab, ...] = (
     Tab("tickets", "Tickets", "customers/_tab_tickets.html", "psa", _has_tickets, _tickets),
     Tab("alerts", "Alerts", "customers/_tab_alerts.html", None, _has_alerts, _alerts),
     Tab("backups", "Backups", "customers/_tab_backups.html", "backup", _has_backups, _backups),
+    Tab("contracts", "Contracts", "customers/_tab_contracts.html", "psa", _has_contracts, _contracts),
     Tab("timeline", "Timeline", "customers/_tab_timeline.html", None, None, _timeline),
 )
 

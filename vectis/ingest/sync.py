@@ -28,6 +28,7 @@ from vectis.connectors.base import (
     BackupJobRecord,
     Connector,
     ContactRecord,
+    ContractRecord,
     CustomerRecord,
     Page,
     PsaMemberRecord,
@@ -38,6 +39,7 @@ from vectis.connectors.base import (
     TicketRecord,
 )
 from vectis.connectors.clean import clean_records
+from vectis.contracts import writer as contract_writer
 from vectis.ingest import runlog
 from vectis.ingest.matching import DETAILS, Account, link_accounts
 from vectis.models import (
@@ -82,6 +84,7 @@ class Writer:
             ContactRecord: lambda rs: ticket_writer.write_contacts(session, connection, rs, account),
             PsaMemberRecord: self._members,
             TicketRecord: self._tickets,
+            ContractRecord: lambda rs: contract_writer.write_contracts(session, connection, rs, account),
         }
 
     def write_page(self, records: list[Record]) -> None:

@@ -6,6 +6,7 @@ from vectis.models.audit import AuditEntry, AuditSeal
 from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus, BackupRun
 from vectis.models.base import Base, TenantOwned
 from vectis.models.contacts import Contact
+from vectis.models.contracts import Contract, ContractLineItem
 from vectis.models.customers import Customer, CustomerLink, Linked, LinkStatus
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.notes import CustomerNote
@@ -40,6 +41,8 @@ __all__ = [
     "Base",
     "Connection",
     "Contact",
+    "Contract",
+    "ContractLineItem",
     "Customer",
     "CustomerLink",
     "CustomerNote",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, text
@@ -26,16 +27,22 @@ def upsert(
     update: Sequence[str] = (),
     merge: Mapping[str, str] | None = None,
     returning: Sequence[str] = (),
+    unless_same: Sequence[str] = (),
 ) -> Sequence[Row[Any]]:
     """Insert ``rows`` (all with the same keys); on a ``conflict`` key, overwrite the ``update`` columns
     with the new values, or do nothing when there are none. ``merge`` maps a column to an SQL expression
-    over ``excluded`` and the table's current row (``t``), for values the vendor no longer sends."""
+    over ``excluded`` and the table's current row (``t``), for values the vendor no longer sends.
+    ``unless_same``: a row whose columns named there all hold the new values already is left as it is (no dead
+    row for VACUUM, no write for the sync to wait on); such a row is not among those ``returning`` returns."""
     if not rows:
         return []
     columns = list(rows[0])
     shape = ", ".join(f"{name} {table.c[name].type.compile(dialect=db.dialect)}" for name in columns)
     sets = [f"{name} = excluded.{name}" for name in update] + [f"{k} = {v}" for k, v in (merge or {}).items()]
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    if sets and unless_same:
+        mine, theirs = (", ".join(f"{side}.{name}" for name in unless_same) for side in ("t", "excluded"))
+        action += f" WHERE ({mine}) IS DISTINCT FROM ({theirs})"
     sql = (
         f"INSERT INTO {table.name} AS t ({', '.join(columns)}) "
         f"SELECT {', '.join(columns)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) "
@@ -79,4 +86,6 @@ def fill_empty(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) 
 def _iso(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exact: a JSON number would pass through a float
     raise TypeError(f"{type(value).__name__} cannot be written in bulk")

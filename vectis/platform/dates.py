@@ -12,7 +12,7 @@ formatter converts rather than trusting the moment's zone.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -84,6 +84,16 @@ def when_in_full(moment: datetime) -> str:
     return f"{at.day} {_MONTHS[at.month - 1]} {at.year} {at.hour:02d}:{at.minute:02d} UTC"
 
 
+def calendar_day(on: date) -> str:
+    """``18 Dec 2026``: a day that is not a moment (a contract's end), with its year, as it may be years away."""
+    return f"{on.day} {_MONTHS[on.month - 1]} {on.year}"
+
+
+def days(count: int) -> str:
+    """``1 day``, ``12 days``: a count of whole calendar days ("renews in …", "ended … ago")."""
+    return f"{count} day" if abs(count) == 1 else f"{count} days"
+
+
 def clock(moment: datetime) -> str:
     """``18:00 UTC``: a moment within the next hour or so ("try again at …")."""
     at = utc(moment)
@@ -120,3 +130,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(day, "day")
     app.add_template_filter(when_in_full, "when_in_full")
+    app.add_template_filter(calendar_day, "calendar_day")

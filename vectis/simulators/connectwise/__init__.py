@@ -17,7 +17,8 @@ Endpoints (under ``/v4_6_release/apis/3.0``)
     ``GET /system/info`` → ``{version,isCloud,serverTimeZone,cloudRegion}``.
     ``GET /company/companies[/{id}|/count]``, ``GET /company/contacts``, ``GET /system/members[/{id}]``, ``GET /service/boards[/{id}]``,
     ``GET /service/boards/{id}/statuses``, ``GET /service/priorities``, ``GET /service/tickets[/count]``,
-    ``GET /service/tickets/{id}/notes``, ``GET /system/documents``, ``GET /system/callbacks[/{id}]``.
+    ``GET /service/tickets/{id}/notes``, ``GET /system/documents``, ``GET /system/callbacks[/{id}]``,
+    ``GET /finance/agreements[/{id}|/count]``, ``GET /finance/agreements/{id}/additions``.
     Every list takes ``conditions`` (``field op value`` with ``= != < > <= >= like contains in``, ``and``/``or``,
     parentheses; strings in double quotes, dates in square brackets, ``true``/``false``/``null``; nested fields
     as ``company/id``, ``_info/lastUpdated``), ``orderBy`` (``"lastUpdated asc, id asc"``; default ``id asc``),
@@ -52,7 +53,10 @@ Data
     differently) plus the MSP itself and one customer only ConnectWise knows; six technicians, the demo's own
     operators (``primaryEmail`` admin@acme.test and tech@acme.test, owning a few open tickets) and the API member
     ``VectisAPI``; three boards (and an inactive one) with their statuses; ~150 tickets over 60 days, open and closed, a few from the last day, each with
-    1-5 notes. ``ConnectWiseState.at_scale()``: 500 companies (the VSPC benchmark's names) and 200,000
+    1-5 notes; two or three agreements per customer company (Managed Services monthly, Backup as a Service quarterly,
+    Security Bundle yearly, Microsoft 365 with no end date, a one-time Block Hours) with their additions (one a
+    one-off set-up fee, one a no-charge review): the first customers' renew within 60 days, one expired 20 days ago,
+    one is cancelled. ``ConnectWiseState.at_scale()``: 500 companies (the VSPC benchmark's names) and 200,000
     tickets whose notes are generated when first read. Both are deterministic for a given ``seed`` and
     ``now``; changes made through the API are stamped with ``state.clock()`` (wall time).
 
@@ -70,7 +74,8 @@ Fault knobs
     (``{"path": "/service/tickets", "page": 2}``, without ``page`` every page: 200 with the JSON cut off).
     ``/_sim/*`` is never faulted. Test controls: ``POST /_sim/tickets`` (a technician creates a ticket),
     ``POST /_sim/tickets/{id}/touch`` (``{"status": id, "summary": …, "member": identifier}``, all optional),
-    ``GET /_sim/tickets/{id}/history`` (status changes), ``GET /_sim/deliveries``.
+    ``GET /_sim/tickets/{id}/history`` (status changes), ``GET /_sim/deliveries``,
+    ``POST /_sim/agreements/{id}/touch`` (fields to replace, ``additions``: the new list; ``lastUpdated`` moves on).
 
 Run it: ``python -m vectis.simulators.connectwise --host 127.0.0.1 --port 18082 [--scale demo|bench]``.
 

@@ -398,6 +398,33 @@ def add_note(ticket_id: int) -> Response:
     return json_response(note, 201)
 
 
+@api.get("/finance/agreements")
+def agreements() -> Response:
+    return _list("agreements", _sim().agreements.values, dict)
+
+
+@api.get("/finance/agreements/count")
+def agreement_count() -> Response:
+    rows: list[Any] = list(_sim().agreements.values())
+    conditions = request.args.get("conditions", "").strip()
+    if conditions:
+        predicate = Conditions(conditions, dig).parse()
+        rows = [row for row in rows if predicate(row)]
+    return json_response({"count": len(rows)})
+
+
+@api.get("/finance/agreements/<int:agreement_id>")
+def agreement(agreement_id: int) -> Response:
+    return _one(_sim().agreement(agreement_id))
+
+
+@api.get("/finance/agreements/<int:agreement_id>/additions")
+def agreement_additions(agreement_id: int) -> Response:
+    sim = _sim()
+    sim.agreement(agreement_id)
+    return _list(f"additions:{agreement_id}", lambda: sim.additions.get(agreement_id, []), dict)
+
+
 @api.post("/system/documents")
 def upload_document() -> Response:
     sim = _sim()
@@ -540,6 +567,21 @@ def sim_ticket_history(ticket_id: int) -> Response:
     return json_response(_sim().status_history.get(ticket_id, []))
 
 
+@controls.post("/agreements/<int:agreement_id>/touch")
+def sim_touch_agreement(agreement_id: int) -> Response:
+    """Someone edits an agreement in ConnectWise itself: the JSON body's fields replace the agreement's
+    (``additions``: its new list of additions), and ``lastUpdated`` moves on."""
+    sim = _sim()
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        return json_response({"error": "send a JSON object"}, 400)
+    who = str(body.pop("member", "jhughes"))
+    try:
+        return json_response(sim.touch_agreement(agreement_id, body, who))
+    except ApiError as error:
+        return json_response(error.body(), error.status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     return serve_main(
         argv,
@@ -574,5 +616,6 @@ def _banner(state: ConnectWiseState, root: str) -> str:
         f"ConnectWise PSA simulator ({SYSTEM_INFO['version']}) at {root}{API} (site URL: {root})\n"
         f"  company ID: {DEMO_COMPANY_ID}   public key: {DEMO_PUBLIC_KEY}   private key: {DEMO_PRIVATE_KEY}\n"
         f"  clientId: {DEMO_CLIENT_ID}\n"
-        f"  {len(state.companies)} companies, {len(state.boards)} boards, {len(state.tickets)} tickets"
+        f"  {len(state.companies)} companies, {len(state.boards)} boards, {len(state.tickets)} tickets, "
+        f"{len(state.agreements)} agreements"
     )

@@ -10,7 +10,8 @@ import itertools
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import TypeVar
 
 from vectis.simulators.base import Json
@@ -50,6 +51,8 @@ class ConnectWiseData:
     documents: list[Json] = field(default_factory=list)
     callbacks: dict[int, Json] = field(default_factory=dict)
     status_history: dict[int, list[Json]] = field(default_factory=dict)  # ticket id -> status changes
+    agreements: dict[int, Json] = field(default_factory=dict)  # id -> agreement (its JSON, id order)
+    additions: dict[int, list[Json]] = field(default_factory=dict)  # agreement id -> its additions
     api_keys: dict[str, ApiKey] = field(default_factory=_demo_keys)  # public key -> owner
     client_ids: set[str] = field(default_factory=lambda: {DEMO_CLIENT_ID})
     signing_keys: dict[str, str] = field(default_factory=dict)  # key id -> signing key
@@ -500,3 +503,188 @@ def write_notes(state: ConnectWiseData, ticket: Ticket) -> list[Json]:
             )
         )
     return notes
+
+
+# --- agreements ------------------------------------------------------------------------------------------
+
+# type id, type name, billing cycle (id, name, months it covers; 0: bills once), its lines: (product identifier,
+# description, quantity range, unit price a month, billCustomer). The Managed Services lines add a set-up fee
+# and a no-charge review; every price is per month and multiplied out to the agreement's cycle.
+_CYCLES = {"Monthly": (1, 1), "Quarterly": (2, 3), "Annually": (4, 12), "One Time": (6, 0)}
+_AGREEMENT_TYPES: dict[str, tuple[int, str, list[tuple[str, str, tuple[int, int], str, str]]]] = {
+    "Managed Services": (1, "Monthly", [
+        ("MS-WKS", "Managed workstation (monitoring, patching, helpdesk)", (8, 60), "45.00", "Billable"),
+        ("MS-SRV", "Managed server", (1, 6), "150.00", "Billable"),
+        ("MS-NET", "Network device monitoring", (2, 10), "20.00", "Billable"),
+        ("QBR", "Quarterly business review", (1, 1), "0.00", "NoCharge"),
+    ]),
+    "Backup as a Service": (2, "Quarterly", [
+        ("BK-VM", "Veeam VM backup (per protected VM)", (2, 12), "35.00", "Billable"),
+        ("BK-M365", "Keepit Microsoft 365 backup (per user)", (10, 80), "3.50", "Billable"),
+        ("BK-CLOUD", "Offsite cloud storage (per TB)", (1, 8), "40.00", "Billable"),
+    ]),
+    "Microsoft 365": (3, "Monthly", [
+        ("M365-BP", "Microsoft 365 Business Premium", (8, 60), "22.00", "Billable"),
+        ("M365-EXO", "Exchange Online (Plan 1)", (2, 10), "4.00", "Billable"),
+    ]),
+    "Security Bundle": (4, "Annually", [
+        ("SEC-EDR", "SentinelOne Control (per endpoint)", (10, 70), "6.50", "Billable"),
+        ("SEC-SAT", "Security awareness training (per user)", (10, 60), "2.50", "Billable"),
+        ("SEC-DNS", "DNS filtering (per user)", (10, 60), "1.75", "Billable"),
+    ]),
+    "Block Hours": (5, "One Time", [
+        ("BLK-20", "Block of 20 support hours", (1, 1), "2400.00", "Billable"),
+    ]),
+}  # fmt: skip
+_TIERS = ("Silver", "Gold", "Platinum")
+# Per customer, in the order the simulator lists them: (type, days from today to the end of its term; None for no
+# end date; "cancelled"). The first few make the demo's story: renewals within 60 days, one expired, one cancelled,
+# Microsoft 365 month to month; the rest draw their end from the generator.
+_STORY: list[list[tuple[str, int | str | None]]] = [
+    [("Managed Services", 12), ("Microsoft 365", None), ("Backup as a Service", 240)],
+    [("Managed Services", 27), ("Security Bundle", 300)],
+    [("Managed Services", 410), ("Block Hours", "cancelled")],
+    [("Managed Services", 190), ("Security Bundle", 45), ("Microsoft 365", None)],
+    [("Managed Services", 330), ("Backup as a Service", 58)],
+    [("Managed Services", -20), ("Managed Services", 345)],
+]
+_USD: Json = {"id": 1, "symbol": "$", "currencyCode": "USD", "name": "US Dollars"}
+
+
+def _months_later(day: date, months: int) -> date:
+    year, month = divmod(day.month - 1 + months, 12)
+    return date(day.year + year, month + 1, 1) + timedelta(days=min(day.day, 28) - 1)
+
+
+def _midnight(day: date) -> str:
+    return f"{day.isoformat()}T00:00:00Z"
+
+
+def seed_agreements(state: ConnectWiseData, seed: int) -> None:
+    """A few agreements per customer company with their additions, from a generator of their own (so the tickets
+    keep the draws they had). Each agreement's ``billAmount`` is what its recurring, billable additions come to per
+    billing cycle (a one-time agreement: its whole price)."""
+    rng = random.Random(f"connectwise-agreements:{seed}")  # noqa: S311 - test data
+    today = state.now.date()
+    agreement_id, addition_id = 300, 9000
+    customers = [c for c in state.companies.values() if c["id"] != 2]
+    for index, company in enumerate(customers):
+        plan: list[tuple[str, int | str | None]] = (
+            _STORY[index]
+            if index < len(_STORY)
+            else [("Managed Services", rng.randint(75, 700))]
+            + [(kind, rng.randint(75, 700)) for kind in rng.sample(["Backup as a Service", "Security Bundle"], 1)]
+            + ([("Microsoft 365", None)] if rng.random() < 0.5 else [])
+        )
+        contact = state.contacts.get(company.get("defaultContactId") or 0)
+        seats = rng.randint(8, 60)
+        for kind, ends in plan:
+            agreement_id += rng.randint(1, 4)
+            type_id, cycle, lines = _AGREEMENT_TYPES[kind]
+            cycle_id, months = _CYCLES[cycle]
+            if isinstance(ends, int):
+                end: date | None = today + timedelta(days=ends)
+                term = 36 if kind == "Managed Services" and rng.random() < 0.4 else 12
+                start = _months_later(end, -term) if end else today
+                start = min(start, today - timedelta(days=rng.randint(30, 200)))
+            else:
+                end, start = None, today - timedelta(days=rng.randint(60, 900))
+            cancelled = ends == "cancelled"
+            expired = end is not None and end < today
+            additions = []
+            total = Decimal(0)
+            for product, description, (low, high), monthly, bill in lines:
+                addition_id += rng.randint(1, 3)
+                quantity = seats if product in ("MS-WKS", "M365-BP", "SEC-SAT", "SEC-DNS") else rng.randint(low, high)
+                unit = Decimal(monthly) * (months or 1)
+                extended = (unit * quantity).quantize(Decimal("0.01")) if bill == "Billable" else Decimal(0)
+                total += extended
+                additions.append(
+                    _addition(
+                        addition_id,
+                        agreement_id,
+                        product=product,
+                        description=description,
+                        quantity=quantity,
+                        unit=unit,
+                        extended=extended,
+                        bill=bill,
+                        start=start,
+                    )
+                )
+            if kind == "Managed Services" and index % 3 == 0:
+                # A one-off: entered as an addition cancelled within the month it took effect, so it bills once.
+                addition_id += 1
+                setup = _addition(
+                    addition_id,
+                    agreement_id,
+                    product="ONB-SETUP",
+                    description="Onboarding and documentation (one-off)",
+                    quantity=1,
+                    unit=Decimal("750.00"),
+                    extended=Decimal("750.00"),
+                    bill="Billable",
+                    start=start,
+                )
+                setup["cancelledDate"] = _midnight(start + timedelta(days=20))
+                additions.append(setup)
+            updated = state.now - timedelta(seconds=rng.randrange(3600, 90 * 86400))
+            state.agreements[agreement_id] = compact(
+                {
+                    "id": agreement_id,
+                    "name": f"{kind} – {_TIERS[seats * len(_TIERS) // 61]}" if kind == "Managed Services" else kind,
+                    "type": {"id": type_id, "name": kind},
+                    "company": {"id": company["id"], "identifier": company["identifier"], "name": company["name"]},
+                    "contact": {"id": contact["id"], "name": contact["name"]} if contact else None,
+                    "site": {"id": 1, "name": "Main"},
+                    "startDate": _midnight(start),
+                    "endDate": _midnight(end) if end else None,
+                    "noEndingDateFlag": end is None,
+                    "cancelledFlag": cancelled,
+                    "dateCancelled": _midnight(today - timedelta(days=40)) if cancelled else None,
+                    "billingCycle": {"id": cycle_id, "name": cycle},
+                    "billAmount": float(total),
+                    "billStartDate": _midnight(start),
+                    "nextInvoiceDate": None
+                    if cancelled or expired or not months
+                    else _midnight(_months_later(today.replace(day=1), 1)),
+                    "agreementStatus": "Cancelled" if cancelled else "Expired" if expired else "Active",
+                    "currency": _USD,
+                    "_info": {"lastUpdated": iso(updated), "updatedBy": "jhughes", "dateEntered": _midnight(start)},
+                }
+            )
+            state.additions[agreement_id] = additions
+
+
+def _addition(
+    addition_id: int,
+    agreement_id: int,
+    *,
+    product: str,
+    description: str,
+    quantity: int,
+    unit: Decimal,
+    extended: Decimal,
+    bill: str,
+    start: date,
+) -> Json:
+    return compact(
+        {
+            "id": addition_id,
+            "agreementId": agreement_id,
+            "product": {"id": sum(map(ord, product)), "identifier": product},
+            "description": description,
+            "quantity": quantity,
+            "lessIncluded": 0,
+            "unitPrice": float(unit),
+            "unitCost": float((unit * Decimal("0.55")).quantize(Decimal("0.01"))),
+            "extPrice": float(extended),
+            "extCost": float((extended * Decimal("0.55")).quantize(Decimal("0.01"))),
+            "margin": float((extended * Decimal("0.45")).quantize(Decimal("0.01"))),
+            "billCustomer": bill,
+            "effectiveDate": _midnight(start),
+            "agreementStatus": "Active",
+            "uom": "Each",
+            "_info": {"lastUpdated": _midnight(start), "updatedBy": "jhughes"},
+        }
+    )

@@ -19,7 +19,14 @@ from urllib.parse import urlsplit
 import requests
 
 from vectis.simulators.base import BOOL, COUNT, SECONDS, FaultKnobs, Json, Rule, SimState, is_count, malformed_page_rule
-from vectis.simulators.connectwise.seed import ConnectWiseData, Generator, bench_customers, demo_customers, write_notes
+from vectis.simulators.connectwise.seed import (
+    ConnectWiseData,
+    Generator,
+    bench_customers,
+    demo_customers,
+    seed_agreements,
+    write_notes,
+)
 from vectis.simulators.connectwise.vendor import (
     API,
     API_MEMBER,
@@ -121,12 +128,14 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData):
     @classmethod
     def seeded(cls, seed: int = 1, now: datetime | None = None) -> ConnectWiseState:
         """A small MSP: the VSPC simulator's companies (two spelt a little differently), the MSP itself and a
-        customer only ConnectWise has; ~150 tickets over 60 days with 1-5 notes each."""
+        customer only ConnectWise has; ~150 tickets over 60 days with 1-5 notes each; 2-3 agreements per customer."""
 
         generator = Generator(seed, now)
-        return generator.build(
+        state = generator.build(
             cls(now=generator.now, seed=seed), demo_customers(seed), tickets=150, days=60, eager_notes=True
         )
+        seed_agreements(state, seed)  # a few per customer: renewals soon, one expired, one cancelled, some open-ended
+        return state
 
     @classmethod
     def at_scale(
@@ -237,6 +246,27 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData):
                 },
             }
         )
+
+    def agreement(self, agreement_id: int) -> Json:
+        found = self.agreements.get(agreement_id)
+        if found is None:
+            raise ApiError(404, "NotFound", f"Agreement with id {agreement_id} was not found.")
+        return found
+
+    def touch_agreement(self, agreement_id: int, changes: Json, who: str) -> Json:
+        """Someone edits an agreement in ConnectWise: its fields change and ``_info.lastUpdated`` moves on. Adding,
+        changing or cancelling an addition is taken to touch its agreement as well [U: ConnectWise's docs do not
+        say], so ``additions`` (the whole new list) may come with it."""
+        with self._lock:
+            agreement = self.agreement(agreement_id)
+            additions = changes.pop("additions", None)
+            if additions is not None:
+                self.additions[agreement_id] = [compact(a) for a in additions]
+            agreement.update(changes)
+            agreement["_info"] = {**agreement.get("_info", {}), "lastUpdated": iso(self.clock()), "updatedBy": who}
+            self.agreements[agreement_id] = compact(agreement)
+            self.changed()
+            return self.agreements[agreement_id]
 
     def ticket(self, ticket_id: int) -> Ticket:
         ticket = self.tickets.get(ticket_id)

@@ -34,6 +34,7 @@ PERMISSIONS: dict[str, str] = {  # path prefix -> the security-role module a 403
     "/service/boards": "Service Desk - Service Board Setup",
     "/service/priorities": "Service Desk - Table Setup",
     "/company": "Companies - Company Maintenance",
+    "/finance/agreements": "Finance - Agreements",
     "/system/members": "System - Member Maintenance",
     "/system/callbacks": "System - Table Setup",
     "/system/documents": "Companies - Company Maintenance (documents)",
