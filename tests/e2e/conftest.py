@@ -10,17 +10,15 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
-from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from tests.conftest import TenantFixture
-from tests.vendors.support import add_connection, serve_app, sync, vendor_url
+from tests.vendors.support import add_connection, forget_synced, serve_app, sync, vendor_url
 from tests.vendors.test_connectwise import config as connectwise_config
 from tests.vendors.test_keepit import CONFIG as KEEPIT_CONFIG
 from tests.vendors.test_keepit import serve as serve_keepit
 from tests.vendors.test_veeam import serve as serve_vspc
 from vectis.alerts.service import refresh_backup_alerts
-from vectis.models import Connection, Customer
 from vectis.platform import db
 from vectis.simulators import connectwise, vspc
 from vectis.simulators.keepit import KeepitState
@@ -110,7 +108,4 @@ def synced_northwind(app: Flask, northwind: TenantFixture) -> Iterator[None]:
     with app.app_context(), db.tenant_session(northwind.id) as s:
         refresh_backup_alerts(s, northwind.id)
     yield
-    with app.app_context(), db.system_session() as s:
-        for model in (Connection, Customer):
-            for row in s.scalars(select(model).where(model.tenant_id == northwind.id)):
-                s.delete(row)
+    forget_synced(app, northwind.id)

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from tests.conftest import TenantFixture, pid
 from tests.e2e.test_shell import sign_in
-from tests.vendors.support import add_connection, serve_app, sync
+from tests.vendors.support import add_connection, forget_synced, serve_app, sync
 from tests.vendors.test_connectwise import config as connectwise_config
-from vectis.models import Connection, Contract, Customer
+from vectis.models import Contract
 from vectis.platform import db
 from vectis.simulators import connectwise
 
@@ -40,10 +40,7 @@ def northwind_contracts(app: Flask, northwind: TenantFixture) -> Iterator[int]:
         )
     assert customer_id is not None
     yield customer_id
-    with app.app_context(), db.system_session() as s:
-        for model in (Connection, Customer):
-            for row in s.scalars(select(model).where(model.tenant_id == northwind.id)):
-                s.delete(row)
+    forget_synced(app, northwind.id)
 
 
 def test_a_technician_reads_a_customers_contracts_before_the_renewal_call(

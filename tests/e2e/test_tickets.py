@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from tests.conftest import TenantFixture, pid
 from tests.e2e.test_shell import sign_in
-from tests.vendors.support import add_connection, serve_app, sync
+from tests.vendors.support import add_connection, forget_synced, serve_app, sync
 from tests.vendors.test_connectwise import config as connectwise_config
 from vectis.models import (
     Connection,
@@ -40,10 +40,7 @@ def psa_northwind(app: Flask, northwind: TenantFixture) -> Iterator[connectwise.
         config = connectwise_config(url)
         assert sync(app, add_connection(app, northwind.id, "connectwise", config)).status == "succeeded"
         yield state
-    with app.app_context(), db.system_session() as s:
-        for model in (Connection, Customer):
-            for row in s.scalars(select(model).where(model.tenant_id == northwind.id)):
-                s.delete(row)
+    forget_synced(app, northwind.id)
 
 
 def test_a_technician_replies_from_the_hub_and_sees_it_in_the_queue(

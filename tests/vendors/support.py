@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from jobs.sync import run_sync
 from vectis.connectors.factory import seal_config
-from vectis.models import Connection, SyncRun, Tenant
+from vectis.models import Connection, Customer, SyncRun, Tenant
 from vectis.platform import db
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,6 +90,15 @@ def new_tenant(app: Flask) -> int:
         s.add(tenant)
         s.flush()
         return tenant.id
+
+
+def forget_synced(app: Flask, tenant_id: int) -> None:
+    """Remove a shared tenant's connections and customers (with all that was synced under them), so the
+    next test that syncs it starts from nothing."""
+    with app.app_context(), db.system_session() as s:
+        for model in (Connection, Customer):
+            for row in s.scalars(select(model).where(model.tenant_id == tenant_id)):
+                s.delete(row)
 
 
 def add_connection(

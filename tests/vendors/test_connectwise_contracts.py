@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import delete, func, literal_column, select
 
 from tests.conftest import TenantFixture, login, pid
-from tests.vendors.support import add_connection, count, new_tenant, serve_app, sync
+from tests.vendors.support import add_connection, count, forget_synced, new_tenant, serve_app, sync
 from tests.vendors.test_connectwise import Sim, config, connect
 from vectis.connectors.base import Page
 from vectis.connectors.connectwise import cycles_per_year, parse_agreement
@@ -341,10 +341,7 @@ def northwind_on_connectwise(app: Flask, northwind: TenantFixture, cw: Sim) -> A
     setup = add_connection(app, northwind.id, "connectwise", config(cw.url))
     assert sync(app, setup).status == "succeeded"
     yield setup
-    with app.app_context(), db.system_session() as s:
-        for model in (Connection, Customer):
-            for row in s.scalars(select(model).where(model.tenant_id == northwind.id)):
-                s.delete(row)
+    forget_synced(app, northwind.id)
 
 
 def test_the_contracts_tab_shows_values_renewals_and_lines_and_an_empty_state_that_says_what_to_do(
