@@ -28,7 +28,7 @@ from vectis.events.stream import Event
 from vectis.models import Alert, Connection, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
 from vectis.platform import params as param_values
 from vectis.platform.dates import parse_instant, when_in_full
-from vectis.rules.triggers import catalog
+from vectis.rules.triggers import field_maps
 from vectis.tickets.boards import usual_boards
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z_.]*)\}")
@@ -172,9 +172,8 @@ class Built:
 
     def text(self, key: str) -> str:
         """The step's text ``key`` (or what an empty one sends), its placeholders filled from the event."""
-        trigger = catalog().get(self.event.trigger)
         template = str(self.params.get(key) or TEXT_DEFAULTS.get(key, ""))
-        return fill(template, self.record, trigger.field_map if trigger else {})
+        return fill(template, self.record, field_maps().get(self.event.trigger, {}))
 
 
 # --- an action in words ------------------------------------------------------------------------------
