@@ -40,6 +40,7 @@ from vectis.platform import db
 from vectis.platform.bulk import update_by_id, upsert
 from vectis.rules import conditions
 from vectis.rules.action_types import Lookups, Skip, build
+from vectis.rules.candidates import Candidates
 from vectis.rules.predicates import PREDICATES, Resolver
 from vectis.rules.scans import SCANS
 from vectis.rules.triggers import catalog
@@ -299,12 +300,10 @@ class Evaluated:
 def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, now: datetime | None = None) -> Evaluated:
     """Claim up to ``limit`` unevaluated events at a time, decide every rule on them, commit; then dispatch."""
     done = Evaluated()
-    by_trigger: dict[str, list[Active]] = {}
-    for rule in active_rules(session, tenant_id):
-        by_trigger.setdefault(rule.trigger.key, []).append(rule)
+    rules = Candidates(active_rules(session, tenant_id), lambda rule: rule.trigger.key)
     statistics = db.FreshStatistics()
     while True:
-        claimed, fires = _evaluate_batch(session, tenant_id, by_trigger, limit=limit, now=now or datetime.now(UTC))
+        claimed, fires = _evaluate_batch(session, tenant_id, rules, limit=limit, now=now or datetime.now(UTC))
         done.events, done.fires = done.events + claimed, done.fires + fires
         if claimed < limit:
             break
@@ -317,7 +316,7 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
 
 
 def _evaluate_batch(
-    session: Session, tenant_id: int, by_trigger: Mapping[str, list[Active]], *, limit: int, now: datetime
+    session: Session, tenant_id: int, rules: Candidates[Active], *, limit: int, now: datetime
 ) -> tuple[int, int]:
     """(events claimed, new fires) for one batch, committed."""
     # Columns, not ORM objects: a batch is read once and never changed through the session.
@@ -340,11 +339,10 @@ def _evaluate_batch(
         lookups.preload(model, (e.subject_id for e in events if e.subject_type == subject))
     decisions: list[Decision] = []
     for event in events:
-        candidates = by_trigger.get(event.trigger)
-        if not candidates:
+        if not rules.covers(event.trigger):
             continue
         record = record_of(event, customers)
-        for rule in candidates:
+        for rule in rules(event, record, now):  # the rules that cannot match are left out unchecked
             decision = decide(lookups, rule, event, record=record, resolve=resolve, now=now)
             if decision is not None:
                 decisions.append(decision)
