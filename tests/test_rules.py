@@ -20,6 +20,7 @@ from jobs import rules as rules_job
 from tests.conftest import TenantFixture, a_rule, csrf_token, login, pid
 from tests.vendors.support import add_connection, new_tenant
 from vectis.actions import Actor, Target, perform
+from vectis.alerts.verbs import RaiseAlert
 from vectis.backups.events import backup_data
 from vectis.events.stream import emit
 from vectis.models import (
@@ -249,6 +250,43 @@ def test_a_live_rule_acts_through_perform_with_the_rule_and_version_in_the_audit
         assert (row.action, row.actor_type, row.actor_id) == ("alert.raise", "rule", str(rule_id))
         fired = row.payload["request"]["rule_fired"]
         assert (fired["rule_id"], fired["rule"], fired["version"]) == (rule_id, "Test rule", 1)
+
+
+class WorkerStopped(BaseException):
+    """A worker killed mid-action, as the code it ran sees it: nothing after the kill runs, nothing commits."""
+
+
+@pytest.mark.parametrize("reaches_vendor", [True, False])
+def test_a_worker_that_stops_mid_action_never_sends_twice(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, reaches_vendor: bool
+) -> None:
+    """An action that may reach a vendor commits "sending" first, and a stopped worker leaves it so, never
+    sent again (unknown, check the vendor). One that only writes Vectis's tables commits with its record: a
+    stopped worker leaves nothing done and the row pending, and the next run sends it once."""
+    m = msp(app)
+    rule_id = make_rule(app, m, FAILED_TO_ALERT, live=True)
+    emit_failed_runs(app, m, 1)
+    seen: list[list[str]] = []
+
+    def stop(self: RaiseAlert, ctx: Any, target: Target, payload: dict[str, Any]) -> Any:
+        seen.append([state for state, _ in dispatches(app, m, rule_id)])  # what other sessions see meanwhile
+        raise WorkerStopped
+
+    monkeypatch.setattr(RaiseAlert, "reaches_vendor", reaches_vendor)
+    monkeypatch.setattr(RaiseAlert, "apply", stop)
+    with pytest.raises(WorkerStopped):
+        evaluate(app, m)
+    left = "sending" if reaches_vendor else "pending"
+    assert seen == [[left]]
+    assert [state for state, _ in dispatches(app, m, rule_id)] == [left]
+    monkeypatch.undo()
+    evaluate(app, m)
+    raised = count(app, m, Alert, Alert.condition == f"rule:{rule_id}")
+    audited = count(app, m, AuditEntry, AuditEntry.surface == "rule")
+    if reaches_vendor:
+        assert ([state for state, _ in dispatches(app, m, rule_id)], raised, audited) == (["sending"], 0, 0)
+    else:
+        assert ([state for state, _ in dispatches(app, m, rule_id)], raised, audited) == (["ok"], 1, 1)
 
 
 def emit_failed_runs(app: Flask, m: Msp, count_: int, *, failures: int = 3, days_ago: float = 0) -> list[int]:

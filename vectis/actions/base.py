@@ -112,6 +112,11 @@ class Verb:
         """Write-backs to a vendor name their connection's bucket; internal verbs have none."""
         return None
 
+    # May ``apply`` act outside Vectis's database (a vendor's API)? A rule commits that it is sending before
+    # such a call, so a worker that dies during it never sends twice. A verb that only writes Vectis's own
+    # tables (an alert, an outbox e-mail) says no: its write and the rule's record of it commit together.
+    reaches_vendor: ClassVar[bool] = True
+
     # May ``apply`` run again after a worker died mid-call? Yes for verbs that change nothing outside Vectis or
     # only replace a value; a vendor write that adds something says no and reads back with ``confirm``.
     repeatable: ClassVar[bool] = True

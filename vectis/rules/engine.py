@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from vectis.actions import Actor, Target, perform
+from vectis.actions import VERBS, Actor, Target, perform
 from vectis.events.stream import ORIGIN, Event, emit
 from vectis.events.triggers import Trigger
 from vectis.models import (
@@ -301,7 +301,7 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
     """Claim up to ``limit`` unevaluated events at a time, decide every rule on them, commit; then dispatch."""
     done = Evaluated()
     rules = Candidates(active_rules(session, tenant_id), lambda rule: rule.trigger.key)
-    statistics = db.FreshStatistics()
+    statistics = _statistics(session)
     while True:
         claimed, fires = _evaluate_batch(session, tenant_id, rules, limit=limit, now=now or datetime.now(UTC))
         done.events, done.fires = done.events + claimed, done.fires + fires
@@ -361,26 +361,44 @@ def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None =
     statement; live actions go one per transaction, because ``perform()`` commits and a claim must never
     outlive its lock. Both pass the same gate (cooldown, then circuit breaker)."""
     count = 0
-    statistics = db.FreshStatistics()
+    statistics = _statistics(session)
     while (done := _dry_runs(session, now or datetime.now(UTC))) > 0:
         count += done
+    definitions: dict[tuple[int, int], Mapping[str, Any] | None] = {}  # versions never change: read each once
     while True:
-        row = session.scalar(
-            select(RuleDispatch)
+        found = session.execute(
+            select(RuleDispatch, RuleFire.version)
+            .join(RuleFire, RuleFire.id == RuleDispatch.fire_id)
             .where(RuleDispatch.state == "pending", RuleDispatch.dry_run.is_(False))
             .order_by(RuleDispatch.id)
             .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        if row is None:
+            .with_for_update(of=RuleDispatch, skip_locked=True)
+        ).first()
+        if found is None:
             session.commit()
             return count
+        row, number = found
         statistics.keep()  # only with work to do: this runs for every workspace every minute
         moment = now or datetime.now(UTC)
-        versions = _versions(session, {row.fire_id})
-        dispatch_one(session, tenant_id, row, now=moment, version=versions.get(row.fire_id), counts=Asked(session))
+        key = (row.rule_id, number)
+        if key not in definitions:
+            definitions[key] = session.scalar(
+                select(RuleVersion.definition).where(RuleVersion.rule_id == row.rule_id, RuleVersion.version == number)
+            )
+        definition = definitions[key]
+        version = (definition, number) if definition is not None else None
+        dispatch_one(session, tenant_id, row, now=moment, version=version, counts=Asked(session))
         session.commit()
         count += 1
+
+
+def _statistics(session: Session) -> db.FreshStatistics:
+    """One per session, shared by evaluating and dispatching: a job that does both (and the calls that drain
+    a backlog) refresh the statistics at most once per interval, not once per phase and call."""
+    found = session.info.get("vectis.rules.statistics")
+    if not isinstance(found, db.FreshStatistics):
+        found = session.info["vectis.rules.statistics"] = db.FreshStatistics()
+    return found
 
 
 def _dry_runs(session: Session, now: datetime) -> int:
@@ -538,18 +556,24 @@ def _dispatch(
             )
         return
     row.dispatched_at = now
-    # Committed before the vendor call: if the worker dies during it, the row stays "sending" (shown as
-    # unknown) and is never picked up again, so nothing is sent twice.
     row.state, row.message = "sending", "Sent to the vendor; no answer recorded (the worker stopped). Check the vendor."
-    session.commit()
-    actor = Actor("rule", str(rule.id), f"Rule “{rule.name}” v{number}"[:320], Role.TECHNICIAN.value)
-    fired = {"rule_fired": {"rule_id": rule.id, "rule": rule.name, "version": number, "dispatch_id": row.id}}
-    token = ORIGIN.set(rule.id)  # events this action causes name the rule, so it cannot re-trigger itself
+    # Read before any commit: a commit expires the row and the rule, and reading them again costs a query each.
+    verb, target, payload, dispatch_id = row.verb, Target.from_json(row.target), row.payload, row.id
+    rule_id, rule_name = rule.id, rule.name
+    if _reaches_vendor(verb):
+        # Committed before the vendor call: if the worker dies during it, the row stays "sending" (shown as
+        # unknown) and is never picked up again, so nothing is sent twice.
+        session.commit()
+    # Otherwise the action is a write to Vectis's own tables: it commits with this row's "sending", in
+    # perform()'s one transaction, or neither happens and the row is still pending for the next run.
+    actor = Actor("rule", str(rule_id), f"Rule “{rule_name}” v{number}"[:320], Role.TECHNICIAN.value)
+    fired = {"rule_fired": {"rule_id": rule_id, "rule": rule_name, "version": number, "dispatch_id": dispatch_id}}
+    token = ORIGIN.set(rule_id)  # events this action causes name the rule, so it cannot re-trigger itself
     try:
         outcome = perform(
-            row.verb,
-            Target.from_json(row.target),
-            {**row.payload, **fired},
+            verb,
+            target,
+            {**payload, **fired},
             actor=actor,
             surface="rule",
             session=session,
@@ -558,6 +582,12 @@ def _dispatch(
     finally:
         ORIGIN.reset(token)
     row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
+
+
+def _reaches_vendor(verb: str) -> bool:
+    """Whether the verb may act outside Vectis's database; an unknown one is taken to (perform() refuses it)."""
+    found = VERBS.get(verb)
+    return found is None or found.reaches_vendor
 
 
 class Counts(Protocol):
