@@ -13,7 +13,7 @@ from uuid import uuid4
 
 import pytest
 from flask import Flask, render_template
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from werkzeug.datastructures import MultiDict
 
 from jobs import rules as rules_job
@@ -444,6 +444,56 @@ def test_a_cooldown_keeps_a_rule_off_the_same_target(app: Flask) -> None:
     emit_failed_runs(app, m, 3)
     evaluate(app, m)
     assert [state for state, _ in dispatches(app, m, rule_id)] == ["ok", "cooldown", "cooldown"]
+
+
+def test_a_backlog_in_small_batches_gates_its_dry_runs_as_batches_read_afresh_would(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dry runs' gate keeps what it read and recorded from batch to batch of a run; reading everything
+    again before each batch (as it once did) must decide every dispatch the same way."""
+    m = msp(app)
+    mail = {"type": "send_email", "params": {"to": "noc@harbor.test", "subject": "{title}"}}
+    alert = {"type": "create_alert", "params": {"severity": "info", "message": "{title}"}}
+    shapes = [
+        {"actions": [mail], "cooldown_minutes": 30},  # one target: the cooldown holds most back
+        {"actions": [alert, mail], "cooldown_minutes": 0, "breaker": {"limit": 7, "minutes": 5}},
+        {"actions": [alert], "cooldown_minutes": 10, "breaker": {"limit": 4, "minutes": 1}},
+    ]
+    rules = [make_rule(app, m, {**FAILED_TO_ALERT, **shape}, name=f"Rule {n}") for n, shape in enumerate(shapes)]
+    moment = datetime.now(UTC)
+    emit_failed_runs(app, m, 3)
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        engine.evaluate_pending(s, m.tenant_id, now=moment - timedelta(minutes=3))  # known before the run
+    emit_failed_runs(app, m, 23)
+
+    def drained() -> list[tuple[str, str | None]]:
+        with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+            engine.evaluate_pending(s, m.tenant_id, limit=4, now=moment)
+        with app.app_context(), db.tenant_session(m.tenant_id) as s:
+            found = s.execute(
+                select(RuleDispatch.idempotency_key, RuleDispatch.state, RuleDispatch.message)
+                .where(
+                    RuleDispatch.rule_id.in_(rules),
+                    RuleDispatch.dispatched_at.is_(None) | (RuleDispatch.dispatched_at >= moment),
+                )
+                .order_by(RuleDispatch.idempotency_key)
+            ).all()
+            fresh = select(RuleEvent.id).where(RuleEvent.evaluated_at >= moment - timedelta(seconds=1))
+            s.execute(delete(RuleFire).where(RuleFire.event_id.in_(fresh)))
+            s.execute(update(RuleEvent).where(RuleEvent.id.in_(fresh)).values(evaluated_at=None))
+        return [(f"{key} {state}", message) for key, state, message in found]
+
+    kept = drained()
+    original = engine.write_fires
+
+    def afresh_each_batch(*args: Any, memory: engine.Remembered | None = None, **kwargs: Any) -> int:
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "write_fires", afresh_each_batch)
+    afresh = drained()
+    assert kept == afresh
+    states = {key.split()[1] for key, _ in kept}
+    assert states == {"dry_run", "cooldown", "breaker"}, states  # the test covers what the gate decides
 
 
 def test_edits_make_versions_and_fires_name_the_version_they_ran_under(app: Flask) -> None:

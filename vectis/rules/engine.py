@@ -11,7 +11,7 @@ that runs twice, or two workers, never send an action twice.
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -227,11 +227,19 @@ def _own_echo(rule: Active) -> timedelta:
     return timedelta(minutes=max(minutes, 5))
 
 
-def write_fires(session: Session, tenant_id: int, decisions: Sequence[Decision], now: datetime) -> int:
+def write_fires(
+    session: Session,
+    tenant_id: int,
+    decisions: Sequence[Decision],
+    now: datetime,
+    *,
+    memory: Remembered | None = None,
+) -> int:
     """A batch's fires and their dispatches in two statements. A (rule, version, event) decided before is
     skipped by its unique key, and so are its dispatches: a re-run writes nothing twice. A dry run's
     actions pass the dispatch gate here and are written as recorded; live ones wait as pending for
-    ``dispatch_pending``. Returns how many fires are new."""
+    ``dispatch_pending``. ``memory``: the dry runs recorded so far, kept from batch to batch of one run
+    (read afresh otherwise). Returns how many fires are new."""
     if not decisions:
         return 0
     fires = upsert(
@@ -279,14 +287,18 @@ def write_fires(session: Session, tenant_id: int, decisions: Sequence[Decision],
             )
     waiting = [r for r in rows if r["dry_run"] and r["state"] == "pending"]
     drafts = [Draft(0, r["rule_id"], r["fire_id"], r["target_key"], r["target"], True) for r in waiting]
-    for row, (state, message, when) in zip(waiting, record_dry_runs(session, drafts, versions, now), strict=True):
+    recorded = record_dry_runs(session, drafts, versions, now, counts=memory)
+    for row, (state, message, when) in zip(waiting, recorded, strict=True):
         row["state"], row["message"], row["dispatched_at"] = state, message, when
-    upsert(
+    written = upsert(
         session.connection(),
         RuleDispatch.__table__,  # type: ignore[arg-type]
         rows,
         conflict=("tenant_id", "idempotency_key"),
+        returning=("id",) if memory is not None else (),
     )
+    if memory is not None:
+        memory.written(row.id for row in written)
     return len(new)
 
 
@@ -302,8 +314,9 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
     done = Evaluated()
     rules = Candidates(active_rules(session, tenant_id), lambda rule: rule.trigger.key)
     statistics = _statistics(session)
+    memory = Remembered(session)  # the dry runs' gate: read once, then kept up to date from batch to batch
     while True:
-        claimed, fires = _evaluate_batch(session, tenant_id, rules, limit=limit, now=now or datetime.now(UTC))
+        claimed, fires = _evaluate_batch(session, tenant_id, rules, memory, limit=limit, now=now or datetime.now(UTC))
         done.events, done.fires = done.events + claimed, done.fires + fires
         if claimed < limit:
             break
@@ -316,7 +329,7 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
 
 
 def _evaluate_batch(
-    session: Session, tenant_id: int, rules: Candidates[Active], *, limit: int, now: datetime
+    session: Session, tenant_id: int, rules: Candidates[Active], memory: Remembered, *, limit: int, now: datetime
 ) -> tuple[int, int]:
     """(events claimed, new fires) for one batch, committed."""
     # Columns, not ORM objects: a batch is read once and never changed through the session.
@@ -346,7 +359,7 @@ def _evaluate_batch(
             decision = decide(lookups, rule, event, record=record, resolve=resolve, now=now)
             if decision is not None:
                 decisions.append(decision)
-    fires = write_fires(session, tenant_id, decisions, now)
+    fires = write_fires(session, tenant_id, decisions, now, memory=memory)
     session.execute(update(RuleEvent).where(RuleEvent.id.in_([e.id for e in events])).values(evaluated_at=now))
     session.commit()
     session.expunge_all()  # nothing of this batch is needed again; the next commit need not expire it
@@ -430,10 +443,20 @@ def _dry_runs(session: Session, now: datetime) -> int:
 
 
 def record_dry_runs(
-    session: Session, rows: Sequence[Pending], versions: Mapping[int, tuple[Mapping[str, Any], int]], now: datetime
+    session: Session,
+    rows: Sequence[Pending],
+    versions: Mapping[int, tuple[Mapping[str, Any], int]],
+    now: datetime,
+    *,
+    counts: Remembered | None = None,
 ) -> list[tuple[str, str, datetime | None]]:
-    """Each dry run through the gate, in order: (state, message, when it would have been sent)."""
-    counts = Remembered(session, rows, versions, now)
+    """Each dry run through the gate, in order: (state, message, when it would have been sent). ``counts``:
+    the run's memory of recorded dry runs, brought up to date here; a fresh one otherwise."""
+    if counts is None:
+        counts = Remembered(session)
+        counts.load(rows, versions, now, each_rule_its_own=False)
+    else:
+        counts.catch_up(rows, versions, now)
     outcomes: list[tuple[str, str, datetime | None]] = []
     for row in rows:
         version = versions.get(row.fire_id)
@@ -630,42 +653,127 @@ class Asked:
 
 
 class Remembered:
-    """A dry-run batch: the rules' recent dry runs read once, then kept in memory as the batch records
-    more, so recording a would-send costs no query. Same counts, same rules, as ``Asked``."""
+    """Dry runs: the rules' recent dry runs read once, then kept in memory as the gate records more, so
+    recording a would-send costs no query. Same counts, same rules, as ``Asked``.
 
-    def __init__(
-        self,
-        session: Session,
-        rows: Sequence[Pending],
-        versions: Mapping[int, tuple[Mapping[str, Any], int]],
-        now: datetime,
-    ) -> None:
-        longest = timedelta(minutes=5)
-        for definition, _ in versions.values():
-            breaker = definition.get("breaker") or {}
-            longest = max(
-                longest,
-                timedelta(minutes=float(definition.get("cooldown_minutes") or 0)),
-                timedelta(minutes=float(breaker.get("minutes") or 5)),
-            )
+    One evaluation run keeps it from batch to batch: before each batch it reads only the rules it has not
+    seen yet and what other sessions recorded since its last look (by id), instead of every recent dry run
+    again, which grew with each batch of a backlog. What this run records it remembers as it records it
+    (``add``), and skips when it reads its own rows back (``written``)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
         self.times: dict[int, list[datetime]] = {}  # rule -> when each recent dry run was, ascending
         self.targets: dict[tuple[int, str], list[datetime]] = {}
         self.same_fire: Counter[tuple[int, str, int]] = Counter()
-        for rule_id, target_key, fire_id, when in session.execute(
-            select(RuleDispatch.rule_id, RuleDispatch.target_key, RuleDispatch.fire_id, RuleDispatch.dispatched_at)
+        self.since: dict[int, datetime] = {}  # rule -> from when its dry runs are known
+        self.seen = 0  # the highest dispatch id read
+        self.own: set[int] = set()  # the dispatches this run wrote, remembered when recorded
+
+    @staticmethod
+    def _longest(definition: Mapping[str, Any]) -> timedelta:
+        """How far back the gate looks for a version: its cooldown or its breaker's window, at least 5 min."""
+        breaker = definition.get("breaker") or {}
+        return max(
+            timedelta(minutes=5),
+            timedelta(minutes=float(definition.get("cooldown_minutes") or 0)),
+            timedelta(minutes=float(breaker.get("minutes") or 5)),
+        )
+
+    def load(
+        self,
+        rows: Sequence[Pending],
+        versions: Mapping[int, tuple[Mapping[str, Any], int]],
+        now: datetime,
+        *,
+        each_rule_its_own: bool,
+    ) -> None:
+        """Read the recent dry runs of the rules of ``rows`` not known yet (or not known far enough back).
+        Each rule as far back as its own versions look, or all as far as the longest of them: the same
+        counts either way, since the gate never looks past a version's own window."""
+        needed: dict[int, datetime] = {}
+        if each_rule_its_own:
+            for row in rows:
+                version = versions.get(row.fire_id)
+                span = self._longest(version[0]) if version else timedelta(minutes=5)
+                needed[row.rule_id] = min(needed.get(row.rule_id, now), now - span)
+        else:
+            longest = max((self._longest(d) for d, _ in versions.values()), default=timedelta(minutes=5))
+            needed = {row.rule_id: now - longest for row in rows}
+        stale = {rule: since for rule, since in needed.items() if rule not in self.since or since < self.since[rule]}
+        if not stale:
+            return
+        for rule in stale:  # known, but not far enough back: read again from the start
+            if rule in self.since:
+                self._forget(rule)
+        for rule_id, target_key, fire_id, when, ident in self.session.execute(
+            select(
+                RuleDispatch.rule_id,
+                RuleDispatch.target_key,
+                RuleDispatch.fire_id,
+                RuleDispatch.dispatched_at,
+                RuleDispatch.id,
+            )
             .where(
-                RuleDispatch.rule_id.in_({r.rule_id for r in rows}),
+                RuleDispatch.rule_id.in_(stale),
                 RuleDispatch.dry_run.is_(True),
                 RuleDispatch.state == "dry_run",
-                RuleDispatch.dispatched_at >= now - longest,
+                RuleDispatch.dispatched_at >= min(stale.values()),
             )
             .order_by(RuleDispatch.dispatched_at)
         ):
-            self._remember(rule_id, target_key, fire_id, when or now)
+            self.seen = max(self.seen, ident)
+            if ident not in self.own:
+                self._remember(rule_id, target_key, fire_id, when or now)
+        self.since.update(stale)
 
-    def _remember(self, rule_id: int, target_key: str, fire_id: int, when: datetime) -> None:
-        self.times.setdefault(rule_id, []).append(when)
-        self.targets.setdefault((rule_id, target_key), []).append(when)
+    def catch_up(
+        self, rows: Sequence[Pending], versions: Mapping[int, tuple[Mapping[str, Any], int]], now: datetime
+    ) -> None:
+        """Before a batch: what other sessions recorded since the last look, then the rules new to this run."""
+        if self.since:
+            for rule_id, target_key, fire_id, when, ident in self.session.execute(
+                select(
+                    RuleDispatch.rule_id,
+                    RuleDispatch.target_key,
+                    RuleDispatch.fire_id,
+                    RuleDispatch.dispatched_at,
+                    RuleDispatch.id,
+                )
+                .where(
+                    RuleDispatch.rule_id.in_(self.since),
+                    RuleDispatch.dry_run.is_(True),
+                    RuleDispatch.state == "dry_run",
+                    RuleDispatch.id > self.seen,
+                )
+                .order_by(RuleDispatch.id)
+            ):
+                self.seen = max(self.seen, ident)
+                if ident not in self.own:
+                    self._remember(rule_id, target_key, fire_id, when or now, keep_order=True)
+        self.load(rows, versions, now, each_rule_its_own=True)
+
+    def written(self, ids: Iterable[int]) -> None:
+        """The ids of the rows just written for what ``add`` remembered: not counted again when read back."""
+        self.own.update(ids)
+
+    def _forget(self, rule_id: int) -> None:
+        self.times.pop(rule_id, None)
+        for key in [k for k in self.targets if k[0] == rule_id]:
+            del self.targets[key]
+        for fired in [k for k in self.same_fire if k[0] == rule_id]:
+            del self.same_fire[fired]
+        del self.since[rule_id]
+
+    def _remember(
+        self, rule_id: int, target_key: str, fire_id: int, when: datetime, *, keep_order: bool = False
+    ) -> None:
+        if keep_order:  # another session's row may be older than what this run recorded since
+            insort(self.times.setdefault(rule_id, []), when)
+            insort(self.targets.setdefault((rule_id, target_key), []), when)
+        else:
+            self.times.setdefault(rule_id, []).append(when)
+            self.targets.setdefault((rule_id, target_key), []).append(when)
         self.same_fire[(rule_id, target_key, fire_id)] += 1
 
     def recent(self, row: Pending, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
@@ -677,7 +785,7 @@ class Remembered:
         return on_target, len(times) - bisect_left(times, window_since)
 
     def add(self, row: Pending, when: datetime) -> None:
-        self._remember(row.rule_id, row.target_key, row.fire_id, when)
+        self._remember(row.rule_id, row.target_key, row.fire_id, when, keep_order=True)
 
 
 def _trip(session: Session, tenant_id: int, rule: Rule, limit: int, window: timedelta) -> None:
