@@ -157,7 +157,7 @@ def customer_fields(session: Session, ids: Iterable[int | None]) -> dict[int, di
     return {
         cid: {"customer.id": cid, "customer.name": name, "customer.location": location, "customer.tags": tags}
         for cid, name, location, tags in session.execute(
-            select(Customer.id, Customer.name, Customer.location, Customer.tags).where(Customer.id.in_(wanted))
+            select(Customer.id, Customer.name, Customer.location, Customer.tags).where(db.among(Customer.id, wanted))
         )
     }
 
@@ -360,7 +360,7 @@ def _evaluate_batch(
             if decision is not None:
                 decisions.append(decision)
     fires = write_fires(session, tenant_id, decisions, now, memory=memory)
-    session.execute(update(RuleEvent).where(RuleEvent.id.in_([e.id for e in events])).values(evaluated_at=now))
+    session.execute(update(RuleEvent).where(db.among(RuleEvent.id, (e.id for e in events))).values(evaluated_at=now))
     session.commit()
     session.expunge_all()  # nothing of this batch is needed again; the next commit need not expire it
     return len(events), fires
@@ -476,7 +476,7 @@ def _versions(session: Session, fire_ids: set[int]) -> dict[int, tuple[Mapping[s
         for fire_id, definition, version in session.execute(
             select(RuleFire.id, RuleVersion.definition, RuleVersion.version)
             .join(RuleVersion, (RuleFire.rule_id == RuleVersion.rule_id) & (RuleFire.version == RuleVersion.version))
-            .where(RuleFire.id.in_(fire_ids))
+            .where(db.among(RuleFire.id, fire_ids))
         )
     }
 
