@@ -289,6 +289,30 @@ def test_a_worker_that_stops_mid_action_never_sends_twice(
         assert ([state for state, _ in dispatches(app, m, rule_id)], raised, audited) == (["ok"], 1, 1)
 
 
+def test_a_live_action_and_its_outcome_on_the_dispatch_commit_with_the_audit_row(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatch row's outcome is written in perform()'s transaction, with the audit row it names: a
+    worker stopped right after the action still leaves the row saying what happened."""
+    m = msp(app)
+    rule_id = make_rule(app, m, FAILED_TO_ALERT, live=True)
+    emit_failed_runs(app, m, 1)
+    original = engine.dispatch_one
+
+    def then_stop(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        raise WorkerStopped
+
+    monkeypatch.setattr(engine, "dispatch_one", then_stop)
+    with pytest.raises(WorkerStopped):
+        evaluate(app, m)
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        row = s.scalars(select(RuleDispatch).where(RuleDispatch.rule_id == rule_id)).one()
+        audit_id = s.scalars(select(AuditEntry.id).where(AuditEntry.surface == "rule")).one()
+        assert (row.state, row.audit_id) == ("ok", audit_id)
+        assert row.message and row.message.startswith("Alert #")
+
+
 def emit_failed_runs(app: Flask, m: Msp, count_: int, *, failures: int = 3, days_ago: float = 0) -> list[int]:
     """``count_`` backup.failed events straight into the event table, as the alert refresh writes them."""
 

@@ -49,6 +49,8 @@ class Context:
     # Writes that stand whatever becomes of the action: what a vendor told us about itself (it refuses notes
     # written as its members). Made after the verb's savepoint, so a failure later in the verb cannot undo them.
     lasting: list[Callable[[], None]] = field(default_factory=list)
+    # The caller's own record of the action, written in the audit row's transaction (see ``perform``).
+    record_outcome: Callable[[Outcome], None] | None = None
 
 
 @dataclass

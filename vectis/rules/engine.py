@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from vectis.actions import VERBS, Actor, Target, perform
+from vectis.actions import VERBS, Actor, Outcome, Target, perform
 from vectis.events.stream import ORIGIN, Event, emit
 from vectis.events.triggers import Trigger
 from vectis.models import (
@@ -379,13 +379,15 @@ def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None =
         count += done
     definitions: dict[tuple[int, int], Mapping[str, Any] | None] = {}  # versions never change: read each once
     while True:
+        # The fire's version as a subquery of the one row claimed, not a join: the claim stays a walk of the
+        # pending index, whatever the planner thinks of rule_fires.
+        fired_as = select(RuleFire.version).where(RuleFire.id == RuleDispatch.fire_id).scalar_subquery()
         found = session.execute(
-            select(RuleDispatch, RuleFire.version)
-            .join(RuleFire, RuleFire.id == RuleDispatch.fire_id)
+            select(RuleDispatch, fired_as)
             .where(RuleDispatch.state == "pending", RuleDispatch.dry_run.is_(False))
             .order_by(RuleDispatch.id)
             .limit(1)
-            .with_for_update(of=RuleDispatch, skip_locked=True)
+            .with_for_update(skip_locked=True)
         ).first()
         if found is None:
             session.commit()
@@ -591,6 +593,12 @@ def _dispatch(
     # perform()'s one transaction, or neither happens and the row is still pending for the next run.
     actor = Actor("rule", str(rule_id), f"Rule “{rule_name}” v{number}"[:320], Role.TECHNICIAN.value)
     fired = {"rule_fired": {"rule_id": rule_id, "rule": rule_name, "version": number, "dispatch_id": dispatch_id}}
+    recorded: list[Outcome] = []
+
+    def record(outcome: Outcome) -> None:  # in the audit row's transaction: one commit, not two
+        row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
+        recorded.append(outcome)
+
     token = ORIGIN.set(rule_id)  # events this action causes name the rule, so it cannot re-trigger itself
     try:
         outcome = perform(
@@ -601,10 +609,12 @@ def _dispatch(
             surface="rule",
             session=session,
             tenant_id=tenant_id,
+            record_outcome=record,
         )
     finally:
         ORIGIN.reset(token)
-    row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
+    if not recorded:  # nothing audited (already so) or queued for the rate limit: the caller commits this
+        row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
 
 
 def _reaches_vendor(verb: str) -> bool:
