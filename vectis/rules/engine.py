@@ -581,15 +581,18 @@ def _dispatch(
             )
         return
     row.dispatched_at = now
-    row.state, row.message = "sending", "Sent to the vendor; no answer recorded (the worker stopped). Check the vendor."
     # Read before any commit: a commit expires the row and the rule, and reading them again costs a query each.
     verb, target, payload, dispatch_id = row.verb, Target.from_json(row.target), row.payload, row.id
     rule_id, rule_name = rule.id, rule.name
     if _reaches_vendor(verb):
         # Committed before the vendor call: if the worker dies during it, the row stays "sending" (shown as
         # unknown) and is never picked up again, so nothing is sent twice.
+        row.state, row.message = (
+            "sending",
+            "Sent to the vendor; no answer recorded (the worker stopped). Check the vendor.",
+        )
         session.commit()
-    # Otherwise the action is a write to Vectis's own tables: it commits with this row's "sending", in
+    # Otherwise the action is a write to Vectis's own tables: it commits with this row's outcome, in
     # perform()'s one transaction, or neither happens and the row is still pending for the next run.
     actor = Actor("rule", str(rule_id), f"Rule “{rule_name}” v{number}"[:320], Role.TECHNICIAN.value)
     fired = {"rule_fired": {"rule_id": rule_id, "rule": rule_name, "version": number, "dispatch_id": dispatch_id}}
