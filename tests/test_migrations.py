@@ -7,11 +7,13 @@ from dataclasses import replace
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from flask import Flask
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from vectis.models import Base
+from vectis.platform import db
 from vectis.platform.bootstrap import alembic_config, migrate, recreate_database
 from vectis.platform.config import Settings
 
@@ -48,3 +50,21 @@ def test_rows_that_go_with_a_bulk_removed_parent_are_found_by_an_index() -> None
             if key.referred_table.name in REMOVED_IN_BULK and key.column_keys[0] not in leading:
                 unindexed.append(f"{table.name}.{key.column_keys[0]}")
     assert unindexed == []
+
+
+def test_the_rule_tables_json_payloads_get_no_planner_statistics(app: Flask) -> None:
+    """Nothing filters on them, and computing their statistics was most of every ANALYZE the rules engine
+    runs between batches of a backlog (0024)."""
+    with app.app_context(), db.system_session() as s:
+        targets = dict(
+            s.execute(
+                text(
+                    "SELECT attrelid::regclass::text || '.' || attname, attstattarget FROM pg_attribute "
+                    "WHERE (attrelid::regclass::text, attname) IN (('rule_events', 'data'), ('rule_fires', 'leaves'),"
+                    " ('rule_dispatches', 'target'), ('rule_dispatches', 'payload'))"
+                )
+            ).all()
+        )
+    assert targets == dict.fromkeys(
+        ("rule_events.data", "rule_fires.leaves", "rule_dispatches.target", "rule_dispatches.payload"), 0
+    )
