@@ -7,11 +7,13 @@ from dataclasses import replace
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from flask import Flask
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from vectis.models import Base
+from vectis.platform import db
 from vectis.platform.bootstrap import alembic_config, migrate, recreate_database
 from vectis.platform.config import Settings
 
@@ -64,3 +66,21 @@ def test_an_id_a_foreign_key_checks_is_found_by_the_primary_key_alone() -> None:
                 if columns <= names and index.dialect_options["postgresql"]["where"] is None:
                     also_holding.append(f"{index.name} ({table.name}.{key.name})")
     assert sorted(set(also_holding)) == []
+
+
+def test_the_rule_tables_json_payloads_get_no_planner_statistics(app: Flask) -> None:
+    """Nothing filters on them, and computing their statistics was most of every ANALYZE the rules engine
+    runs between batches of a backlog (0024)."""
+    with app.app_context(), db.system_session() as s:
+        targets = dict(
+            s.execute(
+                text(
+                    "SELECT attrelid::regclass::text || '.' || attname, attstattarget FROM pg_attribute "
+                    "WHERE (attrelid::regclass::text, attname) IN (('rule_events', 'data'), ('rule_fires', 'leaves'),"
+                    " ('rule_dispatches', 'target'), ('rule_dispatches', 'payload'))"
+                )
+            ).all()
+        )
+    assert targets == dict.fromkeys(
+        ("rule_events.data", "rule_fires.leaves", "rule_dispatches.target", "rule_dispatches.payload"), 0
+    )

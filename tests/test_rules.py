@@ -13,13 +13,14 @@ from uuid import uuid4
 
 import pytest
 from flask import Flask, render_template
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from werkzeug.datastructures import MultiDict
 
 from jobs import rules as rules_job
 from tests.conftest import TenantFixture, a_rule, csrf_token, login, pid
 from tests.vendors.support import add_connection, new_tenant
 from vectis.actions import Actor, Target, perform
+from vectis.alerts.verbs import RaiseAlert
 from vectis.backups.events import backup_data
 from vectis.events.stream import emit
 from vectis.models import (
@@ -251,6 +252,67 @@ def test_a_live_rule_acts_through_perform_with_the_rule_and_version_in_the_audit
         assert (fired["rule_id"], fired["rule"], fired["version"]) == (rule_id, "Test rule", 1)
 
 
+class WorkerStopped(BaseException):
+    """A worker killed mid-action, as the code it ran sees it: nothing after the kill runs, nothing commits."""
+
+
+@pytest.mark.parametrize("reaches_vendor", [True, False])
+def test_a_worker_that_stops_mid_action_never_sends_twice(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, reaches_vendor: bool
+) -> None:
+    """An action that may reach a vendor commits "sending" first, and a stopped worker leaves it so, never
+    sent again (unknown, check the vendor). One that only writes Vectis's tables commits with its record: a
+    stopped worker leaves nothing done and the row pending, and the next run sends it once."""
+    m = msp(app)
+    rule_id = make_rule(app, m, FAILED_TO_ALERT, live=True)
+    emit_failed_runs(app, m, 1)
+    seen: list[list[str]] = []
+
+    def stop(self: RaiseAlert, ctx: Any, target: Target, payload: dict[str, Any]) -> Any:
+        seen.append([state for state, _ in dispatches(app, m, rule_id)])  # what other sessions see meanwhile
+        raise WorkerStopped
+
+    monkeypatch.setattr(RaiseAlert, "reaches_vendor", reaches_vendor)
+    monkeypatch.setattr(RaiseAlert, "apply", stop)
+    with pytest.raises(WorkerStopped):
+        evaluate(app, m)
+    left = "sending" if reaches_vendor else "pending"
+    assert seen == [[left]]
+    assert [state for state, _ in dispatches(app, m, rule_id)] == [left]
+    monkeypatch.undo()
+    evaluate(app, m)
+    raised = count(app, m, Alert, Alert.condition == f"rule:{rule_id}")
+    audited = count(app, m, AuditEntry, AuditEntry.surface == "rule")
+    if reaches_vendor:
+        assert ([state for state, _ in dispatches(app, m, rule_id)], raised, audited) == (["sending"], 0, 0)
+    else:
+        assert ([state for state, _ in dispatches(app, m, rule_id)], raised, audited) == (["ok"], 1, 1)
+
+
+def test_a_live_action_and_its_outcome_on_the_dispatch_commit_with_the_audit_row(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatch row's outcome is written in perform()'s transaction, with the audit row it names: a
+    worker stopped right after the action still leaves the row saying what happened."""
+    m = msp(app)
+    rule_id = make_rule(app, m, FAILED_TO_ALERT, live=True)
+    emit_failed_runs(app, m, 1)
+    original = engine.dispatch_one
+
+    def then_stop(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        raise WorkerStopped
+
+    monkeypatch.setattr(engine, "dispatch_one", then_stop)
+    with pytest.raises(WorkerStopped):
+        evaluate(app, m)
+    with app.app_context(), db.tenant_session(m.tenant_id) as s:
+        row = s.scalars(select(RuleDispatch).where(RuleDispatch.rule_id == rule_id)).one()
+        audit_id = s.scalars(select(AuditEntry.id).where(AuditEntry.surface == "rule")).one()
+        assert (row.state, row.audit_id) == ("ok", audit_id)
+        assert row.message and row.message.startswith("Alert #")
+
+
 def emit_failed_runs(app: Flask, m: Msp, count_: int, *, failures: int = 3, days_ago: float = 0) -> list[int]:
     """``count_`` backup.failed events straight into the event table, as the alert refresh writes them."""
 
@@ -406,6 +468,56 @@ def test_a_cooldown_keeps_a_rule_off_the_same_target(app: Flask) -> None:
     emit_failed_runs(app, m, 3)
     evaluate(app, m)
     assert [state for state, _ in dispatches(app, m, rule_id)] == ["ok", "cooldown", "cooldown"]
+
+
+def test_a_backlog_in_small_batches_gates_its_dry_runs_as_batches_read_afresh_would(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dry runs' gate keeps what it read and recorded from batch to batch of a run; reading everything
+    again before each batch (as it once did) must decide every dispatch the same way."""
+    m = msp(app)
+    mail = {"type": "send_email", "params": {"to": "noc@harbor.test", "subject": "{title}"}}
+    alert = {"type": "create_alert", "params": {"severity": "info", "message": "{title}"}}
+    shapes = [
+        {"actions": [mail], "cooldown_minutes": 30},  # one target: the cooldown holds most back
+        {"actions": [alert, mail], "cooldown_minutes": 0, "breaker": {"limit": 7, "minutes": 5}},
+        {"actions": [alert], "cooldown_minutes": 10, "breaker": {"limit": 4, "minutes": 1}},
+    ]
+    rules = [make_rule(app, m, {**FAILED_TO_ALERT, **shape}, name=f"Rule {n}") for n, shape in enumerate(shapes)]
+    moment = datetime.now(UTC)
+    emit_failed_runs(app, m, 3)
+    with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+        engine.evaluate_pending(s, m.tenant_id, now=moment - timedelta(minutes=3))  # known before the run
+    emit_failed_runs(app, m, 23)
+
+    def drained() -> list[tuple[str, str | None]]:
+        with app.test_request_context(), db.tenant_session(m.tenant_id) as s:
+            engine.evaluate_pending(s, m.tenant_id, limit=4, now=moment)
+        with app.app_context(), db.tenant_session(m.tenant_id) as s:
+            found = s.execute(
+                select(RuleDispatch.idempotency_key, RuleDispatch.state, RuleDispatch.message)
+                .where(
+                    RuleDispatch.rule_id.in_(rules),
+                    RuleDispatch.dispatched_at.is_(None) | (RuleDispatch.dispatched_at >= moment),
+                )
+                .order_by(RuleDispatch.idempotency_key)
+            ).all()
+            fresh = select(RuleEvent.id).where(RuleEvent.evaluated_at >= moment - timedelta(seconds=1))
+            s.execute(delete(RuleFire).where(RuleFire.event_id.in_(fresh)))
+            s.execute(update(RuleEvent).where(RuleEvent.id.in_(fresh)).values(evaluated_at=None))
+        return [(f"{key} {state}", message) for key, state, message in found]
+
+    kept = drained()
+    original = engine.write_fires
+
+    def afresh_each_batch(*args: Any, memory: engine.Remembered | None = None, **kwargs: Any) -> int:
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "write_fires", afresh_each_batch)
+    afresh = drained()
+    assert kept == afresh
+    states = {key.split()[1] for key, _ in kept}
+    assert states == {"dry_run", "cooldown", "breaker"}, states  # the test covers what the gate decides
 
 
 def test_edits_make_versions_and_fires_name_the_version_they_ran_under(app: Flask) -> None:

@@ -49,6 +49,8 @@ class Context:
     # Writes that stand whatever becomes of the action: what a vendor told us about itself (it refuses notes
     # written as its members). Made after the verb's savepoint, so a failure later in the verb cannot undo them.
     lasting: list[Callable[[], None]] = field(default_factory=list)
+    # The caller's own record of the action, written in the audit row's transaction (see ``perform``).
+    record_outcome: Callable[[Outcome], None] | None = None
 
 
 @dataclass
@@ -111,6 +113,11 @@ class Verb:
     def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
         """Write-backs to a vendor name their connection's bucket; internal verbs have none."""
         return None
+
+    # May ``apply`` act outside Vectis's database (a vendor's API)? A rule commits that it is sending before
+    # such a call, so a worker that dies during it never sends twice. A verb that only writes Vectis's own
+    # tables (an alert, an outbox e-mail) says no: its write and the rule's record of it commit together.
+    reaches_vendor: ClassVar[bool] = True
 
     # May ``apply`` run again after a worker died mid-call? Yes for verbs that change nothing outside Vectis or
     # only replace a value; a vendor write that adds something says no and reads back with ``confirm``.

@@ -9,6 +9,7 @@ row in the same transaction as the change.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,14 +42,18 @@ def perform(
     dry_run: bool = False,
     session: Session | None = None,
     tenant_id: int | None = None,
+    record_outcome: Callable[[Outcome], None] | None = None,
 ) -> Outcome:
     """Run ``verb_name`` on ``target``. Commits ``session`` (the request's by default): the change and its
-    audit row land together, or, on failure, only the audit row saying why."""
+    audit row land together, or, on failure, only the audit row saying why. ``record_outcome`` is called
+    with the outcome just before that commit, so a caller's own record of the action (a rule's dispatch
+    row) lands in the same transaction; it is not called when nothing is audited or the action waits."""
     verb = registry.get(verb_name)
     s = session if session is not None else db.session()
     if tenant_id is None:
         tenant_id = g.tenant.id
     ctx = Context(s, tenant_id, actor, surface, audit.current_request_id() if has_request_context() else None)
+    ctx.record_outcome = record_outcome
     outcome = _run(verb, ctx, target, payload, dry_run=dry_run, queued=None)
     if outcome is None:  # only an action that was already queued can be told to wait again
         raise RuntimeError(f"{verb_name} asked to wait again outside the queue")
@@ -219,8 +224,11 @@ def _finish(
     if queued is not None:
         queued.done_at = datetime.now(UTC)
         queued.result = result
+    outcome = Outcome(result, message, entry.id)
+    if ctx.record_outcome is not None:
+        ctx.record_outcome(outcome)
     ctx.session.commit()
-    return Outcome(result, message, entry.id)
+    return outcome
 
 
 def _defer(

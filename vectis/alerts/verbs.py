@@ -48,6 +48,7 @@ def _now() -> datetime:
 class AcknowledgeAlert(AlertVerb):
     name = "alert.acknowledge"
     label = "Acknowledge an alert"
+    reaches_vendor = False
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         alert = _alert(ctx, target)
@@ -249,6 +250,7 @@ class RaiseAlert(Verb):
     label = "Create an alert"
     target_type = "any"
     roles = WRITERS
+    reaches_vendor = False
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
 
@@ -301,6 +303,7 @@ class SendMail(Verb):
     label = "Send an e-mail"
     target_type = "email"
     roles = WRITERS
+    reaches_vendor = False  # an outbox row; the mail job sends it after the commit
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
 

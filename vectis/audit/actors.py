@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from vectis.models import Role, User
@@ -47,7 +47,9 @@ class Actor:
         return int(self.id) if self.type == "user" and self.id else None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Spelled out, not dataclasses.asdict: the rules engine writes one per action it records, and asdict
+        # walks and deep-copies each field. Same keys, same order (a test holds the two together).
+        return {"type": self.type, "id": self.id, "label": self.label, "role": self.role, "untrusted": self.untrusted}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Actor:
@@ -71,7 +73,8 @@ class Target:
         return cls(type_, None, untrusted_label(typed) or "unknown", untrusted=True)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Spelled out for the same reason as Actor.to_json.
+        return {"type": self.type, "id": self.id, "label": self.label, "untrusted": self.untrusted}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Target:

@@ -26,9 +26,10 @@ from vectis.connectors import registry
 from vectis.events.fields import Field
 from vectis.events.stream import Event
 from vectis.models import Alert, Connection, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
+from vectis.platform import db
 from vectis.platform import params as param_values
 from vectis.platform.dates import parse_instant, when_in_full
-from vectis.rules.triggers import catalog
+from vectis.rules.triggers import field_maps
 from vectis.tickets.boards import usual_boards
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z_.]*)\}")
@@ -68,7 +69,7 @@ class Lookups:
         wanted = {i for i in idents if i is not None and ("get", model, i) not in self._memo}
         if not wanted:
             return
-        found = {row.id: row for row in self.session.scalars(select(model).where(model.id.in_(wanted)))}
+        found = {row.id: row for row in self.session.scalars(select(model).where(db.among(model.id, wanted)))}
         for ident in wanted:
             self._memo[("get", model, ident)] = found.get(ident)
 
@@ -172,9 +173,8 @@ class Built:
 
     def text(self, key: str) -> str:
         """The step's text ``key`` (or what an empty one sends), its placeholders filled from the event."""
-        trigger = catalog().get(self.event.trigger)
         template = str(self.params.get(key) or TEXT_DEFAULTS.get(key, ""))
-        return fill(template, self.record, trigger.field_map if trigger else {})
+        return fill(template, self.record, field_maps().get(self.event.trigger, {}))
 
 
 # --- an action in words ------------------------------------------------------------------------------

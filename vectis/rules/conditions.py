@@ -533,6 +533,7 @@ class _LeafPlan:
     text: str
     key: str
     check: _Check
+    pure: bool  # the check ignores ``now`` (every type but dates): its result depends on the value alone
 
 
 @dataclass(frozen=True)
@@ -626,7 +627,7 @@ class _Builder:
             check, text = _LEAVES[field.type](field, op, node.get("value"))
         except _Invalid as invalid:
             return self.problem(path, str(invalid))
-        return _LeafPlan(path, text, field.key, check)
+        return _LeafPlan(path, text, field.key, check, field.type != "date")
 
     def predicate(self, node: Mapping[str, Any], path: str) -> _Plan:
         name = node.get("name")
@@ -709,6 +710,15 @@ def _cost(plan: _Plan) -> int:
     if isinstance(plan, _GroupPlan):
         return 2 if _has_predicate(plan) else 1
     return 3
+
+
+def _guards(plan: _Plan) -> list[_LeafPlan]:
+    """The leaves every match needs: the pure ones reached from the root through "all" groups only."""
+    if isinstance(plan, _LeafPlan):
+        return [plan] if plan.pure else []
+    if isinstance(plan, _GroupPlan) and plan.match_all:
+        return [leaf for item in plan.items for leaf in _guards(item)]
+    return []
 
 
 def _always(record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool:
@@ -803,6 +813,14 @@ class Compiled:
     def __call__(self, record: Mapping[str, Any], resolve: Resolver, now: datetime) -> bool | None:
         """True (it matches), False, or None: it hangs on a predicate that cannot answer yet."""
         return self._run(record, resolve, _utc(now))
+
+    @property
+    def guards(self) -> tuple[tuple[str, Callable[[Any, datetime], bool]], ...]:
+        """(field, check) pairs that all hold whenever the tree is true: a false one makes the tree false,
+        whatever the rest (an "all" group is false once one part is, even beside an unknown predicate).
+        Each check reads only the field's value (``now`` is ignored), so its answer for a value can be kept
+        and reused; the engine uses them to skip, per event, the rules that cannot match."""
+        return tuple((leaf.key, leaf.check) for leaf in _guards(self._plan))
 
     def explain(self, record: Mapping[str, Any], resolve: Resolver, now: datetime) -> Explanation:
         """Like :func:`explain`, without compiling again."""

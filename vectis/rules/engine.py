@@ -11,7 +11,7 @@ that runs twice, or two workers, never send an action twice.
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from vectis.actions import Actor, Target, perform
+from vectis.actions import VERBS, Actor, Outcome, Target, perform
 from vectis.events.stream import ORIGIN, Event, emit
 from vectis.events.triggers import Trigger
 from vectis.models import (
@@ -40,6 +40,7 @@ from vectis.platform import db
 from vectis.platform.bulk import update_by_id, upsert
 from vectis.rules import conditions
 from vectis.rules.action_types import Lookups, Skip, build
+from vectis.rules.candidates import Candidates
 from vectis.rules.predicates import PREDICATES, Resolver
 from vectis.rules.scans import SCANS
 from vectis.rules.triggers import catalog
@@ -156,7 +157,7 @@ def customer_fields(session: Session, ids: Iterable[int | None]) -> dict[int, di
     return {
         cid: {"customer.id": cid, "customer.name": name, "customer.location": location, "customer.tags": tags}
         for cid, name, location, tags in session.execute(
-            select(Customer.id, Customer.name, Customer.location, Customer.tags).where(Customer.id.in_(wanted))
+            select(Customer.id, Customer.name, Customer.location, Customer.tags).where(db.among(Customer.id, wanted))
         )
     }
 
@@ -226,11 +227,19 @@ def _own_echo(rule: Active) -> timedelta:
     return timedelta(minutes=max(minutes, 5))
 
 
-def write_fires(session: Session, tenant_id: int, decisions: Sequence[Decision], now: datetime) -> int:
+def write_fires(
+    session: Session,
+    tenant_id: int,
+    decisions: Sequence[Decision],
+    now: datetime,
+    *,
+    memory: Remembered | None = None,
+) -> int:
     """A batch's fires and their dispatches in two statements. A (rule, version, event) decided before is
     skipped by its unique key, and so are its dispatches: a re-run writes nothing twice. A dry run's
     actions pass the dispatch gate here and are written as recorded; live ones wait as pending for
-    ``dispatch_pending``. Returns how many fires are new."""
+    ``dispatch_pending``. ``memory``: the dry runs recorded so far, kept from batch to batch of one run
+    (read afresh otherwise). Returns how many fires are new."""
     if not decisions:
         return 0
     fires = upsert(
@@ -278,14 +287,18 @@ def write_fires(session: Session, tenant_id: int, decisions: Sequence[Decision],
             )
     waiting = [r for r in rows if r["dry_run"] and r["state"] == "pending"]
     drafts = [Draft(0, r["rule_id"], r["fire_id"], r["target_key"], r["target"], True) for r in waiting]
-    for row, (state, message, when) in zip(waiting, record_dry_runs(session, drafts, versions, now), strict=True):
+    recorded = record_dry_runs(session, drafts, versions, now, counts=memory)
+    for row, (state, message, when) in zip(waiting, recorded, strict=True):
         row["state"], row["message"], row["dispatched_at"] = state, message, when
-    upsert(
+    written = upsert(
         session.connection(),
         RuleDispatch.__table__,  # type: ignore[arg-type]
         rows,
         conflict=("tenant_id", "idempotency_key"),
+        returning=("id",) if memory is not None else (),
     )
+    if memory is not None:
+        memory.written(row.id for row in written)
     return len(new)
 
 
@@ -299,12 +312,11 @@ class Evaluated:
 def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, now: datetime | None = None) -> Evaluated:
     """Claim up to ``limit`` unevaluated events at a time, decide every rule on them, commit; then dispatch."""
     done = Evaluated()
-    by_trigger: dict[str, list[Active]] = {}
-    for rule in active_rules(session, tenant_id):
-        by_trigger.setdefault(rule.trigger.key, []).append(rule)
-    statistics = db.FreshStatistics()
+    rules = Candidates(active_rules(session, tenant_id), lambda rule: rule.trigger.key)
+    statistics = _statistics(session)
+    memory = Remembered(session)  # the dry runs' gate: read once, then kept up to date from batch to batch
     while True:
-        claimed, fires = _evaluate_batch(session, tenant_id, by_trigger, limit=limit, now=now or datetime.now(UTC))
+        claimed, fires = _evaluate_batch(session, tenant_id, rules, memory, limit=limit, now=now or datetime.now(UTC))
         done.events, done.fires = done.events + claimed, done.fires + fires
         if claimed < limit:
             break
@@ -317,7 +329,7 @@ def evaluate_pending(session: Session, tenant_id: int, *, limit: int = BATCH, no
 
 
 def _evaluate_batch(
-    session: Session, tenant_id: int, by_trigger: Mapping[str, list[Active]], *, limit: int, now: datetime
+    session: Session, tenant_id: int, rules: Candidates[Active], memory: Remembered, *, limit: int, now: datetime
 ) -> tuple[int, int]:
     """(events claimed, new fires) for one batch, committed."""
     # Columns, not ORM objects: a batch is read once and never changed through the session.
@@ -340,16 +352,15 @@ def _evaluate_batch(
         lookups.preload(model, (e.subject_id for e in events if e.subject_type == subject))
     decisions: list[Decision] = []
     for event in events:
-        candidates = by_trigger.get(event.trigger)
-        if not candidates:
+        if not rules.covers(event.trigger):
             continue
         record = record_of(event, customers)
-        for rule in candidates:
+        for rule in rules(event, record, now):  # the rules that cannot match are left out unchecked
             decision = decide(lookups, rule, event, record=record, resolve=resolve, now=now)
             if decision is not None:
                 decisions.append(decision)
-    fires = write_fires(session, tenant_id, decisions, now)
-    session.execute(update(RuleEvent).where(RuleEvent.id.in_([e.id for e in events])).values(evaluated_at=now))
+    fires = write_fires(session, tenant_id, decisions, now, memory=memory)
+    session.execute(update(RuleEvent).where(db.among(RuleEvent.id, (e.id for e in events))).values(evaluated_at=now))
     session.commit()
     session.expunge_all()  # nothing of this batch is needed again; the next commit need not expire it
     return len(events), fires
@@ -363,26 +374,46 @@ def dispatch_pending(session: Session, tenant_id: int, *, now: datetime | None =
     statement; live actions go one per transaction, because ``perform()`` commits and a claim must never
     outlive its lock. Both pass the same gate (cooldown, then circuit breaker)."""
     count = 0
-    statistics = db.FreshStatistics()
+    statistics = _statistics(session)
     while (done := _dry_runs(session, now or datetime.now(UTC))) > 0:
         count += done
+    definitions: dict[tuple[int, int], Mapping[str, Any] | None] = {}  # versions never change: read each once
     while True:
-        row = session.scalar(
-            select(RuleDispatch)
+        # The fire's version as a subquery of the one row claimed, not a join: the claim stays a walk of the
+        # pending index, whatever the planner thinks of rule_fires.
+        fired_as = select(RuleFire.version).where(RuleFire.id == RuleDispatch.fire_id).scalar_subquery()
+        found = session.execute(
+            select(RuleDispatch, fired_as)
             .where(RuleDispatch.state == "pending", RuleDispatch.dry_run.is_(False))
             .order_by(RuleDispatch.id)
             .limit(1)
             .with_for_update(skip_locked=True)
-        )
-        if row is None:
+        ).first()
+        if found is None:
             session.commit()
             return count
+        row, number = found
         statistics.keep()  # only with work to do: this runs for every workspace every minute
         moment = now or datetime.now(UTC)
-        versions = _versions(session, {row.fire_id})
-        dispatch_one(session, tenant_id, row, now=moment, version=versions.get(row.fire_id), counts=Asked(session))
+        key = (row.rule_id, number)
+        if key not in definitions:
+            definitions[key] = session.scalar(
+                select(RuleVersion.definition).where(RuleVersion.rule_id == row.rule_id, RuleVersion.version == number)
+            )
+        definition = definitions[key]
+        version = (definition, number) if definition is not None else None
+        dispatch_one(session, tenant_id, row, now=moment, version=version, counts=Asked(session))
         session.commit()
         count += 1
+
+
+def _statistics(session: Session) -> db.FreshStatistics:
+    """One per session, shared by evaluating and dispatching: a job that does both (and the calls that drain
+    a backlog) refresh the statistics at most once per interval, not once per phase and call."""
+    found = session.info.get("vectis.rules.statistics")
+    if not isinstance(found, db.FreshStatistics):
+        found = session.info["vectis.rules.statistics"] = db.FreshStatistics()
+    return found
 
 
 def _dry_runs(session: Session, now: datetime) -> int:
@@ -414,10 +445,20 @@ def _dry_runs(session: Session, now: datetime) -> int:
 
 
 def record_dry_runs(
-    session: Session, rows: Sequence[Pending], versions: Mapping[int, tuple[Mapping[str, Any], int]], now: datetime
+    session: Session,
+    rows: Sequence[Pending],
+    versions: Mapping[int, tuple[Mapping[str, Any], int]],
+    now: datetime,
+    *,
+    counts: Remembered | None = None,
 ) -> list[tuple[str, str, datetime | None]]:
-    """Each dry run through the gate, in order: (state, message, when it would have been sent)."""
-    counts = Remembered(session, rows, versions, now)
+    """Each dry run through the gate, in order: (state, message, when it would have been sent). ``counts``:
+    the run's memory of recorded dry runs, brought up to date here; a fresh one otherwise."""
+    if counts is None:
+        counts = Remembered(session)
+        counts.load(rows, versions, now, each_rule_its_own=False)
+    else:
+        counts.catch_up(rows, versions, now)
     outcomes: list[tuple[str, str, datetime | None]] = []
     for row in rows:
         version = versions.get(row.fire_id)
@@ -437,7 +478,7 @@ def _versions(session: Session, fire_ids: set[int]) -> dict[int, tuple[Mapping[s
         for fire_id, definition, version in session.execute(
             select(RuleFire.id, RuleVersion.definition, RuleVersion.version)
             .join(RuleVersion, (RuleFire.rule_id == RuleVersion.rule_id) & (RuleFire.version == RuleVersion.version))
-            .where(RuleFire.id.in_(fire_ids))
+            .where(db.among(RuleFire.id, fire_ids))
         )
     }
 
@@ -540,26 +581,49 @@ def _dispatch(
             )
         return
     row.dispatched_at = now
-    # Committed before the vendor call: if the worker dies during it, the row stays "sending" (shown as
-    # unknown) and is never picked up again, so nothing is sent twice.
-    row.state, row.message = "sending", "Sent to the vendor; no answer recorded (the worker stopped). Check the vendor."
-    session.commit()
-    actor = Actor("rule", str(rule.id), f"Rule “{rule.name}” v{number}"[:320], Role.TECHNICIAN.value)
-    fired = {"rule_fired": {"rule_id": rule.id, "rule": rule.name, "version": number, "dispatch_id": row.id}}
-    token = ORIGIN.set(rule.id)  # events this action causes name the rule, so it cannot re-trigger itself
+    # Read before any commit: a commit expires the row and the rule, and reading them again costs a query each.
+    verb, target, payload, dispatch_id = row.verb, Target.from_json(row.target), row.payload, row.id
+    rule_id, rule_name = rule.id, rule.name
+    if _reaches_vendor(verb):
+        # Committed before the vendor call: if the worker dies during it, the row stays "sending" (shown as
+        # unknown) and is never picked up again, so nothing is sent twice.
+        row.state, row.message = (
+            "sending",
+            "Sent to the vendor; no answer recorded (the worker stopped). Check the vendor.",
+        )
+        session.commit()
+    # Otherwise the action is a write to Vectis's own tables: it commits with this row's outcome, in
+    # perform()'s one transaction, or neither happens and the row is still pending for the next run.
+    actor = Actor("rule", str(rule_id), f"Rule “{rule_name}” v{number}"[:320], Role.TECHNICIAN.value)
+    fired = {"rule_fired": {"rule_id": rule_id, "rule": rule_name, "version": number, "dispatch_id": dispatch_id}}
+    recorded: list[Outcome] = []
+
+    def record(outcome: Outcome) -> None:  # in the audit row's transaction: one commit, not two
+        row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
+        recorded.append(outcome)
+
+    token = ORIGIN.set(rule_id)  # events this action causes name the rule, so it cannot re-trigger itself
     try:
         outcome = perform(
-            row.verb,
-            Target.from_json(row.target),
-            {**row.payload, **fired},
+            verb,
+            target,
+            {**payload, **fired},
             actor=actor,
             surface="rule",
             session=session,
             tenant_id=tenant_id,
+            record_outcome=record,
         )
     finally:
         ORIGIN.reset(token)
-    row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
+    if not recorded:  # nothing audited (already so) or queued for the rate limit: the caller commits this
+        row.state, row.message, row.audit_id = outcome.result, outcome.message[:2000], outcome.audit_id
+
+
+def _reaches_vendor(verb: str) -> bool:
+    """Whether the verb may act outside Vectis's database; an unknown one is taken to (perform() refuses it)."""
+    found = VERBS.get(verb)
+    return found is None or found.reaches_vendor
 
 
 class Counts(Protocol):
@@ -602,42 +666,127 @@ class Asked:
 
 
 class Remembered:
-    """A dry-run batch: the rules' recent dry runs read once, then kept in memory as the batch records
-    more, so recording a would-send costs no query. Same counts, same rules, as ``Asked``."""
+    """Dry runs: the rules' recent dry runs read once, then kept in memory as the gate records more, so
+    recording a would-send costs no query. Same counts, same rules, as ``Asked``.
 
-    def __init__(
-        self,
-        session: Session,
-        rows: Sequence[Pending],
-        versions: Mapping[int, tuple[Mapping[str, Any], int]],
-        now: datetime,
-    ) -> None:
-        longest = timedelta(minutes=5)
-        for definition, _ in versions.values():
-            breaker = definition.get("breaker") or {}
-            longest = max(
-                longest,
-                timedelta(minutes=float(definition.get("cooldown_minutes") or 0)),
-                timedelta(minutes=float(breaker.get("minutes") or 5)),
-            )
+    One evaluation run keeps it from batch to batch: before each batch it reads only the rules it has not
+    seen yet and what other sessions recorded since its last look (by id), instead of every recent dry run
+    again, which grew with each batch of a backlog. What this run records it remembers as it records it
+    (``add``), and skips when it reads its own rows back (``written``)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
         self.times: dict[int, list[datetime]] = {}  # rule -> when each recent dry run was, ascending
         self.targets: dict[tuple[int, str], list[datetime]] = {}
         self.same_fire: Counter[tuple[int, str, int]] = Counter()
-        for rule_id, target_key, fire_id, when in session.execute(
-            select(RuleDispatch.rule_id, RuleDispatch.target_key, RuleDispatch.fire_id, RuleDispatch.dispatched_at)
+        self.since: dict[int, datetime] = {}  # rule -> from when its dry runs are known
+        self.seen = 0  # the highest dispatch id read
+        self.own: set[int] = set()  # the dispatches this run wrote, remembered when recorded
+
+    @staticmethod
+    def _longest(definition: Mapping[str, Any]) -> timedelta:
+        """How far back the gate looks for a version: its cooldown or its breaker's window, at least 5 min."""
+        breaker = definition.get("breaker") or {}
+        return max(
+            timedelta(minutes=5),
+            timedelta(minutes=float(definition.get("cooldown_minutes") or 0)),
+            timedelta(minutes=float(breaker.get("minutes") or 5)),
+        )
+
+    def load(
+        self,
+        rows: Sequence[Pending],
+        versions: Mapping[int, tuple[Mapping[str, Any], int]],
+        now: datetime,
+        *,
+        each_rule_its_own: bool,
+    ) -> None:
+        """Read the recent dry runs of the rules of ``rows`` not known yet (or not known far enough back).
+        Each rule as far back as its own versions look, or all as far as the longest of them: the same
+        counts either way, since the gate never looks past a version's own window."""
+        needed: dict[int, datetime] = {}
+        if each_rule_its_own:
+            for row in rows:
+                version = versions.get(row.fire_id)
+                span = self._longest(version[0]) if version else timedelta(minutes=5)
+                needed[row.rule_id] = min(needed.get(row.rule_id, now), now - span)
+        else:
+            longest = max((self._longest(d) for d, _ in versions.values()), default=timedelta(minutes=5))
+            needed = {row.rule_id: now - longest for row in rows}
+        stale = {rule: since for rule, since in needed.items() if rule not in self.since or since < self.since[rule]}
+        if not stale:
+            return
+        for rule in stale:  # known, but not far enough back: read again from the start
+            if rule in self.since:
+                self._forget(rule)
+        for rule_id, target_key, fire_id, when, ident in self.session.execute(
+            select(
+                RuleDispatch.rule_id,
+                RuleDispatch.target_key,
+                RuleDispatch.fire_id,
+                RuleDispatch.dispatched_at,
+                RuleDispatch.id,
+            )
             .where(
-                RuleDispatch.rule_id.in_({r.rule_id for r in rows}),
+                RuleDispatch.rule_id.in_(stale),
                 RuleDispatch.dry_run.is_(True),
                 RuleDispatch.state == "dry_run",
-                RuleDispatch.dispatched_at >= now - longest,
+                RuleDispatch.dispatched_at >= min(stale.values()),
             )
             .order_by(RuleDispatch.dispatched_at)
         ):
-            self._remember(rule_id, target_key, fire_id, when or now)
+            self.seen = max(self.seen, ident)
+            if ident not in self.own:
+                self._remember(rule_id, target_key, fire_id, when or now)
+        self.since.update(stale)
 
-    def _remember(self, rule_id: int, target_key: str, fire_id: int, when: datetime) -> None:
-        self.times.setdefault(rule_id, []).append(when)
-        self.targets.setdefault((rule_id, target_key), []).append(when)
+    def catch_up(
+        self, rows: Sequence[Pending], versions: Mapping[int, tuple[Mapping[str, Any], int]], now: datetime
+    ) -> None:
+        """Before a batch: what other sessions recorded since the last look, then the rules new to this run."""
+        if self.since:
+            for rule_id, target_key, fire_id, when, ident in self.session.execute(
+                select(
+                    RuleDispatch.rule_id,
+                    RuleDispatch.target_key,
+                    RuleDispatch.fire_id,
+                    RuleDispatch.dispatched_at,
+                    RuleDispatch.id,
+                )
+                .where(
+                    RuleDispatch.rule_id.in_(self.since),
+                    RuleDispatch.dry_run.is_(True),
+                    RuleDispatch.state == "dry_run",
+                    RuleDispatch.id > self.seen,
+                )
+                .order_by(RuleDispatch.id)
+            ):
+                self.seen = max(self.seen, ident)
+                if ident not in self.own:
+                    self._remember(rule_id, target_key, fire_id, when or now, keep_order=True)
+        self.load(rows, versions, now, each_rule_its_own=True)
+
+    def written(self, ids: Iterable[int]) -> None:
+        """The ids of the rows just written for what ``add`` remembered: not counted again when read back."""
+        self.own.update(ids)
+
+    def _forget(self, rule_id: int) -> None:
+        self.times.pop(rule_id, None)
+        for key in [k for k in self.targets if k[0] == rule_id]:
+            del self.targets[key]
+        for fired in [k for k in self.same_fire if k[0] == rule_id]:
+            del self.same_fire[fired]
+        del self.since[rule_id]
+
+    def _remember(
+        self, rule_id: int, target_key: str, fire_id: int, when: datetime, *, keep_order: bool = False
+    ) -> None:
+        if keep_order:  # another session's row may be older than what this run recorded since
+            insort(self.times.setdefault(rule_id, []), when)
+            insort(self.targets.setdefault((rule_id, target_key), []), when)
+        else:
+            self.times.setdefault(rule_id, []).append(when)
+            self.targets.setdefault((rule_id, target_key), []).append(when)
         self.same_fire[(rule_id, target_key, fire_id)] += 1
 
     def recent(self, row: Pending, *, cooldown_since: datetime, window_since: datetime) -> tuple[int, int]:
@@ -649,7 +798,7 @@ class Remembered:
         return on_target, len(times) - bisect_left(times, window_since)
 
     def add(self, row: Pending, when: datetime) -> None:
-        self._remember(row.rule_id, row.target_key, row.fire_id, when)
+        self._remember(row.rule_id, row.target_key, row.fire_id, when, keep_order=True)
 
 
 def _trip(session: Session, tenant_id: int, rule: Rule, limit: int, window: timedelta) -> None:

@@ -16,6 +16,7 @@ from vectis.connectors import registry
 from vectis.connectors.capabilities import WritesTickets, supports
 from vectis.events.fields import Field
 from vectis.models import AlertMute, Connection, SyncRun, Ticket
+from vectis.platform import db
 from vectis.platform.dates import when
 from vectis.rules.conditions import PredicateSpec
 
@@ -106,7 +107,7 @@ class Resolver:
             self._open_tickets = {}
             for customer, number, opened in self.session.execute(
                 select(Ticket.customer_id, Ticket.external_id, Ticket.opened_at)
-                .where(Ticket.customer_id.in_(self.customer_ids), Ticket.closed.is_(False))
+                .where(db.among(Ticket.customer_id, self.customer_ids), Ticket.closed.is_(False))
                 .order_by(Ticket.opened_at.desc())
             ):
                 if customer is not None:
@@ -124,7 +125,7 @@ class Resolver:
                 (c, cond): until
                 for c, cond, until in self.session.execute(
                     select(AlertMute.customer_id, AlertMute.condition, AlertMute.until).where(
-                        AlertMute.customer_id.in_(self.customer_ids), AlertMute.until > self.now
+                        db.among(AlertMute.customer_id, self.customer_ids), AlertMute.until > self.now
                     )
                 )
             }

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from vectis.models import Ticket, TicketBoard
+from vectis.platform import db
 
 
 def default_board(session: Session, customer_id: int) -> int | None:
@@ -25,7 +26,7 @@ def usual_boards(session: Session, customer_ids: Iterable[int]) -> dict[int, int
         customer_id: board_id
         for customer_id, board_id in session.execute(
             select(Ticket.customer_id, Ticket.board_id)
-            .where(Ticket.board_id.is_not(None), Ticket.customer_id.in_(wanted))
+            .where(Ticket.board_id.is_not(None), db.among(Ticket.customer_id, wanted))
             .group_by(Ticket.customer_id, Ticket.board_id)
             .order_by(Ticket.customer_id, count.desc(), Ticket.board_id)
             .ext(distinct_on(Ticket.customer_id))

@@ -1,7 +1,7 @@
 """Contracts from the PSA (ConnectWise agreements now, Autotask and HaloPSA later) and their line items
 
-Revision ID: 0026
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-07 10:00:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
-revision: str = "0026"
-down_revision: str | None = "0023"  # the lead re-chains it after 0024/0025
+revision: str = "0025"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
