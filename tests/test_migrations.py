@@ -72,7 +72,7 @@ def test_the_rule_tables_json_payloads_get_no_planner_statistics(app: Flask) -> 
     """Nothing filters on them, and computing their statistics was most of every ANALYZE the rules engine
     runs between batches of a backlog (0024)."""
     with app.app_context(), db.system_session() as s:
-        targets = dict(
+        targets: dict[str, int] = dict(
             s.execute(
                 text(
                     "SELECT attrelid::regclass::text || '.' || attname, attstattarget FROM pg_attribute "

@@ -97,14 +97,14 @@ def test_it_leaves_out_only_rules_that_could_not_have_matched() -> None:
     for event in made:
         tags = rng.choice(([], ["vip"], ["VIP", "x"]))
         customers = {event.customer_id: {"customer.id": event.customer_id, "customer.tags": tags}}
-        record = engine.record_of(event, customers)  # type: ignore[arg-type]
-        found = index(event, record, NOW)  # type: ignore[arg-type]
+        record = engine.record_of(event, customers)
+        found = index(event, record, NOW)
         everyone = [r for r in active if r.trigger.key == event.trigger]
         assert found == [r for r in everyone if r in found], "the order of the rules is kept"
         for rule in everyone:
             could = (
                 (event.rule_id is None or event.rule_id == rule.rule_id)
-                and rule.covers(event, record)  # type: ignore[arg-type]
+                and rule.covers(event, record)
                 and rule.check(record, unknown, NOW) is not False
             )
             if could:
@@ -116,8 +116,8 @@ def test_it_skips_most_rules_for_an_event_that_matches_few() -> None:
     index = Candidates(active, lambda rule: rule.trigger.key)
     event = SimpleNamespace(id=1, trigger=AC, customer_id=9, data={}, title="t", rule_id=None, occurred_at=NOW)
     record = {"alert.condition": "backup_stale", "alert.severity": "info"}
-    assert index(event, record, NOW) == []  # type: ignore[arg-type]
-    assert index(SimpleNamespace(**{**vars(event), "trigger": "ticket.opened"}), record, NOW) == []  # type: ignore[arg-type]
+    assert index(event, record, NOW) == []
+    assert index(SimpleNamespace(**{**vars(event), "trigger": "ticket.opened"}), record, NOW) == []
 
 
 def test_targets_and_actors_write_the_same_json_as_their_fields() -> None:

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from sqlalchemy import delete, func, literal_column, select
+from sqlalchemy import Text, delete, func, literal_column, select
 
 from tests.conftest import TenantFixture, login, pid
 from tests.vendors.support import add_connection, count, forget_synced, new_tenant, serve_app, sync
 from tests.vendors.test_connectwise import Sim, config, connect
-from vectis.connectors.base import Page
+from vectis.connectors.base import ContractRecord, Page
 from vectis.connectors.connectwise import cycles_per_year, parse_agreement
 from vectis.connectors.factory import build_connector
 from vectis.contracts.queries import money, term
@@ -181,8 +181,8 @@ def test_agreements_are_read_page_by_page_and_then_only_what_changed(app: Flask,
     target = an_agreement(cw, billingCycle="Monthly", agreementStatus="Active")
     requests.post(f"{cw.url}/_sim/agreements/{target['id']}/touch", json={"name": "Renamed"}, timeout=5)
     again = [r for p in connector.read(stream, cursor) for r in p.records]
-    assert [r.external_id for r in again] == [str(target["id"])] and again[0].name == "Renamed"
-    assert len(again[0].lines) == len(cw.state.additions[target["id"]])
+    assert [r.external_id for r in again] == [str(target["id"])] and isinstance(again[0], ContractRecord)
+    assert again[0].name == "Renamed" and len(again[0].lines) == len(cw.state.additions[target["id"]])
 
 
 def test_an_edited_agreement_reaches_its_contract_on_the_next_sync(app: Flask, cw: Sim) -> None:
@@ -213,10 +213,12 @@ def _versions(app: Flask, tenant_id: int) -> dict[str, str]:
     with app.app_context(), db.tenant_session(tenant_id) as s:
         found = {
             f"c{external}": version
-            for external, version in s.execute(select(Contract.external_id, literal_column("contracts.xmin::text")))
+            for external, version in s.execute(
+                select(Contract.external_id, literal_column("contracts.xmin::text", Text))
+            )
         }
         for external, version in s.execute(
-            select(ContractLineItem.id, literal_column("contract_line_items.xmin::text"))
+            select(ContractLineItem.id, literal_column("contract_line_items.xmin::text", Text))
         ):
             found[f"l{external}"] = version
         return found

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import Text, func, literal_column, select
 
 from jobs.sync import INTERRUPTED, run_sync, tick
 from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
@@ -289,7 +289,8 @@ def test_a_sync_bringing_the_same_details_again_rewrites_no_customer(app: Flask,
     def versions() -> dict[int, str]:
         with app.app_context(), db.tenant_session(setup.tenant_id) as s:
             return {
-                row.id: row.xmin for row in s.execute(select(Customer.id, literal_column("xmin::text").label("xmin")))
+                row.id: row.xmin
+                for row in s.execute(select(Customer.id, literal_column("xmin::text", Text).label("xmin")))
             }
 
     before = versions()
