@@ -187,9 +187,12 @@ class Results:
 
     def pages(self) -> str:
         """Each kind of page's count, p50 and p95, slowest p95 first: where a miss comes from."""
+
+        def ms(samples: list[float], q: int) -> float:  # a page opened once is its own percentile
+            return (percentile(samples, q) if len(samples) > 1 else samples[0]) * 1000
+
         rows = sorted(
-            ((page, len(t), percentile(t, 50) * 1000, percentile(t, 95) * 1000) for page, t in self.by_page.items()),
-            key=lambda row: -row[3],
+            ((page, len(t), ms(t, 50), ms(t, 95)) for page, t in self.by_page.items()), key=lambda row: -row[3]
         )
         return "\n".join(f"    {page:<48} {n:>5}  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms" for page, n, p50, p95 in rows)
 
