@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from vectis.actions import VERBS, Actor, Outcome, Target, perform
@@ -719,6 +719,21 @@ class Remembered:
         for rule in stale:  # known, but not far enough back: read again from the start
             if rule in self.since:
                 self._forget(rule)
+        self._take(now, RuleDispatch.rule_id.in_(stale), RuleDispatch.dispatched_at >= min(stale.values()))
+        self.since.update(stale)
+
+    def catch_up(
+        self, rows: Sequence[Pending], versions: Mapping[int, tuple[Mapping[str, Any], int]], now: datetime
+    ) -> None:
+        """Before a batch: what other sessions recorded since the last look, then the rules new to this run."""
+        if self.since:
+            self._take(now, RuleDispatch.rule_id.in_(self.since), RuleDispatch.id > self.seen, by_id=True)
+        self.load(rows, versions, now, each_rule_its_own=True)
+
+    def _take(self, now: datetime, *where: ColumnElement[bool], by_id: bool = False) -> None:
+        """Remember the recorded dry runs ``where`` says, oldest first, except the ones this gate wrote itself.
+        ``by_id``: what other sessions wrote since the last look, in the order written, which may be older than
+        what this run remembers already."""
         for rule_id, target_key, fire_id, when, ident in self.session.execute(
             select(
                 RuleDispatch.rule_id,
@@ -727,44 +742,12 @@ class Remembered:
                 RuleDispatch.dispatched_at,
                 RuleDispatch.id,
             )
-            .where(
-                RuleDispatch.rule_id.in_(stale),
-                RuleDispatch.dry_run.is_(True),
-                RuleDispatch.state == "dry_run",
-                RuleDispatch.dispatched_at >= min(stale.values()),
-            )
-            .order_by(RuleDispatch.dispatched_at)
+            .where(RuleDispatch.dry_run.is_(True), RuleDispatch.state == "dry_run", *where)
+            .order_by(RuleDispatch.id if by_id else RuleDispatch.dispatched_at)
         ):
             self.seen = max(self.seen, ident)
             if ident not in self.own:
-                self._remember(rule_id, target_key, fire_id, when or now)
-        self.since.update(stale)
-
-    def catch_up(
-        self, rows: Sequence[Pending], versions: Mapping[int, tuple[Mapping[str, Any], int]], now: datetime
-    ) -> None:
-        """Before a batch: what other sessions recorded since the last look, then the rules new to this run."""
-        if self.since:
-            for rule_id, target_key, fire_id, when, ident in self.session.execute(
-                select(
-                    RuleDispatch.rule_id,
-                    RuleDispatch.target_key,
-                    RuleDispatch.fire_id,
-                    RuleDispatch.dispatched_at,
-                    RuleDispatch.id,
-                )
-                .where(
-                    RuleDispatch.rule_id.in_(self.since),
-                    RuleDispatch.dry_run.is_(True),
-                    RuleDispatch.state == "dry_run",
-                    RuleDispatch.id > self.seen,
-                )
-                .order_by(RuleDispatch.id)
-            ):
-                self.seen = max(self.seen, ident)
-                if ident not in self.own:
-                    self._remember(rule_id, target_key, fire_id, when or now, keep_order=True)
-        self.load(rows, versions, now, each_rule_its_own=True)
+                self._remember(rule_id, target_key, fire_id, when or now, keep_order=by_id)
 
     def written(self, ids: Iterable[int]) -> None:
         """The ids of the rows just written for what ``add`` remembered: not counted again when read back."""
