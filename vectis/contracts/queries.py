@@ -46,6 +46,14 @@ class Term:
     words: str  # "Renews in 12 days", "Ended 20 days ago", "No end date", "Cancelled"
     detail: str  # "on 18 Dec 2026", "runs until cancelled"
     tone: str  # a badge tone: warn | info | ok | muted | bad
+    ended: bool = False  # its end date has passed
+    renews: str | None = None  # "in 12 days", "today", "tomorrow": when it has an end date still to come
+
+    @classmethod
+    def renewing(cls, left: int, on: str) -> Term:
+        when = "today" if left == 0 else "tomorrow" if left == 1 else f"in {days(left)}"
+        tone = "warn" if left <= SOON_DAYS else "info" if left <= NOTED_DAYS else "ok"
+        return cls(f"Renews {when}", on, tone, renews=when)
 
 
 def term(contract: Contract, today: date) -> Term:
@@ -57,9 +65,8 @@ def term(contract: Contract, today: date) -> Term:
     left = (contract.ends_on - today).days
     on = f"on {calendar_day(contract.ends_on)}"
     if left < 0:
-        return Term(f"Ended {days(-left)} ago", on, "muted")
-    words = "Renews today" if left == 0 else "Renews tomorrow" if left == 1 else f"Renews in {days(left)}"
-    return Term(words, on, "warn" if left <= SOON_DAYS else "info" if left <= NOTED_DAYS else "ok")
+        return Term(f"Ended {days(-left)} ago", on, "muted", ended=True)
+    return Term.renewing(left, on)
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ class ContractRow:
 
     @property
     def active(self) -> bool:
-        return self.contract.status == "active" and not self.term.words.startswith("Ended")
+        return self.contract.status == "active" and not self.term.ended
 
 
 @dataclass(frozen=True)
