@@ -1,0 +1,180 @@
+"""Running a spec: the preview the builder shows, the rows an export streams, and the audit row of each run.
+
+Every run goes through the tenant's session (row-level security underneath) with a statement timeout, and writes
+one audit row: who ran what (the spec's hash, and the saved query when it was one), how many rows, how long.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from vectis.audit import writer as audit
+from vectis.audit.actors import Actor, Target
+from vectis.query.allowlist import TABLES, Kind
+from vectis.query.compiler import Compiled, compile_spec
+from vectis.query.spec import Spec
+
+PREVIEW_ROWS: Final = 50
+PREVIEW_TIMEOUT_MS: Final = 10_000
+EXPORT_TIMEOUT_MS: Final = 300_000
+
+
+class QueryTimeout(Exception):
+    """The database stopped the query at the statement timeout."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(
+            f"The query ran for {seconds} seconds and was stopped. Add a condition (a date range, a customer) "
+            "or fewer joins, and run it again."
+        )
+
+
+@dataclass(frozen=True)
+class Header:
+    label: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Trail:
+    """How many rows each step leaves: the base table, after joins, after conditions, the result."""
+
+    base: int
+    joined: int
+    filtered: int
+    result: int
+
+
+@dataclass
+class Preview:
+    spec: Spec
+    headers: list[Header]
+    rows: Sequence[Sequence[Any]]
+    trail: Trail
+    warnings: list[str] = field(default_factory=list)
+    milliseconds: int = 0
+
+    @property
+    def shown(self) -> int:
+        return len(self.rows)
+
+
+def headers(spec: Spec) -> list[Header]:
+    return [
+        Header(
+            c.label, Kind.NUMBER if c.column is None or (c.aggregate and c.aggregate.key == "count") else c.column.kind
+        )
+        for c in spec.columns
+    ]
+
+
+def _timeout(session: Session, milliseconds: int) -> None:
+    # SET LOCAL: for this transaction only, so the pooled connection goes back with the server's own setting.
+    session.execute(text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(milliseconds)})
+
+
+def _cancelled(error: OperationalError) -> bool:
+    return getattr(getattr(error, "orig", None), "sqlstate", None) == "57014"  # query_canceled
+
+
+def warnings_for(spec: Spec, compiled: Compiled, trail: Trail) -> list[str]:
+    """The fan-out warnings under the trail, in words."""
+    said: list[str] = []
+    base = spec.base
+    for key in compiled.repeated:
+        table = TABLES[key]
+        said.append(
+            f"Joins repeat each {table.singular} before the summary ({trail.joined:,} joined rows from "
+            f"{trail.base:,} {base.label.lower()}). Totals and counts take each {table.singular} once, so they are "
+            "not multiplied."
+        )
+    for left, right in compiled.crossed:
+        a, b = TABLES[left], TABLES[right]
+        said.append(
+            f"{a.label} and {b.label} are both joined to the same rows: each {a.singular} is listed once for every "
+            f"{b.singular} ({trail.joined:,} rows). Summarise one of them, or ask two questions."
+        )
+    return said
+
+
+def preview(session: Session, spec: Spec, *, now: datetime | None = None, limit: int = PREVIEW_ROWS) -> Preview:
+    """The first ``limit`` rows and the row-count trail. Raises :class:`QueryTimeout`."""
+    started = time.perf_counter()
+    compiled = compile_spec(spec, now or datetime.now(UTC))
+    _timeout(session, PREVIEW_TIMEOUT_MS)
+    try:
+        shown = limit if spec.limit is None else min(limit, spec.limit)
+        rows = session.execute(compiled.rows.limit(shown)).all()
+        counts = session.execute(compiled.trail).one()
+    except OperationalError as error:
+        if _cancelled(error):
+            session.rollback()
+            raise QueryTimeout(PREVIEW_TIMEOUT_MS // 1000) from None
+        raise
+    result = counts.result if spec.limit is None else min(counts.result, spec.limit)
+    trail = Trail(counts.base, counts.joined, counts.filtered, result)
+    elapsed = round((time.perf_counter() - started) * 1000)
+    return Preview(spec, headers(spec), rows, trail, warnings_for(spec, compiled, trail), elapsed)
+
+
+def stream(session: Session, spec: Spec, *, now: datetime | None = None, batch: int = 5000) -> Iterator[Sequence[Any]]:
+    """Every row of the result, fetched from a server-side cursor ``batch`` at a time: an export's memory stays
+    flat however many rows there are."""
+    compiled = compile_spec(spec, now or datetime.now(UTC))
+    _timeout(session, EXPORT_TIMEOUT_MS)
+    result = session.execute(compiled.rows, execution_options={"stream_results": True, "max_row_buffer": batch})
+    try:
+        for chunk in result.partitions(batch):
+            yield from chunk
+    except OperationalError as error:
+        if _cancelled(error):
+            session.rollback()
+            raise QueryTimeout(EXPORT_TIMEOUT_MS // 1000) from None
+        raise
+    finally:
+        result.close()
+
+
+def count(session: Session, spec: Spec, *, now: datetime | None = None) -> int:
+    """How many rows the whole result has (for an export's over-the-limit check and its progress)."""
+    compiled = compile_spec(spec, now or datetime.now(UTC))
+    _timeout(session, EXPORT_TIMEOUT_MS)
+    counts = session.execute(compiled.trail).one()
+    return int(counts.result if spec.limit is None else min(counts.result, spec.limit))
+
+
+def record_run(
+    session: Session,
+    *,
+    tenant_id: int,
+    actor: Actor,
+    spec: Spec,
+    action: str,
+    rows: int,
+    milliseconds: int,
+    surface: str = "ui",
+    saved: Target | None = None,
+    result: str = "ok",
+    error: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """The audit row of one run or export (``query.run``, ``query.export``), in the caller's transaction."""
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        surface=surface,
+        action=action,
+        target=saved or Target("query", spec.hash, f"Query on {spec.base.label}"),
+        result=result,
+        payload={"spec_hash": spec.hash, "rows": rows, "milliseconds": milliseconds, **(extra or {})},
+        error=error,
+    )
