@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 
 from vectis.events.fields import Field
 from vectis.events.triggers import Trigger
+from vectis.platform import condition_forms
 from vectis.platform.params import integer
 from vectis.rules import conditions
 from vectis.rules.action_types import ACTION_TYPES
@@ -25,19 +26,6 @@ from vectis.rules.predicates import PREDICATES
 from vectis.rules.triggers import catalog
 
 UNITS = (("minutes", "minutes"), ("hours", "hours"), ("days", "days"))
-_CHILD = re.compile(r"^c\.(r(?:\.\d{1,3})*)\.type$")
-
-
-def _children(form: MultiDict[str, str], path: str) -> list[str]:
-    depth = path.count(".") + 1
-    if depth > conditions.MAX_DEPTH + 1:
-        return []  # deeper than a rule may nest: read no further (validation says why), however deep the form
-    found = {
-        m.group(1)
-        for key in form
-        if (m := _CHILD.match(key)) and m.group(1).startswith(path + ".") and m.group(1).count(".") == depth
-    }
-    return sorted(found, key=lambda p: int(p.rsplit(".", 1)[1]))[:100]
 
 
 def _operator(field: Field | None, op: str) -> conditions.Operator | None:
@@ -87,7 +75,7 @@ def _node(form: MultiDict[str, str], path: str, trigger: Trigger | None) -> dict
     return {
         "type": "group",
         "match": "any" if form.get(f"c.{path}.match") == "any" else "all",
-        "items": [_node(form, child, trigger) for child in _children(form, path)],
+        "items": [_node(form, child, trigger) for child in condition_forms.children(form, path, conditions.MAX_DEPTH)],
     }
 
 
@@ -139,58 +127,28 @@ def _number(raw: str | None, default: float) -> float | str:
     return int(value) if value.is_integer() else value
 
 
-def _locate(root: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, int | None]:
-    """The group holding ``path`` and its index there; (root, None) for the root itself."""
-    if not re.fullmatch(r"r(?:\.\d{1,3})*", path):
-        return None, None  # a crafted path: nothing to change
-    parts = [int(p) for p in path.split(".")[1:]]
-    if not parts:
-        return root, None
-    group = root
-    for index in parts[:-1]:
-        items = group.get("items") or []
-        if index >= len(items) or items[index].get("type") != "group":
-            return None, None
-        group = items[index]
-    return group, parts[-1]
-
-
-def _node_at(root: dict[str, Any], path: str) -> dict[str, Any] | None:
-    group, index = _locate(root, path)
-    if group is None:
-        return None
-    if index is None:
-        return group
-    items = group.get("items") or []
-    return items[index] if index < len(items) else None
-
-
 def apply(definition: dict[str, Any], op: str) -> dict[str, Any]:
     """One builder button: add-leaf:<path>, add-group:<path>, add-predicate:<path>, remove:<path>,
     add-action, remove-action:<n>. Unknown or stale operations change nothing."""
     verb, _, where = op.partition(":")
     root = definition.setdefault("conditions", conditions.empty())
     trigger = catalog().get(definition.get("trigger") or "")
-    if verb in ("add-leaf", "add-group", "add-predicate"):
-        group = _node_at(root, where or "r")
-        if group is None or group.get("type") != "group":
-            return definition
-        if verb == "add-leaf" and trigger is not None:
-            first = trigger.fields[0]
-            group.setdefault("items", []).append(
-                {"type": "leaf", "field": first.key, "op": conditions.OPERATORS[first.type][0].key, "value": ""}
-            )
-        elif verb == "add-group":
-            group.setdefault("items", []).append({"type": "group", "match": "any", "items": []})
-        elif verb == "add-predicate":
-            spec = next(iter(PREDICATES.values()))
-            group.setdefault("items", []).append(
-                {"type": "predicate", "name": spec.key, "params": {"hours": 24}, "negate": False}
-            )
-    elif verb == "remove" and where and where != "r":
-        group, index = _locate(root, where)
-        if group is not None and index is not None and index < len(group.get("items") or []):
-            del group["items"][index]
+    if verb == "add-leaf" and trigger is not None:
+        first = trigger.fields[0]
+        condition_forms.add(
+            root,
+            where,
+            {"type": "leaf", "field": first.key, "op": conditions.OPERATORS[first.type][0].key, "value": ""},
+        )
+    elif verb == "add-group":
+        condition_forms.add(root, where, {"type": "group", "match": "any", "items": []})
+    elif verb == "add-predicate":
+        spec = next(iter(PREDICATES.values()))
+        condition_forms.add(
+            root, where, {"type": "predicate", "name": spec.key, "params": {"hours": 24}, "negate": False}
+        )
+    elif verb == "remove":
+        condition_forms.remove(root, where)
     elif verb == "add-action":
         definition.setdefault("actions", []).append({"type": "create_ticket", "params": {}})
     elif verb == "remove-action" and integer(where, high=100) is not None:
