@@ -11,8 +11,21 @@ from vectis.identity import self_service
 from vectis.identity import verbs as identity
 from vectis.ingest import matching_verbs
 from vectis.ingest import verbs as ingest
+from vectis.query import verbs as queries
 from vectis.retention import verbs as retention
 from vectis.rules import verbs as rules
 from vectis.tickets import verbs as tickets
 
-VERB_MODULES = (alerts, customers, notes, identity, self_service, ingest, matching_verbs, retention, rules, tickets)
+VERB_MODULES = (
+    alerts,
+    customers,
+    notes,
+    identity,
+    self_service,
+    ingest,
+    matching_verbs,
+    queries,
+    retention,
+    rules,
+    tickets,
+)

@@ -14,6 +14,7 @@ from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.psa import PsaAuthorship, PsaMember, PsaMemberChoice
 from vectis.models.retention import RETENTION_DAYS, RetentionPolicy
 from vectis.models.rules import Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
+from vectis.models.saved_queries import SavedQuery
 from vectis.models.tenancy import Installation, Role, Tenant, User
 from vectis.models.tickets import (
     Ticket,
@@ -64,6 +65,7 @@ __all__ = [
     "RuleFire",
     "RuleMode",
     "RuleVersion",
+    "SavedQuery",
     "StreamCursor",
     "SyncRun",
     "Tenant",

@@ -28,6 +28,7 @@ PREFIXES = {
     "link": "lnk",
     "note": "not",
     "rule": "rul",
+    "saved_query": "qry",
     "ticket": "tkt",
     "user": "usr",
     "board": "brd",

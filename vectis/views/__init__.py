@@ -16,6 +16,7 @@ from vectis.views import (
     customers,
     health,
     integrations,
+    queries,
     rules,
     sections,
     tickets,
@@ -37,6 +38,19 @@ def _template_helpers() -> dict[str, Any]:
 
 def register_blueprints(app: Flask) -> None:
 
-    for module in (auth, health, sections, customers, tickets, alerts, rules, account, admin, integrations, webhooks):
+    for module in (
+        auth,
+        health,
+        sections,
+        customers,
+        tickets,
+        alerts,
+        rules,
+        queries,
+        account,
+        admin,
+        integrations,
+        webhooks,
+    ):
         app.register_blueprint(module.bp)
     app.context_processor(_template_helpers)

@@ -27,14 +27,6 @@ SECTIONS: dict[str, Section] = {
     s.key: s
     for s in (
         Section(
-            "queries",
-            "Queries",
-            "Ask anything across the unified data, export to Excel.",
-            "No saved queries yet",
-            "Build a query by picking tables, columns and filters; save it for your team and export the result "
-            "to Excel.",
-        ),
-        Section(
             "security",
             "Security",
             "Detections from SentinelOne, ESET, Huntress and Defender in one place.",
@@ -52,7 +44,7 @@ def home() -> Response:
     return redirect(url_for("customers.index"))
 
 
-@bp.get("/<any(queries, security):key>")
+@bp.get("/<any(security):key>")
 @signed_in
 def show(key: str) -> Response:
     section = SECTIONS.get(key) or abort(404)
