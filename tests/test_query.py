@@ -365,6 +365,16 @@ def test_the_other_tenants_rows_never_appear(app: Flask, acme_world: World, nort
             {"base": "customers", "columns": [{"field": "customers.name"}], "sql": "select 1"},
             "Unknown part of a query: sql",
         ),
+        # Found by the generated specs: a NUL byte reached PostgreSQL (a 500) from inside a link's packed query.
+        (
+            {
+                "base": "customers",
+                "columns": [{"field": "customers.name"}],
+                "where": {"type": "group", "items": [leaf("customers.name", "is", "a\x00b")]},
+            },
+            "NUL byte",
+        ),
+        ({"base": "customers", "columns": [{"field": "customers.name", "label": "x\x00"}]}, "a column's name is text"),
     ],
 )
 def test_anything_outside_the_allowlist_is_refused_with_a_reason(raw: dict[str, Any], problem: str) -> None:

@@ -50,21 +50,36 @@ def test_a_technician_builds_the_tours_question_and_saves_it(
     ):
         _step(page, lambda c=column, s=summary: page.get_by_label(f"Summary of {c}").select_option(label=s))
         chosen = page.get_by_test_id("query-chosen").locator("li").filter(has_text=column)
-        _step(page, lambda row=chosen, n=name: (row.locator("input.qb-label").fill(n), row.locator("input.qb-label").press("Tab")))
+        _step(
+            page,
+            lambda row=chosen, n=name: (
+                row.locator("input.qb-label").fill(n),
+                row.locator("input.qb-label").press("Tab"),
+            ),
+        )
 
     def condition(field: str, op: str | None = None) -> None:
         _step(page, lambda: page.get_by_role("button", name="+ Condition").first.click())
         last = page.get_by_test_id("query-condition").last
         _step(page, lambda: last.get_by_label("Column").select_option(label=field))
         if op:
-            _step(page, lambda: page.get_by_test_id("query-condition").last.get_by_label("Operator").select_option(label=op))
+            _step(
+                page,
+                lambda: page.get_by_test_id("query-condition").last.get_by_label("Operator").select_option(label=op),
+            )
 
     condition("Result")
     _step(page, lambda: page.get_by_test_id("query-condition").last.get_by_label("failed", exact=True).check())
     condition("Status")
     _step(page, lambda: page.get_by_test_id("query-condition").last.get_by_label("active", exact=True).check())
     condition("Customer", "starts with")
-    _step(page, lambda: (page.get_by_test_id("query-condition").last.get_by_label("Value").fill(MARK), page.keyboard.press("Tab")))
+    _step(
+        page,
+        lambda: (
+            page.get_by_test_id("query-condition").last.get_by_label("Value").fill(MARK),
+            page.keyboard.press("Tab"),
+        ),
+    )
 
     results = page.get_by_test_id("query-results")
     expect(results).to_contain_text("Aldridge & Co.")

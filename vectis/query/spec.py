@@ -40,7 +40,9 @@ MAX_DEPTH: Final = 4  # the top group counted
 MAX_TEXT: Final = 300
 MAX_DAYS: Final = 3650
 MAX_LIMIT: Final = 1_048_575  # Excel's rows, less the header: nothing a spec asks for can outgrow an export
-COUNT_ROWS: Final = "*"  # "tickets.*" with "count": the number of the table's rows
+COUNT_ROWS: Final = "*"
+# A link's query arrives packed (vectis/query/form.py), past the check that refuses a NUL byte in a request.
+_NUL: Final = "a value cannot contain a NUL byte (PostgreSQL cannot store one)."  # "tickets.*" with "count": the number of the table's rows
 
 JoinMode = Literal["all", "with", "without"]
 JOIN_MODES: Final[dict[str, str]] = {"all": "with or without", "with": "only with", "without": "only without"}
@@ -264,7 +266,7 @@ def _columns(reader: _Reader, raw: Any, present: dict[str, Table], without: set[
             reader.fail(f"Column {n}: {col.label} cannot be summarised as {aggregate.label.lower()}.")
             continue
         label = item.get("label")
-        if label is not None and (_text(label, 80) is None or not label.strip()):
+        if label is not None and (_text(label, 80) is None or not label.strip() or "\x00" in label):
             reader.fail(f"Column {n}: a column's name is text of at most 80 characters.")
             continue
         columns.append(OutColumn(table, col, aggregate, (label or "").strip() or _label(table, col, aggregate)))
@@ -378,6 +380,8 @@ def _typed(kind: Kind, raw: Any) -> tuple[Any, str | None]:
     text = str(raw).strip()
     if not text:
         return None, "give a value."
+    if "\x00" in text:
+        return None, _NUL
     if len(text) > MAX_TEXT:
         return None, f"a value is at most {MAX_TEXT} characters."
     return text, None

@@ -92,6 +92,12 @@ def _builder_context(draft: dict[str, Any], query: SavedQuery | None) -> dict[st
     }
 
 
+def _status(context: dict[str, Any]) -> int:
+    """422 while the spec cannot run (something outside the allowlist, a condition waiting for its value): the
+    page still shows the builder with every problem, and htmx swaps it in like a success (``vectis.js``)."""
+    return 422 if context["problems"] else 200
+
+
 def perform_allowed(verb: str) -> bool:
     return VERBS[verb].permitted(current_actor(), Target("saved_query", None, ""))
 
@@ -128,7 +134,8 @@ def new() -> Response:
     draft, unreadable = _draft_from_args()
     if unreadable:
         flash("That link's query could not be read (it may have been cut short). Here is a new one.", "error")
-    return render("queries/builder.html", **_builder_context(draft, None), active="queries")
+    context = _builder_context(draft, None)
+    return render("queries/builder.html", status=_status(context), **context, active="queries")
 
 
 @bp.get("/queries/<pid(saved_query):query_id>")
@@ -140,7 +147,8 @@ def show(query_id: int) -> Response:
     draft, unreadable = _draft_from_args() if request.args.get("q") else (dict(query.spec), False)
     if unreadable:
         draft = dict(query.spec)
-    return render("queries/builder.html", **_builder_context(draft, query), active="queries")
+    context = _builder_context(draft, query)
+    return render("queries/builder.html", status=_status(context), **context, active="queries")
 
 
 @bp.post("/queries/build")
@@ -158,7 +166,9 @@ def build() -> Response:
     context = _builder_context(draft, query)
     if not wants_partial():
         return redirect(_url(draft, query))
-    return with_headers(render("queries/_builder.html", **context), push_url=_url(draft, query))
+    return with_headers(
+        render("queries/_builder.html", status=_status(context), **context), push_url=_url(draft, query)
+    )
 
 
 def _saved_fields() -> dict[str, Any]:
