@@ -214,6 +214,6 @@ def test_a_refused_spec_answers_422_with_its_reasons_and_reads_no_table(app: Fla
     html = page.get_data(as_text=True)
     assert page.status_code == 422
     assert "“customers” cannot be joined to “users”" in html and "Not ready to run yet" in html
-    catalogue = [f"FROM {t.source().name}" for t in TABLES.values() if hasattr(t.source(), "name")]
+    catalogue = [f"FROM {name}" for name in ("customers", "tickets", "ticket_notes", "contracts", "backup_connectors")]
     assert not [s for s in statements for table in catalogue if table in s], "a refused spec reached a table"
     assert MARK not in html

@@ -5,21 +5,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from flask import Flask
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.conftest import TenantFixture
 from tests.e2e.test_shell import sign_in
 from tests.query_world import MARK, world
 
 
-def _step(page: Page, action: Callable[[], None]) -> None:
+def _step(page: Page, action: Callable[[], object]) -> None:
     """One builder change: the action, then the builder redrawn from the server's answer."""
     with page.expect_response(lambda r: "/queries/build" in r.url and r.request.method == "POST"):
         action()
     expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+
+
+def _type(page: Page, field: Locator, text: str) -> None:
+    """Type into a builder input and leave it: its change redraws the builder."""
+    field.fill(text)
+    _step(page, partial(field.press, "Tab"))
+
+
+def _last_condition(page: Page) -> Locator:
+    return page.get_by_test_id("query-condition").last
 
 
 def test_a_technician_builds_the_tours_question_and_saves_it(
@@ -48,38 +59,22 @@ def test_a_technician_builds_the_tours_question_and_saves_it(
         ("Renews in (days)", "Lowest", "Renews in"),
         ("Monthly value", "Total", "Contract value"),
     ):
-        _step(page, lambda c=column, s=summary: page.get_by_label(f"Summary of {c}").select_option(label=s))
+        _step(page, partial(page.get_by_label(f"Summary of {column}").select_option, label=summary))
         chosen = page.get_by_test_id("query-chosen").locator("li").filter(has_text=column)
-        _step(
-            page,
-            lambda row=chosen, n=name: (
-                row.locator("input.qb-label").fill(n),
-                row.locator("input.qb-label").press("Tab"),
-            ),
-        )
+        _type(page, chosen.locator("input.qb-label"), name)
 
     def condition(field: str, op: str | None = None) -> None:
-        _step(page, lambda: page.get_by_role("button", name="+ Condition").first.click())
-        last = page.get_by_test_id("query-condition").last
-        _step(page, lambda: last.get_by_label("Column").select_option(label=field))
+        _step(page, page.get_by_role("button", name="+ Condition").first.click)
+        _step(page, partial(_last_condition(page).get_by_label("Column").select_option, label=field))
         if op:
-            _step(
-                page,
-                lambda: page.get_by_test_id("query-condition").last.get_by_label("Operator").select_option(label=op),
-            )
+            _step(page, partial(_last_condition(page).get_by_label("Operator").select_option, label=op))
 
     condition("Result")
-    _step(page, lambda: page.get_by_test_id("query-condition").last.get_by_label("failed", exact=True).check())
+    _step(page, _last_condition(page).get_by_label("failed", exact=True).check)
     condition("Status")
-    _step(page, lambda: page.get_by_test_id("query-condition").last.get_by_label("active", exact=True).check())
+    _step(page, _last_condition(page).get_by_label("active", exact=True).check)
     condition("Customer", "starts with")
-    _step(
-        page,
-        lambda: (
-            page.get_by_test_id("query-condition").last.get_by_label("Value").fill(MARK),
-            page.keyboard.press("Tab"),
-        ),
-    )
+    _type(page, _last_condition(page).get_by_label("Value"), MARK)
 
     results = page.get_by_test_id("query-results")
     expect(results).to_contain_text("Aldridge & Co.")

@@ -368,7 +368,7 @@ def _value(col: Column, op: Operator, raw: Any) -> tuple[Any, str | None]:  # no
     return _typed(col.kind, raw)
 
 
-def _typed(kind: Kind, raw: Any) -> tuple[Any, str | None]:
+def _typed(kind: Kind, raw: Any) -> tuple[Any, str | None]:  # noqa: PLR0911 - one return per problem
     if kind in (Kind.NUMBER, Kind.MONEY):
         number = _decimal(raw)
         return (number, None) if number is not None else (None, "give a number.")
