@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from tests.conftest import TenantFixture
 from tests.query_world import MARK, NOW, TODAY, World, day, only_world, world
+from vectis.models import SavedQuery
 from vectis.platform import db
-from vectis.query import run
+from vectis.query import examples, run
 from vectis.query.spec import SpecError, parse
 
 
@@ -388,3 +390,17 @@ def test_a_canonical_spec_reads_back_the_same_and_hashes_the_same() -> None:
     again = parse(spec.raw)
     assert again.raw == spec.raw and again.hash == spec.hash
     assert parse({**TOUR, "limit": 5}).hash != spec.hash
+
+
+def test_the_demos_shared_questions_run_and_answer_from_the_data(app: Flask, acme_world: World) -> None:
+    renewals = ask(app, acme_world.tenant_id, examples.RENEWALS_WITH_FAILING_BACKUPS)
+    found = {str(row[0]).removeprefix(MARK): row for row in renewals.rows}
+    assert found["Aldridge & Co."][2:] == (12, Decimal("4200.00"))
+    assert "Coast Logistics" not in found  # failing, but no contract
+    unattended = ask(app, acme_world.tenant_id, examples.FAILING_BACKUP_NO_OPEN_TICKET)
+    jobs = {(str(row[0]).removeprefix(MARK), row[1]) for row in unattended.rows}
+    assert ("Coast Logistics", "Coast DC01") in jobs
+    assert not any(name.startswith("Aldridge") for name, _ in jobs)
+    with app.app_context(), db.tenant_session(acme_world.tenant_id) as s:
+        shared = s.scalars(select(SavedQuery.name).where(SavedQuery.audience == "everyone")).all()
+    assert {name for name, _, _ in examples.SHARED} <= set(shared)  # the demo seed saved both

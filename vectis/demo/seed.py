@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from vectis.connectors.factory import seal_config
 from vectis.identity.passwords import hash_password
-from vectis.models import Connection, Role, Rule, RuleVersion, Tenant, User
+from vectis.models import Connection, Role, Rule, RuleVersion, SavedQuery, Tenant, User
 from vectis.platform.crypto import Sealed
 from vectis.platform.db import system_session
+from vectis.query import examples
+from vectis.query.spec import parse
 from vectis.rules.definition import normalized
 from vectis.rules.templates import TEMPLATES
 from vectis.simulators import connectwise, keepit
@@ -117,6 +119,7 @@ def seed_demo() -> None:
             seal_config(connection, config, current_app.config["VECTIS_SETTINGS"])
             s.add(connection)
         _seed_rules(s, acme.id)
+        _seed_queries(s, acme.id)
 
 
 def _seed_rules(s: Session, tenant_id: int) -> None:
@@ -139,3 +142,18 @@ def _seed_rules(s: Session, tenant_id: int) -> None:
                 tenant_id=tenant_id, rule_id=rule.id, version=1, definition=definition, created_by="Vectis demo"
             )
         )
+
+
+def _seed_queries(s: Session, tenant_id: int) -> None:
+    """The two questions of the product tour, saved and shared with everyone, owned by the admin."""
+    owner = s.scalar(select(User).where(User.tenant_id == tenant_id, User.role == "admin").order_by(User.id))
+    for name, description, raw in examples.SHARED:
+        if s.scalar(select(SavedQuery.id).where(SavedQuery.tenant_id == tenant_id, SavedQuery.name == name)):
+            continue
+        spec = parse(raw)
+        s.add(
+            SavedQuery(
+                tenant_id=tenant_id, name=name, description=description, owner_id=owner.id if owner else None,
+                owner_label=owner.email if owner else "Vectis", audience="everyone", spec=spec.raw, spec_hash=spec.hash,
+            )
+        )  # fmt: skip
