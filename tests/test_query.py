@@ -66,7 +66,7 @@ def test_the_tours_example_sums_each_contract_once_however_many_runs_failed(app:
     assert [(r[0].removeprefix(MARK), r[2], r[3]) for r in preview.rows] == [("Aldridge & Co.", 12, Decimal("4200.00"))]
     assert preview.rows[0][1] == NOW - timedelta(days=2)
     assert preview.trail.result == 1
-    assert any("take each contract once" in w for w in preview.warnings)
+    assert any("each backup run and each contract" in w for w in preview.warnings)
 
 
 def _tickets(app: Flask, tenant_id: int, *leaves: dict[str, Any], match: str = "all") -> list[str]:
@@ -259,7 +259,10 @@ def test_summaries_count_latest_and_average_per_group(app: Flask, acme_world: Wo
         ("Coast Logistics", 2, "failed", 0, Decimal("1800.00")),
     ]
     assert {h.label for h in preview.headers} >= {"Number of backup runs", "Latest result", "Number of tickets"}
-    assert len(preview.warnings) == 2  # backup runs and tickets both repeat
+    assert preview.warnings == [  # backup runs and tickets both repeat
+        f"Joins repeat each backup run and each ticket before the summary ({preview.trail.joined:,} joined rows from "
+        f"{preview.trail.base:,} customers). Totals and counts take each one once, so they are not multiplied."
+    ]
 
 
 def test_the_row_count_trail_and_a_listing_crossed_with_another(app: Flask, acme_world: World) -> None:

@@ -40,7 +40,7 @@ def test_the_tours_question_renders_with_its_trail_from_a_bookmarked_link(
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert MARK + "Aldridge &amp; Co." in html and "4,200.00" in html
-    assert 'data-testid="query-trail"' in html and "take each contract once" in html
+    assert 'data-testid="query-trail"' in html and "not multiplied" in html
     assert form.decode(_token(html)) == TOUR
 
 

@@ -14,6 +14,7 @@ from tests.conftest import TenantFixture, a_rule, pid
 from tests.e2e.test_shell import sign_in
 from vectis.models import Rule, Ticket
 from vectis.platform import db
+from vectis.query import examples, form
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
@@ -91,6 +92,8 @@ def test_every_main_screen_reflows_at_390_px(
         "alerts": "/alerts",
         "rules": "/rules",
         "rule-new": "/rules/new",
+        "queries": "/queries",
+        "query": f"/queries/new?q={form.encode(examples.RENEWALS_WITH_FAILING_BACKUPS)}",
         "integrations": "/admin/integrations",
         "users": "/admin/users",
         "matching": "/admin/matching",

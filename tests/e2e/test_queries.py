@@ -86,6 +86,8 @@ def test_a_technician_builds_the_tours_question_and_saves_it(
     expect(page.get_by_test_id("query-fanout").first).to_contain_text("not multiplied")
     expect(page).to_have_url(re.compile(r"/queries/new\?q=[\w-]+$"))
     page.screenshot(path=str(screenshots_dir / "query-builder-tour.png"), full_page=True)
+    page.get_by_role("heading", level=1).scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots_dir / "query-builder-top.png"))
 
     page.get_by_text("Save…").click()
     page.get_by_role("textbox", name="Name", exact=True).fill("Renewals with failing backups")

@@ -89,12 +89,13 @@ def warnings_for(spec: Spec, compiled: Compiled, trail: Trail) -> list[str]:
     """The fan-out warnings under the trail, in words."""
     said: list[str] = []
     base = spec.base
-    for key in compiled.repeated:
-        table = TABLES[key]
+    if compiled.repeated:
+        repeated = [TABLES[key] for key in compiled.repeated]
+        each = " and each ".join(t.singular for t in repeated)
         said.append(
-            f"Joins repeat each {table.singular} before the summary ({trail.joined:,} joined rows from "
-            f"{trail.base:,} {base.label.lower()}). Totals and counts take each {table.singular} once, so they are "
-            "not multiplied."
+            f"Joins repeat each {each} before the summary ({trail.joined:,} joined rows from {trail.base:,} "
+            f"{base.label.lower()}). Totals and counts take each {'one' if len(repeated) > 1 else repeated[0].singular} "
+            "once, so they are not multiplied."
         )
     for left, right in compiled.crossed:
         a, b = TABLES[left], TABLES[right]
