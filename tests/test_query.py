@@ -407,3 +407,17 @@ def test_the_demos_shared_questions_run_and_answer_from_the_data(app: Flask, acm
     with app.app_context(), db.tenant_session(acme_world.tenant_id) as s:
         shared = s.scalars(select(SavedQuery.name).where(SavedQuery.audience == "everyone")).all()
     assert {name for name, _, _ in examples.SHARED} <= set(shared)  # the demo seed saved both
+
+
+def test_a_query_past_its_time_limit_is_stopped_and_says_what_to_do(app: Flask, acme_world: World) -> None:
+    """Another session holds the customers table, so the query waits on it until the statement timeout stops it."""
+    spec = parse({"base": "customers", "columns": [{"field": "customers.name"}]})
+    with app.app_context():
+        with db.database().owner_engine.connect() as holder:
+            holder.exec_driver_sql("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+            with db.tenant_session(acme_world.tenant_id) as s, pytest.raises(run.QueryTimeout) as stopped:
+                run.preview(s, spec, timeout_ms=300)
+            holder.rollback()
+        assert "was stopped. Add a condition" in str(stopped.value)
+        with db.tenant_session(acme_world.tenant_id) as s:  # the connection went back to the pool usable
+            assert run.preview(s, spec).trail.base >= 3

@@ -106,11 +106,18 @@ def warnings_for(spec: Spec, compiled: Compiled, trail: Trail) -> list[str]:
     return said
 
 
-def preview(session: Session, spec: Spec, *, now: datetime | None = None, limit: int = PREVIEW_ROWS) -> Preview:
+def preview(
+    session: Session,
+    spec: Spec,
+    *,
+    now: datetime | None = None,
+    limit: int = PREVIEW_ROWS,
+    timeout_ms: int = PREVIEW_TIMEOUT_MS,
+) -> Preview:
     """The first ``limit`` rows and the row-count trail. Raises :class:`QueryTimeout`."""
     started = time.perf_counter()
     compiled = compile_spec(spec, now or datetime.now(UTC))
-    _timeout(session, PREVIEW_TIMEOUT_MS)
+    _timeout(session, timeout_ms)
     try:
         shown = limit if spec.limit is None else min(limit, spec.limit)
         rows = session.execute(compiled.rows.limit(shown)).all()
@@ -118,7 +125,7 @@ def preview(session: Session, spec: Spec, *, now: datetime | None = None, limit:
     except OperationalError as error:
         if _cancelled(error):
             session.rollback()
-            raise QueryTimeout(PREVIEW_TIMEOUT_MS // 1000) from None
+            raise QueryTimeout(max(timeout_ms // 1000, 1)) from None
         raise
     result = counts.result if spec.limit is None else min(counts.result, spec.limit)
     trail = Trail(counts.base, counts.joined, counts.filtered, result)
