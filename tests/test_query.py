@@ -39,25 +39,13 @@ def names(preview: run.Preview, column: int = 0) -> list[Any]:
     return [row[column].removeprefix(MARK) if isinstance(row[column], str) else row[column] for row in preview.rows]
 
 
-TOUR = {
-    "base": "customers",
-    "joins": [
-        {"from": "customers", "to": "backup_jobs", "mode": "with"},
-        {"from": "backup_jobs", "to": "backup_runs", "mode": "with"},
-        {"from": "customers", "to": "contracts", "mode": "all"},
-    ],
-    "columns": [
-        {"field": "customers.name"},
-        {"field": "backup_runs.started_at", "agg": "max", "label": "Last backup failure"},
-        {"field": "contracts.days_to_renewal", "agg": "min", "label": "Renews in (days)"},
-        {"field": "contracts.monthly_value", "agg": "sum", "label": "Contract value"},
-    ],
-    "where": only_world(
-        {"type": "leaf", "field": "backup_runs.state", "op": "in", "value": ["failed"]},
-        {"type": "leaf", "field": "contracts.status", "op": "in", "value": ["active"]},
-    ),
-    "sort": [{"column": 2, "dir": "asc"}],
-}
+def in_world(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` kept to the world's customers: its top conditions beside the world's own."""
+    return {**raw, "where": only_world(*raw["where"]["items"])}
+
+
+# The tour's question, as the demo saves it.
+TOUR = in_world(examples.RENEWALS_WITH_FAILING_BACKUPS)
 
 
 def test_the_tours_example_sums_each_contract_once_however_many_runs_failed(app: Flask, acme_world: World) -> None:
@@ -208,18 +196,7 @@ def test_nested_and_or_groups(app: Flask, acme_world: World) -> None:
     assert _tickets(app, acme_world.tenant_id, empty) == ["QW-1", "QW-2", "QW-3", "QW-4"]
 
 
-FAILING_WITHOUT_OPEN_TICKET = {
-    "base": "customers",
-    "joins": [
-        {"from": "customers", "to": "backup_jobs", "mode": "with"},
-        {"from": "customers", "to": "tickets", "mode": "without"},
-    ],
-    "columns": [{"field": "customers.name"}, {"field": "backup_jobs.name"}],
-    "where": only_world(
-        leaf("backup_jobs.state", "in", ["failed", "warning"]),
-        leaf("tickets.closed", "is_false"),
-    ),
-}
+FAILING_WITHOUT_OPEN_TICKET = in_world(examples.FAILING_BACKUP_NO_OPEN_TICKET)
 
 
 def test_only_without_keeps_the_rows_with_no_matching_row(app: Flask, acme_world: World) -> None:
