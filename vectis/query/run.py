@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
+from vectis.models import SavedQuery
 from vectis.query.allowlist import TABLES, Kind
 from vectis.query.compiler import Compiled, compile_spec
 from vectis.query.spec import Spec
@@ -186,3 +187,36 @@ def record_run(
         payload={"spec_hash": spec.hash, "rows": rows, "milliseconds": milliseconds, **(extra or {})},
         error=error,
     )
+
+
+def audited_preview(
+    session: Session, spec: Spec, *, tenant_id: int, actor: Actor, saved: SavedQuery | None = None
+) -> tuple[Preview | None, str | None]:
+    """A preview as a person asks for it: run, written to the audit log (a run stopped at its time limit too,
+    as failed), counted on the saved query it came from, committed. Returns (preview, why it stopped)."""
+    shown: Preview | None = None
+    stopped: str | None = None
+    try:
+        shown = preview(session, spec)
+    except QueryTimeout as error:
+        stopped = str(error)
+    record_run(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        spec=spec,
+        action="query.run",
+        rows=shown.trail.result if shown else 0,
+        milliseconds=shown.milliseconds if shown else PREVIEW_TIMEOUT_MS,
+        saved=Target("saved_query", str(saved.id), saved.name) if saved else None,
+        result="ok" if shown else "failed",
+        error=stopped,
+    )
+    if saved is not None and shown is not None:
+        session.execute(
+            update(SavedQuery)
+            .where(SavedQuery.id == saved.id)
+            .values(run_count=SavedQuery.run_count + 1, last_run_at=datetime.now(UTC))
+        )
+    session.commit()
+    return shown, stopped

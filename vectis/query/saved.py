@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from vectis.audit.actors import Actor
@@ -54,12 +53,3 @@ def listing(session: Session, actor: Actor, search: str = "") -> list[SavedQuery
             or_(SavedQuery.name.ilike(pattern, escape="\\"), SavedQuery.description.ilike(pattern, escape="\\"))
         )
     return list(session.scalars(statement.order_by(SavedQuery.name, SavedQuery.id).limit(500)))
-
-
-def note_run(session: Session, query_id: int) -> None:
-    """Count a run of a saved query (the list shows how often and when it was last run)."""
-    session.execute(
-        update(SavedQuery)
-        .where(SavedQuery.id == query_id)
-        .values(run_count=SavedQuery.run_count + 1, last_run_at=datetime.now(UTC))
-    )

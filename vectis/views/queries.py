@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from vectis.actions import VERBS, Target, perform
 from vectis.identity.auth import current_actor, signed_in
-from vectis.models import SavedQuery, User
+from vectis.models import SavedQuery
 from vectis.models.saved_queries import AUDIENCES
 from vectis.platform import db, public_ids
 from vectis.platform.access import get_or_404
@@ -39,7 +39,6 @@ def _draft_from_args() -> tuple[dict[str, Any], bool]:
 def _builder_context(draft: dict[str, Any], query: SavedQuery | None) -> dict[str, Any]:
     """What the builder shows: the draft, the choices it offers, and the preview (a run, audited) when valid."""
     actor = current_actor()
-    session = db.session()
     problems: list[str] = []
     preview: run.Preview | None = None
     stopped: str | None = None
@@ -48,25 +47,7 @@ def _builder_context(draft: dict[str, Any], query: SavedQuery | None) -> dict[st
     except SpecError as error:
         spec, problems = None, error.problems
     if spec is not None:
-        try:
-            preview = run.preview(session, spec)
-        except run.QueryTimeout as error:
-            stopped = str(error)
-        run.record_run(
-            session,
-            tenant_id=g.tenant.id,
-            actor=actor,
-            spec=spec,
-            action="query.run",
-            rows=preview.trail.result if preview else 0,
-            milliseconds=preview.milliseconds if preview else run.PREVIEW_TIMEOUT_MS,
-            saved=Target("saved_query", str(query.id), query.name) if query else None,
-            result="ok" if preview else "failed",
-            error=stopped,
-        )
-        if query is not None and preview is not None:
-            saved.note_run(session, query.id)
-        session.commit()
+        preview, stopped = run.audited_preview(db.session(), spec, tenant_id=g.tenant.id, actor=actor, saved=query)
     in_query = [t for t in form.tables_of(draft) if t in TABLES]
     return {
         "draft": draft,
@@ -114,12 +95,10 @@ def _url(draft: dict[str, Any], query: SavedQuery | None) -> str:
 def index() -> Response:
     search = request.args.get("search", "").strip()[:100]
     rows = saved.listing(db.session(), current_actor(), search)
-    owners = {u.id: u for u in db.session().query(User).filter(User.id.in_({r.owner_id for r in rows if r.owner_id}))}
     return render(
         "queries/index.html",
         "queries/_list.html",
         rows=rows,
-        owners=owners,
         search=search,
         audiences=saved.AUDIENCE_LABELS,
         actor=current_actor(),
