@@ -13,13 +13,16 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import Table as SqlTable
 from sqlalchemy import select
+from sqlalchemy.sql import visitors
 
 from tests.conftest import TenantFixture
 from tests.query_world import MARK, NOW, TODAY, World, day, only_world, world
 from vectis.models import SavedQuery
 from vectis.platform import db
 from vectis.query import examples, run
+from vectis.query.allowlist import EDGES, TABLES
 from vectis.query.spec import SpecError, parse
 
 
@@ -398,3 +401,36 @@ def test_a_query_past_its_time_limit_is_stopped_and_says_what_to_do(app: Flask, 
         assert "was stopped. Add a condition" in str(stopped.value)
         with db.tenant_session(acme_world.tenant_id) as s:  # the connection went back to the pool usable
             assert run.preview(s, spec).trail.base >= 3
+
+
+REACHABLE = {
+    "customers", "tickets", "ticket_notes", "contracts", "contract_line_items",
+    "backup_connectors", "backup_connector_status", "backup_runs", "daily_metrics", "sla_snapshots",
+}  # fmt: skip
+
+
+def test_the_catalogue_reaches_only_capability_tables_and_no_internal_column() -> None:
+    def tables_in(element: Any) -> set[str]:
+        found = set()
+        for e in visitors.iterate(element):
+            if isinstance(e, SqlTable):
+                found.add(e.name)
+            elif isinstance(getattr(e, "table", None), SqlTable):
+                found.add(e.table.name)
+        return found
+
+    reached: set[str] = set()
+    for table in TABLES.values():
+        reached |= tables_in(table.source())
+        for col in table.columns:
+            sql = col.sql()
+            reached |= tables_in(sql)
+            names = {c.name for c in visitors.iterate(sql) if hasattr(c, "table") and hasattr(c, "name")}
+            assert not names & {"tenant_id", "id", "config", "raw", "password_hash", "totp_secret"}, (
+                table.key,
+                col.key,
+            )
+    for edge in EDGES.values():
+        reached |= tables_in(edge.on())
+    assert reached <= REACHABLE, reached - REACHABLE
+    assert {"customers", "tickets", "backup_connector_status", "contract_line_items"} <= reached  # the walk sees
