@@ -413,10 +413,9 @@ def test_the_catalogue_reaches_only_capability_tables_and_no_internal_column() -
     def tables_in(element: Any) -> set[str]:
         found = set()
         for e in visitors.iterate(element):
-            if isinstance(e, SqlTable):
-                found.add(e.name)
-            elif isinstance(getattr(e, "table", None), SqlTable):
-                found.add(e.table.name)
+            table = e if isinstance(e, SqlTable) else getattr(e, "table", None)
+            if isinstance(table, SqlTable):
+                found.add(table.name)
         return found
 
     reached: set[str] = set()
