@@ -1,5 +1,5 @@
 """Daily metrics and SLA snapshots: exact counts on a hand-made day, the SLA as a ConnectWise sync brings it,
-a day computed again replacing its rows, and one tenant's data never counted for another."""
+a day computed again replacing its rows, one tenant's data never counted for another, and the nightly job."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from rq import SimpleWorker
+from rq.cron import _job_data_registry
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+import jobs.schedule  # noqa: F401 - registers the cron entries
+from jobs import metrics as metrics_job
 from tests.conftest import TenantFixture
 from tests.vendors.support import add_connection, new_tenant, serve_app, sync
 from vectis.metrics.daily import backfill, compute_day, compute_days, today
@@ -31,6 +35,7 @@ from vectis.models import (
 )
 from vectis.platform import db
 from vectis.platform.crypto import Sealed
+from vectis.platform.queues import queue, redis
 from vectis.simulators.connectwise import (
     DEMO_COMPANY_ID,
     DEMO_PRIVATE_KEY,
@@ -360,3 +365,31 @@ def test_a_connectwise_syncs_sla_is_classified_as_connectwise_says(app: Flask) -
     expected = {name: +counts for name, counts in expected.items() if +counts}
     assert {name: +counts for name, counts in found.items() if +counts} == expected
     assert sum(c["in"] + c["out"] for c in expected.values()) > 0
+
+
+# --- the nightly job ----------------------------------------------------------------------------------------
+
+
+def test_the_nightly_job_is_scheduled_enqueued_once_a_day_and_computes_yesterday_and_today(
+    app: Flask, places: tuple[Place, Place]
+) -> None:
+    assert any(entry["func"] is metrics_job.tick and entry["cron"] == "20 0 * * *" for entry in _job_data_registry)
+    mine, theirs = places
+    with app.app_context():
+        sync_queue = queue(metrics_job.QUEUE)
+        sync_queue.empty()  # type: ignore[no-untyped-call]
+        counted = metrics_job.tick()
+        metrics_job.tick()  # a second tick that day (or a second cron by mistake) adds nothing
+        jobs = sync_queue.get_jobs()
+        assert counted >= 2 and len(jobs) == counted
+        SimpleWorker([sync_queue], connection=redis()).work(burst=True)
+        assert {job.get_status(refresh=True) for job in jobs} == {"finished"}
+    for place in (mine, theirs):
+        for day in (today() - timedelta(days=1), today()):
+            assert metrics_of(app, place.tenant_id, place.customer_id, day).tickets_opened == 0
+    with app.app_context():  # run again (a retried job): the same rows, none added
+        with db.tenant_session(mine.tenant_id) as s:
+            before = s.scalar(select(func.count()).select_from(DailyMetrics))
+        metrics_job.compute(mine.tenant_id)
+        with db.tenant_session(mine.tenant_id) as s:
+            assert s.scalar(select(func.count()).select_from(DailyMetrics)) == before
