@@ -1,5 +1,6 @@
 """Daily metrics and SLA snapshots: exact counts on a hand-made day, the SLA as a ConnectWise sync brings it,
-a day computed again replacing its rows, one tenant's data never counted for another, and the nightly job."""
+a day computed again replacing its rows, one tenant's data never counted for another, the nightly job, and the
+demo's ninety days."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from time import sleep
 from typing import Any
 
 import pytest
@@ -22,6 +24,9 @@ import jobs.schedule  # noqa: F401 - registers the cron entries
 from jobs import metrics as metrics_job
 from tests.conftest import TenantFixture
 from tests.vendors.support import add_connection, new_tenant, serve_app, sync
+from vectis.demo.datagen import generate_demo
+from vectis.demo.history import METRICS_DAYS, backfill_after_first_sync, backfill_metrics
+from vectis.demo.seed import DEMO_VSPC
 from vectis.metrics.daily import backfill, compute_day, compute_days, today
 from vectis.models import (
     Alert,
@@ -31,6 +36,7 @@ from vectis.models import (
     Customer,
     DailyMetrics,
     SlaSnapshot,
+    Tenant,
     Ticket,
 )
 from vectis.platform import db
@@ -393,3 +399,51 @@ def test_the_nightly_job_is_scheduled_enqueued_once_a_day_and_computes_yesterday
         metrics_job.compute(mine.tenant_id)
         with db.tenant_session(mine.tenant_id) as s:
             assert s.scalar(select(func.count()).select_from(DailyMetrics)) == before
+
+
+# --- the demo -----------------------------------------------------------------------------------------------
+
+
+def test_the_generated_demo_msp_gets_its_last_ninety_days_with_its_backup_runs_counted(app: Flask) -> None:
+    tenant_id = new_tenant(app)
+    with app.app_context():
+        counts = generate_demo(tenant_id)
+        written = backfill_metrics(tenant_id)
+    customers = counts["customers"] + counts["sites"]
+    assert written == customers * METRICS_DAYS
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        runs, days = s.execute(
+            select(func.sum(DailyMetrics.backup_runs), func.count(DailyMetrics.day.distinct()))
+        ).one()
+        rates = s.scalar(select(func.count()).where(DailyMetrics.backup_success_rate.is_not(None)))
+    assert days == METRICS_DAYS and runs > counts["jobs"] and rates
+
+
+def test_the_demo_computes_its_metrics_once_every_connection_has_synced(app: Flask) -> None:
+    tenant_id = new_tenant(app)
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == tenant_id))
+    setup = add_connection(app, tenant_id, "veeam", dict(DEMO_VSPC))
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        place = _place(s, tenant_id)
+        _ticket(s, place, place.customer_id, datetime.now(UTC) - timedelta(days=30))
+        veeam = s.get(Connection, setup.connection_id)
+        assert veeam is not None
+        veeam.last_sync_at, veeam.last_status = datetime.now(UTC), "succeeded"
+        waiting = s.get(Connection, place.connection_id)
+        assert waiting is not None
+        waiting.enabled = True  # a connection that has not synced yet holds the metrics back
+    thread = backfill_after_first_sync(app, str(slug), timeout=30, every=0.05)
+    sleep(0.3)
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        assert s.scalar(select(func.count()).select_from(DailyMetrics)) == 0
+        s.execute(update(Connection).where(Connection.id == place.connection_id).values(last_status="failed"))
+    thread.join(timeout=30)
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        open_days = s.scalar(
+            select(func.count()).where(
+                DailyMetrics.customer_id == place.customer_id, DailyMetrics.tickets_open_at_end == 1
+            )
+        )
+        assert s.scalar(select(func.count()).select_from(DailyMetrics)) == 2 * METRICS_DAYS
+    assert open_days == 31
