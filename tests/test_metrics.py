@@ -317,6 +317,19 @@ def test_a_backfill_writes_every_customer_each_day_in_one_go(app: Flask) -> None
     assert open_days == 11  # opened ten days ago, open at the end of each day since
 
 
+def test_an_operator_computes_a_workspaces_last_days_from_the_command_line(app: Flask) -> None:
+    tenant_id = new_tenant(app)
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        place = _place(s, tenant_id)
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == tenant_id))
+    result = app.test_cli_runner().invoke(args=["vectis", "metrics", "--days", "30", "--tenant", str(slug)])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{slug}: 60 customer-day(s) from {today() - timedelta(days=29)} to {today()}\n"
+    assert metrics_of(app, tenant_id, place.quiet_id, today() - timedelta(days=29)).tickets_opened == 0
+    unknown = app.test_cli_runner().invoke(args=["vectis", "metrics", "--tenant", "no-such-workspace"])
+    assert unknown.exit_code != 0 and "No workspace is called 'no-such-workspace'" in unknown.output
+
+
 # --- the SLA as a ConnectWise sync brings it ----------------------------------------------------------------
 
 
