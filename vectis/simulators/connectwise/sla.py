@@ -35,6 +35,14 @@ SLAS: dict[int, tuple[str, dict[int, tuple[float, float]]]] = {
 LATE_RESPONSE, LATE_RESOLUTION = 0.08, 0.10
 
 
+def _moment(text: str | None) -> datetime | None:
+    """A stored time, or None for one this SLA cannot be worked out from (a fault knob plants year 1)."""
+    try:
+        return parse_iso(text) if text else None
+    except OverflowError:
+        return None
+
+
 def sla_for(company_id: int, board_id: int) -> int | None:
     """The SLA a new ticket is under: none for the MSP's own tickets and for projects; Premium for every fifth
     company (by id), Standard for the rest."""
@@ -55,9 +63,9 @@ def _judged_at(ticket: Ticket, status: Json, now: datetime) -> datetime:
     """The moment the clock stands at: when it was resolved; when it last changed, for a ticket waiting on the
     client (the clock stopped then); else now."""
     if ticket.closed and ticket.closed_date:
-        return parse_iso(ticket.closed_date) or now
+        return _moment(ticket.closed_date) or now
     if status.get("escalationStatus") == WAITING:
-        return parse_iso(ticket.last_updated) or now
+        return _moment(ticket.last_updated) or now
     return now
 
 
@@ -66,7 +74,7 @@ def seed_sla(ticket: Ticket, status: Json, now: datetime, seed: int) -> None:
     still, drawn so that most tickets met their SLA and some did not."""
     ticket.sla_id = sla_for(ticket.company_id, ticket.board_id)
     targets = _targets(ticket)
-    entered = parse_iso(ticket.date_entered)
+    entered = _moment(ticket.date_entered)
     if targets is None or entered is None:
         return
     respond, resolve = targets
@@ -92,12 +100,12 @@ def _server_time(moment: datetime) -> str:
 def sla_view(ticket: Ticket, status: Json, now: datetime) -> Json:
     """ConnectWise's SLA fields of a ticket as read at ``now`` (nothing for a ticket under no SLA)."""
     targets = _targets(ticket)
-    entered = parse_iso(ticket.date_entered)
+    entered = _moment(ticket.date_entered)
     if targets is None or entered is None or ticket.sla_id is None:
         return {}
     respond, resolve = targets
     at = _judged_at(ticket, status, now)
-    responded = parse_iso(ticket.date_responded) if ticket.date_responded else None
+    responded = _moment(ticket.date_responded)
     respond_by, resolve_by = entered + respond, entered + resolve + timedelta(minutes=ticket.waiting_minutes)
     in_sla = (responded or at) <= respond_by and at <= resolve_by
     if ticket.closed:
