@@ -21,6 +21,7 @@ from tests.conftest import TenantFixture
 from tests.query_world import MARK, NOW, TODAY, World, day, only_world, world
 from vectis.models import SavedQuery
 from vectis.platform import db
+from vectis.metrics import daily
 from vectis.query import examples, run
 from vectis.query.allowlist import EDGES, TABLES
 from vectis.query.spec import SpecError, parse
@@ -433,3 +434,30 @@ def test_the_catalogue_reaches_only_capability_tables_and_no_internal_column() -
         reached |= tables_in(edge.on())
     assert reached <= REACHABLE, reached - REACHABLE
     assert {"customers", "tickets", "backup_connector_status", "contract_line_items"} <= reached  # the walk sees
+
+
+def test_a_trend_question_reads_the_daily_metrics(app: Flask, acme_world: World) -> None:
+    with app.app_context(), db.tenant_session(acme_world.tenant_id) as s:
+        daily.backfill(s, 14)
+    preview = ask(
+        app,
+        acme_world.tenant_id,
+        {
+            "base": "customers",
+            "joins": [{"from": "customers", "to": "daily_metrics", "mode": "with"}],
+            "columns": [
+                {"field": "customers.name"},
+                {"field": "daily_metrics.tickets_opened", "agg": "sum"},
+                {"field": "daily_metrics.backup_runs", "agg": "sum"},
+                {"field": "daily_metrics.*", "agg": "count"},
+            ],
+            "where": only_world(leaf("daily_metrics.day", "last_days", 7)),
+            "sort": [{"column": 0, "dir": "asc"}],
+        },
+    )
+    # The last 7 days and today: Aldridge opened QW-1 (2 days ago), Bayside QW-4 (3 days ago); runs as seeded.
+    assert [(str(n).removeprefix(MARK), opened, runs, days) for n, opened, runs, days in preview.rows] == [
+        ("Aldridge & Co.", 1, 3, 8),
+        ("Bayside Bistro", 1, 2, 8),
+        ("Coast Logistics", 0, 1, 8),
+    ]

@@ -1,7 +1,7 @@
 """Saved queries of the query builder, shared with the team by role
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-06 19:40:00
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 revision: str = "0028"
-down_revision: str | None = "0025"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -25,7 +25,7 @@ from tests.vendors.support import Setup, add_connection, count, new_tenant, serv
 from vectis.actions import Actor, Target, perform
 from vectis.alerts import as_ticket
 from vectis.connectors.base import TicketNoteRecord, TicketRecord
-from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector, parse_note
+from vectis.connectors.connectwise import MESSAGES, ConnectWiseConnector, parse_note, parse_ticket
 from vectis.customers import timeline
 from vectis.ingest.integrations import try_connection
 from vectis.models import (
@@ -931,6 +931,25 @@ def test_a_note_a_contact_wrote_is_a_reply_received_and_a_members_is_a_reply_sen
     by_member = parse_note({**base, "member": {"id": 3, "identifier": "ejensen", "name": "Erin Jensen"}})
     assert by_contact is not None and by_contact.by_customer and by_contact.author == "Ravi Lopez"
     assert by_member is not None and not by_member.by_customer
+
+
+def test_a_tickets_sla_is_read_as_connectwise_words_it() -> None:
+    base = {"id": 3186, "summary": "Printer", "dateEntered": "2026-08-09T15:22:36Z"}
+    base["_info"] = {"lastUpdated": "2026-08-10T17:40:00Z"}
+    resolved = parse_ticket(
+        {
+            **base, "closedFlag": True, "closedDate": "2026-08-10T17:39:20Z", "sla": {"id": 3, "name": "Gold SLA"},
+            "isInSla": False, "slaStatus": "Resolved", "dateResponded": "2026-08-09T15:22:30Z",
+            "dateResplan": "2026-08-09T15:22:30Z", "dateResolved": "2026-08-10T17:39:12Z", "resolveMinutes": 306,
+        }
+    )  # fmt: skip
+    assert resolved is not None
+    assert (resolved.sla_name, resolved.in_sla, resolved.sla_status) == ("Gold SLA", False, "Resolved")
+    assert resolved.responded_at == datetime(2026, 8, 9, 15, 22, 30, tzinfo=UTC)
+    assert resolved.resolved_at == datetime(2026, 8, 10, 17, 39, 12, tzinfo=UTC)
+    # No SLA (ConnectWise leaves null fields out): nothing to be in or out of, whatever a flag says.
+    bare = parse_ticket({**base, "isInSla": True})
+    assert bare is not None and (bare.sla_name, bare.in_sla, bare.sla_status, bare.responded_at) == (None,) * 4
 
 
 def test_a_ticket_read_back_after_a_write_is_cleaned_as_a_sync_page_is(app: Flask, cw: Sim) -> None:

@@ -374,6 +374,43 @@ def test_it_gives_tickets_connectwises_fields_and_omits_nulls(sim: Sim) -> None:
     assert {"Priority 1 - Emergency", "Priority 4 - Low"} <= priorities
 
 
+def test_it_gives_tickets_their_sla_and_says_whether_they_have_met_it(sim: Sim) -> None:
+    every = sim.tickets()
+    under = [t for t in every if "sla" in t]
+    assert {t["sla"]["name"] for t in under} == {"Standard SLA", "Premium SLA"}
+    # Projects and the MSP's own tickets are under none, and then ConnectWise says nothing of one.
+    assert all("isInSla" not in t and "slaStatus" not in t for t in every if "sla" not in t)
+    assert all("sla" not in t for t in every if t["board"]["id"] == 2 or t["company"]["id"] == 2)
+    assert {t["isInSla"] for t in under} == {True, False}
+    resolved = [t for t in under if t["closedFlag"]]
+    assert all(t["slaStatus"] == "Resolved" and t["dateResolved"] == t["closedDate"] for t in resolved)
+    assert all(t["dateEntered"] <= t["dateResponded"] <= t["closedDate"] for t in resolved)
+    assert any(t["isInSla"] for t in resolved) and any(not t["isInSla"] for t in resolved)
+
+    company = next(c for c in sim.ok(sim.get("/company/companies")) if c["id"] != 2)
+    new = sim.ok(
+        sim.call(
+            "POST",
+            "/service/tickets",
+            json={"summary": "SLA clock", "board": {"id": 1}, "company": {"id": company["id"]}},
+        ),
+        201,
+    )
+    assert new["isInSla"] is True and new["slaStatus"].startswith("Respond by ") and "dateResponded" not in new
+    desk = statuses(sim, 1)
+
+    def moved(status: str) -> dict[str, Any]:
+        patch = [{"op": "replace", "path": "status/id", "value": desk[status]}]
+        body: dict[str, Any] = sim.ok(sim.call("PATCH", f"/service/tickets/{new['id']}", json=patch))
+        return body
+
+    working = moved("In Progress")  # out of the response stage: responded to, now
+    assert TIME.fullmatch(working["dateResponded"]) and working["slaStatus"].startswith("Resolve by ")
+    assert moved("Waiting on Client")["slaStatus"] == "Waiting"  # the clock stands still
+    done = moved("Closed")
+    assert (done["slaStatus"], done["isInSla"], done["dateResponded"]) == ("Resolved", True, working["dateResponded"])
+
+
 # --- tickets: changes ----------------------------------------------------------------------------------
 
 

@@ -149,6 +149,13 @@ class TicketRecord:
     notes: tuple[TicketNoteRecord, ...] | None = None  # None: not read this time, keep what is stored
     assignee_id: str | None = None  # the owner's member id at the vendor (a PsaMemberRecord's external_id)
     priority_id: str | None = None
+    # The PSA's SLA: its name (None: no SLA), whether the ticket is within it now (None: the PSA does not say),
+    # the PSA's own words for where it stands, and when it was first responded to and resolved.
+    sla_name: str | None = None
+    in_sla: bool | None = None
+    sla_status: str | None = None
+    responded_at: datetime | None = None
+    resolved_at: datetime | None = None
 
 
 @dataclass(frozen=True)

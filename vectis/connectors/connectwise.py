@@ -204,6 +204,11 @@ def parse_ticket(item: dict[str, Any], notes: list[dict[str, Any]] | None = None
     opened = parse_time(item.get("dateEntered")) or parse_time(info.get("dateEntered")) or updated
     if item.get("id") is None or updated is None or opened is None:
         return None
+    # The SLA the ticket is under (``sla{id,name}``) and ``isInSla``, ConnectWise's word on whether it has met it
+    # so far: a missed response or resolution makes it false, for good once resolved. ``slaStatus`` is its own
+    # words ("Respond by Tue 10/04 11:00 PM UTC-05", "Resolved", "Waiting"), kept as written: its deadline has no
+    # year and is in the server's zone. The stage dates (``dateResponded``, ``dateResolved``) say when each was met.
+    sla = _name(item.get("sla"))
     return TicketRecord(
         external_id=str(item["id"]),
         customer_external_id=_ref_id(item.get("company")),
@@ -222,6 +227,11 @@ def parse_ticket(item: dict[str, Any], notes: list[dict[str, Any]] | None = None
         notes=None if notes is None else tuple(n for n in (parse_note(x) for x in notes) if n is not None),
         assignee_id=_ref_id(item.get("owner")),
         priority_id=_ref_id(item.get("priority")),
+        sla_name=sla,
+        in_sla=item["isInSla"] if sla and isinstance(item.get("isInSla"), bool) else None,
+        sla_status=str(item.get("slaStatus") or "").strip() or None,
+        responded_at=parse_time(item.get("dateResponded")),
+        resolved_at=parse_time(item.get("dateResolved")),
     )
 
 

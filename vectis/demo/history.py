@@ -6,6 +6,11 @@ gives each job that has at most one run the earlier ones, made to agree with wha
 success after its last success, a success at it), and keyed ``demo-history:<start>`` so they are never taken
 for runs a vendor reported. The generated second tenant (``datagen``) gets its whole strip the same way.
 Keepit needs none of this: it lists a connector's recent jobs, and the sync stores them.
+
+Daily metrics and SLA snapshots (``vectis.metrics``) are computed by a nightly job from the day Vectis is
+installed; the demo computes its last :data:`METRICS_DAYS` days at once from what its syncs and this history
+stored, so trend questions have rows from the first minute: ``acme`` once every demo connection has finished its
+first sync (the ConnectWise tickets, the Veeam runs above), the generated second tenant as soon as it is generated.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from vectis.backups.runs import STRIP
 from vectis.backups.writer import write_runs
 from vectis.connectors.base import BackupRunRecord
 from vectis.demo.seed import DEMO_VSPC
+from vectis.metrics.daily import backfill as backfill_days
 from vectis.models import BackupConnector, BackupConnectorStatus, BackupRun, Connection, Tenant
 from vectis.platform.db import system_session, tenant_session
 
 log = logging.getLogger("vectis.demo.history")
 KEY_PREFIX = "demo-history:"
+METRICS_DAYS = 90  # how far back the demo's daily metrics and SLA snapshots go
 _WORDS = {"success": "Success", "warning": "Warning", "failed": "Failed", "running": "Running", "stopped": "Idle"}
 _WARNINGS = (
     "Changed block tracking cannot be enabled: one or more VM snapshots present.",
@@ -145,28 +152,47 @@ def backfill(tenant_id: int) -> int | None:
     return len(runs)
 
 
+def backfill_metrics(tenant_id: int, days: int = METRICS_DAYS) -> int:
+    """The tenant's daily metrics and SLA snapshots for the last ``days`` days, from what is stored now, in one
+    statement (a restart computes them again, replacing the rows): how many customer-days."""
+    with tenant_session(tenant_id) as s:
+        return backfill_days(s, days).rows
+
+
+def _first_syncs_done(tenant_id: int) -> bool:
+    """Whether every enabled connection of the tenant has finished a sync, well or not (one that cannot sync
+    must not keep the metrics from being computed from the others)."""
+    with tenant_session(tenant_id) as s:
+        waiting = s.scalar(select(func.count()).where(Connection.enabled.is_(True), Connection.last_status.is_(None)))
+    return not waiting
+
+
 def backfill_after_first_sync(
     app: Flask, slug: str = "acme", *, timeout: float = 600, every: float = 5
 ) -> threading.Thread:
     """In the background: wait for the demo's first Veeam sync to finish, then backfill its jobs (a restart
-    finds them filled and does nothing)."""
+    finds them filled and does nothing); then, once every connection has synced, its daily metrics (computed
+    anyway when ``timeout`` runs out, from whatever was synced)."""
 
     def wait_then_fill() -> None:
         with app.app_context():
             with system_session() as s:
                 tenant_id = s.scalar(select(Tenant.id).where(Tenant.slug == slug))
+            if tenant_id is None:
+                return
             deadline = time.monotonic() + timeout
-            while tenant_id is not None and time.monotonic() < deadline:
-                try:
-                    filled = backfill(tenant_id)
-                    if filled is not None:
-                        if filled:
-                            print(f"vectis: demo run history for {filled} Veeam jobs of {slug}", flush=True)
-                        return
-                except Exception:  # a demo nicety must never take the demo down
-                    log.exception("demo run history failed")
-                    return
-                time.sleep(every)
+            runs: int | None = None
+            try:
+                while time.monotonic() < deadline:
+                    if runs is None and (runs := backfill(tenant_id)):
+                        print(f"vectis: demo run history for {runs} Veeam jobs of {slug}", flush=True)
+                    if runs is not None and _first_syncs_done(tenant_id):
+                        break
+                    time.sleep(every)
+                backfill_metrics(tenant_id)
+                print(f"vectis: demo daily metrics of {slug} for the last {METRICS_DAYS} days", flush=True)
+            except Exception:  # a demo nicety must never take the demo down
+                log.exception("demo history failed")
 
     thread = threading.Thread(target=wait_then_fill, name="demo-run-history", daemon=True)
     thread.start()

@@ -9,6 +9,7 @@ from vectis.models.contacts import Contact
 from vectis.models.contracts import Contract, ContractLineItem
 from vectis.models.customers import Customer, CustomerLink, Linked, LinkStatus
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
+from vectis.models.metrics import DailyMetrics, SlaSnapshot
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.psa import PsaAuthorship, PsaMember, PsaMemberChoice
@@ -47,6 +48,7 @@ __all__ = [
     "Customer",
     "CustomerLink",
     "CustomerNote",
+    "DailyMetrics",
     "Installation",
     "Invite",
     "LinkStatus",
@@ -66,6 +68,7 @@ __all__ = [
     "RuleMode",
     "RuleVersion",
     "SavedQuery",
+    "SlaSnapshot",
     "StreamCursor",
     "SyncRun",
     "Tenant",

@@ -143,6 +143,14 @@ class Ticket(TenantOwned, Base):
     priority_external_id: Mapped[str | None] = mapped_column(String(100))
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The PSA's SLA, as it tells it (ConnectWise: ``sla.name``, ``isInSla``, ``slaStatus``, ``dateResponded``,
+    # ``dateResolved``). ``in_sla`` is the PSA's current word, not a history: it may turn false while the ticket is
+    # open and is final once resolved. None everywhere: no SLA, or a PSA that does not say.
+    sla_name: Mapped[str | None] = mapped_column(String(200))
+    in_sla: Mapped[bool | None] = mapped_column(Boolean)
+    sla_status: Mapped[str | None] = mapped_column(String(100))  # "Respond by Tue 10/04 11:00 PM UTC-05", "Waiting"
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     vendor_updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 

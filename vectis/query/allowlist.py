@@ -29,6 +29,8 @@ from vectis.models import (
     Contract,
     ContractLineItem,
     Customer,
+    DailyMetrics,
+    SlaSnapshot,
     Ticket,
     TicketNote,
 )
@@ -108,6 +110,8 @@ _lines = ContractLineItem.__table__.c
 _jobs = BackupConnector.__table__.c
 _status = BackupConnectorStatus.__table__.c
 _runs = BackupRun.__table__.c
+_daily = DailyMetrics.__table__.c
+_sla = SlaSnapshot.__table__.c
 
 
 def _days_until(column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -161,6 +165,10 @@ TABLES: Final[Mapping[str, Table]] = MappingProxyType(
                     _c("opened_at", "Opened", Kind.DATETIME, lambda: _tickets.opened_at),
                     _c("closed_at", "Closed at", Kind.DATETIME, lambda: _tickets.closed_at),
                     _c("updated_at", "Last updated", Kind.DATETIME, lambda: _tickets.vendor_updated_at),
+                    _c("sla", "SLA", Kind.TEXT, lambda: _tickets.sla_name),
+                    _c("in_sla", "Within SLA", Kind.BOOLEAN, lambda: _tickets.in_sla, help="The PSA's answer now"),
+                    _c("responded_at", "Responded", Kind.DATETIME, lambda: _tickets.responded_at),
+                    _c("resolved_at", "Resolved", Kind.DATETIME, lambda: _tickets.resolved_at),
                 ),
                 default_columns=("number", "summary", "status", "opened_at"),
             ),
@@ -270,6 +278,61 @@ TABLES: Final[Mapping[str, Table]] = MappingProxyType(
                 ),
                 default_columns=("started_at", "state"),
             ),
+            Table(
+                key="daily_metrics",
+                label="Daily metrics",
+                singular="day",
+                source=lambda: DailyMetrics.__table__,
+                key_column=lambda: _daily.id,
+                recency="day",
+                columns=(
+                    _c("day", "Day", Kind.DATE, lambda: _daily.day, help="A UTC calendar day"),
+                    _c("tickets_opened", "Tickets opened", Kind.NUMBER, lambda: _daily.tickets_opened),
+                    _c("tickets_closed", "Tickets closed", Kind.NUMBER, lambda: _daily.tickets_closed),
+                    _c("tickets_open_at_end", "Open at day's end", Kind.NUMBER, lambda: _daily.tickets_open_at_end),
+                    _c("backup_runs", "Backup runs", Kind.NUMBER, lambda: _daily.backup_runs),
+                    _c("backup_runs_succeeded", "Runs succeeded", Kind.NUMBER, lambda: _daily.backup_runs_succeeded),
+                    _c(
+                        "backup_success_rate",
+                        "Backup success (%)",
+                        Kind.NUMBER,
+                        lambda: _daily.backup_success_rate,
+                        help="Success or warning, of runs that finished; empty on a day with no runs",
+                    ),
+                    _c("alerts_opened", "Alerts opened", Kind.NUMBER, lambda: _daily.alerts_opened),
+                ),
+                default_columns=("day", "tickets_opened", "backup_success_rate"),
+            ),
+            Table(
+                key="sla_snapshots",
+                label="SLA snapshots",
+                singular="day",
+                source=lambda: SlaSnapshot.__table__,
+                key_column=lambda: _sla.id,
+                recency="day",
+                columns=(
+                    _c("day", "Day", Kind.DATE, lambda: _sla.day),
+                    _c("tickets_in_sla", "Tickets within SLA", Kind.NUMBER, lambda: _sla.tickets_in_sla),
+                    _c("tickets_out_of_sla", "Tickets out of SLA", Kind.NUMBER, lambda: _sla.tickets_out_of_sla),
+                    _c("tickets_without_sla", "Tickets without an SLA", Kind.NUMBER, lambda: _sla.tickets_without_sla),
+                    _c("in_sla_rate", "Within SLA (%)", Kind.NUMBER, lambda: _sla.in_sla_rate),
+                    _c("tickets_responded", "Responded to", Kind.NUMBER, lambda: _sla.tickets_responded),
+                    _c("tickets_resolved", "Resolved", Kind.NUMBER, lambda: _sla.tickets_resolved),
+                    _c(
+                        "tickets_resolved_out_of_sla",
+                        "Resolved late",
+                        Kind.NUMBER,
+                        lambda: _sla.tickets_resolved_out_of_sla,
+                    ),
+                    _c(
+                        "tickets_awaiting_response",
+                        "Awaiting a response",
+                        Kind.NUMBER,
+                        lambda: _sla.tickets_awaiting_response,
+                    ),
+                ),
+                default_columns=("day", "tickets_in_sla", "tickets_out_of_sla"),
+            ),
         )
     }
 )
@@ -318,6 +381,18 @@ EDGES: Final[Mapping[str, Edge]] = MappingProxyType(
                 "backup_jobs",
                 lambda: _jobs.customer_id == _customers.id,
                 labels=("Their backup jobs", "The job's customer"),
+            ),
+            _both(
+                "customers",
+                "daily_metrics",
+                lambda: _daily.customer_id == _customers.id,
+                labels=("Their daily metrics", "The day's customer"),
+            ),
+            _both(
+                "customers",
+                "sla_snapshots",
+                lambda: _sla.customer_id == _customers.id,
+                labels=("Their SLA snapshots", "The snapshot's customer"),
             ),
             _both(
                 "backup_jobs",

@@ -220,6 +220,11 @@ def write_tickets(
                 "priority_external_id": (r.priority_id or "")[:100] or None,
                 "opened_at": r.opened_at,
                 "closed_at": r.closed_at,
+                "sla_name": (r.sla_name or "")[:200] or None,
+                "in_sla": r.in_sla,
+                "sla_status": (r.sla_status or "")[:100] or None,
+                "responded_at": r.responded_at,
+                "resolved_at": r.resolved_at,
                 "vendor_updated_at": r.updated_at,
                 "updated_at": now,
             }

@@ -53,7 +53,8 @@ Data
     differently) plus the MSP itself and one customer only ConnectWise knows; six technicians, the demo's own
     operators (``primaryEmail`` admin@acme.test and tech@acme.test, owning a few open tickets) and the API member
     ``VectisAPI``; three boards (and an inactive one) with their statuses; ~150 tickets over 60 days, open and closed, a few from the last day, each with
-    1-5 notes; two or three agreements per customer company (Managed Services monthly, Backup as a Service quarterly,
+    1-5 notes and an SLA (Standard, Premium every fifth company, none for projects and the MSP's own: most in SLA,
+    some breached, see ``sla``); two or three agreements per customer company (Managed Services monthly, Backup as a Service quarterly,
     Security Bundle yearly, Microsoft 365 with no end date, a one-time Block Hours) with their additions (one a
     one-off set-up fee, one a no-charge review): the first customers' renew within 60 days, one expired 20 days ago,
     one is cancelled. ``ConnectWiseState.at_scale()``: 500 companies (the VSPC benchmark's names) and 200,000
@@ -81,7 +82,8 @@ Run it: ``python -m vectis.simulators.connectwise --host 127.0.0.1 --port 18082 
 
 Modules: ``vendor`` (paths, demo keys, limits, records, the error body, times, signing), ``state``
 (``ConnectWiseState`` and its ``Faults``), ``seed`` (the data), ``query`` (conditions, orderBy, fields),
-``api`` (the app, the test controls, ``main``).
+``sla`` (the SLA a ticket is under and what ConnectWise says of it: ``sla``, ``isInSla``, ``slaStatus``, the stage
+dates), ``api`` (the app, the test controls, ``main``).
 """
 
 from vectis.simulators.connectwise.api import create_app, main

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from vectis.simulators.base import Json
+from vectis.simulators.connectwise.sla import NOT_RESPONDED, WAITING, seed_sla
 from vectis.simulators.connectwise.vendor import (
     API_MEMBER,
     DEMO_CLIENT_ID,
@@ -175,6 +176,15 @@ _OWN_PLACE: Json = {"city": "Portland", "state": "Northeast", "country": "USA", 
 _COPPERFIELD: Json = {"city": "Sacramento", "state": "West", "country": "USA", "zip": "95814", "phone": "9165550147"}
 
 
+def _escalation(status: str, *, closed: bool, default: bool) -> str:
+    """The SLA stage a status stands for: waiting on the client stops the clock ("do not escalate")."""
+    if default:
+        return NOT_RESPONDED
+    if closed:
+        return "Resolved"
+    return WAITING if status == "Waiting on Client" else "Responded"
+
+
 def _place_of(customer: Customer) -> Json:
     return {
         "city": customer.city,
@@ -296,7 +306,7 @@ class Generator:
                     "closedStatus": closed,
                     "timeEntryNotAllowed": closed,
                     "defaultFlag": default,
-                    "escalationStatus": "NotResponded" if default else ("Resolved" if closed else "Responded"),
+                    "escalationStatus": _escalation(status_name, closed=closed, default=default),
                     "_info": {"lastUpdated": created, "updatedBy": "jhughes"},
                 }
                 status_id += 1
@@ -438,6 +448,7 @@ class Generator:
                 topic=topic,
                 detail=detail,
             )
+            seed_sla(state.tickets[ticket_id], status, self.now, self.seed)  # a generator of its own
 
 
 def _hand_to_operators(state: ConnectWiseData, seed: int) -> None:

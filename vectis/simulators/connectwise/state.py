@@ -27,6 +27,7 @@ from vectis.simulators.connectwise.seed import (
     seed_agreements,
     write_notes,
 )
+from vectis.simulators.connectwise.sla import responded_now, sla_for, sla_view
 from vectis.simulators.connectwise.vendor import (
     API,
     API_MEMBER,
@@ -238,6 +239,7 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData):
                 "closedBy": ticket.closed_by,
                 "dateEntered": ticket.date_entered,
                 "enteredBy": ticket.entered_by,
+                **sla_view(ticket, status, self.clock()),
                 "_info": {
                     "lastUpdated": ticket.last_updated,
                     "updatedBy": ticket.updated_by,
@@ -301,6 +303,7 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData):
         before = self.statuses[ticket.status_id]
         ticket.status_id = status_id
         moment = max(iso(self.clock()), ticket.last_updated)
+        responded_now(ticket, status, moment)
         if status["closedStatus"] and not ticket.closed:
             ticket.closed, ticket.closed_date, ticket.closed_by = True, moment, who
         elif not status["closedStatus"] and ticket.closed:
@@ -429,7 +432,9 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData):
                 closed_by=None,
                 last_updated=moment,
                 updated_by=who,
+                sla_id=sla_for(company["id"], board["id"]),
             )
+            responded_now(ticket, self.statuses[status_id], moment)
             self.tickets[ticket.id] = ticket
             self.notes[ticket.id] = []
             description = body.get("initialDescription")

@@ -95,6 +95,9 @@ class Ticket:
     updated_by: str
     topic: int = -1  # seeded tickets: the template their notes are written from
     detail: str = ""  # seeded tickets: the host or person the summary names
+    sla_id: int | None = None  # the SLA it is under (``sla.SLAS``); None: none
+    date_responded: str | None = None  # when it left the response stage
+    waiting_minutes: int = 0  # how long its SLA clock stood still (waiting on the client)
 
 
 class ApiError(Exception):
