@@ -12,6 +12,7 @@ from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.psa import PsaAuthorship, PsaMember, PsaMemberChoice
+from vectis.models.queries import QueryExport
 from vectis.models.retention import RETENTION_DAYS, RetentionPolicy
 from vectis.models.rules import Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
 from vectis.models.tenancy import Installation, Role, Tenant, User
@@ -54,6 +55,7 @@ __all__ = [
     "PsaAuthorship",
     "PsaMember",
     "PsaMemberChoice",
+    "QueryExport",
     "QueuedAction",
     "RecoveryCode",
     "RetentionPolicy",
