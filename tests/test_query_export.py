@@ -21,7 +21,7 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rq import SimpleWorker
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from tests.conftest import MadeUser, TenantFixture
 from tests.query_world import MARK, NOW, TODAY, World, only_world, world
@@ -472,6 +472,54 @@ def test_a_csv_export_on_the_worker(app: Flask, acme_world: World, acme: TenantF
         assert stored is not None and stored.content_type == "text/csv; charset=utf-8"
         text = b"".join(stored.chunks(s)).decode("utf-8-sig")
     assert [row[0] for row in csv.reader(io.StringIO(text, newline=""))] == ["Ticket #", *sorted(TICKETS_OPENED)]
+
+
+MANY = 5_100  # more than run.stream fetches at a time (5,000): the cursor is read again after progress commits
+
+
+@functools.cache
+def many_tickets(app: Flask, tenant_id: int) -> int:
+    """A customer of ``tenant_id`` with :data:`MANY` tickets."""
+    formula_customer(app, tenant_id)  # its ConnectWise connection
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        psa = s.scalar(select(Connection.id).where(Connection.vendor == "connectwise"))
+        customer = Customer(tenant_id=tenant_id, name="QY Many Tickets", normalized_name="qy many tickets")
+        s.add(customer)
+        s.flush()
+        s.execute(
+            insert(Ticket),
+            [
+                {"tenant_id": tenant_id, "connection_id": psa, "customer_id": customer.id, "external_id": f"QY-{n}",
+                 "summary": f"Ticket {n}", "status_name": "New", "opened_at": NOW, "vendor_updated_at": NOW}
+                for n in range(MANY)
+            ],
+        )  # fmt: skip
+        return customer.id
+
+
+def test_progress_commits_beside_the_open_cursor_of_the_rows(app: Flask, acme: TenantFixture) -> None:
+    """The progress is committed from a session of its own while the rows still stream from the server-side cursor
+    of another (a commit in that one would close the cursor before its second batch): the export finishes whole,
+    and its progress ends at its rows."""
+    many_tickets(app, acme.id)
+    raw = {
+        "base": "tickets",
+        "joins": [{"from": "tickets", "to": "customers", "mode": "with"}],
+        "columns": [{"field": "tickets.number"}, {"field": "tickets.opened_at"}],
+        "where": {"type": "group", "match": "all", "items": [leaf("customers.name", "is", "QY Many Tickets")]},
+    }
+    queued = export(app, acme.id, admin(app, acme), raw, "csv", inline_rows=0)
+    assert isinstance(queued, QueryExport) and queued.rows_total == MANY
+    with app.app_context():
+        queue("exports").empty()  # type: ignore[no-untyped-call]  # run here instead, reporting every 1,000 rows
+        assert exports.run_export(acme.id, queued.id, progress_every=1_000) == f"{MANY} rows"
+        with db.tenant_session(acme.id) as s:
+            done = exports.status(s, queued.id, user_id=acme.users[acme.admin])
+            stored = exports.read(s, queued.id, user_id=acme.users[acme.admin])
+            assert stored is not None
+            lines = b"".join(stored.chunks(s)).decode("utf-8-sig").splitlines()
+    assert done is not None and done.state == "done" and done.rows_written == done.rows_total == MANY
+    assert len(lines) == MANY + 1
 
 
 def _queued_row(app: Flask, tenant_id: int, user_id: int | None, raw: dict[str, Any], **columns: Any) -> int:
