@@ -300,7 +300,8 @@ def _csv_text(value: Any) -> str:
 
 
 def _csv_instant(value: Any) -> str:
-    return _naive_utc(value).strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else str(value)
+    # 2026-12-07 10:15:00: what spreadsheets and scripts parse, in UTC (the header says so).
+    return _naive_utc(value).isoformat(sep=" ", timespec="seconds") if isinstance(value, datetime) else str(value)
 
 
 def _csv_day(value: Any) -> str:

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from vectis.audit.actors import Actor
 from vectis.models import QueryExport, User
 from vectis.models.queries import EXPORT_FORMATS
-from vectis.platform import db
+from vectis.platform import dates, db
 from vectis.platform import jobs as wire
 from vectis.query import run
 from vectis.query.describe import describe
@@ -469,7 +469,7 @@ def read(session: Session, export_id: int, *, user_id: int | None, now: datetime
         return None
     if now >= export.expires_at:
         raise ExportUnavailable(
-            f"This export expired on {export.expires_at:%Y-%m-%d at %H:%M} UTC: exports are kept for "
+            f"This export expired on {dates.when_in_full(export.expires_at)}: exports are kept for "
             f"{KEPT.total_seconds() / 3600:.0f} hours. Export the query again."
         )
     if export.state != "done" or export.file_size is None or export.file_name is None:
