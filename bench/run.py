@@ -31,6 +31,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "rules": (["--events", "5000", "--tickets", "1000", "--runs", "1"], []),
     "load": (["--users", "1", "5", "--seconds", "5", "--events", "5000", "--tickets", "1000"], []),
     "test_connection": (["--n", "2"], []),
+    "query": (["--rows", "20000", "--runs", "10"], []),
 }
 HEADER = "name "
 

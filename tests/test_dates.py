@@ -128,6 +128,7 @@ OWN_FORMATS = {
     "connectors/keepit.py": "the vendor's wire format",
     "connectors/connectwise.py": "the vendor's wire format",
     "views/admin.py": "an export's file name",
+    "query/exports.py": "an export's file name",
     "rules/conditions.py": "a date a rule's author typed, echoed in the ISO form they typed it in",
     "customers/timeline.py": "calendar days of the timeline's filter (dates, not moments: no zone to convert)",
 }

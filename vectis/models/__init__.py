@@ -13,6 +13,7 @@ from vectis.models.metrics import DailyMetrics, SlaSnapshot
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.psa import PsaAuthorship, PsaMember, PsaMemberChoice
+from vectis.models.queries import QueryExport
 from vectis.models.retention import RETENTION_DAYS, RetentionPolicy
 from vectis.models.rules import Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
 from vectis.models.saved_queries import SavedQuery
@@ -57,6 +58,7 @@ __all__ = [
     "PsaAuthorship",
     "PsaMember",
     "PsaMemberChoice",
+    "QueryExport",
     "QueuedAction",
     "RecoveryCode",
     "RetentionPolicy",

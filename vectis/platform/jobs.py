@@ -33,3 +33,6 @@ CALLBACK_KEY = Job("jobs.webhooks.verify", "interactive", 60)
 RULES = Job("jobs.rules.refresh", "rules", 600)
 QUEUED_ACTION = Job("jobs.actions.run_queued", "actions", 300)
 MAIL = Job("jobs.mail.deliver", "mail", 60)
+# A million rows stream and write in well under a minute; the export's statement timeout (vectis.query.run, five
+# minutes) stops a slow query before this does.
+QUERY_EXPORT = Job("jobs.exports.run_export", "exports", 900)

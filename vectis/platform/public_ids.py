@@ -25,6 +25,7 @@ PREFIXES = {
     "alert": "alr",
     "connection": "con",
     "customer": "cus",
+    "export": "exp",
     "link": "lnk",
     "note": "not",
     "rule": "rul",

@@ -7,8 +7,9 @@ from redis import Redis
 from rq import Queue
 
 # "interactive" holds the short jobs a person is waiting on (Test connection); its own worker process runs
-# them, so they never queue behind an hour-long sync.
-QUEUES = ("interactive", "sync", "rules", "actions", "mail")
+# them, so they never queue behind an hour-long sync. "exports" (the query builder's large exports) has its own
+# worker too: a person waits on it as well, and a million-row export must not hold up a Test connection.
+QUEUES = ("interactive", "sync", "rules", "actions", "mail", "exports")
 
 
 def init_app(app: Flask, redis_url: str) -> None:

@@ -7,6 +7,7 @@ picked: an event not yet evaluated (or with an action pending or being sent), a 
 key or not processed yet, a sync run still queued or running. Each connection keeps its newest
 :data:`KEEP_RUNS` runs whatever their age, so its page always shows how the last syncs went.
 
+Expired query exports (kept a day: ``vectis.query.exports``) go too, whatever the policy.
 The audit log is the record and is never purged.
 """
 
@@ -66,6 +67,15 @@ _SENT_MAIL = text(
     """
 )
 
+# Expired query exports, file and all (``vectis.query.exports``): a download is refused from the moment one expires.
+_EXPIRED_EXPORTS = text(
+    """
+    DELETE FROM query_exports WHERE id IN (
+      SELECT id FROM query_exports WHERE tenant_id = :tenant_id AND expires_at < :cutoff
+       ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED)
+    """
+)
+
 _DONE_ACTIONS = text(
     """
     DELETE FROM queued_actions WHERE id IN (
@@ -97,6 +107,7 @@ class Purged:
     rejected_webhook_deliveries: int = 0
     sent_mail: int = 0
     done_actions: int = 0
+    expired_exports: int = 0
 
     @property
     def total(self) -> int:
@@ -116,6 +127,8 @@ def purge_tenant(session: Session, tenant_id: int, *, now: datetime | None = Non
         "rule_events": _in_batches(session, _RULE_EVENTS, {**base, "cutoff": before(policy.rule_activity_days)}, batch),
         "sent_mail": _in_batches(session, _SENT_MAIL, {**base, "cutoff": now - SENT_MAIL}, batch),
         "done_actions": _in_batches(session, _DONE_ACTIONS, {**base, "cutoff": now - DONE_ACTIONS}, batch),
+        # An export's file is tens of megabytes: a small batch keeps each transaction short.
+        "expired_exports": _in_batches(session, _EXPIRED_EXPORTS, {**base, "cutoff": now}, min(batch, 50)),
         "sync_runs": 0,
         "webhook_deliveries": 0,
         "rejected_webhook_deliveries": 0,
