@@ -156,7 +156,8 @@ def _ticket(
 def world(app: Flask, tenant_id: int, secret: bool = False) -> World:
     """Three customers (or, with ``secret``, the other tenant's one customer whose rows must never show)."""
     with app.app_context(), db.tenant_session(tenant_id) as s:
-        psa, backup = _connection(s, tenant_id, "connectwise"), _connection(s, tenant_id, "veeam")
+        # Connections of their own: a vendor test may add the tenant's one ConnectWise or Veeam connection later.
+        psa, backup = _connection(s, tenant_id, "qw-psa"), _connection(s, tenant_id, "qw-backup")
         names = ["Northwind Secret"] if secret else ["Aldridge & Co.", "Bayside Bistro", "Coast Logistics"]
         ids: dict[str, int] = {}
         for name in names:

@@ -19,9 +19,9 @@ from sqlalchemy.sql import visitors
 
 from tests.conftest import TenantFixture
 from tests.query_world import MARK, NOW, TODAY, World, day, only_world, world
+from vectis.metrics import daily
 from vectis.models import SavedQuery
 from vectis.platform import db
-from vectis.metrics import daily
 from vectis.query import examples, run
 from vectis.query.allowlist import EDGES, TABLES
 from vectis.query.spec import SpecError, parse

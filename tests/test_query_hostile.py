@@ -155,7 +155,7 @@ def tenants_with_rows(app: Flask, acme: TenantFixture, northwind: TenantFixture)
 
 
 # Derandomised: CI explores the same 400 specs on every run, so it never turns red on a new draw; a developer
-# hunting for more runs it with a random seed (pytest -p hypothesis --hypothesis-seed=...).
+# hunting for more sets derandomize=False here for a local run.
 @settings(
     max_examples=400,
     deadline=None,

@@ -3,20 +3,25 @@ and the audit row of every run."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from typing import Any
 
+import openpyxl
 import pytest
 from flask import Flask
+from rq import SimpleWorker
 from sqlalchemy import select
 
-from tests.conftest import HostClient, TenantFixture, csrf_token, login
+from tests.conftest import HostClient, TenantFixture, csrf_token, login, pid
 from tests.query_world import MARK, World, world
 from tests.test_query import TOUR
-from vectis.models import AuditEntry, SavedQuery
+from vectis.audit.actors import Actor
+from vectis.models import AuditEntry, QueryExport, SavedQuery
 from vectis.platform import db
-from vectis.query import form
+from vectis.platform.queues import queue, redis
+from vectis.query import exports, form
 from vectis.query.spec import parse
 
 
@@ -205,3 +210,57 @@ def test_saved_queries_are_shared_by_role_and_edited_by_their_owner_or_an_admin(
     assert login(app, northwind).get(shared).status_code == 404
     # The search's words are text, not patterns.
     assert "Renewals" not in reader_client.get("/queries?search=%25%25").get_data(as_text=True)
+
+
+def test_export_from_the_builder_downloads_a_small_result_at_once(
+    app: Flask, acme: TenantFixture, acme_world: World
+) -> None:
+    client = login(app, acme)
+    token = form.encode(TOUR)
+    for fmt, kind in (("xlsx", "spreadsheetml"), ("csv", "text/csv")):
+        response = client.post(
+            "/queries/export", data={"csrf_token": csrf_token(client, "/queries/new"), "q": token, "format": fmt}
+        )
+        assert response.status_code == 200 and kind in response.content_type
+        assert response.headers["Content-Disposition"].startswith("attachment; filename=")
+    book = openpyxl.load_workbook(io.BytesIO(client.post(
+        "/queries/export", data={"csrf_token": csrf_token(client, "/queries/new"), "q": token, "format": "xlsx"}
+    ).data), read_only=True)  # fmt: skip
+    rows = list(book["Results"].iter_rows(values_only=True))
+    assert rows[0] == ("Customer", "Last backup failure (UTC)", "Renews in (days)", "Contract value")
+    assert rows[1][0] == MARK + "Aldridge & Co." and rows[1][2:] == (12, 4200) and len(rows) == 2
+    assert [p["format"] for p, _, _ in _audit(app, acme.id, "query.export")[-3:]] == ["xlsx", "csv", "xlsx"]
+
+
+def test_an_export_that_cannot_run_goes_back_to_the_builder_and_says_why(app: Flask, acme: TenantFixture) -> None:
+    client = login(app, acme)
+    broken = {"base": "customers", "columns": []}
+    response = client.post(
+        "/queries/export",
+        data={"csrf_token": csrf_token(client, "/queries/new"), "q": form.encode(broken), "format": "xlsx"},
+    )
+    assert response.status_code == 302 and "/queries/new?q=" in response.headers["Location"]
+    assert "Choose at least one column to show." in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_large_export_shows_progress_then_a_download_for_its_owner_only(
+    app: Flask, acme: TenantFixture, northwind: TenantFixture, acme_world: World, make_user: Any
+) -> None:
+    owner = make_user(acme, "technician")
+    client = login(app, acme, owner.email)
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        actor = Actor("user", str(owner.id), owner.email, "technician")
+        queued = exports.start(s, tenant_id=acme.id, actor=actor, spec=parse(TOUR), fmt="csv", inline_rows=0)
+        assert isinstance(queued, QueryExport)
+        export_id = queued.id
+    path = f"/queries/exports/{pid(app, 'export', export_id)}"
+    waiting = client.get(path).get_data(as_text=True)
+    assert 'hx-trigger="every 1s"' in waiting and "of 1 rows" in waiting
+    with app.app_context():
+        SimpleWorker([queue("exports")], connection=redis()).work(burst=True)
+    done = client.get(path, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "every 1s" not in done and 'data-testid="export-download"' in done
+    file = client.get(path + "/download")
+    assert file.status_code == 200 and MARK + "Aldridge & Co." in file.get_data(as_text=True)
+    assert login(app, acme).get(path + "/download").status_code == 404  # not even an admin: it is the owner's
+    assert login(app, northwind).get(path).status_code == 404

@@ -1,7 +1,7 @@
 """Query exports: Excel and CSV files written by the worker, their progress, and the file kept for a day
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-07 12:00:00
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 revision: str = "0027"
-down_revision: str | None = "0025"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Saved queries of the query builder, shared with the team by role
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0027
 Create Date: 2026-12-06 19:40:00
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 revision: str = "0028"
-down_revision: str | None = "0026"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -50,7 +50,19 @@ def upgrade() -> None:
     enable_tenant_rls("saved_queries")
     grant_app("saved_queries")
     grant_app_sequences()
+    # An export names the saved query it ran; deleting the query keeps the export (and its audit row).
+    op.create_index("ix_query_exports_saved_query_id", "query_exports", ["saved_query_id"], unique=False)
+    op.create_foreign_key(
+        op.f("fk_query_exports_saved_query_id_saved_queries"),
+        "query_exports",
+        "saved_queries",
+        ["saved_query_id"],
+        ["id"],
+        ondelete="SET NULL",
+    )
 
 
 def downgrade() -> None:
+    op.drop_constraint(op.f("fk_query_exports_saved_query_id_saved_queries"), "query_exports", type_="foreignkey")
+    op.drop_index("ix_query_exports_saved_query_id", table_name="query_exports")
     op.drop_table("saved_queries")

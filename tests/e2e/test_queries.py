@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
+import openpyxl
 from flask import Flask
 from playwright.sync_api import Locator, Page, expect
+from rq import SimpleWorker
 
-from tests.conftest import TenantFixture
+from tests.conftest import TenantFixture, pid
 from tests.e2e.test_shell import sign_in
 from tests.query_world import MARK, world
+from vectis.audit.actors import Actor
+from vectis.models import QueryExport
+from vectis.platform import db
+from vectis.platform.queues import queue, redis
+from vectis.query import examples, exports
+from vectis.query.spec import parse
 
 
 def _step(page: Page, action: Callable[[], object]) -> None:
@@ -34,7 +43,13 @@ def _last_condition(page: Page) -> Locator:
 
 
 def test_a_technician_builds_the_tours_question_and_saves_it(
-    app: Flask, page: Page, live_server: int, acme: TenantFixture, northwind: TenantFixture, screenshots_dir: Path
+    app: Flask,
+    page: Page,
+    live_server: int,
+    acme: TenantFixture,
+    northwind: TenantFixture,
+    screenshots_dir: Path,
+    tmp_path: Path,
 ) -> None:
     world(app, northwind.id, secret=True)
     world(app, acme.id)
@@ -89,6 +104,18 @@ def test_a_technician_builds_the_tours_question_and_saves_it(
     page.get_by_role("heading", level=1).scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots_dir / "query-builder-top.png"))
 
+    with page.expect_download() as exported:
+        page.get_by_role("button", name="Export to Excel").click()
+    saved = tmp_path / exported.value.suggested_filename
+    exported.value.save_as(saved)
+    assert saved.suffix == ".xlsx"
+    book = openpyxl.load_workbook(saved, read_only=True)
+    rows = list(book["Results"].iter_rows(values_only=True))
+    assert rows[0] == ("Customer", "Last backup failure (UTC)", "Renews in", "Contract value")
+    assert rows[1][0] == MARK + "Aldridge & Co." and rows[1][2:] == (12, 4200) and len(rows) == 2
+    assert isinstance(rows[1][1], datetime)
+    assert any("Last backup failure" in str(line) for line in book["Query"].iter_rows(values_only=True))
+
     page.get_by_text("Save…").click()
     page.get_by_role("textbox", name="Name", exact=True).fill("Renewals with failing backups")
     page.get_by_role("button", name="Save query").click()
@@ -97,3 +124,34 @@ def test_a_technician_builds_the_tours_question_and_saves_it(
     page.get_by_role("link", name="Queries").first.click()
     expect(page.get_by_test_id("saved-queries")).to_contain_text("Renewals with failing backups")
     page.screenshot(path=str(screenshots_dir / "query-list.png"), full_page=True)
+
+
+def test_a_large_export_shows_its_progress_then_its_download(
+    app: Flask, page: Page, live_server: int, acme: TenantFixture, screenshots_dir: Path
+) -> None:
+    world(app, acme.id)
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        admin = Actor("user", str(acme.users[acme.admin]), acme.admin, "admin")
+        queued = exports.start(
+            s,
+            tenant_id=acme.id,
+            actor=admin,
+            spec=parse(examples.RENEWALS_WITH_FAILING_BACKUPS),
+            fmt="xlsx",
+            inline_rows=0,
+        )
+        assert isinstance(queued, QueryExport)
+        export_id = queued.id
+    sign_in(page, app, live_server, acme.slug, acme.admin)
+    page.goto(f"http://{acme.host}:{live_server}/queries/exports/{pid(app, 'export', export_id)}")
+    progress = page.get_by_test_id("export-progress")
+    expect(progress).to_contain_text("Waiting for a worker")
+    page.screenshot(path=str(screenshots_dir / "query-export-waiting.png"))
+    with app.app_context():
+        SimpleWorker([queue("exports")], connection=redis()).work(burst=True)
+    expect(page.get_by_test_id("export-download")).to_be_visible()  # the page polled its way there
+    expect(progress).to_contain_text("kept until")
+    page.screenshot(path=str(screenshots_dir / "query-export-ready.png"))
+    with page.expect_download() as downloaded:
+        page.get_by_test_id("export-download").click()
+    assert downloaded.value.suggested_filename.endswith(".xlsx")

@@ -13,10 +13,9 @@ from vectis.models.metrics import DailyMetrics, SlaSnapshot
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.psa import PsaAuthorship, PsaMember, PsaMemberChoice
-from vectis.models.queries import QueryExport
+from vectis.models.queries import QueryExport, SavedQuery
 from vectis.models.retention import RETENTION_DAYS, RetentionPolicy
 from vectis.models.rules import Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
-from vectis.models.saved_queries import SavedQuery
 from vectis.models.tenancy import Installation, Role, Tenant, User
 from vectis.models.tickets import (
     Ticket,

@@ -1,11 +1,22 @@
-"""The query builder's exports: a request to write a result as Excel or CSV, its progress, and the file for a day."""
+"""The query builder's saved queries, shared with the team by role, and its exports: a request to write a result as Excel or CSV, its progress, and the file for a day."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Identity, Index, Integer, LargeBinary, String
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    func,
+)
 from sqlalchemy import Text as SqlText
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,7 +46,10 @@ class QueryExport(TenantOwned, Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     spec: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)  # the canonical spec (Spec.raw)
     spec_hash: Mapped[str] = mapped_column(String(16), nullable=False)
-    saved_query_id: Mapped[int | None] = mapped_column(BigInteger)  # the saved query it ran, if it was one
+    # The saved query it ran, if it was one.
+    saved_query_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("saved_queries.id", ondelete="SET NULL"), index=True
+    )
     format: Mapped[str] = mapped_column(String(4), nullable=False)  # one of EXPORT_FORMATS
     state: Mapped[str] = mapped_column(String(10), nullable=False, server_default="queued")  # one of EXPORT_STATES
     rows_total: Mapped[int | None] = mapped_column(Integer)  # counted before it was queued
@@ -50,3 +64,28 @@ class QueryExport(TenantOwned, Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+# Who may run a saved query: everyone, technicians and admins, or admins only. Only its owner and admins edit it.
+AUDIENCES = ("everyone", "technician", "admin")
+
+
+class SavedQuery(TenantOwned, Base):
+    __tablename__ = "saved_queries"
+    __table_args__ = (
+        Index("ix_saved_queries_tenant_id_name", "tenant_id", "name"),
+        Index("ix_saved_queries_owner_id", "owner_id"),  # removing a user finds the queries they owned
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(SqlText, nullable=False, server_default="")
+    owner_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    owner_label: Mapped[str] = mapped_column(String(320), nullable=False)  # kept when the owner's account goes
+    audience: Mapped[str] = mapped_column(String(20), nullable=False, server_default="everyone")  # one of AUDIENCES
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)  # canonical (vectis/query/spec.py)
+    spec_hash: Mapped[str] = mapped_column(String(16), nullable=False)
+    run_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

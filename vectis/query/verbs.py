@@ -9,7 +9,7 @@ from sqlalchemy import func
 from vectis.actions.base import ActionFailed, Applied, Context, Target, Verb
 from vectis.actions.registry import register
 from vectis.models import Role, SavedQuery, User
-from vectis.models.saved_queries import AUDIENCES
+from vectis.models.queries import AUDIENCES
 from vectis.query import saved
 from vectis.query.spec import SpecError, parse
 

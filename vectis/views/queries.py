@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, stream_with_context, url_for
 from werkzeug.wrappers import Response
 
 from vectis.actions import VERBS, Target, perform
 from vectis.identity.auth import current_actor, signed_in
 from vectis.models import SavedQuery
-from vectis.models.saved_queries import AUDIENCES
+from vectis.models.queries import AUDIENCES, EXPORT_FORMATS
 from vectis.platform import db, public_ids
 from vectis.platform.access import get_or_404
 from vectis.platform.htmx import render, wants_partial, with_headers
-from vectis.query import display, form, run, saved
+from vectis.query import display, exports, form, run, saved
 from vectis.query.allowlist import EDGES, TABLES, Kind
+from vectis.query.export import TooManyRows
 from vectis.query.operators import OPERATORS, aggregates_for
 from vectis.query.spec import JOIN_MODES, SpecError, aggregate_label, empty, parse
 
@@ -194,3 +195,61 @@ def delete(query_id: int) -> Response:
     )
     flash(outcome.message, outcome.tone)
     return redirect(url_for("queries.index") if outcome.ok else url_for("queries.show", query_id=query_id))
+
+
+def _back_to_builder(token: str, query_pid: str) -> str:
+    key = public_ids.decode("saved_query", query_pid) if query_pid else None
+    if key is not None:
+        return url_for("queries.show", query_id=key, q=token)
+    return url_for("queries.new", q=token)
+
+
+@bp.post("/queries/export")
+@signed_in
+def export() -> Response:
+    """Export: a small result downloads at once; a large one is written by the worker, with a progress page."""
+    token, query_pid = request.form.get("q", ""), request.form.get("saved_query", "")
+    fmt = request.form.get("format", "xlsx")
+    back = _back_to_builder(token, query_pid)
+    try:
+        spec = parse(form.decode(token) or {})
+    except SpecError as error:
+        flash(f"The query cannot be exported yet: {error.problems[0]}", "error")
+        return redirect(back)
+    if fmt not in EXPORT_FORMATS:
+        abort(400)
+    saved_id = public_ids.decode("saved_query", query_pid) if query_pid else None
+    try:
+        started = exports.start(
+            db.session(), tenant_id=g.tenant.id, actor=current_actor(), spec=spec, fmt=fmt, saved_query_id=saved_id
+        )
+    except (TooManyRows, run.QueryTimeout) as error:
+        flash(str(error), "error")
+        return redirect(back)
+    if isinstance(started, exports.Download):
+        response = Response(started.data, mimetype=started.content_type)
+        response.headers.set("Content-Disposition", "attachment", filename=started.file_name)
+        return response
+    return redirect(url_for("queries.export_status", export_id=started.id))
+
+
+@bp.get("/queries/exports/<pid(export):export_id>")
+@signed_in
+def export_status(export_id: int) -> Response:
+    status = exports.status(db.session(), export_id, user_id=current_actor().user_id) or abort(404)
+    return render("queries/export.html", "queries/_export.html", export=status, active="queries")
+
+
+@bp.get("/queries/exports/<pid(export):export_id>/download")
+@signed_in
+def download(export_id: int) -> Response:
+    session = db.session()
+    try:
+        stored = exports.read(session, export_id, user_id=current_actor().user_id) or abort(404)
+    except exports.ExportUnavailable as error:
+        flash(str(error), "error")
+        return redirect(url_for("queries.export_status", export_id=export_id))
+    response = Response(stream_with_context(stored.chunks(session)), mimetype=stored.content_type)
+    response.headers.set("Content-Disposition", "attachment", filename=stored.file_name)
+    response.headers["Content-Length"] = str(stored.size)
+    return response
