@@ -38,35 +38,13 @@ from vectis.platform import db
 from vectis.platform.config import ROOT, load
 from vectis.platform.crypto import Sealed
 from vectis.platform.queues import queue, redis
-from vectis.query import exports, run
+from vectis.query import examples, exports, run
 from vectis.query.spec import parse
 
 TOUR_GOAL_MS, RATE_GOAL, RSS_GOAL_MB = 300.0, 50_000.0, 200.0
 
-# The tour's question (tests/test_query.py's TOUR), over the whole MSP rather than the tests' marked customers.
-TOUR = {
-    "base": "customers",
-    "joins": [
-        {"from": "customers", "to": "backup_jobs", "mode": "with"},
-        {"from": "backup_jobs", "to": "backup_runs", "mode": "with"},
-        {"from": "customers", "to": "contracts", "mode": "all"},
-    ],
-    "columns": [
-        {"field": "customers.name"},
-        {"field": "backup_runs.started_at", "agg": "max", "label": "Last backup failure"},
-        {"field": "contracts.days_to_renewal", "agg": "min", "label": "Renews in (days)"},
-        {"field": "contracts.monthly_value", "agg": "sum", "label": "Contract value"},
-    ],
-    "where": {
-        "type": "group",
-        "match": "all",
-        "items": [
-            {"type": "leaf", "field": "backup_runs.state", "op": "in", "value": ["failed"]},
-            {"type": "leaf", "field": "contracts.status", "op": "in", "value": ["active"]},
-        ],
-    },
-    "sort": [{"column": 2, "dir": "asc"}],
-}
+# The tour's question, as the demo saves it, over the whole MSP.
+TOUR = examples.RENEWALS_WITH_FAILING_BACKUPS
 
 # Every backup run with its job and customer: what an MSP exports for a quarter's review.
 RUNS = {
