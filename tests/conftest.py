@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,10 @@ from vectis.models import (
     Customer,
     CustomerLink,
     CustomerNote,
+    QueryExport,
     Rule,
     RuleVersion,
+    SavedQuery,
     Tenant,
     Ticket,
     TicketBoard,
@@ -60,6 +62,8 @@ from vectis.platform.config import ROOT, Settings, load
 from vectis.platform.crypto import Sealed
 from vectis.platform.db import system_session
 from vectis.platform.queues import redis
+from vectis.query import examples
+from vectis.query.spec import parse
 from vectis.rules.definition import normalized
 
 TEST_VAR = ROOT / "var" / "test"
@@ -469,6 +473,33 @@ def a_note(app: Flask, tenant: TenantFixture, author_email: str | None = None) -
         s.add(note)
         s.flush()
         return note.id
+
+
+def a_saved_query(app: Flask, tenant_id: int) -> int:
+    """A fresh saved query shared with everyone (one method deletes it)."""
+    spec = parse(examples.FAILING_BACKUP_NO_OPEN_TICKET)
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        query = SavedQuery(
+            tenant_id=tenant_id, name="Object route query", owner_label="test", spec=spec.raw, spec_hash=spec.hash
+        )
+        s.add(query)
+        s.flush()
+        return query.id
+
+
+def an_export(app: Flask, tenant: TenantFixture) -> int:
+    """A finished CSV export of the tenant's admin, kept for a day."""
+    spec = parse(examples.FAILING_BACKUP_NO_OPEN_TICKET)
+    now = datetime.now(UTC)
+    with app.app_context(), db.tenant_session(tenant.id) as s:
+        export = QueryExport(
+            tenant_id=tenant.id, user_id=tenant.users[tenant.admin], spec=spec.raw, spec_hash=spec.hash, format="csv",
+            state="done", rows_total=0, rows_written=0, file=b"Customer\r\n", file_size=10, file_name="route.csv",
+            created_at=now, expires_at=now + timedelta(days=1),
+        )  # fmt: skip
+        s.add(export)
+        s.flush()
+        return export.id
 
 
 def acme_connection(app: Flask, tenant_id: int) -> int:

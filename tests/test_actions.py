@@ -15,7 +15,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select, update
 
 from jobs.actions import run_queued
-from tests.conftest import MadeUser, TenantFixture, a_customer, a_rule, an_alert, waiting_account
+from tests.conftest import MadeUser, TenantFixture, a_customer, a_rule, a_saved_query, an_alert, waiting_account
 from tests.vendors.support import serve_app
 from vectis.actions import VERBS, Actor, Applied, Target, perform
 from vectis.actions.base import Context, RateLimit, Verb
@@ -31,6 +31,7 @@ from vectis.models import (
     QueuedAction,
     Rule,
     RuleVersion,
+    SavedQuery,
     Ticket,
     TicketBoard,
     TicketPriority,
@@ -40,6 +41,7 @@ from vectis.platform import db
 from vectis.platform.config import ROOT
 from vectis.platform.crypto import Sealed
 from vectis.platform.queues import queue
+from vectis.query import examples
 from vectis.simulators.connectwise import DEMO_COMPANY_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, ConnectWiseState
 from vectis.simulators.connectwise import create_app as create_cw_app
 
@@ -382,6 +384,7 @@ def cases(
         "psa_authorship.retry": authorship("psa_authorship.retry"),
         **(alert_cases(acme, make_user, app, sim) if app is not None else {}),
         **(rule_cases(acme, make_user, app) if app is not None else {}),
+        **(query_cases(acme, make_user, app) if app is not None else {}),
     }
 
 
@@ -465,6 +468,35 @@ def alert_cases(
             {"tags": "!!"},
         ),
     }
+
+
+def query_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask) -> dict[str, Callable[[], Case]]:
+    """Saved queries: a technician saves one, and changes or deletes their own; a broken spec or someone else's
+    query fails."""
+    spec = examples.FAILING_BACKUP_NO_OPEN_TICKET
+    ok = {"name": "Unattended failures", "audience": "everyone", "spec": spec}
+
+    def save() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        target = Target("saved_query", None, "Unattended failures")
+        return Case(
+            actor(tech, "technician"), target, ok, target, {**ok, "spec": {"base": "users"}}, actor(viewer, "read_only")
+        )
+
+    def on_own(payload: dict[str, Any]) -> Callable[[], Case]:
+        def build() -> Case:
+            tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+            mine, theirs = a_saved_query(app, acme.id), a_saved_query(app, acme.id)
+            with app.app_context(), db.tenant_session(acme.id) as s:
+                s.execute(update(SavedQuery).where(SavedQuery.id == mine).values(owner_id=tech.id))
+            return Case(
+                actor(tech, "technician"), Target("saved_query", str(mine), "mine"), payload,
+                Target("saved_query", str(theirs), "theirs"), payload, actor(viewer, "read_only"),
+            )  # fmt: skip
+
+        return build
+
+    return {"query.save": save, "query.update": on_own(ok), "query.delete": on_own({})}
 
 
 def rule_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask) -> dict[str, Callable[[], Case]]:

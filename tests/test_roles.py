@@ -9,6 +9,7 @@ from tests.conftest import (
     a_customer,
     a_note,
     a_rule,
+    a_saved_query,
     a_ticket,
     an_alert,
     csrf_token,
@@ -24,6 +25,8 @@ SELF_SERVICE = {"auth.signout", "account.change_password", "account.regenerate_r
 SIGNED_OUT = {"auth.signin", "auth.mfa", "auth.recovery", "auth.enrol", "auth.invite"}
 # Vendors call these: the signature is the authentication (tests/vendors/test_connectwise.py).
 VENDOR_CALLS = {"webhooks.receive"}
+# Reads that post a form: the query builder's redraw (its whole state) and an export. Read-only users ask questions too.
+READS_BY_POST = {"queries.build", "queries.export"}
 
 
 def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acme: TenantFixture) -> None:
@@ -39,11 +42,12 @@ def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acm
         "ticket_id": a_ticket(app, acme.id),
         "alert_id": an_alert(app, acme.id),
         "rule_id": a_rule(app, acme.id),
+        "query_id": a_saved_query(app, acme.id),
     }
     checked = []
     for rule in app.url_map.iter_rules():
         methods = (rule.methods or set()) & UNSAFE
-        if not methods or rule.endpoint in SELF_SERVICE | SIGNED_OUT | VENDOR_CALLS:
+        if not methods or rule.endpoint in SELF_SERVICE | SIGNED_OUT | VENDOR_CALLS | READS_BY_POST:
             continue
         path = sample_path(app, rule, {k: v for k, v in ids.items() if k in rule.arguments})
         for method in sorted(methods):
@@ -60,6 +64,9 @@ def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acm
         "customers.delete_note",
         "integrations.save",
         "integrations.sync_now",
+        "queries.create",
+        "queries.update",
+        "queries.delete",
     } <= set(checked)
 
 

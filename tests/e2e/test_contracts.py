@@ -34,7 +34,11 @@ def northwind_contracts(app: Flask, northwind: TenantFixture) -> Iterator[int]:
     with app.app_context(), db.tenant_session(northwind.id) as s:
         customer_id = s.scalar(
             select(Contract.customer_id)
-            .where(Contract.status == "active", Contract.ends_on >= datetime.now(UTC).date())
+            .where(
+                Contract.connection_id == setup.connection_id,  # not another test's contracts in this tenant
+                Contract.status == "active",
+                Contract.ends_on >= datetime.now(UTC).date(),
+            )
             .order_by(Contract.ends_on)
             .limit(1)
         )

@@ -206,6 +206,7 @@ def _crossed(spec: Spec) -> list[tuple[str, str]]:
 def _aggregate(
     column: OutColumn,
     agg: str,
+    *,
     value: ColumnElement[Any],
     key: ColumnElement[Any],
     recency: ColumnElement[Any],
@@ -289,7 +290,11 @@ def _summary(
         at = tables.index(c.table.key)
         first = sub.c[f"n{at}"] == 1 if c.table.key in repeated else true()
         value = sub.c[f"v{n}"] if c.column is not None else literal(None)
-        outputs.append(_aggregate(c, c.aggregate.key, value, sub.c[f"k{at}"], sub.c[f"r{at}"], first).label(f"c{n}"))
+        outputs.append(
+            _aggregate(
+                c, c.aggregate.key, value=value, key=sub.c[f"k{at}"], recency=sub.c[f"r{at}"], first=first
+            ).label(f"c{n}")
+        )
     group_by = [sub.c[f"g{n}"] for n in range(len(groups))]
     statement = select(*outputs).select_from(sub).group_by(*group_by)
     statement = statement.order_by(*_order(spec, outputs), *(g.asc().nulls_last() for g in group_by))

@@ -12,8 +12,8 @@ from flask import Blueprint, abort, flash, g, redirect, request, stream_with_con
 from werkzeug.wrappers import Response
 
 from vectis.actions import VERBS, Target, perform
-from vectis.identity.auth import current_actor, signed_in
-from vectis.models import SavedQuery
+from vectis.identity.auth import current_actor, require_role, signed_in
+from vectis.models import Role, SavedQuery
 from vectis.models.queries import AUDIENCES, EXPORT_FORMATS
 from vectis.platform import db, public_ids
 from vectis.platform.access import get_or_404
@@ -25,6 +25,7 @@ from vectis.query.operators import OPERATORS, aggregates_for
 from vectis.query.spec import JOIN_MODES, SpecError, aggregate_label, empty, parse
 
 bp = Blueprint("queries", __name__)
+writers = require_role(Role.TECHNICIAN)  # saving and changing saved queries; everyone signed in asks and exports
 
 
 def _draft_from_args() -> tuple[dict[str, Any], bool]:
@@ -162,7 +163,7 @@ def _saved_fields() -> dict[str, Any]:
 
 
 @bp.post("/queries")
-@signed_in
+@writers
 def create() -> Response:
     fields = _saved_fields()
     outcome = perform(
@@ -175,7 +176,7 @@ def create() -> Response:
 
 
 @bp.post("/queries/<pid(saved_query):query_id>")
-@signed_in
+@writers
 def update(query_id: int) -> Response:
     query = get_or_404(SavedQuery, query_id)
     fields = _saved_fields()
@@ -187,7 +188,7 @@ def update(query_id: int) -> Response:
 
 
 @bp.post("/queries/<pid(saved_query):query_id>/delete")
-@signed_in
+@writers
 def delete(query_id: int) -> Response:
     query = get_or_404(SavedQuery, query_id)
     outcome = perform(
