@@ -21,7 +21,7 @@ from vectis.audit.actors import Actor
 from vectis.models import AuditEntry, QueryExport, SavedQuery
 from vectis.platform import db
 from vectis.platform.queues import queue, redis
-from vectis.query import exports, form
+from vectis.query import examples, exports, form
 from vectis.query.spec import parse
 
 
@@ -264,3 +264,14 @@ def test_a_large_export_shows_progress_then_a_download_for_its_owner_only(
     assert file.status_code == 200 and MARK + "Aldridge & Co." in file.get_data(as_text=True)
     assert login(app, acme).get(path + "/download").status_code == 404  # not even an admin: it is the owner's
     assert login(app, northwind).get(path).status_code == 404
+
+
+def test_no_join_is_offered_from_a_table_taken_as_only_without(app: Flask, acme: TenantFixture) -> None:
+    client = login(app, acme)
+    html = client.get(f"/queries/new?q={form.encode(examples.FAILING_BACKUP_NO_OPEN_TICKET)}").get_data(as_text=True)
+    offered = re.findall(
+        r'<option value="([a-z_]+\.[a-z_]+)">',
+        html.split('data-testid="query-new-join"', 1)[1].split("</select>", 1)[0],
+    )
+    assert offered and not any(edge.startswith("tickets.") for edge in offered)
+    assert "customers.contracts" in offered

@@ -51,6 +51,7 @@ def _builder_context(draft: dict[str, Any], query: SavedQuery | None) -> dict[st
     if spec is not None:
         preview, stopped = run.audited_preview(db.session(), spec, tenant_id=g.tenant.id, actor=actor, saved=query)
     in_query = [t for t in form.tables_of(draft) if t in TABLES]
+    without = {j.get("to") for j in draft.get("joins") or [] if isinstance(j, dict) and j.get("mode") == "without"}
     return {
         "draft": draft,
         "spec": spec,
@@ -60,7 +61,10 @@ def _builder_context(draft: dict[str, Any], query: SavedQuery | None) -> dict[st
         "token": form.encode(draft),
         "tables": TABLES,
         "in_query": in_query,
-        "edges": [e for e in EDGES.values() if e.left in in_query and e.right not in in_query],
+        # Nothing joins from a table taken as "only without": it has no rows to join from.
+        "edges": [
+            e for e in EDGES.values() if e.left in in_query and e.right not in in_query and e.left not in without
+        ],
         "edge_labels": EDGES,
         "modes": JOIN_MODES,
         "operators": OPERATORS,
