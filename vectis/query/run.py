@@ -90,8 +90,8 @@ def warnings_for(spec: Spec, compiled: Compiled, trail: Trail) -> list[str]:
     """The fan-out warnings under the trail, in words."""
     said: list[str] = []
     base = spec.base
-    if trail.joined <= trail.base:
-        return said  # the joins repeated nothing here (yet): no rows were multiplied
+    if trail.joined == 0:
+        return said  # nothing joined, nothing repeated
     if compiled.repeated:
         repeated = [TABLES[key] for key in compiled.repeated]
         each = " and each ".join(t.singular for t in repeated)
