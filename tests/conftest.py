@@ -39,9 +39,11 @@ import vectis.capabilities  # noqa: F401 - registers every verb before a test mo
 from vectis import create_app
 from vectis.actions import Target
 from vectis.demo.seed import DEMO_PASSWORD, demo_totp_secret, seed_demo
+from vectis.identity import tokens
 from vectis.identity.passwords import hash_password
 from vectis.models import (
     Alert,
+    ApiToken,
     BackupConnector,
     Connection,
     Customer,
@@ -500,6 +502,19 @@ def an_export(app: Flask, tenant: TenantFixture) -> int:
         s.add(export)
         s.flush()
         return export.id
+
+
+def an_api_token(app: Flask, tenant: TenantFixture, user_id: int | None = None) -> int:
+    """A fresh read token of ``user_id`` (the tenant's admin by default; one method revokes it)."""
+    raw = tokens.generate()
+    with app.app_context(), db.tenant_session(tenant.id) as s:
+        token = ApiToken(
+            tenant_id=tenant.id, user_id=user_id or tenant.users[tenant.admin], label="Object route token", prefix=tokens.shown(raw),
+            token_hash=tokens.digest(raw), scopes=["read"], expires_at=datetime.now(UTC) + timedelta(days=1),
+        )  # fmt: skip
+        s.add(token)
+        s.flush()
+        return token.id
 
 
 def acme_connection(app: Flask, tenant_id: int) -> int:

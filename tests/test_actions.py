@@ -15,7 +15,16 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select, update
 
 from jobs.actions import run_queued
-from tests.conftest import MadeUser, TenantFixture, a_customer, a_rule, a_saved_query, an_alert, waiting_account
+from tests.conftest import (
+    MadeUser,
+    TenantFixture,
+    a_customer,
+    a_rule,
+    a_saved_query,
+    an_alert,
+    an_api_token,
+    waiting_account,
+)
 from tests.vendors.support import serve_app
 from vectis.actions import VERBS, Actor, Applied, Target, perform
 from vectis.actions.base import Context, RateLimit, Verb
@@ -216,6 +225,13 @@ def cases(
 
         return build
 
+    def token_policy() -> Case:
+        admin, tech = make_user(acme, "admin"), make_user(acme, "technician")
+        target = Target("workspace", str(acme.id), "Acme")
+        return Case(
+            actor(admin, "admin"), target, {"max_days": "365"}, target, {"max_days": "0"}, actor(tech, "technician")
+        )
+
     def integration(ok: dict[str, Any], failing_vendor: str, failing: dict[str, Any]) -> Callable[[], Case]:
         def build() -> Case:
             admin, tech = make_user(acme, "admin"), make_user(acme)
@@ -368,6 +384,10 @@ def cases(
         "account.regenerate_recovery_codes": self_service(
             {"current_password": DEMO_PASSWORD}, {"current_password": DEMO_PASSWORD}, failing_unenrolled=True
         ),
+        "token.create": self_service(
+            {"label": "CI", "scopes": ["read"], "days": "10"}, {"label": "CI", "scopes": ["admin"], "days": "10"}
+        ),
+        "workspace.token_policy": token_policy,
         "customer_link.link": matching({"customer_id": "customer"}),
         "customer_link.create_customer": matching({}),
         "customer_link.keep_separate": matching({}),
@@ -385,6 +405,7 @@ def cases(
         **(alert_cases(acme, make_user, app, sim) if app is not None else {}),
         **(rule_cases(acme, make_user, app) if app is not None else {}),
         **(query_cases(acme, make_user, app) if app is not None else {}),
+        **({"token.revoke": token_revoke(acme, make_user, app)} if app is not None else {}),
     }
 
 
@@ -468,6 +489,18 @@ def alert_cases(
             {"tags": "!!"},
         ),
     }
+
+
+def token_revoke(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask) -> Callable[[], Case]:
+    """A technician revokes their own token; someone else's fails; a rule may not revoke one at all."""
+
+    def build() -> Case:
+        me = make_user(acme, "technician")
+        mine = Target("api_token", str(an_api_token(app, acme, me.id)), "mine")
+        theirs = Target("api_token", str(an_api_token(app, acme)), "the admin's")
+        return Case(actor(me, "technician"), mine, {}, theirs, {}, Actor("rule", "1", "A rule", "admin"))
+
+    return build
 
 
 def query_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask) -> dict[str, Callable[[], Case]]:

@@ -19,6 +19,7 @@ from tests.conftest import (
     a_ticket,
     acme_connection,
     an_alert,
+    an_api_token,
     an_export,
     csrf_token,
     login,
@@ -39,6 +40,7 @@ OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
     "rule_id": lambda app, acme: a_rule(app, acme.id),  # a fresh one each time: one method deletes it
     "query_id": lambda app, acme: a_saved_query(app, acme.id),  # a fresh one each time: one method deletes it
     "export_id": an_export,
+    "token_id": an_api_token,  # a fresh one each time: one method revokes it
 }
 
 

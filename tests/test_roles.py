@@ -20,7 +20,13 @@ from tests.conftest import (
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # What every signed-in person may do to their own session and account, whatever their role.
-SELF_SERVICE = {"auth.signout", "account.change_password", "account.regenerate_recovery_codes"}
+SELF_SERVICE = {
+    "auth.signout",
+    "account.change_password",
+    "account.regenerate_recovery_codes",
+    "account.make_token",  # a read-only user's token reads only (tests/test_tokens.py)
+    "account.revoke_token",  # their own
+}
 # The sign-in steps and invite acceptance happen before anyone is signed in.
 SIGNED_OUT = {"auth.signin", "auth.mfa", "auth.recovery", "auth.enrol", "auth.invite"}
 # Vendors call these: the signature is the authentication (tests/vendors/test_connectwise.py).
@@ -67,6 +73,7 @@ def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acm
         "queries.create",
         "queries.update",
         "queries.delete",
+        "account.token_policy",
     } <= set(checked)
 
 

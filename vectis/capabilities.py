@@ -8,6 +8,7 @@ from vectis.alerts import verbs as alerts
 from vectis.customers import notes
 from vectis.customers import verbs as customers
 from vectis.identity import self_service
+from vectis.identity import token_verbs as tokens
 from vectis.identity import verbs as identity
 from vectis.ingest import matching_verbs
 from vectis.ingest import verbs as ingest
@@ -22,6 +23,7 @@ VERB_MODULES = (
     notes,
     identity,
     self_service,
+    tokens,
     ingest,
     matching_verbs,
     queries,

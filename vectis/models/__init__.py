@@ -27,6 +27,7 @@ from vectis.models.tickets import (
     TicketStatusChange,
 )
 from vectis.models.timeline import TimelineEvent
+from vectis.models.tokens import ApiToken
 from vectis.models.webhooks import WebhookDelivery
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Alert",
     "AlertMute",
     "AlertState",
+    "ApiToken",
     "AuditEntry",
     "AuditSeal",
     "BackupAuditEvent",

@@ -30,11 +30,16 @@ class Tenant(Base):
     happens before sign-in); only the tenant itself may update its row (RLS on UPDATE)."""
 
     __tablename__ = "tenants"
-    __table_args__ = (CheckConstraint("slug ~ '^[a-z0-9](-?[a-z0-9])*$'", name="slug_is_a_dns_label"),)
+    __table_args__ = (
+        CheckConstraint("slug ~ '^[a-z0-9](-?[a-z0-9])*$'", name="slug_is_a_dns_label"),
+        CheckConstraint("max_token_days BETWEEN 1 AND 3650", name="max_token_days_in_range"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     slug: Mapped[str] = mapped_column(String(63), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
+    # The longest a personal access token of this workspace may live; its admins set it (Account -> Tokens).
+    max_token_days: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="365")
     created_at: Mapped[datetime] = created_at_column()
 
 

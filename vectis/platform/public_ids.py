@@ -30,6 +30,7 @@ PREFIXES = {
     "note": "not",
     "rule": "rul",
     "saved_query": "qry",
+    "token": "tok",
     "ticket": "tkt",
     "user": "usr",
     "board": "brd",
