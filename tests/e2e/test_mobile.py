@@ -100,6 +100,7 @@ def test_every_main_screen_reflows_at_390_px(
         "retention": "/admin/retention",
         "audit": "/admin/audit",
         "account": "/account",
+        "tokens": "/account/tokens",
     }
     for name, path in screens.items():
         response = page.goto(base + path)
