@@ -26,6 +26,7 @@ from tests.conftest import (
     sample_path,
     waiting_account,
 )
+from tests.test_api import make_token
 from vectis.platform import public_ids
 
 # URL argument -> how to get an id of an acme object of that kind.
@@ -52,6 +53,8 @@ def test_it_hides_every_object_route_from_another_tenant(
     # Unsafe methods carry each session's CSRF token, so only tenancy (not CSRF) can answer 404.
     outsider_headers = {"X-CSRFToken": csrf_token(outsider, "/customers")}
     insider_headers = {"X-CSRFToken": csrf_token(insider, "/customers")}
+    insider_bearer = {"Authorization": f"Bearer {make_token(app, acme)}"}
+    outsider_bearer = {"Authorization": f"Bearer {make_token(app, northwind)}"}
     checked = []
     for rule in app.url_map.iter_rules():
         id_args = [a for a in rule.arguments if a.endswith("_id")]
@@ -60,6 +63,17 @@ def test_it_hides_every_object_route_from_another_tenant(
         unknown = [a for a in id_args if a not in OBJECT_IDS]
         assert not unknown, f"{rule.rule}: add {unknown} to OBJECT_IDS"
         values: dict[str, object] = {arg: OBJECT_IDS[arg](app, acme) for arg in id_args}
+        if rule.endpoint.startswith("api."):  # the API: public ids in the path, each workspace's admin's token
+            with app.app_context():
+                values = {arg: public_ids.encode(arg.removesuffix("_id"), int(str(v))) for arg, v in values.items()}
+            path = sample_path(app, rule, values)
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                own = insider.open(path, method=method, headers=insider_bearer)
+                assert own.status_code == 200, f"{method} {path} should answer acme's own token: {own.get_json()}"
+                theirs = outsider.open(path, method=method, headers=outsider_bearer)
+                assert theirs.status_code == 404, f"{method} {path} answered {theirs.status_code} to northwind"
+                checked.append(f"{method} {rule.rule}")
+            continue
         if "token" in rule.arguments:  # a webhook URL: the right token, so only tenancy can answer 404
             with app.app_context():
                 values["token"] = public_ids.webhook_token(int(str(values["connection_id"])))
@@ -75,3 +89,4 @@ def test_it_hides_every_object_route_from_another_tenant(
     assert "GET /admin/users/<pid(user):user_id>" in checked
     assert any(c.startswith("POST /admin/users/<pid(user):user_id>/") for c in checked)
     assert "POST /webhooks/<pid(connection):connection_id>/<token>" in checked
+    assert "GET /api/v1/customers/<customer_id>" in checked

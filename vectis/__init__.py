@@ -23,7 +23,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     # Imported here, not at the top: every ``import vectis.<anything>`` runs this file first, and a simulator
     # or a job must not pull in the whole web app by importing ``vectis.platform.queues``.
     import vectis.capabilities  # noqa: PLC0415, F401 - registers every capability's verbs
-    from vectis import cli  # noqa: PLC0415
+    from vectis import api, cli  # noqa: PLC0415
     from vectis.identity import auth, sessions  # noqa: PLC0415
     from vectis.platform import (  # noqa: PLC0415
         crypto,
@@ -83,7 +83,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     errors.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
+    api_bp = api.init_app(app)
     csrf.exempt(webhooks.bp)  # vendors sign their callbacks; there is no browser session to forge
+    csrf.exempt(api_bp)  # a bearer token, never a cookie: there is no browser session to forge
     # Everything made so far (modules, the app, SQLAlchemy's metadata, compiled templates' parents) lives as
     # long as the process: kept out of the collector's full passes, which otherwise walked all of it every
     # few requests and tripled a busy page's p95 (hub page 38 -> 110 ms; bench/hub.py).

@@ -6,9 +6,10 @@ fails (htmx does not swap 4xx/5xx) can still show it: ``static/vectis.js`` puts 
 
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 from werkzeug.wrappers import Response
@@ -32,7 +33,21 @@ CSRF_MESSAGE = "This form has expired. Please reload the page and try again."
 UNKNOWN_WORKSPACE = "There is no Vectis workspace at this address. Check the link you were given."
 
 
+API_PREFIX = "/api/"
+
+
+def problem_response(status: int, message: str, title: str | None = None, **extra: object) -> Response:
+    """An API error as RFC 9457 problem details (``application/problem+json``)."""
+    body = {"type": "about:blank", "title": title or MESSAGES.get(status, MESSAGES[500])[0], "status": status}
+    body |= {"detail": message, **extra}
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    response.headers["X-Vectis-Error"] = message
+    return response
+
+
 def error_response(status: int, message: str, title: str | None = None) -> Response:
+    if request.path.startswith(API_PREFIX):
+        return problem_response(status, message, title)
     title = title or MESSAGES.get(status, MESSAGES[500])[0]
     page = render_template("errors/error.html", status=status, title=title, message=message)
     response = Response(page, status=status, mimetype="text/html")

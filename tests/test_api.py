@@ -1,0 +1,158 @@
+"""The REST API: a personal access token at its own workspace's address, scopes, problem details, keyset pages, the
+OpenAPI document written from the same models, and an audit row for every call."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+
+from tests.conftest import HostClient, TenantFixture, client_for
+from tests.query_world import MARK, World, world
+from vectis.actions.resources import OPERATIONS
+from vectis.identity import tokens
+from vectis.models import ApiToken, AuditEntry
+from vectis.platform import db
+
+
+def make_token(
+    app: Flask, tenant: TenantFixture, *, scopes: tuple[str, ...] = ("read",), email: str | None = None
+) -> str:
+    raw = tokens.generate()
+    with app.app_context(), db.tenant_session(tenant.id) as s:
+        s.add(
+            ApiToken(
+                tenant_id=tenant.id, user_id=tenant.users[email or tenant.admin], label="test", prefix=tokens.shown(raw),
+                token_hash=tokens.digest(raw), scopes=list(scopes), expires_at=datetime.now(UTC) + timedelta(days=1),
+            )
+        )  # fmt: skip
+    return raw
+
+
+def api(app: Flask, tenant: TenantFixture, raw: str | None, path: str) -> Any:
+    client: HostClient = client_for(app, tenant)
+    headers = {"Authorization": f"Bearer {raw}"} if raw else {}
+    return client.get(f"/api/v1{path}", headers=headers)
+
+
+@pytest.fixture
+def worlds(app: Flask, acme: TenantFixture, northwind: TenantFixture) -> World:
+    world(app, northwind.id, secret=True)
+    return world(app, acme.id)
+
+
+def test_no_token_or_a_bad_one_is_a_401_in_words(app: Flask, acme: TenantFixture) -> None:
+    for raw, words in (
+        (None, "Send a personal access token"),
+        ("vct_pat_nonsense", "not a Vectis token"),
+        (tokens.generate(), "not known here"),
+    ):
+        answer = api(app, acme, raw, "/customers")
+        assert answer.status_code == 401 and answer.mimetype == "application/problem+json"
+        assert words in answer.get_json()["detail"] and answer.get_json()["status"] == 401
+
+
+def test_a_token_of_another_workspace_is_refused_and_both_audit_logs_say_so(
+    app: Flask, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    raw = make_token(app, acme)
+    answer = api(app, northwind, raw, "/customers")
+    assert answer.status_code == 401 and "belongs to another workspace" in answer.get_json()["detail"]
+    with app.app_context():
+        with db.tenant_session(northwind.id) as s:
+            here = s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "api.refused").order_by(AuditEntry.seq.desc())
+            ).first()
+            assert (
+                here is not None
+                and here.payload["token"] == tokens.shown(raw)
+                and here.payload["reason"] == "other_tenant"
+            )
+        with db.tenant_session(acme.id) as s:
+            there = s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "token.used_elsewhere").order_by(AuditEntry.seq.desc())
+            ).first()
+            assert there is not None and there.payload["workspace"] == "northwind"
+
+
+def test_customers_page_by_cursor_and_never_show_another_workspace(
+    app: Flask, acme: TenantFixture, worlds: World
+) -> None:
+    raw = make_token(app, acme)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(50):
+        answer = api(app, acme, raw, f"/customers?q={MARK.strip()}&limit=2" + (f"&cursor={cursor}" if cursor else ""))
+        assert answer.status_code == 200, answer.get_json()
+        body = answer.get_json()
+        seen += [c["name"].removeprefix(MARK) for c in body["data"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == ["Aldridge & Co.", "Bayside Bistro", "Coast Logistics"]
+    one = api(app, acme, raw, f"/customers?q={MARK.strip()}&limit=1").get_json()["data"][0]
+    assert api(app, acme, raw, f"/customers/{one['id']}").get_json() == one
+
+
+def test_an_object_of_another_workspace_is_not_found(
+    app: Flask, acme: TenantFixture, northwind: TenantFixture, worlds: World
+) -> None:
+    theirs = api(app, northwind, make_token(app, northwind), f"/customers?q={MARK.strip()}").get_json()["data"][0]["id"]
+    answer = api(app, acme, make_token(app, acme), f"/customers/{theirs}")
+    assert answer.status_code == 404 and answer.mimetype == "application/problem+json"
+    assert api(app, acme, make_token(app, acme), "/customers/cus_notanid").status_code == 404
+
+
+def test_bad_parameters_are_a_422_naming_them(app: Flask, acme: TenantFixture) -> None:
+    raw = make_token(app, acme)
+    answer = api(app, acme, raw, "/customers?limit=5000&colour=blue")
+    assert answer.status_code == 422
+    errors = answer.get_json()["errors"]
+    assert any(e.startswith("limit:") for e in errors) and any(e.startswith("colour:") for e in errors)
+    assert api(app, acme, raw, "/alerts?severity=apocalyptic").status_code == 422
+
+
+def test_a_token_without_the_scope_gets_a_403(app: Flask, acme: TenantFixture) -> None:
+    raw = make_token(app, acme, scopes=("write:alerts",))
+    answer = api(app, acme, raw, "/alerts")
+    assert answer.status_code == 403 and "lacks the scope “read”" in answer.get_json()["detail"]
+
+
+def test_a_revoked_token_stops_at_its_next_request(app: Flask, acme: TenantFixture) -> None:
+    raw = make_token(app, acme)
+    assert api(app, acme, raw, "/alerts").status_code == 200
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        s.execute(
+            update(ApiToken).where(ApiToken.token_hash == tokens.digest(raw)).values(revoked_at=datetime.now(UTC))
+        )
+    assert api(app, acme, raw, "/alerts").status_code == 401
+
+
+def test_every_call_is_audited_with_the_token_and_the_api_surface(app: Flask, acme: TenantFixture) -> None:
+    raw = make_token(app, acme)
+    api(app, acme, raw, "/alerts?status=open")
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        row = s.execute(
+            select(AuditEntry.surface, AuditEntry.actor_label, AuditEntry.payload)
+            .where(AuditEntry.action == "api.list_alerts")
+            .order_by(AuditEntry.seq.desc())
+        ).first()
+    assert row is not None and (row.surface, row.actor_label) == ("api", acme.admin)
+    assert row.payload["token"] == tokens.shown(raw)
+    assert row.payload["query"] == {"status": "open"}
+
+
+def test_every_operation_needs_a_known_scope_and_is_in_the_openapi_document(app: Flask, acme: TenantFixture) -> None:
+    assert OPERATIONS and all(op.scope in tokens.SCOPES for op in OPERATIONS)
+    doc = client_for(app, acme).get("/api/v1/openapi.json").get_json()
+    assert doc["openapi"] == "3.1.0"
+    listed = {op["operationId"] for item in doc["paths"].values() for op in item.values()}
+    assert listed == {op.name for op in OPERATIONS}
+    alerts = doc["paths"]["/alerts"]["get"]
+    assert {p["name"] for p in alerts["parameters"]} >= {"status", "severity", "cursor", "limit"}
+    schema = alerts["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(doc["components"]["schemas"][schema]["properties"]) == {"data", "next_cursor"}
+    assert "Vectis API" in client_for(app, acme).get("/api/v1/docs").get_data(as_text=True)

@@ -1,0 +1,88 @@
+"""Alerts on the REST API: the list, by status and severity, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+from sqlalchemy import select, tuple_
+
+from vectis.actions.resources import Call, Page, PageQuery, Schema, operation, page_of
+from vectis.models import Alert, Customer
+from vectis.platform import public_ids
+
+
+class AlertOut(Schema):
+    id: str = Field(description="Public id, alr_…")
+    title: str = Field(description="What is wrong, on what")
+    customer_id: str | None
+    customer_name: str | None
+    severity: Literal["critical", "warning", "info"]
+    status: Literal["open", "acknowledged", "muted", "resolved"]
+    source: str
+    condition: str
+    message: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    ticket_id: str | None
+
+
+class AlertQuery(PageQuery):
+    status: Literal["open", "acknowledged", "muted", "resolved"] | None = None
+    severity: Literal["critical", "warning", "info"] | None = None
+    customer_id: str | None = Field(default=None, description="Only this customer's alerts (cus_…)")
+
+
+def _cursor(alert: AlertOut) -> str:
+    return f"{alert.last_seen_at.isoformat()}_{alert.id}"
+
+
+@operation(
+    "GET", "/alerts", scope="read", summary="List alerts, newest first", tag="Alerts", response=AlertOut,
+    query=AlertQuery, paged=True,
+)  # fmt: skip
+def list_alerts(call: Call) -> Page[AlertOut]:
+    query: AlertQuery = call.query
+    statement = (
+        select(Alert, Customer.name)
+        .outerjoin(Customer, Customer.id == Alert.customer_id)
+        .order_by(Alert.last_seen_at.desc(), Alert.id.desc())
+        .limit(query.limit + 1)
+    )
+    if query.status:
+        statement = statement.where(Alert.state == query.status)
+    if query.severity:
+        statement = statement.where(Alert.severity == query.severity)
+    if query.customer_id:
+        customer = public_ids.decode("customer", query.customer_id)
+        if customer is None:
+            return Page[AlertOut](data=[], next_cursor=None)  # no such customer here: no alerts of it
+        statement = statement.where(Alert.customer_id == customer)
+    if query.cursor:
+        moment, _, key = query.cursor.rpartition("_alr_")
+        after = public_ids.decode("alert", "alr_" + key) if key else None
+        try:
+            at = datetime.fromisoformat(moment)
+        except ValueError:
+            at = None
+        if after is not None and at is not None:
+            statement = statement.where(tuple_(Alert.last_seen_at, Alert.id) < tuple_(at, after))
+    rows = [
+        AlertOut(
+            id=public_ids.encode("alert", a.id),
+            title=f"{a.subject_label}: {a.message.splitlines()[0][:200] if a.message else a.condition}",
+            customer_id=public_ids.encode("customer", a.customer_id) if a.customer_id else None,
+            customer_name=name,
+            severity=a.severity,  # type: ignore[arg-type]
+            status=a.state,  # type: ignore[arg-type]
+            source=a.source,
+            condition=a.condition,
+            message=a.message,
+            first_seen_at=a.first_seen_at,
+            last_seen_at=a.last_seen_at,
+            ticket_id=public_ids.encode("ticket", a.ticket_id) if a.ticket_id else None,
+        )
+        for a, name in call.session.execute(statement)
+    ]
+    return page_of(rows, query.limit, _cursor)

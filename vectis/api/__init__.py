@@ -1,0 +1,182 @@
+"""The REST API (``/api/v1``): what every capability declares in its ``api.py`` (``vectis.actions.resources``),
+served with a personal access token, answered in JSON, errors as problem details, every call audited.
+
+The workspace comes from the host, as for the browser; the token must be one of that workspace's. No endpoint takes a
+tenant id. Cookies are never read here: a browser's session cannot call the API on its own (and no CSRF token is
+needed, since nothing here trusts a cookie).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, g, render_template, request
+from pydantic import BaseModel, ValidationError
+from werkzeug.wrappers import Response
+
+from vectis.actions.resources import OPERATIONS, Call, NotFound, Operation
+from vectis.api.openapi import document
+from vectis.audit import writer as audit
+from vectis.audit.actors import Actor, Target
+from vectis.identity import tokens
+from vectis.platform import db, public_ids
+from vectis.platform.errors import problem_response
+
+_PATH_ID = re.compile(r"\{([a-z_]+)_id\}")
+BEARER = "Bearer "
+
+
+def discover() -> None:
+    """Import every capability's ``api.py``: each registers its own operations."""
+    for module in pkgutil.iter_modules([str(Path(__file__).resolve().parent.parent)]):
+        if module.ispkg and importlib.util.find_spec(f"vectis.{module.name}.api") is not None and module.name != "api":
+            importlib.import_module(f"vectis.{module.name}.api")
+
+
+def _refuse(session: Any, raw: str, refused: tokens.Refused) -> Response:
+    """401, audited where it tells someone something: in this workspace, and, for a token of another workspace, in
+    that one's too (its token is being used at the wrong address: perhaps leaked)."""
+    shown = tokens.shown(raw) if refused.reason != "malformed" else raw[:12]
+    payload = {"token": shown, "reason": refused.reason, "path": request.path[:200]}
+    audit.record(
+        session,
+        tenant_id=g.tenant.id,
+        actor=Actor.anonymous(shown),
+        surface="api",
+        action="api.refused",
+        target=Target("api", None, request.path[:200]),
+        result="blocked",
+        payload=payload,
+        error=refused.message,
+    )
+    session.commit()
+    if refused.other_tenant_id is not None:
+        with db.tenant_session(refused.other_tenant_id) as elsewhere:
+            audit.record(
+                elsewhere,
+                tenant_id=refused.other_tenant_id,
+                actor=Actor.anonymous(shown),
+                surface="api",
+                action="token.used_elsewhere",
+                target=Target("api_token", None, shown),
+                result="blocked",
+                payload={**payload, "workspace": g.tenant.slug},
+                error=f"Presented at workspace {g.tenant.slug}",
+            )
+    return problem_response(401, refused.message, "Token refused")
+
+
+def _authenticate() -> Response | None:
+    if request.endpoint in ("api.openapi", "api.docs"):
+        return None  # the API's description is public: it holds no workspace data
+    header = request.headers.get("Authorization", "")
+    if not header.startswith(BEARER):
+        return problem_response(
+            401, "Send a personal access token as “Authorization: Bearer vct_pat_…” (Account → Tokens).", "Token needed"
+        )
+    raw = header.removeprefix(BEARER).strip()
+    session = db.session()
+    found = tokens.authenticate(session, raw, datetime.now(UTC))
+    if isinstance(found, tokens.Refused):
+        return _refuse(session, raw, found)
+    session.commit()  # its "last used"
+    g.api_principal = found
+    return None
+
+
+def _actor(principal: tokens.Principal) -> Actor:
+    return Actor("user", str(principal.user_id), principal.email, principal.role)
+
+
+def _query(op: Operation) -> Any:
+    if op.query is None:
+        if request.args:
+            raise _Invalid([f"{name}: unknown parameter" for name in request.args])
+        return None
+    try:
+        return op.query.model_validate(request.args.to_dict(flat=True))
+    except ValidationError as error:
+        raise _Invalid(
+            [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)]
+        ) from None
+
+
+class _Invalid(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems[0] if problems else "invalid")
+        self.problems = problems
+
+
+def _view(op: Operation) -> Callable[..., Response]:
+    kinds = _PATH_ID.findall(op.path)
+
+    def view(**params: str) -> Response:
+        principal: tokens.Principal = g.api_principal
+        if not principal.allows(op.scope):
+            return problem_response(
+                403, f"This token lacks the scope “{op.scope}” that {op.name} needs.", "Scope missing"
+            )
+        ids: dict[str, int] = {}
+        for kind in kinds:
+            key = public_ids.decode(kind, params.get(f"{kind}_id"))
+            if key is None:
+                return problem_response(404, f"No such {kind}.")
+            ids[f"{kind}_id"] = key
+        session = db.session()
+        actor = _actor(principal)
+        try:
+            call = Call(session, actor, g.tenant.id, _query(op))
+            result: BaseModel = op.handler(call, **ids)
+        except _Invalid as invalid:
+            return problem_response(422, invalid.problems[0], "Invalid request", errors=invalid.problems)
+        except NotFound as missing:
+            return problem_response(404, str(missing))
+        audit.record(
+            session,
+            tenant_id=g.tenant.id,
+            actor=actor,
+            surface="api",
+            action=f"api.{op.name}",
+            target=Target("api", None, request.path[:200]),
+            result="ok",
+            payload={"token": principal.prefix, "query": request.args.to_dict(flat=True)},
+        )
+        session.commit()
+        return Response(result.model_dump_json(), mimetype="application/json")
+
+    view.__name__ = op.name
+    return view
+
+
+def _flask_path(path: str) -> str:
+    return re.sub(r"\{([a-z_]+)\}", r"<\1>", path)
+
+
+def openapi() -> Response:
+    return Response(document(request.host_url.rstrip("/")), mimetype="application/json")
+
+
+def docs() -> str:
+    return render_template(
+        "api/docs.html", operations=sorted(OPERATIONS, key=lambda o: (o.tag, o.path)), scopes=tokens.SCOPES
+    )
+
+
+def init_app(app: Flask) -> Blueprint:
+    """The API's blueprint, made for ``app`` (a blueprint is set up once: each app gets its own)."""
+    discover()
+    bp = Blueprint("api", __name__, url_prefix="/api/v1")
+    bp.before_request(_authenticate)
+    bp.add_url_rule("/openapi.json", endpoint="openapi", view_func=openapi, methods=["GET"])
+    bp.add_url_rule("/docs", endpoint="docs", view_func=docs, methods=["GET"])
+    for op in OPERATIONS:
+        bp.add_url_rule(_flask_path(op.path), endpoint=op.name, view_func=_view(op), methods=[op.method])
+    app.register_blueprint(bp)
+    return bp
