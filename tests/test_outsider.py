@@ -42,6 +42,7 @@ OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
     "query_id": lambda app, acme: a_saved_query(app, acme.id),  # a fresh one each time: one method deletes it
     "export_id": an_export,
     "token_id": an_api_token,  # a fresh one each time: one method revokes it
+    "saved_query_id": lambda app, acme: a_saved_query(app, acme.id),  # the API's name for it
 }
 
 

@@ -51,6 +51,7 @@ class Call:
     actor: Actor
     tenant_id: int
     query: Any
+    body: Any = None
 
 
 class NotFound(Exception):
@@ -58,6 +59,14 @@ class NotFound(Exception):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"No such {what}.")
+
+
+class Problem(Exception):
+    """Any other answer than the operation's own: its HTTP status and a sentence saying what happened."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class Operation:
     query: type[Schema] | None
     handler: Callable[..., Any]
     paged: bool
+    body: type[Schema] | None = None  # a POST's JSON body
 
 
 OPERATIONS: list[Operation] = []
@@ -86,6 +96,7 @@ def operation(
     tag: str,
     response: type[BaseModel],
     query: type[Schema] | None = None,
+    body: type[Schema] | None = None,
     paged: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the decorated function as an API operation (operationId = its name)."""
@@ -94,7 +105,7 @@ def operation(
         if any(op.name == handler.__name__ for op in OPERATIONS):
             raise ValueError(f"two API operations are called {handler.__name__}")
         OPERATIONS.append(
-            Operation(method, path, handler.__name__, summary, scope, tag, response, query, handler, paged)
+            Operation(method, path, handler.__name__, summary, scope, tag, response, query, handler, paged, body)
         )
         return handler
 

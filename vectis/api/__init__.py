@@ -21,7 +21,7 @@ from flask import Blueprint, Flask, g, render_template, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.wrappers import Response
 
-from vectis.actions.resources import OPERATIONS, Call, NotFound, Operation
+from vectis.actions.resources import OPERATIONS, Call, NotFound, Operation, Problem
 from vectis.api.openapi import document
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
@@ -108,6 +108,20 @@ def _query(op: Operation) -> Any:
         ) from None
 
 
+def _body(op: Operation) -> Any:
+    if op.body is None:
+        return None
+    raw = request.get_json(silent=True) if request.data else {}
+    if not isinstance(raw, dict):
+        raise _Invalid(["body: send a JSON object (Content-Type: application/json)"])
+    try:
+        return op.body.model_validate(raw)
+    except ValidationError as error:
+        raise _Invalid(
+            [f"body.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)]
+        ) from None
+
+
 class _Invalid(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__(problems[0] if problems else "invalid")
@@ -132,12 +146,15 @@ def _view(op: Operation) -> Callable[..., Response]:
         session = db.session()
         actor = _actor(principal)
         try:
-            call = Call(session, actor, g.tenant.id, _query(op))
+            call = Call(session, actor, g.tenant.id, _query(op), _body(op))
             result: BaseModel = op.handler(call, **ids)
         except _Invalid as invalid:
             return problem_response(422, invalid.problems[0], "Invalid request", errors=invalid.problems)
         except NotFound as missing:
             return problem_response(404, str(missing))
+        except Problem as problem:
+            session.commit()  # what the operation recorded of its attempt (an audit row) stays
+            return problem_response(problem.status, str(problem))
         audit.record(
             session,
             tenant_id=g.tenant.id,

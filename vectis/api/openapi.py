@@ -78,6 +78,16 @@ def _spec() -> dict[str, Any]:
             "security": [{"token": [op.scope]}],
             "x-scope": op.scope,
             "parameters": _parameters(op),
+            **(
+                {
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": op.body.model_json_schema(ref_template=REF)}},
+                    }
+                }
+                if op.body is not None
+                else {}
+            ),
             "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}, **errors},
         }
     schemas = {**definitions.get("$defs", {}), "Problem": _PROBLEM}

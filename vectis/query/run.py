@@ -192,14 +192,21 @@ def record_run(
 
 
 def audited_preview(
-    session: Session, spec: Spec, *, tenant_id: int, actor: Actor, saved: SavedQuery | None = None
+    session: Session,
+    spec: Spec,
+    *,
+    tenant_id: int,
+    actor: Actor,
+    saved: SavedQuery | None = None,
+    surface: str = "ui",
+    limit: int = PREVIEW_ROWS,
 ) -> tuple[Preview | None, str | None]:
     """A preview as a person asks for it: run, written to the audit log (a run stopped at its time limit too,
     as failed), counted on the saved query it came from, committed. Returns (preview, why it stopped)."""
     shown: Preview | None = None
     stopped: str | None = None
     try:
-        shown = preview(session, spec)
+        shown = preview(session, spec, limit=limit)
     except QueryTimeout as error:
         stopped = str(error)
     record_run(
@@ -211,6 +218,7 @@ def audited_preview(
         rows=shown.trail.result if shown else 0,
         milliseconds=shown.milliseconds if shown else PREVIEW_TIMEOUT_MS,
         saved=Target("saved_query", str(saved.id), saved.name) if saved else None,
+        surface=surface,
         result="ok" if shown else "failed",
         error=stopped,
     )
