@@ -11,11 +11,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
-from tests.conftest import HostClient, TenantFixture, client_for
+from tests.conftest import HostClient, TenantFixture, an_alert, client_for, csrf_token, login, pid
 from tests.query_world import MARK, World, world
 from vectis.actions.resources import OPERATIONS
 from vectis.identity import tokens
-from vectis.models import ApiToken, AuditEntry, SavedQuery
+from vectis.models import Alert, ApiToken, AuditEntry, SavedQuery
 from vectis.platform import db, public_ids
 
 
@@ -223,3 +223,45 @@ def test_every_operation_refuses_a_token_without_its_scope(app: Flask, acme: Ten
         )
         assert answer.status_code == 403, f"{op.method} {op.path}: {answer.status_code}"
         assert f"lacks the scope “{op.scope}”" in answer.get_json()["detail"]
+
+
+def _verb_row(app: Flask, tenant_id: int, action: str, alert_id: int) -> Any:
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        return s.execute(
+            select(
+                AuditEntry.actor_type, AuditEntry.actor_id, AuditEntry.actor_label, AuditEntry.action,
+                AuditEntry.target_type, AuditEntry.target_id, AuditEntry.target_label, AuditEntry.payload,
+                AuditEntry.result, AuditEntry.surface,
+            ).where(AuditEntry.action == action, AuditEntry.target_id == str(alert_id)).order_by(AuditEntry.seq.desc())
+        ).first()  # fmt: skip
+
+
+def test_an_api_write_is_the_uis_verb_audited_the_same_but_for_its_surface(app: Flask, acme: TenantFixture) -> None:
+    raw = make_token(app, acme, scopes=("read", "write:alerts"))
+    client = client_for(app, acme)
+    bearer = {"Authorization": f"Bearer {raw}"}
+    by_api, by_ui = an_alert(app, acme.id), an_alert(app, acme.id)
+
+    preview = client.post(f"/api/v1/alerts/{pid(app, 'alert', by_api)}/acknowledge?dry_run=true", headers=bearer)
+    assert preview.status_code == 200 and preview.get_json()["result"] == "dry_run"
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        assert s.scalar(select(Alert.state).where(Alert.id == by_api)) == "open"  # nothing was done
+
+    done = client.post(f"/api/v1/alerts/{pid(app, 'alert', by_api)}/acknowledge", headers=bearer)
+    assert done.status_code == 200 and done.get_json()["result"] == "ok", done.get_json()
+    ui = login(app, acme)
+    ui.post(f"/alerts/{pid(app, 'alert', by_ui)}/acknowledge", data={"csrf_token": csrf_token(ui, "/alerts")})
+    api_row, ui_row = (
+        _verb_row(app, acme.id, "alert.acknowledge", by_api),
+        _verb_row(app, acme.id, "alert.acknowledge", by_ui),
+    )
+    assert api_row is not None and ui_row is not None
+    assert (api_row.surface, ui_row.surface) == ("api", "ui")
+    same = ("actor_type", "actor_id", "actor_label", "action", "target_type", "target_label", "payload", "result")
+    assert {k: getattr(api_row, k) for k in same} == {k: getattr(ui_row, k) for k in same}
+
+    read_only = make_token(app, acme)  # read only
+    refused = client.post(
+        f"/api/v1/alerts/{pid(app, 'alert', by_ui)}/resolve", headers={"Authorization": f"Bearer {read_only}"}
+    )
+    assert refused.status_code == 403

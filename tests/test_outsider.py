@@ -27,6 +27,7 @@ from tests.conftest import (
     waiting_account,
 )
 from tests.test_api import make_token
+from vectis.identity import tokens
 from vectis.platform import public_ids
 
 # URL argument -> how to get an id of an acme object of that kind.
@@ -54,8 +55,9 @@ def test_it_hides_every_object_route_from_another_tenant(
     # Unsafe methods carry each session's CSRF token, so only tenancy (not CSRF) can answer 404.
     outsider_headers = {"X-CSRFToken": csrf_token(outsider, "/customers")}
     insider_headers = {"X-CSRFToken": csrf_token(insider, "/customers")}
-    insider_bearer = {"Authorization": f"Bearer {make_token(app, acme)}"}
-    outsider_bearer = {"Authorization": f"Bearer {make_token(app, northwind)}"}
+    every = tuple(tokens.SCOPES)  # so only tenancy, never a scope, can answer 404
+    insider_bearer = {"Authorization": f"Bearer {make_token(app, acme, scopes=every)}"}
+    outsider_bearer = {"Authorization": f"Bearer {make_token(app, northwind, scopes=every)}"}
     checked = []
     for rule in app.url_map.iter_rules():
         id_args = [a for a in rule.arguments if a.endswith("_id")]

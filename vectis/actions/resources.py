@@ -17,7 +17,8 @@ from typing import Any, Final, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from vectis.audit.actors import Actor
+from vectis.actions.perform import perform
+from vectis.audit.actors import Actor, Target
 
 M = TypeVar("M", bound=BaseModel)
 MAX_LIMIT: Final = 200
@@ -116,3 +117,32 @@ def page_of(items: Sequence[M], limit: int, cursor_of: Callable[[M], str]) -> Pa
     """A page from ``limit + 1`` fetched items: the extra one only says there is a next page."""
     shown = list(items[:limit])
     return Page[Any](data=shown, next_cursor=cursor_of(shown[-1]) if len(items) > limit and shown else None)
+
+
+class ActionQuery(Schema):
+    dry_run: bool = Field(default=False, description="Return what would be sent, and send nothing")
+
+
+class ActionOut(Schema):
+    """What became of a write: the same words and outcome the browser shows."""
+
+    result: str = Field(description="ok | dry_run | queued (waits for the vendor's rate limit)")
+    message: str
+    would_send: dict[str, Any] | None = Field(default=None, description="With dry_run: the payload, not sent")
+
+
+_STATUS_OF: Final = {"failed": 422, "blocked": 403, "unknown": 502}
+
+
+def act(call: Call, verb: str, target: Target, payload: dict[str, Any]) -> ActionOut:
+    """Run ``verb`` through the one write path (``perform``: permission, rate limit, dry run, audit), on the API's
+    surface; a refusal or a failure is a :class:`Problem` with the verb's own words."""
+    query: ActionQuery | None = call.query if isinstance(call.query, ActionQuery) else None
+    dry_run = bool(query and query.dry_run)
+    outcome = perform(
+        verb, target, payload, actor=call.actor, surface="api", dry_run=dry_run, session=call.session,
+        tenant_id=call.tenant_id,
+    )  # fmt: skip
+    if outcome.result in _STATUS_OF:
+        raise Problem(_STATUS_OF[outcome.result], outcome.message)
+    return ActionOut(result=outcome.result, message=outcome.message, would_send=outcome.response if dry_run else None)

@@ -8,7 +8,19 @@ from typing import Literal
 from pydantic import Field
 from sqlalchemy import select, tuple_
 
-from vectis.actions.resources import Call, Page, PageQuery, Schema, operation, page_of
+from vectis.actions.resources import (
+    ActionOut,
+    ActionQuery,
+    Call,
+    NotFound,
+    Page,
+    PageQuery,
+    Schema,
+    act,
+    operation,
+    page_of,
+)
+from vectis.audit.actors import Target
 from vectis.models import Alert, Customer
 from vectis.platform import public_ids
 
@@ -86,3 +98,26 @@ def list_alerts(call: Call) -> Page[AlertOut]:
         for a, name in call.session.execute(statement)
     ]
     return page_of(rows, query.limit, _cursor)
+
+
+def _alert_action(call: Call, verb: str, alert_id: int) -> ActionOut:
+    alert = call.session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound("alert")
+    return act(call, verb, Target("alert", str(alert.id), alert.subject_label), {})
+
+
+@operation(
+    "POST", "/alerts/{alert_id}/acknowledge", scope="write:alerts", summary="Acknowledge an alert", tag="Alerts",
+    response=ActionOut, query=ActionQuery,
+)  # fmt: skip
+def acknowledge_alert(call: Call, alert_id: int) -> ActionOut:
+    return _alert_action(call, "alert.acknowledge", alert_id)
+
+
+@operation(
+    "POST", "/alerts/{alert_id}/resolve", scope="write:alerts", summary="Resolve an alert", tag="Alerts",
+    response=ActionOut, query=ActionQuery,
+)  # fmt: skip
+def resolve_alert(call: Call, alert_id: int) -> ActionOut:
+    return _alert_action(call, "alert.resolve", alert_id)
