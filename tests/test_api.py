@@ -265,3 +265,35 @@ def test_an_api_write_is_the_uis_verb_audited_the_same_but_for_its_surface(app: 
         f"/api/v1/alerts/{pid(app, 'alert', by_ui)}/resolve", headers={"Authorization": f"Bearer {read_only}"}
     )
     assert refused.status_code == 403
+
+
+def test_a_retry_with_the_same_idempotency_key_does_nothing_twice(app: Flask, acme: TenantFixture) -> None:
+    raw = make_token(app, acme, scopes=("read", "write:alerts"))
+    client = client_for(app, acme)
+    alert = pid(app, "alert", an_alert(app, acme.id))
+    headers = {"Authorization": f"Bearer {raw}", "Idempotency-Key": "retry-1"}
+    first = client.post(f"/api/v1/alerts/{alert}/resolve", headers=headers)
+    again = client.post(f"/api/v1/alerts/{alert}/resolve", headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        rows = s.scalars(
+            select(AuditEntry.id).where(
+                AuditEntry.action == "alert.resolve", AuditEntry.target_id == str(public_ids.decode("alert", alert))
+            )
+        ).all()
+    assert len(rows) == 1  # resolved once
+    other = client.post(f"/api/v1/alerts/{pid(app, 'alert', an_alert(app, acme.id))}/resolve", headers=headers)
+    assert other.status_code == 422 and "used for another request" in other.get_json()["detail"]
+
+
+def test_a_token_over_its_rate_gets_a_429_with_retry_after(app: Flask, acme: TenantFixture) -> None:
+    raw = make_token(app, acme)
+    app.config["VECTIS_API_RATE"] = (1 / 60, 3)  # a burst of 3, then one a minute: the 4th call must wait
+    try:
+        answers = [api(app, acme, raw, "/saved-queries?limit=1") for _ in range(4)]
+    finally:
+        del app.config["VECTIS_API_RATE"]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert 50 <= int(answers[3].headers["Retry-After"]) <= 60
+    assert "over its 1 requests a minute" in answers[3].get_json()["detail"]

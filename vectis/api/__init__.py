@@ -8,16 +8,19 @@ needed, since nothing here trusts a cookie).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import json
 import pkgutil
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from math import ceil
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, g, render_template, request
+from flask import Blueprint, Flask, current_app, g, render_template, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.wrappers import Response
 
@@ -28,9 +31,14 @@ from vectis.audit.actors import Actor, Target
 from vectis.identity import tokens
 from vectis.platform import db, public_ids
 from vectis.platform.errors import problem_response
+from vectis.platform.queues import redis
+from vectis.platform.ratelimit import TokenBucket
 
 _PATH_ID = re.compile(r"\{([a-z_]+)_id\}")
 BEARER = "Bearer "
+# Per token: 10 requests a second on average, bursts of 60 (a page of lists, a client's start-up).
+RATE_PER_SECOND, BURST = 10.0, 60
+IDEMPOTENCY_KEPT = 24 * 3600  # seconds a POST's answer is kept for a retry with the same Idempotency-Key
 
 
 def discover() -> None:
@@ -87,6 +95,16 @@ def _authenticate() -> Response | None:
     if isinstance(found, tokens.Refused):
         return _refuse(session, raw, found)
     session.commit()  # its "last used"
+    rate, burst = current_app.config.get("VECTIS_API_RATE", (RATE_PER_SECOND, BURST))
+    wait = TokenBucket(redis(), f"api-token:{found.token_id}", rate, burst).try_take()
+    if wait > 0:
+        response = problem_response(
+            429,
+            f"This token is over its {rate * 60:.0f} requests a minute. Try again in {ceil(wait)} s.",
+            "Too many requests",
+        )
+        response.headers["Retry-After"] = str(ceil(wait))
+        return response
     g.api_principal = found
     return None
 
@@ -137,6 +155,12 @@ def _view(op: Operation) -> Callable[..., Response]:
             return problem_response(
                 403, f"This token lacks the scope “{op.scope}” that {op.name} needs.", "Scope missing"
             )
+        key = request.headers.get("Idempotency-Key", "").strip() if op.method == "POST" else ""
+        if key:
+            return _once(principal, key, lambda: answer(principal, params))
+        return answer(principal, params)
+
+    def answer(principal: tokens.Principal, params: dict[str, str]) -> Response:
         ids: dict[str, int] = {}
         for kind in kinds:
             key = public_ids.decode(kind, params.get(f"{kind}_id"))
@@ -170,6 +194,30 @@ def _view(op: Operation) -> Callable[..., Response]:
 
     view.__name__ = op.name
     return view
+
+
+def _once(principal: tokens.Principal, key: str, answer: Callable[[], Response]) -> Response:
+    """A POST with an ``Idempotency-Key``: the first answer is kept a day and given again to a retry of the same
+    request, which does nothing twice. The same key with another request is refused."""
+    if len(key) > 200:
+        return problem_response(422, "An Idempotency-Key is at most 200 characters.", "Invalid request")
+    fingerprint = hashlib.sha256(f"{request.method} {request.full_path}\n".encode() + request.get_data()).hexdigest()
+    slot = f"vectis:idempotency:{principal.token_id}:{hashlib.sha256(key.encode()).hexdigest()}"
+    store = redis()
+    if store.set(slot, json.dumps({"fingerprint": fingerprint}), nx=True, ex=IDEMPOTENCY_KEPT):
+        response = answer()
+        kept = {"fingerprint": fingerprint, "status": response.status_code, "body": response.get_data(as_text=True),
+                "mimetype": response.mimetype}  # fmt: skip
+        store.set(slot, json.dumps(kept), ex=IDEMPOTENCY_KEPT)
+        return response
+    earlier = json.loads(store.get(slot) or "{}")
+    if earlier.get("fingerprint") != fingerprint:
+        return problem_response(422, "This Idempotency-Key was used for another request. Use a new key.", "Key reused")
+    if "status" not in earlier:
+        return problem_response(409, "The first request with this Idempotency-Key is still running.", "In progress")
+    replay = Response(earlier["body"], status=earlier["status"], mimetype=earlier["mimetype"])
+    replay.headers["Idempotent-Replayed"] = "true"
+    return replay
 
 
 def _flask_path(path: str) -> str:
