@@ -12,17 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar
+from typing import Annotated, Any, Final, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 
 from vectis.actions.perform import perform
 from vectis.audit.actors import Actor, Target
+from vectis.platform.public_ids import PREFIXES
 
 M = TypeVar("M", bound=BaseModel)
 MAX_LIMIT: Final = 200
 DEFAULT_LIMIT: Final = 50
+
+
+# Free text in a query parameter: anything but a NUL byte, which PostgreSQL cannot hold (every request refuses one).
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+
+
+def id_shape(kind: str) -> StringConstraints:
+    """The shape of a public id of ``kind`` (``cus_`` and 13 characters), for ``Annotated[str, id_shape(kind)]``:
+    it goes into the OpenAPI document, so a client knows one when it sees one."""
+    return StringConstraints(pattern=rf"^{PREFIXES[kind]}_[0-9a-z]{{13}}$")
 
 
 class Schema(BaseModel):
@@ -32,7 +43,7 @@ class Schema(BaseModel):
 
 
 class PageQuery(Schema):
-    cursor: str | None = Field(default=None, description="From the previous page's next_cursor")
+    cursor: Text | None = Field(default=None, max_length=200, description="From the previous page's next_cursor")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items on this page")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from sqlalchemy import select, tuple_
@@ -17,6 +17,7 @@ from vectis.actions.resources import (
     PageQuery,
     Schema,
     act,
+    id_shape,
     operation,
     page_of,
 )
@@ -43,7 +44,9 @@ class AlertOut(Schema):
 class AlertQuery(PageQuery):
     status: Literal["open", "acknowledged", "muted", "resolved"] | None = None
     severity: Literal["critical", "warning", "info"] | None = None
-    customer_id: str | None = Field(default=None, description="Only this customer's alerts (cus_…)")
+    customer_id: Annotated[str, id_shape("customer")] | None = Field(
+        default=None, description="Only this customer's alerts"
+    )
 
 
 def _cursor(alert: AlertOut) -> str:

@@ -28,6 +28,7 @@ _PROBLEM: dict[str, Any] = {
     "required": ["title", "status", "detail"],
 }
 _ERRORS = {
+    "400": "The request cannot be read (a NUL byte in it)",
     "401": "No token, or a token refused (unknown, expired, revoked, another workspace's)",
     "403": "The token lacks the operation's scope",
     "404": "No such object in this workspace",

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import Field
 from sqlalchemy import select
 
-from vectis.actions.resources import Call, NotFound, Page, PageQuery, Schema, operation, page_of
+from vectis.actions.resources import Call, NotFound, Page, PageQuery, Schema, Text, operation, page_of
 from vectis.models import Customer
 from vectis.platform import public_ids
 
@@ -39,7 +39,7 @@ class CustomerOut(Schema):
 
 
 class CustomerQuery(PageQuery):
-    q: str | None = Field(default=None, max_length=100, description="Words of the name, matched anywhere")
+    q: Text | None = Field(default=None, max_length=100, description="Words of the name, matched anywhere")
 
 
 @operation(

@@ -34,6 +34,15 @@ UNKNOWN_WORKSPACE = "There is no Vectis workspace at this address. Check the lin
 
 
 API_PREFIX = "/api/"
+# An HTTP header is Latin-1 on the wire: a message's typographic punctuation would stop the server from sending the
+# answer at all (werkzeug and gunicorn refuse the header). The header gets plain equivalents; the page keeps them.
+_PLAIN = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "…": "...", "—": "-", "–": "-", "→": "->", "·": "-"})
+
+
+def header_text(message: str) -> str:
+    """``message`` as a header value can carry it: typographic punctuation made plain, anything else outside
+    Latin-1 replaced by "?"."""
+    return message.translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
 
 
 def problem_response(status: int, message: str, title: str | None = None, **extra: object) -> Response:
@@ -41,7 +50,7 @@ def problem_response(status: int, message: str, title: str | None = None, **extr
     body = {"type": "about:blank", "title": title or MESSAGES.get(status, MESSAGES[500])[0], "status": status}
     body |= {"detail": message, **extra}
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
-    response.headers["X-Vectis-Error"] = message
+    response.headers["X-Vectis-Error"] = header_text(message)
     return response
 
 
@@ -51,7 +60,7 @@ def error_response(status: int, message: str, title: str | None = None) -> Respo
     title = title or MESSAGES.get(status, MESSAGES[500])[0]
     page = render_template("errors/error.html", status=status, title=title, message=message)
     response = Response(page, status=status, mimetype="text/html")
-    response.headers["X-Vectis-Error"] = message
+    response.headers["X-Vectis-Error"] = header_text(message)
     return response
 
 

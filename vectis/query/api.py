@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import select
 
-from vectis.actions.resources import Call, NotFound, Page, PageQuery, Problem, Schema, operation, page_of
+from vectis.actions.resources import Call, NotFound, Page, PageQuery, Problem, Schema, Text, operation, page_of
 from vectis.models import SavedQuery
 from vectis.platform import public_ids
 from vectis.query import run, saved
@@ -27,7 +27,7 @@ class SavedQueryOut(Schema):
 
 
 class SavedQueryList(PageQuery):
-    q: str | None = Field(default=None, max_length=100, description="Words of the name or the description")
+    q: Text | None = Field(default=None, max_length=100, description="Words of the name or the description")
 
 
 class RunBody(Schema):
