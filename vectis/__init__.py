@@ -83,9 +83,10 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     errors.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
-    api_bp = api.init_app(app)
+    api_blueprints = api.init_app(app)
     csrf.exempt(webhooks.bp)  # vendors sign their callbacks; there is no browser session to forge
-    csrf.exempt(api_bp)  # a bearer token, never a cookie: there is no browser session to forge
+    for blueprint in api_blueprints:
+        csrf.exempt(blueprint)  # a bearer token, never a cookie: there is no browser session to forge
     # Everything made so far (modules, the app, SQLAlchemy's metadata, compiled templates' parents) lives as
     # long as the process: kept out of the collector's full passes, which otherwise walked all of it every
     # few requests and tripled a busy page's p95 (hub page 38 -> 110 ms; bench/hub.py).

@@ -64,6 +64,7 @@ class Call:
     tenant_id: int
     query: Any
     body: Any = None
+    surface: str = "api"  # or "mcp": where the audit log says the call came from
 
 
 class NotFound(Exception):
@@ -151,7 +152,7 @@ def act(call: Call, verb: str, target: Target, payload: dict[str, Any]) -> Actio
     query: ActionQuery | None = call.query if isinstance(call.query, ActionQuery) else None
     dry_run = bool(query and query.dry_run)
     outcome = perform(
-        verb, target, payload, actor=call.actor, surface="api", dry_run=dry_run, session=call.session,
+        verb, target, payload, actor=call.actor, surface=call.surface, dry_run=dry_run, session=call.session,
         tenant_id=call.tenant_id,
     )  # fmt: skip
     if outcome.result in _STATUS_OF:

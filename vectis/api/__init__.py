@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.wrappers import Response
 
 from vectis.actions.resources import OPERATIONS, Call, NotFound, Operation, Problem
+from vectis.api import mcp
 from vectis.api.openapi import document
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
@@ -234,8 +235,8 @@ def docs() -> str:
     )
 
 
-def init_app(app: Flask) -> Blueprint:
-    """The API's blueprint, made for ``app`` (a blueprint is set up once: each app gets its own)."""
+def init_app(app: Flask) -> list[Blueprint]:
+    """The API's blueprints (REST and MCP), made for ``app`` (a blueprint is set up once: each app gets its own)."""
     discover()
     bp = Blueprint("api", __name__, url_prefix="/api/v1")
     bp.before_request(_authenticate)
@@ -244,4 +245,4 @@ def init_app(app: Flask) -> Blueprint:
     for op in OPERATIONS:
         bp.add_url_rule(_flask_path(op.path), endpoint=op.name, view_func=_view(op), methods=[op.method])
     app.register_blueprint(bp)
-    return bp
+    return [bp, mcp.init_app(app, _authenticate)]

@@ -1,0 +1,134 @@
+"""The MCP endpoint with the official SDK client over real HTTP: the tool list follows the token's scopes, tools
+answer from the token's own workspace, a write tool previews by default and acts only when told, every call is
+audited, and a token of another workspace is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx2
+import pytest
+from flask import Flask
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from tests.conftest import TenantFixture, an_alert, pid
+from tests.query_world import MARK, world
+from tests.test_api import make_token
+from vectis.models import Alert, AuditEntry
+from vectis.platform import db
+
+
+@pytest.fixture(scope="module")
+def served(app: Flask) -> Iterator[int]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+
+
+def session(port: int, tenant: TenantFixture, raw: str, work: Callable[[Client], Awaitable[Any]]) -> Any:
+    """One client session, as Claude Desktop or any streamable-HTTP client opens one (to 127.0.0.1 with the
+    workspace's Host: *.localhost does not resolve everywhere)."""
+
+    async def run() -> Any:
+        headers = {"Authorization": f"Bearer {raw}", "Host": f"{tenant.host}:{port}"}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=20) as http,
+            Client(streamable_http_client(f"http://127.0.0.1:{port}/api/mcp", http_client=http)) as client,
+        ):
+            return await work(client)
+
+    return asyncio.run(run())
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def test_a_read_only_token_sees_no_write_tool_and_lists_its_own_alerts(
+    app: Flask, served: int, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    world(app, northwind.id, secret=True)
+    world(app, acme.id)
+    alert = an_alert(app, acme.id)
+    raw = make_token(app, acme)  # read only
+
+    async def work(client: Client) -> Any:
+        names = sorted(t.name for t in (await client.list_tools()).tools)
+        alerts = await client.call_tool("list_alerts", {"status": "open", "limit": 200})
+        hidden = await client.call_tool("resolve_alert", {"alert_id": pid(app, "alert", alert), "preview": False})
+        return names, alerts, hidden
+
+    names, alerts, hidden = session(served, acme, raw, work)
+    assert names == ["get_customer", "list_alerts", "list_customers", "list_saved_queries", "run_saved_query"]
+    assert not alerts.is_error
+    items = alerts.structured_content["data"]
+    assert items and {"title", "customerName", "severity"} <= set(items[0])
+    assert pid(app, "alert", alert) in {a["id"] for a in items}
+    assert all("Secret" not in str(a["customerName"]) for a in items)
+    assert hidden.is_error and hidden.content[0].text == "Unknown tool: resolve_alert"
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        assert s.scalar(select(Alert.state).where(Alert.id == alert)) == "open"
+        row = s.execute(
+            select(AuditEntry.surface, AuditEntry.payload)
+            .where(AuditEntry.action == "mcp.list_alerts")
+            .order_by(AuditEntry.seq.desc())
+        ).first()
+    assert row is not None and row.surface == "mcp" and row.payload["arguments"]["status"] == "open"
+
+
+def test_a_write_tool_previews_by_default_and_acts_when_told(app: Flask, served: int, acme: TenantFixture) -> None:
+    alert = an_alert(app, acme.id)
+    raw = make_token(app, acme, scopes=("read", "write:alerts"))
+    target = pid(app, "alert", alert)
+
+    async def work(client: Client) -> Any:
+        preview = await client.call_tool("acknowledge_alert", {"alert_id": target})
+        done = await client.call_tool("acknowledge_alert", {"alert_id": target, "preview": False})
+        missing = await client.call_tool("acknowledge_alert", {"alert_id": "alr_0000000000000", "preview": False})
+        return preview, done, missing
+
+    preview, done, missing = session(served, acme, raw, work)
+    assert preview.structured_content["result"] == "dry_run" and done.structured_content["result"] == "ok"
+    assert missing.is_error and "No such alert" in missing.content[0].text
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        assert s.scalar(select(Alert.state).where(Alert.id == alert)) == "acknowledged"
+        surfaces = s.scalars(
+            select(AuditEntry.surface).where(AuditEntry.action == "alert.acknowledge", AuditEntry.target_id == str(alert))
+            .order_by(AuditEntry.seq)
+        ).all()  # fmt: skip
+    assert surfaces == ["mcp", "mcp"]  # the dry run and the act, each through the one write path
+
+
+def test_a_saved_query_runs_as_a_tool(app: Flask, served: int, acme: TenantFixture) -> None:
+    world(app, acme.id)
+    raw = make_token(app, acme)
+
+    async def work(client: Client) -> Any:
+        listed = await client.call_tool("list_saved_queries", {"q": "renewals"})
+        first = listed.structured_content["data"][0]["id"]
+        return await client.call_tool("run_saved_query", {"saved_query_id": first, "limit": 1000})
+
+    ran = session(served, acme, raw, work)
+    assert not ran.is_error, ran.content
+    rows = ran.structured_content["rows"]
+    assert [row[2:] for row in rows if row[0] == MARK + "Aldridge & Co."] == [[12, "4200.00"]]
+
+
+def test_a_token_of_another_workspace_is_refused(
+    app: Flask, served: int, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    raw = make_token(app, acme)
+    with pytest.raises(BaseException) as refused:
+        session(served, northwind, raw, lambda client: client.list_tools())
+    leaves = [repr(leaf) for leaf in _leaves(refused.value)]
+    assert any("belongs to another workspace" in leaf for leaf in leaves), leaves
