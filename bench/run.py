@@ -32,6 +32,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "load": (["--users", "1", "5", "--seconds", "5", "--events", "5000", "--tickets", "1000"], []),
     "test_connection": (["--n", "2"], []),
     "query": (["--rows", "20000", "--runs", "10"], []),
+    "api": (["--requests", "20"], []),
 }
 HEADER = "name "
 
