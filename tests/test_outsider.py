@@ -93,3 +93,5 @@ def test_it_hides_every_object_route_from_another_tenant(
     assert any(c.startswith("POST /admin/users/<pid(user):user_id>/") for c in checked)
     assert "POST /webhooks/<pid(connection):connection_id>/<token>" in checked
     assert "GET /api/v1/customers/<customer_id>" in checked
+    assert {"GET /api/v1/tickets/<ticket_id>", "GET /api/v1/rules/<rule_id>", "GET /api/v1/customers/<customer_id>/notes",
+            "GET /api/v1/customers/<customer_id>/timeline"} <= set(checked)  # fmt: skip

@@ -10,20 +10,27 @@ so the document cannot drift from what the API does.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Generic, TypeVar
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar, Final, Generic, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy.orm import Session
 
 from vectis.actions.perform import perform
 from vectis.audit.actors import Actor, Target
+from vectis.platform import public_ids
+from vectis.platform.dates import EARLIEST, LATEST, within_range
 from vectis.platform.public_ids import PREFIXES
 
 M = TypeVar("M", bound=BaseModel)
 MAX_LIMIT: Final = 200
 DEFAULT_LIMIT: Final = 50
+MAX_CURSOR: Final = 1000
 
 
 # Free text in a query parameter: anything but a NUL byte, which PostgreSQL cannot hold (every request refuses one).
@@ -45,6 +52,84 @@ class Schema(BaseModel):
 class PageQuery(Schema):
     cursor: Text | None = Field(default=None, max_length=200, description="From the previous page's next_cursor")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items on this page")
+
+
+def _stored(moment: datetime) -> datetime:
+    found = within_range(moment)
+    if found is None:
+        raise ValueError(f"a moment between {EARLIEST.year} and {LATEST.year}")
+    return found
+
+
+# A moment in a query parameter (ISO 8601; a day alone is its midnight; no zone is UTC), within what Vectis stores.
+Moment = Annotated[datetime, AfterValidator(_stored)]
+KeyPart = str | int | date | datetime | None
+
+
+def keyset(*key: KeyPart) -> str:
+    """The cursor after an item: its sort key, id last (a public id, never a row key), as opaque base64url JSON."""
+    parts = [part.isoformat() if isinstance(part, date) else part for part in key]
+    return base64.urlsafe_b64encode(json.dumps(parts, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+class KeysetQuery(PageQuery):
+    """A page query whose cursor is :func:`keyset`'s, of ``shape``: each part's type (``type | None`` where the sort
+    column may be null), a public id's kind last. A cursor Vectis did not write for this list is a 422: read as
+    the first page, it would walk a client round in circles."""
+
+    shape: ClassVar[tuple[Any, ...]] = ()
+
+    @field_validator("cursor")
+    @classmethod
+    def _readable(cls, value: str | None) -> str | None:
+        if value is not None:
+            cls._read(value)
+        return value
+
+    @property
+    def after(self) -> tuple[Any, ...] | None:
+        """The previous page's last sort key, its id as a row key; None on the first page."""
+        return None if self.cursor is None else self._read(self.cursor)
+
+    @classmethod
+    def _read(cls, cursor: str) -> tuple[Any, ...]:
+        wrong = ValueError("not a cursor of this list: pass next_cursor back as it came")
+        if len(cursor) > MAX_CURSOR:  # JSON nested a thousand deep would raise RecursionError, not ValueError
+            raise wrong
+        try:
+            parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        except (binascii.Error, ValueError):
+            raise wrong from None
+        if not isinstance(parts, list) or len(parts) != len(cls.shape):
+            raise wrong
+        read = []
+        for part, kind in zip(parts, cls.shape, strict=True):
+            value = _part(part, kind)
+            if value is _WRONG:
+                raise wrong
+            read.append(value)
+        return tuple(read)
+
+
+_WRONG = object()
+
+
+def _part(part: Any, kind: Any) -> Any:
+    """One part of a cursor as ``kind`` reads it (a type, ``type | None``, or a public id's kind), else ``_WRONG``."""
+    if isinstance(kind, str):
+        key = public_ids.decode(kind, part) if isinstance(part, str) else None
+        return _WRONG if key is None else key
+    types = get_args(kind) or (kind,)
+    if part is None:
+        return None if type(None) in types else _WRONG
+    try:
+        if isinstance(part, str) and datetime in types:
+            return within_range(datetime.fromisoformat(part)) or _WRONG
+        if isinstance(part, str) and date in types:
+            return date.fromisoformat(part)
+    except ValueError:
+        return _WRONG
+    return part if type(part) in types else _WRONG  # type(): a bool is no int here
 
 
 class Page(BaseModel, Generic[M]):

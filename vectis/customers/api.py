@@ -1,14 +1,28 @@
-"""Customers on the REST API: the list (with a name search) and one customer."""
+"""Customers on the REST API: the list (with a name search), one customer, and its timeline and internal notes
+(the customer's and its sites', as its hub shows them)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
-from vectis.actions.resources import Call, NotFound, Page, PageQuery, Schema, Text, operation, page_of
-from vectis.models import Customer
+from vectis.actions.resources import (
+    Call,
+    KeysetQuery,
+    Moment,
+    NotFound,
+    Page,
+    PageQuery,
+    Schema,
+    Text,
+    keyset,
+    operation,
+    page_of,
+)
+from vectis.customers.timeline import kind_label
+from vectis.models import Customer, CustomerNote, TimelineEvent, User
 from vectis.platform import public_ids
 
 
@@ -70,3 +84,121 @@ def get_customer(call: Call, customer_id: int) -> CustomerOut:
     if customer is None:
         raise NotFound("customer")
     return CustomerOut.of(customer)
+
+
+def _family(call: Call, customer_id: int) -> list[int]:
+    """The customer and its sites, as its hub shows them; NotFound for one not in this workspace."""
+    customer = call.session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("customer")
+    return [customer.id, *call.session.scalars(select(Customer.id).where(Customer.parent_id == customer.id))]
+
+
+def _customer(key: int | None) -> str | None:
+    return public_ids.encode("customer", key) if key else None
+
+
+class EventOut(Schema):
+    id: str = Field(description="Public id, evt_…")
+    customer_id: str | None = Field(description="The customer or the site it happened at (cus_…)")
+    occurred_at: datetime
+    source: str = Field(description="The tool it came from, as people name it (“Note” for an internal note)")
+    kind: str = Field(description="backup.security, ticket.opened, note, …")
+    kind_label: str = Field(description="The kind in words")
+    title: str
+    detail: str | None
+    severity: str | None
+    ticket_id: str | None = Field(description="The ticket a ticket entry is about (tkt_…)")
+    note_id: str | None = Field(description="The internal note this entry is (not_…)")
+
+
+class TimelineQuery(KeysetQuery):
+    shape = (datetime, "timeline_event")
+    since: Moment | None = Field(default=None, description="At or after this moment")
+    until: Moment | None = Field(default=None, description="Before this moment")
+    source: str | None = Field(default=None, max_length=40, description="Only this tool's events (“Note”: notes)")
+
+
+@operation(
+    "GET", "/customers/{customer_id}/timeline", scope="read", summary="A customer's timeline, newest first",
+    tag="Customers", response=EventOut, query=TimelineQuery, paged=True,
+)  # fmt: skip
+def customer_timeline(call: Call, customer_id: int) -> Page[EventOut]:
+    query: TimelineQuery = call.query
+    event = TimelineEvent
+    statement = (
+        select(event)
+        .where(event.customer_id.in_(_family(call, customer_id)))
+        .order_by(event.occurred_at.desc(), event.id.desc())
+        .limit(query.limit + 1)
+    )
+    if query.since:
+        statement = statement.where(event.occurred_at >= query.since)
+    if query.until:
+        statement = statement.where(event.occurred_at < query.until)
+    if query.source:
+        statement = statement.where(event.source == query.source)
+    if after := query.after:
+        statement = statement.where(tuple_(event.occurred_at, event.id) < tuple_(*after))
+    rows = [
+        EventOut(
+            id=public_ids.encode("timeline_event", e.id),
+            customer_id=_customer(e.customer_id),
+            occurred_at=e.occurred_at,
+            source=e.source,
+            kind=e.kind,
+            kind_label=kind_label(e.kind),
+            title=e.title,
+            detail=e.detail,
+            severity=e.severity,
+            ticket_id=public_ids.encode("ticket", e.ticket_id) if e.ticket_id else None,
+            note_id=public_ids.encode("note", e.note_id) if e.note_id else None,
+        )
+        for e in call.session.scalars(statement)
+    ]
+    return page_of(rows, query.limit, lambda e: keyset(e.occurred_at, e.id))
+
+
+class NoteOut(Schema):
+    id: str = Field(description="Public id, not_…")
+    customer_id: str | None = Field(description="The customer or the site it is about (cus_…)")
+    body: str
+    author: str | None = Field(description="Who wrote it; null once their account is gone")
+    occurred_at: datetime = Field(description="When what it tells happened (when it was written, unless pinned)")
+    created_at: datetime
+    updated_at: datetime
+
+
+class NoteQuery(KeysetQuery):
+    shape = (datetime, "note")
+
+
+@operation(
+    "GET", "/customers/{customer_id}/notes", scope="read", summary="A customer's internal notes, newest first",
+    tag="Customers", response=NoteOut, query=NoteQuery, paged=True,
+)  # fmt: skip
+def customer_notes(call: Call, customer_id: int) -> Page[NoteOut]:
+    query: NoteQuery = call.query
+    note = CustomerNote
+    statement = (
+        select(note, User.name)
+        .outerjoin(User, User.id == note.author_id)
+        .where(note.customer_id.in_(_family(call, customer_id)))
+        .order_by(note.occurred_at.desc(), note.id.desc())
+        .limit(query.limit + 1)
+    )
+    if after := query.after:
+        statement = statement.where(tuple_(note.occurred_at, note.id) < tuple_(*after))
+    rows = [
+        NoteOut(
+            id=public_ids.encode("note", n.id),
+            customer_id=_customer(n.customer_id),
+            body=n.body,
+            author=author,
+            occurred_at=n.occurred_at,
+            created_at=n.created_at,
+            updated_at=n.updated_at,
+        )
+        for n, author in call.session.execute(statement)
+    ]
+    return page_of(rows, query.limit, lambda n: keyset(n.occurred_at, n.id))

@@ -34,6 +34,9 @@ PREFIXES = {
     "ticket": "tkt",
     "user": "usr",
     "board": "brd",
+    "backup_job": "bkj",
+    "contract": "ctr",
+    "timeline_event": "evt",
 }
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32, lowercase: no i, l, o, u
 _ROUNDS = 4
