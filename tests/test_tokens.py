@@ -71,6 +71,8 @@ def test_a_token_is_shown_once_stored_as_a_hash_and_listed_by_its_start(
 def test_a_token_never_does_more_than_its_owner_nor_lives_longer_than_the_workspace_allows(
     app: Flask, acme: TenantFixture, make_user: Any, role: str, scopes: list[str], days: str, problem: str
 ) -> None:
+    with app.app_context(), db.system_session() as s:  # the default limit, whatever another test's walk set
+        s.execute(update(Tenant).where(Tenant.id == acme.id).values(max_token_days=365))
     me = make_user(acme, role)
     refused = _make(login(app, acme, me.email), scopes=scopes, days=days)
     assert refused.status_code == 422 and problem in refused.get_data(as_text=True)
