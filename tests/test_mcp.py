@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx2
@@ -45,7 +46,9 @@ def session(port: int, tenant: TenantFixture, raw: str, work: Callable[[Client],
         ):
             return await work(client)
 
-    return asyncio.run(run())
+    # On a thread of its own: a worker that has run the browser tests holds Playwright's event loop on this one.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, run()).result()
 
 
 def _leaves(error: BaseException) -> list[BaseException]:

@@ -38,3 +38,8 @@ def test_a_technician_makes_copies_and_revokes_a_token(
     row.get_by_role("button", name="Revoke").click()
     expect(page.get_by_test_id("token-list").locator("tr", has_text="Claude Desktop")).to_contain_text("Revoked")
     page.screenshot(path=str(screenshots_dir / "tokens-revoked.png"), full_page=True)
+
+    page.goto(f"http://{acme.host}:{live_server}/api/v1/docs")
+    expect(page.get_by_role("heading", name="Vectis API")).to_be_visible()
+    expect(page.locator("#list_alerts")).to_contain_text("/api/v1/alerts")
+    page.screenshot(path=str(screenshots_dir / "api-docs.png"), full_page=True)
