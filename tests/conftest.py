@@ -17,9 +17,11 @@ import functools
 import itertools
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 from werkzeug.routing import AnyConverter
 from werkzeug.routing import Rule as UrlRule
+from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 import vectis.capabilities  # noqa: F401 - registers every verb before a test module reads VERBS
@@ -231,6 +234,19 @@ class HostClient(FlaskClient):
 
 
 _client_addresses = itertools.count(1)
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[int]:
+    """The app on a real socket (127.0.0.1, a free port) in a thread, for clients that speak HTTP themselves: a
+    browser, an MCP client, schemathesis. Yields the port; a request names its workspace with its Host header."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
 
 
 def client_for(app: Flask, tenant: TenantFixture | str, *, address: str | None = None) -> HostClient:

@@ -297,3 +297,11 @@ def test_a_token_over_its_rate_gets_a_429_with_retry_after(app: Flask, acme: Ten
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert 50 <= int(answers[3].headers["Retry-After"]) <= 60
     assert "over its 1 requests a minute" in answers[3].get_json()["detail"]
+
+
+def test_a_cursor_vectis_did_not_write_is_a_422_on_every_list(app: Flask, acme: TenantFixture) -> None:
+    raw = make_token(app, acme)
+    for path in ("/customers", "/alerts", "/tickets", "/contracts", "/backups", "/rules", "/saved-queries"):
+        answer = api(app, acme, raw, f"{path}?cursor=bm90LWEtY3Vyc29y")
+        assert answer.status_code == 422, (path, answer.status_code)
+        assert "not a cursor of this list" in answer.get_json()["detail"], path

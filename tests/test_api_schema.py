@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,9 +14,8 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from werkzeug.serving import make_server
 
-from tests.conftest import TenantFixture, client_for
+from tests.conftest import TenantFixture, client_for, serving
 from tests.query_world import world
 from tests.test_api import make_token
 from vectis.identity import tokens
@@ -25,11 +23,8 @@ from vectis.identity import tokens
 
 @pytest.fixture(scope="module")
 def served(app: Flask) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_port
-    server.shutdown()
+    with serving(app) as port:
+        yield port
 
 
 def _schema(app: Flask, tenant: TenantFixture) -> Any:

@@ -5,7 +5,6 @@ audited, and a token of another workspace is refused."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,9 +15,8 @@ from flask import Flask
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from tests.conftest import TenantFixture, an_alert, pid
+from tests.conftest import TenantFixture, an_alert, pid, serving
 from tests.query_world import MARK, world
 from tests.test_api import make_token
 from vectis.models import Alert, AuditEntry
@@ -27,11 +25,8 @@ from vectis.platform import db
 
 @pytest.fixture(scope="module")
 def served(app: Flask) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_port
-    server.shutdown()
+    with serving(app) as port:
+        yield port
 
 
 def session(port: int, tenant: TenantFixture, raw: str, work: Callable[[Client], Awaitable[Any]]) -> Any:

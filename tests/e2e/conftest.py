@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
 
-from tests.conftest import TenantFixture
+from tests.conftest import TenantFixture, serving
 from tests.vendors.support import add_connection, forget_synced, serve_app, sync, vendor_url
 from tests.vendors.test_connectwise import config as connectwise_config
 from tests.vendors.test_keepit import CONFIG as KEEPIT_CONFIG
@@ -54,11 +52,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def live_server(app: Flask) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_port
-    server.shutdown()
+    with serving(app) as port:
+        yield port
 
 
 @pytest.fixture(scope="session")

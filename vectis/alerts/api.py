@@ -12,12 +12,13 @@ from vectis.actions.resources import (
     ActionOut,
     ActionQuery,
     Call,
+    KeysetQuery,
     NotFound,
     Page,
-    PageQuery,
     Schema,
     act,
     id_shape,
+    keyset,
     operation,
     page_of,
 )
@@ -41,7 +42,9 @@ class AlertOut(Schema):
     ticket_id: str | None
 
 
-class AlertQuery(PageQuery):
+class AlertQuery(KeysetQuery):
+    shape = (datetime, "alert")
+
     status: Literal["open", "acknowledged", "muted", "resolved"] | None = None
     severity: Literal["critical", "warning", "info"] | None = None
     customer_id: Annotated[str, id_shape("customer")] | None = Field(
@@ -50,7 +53,7 @@ class AlertQuery(PageQuery):
 
 
 def _cursor(alert: AlertOut) -> str:
-    return f"{alert.last_seen_at.isoformat()}_{alert.id}"
+    return keyset(alert.last_seen_at, alert.id)
 
 
 @operation(
@@ -74,15 +77,8 @@ def list_alerts(call: Call) -> Page[AlertOut]:
         if customer is None:
             return Page[AlertOut](data=[], next_cursor=None)  # no such customer here: no alerts of it
         statement = statement.where(Alert.customer_id == customer)
-    if query.cursor:
-        moment, _, key = query.cursor.rpartition("_alr_")
-        after = public_ids.decode("alert", "alr_" + key) if key else None
-        try:
-            at = datetime.fromisoformat(moment)
-        except ValueError:
-            at = None
-        if after is not None and at is not None:
-            statement = statement.where(tuple_(Alert.last_seen_at, Alert.id) < tuple_(at, after))
+    if after := query.after:
+        statement = statement.where(tuple_(Alert.last_seen_at, Alert.id) < tuple_(*after))
     rows = [
         AlertOut(
             id=public_ids.encode("alert", a.id),

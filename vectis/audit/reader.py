@@ -15,7 +15,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from vectis.models import AuditEntry
-from vectis.platform import params
+from vectis.platform import db, params
 
 PAGE_SIZE = 50
 DEFAULT_DAYS = 7
@@ -64,7 +64,7 @@ class AuditFilters:
         if self.user:
             stmt = stmt.where(AuditEntry.actor_type == "user", AuditEntry.actor_id == self.user)
         if self.target:
-            pattern = "%" + self.target.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = db.containing(self.target)
             stmt = stmt.where(or_(AuditEntry.target_label.ilike(pattern), AuditEntry.target_id == self.target))
         if self.since:
             stmt = stmt.where(AuditEntry.occurred_at >= datetime.combine(self.since, time.min, UTC))

@@ -14,7 +14,6 @@ from vectis.actions.resources import (
     Moment,
     NotFound,
     Page,
-    PageQuery,
     Schema,
     Text,
     keyset,
@@ -23,7 +22,7 @@ from vectis.actions.resources import (
 )
 from vectis.customers.timeline import kind_label
 from vectis.models import Customer, CustomerNote, TimelineEvent, User
-from vectis.platform import public_ids
+from vectis.platform import db, public_ids
 
 
 class CustomerOut(Schema):
@@ -52,7 +51,9 @@ class CustomerOut(Schema):
         )
 
 
-class CustomerQuery(PageQuery):
+class CustomerQuery(KeysetQuery):
+    shape = ("customer",)
+
     q: Text | None = Field(default=None, max_length=100, description="Words of the name, matched anywhere")
 
 
@@ -63,17 +64,12 @@ class CustomerQuery(PageQuery):
 def list_customers(call: Call) -> Page[CustomerOut]:
     query: CustomerQuery = call.query
     statement = select(Customer).order_by(Customer.id).limit(query.limit + 1)
-    after = public_ids.decode("customer", query.cursor) if query.cursor else None
-    if after is not None:
-        statement = statement.where(Customer.id > after)
+    if after := query.after:
+        statement = statement.where(Customer.id > after[0])
     for word in (query.q or "").split()[:5]:
-        statement = statement.where(
-            Customer.name.ilike(
-                "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", escape="\\"
-            )
-        )
+        statement = statement.where(Customer.name.ilike(db.containing(word), escape=db.LIKE_ESCAPE))
     rows = [CustomerOut.of(c) for c in call.session.scalars(statement)]
-    return page_of(rows, query.limit, lambda c: c.id)
+    return page_of(rows, query.limit, lambda c: keyset(c.id))
 
 
 @operation(

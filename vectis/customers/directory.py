@@ -132,7 +132,7 @@ class BackupRow:
 
 
 def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return db.containing(text)
 
 
 def _search(query: _Query, q: str) -> _Query:

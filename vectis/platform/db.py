@@ -111,6 +111,20 @@ def among(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
 
 
+LIKE_ESCAPE = "\\"
+
+
+def literal_like(text: str) -> str:
+    """``text`` as a LIKE pattern that matches it literally: its ``%``, ``_`` and backslashes escaped (pass
+    ``escape=LIKE_ESCAPE``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def containing(text: str) -> str:
+    """A LIKE pattern for values that contain ``text`` as written (``escape=LIKE_ESCAPE``)."""
+    return f"%{literal_like(text)}%"
+
+
 def init_app(app: Flask, settings: Settings) -> Database:
     database = Database.from_settings(settings)
     app.extensions["vectis.platform.db"] = database

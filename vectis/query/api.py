@@ -8,7 +8,18 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import select
 
-from vectis.actions.resources import Call, NotFound, Page, PageQuery, Problem, Schema, Text, operation, page_of
+from vectis.actions.resources import (
+    Call,
+    KeysetQuery,
+    NotFound,
+    Page,
+    Problem,
+    Schema,
+    Text,
+    keyset,
+    operation,
+    page_of,
+)
 from vectis.models import SavedQuery
 from vectis.platform import public_ids
 from vectis.query import run, saved
@@ -26,7 +37,9 @@ class SavedQueryOut(Schema):
     last_run_at: datetime | None
 
 
-class SavedQueryList(PageQuery):
+class SavedQueryList(KeysetQuery):
+    shape = ("saved_query",)
+
     q: Text | None = Field(default=None, max_length=100, description="Words of the name or the description")
 
 
@@ -67,17 +80,16 @@ def _out(q: SavedQuery) -> SavedQueryOut:
 )  # fmt: skip
 def list_saved_queries(call: Call) -> Page[SavedQueryOut]:
     query: SavedQueryList = call.query
-    after = public_ids.decode("saved_query", query.cursor) if query.cursor else None
-    statement = select(SavedQuery).where(saved.visible_to(call.actor)).order_by(SavedQuery.id).limit(query.limit + 1)
-    if after is not None:
-        statement = statement.where(SavedQuery.id > after)
-    rows = [_out(q) for q in call.session.scalars(statement) if not query.q or _matches(q, query.q)]
-    return page_of(rows, query.limit, lambda q: q.id)
-
-
-def _matches(q: SavedQuery, words: str) -> bool:
-    text = f"{q.name} {q.description}".casefold()
-    return all(word.casefold() in text for word in words.split())
+    statement = (
+        select(SavedQuery)
+        .where(saved.visible_to(call.actor), *saved.matching(query.q or ""))
+        .order_by(SavedQuery.id)
+        .limit(query.limit + 1)
+    )
+    if after := query.after:
+        statement = statement.where(SavedQuery.id > after[0])
+    rows = [_out(q) for q in call.session.scalars(statement)]
+    return page_of(rows, query.limit, lambda q: keyset(q.id))
 
 
 @operation(

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
+from vectis.platform import db
 from vectis.query.allowlist import EDGES, TABLES, Cardinality, Kind
 from vectis.query.spec import Group, Leaf, OutColumn, Spec
 
@@ -43,7 +44,7 @@ class Compiled:
 
 
 def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return db.literal_like(text)
 
 
 def _start_of(day: date) -> datetime:

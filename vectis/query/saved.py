@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from vectis.audit.actors import Actor
 from vectis.models import Role, SavedQuery
+from vectis.platform import db
 
 AUDIENCE_LABELS: Final = {
     "everyone": "Everyone in the team",
@@ -44,12 +45,18 @@ def can_edit(query: SavedQuery, actor: Actor) -> bool:
     return actor.role == Role.TECHNICIAN.value and actor.user_id is not None and query.owner_id == actor.user_id
 
 
-def listing(session: Session, actor: Actor, search: str = "") -> list[SavedQuery]:
-    """Visible saved queries, by name; ``search`` matches words in the name or the description."""
-    statement = select(SavedQuery).where(visible_to(actor))
+def matching(search: str) -> list[ColumnElement[bool]]:
+    """Conditions for ``search``: each of its words (at most five) somewhere in the name or the description."""
+    found = []
     for word in search.split()[:5]:
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(
+        pattern = db.containing(word)
+        found.append(
             or_(SavedQuery.name.ilike(pattern, escape="\\"), SavedQuery.description.ilike(pattern, escape="\\"))
         )
+    return found
+
+
+def listing(session: Session, actor: Actor, search: str = "") -> list[SavedQuery]:
+    """Visible saved queries, by name; ``search`` matches words in the name or the description."""
+    statement = select(SavedQuery).where(visible_to(actor), *matching(search))
     return list(session.scalars(statement.order_by(SavedQuery.name, SavedQuery.id).limit(500)))
