@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -507,14 +508,16 @@ def query_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Fl
     """Saved queries: a technician saves one, and changes or deletes their own; a broken spec or someone else's
     query fails."""
     spec = examples.FAILING_BACKUP_NO_OPEN_TICKET
-    ok = {"name": "Unattended failures", "audience": "everyone", "spec": spec}
+
+    def ok() -> dict[str, Any]:  # a name of its own each time: a workspace holds one saved query of a name
+        return {"name": f"Unattended failures {uuid.uuid4().hex[:8]}", "audience": "everyone", "spec": spec}
 
     def save() -> Case:
         tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
         target = Target("saved_query", None, "Unattended failures")
-        return Case(
-            actor(tech, "technician"), target, ok, target, {**ok, "spec": {"base": "users"}}, actor(viewer, "read_only")
-        )
+        good = ok()
+        failing = {**good, "spec": {"base": "users"}}
+        return Case(actor(tech, "technician"), target, good, target, failing, actor(viewer, "read_only"))
 
     def on_own(payload: dict[str, Any]) -> Callable[[], Case]:
         def build() -> Case:
@@ -529,7 +532,7 @@ def query_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Fl
 
         return build
 
-    return {"query.save": save, "query.update": on_own(ok), "query.delete": on_own({})}
+    return {"query.save": save, "query.update": on_own(ok()), "query.delete": on_own({})}
 
 
 def rule_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask) -> dict[str, Callable[[], Case]]:

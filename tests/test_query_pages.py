@@ -206,6 +206,18 @@ def test_saved_queries_are_shared_by_role_and_edited_by_their_owner_or_an_admin(
     ).status_code in (302, 403)
     with app.app_context(), db.tenant_session(acme.id) as s:
         assert s.scalar(select(SavedQuery.id).where(SavedQuery.name == "x")) is None
+    # One saved query of a name: the list and the API find it by its name.
+    again = owner_client.post(
+        "/queries",
+        data={
+            "csrf_token": csrf_token(owner_client, "/queries/new"),
+            "q": form.encode(TOUR),
+            "name": "admins: RENEWALS",
+        },
+    )
+    assert again.status_code == 302 and "exists already" in owner_client.get(again.headers["Location"]).get_data(
+        as_text=True
+    )
     # Another tenant's id finds nothing.
     assert login(app, northwind).get(shared).status_code == 404
     # The search's words are text, not patterns.

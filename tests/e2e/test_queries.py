@@ -117,12 +117,12 @@ def test_a_technician_builds_the_tours_question_and_saves_it(
     assert any("Last backup failure" in str(line) for line in book["Query"].iter_rows(values_only=True))
 
     page.get_by_text("Save…").click()
-    page.get_by_role("textbox", name="Name", exact=True).fill("Renewals with failing backups")
+    page.get_by_role("textbox", name="Name", exact=True).fill("Renewals at risk, this week")
     page.get_by_role("button", name="Save query").click()
-    expect(page.get_by_role("heading", name="Renewals with failing backups")).to_be_visible()
+    expect(page.get_by_role("heading", name="Renewals at risk, this week")).to_be_visible()
     expect(page.get_by_test_id("query-results")).to_contain_text("4,200.00")
     page.get_by_role("link", name="Queries").first.click()
-    expect(page.get_by_test_id("saved-queries")).to_contain_text("Renewals with failing backups")
+    expect(page.get_by_test_id("saved-queries")).to_contain_text("Renewals at risk, this week")
     page.screenshot(path=str(screenshots_dir / "query-list.png"), full_page=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 
 from vectis.actions.base import ActionFailed, Applied, Context, Target, Verb
 from vectis.actions.registry import register
@@ -30,6 +30,15 @@ def _fields(payload: dict[str, Any]) -> tuple[str, str, str]:
     if audience not in AUDIENCES:
         raise ActionFailed("Share it with everyone, technicians and admins, or admins only.")
     return name, description, audience
+
+
+def _name_free(ctx: Context, name: str, keep: int | None = None) -> None:
+    """One saved query of a name in a workspace: the list and the API find it by its name."""
+    taken = ctx.session.scalar(
+        select(SavedQuery.id).where(func.lower(SavedQuery.name) == name.lower(), SavedQuery.id != (keep or 0))
+    )
+    if taken is not None:
+        raise ActionFailed(f"A saved query called “{name}” exists already: give this one another name, or open it.")
 
 
 def _spec(payload: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +67,7 @@ class SaveQuery(Verb):
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         name, description, audience = _fields(payload)
+        _name_free(ctx, name)
         spec = _spec(payload)
         owner = ctx.session.get(User, ctx.actor.user_id) if ctx.actor.user_id else None
         query = SavedQuery(
@@ -87,6 +97,7 @@ class UpdateQuery(Verb):
         query = _mine(ctx, target)
         before = query.spec_hash
         query.name, query.description, query.audience = _fields(payload)
+        _name_free(ctx, query.name, keep=query.id)
         if payload.get("spec") is not None:
             query.spec = _spec(payload)
             query.spec_hash = parse(query.spec).hash
