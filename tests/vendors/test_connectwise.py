@@ -211,9 +211,9 @@ def test_reply_internal_note_and_status_change_reach_connectwise_with_one_audit_
         changes = select(func.count()).select_from(TicketStatusChange).where(TicketStatusChange.ticket_id == ticket.id)
         assert (s.scalar(changes) or 0) >= 2  # as first synced, then as moved
         rows = s.execute(
-            select(AuditEntry.action, AuditEntry.result, AuditEntry.payload).where(
-                AuditEntry.target_id == str(ticket.id)
-            )
+            select(AuditEntry.action, AuditEntry.result, AuditEntry.payload)
+            .where(AuditEntry.target_id == str(ticket.id))
+            .order_by(AuditEntry.seq)  # in the order they were written: a heap scan promises no order
         ).all()
     assert [(a, r) for a, r, _ in rows] == [("ticket.reply", "ok"), ("ticket.reply", "ok")]
     assert rows[0][2]["request"]["text"] == "We are on it." and rows[0][2]["response"]["vendor"]["note"] == {
