@@ -4,18 +4,29 @@ OpenAPI document written from the same models, and an audit row for every call."
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from tests.conftest import HostClient, TenantFixture, an_alert, client_for, csrf_token, login, pid
+from tests.conftest import (
+    HostClient,
+    TenantFixture,
+    a_customer,
+    a_ticket,
+    an_alert,
+    client_for,
+    csrf_token,
+    login,
+    pid,
+)
 from tests.query_world import MARK, World, world
 from vectis.actions.resources import OPERATIONS
 from vectis.identity import tokens
-from vectis.models import Alert, ApiToken, AuditEntry, SavedQuery
+from vectis.models import Alert, ApiToken, AuditEntry, CustomerNote, SavedQuery
 from vectis.platform import db, public_ids
 
 
@@ -305,3 +316,25 @@ def test_a_cursor_vectis_did_not_write_is_a_422_on_every_list(app: Flask, acme: 
         answer = api(app, acme, raw, f"{path}?cursor=bm90LWEtY3Vyc29y")
         assert answer.status_code == 422, (path, answer.status_code)
         assert "not a cursor of this list" in answer.get_json()["detail"], path
+
+
+def test_notes_and_ticket_replies_go_through_the_same_verbs(app: Flask, acme: TenantFixture) -> None:
+    raw = make_token(app, acme, scopes=("read", "write:tickets"))
+    client = client_for(app, acme)
+    bearer = {"Authorization": f"Bearer {raw}"}
+    customer = pid(app, "customer", a_customer(app, acme.id))
+    body = {"body": f"Called their CIO {uuid.uuid4().hex[:6]}"}
+
+    preview = client.post(f"/api/v1/customers/{customer}/notes?dry_run=true", json=body, headers=bearer)
+    assert preview.status_code == 200 and preview.get_json()["result"] == "dry_run"
+    done = client.post(f"/api/v1/customers/{customer}/notes", json=body, headers=bearer)
+    assert done.status_code == 200 and done.get_json()["result"] == "ok", done.get_json()
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        assert s.scalar(select(func.count()).select_from(CustomerNote).where(CustomerNote.body == body["body"])) == 1
+
+    empty = client.post(f"/api/v1/customers/{customer}/notes", json={"body": ""}, headers=bearer)
+    assert empty.status_code == 422 and empty.get_json()["errors"][0].startswith("body.body")
+    ticket = pid(app, "ticket", a_ticket(app, acme.id))
+    reply = client.post(f"/api/v1/tickets/{ticket}/reply?dry_run=true", json={"text": "On it."}, headers=bearer)
+    assert reply.status_code == 200 and reply.get_json()["result"] == "dry_run", reply.get_json()
+    assert reply.get_json()["would_send"]["payload"] == {"text": "On it.", "internal": False}  # not sent

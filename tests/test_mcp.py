@@ -5,6 +5,7 @@ audited, and a token of another workspace is refused."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,12 +15,12 @@ import pytest
 from flask import Flask
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from tests.conftest import TenantFixture, an_alert, pid, serving
+from tests.conftest import TenantFixture, a_customer, an_alert, pid, serving
 from tests.query_world import MARK, world
 from tests.test_api import make_token
-from vectis.models import Alert, AuditEntry
+from vectis.models import Alert, AuditEntry, CustomerNote
 from vectis.platform import db
 
 
@@ -130,3 +131,21 @@ def test_a_token_of_another_workspace_is_refused(
         session(served, northwind, raw, lambda client: client.list_tools())
     leaves = [repr(leaf) for leaf in _leaves(refused.value)]
     assert any("belongs to another workspace" in leaf for leaf in leaves), leaves
+
+
+def test_a_note_through_mcp_is_previewed_then_written(app: Flask, served: int, acme: TenantFixture) -> None:
+    raw = make_token(app, acme, scopes=("read", "write:tickets"))
+    customer = pid(app, "customer", a_customer(app, acme.id))
+    words = f"Spoke to their office manager {uuid.uuid4().hex[:6]}"
+
+    async def work(client: Client) -> Any:
+        names = {t.name for t in (await client.list_tools()).tools}
+        preview = await client.call_tool("add_note", {"customer_id": customer, "body": words})
+        done = await client.call_tool("add_note", {"customer_id": customer, "body": words, "preview": False})
+        return names, preview, done
+
+    names, preview, done = session(served, acme, raw, work)
+    assert {"add_note", "reply_to_ticket"} <= names and "acknowledge_alert" not in names
+    assert preview.structured_content["result"] == "dry_run" and done.structured_content["result"] == "ok"
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        assert s.scalar(select(func.count()).select_from(CustomerNote).where(CustomerNote.body == words)) == 1

@@ -22,6 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlalchemy.orm import Session
 
 from vectis.actions.perform import perform
+from vectis.actions.registry import VERBS
 from vectis.audit.actors import Actor, Target
 from vectis.platform import public_ids
 from vectis.platform.dates import EARLIEST, LATEST, within_range
@@ -242,4 +243,7 @@ def act(call: Call, verb: str, target: Target, payload: dict[str, Any]) -> Actio
     )  # fmt: skip
     if outcome.result in _STATUS_OF:
         raise Problem(_STATUS_OF[outcome.result], outcome.message)
-    return ActionOut(result=outcome.result, message=outcome.message, would_send=outcome.response if dry_run else None)
+    # A dry run answers what the action would act with: the verb, its target and its payload (secrets redacted),
+    # as its audit row records it. The vendor's own request body is built only when the action is done.
+    would = {"verb": verb, "target": target.to_json(), "payload": VERBS[verb].redact(payload)} if dry_run else None
+    return ActionOut(result=outcome.result, message=outcome.message, would_send=would)

@@ -180,6 +180,26 @@ def resolve_alert(
     return _invoke("resolve_alert", "resolve_alert", {"alert_id": alert_id}, preview=preview)
 
 
+def add_note(
+    customer_id: Annotated[str, Field(description="A public id, cus_…")],
+    body: Annotated[str, Field(description="The note, in your words")],
+    preview: Annotated[bool, Field(description="True: say what would be done, and do nothing")] = True,
+) -> dict[str, Any]:
+    """Add an internal note to a customer's timeline (never shown to the customer)."""
+    return _invoke("add_note", "add_note", {"customer_id": customer_id, "body": body}, preview=preview)
+
+
+def reply_to_ticket(
+    ticket_id: Annotated[str, Field(description="A public id, tkt_…")],
+    text: Annotated[str, Field(description="The reply, or the internal note")],
+    internal: Annotated[bool, Field(description="An internal note, not sent to the contact")] = False,
+    preview: Annotated[bool, Field(description="True: say what would be sent, and send nothing")] = True,
+) -> dict[str, Any]:
+    """Reply to a ticket in its PSA (or add an internal note), in your name."""
+    arguments = {"ticket_id": ticket_id, "text": text, "internal": internal}
+    return _invoke("reply_to_ticket", "reply_to_ticket", arguments, preview=preview)
+
+
 async def _scope_filter(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
     """Hide the tools a token's scopes do not allow; refuse a call to one with the SDK's own words for a tool that
     does not exist, so a hidden tool's existence does not show."""
@@ -210,11 +230,16 @@ def build_server() -> MCPServer:
         log_level="WARNING",
     )
     reads: list[Callable[..., Any]] = [list_customers, get_customer, list_alerts, list_saved_queries, run_saved_query]
-    writes: list[Callable[..., Any]] = [acknowledge_alert, resolve_alert]
     for read in reads:
         _register(server, read.__name__, "read", read)
-    for write in writes:
-        _register(server, write.__name__, "write:alerts", write, writes=True)
+    writes: list[tuple[Callable[..., Any], str]] = [
+        (acknowledge_alert, "write:alerts"),
+        (resolve_alert, "write:alerts"),
+        (add_note, "write:tickets"),
+        (reply_to_ticket, "write:tickets"),
+    ]
+    for write, scope in writes:
+        _register(server, write.__name__, scope, write, writes=True)
     server.middleware.append(_scope_filter)
     return server
 

@@ -9,6 +9,8 @@ from pydantic import Field
 from sqlalchemy import select, tuple_
 
 from vectis.actions.resources import (
+    ActionOut,
+    ActionQuery,
     Call,
     KeysetQuery,
     Moment,
@@ -16,10 +18,12 @@ from vectis.actions.resources import (
     Page,
     Schema,
     Text,
+    act,
     keyset,
     operation,
     page_of,
 )
+from vectis.audit.actors import Target
 from vectis.customers.timeline import kind_label
 from vectis.models import Customer, CustomerNote, TimelineEvent, User
 from vectis.platform import db, public_ids
@@ -198,3 +202,21 @@ def customer_notes(call: Call, customer_id: int) -> Page[NoteOut]:
         for n, author in call.session.execute(statement)
     ]
     return page_of(rows, query.limit, lambda n: keyset(n.occurred_at, n.id))
+
+
+class NoteIn(Schema):
+    body: str = Field(min_length=1, max_length=20_000, description="The note, in your words")
+    occurred_at: datetime | None = Field(default=None, description="When it happened, if not now (UTC)")
+
+
+@operation(
+    "POST", "/customers/{customer_id}/notes", scope="write:tickets", summary="Add an internal note to a customer",
+    tag="Customers", response=ActionOut, query=ActionQuery, body=NoteIn,
+)  # fmt: skip
+def add_note(call: Call, customer_id: int) -> ActionOut:
+    customer = call.session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("customer")
+    body: NoteIn = call.body
+    payload = {"body": body.body, "occurred_at": body.occurred_at.isoformat() if body.occurred_at else ""}
+    return act(call, "note.create", Target("customer", str(customer.id), customer.name), payload)

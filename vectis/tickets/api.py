@@ -10,16 +10,20 @@ from pydantic import Field
 from sqlalchemy import select, tuple_
 
 from vectis.actions.resources import (
+    ActionOut,
+    ActionQuery,
     Call,
     KeysetQuery,
     Moment,
     NotFound,
     Page,
     Schema,
+    act,
     keyset,
     operation,
     page_of,
 )
+from vectis.audit.actors import Target
 from vectis.models import Customer, Ticket, TicketBoard, TicketNote
 from vectis.platform import public_ids
 
@@ -138,3 +142,21 @@ def get_ticket(call: Call, ticket_id: int) -> TicketDetailOut:
             TicketNoteOut(body=n.body, internal=n.internal, author=n.author, written_at=n.written_at) for n in notes
         ],
     )
+
+
+class ReplyIn(Schema):
+    text: str = Field(min_length=1, max_length=20_000, description="The reply, or the internal note")
+    internal: bool = Field(default=False, description="An internal note, not sent to the contact")
+
+
+@operation(
+    "POST", "/tickets/{ticket_id}/reply", scope="write:tickets", summary="Reply to a ticket, or add an internal note",
+    tag="Tickets", response=ActionOut, query=ActionQuery, body=ReplyIn,
+)  # fmt: skip
+def reply_to_ticket(call: Call, ticket_id: int) -> ActionOut:
+    ticket = call.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound("ticket")
+    body: ReplyIn = call.body
+    target = Target("ticket", str(ticket.id), f"#{ticket.external_id}")
+    return act(call, "ticket.reply", target, {"text": body.text, "internal": body.internal})
