@@ -68,7 +68,10 @@ def test_a_read_only_token_sees_no_write_tool_and_lists_its_own_alerts(
         return names, alerts, hidden
 
     names, alerts, hidden = session(served, acme, raw, work)
-    assert names == ["get_customer", "list_alerts", "list_customers", "list_saved_queries", "run_saved_query"]
+    assert names == [
+        "get_customer", "get_ticket", "get_timeline", "list_alerts", "list_backups", "list_customers",
+        "list_saved_queries", "list_tickets", "run_saved_query",
+    ]  # fmt: skip
     assert not alerts.is_error
     items = alerts.structured_content["data"]
     assert items and {"title", "customerName", "severity"} <= set(items[0])
@@ -149,3 +152,23 @@ def test_a_note_through_mcp_is_previewed_then_written(app: Flask, served: int, a
     assert preview.structured_content["result"] == "dry_run" and done.structured_content["result"] == "ok"
     with app.app_context(), db.tenant_session(acme.id) as s:
         assert s.scalar(select(func.count()).select_from(CustomerNote).where(CustomerNote.body == words)) == 1
+
+
+def test_tickets_timeline_and_backups_read_as_tools(app: Flask, served: int, acme: TenantFixture) -> None:
+    customer = pid(app, "customer", a_customer(app, acme.id))
+    raw = make_token(app, acme)
+
+    async def work(client: Client) -> Any:
+        tickets = await client.call_tool("list_tickets", {"customer_id": customer})
+        ticket = await client.call_tool("get_ticket", {"ticket_id": tickets.structured_content["data"][0]["id"]})
+        timeline = await client.call_tool("get_timeline", {"customer_id": customer, "limit": 5})
+        backups = await client.call_tool("list_backups", {"customer_id": customer})
+        wrong = await client.call_tool("list_backups", {"state": "on fire"})
+        return tickets, ticket, timeline, backups, wrong
+
+    tickets, ticket, timeline, backups, wrong = session(served, acme, raw, work)
+    assert [t["summary"] for t in tickets.structured_content["data"]] == ["Printer offline"]
+    assert ticket.structured_content["summary"] == "Printer offline" and not ticket.is_error
+    assert not timeline.is_error and "data" in timeline.structured_content
+    assert [b["name"] for b in backups.structured_content["data"]] == ["FS01 Daily"]
+    assert wrong.is_error and "state" in wrong.content[0].text

@@ -151,6 +151,50 @@ def list_alerts(
     return _invoke("list_alerts", "list_alerts", arguments)
 
 
+def list_tickets(  # the SDK passes a tool's arguments by name
+    *,
+    status: Annotated[str | None, Field(description="The status's exact name")] = None,
+    closed: Annotated[bool | None, Field(description="Only closed (true) or open (false) tickets")] = None,
+    customer_id: Annotated[str | None, Field(description="Only this customer's tickets (cus_…)")] = None,
+    assignee: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """PSA tickets, most recently updated first."""
+    arguments = {"status": status, "closed": closed, "customer_id": customer_id, "assignee": assignee}
+    return _invoke("list_tickets", "list_tickets", {**arguments, "limit": limit, "cursor": cursor})
+
+
+def get_ticket(ticket_id: Annotated[str, Field(description="A public id, tkt_…")]) -> dict[str, Any]:
+    """One ticket with its thread (internal notes flagged), newest last."""
+    return _invoke("get_ticket", "get_ticket", {"ticket_id": ticket_id})
+
+
+def get_timeline(
+    customer_id: Annotated[str, Field(description="A public id, cus_…")],
+    *,
+    since: Annotated[str | None, Field(description="At or after this moment (ISO 8601)")] = None,
+    until: Annotated[str | None, Field(description="Before this moment (ISO 8601)")] = None,
+    source: Annotated[str | None, Field(description="Only this tool's events")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """A customer's merged timeline across every tool and the team's notes, newest first."""
+    arguments = {"customer_id": customer_id, "since": since, "until": until, "source": source}
+    return _invoke("get_timeline", "customer_timeline", {**arguments, "limit": limit, "cursor": cursor})
+
+
+def list_backups(
+    customer_id: Annotated[str | None, Field(description="Only this customer's jobs (cus_…)")] = None,
+    state: Annotated[str | None, Field(description="Only jobs in this state (failed, stale, …)")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """Backup jobs from every backup tool, each with the state Vectis derives for it."""
+    arguments = {"customer_id": customer_id, "state": state, "limit": limit, "cursor": cursor}
+    return _invoke("list_backups", "list_backups", arguments)
+
+
 def list_saved_queries(q: str | None = None, limit: Limit = 50) -> dict[str, Any]:
     """The saved queries this token's owner may run."""
     return _invoke("list_saved_queries", "list_saved_queries", {"q": q, "limit": limit})
@@ -229,7 +273,10 @@ def build_server() -> MCPServer:
         "acknowledge and resolve alerts (preview first). Ids are Vectis public ids (cus_…, alr_…, qry_…).",
         log_level="WARNING",
     )
-    reads: list[Callable[..., Any]] = [list_customers, get_customer, list_alerts, list_saved_queries, run_saved_query]
+    reads: list[Callable[..., Any]] = [
+        list_customers, get_customer, list_alerts, list_tickets, get_ticket, get_timeline, list_backups,
+        list_saved_queries, run_saved_query,
+    ]  # fmt: skip
     for read in reads:
         _register(server, read.__name__, "read", read)
     writes: list[tuple[Callable[..., Any], str]] = [
