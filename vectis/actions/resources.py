@@ -29,6 +29,7 @@ from vectis.platform.dates import EARLIEST, LATEST, within_range
 from vectis.platform.public_ids import PREFIXES
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 MAX_LIMIT: Final = 200
 DEFAULT_LIMIT: Final = 50
 MAX_CURSOR: Final = 1000
@@ -151,6 +152,13 @@ class Call:
     query: Any
     body: Any = None
     surface: str = "api"  # or "mcp": where the audit log says the call came from
+
+    def get(self, model: type[T], key: int, what: str) -> T:
+        """The row ``key`` of ``model`` in this workspace, or :class:`NotFound` (another workspace's: the same)."""
+        found = self.session.get(model, key)
+        if found is None:
+            raise NotFound(what)
+        return found
 
 
 class NotFound(Exception):

@@ -13,7 +13,6 @@ from vectis.actions.resources import (
     ActionQuery,
     Call,
     KeysetQuery,
-    NotFound,
     Page,
     Schema,
     act,
@@ -100,9 +99,7 @@ def list_alerts(call: Call) -> Page[AlertOut]:
 
 
 def _alert_action(call: Call, verb: str, alert_id: int) -> ActionOut:
-    alert = call.session.get(Alert, alert_id)
-    if alert is None:
-        raise NotFound("alert")
+    alert = call.get(Alert, alert_id, "alert")
     return act(call, verb, Target("alert", str(alert.id), alert.subject_label), {})
 
 

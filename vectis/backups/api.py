@@ -10,7 +10,7 @@ from pydantic import Field
 from sqlalchemy import Row, select, tuple_
 
 from vectis.actions.resources import Call, KeysetQuery, Page, Schema, keyset, operation, page_of
-from vectis.backups.state import derive
+from vectis.backups.state import health_of
 from vectis.connectors import registry
 from vectis.models import BackupConnector, BackupConnectorStatus, Connection, Customer
 from vectis.platform import public_ids
@@ -49,15 +49,7 @@ class BackupQuery(KeysetQuery):
 
 
 def _out(row: Row[*tuple[Any, ...]], now: datetime) -> BackupJobOut:
-    health = derive(
-        row.state,
-        last_attempt_at=row.last_attempt_at,
-        last_success_at=row.last_success_at,
-        last_duration_seconds=row.last_duration_seconds,
-        removed_at=row.removed_at,
-        now=now,
-        message=row.message,
-    )
+    health = health_of(row, now)
     return BackupJobOut(
         id=public_ids.encode("backup_job", row.id),
         name=row.name,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from vectis.platform.dates import span, when
 
@@ -198,3 +198,33 @@ def _vendor(state: str, attempt: datetime | None, success: datetime | None, mess
         return (f"failed {latest}{why}" if state == "failed" else f"running since {latest}"), None
     since = when(success) if success else "never"
     return (f"not running; last success {since}" if state == "stopped" else f"last success {since}"), None
+
+
+class JobState(Protocol):
+    """What :func:`health_of` reads of a job and its latest status: a query row or an object with these fields."""
+
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def last_attempt_at(self) -> datetime | None: ...
+    @property
+    def last_success_at(self) -> datetime | None: ...
+    @property
+    def last_duration_seconds(self) -> int | None: ...
+    @property
+    def removed_at(self) -> datetime | None: ...
+    @property
+    def message(self) -> str | None: ...
+
+
+def health_of(job: JobState, now: datetime) -> BackupHealth:
+    """:func:`derive` for a job read with its status, as every list of jobs reads one."""
+    return derive(
+        job.state,
+        last_attempt_at=job.last_attempt_at,
+        last_success_at=job.last_success_at,
+        last_duration_seconds=job.last_duration_seconds,
+        removed_at=job.removed_at,
+        now=now,
+        message=job.message,
+    )

@@ -14,7 +14,6 @@ from vectis.actions.resources import (
     Call,
     KeysetQuery,
     Moment,
-    NotFound,
     Page,
     Schema,
     Text,
@@ -80,17 +79,13 @@ def list_customers(call: Call) -> Page[CustomerOut]:
     "GET", "/customers/{customer_id}", scope="read", summary="Get a customer", tag="Customers", response=CustomerOut
 )
 def get_customer(call: Call, customer_id: int) -> CustomerOut:
-    customer = call.session.get(Customer, customer_id)
-    if customer is None:
-        raise NotFound("customer")
+    customer = call.get(Customer, customer_id, "customer")
     return CustomerOut.of(customer)
 
 
 def _family(call: Call, customer_id: int) -> list[int]:
     """The customer and its sites, as its hub shows them; NotFound for one not in this workspace."""
-    customer = call.session.get(Customer, customer_id)
-    if customer is None:
-        raise NotFound("customer")
+    customer = call.get(Customer, customer_id, "customer")
     return [customer.id, *call.session.scalars(select(Customer.id).where(Customer.parent_id == customer.id))]
 
 
@@ -214,9 +209,7 @@ class NoteIn(Schema):
     tag="Customers", response=ActionOut, query=ActionQuery, body=NoteIn,
 )  # fmt: skip
 def add_note(call: Call, customer_id: int) -> ActionOut:
-    customer = call.session.get(Customer, customer_id)
-    if customer is None:
-        raise NotFound("customer")
+    customer = call.get(Customer, customer_id, "customer")
     body: NoteIn = call.body
     payload = {"body": body.body, "occurred_at": body.occurred_at.isoformat() if body.occurred_at else ""}
     return act(call, "note.create", Target("customer", str(customer.id), customer.name), payload)

@@ -14,7 +14,7 @@ from sqlalchemy import Select, exists, func, literal, or_, select, tuple_, union
 from sqlalchemy.orm import Session, aliased
 
 from vectis.backups import runs
-from vectis.backups.state import ATTENTION, LABEL, TONE, BackupHealth, derive, urgency
+from vectis.backups.state import ATTENTION, LABEL, TONE, BackupHealth, derive, health_of, urgency
 from vectis.connectors import registry
 from vectis.customers.phones import Phone, phone
 from vectis.models import (
@@ -255,18 +255,6 @@ def job_rows(session: Session, customer_ids: list[int]) -> list[JobRow]:
         .where(db.among(job.customer_id, customer_ids))
     ).all()
     return [JobRow._make(row) for row in rows]
-
-
-def health_of(job: JobRow, now: datetime) -> BackupHealth:
-    return derive(
-        job.state,
-        last_attempt_at=job.last_attempt_at,
-        last_success_at=job.last_success_at,
-        last_duration_seconds=job.last_duration_seconds,
-        removed_at=job.removed_at,
-        now=now,
-        message=job.message,
-    )
 
 
 def badges_for(

@@ -10,7 +10,7 @@ from pydantic import Field
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from vectis.actions.resources import Call, KeysetQuery, NotFound, Page, Schema, keyset, operation, page_of
+from vectis.actions.resources import Call, KeysetQuery, Page, Schema, keyset, operation, page_of
 from vectis.models import Rule, RuleFire, RuleVersion
 from vectis.platform import public_ids
 from vectis.rules import definition as rule_definition
@@ -95,9 +95,7 @@ def list_rules(call: Call) -> Page[RuleOut]:
 
 @operation("GET", "/rules/{rule_id}", scope="read", summary="Get a rule", tag="Rules", response=RuleDetailOut)
 def get_rule(call: Call, rule_id: int) -> RuleDetailOut:
-    rule = call.session.get(Rule, rule_id)
-    if rule is None:
-        raise NotFound("rule")
+    rule = call.get(Rule, rule_id, "rule")
     definition = call.session.scalar(
         select(RuleVersion.definition).where(RuleVersion.rule_id == rule.id, RuleVersion.version == rule.version)
     )

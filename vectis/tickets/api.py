@@ -154,9 +154,7 @@ class ReplyIn(Schema):
     tag="Tickets", response=ActionOut, query=ActionQuery, body=ReplyIn,
 )  # fmt: skip
 def reply_to_ticket(call: Call, ticket_id: int) -> ActionOut:
-    ticket = call.session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise NotFound("ticket")
+    ticket = call.get(Ticket, ticket_id, "ticket")
     body: ReplyIn = call.body
     target = Target("ticket", str(ticket.id), f"#{ticket.external_id}")
     return act(call, "ticket.reply", target, {"text": body.text, "internal": body.internal})
