@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import Table as SqlTable
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.sql import visitors
 
 from tests.conftest import TenantFixture
@@ -461,3 +461,13 @@ def test_a_trend_question_reads_the_daily_metrics(app: Flask, acme_world: World)
         ("Bayside Bistro", 1, 2, 8),
         ("Coast Logistics", 0, 1, 8),
     ]
+
+
+def test_a_question_is_always_planned_for_its_own_values(app: Flask, acme_world: World) -> None:
+    """Found by bench/query.py: once psycopg had prepared the tour's question (its sixth run on a connection),
+    PostgreSQL's generic plan took ten times as long as the one made for its values."""
+    with app.app_context(), db.tenant_session(acme_world.tenant_id) as s:
+        run.preview(s, parse(TOUR))
+        assert s.scalar(text("SELECT current_setting('plan_cache_mode')")) == "force_custom_plan"
+    with app.app_context(), db.tenant_session(acme_world.tenant_id) as s:  # the next transaction: the server's own
+        assert s.scalar(text("SELECT current_setting('plan_cache_mode')")) == "auto"
