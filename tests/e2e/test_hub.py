@@ -43,7 +43,7 @@ def test_a_technician_opens_a_customer_with_ctrl_k_and_works_its_hub(
     ).click()
     expect(page).to_have_url(re.compile(r"/customers/cus_[0-9a-z]{13}/timeline$"))
     expect(page.get_by_test_id("timeline")).to_be_visible()
-    page.get_by_label("Notes only").check()
+    page.get_by_role("checkbox", name="Notes only").check()  # not the chip it adds
     expect(page.get_by_test_id("filter-chips")).to_contain_text("Notes only")
     page.get_by_label("Note", exact=True).fill(
         "Spoke to their office manager: the NAS moves to the new rack on Friday."
