@@ -281,7 +281,7 @@ def test_a_long_value_is_shown_shortened_with_the_whole_of_it_one_click_away(app
             s, tenant_id=acme.id, actor=Actor.system(), surface="system", action="test.long_value",
             target=Target("ticket", "2", "#48284"), result="ok", payload={"request": {"text": "On it."}},
         )  # fmt: skip
-        cut, whole = reader.details(long), reader.details(short)
+        cut, whole = (reader.details(s.get_one(AuditEntry, entry.id)) for entry in (long, short))
     assert f'"text": "{"y" * reader.CLAMP}… (48,000 more characters)"' in cut.short
     assert cut.full is not None and note in cut.full and '"hash": "' in cut.full
     assert whole.full is None and '"text": "On it."' in whole.short  # nothing cut: nothing twice
