@@ -189,6 +189,7 @@ class Operation:
     handler: Callable[..., Any]
     paged: bool
     body: type[Schema] | None = None  # a POST's JSON body
+    tool: str = ""  # its MCP tool's name (vectis/api/mcp.py makes one of every operation)
 
 
 OPERATIONS: list[Operation] = []
@@ -205,14 +206,17 @@ def operation(
     query: type[Schema] | None = None,
     body: type[Schema] | None = None,
     paged: bool = False,
+    tool: str = "",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare the decorated function as an API operation (operationId = its name)."""
+    """Declare the decorated function as an API operation (operationId = its name) and an MCP tool (named ``tool``,
+    or as the operation). Its docstring, when it has one, tells MCP clients more than the summary."""
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-        if any(op.name == handler.__name__ for op in OPERATIONS):
-            raise ValueError(f"two API operations are called {handler.__name__}")
+        name = tool or handler.__name__
+        if any(op.name == handler.__name__ or op.tool == name for op in OPERATIONS):
+            raise ValueError(f"two API operations (or MCP tools) are called {name}")
         OPERATIONS.append(
-            Operation(method, path, handler.__name__, summary, scope, tag, response, query, handler, paged, body)
+            Operation(method, path, handler.__name__, summary, scope, tag, response, query, handler, paged, body, name)
         )
         return handler
 

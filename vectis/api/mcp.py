@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import json
 import os
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from a2wsgi import ASGIMiddleware
 from flask import Blueprint, Flask, g, request
@@ -33,12 +34,13 @@ from mcp.types import CallToolResult, ListToolsResult, TextContent, ToolAnnotati
 from pydantic import BaseModel, Field, ValidationError
 from werkzeug.wrappers import Response
 
-from vectis.actions.resources import OPERATIONS, ActionQuery, Call, NotFound, Problem
+from vectis.actions.resources import OPERATIONS, ActionQuery, Call, NotFound, Operation, Problem
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
 from vectis.identity import tokens
 from vectis.platform import db, public_ids
 from vectis.platform.errors import problem_response
+from vectis.platform.public_ids import PREFIXES
 
 _VIEW_CONTEXT = "vectis.mcp.view_context"  # the WSGI environ key carrying the view's contextvars
 _PRINCIPAL = "vectis.mcp.principal"
@@ -79,9 +81,8 @@ def _in_view(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _invoke(tool: str, operation: str, arguments: dict[str, Any], *, preview: bool | None = None) -> dict[str, Any]:
-    """Run REST operation ``operation`` for MCP tool ``tool``: the same validation, handler and audit."""
-    op = next(o for o in OPERATIONS if o.name == operation)
+def _invoke(op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Run REST operation ``op`` as its MCP tool: the same validation, handler and audit."""
     principal: tokens.Principal = g.api_principal
     ids: dict[str, int] = {}
     for kind in _ID.findall(op.path):
@@ -89,12 +90,14 @@ def _invoke(tool: str, operation: str, arguments: dict[str, Any], *, preview: bo
         if key is None:
             raise ToolError(f"No such {kind}.")
         ids[f"{kind}_id"] = key
+    preview = arguments.pop("preview", None)
     given = {k: v for k, v in arguments.items() if v is not None}
     try:
-        query = op.query.model_validate(given if op.body is None else {}) if op.query else None
-        if preview is not None:
-            query = ActionQuery(dry_run=preview)
-        body = op.body.model_validate(given) if op.body else None
+        if _writes(op):
+            query: Any = ActionQuery(dry_run=bool(preview))
+        else:
+            query = op.query.model_validate(_part(given, op.query)) if op.query else None
+        body = op.body.model_validate(_part(given, op.body)) if op.body else None
     except ValidationError as error:
         raise ToolError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())) from None
     session = db.session()
@@ -109,139 +112,75 @@ def _invoke(tool: str, operation: str, arguments: dict[str, Any], *, preview: bo
         tenant_id=g.tenant.id,
         actor=actor,
         surface="mcp",
-        action=f"mcp.{tool}",
-        target=Target("mcp", None, tool),
+        action=f"mcp.{op.tool}",
+        target=Target("mcp", None, op.tool),
         result="ok",
-        payload={"token": principal.prefix, "arguments": {k: str(v)[:200] for k, v in arguments.items()}},
+        payload={
+            "token": principal.prefix,
+            "arguments": {
+                k: str(v)[:200] for k, v in {**given, **({"preview": preview} if _writes(op) else {})}.items()
+            },
+        },
     )
     session.commit()
     answer: dict[str, Any] = _camel(result.model_dump(mode="json"))
     return answer
 
 
-def _register(server: MCPServer, name: str, scope: str, fn: Callable[..., Any], *, writes: bool = False) -> None:
-    TOOLS[name] = ToolSpec(name, scope, writes)
-    hints = ToolAnnotations(read_only_hint=not writes, destructive_hint=False, idempotent_hint=True)
-    server.tool(name=name, annotations=hints)(_in_view(fn))
+def _part(given: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    return {k: v for k, v in given.items() if k in model.model_fields}
 
 
-Limit = Annotated[int, Field(ge=1, le=200, description="Items on this page")]
-Cursor = Annotated[str | None, Field(description="The nextCursor of the page before")]
+def _writes(op: Operation) -> bool:
+    """A write tool: its operation acts through a verb (``ActionQuery``'s dry run), so the tool takes ``preview``."""
+    return op.query is not None and issubclass(op.query, ActionQuery)
 
 
-def list_customers(q: str | None = None, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
-    """The workspace's customers (name, sites, contact, tags), by name words."""
-    return _invoke("list_customers", "list_customers", {"q": q, "limit": limit, "cursor": cursor})
+_PREVIEW = inspect.Parameter(
+    "preview",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=True,
+    annotation=Annotated[
+        bool, Field(description="True (the default): answer what would be done and sent, and do nothing")
+    ],
+)
 
 
-def get_customer(customer_id: Annotated[str, Field(description="A public id, cus_…")]) -> dict[str, Any]:
-    """One customer."""
-    return _invoke("get_customer", "get_customer", {"customer_id": customer_id})
+def _parameters(op: Operation) -> list[inspect.Parameter]:
+    """The tool's arguments: the operation's path ids, then its query's and body's fields with their own types,
+    constraints and words (a write's ``dry_run`` becomes ``preview``)."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    found = [
+        inspect.Parameter(
+            f"{kind}_id", keyword, annotation=Annotated[str, Field(description=f"A public id, {PREFIXES[kind]}_…")]
+        )
+        for kind in _ID.findall(op.path)
+    ]
+    models = [m for m in (None if _writes(op) else op.query, op.body) if m is not None]
+    for model in models:
+        for name, info in model.model_fields.items():
+            default = inspect.Parameter.empty if info.is_required() else info.get_default(call_default_factory=True)
+            described = Field(description=info.description) if info.description else Field()
+            found.append(
+                inspect.Parameter(
+                    name, keyword, default=default, annotation=Annotated[(info.annotation, *info.metadata, described)]
+                )
+            )
+    return [*found, _PREVIEW] if _writes(op) else found
 
 
-def list_alerts(
-    severity: Literal["critical", "warning", "info"] | None = None,
-    status: Literal["open", "acknowledged", "muted", "resolved"] | None = None,
-    customer_id: str | None = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> dict[str, Any]:
-    """Alerts newest first: each with its title, customerName, severity, status and source."""
-    arguments = {"severity": severity, "status": status, "customer_id": customer_id, "limit": limit, "cursor": cursor}
-    return _invoke("list_alerts", "list_alerts", arguments)
+def _tool(op: Operation) -> Callable[..., dict[str, Any]]:
+    def tool(**arguments: Any) -> dict[str, Any]:
+        return _invoke(op, arguments)
+
+    tool.__name__ = op.tool
+    tool.__signature__ = inspect.Signature(_parameters(op), return_annotation=dict[str, Any])  # type: ignore[attr-defined]
+    return tool
 
 
-def list_tickets(  # the SDK passes a tool's arguments by name
-    *,
-    status: Annotated[str | None, Field(description="The status's exact name")] = None,
-    closed: Annotated[bool | None, Field(description="Only closed (true) or open (false) tickets")] = None,
-    customer_id: Annotated[str | None, Field(description="Only this customer's tickets (cus_…)")] = None,
-    assignee: str | None = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> dict[str, Any]:
-    """PSA tickets, most recently updated first."""
-    arguments = {"status": status, "closed": closed, "customer_id": customer_id, "assignee": assignee}
-    return _invoke("list_tickets", "list_tickets", {**arguments, "limit": limit, "cursor": cursor})
-
-
-def get_ticket(ticket_id: Annotated[str, Field(description="A public id, tkt_…")]) -> dict[str, Any]:
-    """One ticket with its thread (internal notes flagged), newest last."""
-    return _invoke("get_ticket", "get_ticket", {"ticket_id": ticket_id})
-
-
-def get_timeline(
-    customer_id: Annotated[str, Field(description="A public id, cus_…")],
-    *,
-    since: Annotated[str | None, Field(description="At or after this moment (ISO 8601)")] = None,
-    until: Annotated[str | None, Field(description="Before this moment (ISO 8601)")] = None,
-    source: Annotated[str | None, Field(description="Only this tool's events")] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> dict[str, Any]:
-    """A customer's merged timeline across every tool and the team's notes, newest first."""
-    arguments = {"customer_id": customer_id, "since": since, "until": until, "source": source}
-    return _invoke("get_timeline", "customer_timeline", {**arguments, "limit": limit, "cursor": cursor})
-
-
-def list_backups(
-    customer_id: Annotated[str | None, Field(description="Only this customer's jobs (cus_…)")] = None,
-    state: Annotated[str | None, Field(description="Only jobs in this state (failed, stale, …)")] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> dict[str, Any]:
-    """Backup jobs from every backup tool, each with the state Vectis derives for it."""
-    arguments = {"customer_id": customer_id, "state": state, "limit": limit, "cursor": cursor}
-    return _invoke("list_backups", "list_backups", arguments)
-
-
-def list_saved_queries(q: str | None = None, limit: Limit = 50) -> dict[str, Any]:
-    """The saved queries this token's owner may run."""
-    return _invoke("list_saved_queries", "list_saved_queries", {"q": q, "limit": limit})
-
-
-def run_saved_query(
-    saved_query_id: Annotated[str, Field(description="A public id, qry_…")],
-    limit: Annotated[int, Field(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
-    """Run a saved query: its columns, rows and row-count trail."""
-    return _invoke("run_saved_query", "run_saved_query", {"saved_query_id": saved_query_id, "limit": limit})
-
-
-def acknowledge_alert(
-    alert_id: Annotated[str, Field(description="A public id, alr_…")],
-    preview: Annotated[bool, Field(description="True: say what would be done, and do nothing")] = True,
-) -> dict[str, Any]:
-    """Acknowledge an alert (someone is on it)."""
-    return _invoke("acknowledge_alert", "acknowledge_alert", {"alert_id": alert_id}, preview=preview)
-
-
-def resolve_alert(
-    alert_id: Annotated[str, Field(description="A public id, alr_…")],
-    preview: Annotated[bool, Field(description="True: say what would be done, and do nothing")] = True,
-) -> dict[str, Any]:
-    """Resolve an alert."""
-    return _invoke("resolve_alert", "resolve_alert", {"alert_id": alert_id}, preview=preview)
-
-
-def add_note(
-    customer_id: Annotated[str, Field(description="A public id, cus_…")],
-    body: Annotated[str, Field(description="The note, in your words")],
-    preview: Annotated[bool, Field(description="True: say what would be done, and do nothing")] = True,
-) -> dict[str, Any]:
-    """Add an internal note to a customer's timeline (never shown to the customer)."""
-    return _invoke("add_note", "add_note", {"customer_id": customer_id, "body": body}, preview=preview)
-
-
-def reply_to_ticket(
-    ticket_id: Annotated[str, Field(description="A public id, tkt_…")],
-    text: Annotated[str, Field(description="The reply, or the internal note")],
-    internal: Annotated[bool, Field(description="An internal note, not sent to the contact")] = False,
-    preview: Annotated[bool, Field(description="True: say what would be sent, and send nothing")] = True,
-) -> dict[str, Any]:
-    """Reply to a ticket in its PSA (or add an internal note), in your name."""
-    arguments = {"ticket_id": ticket_id, "text": text, "internal": internal}
-    return _invoke("reply_to_ticket", "reply_to_ticket", arguments, preview=preview)
+def _description(op: Operation) -> str:
+    more = inspect.getdoc(op.handler)
+    return f"{op.summary}. {more}" if more else f"{op.summary}."
 
 
 async def _scope_filter(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -273,20 +212,10 @@ def build_server() -> MCPServer:
         "acknowledge and resolve alerts (preview first). Ids are Vectis public ids (cus_…, alr_…, qry_…).",
         log_level="WARNING",
     )
-    reads: list[Callable[..., Any]] = [
-        list_customers, get_customer, list_alerts, list_tickets, get_ticket, get_timeline, list_backups,
-        list_saved_queries, run_saved_query,
-    ]  # fmt: skip
-    for read in reads:
-        _register(server, read.__name__, "read", read)
-    writes: list[tuple[Callable[..., Any], str]] = [
-        (acknowledge_alert, "write:alerts"),
-        (resolve_alert, "write:alerts"),
-        (add_note, "write:tickets"),
-        (reply_to_ticket, "write:tickets"),
-    ]
-    for write, scope in writes:
-        _register(server, write.__name__, scope, write, writes=True)
+    for op in OPERATIONS:
+        TOOLS[op.tool] = ToolSpec(op.tool, op.scope, _writes(op))
+        hints = ToolAnnotations(read_only_hint=not _writes(op), destructive_hint=False, idempotent_hint=not _writes(op))
+        server.add_tool(_in_view(_tool(op)), name=op.tool, description=_description(op), annotations=hints)
     server.middleware.append(_scope_filter)
     return server
 

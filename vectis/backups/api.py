@@ -76,6 +76,7 @@ def _out(row: Row[*tuple[Any, ...]], now: datetime) -> BackupJobOut:
     response=BackupJobOut, query=BackupQuery, paged=True,
 )  # fmt: skip
 def list_backups(call: Call) -> Page[BackupJobOut]:
+    """From every backup tool, each job with the state Vectis derives for it (failed, stale, …)."""
     query: BackupQuery = call.query
     job, status = BackupConnector, BackupConnectorStatus
     statement = (

@@ -65,6 +65,7 @@ class CustomerQuery(KeysetQuery):
     query=CustomerQuery, paged=True,
 )  # fmt: skip
 def list_customers(call: Call) -> Page[CustomerOut]:
+    """Name, sites, contact and tags; q finds them by name words."""
     query: CustomerQuery = call.query
     statement = select(Customer).order_by(Customer.id).limit(query.limit + 1)
     if after := query.after:
@@ -116,9 +117,10 @@ class TimelineQuery(KeysetQuery):
 
 @operation(
     "GET", "/customers/{customer_id}/timeline", scope="read", summary="A customer's timeline, newest first",
-    tag="Customers", response=EventOut, query=TimelineQuery, paged=True,
+    tag="Customers", response=EventOut, query=TimelineQuery, paged=True, tool="get_timeline",
 )  # fmt: skip
 def customer_timeline(call: Call, customer_id: int) -> Page[EventOut]:
+    """Every tool's events and the team's notes, merged."""
     query: TimelineQuery = call.query
     event = TimelineEvent
     statement = (
@@ -170,7 +172,7 @@ class NoteQuery(KeysetQuery):
 
 @operation(
     "GET", "/customers/{customer_id}/notes", scope="read", summary="A customer's internal notes, newest first",
-    tag="Customers", response=NoteOut, query=NoteQuery, paged=True,
+    tag="Customers", response=NoteOut, query=NoteQuery, paged=True, tool="list_notes",
 )  # fmt: skip
 def customer_notes(call: Call, customer_id: int) -> Page[NoteOut]:
     query: NoteQuery = call.query
@@ -209,6 +211,7 @@ class NoteIn(Schema):
     tag="Customers", response=ActionOut, query=ActionQuery, body=NoteIn,
 )  # fmt: skip
 def add_note(call: Call, customer_id: int) -> ActionOut:
+    """On the customer's timeline, in your name; never shown to the customer."""
     customer = call.get(Customer, customer_id, "customer")
     body: NoteIn = call.body
     payload = {"body": body.body, "occurred_at": body.occurred_at.isoformat() if body.occurred_at else ""}

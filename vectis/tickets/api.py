@@ -154,6 +154,7 @@ class ReplyIn(Schema):
     tag="Tickets", response=ActionOut, query=ActionQuery, body=ReplyIn,
 )  # fmt: skip
 def reply_to_ticket(call: Call, ticket_id: int) -> ActionOut:
+    """Written in the ticket's PSA, in your name."""
     ticket = call.get(Ticket, ticket_id, "ticket")
     body: ReplyIn = call.body
     target = Target("ticket", str(ticket.id), f"#{ticket.external_id}")
