@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from tests.conftest import (
     HostClient,
@@ -338,3 +338,36 @@ def test_notes_and_ticket_replies_go_through_the_same_verbs(app: Flask, acme: Te
     reply = client.post(f"/api/v1/tickets/{ticket}/reply?dry_run=true", json={"text": "On it."}, headers=bearer)
     assert reply.status_code == 200 and reply.get_json()["result"] == "dry_run", reply.get_json()
     assert reply.get_json()["would_send"]["payload"] == {"text": "On it.", "internal": False}  # not sent
+
+
+def test_a_read_commits_without_waiting_for_the_disk_and_a_write_waits(app: Flask, acme: TenantFixture) -> None:
+    """A read's transaction holds only its audit row, committed without the disk flush; a write's (the verb's change
+    and its audit row) and a refused token's row wait for it as every other write in Vectis does."""
+    alert = an_alert(app, acme.id)
+    raw = make_token(app, acme, scopes=("read", "write:alerts"))
+    bearer = {"Authorization": f"Bearer {raw}"}
+    seen: list[str] = []
+    engine = app.extensions["vectis.platform.db"].app_engine
+
+    def on_audit(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO audit_log"):
+            with conn.connection.driver_connection.cursor() as own:  # the insert's own cursor holds its RETURNING
+                own.execute("SELECT current_setting('synchronous_commit')")
+                seen.append(own.fetchone()[0])
+
+    client = client_for(app, acme)
+    event.listen(engine, "after_cursor_execute", on_audit)
+    try:
+        assert client.get("/api/v1/alerts", headers=bearer).status_code == 200
+        read = list(seen)
+        seen.clear()
+        assert client.post(f"/api/v1/alerts/{pid(app, 'alert', alert)}/acknowledge", headers=bearer).status_code == 200
+        write = list(seen)
+        seen.clear()
+        assert client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {tokens.generate()}"}).status_code == 401
+        refused = list(seen)
+    finally:
+        event.remove(engine, "after_cursor_execute", on_audit)
+    assert read == ["off"]
+    assert write and set(write) == {"on"}  # the verb's own row and the call's
+    assert refused == ["on"]

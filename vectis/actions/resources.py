@@ -191,6 +191,11 @@ class Operation:
     body: type[Schema] | None = None  # a POST's JSON body
     tool: str = ""  # its MCP tool's name (vectis/api/mcp.py makes one of every operation)
 
+    @property
+    def writes(self) -> bool:
+        """It acts through a verb (``act``), with a dry run: anything else only reads (a POST may: run a query)."""
+        return self.query is not None and issubclass(self.query, ActionQuery)
+
 
 OPERATIONS: list[Operation] = []
 

@@ -53,6 +53,7 @@ def _refuse(session: Any, raw: str, refused: tokens.Refused) -> Response:
     """401, audited where it tells someone something: in this workspace, and, for a token of another workspace, in
     that one's too (its token is being used at the wrong address: perhaps leaked)."""
     shown = tokens.shown(raw) if refused.reason != "malformed" else raw[:12]
+    db.durable(session)
     payload = {"token": shown, "reason": refused.reason, "path": request.path[:200]}
     audit.record(
         session,
@@ -92,11 +93,10 @@ def _authenticate() -> Response | None:
         )
     raw = header.removeprefix(BEARER).strip()
     session = db.session()
-    if request.method == "GET":
-        # A read's transaction writes only its audit row. Its commit need not wait for the disk: a crash of the
-        # database may forget the last reads' rows (never half of one, never a write's), and the call answers
-        # without the flush that would double its time (bench/api.py).
-        session.info["asynchronous_commit"] = True
+    # A read's transaction writes only its audit row. Its commit need not wait for the disk: a crash of the
+    # database may forget the last reads' rows (never half of one), and the call answers without the flush that
+    # would double its time (bench/api.py). A write, and a refusal, are made durable (``db.durable``) first.
+    session.info["asynchronous_commit"] = True
     found = tokens.authenticate(session, raw, datetime.now(UTC))
     if isinstance(found, tokens.Refused):
         return _refuse(session, raw, found)
@@ -174,6 +174,8 @@ def _view(op: Operation) -> Callable[..., Response]:
                 return problem_response(404, f"No such {kind}.")
             ids[f"{kind}_id"] = key
         session = db.session()
+        if op.writes:
+            db.durable(session)
         actor = _actor(principal)
         try:
             call = Call(session, actor, g.tenant.id, _query(op), _body(op))

@@ -93,7 +93,7 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
     preview = arguments.pop("preview", None)
     given = {k: v for k, v in arguments.items() if v is not None}
     try:
-        if _writes(op):
+        if op.writes:
             query: Any = ActionQuery(dry_run=bool(preview))
         else:
             query = op.query.model_validate(_part(given, op.query)) if op.query else None
@@ -101,6 +101,8 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as error:
         raise ToolError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())) from None
     session = db.session()
+    if op.writes:
+        db.durable(session)
     actor = Actor("user", str(principal.user_id), principal.email, principal.role)
     try:
         result: BaseModel = op.handler(Call(session, actor, g.tenant.id, query, body, surface="mcp"), **ids)
@@ -117,9 +119,7 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
         result="ok",
         payload={
             "token": principal.prefix,
-            "arguments": {
-                k: str(v)[:200] for k, v in {**given, **({"preview": preview} if _writes(op) else {})}.items()
-            },
+            "arguments": {k: str(v)[:200] for k, v in {**given, **({"preview": preview} if op.writes else {})}.items()},
         },
     )
     session.commit()
@@ -129,11 +129,6 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
 
 def _part(given: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
     return {k: v for k, v in given.items() if k in model.model_fields}
-
-
-def _writes(op: Operation) -> bool:
-    """A write tool: its operation acts through a verb (``ActionQuery``'s dry run), so the tool takes ``preview``."""
-    return op.query is not None and issubclass(op.query, ActionQuery)
 
 
 _PREVIEW = inspect.Parameter(
@@ -156,7 +151,7 @@ def _parameters(op: Operation) -> list[inspect.Parameter]:
         )
         for kind in _ID.findall(op.path)
     ]
-    models = [m for m in (None if _writes(op) else op.query, op.body) if m is not None]
+    models = [m for m in (None if op.writes else op.query, op.body) if m is not None]
     for model in models:
         for name, info in model.model_fields.items():
             default = inspect.Parameter.empty if info.is_required() else info.get_default(call_default_factory=True)
@@ -166,7 +161,7 @@ def _parameters(op: Operation) -> list[inspect.Parameter]:
                     name, keyword, default=default, annotation=Annotated[(info.annotation, *info.metadata, described)]
                 )
             )
-    return [*found, _PREVIEW] if _writes(op) else found
+    return [*found, _PREVIEW] if op.writes else found
 
 
 def _tool(op: Operation) -> Callable[..., dict[str, Any]]:
@@ -213,8 +208,8 @@ def build_server() -> MCPServer:
         log_level="WARNING",
     )
     for op in OPERATIONS:
-        TOOLS[op.tool] = ToolSpec(op.tool, op.scope, _writes(op))
-        hints = ToolAnnotations(read_only_hint=not _writes(op), destructive_hint=False, idempotent_hint=not _writes(op))
+        TOOLS[op.tool] = ToolSpec(op.tool, op.scope, op.writes)
+        hints = ToolAnnotations(read_only_hint=not op.writes, destructive_hint=False, idempotent_hint=not op.writes)
         server.add_tool(_in_view(_tool(op)), name=op.tool, description=_description(op), annotations=hints)
     server.middleware.append(_scope_filter)
     return server

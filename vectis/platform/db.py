@@ -148,6 +148,13 @@ def session() -> TenantSession:
     return db_session
 
 
+def durable(session: Session) -> None:
+    """Commits of ``session`` wait for the disk again, from its current transaction on (undoing
+    ``info["asynchronous_commit"]``): for the part of a request that writes what must outlive a crash."""
+    if session.info.pop("asynchronous_commit", False) and session.in_transaction():
+        session.execute(text("SET LOCAL synchronous_commit = on"))
+
+
 def _close_request_session(exc: BaseException | None) -> None:
     s: TenantSession | None = g.pop("db_session", None)
     if s is not None:
