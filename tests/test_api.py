@@ -168,7 +168,13 @@ def test_every_operation_needs_a_known_scope_and_is_in_the_openapi_document(app:
     assert {p["name"] for p in alerts["parameters"]} >= {"status", "severity", "cursor", "limit"}
     schema = alerts["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert set(doc["components"]["schemas"][schema]["properties"]) == {"data", "next_cursor"}
-    assert "Vectis API" in client_for(app, acme).get("/api/v1/docs").get_data(as_text=True)
+    docs = client_for(app, acme).get("/api/v1/docs").get_data(as_text=True)
+    assert "Vectis API" in docs and f"{acme.host}/api/mcp" in docs
+    reply = docs[docs.index('id="reply_to_ticket"') :].split('class="api-op"')[0]
+    # What a client sends, in words: the path id's shape, the body's fields, the tool it is over MCP.
+    for words in ("public id (tkt_…)", "<code>text</code> <span", "body", "MCP tool <code>reply_to_ticket</code>"):
+        assert words in reply, words
+    assert """-d '{"text": "…"}'""" in reply.replace("&#34;", '"').replace("&#39;", "'")
 
 
 def test_a_saved_query_runs_from_the_api_for_those_it_is_shared_with(

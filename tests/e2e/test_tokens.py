@@ -42,4 +42,6 @@ def test_a_technician_makes_copies_and_revokes_a_token(
     page.goto(f"http://{acme.host}:{live_server}/api/v1/docs")
     expect(page.get_by_role("heading", name="Vectis API")).to_be_visible()
     expect(page.locator("#list_alerts")).to_contain_text("/api/v1/alerts")
+    expect(page.locator("#list_alerts")).to_contain_text("one of critical, warning, info")
+    expect(page.get_by_role("row", name="write:alerts Acknowledge and resolve alerts")).to_be_visible()
     page.screenshot(path=str(screenshots_dir / "api-docs.png"), full_page=True)

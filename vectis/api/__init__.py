@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 
 from vectis.actions.resources import OPERATIONS, Call, NotFound, Operation, Problem
 from vectis.api import mcp
-from vectis.api.openapi import document
+from vectis.api.openapi import document, fields
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
 from vectis.identity import tokens
@@ -238,7 +238,10 @@ def openapi() -> Response:
 
 def docs() -> str:
     return render_template(
-        "api/docs.html", operations=sorted(OPERATIONS, key=lambda o: (o.tag, o.path)), scopes=tokens.SCOPES
+        "api/docs.html",
+        operations=sorted(OPERATIONS, key=lambda o: (o.tag, o.path, o.method)),
+        scopes=tokens.SCOPES,
+        fields=fields,
     )
 
 

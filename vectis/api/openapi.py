@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from vectis.actions.resources import OPERATIONS, Operation, Page
 from vectis.identity import tokens
+from vectis.platform.public_ids import PREFIXES
 
 REF = "#/components/schemas/{model}"
 _PROBLEM: dict[str, Any] = {
@@ -107,6 +109,51 @@ def _spec() -> dict[str, Any]:
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer", "bearerFormat": "vct_pat_…"}},
         },
     }
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input of an operation, as the docs page lists it."""
+
+    where: str  # path, query, body
+    name: str
+    kind: str  # "string", "one of open, acknowledged", "integer ≤ 200"
+    required: bool
+    description: str
+
+
+def _kind(prop: dict[str, Any]) -> str:
+    options = [o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"]
+    if len(options) != 1:
+        return "value"
+    option = options[0]
+    if (shape := re.fullmatch(r"\^([a-z]+)_\[0-9a-z\]\{13\}\$", option.get("pattern", ""))) is not None:
+        return f"public id ({shape[1]}_…)"
+    if "enum" in option:
+        return "one of " + ", ".join(str(v) for v in option["enum"])
+    words = {"string": "text", "integer": "number", "boolean": "true or false", "array": "list"}
+    kind = words.get(option.get("type", ""), option.get("type", "value"))
+    if option.get("format") in ("date-time", "date"):
+        kind = "ISO 8601 moment" if option["format"] == "date-time" else "ISO 8601 day"
+    if "maximum" in option:
+        kind += f" up to {option['maximum']}"
+    return kind
+
+
+def fields(op: Operation) -> list[Field]:
+    """What a client sends to ``op``: from the same schemas the document gives, in words."""
+    found = [
+        Field("path", name, f"public id ({PREFIXES[name.removesuffix('_id')]}_…)", True, "")
+        for name in re.findall(r"\{([a-z_]+)\}", op.path)
+    ]
+    for where, model in (("query", op.query), ("body", op.body)):
+        if model is None:
+            continue
+        schema = model.model_json_schema(ref_template=REF)
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            found.append(Field(where, name, _kind(prop), name in required, prop.get("description", "")))
+    return found
 
 
 def document(server: str) -> str:
