@@ -132,7 +132,7 @@ def _kind(prop: dict[str, Any]) -> str:
     if "enum" in option:
         return "one of " + ", ".join(str(v) for v in option["enum"])
     words = {"string": "text", "integer": "number", "boolean": "true or false", "array": "list"}
-    kind = words.get(option.get("type", ""), option.get("type", "value"))
+    kind = str(words.get(option.get("type", ""), option.get("type", "value")))
     if option.get("format") in ("date-time", "date"):
         kind = "ISO 8601 moment" if option["format"] == "date-time" else "ISO 8601 day"
     if "maximum" in option:
