@@ -128,5 +128,5 @@ def test_it_hides_every_object_route_from_another_tenant(
     assert {"GET /api/v1/tickets/<ticket_id>", "GET /api/v1/rules/<rule_id>", "GET /api/v1/customers/<customer_id>/notes",
             "GET /api/v1/customers/<customer_id>/timeline", "POST /api/v1/tickets/<ticket_id>/status",
             "POST /api/v1/tickets/<ticket_id>/assignee", "POST /api/v1/tickets/<ticket_id>/priority",
-            "GET /api/v1/tickets/<ticket_id>/choices",
-            "GET /api/v1/customers/<customer_id>/ticket-choices"} <= set(checked)  # fmt: skip
+            "GET /api/v1/tickets/<ticket_id>/choices", "GET /api/v1/customers/<customer_id>/ticket-choices",
+            "POST /api/v1/rules/<rule_id>/enable", "POST /api/v1/rules/<rule_id>/pause"} <= set(checked)  # fmt: skip
