@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask
+from sqlalchemy import select
 
 from tests.conftest import (
     TenantFixture,
@@ -29,7 +30,8 @@ from tests.conftest import (
 from tests.test_api import make_token
 from vectis.actions.resources import OPERATIONS, ActionQuery
 from vectis.identity import tokens
-from vectis.platform import public_ids
+from vectis.models import Ticket, TicketPriority, TicketStatus
+from vectis.platform import db, public_ids
 
 # URL argument -> how to get an id of an acme object of that kind.
 OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
@@ -48,6 +50,27 @@ OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
 }
 
 
+def choice_bodies(app: Flask, acme: TenantFixture) -> dict[str, dict[str, object]]:
+    """Bodies naming what acme's ticket can really be set to (no status is called "x"), by API operation: so only
+    tenancy can refuse them."""
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        ticket = s.get(Ticket, a_ticket(app, acme.id))
+        assert ticket is not None and ticket.board_id is not None
+        status = s.scalar(select(TicketStatus.name).where(TicketStatus.board_id == ticket.board_id))
+        if status is None:
+            s.add(TicketStatus(tenant_id=acme.id, board_id=ticket.board_id, external_id="1", name="New"))
+            status = "New"
+        priority = s.scalar(select(TicketPriority.name).where(TicketPriority.connection_id == ticket.connection_id))
+        if priority is None:  # as tests/test_actions.py makes it, should it come first
+            s.add(TicketPriority(tenant_id=acme.id, connection_id=ticket.connection_id, external_id="2", name="High"))
+            priority = "High"
+    return {
+        "set_ticket_status": {"status": status},
+        "set_ticket_priority": {"priority": priority},
+        "assign_ticket": {"member": None},  # unassigned: a choice any ticket has
+    }
+
+
 def test_it_hides_every_object_route_from_another_tenant(
     app: Flask, acme: TenantFixture, northwind: TenantFixture
 ) -> None:
@@ -59,6 +82,7 @@ def test_it_hides_every_object_route_from_another_tenant(
     every = tuple(tokens.SCOPES)  # so only tenancy, never a scope, can answer 404
     insider_bearer = {"Authorization": f"Bearer {make_token(app, acme, scopes=every)}"}
     outsider_bearer = {"Authorization": f"Bearer {make_token(app, northwind, scopes=every)}"}
+    choices = choice_bodies(app, acme)
     checked = []
     for rule in app.url_map.iter_rules():
         id_args = [a for a in rule.arguments if a.endswith("_id")]
@@ -74,9 +98,10 @@ def test_it_hides_every_object_route_from_another_tenant(
             op = next(o for o in OPERATIONS if o.name == rule.endpoint.removeprefix("api."))
             if op.query is ActionQuery:
                 path += "?dry_run=true"  # a write answers what it would do: no vendor is needed for the walk
-            # A body with a value in each required text field, so only tenancy can refuse it.
+            # A body with a value in each required text field (or a real choice), so only tenancy can refuse it.
             required = op.body.model_json_schema().get("required", []) if op.body else []
-            body = {"json": {name: "x" for name in required}} if op.body else {}
+            sample = choices.get(op.name) or {name: "x" for name in required}
+            body = {"json": sample} if op.body else {}
             for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
                 own = insider.open(path, method=method, headers=insider_bearer, **body)
                 assert own.status_code == 200, f"{method} {path} should answer acme's own token: {own.get_json()}"
@@ -101,4 +126,7 @@ def test_it_hides_every_object_route_from_another_tenant(
     assert "POST /webhooks/<pid(connection):connection_id>/<token>" in checked
     assert "GET /api/v1/customers/<customer_id>" in checked
     assert {"GET /api/v1/tickets/<ticket_id>", "GET /api/v1/rules/<rule_id>", "GET /api/v1/customers/<customer_id>/notes",
-            "GET /api/v1/customers/<customer_id>/timeline"} <= set(checked)  # fmt: skip
+            "GET /api/v1/customers/<customer_id>/timeline", "POST /api/v1/tickets/<ticket_id>/status",
+            "POST /api/v1/tickets/<ticket_id>/assignee", "POST /api/v1/tickets/<ticket_id>/priority",
+            "GET /api/v1/tickets/<ticket_id>/choices", "GET /api/v1/customers/<customer_id>/ticket-choices",
+            "POST /api/v1/rules/<rule_id>/enable", "POST /api/v1/rules/<rule_id>/pause"} <= set(checked)  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Annotated, Any, ClassVar, Final, Generic, TypeVar, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy.orm import Session
 
+from vectis.actions.base import Outcome
 from vectis.actions.perform import perform
 from vectis.actions.registry import VERBS
 from vectis.audit.actors import Actor, Target
@@ -252,6 +253,12 @@ _STATUS_OF: Final = {"failed": 422, "blocked": 403, "unknown": 502}
 def act(call: Call, verb: str, target: Target, payload: dict[str, Any]) -> ActionOut:
     """Run ``verb`` through the one write path (``perform``: permission, rate limit, dry run, audit), on the API's
     surface; a refusal or a failure is a :class:`Problem` with the verb's own words."""
+    return acted(call, verb, target, payload)[0]
+
+
+def acted(call: Call, verb: str, target: Target, payload: dict[str, Any]) -> tuple[ActionOut, Outcome]:
+    """:func:`act`, with the verb's outcome beside its answer: for an operation that tells more of what was done
+    (the ticket it created)."""
     query: ActionQuery | None = call.query if isinstance(call.query, ActionQuery) else None
     dry_run = bool(query and query.dry_run)
     outcome = perform(
@@ -263,4 +270,4 @@ def act(call: Call, verb: str, target: Target, payload: dict[str, Any]) -> Actio
     # A dry run answers what the action would act with: the verb, its target and its payload (secrets redacted),
     # as its audit row records it. The vendor's own request body is built only when the action is done.
     would = {"verb": verb, "target": target.to_json(), "payload": VERBS[verb].redact(payload)} if dry_run else None
-    return ActionOut(result=outcome.result, message=outcome.message, would_send=would)
+    return ActionOut(result=outcome.result, message=outcome.message, would_send=would), outcome

@@ -40,6 +40,7 @@ SCOPES: Final[dict[str, str]] = {
     "read": "Read customers, tickets, alerts, backups, the timeline, contracts, rules and saved queries",
     "write:tickets": "Reply to, create and update tickets, and add notes",
     "write:alerts": "Acknowledge and resolve alerts",
+    "write:rules": "Enable and pause rules (a live rule sends its actions)",
     "write:security": "Isolate and release endpoints, resolve detections",
     "write:licensing": "Change licence seats and create quotes",
     "admin": "Read the audit log and the webhook deliveries, and manage the workspace",

@@ -1,5 +1,5 @@
 """Rules on the REST API: the list, by name, with how often each fired in the last 24 hours (as the Rules page
-counts it), and one rule with its current version in words."""
+counts it), one rule with its current version in words, and enable / pause, through the verbs the rule's page uses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,19 @@ from pydantic import Field
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from vectis.actions.resources import Call, KeysetQuery, Page, Schema, keyset, operation, page_of
+from vectis.actions.resources import (
+    ActionOut,
+    ActionQuery,
+    Call,
+    KeysetQuery,
+    Page,
+    Schema,
+    act,
+    keyset,
+    operation,
+    page_of,
+)
+from vectis.audit.actors import Target
 from vectis.models import Rule, RuleFire, RuleVersion
 from vectis.platform import public_ids
 from vectis.rules import definition as rule_definition
@@ -106,3 +118,30 @@ def get_rule(call: Call, rule_id: int) -> RuleDetailOut:
         description=rule_definition.describe(definition or {}, names),
         actions=[describe_action(step, names).sentence for step in steps],
     )
+
+
+# Technicians change a rule's mode as admins do (the verbs' roles; the rule's page offers them both), so the scope is
+# not `admin`. Nor is it `write:tickets`: a live rule sends whatever its actions say (tickets, alerts, endpoints, on
+# every matching event), so turning one on is a permission of its own, given to a token on purpose.
+RULES_SCOPE = "write:rules"
+
+
+def _switch(call: Call, verb: str, rule_id: int) -> ActionOut:
+    rule = call.get(Rule, rule_id, "rule")
+    return act(call, verb, Target("rule", str(rule.id), rule.name), {})  # the page's buttons send nothing more
+
+
+@operation(
+    "POST", "/rules/{rule_id}/enable", scope=RULES_SCOPE, tag="Rules", response=ActionOut, query=ActionQuery,
+    summary="Enable a rule (live): from now on its actions are sent",
+)  # fmt: skip
+def enable_rule(call: Call, rule_id: int) -> ActionOut:
+    return _switch(call, "rule.enable", rule_id)
+
+
+@operation(
+    "POST", "/rules/{rule_id}/pause", scope=RULES_SCOPE, tag="Rules", response=ActionOut, query=ActionQuery,
+    summary="Pause a rule: it evaluates nothing until it is enabled or set to dry-run",
+)  # fmt: skip
+def pause_rule(call: Call, rule_id: int) -> ActionOut:
+    return _switch(call, "rule.pause", rule_id)

@@ -279,6 +279,39 @@ SEVERITY = {  # a related record's severity, in words and the badge that colours
 }
 
 
+@dataclass(frozen=True)
+class Controls:
+    """What a ticket's status, owner and priority can be set to: its page's controls offer these, and the API lists
+    them."""
+
+    statuses: list[TicketStatus]  # its board's real statuses, in the board's order
+    members: list[PsaMember]  # the PSA's active members
+    priorities: list[TicketPriority]
+
+
+def controls(session: Session, ticket: Ticket) -> Controls:
+    statuses = (
+        list(
+            session.scalars(
+                select(TicketStatus)
+                .where(TicketStatus.board_id == ticket.board_id)
+                .order_by(TicketStatus.sort_order, TicketStatus.name)
+            )
+        )
+        if ticket.board_id
+        else []
+    )
+    priorities = list(
+        session.scalars(
+            select(TicketPriority)
+            .where(TicketPriority.connection_id == ticket.connection_id)
+            .order_by(TicketPriority.sort_order, TicketPriority.name)
+        )
+    )
+    people = [m for m in members_service.members(session, ticket.connection_id) if not m.inactive]
+    return Controls(statuses, people, priorities)
+
+
 def detail(session: Session, ticket: Ticket, user: User | None = None) -> Detail:
     notes = list(
         session.scalars(
@@ -292,17 +325,6 @@ def detail(session: Session, ticket: Ticket, user: User | None = None) -> Detail
             .order_by(TicketStatusChange.observed_at)
         )
     )
-    statuses = (
-        list(
-            session.scalars(
-                select(TicketStatus)
-                .where(TicketStatus.board_id == ticket.board_id)
-                .order_by(TicketStatus.sort_order, TicketStatus.name)
-            )
-        )
-        if ticket.board_id
-        else []
-    )
     related = list(
         session.scalars(
             select(TimelineEvent)
@@ -314,14 +336,7 @@ def detail(session: Session, ticket: Ticket, user: User | None = None) -> Detail
         )
     )
     alerts = list(session.scalars(select(Alert).where(Alert.ticket_id == ticket.id).order_by(Alert.first_seen_at)))
-    people = [m for m in members_service.members(session, ticket.connection_id) if not m.inactive]
-    priorities = list(
-        session.scalars(
-            select(TicketPriority)
-            .where(TicketPriority.connection_id == ticket.connection_id)
-            .order_by(TicketPriority.sort_order, TicketPriority.name)
-        )
-    )
+    offered = controls(session, ticket)
     noun = nouns(session).get(ticket.connection_id, "the PSA")
     company = (
         session.scalar(select(CustomerLink.external_name).where(CustomerLink.id == ticket.customer_link_id))
@@ -332,8 +347,8 @@ def detail(session: Session, ticket: Ticket, user: User | None = None) -> Detail
     author = members_service.authorship(session, user, connection, noun) if user and connection else None
     me = members_service.mapping(session, user, connection).member if user and connection else None
     return Detail(
-        ticket, notes, history, statuses, related, alerts, people, priorities, noun, company, author,
-        me if me is not None and not me.inactive else None,
+        ticket, notes, history, offered.statuses, related, alerts, offered.members, offered.priorities, noun, company,
+        author, me if me is not None and not me.inactive else None,
     )  # fmt: skip
 
 
