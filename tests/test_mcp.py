@@ -17,11 +17,16 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import func, select
 
+from tests import test_ticket_writes
 from tests.conftest import TenantFixture, a_customer, an_alert, pid, serving
 from tests.query_world import MARK, world
 from tests.test_api import make_token
-from vectis.models import Alert, AuditEntry, CustomerNote
+from tests.test_api_writes import sent, token
+from tests.test_ticket_writes import Desk
+from vectis.models import Alert, AuditEntry, Customer, CustomerNote, Ticket
 from vectis.platform import db
+
+desk = test_ticket_writes.desk  # the fixture: a workspace of its own, its ConnectWise the simulator
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +74,9 @@ def test_a_read_only_token_sees_no_write_tool_and_lists_its_own_alerts(
 
     names, alerts, hidden = session(served, acme, raw, work)
     assert names == [
-        "get_customer", "get_rule", "get_ticket", "get_timeline", "list_alerts", "list_backups", "list_contracts",
-        "list_customers", "list_notes", "list_rules", "list_saved_queries", "list_tickets", "run_saved_query",
+        "get_customer", "get_new_ticket_choices", "get_rule", "get_ticket", "get_ticket_choices", "get_timeline",
+        "list_alerts", "list_backups", "list_contracts", "list_customers", "list_notes", "list_rules",
+        "list_saved_queries", "list_tickets", "run_saved_query",
     ]  # fmt: skip
     assert not alerts.is_error
     items = alerts.structured_content["data"]
@@ -167,8 +173,53 @@ def test_tickets_timeline_and_backups_read_as_tools(app: Flask, served: int, acm
         return tickets, ticket, timeline, backups, wrong
 
     tickets, ticket, timeline, backups, wrong = session(served, acme, raw, work)
-    assert [t["summary"] for t in tickets.structured_content["data"]] == ["Printer offline"]
-    assert ticket.structured_content["summary"] == "Printer offline" and not ticket.is_error
+    # Other tests may add tickets to the shared customer: its own is among them, and only its customer's are.
+    listed = tickets.structured_content["data"]
+    assert "Printer offline" in [t["summary"] for t in listed] and {t["customerId"] for t in listed} == {customer}
+    assert ticket.structured_content["summary"] == listed[0]["summary"] and not ticket.is_error
     assert not timeline.is_error and "data" in timeline.structured_content
     assert [b["name"] for b in backups.structured_content["data"]] == ["FS01 Daily"]
     assert wrong.is_error and "state" in wrong.content[0].text
+
+
+def test_create_ticket_previews_without_calling_the_psa_then_creates_it_there(
+    app: Flask, served: int, desk: Desk
+) -> None:
+    """The write tool a client reaches for first, against ConnectWise simulated over loopback: a preview sends
+    nothing to the PSA; told to act, the ticket is made there, and the call leaves the verb's audit row (surface
+    ``mcp``) and the call's own."""
+    raw = token(app, desk)
+    with app.app_context(), db.tenant_session(desk.tenant.id) as s:
+        customer = s.scalar(select(Customer).join(Ticket, Ticket.customer_id == Customer.id).limit(1))
+        assert customer is not None
+        customer_id = pid(app, "customer", customer.id)
+    summary = f"Scanner jams on every page {uuid.uuid4().hex[:6]}"
+    arguments = {"customer_id": customer_id, "summary": summary, "priority": "Priority 2 - High"}
+
+    async def work(client: Client) -> Any:
+        names = {t.name for t in (await client.list_tools()).tools}
+        before = (sent(desk), len(desk.state.tickets))
+        preview = await client.call_tool("create_ticket", arguments)
+        after_preview = (sent(desk), len(desk.state.tickets))
+        done = await client.call_tool("create_ticket", {**arguments, "preview": False})
+        return names, before, preview, after_preview, done
+
+    names, before, preview, after_preview, done = session(served, desk.tenant, raw, work)
+    assert {"create_ticket", "set_ticket_status", "enable_rule"} <= names
+    assert not preview.is_error and preview.structured_content["result"] == "dry_run"
+    assert after_preview == before  # no request reached the PSA
+    assert not done.is_error and done.structured_content["result"] == "ok", done.content
+    made = desk.state.tickets[int(done.structured_content["number"])]
+    assert made.summary == summary and made.priority_id == 2
+    with app.app_context(), db.tenant_session(desk.tenant.id) as s:
+        audited = s.execute(
+            select(AuditEntry.action, AuditEntry.surface, AuditEntry.result)
+            .where(AuditEntry.action.in_(["ticket.create", "mcp.create_ticket"]))
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert [tuple(row) for row in audited] == [
+        ("ticket.create", "mcp", "dry_run"),
+        ("mcp.create_ticket", "mcp", "ok"),
+        ("ticket.create", "mcp", "ok"),
+        ("mcp.create_ticket", "mcp", "ok"),
+    ]
