@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from vectis.ingest import webhook_checks
 from vectis.models import AuditEntry, Connection, WebhookDelivery
 from vectis.platform import db, public_ids
 from vectis.platform.crypto import Sealed
+from vectis.platform.http import Unreached, post_once
 
 SUCCESS = "the webhook address works."
 
@@ -282,7 +284,7 @@ def test_send_test_delivery_goes_round_the_real_address_and_shows_in_the_log(
     assert "Test delivery received in " in html and f" ms: {SUCCESS}" in html
     assert 'data-testid="test-delivery-result"' in html and "flash-ok" in html
     rows = _deliveries(app, acme, connection)[before:]
-    assert len(rows) == 1 and rows[0].test and rows[0].verified and rows[0].message_id.startswith("test-")
+    assert len(rows) == 1 and rows[0].test and rows[0].verified and (rows[0].message_id or "").startswith("test-")
     assert ">test</span>" in html and webhook_checks.OUTCOME in html  # the section's list has it
 
     admin = make_token(app, acme, scopes=("admin",))
@@ -375,3 +377,46 @@ def test_only_an_admin_sends_a_test_delivery(app: Flask, acme: TenantFixture) ->
     assert answer.status_code == 403
     with app.app_context(), db.tenant_session(acme.id) as s:
         assert s.scalar(select(func.count()).select_from(WebhookDelivery)) == before
+
+
+@pytest.fixture
+def slow() -> Iterator[str]:
+    """A server that takes a second to answer."""
+    answering = Flask("slow")
+
+    @answering.post("/hook")
+    def hook() -> str:
+        time.sleep(1)
+        return "late"
+
+    url, stop = serve(answering)
+    try:
+        yield url
+    finally:
+        stop()
+
+
+def _no_such_host(host: str, port: int) -> list[str]:
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+def test_the_seam_says_in_words_why_no_answer_came(slow: str) -> None:
+    def why(url: str, **options: Any) -> str:
+        options = {"timeout": 0.3, "allow_loopback": True, **options}
+        with pytest.raises(Unreached) as refused:
+            post_once(url, b"{}", {}, **options)
+        return refused.value.reason
+
+    assert why(f"http://127.0.0.1:{_closed_port()}/hook") == (
+        "connection refused (nothing listens at that address and port)"
+    )
+    assert why(f"{slow}/hook") == "the connection was made but no answer came within 0.3 s"
+    assert why(f"{slow}/hook", allow_loopback=False).endswith(
+        "resolves to this server itself (127.0.0.1); Vectis does not connect there"
+    )
+    assert why("http://hooks.example.test/hook", resolve=_no_such_host) == "its host name could not be found (DNS)"
+    assert (
+        why("http://169.254.169.254/latest")
+        == "169.254.169.254 resolves to 169.254.169.254, an address Vectis never connects to"
+    )
+    assert post_once(f"{slow}/hook", b"{}", {}, timeout=3, allow_loopback=True).text == "late"

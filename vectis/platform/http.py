@@ -210,7 +210,7 @@ def post_once(
     except requests.ConnectTimeout:
         raise Unreached(f"no connection within {timeout:g} s") from None
     except requests.ReadTimeout:
-        raise Unreached(f"it connected but did not answer within {timeout:g} s") from None
+        raise Unreached(f"the connection was made but no answer came within {timeout:g} s") from None
     except requests.exceptions.SSLError:
         raise Unreached("its TLS certificate was not accepted (expired, self-signed or for another name)") from None
     except requests.ConnectionError as exc:
