@@ -22,8 +22,10 @@ from tests.conftest import (
     a_customer,
     a_rule,
     a_saved_query,
+    acme_connection,
     an_alert,
     an_api_token,
+    serving,
     waiting_account,
 )
 from tests.vendors.support import serve_app
@@ -47,7 +49,7 @@ from vectis.models import (
     TicketPriority,
     TicketStatus,
 )
-from vectis.platform import db
+from vectis.platform import db, public_ids
 from vectis.platform.config import ROOT
 from vectis.platform.crypto import Sealed
 from vectis.platform.queues import queue
@@ -167,7 +169,11 @@ def psa_ticket(app: Flask, acme: TenantFixture, sim: Any) -> PsaTicket:
 
 
 def cases(
-    acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask | None = None, sim: Any = None
+    acme: TenantFixture,
+    make_user: Callable[..., MadeUser],
+    app: Flask | None = None,
+    sim: Any = None,
+    port: int | None = None,
 ) -> dict[str, Callable[[], Case]]:
     def admin_case(
         ok: dict[str, Any], failing: dict[str, Any] | None = None, *, fail_on_self: bool = False
@@ -407,7 +413,23 @@ def cases(
         **(rule_cases(acme, make_user, app) if app is not None else {}),
         **(query_cases(acme, make_user, app) if app is not None else {}),
         **({"token.revoke": token_revoke(acme, make_user, app)} if app is not None else {}),
+        **({"webhook.test": webhook_test(acme, make_user, app, port)} if app is not None and port else {}),
     }
+
+
+def webhook_test(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask, port: int) -> Callable[[], Case]:
+    """A test delivery to acme's Veeam connection's own webhook address, on the app served at ``port``."""
+
+    def build() -> Case:
+        admin, tech = make_user(acme, "admin"), make_user(acme)
+        connection = acme_connection(app, acme.id)
+        with app.app_context():
+            path = f"{public_ids.encode('connection', connection)}/{public_ids.webhook_token(connection)}"
+        target = Target("integration", "veeam", "Veeam")
+        ok = {"url": f"http://acme.localhost:{port}/webhooks/{path}"}
+        return Case(actor(admin, "admin"), target, ok, target, {"url": "not a url"}, actor(tech, "technician"))
+
+    return build
 
 
 def on_object(
@@ -610,7 +632,11 @@ def connectwise() -> Iterator[tuple[ConnectWiseState, str]]:
 def test_it_writes_exactly_one_audit_row_for_every_outcome_of_every_verb(
     app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser], connectwise: tuple[ConnectWiseState, str]
 ) -> None:
-    table = cases(acme, make_user, app, connectwise)
+    with serving(app) as port:  # a test delivery goes round the app's own address over HTTP
+        _every_outcome_of_every_verb(app, acme, cases(acme, make_user, app, connectwise, port))
+
+
+def _every_outcome_of_every_verb(app: Flask, acme: TenantFixture, table: dict[str, Callable[[], Case]]) -> None:
     assert set(VERBS) == set(table), "every registered verb needs a case here"
     for name, build in table.items():
         for expected, surface in (("ok", "ui"), ("failed", "api"), ("blocked", "rule"), ("dry_run", "mcp")):

@@ -208,3 +208,24 @@ def test_the_webhook_block_says_instant_updates_are_on(
     page.screenshot(path=str(screenshots_dir / "integration-instant-on.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(screenshots_dir / "integration-instant-on-390.png"), full_page=True)
+
+
+def test_an_admin_sends_a_test_delivery_and_sees_it_arrive(
+    app: Flask, page: Page, live_server: int, northwind: TenantFixture, vspc: Vspc, screenshots_dir: Path
+) -> None:
+    config = {"base_url": vspc.url, "username": DEMO_USERNAME, "password": DEMO_PASSWORD, "api_key": ""}
+    add_connection(app, northwind.id, "veeam", config)
+    sign_in(page, app, live_server, "northwind", "admin@northwind.test")
+    page.goto(f"http://northwind.localhost:{live_server}/admin/integrations/veeam")
+    block = page.get_by_test_id("webhooks")
+    expect(block.get_by_role("heading", name="Webhook address")).to_be_visible()
+    expect(block).to_contain_text(f"http://northwind.localhost:{live_server}/webhooks/con_")
+    block.get_by_role("button", name="Send test delivery").click()
+    result = page.get_by_test_id("test-delivery-result")
+    expect(result).to_contain_text(re.compile(r"Test delivery received in \d+ ms: the webhook address works\."))
+    deliveries = page.get_by_test_id("webhooks").get_by_test_id("deliveries")
+    expect(deliveries).to_contain_text("test delivery")
+    expect(deliveries).to_contain_text("A test: nothing to process.")
+    page.screenshot(path=str(screenshots_dir / "integration-webhook-test.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(screenshots_dir / "integration-webhook-test-390.png"), full_page=True)

@@ -36,9 +36,11 @@ from vectis.connectors.base import (
     TicketStatusRecord,
 )
 from vectis.connectors.capabilities import (
+    TEST_CALLBACK,
     Callback,
     CallbackRefused,
     NewTicket,
+    SignsTestCallbacks,
     VerifiesCallbacks,
     WritesTickets,
 )
@@ -79,7 +81,7 @@ def parse_ticket(item: Json) -> TicketRecord:
     )
 
 
-class MiniPsaConnector(Connector, WritesTickets, VerifiesCallbacks):
+class MiniPsaConnector(Connector, WritesTickets, VerifiesCallbacks, SignsTestCallbacks):
     key = "minipsa"
     label = "MiniPSA"
     noun = "MiniPSA"
@@ -183,6 +185,8 @@ class MiniPsaConnector(Connector, WritesTickets, VerifiesCallbacks):
         if not hmac.compare_digest(expected, headers.get("x-signature", "")):
             raise CallbackRefused("Its signature does not match MiniPSA's.")
         payload = json.loads(body)
+        if payload.get("test"):
+            return Callback(str(payload["message"]), TEST_CALLBACK, "", "sent")
         return Callback(str(payload["message"]), "ticket", str(payload["ticket"]), "updated")
 
     def fetch_callback_key(self, body: bytes) -> None:
@@ -190,6 +194,12 @@ class MiniPsaConnector(Connector, WritesTickets, VerifiesCallbacks):
 
     def register_callback(self, url: str) -> str | None:
         return str(self._call("POST", "/callbacks", body={"url": url}, retry=False, key=str(uuid.uuid4()))["id"])
+
+    # --- SignsTestCallbacks: Vectis holds the key MiniPSA signs with, so it can sign a test as MiniPSA ---------
+
+    def test_callback(self) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps({"message": f"test-{uuid.uuid4()}", "test": True}).encode()
+        return body, {"Content-Type": "application/json", "X-Signature": sign(body, self.config["api_key"])}
 
 
 def sign(body: bytes, key: str) -> str:

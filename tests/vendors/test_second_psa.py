@@ -14,12 +14,13 @@ from flask import Flask
 from rq import SimpleWorker
 from sqlalchemy import select
 
-from tests.conftest import HostClient, MadeUser, TenantFixture, csrf_token, login, pid
+from tests.conftest import HostClient, MadeUser, TenantFixture, csrf_token, login, pid, serving
 from tests.vendors.minipsa import API_KEY, MiniPsaConnector, MiniPsaState, create_app, sign
 from tests.vendors.support import Setup, add_connection, new_tenant, serve, sync
 from vectis.actions import Actor, Target, perform
 from vectis.connectors import registry
-from vectis.models import Customer, Tenant, Ticket, TicketBoard, TicketNote, TicketStatus
+from vectis.ingest import webhook_checks
+from vectis.models import Customer, Tenant, Ticket, TicketBoard, TicketNote, TicketStatus, WebhookDelivery
 from vectis.platform import db, public_ids
 from vectis.platform.queues import queue, redis
 
@@ -144,6 +145,27 @@ def test_a_second_psas_signed_callback_is_stored_through_the_same_receiver_and_j
     with app.app_context():
         SimpleWorker([queue("interactive"), queue("sync")], connection=redis()).work(burst=True)
     assert _ticket(app, psa, "Printer fixed").external_id == "1"
+
+
+def test_send_test_delivery_signs_as_the_psa_when_its_connector_can(app: Flask, psa: Psa) -> None:
+    """MiniPSA declares SignsTestCallbacks: the test goes through its own signature and verifier, not Vectis's."""
+    with app.app_context():
+        waiting = queue("sync").count
+    with serving(app) as port:
+        psa.admin.host = f"{psa.tenant.slug}.localhost:{port}"
+        token = csrf_token(psa.admin, "/admin/integrations/minipsa")
+        answer = psa.admin.post(
+            "/admin/integrations/minipsa/webhooks/test", data={"csrf_token": token}, headers={"HX-Request": "true"}
+        )
+    assert answer.status_code == 200
+    assert "the webhook address works." in answer.get_data(as_text=True), answer.get_data(as_text=True)
+    with app.app_context(), db.tenant_session(psa.setup.tenant_id) as s:
+        rows = s.scalars(select(WebhookDelivery).where(WebhookDelivery.connection_id == psa.setup.connection_id)).all()
+        assert [(r.verified, r.test, r.record, r.outcome) for r in rows] == [
+            (True, True, webhook_checks.RECORD, webhook_checks.OUTCOME)
+        ]
+        assert rows[0].message_id and rows[0].message_id.startswith("test-")
+        assert queue("sync").count == waiting  # no callback job: nothing to process
 
 
 def _card(html: str, marker: str) -> str:

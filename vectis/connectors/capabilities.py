@@ -133,6 +133,20 @@ class VerifiesCallbacks(Protocol):
         ...
 
 
+TEST_CALLBACK = "test"  # the ``Callback.kind`` of a test the vendor signed: recorded, never processed
+
+
+class SignsTestCallbacks(Protocol):
+    """A vendor whose callbacks Vectis can sign as the vendor does (a key Vectis holds, not one fetched from the
+    vendor), so "Send test delivery" proves the vendor's own signature path too. Without it Vectis signs the test
+    its own way (``vectis/ingest/webhook_checks.py``). The connector must also declare ``VerifiesCallbacks``."""
+
+    def test_callback(self) -> tuple[bytes, dict[str, str]]:
+        """A body and headers as the vendor would send them, which ``verify_callback`` accepts as a ``Callback`` of
+        kind ``TEST_CALLBACK``."""
+        ...
+
+
 class AcknowledgesAlerts(Protocol):
     """An RMM or monitoring tool whose alerts Vectis can acknowledge and resolve."""
 
@@ -185,6 +199,7 @@ CAPABILITIES: tuple[type[Any], ...] = (
     WritesAsMembers,
     TriagesTickets,
     VerifiesCallbacks,
+    SignsTestCallbacks,
     AcknowledgesAlerts,
     RespondsOnEndpoints,
     ChangesLicences,

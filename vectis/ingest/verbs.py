@@ -1,4 +1,5 @@
-"""Admin verbs on integrations: save a connection's settings, start a sync."""
+"""Admin verbs on integrations: save a connection's settings, start a sync, turn instant updates on, send a test
+delivery to the connection's webhook address."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from vectis.actions.base import REDACTED, ActionFailed, Applied, Context, Target
 from vectis.actions.registry import register
 from vectis.actions.vendor import connector_for, write_once
 from vectis.connectors import registry
-from vectis.connectors.capabilities import VerifiesCallbacks, supports
+from vectis.connectors.capabilities import SignsTestCallbacks, VerifiesCallbacks, supports
 from vectis.connectors.factory import seal_config
+from vectis.ingest import webhook_checks
 from vectis.ingest.integrations import connection_for, merge_config
 from vectis.models import Connection, SyncRun
 from vectis.platform import jobs
@@ -161,3 +163,36 @@ class InstantUpdates(Verb):
             f"Instant updates are on: {vendor.label} now tells Vectis about every ticket change.",
             response={"vendor": {"status": 201, "callback_id": connection.callback_id}, "url": url},
         )
+
+
+@register
+class SendTestDelivery(Verb):
+    """Post a test delivery to the connection's public webhook address, over real HTTP, and say whether the receiver
+    recorded it: the round trip a vendor's callback takes, proven before a vendor needs it."""
+
+    name = "webhook.test"
+    label = "Send a test delivery"
+    target_type = "integration"
+    reaches_vendor = False  # it calls Vectis itself; the only write is the receiver's own record
+    secret_fields = frozenset({"url"})  # the webhook URL ends in the connection's token
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        vendor = _vendor(target)
+        connection = _connection(ctx, vendor.key)
+        if connection is None:
+            raise ActionFailed(f"Save {vendor.label}'s settings first: its webhook address comes with the connection.")
+        url = str(payload.get("url") or "")
+        if not url.startswith(("https://", "http://")):
+            raise ActionFailed("Vectis could not work out its own webhook address.")
+        if supports(vendor, SignsTestCallbacks) and supports(vendor, VerifiesCallbacks):
+            with connector_for(ctx, connection, SignsTestCallbacks, doing="sign a test callback for") as signer:
+                body, headers = signer.test_callback()
+        else:
+            body, headers = webhook_checks.signed(connection.id)
+        settings = current_app.config["VECTIS_SETTINGS"]
+        sent = webhook_checks.send(
+            ctx.session, connection, url, body, headers, allow_loopback=settings.allow_loopback_vendors
+        )
+        if not sent.ok:
+            raise ActionFailed(sent.message, vendor_status=sent.response.get("status"))
+        return Applied(sent.message, response=sent.response)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from vectis.connectors.base import Connector
 from vectis.connectors.capabilities import (
+    TEST_CALLBACK,
     Callback,
     CallbackRefused,
     KeyNotCached,
@@ -28,6 +29,7 @@ from vectis.connectors.capabilities import (
     supports,
 )
 from vectis.connectors.factory import build_connector
+from vectis.ingest import webhook_checks
 from vectis.models import Connection, WebhookDelivery
 from vectis.platform import jobs
 from vectis.platform.crypto import Sealed
@@ -36,6 +38,7 @@ from vectis.platform.queues import redis
 
 LOG_LIMIT = 20
 WAITING = "Waiting for the signing key: Vectis fetches it and then checks the signature."
+TEST_RECEIVED = "Test delivery received: this address reaches Vectis."
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Answer:
     status: int
     message: str
     delivery_id: int | None = None
+    test: bool = False  # a test delivery, recorded: its id may go back to the sender, which signed it
 
 
 def _connector(connection: Connection) -> Connector:
@@ -50,6 +54,14 @@ def _connector(connection: Connection) -> Connector:
 
 
 def receive(session: Session, connection: Connection, body: bytes, headers: Mapping[str, str]) -> Answer:
+    """``headers`` with lower-case names."""
+    test_signature = headers.get(webhook_checks.HEADER.lower())
+    if test_signature is not None:
+        refused = webhook_checks.refusal(connection.id, body, test_signature)
+        if refused is not None:
+            return _refuse(session, connection, refused)
+        test = Callback(webhook_checks.message_id(body) or "", TEST_CALLBACK, "", "sent")
+        return _accept(session, connection, test)
     connector = _connector(connection)
     try:
         if not supports(connector, VerifiesCallbacks):
@@ -94,7 +106,7 @@ def verify_pending(session: Session, delivery: WebhookDelivery, connection: Conn
     finally:
         connector.ctx.http.close()
     answer = _accept(session, connection, callback, delivery=delivery)
-    return "accepted" if answer.status == 202 else "duplicate"
+    return "accepted" if answer.delivery_id is not None else "duplicate"
 
 
 def _why(exc: Exception) -> str:
@@ -128,14 +140,22 @@ def _accept(
             session.commit()
         return Answer(200, "Already received; not processed again.")
     row = delivery or WebhookDelivery(tenant_id=connection.tenant_id, connection_id=connection.id)
-    row.message_id, row.verified, row.reason = message_id, True, "Signature verified."
-    row.record = f"{callback.kind} {callback.external_id} {callback.action}"[:100]
+    row.message_id, row.verified = message_id, True
+    test = callback.kind == TEST_CALLBACK
+    if test:  # the proof is that it was recorded: there is nothing to read again
+        row.test, row.reason, row.record = True, webhook_checks.REASON, webhook_checks.RECORD
+        row.processed_at, row.outcome = datetime.now(UTC), webhook_checks.OUTCOME
+    else:
+        row.reason = "Signature verified."
+        row.record = f"{callback.kind} {callback.external_id} {callback.action}"[:100]
     session.add(row)
     try:
         session.commit()
     except IntegrityError:  # the same message verified by a concurrent request a moment ago
         session.rollback()
         return Answer(200, "Already received; not processed again.")
+    if test:
+        return Answer(200, TEST_RECEIVED, row.id, test=True)
     jobs.CALLBACK.enqueue(connection.tenant_id, row.id)
     return Answer(202, "Accepted.", row.id)
 

@@ -15,6 +15,8 @@ class WebhookDelivery(TenantOwned, Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         Index("ix_webhook_deliveries_tenant_id_connection_id_received_at", "tenant_id", "connection_id", "received_at"),
+        # The delivery log across connections, newest first (the API), and retention's cut by age.
+        Index("ix_webhook_deliveries_tenant_id_received_at", "tenant_id", "received_at"),
         # A verified message is processed once, however often the vendor sends it.
         Index(
             "ix_webhook_deliveries_tenant_id_connection_id_message_id",
@@ -39,3 +41,5 @@ class WebhookDelivery(TenantOwned, Base):
     pending_body: Mapped[Sealed | None] = mapped_column(SealedType)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(Text)
+    # Sent by Vectis itself to prove the address reaches the receiver: recorded, never processed.
+    test: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())

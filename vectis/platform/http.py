@@ -107,6 +107,10 @@ def vendor_url(url: str) -> SplitResult:
 
 
 def _resolve(host: str, port: int) -> list[str]:
+    # A name under .localhost is this machine (RFC 6761 6.3), as browsers take it: glibc's resolver knows only
+    # "localhost" itself, and the demo's workspaces live at acme.localhost. Still loopback, still judged as such.
+    if host.lower().rstrip(".").endswith(".localhost"):
+        return ["127.0.0.1"]
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
 
 
@@ -150,6 +154,71 @@ class PinnedAdapter(HTTPAdapter):
             **pool_kwargs,
             **(extra if host_params["scheme"] == "https" else {}),
         }
+
+
+class Unreached(Exception):
+    """A request that got no HTTP answer. ``reason`` says why in words: "connection refused"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _not_connected(exc: requests.ConnectionError) -> str:
+    """Why a connection failed, from the OS error under requests' and urllib3's wrappers (an exception's
+    ``reason``, its first argument, or its cause)."""
+    found: object = exc
+    for _ in range(10):  # the wrappers are three deep; a cycle must not hang
+        if isinstance(found, ConnectionRefusedError):
+            return "connection refused (nothing listens at that address and port)"
+        if isinstance(found, ConnectionResetError):
+            return "the connection was reset before an answer came"
+        if not isinstance(found, BaseException):
+            break
+        inner = getattr(found, "reason", None) or (found.args[0] if found.args else None)
+        found = inner if isinstance(inner, BaseException) else found.__cause__ or found.__context__
+    return "the connection failed"
+
+
+def post_once(
+    url: str, body: bytes, headers: Mapping[str, str], *, timeout: float, allow_loopback: bool,
+    resolve: Resolver = _resolve,
+) -> requests.Response:  # fmt: skip
+    """One POST to ``url``, never repeated, for Vectis checking an address of its own (its webhook URL) rather than
+    talking to a vendor: the same URL rules, SSRF guard and address pinning as :class:`HttpClient`, ``timeout``
+    seconds to connect and as many to answer, and :class:`Unreached` in words when no HTTP answer came. The log
+    names the host and the status, never the path (a webhook URL's last part is a secret)."""
+    try:
+        parts = vendor_url(url)
+    except ConnectorError as exc:
+        raise Unreached(exc.message.rstrip(".")) from None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        address = check_host(parts.hostname or "", port, allow_loopback=allow_loopback, resolve=resolve)
+    except BlockedAddress as exc:
+        raise Unreached(exc.message.rstrip(".")) from None
+    except ConnectorError:
+        raise Unreached("its host name could not be found (DNS)") from None
+    session = requests.Session()
+    session.trust_env = False
+    session.mount(f"{parts.scheme}://", PinnedAdapter(address, parts.hostname or ""))
+    started = time.monotonic()
+    try:
+        response = session.post(
+            url, data=body, headers={"Host": parts.netloc, **headers}, timeout=timeout, allow_redirects=False
+        )
+    except requests.ConnectTimeout:
+        raise Unreached(f"no connection within {timeout:g} s") from None
+    except requests.ReadTimeout:
+        raise Unreached(f"the connection was made but no answer came within {timeout:g} s") from None
+    except requests.exceptions.SSLError:
+        raise Unreached("its TLS certificate was not accepted (expired, self-signed or for another name)") from None
+    except requests.ConnectionError as exc:
+        raise Unreached(_not_connected(exc)) from None
+    finally:
+        session.close()
+    log.info("POST %s -> %d in %.0f ms", parts.hostname, response.status_code, (time.monotonic() - started) * 1000)
+    return response
 
 
 def _retry_after(response: requests.Response) -> float | None:

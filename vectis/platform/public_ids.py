@@ -37,6 +37,7 @@ PREFIXES = {
     "backup_job": "bkj",
     "contract": "ctr",
     "timeline_event": "evt",
+    "webhook_delivery": "whd",
 }
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32, lowercase: no i, l, o, u
 _ROUNDS = 4
@@ -79,6 +80,10 @@ class Codec:
     def secret(self, purpose: str, key: int) -> str:
         """An unguessable, stable token for one row and purpose (a connection's webhook URL)."""
         return hmac.new(self._key, f"secret:{purpose}:{key}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def key(self, purpose: str, key: int) -> bytes:
+        """A stable 256-bit key for one row and purpose (signing a connection's test deliveries): never shown."""
+        return hmac.new(self._key, f"key:{purpose}:{key}".encode(), hashlib.sha256).digest()
 
     def decode(self, kind: str, public: str) -> int | None:
         prefix, _, body = public.partition("_")
@@ -123,6 +128,12 @@ def webhook_token(connection_id: int) -> str:
 
 def is_webhook_token(connection_id: int, token: str) -> bool:
     return hmac.compare_digest(webhook_token(connection_id), token)
+
+
+def webhook_test_key(connection_id: int) -> bytes:
+    """What Vectis signs a connection's test deliveries with: derived, like the webhook token, from this
+    installation's id key, so every web process has it and nothing new is stored; another installation's is other."""
+    return codec().key("webhook-test", connection_id)
 
 
 class PublicId(BaseConverter):

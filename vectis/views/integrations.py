@@ -1,4 +1,4 @@
-"""Admin -> Integrations: cards, configure, test, save, sync now (with live progress), enable."""
+"""Admin -> Integrations: cards, configure, test, save, sync now (with live progress), enable, webhooks."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from vectis.actions import Target, perform
+from vectis.actions import Outcome, Target, perform
 from vectis.identity.auth import current_actor, require_role
 from vectis.ingest import integrations, webhooks
-from vectis.models import Role
+from vectis.models import Connection, Role
 from vectis.platform import db, public_ids
 from vectis.platform.htmx import render, wants_partial
 
@@ -54,21 +54,29 @@ def configure(vendor: str) -> Response:
     connection = integrations.connection_for(s, cls.key)
     return render(
         "integrations/configure.html",
-        vendor=cls,
-        takes_callbacks=integrations.takes_callbacks(cls),
-        connection=connection,
         values=integrations.form_values(cls, connection),
         runs=integrations.recent_runs(s, connection),
         run=integrations.latest_run(s, connection),
         unmatched=integrations.unmatched_accounts(s, connection),
         unreadable=integrations.config_unreadable(connection),
-        deliveries=webhooks.recent(s, connection),
-        webhook_url=_webhook_url(connection.id) if connection else None,
-        instant=integrations.instant_updates(connection),
         active="admin",
         tab="integrations",
+        **_webhooks(cls, connection),
         **RUN_WORDS,
     )
+
+
+def _webhooks(cls: integrations.Vendor, connection: Connection | None, sent: Outcome | None = None) -> dict[str, Any]:
+    """What the Webhooks section shows: the address, instant updates, recent deliveries, a test's outcome."""
+    return {
+        "vendor": cls,
+        "connection": connection,
+        "takes_callbacks": integrations.takes_callbacks(cls),
+        "deliveries": webhooks.recent(db.session(), connection),
+        "webhook_url": _webhook_url(connection.id) if connection else None,
+        "instant": integrations.instant_updates(connection),
+        "sent": sent,
+    }
 
 
 @bp.post("/<vendor>")
@@ -185,6 +193,20 @@ def instant_updates(vendor: str) -> Response:
     )
     flash(outcome.message, outcome.tone)
     return redirect(url_for("integrations.configure", vendor=cls.key))
+
+
+@bp.post("/<vendor>/webhooks/test")
+@admin_only
+def test_delivery(vendor: str) -> Response:
+    """Send a test delivery to the connection's own webhook address; the section comes back with the outcome."""
+    cls = _vendor(vendor)
+    connection = integrations.connection_for(db.session(), cls.key)
+    url = _webhook_url(connection.id) if connection else ""
+    outcome = perform("webhook.test", _target(cls), {"url": url}, actor=current_actor(), surface="ui")
+    if not wants_partial():
+        flash(outcome.message, outcome.tone)
+        return redirect(url_for("integrations.configure", vendor=cls.key))
+    return render("integrations/_webhooks.html", **_webhooks(cls, connection, outcome))
 
 
 def _webhook_url(connection_id: int) -> str:

@@ -26,6 +26,9 @@ def receive(connection_id: int, token: str) -> Response:
         abort(404)
     headers = {k.lower(): v for k, v in request.headers.items()}
     answer = webhooks.receive(s, connection, request.get_data(cache=False), headers)
-    response = jsonify({"message": answer.message})
+    said = {"message": answer.message}
+    if answer.test and answer.delivery_id is not None:  # the sender checks it is in this workspace's log
+        said["delivery_id"] = public_ids.encode("webhook_delivery", answer.delivery_id)
+    response = jsonify(said)
     response.status_code = answer.status
     return response
