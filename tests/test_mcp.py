@@ -223,3 +223,24 @@ def test_create_ticket_previews_without_calling_the_psa_then_creates_it_there(
         ("ticket.create", "mcp", "ok"),
         ("mcp.create_ticket", "mcp", "ok"),
     ]
+
+
+def test_clients_at_once_each_get_their_own_answer(
+    app: Flask, served: int, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    """Each request runs the SDK on a loop of its own (a lane) on its own thread: calls at once, from two workspaces,
+    neither wait on each other's loop nor see each other's workspace."""
+    world(app, northwind.id, secret=True)
+    world(app, acme.id)
+    tokens_of = {acme.slug: make_token(app, acme), northwind.slug: make_token(app, northwind)}
+
+    async def names(client: Client) -> set[str]:
+        found = await client.call_tool("list_customers", {"limit": 200})
+        return {c["name"] for c in found.structured_content["data"]}
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        runs = [(t, pool.submit(session, served, t, tokens_of[t.slug], names)) for t in (acme, northwind) * 3]
+        seen = [(t, run.result(timeout=60)) for t, run in runs]
+    for tenant, customers in seen:
+        secret = any("Secret" in name for name in customers)
+        assert customers and secret == (tenant is northwind), (tenant.slug, sorted(customers)[:5])

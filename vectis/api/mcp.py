@@ -13,18 +13,17 @@ tool argument. The tool list a client sees holds only what its token's scopes al
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import inspect
 import json
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Annotated, Any
 
-from a2wsgi import ASGIMiddleware
+from a2wsgi.asgi import build_scope
 from flask import Blueprint, Flask, g, request
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -42,9 +41,7 @@ from vectis.platform import db, public_ids
 from vectis.platform.errors import problem_response
 from vectis.platform.public_ids import PREFIXES
 
-_VIEW_CONTEXT = "vectis.mcp.view_context"  # the WSGI environ key carrying the view's contextvars
-_PRINCIPAL = "vectis.mcp.principal"
-_view_context: contextvars.ContextVar[contextvars.Context | None] = contextvars.ContextVar("mcp_view", default=None)
+_PRINCIPAL = "vectis.mcp.principal"  # the WSGI environ key carrying the token's principal to the scope filter
 _ID = re.compile(r"\{([a-z_]+)_id\}")
 
 
@@ -65,20 +62,6 @@ def _camel(value: Any) -> Any:
     if isinstance(value, list):
         return [_camel(v) for v in value]
     return value
-
-
-def _in_view(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a tool inside the view's own Flask context (its ``g.tenant``, ``g.api_principal`` and session): the view's
-    thread waits for the tool's answer, so the two never use them at once."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        captured = _view_context.get()
-        if captured is None:
-            raise ToolError("Call this tool through /api/mcp with a personal access token.")
-        return captured.copy().run(fn, *args, **kwargs)
-
-    return wrapper
 
 
 def _invoke(op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -164,8 +147,10 @@ def _parameters(op: Operation) -> list[inspect.Parameter]:
     return [*found, _PREVIEW] if op.writes else found
 
 
-def _tool(op: Operation) -> Callable[..., dict[str, Any]]:
-    def tool(**arguments: Any) -> dict[str, Any]:
+def _tool(op: Operation) -> Callable[..., Awaitable[dict[str, Any]]]:
+    # A coroutine that does its work without awaiting: it runs on the request's own thread and loop (``Transport``),
+    # in the view's Flask context, where a sync tool would be handed to a worker thread and back for nothing.
+    async def tool(**arguments: Any) -> dict[str, Any]:
         return _invoke(op, arguments)
 
     tool.__name__ = op.tool
@@ -210,17 +195,39 @@ def build_server() -> MCPServer:
     for op in OPERATIONS:
         TOOLS[op.tool] = ToolSpec(op.tool, op.scope, op.writes)
         hints = ToolAnnotations(read_only_hint=not op.writes, destructive_hint=False, idempotent_hint=not op.writes)
-        server.add_tool(_in_view(_tool(op)), name=op.tool, description=_description(op), annotations=hints)
+        server.add_tool(_tool(op), name=op.tool, description=_description(op), annotations=hints)
     server.middleware.append(_scope_filter)
     return server
 
 
-class Transport:
-    """The SDK's streamable-HTTP app as a WSGI app. The SDK's session manager must run inside an event loop for as
-    long as requests come (even stateless); WSGI has no lifespan, so each process holds one loop thread open for it,
-    started with the first request (after a fork, anew)."""
+@dataclass(frozen=True)
+class _Lane:
+    """An event loop with an MCP server of its own, its session manager held open by a task."""
 
-    def __init__(self, server: MCPServer) -> None:
+    loop: asyncio.AbstractEventLoop
+    handle: Callable[..., Awaitable[None]]
+    holder: asyncio.Task[None]  # kept: a task nobody refers to may be collected
+
+
+class Transport:
+    """The SDK's streamable-HTTP app, run as a WSGI app on the request's own thread. The SDK's session manager must
+    run inside an event loop for as long as requests come (even stateless); WSGI has no lifespan. So requests take a
+    lane, a loop whose server's manager a task holds open, run to their end on it in the view's thread and Flask
+    context (no hand-over to a loop thread and back), and give it back: as many lanes as requests at once, made
+    once, whether the server keeps its threads (gunicorn) or starts one a request (a fork starts anew)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[_Lane] = []
+        self._pid = os.getpid()
+
+    def _take(self) -> _Lane:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: its parent's loops are not its to run
+                self._free, self._pid = [], os.getpid()
+            if self._free:
+                return self._free.pop()
+        server = build_server()
         server.streamable_http_app(
             stateless_http=True,
             json_response=True,
@@ -228,48 +235,65 @@ class Transport:
             # names must exist) and the Origin in the view.
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
-        self._manager = server.session_manager
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._wsgi: Any = None
-
-    def _start(self) -> None:
+        manager = server.session_manager
         loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, name="mcp-loop", daemon=True).start()
-        ready = threading.Event()
+        ready = asyncio.Event()
 
         async def hold() -> None:
-            async with self._manager.run():
+            async with manager.run():
                 ready.set()
                 await asyncio.Event().wait()
 
-        asyncio.run_coroutine_threadsafe(hold(), loop)
-        if not ready.wait(10):
-            raise RuntimeError("the MCP session manager did not start")
-        handler = self._manager.handle_request
+        holder = loop.create_task(hold())
+        loop.run_until_complete(ready.wait())
+        return _Lane(loop, manager.handle_request, holder)
 
-        async def with_view(scope: Any, receive: Any, send: Any) -> None:
-            environ = scope["wsgi_environ"]
-            scope.setdefault("state", {})["principal"] = environ[_PRINCIPAL]
-            token = _view_context.set(environ[_VIEW_CONTEXT])
-            try:
-                await handler(scope, receive, send)
-            finally:
-                _view_context.reset(token)
+    def _give_back(self, lane: _Lane) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                self._free.append(lane)
 
-        self._wsgi = ASGIMiddleware(with_view, loop=loop)
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        lane = self._take()
+        try:
+            return self._run(lane, environ, start_response)
+        finally:
+            self._give_back(lane)
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if self._pid != os.getpid():
-            with self._lock:
-                if self._pid != os.getpid():
-                    self._start()
-                    self._pid = os.getpid()
-        return self._wsgi(environ, start_response)
+    def _run(self, lane: _Lane, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        loop, handle = lane.loop, lane.handle
+        scope: dict[str, Any] = {**build_scope(environ), "state": {"principal": environ[_PRINCIPAL]}}  # type: ignore[arg-type]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        answered = asyncio.Event()
+        status: list[int] = [500]
+        headers: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
+        unread = [body]
+
+        async def receive() -> dict[str, Any]:
+            if unread:
+                return {"type": "http.request", "body": unread.pop(), "more_body": False}
+            await answered.wait()  # asked again: the client is gone, as far as the app can tell, once answered
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    answered.set()
+
+        loop.run_until_complete(handle(scope, receive, send))
+        loop.run_until_complete(asyncio.sleep(0))  # the request's own tasks finish their clean-up now, not later
+        start_response(f"{status[0]} {HTTPStatus(status[0]).phrase}", headers)
+        return [b"".join(chunks)]
 
 
 def init_app(app: Flask, authenticate: Callable[[], Response | None]) -> Blueprint:
-    transport = Transport(build_server())
+    transport = Transport()
     bp = Blueprint("mcp", __name__, url_prefix="/api")
 
     def gate() -> Response | None:
@@ -295,7 +319,6 @@ def init_app(app: Flask, authenticate: Callable[[], Response | None]) -> Bluepri
         if origin is not None and origin.rstrip("/") != request.host_url.rstrip("/"):
             return problem_response(403, "Calls from another site's pages are refused.", "Origin refused")
         request.environ[_PRINCIPAL] = g.api_principal
-        request.environ[_VIEW_CONTEXT] = contextvars.copy_context()
         return transport  # Flask runs a WSGI app a view returns, with this request's environ
 
     bp.add_url_rule("/mcp", endpoint="endpoint", view_func=endpoint, methods=["POST"])
