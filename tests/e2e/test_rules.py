@@ -174,8 +174,8 @@ def test_a_technician_builds_a_rule_watches_its_dry_run_enables_it_and_finds_its
     assert len(psa_northwind.tickets) == tickets_before + 1
     expect(page.get_by_test_id("rule-history")).not_to_contain_text("board_id")
     # The actions read in words (the dry run's request beneath its action is JSON, as it would go out).
-    for said in page.get_by_test_id("dispatch-action").all_inner_texts():
-        assert "{" not in said, said
+    for words in page.get_by_test_id("dispatch-action").all_inner_texts():
+        assert "{" not in words, words
     expect(page.get_by_test_id("rule-definition")).to_contain_text(
         "Then 1: Create a ticket on Service Desk, Priority 2 - High: “Backup failed: {job.name}”"
     )
