@@ -153,6 +153,12 @@ def test_a_technician_builds_a_rule_watches_its_dry_run_enables_it_and_finds_its
     expect(fire).to_contain_text("Would fire (dry-run)")
     expect(fire.get_by_test_id("dispatch-state")).to_have_text("Would send (dry-run)")
     expect(fire.get_by_test_id("dispatch-action")).to_contain_text("Backup failed: FS01 Daily")
+    # Issue 19: the request it would send to ConnectWise, exactly as it would go out, made by the code that sends it.
+    expect(fire.get_by_test_id("would-send-request")).to_have_text(
+        "ConnectWise would get POST /v4_6_release/apis/3.0/service/tickets"
+    )
+    expect(fire.get_by_test_id("would-send-body")).to_contain_text('"summary": "Backup failed: FS01 Daily"')
+    expect(fire.get_by_test_id("would-send-body")).to_contain_text('"initialDescription": "Last success: ')
     assert len(psa_northwind.tickets) == tickets_before
     page.screenshot(path=str(screenshots_dir / "rule-history.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
@@ -167,7 +173,9 @@ def test_a_technician_builds_a_rule_watches_its_dry_run_enables_it_and_finds_its
     expect(page.get_by_test_id("fire").first.get_by_test_id("dispatch-state")).to_have_text("Sent")
     assert len(psa_northwind.tickets) == tickets_before + 1
     expect(page.get_by_test_id("rule-history")).not_to_contain_text("board_id")
-    expect(page.get_by_test_id("rule-history")).not_to_contain_text("{")
+    # The actions read in words (the dry run's request beneath its action is JSON, as it would go out).
+    for words in page.get_by_test_id("dispatch-action").all_inner_texts():
+        assert "{" not in words, words
     expect(page.get_by_test_id("rule-definition")).to_contain_text(
         "Then 1: Create a ticket on Service Desk, Priority 2 - High: “Backup failed: {job.name}”"
     )

@@ -40,6 +40,7 @@ from vectis.connectors.capabilities import (
     Callback,
     CallbackRefused,
     NewTicket,
+    Request,
     SignsTestCallbacks,
     VerifiesCallbacks,
     WritesTickets,
@@ -147,23 +148,40 @@ class MiniPsaConnector(Connector, WritesTickets, VerifiesCallbacks, SignsTestCal
 
     # --- WritesTickets: every add is sent with an idempotency key, so MiniPSA drops a repeat ------------
 
+    def send(self, request: Request) -> Any:
+        """A write as its builder made it; an add (not repeatable by itself) carries a fresh idempotency key."""
+        key = None if request.retry else str(uuid.uuid4())
+        return self._call(request.method, request.path, body=request.body, retry=request.retry, key=key)
+
+    def note_request(self, ticket: str, text: str, *, internal: bool) -> Request:
+        return Request("POST", f"/tickets/{ticket}/notes", {"text": text, "internal": internal})
+
     def add_note(self, ticket: str, text: str, *, internal: bool) -> None:
-        body = {"text": text, "internal": internal}
-        self._call("POST", f"/tickets/{ticket}/notes", body=body, retry=False, key=str(uuid.uuid4()))
+        self.send(self.note_request(ticket, text, internal=internal))
 
     def find_note(self, ticket: str, text: str, *, internal: bool, since: datetime) -> bool:
         notes = self._call("GET", f"/tickets/{ticket}", retry=True).get("notes", [])
         return any(n["text"] == text and n["internal"] == internal and _time(n["at"]) >= since for n in notes)
 
-    def upload(self, ticket: str, name: str, content: bytes) -> None:
+    def upload_request(self, ticket: str, name: str, content: bytes) -> Request:
         raise ConnectorError("MiniPSA takes no attachments.", permanent=True)
 
+    def upload(self, ticket: str, name: str, content: bytes) -> None:
+        self.send(self.upload_request(ticket, name, content))
+
+    def status_request(self, ticket: str, status: str) -> Request:
+        return Request("PUT", f"/tickets/{ticket}/status", {"status": int(status)}, retry=True)
+
     def set_status(self, ticket: str, status: str) -> None:
-        self._call("PUT", f"/tickets/{ticket}/status", body={"status": int(status)}, retry=True)
+        self.send(self.status_request(ticket, status))
+
+    def create_request(self, new: NewTicket) -> Request:
+        return Request(
+            "POST", "/tickets", {"company": int(new.company), "board": int(new.board), "summary": new.summary}
+        )
 
     def create_ticket(self, new: NewTicket) -> str:
-        body = {"company": int(new.company), "board": int(new.board), "summary": new.summary}
-        return str(self._call("POST", "/tickets", body=body, retry=False, key=str(uuid.uuid4()))["id"])
+        return str(self.send(self.create_request(new))["id"])
 
     def find_ticket(self, new: NewTicket, *, since: datetime) -> str | None:
         for item in self._call("GET", "/tickets", retry=True, params={"since": ""}):
@@ -192,8 +210,11 @@ class MiniPsaConnector(Connector, WritesTickets, VerifiesCallbacks, SignsTestCal
     def fetch_callback_key(self, body: bytes) -> None:
         return None
 
+    def callback_request(self, url: str) -> Request:
+        return Request("POST", "/callbacks", {"url": url})
+
     def register_callback(self, url: str) -> str | None:
-        return str(self._call("POST", "/callbacks", body={"url": url}, retry=False, key=str(uuid.uuid4()))["id"])
+        return str(self.send(self.callback_request(url))["id"])
 
     # --- SignsTestCallbacks: Vectis holds the key MiniPSA signs with, so it can sign a test as MiniPSA ---------
 

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from sqlalchemy.orm import Session
 
 from vectis.audit.actors import Actor, Target
+from vectis.connectors.capabilities import Request
 from vectis.models import Role
 
 __all__ = [
@@ -19,8 +20,10 @@ __all__ = [
     "Applied",
     "Context",
     "Outcome",
+    "Preview",
     "RateLimit",
     "SelfServiceVerb",
+    "Sending",
     "Target",
     "Verb",
 ]
@@ -74,6 +77,30 @@ class RateLimit:
     vendor: str | None = None
 
 
+@dataclass(frozen=True)
+class Sending:
+    """One request an action would send to ``vendor`` ("ConnectWise"): the connector's own ``request``, the one its
+    write sends. ``unknown`` says in words what Vectis cannot know before the vendor answers (the number of the
+    ticket it is about to create), which stands in the request as a placeholder."""
+
+    vendor: str
+    request: Request
+    unknown: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"vendor": self.vendor, **self.request.shown(), "unknown": self.unknown}
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a dry run found: ``message`` in words, and ``requests``, each vendor request the action would send in
+    order (``Sending.to_json``, secrets redacted): None when nothing goes to a vendor (Vectis records it itself),
+    empty when nothing would be sent (already so, or refused as it is: the message says which)."""
+
+    message: str
+    requests: list[dict[str, Any]] | None
+
+
 @dataclass
 class Outcome:
     result: str  # ok | failed | blocked | dry_run | queued | unknown (the vendor may or may not have it)
@@ -81,6 +108,7 @@ class Outcome:
     audit_id: int | None = None
     response: dict[str, Any] = field(default_factory=dict)
     private: dict[str, Any] = field(default_factory=dict)
+    preview: Preview | None = None  # a dry run's: what would have been sent
 
     @property
     def ok(self) -> bool:
@@ -132,6 +160,14 @@ class Verb:
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         raise NotImplementedError
 
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending] | None:
+        """The requests ``apply`` would send to a vendor, in order, made by the connector's own builders (the ones
+        its writes send) and sending nothing: what a dry run shows. It checks the payload as ``apply`` does
+        (ActionFailed) and writes nothing. Where ``apply`` asks the vendor first, it uses what Vectis has stored,
+        or a placeholder said in ``Sending.unknown``. None: the verb writes only Vectis's own tables. A verb that
+        reaches a vendor overrides it."""
+        return None
+
     def confirm(self, ctx: Context, target: Target, payload: dict[str, Any], since: datetime) -> Applied | None:
         """After a worker died between sending and recording: what the vendor shows was done since ``since``
         (None: it cannot tell). Only asked of verbs that are not ``repeatable``."""
@@ -139,6 +175,24 @@ class Verb:
 
     def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {k: (REDACTED if k in self.secret_fields else v) for k, v in payload.items()}
+
+    def redact_requests(self, payload: dict[str, Any], requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``requests`` (``Sending.to_json``) with every secret of ``payload`` redacted wherever it appears: a
+        vendor body built from a password must not show it, in a dry run's answer or in the audit log."""
+        secrets = [str(v) for k, v in payload.items() if k in self.secret_fields and v not in (None, "")]
+        return [_without(request, secrets) for request in requests] if secrets else requests
+
+
+def _without(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {_without(k, secrets): _without(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without(v, secrets) for v in value]
+    return value
 
 
 class SelfServiceVerb(Verb):

@@ -1,6 +1,7 @@
 """``perform()``: the one way anything in Vectis changes the outside world or an admin setting.
 
-It checks the actor's permission, honours dry-run (records what would be sent, calls nothing), does nothing for
+It checks the actor's permission, honours dry-run (records the vendor requests it would send, built by the code that
+sends them, and calls nothing: ``preview``), does nothing for
 a verb whose target already is what is asked (``Verb.unchanged``), applies the per-connection rate limit (over
 it, the action waits in the ``actions`` queue, never dropped), applies the verb, and writes exactly one audit
 row in the same transaction as the change.
@@ -17,7 +18,7 @@ from flask import g, has_request_context
 from sqlalchemy.orm import Session
 
 from vectis.actions import registry
-from vectis.actions.base import ActionFailed, Actor, Applied, Context, Outcome, Target, Verb
+from vectis.actions.base import ActionFailed, Actor, Applied, Context, Outcome, Preview, Target, Verb
 from vectis.actions.vendor import OutcomeUnknown
 from vectis.audit import writer as audit
 from vectis.models import QueuedAction, Rule, RuleDispatch, RuleMode
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BLOCKED_MESSAGE = "Your role does not allow this action. Ask an admin of your workspace if you need it."
 UNEXPECTED_MESSAGE = "Vectis hit an unexpected problem while doing this. Nothing was changed."
+UNEXPECTED_PREVIEW = "Vectis hit an unexpected problem working out what it would send."
 
 
 def perform(
@@ -152,7 +154,13 @@ def _run(
     if not verb.permitted(ctx.actor, target):
         return finish("blocked", BLOCKED_MESSAGE)
     if dry_run:
-        return finish("dry_run", f"Dry run: {verb.label} was not sent.")
+        found = preview(verb, ctx, target, payload)
+        outcome = _finish(
+            ctx, verb, target, result="dry_run", message=found.message,
+            payload={"request": redacted, "would_send": found.requests}, queued=queued, vendor_status=None,
+        )  # fmt: skip
+        outcome.preview = found
+        return outcome
     already = verb.unchanged(ctx, target, payload)
     if already is not None:
         # Nothing to send and nothing changed, so no audit row; an action that waited in the queue still ends.
@@ -176,6 +184,33 @@ def _run(
     for callback in ctx.after_commit:
         callback()
     return outcome
+
+
+def preview(verb: Verb, ctx: Context, target: Target, payload: dict[str, Any]) -> Preview:
+    """What ``verb`` would send to vendors for ``payload``, sending nothing and calling no vendor: the requests its
+    connector's builders make (the same ones its writes send), secrets redacted, and words saying so. A dry run's
+    answer, and what a rule's History shows for each action a dry-run rule recorded."""
+    already = verb.unchanged(ctx, target, payload)
+    if already is not None:
+        return Preview(f"Dry run: {already}", [])
+    try:
+        # A savepoint: a verb that fails here must leave the transaction good for the audit row.
+        with ctx.session.begin_nested():
+            sending = verb.would_send(ctx, target, payload)
+    except ActionFailed as exc:
+        return Preview(f"Dry run: nothing was sent, and it would not go as it is: {exc.message}", [])
+    except Exception:
+        log.exception("dry run of %s failed unexpectedly", verb.name)
+        return Preview(f"Dry run: nothing was sent. {UNEXPECTED_PREVIEW}", [])
+    if sending is None:
+        return Preview(f"Dry run: {verb.label} was not done. Nothing goes to a vendor: Vectis records it itself.", None)
+    requests = verb.redact_requests(payload, [s.to_json() for s in sending])
+    if not requests:
+        return Preview("Dry run: nothing would be sent.", [])
+    said = " then ".join(f"{r['method']} {r['path']}" for r in requests)
+    vendors = " and ".join(dict.fromkeys(r["vendor"] for r in requests))
+    unknown = "".join(f" {s.unknown}" for s in sending if s.unknown)
+    return Preview(f"Dry run: nothing was sent. {vendors} would get {said}.{unknown}", requests)
 
 
 def _apply(verb: Verb, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied | tuple[str, str, int | None]:

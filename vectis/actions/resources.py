@@ -244,7 +244,15 @@ class ActionOut(Schema):
 
     result: str = Field(description="ok | dry_run | queued (waits for the vendor's rate limit)")
     message: str
-    would_send: dict[str, Any] | None = Field(default=None, description="With dry_run: the payload, not sent")
+    would_send: dict[str, Any] | None = Field(
+        default=None,
+        description="With dry_run: what the action would act with and send, sent to nobody. verb, target and "
+        "payload: the action as Vectis records it (secrets redacted). requests: each request it would send to a "
+        "vendor, in order, exactly as it would go out ({vendor, method, path from the connection's base URL, JSON "
+        "body, unknown: words on a placeholder standing for what only the vendor's answer tells}; never "
+        "credentials); null when nothing goes to a vendor (Vectis records it itself), empty when nothing would be "
+        "sent (message says why).",
+    )
 
 
 _STATUS_OF: Final = {"failed": 422, "blocked": 403, "unknown": 502}
@@ -267,7 +275,10 @@ def acted(call: Call, verb: str, target: Target, payload: dict[str, Any]) -> tup
     )  # fmt: skip
     if outcome.result in _STATUS_OF:
         raise Problem(_STATUS_OF[outcome.result], outcome.message)
-    # A dry run answers what the action would act with: the verb, its target and its payload (secrets redacted),
-    # as its audit row records it. The vendor's own request body is built only when the action is done.
-    would = {"verb": verb, "target": target.to_json(), "payload": VERBS[verb].redact(payload)} if dry_run else None
+    # A dry run answers what the action would act with (the verb, its target and its payload, secrets redacted, as
+    # its audit row records it) and the vendor requests it would send, made by the connector code that sends them.
+    would = None
+    if dry_run:
+        requests = outcome.preview.requests if outcome.preview is not None else None
+        would = {"verb": verb, "target": target.to_json(), "payload": VERBS[verb].redact(payload), "requests": requests}
     return ActionOut(result=outcome.result, message=outcome.message, would_send=would), outcome

@@ -90,8 +90,8 @@ def list_alerts(call: Call) -> Page[AlertOut]:
             title=f"{a.subject_label}: {a.message.splitlines()[0][:200] if a.message else a.condition}",
             customer_id=public_ids.encode("customer", a.customer_id) if a.customer_id else None,
             customer_name=a.name,
-            severity=a.severity,  # type: ignore[arg-type]
-            status=a.state,  # type: ignore[arg-type]
+            severity=a.severity,
+            status=a.state,
             source=a.source,
             condition=a.condition,
             message=a.message,

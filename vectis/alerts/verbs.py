@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Target, Verb
+from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Sending, Target, Verb
 from vectis.actions.registry import register
 from vectis.alerts import as_ticket
 from vectis.alerts.service import alert_event, label, mute_ended, resolving
@@ -31,9 +31,11 @@ class AlertVerb(Verb):
     roles = WRITERS
 
 
-def _alert(ctx: Context, target: Target) -> Alert:
+def _alert(ctx: Context, target: Target, *, lock: bool = True) -> Alert:
     alert = (
-        ctx.session.get(Alert, int(str(target.id)), with_for_update=True) if str(target.id or "").isdigit() else None
+        ctx.session.get(Alert, int(str(target.id)), with_for_update=lock or None)
+        if str(target.id or "").isdigit()
+        else None
     )
     if alert is None:
         raise ActionFailed("That alert no longer exists. Reload the page.")
@@ -181,6 +183,13 @@ class OpenAlertAsTicket(AlertVerb):
             return None
         board = payload.get("board_id") or default_board(ctx.session, alert.customer_id)
         return CreateTicket().rate_limit(ctx, target, {"board_id": board})
+
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
+        alert = _alert(ctx, target, lock=False)  # a dry run changes nothing, so it holds no lock
+        if alert.ticket_id is not None:
+            raise ActionFailed("This alert already has a ticket.")
+        opening = _opening(ctx, alert, payload)
+        return CreateTicket().would_send(ctx, opening.customer, opening.fields)
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         alert = _alert(ctx, target)

@@ -8,16 +8,42 @@ is its own connector module declaring ``WritesTickets``: nothing outside its fil
 
 Writes reach the vendor at most once (``vectis/platform/http.py``): every write method here has a read-back
 beside it (``find_note`` for ``add_note``) that the action calls after an outcome nobody can know.
+
+Every write is built apart from being sent: ``note_request`` makes the :class:`Request` that ``add_note`` sends, and
+a dry run shows that same request without sending it, so what a dry run shows cannot drift from what goes out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from vectis.connectors.base import TicketRecord
+
+
+@dataclass(frozen=True)
+class Request:
+    """One write as it goes to the vendor: method, path from the connection's base URL, and body (JSON; for an
+    upload, the form fields beside ``files``). Credentials are no part of it: the connector adds its auth headers
+    as it sends, so a request can be shown, logged and audited as it is. ``what`` names it in a refusal ("the
+    reply"); ``retry``: may it be sent again after a timeout or a 5xx (it replaces a value)."""
+
+    method: str
+    path: str
+    body: Any = None
+    files: Mapping[str, tuple[str, bytes]] | None = field(default=None, compare=False)
+    what: str = ""
+    retry: bool = False
+
+    def shown(self) -> dict[str, Any]:
+        """As a dry run shows it: method, path and JSON body; a file by its name and size, never its bytes."""
+        body = self.body
+        if self.files:
+            files = {key: {"name": name, "bytes": len(content)} for key, (name, content) in self.files.items()}
+            body = {**(body or {}), **files}
+        return {"method": self.method, "path": self.path, "body": body}
 
 
 @dataclass(frozen=True)
@@ -61,16 +87,32 @@ class WritesTickets(Protocol):
     noun: ClassVar[str]  # how people name the vendor in a sentence: "ConnectWise"
     attachment_limit: ClassVar[int]  # bytes
 
+    def note_request(self, ticket: str, text: str, *, internal: bool) -> Request:
+        """The request ``add_note`` sends."""
+        ...
+
     def add_note(self, ticket: str, text: str, *, internal: bool) -> None: ...
 
     def find_note(self, ticket: str, text: str, *, internal: bool, since: datetime) -> bool:
         """Read-back: is a note with exactly this text on the ticket, written at or after ``since``?"""
         ...
 
+    def upload_request(self, ticket: str, name: str, content: bytes) -> Request:
+        """The request ``upload`` sends."""
+        ...
+
     def upload(self, ticket: str, name: str, content: bytes) -> None: ...
+
+    def status_request(self, ticket: str, status: str) -> Request:
+        """The request ``set_status`` sends."""
+        ...
 
     def set_status(self, ticket: str, status: str) -> None:
         """Replace the status: the same call twice leaves one change, so it may be repeated."""
+        ...
+
+    def create_request(self, new: NewTicket) -> Request:
+        """The request ``create_ticket`` sends."""
         ...
 
     def create_ticket(self, new: NewTicket) -> str:
@@ -101,6 +143,10 @@ class WritesAsMembers(Protocol):
     """A PSA that records which of its members wrote a note and lets Vectis name that member, so a reply Vectis
     sends carries the technician who wrote it instead of the API account."""
 
+    def note_as_request(self, ticket: str, text: str, *, internal: bool, member: str) -> Request:
+        """The request ``add_note_as`` sends."""
+        ...
+
     def add_note_as(self, ticket: str, text: str, *, internal: bool, member: str) -> None:
         """``add_note`` authored by ``member`` (its id at the vendor); AuthorRefused when the vendor will not."""
         ...
@@ -110,8 +156,16 @@ class TriagesTickets(Protocol):
     """A PSA whose tickets Vectis can hand to a member and re-prioritise. Both replace a value, so either call
     may be repeated."""
 
+    def assign_request(self, ticket: str, member: str | None) -> Request:
+        """The request ``assign`` sends."""
+        ...
+
     def assign(self, ticket: str, member: str | None) -> None:
         """Make ``member`` the ticket's owner (None: nobody)."""
+        ...
+
+    def priority_request(self, ticket: str, priority: str) -> Request:
+        """The request ``set_priority`` sends."""
         ...
 
     def set_priority(self, ticket: str, priority: str) -> None: ...
@@ -126,6 +180,10 @@ class VerifiesCallbacks(Protocol):
 
     def fetch_callback_key(self, body: bytes) -> None:
         """Fetch and cache the signing key ``body`` names (in a job), so ``verify_callback`` can check it."""
+        ...
+
+    def callback_request(self, url: str) -> Request:
+        """The request ``register_callback`` sends."""
         ...
 
     def register_callback(self, url: str) -> str | None:

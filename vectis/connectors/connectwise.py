@@ -44,6 +44,7 @@ from vectis.connectors.capabilities import (
     CallbackRefused,
     KeyNotCached,
     NewTicket,
+    Request,
     TriagesTickets,
     VerifiesCallbacks,
     WritesAsMembers,
@@ -426,28 +427,38 @@ class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTic
         *,
         params: dict[str, Any] | None = None,
         body: Any = None,
-        files: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes]] | None = None,
         what: str = "",
         retry: bool | None = None,
     ) -> tuple[Any, dict[str, str]]:
-        """``retry``: may the request be sent again after a timeout or a 5xx? Reads may; a write says so itself
-        (a POST that adds a note must not: the vendor may have stored it)."""
+        """``path`` under the API base. ``retry``: may the request be sent again after a timeout or a 5xx? Reads
+        may; a write says so itself (a POST that adds a note must not: the vendor may have stored it)."""
+        request = Request(method, f"{API}{path}", body, files, what, _may_repeat(method, path, retry))
+        return self._exchange(request, params)
+
+    def send(self, request: Request) -> Any:
+        """A write as its builder made it (``note_request``…), sent as it is: what a dry run shows is what goes."""
+        answer, _ = self._exchange(request)
+        return answer
+
+    def _exchange(self, request: Request, params: dict[str, Any] | None = None) -> tuple[Any, dict[str, str]]:
         headers = dict(self._headers)
         data: Any = None
-        if files is not None:
-            data = body  # multipart: form fields beside the file
-        elif body is not None:
+        if request.files is not None:
+            data = request.body  # multipart: form fields beside the file
+        elif request.body is not None:
             headers["Content-Type"] = "application/json"
-            data = json.dumps(body)
+            data = json.dumps(request.body)
+        path, what = request.path.removeprefix(API), request.what
         try:
             response = self.ctx.http.request(
-                method,
-                f"{API}{path}",
+                request.method,
+                request.path,
                 params=params,
                 data=data,
-                files=files,
+                files=request.files,
                 headers=headers,
-                retry=_may_repeat(method, path, retry),
+                retry=request.retry,
             )
         except UncertainOutcome:
             raise
@@ -709,26 +720,37 @@ class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTic
             return None
         return str(Sealed(cached if isinstance(cached, bytes) else str(cached).encode()).open(self.ctx.tenant_id))
 
-    def register_callback(self, url: str) -> str | None:
+    def callback_request(self, url: str) -> Request:
         body = {"url": url, "objectId": 1, "type": "Ticket", "level": "Owner", "description": "Vectis instant updates"}
-        created, _ = self.call("POST", "/system/callbacks", body=body, what="the callback registration", retry=False)
+        return _write("POST", "/system/callbacks", body, what="the callback registration")
+
+    def register_callback(self, url: str) -> str | None:
+        created = self.send(self.callback_request(url))
         return str(created.get("id") or "") or None if isinstance(created, dict) else None
 
     # --- write-back (called by vectis/tickets/verbs.py, through perform(), only) --------------------
 
-    def add_note(self, ticket: str, text: str, *, internal: bool) -> None:
-        body = {"text": text, "detailDescriptionFlag": not internal, "internalAnalysisFlag": internal}
-        self.call("POST", f"/service/tickets/{ticket}/notes", body=body, what="the reply", retry=False)
+    # Each write is a builder and a send: a dry run shows the builder's request, and the write sends that request.
 
-    def add_note_as(self, ticket: str, text: str, *, internal: bool, member: str) -> None:
+    def note_request(self, ticket: str, text: str, *, internal: bool) -> Request:
+        body = {"text": text, "detailDescriptionFlag": not internal, "internalAnalysisFlag": internal}
+        return _write("POST", f"/service/tickets/{ticket}/notes", body, what="the reply")
+
+    def add_note(self, ticket: str, text: str, *, internal: bool) -> None:
+        self.send(self.note_request(ticket, text, internal=internal))
+
+    def note_as_request(self, ticket: str, text: str, *, internal: bool, member: str) -> Request:
         body = {
             "text": text,
             "detailDescriptionFlag": not internal,
             "internalAnalysisFlag": internal,
             "member": {"id": int(member)},
         }
+        return _write("POST", f"/service/tickets/{ticket}/notes", body, what="the reply")
+
+    def add_note_as(self, ticket: str, text: str, *, internal: bool, member: str) -> None:
         try:
-            self.call("POST", f"/service/tickets/{ticket}/notes", body=body, what="the reply", retry=False)
+            self.send(self.note_as_request(ticket, text, internal=internal, member=member))
         except ConnectorError as exc:
             # A 403 here is about naming a member at all (the same role posts notes without one); a 400 naming the
             # member field is about this member (inactive, unknown). Either way nothing was stored.
@@ -753,35 +775,40 @@ class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTic
                 return True
         return False
 
-    def upload(self, ticket: str, name: str, content: bytes) -> None:
+    def upload_request(self, ticket: str, name: str, content: bytes) -> Request:
         fields = {"recordType": "Ticket", "recordId": ticket, "title": name}
-        self.call(
-            "POST",
-            "/system/documents",
-            body=fields,
-            files={"file": (name, content)},
-            what="the attachment",
-            retry=False,
-        )
+        return _write("POST", "/system/documents", fields, what="the attachment", files={"file": (name, content)})
 
-    def set_status(self, ticket: str, status: str) -> None:
+    def upload(self, ticket: str, name: str, content: bytes) -> None:
+        self.send(self.upload_request(ticket, name, content))
+
+    def status_request(self, ticket: str, status: str) -> Request:
         patch = [{"op": "replace", "path": "status/id", "value": int(status)}]
         # Replacing the status with the same value twice leaves one change: safe to send again.
-        self.call("PATCH", f"/service/tickets/{ticket}", body=patch, what="the status change", retry=True)
+        return _write("PATCH", f"/service/tickets/{ticket}", patch, what="the status change", retry=True)
 
-    def assign(self, ticket: str, member: str | None) -> None:
+    def set_status(self, ticket: str, status: str) -> None:
+        self.send(self.status_request(ticket, status))
+
+    def assign_request(self, ticket: str, member: str | None) -> Request:
         patch: list[dict[str, Any]] = (
             [{"op": "replace", "path": "owner/id", "value": int(member)}]
             if member
             else [{"op": "remove", "path": "owner"}]
         )
-        self.call("PATCH", f"/service/tickets/{ticket}", body=patch, what="the new owner", retry=True)
+        return _write("PATCH", f"/service/tickets/{ticket}", patch, what="the new owner", retry=True)
+
+    def assign(self, ticket: str, member: str | None) -> None:
+        self.send(self.assign_request(ticket, member))
+
+    def priority_request(self, ticket: str, priority: str) -> Request:
+        patch = [{"op": "replace", "path": "priority/id", "value": int(priority)}]
+        return _write("PATCH", f"/service/tickets/{ticket}", patch, what="the priority", retry=True)
 
     def set_priority(self, ticket: str, priority: str) -> None:
-        patch = [{"op": "replace", "path": "priority/id", "value": int(priority)}]
-        self.call("PATCH", f"/service/tickets/{ticket}", body=patch, what="the priority", retry=True)
+        self.send(self.priority_request(ticket, priority))
 
-    def create_ticket(self, new: NewTicket) -> str:
+    def create_request(self, new: NewTicket) -> Request:
         fields: dict[str, Any] = {
             "summary": new.summary[:100],
             "board": {"id": int(new.board)},
@@ -793,7 +820,10 @@ class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTic
             fields["contact"] = {"id": int(new.contact)}
         if new.description:
             fields["initialDescription"] = new.description
-        created, _ = self.call("POST", "/service/tickets", body=fields, what="the new ticket", retry=False)
+        return _write("POST", "/service/tickets", fields, what="the new ticket")
+
+    def create_ticket(self, new: NewTicket) -> str:
+        created = self.send(self.create_request(new))
         if not isinstance(created, dict) or created.get("id") is None:
             raise ConnectorError("ConnectWise created the ticket but did not say its number.", permanent=False)
         return str(created["id"])
@@ -829,6 +859,20 @@ def signature(body: bytes, signing_key: str) -> str:
     """ConnectWise's callback signature: base64 HMAC-SHA256 of the raw body, keyed with SHA-256 of the key."""
     key = hashlib.sha256(signing_key.encode()).digest()
     return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+
+def _write(
+    method: str,
+    path: str,
+    body: Any,
+    *,
+    what: str,
+    retry: bool = False,
+    files: dict[str, tuple[str, bytes]] | None = None,
+) -> Request:
+    """A write under the API base. Not repeated after a timeout or a 5xx unless it replaces a value (``retry``):
+    ConnectWise may have stored it."""
+    return Request(method, f"{API}{path}", body, files, what, retry)
 
 
 def _may_repeat(method: str, path: str, retry: bool | None) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import current_app
 
-from vectis.actions.base import REDACTED, ActionFailed, Applied, Context, Target, Verb
+from vectis.actions.base import REDACTED, ActionFailed, Applied, Context, Sending, Target, Verb
 from vectis.actions.registry import register
 from vectis.actions.vendor import connector_for, write_once
 from vectis.connectors import registry
@@ -133,22 +133,33 @@ class SyncNow(Verb):
         return Applied(f"{vendor.label} sync started.", response={"sync_run_id": run.id})
 
 
+def _callback(ctx: Context, target: Target, payload: dict[str, Any]) -> tuple[Any, Connection, str]:
+    """The vendor, its connection and the URL it is to call back, checked."""
+    vendor = _vendor(target)
+    connection = _connection(ctx, vendor.key)
+    if connection is None:
+        raise ActionFailed(f"Configure {vendor.label} first.")
+    if not supports(vendor, VerifiesCallbacks):
+        raise ActionFailed(f"{vendor.label} does not send callbacks to Vectis.")
+    url = str(payload.get("url") or "")
+    if not url.startswith(("https://", "http://")):
+        raise ActionFailed("Vectis could not work out its own address for the callback.")
+    return vendor, connection, url
+
+
 @register
 class InstantUpdates(Verb):
     name = "integration.instant_updates"
     label = "Turn on instant updates"
     target_type = "integration"
 
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
+        vendor, connection, url = _callback(ctx, target, payload)
+        with connector_for(ctx, connection, VerifiesCallbacks, doing="take callbacks from") as vendor_api:
+            return [Sending(str(getattr(vendor, "noun", None) or vendor.label), vendor_api.callback_request(url))]
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        vendor = _vendor(target)
-        connection = _connection(ctx, vendor.key)
-        if connection is None:
-            raise ActionFailed(f"Configure {vendor.label} first.")
-        if not supports(vendor, VerifiesCallbacks):
-            raise ActionFailed(f"{vendor.label} does not send callbacks to Vectis.")
-        url = str(payload.get("url") or "")
-        if not url.startswith(("https://", "http://")):
-            raise ActionFailed("Vectis could not work out its own address for the callback.")
+        vendor, connection, url = _callback(ctx, target, payload)
         with connector_for(ctx, connection, VerifiesCallbacks, doing="take callbacks from") as vendor_api:
             try:
                 connection.callback_id = write_once(

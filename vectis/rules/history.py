@@ -1,9 +1,11 @@
 """What the rule pages read: the rule list with recent activity, a rule's History (each fire with its
-condition leaves and action calls), its versions with the diff between each and the one before, and the
-sample of events that "Test on recent events" and the backtest run a draft over."""
+condition leaves and action calls, and for a dry run the vendor requests each call would send), its versions with
+the diff between each and the one before, and the sample of events that "Test on recent events" and the backtest
+run a draft over."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,9 +13,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vectis.actions import VERBS, Actor
+from vectis.actions.base import Context, Target
+from vectis.actions.perform import preview
 from vectis.events.stream import json_safe
 from vectis.events.triggers import Trigger
-from vectis.models import Customer, Rule, RuleDispatch, RuleEvent, RuleFire, RuleVersion
+from vectis.models import Customer, Role, Rule, RuleDispatch, RuleEvent, RuleFire, RuleVersion
 from vectis.rules import definition as rule_definition
 from vectis.rules.action_types import Names, describe_action
 from vectis.rules.scans import QUALIFIES, SCANS
@@ -83,6 +88,52 @@ def fires(session: Session, rule_id: int, *, limit: int = 50) -> list[FireRow]:
     ):
         by_fire[dispatch.fire_id].dispatches.append(dispatch)
     return rows
+
+
+@dataclass(frozen=True)
+class Request:
+    """One vendor request as History shows it: the body as indented JSON, as it would go (None: no body)."""
+
+    vendor: str
+    method: str
+    path: str
+    body: str | None
+    unknown: str | None
+
+
+@dataclass(frozen=True)
+class WouldSend:
+    """What a dry run's action would send: ``requests`` in order (None: nothing goes to a vendor; empty: nothing
+    would be sent, ``message`` says why)."""
+
+    message: str
+    requests: list[Request] | None
+
+
+def would_send(session: Session, rule: Rule, rows: list[FireRow]) -> dict[int, WouldSend]:
+    """By dispatch id, for each action a dry run recorded on the page: the requests it would send, made by the code
+    that sends them (``perform``'s own dry run), calling no vendor. Made as the page is shown, from what Vectis has
+    stored now: recording them as the rule fires would cost queries for each of a backlog's thousands of dry runs,
+    and a page shows 50 fires."""
+    found: dict[int, WouldSend] = {}
+    for row in rows:
+        # The actor the rule acts as when live (engine.Active.actor), so a note is authored as it would be then.
+        actor = Actor("rule", str(rule.id), f"Rule “{rule.name}” v{row.fire.version}"[:320], Role.TECHNICIAN.value)
+        ctx = Context(session, rule.tenant_id, actor, "rule", None)
+        for dispatch in row.dispatches:
+            verb = VERBS.get(dispatch.verb)
+            if dispatch.state != "dry_run" or verb is None:
+                continue
+            seen = preview(verb, ctx, Target.from_json(dispatch.target), dict(dispatch.payload))
+            requests = None if seen.requests is None else [_shown(r) for r in seen.requests]
+            found[dispatch.id] = WouldSend(seen.message, requests)
+    return found
+
+
+def _shown(request: dict[str, Any]) -> Request:
+    body = request.get("body")
+    text = None if body is None else json.dumps(body, indent=2, ensure_ascii=False)
+    return Request(request["vendor"], request["method"], request["path"], text, request.get("unknown"))
 
 
 @dataclass(frozen=True)

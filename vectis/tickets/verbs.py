@@ -1,6 +1,7 @@
 """Ticket write-back to the PSA: reply (public or internal, optionally with a status change and an
 attachment), change status, assign, change priority, create a ticket. Each call goes to the vendor, the
-ticket is read back and stored, and the audit row holds the request and the vendor's answer.
+ticket is read back and stored, and the audit row holds the request and the vendor's answer. Each verb's
+``would_send`` makes, with the connector's own builders, the requests its ``apply`` sends: a dry run shows them.
 
 A reply, a note and a new ticket's description carry the technician who wrote them (``members.py``): as their
 PSA member where the vendor records one, else signed in the text. The audit row says which (``author``)."""
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Target, Verb
+from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Sending, Target, Verb
 from vectis.actions.registry import register
 from vectis.actions.vendor import OutcomeUnknown, connector_for, vendor_refused, write_once
 from vectis.connectors.capabilities import (
@@ -144,6 +145,32 @@ def _status(ctx: Context, ticket: Ticket, status_id: Any) -> TicketStatus | None
     return status
 
 
+@dataclass(frozen=True)
+class _Reply:
+    """A reply, checked: the ticket, the text, and the status chosen with it."""
+
+    ticket: Ticket
+    text: str
+    internal: bool
+    status: TicketStatus | None
+    connection: Connection
+
+    @property
+    def moving_to(self) -> TicketStatus | None:
+        """The chosen status if the ticket is not in it yet: only then is a status change sent."""
+        return self.status if self.status is not None and self.status.id != self.ticket.status_id else None
+
+
+def _reply(ctx: Context, target: Target, payload: dict[str, Any]) -> _Reply:
+    ticket = _ticket(ctx, target)
+    text = str(payload.get("text") or "").strip()
+    if not text:
+        raise ActionFailed("Write the reply first.")
+    status = _status(ctx, ticket, payload.get("status_id"))
+    connection = _connection(ctx, ticket.connection_id)
+    return _Reply(ticket, text, bool(payload.get("internal")), status, connection)
+
+
 @register
 class ReplyToTicket(TicketVerb):
     name = "ticket.reply"
@@ -174,14 +201,23 @@ class ReplyToTicket(TicketVerb):
             clean["attachment_content"] = f"<{len(str(clean['attachment_content'])) * 3 // 4} bytes, not kept here>"
         return clean
 
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
+        reply = _reply(ctx, target, payload)
+        plan = _authorship(ctx, reply.connection)
+        with connector_for(ctx, reply.connection, WritesTickets, doing=DOING) as psa:
+            external, sending = reply.ticket.external_id, []
+            attachment = _attachment(payload, psa.attachment_limit, psa.noun)
+            if attachment:
+                sending.append(Sending(psa.noun, psa.upload_request(external, *attachment)))
+            sending.append(_note_request(psa, plan, external, reply.text, internal=reply.internal))
+            if (moving_to := reply.moving_to) is not None:
+                sending.append(Sending(psa.noun, psa.status_request(external, moving_to.external_id)))
+            return sending
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        ticket = _ticket(ctx, target)
-        text = str(payload.get("text") or "").strip()
-        internal = bool(payload.get("internal"))
-        if not text:
-            raise ActionFailed("Write the reply first.")
-        status = _status(ctx, ticket, payload.get("status_id"))
-        connection = _connection(ctx, ticket.connection_id)
+        reply = _reply(ctx, target, payload)
+        ticket, status, connection = reply.ticket, reply.status, reply.connection
+        text, internal = reply.text, reply.internal
         plan = _authorship(ctx, connection)
         vendor: dict[str, Any] = {}
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
@@ -202,13 +238,13 @@ class ReplyToTicket(TicketVerb):
                 raise vendor_refused(psa.noun, exc) from None
             # The note is in: a refused status change must not make the reply look refused, or it is sent twice.
             refused = None
-            if status is not None and status.id != ticket.status_id:
+            if (moving_to := reply.moving_to) is not None:
                 try:
-                    psa.set_status(external, status.external_id)
-                    vendor["status"] = {"to": status.name}
+                    psa.set_status(external, moving_to.external_id)
+                    vendor["status"] = {"to": moving_to.name}
                 except ConnectorError as exc:
                     refused = exc.message
-                    vendor["status"] = {"to": status.name, "refused": refused}
+                    vendor["status"] = {"to": moving_to.name, "refused": refused}
             read = _refresh(ctx, psa, connection, external)
             noun = psa.noun
         kind = "Internal note" if internal else "Reply"
@@ -294,6 +330,21 @@ def _write_note(
     return _author(plan, member=None, why=why)
 
 
+def _note_request(
+    psa: WritesTickets, plan: members.Authorship, external: str, text: str, *, internal: bool, unknown: str = ""
+) -> Sending:
+    """The note as ``_write_note`` sends it first: as the member where there is one, else signed."""
+    if plan.member is None:
+        return Sending(psa.noun, psa.note_request(external, plan.sign(text), internal=internal), unknown or None)
+    writer = as_capability(psa, WritesAsMembers)
+    request = writer.note_as_request(external, text, internal=internal, member=plan.member.external_id)
+    fallback = (
+        f"Written as {psa.noun} member {plan.member.name}: if {psa.noun} refuses notes written as its members, "
+        f"Vectis sends it once more as the API member, signed “{plan.signature}”."
+    )
+    return Sending(psa.noun, request, f"{unknown} {fallback}".strip())
+
+
 def _attachment(payload: dict[str, Any], limit: int, noun: str) -> tuple[str, bytes] | None:
     name, content = payload.get("attachment_name"), payload.get("attachment_content")
     if not name or not content:
@@ -310,6 +361,14 @@ def _attachment(payload: dict[str, Any], limit: int, noun: str) -> tuple[str, by
     return str(name)[:200], data
 
 
+def _status_change(ctx: Context, target: Target, payload: dict[str, Any]) -> tuple[Ticket, TicketStatus, Connection]:
+    ticket = _ticket(ctx, target)
+    status = _status(ctx, ticket, payload.get("status_id"))
+    if status is None:
+        raise ActionFailed("Choose the new status.")
+    return ticket, status, _connection(ctx, ticket.connection_id)
+
+
 @register
 class UpdateTicketStatus(TicketVerb):
     name = "ticket.update_status"
@@ -322,13 +381,14 @@ class UpdateTicketStatus(TicketVerb):
             return None
         return _nothing_sent(ctx, ticket, status.name)
 
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
+        ticket, status, connection = _status_change(ctx, target, payload)
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            return [Sending(psa.noun, psa.status_request(ticket.external_id, status.external_id))]
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        ticket = _ticket(ctx, target)
-        status = _status(ctx, ticket, payload.get("status_id"))
-        if status is None:
-            raise ActionFailed("Choose the new status.")
+        ticket, status, connection = _status_change(ctx, target, payload)
         before = ticket.status_name
-        connection = _connection(ctx, ticket.connection_id)
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             try:
                 psa.set_status(ticket.external_id, status.external_id)
@@ -391,6 +451,23 @@ def _opening(ctx: Context, target: Target, payload: dict[str, Any]) -> _Opening:
     return _Opening(connection, new)
 
 
+# Where the new ticket's number goes in what a dry run shows: the vendor gives it only when it creates the ticket.
+NEW_TICKET = "{new ticket}"
+
+
+def _as_written(new: NewTicket, plan: members.Authorship) -> tuple[NewTicket, str | None]:
+    """The ticket as it is sent, and the description that follows it as the member's first note (None: it goes
+    with the ticket). ConnectWise's new ticket has no author of its own (enteredBy is the API member; its owner is
+    whom it is assigned to): its description is what a person wrote. Written by a member, the description goes as
+    the ticket's first note in their name; otherwise it goes with the ticket, signed."""
+    described = new.description or new.summary
+    if plan.member is not None:
+        return replace(new, description=None), described
+    if plan.name is not None:
+        return replace(new, description=plan.sign(described)), None
+    return new, None
+
+
 @register
 class CreateTicket(TicketVerb):
     name = "ticket.create"
@@ -402,19 +479,22 @@ class CreateTicket(TicketVerb):
         board = ctx.session.get(TicketBoard, _int(payload.get("board_id")))
         return board.connection_id if board else None
 
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
+        opening = _opening(ctx, target, payload)
+        plan = _authorship(ctx, opening.connection)
+        new, described = _as_written(opening.new, plan)
+        with connector_for(ctx, opening.connection, WritesTickets, doing=DOING) as psa:
+            sending = [Sending(psa.noun, psa.create_request(new))]
+            if described is not None:
+                number = f"{NEW_TICKET} stands for the number {psa.noun} gives the new ticket."
+                sending.append(_note_request(psa, plan, NEW_TICKET, described, internal=False, unknown=number))
+            return sending
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         opening = _opening(ctx, target, payload)
-        connection, new = opening.connection, opening.new
+        connection = opening.connection
         plan = _authorship(ctx, connection)
-        # ConnectWise's new ticket has no author of its own (enteredBy is the API member; its owner is whom it
-        # is assigned to): its description is what a person wrote. Written by a member, the description goes
-        # as the ticket's first note in their name; otherwise it goes with the ticket, signed.
-        described = new.description or new.summary
-        by_member = plan.member is not None
-        if by_member:
-            new = replace(new, description=None)
-        elif plan.name is not None:
-            new = replace(new, description=plan.sign(described))
+        new, described = _as_written(opening.new, plan)
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             since = _now()
             try:
@@ -427,7 +507,7 @@ class CreateTicket(TicketVerb):
             except ConnectorError as exc:
                 raise vendor_refused(psa.noun, exc) from None
             author, missing = _author(plan, member=None, why=plan.why), ""
-            if by_member:
+            if described is not None:
                 # The ticket exists now: a description that fails to follow must not undo it in Vectis.
                 try:
                     author = _write_note(
@@ -535,6 +615,14 @@ class AssignTicket(TicketVerb):
             return None
         return _nothing_sent(ctx, ticket, f"assigned to {member.name}")
 
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
+        ticket = _ticket(ctx, target)
+        connection = _connection(ctx, ticket.connection_id)
+        member = _assignee(ctx, ticket, connection, payload)
+        with connector_for(ctx, connection, TriagesTickets, doing="assign tickets in") as psa:
+            request = psa.assign_request(ticket.external_id, member.external_id if member else None)
+            return [Sending(str(getattr(psa, "noun", connection.name)), request)]
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         ticket = _ticket(ctx, target)
         connection = _connection(ctx, ticket.connection_id)
@@ -556,6 +644,17 @@ class AssignTicket(TicketVerb):
         return Applied(message + read.said, response={"before": before, "after": assignee or "nobody"})
 
 
+def _priority_change(
+    ctx: Context, target: Target, payload: dict[str, Any]
+) -> tuple[Ticket, TicketPriority, Connection]:
+    ticket = _ticket(ctx, target)
+    connection = _connection(ctx, ticket.connection_id)
+    priority = ctx.session.get(TicketPriority, _int(payload.get("priority_id")))
+    if priority is None or priority.connection_id != ticket.connection_id:
+        raise ActionFailed(f"Choose one of {connection.name}'s priorities.")
+    return ticket, priority, connection
+
+
 @register
 class ChangeTicketPriority(TicketVerb):
     name = "ticket.set_priority"
@@ -570,12 +669,14 @@ class ChangeTicketPriority(TicketVerb):
             return None
         return _nothing_sent(ctx, ticket, priority.name)
 
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
+        ticket, priority, connection = _priority_change(ctx, target, payload)
+        with connector_for(ctx, connection, TriagesTickets, doing="change priorities in") as psa:
+            request = psa.priority_request(ticket.external_id, priority.external_id)
+            return [Sending(str(getattr(psa, "noun", connection.name)), request)]
+
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        ticket = _ticket(ctx, target)
-        connection = _connection(ctx, ticket.connection_id)
-        priority = ctx.session.get(TicketPriority, _int(payload.get("priority_id")))
-        if priority is None or priority.connection_id != ticket.connection_id:
-            raise ActionFailed(f"Choose one of {connection.name}'s priorities.")
+        ticket, priority, connection = _priority_change(ctx, target, payload)
         before = ticket.priority or "none"
         with connector_for(ctx, connection, TriagesTickets, doing="change priorities in") as psa:
             noun = str(getattr(psa, "noun", connection.name))

@@ -177,6 +177,7 @@ def _rule_page(rule: Rule, tab: str, **extra: Any) -> Response:
         context["trials"] = [t for t in engine.trial(s, rule.tenant_id, current.definition, events)]
     else:
         context["fires"] = history.fires(s, rule.id)
+        context["would_send"] = history.would_send(s, rule, context["fires"])
     return render("rules/show.html", "rules/_tab.html", **context)
 
 

@@ -7,6 +7,7 @@ from vectis.simulators.base.app import (
     cut_in_half,
     is_chosen_page,
     json_response,
+    received_body,
     route_pattern,
     under,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "json_merge_patch",
     "json_response",
     "malformed_page_rule",
+    "received_body",
     "route_pattern",
     "serve_main",
     "under",

@@ -56,9 +56,25 @@ def is_chosen_page(knob_path: str, chosen: int | None, path: str, arg: str, defa
     )
 
 
+def received_body() -> Any:
+    """This request's body as a simulator keeps it: its JSON, or a form's fields with each file by its name and
+    size; None without one. The file is read and rewound, so the handler still reads all of it."""
+    if request.is_json:
+        return request.get_json(silent=True)
+    if not request.form and not request.files:
+        return request.get_data(as_text=True) or None
+    body: dict[str, Any] = dict(request.form.items())
+    for key, upload in request.files.items():
+        size = len(upload.stream.read())
+        upload.stream.seek(0)
+        body[key] = {"name": upload.filename, "bytes": size}
+    return body
+
+
 def add_fault_controls(controls: Blueprint, state: Callable[[], SimState[Any]]) -> None:
-    """``GET/POST /_sim/faults`` (a JSON merge patch), ``POST /_sim/reset`` and ``GET /_sim/stats``, the
-    same for every simulator. ``state`` returns the simulator's state for the current request."""
+    """``GET/POST /_sim/faults`` (a JSON merge patch), ``POST /_sim/reset``, ``GET /_sim/stats`` and
+    ``GET /_sim/received`` (the latest requests as they came in), the same for every simulator. ``state`` returns
+    the simulator's state for the current request."""
 
     def reply(body: Any, status: int = 200) -> Response:
         return Response(json.dumps(body, separators=(",", ":")), status=status, content_type="application/json")
@@ -86,6 +102,10 @@ def add_fault_controls(controls: Blueprint, state: Callable[[], SimState[Any]]) 
     @controls.get("/stats")
     def stats() -> Response:
         return reply(state().stats())
+
+    @controls.get("/received")
+    def received() -> Response:
+        return reply(state().received())
 
 
 class Simulator(Generic[S]):

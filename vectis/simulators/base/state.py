@@ -1,5 +1,5 @@
-"""What every simulator's state keeps besides its data: the fault knobs, request counters and the
-bookkeeping the knobs need (a rate-limit window, count-down knobs), behind one lock."""
+"""What every simulator's state keeps besides its data: the fault knobs, request counters, the latest requests as
+received, and the bookkeeping the knobs need (a rate-limit window, count-down knobs), behind one lock."""
 
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ class SimState(Generic[K]):
     _tallies: dict[str, Counter[str]]
     _window: list[int]  # [second, requests in it]
     _answers: deque[tuple[float, int]]  # (monotonic time, status) of the latest answers, for pacing checks
+    _received: deque[Json]  # the latest requests as they came in: {method, path, query, body}
 
     ANSWERS_KEPT: ClassVar[int] = 20_000
+    RECEIVED_KEPT: ClassVar[int] = 2_000
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -39,6 +41,7 @@ class SimState(Generic[K]):
         self._tallies = {name: Counter() for name in self.TALLIES}
         self._window = [-1, 0]
         self._answers = deque(maxlen=self.ANSWERS_KEPT)
+        self._received = deque(maxlen=self.RECEIVED_KEPT)
 
     # -- knobs
 
@@ -57,6 +60,7 @@ class SimState(Generic[K]):
                 tally.clear()
             self._window[:] = [-1, 0]
             self._answers.clear()
+            self._received.clear()
             self.cleared()
 
     def cleared(self) -> None:
@@ -104,6 +108,17 @@ class SimState(Generic[K]):
                 self._answers.append((time.monotonic(), status))
             for name, key in tallies.items():
                 self._tallies[name][key] += 1
+
+    def receive(self, method: str, path: str, query: Json, body: Any) -> None:
+        """Keep one request as it came in (before any knob answers it): what a test compares with what Vectis
+        meant to send."""
+        with self._lock:
+            self._received.append({"method": method, "path": path, "query": query, "body": body})
+
+    def received(self) -> list[Json]:
+        """The latest requests as they came in, oldest first (``receive``)."""
+        with self._lock:
+            return list(self._received)
 
     def answers(self) -> list[tuple[float, int]]:
         """When each of the latest requests was answered (``time.monotonic()``) and with which status."""

@@ -64,7 +64,9 @@ Data
 Fault knobs
     ``state.faults`` (a ``Faults``), read on every request; set from Python or with ``POST /_sim/faults`` (a JSON
     merge patch, RFC 7386). ``POST /_sim/reset`` restores every knob and clears counters and the delivery log;
-    ``GET /_sim/stats`` counts requests per ``METHOD pattern`` (relative to the API base) and per status.
+    ``GET /_sim/stats`` counts requests per ``METHOD pattern`` (relative to the API base) and per status;
+    ``GET /_sim/received`` (``state.received()``) lists the latest 2,000 as they came in: ``{method, path`` (from
+    the site's root), ``query, body}``, a multipart body as its fields with each file's name and size.
     Knobs: ``bad_keys`` (every login 401), ``missing_client_id_check`` (every clientId treated as missing: 400),
     ``forbidden_paths`` (path prefixes answering 403 naming the security-role permission),
     ``rate_limit_per_second`` (429, ``Retry-After: 1``), ``errors_503`` (the next N answer 503,

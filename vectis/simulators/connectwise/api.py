@@ -22,6 +22,7 @@ from vectis.simulators.base import (
     cut_in_half,
     is_chosen_page,
     json_response,
+    received_body,
     route_pattern,
     serve_main,
     under,
@@ -129,6 +130,7 @@ def _faults_then_auth() -> Response | None:
     if not _in_api():
         return None
     sim = _sim()
+    sim.receive(request.method, request.path, request.args.to_dict(), received_body())
     if _relative().startswith("/system/callbackkeys/"):
         return _fault_response(sim)  # fetched by callback receivers, who hold no API keys
     return _fault_response(sim) or _auth_response(sim) or _forbidden_response(sim)
