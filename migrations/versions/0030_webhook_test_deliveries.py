@@ -19,7 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("webhook_deliveries", sa.Column("test", sa.Boolean(), server_default=sa.text("false"), nullable=False))
+    op.add_column(
+        "webhook_deliveries", sa.Column("test", sa.Boolean(), server_default=sa.text("false"), nullable=False)
+    )
     op.create_index(
         "ix_webhook_deliveries_tenant_id_received_at", "webhook_deliveries", ["tenant_id", "received_at"], unique=False
     )
