@@ -128,6 +128,28 @@ def test_bad_parameters_are_a_422_naming_them(app: Flask, acme: TenantFixture) -
     assert api(app, acme, raw, "/alerts?severity=apocalyptic").status_code == 422
 
 
+@pytest.mark.parametrize(
+    "path", ["/tickets?updated_since=0.5", "/audit?since=0", "/contracts?renews_before=0", "/tickets?updated_since=17"]
+)
+def test_a_number_is_not_taken_for_a_moment(app: Flask, acme: TenantFixture, path: str) -> None:
+    """Found by schemathesis: pydantic read ``0.5`` as seconds since 1970, and the list answered everything since."""
+    answer = api(app, acme, make_token(app, acme, scopes=("read", "admin")), path)
+    assert answer.status_code == 422, answer.get_json()
+    assert "written as ISO 8601" in answer.get_json()["detail"]
+    assert api(app, acme, make_token(app, acme), "/tickets?updated_since=2026-12-01").status_code == 200
+
+
+@pytest.mark.parametrize("body", [{"body": "Call back", "occurred_at": 0}, {"body": 5}, {"body": "x", "colour": 1}])
+def test_a_body_is_read_strictly_as_json(app: Flask, acme: TenantFixture, body: dict[str, Any]) -> None:
+    """Found by schemathesis: ``0`` was taken for a moment in 1970, and ``0`` or ``1`` for false or true."""
+    raw = make_token(app, acme, scopes=("read", "write:tickets"))
+    customer = pid(app, "customer", a_customer(app, acme.id))
+    answer = client_for(app, acme).post(
+        f"/api/v1/customers/{customer}/notes?dry_run=true", json=body, headers={"Authorization": f"Bearer {raw}"}
+    )
+    assert answer.status_code == 422 and answer.get_json()["errors"][0].startswith("body."), answer.get_json()
+
+
 def test_a_token_without_the_scope_gets_a_403(app: Flask, acme: TenantFixture) -> None:
     raw = make_token(app, acme, scopes=("write:alerts",))
     answer = api(app, acme, raw, "/alerts")

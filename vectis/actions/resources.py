@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Final, Generic, TypeVar, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy.orm import Session
 
 from vectis.actions.base import Outcome
@@ -64,8 +65,21 @@ def _stored(moment: datetime) -> datetime:
     return found
 
 
-# A moment in a query parameter (ISO 8601; a day alone is its midnight; no zone is UTC), within what Vectis stores.
-Moment = Annotated[datetime, AfterValidator(_stored)]
+_NUMBER = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")
+
+
+def _written(value: Any) -> Any:
+    """A moment or a day is written as one: pydantic would take ``0.5`` or ``"0"`` for seconds since 1970, which
+    nobody means (schemathesis sent them, and got tickets "updated since" 1970)."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("written as ISO 8601, e.g. 2026-12-01 or 2026-12-01T09:00:00Z")
+    return value
+
+
+# A moment (ISO 8601; a day alone is its midnight; no zone is UTC), within what Vectis stores.
+Moment = Annotated[datetime, BeforeValidator(_written), AfterValidator(_stored)]
+# A day (ISO 8601: 2026-12-01).
+Day = Annotated[date, BeforeValidator(_written)]
 KeyPart = str | int | date | datetime | None
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 from sqlalchemy import and_, or_, select, tuple_
 
-from vectis.actions.resources import Call, KeysetQuery, Page, Schema, keyset, operation, page_of
+from vectis.actions.resources import Call, Day, KeysetQuery, Page, Schema, keyset, operation, page_of
 from vectis.models import Contract, ContractLineItem, Customer
 from vectis.platform import public_ids
 
@@ -53,7 +53,7 @@ class ContractQuery(KeysetQuery):
     shape = (date | None, "contract")
     customer_id: str | None = Field(default=None, description="Only this customer's contracts (cus_…)")
     status: Status | None = None
-    renews_before: date | None = Field(default=None, description="Only those whose term ends before this day")
+    renews_before: Day | None = Field(default=None, description="Only those whose term ends before this day")
 
 
 def _line(item: ContractLineItem) -> LineItemOut:

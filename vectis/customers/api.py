@@ -203,7 +203,7 @@ def customer_notes(call: Call, customer_id: int) -> Page[NoteOut]:
 
 class NoteIn(Schema):
     body: str = Field(min_length=1, max_length=20_000, description="The note, in your words")
-    occurred_at: datetime | None = Field(default=None, description="When it happened, if not now (UTC)")
+    occurred_at: Moment | None = Field(default=None, description="When it happened, if not now (UTC)")
 
 
 @operation(
