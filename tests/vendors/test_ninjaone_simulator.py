@@ -53,7 +53,8 @@ from vectis.simulators.ninjaone.api import simulator
 Json = dict[str, Any]
 
 REPO = Path(__file__).resolve().parents[2]
-NOW = datetime(2025, 3, 14, 9, 30, 12, tzinfo=UTC).timestamp()
+NOW = datetime(2025, 3, 14, 9, 30, 12, tzinfo=UTC)
+NOW_TS = NOW.timestamp()  # as NinjaOne writes times
 ORGS, ORGS_DETAILED, ORG = "/v2/organizations", "/v2/organizations-detailed", "/v2/organization/{id}"
 LOCATIONS, ORG_LOCATIONS = "/v2/locations", "/v2/organization/{id}/locations"
 DEVICES, DEVICES_DETAILED, DEVICE = "/v2/devices", "/v2/devices-detailed", "/v2/device/{id}"
@@ -384,9 +385,9 @@ def test_it_has_devices_of_several_classes_online_and_offline_with_epoch_second_
     offline = [d for d in devices if d["offline"]]
     online = [d for d in devices if not d["offline"]]
     assert offline and online
-    assert all(isinstance(d["lastContact"], float) and d["created"] < d["lastContact"] <= NOW for d in devices)
+    assert all(isinstance(d["lastContact"], float) and d["created"] < d["lastContact"] <= NOW_TS for d in devices)
     assert max(d["lastContact"] for d in offline) < min(d["lastContact"] for d in online)
-    assert all(NOW - d["lastContact"] < 300 for d in online)
+    assert all(NOW_TS - d["lastContact"] < 300 for d in online)
     assert {d["organizationId"] for d in devices} == set(sim.state.organizations)
 
 
@@ -487,7 +488,7 @@ def test_it_lists_open_alerts_of_each_kind_and_severity_with_their_device(sim: S
             alert["severity"]
         )
         assert alert["device"]["id"] == alert["deviceId"]
-        assert alert["createTime"] <= alert["updateTime"] <= NOW
+        assert alert["createTime"] <= alert["updateTime"] <= NOW_TS
     assert len(alerts) == 18
     assert all(by_kind[kind] == {"CRITICAL", "MAJOR", "MODERATE", "MINOR"} for kind in kinds)
     assert {a["device"]["offline"] for a in alerts if a["sourceType"] == "AGENT_OFFLINE"} == {True}
@@ -855,7 +856,7 @@ def test_it_seeds_the_same_ninjaone_for_the_same_seed() -> None:
     other = NinjaOneState.seeded(seed=2, now=NOW)
 
     assert first == second and first != other
-    assert len(first.activities) > 300 and first.activities[-1]["activityTime"] <= NOW
+    assert len(first.activities) > 300 and first.activities[-1]["activityTime"] <= NOW_TS
 
 
 def test_it_builds_a_ninjaone_at_benchmark_scale_quickly_and_serves_it_quickly() -> None:

@@ -37,8 +37,9 @@ Endpoints (under ``/v2``)
     (the last node id) and ``pageSize``, filtered by ``df`` (NinjaOne's device filter, ``query``: ``org = 1 AND
     offline AND class in (WINDOWS_SERVER, LINUX_SERVER)``; what it cannot read answers 400). ``GET /device/{id}`` →
     ``Device``. The spec's ``Device`` has no operating-system, serial or make/model fields, so neither does this.
-    ``GET /alerts`` → ``[Alert]``, every open alert (not paged) with its ``device``, narrowed by ``sourceType`` and
-    ``df``; severities ``CRITICAL``/``MAJOR``/``MODERATE``/``MINOR``, priorities ``HIGH``/``MEDIUM``/``LOW``.
+    ``GET /alerts`` → ``[Alert]``, every open alert (not paged, oldest first) with its ``device``, narrowed by
+    ``sourceType`` and ``df``; severities ``CRITICAL``/``MAJOR``/``MODERATE``/``MINOR``, priorities
+    ``HIGH``/``MEDIUM``/``LOW``.
     ``POST /alert/{uid}/reset`` (optional JSON object body: custom data for the activity) → 204: the alert is gone
     from later reads and a ``CONDITION``/``RESET`` activity of its series records it; an alert no longer open, 404.
     ``GET /activities`` → ``{"lastActivityId", "activities": [Activity]}``, newest first, ``pageSize`` 10..1000

@@ -10,8 +10,9 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -119,6 +120,13 @@ class Token:
     expires_at: float  # state.clock() seconds
 
 
+def _epoch_of(moment: datetime | None) -> float | None:
+    """Epoch seconds of ``moment`` (naive: UTC), as every simulator's ``seeded(now=...)`` takes a datetime."""
+    if moment is None:
+        return None
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp()
+
+
 def _demo_apps() -> dict[str, ApiApp]:
     return {DEMO_CLIENT_ID: ApiApp(DEMO_CLIENT_SECRET, frozenset(SCOPES))}
 
@@ -163,11 +171,11 @@ class NinjaOneState(SimState[Faults], NinjaOneData):
     # -- construction
 
     @classmethod
-    def seeded(cls, seed: int = 1, now: float | None = None) -> NinjaOneState:
+    def seeded(cls, seed: int = 1, now: datetime | None = None) -> NinjaOneState:
         """The demo MSP: its twelve customers as organisations (two named a little differently), 3-14 devices
         each, an open alert of every kind and severity, two devices offline, 14 days of activity."""
         state = cls()
-        generator = build_demo(state, seed, now)
+        generator = build_demo(state, seed, _epoch_of(now))
         state.now = generator.now
         state.indexed()
         return state
@@ -181,13 +189,19 @@ class NinjaOneState(SimState[Faults], NinjaOneData):
         alerts: int = 5_000,
         activities: int = 50_000,
         seed: int = 1,
-        now: float | None = None,
+        now: datetime | None = None,
     ) -> NinjaOneState:
         """A large MSP for benchmarks (by default 500 organisations, 20,000 devices, 5,000 open alerts and
         50,000 activities over 30 days)."""
         state = cls()
         generator = build_at_scale(
-            state, seed, now, organizations=organizations, devices=devices, alerts=alerts, activities=activities
+            state,
+            seed,
+            _epoch_of(now),
+            organizations=organizations,
+            devices=devices,
+            alerts=alerts,
+            activities=activities,
         )
         state.now = generator.now
         state.indexed()
@@ -303,9 +317,12 @@ class NinjaOneState(SimState[Faults], NinjaOneData):
     def alert_view(self, alert: Json) -> Json:
         return {**alert, "device": self.device_view(self.devices[alert["deviceId"]])}
 
-    def open_alerts(self) -> Iterator[Json]:
+    def open_alerts(self) -> list[Json]:
+        """The open alerts, oldest first (those the ``cleared_alerts`` knob reset at the vendor are gone)."""
         cleared = set(self.faults.cleared_alerts)
-        return (alert for uid, alert in list(self.alerts.items()) if uid not in cleared)
+        with self._lock:
+            found = [alert for uid, alert in self.alerts.items() if uid not in cleared]
+        return sorted(found, key=lambda alert: (alert["createTime"], alert["uid"]))
 
     def devices_after(self, after: int, size: int | None, keep: Predicate) -> list[Json]:
         """Up to ``size`` devices (all without one) with an id above ``after`` that ``keep`` takes (it sees the
