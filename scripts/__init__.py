@@ -1,1 +1,2 @@
-"""Maintenance scripts, run as files (``python scripts/<name>.py``) and imported by the tests that check their output."""
+"""Maintenance scripts, run as modules from the repo root (``python -m scripts.<name>``) and imported by the tests
+that check their output."""

@@ -3,6 +3,7 @@ connection, a sync through the real job, and counts read back under that tenant.
 
 from __future__ import annotations
 
+import queue
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,41 @@ def run_from_command_line(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@dataclass
+class Received:
+    """One POST a simulator delivered: its raw body and its headers (names in lower case)."""
+
+    body: bytes
+    headers: dict[str, str]
+
+
+@contextmanager
+def posts_received(path: str) -> Iterator[tuple[str, queue.Queue[Received]]]:
+    """A receiver of a simulator's callbacks or webhook deliveries on a loopback port: (its URL, ending in ``path``;
+    the POSTs it got, as they come). It answers 200 to everything."""
+    inbox: queue.Queue[Received] = queue.Queue()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            inbox.put(Received(body, {k.lower(): v for k, v in self.headers.items()}))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}", inbox
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def serve_app(wsgi: Flask) -> Iterator[str]:

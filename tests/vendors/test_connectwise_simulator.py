@@ -13,18 +13,16 @@ import json
 import queue
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import requests
 
-from tests.vendors.support import run_from_command_line, serve, wait_for_the_hung_request
+from tests.vendors.support import Received, posts_received, run_from_command_line, serve, wait_for_the_hung_request
 from vectis.demo.seed import DEMO_USERS
 from vectis.ingest.matching import normalize_name
 from vectis.simulators.connectwise import (
@@ -121,33 +119,10 @@ def statuses(sim: Sim, board: int) -> dict[str, int]:
 # --- a callback receiver -------------------------------------------------------------------------------
 
 
-@dataclass
-class Received:
-    body: bytes
-    headers: dict[str, str]
-
-
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, queue.Queue[Received]]]:
-    inbox: queue.Queue[Received] = queue.Queue()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            inbox.put(Received(body, {k.lower(): v for k, v in self.headers.items()}))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/connectwise", inbox
-    server.shutdown()
-    server.server_close()
+    with posts_received("/hooks/connectwise") as received:
+        yield received
 
 
 # --- authentication ------------------------------------------------------------------------------------
@@ -801,7 +776,7 @@ def test_it_runs_from_the_command_line() -> None:
     assert response.status_code == 200 and response.json()["isCloud"] is True
 
 
-@pytest.mark.parametrize("name", ["vspc", "keepit", "connectwise"])
+@pytest.mark.parametrize("name", ["vspc", "keepit", "connectwise", "ninjaone"])
 def test_each_simulator_answers_a_browser_at_its_root(name: str) -> None:
     """Where the demo's "Open in Veeam" lands: a page that says what it is, not a 404."""
     module = importlib.import_module(f"vectis.simulators.{name}")

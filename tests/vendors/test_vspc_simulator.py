@@ -4,13 +4,12 @@ Every response the connector relies on is validated against Veeam's own OpenAPI 
 that Veeam's schema does not define fails the test, so the simulator cannot drift into names the real server
 never sends. The schemas come from ``tests/vendors/specs/vspc_rest_3_6_1.compact.json``, the part of Veeam's
 full spec (``shared/vendor-specs/veeam-vspc/vspc_rest_3_6_1.json`` beside the repo) that these responses reach,
-made by ``scripts/compact_vspc_spec.py``; where the full spec is present, a test checks the two still agree.
+made by ``python -m scripts.compact_vspc_spec``; where the full spec is present, a test checks the two still agree.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import string
 import sys
@@ -25,19 +24,17 @@ from typing import Any
 
 import pytest
 import requests
-from jsonschema import Draft4Validator, FormatChecker
-from jsonschema.exceptions import best_match
+from jsonschema import Draft4Validator
 
-from scripts.compact_vspc_spec import (
-    COMPACT_SPEC,
-    REGENERATE,
-    SHARED_SPEC,
-    WANTED,
-    compact,
-    refs_in,
-    render,
-    resolve,
-    response_key,
+from scripts.compact_vspc_spec import COMPACT_SPEC, REGENERATE, SHARED_SPEC, VSPC, WANTED
+from scripts.openapi_compact import missing_from, render
+from tests.vendors.openapi import (
+    full_spec_or_skip,
+    integer_and_uuid_formats,
+    json_body,
+    openapi30_to_json_schema,
+    response_validator,
+    schema_errors,
 )
 from tests.vendors.support import run_from_command_line, serve, wait_for_the_hung_request
 from vectis.simulators.fixtures import Msp
@@ -67,35 +64,9 @@ ACTIVITY = "/eventLogs/activityLogs"
 
 # --- Veeam's spec as JSON Schema ------------------------------------------------------------------------
 
-_NOT_SCHEMA = {"description", "example", "examples", "readOnly", "writeOnly", "xml", "externalDocs", "discriminator"}
 # Veeam's REST overview documents parameterName, propertyName and retryAfter on errors, which the
 # ResponseError schema leaves out: the one schema where undeclared fields are expected.
-_OPEN_SCHEMAS = {"ResponseError"}
-
-
-def openapi30_to_json_schema(node: Any, *, name: str | None = None) -> Any:
-    """OpenAPI 3.0 schemas as draft-4 JSON Schema: ``nullable: true`` becomes ``anyOf`` with null (it
-    must wrap ``allOf``/``enum`` too, which a type union would not), annotations and ``x-`` extensions
-    go, and every object that lists its properties refuses others."""
-    if isinstance(node, list):
-        return [openapi30_to_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: Json = {}
-    for key, value in node.items():
-        if key in _NOT_SCHEMA or key.startswith("x-"):
-            continue
-        if key in ("properties", "schemas") and isinstance(value, dict):  # maps of names: keep every name
-            out[key] = {k: openapi30_to_json_schema(v, name=k if key == "schemas" else None) for k, v in value.items()}
-        elif key == "pattern" and isinstance(value, str):
-            out[key] = ecma_to_python_pattern(value)
-        else:
-            out[key] = openapi30_to_json_schema(value)
-    if "properties" in out and "additionalProperties" not in out and name not in _OPEN_SCHEMAS:
-        out["additionalProperties"] = False
-    if out.pop("nullable", False) is True and "$ref" not in out:
-        return {"anyOf": [{"type": "null"}, out]}
-    return out
+_OPEN_SCHEMAS = frozenset({"ResponseError"})
 
 
 def ecma_to_python_pattern(pattern: str) -> str:
@@ -108,11 +79,13 @@ def ecma_to_python_pattern(pattern: str) -> str:
 @cache
 def veeam_spec() -> Json:
     """The compact form of Veeam's spec, committed with the tests, as JSON Schema."""
-    converted: Json = openapi30_to_json_schema(json.loads(COMPACT_SPEC.read_text(encoding="utf-8")))
+    converted: Json = openapi30_to_json_schema(
+        json.loads(COMPACT_SPEC.read_text(encoding="utf-8")), open_schemas=_OPEN_SCHEMAS, pattern=ecma_to_python_pattern
+    )
     return converted
 
 
-FORMATS = FormatChecker(formats=())
+FORMATS = integer_and_uuid_formats()
 
 
 @FORMATS.checks("date-time")
@@ -126,24 +99,9 @@ def _veeam_date_time(value: object) -> bool:
     return True
 
 
-@FORMATS.checks("uuid", raises=ValueError)
-def _uuid(value: object) -> bool:
-    return not isinstance(value, str) or str(uuid.UUID(value)) == value
-
-
 @FORMATS.checks("time-of-day")
 def _time_of_day(value: object) -> bool:
     return not isinstance(value, str) or bool(re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value))
-
-
-@FORMATS.checks("int32")
-def _int32(value: object) -> bool:
-    return not isinstance(value, int) or -(2**31) <= value < 2**31
-
-
-@FORMATS.checks("int64")
-def _int64(value: object) -> bool:
-    return not isinstance(value, int) or -(2**63) <= value < 2**63
 
 
 @cache
@@ -152,23 +110,15 @@ def _validator(path: str, method: str, status: int) -> Draft4Validator:
         f"{method.upper()} {path} {status} is not in the compact spec: add it to WANTED in "
         f"scripts/compact_vspc_spec.py and run `{REGENERATE}`"
     )
-    spec = veeam_spec()
-    responses = spec["paths"][path][method]["responses"]
-    key = response_key(responses, str(status))
-    assert "content" in responses[key], f"Veeam's spec defines no body for {method.upper()} {path} {status}"
-    escaped = path.replace("~", "~0").replace("/", "~1")
-    pointer = f"#/paths/{escaped}/{method}/responses/{key}/content/application~1json/schema"
-    # The whole document is the root resource, so every "#/components/..." $ref resolves in place.
-    return Draft4Validator({**spec, "$ref": pointer}, format_checker=FORMATS)
+    return response_validator(veeam_spec(), path, method, status, FORMATS)
 
 
 def assert_veeam(response: requests.Response, path: str, method: str = "get") -> Any:
     """The body, after checking it against the schema Veeam publishes for this path and status."""
-    assert response.headers["Content-Type"].startswith("application/json"), response.headers["Content-Type"]
-    body = response.json()
-    errors = [best_match([e]) for e in _validator(path, method, response.status_code).iter_errors(body)]
+    body = json_body(response)
+    errors = schema_errors(_validator(path, method, response.status_code), body)
     assert not errors, f"{method.upper()} {path} {response.status_code} breaks Veeam's schema:\n" + "\n".join(
-        f"  {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:300]}" for e in errors[:10]
+        f"  {error}" for error in errors
     )
     return body
 
@@ -186,21 +136,13 @@ def test_it_holds_the_simulator_to_every_field_name_in_veeams_schema() -> None:
 
 def shared_spec() -> Path:
     """Veeam's full spec; skips without it, except in CI, which has the shared folder and must check."""
-    if not SHARED_SPEC.is_file():
-        reason = (
-            f"Veeam's full VSPC spec is not here ({SHARED_SPEC}, the shared/ folder beside the repo), "
-            f"so {COMPACT_SPEC.name} cannot be checked against it"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must have it", pytrace=False)
-        pytest.skip(reason)
-    return SHARED_SPEC
+    return full_spec_or_skip(SHARED_SPEC, "Veeam's VSPC", COMPACT_SPEC)
 
 
 def test_the_committed_compact_spec_is_what_the_script_makes_of_veeams() -> None:
-    full = json.loads(shared_spec().read_text(encoding="utf-8"))
+    full = VSPC.read_full(shared_spec())
 
-    regenerated = render(compact(full, WANTED)).encode("utf-8")
+    regenerated = render(VSPC.compacted(full)).encode("utf-8")
 
     if regenerated != COMPACT_SPEC.read_bytes():
         pytest.fail(
@@ -215,7 +157,7 @@ def test_it_skips_the_comparison_without_veeams_spec_except_in_ci(
     monkeypatch.setattr(sys.modules[__name__], "SHARED_SPEC", tmp_path / "missing.json")
 
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="full VSPC spec is not here"):
+    with pytest.raises(pytest.skip.Exception, match="full spec is not here"):
         shared_spec()
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must have it"):
@@ -223,23 +165,7 @@ def test_it_skips_the_comparison_without_veeams_spec_except_in_ci(
 
 
 def test_the_compact_spec_holds_every_response_the_tests_validate() -> None:
-    spec = json.loads(COMPACT_SPEC.read_text(encoding="utf-8"))
-    missing: list[str] = []
-    for method, path, status in WANTED:
-        responses = spec.get("paths", {}).get(path, {}).get(method, {}).get("responses", {})
-        body = responses.get(response_key(responses, status), {}).get("content", {}).get("application/json", {})
-        if "schema" not in body:
-            missing.append(f"{method.upper()} {path} {status}")
-            continue
-        pending, seen = refs_in(body["schema"]), set()
-        while pending:
-            ref = pending.pop()
-            if ref not in seen:
-                seen.add(ref)
-                try:
-                    pending += refs_in(resolve(spec, ref))
-                except KeyError:
-                    missing.append(f"{method.upper()} {path} {status}: {ref}")
+    missing = missing_from(json.loads(COMPACT_SPEC.read_text(encoding="utf-8")), WANTED)
 
     assert not missing, f"the compact spec lacks these (run `{REGENERATE}`): {missing}"
     assert {JOBS, AGENT_JOBS, COMPANIES, COMPANY, ALARMS, HISTORY, ACTIVITY, "/about", "/token"} <= {

@@ -30,7 +30,12 @@ from vectis.platform.config import ROOT, ConfigError, load
 from vectis.platform.db import system_session
 
 PORT = int(os.environ.get("VECTIS_PORT", "5000"))
-SIMULATOR_PORTS = {18080: "the Veeam simulator", 18081: "the Keepit simulator", 18082: "the ConnectWise simulator"}
+SIMULATOR_PORTS = {
+    18080: "the Veeam simulator",
+    18081: "the Keepit simulator",
+    18082: "the ConnectWise simulator",
+    18083: "the NinjaOne simulator",
+}
 
 
 def _taken(ports: dict[int, str]) -> list[str]:
