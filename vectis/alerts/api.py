@@ -55,6 +55,19 @@ def _cursor(alert: AlertOut) -> str:
     return keyset(alert.last_seen_at, alert.id)
 
 
+# The columns the answer shows, not the entity (its JSON details, decoded for nothing, cost more than the query),
+# built once: each call adds its filters and its limit.
+_SHOWN = (
+    Alert.id, Alert.subject_label, Alert.message, Alert.condition, Alert.customer_id, Alert.severity, Alert.state,
+    Alert.source, Alert.first_seen_at, Alert.last_seen_at, Alert.ticket_id, Customer.name,
+)  # fmt: skip
+_LISTED = (
+    select(*_SHOWN)
+    .outerjoin(Customer, Customer.id == Alert.customer_id)
+    .order_by(Alert.last_seen_at.desc(), Alert.id.desc())
+)
+
+
 @operation(
     "GET", "/alerts", scope="read", summary="List alerts, newest first", tag="Alerts", response=AlertOut,
     query=AlertQuery, paged=True,
@@ -62,17 +75,7 @@ def _cursor(alert: AlertOut) -> str:
 def list_alerts(call: Call) -> Page[AlertOut]:
     """Each with its title, customer name, severity, status and source."""
     query: AlertQuery = call.query
-    # The columns the answer shows, not the entity: its JSON details, decoded for nothing, cost more than the query.
-    shown = (
-        Alert.id, Alert.subject_label, Alert.message, Alert.condition, Alert.customer_id, Alert.severity, Alert.state,
-        Alert.source, Alert.first_seen_at, Alert.last_seen_at, Alert.ticket_id, Customer.name,
-    )  # fmt: skip
-    statement = (
-        select(*shown)
-        .outerjoin(Customer, Customer.id == Alert.customer_id)
-        .order_by(Alert.last_seen_at.desc(), Alert.id.desc())
-        .limit(query.limit + 1)
-    )
+    statement = _LISTED.limit(query.limit + 1)
     if query.status:
         statement = statement.where(Alert.state == query.status)
     if query.severity:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from vectis.audit.actors import Actor, Target
@@ -46,28 +46,35 @@ def record(
     untrusted = [name for name, part in (("actor_label", actor), ("target_label", target)) if part.untrusted]
     if untrusted:
         payload = {**(payload or {}), "untrusted": untrusted}
-    # Core inserts, not the unit of work: every API and MCP call writes one, and the ORM's bookkeeping for an
-    # object nobody reads again cost more than the two statements (bench/api.py). Pending ORM changes flush first.
-    values = {
-        "tenant_id": tenant_id,
-        "actor_type": actor.type,
-        "actor_id": actor.id,
-        "actor_label": actor.label[:320],
-        "surface": surface,
-        "action": action,
-        "target_type": target.type,
-        "target_id": target.id,
-        "target_label": target.label[:320],
-        "payload": payload or {},
-        "result": result,
-        "vendor_status": vendor_status,
-        "error": error,
-        "request_id": request_id or current_request_id(),
-    }
-    # The trigger sets seq and row_hash; RETURNING brings them back for the seal.
+    # Two prepared Core inserts, not the unit of work and not a statement built per row: every API and MCP call writes
+    # one, and building it cost more than PostgreSQL spends on it (bench/api.py). What the entry describes (pending
+    # ORM changes) is flushed first, so it is written before its record, in the same transaction.
+    session.flush()
     row = session.execute(
-        insert(AuditEntry).values(values).returning(AuditEntry.id, AuditEntry.seq, AuditEntry.row_hash)
-    ).one()
+        _ENTRY,
+        {
+            "tenant_id": tenant_id,
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "actor_label": actor.label[:320],
+            "surface": surface,
+            "action": action,
+            "target_type": target.type,
+            "target_id": target.id,
+            "target_label": target.label[:320],
+            "payload": payload or {},
+            "result": result,
+            "vendor_status": vendor_status,
+            "error": error,
+            "request_id": request_id or current_request_id(),
+        },
+    ).one()  # the trigger sets seq and row_hash; RETURNING brings them back for the seal
     key: bytes = current_app.config["VECTIS_SETTINGS"].audit_key
-    session.execute(insert(AuditSeal).values(tenant_id=tenant_id, seq=row.seq, mac=seal_of(key, row.row_hash)))
+    session.execute(_SEAL, {"tenant_id": tenant_id, "seq": row.seq, "mac": seal_of(key, row.row_hash)})
     return Recorded(row.id, row.seq)
+
+
+_LOG: Table = AuditEntry.__table__  # type: ignore[assignment]
+_SEALS: Table = AuditSeal.__table__  # type: ignore[assignment]
+_ENTRY = insert(_LOG).returning(_LOG.c.id, _LOG.c.seq, _LOG.c.row_hash)
+_SEAL = insert(_SEALS)
