@@ -742,22 +742,18 @@ def test_it_seeds_the_same_site_for_the_same_seed() -> None:
 
 
 def test_it_builds_a_site_at_benchmark_scale_with_lazy_notes() -> None:
-    started = time.monotonic()
+    # How fast it builds and serves is the benches' to say (bench/, not a timed test); here, that it is lazy.
     state = ConnectWiseState.at_scale(companies=60, tickets=20_000, now=NOW)
-    built = time.monotonic() - started
     assert len(state.tickets) == 20_000 and len(state.companies) == 61 and not state.notes
-    assert built < 8, built
     root, stop = serve(create_app(state))
     try:
         with requests.Session() as http:
             sim = Sim(state, root, http)
-            started = time.monotonic()
             page = sim.tickets(conditions="lastUpdated>=[2025-01-01T00:00:00Z]", orderBy="lastUpdated asc, id asc")
-            served_in = time.monotonic() - started
             notes = sim.ok(sim.get(f"/service/tickets/{page[0]['id']}/notes"))
     finally:
         stop()
-    assert len(page) == 1000 and served_in < 3, served_in
+    assert len(page) == 1000
     assert 1 <= len(notes) <= 5 and list(state.notes) == [page[0]["id"]]
     assert ConnectWiseState.at_scale(companies=5, tickets=300, now=NOW) == ConnectWiseState.at_scale(
         companies=5, tickets=300, now=NOW

@@ -642,16 +642,13 @@ def test_it_seeds_the_same_msp_for_the_same_seed() -> None:
 
 
 def test_it_builds_an_msp_at_benchmark_scale() -> None:
-    started = time.monotonic()
+    # How fast it builds and serves is the benches' to say (bench/, not a timed test).
     state = KeepitState.at_scale(now=NOW)
-    built = time.monotonic() - started
     root, stop = serve(create_app(state))
     try:
         with requests.Session() as http:
             sim = Sim(state, root, http)
-            started = time.monotonic()
             page = sim.audit(limit=500, recursive=True, start=NOW - timedelta(days=14))
-            served_in = time.monotonic() - started
             users = sim.get(f"/users/{PARENT_GUID}/users", accept=V3, params={"limit": 500})
     finally:
         stop()
@@ -659,7 +656,6 @@ def test_it_builds_an_msp_at_benchmark_scale() -> None:
     assert len(state.children_of(PARENT_GUID)) == 300 and len(state.audit) == 20000
     assert all(len(devices) == 4 for devices in state.devices.values())
     assert all(NOW - r["time"] <= timedelta(days=14) for r in state.audit)
-    assert built < 5 and served_in < 2, (built, served_in)
     assert page.headers["next-offset"] == "500" and len(sim.xml(page)) == 500
     assert users.headers["X-Total-Count"] == "300" and len(sim.xml(users)) == 300
 

@@ -736,29 +736,25 @@ def test_its_companies_are_the_shared_msps_customers_that_keepit_and_connectwise
 
 
 def test_it_builds_an_msp_at_benchmark_scale() -> None:
-    started = time.monotonic()
+    # How fast it builds and serves is the benches' to say (bench/, not a timed test).
     state = VspcState.at_scale(now=NOW)
-    built = time.monotonic() - started
     root, stop = serve(create_app(state))
     try:
         with requests.Session() as http:
             sim = Sim(state, root, http)
             cutoff = (NOW - timedelta(days=14)).isoformat()
-            started = time.monotonic()
             page = sim.get(
                 ALARMS,
                 limit=500,
                 filter=[{"property": "lastActivation.time", "operation": "greaterThanOrEqual", "value": cutoff}],
                 sort=[{"property": "lastActivation.time", "direction": "descending"}],
             )
-            served_in = time.monotonic() - started
             body = assert_veeam(page, ALARMS)
     finally:
         stop()
 
     assert (len(state.companies), len(state.server_jobs), len(state.alarms)) == (500, 5000, 10000)
     assert len({c["name"] for c in state.companies}) == 500
-    assert built < 15 and served_in < 5, (built, served_in)
     assert 0 < body["meta"]["pagingInfo"]["total"] < 10000 and body["meta"]["pagingInfo"]["count"] == 500
 
 
