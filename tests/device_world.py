@@ -49,14 +49,22 @@ def rmm(app: Flask, tenant_id: int) -> int:
         return connection.id
 
 
-def org(app: Flask, tenant_id: int, name: str | None = None, *, parent_id: int | None = None) -> Org:
-    """A fresh customer and an RMM organisation of the same name, linked as a sync links it."""
-    name = name or f"Device Dental {uuid.uuid4().hex[:8]}"
+def org(
+    app: Flask, tenant_id: int, name: str | None = None, *, parent_id: int | None = None, existing: int | None = None
+) -> Org:
+    """An RMM organisation linked, as a sync links it (by name), to a fresh customer of the same name, or to the
+    ``existing`` customer."""
     connection_id = rmm(app, tenant_id)
     with app.app_context(), db.tenant_session(tenant_id) as s:
-        customer = Customer(tenant_id=tenant_id, name=name, normalized_name=normalize_name(name), parent_id=parent_id)
-        s.add(customer)
-        s.flush()
+        customer = s.get(Customer, existing) if existing else None
+        if customer is None:
+            name = name or f"Device Dental {uuid.uuid4().hex[:8]}"
+            customer = Customer(
+                tenant_id=tenant_id, name=name, normalized_name=normalize_name(name), parent_id=parent_id
+            )
+            s.add(customer)
+            s.flush()
+        name = customer.name
         connection = s.get(Connection, connection_id)
         assert connection is not None
         external_id = f"org-{uuid.uuid4().hex[:10]}"
