@@ -17,6 +17,7 @@ from tests.conftest import TenantFixture
 from tests.device_world import Org, device, org, write
 from vectis.actions import Actor, Target, perform
 from vectis.alerts.dedupe import Raised, Report, raise_alert
+from vectis.alerts.service import label
 from vectis.models import Alert, AlertState, RuleEvent, classify_condition
 from vectis.platform import db
 
@@ -285,3 +286,9 @@ def test_a_rules_create_an_alert_on_a_device_joins_the_rmms_alert(
         missing = perform("alert.raise", Target("device", "0", "gone"), {**payload, "device_id": 2**40}, actor=rule,
                           surface="rule", session=s, tenant_id=acme.id)  # fmt: skip
     assert not missing.ok and "no longer in Vectis" in missing.message
+
+
+def test_a_vendors_condition_reads_as_words_with_its_abbreviations_kept() -> None:
+    assert [label(c) for c in ("DISK_FREE_SPACE", "CPU", "AV_THREAT", "backup_stale", "rule:12")] == [
+        "Disk free space", "CPU", "AV threat", "Backup stale", "Rule:12",
+    ]  # fmt: skip

@@ -66,7 +66,7 @@ class DeviceQuery(KeysetQuery):
 _SHOWN = (
     Device.id, Device.name, Device.customer_id, Device.site, Device.device_class, Device.vendor_class, Device.os_name,
     Device.online, Device.last_contact_at, Device.serial, Device.make, Device.model, Device.first_seen_at,
-    Device.removed_at, Connection.vendor, Customer.name.label("customer_name"),
+    Device.removed_at, Connection.vendor, Connection.name.label("connection_name"), Customer.name.label("customer_name"),
 )  # fmt: skip
 
 
@@ -85,7 +85,7 @@ def _out(d: Row[Any], alerts: int) -> dict[str, Any]:
         "serial": d.serial,
         "make": d.make,
         "model": d.model,
-        "source": source_label(d.vendor),
+        "source": source_label(d.vendor, d.connection_name),
         "open_alerts": alerts,
         "first_seen_at": d.first_seen_at,
         "removed_at": d.removed_at,

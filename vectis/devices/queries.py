@@ -49,8 +49,10 @@ def class_label(device_class: str) -> str:
     return CLASS_LABELS.get(device_class, device_class.capitalize())
 
 
-def source_label(vendor: str) -> str:
-    return registry.label(vendor)
+def source_label(vendor: str, name: str) -> str:
+    """The RMM as people name it: its connector's label, or the connection's own name for a vendor Vectis has no
+    connector for (any longer)."""
+    return registry.get(vendor).label if vendor in registry.CONNECTORS else name
 
 
 def listed(customer_ids: Sequence[int]) -> ColumnElement[bool]:
@@ -186,7 +188,7 @@ def tab(session: Session, customer_ids: Sequence[int], filters: Filters) -> Devi
         filters = replace(filters, page=pages)  # past the end (devices went): the last page, not an empty one
     shown = (
         Device.id, Device.name, Device.device_class, Device.vendor_class, Device.os_name, Device.online,
-        Device.last_contact_at, Device.site, Connection.vendor,
+        Device.last_contact_at, Device.site, Connection.vendor, Connection.name.label("connection_name"),
     )  # fmt: skip
     found = session.execute(
         select(*shown)
@@ -197,7 +199,7 @@ def tab(session: Session, customer_ids: Sequence[int], filters: Filters) -> Devi
         .offset((filters.page - 1) * PAGE_SIZE)
     ).all()
     alerts = open_alerts(session, [d.id for d in found])
-    rows = [Row(*d[:8], source_label(d.vendor), *alerts.get(d.id, (0, None))) for d in found]
+    rows = [Row(*d[:8], source_label(d.vendor, d.connection_name), *alerts.get(d.id, (0, None))) for d in found]
     by_class: dict[str, int] = {}
     for (device_class, _), n in counts.items():
         by_class[device_class] = by_class.get(device_class, 0) + n
@@ -293,7 +295,7 @@ class DevicePage:
 
 
 def device_page(session: Session, device: Device) -> DevicePage:
-    vendor = session.scalar(select(Connection.vendor).where(Connection.id == device.connection_id)) or ""
+    connection = session.get(Connection, device.connection_id)
     alerts = session.scalars(
         select(Alert)
         .where(Alert.device_id == device.id)
@@ -310,7 +312,7 @@ def device_page(session: Session, device: Device) -> DevicePage:
     return DevicePage(
         device,
         customer,
-        source_label(vendor),
+        source_label(connection.vendor, connection.name) if connection else "its RMM",
         list(alerts),
         tickets_naming(session, device),
         list(events),
