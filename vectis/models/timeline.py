@@ -50,6 +50,8 @@ class TimelineEvent(TenantOwned, Base):
     )
     # The PSA ticket a ticket entry (opened, reply received or sent, closed) is about: the entry links to it.
     ticket_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
-    # The device an RMM's entry is about (a patch cycle, a condition triggered or reset, an AV update).
+    # The device an RMM's entry is about (a patch cycle, a condition triggered or reset, an AV update): what a device's
+    # page reads. A column rather than a match on the title, which names a device only in words (and "FS01" is in
+    # "FS010"); nullable and empty for every other entry, it cost no rewrite of the table to add (migration 0031).
     device_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("devices.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at_column()
