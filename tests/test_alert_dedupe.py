@@ -174,12 +174,13 @@ def test_without_a_device_alerts_are_deduplicated_as_before(app: Flask, acme: Te
         app, acme.id,
         report(organisation, None, subject_id=subject),
         report(organisation, None, source="Datto RMM", at=T0 + MIN),
-        report(organisation, None, subject_id=subject, at=T0 + 5 * 60 * MIN),
+        report(organisation, None, subject_id=subject, at=T0 + 5 * 60 * MIN, severity="critical"),
     )  # fmt: skip
     assert other_tool.new and other_tool.alert.id != first.alert.id
     assert again.alert.id == first.alert.id and again.why == "subject"
     assert again.message == f"Alert #{first.alert.id} was already open; marked as seen again."
-    assert "sources" not in alert(app, acme.id, first.alert.id).details
+    row = alert(app, acme.id, first.alert.id)
+    assert "sources" not in row.details and row.severity == "warning" and row.last_seen_at == T0 + 5 * 60 * MIN
 
 
 def test_two_sources_raising_the_same_disk_alert_make_one_alert_that_rules_hear_of_once(

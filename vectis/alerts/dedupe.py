@@ -21,6 +21,7 @@ from vectis.models import Alert, AlertState, Device, classify_condition
 CLASS_WINDOW = timedelta(minutes=30)
 SOURCE_WINDOW = timedelta(hours=1)
 URGENCY = {"critical": 0, "warning": 1, "info": 2}
+CLASS_WORDS = {"av": "antivirus", "cpu": "CPU", "patch": "patching"}  # a class in a sentence, where its name is short
 MERGED_KEPT = 20  # the reports a row lists in ``details.merged``: the first ones; later ones only move last_seen_at
 
 
@@ -123,15 +124,15 @@ class Raised:
         if self.why == "subject":
             return f"Alert #{a.id} was already open; marked as seen again."
         sources = " and ".join(a.details.get("sources") or [a.source])
-        what = f"{a.condition_class} trouble" if self.why == "class" else "trouble"
+        what = f"{CLASS_WORDS.get(a.condition_class, a.condition_class)} trouble" if self.why == "class" else "trouble"
         return f"Alert #{a.id} already covers {what} on {a.subject_label} (from {sources}): marked as seen again."
 
 
 def raise_alert(session: Session, tenant_id: int, report: Report) -> Raised:
-    """Raise ``report``: into the row :func:`same_alert` finds (its last_seen_at moves to the report's time if later,
-    its severity to the worse of the two, and a report from another tool or of another condition is noted in its
-    details: ``sources`` lists every tool that reported it, ``merged`` what each said), or as a new open alert that
-    rules hear of (``alert.created``). Reports about one device are taken one at a time, so two tools reporting at
+    """Raise ``report``: into the row :func:`same_alert` finds (its last_seen_at moves to the report's time if later;
+    on a device also its severity to the worse of the two, and a report from another tool or of another condition is
+    noted in its details: ``sources`` lists every tool that reported it, ``merged`` what each said), or as a new open
+    alert that rules hear of (``alert.created``). Reports about one device are taken one at a time, so two tools reporting at
     once cannot both open a row."""
     if report.device_id is not None:
         # Held to the end of the transaction: the next report about this device waits, then sees this one's row.
@@ -171,10 +172,10 @@ def raise_alert(session: Session, tenant_id: int, report: Report) -> Raised:
 
 def _absorb(alert: Alert, report: Report) -> None:
     alert.last_seen_at = max(alert.last_seen_at, report.at)
+    if alert.device_id is None:
+        return  # an alert on no device is only seen again, as it always was
     if URGENCY.get(report.severity, 3) < URGENCY.get(alert.severity, 3):
         alert.severity = report.severity
-    if alert.device_id is None:
-        return  # an alert on no device keeps today's shape: seen again, nothing noted
     details = dict(alert.details or {})
     sources = list(details.get("sources") or [alert.source])
     if report.source not in sources:
