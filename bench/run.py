@@ -33,6 +33,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "test_connection": (["--n", "2"], []),
     "query": (["--rows", "20000", "--runs", "10"], []),
     "api": (["--requests", "20"], []),
+    "devices": (["--smoke"], []),
 }
 HEADER = "name "
 

@@ -39,6 +39,7 @@ from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 import vectis.capabilities  # noqa: F401 - registers every verb before a test module reads VERBS
+from tests.device_world import device, org, write
 from vectis import create_app
 from vectis.actions import Target
 from vectis.demo.seed import DEMO_PASSWORD, demo_totp_secret, seed_demo
@@ -463,6 +464,16 @@ def an_alert(app: Flask, tenant_id: int, *, on_customer: bool = True) -> int:
         s.add(alert)
         s.flush()
         return alert.id
+
+
+@functools.cache
+def a_device(app: Flask, tenant_id: int) -> int:
+    """One device of :func:`a_customer`, written as an RMM's sync writes it, for object-route tests to share."""
+    customer_id = a_customer(app, tenant_id)
+    organisation = org(app, tenant_id, existing=customer_id)
+    return write(app, tenant_id, [device("ROUTE-PC01", organisation, external_id=f"route-{customer_id}")])[
+        f"route-{customer_id}"
+    ]
 
 
 def a_rule(app: Flask, tenant_id: int, mode: str = "paused") -> int:

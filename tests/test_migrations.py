@@ -36,8 +36,9 @@ def test_it_builds_exactly_the_models_schema_from_an_empty_database(settings: Se
     assert diff == []
 
 
-# Tables whose rows go by the thousand at once: a PSA connection's tickets and contracts, a backup connection's jobs.
-REMOVED_IN_BULK = {"tickets", "backup_connectors", "contracts"}
+# Tables whose rows go by the thousand at once: a PSA connection's tickets and contracts, a backup connection's jobs,
+# an RMM connection's devices.
+REMOVED_IN_BULK = {"tickets", "backup_connectors", "contracts", "devices"}
 
 
 def test_rows_that_go_with_a_bulk_removed_parent_are_found_by_an_index() -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from tests.conftest import (
     TenantFixture,
     a_customer,
+    a_device,
     a_note,
     a_rule,
     a_saved_query,
@@ -47,6 +48,7 @@ OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
     "export_id": an_export,
     "token_id": an_api_token,  # a fresh one each time: one method revokes it
     "saved_query_id": lambda app, acme: a_saved_query(app, acme.id),  # the API's name for it
+    "device_id": lambda app, acme: a_device(app, acme.id),
 }
 
 
@@ -129,4 +131,5 @@ def test_it_hides_every_object_route_from_another_tenant(
             "GET /api/v1/customers/<customer_id>/timeline", "POST /api/v1/tickets/<ticket_id>/status",
             "POST /api/v1/tickets/<ticket_id>/assignee", "POST /api/v1/tickets/<ticket_id>/priority",
             "GET /api/v1/tickets/<ticket_id>/choices", "GET /api/v1/customers/<customer_id>/ticket-choices",
-            "POST /api/v1/rules/<rule_id>/enable", "POST /api/v1/rules/<rule_id>/pause"} <= set(checked)  # fmt: skip
+            "POST /api/v1/rules/<rule_id>/enable", "POST /api/v1/rules/<rule_id>/pause",
+            "GET /devices/<pid(device):device_id>", "GET /api/v1/devices/<device_id>"} <= set(checked)  # fmt: skip

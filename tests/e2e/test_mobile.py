@@ -11,6 +11,7 @@ from playwright.sync_api import Page, ViewportSize, expect
 from sqlalchemy import delete, select
 
 from tests.conftest import TenantFixture, a_rule, pid
+from tests.device_world import aldridge_devices
 from tests.e2e.test_shell import sign_in
 from vectis.models import Rule, Ticket
 from vectis.platform import db
@@ -66,6 +67,7 @@ def test_every_main_screen_reflows_at_390_px(
     app: Flask, page: Page, live_server: int, northwind: TenantFixture, synced_northwind: None, screenshots_dir: Path
 ) -> None:
     rule_id = a_rule(app, northwind.id)  # the rule list and a rule's page have something to lay out
+    _, devices = aldridge_devices(app, northwind.id)  # the Devices tab and a device's page too
     page.set_viewport_size(PHONE)
     sign_in(page, app, live_server, "northwind", "admin@northwind.test")
     base = f"http://northwind.localhost:{live_server}"
@@ -76,7 +78,7 @@ def test_every_main_screen_reflows_at_390_px(
     page.get_by_test_id("customer-row").filter(has_text="Aldridge").get_by_role("link").first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Aldridge")
     hub = re.sub(r"(/customers/cus_[0-9a-z]{13}).*$", r"\1", page.url)
-    for tab in ("backups", "tickets", "timeline", "alerts"):
+    for tab in ("backups", "tickets", "timeline", "alerts", "devices"):
         page.goto(f"{hub}/{tab}")
         expect(page.get_by_role("heading", level=1)).to_contain_text("Aldridge")
         problems += overflow(page)
@@ -88,6 +90,7 @@ def test_every_main_screen_reflows_at_390_px(
     screens = {
         "tickets": "/tickets",
         "ticket": ticket_path,
+        "device": f"/devices/{pid(app, 'device', devices['FS01'])}",
         "timeline": "/timeline",
         "alerts": "/alerts",
         "rules": "/rules",

@@ -74,7 +74,13 @@ class Refreshed:
 
 
 def label(condition: str) -> str:
-    return LABELS.get(condition, condition.replace("_", " ").capitalize())
+    """A condition in words: "Backup stale", an RMM's ``DISK_FREE_SPACE`` "Disk free space", its ``CPU`` "CPU" (a
+    short word written in capitals is an abbreviation, and stays one)."""
+    if condition in LABELS:
+        return LABELS[condition]
+    words = [w if w.isupper() and len(w) <= 3 else w.lower() for w in condition.split("_")]
+    said = " ".join(words)
+    return said[:1].upper() + said[1:]
 
 
 def self_resolving(alert: Alert) -> bool:

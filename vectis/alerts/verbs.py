@@ -13,9 +13,10 @@ from sqlalchemy import select
 from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Sending, Target, Verb
 from vectis.actions.registry import register
 from vectis.alerts import as_ticket
-from vectis.alerts.service import alert_event, label, mute_ended, resolving
+from vectis.alerts.dedupe import Report, raise_alert
+from vectis.alerts.service import label, mute_ended, resolving
 from vectis.events.stream import emit
-from vectis.models import Alert, AlertMute, AlertState, Customer, Role, TicketBoard
+from vectis.models import Alert, AlertMute, AlertState, Customer, Device, Role, TicketBoard
 from vectis.platform import params
 from vectis.platform.dates import when
 from vectis.platform.mail import queue_mail
@@ -253,7 +254,8 @@ def _opening(ctx: Context, alert: Alert, payload: dict[str, Any]) -> _Opening:
 
 @register
 class RaiseAlert(Verb):
-    """A rule's "Create an alert": one open alert per (subject, rule) until it is resolved."""
+    """A rule's "Create an alert". Which row it lands in is ``vectis/alerts/dedupe.py``'s rule: one open alert per
+    (subject, rule) until it is resolved and, for an alert on a device, one row per problem across tools."""
 
     name = "alert.raise"
     label = "Create an alert"
@@ -267,43 +269,24 @@ class RaiseAlert(Verb):
         severity = str(payload.get("severity") or "warning")
         if severity not in ("critical", "warning", "info"):
             raise ActionFailed("Severity is critical, warning or info.")
-        subject_type, subject_id = (
-            str(payload.get("subject_type") or target.type),
-            int(payload.get("subject_id") or target.id or 0),
-        )
-        now = _now()
-        existing = ctx.session.scalar(
-            select(Alert).where(
-                Alert.subject_type == subject_type,
-                Alert.subject_id == subject_id,
-                Alert.condition == condition,
-                Alert.state != AlertState.RESOLVED.value,
-            )
-        )
-        if existing is not None:
-            existing.last_seen_at = now
-            return Applied(
-                f"Alert #{existing.id} was already open; marked as seen again.", response={"alert_id": existing.id}
-            )
-        alert = Alert(
-            tenant_id=ctx.tenant_id,
-            customer_id=payload.get("customer_id"),
-            connection_id=payload.get("connection_id"),
+        device_id = params.integer(payload.get("device_id"))
+        if device_id is not None and ctx.session.get(Device, device_id) is None:
+            raise ActionFailed("That device is no longer in Vectis: its RMM connection was removed.")
+        report = Report(
             source=ctx.actor.label[:40] if ctx.actor.type == "rule" else "Vectis",
             condition=condition,
             severity=severity,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            subject_label=str(payload.get("subject_label") or target.label)[:300],
-            message=str(payload.get("message") or target.label)[:2000],
-            first_seen_at=now,
-            last_seen_at=now,
-            announced_at=now,
+            subject_type=str(payload.get("subject_type") or target.type),
+            subject_id=int(payload.get("subject_id") or target.id or 0),
+            subject_label=str(payload.get("subject_label") or target.label),
+            message=str(payload.get("message") or target.label),
+            at=_now(),
+            customer_id=payload.get("customer_id"),
+            device_id=device_id,
+            connection_id=payload.get("connection_id"),
         )
-        ctx.session.add(alert)
-        ctx.session.flush()
-        emit(ctx.session, [alert_event(alert)])
-        return Applied(f"Alert #{alert.id} opened: {alert.message}", response={"alert_id": alert.id})
+        raised = raise_alert(ctx.session, ctx.tenant_id, report)
+        return Applied(raised.message, response={"alert_id": raised.alert.id})
 
 
 @register

@@ -231,6 +231,28 @@ class ContractRecord:
     lines: tuple[ContractLineRecord, ...] = ()
 
 
+@dataclass(frozen=True)
+class DeviceRecord:
+    """A device an RMM manages (NinjaOne's devices-detailed), vendor-neutral: every RMM parses into this record, so
+    every RMM's devices land in the same table the same way (``vectis/devices/writer.py``)."""
+
+    external_id: str  # the RMM's id of the device
+    customer_external_id: str | None  # its organisation at the RMM (a CustomerRecord's external_id)
+    name: str
+    # One of vectis.models.devices.DEVICE_CLASSES (workstation, server, laptop, mac, linux, network, virtual, other):
+    # the connector maps its own classes to these; any other word is stored as "other".
+    device_class: str
+    vendor_class: str | None = None  # the RMM's own word for it (WINDOWS_SERVER, VMWARE_VM_GUEST, …)
+    site: str | None = None  # the RMM's location within the organisation, by name
+    os_name: str | None = None
+    online: bool = False
+    last_contact_at: datetime | None = None
+    serial: str | None = None
+    make: str | None = None
+    model: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # what else the RMM gives, kept as it said it
+
+
 Record = (
     CustomerRecord
     | BackupJobRecord
@@ -241,6 +263,7 @@ Record = (
     | PsaMemberRecord
     | TicketRecord
     | ContractRecord
+    | DeviceRecord
 )
 
 

@@ -1,7 +1,9 @@
 """The customer hub's tabs. Adding a tab is one template and one entry in ``TABS``.
 
 A tab shows only when an integration of its category is connected and has data for this customer (or
-one of its sites); Vectis-native tabs (the timeline) always show.
+one of its sites); Vectis-native tabs (the timeline) always show. The Devices tab shows even before there is any
+device: its empty state says how devices arrive (connect an RMM, link the customer to its organisation), and a tab
+listed that way is never the one the hub opens on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from vectis.connectors import registry
 from vectis.contracts import queries as contracts
 from vectis.customers import directory as customers
 from vectis.customers import timeline
+from vectis.devices import queries as devices
 from vectis.models import Alert, BackupConnector, Connection, Customer, Ticket
 from vectis.platform import db
 from vectis.tickets import queries as tickets
@@ -52,6 +55,8 @@ class Tab:
     category: str | None  # the integration category that feeds it; None for Vectis's own data
     has_data: Callable[[HubContext], ColumnElement[bool]] | None  # None: always shown
     context: Callable[[HubContext], dict[str, Any]]
+    always: bool = False  # listed without data too (its empty state says how to get some)
+    empty: bool = False  # listed, but with no data for this customer: not the tab the hub opens on
 
 
 def _has_backups(hub: HubContext) -> ColumnElement[bool]:
@@ -105,9 +110,21 @@ def _contracts(hub: HubContext) -> dict[str, Any]:
     return {"contracts": rows, "contract_summary": contracts.summary(rows)}
 
 
+def _has_devices(hub: HubContext) -> ColumnElement[bool]:
+    return devices.has_devices(hub.ids)
+
+
+def _devices(hub: HubContext) -> dict[str, Any]:
+    return {
+        "devices": devices.tab(hub.session, hub.ids, devices.Filters.from_args(request.args)),
+        "base_url": url_for("customers.tab", customer_id=hub.customer.id, tab="devices"),
+    }
+
+
 TABS: tuple[Tab, ...] = (
     Tab("tickets", "Tickets", "customers/_tab_tickets.html", "psa", _has_tickets, _tickets),
     Tab("alerts", "Alerts", "customers/_tab_alerts.html", None, _has_alerts, _alerts),
+    Tab("devices", "Devices", "customers/_tab_devices.html", None, _has_devices, _devices, always=True),
     Tab("backups", "Backups", "customers/_tab_backups.html", "backup", _has_backups, _backups),
     Tab("contracts", "Contracts", "customers/_tab_contracts.html", "psa", _has_contracts, _contracts),
     Tab("timeline", "Timeline", "customers/_tab_timeline.html", None, None, _timeline),
@@ -122,7 +139,16 @@ def visible_tabs(hub: HubContext) -> list[Tab]:
     found = hub.session.execute(select(vendors, *(t.has_data(hub) for t in asked if t.has_data))).one()
     connected = {registry_category(vendor) for vendor in found[0]}
     has_data = {t.key: bool(answer) for t, answer in zip(asked, found[1:], strict=True)}
-    return [t for t in TABS if (t.category is None or t.category in connected) and has_data.get(t.key, True)]
+    return [
+        t if has_data.get(t.key, True) else replace(t, empty=True)
+        for t in TABS
+        if (t.category is None or t.category in connected) and (has_data.get(t.key, True) or t.always)
+    ]
+
+
+def opening(tabs: list[Tab]) -> Tab:
+    """The tab the hub opens on: the first with something to show (the timeline always has)."""
+    return next(t for t in tabs if not t.empty)
 
 
 def registry_category(vendor: str) -> str | None:

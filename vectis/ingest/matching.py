@@ -20,6 +20,7 @@ from sqlalchemy import Table, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from vectis.devices.writer import follow_links
 from vectis.models import (
     BackupAuditEvent,
     BackupConnector,
@@ -27,6 +28,7 @@ from vectis.models import (
     Contact,
     Customer,
     CustomerLink,
+    Device,
     Linked,
     LinkStatus,
     Ticket,
@@ -42,6 +44,7 @@ LINKED_TABLES: tuple[Table, ...] = (
     BackupAuditEvent.__table__,
     TimelineEvent.__table__,
     Ticket.__table__,
+    Device.__table__,
 )  # type: ignore[assignment]
 SUGGESTION_CUTOFF = 60
 
@@ -208,6 +211,7 @@ def repoint(session: Session, link_ids: list[int]) -> None:
                 .scalar_subquery()
             )
         )
+    follow_links(session, link_ids)
 
 
 def suggestions(customers: Mapping[int, str], name: str, limit: int = 3) -> list[tuple[int, str, int]]:

@@ -59,6 +59,10 @@ def removed(log: Sequence[Any], count: int) -> list[Any]:
     return [*log, {"removed": count}]
 
 
+def removed_devices(log: Sequence[Any], count: int) -> list[Any]:
+    return [*log, {"removed_devices": count}]
+
+
 def stopped(log: Sequence[Any], message: str) -> list[Any]:
     return [*log, {"stopped": message}]
 
@@ -83,6 +87,8 @@ def sentence(entry: Any, *, running: bool = False) -> str:
     if "removed" in entry:
         gone = _plural(int(entry["removed"]), "backup job or connector", "backup jobs or connectors")
         return f"{gone} no longer at the vendor: marked removed."
+    if "removed_devices" in entry:
+        return f"{_plural(int(entry['removed_devices']), 'device')} no longer listed by the RMM: marked removed."
     name = str(entry.get("stream") or "").replace("_", " ").capitalize()
     pages, records = int(entry.get("pages") or 0), int(entry.get("records") or 0)
     said = f"{name}: {'fetched ' if 'seconds' in entry else ''}{_plural(pages, 'page')}, {_plural(records, 'record')}"

@@ -30,6 +30,7 @@ from vectis.connectors.base import (
     ContactRecord,
     ContractRecord,
     CustomerRecord,
+    DeviceRecord,
     Page,
     PsaMemberRecord,
     Record,
@@ -40,6 +41,7 @@ from vectis.connectors.base import (
 )
 from vectis.connectors.clean import clean_records
 from vectis.contracts import writer as contract_writer
+from vectis.devices import writer as device_writer
 from vectis.ingest import runlog
 from vectis.ingest.matching import DETAILS, Account, link_accounts
 from vectis.models import (
@@ -70,6 +72,8 @@ class Writer:
     source: str
     customers: dict[str, Linked] = field(default_factory=dict)
     members: set[str] = field(default_factory=set)  # the PSA members this run listed
+    devices_listed: bool = False  # this run listed some RMM devices
+    retired_devices: int = 0  # devices the RMM no longer lists, marked removed by :meth:`complete`
 
     def __post_init__(self) -> None:
         account = self._account
@@ -85,6 +89,7 @@ class Writer:
             PsaMemberRecord: self._members,
             TicketRecord: self._tickets,
             ContractRecord: lambda rs: contract_writer.write_contracts(session, connection, rs, account),
+            DeviceRecord: self._devices,
         }
 
     def write_page(self, records: list[Record]) -> None:
@@ -111,6 +116,10 @@ class Writer:
         written = ticket_writer.write_tickets(self.session, self.connection, records, self._account)
         attach_to_tickets(self.session, written)
 
+    def _devices(self, records: list[DeviceRecord]) -> None:
+        device_writer.upsert_devices(self.session, self.connection, records, account=self._account, run_id=self.run.id)
+        self.devices_listed = True
+
     def _members(self, records: list[PsaMemberRecord]) -> None:
         ticket_writer.write_members(self.session, self.connection, records)
         self.members.update(r.external_id for r in records)
@@ -118,9 +127,12 @@ class Writer:
     def complete(self) -> int:
         """After a complete pass over every stream: what the vendor no longer lists; the backup jobs and
         connectors marked removed, for the run's log. Members only when the run listed some: a role that may
-        not read them lists none (a PSA always has its API member), which says nothing about who was deleted."""
+        not read them lists none (a PSA always has its API member), which says nothing about who was deleted; devices
+        likewise only when the run listed some."""
         if self.members:
             ticket_writer.retire_members(self.session, self.connection, self.members)
+        if self.devices_listed:
+            self.retired_devices = device_writer.retire_devices(self.session, self.connection, self.run.id)
         return _mark_removed(self.session, self.connection, self.run)
 
     def _customers(self, records: list[CustomerRecord]) -> None:
@@ -277,10 +289,7 @@ def run_sync(
             run.log = runlog.stream_done(run.log, stream.name, seconds=seconds, cursor=cursors[stream.name])
             session.commit()
         # Only a complete pass over every stream can tell what the vendor no longer has.
-        removed = writer.complete()
-        if removed:
-            run.log = runlog.removed(run.log, removed)
-            session.commit()
+        _complete(session, writer, run)
     except ConnectorError as exc:
         session.rollback()
         session.expire_on_commit = True
@@ -299,6 +308,16 @@ def run_sync(
         session.expire_on_commit = True
     session.expire(connection)
     _finish(session, connection, run, error=None)
+
+
+def _complete(session: Session, writer: Writer, run: SyncRun) -> None:
+    removed = writer.complete()
+    if removed:
+        run.log = runlog.removed(run.log, removed)
+    if writer.retired_devices:
+        run.log = runlog.removed_devices(run.log, writer.retired_devices)
+    if removed or writer.retired_devices:
+        session.commit()
 
 
 def _mark_removed(session: Session, connection: Connection, run: SyncRun) -> int:

@@ -1,13 +1,14 @@
 """All models, imported here so ``Base.metadata`` is complete for Alembic and the catalog tests."""
 
 from vectis.models.accounts import Invite, RecoveryCode
-from vectis.models.alerts import Alert, AlertMute, AlertState
+from vectis.models.alerts import Alert, AlertMute, AlertState, classify_condition
 from vectis.models.audit import AuditEntry, AuditSeal
 from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus, BackupRun
 from vectis.models.base import Base, TenantOwned
 from vectis.models.contacts import Contact
 from vectis.models.contracts import Contract, ContractLineItem
 from vectis.models.customers import Customer, CustomerLink, Linked, LinkStatus
+from vectis.models.devices import DEVICE_CLASSES, Device
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
 from vectis.models.metrics import DailyMetrics, SlaSnapshot
 from vectis.models.notes import CustomerNote
@@ -31,6 +32,7 @@ from vectis.models.tokens import ApiToken
 from vectis.models.webhooks import WebhookDelivery
 
 __all__ = [
+    "DEVICE_CLASSES",
     "RETENTION_DAYS",
     "Alert",
     "AlertMute",
@@ -51,6 +53,7 @@ __all__ = [
     "CustomerLink",
     "CustomerNote",
     "DailyMetrics",
+    "Device",
     "Installation",
     "Invite",
     "LinkStatus",
@@ -86,4 +89,5 @@ __all__ = [
     "TimelineEvent",
     "User",
     "WebhookDelivery",
+    "classify_condition",
 ]

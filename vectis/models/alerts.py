@@ -3,12 +3,14 @@ technician's handling of it (acknowledged, muted, resolved, opened as a ticket).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vectis.models.base import Base, TenantOwned, created_at_column
@@ -19,6 +21,36 @@ class AlertState(StrEnum):
     ACKNOWLEDGED = "acknowledged"  # someone is on it; stays listed under Acknowledged
     MUTED = "muted"  # the condition is muted for this customer
     RESOLVED = "resolved"
+
+
+# What kind of trouble a condition is, whoever names it: NinjaOne's ``DISK_FREE_SPACE``, another tool's
+# ``disk.critical`` and a rule's ``low_disk`` are all "disk", so alerts about one device from several tools can be
+# told to be the same (``vectis/alerts/dedupe.py``). The first class with a word of the condition wins, in this
+# order: "antivirus_update" is av, "backup_disk_full" is backup.
+CONDITION_CLASSES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("backup", frozenset({"backup", "backups", "snapshot", "replication"})),
+    ("av", frozenset({"av", "antivirus", "virus", "malware", "threat", "threats", "defender", "quarantine"})),
+    ("offline", frozenset({"offline", "unreachable", "heartbeat", "unresponsive", "down"})),
+    ("disk", frozenset({"disk", "disks", "drive", "drives", "volume", "volumes", "storage", "smart", "raid"})),
+    ("cpu", frozenset({"cpu", "processor"})),
+    ("memory", frozenset({"memory", "ram"})),
+    ("patch", frozenset({"patch", "patches", "patching", "update", "updates", "hotfix", "reboot"})),
+    ("network", frozenset({"network", "ping", "latency", "packet", "bandwidth", "interface", "nic"})),
+    ("service", frozenset({"service", "services", "process", "processes"})),
+)
+OTHER = "other"
+
+
+def classify_condition(condition: str) -> str:
+    """``DISK_FREE_SPACE`` -> "disk", ``cpuHigh`` -> "cpu", ``rule:12`` -> "other": by whole words (camelCase and
+    any punctuation split them), so "download" is never "down"."""
+    words = set(re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", condition).lower()))
+    return next((name for name, marks in CONDITION_CLASSES if words & marks), OTHER)
+
+
+def _class_of_condition(context: DefaultExecutionContext) -> str:
+    parameters = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return classify_condition(str(parameters.get("condition") or ""))
 
 
 class Alert(TenantOwned, Base):
@@ -36,6 +68,9 @@ class Alert(TenantOwned, Base):
         ),
         Index("ix_alerts_tenant_id_state_last_seen_at", "tenant_id", "state", "last_seen_at"),
         Index("ix_alerts_tenant_id_customer_id_state", "tenant_id", "customer_id", "state"),
+        # A device's alerts (its page, the Devices tab's counts, the dedupe): and removing a connection's thousands
+        # of devices finds theirs by it.
+        Index("ix_alerts_device_id", "device_id", postgresql_where=text("device_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -43,10 +78,17 @@ class Alert(TenantOwned, Base):
     connection_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("connections.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(40), nullable=False)  # Veeam, Keepit, a rule's name
     condition: Mapped[str] = mapped_column(String(60), nullable=False)  # backup_stale, backup_failed, rule:<id>
+    # CONDITION_CLASSES' word for the condition, set as the row is written: what the dedupe compares across tools.
+    condition_class: Mapped[str] = mapped_column(
+        String(20), nullable=False, default=_class_of_condition, server_default=OTHER
+    )
     severity: Mapped[str] = mapped_column(String(20), nullable=False)  # critical | warning | info
     subject_type: Mapped[str] = mapped_column(String(40), nullable=False)  # backup_job | backup_event | ticket
     subject_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     subject_label: Mapped[str] = mapped_column(String(300), nullable=False)
+    # The device it is about, when a tool says so (an RMM's alert, a rule on a device's event): alerts about one
+    # device collapse across tools (``vectis/alerts/dedupe.py``).
+    device_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("devices.id", ondelete="SET NULL"))
     message: Mapped[str] = mapped_column(Text, nullable=False)
     state: Mapped[str] = mapped_column(String(20), nullable=False, server_default=AlertState.OPEN.value)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vectis.models.base import Base, TenantOwned, created_at_column
@@ -26,6 +26,9 @@ class TimelineEvent(TenantOwned, Base):
         Index("ix_timeline_events_tenant_id_occurred_at_id", "tenant_id", "occurred_at", "id"),
         # The kinds of entry that exist, for the "hide" filter: a few index probes, not a scan of millions.
         Index("ix_timeline_events_tenant_id_kind", "tenant_id", "kind"),
+        # A device's page reads its entries by it; removing a connection's devices finds theirs by it. Partial: most
+        # entries (backups, tickets, notes) are on no device and cost this index nothing.
+        Index("ix_timeline_events_device_id", "device_id", postgresql_where=text("device_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -47,4 +50,8 @@ class TimelineEvent(TenantOwned, Base):
     )
     # The PSA ticket a ticket entry (opened, reply received or sent, closed) is about: the entry links to it.
     ticket_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+    # The device an RMM's entry is about (a patch cycle, a condition triggered or reset, an AV update): what a device's
+    # page reads. A column rather than a match on the title, which names a device only in words (and "FS01" is in
+    # "FS010"); nullable and empty for every other entry, it cost no rewrite of the table to add (migration 0031).
+    device_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("devices.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at_column()

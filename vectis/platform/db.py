@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import BigInteger, ColumnElement, Engine, any_, bindparam, create_engine, event, make_url, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Engine,
+    String,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    make_url,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
@@ -109,6 +120,11 @@ def among(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     """``column = ANY(:ids)``: the ids travel as one array parameter. ``in_()`` sends one parameter per id,
     and at a list page's 500 ids building and binding those cost more than PostgreSQL spends on the query."""
     return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
+
+
+def among_text(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
+    """:func:`among` for text keys (a vendor's ids)."""
+    return column == any_(bindparam(None, list(values), type_=ARRAY(String)))  # type: ignore[no-any-return]
 
 
 LIKE_ESCAPE = "\\"

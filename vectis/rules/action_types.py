@@ -406,6 +406,15 @@ def _note(built: Built) -> Call:
     return Call("ticket.reply", Target("ticket", str(ticket.id), f"#{ticket.external_id}"), payload)
 
 
+def _device_of(built: Built) -> int | None:
+    """The device the event is about: its subject, or the device of the alert it is about."""
+    event = built.event
+    if event.subject_type == "device":
+        return event.subject_id
+    alert = built.lookups.get(Alert, event.subject_id) if event.subject_type == "alert" else None
+    return alert.device_id if alert is not None else None
+
+
 def _raise_alert(built: Built) -> Call:
     event = built.event
     payload = {
@@ -418,6 +427,8 @@ def _raise_alert(built: Built) -> Call:
         "connection_id": event.connection_id,
         "condition": str(built.params.get("condition") or ""),
     }
+    if (device_id := _device_of(built)) is not None:  # an event on no device sends what it always has
+        payload["device_id"] = device_id
     return Call("alert.raise", Target(event.subject_type, str(event.subject_id), event.title[:200]), payload)
 
 

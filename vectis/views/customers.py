@@ -46,7 +46,7 @@ def hub_page(
     s = db.session()
     context = hub.HubContext(s, customer, customers.sites_of(s, customer))
     tabs = hub.visible_tabs(context)
-    tab = next((t for t in tabs if t.key == tab_key), None) if tab_key else tabs[0]
+    tab = next((t for t in tabs if t.key == tab_key), None) if tab_key else hub.opening(tabs)
     if tab is None:
         abort(404)
     parent = s.get(Customer, customer.parent_id) if customer.parent_id else None
@@ -75,7 +75,7 @@ def show(customer_id: int) -> Response:
     return hub_page(customer_id, None)
 
 
-@bp.get("/customers/<pid(customer):customer_id>/<any(tickets, alerts, backups, contracts, timeline):tab>")
+@bp.get("/customers/<pid(customer):customer_id>/<any(tickets, alerts, devices, backups, contracts, timeline):tab>")
 @signed_in
 def tab(customer_id: int, tab: str) -> Response:
     return hub_page(customer_id, tab)
