@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from vectis.connectors.base import ConfigField, Connector, CustomerRecord, Page, Record, Stream, TimelineRecord
 from vectis.platform.crypto import Sealed
+from vectis.platform.dates import parse_epoch
 from vectis.platform.http import ConnectorError, UncertainOutcome
 
 TOKEN_PATH = "/ws/oauth/token"  # noqa: S105 - a path, not a password
@@ -80,12 +81,7 @@ def region_of(text: str) -> str:
 
 def parse_time(value: Any) -> datetime | None:
     """NinjaOne's times are epoch seconds as a number (the spec's ``double``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
+    return parse_epoch(value)
 
 
 # --- pure parsers: vendor JSON -> records ------------------------------------------------------------
