@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from tests.conftest import login
 from tests.vendors.support import (
     Setup,
     add_connection,
@@ -31,15 +32,16 @@ from vectis.connectors.ninjaone import (
     parse_organization,
     region_of,
 )
+from vectis.demo.seed import DEMO_NINJAONE
 from vectis.ingest.integrations import try_connection
 from vectis.ingest.matching import matching_queue
 from vectis.models import Customer, CustomerLink, LinkStatus, StreamCursor, TimelineEvent
 from vectis.platform import db
 from vectis.platform.http import ConnectorError
 from vectis.simulators import vspc
-from vectis.simulators.ninjaone import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, NinjaOneState, create_app
+from vectis.simulators.ninjaone import DEMO_CLIENT_ID, NinjaOneState, create_app
 
-CONFIG = {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET, "region": "eu"}
+CONFIG = {**DEMO_NINJAONE, "region": "eu"}
 
 
 class Ninja:
@@ -124,6 +126,20 @@ def test_activities_parse_with_epoch_second_times_and_their_meaning() -> None:
         parse_organization({"id": 4, "name": "Ironbridge", "description": "Leeds, UK"})
     )
     assert parse_organization({"id": 4, "name": ""}) is None
+
+
+def test_the_setup_page_asks_for_the_app_and_region_and_never_shows_the_secret(
+    app: Flask, tenants: Any, ninja: Ninja
+) -> None:
+    acme = tenants["acme"]
+    client = login(app, acme, acme.admin)
+    page = client.get("/admin/integrations/ninjaone").get_data(as_text=True)
+    for words in ("Client ID", "Client Secret", "Region / instance", "Administration → Apps → API", "us2, eu, ca"):
+        assert words in page, words
+    assert DEMO_NINJAONE["client_secret"] not in page
+    # The demo's connection, as make demo seeds it, passes the form's own checks.
+    assert NinjaOneConnector.validate_config(DEMO_NINJAONE) == DEMO_NINJAONE
+    assert DEMO_NINJAONE["client_id"] == DEMO_CLIENT_ID
 
 
 # --- the Test button ----------------------------------------------------------------------------------
