@@ -31,7 +31,7 @@ from vectis.models import Base, SyncRun
 from vectis.platform import db
 from vectis.platform.config import ROOT, Settings
 from vectis.platform.crypto import SealedType
-from vectis.simulators import connectwise, keepit, vspc
+from vectis.simulators import connectwise, keepit, ninjaone, vspc
 from vectis.simulators.base.state import SimState
 
 # Every table a sync or the rules refresh after it writes for a tenant.
@@ -105,6 +105,11 @@ def assert_same(got: dict[str, list[tuple[Any, ...]]], expected: dict[str, list[
         raise AssertionError("the end state differs from an undisturbed sync's:\n" + "\n".join(found))
 
 
+HUGE = "x" * (10 * 1024 * 1024)  # 10 MB in one field
+NEVER = "0001-01-01T00:00:00+14:00"  # 1 BC once in UTC: PostgreSQL stores it, the driver cannot read it back
+NEVER_EPOCH = -62_135_596_800.0  # NinjaOne's times are epoch seconds: year 1
+
+
 @dataclass(frozen=True)
 class Vendor:
     name: str
@@ -118,6 +123,7 @@ class Vendor:
     storm_limit: int  # the vendor's requests a second in the storm: low enough that its small sync meets 429s
     poison: Callable[[Any], None] = lambda _state: None  # plant NUL bytes, 10 MB strings, dates out of range
     url_templates: Callable[[str], dict[str, str]] = lambda _url: {}  # VECTIS_VENDOR_URLS for a host it derives
+    out_of_range: str = repr(NEVER)  # how the log names the poison's date out of range
 
     @contextmanager
     def serving(self, app: Flask, state: SimState[Any]) -> Iterator[str]:
@@ -133,10 +139,6 @@ class Vendor:
 
     def connect(self, app: Flask, url: str, *, rate: float = 500.0) -> Setup:
         return add_connection(app, new_tenant(app), self.name, self.config(url), rate=rate)
-
-
-HUGE = "x" * (10 * 1024 * 1024)  # 10 MB in one field
-NEVER = "0001-01-01T00:00:00+14:00"  # 1 BC once in UTC: PostgreSQL stores it, the driver cannot read it back
 
 
 def poison_veeam(state: Any) -> None:
@@ -157,6 +159,13 @@ def poison_connectwise(state: Any) -> None:
     tickets[0].summary = "Printer\x00 jam"
     tickets[1].detail = HUGE
     tickets[2].date_entered = NEVER
+
+
+def poison_ninjaone(state: Any) -> None:
+    state.organizations[1]["name"] = "Null\x00 Byte Ltd"
+    state.activities[-1]["message"] = HUGE
+    state.activities[-2]["subject"] = "Patch\x00 cycle"
+    state.activities[-3]["activityTime"] = NEVER_EPOCH
 
 
 VENDORS = (
@@ -209,6 +218,26 @@ VENDORS = (
         killed_after=40,
         storm_limit=8,
         poison=poison_connectwise,
+    ),
+    Vendor(
+        "ninjaone",
+        small=lambda now: ninjaone.NinjaOneState.seeded(now=now),
+        large=lambda now: ninjaone.NinjaOneState.at_scale(
+            organizations=20, devices=200, alerts=10, activities=3000, now=now
+        ),
+        wsgi=ninjaone.create_app,
+        config=lambda _url: {
+            "client_id": ninjaone.DEMO_CLIENT_ID,
+            "client_secret": ninjaone.DEMO_CLIENT_SECRET,
+            "region": "app",
+        },
+        five_xx="errors_5xx",
+        latency=0.3,
+        killed_after=20,
+        storm_limit=2,
+        poison=poison_ninjaone,
+        url_templates=lambda url: {"ninjaone": url},
+        out_of_range=repr(NEVER_EPOCH),
     ),
 )
 

@@ -134,7 +134,7 @@ def test_nul_bytes_huge_strings_and_dates_out_of_range_are_stored_safely_or_skip
     texts = [v for rows in stored.values() for row in rows for v in row if isinstance(v, str)]
     assert texts and all("\x00" not in t for t in texts)
     assert max(len(t) for t in texts) <= 65_536
-    assert "a vendor date outside 1970-2200 was not stored: '0001-01-01T00:00:00+14:00'" in caplog.text
+    assert f"a vendor date outside 1970-2200 was not stored: {vendor.out_of_range}" in caplog.text
     odd = [line["odd"] for line in run.log if line.get("odd")]
     if vendor.name != "keepit":  # XML cannot carry a NUL byte, so Keepit's poison has none
         assert any("NUL bytes removed" in changes for changes in odd), run.log

@@ -103,6 +103,20 @@ class BackupEventRecord:
 
 
 @dataclass(frozen=True)
+class TimelineRecord:
+    """Something that happened at a customer that lands on the timeline only (an RMM's activity log: a patch
+    cycle, a condition triggered or reset, an antivirus update), vendor-neutral: any vendor's log parses into it."""
+
+    external_id: str
+    customer_external_id: str | None
+    occurred_at: datetime
+    kind: str  # "<area>.<what>", e.g. "rmm.patching": what the timeline's "hide" filter offers
+    severity: str  # info | warning | error | resolved
+    title: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
 class TicketStatusRecord:
     external_id: str
     name: str
@@ -257,6 +271,7 @@ Record = (
     CustomerRecord
     | BackupJobRecord
     | BackupEventRecord
+    | TimelineRecord
     | TicketBoardRecord
     | TicketPriorityRecord
     | ContactRecord

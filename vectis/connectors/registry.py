@@ -6,12 +6,14 @@ from __future__ import annotations
 from vectis.connectors.base import Connector
 from vectis.connectors.connectwise import ConnectWiseConnector
 from vectis.connectors.keepit import KeepitConnector
+from vectis.connectors.ninjaone import NinjaOneConnector
 from vectis.connectors.veeam import VeeamConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     ConnectWiseConnector.key: ConnectWiseConnector,
     VeeamConnector.key: VeeamConnector,
     KeepitConnector.key: KeepitConnector,
+    NinjaOneConnector.key: NinjaOneConnector,
 }
 
 

@@ -96,8 +96,8 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("VECTIS_ENV", "demo")
     env.setdefault("VECTIS_BASE_DOMAIN", "localhost")
-    # Keepit's host is derived from the region: in the demo every region lives at the Keepit simulator.
-    env.setdefault("VECTIS_VENDOR_URLS", "keepit=http://127.0.0.1:18081/{region}")
+    # Keepit's and NinjaOne's hosts are derived from the region: in the demo every region lives at their simulator.
+    env.setdefault("VECTIS_VENDOR_URLS", "keepit=http://127.0.0.1:18081/{region},ninjaone=http://127.0.0.1:18083")
     env["VECTIS_PORT"] = str(PORT)
     # The Procfile's commands (gunicorn, rq) live beside this interpreter in .venv/bin.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

@@ -20,7 +20,7 @@ from vectis.query import examples
 from vectis.query.spec import parse
 from vectis.rules.definition import normalized
 from vectis.rules.templates import TEMPLATES
-from vectis.simulators import connectwise, keepit
+from vectis.simulators import connectwise, keepit, ninjaone
 
 DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
 
@@ -56,6 +56,15 @@ DEMO_CONNECTWISE = {
     "public_key": connectwise.DEMO_PUBLIC_KEY,
     "private_key": connectwise.DEMO_PRIVATE_KEY,
     "client_id": "",
+}
+
+# Acme's NinjaOne reaches the NinjaOne simulator (the Procfile's `ninjaone` process) through VECTIS_VENDOR_URLS, as
+# Keepit does: NinjaOne's host is derived from the region. Its organisations link to the Veeam customers by name; the
+# two it names a little differently wait in Admin -> Customer matching with a suggestion.
+DEMO_NINJAONE = {
+    "client_id": ninjaone.DEMO_CLIENT_ID,
+    "client_secret": ninjaone.DEMO_CLIENT_SECRET,
+    "region": "app",
 }
 
 DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
@@ -105,6 +114,7 @@ def seed_demo() -> None:
             ("veeam", "Veeam", DEMO_VSPC, True, now),
             ("keepit", "Keepit", DEMO_KEEPIT, False, now + timedelta(minutes=1)),
             ("connectwise", "ConnectWise PSA", DEMO_CONNECTWISE, False, now + timedelta(minutes=2)),
+            ("ninjaone", "NinjaOne", DEMO_NINJAONE, False, now + timedelta(minutes=3)),
         ):
             if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
                 continue

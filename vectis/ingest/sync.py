@@ -38,12 +38,14 @@ from vectis.connectors.base import (
     TicketBoardRecord,
     TicketPriorityRecord,
     TicketRecord,
+    TimelineRecord,
 )
 from vectis.connectors.clean import clean_records
 from vectis.contracts import writer as contract_writer
 from vectis.devices import writer as device_writer
 from vectis.ingest import runlog
 from vectis.ingest.matching import DETAILS, Account, link_accounts
+from vectis.ingest.timeline import write_timeline
 from vectis.models import (
     BackupConnector,
     Connection,
@@ -83,6 +85,7 @@ class Writer:
             CustomerRecord: self._customers,
             BackupJobRecord: lambda rs: backup_writer.write_jobs(session, connection, self.run, rs, account),
             BackupEventRecord: self._backup_events,
+            TimelineRecord: self._timeline,
             TicketBoardRecord: lambda rs: ticket_writer.write_boards(session, connection, rs),
             TicketPriorityRecord: lambda rs: ticket_writer.write_priorities(session, connection, rs),
             ContactRecord: lambda rs: ticket_writer.write_contacts(session, connection, rs, account),
@@ -111,6 +114,9 @@ class Writer:
         backup_writer.write_events(self.session, self.connection, self.source, records, self._account)
         times = [r.occurred_at for r in records]
         attach_events(self.session, self.connection.id, min(times), max(times))
+
+    def _timeline(self, records: list[TimelineRecord]) -> None:
+        write_timeline(self.session, self.connection, self.source, records, self._account)
 
     def _tickets(self, records: list[TicketRecord]) -> None:
         written = ticket_writer.write_tickets(self.session, self.connection, records, self._account)

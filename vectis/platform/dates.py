@@ -54,6 +54,20 @@ def parse_instant(value: object) -> datetime | None:
     return kept
 
 
+def parse_epoch(value: object) -> datetime | None:
+    """Seconds since 1970 as a JSON number (NinjaOne's times, the spec's ``double``) to a stored moment, or None.
+    Only for a vendor whose API defines its times so: Vectis's own API takes ISO 8601, never a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        kept = within_range(datetime.fromtimestamp(value, UTC))
+    except (OverflowError, OSError, ValueError):  # beyond what datetime holds
+        kept = None
+    if kept is None:
+        log.warning("a vendor date outside 1970-2200 was not stored: %r", value)
+    return kept
+
+
 # --- moments and spans as a person reads them ---------------------------------------------------------------
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

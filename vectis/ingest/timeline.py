@@ -1,0 +1,45 @@
+"""Writing vendor entries that live on the timeline alone (``TimelineRecord``): one set-based upsert per page,
+keyed by the connection's dedup key, so a page read twice never makes a second entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from vectis.connectors.base import TimelineRecord
+from vectis.models import Connection, Linked, TimelineEvent
+from vectis.platform.bulk import upsert
+
+
+def write_timeline(
+    session: Session,
+    connection: Connection,
+    source: str,
+    records: list[TimelineRecord],
+    account: Callable[[str | None], Linked],
+) -> None:
+    rows = []
+    for r in records:
+        linked = account(r.customer_external_id)
+        rows.append(
+            {
+                "tenant_id": connection.tenant_id,
+                "customer_id": linked.customer_id,
+                "customer_link_id": linked.link_id,
+                "connection_id": connection.id,
+                "source": source,
+                "kind": r.kind[:60],
+                "occurred_at": r.occurred_at,
+                "title": r.title[:500],
+                "detail": r.detail,
+                "severity": r.severity,
+                "dedup_key": r.external_id[:300],
+            }
+        )
+    upsert(
+        session.connection(),
+        TimelineEvent.__table__,  # type: ignore[arg-type]
+        rows,
+        conflict=("tenant_id", "connection_id", "dedup_key"),
+    )
