@@ -85,7 +85,8 @@ def device(name: str, organisation: Org | str | None, **fields: Any) -> DeviceRe
         "vendor_class": "WINDOWS_WORKSTATION",
         "os_name": "Windows 11 Pro",
         "online": True,
-        "last_contact_at": NOW - timedelta(minutes=1),
+        # From the clock now, not the module's NOW: a test reading "1 min ago" may run minutes after the import.
+        "last_contact_at": datetime.now(UTC) - timedelta(minutes=1),
         **fields,
     }
     return DeviceRecord(customer_external_id=external, name=name, **values)
