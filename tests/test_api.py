@@ -139,6 +139,19 @@ def test_a_number_is_not_taken_for_a_moment(app: Flask, acme: TenantFixture, pat
     assert api(app, acme, make_token(app, acme), "/tickets?updated_since=2026-12-01").status_code == 200
 
 
+def test_a_nul_character_in_a_json_body_is_a_422_not_a_500(app: Flask, acme: TenantFixture) -> None:
+    """Found by schemathesis: ``"D\\u0000b"`` is valid JSON, passed validation and broke the audit row's insert (PostgreSQL
+    holds no NUL in text or JSONB): a 500."""
+    raw = make_token(app, acme, scopes=("read", "write:tickets"))
+    customer = pid(app, "customer", a_customer(app, acme.id))
+    answer = client_for(app, acme).post(
+        f"/api/v1/customers/{customer}/notes?dry_run=true",
+        data='{"body": "D\\u0000b"}',
+        headers={"Authorization": f"Bearer {raw}", "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422 and "NUL" in answer.get_json()["detail"], answer.get_json()
+
+
 @pytest.mark.parametrize("body", [{"body": "Call back", "occurred_at": 0}, {"body": 5}, {"body": "x", "colour": 1}])
 def test_a_body_is_read_strictly_as_json(app: Flask, acme: TenantFixture, body: dict[str, Any]) -> None:
     """Found by schemathesis: ``0`` was taken for a moment in 1970, and ``0`` or ``1`` for false or true."""

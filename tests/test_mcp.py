@@ -244,3 +244,15 @@ def test_clients_at_once_each_get_their_own_answer(
     for tenant, customers in seen:
         secret = any("Secret" in name for name in customers)
         assert customers and secret == (tenant is northwind), (tenant.slug, sorted(customers)[:5])
+
+
+def test_a_nul_character_in_an_argument_is_refused_in_words(app: Flask, served: int, acme: TenantFixture) -> None:
+    """As for the REST API: PostgreSQL holds no NUL, and the audit row of the call would fail on it."""
+    customer = pid(app, "customer", a_customer(app, acme.id))
+    raw = make_token(app, acme, scopes=("read", "write:tickets"))
+
+    async def work(client: Client) -> Any:
+        return await client.call_tool("add_note", {"customer_id": customer, "body": "D\x00b"})
+
+    refused = session(served, acme, raw, work)
+    assert refused.is_error and "NUL" in refused.content[0].text

@@ -30,7 +30,7 @@ from vectis.api.openapi import document, fields
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
 from vectis.identity import tokens
-from vectis.platform import db, public_ids
+from vectis.platform import db, params, public_ids
 from vectis.platform.errors import problem_response
 from vectis.platform.queues import redis
 from vectis.platform.ratelimit import TokenBucket
@@ -138,6 +138,8 @@ def _body(op: Operation) -> Any:
     raw = request.get_json(silent=True) if request.data else {}
     if not isinstance(raw, dict):
         raise _Invalid(["body: send a JSON object (Content-Type: application/json)"])
+    if params.holds_nul(raw):
+        raise _Invalid([f"body: {params.NUL_MESSAGE}"])
     try:
         # Strictly as JSON says: true is not 1, 0 is not false, a moment is a string (schemathesis sent the others).
         return op.body.model_validate_json(request.get_data() or b"{}", strict=True)

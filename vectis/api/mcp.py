@@ -37,7 +37,7 @@ from vectis.actions.resources import OPERATIONS, ActionQuery, Call, NotFound, Op
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
 from vectis.identity import tokens
-from vectis.platform import db, public_ids
+from vectis.platform import db, params, public_ids
 from vectis.platform.errors import problem_response
 from vectis.platform.public_ids import PREFIXES
 
@@ -75,6 +75,8 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
         ids[f"{kind}_id"] = key
     preview = arguments.pop("preview", None)
     given = {k: v for k, v in arguments.items() if v is not None}
+    if params.holds_nul(given):
+        raise ToolError(params.NUL_MESSAGE)
     try:
         if op.writes:
             query: Any = ActionQuery(dry_run=bool(preview))

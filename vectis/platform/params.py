@@ -50,6 +50,18 @@ def cursor(value: object) -> tuple[datetime, int] | None:
     return (at, key) if at is not None and key is not None else None
 
 
+def holds_nul(value: object) -> bool:
+    """Parsed JSON with a NUL character anywhere in its strings (``"\\u0000"`` is valid JSON; PostgreSQL's text and
+    JSONB cannot hold it, so it would fail at the first write: the audit row)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
 def _refuse_nul() -> None:
     if "\x00" in request.query_string.decode("latin-1").replace("%00", "\x00"):
         abort(400, description=NUL_MESSAGE)
