@@ -8,7 +8,6 @@ import base64
 import json
 import secrets
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,9 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from vectis.simulators.base import BOOL, COUNT, SECONDS, FaultKnobs, Json, Rule, SimState, is_count, malformed_page_rule
+from vectis.simulators.base.deliveries import Delivers
 from vectis.simulators.connectwise.seed import (
     ConnectWiseData,
     Generator,
@@ -108,7 +106,7 @@ class Faults(FaultKnobs):
 
 
 @dataclass
-class ConnectWiseState(SimState[Faults], ConnectWiseData):
+class ConnectWiseState(SimState[Faults], ConnectWiseData, Delivers):
     """Seeded data (``ConnectWiseData``), credentials, callbacks, fault knobs and the runtime bookkeeping of one
     ConnectWise site."""
 
@@ -667,14 +665,9 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData):
             messages.append((callback, json.dumps(payload, separators=(",", ":")).encode()))
         if not messages:
             return
-        sender = threading.Thread(target=self._send, args=(messages, key, action, ticket.id), daemon=True)
-        with self._lock:
-            self._senders = [t for t in self._senders if t.is_alive()]
-            self._senders.append(sender)
-        sender.start()
+        self._in_background(self._send, messages, key, action, ticket.id)
 
     def _send(self, messages: list[tuple[Json, bytes]], key: str, action: str, ticket_id: int) -> None:
-
         for callback, body in messages:
             entry: Json = {
                 "callbackId": callback["id"],
@@ -686,28 +679,8 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData):
                 "error": None,
                 "at": iso(self.clock()),
             }
-            try:
-                response = requests.post(
-                    callback["url"],
-                    data=body,
-                    headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, key)},
-                    timeout=10,
-                )
-                entry["status"] = response.status_code
-                if response.status_code >= 400:
-                    entry["error"] = f"HTTP {response.status_code}"
-            except requests.RequestException as error:
-                entry["error"] = f"{type(error).__name__}: {error}"
-            with self._lock:
-                self.deliveries.append(entry)
-
-    def drain(self, timeout: float = 10.0) -> None:
-        """Wait for the callbacks under way to be delivered (tests)."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            senders = list(self._senders)
-        for sender in senders:
-            sender.join(max(deadline - time.monotonic(), 0))
+            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, key)}
+            self._deliver(entry, callback["url"], body, headers)
 
 
 def _int_value(value: Any, name: str) -> int:

@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from vectis.simulators.base import BOOL, COUNT, SECONDS, FaultKnobs, Json, Rule, SimState, is_count
+from vectis.simulators.base.deliveries import Delivers
 from vectis.simulators.fixtures import BENCH_CUSTOMERS
 from vectis.simulators.ninjaone.query import Predicate
 from vectis.simulators.ninjaone.seed import (
@@ -139,7 +138,7 @@ DETAILED_FIELDS = (*BASIC_FIELDS, "ipAddresses", "macAddresses", "publicIP")
 
 
 @dataclass
-class NinjaOneState(SimState[Faults], NinjaOneData):
+class NinjaOneState(SimState[Faults], NinjaOneData, Delivers):
     """Seeded data (``NinjaOneData``), the API application, tokens, the webhook, fault knobs and the runtime
     bookkeeping of one NinjaOne instance."""
 
@@ -529,28 +528,8 @@ class NinjaOneState(SimState[Faults], NinjaOneData):
                 payload["device"] = self.device_view(device)
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", **{h["name"]: h["value"] for h in webhook["headers"]}}
-        sender = threading.Thread(target=self._send, args=(webhook["url"], body, headers, row["id"]), daemon=True)
-        with self._lock:
-            self._senders = [t for t in self._senders if t.is_alive()]
-            self._senders.append(sender)
-        sender.start()
+        self._in_background(self._send, webhook["url"], body, headers, row["id"])
 
     def _send(self, url: str, body: bytes, headers: dict[str, str], activity_id: int) -> None:
         entry: Json = {"url": url, "activityId": activity_id, "status": None, "error": None, "at": epoch(self.clock())}
-        try:
-            response = requests.post(url, data=body, headers=headers, timeout=10)
-            entry["status"] = response.status_code
-            if response.status_code >= 400:
-                entry["error"] = f"HTTP {response.status_code}"
-        except requests.RequestException as error:
-            entry["error"] = f"{type(error).__name__}: {error}"
-        with self._lock:
-            self.deliveries.append(entry)
-
-    def drain(self, timeout: float = 10.0) -> None:
-        """Wait for the deliveries under way (tests)."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            senders = list(self._senders)
-        for sender in senders:
-            sender.join(max(deadline - time.monotonic(), 0))
+        self._deliver(entry, url, body, headers)
