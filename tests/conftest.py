@@ -385,11 +385,22 @@ def waiting_account(app: Flask, tenant: TenantFixture) -> tuple[Target, int]:
         return Target("customer_link", str(link.id), link.external_name), customer.id
 
 
-@functools.cache
+_SHARED_CUSTOMERS: dict[tuple[Flask, int], int] = {}
+
+
 def a_customer(app: Flask, tenant_id: int) -> int:
     """One customer of ``tenant_id`` that object-route tests share, with a backup job, so every hub tab
-    it can have exists."""
+    it can have exists; made again if a test has removed it (one that must leave a workspace as it found it)."""
+    known = _SHARED_CUSTOMERS.get((app, tenant_id))
+    if known is not None:
+        with app.app_context(), db.tenant_session(tenant_id) as s:
+            if s.get(Customer, known) is not None:
+                return known
+    _SHARED_CUSTOMERS[(app, tenant_id)] = made = _a_customer(app, tenant_id)
+    return made
 
+
+def _a_customer(app: Flask, tenant_id: int) -> int:
     with app.app_context(), db.tenant_session(tenant_id) as s:
         customer = Customer(tenant_id=tenant_id, name="Object Route Dental", normalized_name="object route dental")
         connection = s.scalar(select(Connection).where(Connection.vendor == "veeam"))

@@ -18,11 +18,14 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from sqlalchemy import select
 
 from tests.conftest import TenantFixture, a_rule, a_ticket, an_alert, client_for, pid, serving
 from tests.query_world import world
 from tests.test_api import make_token
 from vectis.identity import tokens
+from vectis.models import Connection, Customer, Rule
+from vectis.platform import db
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +156,37 @@ def _sent_as(events: Path, peer: str) -> tuple[list[str], dict[str, set[tuple[st
     return verdicts, sent
 
 
+@pytest.fixture
+def northwind_as_found(app: Flask, northwind: TenantFixture) -> Iterator[None]:
+    """Northwind's connections, customers and rules as they were: the objects this test gives it (a ticket, an alert
+    and a rule, each on a connection of its own) would meet the next test on this worker that sets northwind up from
+    nothing (its Veeam connection is one per workspace)."""
+
+    def present() -> tuple[set[int], set[int], set[int]]:
+        with app.app_context(), db.tenant_session(northwind.id) as s:
+            return (
+                set(s.scalars(select(Connection.id))),
+                set(s.scalars(select(Customer.id))),
+                set(s.scalars(select(Rule.id))),
+            )
+
+    world(app, northwind.id, secret=True)  # the query builder's world stays: other tests share it
+    before = present()
+    yield
+    after = present()
+    connections, customers, rules = (now - then for now, then in zip(after, before, strict=True))
+    with app.app_context(), db.tenant_session(northwind.id) as s:
+        made = [
+            *s.scalars(select(Rule).where(Rule.id.in_(rules))),
+            *s.scalars(select(Customer).where(Customer.id.in_(customers))),
+            *s.scalars(select(Connection).where(Connection.id.in_(connections))),
+        ]
+        for row in made:
+            s.delete(row)
+
+
 @pytest.mark.parametrize("owner", ["acme", "northwind"])
+@pytest.mark.usefixtures("northwind_as_found")
 def test_no_workspace_reads_another_workspaces_objects(
     app: Flask, served: int, tenants: dict[str, TenantFixture], tmp_path: Path, owner: str
 ) -> None:
