@@ -13,6 +13,7 @@ tool argument. The tool list a client sees holds only what its token's scopes al
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import os
@@ -55,10 +56,16 @@ class ToolSpec:
 TOOLS: dict[str, ToolSpec] = {}
 
 
+@functools.lru_cache(maxsize=4096)
+def _camel_key(key: str) -> str:
+    # Mostly the models' field names, a few hundred: each converted once, not once per row of every answer.
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
+
+
 def _camel(value: Any) -> Any:
     """MCP clients read camelCase (``customerName``); the REST API answers snake_case from the same models."""
     if isinstance(value, dict):
-        return {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), k): _camel(v) for k, v in value.items()}
+        return {_camel_key(k): _camel(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_camel(v) for v in value]
     return value
