@@ -7,16 +7,18 @@ device is raised (``alert.raise``, a rule's "Create an alert", an RMM's alerts),
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from vectis.alerts.service import alert_event
+from vectis.alerts.service import active_mutes, alert_event
 from vectis.events.stream import emit
 from vectis.models import Alert, AlertState, Device, classify_condition
+from vectis.platform import db
 
 CLASS_WINDOW = timedelta(minutes=30)
 SOURCE_WINDOW = timedelta(hours=1)
@@ -66,15 +68,45 @@ def same_alert(session: Session, report: Report) -> tuple[Alert, Why] | None:
     inclusive (exactly 30 minutes is within) and measured from the row's ``last_seen_at``, which every report it
     absorbs moves on, so a problem reported every 20 minutes stays one row. Among several rows that qualify the
     rule takes the one seen nearest the report, then the oldest row: the same reports give the same rows."""
-    if report.device_id is not None:
-        nearby = session.scalars(
+    return _pick(_Live.of(session, [report]), report)
+
+
+@dataclass
+class _Live:
+    """The live alerts some reports may land in, by device and by (subject, condition); new rows join as they are
+    made, so reports raised together are told apart exactly as if raised one after another."""
+
+    by_device: dict[int, list[Alert]]
+    by_subject: dict[tuple[str, int, str], Alert]
+
+    @classmethod
+    def of(cls, session: Session, reports: Sequence[Report]) -> _Live:
+        devices = sorted({r.device_id for r in reports if r.device_id is not None})
+        subjects = sorted({r.subject_id for r in reports})
+        live = cls({}, {})
+        found = session.scalars(
             select(Alert).where(
-                Alert.device_id == report.device_id,
-                Alert.customer_id.is_not_distinct_from(report.customer_id),
                 Alert.state != AlertState.RESOLVED.value,
-                Alert.last_seen_at.between(report.at - SOURCE_WINDOW, report.at + SOURCE_WINDOW),
+                or_(db.among(Alert.device_id, devices), db.among(Alert.subject_id, subjects)),
             )
-        ).all()
+        )
+        for alert in found:
+            live.add(alert)
+        return live
+
+    def add(self, alert: Alert) -> None:
+        if alert.device_id is not None:
+            self.by_device.setdefault(alert.device_id, []).append(alert)
+        self.by_subject[(alert.subject_type, alert.subject_id, alert.condition)] = alert
+
+
+def _pick(live: _Live, report: Report) -> tuple[Alert, Why] | None:
+    if report.device_id is not None:
+        nearby = [
+            a
+            for a in live.by_device.get(report.device_id, ())
+            if a.customer_id == report.customer_id and _apart(a, report) <= SOURCE_WINDOW
+        ]
         kind = report.condition_class
         by_class = [
             a
@@ -84,17 +116,10 @@ def same_alert(session: Session, report: Report) -> tuple[Alert, Why] | None:
         ]
         if by_class:
             return _nearest(by_class, report), "class"
-        by_source = [a for a in nearby if a.source == report.source and _apart(a, report) <= SOURCE_WINDOW]
+        by_source = [a for a in nearby if a.source == report.source]
         if by_source:
             return _nearest(by_source, report), "source"
-    found = session.scalar(
-        select(Alert).where(
-            Alert.subject_type == report.subject_type,
-            Alert.subject_id == report.subject_id,
-            Alert.condition == report.condition,
-            Alert.state != AlertState.RESOLVED.value,
-        )
-    )
+    found = live.by_subject.get((report.subject_type, report.subject_id, report.condition))
     return (found, "subject") if found is not None else None
 
 
@@ -134,26 +159,64 @@ def raise_alert(session: Session, tenant_id: int, report: Report) -> Raised:
     noted in its details: ``sources`` lists every tool that reported it, ``merged`` what each said), or as a new open
     alert that rules hear of (``alert.created``). Reports about one device are taken one at a time, so two tools reporting at
     once cannot both open a row."""
-    if report.device_id is not None:
-        # Held to the end of the transaction: the next report about this device waits, then sees this one's row.
+    return raise_alerts(session, tenant_id, [report])[0]
+
+
+def raise_alerts(session: Session, tenant_id: int, reports: Sequence[Report]) -> list[Raised]:
+    """:func:`raise_alert` for many reports at once (an RMM's page of alerts), in their order, in a few statements:
+    one lock per device, one read of the live alerts, one insert of the new ones."""
+    devices = sorted({r.device_id for r in reports if r.device_id is not None})
+    if devices:
+        # Held to the end of the transaction: the next report about these devices waits, then sees these rows. Taken
+        # in id order, so two writers locking overlapping devices cannot deadlock.
         session.execute(
-            select(func.pg_advisory_xact_lock(func.hashtextextended(f"alert-device:{report.device_id}", 0)))
+            text("SELECT pg_advisory_xact_lock(hashtextextended('alert-device:' || d, 0)) FROM unnest(:ids) AS d"),
+            {"ids": devices},
         )
-        if report.customer_id is None:
-            device = session.get(Device, report.device_id)
-            report = replace(report, customer_id=device.customer_id if device else None)
-    found = same_alert(session, report)
-    if found is not None:
-        alert, why = found
-        _absorb(alert, report)
-        return Raised(alert, why)
-    alert = Alert(
+        unplaced = [r.device_id for r in reports if r.device_id is not None and r.customer_id is None]
+        owners = (
+            dict(session.execute(select(Device.id, Device.customer_id).where(db.among(Device.id, unplaced))).all())
+            if unplaced
+            else {}
+        )
+        reports = [
+            replace(r, customer_id=owners.get(r.device_id)) if r.device_id in owners and r.customer_id is None else r
+            for r in reports
+        ]
+    live = _Live.of(session, reports)
+    raised: list[Raised] = []
+    made: list[Alert] = []
+    for report in reports:
+        found = _pick(live, report)
+        if found is not None:
+            _absorb(found[0], report)
+            raised.append(Raised(found[0], found[1]))
+            continue
+        alert = _new(tenant_id, report)
+        live.add(alert)
+        made.append(alert)
+        raised.append(Raised(alert, None))
+    if made:
+        # A condition muted for the customer opens quiet, as a backup alert does: rules hear of it when the mute ends.
+        muted = active_mutes(session, datetime.now(UTC))
+        for alert in made:
+            if (alert.customer_id, alert.condition) in muted:
+                alert.state, alert.announced_at = AlertState.MUTED.value, None
+        session.add_all(made)
+        session.flush()
+        emit(session, [alert_event(a) for a in made if a.announced_at is not None])
+    return raised
+
+
+def _new(tenant_id: int, report: Report) -> Alert:
+    return Alert(
         tenant_id=tenant_id,
         customer_id=report.customer_id,
         connection_id=report.connection_id,
         device_id=report.device_id,
         source=report.source[:40],
         condition=report.condition[:60],
+        condition_class=report.condition_class,
         severity=report.severity,
         subject_type=report.subject_type,
         subject_id=report.subject_id,
@@ -162,12 +225,9 @@ def raise_alert(session: Session, tenant_id: int, report: Report) -> Raised:
         first_seen_at=report.at,
         last_seen_at=report.at,
         announced_at=report.at,
+        state=AlertState.OPEN.value,
         details={**report.details, "sources": [report.source[:40]]} if report.device_id else dict(report.details),
     )
-    session.add(alert)
-    session.flush()
-    emit(session, [alert_event(alert)])
-    return Raised(alert, None)
 
 
 def _absorb(alert: Alert, report: Report) -> None:
