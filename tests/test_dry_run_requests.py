@@ -183,6 +183,10 @@ def cases(app: Flask, desk: Desk) -> dict[str, Case]:
     return made
 
 
+# Verbs whose vendor is not ConnectWise: their previews are compared with what that vendor's simulator received there.
+ELSEWHERE = {"alert.resolve": "tests/vendors/test_ninjaone_alerts.py (NinjaOne's reset)"}
+
+
 def writes(state: ConnectWiseState, since: int) -> list[tuple[str, str, Any]]:
     """(method, path, body) of each write the simulator received after the first ``since`` requests."""
     return [(r["method"], r["path"], r["body"]) for r in state.received()[since:] if r["method"] != "GET"]
@@ -193,7 +197,9 @@ def test_it_previews_exactly_the_requests_each_connectwise_write_sends_and_calls
 ) -> None:
     made = cases(app, desk)
     previewing = {name for name, verb in VERBS.items() if type(verb).would_send is not Verb.would_send}
-    assert {case.verb for case in made.values()} == previewing, "every verb that reaches a vendor is compared here"
+    assert {case.verb for case in made.values()} == previewing - set(ELSEWHERE), (
+        "every verb that reaches a vendor is compared here, or in its vendor's tests"
+    )
     for name, case in made.items():
         who = RULE if case.who == "rule" else desk.users[case.who]
         before, total = len(desk.state.received()), desk.state.stats()["total"]

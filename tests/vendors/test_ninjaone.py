@@ -114,6 +114,7 @@ def test_activities_parse_with_epoch_second_times_and_their_meaning() -> None:
         severity="warning",
         title="WS-01: Patch cycle",
         detail="3 of 4 patches installed",
+        device_external_id="3",
     )
     reset = {**patch, "activityType": "CONDITION", "statusCode": "RESET", "subject": "Disk space low"}
     parsed = parse_activity({"activity": reset, "organization": None, "device": None})
@@ -201,7 +202,12 @@ def test_it_syncs_organisations_and_fourteen_days_of_activity_onto_the_timeline(
     run = sync(app, setup)
     assert run.status == "succeeded", run.error
     wanted = [a for a in ninja.activities_in_window() if a["statusCode"] != "APP_USER_LOGGED_IN"]
-    assert run.counts == {"organizations": len(ninja.state.organizations), "activities": len(wanted)}
+    assert run.counts == {
+        "organizations": len(ninja.state.organizations),
+        "devices": len(ninja.state.devices),
+        "alerts": len(ninja.state.open_alerts()),
+        "activities": len(wanted),
+    }
     # The first tool connected: its organisations become the customers, with where they are.
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         customers = {c.name: c.location for c in s.scalars(select(Customer))}

@@ -16,7 +16,8 @@ from typing import TypeVar
 
 from flask import current_app
 
-from vectis.actions.base import ActionFailed, Context
+from vectis.actions.base import ActionFailed, Context, RateLimit
+from vectis.connectors import registry
 from vectis.connectors.capabilities import as_capability, supports
 from vectis.connectors.factory import build_connector
 from vectis.models import Connection
@@ -77,6 +78,20 @@ def _read(read_back: Callable[[], T | None], vendor: str, what: str, cause: Unce
             f"Unknown — check {vendor}: {cause.message} Reading it back failed too ({exc.message}), so Vectis "
             f"cannot tell whether {what} arrived and did not send it again."
         ) from None
+
+
+def noun(connection: Connection) -> str:
+    """How people name the connection's vendor in a sentence: "ConnectWise"."""
+    cls = registry.get(connection.vendor)
+    return str(getattr(cls, "noun", None) or cls.label)
+
+
+def connection_rate(ctx: Context, connection: Connection) -> RateLimit:
+    """The bucket every write to ``connection`` takes from, shared by all processes."""
+    rate = connection.rate_limit_per_second or registry.get(connection.vendor).default_rate_limit
+    return RateLimit(
+        f"connection:{ctx.tenant_id}:{connection.id}", rate, burst=max(1, round(rate)), vendor=noun(connection)
+    )
 
 
 def vendor_refused(vendor: str, exc: ConnectorError) -> ActionFailed:

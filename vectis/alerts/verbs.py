@@ -8,17 +8,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true, update
 
 from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Sending, Target, Verb
 from vectis.actions.registry import register
+from vectis.actions.vendor import connection_rate, connector_for, vendor_refused
 from vectis.alerts import as_ticket
 from vectis.alerts.dedupe import Report, raise_alert
 from vectis.alerts.service import label, mute_ended, resolving
+from vectis.alerts.vendor import open_at_tool
+from vectis.connectors.capabilities import ResetsAlerts
 from vectis.events.stream import emit
-from vectis.models import Alert, AlertMute, AlertState, Customer, Device, Role, TicketBoard
-from vectis.platform import params
+from vectis.models import Alert, AlertMute, AlertState, Connection, Customer, Device, Role, TicketBoard, VendorAlert
+from vectis.platform import db, params
 from vectis.platform.dates import when
+from vectis.platform.http import ConnectorError
 from vectis.platform.mail import queue_mail
 from vectis.tickets.boards import default_board
 from vectis.tickets.verbs import CreateTicket
@@ -49,33 +53,143 @@ def _now() -> datetime:
 
 @register
 class AcknowledgeAlert(AlertVerb):
+    """Recorded in Vectis only: no tool Vectis reads has an acknowledge (NinjaOne has none). For an alert a tool holds,
+    the tool is read again first: one it has cleared meanwhile resolves instead, and says so."""
+
     name = "alert.acknowledge"
     label = "Acknowledge an alert"
-    reaches_vendor = False
+    reaches_vendor = False  # it only reads the tool
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         alert = _alert(ctx, target)
         if alert.state != AlertState.OPEN.value:
             raise ActionFailed(f"This alert is {alert.state}; only an open alert can be acknowledged.")
+        held = _held(ctx, alert)
+        if held is not None and held.cleared_all:
+            return _resolved_there(ctx, alert, held)
         alert.state, alert.acknowledged_at, alert.acknowledged_by = (
             AlertState.ACKNOWLEDGED.value,
             _now(),
             ctx.actor.label,
         )
-        return Applied(f"Acknowledged: {alert.subject_label}. It stays under Acknowledged until it resolves.")
+        there = f" {held.only_here}" if held is not None else ""
+        return Applied(
+            f"Acknowledged: {alert.subject_label}. It stays under Acknowledged until it resolves.{there}",
+            response={"recorded_in": "vectis"},
+        )
 
 
 @register
 class ResolveAlert(AlertVerb):
+    """Resolved in Vectis; an alert a tool holds open (NinjaOne's) is reset there first, then the tool is read again
+    to see it gone. Resetting twice changes nothing at the tool, so a retry is safe."""
+
     name = "alert.resolve"
     label = "Resolve an alert"
+
+    def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
+        alert = ctx.session.get(Alert, int(target.id or 0)) if str(target.id or "").isdigit() else None
+        held = open_at_tool(ctx.session, alert) if alert is not None else []
+        connection = ctx.session.get(Connection, held[0].connection_id) if held else None
+        return connection_rate(ctx, connection) if connection is not None else None
+
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending] | None:
+        alert = _alert(ctx, target, lock=False)
+        if alert.state == AlertState.RESOLVED.value:
+            raise ActionFailed("This alert is already resolved.")
+        sending: list[Sending] = []
+        for connection, uids in _by_connection(ctx, open_at_tool(ctx.session, alert)):
+            with connector_for(ctx, connection, ResetsAlerts, doing="reset alerts in") as tool:
+                sending += [Sending(tool.noun, tool.reset_request(uid)) for uid in uids]
+        return sending or None
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         alert = _alert(ctx, target)
         if alert.state == AlertState.RESOLVED.value:
             raise ActionFailed("This alert is already resolved.")
+        said = ""
+        for connection, uids in _by_connection(ctx, open_at_tool(ctx.session, alert)):
+            said += _reset(ctx, connection, uids)
         alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, _now(), ctx.actor.label
-        return Applied(f"Resolved: {alert.subject_label}. {resolving(alert)}")
+        after = said or f" {resolving(alert)}"
+        return Applied(f"Resolved: {alert.subject_label}.{after}")
+
+
+def _by_connection(ctx: Context, held: list[VendorAlert]) -> list[tuple[Connection, list[str]]]:
+    grouped: dict[int, list[str]] = {}
+    for vendor_alert in held:
+        grouped.setdefault(vendor_alert.connection_id, []).append(vendor_alert.external_id)
+    found = []
+    for connection_id, uids in grouped.items():
+        connection = ctx.session.get(Connection, connection_id)
+        if connection is not None:
+            found.append((connection, uids))
+    return found
+
+
+def _reset(ctx: Context, connection: Connection, uids: list[str]) -> str:
+    """Reset ``uids`` at the connection's tool and read its open alerts again: the words for what it shows."""
+    with connector_for(ctx, connection, ResetsAlerts, doing="reset alerts in") as tool:
+        for uid in uids:
+            try:
+                tool.reset_alert(uid)
+            except ConnectorError as exc:
+                raise vendor_refused(tool.noun, exc) from None
+        try:
+            still = tool.open_alert_ids() & set(uids)
+        except ConnectorError as exc:
+            return f" Reset in {tool.noun}; reading it back failed ({exc.message.rstrip('.')}), the next sync will."
+    now = _now()
+    ctx.session.execute(
+        update(VendorAlert)
+        .where(VendorAlert.connection_id == connection.id, db.among_text(VendorAlert.external_id, uids))
+        .where(VendorAlert.external_id.not_in(still) if still else true())
+        .values(cleared_at=now)
+    )
+    if still:
+        return f" Reset in {tool.noun}, which still lists it open right after: the next sync will tell."
+    return f" Reset in {tool.noun} too: it no longer lists the alert."
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What the tools holding an alert say of it now."""
+
+    cleared_all: bool
+    only_here: str  # the words saying the acknowledge is Vectis's own
+    by: str  # the tool, as it resolves the alert
+
+
+def _held(ctx: Context, alert: Alert) -> _Held | None:
+    held = open_at_tool(ctx.session, alert)
+    groups = _by_connection(ctx, held)
+    if not groups:
+        return None
+    connection, uids = groups[0]
+    with connector_for(ctx, connection, ResetsAlerts, doing="read alerts in") as tool:
+        only_here = (
+            f"{tool.noun} has no acknowledge, so it is recorded in Vectis only: {tool.noun} still shows it open."
+        )
+        try:
+            open_there = tool.open_alert_ids()
+        except ConnectorError:
+            return _Held(False, only_here, tool.noun)
+    cleared = [uid for uid in uids if uid not in open_there]
+    if cleared:
+        ctx.session.execute(
+            update(VendorAlert)
+            .where(VendorAlert.connection_id == connection.id, db.among_text(VendorAlert.external_id, cleared))
+            .values(cleared_at=_now())
+        )
+    return _Held(len(groups) == 1 and len(cleared) == len(uids), only_here, tool.noun)
+
+
+def _resolved_there(ctx: Context, alert: Alert, held: _Held) -> Applied:
+    alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, _now(), f"{held.by} (cleared there)"
+    return Applied(
+        f"{held.by} has cleared this alert already, so Vectis resolved it instead of acknowledging it.",
+        response={"resolved": True},
+    )
 
 
 @register

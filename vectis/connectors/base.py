@@ -114,6 +114,7 @@ class TimelineRecord:
     severity: str  # info | warning | error | resolved
     title: str
     detail: str | None = None
+    device_external_id: str | None = None  # the RMM's id of the device it happened on
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,22 @@ class DeviceRecord:
     details: dict[str, Any] = field(default_factory=dict)  # what else the RMM gives, kept as it said it
 
 
+@dataclass(frozen=True)
+class AlertRecord:
+    """An alert a tool holds open (an RMM's condition on a device), vendor-neutral. A stream of them lists every
+    alert open at the tool: one it no longer lists has cleared there (``vectis/alerts/vendor.py``)."""
+
+    external_id: str  # the tool's id of the alert (NinjaOne's uid)
+    customer_external_id: str | None  # its device's organisation at the tool
+    device_external_id: str | None
+    device_name: str | None
+    condition: str  # the tool's name for the condition (CONDITION_AGENT_DISK_FREE_SPACE): the dedupe classifies it
+    severity: str  # critical | warning | info
+    message: str
+    raised_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 Record = (
     CustomerRecord
     | BackupJobRecord
@@ -279,6 +296,7 @@ Record = (
     | TicketRecord
     | ContractRecord
     | DeviceRecord
+    | AlertRecord
 )
 
 
@@ -295,6 +313,9 @@ class Stream:
     snapshot: bool = True
     page_size: int = 500
     max_records: int | None = None  # per sync; the rest waits for the next tick
+    # A snapshot stream whose complete read lists every open record of this type, even when there are none (an
+    # RMM's open alerts): the writer then clears what it no longer lists.
+    lists: type[Any] | None = None
 
 
 @dataclass

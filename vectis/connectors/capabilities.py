@@ -128,6 +128,23 @@ class WritesTickets(Protocol):
         ...
 
 
+class ResetsAlerts(Protocol):
+    """A tool whose open alerts Vectis can clear (NinjaOne's reset: gone until the condition triggers again). Resetting
+    an alert already gone changes nothing, so a reset may be repeated."""
+
+    noun: ClassVar[str]
+
+    def reset_request(self, alert: str) -> Request:
+        """The request ``reset_alert`` sends."""
+        ...
+
+    def reset_alert(self, alert: str) -> None: ...
+
+    def open_alert_ids(self) -> set[str]:
+        """Read-back: the ids of the alerts open at the tool now."""
+        ...
+
+
 class AuthorRefused(Exception):
     """The vendor refused a write because it named a member as the author. A refusal stored nothing, so the
     write may be sent again without the member. ``reason`` in words; ``any_member``: the vendor takes no member

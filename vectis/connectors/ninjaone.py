@@ -1,4 +1,5 @@
-"""NinjaOne RMM, Public API 2.0 (product guide ``002_*``). This slice reads; devices and alerts come later.
+"""NinjaOne RMM, Public API 2.0 (product guide ``002_*``): organisations, devices, open alerts (reset from Vectis) and
+the activity log.
 
 Vendor facts: ``../shared/vendor-apis.md`` section 4 and NinjaOne's published OpenAPI document. What this module
 reads, and how it acts on what NinjaOne does:
@@ -10,8 +11,14 @@ reads, and how it acts on what NinjaOne does:
 - Organisations (``/v2/organizations``, paged by ``after``: the last id of the previous page) -> customer accounts,
   matched to customers through Customer matching. Their description is where the organisation is ("City,
   Country" in the demo): it fills a customer's empty location.
-- Locations are not read: Vectis has no sites yet, and a device's location arrives with the device
-  (``/v2/devices-detailed``'s ``references.location``) when devices are synced.
+- Devices (``/v2/devices-detailed``, paged by ``after``) -> ``devices``: name, class (``nodeClass`` mapped to Vectis's
+  classes), online, last contact, and the location's name as its site (``references.location``: Vectis has no sites
+  of its own yet, so locations are not read apart). That list carries no OS version, serial, make or model (NinjaOne
+  keeps those in its ``/v2/queries/*`` reports): the OS is the family ``nodeClass`` names, the rest stays empty.
+- Open alerts (``/v2/alerts``: every open one at once, unpaged) -> ``alerts`` through the dedupe, severity
+  CRITICAL/MAJOR critical, MODERATE/MINOR warning, NONE info. An alert no longer listed has cleared at NinjaOne and
+  resolves in Vectis; resolving one in Vectis resets it there (``POST /v2/alert/{uid}/reset``, then the list is read
+  again to see it gone). NinjaOne has no acknowledge: one is recorded in Vectis only.
 - Activities (``/v2/activities``) -> the timeline: patch cycles, conditions triggered and reset, antivirus updates,
   policy changes. Ids grow with time, so the cursor is the newest id read and the next sync asks ``newerThan`` it.
   The first sync walks back from the newest :data:`EVENT_WINDOW`; every sync takes at most :data:`EVENT_CAP`.
@@ -30,7 +37,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from vectis.connectors.base import ConfigField, Connector, CustomerRecord, Page, Record, Stream, TimelineRecord
+from vectis.connectors.base import (
+    AlertRecord,
+    ConfigField,
+    Connector,
+    CustomerRecord,
+    DeviceRecord,
+    Page,
+    Record,
+    Stream,
+    TimelineRecord,
+)
+from vectis.connectors.capabilities import Request, ResetsAlerts
 from vectis.platform.crypto import Sealed
 from vectis.platform.dates import parse_epoch
 from vectis.platform.http import ConnectorError, UncertainOutcome
@@ -67,6 +85,19 @@ KINDS = {
     "ANTIVIRUS": "rmm.antivirus",
     "SYSTEM": "rmm.system",
 }
+# nodeClass -> Vectis's device class, and the OS family it names (the list carries no OS version).
+DEVICE_CLASS = {
+    "WINDOWS_SERVER": "server", "WINDOWS_WORKSTATION": "workstation", "LINUX_WORKSTATION": "linux",
+    "LINUX_SERVER": "server", "MAC": "mac", "MAC_SERVER": "mac", "VMWARE_VM_HOST": "server",
+    "HYPERV_VMM_HOST": "server", "VMWARE_VM_GUEST": "virtual", "HYPERV_VMM_GUEST": "virtual",
+    "NMS_VIRTUAL_MACHINE": "virtual", "NMS_VM_HOST": "server", "NMS_SERVER": "server", "NMS_COMPUTER": "workstation",
+}  # fmt: skip
+OS_FAMILY = {
+    "WINDOWS_SERVER": "Windows Server", "WINDOWS_WORKSTATION": "Windows", "HYPERV_VMM_HOST": "Windows Server",
+    "LINUX_WORKSTATION": "Linux", "LINUX_SERVER": "Linux", "MAC": "macOS", "MAC_SERVER": "macOS",
+    "VMWARE_VM_HOST": "VMware ESXi", "ANDROID": "Android", "APPLE_IOS": "iOS", "APPLE_IPADOS": "iPadOS",
+}  # fmt: skip
+ALERT_SEVERITY = {"CRITICAL": "critical", "MAJOR": "critical", "MODERATE": "warning", "MINOR": "warning"}
 SEVERITIES = {"CRITICAL": "error", "MAJOR": "error", "MODERATE": "warning", "MINOR": "warning", "NONE": "info"}
 # Routine: a technician signing in to NinjaOne (Vectis's own API use is not even logged there).
 SKIPPED_STATUS = frozenset({"APP_USER_LOGGED_IN"})
@@ -94,6 +125,65 @@ def parse_organization(item: dict[str, Any]) -> CustomerRecord | None:
         external_id=str(item["id"]),
         name=str(item["name"]).strip(),
         location=str(item.get("description") or "").strip()[:200] or None,
+    )
+
+
+def device_class(node_class: str) -> str:
+    if node_class in DEVICE_CLASS:
+        return DEVICE_CLASS[node_class]
+    return "network" if node_class.startswith("NMS_") else "other"
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _device_name(item: dict[str, Any]) -> str:
+    return str(item.get("displayName") or item.get("systemName") or item.get("dnsName") or item.get("id") or "")
+
+
+def parse_device(item: dict[str, Any]) -> DeviceRecord | None:
+    if not isinstance(item.get("id"), int):
+        return None
+    organization = item.get("organizationId")
+    location = _object(_object(item.get("references")).get("location"))
+    node_class = str(item.get("nodeClass") or "")
+    kept = ("organizationId", "locationId", "approvalStatus", "dnsName", "ipAddresses", "publicIP")
+    return DeviceRecord(
+        external_id=str(item["id"]),
+        customer_external_id=str(organization) if isinstance(organization, int) else None,
+        name=_device_name(item).strip() or f"Device {item['id']}",
+        device_class=device_class(node_class),
+        vendor_class=node_class or None,
+        site=str(location.get("name") or "").strip() or None,
+        os_name=OS_FAMILY.get(node_class),
+        online=item.get("offline") is False,
+        last_contact_at=parse_time(item.get("lastContact")),
+        details={key: item[key] for key in kept if item.get(key) not in (None, "", [])},
+    )
+
+
+def parse_alert(item: dict[str, Any]) -> AlertRecord | None:
+    raised = parse_time(item.get("createTime"))
+    if not isinstance(item.get("uid"), str) or not item["uid"] or raised is None:
+        return None
+    device = _object(item.get("device"))
+    device_id = item.get("deviceId")
+    organization = device.get("organizationId")
+    condition = str(item.get("sourceType") or item.get("conditionName") or "NINJAONE_ALERT")
+    subject = str(item.get("subject") or "").strip()
+    message = str(item.get("message") or "").strip()
+    kept = ("sourceName", "conditionName", "sourceConfigUid", "priority", "severity")
+    return AlertRecord(
+        external_id=item["uid"],
+        customer_external_id=str(organization) if isinstance(organization, int) else None,
+        device_external_id=str(device_id) if isinstance(device_id, int) else None,
+        device_name=_device_name(device).strip() or None,
+        condition=condition,
+        severity=ALERT_SEVERITY.get(str(item.get("severity") or ""), "info"),
+        message=message or subject or condition,
+        raised_at=raised,
+        details={key: item[key] for key in kept if item.get(key) not in (None, "")},
     )
 
 
@@ -126,15 +216,17 @@ def parse_activity(parts: dict[str, Any]) -> TimelineRecord | None:
         severity=severity_of(item),
         title=(f"{device}: {subject}" if device else subject)[:500],
         detail=str(item.get("message") or "").strip() or None,
+        device_external_id=str(item["deviceId"]) if isinstance(item.get("deviceId"), int) else None,
     )
 
 
-class NinjaOneConnector(Connector):
+class NinjaOneConnector(Connector, ResetsAlerts):
     key = "ninjaone"
     label = "NinjaOne"
+    noun = "NinjaOne"
     category = "rmm"
-    description = "NinjaOne RMM: organisations matched to customers, and the activity log (patching, conditions, "
-    "antivirus) on the timeline."
+    description = "NinjaOne RMM: organisations matched to customers, devices on the hub's Devices tab, open alerts "
+    "(resolved in Vectis, reset in NinjaOne), and the activity log (patching, conditions, antivirus) on the timeline."
     default_rate_limit = 5.0
     base_url_field = "region"
     fields = (
@@ -264,15 +356,25 @@ class NinjaOneConnector(Connector):
             ) from None
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        response = self._call("GET", path, params=params)
+        return self._json(response.text, f"a page of {path}")
+
+    def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+        """``method path`` with a token, asked for again once if NinjaOne no longer takes it; NinjaOne's refusals
+        in words. A 404 is the caller's to read (a reset of an alert already gone)."""
         for attempt in (1, 2):
             token = self._access_token(force=attempt == 2)
             try:
+                headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+                if body is not None:
+                    headers["Content-Type"] = "application/json"
                 response = self.ctx.http.request(
-                    "GET",
+                    method,
                     path,
                     params=params,
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                    retry=True,
+                    data=json.dumps(body) if body is not None else None,
+                    headers=headers,
+                    retry=True,  # every call here reads, or resets (repeating a reset changes nothing)
                 )
             except ConnectorError as exc:
                 raise self._reach(exc) from None
@@ -285,11 +387,11 @@ class NinjaOneConnector(Connector):
                 found = re.search(r'scope="([a-z]+)"', response.headers.get("WWW-Authenticate", ""))
                 scope = (found[1] if found else "Monitoring").title()
                 raise ConnectorError(MESSAGES[403].format(scope=scope), permanent=True, status=403)
-            if status == 404:
+            if status == 404 and method == "GET":
                 raise ConnectorError(f"NinjaOne has no {path} (HTTP 404).", permanent=True, status=404)
-            if status >= 400:
+            if status >= 400 and status != 404:
                 raise ConnectorError(f"NinjaOne refused {path} with HTTP {status}.", permanent=False, status=status)
-            return self._json(response.text, f"a page of {path}")
+            return response
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _list(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -308,6 +410,8 @@ class NinjaOneConnector(Connector):
     def streams(self) -> list[Stream]:
         return [
             Stream("organizations", "/v2/organizations", "id", parse_organization, page_size=PAGE_SIZE),
+            Stream("devices", "/v2/devices-detailed", "id", parse_device, page_size=DEVICE_PAGE),
+            Stream("alerts", "/v2/alerts", "uid", parse_alert, lists=AlertRecord),
             Stream(
                 "activities",
                 "/v2/activities",
@@ -323,6 +427,11 @@ class NinjaOneConnector(Connector):
     def read(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
         if stream.name == "organizations":
             yield from self._read_organizations(stream)
+        elif stream.name == "devices":
+            yield from self._read_detailed_devices(stream)
+        elif stream.name == "alerts":
+            items = self._list(stream.path, {})
+            yield Page([r for r in map(stream.parse, items) if r is not None], None)
         else:
             yield from self._read_activities(stream, cursor)
 
@@ -337,6 +446,23 @@ class NinjaOneConnector(Connector):
                 return
             after = max(ids)
 
+    def _read_detailed_devices(self, stream: Stream) -> Iterator[Page]:
+        """Every device, a page at a time; what the activity log needs of each (organisation, name) is kept."""
+        devices: dict[int, tuple[int | None, str]] = {}
+        after = 0
+        while True:
+            items = self._list(stream.path, {"pageSize": stream.page_size, "after": after})
+            for item in items:
+                if isinstance(item.get("id"), int):
+                    organization = item.get("organizationId")
+                    devices[item["id"]] = (organization if isinstance(organization, int) else None, _device_name(item))
+            yield Page([r for r in map(stream.parse, items) if r is not None], None)
+            ids = [item["id"] for item in items if isinstance(item.get("id"), int)]
+            if len(items) < stream.page_size or not ids:
+                break
+            after = max(ids)
+        self._devices = devices
+
     _devices: dict[int, tuple[int | None, str]] | None = None  # device id -> (organisation id, name)
     _device_reads = 0  # this sync's reads of the devices list (one connector per sync)
 
@@ -348,8 +474,7 @@ class NinjaOneConnector(Connector):
             for item in items:
                 if isinstance(item.get("id"), int):
                     organization = item.get("organizationId")
-                    name = item.get("displayName") or item.get("systemName") or item.get("dnsName") or ""
-                    devices[item["id"]] = (organization if isinstance(organization, int) else None, str(name))
+                    devices[item["id"]] = (organization if isinstance(organization, int) else None, _device_name(item))
             if len(items) < DEVICE_PAGE or not devices:
                 return devices
             after = max(devices)
@@ -426,3 +551,17 @@ class NinjaOneConnector(Connector):
                 break
             older_than = items[-1]["id"]
         yield Page([], {"newer_than": newest or 0})
+
+    # --- resetting alerts -------------------------------------------------------------------------
+
+    def reset_request(self, alert: str) -> Request:
+        return Request("POST", f"/v2/alert/{alert}/reset", None, what="the reset", retry=True)
+
+    def reset_alert(self, alert: str) -> None:
+        """Gone from NinjaOne's open alerts, and a RESET activity in its log. One already gone answers 404: then
+        it was reset, or cleared, before; the read-back says which alerts are still open."""
+        request = self.reset_request(alert)
+        self._call(request.method, request.path, body=request.body)
+
+    def open_alert_ids(self) -> set[str]:
+        return {str(item["uid"]) for item in self._list("/v2/alerts", {}) if isinstance(item.get("uid"), str)}

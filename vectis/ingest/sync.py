@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -64,6 +65,31 @@ NO_ACCOUNT = Linked(link_id=None, customer_id=None)  # a record naming an accoun
 MAX_BACKOFF = timedelta(hours=6)
 
 
+class RecordSink(Protocol):
+    """Where a capability above the sync engine takes its records (an RMM's alerts go through the alert dedupe):
+    registered with :func:`sink_for` by the capability's own module, which ``vectis/capabilities.py`` imports."""
+
+    def write(self, writer: Writer, records: list[Any]) -> None: ...
+
+    def listed(self, writer: Writer) -> None:
+        """After a complete read of a stream that ``lists`` this record type: what it did not list is gone."""
+        ...
+
+
+SINKS: dict[type[Any], RecordSink] = {}
+S = TypeVar("S", bound=RecordSink)
+
+
+def sink_for(record: type[Any]) -> Callable[[type[S]], type[S]]:
+    """Class decorator: an instance of the class takes ``record``'s pages from every sync."""
+
+    def register(cls: type[S]) -> type[S]:
+        SINKS[record] = cls()
+        return cls
+
+    return register
+
+
 @dataclass
 class Writer:
     """Writes one run's records; remembers vendor account -> customer for the jobs and events after it."""
@@ -93,6 +119,7 @@ class Writer:
             TicketRecord: self._tickets,
             ContractRecord: lambda rs: contract_writer.write_contracts(session, connection, rs, account),
             DeviceRecord: self._devices,
+            **{kind: partial(sink.write, self) for kind, sink in SINKS.items()},
         }
 
     def write_page(self, records: list[Record]) -> None:
@@ -109,6 +136,15 @@ class Writer:
         for kind, write in self._writers.items():
             if kind in by_type:
                 write(list(by_type[kind].values()))
+
+    def listed(self, record: type[Any]) -> None:
+        """A stream that lists every open ``record`` was read to its end."""
+        if record in SINKS:
+            SINKS[record].listed(self)
+
+    def account(self, external_id: str | None) -> Linked:
+        """Where the vendor's account ``external_id`` points: its link and customer (none for one not listed)."""
+        return self._account(external_id)
 
     def _backup_events(self, records: list[BackupEventRecord]) -> None:
         backup_writer.write_events(self.session, self.connection, self.source, records, self._account)
@@ -290,6 +326,8 @@ def run_sync(
                     before_commit()
                 session.commit()
                 continue
+            if stream.lists is not None:
+                writer.listed(stream.lists)
             seconds = (datetime.now(UTC) - started).total_seconds()
             started = datetime.now(UTC)
             run.log = runlog.stream_done(run.log, stream.name, seconds=seconds, cursor=cursors[stream.name])

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from vectis.connectors.base import TimelineRecord
+from vectis.devices.writer import device_ids
 from vectis.models import Connection, Linked, TimelineEvent
 from vectis.platform.bulk import upsert
 
@@ -19,6 +20,7 @@ def write_timeline(
     records: list[TimelineRecord],
     account: Callable[[str | None], Linked],
 ) -> None:
+    devices = device_ids(session, connection, [r.device_external_id for r in records if r.device_external_id])
     rows = []
     for r in records:
         linked = account(r.customer_external_id)
@@ -35,6 +37,7 @@ def write_timeline(
                 "detail": r.detail,
                 "severity": r.severity,
                 "dedup_key": r.external_id[:300],
+                "device_id": devices.get(r.device_external_id or ""),
             }
         )
     upsert(

@@ -1,7 +1,7 @@
 """All models, imported here so ``Base.metadata`` is complete for Alembic and the catalog tests."""
 
 from vectis.models.accounts import Invite, RecoveryCode
-from vectis.models.alerts import Alert, AlertMute, AlertState, classify_condition
+from vectis.models.alerts import Alert, AlertMute, AlertState, VendorAlert, classify_condition
 from vectis.models.audit import AuditEntry, AuditSeal
 from vectis.models.backups import BackupAuditEvent, BackupConnector, BackupConnectorStatus, BackupRun
 from vectis.models.base import Base, TenantOwned
@@ -88,6 +88,7 @@ __all__ = [
     "TicketStatusChange",
     "TimelineEvent",
     "User",
+    "VendorAlert",
     "WebhookDelivery",
     "classify_condition",
 ]

@@ -118,3 +118,33 @@ class AlertMute(TenantOwned, Base):
     reason: Mapped[str] = mapped_column(Text, nullable=False)
     created_by: Mapped[str] = mapped_column(String(320), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
+
+
+class VendorAlert(TenantOwned, Base):
+    """An alert a tool holds open (a NinjaOne condition on a device), and the Vectis alert it landed in. Several may
+    land in one (``vectis/alerts/dedupe.py``); the Vectis alert resolves itself when every one of them has cleared at
+    its tool, and resolving it in Vectis resets them there. Kept after it clears: a sync that lists it again (the tool
+    had not caught up) does not open it twice."""
+
+    __tablename__ = "vendor_alerts"
+    __table_args__ = (
+        Index(
+            "ix_vendor_alerts_tenant_id_connection_id_external_id",
+            "tenant_id",
+            "connection_id",
+            "external_id",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False
+    )
+    alert_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(100), nullable=False)  # the tool's id of it (NinjaOne's uid)
+    condition: Mapped[str] = mapped_column(String(60), nullable=False)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen_run_id: Mapped[int | None] = mapped_column(BigInteger)  # the sync that last listed it open
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # gone at the tool, or reset
+    created_at: Mapped[datetime] = created_at_column()

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Sending, Target, Verb
 from vectis.actions.registry import register
-from vectis.actions.vendor import OutcomeUnknown, connector_for, vendor_refused, write_once
+from vectis.actions.vendor import OutcomeUnknown, connection_rate, connector_for, noun, vendor_refused, write_once
 from vectis.connectors.capabilities import (
     AuthorRefused,
     NewTicket,
@@ -101,9 +101,7 @@ def _now() -> datetime:
 
 
 def _noun(connection: Connection) -> str:
-    """How people name the connection's vendor in a sentence: "ConnectWise"."""
-    cls = vendor_class(connection.vendor)
-    return str(getattr(cls, "noun", None) or cls.label)
+    return noun(connection)
 
 
 def _nothing_sent(ctx: Context, ticket: Ticket, already: str) -> str:
@@ -123,12 +121,7 @@ class TicketVerb(Verb):
     def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
         connection_id = self.connection_id(ctx, target, payload)
         connection = ctx.session.get(Connection, connection_id) if connection_id else None
-        if connection is None:
-            return None
-        rate = connection.rate_limit_per_second or vendor_class(connection.vendor).default_rate_limit
-        return RateLimit(
-            f"connection:{ctx.tenant_id}:{connection.id}", rate, burst=max(1, round(rate)), vendor=_noun(connection)
-        )
+        return connection_rate(ctx, connection) if connection is not None else None
 
 
 def _int(value: Any) -> int:

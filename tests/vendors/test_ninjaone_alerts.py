@@ -1,0 +1,183 @@
+"""NinjaOne's devices and open alerts, against its simulator over real HTTP, through the real sync job: devices on the
+Devices tab, alerts through the dedupe, an alert cleared at NinjaOne resolving in Vectis, a device moved between
+organisations, and resolving (reset there, read back) and acknowledging (Vectis only) from Vectis."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from tests.vendors.support import Setup, count, sync
+from tests.vendors.test_ninjaone import Ninja, ninja, ninja_connection
+from vectis.actions.base import Outcome, Target
+from vectis.actions.perform import perform
+from vectis.audit.actors import Actor
+from vectis.connectors.ninjaone import ALERT_SEVERITY, parse_alert, parse_device
+from vectis.models import Alert, AlertState, Device, VendorAlert
+from vectis.platform import db
+
+__all__ = ["ninja"]  # the fixture, used by name
+
+SAM = Actor("user", None, "sam@msp.test", "technician")
+
+
+def act(app: Flask, setup: Setup, verb: str, alert_id: int, *, dry: bool = False) -> Outcome:
+    with app.test_request_context(), db.tenant_session(setup.tenant_id) as s:
+        return perform(
+            verb, Target("alert", str(alert_id), "alert"), {}, actor=SAM, surface="ui", dry_run=dry, session=s,
+            tenant_id=setup.tenant_id,
+        )  # fmt: skip
+
+
+def held(app: Flask, setup: Setup) -> dict[str, tuple[int, Any]]:
+    """NinjaOne uid -> (the Vectis alert it landed in, when it cleared)."""
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        rows = s.execute(select(VendorAlert.external_id, VendorAlert.alert_id, VendorAlert.cleared_at)).all()
+    return {uid: (alert_id, cleared) for uid, alert_id, cleared in rows}
+
+
+def alert(app: Flask, setup: Setup, alert_id: int) -> Alert:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        found = s.get(Alert, alert_id)
+        assert found is not None
+        s.expunge(found)
+        return found
+
+
+def lone_alert(app: Flask, setup: Setup) -> tuple[str, int]:
+    """A NinjaOne alert alone in its Vectis alert (no other report merged into it)."""
+    rows = held(app, setup)
+    per_alert = Counter(alert_id for alert_id, _ in rows.values())
+    return next((uid, alert_id) for uid, (alert_id, _) in sorted(rows.items()) if per_alert[alert_id] == 1)
+
+
+def test_devices_and_alerts_parse_from_ninjaone_json() -> None:
+    device = parse_device(
+        {"id": 41, "organizationId": 3, "locationId": 7, "nodeClass": "WINDOWS_SERVER", "offline": False,
+         "displayName": "FS01", "lastContact": 1741944612.5, "references": {"location": {"name": "Main office"}}}
+    )  # fmt: skip
+    assert device is not None
+    assert (device.external_id, device.customer_external_id, device.device_class, device.os_name) == (
+        "41", "3", "server", "Windows Server",
+    )  # fmt: skip
+    assert device.online and device.site == "Main office" and device.vendor_class == "WINDOWS_SERVER"
+    assert parse_device({"id": 42, "nodeClass": "NMS_SWITCH", "offline": True}).device_class == "network"  # type: ignore[union-attr]
+    assert parse_device({"nodeClass": "MAC"}) is None
+    raised = parse_alert(
+        {"uid": "a1b2", "deviceId": 41, "createTime": 1741944612, "severity": "MAJOR", "message": "C: is 96% full",
+         "sourceType": "CONDITION_AGENT_DISK_FREE_SPACE", "device": {"organizationId": 3, "displayName": "FS01"}}
+    )  # fmt: skip
+    assert raised is not None
+    assert (raised.severity, raised.customer_external_id, raised.device_name) == ("critical", "3", "FS01")
+    assert parse_alert({"uid": "x", "severity": "CRITICAL"}) is None  # no time: not an alert Vectis can place
+
+
+def test_a_sync_lists_the_devices_and_raises_the_open_alerts_once(app: Flask, ninja: Ninja) -> None:
+    setup = ninja_connection(app)
+    run = sync(app, setup)
+    assert run.status == "succeeded", run.error
+    state = ninja.state
+    assert run.counts["devices"] == len(state.devices) and run.counts["alerts"] == len(state.open_alerts())
+    assert count(app, setup, Device) == len(state.devices)
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        devices = {d.external_id: d for d in s.scalars(select(Device))}
+        alerts = {a.id: a for a in s.scalars(select(Alert).where(Alert.source == "NinjaOne"))}
+        s.expunge_all()
+    for device_id, vendor in state.devices.items():
+        row = devices[str(device_id)]
+        assert row.name == vendor["displayName"] and row.online is (not vendor["offline"])
+        assert row.customer_id is not None and row.site
+    rows = held(app, setup)
+    assert set(rows) == {a["uid"] for a in state.open_alerts()}  # every open alert, each in one Vectis alert
+    for vendor_alert in state.open_alerts():
+        landed = alerts[rows[vendor_alert["uid"]][0]]
+        assert landed.device_id == devices[str(vendor_alert["deviceId"])].id
+        assert landed.customer_id == devices[str(vendor_alert["deviceId"])].customer_id
+        assert landed.state == AlertState.OPEN.value
+    # The dedupe merged a device's burst into one row, and kept the worst severity of what it holds.
+    assert len(alerts) <= len(rows)
+    for alert_id, landed in alerts.items():
+        severities = {
+            ALERT_SEVERITY.get(a["severity"], "info") for a in state.open_alerts() if rows[a["uid"]][0] == alert_id
+        }
+        assert landed.severity == min(severities, key=["critical", "warning", "info"].index)
+    # Listed again, nothing new opens.
+    again = sync(app, setup)
+    assert again.status == "succeeded" and count(app, setup, Alert) == len(alerts)
+    # A condition that triggers later is one new alert.
+    device = next(d for d in state.devices.values() if d["nodeClass"] == "WINDOWS_SERVER" and not d["offline"])
+    new, _ = state.raise_alert(device["id"], "cpu", "CRITICAL")
+    assert sync(app, setup).status == "succeeded"
+    assert new["uid"] in held(app, setup)
+
+
+def test_an_alert_cleared_at_ninjaone_resolves_in_vectis(app: Flask, ninja: Ninja) -> None:
+    setup = ninja_connection(app)
+    sync(app, setup)
+    uid, alert_id = lone_alert(app, setup)
+    ninja.state.clear_at_vendor(uid)  # reset in NinjaOne, nothing sent to Vectis
+    assert sync(app, setup).status == "succeeded"
+    cleared = alert(app, setup, alert_id)
+    assert cleared.state == AlertState.RESOLVED.value and cleared.resolved_by == "NinjaOne (cleared there)"
+    assert held(app, setup)[uid][1] is not None
+    others = [a for u, (a, gone) in held(app, setup).items() if u != uid and gone is None]
+    assert others and all(alert(app, setup, a).state == AlertState.OPEN.value for a in others[:5])
+
+
+def test_a_device_moved_to_another_organisation_takes_its_open_alerts_along(app: Flask, ninja: Ninja) -> None:
+    setup = ninja_connection(app)
+    sync(app, setup)
+    uid, alert_id = lone_alert(app, setup)
+    device_id = ninja.state.alerts[uid]["deviceId"]
+    before = alert(app, setup, alert_id).customer_id
+    elsewhere = next(o for o in ninja.state.organizations if o != ninja.state.devices[device_id]["organizationId"])
+    ninja.state.move_device(device_id, elsewhere)
+    assert sync(app, setup).status == "succeeded"
+    moved = alert(app, setup, alert_id)
+    assert moved.customer_id not in (None, before) and moved.state == AlertState.OPEN.value
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        assert s.scalar(select(Device.customer_id).where(Device.external_id == str(device_id))) == moved.customer_id
+
+
+def test_resolving_resets_it_at_ninjaone_and_reads_it_back(app: Flask, ninja: Ninja) -> None:
+    setup = ninja_connection(app)
+    sync(app, setup)
+    uid, alert_id = lone_alert(app, setup)
+    preview = act(app, setup, "alert.resolve", alert_id, dry=True)
+    assert preview.result == "dry_run" and preview.preview is not None
+    assert preview.preview.requests == [
+        {"vendor": "NinjaOne", "method": "POST", "path": f"/v2/alert/{uid}/reset", "body": None, "unknown": None}
+    ]
+    assert uid in ninja.state.alerts and ninja.requests("POST /v2/alert/<uid>/reset") == 0  # a preview sends nothing
+    outcome = act(app, setup, "alert.resolve", alert_id)
+    assert outcome.ok, outcome.message
+    assert "Reset in NinjaOne too: it no longer lists the alert." in outcome.message
+    assert uid not in ninja.state.alerts
+    reset = ninja.state.activities[-1]
+    assert (reset["statusCode"], reset["seriesUid"]) == ("RESET", uid)
+    assert alert(app, setup, alert_id).state == AlertState.RESOLVED.value and held(app, setup)[uid][1] is not None
+    # The next sync does not open it again, nor resolve anything else.
+    open_before = count(app, setup, Alert, Alert.state == AlertState.OPEN.value)
+    assert sync(app, setup).status == "succeeded"
+    assert count(app, setup, Alert, Alert.state == AlertState.OPEN.value) == open_before
+
+
+def test_acknowledging_is_vectis_only_and_says_so(app: Flask, ninja: Ninja) -> None:
+    setup = ninja_connection(app)
+    sync(app, setup)
+    uid, alert_id = lone_alert(app, setup)
+    outcome = act(app, setup, "alert.acknowledge", alert_id)
+    assert outcome.ok and "NinjaOne has no acknowledge, so it is recorded in Vectis only" in outcome.message
+    assert uid in ninja.state.alerts and alert(app, setup, alert_id).state == AlertState.ACKNOWLEDGED.value
+    # One NinjaOne cleared meanwhile resolves instead of being acknowledged.
+    other, other_id = next(
+        (u, a) for u, (a, _) in sorted(held(app, setup).items()) if a != alert_id and u != uid
+        and Counter(x for x, _ in held(app, setup).values())[a] == 1
+    )  # fmt: skip
+    ninja.state.clear_at_vendor(other)
+    outcome = act(app, setup, "alert.acknowledge", other_id)
+    assert outcome.ok and "NinjaOne has cleared this alert already" in outcome.message
+    assert alert(app, setup, other_id).state == AlertState.RESOLVED.value

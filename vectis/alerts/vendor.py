@@ -1,0 +1,160 @@
+"""The alerts tools hold open (an RMM's conditions on devices): raised as a sync lists them, cleared as they clear.
+
+A sync's alerts stream lists every alert open at the tool (``AlertRecord``). One not seen before is raised through
+the dedupe (``vectis/alerts/dedupe.py``), so it may land in a row another tool, or an earlier report, already opened;
+``vendor_alerts`` remembers which. One seen before is only marked as listed again: the tool's own updates to it do not
+reopen what a technician handled. After a complete read, those the tool no longer lists have cleared there, and a
+Vectis alert whose every tool alert has cleared resolves itself, saying where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from vectis.alerts.dedupe import Report, raise_alerts
+from vectis.connectors.base import AlertRecord
+from vectis.devices.writer import device_ids
+from vectis.ingest.sync import Writer, sink_for
+from vectis.models import Alert, AlertState, Connection, Linked, VendorAlert
+from vectis.platform import db
+from vectis.platform.bulk import upsert
+
+
+def write_vendor_alerts(
+    session: Session,
+    connection: Connection,
+    source: str,
+    records: Sequence[AlertRecord],
+    account: Callable[[str | None], Linked],
+    *,
+    run_id: int | None = None,
+) -> int:
+    """Raise the alerts of ``records`` Vectis has not seen (oldest first, as the tool raised them); mark the others as
+    listed by ``run_id``. Returns how many were new."""
+    by_id = {r.external_id[:100]: r for r in records}
+    if not by_id:
+        return 0
+    known = dict(
+        session.execute(
+            select(VendorAlert.external_id, VendorAlert.id).where(
+                VendorAlert.connection_id == connection.id, db.among_text(VendorAlert.external_id, list(by_id))
+            )
+        ).all()
+    )
+    if known and run_id is not None:
+        session.execute(
+            update(VendorAlert).where(db.among(VendorAlert.id, list(known.values()))).values(last_seen_run_id=run_id)
+        )
+    new = sorted((r for uid, r in by_id.items() if uid not in known), key=lambda r: (r.raised_at, r.external_id))
+    if not new:
+        return 0
+    devices = device_ids(session, connection, [r.device_external_id for r in new if r.device_external_id])
+    reports = [_report(connection, source, r, devices.get(r.device_external_id or ""), account) for r in new]
+    raised = raise_alerts(session, connection.tenant_id, reports)
+    upsert(
+        session.connection(),
+        VendorAlert.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "tenant_id": connection.tenant_id,
+                "connection_id": connection.id,
+                "alert_id": done.alert.id,
+                "external_id": r.external_id[:100],
+                "condition": r.condition[:60],
+                "raised_at": r.raised_at,
+                "last_seen_run_id": run_id,
+            }
+            for r, done in zip(new, raised, strict=True)
+        ],
+        conflict=("tenant_id", "connection_id", "external_id"),
+    )
+    return len(new)
+
+
+def _report(
+    connection: Connection,
+    source: str,
+    record: AlertRecord,
+    device_id: int | None,
+    account: Callable[[str | None], Linked],
+) -> Report:
+    name = record.device_name or record.device_external_id or source
+    return Report(
+        source=source,
+        condition=record.condition,
+        severity=record.severity,
+        # On its device; a device the RMM did not list (yet) leaves it on the connection, under the device's name.
+        subject_type="device" if device_id is not None else "connection",
+        subject_id=device_id if device_id is not None else connection.id,
+        subject_label=name,
+        message=record.message or record.condition,
+        at=record.raised_at,
+        customer_id=account(record.customer_external_id).customer_id,
+        device_id=device_id,
+        connection_id=connection.id,
+        details={**record.details, "vendor_alert": record.external_id},
+    )
+
+
+def clear_unlisted(session: Session, connection: Connection, run_id: int, source: str) -> int:
+    """After a complete read of the tool's open alerts: those it did not list have cleared there. Each Vectis alert
+    left with no tool alert open resolves itself (unless a technician already did). Returns how many resolved."""
+    now = datetime.now(UTC)
+    cleared = session.scalars(
+        update(VendorAlert)
+        .where(
+            VendorAlert.connection_id == connection.id,
+            VendorAlert.cleared_at.is_(None),
+            (VendorAlert.last_seen_run_id != run_id) | VendorAlert.last_seen_run_id.is_(None),
+        )
+        .values(cleared_at=now)
+        .returning(VendorAlert.alert_id)
+    ).all()
+    return resolve_cleared(session, sorted(set(cleared)), f"{source} (cleared there)", now)
+
+
+def resolve_cleared(session: Session, alert_ids: Sequence[int], by: str, now: datetime) -> int:
+    """Resolve those of ``alert_ids`` still live whose tool alerts have all cleared."""
+    if not alert_ids:
+        return 0
+    still_open = select(VendorAlert.alert_id).where(
+        db.among(VendorAlert.alert_id, alert_ids), VendorAlert.cleared_at.is_(None)
+    )
+    done = session.execute(
+        update(Alert)
+        .where(
+            db.among(Alert.id, alert_ids),
+            Alert.state != AlertState.RESOLVED.value,
+            Alert.id.not_in(still_open),
+        )
+        .values(state=AlertState.RESOLVED.value, resolved_at=now, resolved_by=by[:320])
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]
+
+
+def open_at_tool(session: Session, alert: Alert) -> list[VendorAlert]:
+    """The tool alerts ``alert`` holds that have not cleared, oldest first: what resolving it resets there."""
+    return list(
+        session.scalars(
+            select(VendorAlert)
+            .where(VendorAlert.alert_id == alert.id, VendorAlert.cleared_at.is_(None))
+            .order_by(VendorAlert.raised_at, VendorAlert.id)
+        )
+    )
+
+
+@sink_for(AlertRecord)
+class _FromSyncs:
+    """Every sync's alert pages, and what a complete read of a tool's open alerts says has cleared."""
+
+    def write(self, writer: Writer, records: list[AlertRecord]) -> None:
+        write_vendor_alerts(
+            writer.session, writer.connection, writer.source, records, writer.account, run_id=writer.run.id
+        )
+
+    def listed(self, writer: Writer) -> None:
+        clear_unlisted(writer.session, writer.connection, writer.run.id, writer.source)
