@@ -898,6 +898,9 @@ EMPTY_READS = {
     "alert.severity": "unknown",
     "alert.subject": "unknown",
     "alert.message": "none",
+    "alert.class": "unknown",
+    "device.name": "an unnamed device",
+    "device.class": "unknown",
 }
 ALL_FIELDS = {f.key: f for t in catalog().values() for f in t.fields}
 

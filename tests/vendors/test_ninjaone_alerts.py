@@ -16,7 +16,7 @@ from vectis.actions.base import Outcome, Target
 from vectis.actions.perform import perform
 from vectis.audit.actors import Actor
 from vectis.connectors.ninjaone import ALERT_SEVERITY, parse_alert, parse_device
-from vectis.models import Alert, AlertState, Device, VendorAlert
+from vectis.models import Alert, AlertState, Device, RuleEvent, VendorAlert
 from vectis.platform import db
 
 __all__ = ["ninja"]  # the fixture, used by name
@@ -104,6 +104,15 @@ def test_a_sync_lists_the_devices_and_raises_the_open_alerts_once(app: Flask, ni
             ALERT_SEVERITY.get(a["severity"], "info") for a in state.open_alerts() if rows[a["uid"]][0] == alert_id
         }
         assert landed.severity == min(severities, key=["critical", "warning", "info"].index)
+    # Rules hear of each new one twice over: as an alert, and as an RMM's alert on its device.
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        heard = {
+            e.subject_id: e.data for e in s.scalars(select(RuleEvent).where(RuleEvent.trigger == "rmm.alert_created"))
+        }
+    assert set(heard) == set(alerts)
+    some = next(iter(alerts.values()))
+    device_row = next(d for d in devices.values() if d.id == some.device_id)
+    assert heard[some.id]["device.name"] == device_row.name and heard[some.id]["alert.class"] == some.condition_class
     # Listed again, nothing new opens.
     again = sync(app, setup)
     assert again.status == "succeeded" and count(app, setup, Alert) == len(alerts)

@@ -16,10 +16,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vectis.alerts.dedupe import Report, raise_alerts
+from vectis.alerts.service import label
 from vectis.connectors.base import AlertRecord
 from vectis.devices.writer import device_ids
+from vectis.events.stream import emit, row
 from vectis.ingest.sync import Writer, sink_for
-from vectis.models import Alert, AlertState, Connection, Linked, VendorAlert
+from vectis.models import Alert, AlertState, Connection, Device, Linked, VendorAlert
 from vectis.platform import db
 from vectis.platform.bulk import upsert
 
@@ -55,6 +57,7 @@ def write_vendor_alerts(
     devices = device_ids(session, connection, [r.device_external_id for r in new if r.device_external_id])
     reports = [_report(connection, source, r, devices.get(r.device_external_id or ""), account) for r in new]
     raised = raise_alerts(session, connection.tenant_id, reports)
+    announce(session, [done.alert for done in raised if done.new and done.alert.announced_at is not None])
     upsert(
         session.connection(),
         VendorAlert.__table__,  # type: ignore[arg-type]
@@ -73,6 +76,47 @@ def write_vendor_alerts(
         conflict=("tenant_id", "connection_id", "external_id"),
     )
     return len(new)
+
+
+def announce(session: Session, alerts: Sequence[Alert]) -> None:
+    """``rmm.alert_created`` for each alert an RMM's report opened (besides its ``alert.created``): what the rules'
+    "RMM alert created" trigger hears, with the device it is on."""
+    if not alerts:
+        return
+    devices = {
+        d.id: d
+        for d in session.execute(
+            select(Device.id, Device.name, Device.device_class).where(
+                db.among(Device.id, [a.device_id for a in alerts if a.device_id is not None])
+            )
+        )
+    }
+    events = []
+    for alert in alerts:
+        device = devices.get(alert.device_id or 0)
+        data = {
+            "alert.condition": alert.condition,
+            "alert.class": alert.condition_class,
+            "alert.severity": alert.severity,
+            "alert.message": alert.message,
+            "device.name": device.name if device else alert.subject_label,
+            "device.class": device.device_class if device else "other",
+            "source": alert.source,
+        }
+        events.append(
+            row(
+                alert.tenant_id,
+                "rmm.alert_created",
+                customer_id=alert.customer_id,
+                connection_id=alert.connection_id,
+                subject=("alert", alert.id),
+                title=f"{label(alert.condition)}: {alert.subject_label}",
+                data=data,
+                dedup_key=f"rmm.alert_created:{alert.id}",
+                occurred_at=alert.announced_at or alert.first_seen_at,
+            )
+        )
+    emit(session, events)
 
 
 def _report(

@@ -118,6 +118,7 @@ EMPTY_BY_FIELD = {
     "ticket.previous_status": "none",
     "ticket.priority": "no priority",
     "ticket.assignee": "unassigned",
+    "device.name": "an unnamed device",
     "ticket.contact": "no contact",
     "alert.message": "none",
 }
@@ -322,6 +323,11 @@ def _describe_acknowledge(params: Mapping[str, Any], names: Names, target: Mappi
     return ActionText(f"Acknowledge the alert “{_label(target)}”" if _label(target) else "Acknowledge the alert")
 
 
+def _describe_resolve(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
+    said = f"Resolve the alert “{_label(target)}”" if _label(target) else "Resolve the alert"
+    return ActionText(f"{said} (an RMM's alert is reset there too)")
+
+
 def _describe_email(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
     to = str(params.get("to") or "").strip()
     sentence = f"E-mail {to}" if to else "E-mail (no address yet)"
@@ -439,6 +445,13 @@ def _acknowledge(built: Built) -> Call:
     return Call("alert.acknowledge", Target("alert", str(alert.id), alert.subject_label), {})
 
 
+def _resolve(built: Built) -> Call:
+    alert = built.lookups.get(Alert, built.event.subject_id) if built.event.subject_type == "alert" else None
+    if alert is None:
+        raise Skip("The event is not about an alert.")
+    return Call("alert.resolve", Target("alert", str(alert.id), alert.subject_label), {})
+
+
 def _email(built: Built) -> Call:
     to = built.text("to").strip()
     if "@" not in to:
@@ -501,6 +514,16 @@ ACTION_TYPES: dict[str, ActionType] = {
             frozenset({"alert"}),
             _acknowledge,
             _describe_acknowledge,
+        ),
+        ActionType(
+            "resolve_alert",
+            "Resolve the alert",
+            "alert.resolve",
+            (),
+            frozenset({"alert"}),
+            _resolve,
+            _describe_resolve,
+            help="An alert NinjaOne holds is reset in NinjaOne too.",
         ),
         ActionType(
             "send_email",

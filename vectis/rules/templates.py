@@ -78,6 +78,26 @@ TEMPLATES: dict[str, Template] = {
             },
         ),
         Template(
+            "critical_rmm_alert_ticket",
+            "Critical RMM alert with no open ticket → create a ticket",
+            "A critical alert from the RMM (NinjaOne) on a customer's device, when the customer has no ticket opened in "
+            "the last 24 hours, creates one, linked to the alert.",
+            {
+                "trigger": "rmm.alert_created",
+                "conditions": _all(
+                    {"type": "leaf", "field": "alert.severity", "op": "is", "value": "critical"},
+                    {"type": "predicate", "name": "no_open_ticket", "params": {"hours": 24}},
+                ),
+                "actions": [
+                    {
+                        "type": "create_ticket",
+                        "params": {"summary": "{title}", "description": "{device.name}: {alert.message}"},
+                    }
+                ],
+                "cooldown_minutes": 60,
+            },
+        ),
+        Template(
             "waiting_ticket_close",
             "Ticket waiting 7+ days → note and close",
             "A ticket left in a waiting status for seven days gets an internal note and is closed.",
