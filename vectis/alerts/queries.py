@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from vectis.alerts.service import label, resolving, self_resolving
+from vectis.alerts.service import acknowledging, held_by_tool, label, resolving, self_resolving
 from vectis.alerts.triggers import SEVERITIES
 from vectis.models import (
     Alert,
@@ -140,6 +140,15 @@ class Row:
     @property
     def resolving(self) -> str:
         return resolving(self.alert)
+
+    @property
+    def acknowledging(self) -> str:
+        return acknowledging(self.alert)
+
+    @property
+    def held(self) -> bool:
+        """A tool holds it open (an RMM's): resolving resets it there, acknowledging is Vectis's own."""
+        return held_by_tool(self.alert)
 
     def age(self, now: datetime) -> str:
         return span(now - self.alert.first_seen_at)

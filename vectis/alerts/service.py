@@ -87,8 +87,22 @@ def self_resolving(alert: Alert) -> bool:
     return alert.subject_type == "backup_job" and alert.condition in SELF_RESOLVING
 
 
+def held_by_tool(alert: Alert) -> bool:
+    """Does a tool hold it open (an RMM's alert, ``vectis/alerts/vendor.py``)? Its report says which of the tool's."""
+    return bool((alert.details or {}).get("vendor_alert"))
+
+
+def acknowledging(alert: Alert) -> str:
+    """What acknowledging ``alert`` does, in the words its Acknowledge button shows."""
+    if held_by_tool(alert):
+        return f"{alert.source} has no acknowledge: recorded in Vectis only, {alert.source} still shows it open"
+    return "Show the team someone is on it"
+
+
 def resolving(alert: Alert) -> str:
     """What resolving ``alert`` by hand means, in the words the Resolve button and its answer use."""
+    if held_by_tool(alert):
+        return f"Resets it in {alert.source} too. If the condition still holds there, it alerts again."
     if self_resolving(alert):
         return RESOLVE_BY_HAND
     if alert.subject_type == "backup_event":
