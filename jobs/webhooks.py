@@ -6,14 +6,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import current_app
+from sqlalchemy.orm import Session
 
 from jobs.context import app_context
-from vectis.connectors.capabilities import WritesTickets, as_capability, supports
+from vectis.alerts.vendor import refresh_open_alerts
+from vectis.connectors import registry
+from vectis.connectors.capabilities import ResetsAlerts, WritesTickets, as_capability, supports
 from vectis.connectors.factory import build_connector
 from vectis.ingest.webhooks import verify_pending
 from vectis.models import Connection, WebhookDelivery
 from vectis.platform import db
 from vectis.platform import jobs as wire
+from vectis.platform.http import ConnectorError
 from vectis.platform.queues import redis
 from vectis.tickets.writer import store_ticket
 
@@ -37,6 +41,8 @@ def process(tenant_id: int, delivery_id: int) -> str:
         connection = s.get(Connection, delivery.connection_id)
         kind, _, rest = (delivery.record or "").partition(" ")
         external_id = rest.split(" ", 1)[0]
+        if connection is not None and kind == "alert":
+            return _alerts(s, delivery, connection)
         if connection is None or kind != "ticket" or not external_id:
             delivery.processed_at, delivery.outcome = datetime.now(UTC), "Ignored: not a ticket callback."
             return "ignored"
@@ -58,3 +64,24 @@ def process(tenant_id: int, delivery_id: int) -> str:
         store_ticket(s, connection, record)
         delivery.processed_at, delivery.outcome = datetime.now(UTC), f"Ticket #{external_id} stored."
         return "processed"
+
+
+def _alerts(session: Session, delivery: WebhookDelivery, connection: Connection) -> str:
+    """A tool said an alert was raised or cleared: read its open alerts again, as a sync's alerts stream does."""
+    connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"])
+    try:
+        if not supports(connector, ResetsAlerts):
+            delivery.processed_at, delivery.outcome = datetime.now(UTC), "Ignored: not a tool with alerts."
+            return "ignored"
+        tool = as_capability(connector, ResetsAlerts)
+        try:
+            records = tool.open_alerts()
+        except ConnectorError as exc:
+            # Left unprocessed: the next sync reads the same list.
+            delivery.outcome = f"Reading {tool.noun}'s open alerts failed: {exc.message}"
+            return "failed"
+    finally:
+        connector.ctx.http.close()
+    said = refresh_open_alerts(session, connection, records, registry.get(connection.vendor).label)
+    delivery.processed_at, delivery.outcome = datetime.now(UTC), said[:300]
+    return "processed"

@@ -4,20 +4,26 @@ organisations, and resolving (reset there, read back) and acknowledging (Vectis 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
+import requests
 from flask import Flask
+from rq import SimpleWorker
 from sqlalchemy import select
 
+from tests.conftest import serving
 from tests.vendors.support import Setup, count, sync
 from tests.vendors.test_ninjaone import Ninja, ninja, ninja_connection
 from vectis.actions.base import Outcome, Target
 from vectis.actions.perform import perform
+from vectis.alerts.service import label
 from vectis.audit.actors import Actor
-from vectis.connectors.ninjaone import ALERT_SEVERITY, parse_alert, parse_device
-from vectis.models import Alert, AlertState, Device, RuleEvent, VendorAlert
-from vectis.platform import db
+from vectis.connectors.ninjaone import ALERT_SEVERITY, CALLBACK_HEADER, SECRET_SHOWN, parse_alert, parse_device
+from vectis.models import Alert, AlertState, Device, RuleEvent, Tenant, VendorAlert, WebhookDelivery
+from vectis.platform import db, public_ids
+from vectis.platform.queues import queue, redis
 
 __all__ = ["ninja"]  # the fixture, used by name
 
@@ -73,6 +79,10 @@ def test_devices_and_alerts_parse_from_ninjaone_json() -> None:
     assert raised is not None
     assert (raised.severity, raised.customer_external_id, raised.device_name) == ("critical", "3", "FS01")
     assert parse_alert({"uid": "x", "severity": "CRITICAL"}) is None  # no time: not an alert Vectis can place
+    # Its condition in words, as titles and tickets say it: NinjaOne's namespace words dropped.
+    assert [label(c) for c in ("CONDITION_AGENT_DISK_FREE_SPACE", "AGENT_OFFLINE", "CONDITION_AGENT_CPU")] == [
+        "Disk free space", "Offline", "CPU",
+    ]  # fmt: skip
 
 
 def test_a_sync_lists_the_devices_and_raises_the_open_alerts_once(app: Flask, ninja: Ninja) -> None:
@@ -190,3 +200,85 @@ def test_acknowledging_is_vectis_only_and_says_so(app: Flask, ninja: Ninja) -> N
     outcome = act(app, setup, "alert.acknowledge", other_id)
     assert outcome.ok and "NinjaOne has cleared this alert already" in outcome.message
     assert alert(app, setup, other_id).state == AlertState.RESOLVED.value
+
+
+# --- instant updates: NinjaOne's webhook ----------------------------------------------------------------
+
+
+ADMIN = Actor("user", None, "admin@msp.test", "admin")
+
+
+def instant_updates(app: Flask, setup: Setup, url: str, *, dry: bool = False) -> Outcome:
+    with app.test_request_context(), db.tenant_session(setup.tenant_id) as s:
+        return perform(
+            "integration.instant_updates", Target("integration", "ninjaone", "NinjaOne"), {"url": url}, actor=ADMIN,
+            surface="ui", dry_run=dry, session=s, tenant_id=setup.tenant_id,
+        )  # fmt: skip
+
+
+def deliveries(app: Flask, setup: Setup) -> list[WebhookDelivery]:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        found = list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+        s.expunge_all()
+        return found
+
+
+def work(app: Flask) -> None:
+    with app.app_context():
+        SimpleWorker([queue("interactive"), queue("sync")], connection=redis()).work(burst=True)
+
+
+def test_instant_updates_bring_an_alert_raised_or_cleared_at_ninjaone_without_a_sync(app: Flask, ninja: Ninja) -> None:
+    setup = ninja_connection(app)
+    sync(app, setup)
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == setup.tenant_id))
+    with app.app_context():
+        path = f"/webhooks/{public_ids.encode('connection', setup.connection_id)}/"
+        path += public_ids.webhook_token(setup.connection_id)
+    with serving(app) as port:
+        url = f"http://{slug}.localhost:{port}{path}"
+        preview = instant_updates(app, setup, url, dry=True)
+        assert preview.result == "dry_run" and preview.preview is not None and ninja.state.webhook is None
+        (shown,) = preview.preview.requests or []
+        assert (shown["method"], shown["path"], shown["body"]["url"]) == ("PUT", "/v2/webhook", url)
+        assert shown["body"]["headers"] == [{"name": CALLBACK_HEADER, "value": SECRET_SHOWN}]  # never the secret
+        outcome = instant_updates(app, setup, url)
+        assert outcome.ok and "NinjaOne now tells Vectis as soon as an alert is raised or cleared" in outcome.message
+        registered = ninja.state.webhook_summary() or {}
+        assert registered["url"] == url and registered["headers"] == [CALLBACK_HEADER]
+
+        device = next(
+            d for d in ninja.state.devices.values() if d["nodeClass"] == "WINDOWS_SERVER" and not d["offline"]
+        )
+        raised, _ = ninja.state.raise_alert(device["id"], "cpu", "CRITICAL")
+        ninja.state.drain()
+        (arrived,) = deliveries(app, setup)
+        assert arrived.verified and arrived.record.startswith(f"alert {raised['uid']} triggered")
+        work(app)
+        assert raised["uid"] in held(app, setup)  # no sync ran: the callback's job read the open alerts
+        alert_id = held(app, setup)[raised["uid"]][0]
+        assert (deliveries(app, setup)[-1].outcome or "").endswith("1 new, 0 resolved.")
+
+        ninja.state.clear_alert(raised["uid"])  # back to normal at NinjaOne: a RESET activity, delivered
+        ninja.state.drain()
+        work(app)
+        now_held = held(app, setup)
+        assert now_held[raised["uid"]][1] is not None  # cleared
+        others = [u for u, (a, cleared) in now_held.items() if a == alert_id and u != raised["uid"] and cleared is None]
+        after = alert(app, setup, alert_id)
+        # Resolved with it, unless the dedupe put it in an alert that still holds another open NinjaOne alert.
+        assert (after.state, after.resolved_by) == (
+            ("open", None) if others else ("resolved", "NinjaOne (cleared there)")
+        )
+        assert [d.verified for d in deliveries(app, setup)] == [True, True]
+
+        # Without the secret header, or with another value, nothing is processed.
+        forged = json.dumps({"id": 10**9, "activityType": "CONDITION", "statusCode": "TRIGGERED"}).encode()
+        for headers in ({}, {CALLBACK_HEADER: "guessed"}):
+            answer = requests.post(url.replace(f"{slug}.localhost", "127.0.0.1"), data=forged, timeout=5,
+                                   headers={"Host": f"{slug}.localhost:{port}", **headers})  # fmt: skip
+            assert answer.status_code == 401
+        refused = deliveries(app, setup)[-2:]
+        assert [d.verified for d in refused] == [False, False]
+        assert "no X-Vectis-Secret header" in refused[0].reason and "not the secret" in refused[1].reason

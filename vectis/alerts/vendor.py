@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, true, update
 from sqlalchemy.orm import Session
 
 from vectis.alerts.dedupe import Report, raise_alerts
 from vectis.alerts.service import label
 from vectis.connectors.base import AlertRecord
-from vectis.devices.writer import device_ids
+from vectis.devices.writer import device_ids, links_of
 from vectis.events.stream import emit, row
 from vectis.ingest.sync import Writer, sink_for
 from vectis.models import Alert, AlertState, Connection, Device, Linked, VendorAlert
@@ -145,16 +145,30 @@ def _report(
 
 
 def clear_unlisted(session: Session, connection: Connection, run_id: int, source: str) -> int:
-    """After a complete read of the tool's open alerts: those it did not list have cleared there. Each Vectis alert
-    left with no tool alert open resolves itself (unless a technician already did). Returns how many resolved."""
+    """After a complete read of the tool's open alerts in sync run ``run_id``: those it did not list have cleared
+    there. Each Vectis alert left with no tool alert open resolves itself (unless a technician already did). Returns
+    how many resolved."""
+    return _clear(
+        session, connection, (VendorAlert.last_seen_run_id != run_id) | VendorAlert.last_seen_run_id.is_(None), source
+    )
+
+
+def refresh_open_alerts(session: Session, connection: Connection, records: Sequence[AlertRecord], source: str) -> str:
+    """Every alert open at the tool now (read when its webhook said one was raised or cleared, outside a sync): the
+    new ones raised, those no longer listed cleared. Returns what changed, in words, for the delivery log."""
+    new = write_vendor_alerts(session, connection, source, records, links_of(session, connection))
+    listed = [r.external_id[:100] for r in records]
+    resolved = _clear(
+        session, connection, ~db.among_text(VendorAlert.external_id, listed) if listed else true(), source
+    )
+    return f"{len(records)} alerts open in {source}: {new} new, {resolved} resolved."
+
+
+def _clear(session: Session, connection: Connection, unlisted: ColumnElement[bool], source: str) -> int:
     now = datetime.now(UTC)
     cleared = session.scalars(
         update(VendorAlert)
-        .where(
-            VendorAlert.connection_id == connection.id,
-            VendorAlert.cleared_at.is_(None),
-            (VendorAlert.last_seen_run_id != run_id) | VendorAlert.last_seen_run_id.is_(None),
-        )
+        .where(VendorAlert.connection_id == connection.id, VendorAlert.cleared_at.is_(None), unlisted)
         .values(cleared_at=now)
         .returning(VendorAlert.alert_id)
     ).all()

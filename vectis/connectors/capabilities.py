@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
-from vectis.connectors.base import TicketRecord
+from vectis.connectors.base import AlertRecord, TicketRecord
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,10 @@ class ResetsAlerts(Protocol):
         """Read-back: the ids of the alerts open at the tool now."""
         ...
 
+    def open_alerts(self) -> list[AlertRecord]:
+        """Every alert open at the tool now, as a sync reads them (a callback said one was raised or cleared)."""
+        ...
+
 
 class AuthorRefused(Exception):
     """The vendor refused a write because it named a member as the author. A refusal stored nothing, so the
@@ -189,7 +193,12 @@ class TriagesTickets(Protocol):
 
 
 class VerifiesCallbacks(Protocol):
-    """A vendor that calls Vectis back when a record changes, and signs what it sends."""
+    """A vendor that calls Vectis back when a record changes, and proves it sent what it sends (a signature, or a
+    secret header Vectis chose). Its words say on the integration's page what instant updates are for it."""
+
+    callback_when: ClassVar[str]  # when it calls: "a ticket changes"
+    callback_check: ClassVar[str]  # how a call is checked and what is read: "each call is signed and checked …"
+    callback_off: ClassVar[str]  # how to turn them off at the vendor; "{id}" is the callback's id there
 
     def verify_callback(self, body: bytes, headers: Mapping[str, str]) -> Callback:
         """From cached keys only: raises CallbackRefused, or KeyNotCached when a key must be fetched first."""

@@ -363,6 +363,11 @@ class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTic
     key = "connectwise"
     label = "ConnectWise PSA"
     category = "psa"
+    callback_when = "a ticket changes"
+    callback_check = "each call is signed and checked before Vectis reads the ticket again"
+    callback_off = (
+        "delete callback {id} in ConnectWise PSA (an API member with System access can, through /system/callbacks/{id})"
+    )
     description = (
         "ConnectWise PSA (Manage): companies become customers with their contacts; members, boards, statuses, "
         "priorities and tickets with their notes; agreements (contracts) with their additions."

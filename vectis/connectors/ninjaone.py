@@ -30,9 +30,10 @@ reads, and how it acts on what NinjaOne does:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,7 +49,8 @@ from vectis.connectors.base import (
     Stream,
     TimelineRecord,
 )
-from vectis.connectors.capabilities import Request, ResetsAlerts
+from vectis.connectors.capabilities import Callback, CallbackRefused, Request, ResetsAlerts, VerifiesCallbacks
+from vectis.platform import public_ids
 from vectis.platform.crypto import Sealed
 from vectis.platform.dates import parse_epoch
 from vectis.platform.http import ConnectorError, UncertainOutcome
@@ -97,6 +99,10 @@ OS_FAMILY = {
     "LINUX_WORKSTATION": "Linux", "LINUX_SERVER": "Linux", "MAC": "macOS", "MAC_SERVER": "macOS",
     "VMWARE_VM_HOST": "VMware ESXi", "ANDROID": "Android", "APPLE_IOS": "iOS", "APPLE_IPADOS": "iPadOS",
 }  # fmt: skip
+CALLBACK_HEADER = "X-Vectis-Secret"
+# The activities that raise or clear an alert: conditions triggered and reset, and the antivirus's threats.
+CALLBACK_ACTIVITIES = {"CONDITION": ["TRIGGERED", "RESET"], "ANTIVIRUS": ["BDAS_BITDEFENDER_THREAT_QUARANTINED"]}
+SECRET_SHOWN = "(a secret Vectis derives for this connection; never shown)"  # noqa: S105 - a placeholder
 ALERT_SEVERITY = {"CRITICAL": "critical", "MAJOR": "critical", "MODERATE": "warning", "MINOR": "warning"}
 SEVERITIES = {"CRITICAL": "error", "MAJOR": "error", "MODERATE": "warning", "MINOR": "warning", "NONE": "info"}
 # Routine: a technician signing in to NinjaOne (Vectis's own API use is not even logged there).
@@ -220,11 +226,17 @@ def parse_activity(parts: dict[str, Any]) -> TimelineRecord | None:
     )
 
 
-class NinjaOneConnector(Connector, ResetsAlerts):
+class NinjaOneConnector(Connector, ResetsAlerts, VerifiesCallbacks):
     key = "ninjaone"
     label = "NinjaOne"
     noun = "NinjaOne"
     category = "rmm"
+    callback_when = "an alert is raised or cleared"
+    callback_check = (
+        "each call carries a secret header only Vectis and NinjaOne know, checked before Vectis reads the open alerts "
+        "again"
+    )
+    callback_off = "remove the webhook of the API app in NinjaOne (DELETE /v2/webhook with its credentials)"
     description = "NinjaOne RMM: organisations matched to customers, devices on the hub's Devices tab, open alerts "
     "(resolved in Vectis, reset in NinjaOne), and the activity log (patching, conditions, antivirus) on the timeline."
     default_rate_limit = 5.0
@@ -565,3 +577,53 @@ class NinjaOneConnector(Connector, ResetsAlerts):
 
     def open_alert_ids(self) -> set[str]:
         return {str(item["uid"]) for item in self._list("/v2/alerts", {}) if isinstance(item.get("uid"), str)}
+
+    def open_alerts(self) -> list[AlertRecord]:
+        return [r for r in map(parse_alert, self._list("/v2/alerts", {})) if r is not None]
+
+    # --- instant updates (NinjaOne's webhook) ------------------------------------------------------
+
+    def _callback_secret(self) -> str:
+        """What the webhook's secret header carries. NinjaOne signs nothing (its spec has no signature scheme), so
+        Vectis hands it a secret to send back: derived from this installation's key for this connection, so it is
+        never stored, never shown (a dry run shows a placeholder), and every web process can check it."""
+        return public_ids.codec().secret("ninjaone-webhook", self.ctx.connection_id or 0)
+
+    def callback_request(self, url: str) -> Request:
+        body = {
+            "url": url,
+            # What raises and clears alerts; the rest of the log waits for the next sync.
+            "activities": CALLBACK_ACTIVITIES,
+            "expand": ["device"],
+            "headers": [{"name": CALLBACK_HEADER, "value": SECRET_SHOWN}],
+        }
+        return Request("PUT", "/v2/webhook", body, what="the webhook registration", retry=True)
+
+    def register_callback(self, url: str) -> str | None:
+        request = self.callback_request(url)
+        body = {**request.body, "headers": [{"name": CALLBACK_HEADER, "value": self._callback_secret()}]}
+        self._call(request.method, request.path, body=body)
+        return "webhook"  # NinjaOne keeps one webhook per API app: it has no id of its own
+
+    def verify_callback(self, body: bytes, headers: Mapping[str, str]) -> Callback:
+        sent = headers.get(CALLBACK_HEADER.lower()) or headers.get(CALLBACK_HEADER) or ""
+        if not sent:
+            raise CallbackRefused(f"It has no {CALLBACK_HEADER} header.")
+        if not hmac.compare_digest(sent.encode(), self._callback_secret().encode()):
+            raise CallbackRefused(f"Its {CALLBACK_HEADER} header is not the secret Vectis gave NinjaOne.")
+        try:
+            activity = json.loads(body)
+        except ValueError:
+            raise CallbackRefused("The body is not JSON.") from None
+        if not isinstance(activity, dict) or not isinstance(activity.get("id"), int):
+            raise CallbackRefused("The body is not a NinjaOne activity.")
+        alerting = activity.get("activityType") == "CONDITION" or bool(activity.get("seriesUid"))
+        return Callback(
+            message_id=f"activity:{activity['id']}",
+            kind="alert" if alerting else "activity",
+            external_id=str(activity.get("seriesUid") or activity["id"]),
+            action=str(activity.get("statusCode") or "updated").lower(),
+        )
+
+    def fetch_callback_key(self, body: bytes) -> None:
+        """No key to fetch: the secret header is checked from what Vectis derived itself."""

@@ -171,7 +171,7 @@ class InstantUpdates(Verb):
                     f"{vendor.label} did not accept the callback: {exc.message}", vendor_status=exc.status
                 ) from None
         return Applied(
-            f"Instant updates are on: {vendor.label} now tells Vectis about every ticket change.",
+            f"Instant updates are on: {vendor.label} now tells Vectis as soon as {vendor.callback_when}.",
             response={"vendor": {"status": 201, "callback_id": connection.callback_id}, "url": url},
         )
 
