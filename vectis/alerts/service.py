@@ -73,12 +73,20 @@ class Refreshed:
     failed_runs: int = 0
 
 
+# Words an RMM puts before its conditions' names that say nothing to a technician: NinjaOne's
+# ``CONDITION_AGENT_DISK_FREE_SPACE`` is "Disk free space", its ``AGENT_OFFLINE`` "Offline".
+NAMESPACE_WORDS = ("CONDITION", "AGENT")
+
+
 def label(condition: str) -> str:
     """A condition in words: "Backup stale", an RMM's ``DISK_FREE_SPACE`` "Disk free space", its ``CPU`` "CPU" (a
     short word written in capitals is an abbreviation, and stays one)."""
     if condition in LABELS:
         return LABELS[condition]
-    words = [w if w.isupper() and len(w) <= 3 else w.lower() for w in condition.split("_")]
+    parts = condition.split("_")
+    while len(parts) > 1 and parts[0] in NAMESPACE_WORDS:
+        parts = parts[1:]
+    words = [w if w.isupper() and len(w) <= 3 else w.lower() for w in parts]
     said = " ".join(words)
     return said[:1].upper() + said[1:]
 
