@@ -9,7 +9,7 @@ Vectis alert whose every tool alert has cleared resolves itself, saying where.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, select, true, update
@@ -34,9 +34,10 @@ def write_vendor_alerts(
     account: Callable[[str | None], Linked],
     *,
     run_id: int | None = None,
+    devices_known: Mapping[str, int] | None = None,
 ) -> int:
     """Raise the alerts of ``records`` Vectis has not seen (oldest first, as the tool raised them); mark the others as
-    listed by ``run_id``. Returns how many were new."""
+    listed by ``run_id``. Returns how many were new. ``devices_known``: the devices this sync run wrote."""
     by_id = {r.external_id[:100]: r for r in records}
     if not by_id:
         return 0
@@ -54,7 +55,9 @@ def write_vendor_alerts(
     new = sorted((r for uid, r in by_id.items() if uid not in known), key=lambda r: (r.raised_at, r.external_id))
     if not new:
         return 0
-    devices = device_ids(session, connection, [r.device_external_id for r in new if r.device_external_id])
+    devices = device_ids(
+        session, connection, [r.device_external_id for r in new if r.device_external_id], devices_known
+    )
     reports = [_report(connection, source, r, devices.get(r.device_external_id or ""), account) for r in new]
     raised = raise_alerts(session, connection.tenant_id, reports)
     announce(session, [done.alert for done in raised if done.new and done.alert.announced_at is not None])
@@ -211,7 +214,13 @@ class _FromSyncs:
 
     def write(self, writer: Writer, records: list[AlertRecord]) -> None:
         write_vendor_alerts(
-            writer.session, writer.connection, writer.source, records, writer.account, run_id=writer.run.id
+            writer.session,
+            writer.connection,
+            writer.source,
+            records,
+            writer.account,
+            run_id=writer.run.id,
+            devices_known=writer.devices,
         )
 
     def listed(self, writer: Writer) -> None:

@@ -102,6 +102,7 @@ class Writer:
     members: set[str] = field(default_factory=set)  # the PSA members this run listed
     devices_listed: bool = False  # this run listed some RMM devices
     retired_devices: int = 0  # devices the RMM no longer lists, marked removed by :meth:`complete`
+    devices: dict[str, int] = field(default_factory=dict)  # the RMM's device id -> Vectis's, as this run wrote them
 
     def __post_init__(self) -> None:
         account = self._account
@@ -152,14 +153,17 @@ class Writer:
         attach_events(self.session, self.connection.id, min(times), max(times))
 
     def _timeline(self, records: list[TimelineRecord]) -> None:
-        write_timeline(self.session, self.connection, self.source, records, self._account)
+        write_timeline(self.session, self.connection, self.source, records, self._account, devices_known=self.devices)
 
     def _tickets(self, records: list[TicketRecord]) -> None:
         written = ticket_writer.write_tickets(self.session, self.connection, records, self._account)
         attach_to_tickets(self.session, written)
 
     def _devices(self, records: list[DeviceRecord]) -> None:
-        device_writer.upsert_devices(self.session, self.connection, records, account=self._account, run_id=self.run.id)
+        written = device_writer.upsert_devices(
+            self.session, self.connection, records, account=self._account, run_id=self.run.id
+        )
+        self.devices.update(written)
         self.devices_listed = True
 
     def _members(self, records: list[PsaMemberRecord]) -> None:

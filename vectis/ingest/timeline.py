@@ -3,7 +3,7 @@ keyed by the connection's dedup key, so a page read twice never makes a second e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy.orm import Session
 
@@ -19,8 +19,12 @@ def write_timeline(
     source: str,
     records: list[TimelineRecord],
     account: Callable[[str | None], Linked],
+    *,
+    devices_known: Mapping[str, int] | None = None,
 ) -> None:
-    devices = device_ids(session, connection, [r.device_external_id for r in records if r.device_external_id])
+    """``devices_known``: the devices this sync run wrote (the RMM's id -> Vectis's), so naming one costs no lookup."""
+    named = [r.device_external_id for r in records if r.device_external_id]
+    devices = device_ids(session, connection, named, devices_known)
     rows = []
     for r in records:
         linked = account(r.customer_external_id)
