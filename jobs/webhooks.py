@@ -3,6 +3,8 @@ again from the vendor and store it, as a sync does."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session
 from jobs.context import app_context
 from vectis.alerts.vendor import refresh_open_alerts
 from vectis.connectors import registry
+from vectis.connectors.base import Connector
 from vectis.connectors.capabilities import ResetsAlerts, WritesTickets, as_capability, supports
 from vectis.connectors.factory import build_connector
 from vectis.ingest.webhooks import verify_pending
@@ -44,35 +47,23 @@ def process(tenant_id: int, delivery_id: int) -> str:
         if connection is not None and kind == "alert":
             return _alerts(s, delivery, connection)
         if connection is None or kind != "ticket" or not external_id:
-            delivery.processed_at, delivery.outcome = datetime.now(UTC), "Ignored: not a ticket callback."
-            return "ignored"
-        connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"])
-        try:
+            return _said(delivery, "Ignored: not a ticket callback.", "ignored")
+        with _connector(connection) as connector:
             if not supports(connector, WritesTickets):
-                delivery.processed_at, delivery.outcome = datetime.now(UTC), "Ignored: not a ticketing tool."
-                return "ignored"
+                return _said(delivery, "Ignored: not a ticketing tool.", "ignored")
             psa = as_capability(connector, WritesTickets)
             record = psa.get_ticket(external_id)
-        finally:
-            connector.ctx.http.close()
         if record is None:
-            delivery.processed_at, delivery.outcome = (
-                datetime.now(UTC),
-                f"{psa.noun} sent a ticket Vectis could not read.",
-            )
-            return "unreadable"
+            return _said(delivery, f"{psa.noun} sent a ticket Vectis could not read.", "unreadable")
         store_ticket(s, connection, record)
-        delivery.processed_at, delivery.outcome = datetime.now(UTC), f"Ticket #{external_id} stored."
-        return "processed"
+        return _said(delivery, f"Ticket #{external_id} stored.", "processed")
 
 
 def _alerts(session: Session, delivery: WebhookDelivery, connection: Connection) -> str:
     """A tool said an alert was raised or cleared: read its open alerts again, as a sync's alerts stream does."""
-    connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"])
-    try:
+    with _connector(connection) as connector:
         if not supports(connector, ResetsAlerts):
-            delivery.processed_at, delivery.outcome = datetime.now(UTC), "Ignored: not a tool with alerts."
-            return "ignored"
+            return _said(delivery, "Ignored: not a tool with alerts.", "ignored")
         tool = as_capability(connector, ResetsAlerts)
         try:
             records = tool.open_alerts()
@@ -80,8 +71,20 @@ def _alerts(session: Session, delivery: WebhookDelivery, connection: Connection)
             # Left unprocessed: the next sync reads the same list.
             delivery.outcome = f"Reading {tool.noun}'s open alerts failed: {exc.message}"
             return "failed"
+    said = refresh_open_alerts(session, connection, records, registry.get(connection.vendor).label)
+    return _said(delivery, said, "processed")
+
+
+@contextmanager
+def _connector(connection: Connection) -> Iterator[Connector]:
+    connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"])
+    try:
+        yield connector
     finally:
         connector.ctx.http.close()
-    said = refresh_open_alerts(session, connection, records, registry.get(connection.vendor).label)
-    delivery.processed_at, delivery.outcome = datetime.now(UTC), said[:300]
-    return "processed"
+
+
+def _said(delivery: WebhookDelivery, outcome: str, result: str) -> str:
+    """The delivery processed, with what came of it in words for the log; ``result`` for the job's own log."""
+    delivery.processed_at, delivery.outcome = datetime.now(UTC), outcome[:300]
+    return result

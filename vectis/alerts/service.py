@@ -360,24 +360,26 @@ def _failure_events(
     return resolved
 
 
-def alert_event(alert: Alert) -> dict[str, Any]:
-    """The one alert.created of ``alert``, when it is announced (``announced_at``: when it opened, or when the mute
-    it opened under ended). Its key is the alert's, so rules are never told of an alert twice."""
+def alert_event(alert: Alert, trigger: str = "alert.created", more: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one ``trigger`` event of ``alert`` (``alert.created``, or an RMM's ``rmm.alert_created`` with ``more`` of
+    its fields), when it is announced (``announced_at``: when it opened, or when the mute it opened under ended). Its
+    key is the alert's, so rules are never told of an alert twice."""
     data = {
         "alert.condition": alert.condition,
         "alert.severity": alert.severity,
         "alert.subject": alert.subject_label,
         "alert.message": alert.message,
         "source": alert.source,
+        **(more or {}),
     }
     return row(
         alert.tenant_id,
-        "alert.created",
+        trigger,
         customer_id=alert.customer_id,
         connection_id=alert.connection_id,
         subject=("alert", alert.id),
         title=f"{label(alert.condition)}: {alert.subject_label}",
         data=data,
-        dedup_key=f"alert.created:{alert.id}",
+        dedup_key=f"{trigger}:{alert.id}",
         occurred_at=alert.announced_at or alert.first_seen_at,
     )

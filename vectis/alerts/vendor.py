@@ -16,10 +16,10 @@ from sqlalchemy import ColumnElement, select, true, update
 from sqlalchemy.orm import Session
 
 from vectis.alerts.dedupe import Report, raise_alerts
-from vectis.alerts.service import label
+from vectis.alerts.service import alert_event
 from vectis.connectors.base import AlertRecord
 from vectis.devices.writer import device_ids, links_of
-from vectis.events.stream import emit, row
+from vectis.events.stream import emit
 from vectis.ingest.sync import Writer, sink_for
 from vectis.models import Alert, AlertState, Connection, Device, Linked, VendorAlert
 from vectis.platform import db
@@ -97,28 +97,12 @@ def announce(session: Session, alerts: Sequence[Alert]) -> None:
     events = []
     for alert in alerts:
         device = devices.get(alert.device_id or 0)
-        data = {
-            "alert.condition": alert.condition,
+        more = {
             "alert.class": alert.condition_class,
-            "alert.severity": alert.severity,
-            "alert.message": alert.message,
             "device.name": device.name if device else alert.subject_label,
             "device.class": device.device_class if device else "other",
-            "source": alert.source,
         }
-        events.append(
-            row(
-                alert.tenant_id,
-                "rmm.alert_created",
-                customer_id=alert.customer_id,
-                connection_id=alert.connection_id,
-                subject=("alert", alert.id),
-                title=f"{label(alert.condition)}: {alert.subject_label}",
-                data=data,
-                dedup_key=f"rmm.alert_created:{alert.id}",
-                occurred_at=alert.announced_at or alert.first_seen_at,
-            )
-        )
+        events.append(alert_event(alert, "rmm.alert_created", more))
     emit(session, events)
 
 
