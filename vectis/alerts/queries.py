@@ -129,6 +129,13 @@ class Row:
         return label(self.alert.condition)
 
     @property
+    def label_in_sentence(self) -> str:
+        """The label inside a sentence: "Mute backup stale for …", but "Mute CPU for …" (an abbreviation stays)."""
+        said = self.label
+        first = said.split(" ", 1)[0]
+        return said if first.isupper() and len(first) > 1 else said[:1].lower() + said[1:]
+
+    @property
     def severity(self) -> str:
         return SEVERITY_LABELS.get(self.alert.severity, self.alert.severity.capitalize())
 
