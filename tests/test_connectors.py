@@ -26,6 +26,14 @@ def test_every_registered_vendor_has_a_schema_a_simulator_and_tests(key: str) ->
     assert (ROOT / "tests" / "vendors" / f"test_{key}.py").exists()
 
 
+@pytest.mark.parametrize("key", sorted(registry.CONNECTORS))
+def test_every_vendor_says_what_it_brings_in_a_whole_sentence(key: str) -> None:
+    """The integration page's line under its name. NinjaOne's was cut after its first half: two string literals on
+    two lines without parentheses are two statements, the second thrown away."""
+    description = registry.get(key).description
+    assert description.endswith(".") and "  " not in description, description
+
+
 @pytest.mark.parametrize("host", ["169.254.169.254", "0.0.0.0", "224.0.0.1"])  # noqa: S104 - the address under test
 def test_it_refuses_metadata_link_local_and_unspecified_hosts(host: str) -> None:
     with pytest.raises(BlockedAddress):

@@ -237,8 +237,10 @@ class NinjaOneConnector(Connector, ResetsAlerts, VerifiesCallbacks):
         "again"
     )
     callback_off = "remove the webhook of the API app in NinjaOne (DELETE /v2/webhook with its credentials)"
-    description = "NinjaOne RMM: organisations matched to customers, devices on the hub's Devices tab, open alerts "
-    "(resolved in Vectis, reset in NinjaOne), and the activity log (patching, conditions, antivirus) on the timeline."
+    description = (
+        "NinjaOne RMM: organisations matched to customers, devices on the hub's Devices tab, open alerts (resolved in "
+        "Vectis, reset in NinjaOne), and the activity log (patching, conditions, antivirus) on the timeline."
+    )
     default_rate_limit = 5.0
     base_url_field = "region"
     fields = (
