@@ -39,7 +39,7 @@ SYNCED_TABLES = (
     "customers", "customer_links", "contacts", "backup_connectors", "backup_connector_status", "backup_runs",
     "backup_audit_events", "timeline_events", "ticket_boards", "ticket_statuses", "ticket_priorities", "tickets",
     "ticket_notes", "ticket_status_changes", "ticket_related", "alerts", "rule_events", "stream_cursors",
-    "psa_members", "contracts", "contract_line_items",
+    "psa_members", "contracts", "contract_line_items", "devices", "vendor_alerts",
 )  # fmt: skip
 # Moments Vectis notes about its own work (when it wrote or last saw a row), not facts from the vendor.
 OBSERVED = {
@@ -166,6 +166,8 @@ def poison_ninjaone(state: Any) -> None:
     state.activities[-1]["message"] = HUGE
     state.activities[-2]["subject"] = "Patch\x00 cycle"
     state.activities[-3]["activityTime"] = NEVER_EPOCH
+    next(iter(state.devices.values()))["displayName"] = "FS\x0001"
+    next(iter(state.alerts.values()))["message"] = HUGE
 
 
 VENDORS = (
