@@ -54,6 +54,24 @@ def upsert(
     return result.all() if returning else []
 
 
+def insert(
+    db: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, returning: Sequence[str] = ()
+) -> Sequence[Row[Any]]:
+    """Insert ``rows`` (all with the same keys) in one statement; a conflict raises, as a plain INSERT does."""
+    if not rows:
+        return []
+    columns = list(rows[0])
+    shape = ", ".join(f"{name} {table.c[name].type.compile(dialect=db.dialect)}" for name in columns)
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"SELECT {', '.join(columns)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape})"
+    )
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    result = db.execute(text(sql), {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))})
+    return result.all() if returning else []
+
+
 def update_by_id(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Set each row's columns (all rows with the same keys, ``id`` among them) in one statement."""
     if not rows:
