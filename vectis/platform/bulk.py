@@ -36,40 +36,43 @@ def upsert(
     row for VACUUM, no write for the sync to wait on); such a row is not among those ``returning`` returns."""
     if not rows:
         return []
-    columns = list(rows[0])
-    shape = ", ".join(f"{name} {table.c[name].type.compile(dialect=db.dialect)}" for name in columns)
     sets = [f"{name} = excluded.{name}" for name in update] + [f"{k} = {v}" for k, v in (merge or {}).items()]
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
     if sets and unless_same:
         mine, theirs = (", ".join(f"{side}.{name}" for name in unless_same) for side in ("t", "excluded"))
         action += f" WHERE ({mine}) IS DISTINCT FROM ({theirs})"
-    sql = (
-        f"INSERT INTO {table.name} AS t ({', '.join(columns)}) "
-        f"SELECT {', '.join(columns)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) "
-        f"ON CONFLICT ({', '.join(conflict)}) {action}"
-    )
-    if returning:
-        sql += f" RETURNING {', '.join(returning)}"
-    result = db.execute(text(sql), {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))})
-    return result.all() if returning else []
+    return _insert(db, table, rows, f"ON CONFLICT ({', '.join(conflict)}) {action}", returning)
 
 
 def insert(
     db: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, returning: Sequence[str] = ()
 ) -> Sequence[Row[Any]]:
     """Insert ``rows`` (all with the same keys) in one statement; a conflict raises, as a plain INSERT does."""
-    if not rows:
-        return []
+    return _insert(db, table, rows, "", returning) if rows else []
+
+
+def _insert(
+    db: Connection, table: Table, rows: Sequence[Mapping[str, Any]], tail: str, returning: Sequence[str]
+) -> Sequence[Row[Any]]:
     columns = list(rows[0])
-    shape = ", ".join(f"{name} {table.c[name].type.compile(dialect=db.dialect)}" for name in columns)
+    shape = _shape(db, table, columns)
     sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "
-        f"SELECT {', '.join(columns)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape})"
+        f"INSERT INTO {table.name} AS t ({', '.join(columns)}) "
+        f"SELECT {', '.join(columns)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) {tail}"
     )
     if returning:
         sql += f" RETURNING {', '.join(returning)}"
-    result = db.execute(text(sql), {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))})
+    result = db.execute(text(sql), _param(rows))
     return result.all() if returning else []
+
+
+def _param(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    return {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))}
+
+
+def _shape(db: Connection, table: Table, columns: Sequence[str]) -> str:
+    """The record type ``jsonb_to_recordset`` reads the rows as: each column with the table's own type."""
+    return ", ".join(f"{name} {table.c[name].type.compile(dialect=db.dialect)}" for name in columns)
 
 
 def update_by_id(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -77,12 +80,12 @@ def update_by_id(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     if not rows:
         return
     columns = [name for name in rows[0] if name != "id"]
-    shape = ", ".join(f"{name} {table.c[name].type.compile(dialect=db.dialect)}" for name in ["id", *columns])
+    shape = _shape(db, table, ["id", *columns])
     sql = (
         f"UPDATE {table.name} AS t SET {', '.join(f'{name} = x.{name}' for name in columns)} "
         f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) WHERE t.id = x.id"
     )
-    db.execute(text(sql), {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))})
+    db.execute(text(sql), _param(rows))
 
 
 def fill_empty(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -92,13 +95,13 @@ def fill_empty(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) 
     if not rows:
         return
     columns = [name for name in rows[0] if name != "id"]
-    shape = ", ".join(f"{name} {table.c[name].type.compile(dialect=db.dialect)}" for name in ["id", *columns])
+    shape = _shape(db, table, ["id", *columns])
     empty = " OR ".join(f"(t.{name} IS NULL AND x.{name} IS NOT NULL)" for name in columns)
     sql = (
         f"UPDATE {table.name} AS t SET {', '.join(f'{name} = coalesce(t.{name}, x.{name})' for name in columns)} "
         f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) WHERE t.id = x.id AND ({empty})"
     )
-    db.execute(text(sql), {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))})
+    db.execute(text(sql), _param(rows))
 
 
 def _iso(value: Any) -> str:
