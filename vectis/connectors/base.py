@@ -284,6 +284,33 @@ class AlertRecord:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DetectionRecord:
+    """A threat an endpoint-security tool detected (SentinelOne's threat, Huntress's incident report, Defender's
+    alert, ESET's detection), vendor-neutral: every such tool parses into this record, so every detection lands in
+    the same table the same way (``vectis/security/writer.py``)."""
+
+    external_id: str  # the tool's id of the detection
+    customer_external_id: str | None  # its site / organisation at the tool (a CustomerRecord's external_id)
+    device_external_id: str | None  # the tool's id of the endpoint (SentinelOne's agent id): what isolate takes
+    device_name: str | None
+    title: str  # what was found ("Trojan.GenericKD.4632", "Ransomware behaviour")
+    severity: str  # critical | high | medium | low
+    vendor_severity: str  # the tool's own word for it, kept as it said it ("malicious")
+    status: str  # open | in_progress | resolved
+    vendor_status: str  # the tool's own word ("unresolved")
+    detected_at: datetime
+    updated_at: datetime | None = None
+    verdict: str | None = None  # true_positive | false_positive | suspicious; None: nobody has judged it
+    # The endpoint's network state as the tool reported it with this detection: connected | isolating | isolated |
+    # releasing; None when the tool does not say.
+    isolation: str | None = None
+    classification: str | None = None  # the tool's kind of threat ("Ransomware", "Trojan")
+    file_path: str | None = None
+    file_hash: str | None = None  # SHA-256 where the tool gives it, else SHA-1
+    details: dict[str, Any] = field(default_factory=dict)  # what else the tool gives, kept as it said it
+
+
 Record = (
     CustomerRecord
     | BackupJobRecord
@@ -297,6 +324,7 @@ Record = (
     | ContractRecord
     | DeviceRecord
     | AlertRecord
+    | DetectionRecord
 )
 
 

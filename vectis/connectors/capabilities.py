@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
-from vectis.connectors.base import AlertRecord, TicketRecord
+from vectis.connectors.base import AlertRecord, DetectionRecord, TicketRecord
 
 
 @dataclass(frozen=True)
@@ -239,16 +239,53 @@ class AcknowledgesAlerts(Protocol):
     def resolve_alert(self, alert: str) -> None: ...
 
 
+ENDPOINT_ACTIONS = ("isolate", "release", "resolve", "false_positive")
+
+
 class RespondsOnEndpoints(Protocol):
-    """Endpoint security that takes response actions from Vectis."""
+    """Endpoint security that takes response actions from Vectis: isolate an endpoint from the network and release
+    it, resolve a detection, mark one a false positive. Each is safe to repeat (isolating an isolated endpoint changes
+    nothing at the tool), and each has its read-back: :meth:`isolation_of` and :meth:`get_detection`.
+
+    ``responses`` is the tool's capability matrix: for each of :data:`ENDPOINT_ACTIONS`, None when its API does it,
+    or the reason in words when it cannot ("Huntress's SOC isolates hosts; its API cannot."): the button is then
+    disabled with that reason, and the verb refuses with it."""
+
+    noun: ClassVar[str]
+    responses: ClassVar[Mapping[str, str | None]]
+
+    def isolate_request(self, device: str, *, comment: str) -> Request:
+        """The request ``isolate`` sends (``device``: the tool's id of the endpoint)."""
+        ...
 
     def isolate(self, device: str, *, comment: str) -> None: ...
 
+    def release_request(self, device: str, *, comment: str) -> Request:
+        """The request ``release`` sends."""
+        ...
+
     def release(self, device: str, *, comment: str) -> None: ...
+
+    def resolve_request(self, detection: str) -> Request:
+        """The request ``resolve_detection`` sends."""
+        ...
 
     def resolve_detection(self, detection: str) -> None: ...
 
-    def mark_false_positive(self, detection: str) -> None: ...
+    def false_positive_request(self, detection: str, *, reason: str) -> Request:
+        """The request ``mark_false_positive`` sends."""
+        ...
+
+    def mark_false_positive(self, detection: str, *, reason: str) -> None: ...
+
+    def isolation_of(self, device: str) -> str | None:
+        """Read-back: the endpoint's network state now (connected | isolating | isolated | releasing); None when
+        the tool no longer knows the endpoint."""
+        ...
+
+    def get_detection(self, detection: str) -> DetectionRecord | None:
+        """Read-back: the detection as the tool holds it now; None when the tool no longer has it."""
+        ...
 
 
 class ChangesLicences(Protocol):
