@@ -901,6 +901,9 @@ EMPTY_READS = {
     "alert.class": "unknown",
     "device.name": "an unnamed device",
     "device.class": "unknown",
+    "detection.severity": "unknown",
+    "detection.title": "unknown",
+    "detection.classification": "unknown",
 }
 ALL_FIELDS = {f.key: f for t in catalog().values() for f in t.fields}
 

@@ -15,6 +15,7 @@ from vectis.ingest import verbs as ingest
 from vectis.query import verbs as queries
 from vectis.retention import verbs as retention
 from vectis.rules import verbs as rules
+from vectis.security import verbs as security
 from vectis.tickets import verbs as tickets
 
 VERB_MODULES = (
@@ -29,5 +30,6 @@ VERB_MODULES = (
     queries,
     retention,
     rules,
+    security,
     tickets,
 )

@@ -46,6 +46,7 @@ KIND_LABELS = {
     "ticket.reply_sent": "Replies sent",
     "ticket.internal_note": "Internal notes on tickets",
     "ticket.closed": "Tickets closed",
+    "security.detection": "Endpoint detections",
 }
 
 

@@ -17,6 +17,7 @@ from vectis.models.psa import PsaAuthorship, PsaMember, PsaMemberChoice
 from vectis.models.queries import QueryExport, SavedQuery
 from vectis.models.retention import RETENTION_DAYS, RetentionPolicy
 from vectis.models.rules import Rule, RuleDispatch, RuleEvent, RuleFire, RuleMode, RuleVersion
+from vectis.models.security import Detection, Suppression
 from vectis.models.tenancy import Installation, Role, Tenant, User
 from vectis.models.tickets import (
     Ticket,
@@ -53,6 +54,7 @@ __all__ = [
     "CustomerLink",
     "CustomerNote",
     "DailyMetrics",
+    "Detection",
     "Device",
     "Installation",
     "Invite",
@@ -76,6 +78,7 @@ __all__ = [
     "SavedQuery",
     "SlaSnapshot",
     "StreamCursor",
+    "Suppression",
     "SyncRun",
     "Tenant",
     "TenantOwned",

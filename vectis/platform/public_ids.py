@@ -36,6 +36,7 @@ PREFIXES = {
     "board": "brd",
     "backup_job": "bkj",
     "contract": "ctr",
+    "detection": "det",
     "device": "dev",
     "timeline_event": "evt",
     "webhook_delivery": "whd",

@@ -11,9 +11,15 @@ from vectis.alerts import triggers as alert_triggers
 from vectis.backups import triggers as backup_triggers
 from vectis.events.fields import Field
 from vectis.events.triggers import Trigger
+from vectis.security import triggers as security_triggers
 from vectis.tickets import triggers as ticket_triggers
 
-CATEGORY_TRIGGERS = (*backup_triggers.TRIGGERS, *ticket_triggers.TRIGGERS, *alert_triggers.TRIGGERS)
+CATEGORY_TRIGGERS = (
+    *backup_triggers.TRIGGERS,
+    *ticket_triggers.TRIGGERS,
+    *alert_triggers.TRIGGERS,
+    *security_triggers.TRIGGERS,
+)
 
 
 def catalog() -> dict[str, Trigger]:
