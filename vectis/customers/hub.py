@@ -27,6 +27,7 @@ from vectis.customers import timeline
 from vectis.devices import queries as devices
 from vectis.models import Alert, BackupConnector, Connection, Customer, Ticket
 from vectis.platform import db
+from vectis.security import queries as security
 from vectis.tickets import queries as tickets
 
 
@@ -121,9 +122,21 @@ def _devices(hub: HubContext) -> dict[str, Any]:
     }
 
 
+def _has_detections(hub: HubContext) -> ColumnElement[bool]:
+    return security.has_detections(hub.ids)
+
+
+def _security(hub: HubContext) -> dict[str, Any]:
+    return {
+        "listing": security.listing(hub.session, security.Filters.from_args(request.args), hub.ids),
+        "base_url": url_for("customers.tab", customer_id=hub.customer.id, tab="security"),
+    }
+
+
 TABS: tuple[Tab, ...] = (
     Tab("tickets", "Tickets", "customers/_tab_tickets.html", "psa", _has_tickets, _tickets),
     Tab("alerts", "Alerts", "customers/_tab_alerts.html", None, _has_alerts, _alerts),
+    Tab("security", "Security", "customers/_tab_security.html", "security", _has_detections, _security, always=True),
     Tab("devices", "Devices", "customers/_tab_devices.html", None, _has_devices, _devices, always=True),
     Tab("backups", "Backups", "customers/_tab_backups.html", "backup", _has_backups, _backups),
     Tab("contracts", "Contracts", "customers/_tab_contracts.html", "psa", _has_contracts, _contracts),

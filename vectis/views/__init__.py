@@ -20,6 +20,7 @@ from vectis.views import (
     queries,
     rules,
     sections,
+    security,
     tickets,
     webhooks,
 )
@@ -47,6 +48,7 @@ def register_blueprints(app: Flask) -> None:
         devices,
         tickets,
         alerts,
+        security,
         rules,
         queries,
         account,

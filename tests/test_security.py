@@ -1,0 +1,174 @@
+"""Endpoint security's detection surface (issue 21): detections stored per workspace behind row-level security, written
+idempotently by the tool's id, announced once (timeline and the rules' trigger), on the RMM device of the same name;
+the global Security page and the hub's Security tab (open first, filters, empty states that say what to do, actions
+only for those who may act); another workspace's detection is a 404."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import delete, func, select
+
+from tests.conftest import MadeUser, TenantFixture, csrf_token, login, pid
+from tests.device_world import device, org
+from tests.device_world import write as write_devices
+from tests.security_world import NOW, Site, detection, site, write
+from vectis.models import Connection, RuleEvent, TimelineEvent
+from vectis.models.security import Detection
+from vectis.platform import db
+
+
+def stored(app: Flask, tenant_id: int, detection_id: int) -> Detection | None:
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        found = s.get(Detection, detection_id)
+        if found is not None:
+            s.expunge(found)
+        return found
+
+
+def titles(html: str) -> list[str]:
+    return re.findall(r'<h3 class="detection-title">([^<]+)</h3>', html)
+
+
+def hub_tab(app: Flask, where: Site, query: str = "") -> str:
+    return f"/customers/{pid(app, 'customer', where.customer_id)}/security{query}"
+
+
+# --- storage and the writer ------------------------------------------------------------------------------------
+
+
+def test_a_workspace_sees_only_its_own_detections(app: Flask, acme: TenantFixture, northwind: TenantFixture) -> None:
+    mine = site(app, acme.id)
+    (detection_id,) = write(app, mine, [detection(mine)]).values()
+    assert stored(app, acme.id, detection_id) is not None
+    assert stored(app, northwind.id, detection_id) is None  # RLS: another workspace's row does not exist for it
+
+
+def test_reading_a_detection_again_updates_it_and_announces_it_once(app: Flask, acme: TenantFixture) -> None:
+    where = site(app, acme.id)
+    first = detection(where, "Ransom.Lockbit", severity="critical", vendor_severity="malicious")
+    (detection_id,) = write(app, where, [first]).values()
+    again = detection(where, "Ransom.Lockbit", external_id=first.external_id, status="in_progress",
+                      vendor_status="in_progress", device_external_id=first.device_external_id, severity="critical")  # fmt: skip
+    assert write(app, where, [again]) == {first.external_id: detection_id}
+    found = stored(app, acme.id, detection_id)
+    assert found is not None and found.status == "in_progress" and found.severity == "critical"
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        events = s.scalars(
+            select(RuleEvent.trigger).where(RuleEvent.subject_type == "detection", RuleEvent.subject_id == detection_id)
+        ).all()
+        timeline = s.scalars(
+            select(TimelineEvent.title).where(TimelineEvent.dedup_key == f"detection:{first.external_id}")
+        ).all()
+    assert events == ["security.detection_created"]
+    assert timeline == ["SentinelOne detected Ransom.Lockbit on FRONTDESK-01"]
+
+
+def test_a_detection_resolved_before_vectis_saw_it_reaches_the_timeline_but_no_rule(
+    app: Flask, acme: TenantFixture
+) -> None:
+    where = site(app, acme.id)
+    old = detection(where, "PUP.Toolbar", status="resolved", vendor_status="resolved", detected_at=NOW.replace(day=1))
+    (detection_id,) = write(app, where, [old]).values()
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        assert not s.scalar(select(func.count()).select_from(RuleEvent).where(RuleEvent.subject_id == detection_id))
+        severity = s.scalar(
+            select(TimelineEvent.severity).where(TimelineEvent.dedup_key == f"detection:{old.external_id}")
+        )
+    assert severity == "resolved"
+    found = stored(app, acme.id, detection_id)
+    assert found is not None and found.resolved_at is not None
+
+
+def test_a_detection_lands_on_the_rmm_device_of_the_same_name_at_the_same_customer(
+    app: Flask, acme: TenantFixture
+) -> None:
+    where = site(app, acme.id)
+    # The customer's RMM organisation has a device of that name (written otherwise); another customer has one too.
+    theirs, elsewhere = org(app, acme.id, existing=where.customer_id), org(app, acme.id)
+    here, there = device("Frontdesk-01", theirs), device("FRONTDESK-01", elsewhere)
+    ids = write_devices(app, acme.id, [here, there])
+    (detection_id,) = write(app, where, [detection(where)]).values()
+    found = stored(app, acme.id, detection_id)
+    assert found is not None and found.device_id == ids[here.external_id]
+
+
+def test_a_site_linked_later_brings_its_detections_to_the_customer(app: Flask, acme: TenantFixture) -> None:
+    stray = detection(None, customer_external_id="site-later")
+    (detection_id,) = write(app, site(app, acme.id), [stray]).values()
+    found = stored(app, acme.id, detection_id)
+    assert found is not None and found.customer_id is None  # the tool's site is linked to no customer yet
+    later = site(app, acme.id, external_id="site-later")
+    write(app, later, [stray])
+    found = stored(app, acme.id, detection_id)
+    assert found is not None and found.customer_id == later.customer_id
+
+
+# --- the pages -------------------------------------------------------------------------------------------------
+
+
+def test_the_security_page_lists_open_detections_newest_first_with_their_customer(
+    app: Flask, acme: TenantFixture
+) -> None:
+    where = site(app, acme.id)
+    write(app, where, [
+        detection(where, "Older threat", detected_at=NOW - timedelta(hours=5)),
+        detection(where, "Newest threat", severity="critical"),
+        detection(where, "Closed threat", status="resolved", vendor_status="resolved"),
+    ])  # fmt: skip
+    html = login(app, acme).get("/security").get_data(as_text=True)
+    shown = [t for t in titles(html) if t in ("Older threat", "Newest threat", "Closed threat")]
+    assert shown == ["Newest threat", "Older threat"]
+    assert where.name in html and 'data-testid="security-summary"' in html
+    resolved = login(app, acme).get("/security?status=resolved").get_data(as_text=True)
+    assert "Closed threat" in titles(resolved) and "Newest threat" not in titles(resolved)
+
+
+def test_the_hub_tab_shows_only_this_customers_detections(app: Flask, acme: TenantFixture) -> None:
+    mine, other = site(app, acme.id), site(app, acme.id)
+    write(app, mine, [detection(mine, "Mine")])
+    write(app, other, [detection(other, "Theirs")])
+    client = login(app, acme)
+    html = client.get(hub_tab(app, mine)).get_data(as_text=True)
+    assert titles(html) == ["Mine"]
+    assert ">Security<" in client.get(f"/customers/{pid(app, 'customer', mine.customer_id)}").get_data(as_text=True)
+    filtered = client.get(hub_tab(app, mine, "?severity=low")).get_data(as_text=True)
+    assert "No detections match these filters" in filtered
+
+
+def test_a_read_only_user_sees_detections_but_no_actions(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    where = site(app, acme.id)
+    write(app, where, [detection(where, "Look only")])
+    viewer = make_user(acme, "read_only")
+    html = login(app, acme, viewer.email).get(hub_tab(app, where)).get_data(as_text=True)
+    assert "Look only" in html and 'data-testid="detection-actions"' not in html
+    technician = login(app, acme).get(hub_tab(app, where)).get_data(as_text=True)
+    assert 'data-testid="detection-actions"' in technician
+
+
+def test_another_workspaces_detection_is_not_found(app: Flask, acme: TenantFixture, northwind: TenantFixture) -> None:
+    where = site(app, acme.id)
+    (detection_id,) = write(app, where, [detection(where)]).values()
+    theirs = login(app, northwind)
+    token = pid(app, "detection", detection_id)
+    assert theirs.get(f"/detections/{token}/card").status_code == 404
+    answer = theirs.post(f"/detections/{token}/resolve", data={"csrf_token": csrf_token(theirs, "/security")})
+    assert answer.status_code == 404
+    found = stored(app, acme.id, detection_id)
+    assert found is not None and found.status == "open"
+
+
+def test_without_an_endpoint_security_tool_the_page_says_how_to_connect_one(
+    app: Flask, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    with app.app_context(), db.tenant_session(northwind.id) as s:  # what earlier tests in this worker left
+        s.execute(delete(Connection).where(Connection.vendor == "sentinelone"))
+    html = login(app, northwind).get("/security").get_data(as_text=True)
+    assert "No endpoint-security tool connected" in html and "Connect SentinelOne" in html
+    site(app, acme.id)
+    assert "No endpoint-security tool connected" not in login(app, acme).get("/security").get_data(as_text=True)

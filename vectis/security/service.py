@@ -1,0 +1,50 @@
+"""Reading an endpoint's isolation again while it is pending: the card asks every few seconds until the tool
+confirms. A read, not a write-back, so it does not go through ``vectis/actions``; it only stores what the tool says."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import current_app
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from vectis.connectors.capabilities import RespondsOnEndpoints, as_capability, supports
+from vectis.connectors.factory import build_connector
+from vectis.models import Connection
+from vectis.models.security import ISOLATION_STATES, Detection
+from vectis.platform.http import ConnectorError
+from vectis.platform.queues import redis
+
+PENDING = frozenset({"isolating", "releasing"})
+
+
+def refresh_isolation(session: Session, detection: Detection) -> str | None:
+    """The endpoint's state as the tool says it now, stored on every detection of that endpoint; None when the tool
+    could not be read (the card keeps asking) or is not pending."""
+    if detection.isolation not in PENDING or not detection.device_external_id:
+        return None
+    connection = session.get(Connection, detection.connection_id)
+    if connection is None:
+        return None
+    connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"], interactive=True)
+    try:
+        if not supports(connector, RespondsOnEndpoints):
+            return None
+        state = as_capability(connector, RespondsOnEndpoints).isolation_of(detection.device_external_id)
+    except ConnectorError:
+        return None
+    finally:
+        connector.ctx.http.close()
+    if state not in ISOLATION_STATES or state == detection.isolation:
+        return None
+    session.execute(
+        update(Detection)
+        .where(
+            Detection.connection_id == detection.connection_id,
+            Detection.device_external_id == detection.device_external_id,
+        )
+        .values(isolation=state, updated_at=datetime.now(UTC))
+        .execution_options(synchronize_session="fetch")
+    )
+    return state
