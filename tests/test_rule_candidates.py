@@ -78,6 +78,8 @@ def events(rng: random.Random, count: int) -> list[SimpleNamespace]:
                 title="t",
                 rule_id=rng.choice((None, None, None, 1, 4, 99)),
                 occurred_at=NOW,
+                subject_type="alert",
+                subject_id=n,
             )
         )
     return made
@@ -114,7 +116,17 @@ def test_it_leaves_out_only_rules_that_could_not_have_matched() -> None:
 def test_it_skips_most_rules_for_an_event_that_matches_few() -> None:
     active = rules()
     index = Candidates(active, lambda rule: rule.trigger.key)
-    event = SimpleNamespace(id=1, trigger=AC, customer_id=9, data={}, title="t", rule_id=None, occurred_at=NOW)
+    event = SimpleNamespace(
+        id=1,
+        trigger=AC,
+        customer_id=9,
+        data={},
+        title="t",
+        rule_id=None,
+        occurred_at=NOW,
+        subject_type="alert",
+        subject_id=1,
+    )
     record = {"alert.condition": "backup_stale", "alert.severity": "info"}
     assert index(event, record, NOW) == []
     assert index(SimpleNamespace(**{**vars(event), "trigger": "ticket.opened"}), record, NOW) == []

@@ -49,9 +49,7 @@ class Detection(TenantOwned, Base):
         BigInteger, ForeignKey("customer_links.id", ondelete="SET NULL"), index=True
     )
     # The RMM's device of the same name at the same customer, when there is one: the card links to its page.
-    device_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("devices.id", ondelete="SET NULL"), index=True
-    )
+    device_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("devices.id", ondelete="SET NULL"), index=True)
     external_id: Mapped[str] = mapped_column(String(100), nullable=False)
     device_external_id: Mapped[str | None] = mapped_column(String(100))  # the tool's id of the endpoint
     device_name: Mapped[str | None] = mapped_column(String(300))

@@ -21,11 +21,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vectis.actions.base import Target
+from vectis.alerts.as_ticket import priority_for
 from vectis.alerts.triggers import SEVERITIES
 from vectis.connectors import registry
 from vectis.events.fields import Field
 from vectis.events.stream import Event
 from vectis.models import Alert, Connection, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
+from vectis.models.security import Detection
 from vectis.platform import db
 from vectis.platform import params as param_values
 from vectis.platform.dates import parse_instant, when_in_full
@@ -90,6 +92,14 @@ class Lookups:
                     TicketPriority.connection_id == connection_id, TicketPriority.is_default.is_(True)
                 )
             ),
+        )
+
+    def priority_for_severity(self, connection_id: int, severity: str) -> TicketPriority | None:
+        """The PSA priority for a detection of ``severity``: critical and high ones as urgent as a critical alert
+        (``vectis/alerts/as_ticket.py``), the rest at the desk's default."""
+        urgent = "critical" if severity in ("critical", "high") else "warning"
+        return self._once(  # type: ignore[no-any-return]
+            ("priority-for", connection_id, urgent), lambda: priority_for(self.session, connection_id, urgent)
         )
 
     def status(self, board_id: int | None, name: str) -> TicketStatus | None:
@@ -382,6 +392,8 @@ def _create_ticket(built: Built) -> Call:
     priority: TicketPriority | None = find.get(TicketPriority, wanted_id) if wanted_id is not None else None
     if wanted and (priority is None or priority.connection_id != board.connection_id):
         raise Skip("The priority this rule names is not one of that PSA's: edit the rule.")
+    if priority is None and built.event.subject_type == "detection":
+        priority = find.priority_for_severity(board.connection_id, str(built.record.get("detection.severity") or ""))
     priority_id = priority.id if priority else find.default_priority(board.connection_id)
     payload: dict[str, Any] = {
         "summary": built.text("summary")[:100],
@@ -452,6 +464,52 @@ def _resolve(built: Built) -> Call:
     return Call("alert.resolve", Target("alert", str(alert.id), alert.subject_label), {})
 
 
+def _detection(built: Built) -> Detection:
+    found: Detection | None = (
+        built.lookups.get(Detection, built.event.subject_id) if built.event.subject_type == "detection" else None
+    )
+    if found is None:
+        raise Skip("The event is not about a detection.")
+    return found
+
+
+def _detection_target(found: Detection) -> Target:
+    on = f" on {found.device_name}" if found.device_name else ""
+    return Target("detection", str(found.id), f"{found.title}{on}"[:200])
+
+
+def _isolate(built: Built) -> Call:
+    found = _detection(built)
+    return Call("detection.isolate", _detection_target(found), {"comment": built.text("comment")})
+
+
+def _resolve_detection(built: Built) -> Call:
+    return Call("detection.resolve", _detection_target(_detection(built)), {})
+
+
+def _false_positive(built: Built) -> Call:
+    found = _detection(built)
+    payload = {"reason": built.text("reason"), "scope": str(built.params.get("scope") or ""), "days": ""}
+    return Call("detection.false_positive", _detection_target(found), payload)
+
+
+def _describe_isolate(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
+    said = f"Isolate the endpoint of “{_label(target)}”" if _label(target) else "Isolate the detection's endpoint"
+    return ActionText(f"{said} (at the tool that reported it)")
+
+
+def _describe_resolve_detection(
+    params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None
+) -> ActionText:
+    said = f"Resolve the detection “{_label(target)}”" if _label(target) else "Resolve the detection"
+    return ActionText(f"{said} (at the tool that reported it)")
+
+
+def _describe_false_positive(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
+    said = f"Mark “{_label(target)}” a false positive" if _label(target) else "Mark the detection a false positive"
+    return _quoted(said, _text(params, "reason"), "Reason")
+
+
 def _email(built: Built) -> Call:
     to = built.text("to").strip()
     if "@" not in to:
@@ -461,6 +519,12 @@ def _email(built: Built) -> Call:
 
 
 TEXT = "text"
+SUPPRESSION_SCOPE_CHOICES = (
+    ("hash", "File hash"),
+    ("path", "File path"),
+    ("device", "Endpoint"),
+    ("customer", "Customer (every detection)"),
+)
 ACTION_TYPES: dict[str, ActionType] = {
     a.key: a
     for a in (
@@ -524,6 +588,40 @@ ACTION_TYPES: dict[str, ActionType] = {
             _resolve,
             _describe_resolve,
             help="An alert NinjaOne holds is reset in NinjaOne too.",
+        ),
+        ActionType(
+            "isolate_endpoint",
+            "Isolate the endpoint",
+            "detection.isolate",
+            (Field("comment", "Comment sent to the tool", TEXT),),
+            frozenset({"detection"}),
+            _isolate,
+            _describe_isolate,
+            help="At the endpoint-security tool that reported the detection (SentinelOne). Nothing is sent for an "
+            "endpoint already isolated.",
+        ),
+        ActionType(
+            "resolve_detection",
+            "Resolve the detection",
+            "detection.resolve",
+            (),
+            frozenset({"detection"}),
+            _resolve_detection,
+            _describe_resolve_detection,
+            help="At the tool that reported it.",
+        ),
+        ActionType(
+            "mark_false_positive",
+            "Mark the detection a false positive",
+            "detection.false_positive",
+            (
+                Field("reason", "Reason", TEXT),
+                Field("scope", "Suppress by", "enum", SUPPRESSION_SCOPE_CHOICES),
+            ),
+            frozenset({"detection"}),
+            _false_positive,
+            _describe_false_positive,
+            help="At the tool, and Vectis keeps a suppression with the reason.",
         ),
         ActionType(
             "send_email",

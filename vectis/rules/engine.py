@@ -36,6 +36,7 @@ from vectis.models import (
     RuleVersion,
     Ticket,
 )
+from vectis.models.security import Detection
 from vectis.platform import db
 from vectis.platform.bulk import update_by_id, upsert
 from vectis.rules import conditions
@@ -62,7 +63,11 @@ EVENT_COLUMNS = (
     "occurred_at",
 )
 PAUSED = "The rule was paused or set to dry-run before this was sent."
-SUBJECTS: dict[str, type[Any]] = {"ticket": Ticket, "alert": Alert}  # read per batch, not per fire
+SUBJECTS: dict[str, type[Any]] = {
+    "ticket": Ticket,
+    "alert": Alert,
+    "detection": Detection,
+}  # read per batch, not per fire
 SENT = ("sending", "ok", "queued", "failed")
 _compiled: dict[tuple[int, int, int], conditions.Compiled] = {}  # (tenant, rule, version) -> compiled tree
 
@@ -166,6 +171,8 @@ def record_of(event: Event, customers: Mapping[int, dict[str, Any]]) -> dict[str
     return {
         **event.data,
         "event.trigger": event.trigger,
+        "event.subject_type": event.subject_type,
+        "event.subject_id": event.subject_id,
         **customers.get(event.customer_id or 0, {"customer.id": event.customer_id}),
         "title": event.title,
         "event.occurred_at": event.occurred_at,

@@ -9,13 +9,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from vectis.connectors import registry
 from vectis.connectors.capabilities import WritesTickets, supports
 from vectis.events.fields import Field
 from vectis.models import AlertMute, Connection, SyncRun, Ticket
+from vectis.models.security import Detection, Suppression
 from vectis.platform import db
 from vectis.platform.dates import when
 from vectis.rules.conditions import PredicateSpec
@@ -30,7 +31,8 @@ PREDICATES: dict[str, PredicateSpec] = {
         ),
         PredicateSpec(
             "no_suppression",
-            "No existing suppression (mute) of this condition for this customer",
+            "No existing suppression: a mute of this condition for this customer, or for a detection a false "
+            "positive's suppression of its file, endpoint or customer",
             (Field("condition", "Condition (empty: the alert's own)", "text"),),
         ),
     )
@@ -77,6 +79,8 @@ class Resolver:
         customer_id = record.get("customer.id")
         if name == "no_open_ticket":
             return self.no_open_ticket(customer_id, float(params.get("hours") or 24), record)
+        if name == "no_suppression" and record.get("event.subject_type") == "detection":
+            return self.no_detection_suppression(record.get("event.subject_id"))
         if name == "no_suppression":
             condition = str(
                 params.get("condition")
@@ -131,3 +135,35 @@ class Resolver:
             }
         until = self._mutes.get((customer_id, condition))
         return (True, "no mute") if until is None else (False, f"muted until {when(until)}")
+
+    def no_detection_suppression(self, detection_id: Any) -> tuple[bool, Any]:
+        """Whether a false positive's suppression covers the detection: the same file hash or path at the same
+        customer, the same endpoint, or the whole customer; expired ones do not count."""
+        found = self.session.get(Detection, int(detection_id)) if str(detection_id or "").isdigit() else None
+        if found is None:
+            return True, "the detection is gone"
+        by = [
+            (scope, value)
+            for scope, value in (
+                ("hash", found.file_hash),
+                ("path", found.file_path),
+                ("device", found.device_external_id),
+                ("customer", str(found.customer_id) if found.customer_id else None),
+            )
+            if value
+        ]
+        if not by:
+            return True, "nothing to match a suppression by"
+        suppression = self.session.scalars(
+            select(Suppression)
+            .where(
+                or_(*(and_(Suppression.scope == scope, Suppression.value == value) for scope, value in by)),
+                or_(Suppression.customer_id.is_(None), Suppression.customer_id == found.customer_id),
+                or_(Suppression.expires_at.is_(None), Suppression.expires_at > self.now),
+            )
+            .order_by(Suppression.id)
+            .limit(1)
+        ).first()
+        if suppression is None:
+            return True, "no suppression"
+        return False, f"suppressed by {suppression.created_by}: {suppression.reason}"

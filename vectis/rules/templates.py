@@ -98,6 +98,40 @@ TEMPLATES: dict[str, Template] = {
             },
         ),
         Template(
+            "high_severity_detection_ticket",
+            "High-severity detection with no matching ticket → create a ticket",
+            "A critical or high detection from endpoint security (SentinelOne), when the customer has no ticket opened in "
+            "the last 24 hours and no false positive suppresses it, creates a ticket on the customer's usual board at "
+            "an urgent priority.",
+            {
+                "trigger": "security.detection_created",
+                "conditions": _all(
+                    {
+                        "type": "group",
+                        "match": "any",
+                        "items": [
+                            {"type": "leaf", "field": "detection.severity", "op": "is", "value": "critical"},
+                            {"type": "leaf", "field": "detection.severity", "op": "is", "value": "high"},
+                        ],
+                    },
+                    {"type": "predicate", "name": "no_open_ticket", "params": {"hours": 24}},
+                    {"type": "predicate", "name": "no_suppression", "params": {}},
+                ),
+                "actions": [
+                    {
+                        "type": "create_ticket",
+                        "params": {
+                            "summary": "{title}",
+                            "description": "{source} reports {detection.title} ({detection.classification}, "
+                            "{detection.severity}) on {device.name}. Isolate, resolve or mark it a false positive "
+                            "from the customer's Security tab in Vectis.",
+                        },
+                    }
+                ],
+                "cooldown_minutes": 60,
+            },
+        ),
+        Template(
             "waiting_ticket_close",
             "Ticket waiting 7+ days → note and close",
             "A ticket left in a waiting status for seven days gets an internal note and is closed.",

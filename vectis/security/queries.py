@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, Select, exists, func, select, true
@@ -198,7 +198,7 @@ def _cards(session: Session, statement: Select[Any]) -> list[Card]:
 
 
 def _columns() -> Select[Any]:
-    return (
+    columns = (
         select(
             Detection.id,
             Detection.title,
@@ -223,6 +223,7 @@ def _columns() -> Select[Any]:
         .join(Connection, Connection.id == Detection.connection_id)
         .outerjoin(Customer, Customer.id == Detection.customer_id)
     )
+    return cast("Select[Any]", columns)
 
 
 def listing(session: Session, filters: Filters, customer_ids: Sequence[int] | None = None) -> Listing:

@@ -75,7 +75,9 @@ def show(customer_id: int) -> Response:
     return hub_page(customer_id, None)
 
 
-@bp.get("/customers/<pid(customer):customer_id>/<any(tickets, alerts, security, devices, backups, contracts, timeline):tab>")
+@bp.get(
+    "/customers/<pid(customer):customer_id>/<any(tickets, alerts, security, devices, backups, contracts, timeline):tab>"
+)
 @signed_in
 def tab(customer_id: int, tab: str) -> Response:
     return hub_page(customer_id, tab)
