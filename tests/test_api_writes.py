@@ -207,6 +207,8 @@ def test_a_priority_named_or_by_its_id_reaches_connectwise(app: Flask, desk: Des
     ok(post(app, desk.tenant, raw, path, {"priority": str(was)}))  # back, by the PSA's id
     assert at_vendor.priority_id == was
     refused(post(app, desk.tenant, raw, path, {"priority": "Urgent"}), 422, "Choose one of: Priority 1 - Emergency")
+    # A name with a line break in it is quoted back in the answer's error header, which may hold none (it was a 500).
+    refused(post(app, desk.tenant, raw, path, {"priority": "Urgent\r\nnow"}), 422, "is not one of the PSA")
 
 
 def test_a_new_ticket_is_created_at_connectwise_and_its_id_answered(app: Flask, desk: Desk) -> None:

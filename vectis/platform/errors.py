@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -39,10 +40,14 @@ API_PREFIX = "/api/"
 _PLAIN = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "…": "...", "—": "-", "–": "-", "→": "->", "·": "-"})
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]+")
+
+
 def header_text(message: str) -> str:
     """``message`` as a header value can carry it: typographic punctuation made plain, anything else outside
-    Latin-1 replaced by "?"."""
-    return message.translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
+    Latin-1 replaced by "?", and line breaks and other control characters (a client's own text quoted back, which
+    werkzeug refuses in a header) made one space."""
+    return _CONTROLS.sub(" ", message.translate(_PLAIN)).encode("latin-1", "replace").decode("latin-1")
 
 
 def problem_response(status: int, message: str, title: str | None = None, **extra: object) -> Response:
