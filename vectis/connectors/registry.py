@@ -7,6 +7,7 @@ from vectis.connectors.base import Connector
 from vectis.connectors.connectwise import ConnectWiseConnector
 from vectis.connectors.keepit import KeepitConnector
 from vectis.connectors.ninjaone import NinjaOneConnector
+from vectis.connectors.sentinelone import SentinelOneConnector
 from vectis.connectors.veeam import VeeamConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
@@ -14,6 +15,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     VeeamConnector.key: VeeamConnector,
     KeepitConnector.key: KeepitConnector,
     NinjaOneConnector.key: NinjaOneConnector,
+    SentinelOneConnector.key: SentinelOneConnector,
 }
 
 

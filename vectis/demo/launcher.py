@@ -35,6 +35,7 @@ SIMULATOR_PORTS = {
     18081: "the Keepit simulator",
     18082: "the ConnectWise simulator",
     18083: "the NinjaOne simulator",
+    18084: "the SentinelOne simulator",
 }
 
 

@@ -20,7 +20,7 @@ from vectis.query import examples
 from vectis.query.spec import parse
 from vectis.rules.definition import normalized
 from vectis.rules.templates import TEMPLATES
-from vectis.simulators import connectwise, keepit, ninjaone
+from vectis.simulators import connectwise, keepit, ninjaone, sentinelone
 
 DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
 
@@ -66,6 +66,10 @@ DEMO_NINJAONE = {
     "client_secret": ninjaone.DEMO_CLIENT_SECRET,
     "region": "app",
 }
+
+# Acme's SentinelOne console is the simulator (the Procfile's `sentinelone` process), typed in as its Console URL; its
+# sites link to the Veeam customers by name, and its threats land as detections.
+DEMO_SENTINELONE = {"console_url": "http://127.0.0.1:18084", "api_token": sentinelone.DEMO_API_TOKEN}
 
 DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
 DEMO_USERS = (
@@ -115,6 +119,7 @@ def seed_demo() -> None:
             ("keepit", "Keepit", DEMO_KEEPIT, False, now + timedelta(minutes=1)),
             ("connectwise", "ConnectWise PSA", DEMO_CONNECTWISE, False, now + timedelta(minutes=2)),
             ("ninjaone", "NinjaOne", DEMO_NINJAONE, False, now + timedelta(minutes=3)),
+            ("sentinelone", "SentinelOne", DEMO_SENTINELONE, False, now + timedelta(minutes=4)),
         ):
             if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
                 continue
