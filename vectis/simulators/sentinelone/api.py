@@ -60,10 +60,14 @@ def _http_error(error: HTTPException) -> Response:
 
 
 def _kept(body: Any) -> Any:
-    """What the received log keeps of a body: the token that api-token-details is asked about is not kept."""
-    if isinstance(body, dict) and isinstance(body.get("data"), dict) and "apiToken" in body["data"]:
-        return {**body, "data": {**body["data"], "apiToken": "(hidden)"}}
-    return body
+    """What the received log keeps of a body: an API token in it (what api-token-details is asked about, in
+    ``data`` or sent wrongly beside it) is not kept."""
+    if not isinstance(body, dict):
+        return body
+    kept = {key: "(hidden)" if key == "apiToken" else value for key, value in body.items()}
+    if isinstance(kept.get("data"), dict):
+        kept["data"] = _kept(kept["data"])
+    return kept
 
 
 @api.before_app_request
