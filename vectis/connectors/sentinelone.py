@@ -228,12 +228,12 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
 
     # --- requests ---------------------------------------------------------------------------------
 
-    def _reach(self, exc: ConnectorError) -> ConnectorError:
-        """A connection failure in S1's words: a console that does not answer, or one that is too slow. An uncertain
-        write stays uncertain (the action reads back)."""
-        if isinstance(exc, UncertainOutcome):
+    def _reach(self, exc: ConnectorError, *, reading: bool) -> ConnectorError:
+        """A connection failure in S1's words: a console that does not answer, or one that is too slow. An action
+        that may have landed stays uncertain (the verb reads the tool back); a read that timed out is only slow."""
+        if isinstance(exc, UncertainOutcome) and not reading:
             return exc
-        if exc.message.startswith("Connection timed out"):
+        if exc.message.startswith("Connection timed out") or isinstance(exc, UncertainOutcome):
             return ConnectorError(MESSAGES["timeout"].format(host=self._host), permanent=False)
         if exc.message.startswith("Connection") or "could not be found" in exc.message:
             return ConnectorError(MESSAGES["unreachable"].format(host=self._host), permanent=exc.permanent)
@@ -252,6 +252,8 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
 
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         """``method path`` with the token; S1's refusals in words; the answer's JSON."""
+        # api-token-details is a POST only to keep the token out of the URL: it reads.
+        reading = method == "GET" or path == TOKEN_DETAILS
         headers = {"Authorization": f"ApiToken {self.config['api_token']}", "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -265,13 +267,13 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
                 retry=True,  # every call here reads, or sets a state (repeating it changes nothing)
             )
         except ConnectorError as exc:
-            raise self._reach(exc) from None
+            raise self._reach(exc, reading=reading) from None
         status = response.status_code
         if status == 401:
             expired = "expired" in self._detail(response.text).lower()
             raise ConnectorError(MESSAGES["expired" if expired else 401], permanent=True, status=401)
         if status == 403:
-            what = "read sites and threats" if method == "GET" else "take response actions"
+            what = "read sites and threats" if reading else "take response actions"
             raise ConnectorError(MESSAGES[403].format(what=what), permanent=True, status=403)
         if status in (404, 405) or 300 <= status < 400:
             raise ConnectorError(MESSAGES["not_s1"].format(host=self._host, path=path), permanent=True, status=status)
