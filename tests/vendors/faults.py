@@ -31,7 +31,7 @@ from vectis.models import Base, SyncRun
 from vectis.platform import db
 from vectis.platform.config import ROOT, Settings
 from vectis.platform.crypto import SealedType
-from vectis.simulators import connectwise, keepit, ninjaone, vspc
+from vectis.simulators import connectwise, keepit, ninjaone, sentinelone, vspc
 from vectis.simulators.base.state import SimState
 
 # Every table a sync or the rules refresh after it writes for a tenant.
@@ -39,7 +39,7 @@ SYNCED_TABLES = (
     "customers", "customer_links", "contacts", "backup_connectors", "backup_connector_status", "backup_runs",
     "backup_audit_events", "timeline_events", "ticket_boards", "ticket_statuses", "ticket_priorities", "tickets",
     "ticket_notes", "ticket_status_changes", "ticket_related", "alerts", "rule_events", "stream_cursors",
-    "psa_members", "contracts", "contract_line_items", "devices", "vendor_alerts",
+    "psa_members", "contracts", "contract_line_items", "devices", "vendor_alerts", "detections",
 )  # fmt: skip
 # Moments Vectis notes about its own work (when it wrote or last saw a row), not facts from the vendor.
 OBSERVED = {
@@ -170,6 +170,14 @@ def poison_ninjaone(state: Any) -> None:
     next(iter(state.alerts.values()))["message"] = HUGE
 
 
+def poison_sentinelone(state: Any) -> None:
+    next(iter(state.sites.values()))["name"] = "Null\x00 Byte Ltd"
+    threats = list(state.threats.values())
+    threats[0]["threatInfo"]["threatName"] = "lb3\x00.exe"
+    threats[1]["threatInfo"]["filePath"] = HUGE
+    threats[2]["threatInfo"]["createdAt"] = NEVER  # (its updatedAt stays: S1's own filters and sort read that)
+
+
 VENDORS = (
     Vendor(
         "veeam",
@@ -240,6 +248,18 @@ VENDORS = (
         poison=poison_ninjaone,
         url_templates=lambda url: {"ninjaone": url},
         out_of_range=repr(NEVER_EPOCH),
+    ),
+    Vendor(
+        "sentinelone",
+        small=lambda now: sentinelone.SentinelOneState.seeded(now=now),
+        large=lambda now: sentinelone.SentinelOneState.at_scale(sites=20, threats=3000, now=now),
+        wsgi=sentinelone.create_app,
+        config=lambda url: {"console_url": url, "api_token": sentinelone.DEMO_API_TOKEN},
+        five_xx="errors_5xx",
+        latency=0.5,
+        killed_after=1000,  # the sites and the first page of threats (1,000 a page)
+        storm_limit=1,  # its small sync is three requests: only one a second meets a 429
+        poison=poison_sentinelone,
     ),
 )
 

@@ -55,7 +55,10 @@ TOKEN_DETAILS = f"{API}/users/api-token-details"
 SITE_PAGE = 1000  # the most S1 gives per page
 THREAT_PAGE = 1000
 FIRST_WINDOW = timedelta(days=30)  # the first sync: every threat updated this recently, and every unresolved one
-EXPIRY_WARNING = timedelta(days=14)  # the Test button warns of a token that expires sooner than this
+EXPIRY_WARNING = timedelta(days=14)
+# Windows' longest path (macOS and Linux allow less): anything longer is not a path, and is cut there, so what is
+# stored beside it (the timeline's line of classification, confidence and path) stays within what Vectis keeps.
+FILE_PATH_MAX = 32_767  # the Test button warns of a token that expires sooner than this
 
 MESSAGES = {
     401: "401 Unauthorized — SentinelOne did not accept this API token. Copy it again (it is shown once, when it is "
@@ -162,7 +165,7 @@ def parse_threat(item: dict[str, Any]) -> DetectionRecord | None:
         verdict=VERDICT.get(str(info.get("analystVerdict") or "")),
         isolation=ISOLATION.get(str(agent.get("agentNetworkStatus") or "")),
         classification=classification,
-        file_path=_text(info.get("filePath")),
+        file_path=(_text(info.get("filePath")) or "")[:FILE_PATH_MAX] or None,
         file_hash=_text(info.get("sha256")) or _text(info.get("sha1")),
         details=details,
     )

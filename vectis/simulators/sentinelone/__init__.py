@@ -69,7 +69,8 @@ Data
     worm, a Mac trojan, PUAs, a hacktool, a fileless exploit, one of confidence ``n/a``), two resolved as true
     positives, one resolved as a false positive, three in progress, and the agent of the newest ransomware already
     disconnected. ``SentinelOneState.at_scale()``: 500 sites (the VSPC benchmark's names), about 5,000 agents and
-    5,000 threats over 30 days. Both are deterministic for a given ``seed`` and ``now``; what the API and the
+    5,000 threats over four
+    weeks. Both are deterministic for a given ``seed`` and ``now``; what the API and the
     controls change is stamped with ``state.clock()`` (wall time).
 
 Fault knobs

@@ -343,7 +343,9 @@ def build_demo(data: SentinelOneData, seed: int, now: float | None) -> Generator
 
 def build_at_scale(data: SentinelOneData, seed: int, now: float | None, *, sites: int, threats: int) -> Generator:
     """A large MSP for benchmarks: ``sites`` sites named as the VSPC benchmark's companies, about ten agents each,
-    and ``threats`` threats over the last 30 days (most unresolved, a quarter resolved), a few agents disconnected."""
+    and ``threats`` threats over the last four weeks (most unresolved, a quarter resolved), a few agents
+    disconnected. Four weeks, not 30 days: every threat is inside a first sync's 30-day window however long after
+    ``now`` it runs that day, so two syncs of the same data read the same threats."""
     generator = Generator(seed, now)
     customers = Msp.drawn(seed, sites, BENCH_JOBS).listed()
     rng = generator.rng
@@ -360,7 +362,7 @@ def build_at_scale(data: SentinelOneData, seed: int, now: float | None, *, sites
         if status != "unresolved":
             verdict = rng.choices(["true_positive", "false_positive", "suspicious"], weights=[80, 12, 8])[0]
         agent = rng.choice(macs if kind.os_type == "macos" else windows)
-        generator.threat(data, agent, kind, status=status, verdict=verdict, created=generator.ago(0.01, 30))
+        generator.threat(data, agent, kind, status=status, verdict=verdict, created=generator.ago(0.01, 28))
     for agent in rng.sample(agents, max(len(agents) // 200, 1)):
         agent["networkStatus"] = "disconnected"
     return generator

@@ -118,7 +118,7 @@ class SentinelOneState(SimState[Faults], SentinelOneData):
     def at_scale(
         cls, *, sites: int = 500, threats: int = 5_000, seed: int = 1, now: datetime | None = None
     ) -> SentinelOneState:
-        """A large MSP for benchmarks: by default 500 sites (about 5,000 agents) and 5,000 threats over 30 days."""
+        """A large MSP for benchmarks: by default 500 sites (about 5,000 agents) and 5,000 threats over four weeks."""
         state = cls()
         generator = build_at_scale(state, seed, _epoch_of(now), sites=sites, threats=threats)
         state.now = generator.now
