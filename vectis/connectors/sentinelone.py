@@ -47,7 +47,7 @@ from vectis.connectors.base import (
     Stream,
 )
 from vectis.connectors.capabilities import Request, RespondsOnEndpoints
-from vectis.platform.dates import parse_instant
+from vectis.platform.dates import calendar_day, parse_instant, utc
 from vectis.platform.http import ConnectorError, UncertainOutcome
 
 API = "/web/api/v2.1"
@@ -169,12 +169,6 @@ def parse_threat(item: dict[str, Any]) -> DetectionRecord | None:
         file_hash=_text(info.get("sha256")) or _text(info.get("sha1")),
         details=details,
     )
-
-
-def _expiry(value: Any) -> str | None:
-    """``3 March 2027``: the day a token expires, as the Test button says it."""
-    moment = parse_time(value)
-    return f"{moment.day} {moment.strftime('%B')} {moment.year}" if moment else None
 
 
 class SentinelOneConnector(Connector, RespondsOnEndpoints):
@@ -325,7 +319,9 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
         expires = parse_time(data.get("expiresAt"))
         if expires is None:
             return f"Connected to SentinelOne: {sites_said}."
-        message = f"Connected to SentinelOne: {sites_said}; the API token expires on {_expiry(data['expiresAt'])}."
+        message = (
+            f"Connected to SentinelOne: {sites_said}; the API token expires on {calendar_day(utc(expires).date())}."
+        )
         left = expires - datetime.now(UTC)
         if left < EXPIRY_WARNING:
             days = max(left.days, 0)
@@ -359,7 +355,7 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
         after = (cursor or {}).get("updated_after")
         params: dict[str, Any] = {"limit": stream.page_size, "sortBy": "updatedAt", "sortOrder": "asc"}
         if not isinstance(after, str) or parse_time(after) is None:
-            since = (datetime.now(UTC) - FIRST_WINDOW).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            since = (datetime.now(UTC) - FIRST_WINDOW).isoformat(timespec="microseconds").replace("+00:00", "Z")
             # The unresolved threats the window leaves out, with no cursor: a sync stopped here starts again.
             older = {**params, "resolved": "false", "updatedAt__lt": since}
             for items in self._items(stream.path, older):
