@@ -17,6 +17,9 @@ from sqlalchemy import select
 from tests.conftest import login
 from tests.vendors.faults import busiest_second
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync, wait_for_the_hung_request
+from vectis.actions.base import Outcome, Target
+from vectis.actions.perform import perform
+from vectis.audit.actors import Actor
 from vectis.connectors import sentinelone
 from vectis.connectors.base import CustomerRecord, DetectionRecord
 from vectis.connectors.capabilities import ENDPOINT_ACTIONS, Request, RespondsOnEndpoints, supports
@@ -37,6 +40,7 @@ from vectis.models.security import Detection
 from vectis.platform import db
 from vectis.platform.http import ConnectorError
 from vectis.platform.queues import redis
+from vectis.security.service import refresh_isolation
 from vectis.simulators.sentinelone import API, DEMO_API_TOKEN, SentinelOneState, create_app
 
 Json = dict[str, Any]
@@ -367,7 +371,7 @@ def test_a_sync_links_sites_to_customers_and_lands_threats_as_detections(app: Fl
     assert run.counts == {"sites": 12, "threats": 15}
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         customers = {c.id: c.name for c in s.scalars(select(Customer))}
-        links = {link.external_id: link.customer_id for link in s.scalars(select(CustomerLink))}
+        links = {link.external_id: link.customer_id or 0 for link in s.scalars(select(CustomerLink))}
         cursor = s.scalar(select(StreamCursor.cursor).where(StreamCursor.stream == "threats"))
     assert set(customers.values()) == {site["name"] for site in s1.state.sites.values()}
     assert {customers[links[site_id]] for site_id in s1.state.sites} == set(customers.values())
@@ -400,3 +404,48 @@ def test_a_sync_links_sites_to_customers_and_lands_threats_as_detections(app: Fl
     assert second.status == "succeeded" and second.counts == {"sites": 12, "threats": 1}
     assert detections(app, setup)[changed].status == "resolved"
     assert sync(app, setup).counts.get("threats", 0) == 0
+
+
+# --- the detection verbs, end to end ------------------------------------------------------------------
+
+SAM = Actor("user", None, "sam@msp.test", "technician")
+
+
+def act(
+    app: Flask, setup: Setup, verb: str, detection_id: int, payload: Json | None = None, *, dry: bool = False
+) -> Outcome:
+    with app.test_request_context(), db.tenant_session(setup.tenant_id) as s:
+        return perform(
+            verb, Target("detection", str(detection_id), "detection"), payload or {}, actor=SAM, surface="ui",
+            dry_run=dry, session=s, tenant_id=setup.tenant_id,
+        )  # fmt: skip
+
+
+def test_the_detection_verbs_send_what_their_dry_run_shows_and_read_sentinelone_back(app: Flask, s1: S1) -> None:
+    s1.state.transition_seconds = 0.4
+    setup = add_connection(app, new_tenant(app), "sentinelone", s1.config)
+    assert sync(app, setup).status == "succeeded"
+    rows = detections(app, setup)
+    open_one = next(r for r in rows.values() if r.status == "open" and r.isolation == "connected")
+    built = SentinelOneConnector.__new__(SentinelOneConnector)
+    for verb, request, payload in (
+        ("detection.isolate", built.isolate_request(open_one.device_external_id or "", comment=""), {}),
+        ("detection.resolve", built.resolve_request(open_one.external_id), {}),
+        ("detection.false_positive", built.false_positive_request(open_one.external_id, reason=""), {"reason": "ours"}),
+    ):
+        preview = act(app, setup, verb, open_one.id, payload, dry=True)
+        assert preview.result == "dry_run" and preview.preview is not None, preview.message
+        assert preview.preview.requests == [{"vendor": "SentinelOne", **as_sent(request), "unknown": None}]
+    assert s1.requests("POST /agents/actions/disconnect") == 0 and s1.requests("POST /threats/incident") == 0
+    isolated = act(app, setup, "detection.isolate", open_one.id)
+    assert isolated.ok and isolated.response == {"isolation": "isolating"}, isolated.message
+    assert detections(app, setup)[open_one.external_id].isolation == "isolating"
+    time.sleep(0.5)
+    with app.test_request_context(), db.tenant_session(setup.tenant_id) as s:
+        row = s.get(Detection, open_one.id)
+        assert row is not None and refresh_isolation(s, row) == "isolated"
+    resolved = act(app, setup, "detection.resolve", open_one.id)
+    assert resolved.ok and resolved.message.startswith("Resolved in SentinelOne"), resolved.message
+    assert detections(app, setup)[open_one.external_id].status == "resolved"
+    judged = act(app, setup, "detection.false_positive", open_one.id, {"reason": "our own build tool"})
+    assert judged.ok and judged.response["verdict"] == "false_positive", judged.message

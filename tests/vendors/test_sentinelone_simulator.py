@@ -232,7 +232,11 @@ def test_threats_filter_as_an_incremental_reader_asks_and_page_stably_by_updated
 
 def test_disconnect_is_pending_then_confirmed_and_connect_mirrors_it(sim: Sim) -> None:
     agent = next(a for a in sim.state.agents.values() if a["networkStatus"] == "connected")
-    status = lambda: sim.get("/agents", ids=agent["id"]).json()["data"][0]["networkStatus"]  # noqa: E731
+
+    def status() -> str:
+        found: str = sim.get("/agents", ids=agent["id"]).json()["data"][0]["networkStatus"]
+        return found
+
     response = sim.post("/agents/actions/disconnect", {"filter": {"ids": [agent["id"]]}})
     assert response.status_code == 200 and response.json() == {"data": {"affected": 1}}
     assert status() == "disconnecting"
