@@ -43,7 +43,7 @@ def psa_northwind(app: Flask, northwind: TenantFixture) -> Iterator[connectwise.
     forget_synced(app, northwind.id)
 
 
-def synced_tickets() -> Select[tuple[Ticket]]:
+def synced_tickets() -> Select[Ticket]:
     """The tickets psa_northwind's sync wrote. Other tests' rows may share the worker's tenant (the query builder's
     world leaves an open "NW-1" on no board), so a test that takes "the first open ticket" takes it from here."""
     return (
