@@ -40,6 +40,8 @@ from werkzeug.test import TestResponse
 
 import vectis.capabilities  # noqa: F401 - registers every verb before a test module reads VERBS
 from tests.device_world import device, org, write
+from tests.security_world import detection, site
+from tests.security_world import write as write_detections
 from vectis import create_app
 from vectis.actions import Target
 from vectis.demo.seed import DEMO_PASSWORD, demo_totp_secret, seed_demo
@@ -484,6 +486,15 @@ def a_device(app: Flask, tenant_id: int) -> int:
     organisation = org(app, tenant_id, existing=customer_id)
     return write(app, tenant_id, [device("ROUTE-PC01", organisation, external_id=f"route-{customer_id}")])[
         f"route-{customer_id}"
+    ]
+
+
+def a_detection(app: Flask, tenant_id: int) -> int:
+    """One open detection at a site linked to a fresh customer, written as an endpoint-security sync writes it, for
+    object-route tests to share."""
+    where = site(app, tenant_id)
+    return write_detections(app, where, [detection(where, "Route.Test", external_id=f"route-{where.customer_id}")])[
+        f"route-{where.customer_id}"
     ]
 
 

@@ -28,10 +28,13 @@ from tests.conftest import (
     serving,
     waiting_account,
 )
-from tests.vendors.support import serve_app
+from tests.vendors.support import Setup, add_connection, serve_app
 from vectis.actions import VERBS, Actor, Applied, Target, perform
 from vectis.actions.base import Context, RateLimit, Verb
+from vectis.connectors.factory import seal_config
+from vectis.connectors.sentinelone import parse_threat
 from vectis.demo.seed import DEMO_PASSWORD
+from vectis.devices.writer import links_of
 from vectis.models import (
     RETENTION_DAYS,
     Alert,
@@ -54,8 +57,12 @@ from vectis.platform.config import ROOT
 from vectis.platform.crypto import Sealed
 from vectis.platform.queues import queue
 from vectis.query import examples
+from vectis.security.writer import write_detections
 from vectis.simulators.connectwise import DEMO_COMPANY_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, ConnectWiseState
 from vectis.simulators.connectwise import create_app as create_cw_app
+from vectis.simulators.sentinelone import DEMO_API_TOKEN as SENTINELONE_TOKEN
+from vectis.simulators.sentinelone import SentinelOneState
+from vectis.simulators.sentinelone import create_app as create_s1_app
 
 
 def actor(user: MadeUser, role: str) -> Actor:
@@ -526,6 +533,47 @@ def token_revoke(acme: TenantFixture, make_user: Callable[..., MadeUser], app: F
     return build
 
 
+def detection_cases(
+    acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask, s1: tuple[SentinelOneState, str]
+) -> dict[str, Callable[[], Case]]:
+    """Each detection verb on a fresh threat at the SentinelOne simulator (on a connected agent of its own, so every
+    isolate has something to do), stored as acme's sync would store it; it fails on a ghost detection."""
+    state, url = s1
+    config = {"console_url": url, "api_token": SENTINELONE_TOKEN}
+    with app.app_context(), db.tenant_session(acme.id) as s:  # one per vendor: acme's own, pointed at the simulator
+        held = s.scalar(select(Connection).where(Connection.vendor == "sentinelone"))
+        held_id = held.id if held is not None else None
+        if held is not None:
+            seal_config(held, config, app.config["VECTIS_SETTINGS"])
+            held.rate_limit_per_second = 200.0  # as add_connection's: sixteen calls in a row wait for nothing
+    setup = Setup(acme.id, held_id) if held_id is not None else add_connection(app, acme.id, "sentinelone", config)
+    agents = iter(sorted(a for a, agent in state.agents.items() if agent["networkStatus"] == "connected"))
+
+    def fresh(isolated: bool = False) -> Target:
+        agent = next(agents)
+        if isolated:
+            state.agents[agent]["networkStatus"] = "disconnected"
+        record = parse_threat(
+            state.threat_view(state.add_threat(agent, classification=None, confidence=None, name=None))
+        )
+        assert record is not None
+        with app.app_context(), db.tenant_session(acme.id) as s:
+            connection = s.get(Connection, setup.connection_id)
+            assert connection is not None
+            (detection_id,) = write_detections(s, connection, "SentinelOne", [record], links_of(s, connection)).values()
+        return Target("detection", str(detection_id), record.title)
+
+    def on_threat(payload: dict[str, Any], *, isolated: bool = False) -> Callable[[], Case]:
+        return on_object(make_user, acme, lambda: fresh(isolated), payload, None)
+
+    return {
+        "detection.isolate": on_threat({"comment": "Checking"}),
+        "detection.release": on_threat({}, isolated=True),
+        "detection.resolve": on_threat({}),
+        "detection.false_positive": on_threat({"reason": "Our own build tool"}),
+    }
+
+
 def query_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask) -> dict[str, Callable[[], Case]]:
     """Saved queries: a technician saves one, and changes or deletes their own; a broken spec or someone else's
     query fails."""
@@ -629,11 +677,23 @@ def connectwise() -> Iterator[tuple[ConnectWiseState, str]]:
         yield state, url
 
 
+@pytest.fixture
+def sentinelone() -> Iterator[tuple[SentinelOneState, str]]:
+    state = SentinelOneState.seeded()
+    for url in serve_app(create_s1_app(state)):
+        yield state, url
+
+
 def test_it_writes_exactly_one_audit_row_for_every_outcome_of_every_verb(
-    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser], connectwise: tuple[ConnectWiseState, str]
+    app: Flask,
+    acme: TenantFixture,
+    make_user: Callable[..., MadeUser],
+    connectwise: tuple[ConnectWiseState, str],
+    sentinelone: tuple[SentinelOneState, str],
 ) -> None:
     with serving(app) as port:  # a test delivery goes round the app's own address over HTTP
-        _every_outcome_of_every_verb(app, acme, cases(acme, make_user, app, connectwise, port))
+        table = {**cases(acme, make_user, app, connectwise, port), **detection_cases(acme, make_user, app, sentinelone)}
+        _every_outcome_of_every_verb(app, acme, table)
 
 
 def _every_outcome_of_every_verb(app: Flask, acme: TenantFixture, table: dict[str, Callable[[], Case]]) -> None:

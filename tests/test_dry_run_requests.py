@@ -184,7 +184,13 @@ def cases(app: Flask, desk: Desk) -> dict[str, Case]:
 
 
 # Verbs whose vendor is not ConnectWise: their previews are compared with what that vendor's simulator received there.
-ELSEWHERE = {"alert.resolve": "tests/vendors/test_ninjaone_alerts.py (NinjaOne's reset)"}
+ELSEWHERE = {
+    "alert.resolve": "tests/vendors/test_ninjaone_alerts.py (NinjaOne's reset)",
+    **dict.fromkeys(
+        ("detection.isolate", "detection.release", "detection.resolve", "detection.false_positive"),
+        "tests/vendors/test_sentinelone.py (SentinelOne's response actions)",
+    ),
+}
 
 
 def writes(state: ConnectWiseState, since: int) -> list[tuple[str, str, Any]]:

@@ -163,3 +163,12 @@ def test_each_failed_sync_doubles_the_wait_before_the_next_until_six_hours_and_a
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         statuses = list(s.scalars(select(SyncRun.status).order_by(SyncRun.id)))
     assert statuses == ["failed"] * 6 + ["succeeded"]
+
+
+def test_a_retry_after_that_is_not_ascii_digits_is_no_retry_after(vendor: tuple[Script, str]) -> None:
+    """A vendor's "²" passed ``str.isdigit`` and then broke ``float``: the sync failed with a stack trace."""
+    script, url = vendor
+    script.then(429, Retry_After="²")
+    waits: list[float] = []
+    assert client(url, waits).request("GET", "/things", retry=True).status_code == 200
+    assert len(waits) == 1 and waits[0] < 60

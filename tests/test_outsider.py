@@ -14,6 +14,7 @@ from sqlalchemy import select
 from tests.conftest import (
     TenantFixture,
     a_customer,
+    a_detection,
     a_device,
     a_note,
     a_rule,
@@ -49,6 +50,7 @@ OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
     "token_id": an_api_token,  # a fresh one each time: one method revokes it
     "saved_query_id": lambda app, acme: a_saved_query(app, acme.id),  # the API's name for it
     "device_id": lambda app, acme: a_device(app, acme.id),
+    "detection_id": lambda app, acme: a_detection(app, acme.id),
 }
 
 

@@ -217,3 +217,12 @@ def test_a_refused_spec_answers_422_with_its_reasons_and_reads_no_table(app: Fla
     catalogue = [f"FROM {name}" for name in ("customers", "tickets", "ticket_notes", "contracts", "backup_connectors")]
     assert not [s for s in statements for table in catalogue if table in s], "a refused spec reached a table"
     assert MARK not in html
+
+
+@pytest.mark.parametrize("number", ["²", "٣", "1" * 30])
+def test_a_form_number_that_is_not_ascii_digits_is_not_a_number(number: str) -> None:
+    """``str.isdigit`` says yes to "²" and "٣", and ``int`` then fails: the builder's form was a 500."""
+    from werkzeug.datastructures import MultiDict  # noqa: PLC0415
+
+    draft = form.from_form(MultiDict({"base": "customers", "sort.column": number, "limit": number}))
+    assert draft["sort"] == [] and draft["limit"] == number

@@ -7,6 +7,7 @@ from flask import Flask
 from tests.conftest import (
     TenantFixture,
     a_customer,
+    a_detection,
     a_note,
     a_rule,
     a_saved_query,
@@ -47,6 +48,7 @@ def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acm
         "note_id": a_note(app, acme, "viewer@acme.test"),  # even their own note: read-only users do not write
         "ticket_id": a_ticket(app, acme.id),
         "alert_id": an_alert(app, acme.id),
+        "detection_id": a_detection(app, acme.id),
         "rule_id": a_rule(app, acme.id),
         "query_id": a_saved_query(app, acme.id),
     }

@@ -74,7 +74,10 @@ def test_a_detection_resolved_before_vectis_saw_it_reaches_the_timeline_but_no_r
     old = detection(where, "PUP.Toolbar", status="resolved", vendor_status="resolved", detected_at=NOW.replace(day=1))
     (detection_id,) = write(app, where, [old]).values()
     with app.app_context(), db.tenant_session(acme.id) as s:
-        assert not s.scalar(select(func.count()).select_from(RuleEvent).where(RuleEvent.subject_id == detection_id))
+        announced = select(func.count()).select_from(RuleEvent)
+        assert not s.scalar(
+            announced.where(RuleEvent.subject_type == "detection", RuleEvent.subject_id == detection_id)
+        )
         severity = s.scalar(
             select(TimelineEvent.severity).where(TimelineEvent.dedup_key == f"detection:{old.external_id}")
         )

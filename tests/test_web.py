@@ -25,9 +25,10 @@ def test_it_tells_htmx_requests_to_redirect_the_whole_page_to_sign_in(app: Flask
 def test_it_signs_in_and_shows_the_shell(app: Flask, acme: TenantFixture) -> None:
     client = login(app, acme)
     page = client.get("/customers").get_data(as_text=True)
-    for label in ("Customers", "Timeline", "Alerts", "Rules", "Queries", "Admin"):
+    for label in ("Customers", "Timeline", "Alerts", "Security", "Rules", "Queries", "Admin"):
         assert f"<span>{label}</span>" in page
-    assert "<span>Security</span>" not in page  # issue 16: no section in the nav until it has something to show
+    # Issue 16: no placeholder sections. Security is a real page now (issue 21): its empty state says how to fill it.
+    assert '<a href="/security"' in page
     assert "<h1>Customers</h1>" in page and 'name="q"' in page  # the list (its empty state: test_customers)
     assert "Acme IT Services" in page
 

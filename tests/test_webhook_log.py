@@ -420,3 +420,11 @@ def test_the_seam_says_in_words_why_no_answer_came(slow: str) -> None:
         == "169.254.169.254 resolves to 169.254.169.254, an address Vectis never connects to"
     )
     assert post_once(f"{slow}/hook", b"{}", {}, timeout=3, allow_loopback=True).text == "late"
+
+
+@pytest.mark.parametrize("signature", ["t=²,v1=abc", "t=٣٣,v1=abc", "t=,v1=abc"])
+def test_a_test_delivery_whose_time_is_not_ascii_digits_is_refused_in_words(app: Flask, signature: str) -> None:
+    """A forged header's "²" passed ``str.isdigit`` and then broke ``int``: the receiver answered a 500."""
+    with app.app_context():
+        said = webhook_checks.refusal(1, b"{}", signature)
+    assert said is not None and "cannot be read" in said

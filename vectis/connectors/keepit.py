@@ -45,6 +45,7 @@ from vectis.connectors.base import (
 )
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError
+from vectis.platform.params import integer
 
 REGIONS = {
     "ws": "Denmark",
@@ -568,5 +569,5 @@ class KeepitConnector(Connector):
             # the next sync may resume there (inclusive; the boundary second is read again, deduplicated).
             newest = max([since, *(r.occurred_at for r in records if isinstance(r, BackupEventRecord))])
             following = headers.get("next-offset") or headers.get("Next-Offset")
-            offset = int(following) if following and following.isdigit() else None
+            offset = integer(following)
             yield Page(records, {"since": format_time(newest)})

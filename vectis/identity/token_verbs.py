@@ -11,6 +11,7 @@ from vectis.actions.base import ActionFailed, Actor, Applied, Context, SelfServi
 from vectis.actions.registry import register
 from vectis.identity import tokens
 from vectis.models import ApiToken, Role, Tenant, User
+from vectis.platform import params
 from vectis.platform.dates import when_in_full
 
 MAX_LABEL = 100
@@ -19,9 +20,10 @@ MAX_DAYS_EVER = 3650
 
 def _days(raw: Any, most: int) -> int:
     text = str(raw if raw is not None else "").strip() or str(min(tokens.DEFAULT_DAYS, most))
-    if not text.isdigit() or not 1 <= int(text) <= most:
+    days = params.integer(text, low=1, high=most)
+    if days is None:
         raise ActionFailed(f"A token lives 1 to {most:,} days in this workspace (its admins set the longest).")
-    return int(text)
+    return days
 
 
 @register

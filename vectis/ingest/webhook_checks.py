@@ -26,7 +26,7 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from vectis.models import Connection, WebhookDelivery
-from vectis.platform import public_ids
+from vectis.platform import params, public_ids
 from vectis.platform.http import Unreached, post_once
 
 HEADER: Final = "X-Vectis-Test-Signature"
@@ -66,7 +66,7 @@ def refusal(connection_id: int, body: bytes, signature: str, *, now: datetime | 
     """Why a test delivery's signature does not hold, in words for the log; None when it does."""
     parts = dict(part.strip().partition("=")[::2] for part in signature.split(","))
     timestamp, mac = parts.get("t", ""), parts.get("v1", "")
-    if not timestamp.isdigit() or not mac or len(timestamp) > 12:
+    if params.integer(timestamp, high=10**12 - 1) is None or not mac:
         return "A test delivery whose signature cannot be read (it needs t=<time>,v1=<signature>): refused."
     moment = (now or datetime.now(UTC)).timestamp()
     if abs(moment - int(timestamp)) > WINDOW:

@@ -33,6 +33,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util import parse_url
 
+from vectis.platform.params import integer
 from vectis.platform.ratelimit import TokenBucket
 
 log = logging.getLogger("vectis.http")
@@ -223,8 +224,8 @@ def post_once(
 
 def _retry_after(response: requests.Response) -> float | None:
     header = response.headers.get("Retry-After")
-    if header and header.strip().isdigit():
-        return float(header)
+    if header and (seconds := integer(header)) is not None:
+        return float(seconds)
     try:
         body = response.json()
     except ValueError:

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from werkzeug.datastructures import MultiDict
 
-from vectis.platform import condition_forms
+from vectis.platform import condition_forms, params
 from vectis.query.allowlist import EDGES, TABLES, column
 from vectis.query.operators import OPERATORS, operator
 from vectis.query.spec import COUNT_ROWS, MAX_DEPTH, empty
@@ -98,20 +98,21 @@ def from_form(form: MultiDict[str, str]) -> dict[str, Any]:
         if form.get(f"col.{n}.label", "").strip():
             out["label"] = form.get(f"col.{n}.label", "").strip()
         columns.append(out)
-    sort_column = form.get("sort.column", "")
+    sort_column = params.integer(form.get("sort.column"), high=max(len(columns) - 1, 0))
     sort = (
-        [{"column": int(sort_column), "dir": "desc" if form.get("sort.dir") == "desc" else "asc"}]
-        if sort_column.isdigit() and int(sort_column) < len(columns)
+        [{"column": sort_column, "dir": "desc" if form.get("sort.dir") == "desc" else "asc"}]
+        if sort_column is not None and columns
         else []
     )
     limit = form.get("limit", "").strip()
+    number = params.integer(limit, high=99_999_999)
     return {
         "base": form.get("base", "customers"),
         "joins": joins,
         "columns": columns,
         "where": _node(form, "r"),
         "sort": sort,
-        "limit": int(limit) if limit.isdigit() and len(limit) < 9 else (limit or None),
+        "limit": number if number is not None else (limit or None),
     }
 
 
@@ -201,8 +202,7 @@ def apply(draft: dict[str, Any], op: str, form: MultiDict[str, str] | None = Non
         draft["sort"] = []
     elif verb == "count" and where in tables_of(draft):
         draft["columns"].append({"field": f"{where}.{COUNT_ROWS}", "agg": "count"})
-    elif verb in ("up", "drop") and where.isdigit() and int(where) < len(draft["columns"]):
-        n = int(where)
+    elif verb in ("up", "drop") and (n := params.integer(where, high=len(draft["columns"]) - 1)) is not None:
         if verb == "drop":
             del draft["columns"][n]
         elif n > 0:

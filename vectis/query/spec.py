@@ -30,6 +30,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
+from vectis.platform import params
 from vectis.query.allowlist import EDGES, TABLES, Column, Edge, Kind, Table, column
 from vectis.query.operators import AGGREGATES, Aggregate, Operator, operator
 
@@ -392,8 +393,8 @@ def _whole(raw: Any) -> int | None:
         return None
     if isinstance(raw, int):
         return raw
-    if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) < 7:
-        return int(raw.strip())
+    if isinstance(raw, str):
+        return params.integer(raw, high=999_999)
     return None
 
 

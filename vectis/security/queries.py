@@ -17,7 +17,7 @@ from vectis.connectors import registry
 from vectis.connectors.capabilities import ENDPOINT_ACTIONS, RespondsOnEndpoints, supports
 from vectis.models import Connection, Customer
 from vectis.models.security import SEVERITIES, Detection
-from vectis.platform import db
+from vectis.platform import db, params
 
 PAGE = 25
 STATUSES = {"open": "Open", "resolved": "Resolved", "all": "Open and resolved"}
@@ -44,7 +44,7 @@ class Filters:
         return cls(
             status if status in STATUSES else "open",
             severity if severity in SEVERITIES else "",
-            int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1,
+            params.integer(page, low=1, high=9_999) or 1,
         )
 
     @property

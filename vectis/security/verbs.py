@@ -23,6 +23,7 @@ from vectis.connectors.capabilities import RespondsOnEndpoints
 from vectis.devices.writer import links_of
 from vectis.models import Connection, Role
 from vectis.models.security import SUPPRESSION_SCOPES, Detection, Suppression
+from vectis.platform import params
 from vectis.platform.http import ConnectorError
 from vectis.security.writer import write_detections
 
@@ -31,12 +32,13 @@ MAX_SUPPRESSION_DAYS = 365
 PENDING = {"isolate": "isolating", "release": "releasing"}
 
 
+def _found(ctx: Context, target: Target, *, lock: bool = False) -> Detection | None:
+    key = params.integer(target.id)
+    return ctx.session.get(Detection, key, with_for_update=lock or None) if key is not None else None
+
+
 def detection_of(ctx: Context, target: Target, *, lock: bool = False) -> Detection:
-    found = (
-        ctx.session.get(Detection, int(str(target.id)), with_for_update=lock or None)
-        if str(target.id or "").isdigit()
-        else None
-    )
+    found = _found(ctx, target, lock=lock)
     if found is None:
         raise ActionFailed("That detection no longer exists. Reload the page.")
     return found
@@ -74,7 +76,7 @@ class DetectionVerb(Verb):
     action: str  # one of ENDPOINT_ACTIONS: the matrix entry that says whether the tool can
 
     def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
-        detection = ctx.session.get(Detection, int(target.id or 0)) if str(target.id or "").isdigit() else None
+        detection = _found(ctx, target)
         connection = ctx.session.get(Connection, detection.connection_id) if detection is not None else None
         return connection_rate(ctx, connection) if connection is not None else None
 
@@ -91,7 +93,9 @@ class _Isolation(DetectionVerb):
     doing: str
 
     def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
-        detection = detection_of(ctx, target)
+        detection = _found(ctx, target)
+        if detection is None:
+            return None  # apply says so
         name = detection.device_name or "This endpoint"
         if detection.isolation == self.wanted:
             return f"{name} is already {'isolated' if self.wanted == 'isolated' else 'connected'}; nothing was sent."
@@ -190,8 +194,9 @@ class ResolveDetection(DetectionVerb):
     action = "resolve"
 
     def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
-        detection = detection_of(ctx, target)
-        return "This detection is already resolved; nothing was sent." if detection.status == "resolved" else None
+        detection = _found(ctx, target)
+        resolved = detection is not None and detection.status == "resolved"
+        return "This detection is already resolved; nothing was sent." if resolved else None
 
     def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending] | None:
         detection = detection_of(ctx, target)
@@ -221,8 +226,9 @@ class ResolveDetection(DetectionVerb):
 
 @register
 class MarkFalsePositive(DetectionVerb):
-    """The tool's verdict becomes false positive and the detection is resolved there; Vectis keeps a suppression
-    (by file hash, path, endpoint or customer) with the technician's reason, which the rules read."""
+    """The tool's analyst verdict becomes false positive (its incident status stays as it is: resolving is its own
+    action); Vectis keeps a suppression (by file hash, path, endpoint or customer) with the technician's reason, which
+    the rules' "no existing suppression" reads."""
 
     name = "detection.false_positive"
     label = "Mark a detection a false positive"

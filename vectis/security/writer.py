@@ -142,7 +142,8 @@ def _announce(
                 "kind": "security.detection",
                 "occurred_at": r.detected_at,
                 "title": title[:500],
-                "detail": ", ".join(x for x in (r.classification, r.vendor_severity, r.file_path) if x) or None,
+                # A path may be as long as Windows allows (32,767): the timeline shows a line, the card the rest.
+                "detail": ", ".join(x for x in (r.classification, r.vendor_severity, r.file_path) if x)[:1000] or None,
                 "severity": "resolved" if r.status == "resolved" else _TIMELINE_SEVERITY.get(r.severity, "warning"),
                 "dedup_key": f"detection:{r.external_id}"[:300],
                 "device_id": None,
