@@ -16,7 +16,8 @@ from tests.conftest import MadeUser, TenantFixture, csrf_token, login, pid
 from tests.device_world import device, org
 from tests.device_world import write as write_devices
 from tests.security_world import NOW, Site, detection, site, write
-from vectis.models import Connection, RuleEvent, TimelineEvent
+from tests.vendors.support import new_tenant
+from vectis.models import Connection, RuleEvent, Tenant, TimelineEvent
 from vectis.models.security import Detection
 from vectis.platform import db
 
@@ -113,21 +114,32 @@ def test_a_site_linked_later_brings_its_detections_to_the_customer(app: Flask, a
 # --- the pages -------------------------------------------------------------------------------------------------
 
 
+def own_workspace(app: Flask, make_user: Callable[..., MadeUser]) -> tuple[TenantFixture, str]:
+    """A workspace of its own (acme holds every other test's detections) and a technician of it."""
+    tenant_id = new_tenant(app)
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalars(select(Tenant.slug).where(Tenant.id == tenant_id)).one()
+    tenant = TenantFixture(tenant_id, slug, f"{slug}.localhost", "", {})
+    return tenant, make_user(tenant, "technician").email
+
+
 def test_the_security_page_lists_open_detections_newest_first_with_their_customer(
-    app: Flask, acme: TenantFixture
+    app: Flask, make_user: Callable[..., MadeUser]
 ) -> None:
-    where = site(app, acme.id)
+    tenant, tech = own_workspace(app, make_user)
+    where = site(app, tenant.id)
     write(app, where, [
         detection(where, "Older threat", detected_at=NOW - timedelta(hours=5)),
         detection(where, "Newest threat", severity="critical"),
         detection(where, "Closed threat", status="resolved", vendor_status="resolved"),
     ])  # fmt: skip
-    html = login(app, acme).get("/security").get_data(as_text=True)
-    shown = [t for t in titles(html) if t in ("Older threat", "Newest threat", "Closed threat")]
-    assert shown == ["Newest threat", "Older threat"]
-    assert where.name in html and 'data-testid="security-summary"' in html
-    resolved = login(app, acme).get("/security?status=resolved").get_data(as_text=True)
-    assert "Closed threat" in titles(resolved) and "Newest threat" not in titles(resolved)
+    client = login(app, tenant, tech)
+    html = client.get("/security").get_data(as_text=True)
+    assert titles(html) == ["Newest threat", "Older threat"]
+    assert where.name in html and "2 open:" in html
+    resolved = client.get("/security?status=resolved").get_data(as_text=True)
+    assert titles(resolved) == ["Closed threat"]
+    assert titles(client.get("/security?severity=critical&page=²").get_data(as_text=True)) == ["Newest threat"]
 
 
 def test_the_hub_tab_shows_only_this_customers_detections(app: Flask, acme: TenantFixture) -> None:
