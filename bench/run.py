@@ -34,6 +34,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "query": (["--rows", "20000", "--runs", "10"], []),
     "api": (["--requests", "20"], []),
     "devices": (["--smoke"], []),
+    "edr_sync": (["--runs", "1", "--detections", "500"], []),
 }
 HEADER = "name "
 

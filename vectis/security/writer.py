@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, update
+from sqlalchemy.orm import Session, aliased
 
 from vectis.connectors.base import DetectionRecord
 from vectis.events.stream import emit, row
@@ -97,22 +97,19 @@ def write_detections(
 
 
 def _link_devices(session: Session, detection_ids: list[int]) -> None:
-    """Each detection on the RMM's device of the same name at the same customer: its card links to that device."""
-    device = (
-        select(Device.id)
-        .where(
-            Device.customer_id == Detection.customer_id,
-            func.lower(Device.name) == func.lower(Detection.device_name),
-            Device.removed_at.is_(None),
-        )
-        .order_by(Device.id)
-        .limit(1)
-        .scalar_subquery()
-    )
+    """Each detection on the RMM's device of the same name at the same customer: its card links to that device. Only
+    rows whose device changes are written (rewriting a page of rows that have none cost more than the page's upsert)."""
+    device = aliased(Device)
     session.execute(
         update(Detection)
-        .where(db.among(Detection.id, detection_ids), Detection.customer_id.is_not(None))
-        .values(device_id=device)
+        .where(
+            db.among(Detection.id, detection_ids),
+            device.customer_id == Detection.customer_id,
+            func.lower(device.name) == func.lower(Detection.device_name),
+            device.removed_at.is_(None),
+            Detection.device_id.is_distinct_from(device.id),
+        )
+        .values(device_id=device.id)
         .execution_options(synchronize_session=False)
     )
 
