@@ -144,9 +144,11 @@ def matrix(vendor: str) -> Mapping[str, str | None]:
         cls = registry.get(vendor)
     except LookupError:
         return dict.fromkeys(ENDPOINT_ACTIONS, "This integration has been removed.")
-    if not supports(cls, RespondsOnEndpoints):
-        return dict.fromkeys(ENDPOINT_ACTIONS, f"{cls.label}'s API takes no response actions.")
+    # A tool whose API acts on nothing (Huntress: its SOC remediates) may still say why, action by action.
     responses: Mapping[str, str | None] = getattr(cls, "responses", {})
+    if not supports(cls, RespondsOnEndpoints):
+        generic = f"{cls.label}'s API takes no response actions."
+        return {a: responses.get(a) or generic for a in ENDPOINT_ACTIONS}
     return {a: responses.get(a, f"{cls.label}'s API cannot do this.") for a in ENDPOINT_ACTIONS}
 
 
