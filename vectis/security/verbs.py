@@ -25,6 +25,7 @@ from vectis.models import Connection, Role
 from vectis.models.security import SUPPRESSION_SCOPES, Detection, Suppression
 from vectis.platform import params
 from vectis.platform.http import ConnectorError
+from vectis.security.queries import matrix
 from vectis.security.writer import write_detections
 
 WRITERS = frozenset({Role.ADMIN, Role.TECHNICIAN})
@@ -80,10 +81,13 @@ class DetectionVerb(Verb):
         connection = ctx.session.get(Connection, detection.connection_id) if detection is not None else None
         return connection_rate(ctx, connection) if connection is not None else None
 
-    def refused(self, tool: RespondsOnEndpoints) -> None:
-        reason = tool.responses.get(self.action, f"{tool.noun}'s API cannot do this.")
+    def connection(self, ctx: Context, detection: Detection) -> Connection:
+        """The connection that reported the detection, once its tool's capability matrix says it can do this."""
+        connection = connection_of(ctx, detection)
+        reason = matrix(connection.vendor)[self.action]
         if reason:
             raise ActionFailed(reason)
+        return connection
 
 
 class _Isolation(DetectionVerb):
@@ -112,15 +116,13 @@ class _Isolation(DetectionVerb):
     def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending] | None:
         detection = detection_of(ctx, target)
         device = endpoint_of(detection)
-        with connector_for(ctx, connection_of(ctx, detection), RespondsOnEndpoints, doing=self.doing) as tool:
-            self.refused(tool)
+        with connector_for(ctx, self.connection(ctx, detection), RespondsOnEndpoints, doing=self.doing) as tool:
             return [Sending(tool.noun, self._request(tool, device, _comment(ctx, payload)))]
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         detection = detection_of(ctx, target, lock=True)
         device, name = endpoint_of(detection), detection.device_name or "the endpoint"
-        with connector_for(ctx, connection_of(ctx, detection), RespondsOnEndpoints, doing=self.doing) as tool:
-            self.refused(tool)
+        with connector_for(ctx, self.connection(ctx, detection), RespondsOnEndpoints, doing=self.doing) as tool:
             try:
                 self._send(tool, device, _comment(ctx, payload))
             except ConnectorError as exc:
@@ -200,15 +202,13 @@ class ResolveDetection(DetectionVerb):
 
     def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending] | None:
         detection = detection_of(ctx, target)
-        with connector_for(ctx, connection_of(ctx, detection), RespondsOnEndpoints, doing="resolve in") as tool:
-            self.refused(tool)
+        with connector_for(ctx, self.connection(ctx, detection), RespondsOnEndpoints, doing="resolve in") as tool:
             return [Sending(tool.noun, tool.resolve_request(detection.external_id))]
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         detection = detection_of(ctx, target, lock=True)
-        connection = connection_of(ctx, detection)
+        connection = self.connection(ctx, detection)
         with connector_for(ctx, connection, RespondsOnEndpoints, doing="resolve in") as tool:
-            self.refused(tool)
             try:
                 tool.resolve_detection(detection.external_id)
             except ConnectorError as exc:
@@ -258,17 +258,15 @@ class MarkFalsePositive(DetectionVerb):
         detection = detection_of(ctx, target)
         reason, _, _, _ = self._checked(detection, payload)
         with connector_for(
-            ctx, connection_of(ctx, detection), RespondsOnEndpoints, doing="judge detections in"
+            ctx, self.connection(ctx, detection), RespondsOnEndpoints, doing="judge detections in"
         ) as tool:
-            self.refused(tool)
             return [Sending(tool.noun, tool.false_positive_request(detection.external_id, reason=reason))]
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         detection = detection_of(ctx, target, lock=True)
         reason, scope, value, days = self._checked(detection, payload)
-        connection = connection_of(ctx, detection)
+        connection = self.connection(ctx, detection)
         with connector_for(ctx, connection, RespondsOnEndpoints, doing="judge detections in") as tool:
-            self.refused(tool)
             try:
                 tool.mark_false_positive(detection.external_id, reason=reason)
             except ConnectorError as exc:
