@@ -12,10 +12,11 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import delete, func, select
 
-from tests.conftest import MadeUser, TenantFixture, csrf_token, login, pid
+from tests.conftest import MadeUser, TenantFixture, client_for, csrf_token, login, pid
 from tests.device_world import device, org
 from tests.device_world import write as write_devices
 from tests.security_world import NOW, Site, detection, site, write
+from tests.test_api import api, make_token
 from tests.vendors.support import new_tenant
 from vectis.models import Connection, RuleEvent, Tenant, TimelineEvent
 from vectis.models.security import Detection
@@ -187,3 +188,28 @@ def test_without_an_endpoint_security_tool_the_page_says_how_to_connect_one(
     assert "No endpoint-security tool connected" in html and "Connect SentinelOne" in html
     site(app, acme.id)
     assert "No endpoint-security tool connected" not in login(app, acme).get("/security").get_data(as_text=True)
+
+
+# --- the REST API ----------------------------------------------------------------------------------------------
+
+
+def test_the_api_lists_a_workspaces_detections_and_a_write_needs_the_security_scope(
+    app: Flask, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    where = site(app, acme.id)
+    (detection_id,) = write(app, where, [detection(where, "Api.Threat", severity="critical")]).values()
+    mine = pid(app, "detection", detection_id)
+    raw = make_token(app, acme)
+    listed = api(app, acme, raw, f"/detections?customer_id={pid(app, 'customer', where.customer_id)}").get_json()
+    [item] = listed["data"]
+    assert (item["id"], item["title"], item["severity"], item["source"]) == (
+        mine,
+        "Api.Threat",
+        "critical",
+        "SentinelOne",
+    )
+    assert item["customer_id"] == pid(app, "customer", where.customer_id) and item["isolation"] == "connected"
+    assert api(app, northwind, make_token(app, northwind), f"/detections/{mine}").status_code == 404
+    reader = client_for(app, acme).post(f"/api/v1/detections/{mine}/isolate?dry_run=true", json={},
+                                        headers={"Authorization": f"Bearer {raw}"})  # fmt: skip
+    assert reader.status_code == 403  # a read token may not isolate
