@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from vectis.connectors.base import DeviceRecord
 from vectis.models import DEVICE_CLASSES, Alert, AlertState, Connection, CustomerLink, Device, Linked
 from vectis.platform import db
-from vectis.platform.bulk import upsert
+from vectis.platform.bulk import clipped, upsert
 
 Account = Callable[[str | None], Linked]  # an RMM organisation's id -> where its rows point
 _UPDATED = (
@@ -39,10 +39,6 @@ def links_of(session: Session, connection: Connection) -> Account:
         )
     }
     return lambda external_id: known.get(external_id or "", Linked(None, None))
-
-
-def _text(value: str | None, length: int) -> str | None:
-    return value[:length] if value else None
 
 
 def upsert_devices(
@@ -74,15 +70,15 @@ def upsert_devices(
                 "customer_id": linked.customer_id,
                 "customer_link_id": linked.link_id,
                 "name": (r.name or r.external_id)[:300],
-                "site": _text(r.site, 200),
+                "site": clipped(r.site, 200),
                 "device_class": r.device_class if r.device_class in DEVICE_CLASSES else "other",
-                "vendor_class": _text(r.vendor_class, 100),
-                "os_name": _text(r.os_name, 300),
+                "vendor_class": clipped(r.vendor_class, 100),
+                "os_name": clipped(r.os_name, 300),
                 "online": r.online,
                 "last_contact_at": r.last_contact_at,
-                "serial": _text(r.serial, 200),
-                "make": _text(r.make, 200),
-                "model": _text(r.model, 200),
+                "serial": clipped(r.serial, 200),
+                "make": clipped(r.make, 200),
+                "model": clipped(r.model, 200),
                 "details": r.details,
                 "last_seen_run_id": run_id,
                 "removed_at": None,

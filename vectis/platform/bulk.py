@@ -66,6 +66,11 @@ def _insert(
     return result.all() if returning else []
 
 
+def clipped(value: str | None, length: int) -> str | None:
+    """A vendor's text as a column of ``length`` holds it; None for none or an empty one."""
+    return value[:length] if value else None
+
+
 def _param(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))}
 

@@ -3,10 +3,7 @@ confirms. A read, not a write-back, so it does not go through ``vectis/actions``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import current_app
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from vectis.connectors.capabilities import RespondsOnEndpoints, as_capability, supports
@@ -15,6 +12,7 @@ from vectis.models import Connection
 from vectis.models.security import ISOLATION_STATES, Detection
 from vectis.platform.http import ConnectorError
 from vectis.platform.queues import redis
+from vectis.security.writer import set_isolation
 
 PENDING = frozenset({"isolating", "releasing"})
 
@@ -38,13 +36,5 @@ def refresh_isolation(session: Session, detection: Detection) -> str | None:
         connector.ctx.http.close()
     if state not in ISOLATION_STATES or state == detection.isolation:
         return None
-    session.execute(
-        update(Detection)
-        .where(
-            Detection.connection_id == detection.connection_id,
-            Detection.device_external_id == detection.device_external_id,
-        )
-        .values(isolation=state, updated_at=datetime.now(UTC))
-        .execution_options(synchronize_session="fetch")
-    )
+    set_isolation(session, detection, state)
     return state

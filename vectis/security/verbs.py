@@ -14,8 +14,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-
 from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Sending, Target, Verb
 from vectis.actions.registry import register
 from vectis.actions.vendor import connection_rate, connector_for, vendor_refused
@@ -26,7 +24,7 @@ from vectis.models.security import SUPPRESSION_SCOPES, Detection, Suppression
 from vectis.platform import params
 from vectis.platform.http import ConnectorError
 from vectis.security.queries import matrix
-from vectis.security.writer import write_detections
+from vectis.security.writer import set_isolation, write_detections
 
 WRITERS = frozenset({Role.ADMIN, Role.TECHNICIAN})
 MAX_SUPPRESSION_DAYS = 365
@@ -56,19 +54,6 @@ def endpoint_of(detection: Detection) -> str:
     if not detection.device_external_id:
         raise ActionFailed("The tool did not say which endpoint this detection is on, so there is nothing to isolate.")
     return detection.device_external_id
-
-
-def set_isolation(ctx: Context, detection: Detection, state: str | None) -> None:
-    """Every detection on the same endpoint of the same tool takes the state the tool gave."""
-    ctx.session.execute(
-        update(Detection)
-        .where(
-            Detection.connection_id == detection.connection_id,
-            Detection.device_external_id == detection.device_external_id,
-        )
-        .values(isolation=state, updated_at=datetime.now(UTC))
-        .execution_options(synchronize_session="fetch")
-    )
 
 
 class DetectionVerb(Verb):
@@ -132,7 +117,7 @@ class _Isolation(DetectionVerb):
             except ConnectorError:
                 state = PENDING[self.action]  # sent and accepted; the card reads it again
             noun = tool.noun
-        set_isolation(ctx, detection, state)
+        set_isolation(ctx.session, detection, state)
         if state == self.wanted:
             said = f"{name} is {'isolated' if self.wanted == 'isolated' else 'connected again'}: {noun} confirms it."
         else:

@@ -22,7 +22,7 @@ from vectis.ingest.sync import Writer, sink_for
 from vectis.models import Connection, Device, Linked, TimelineEvent
 from vectis.models.security import DETECTION_STATUSES, ISOLATION_STATES, SEVERITIES, VERDICTS, Detection
 from vectis.platform import db
-from vectis.platform.bulk import upsert
+from vectis.platform.bulk import clipped, upsert
 
 Account = Callable[[str | None], Linked]
 _FROM_THE_TOOL = (
@@ -56,8 +56,8 @@ def write_detections(
                 "external_id": r.external_id[:100],
                 "customer_id": linked.customer_id,
                 "customer_link_id": linked.link_id,
-                "device_external_id": (r.device_external_id or "")[:100] or None,
-                "device_name": (r.device_name or "")[:300] or None,
+                "device_external_id": clipped(r.device_external_id, 100),
+                "device_name": clipped(r.device_name, 300),
                 "title": (r.title or "Detection")[:500],
                 "severity": _one_of(r.severity, SEVERITIES, "medium"),
                 "vendor_severity": (r.vendor_severity or r.severity)[:60],
@@ -65,9 +65,9 @@ def write_detections(
                 "vendor_status": (r.vendor_status or r.status)[:60],
                 "verdict": _one_of(r.verdict, VERDICTS, None),
                 "isolation": _one_of(r.isolation, ISOLATION_STATES, None),
-                "classification": (r.classification or "")[:100] or None,
+                "classification": clipped(r.classification, 100),
                 "file_path": r.file_path,
-                "file_hash": (r.file_hash or "")[:128] or None,
+                "file_hash": clipped(r.file_hash, 128),
                 "detected_at": r.detected_at,
                 "vendor_updated_at": r.updated_at,
                 "details": r.details,
@@ -176,6 +176,19 @@ def _announce(
     )
     if events:
         emit(session, events)
+
+
+def set_isolation(session: Session, detection: Detection, state: str | None) -> None:
+    """Every detection on the same endpoint of the same tool takes the network state the tool gave."""
+    session.execute(
+        update(Detection)
+        .where(
+            Detection.connection_id == detection.connection_id,
+            Detection.device_external_id == detection.device_external_id,
+        )
+        .values(isolation=state, updated_at=datetime.now(UTC))
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 @sink_for(DetectionRecord)
