@@ -213,3 +213,17 @@ def test_the_api_lists_a_workspaces_detections_and_a_write_needs_the_security_sc
     reader = client_for(app, acme).post(f"/api/v1/detections/{mine}/isolate?dry_run=true", json={},
                                         headers={"Authorization": f"Bearer {raw}"})  # fmt: skip
     assert reader.status_code == 403  # a read token may not isolate
+
+
+def test_the_hubs_header_counts_open_detections_and_is_no_longer_calm(app: Flask, acme: TenantFixture) -> None:
+    """Found on the hub: three open detections, and the header said "Nothing needs attention"."""
+    where = site(app, acme.id)
+    hub = f"/customers/{pid(app, 'customer', where.customer_id)}"
+    client = login(app, acme)
+    assert "Nothing needs attention" in client.get(hub).get_data(as_text=True)
+    write(app, where, [detection(where, severity="critical"), detection(where, severity="low")])
+    write(app, where, [detection(where, status="resolved", vendor_status="resolved")])
+    html = client.get(hub).get_data(as_text=True)
+    assert re.search(r'data-testid="hub-open-detections"[^>]*>2 open detections</a>', html)
+    assert "badge-bad" in html.split('data-testid="hub-open-detections"')[0].rsplit("<a", 1)[1]
+    assert "Nothing needs attention" not in html

@@ -28,6 +28,7 @@ from vectis.models import (
     CustomerLink,
     Ticket,
 )
+from vectis.models.security import Detection
 from vectis.platform import db, params
 from vectis.platform.dates import when
 
@@ -46,6 +47,17 @@ class Badges:
     open_tickets: int = 0
     open_alerts: int = 0
     critical_alerts: int = 0  # of the open alerts: their count is as loud as the worst of them
+    open_detections: int = 0  # endpoint-security detections not resolved, as its Security tab lists them
+    severe_detections: int = 0  # of those, the critical and high ones
+
+    @property
+    def detections_tone(self) -> str:
+        return "bad" if self.severe_detections else "warn"
+
+    @property
+    def calm(self) -> bool:
+        """Nothing on the hub's header to look at: no backup in trouble, no open alert, ticket or detection."""
+        return not (self.any or self.open_alerts or self.open_tickets or self.open_detections)
 
     @property
     def alerts_tone(self) -> str:
@@ -318,7 +330,8 @@ def _count_backups(session: Session, family: dict[int, int], badges: dict[int, B
 
 
 def _count_tickets_and_alerts(session: Session, family: dict[int, int], badges: dict[int, Badges]) -> None:
-    """Open tickets and alerts waiting for someone, both in one statement (each on its customer index)."""
+    """Open tickets, alerts waiting for someone and detections not resolved, in one statement (each on its customer
+    index)."""
     tickets = (
         select(Ticket.customer_id, literal("tickets").label("what"), func.count().label("n"), literal(0))
         .where(db.among(Ticket.customer_id, family), Ticket.closed.is_(False))
@@ -334,13 +347,26 @@ def _count_tickets_and_alerts(session: Session, family: dict[int, int], badges: 
         .where(db.among(Alert.customer_id, family), Alert.state == AlertState.OPEN.value)
         .group_by(Alert.customer_id)
     )
-    for customer_id, what, n, critical in session.execute(union_all(tickets, alerts)):
+    detections = (
+        select(
+            Detection.customer_id,
+            literal("detections").label("what"),
+            func.count().label("n"),
+            func.count().filter(Detection.severity.in_(("critical", "high"))),
+        )
+        .where(db.among(Detection.customer_id, family), Detection.status != "resolved")
+        .group_by(Detection.customer_id)
+    )
+    for customer_id, what, n, severe in session.execute(union_all(tickets, alerts, detections)):
         counted = _of(badges, family[customer_id or 0])
         if what == "tickets":
             counted.open_tickets += n
-        else:
+        elif what == "alerts":
             counted.open_alerts += n
-            counted.critical_alerts += critical
+            counted.critical_alerts += severe
+        else:
+            counted.open_detections += n
+            counted.severe_detections += severe
 
 
 def sites_of(session: Session, customer: Customer) -> list[Customer]:
