@@ -31,7 +31,7 @@ from vectis.models import Base, SyncRun
 from vectis.platform import db
 from vectis.platform.config import ROOT, Settings
 from vectis.platform.crypto import SealedType
-from vectis.simulators import connectwise, keepit, ninjaone, sentinelone, vspc
+from vectis.simulators import connectwise, eset, keepit, ninjaone, sentinelone, vspc
 from vectis.simulators.base.state import SimState
 
 # Every table a sync or the rules refresh after it writes for a tenant.
@@ -178,6 +178,18 @@ def poison_sentinelone(state: Any) -> None:
     threats[2]["threatInfo"]["createdAt"] = NEVER  # (its updatedAt stays: S1's own filters and sort read that)
 
 
+def poison_eset(state: Any) -> None:
+    customer = next(
+        g for g in state.groups.values() if g["parentGroupUuid"] == state.root_uuid and "&" not in g["displayName"]
+    )
+    customer["displayName"] = "Null\x00 Byte Ltd"
+    detections = list(state.detections.values())
+    detections[0]["displayName"] = "Win32/\x00Filecoder"
+    detections[1]["objectUrl"] = HUGE
+    next(iter(state.devices.values()))["displayName"] = "GAX\x00-WS01"
+    detections[2]["occurTime"], detections[2]["resolved"] = NEVER, False  # an open one: the first sync reads it
+
+
 VENDORS = (
     Vendor(
         "veeam",
@@ -260,6 +272,19 @@ VENDORS = (
         killed_after=1000,  # the sites and the first page of threats (1,000 a page)
         storm_limit=1,  # its small sync is three requests: only one a second meets a 429
         poison=poison_sentinelone,
+    ),
+    Vendor(
+        "eset",
+        small=lambda now: eset.EsetState.seeded(now=now),
+        large=lambda now: eset.EsetState.at_scale(customers=20, detections=3000, now=now),
+        wsgi=eset.create_app,
+        config=lambda _url: {"region": "eu", "username": eset.DEMO_USERNAME, "password": eset.DEMO_PASSWORD},
+        five_xx="errors_5xx",
+        latency=0.5,
+        killed_after=1000,
+        storm_limit=1,
+        poison=poison_eset,
+        url_templates=lambda url: {"eset": url},
     ),
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from vectis.connectors.base import Connector
 from vectis.connectors.connectwise import ConnectWiseConnector
+from vectis.connectors.eset import EsetConnector
 from vectis.connectors.keepit import KeepitConnector
 from vectis.connectors.ninjaone import NinjaOneConnector
 from vectis.connectors.sentinelone import SentinelOneConnector
@@ -16,6 +17,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     KeepitConnector.key: KeepitConnector,
     NinjaOneConnector.key: NinjaOneConnector,
     SentinelOneConnector.key: SentinelOneConnector,
+    EsetConnector.key: EsetConnector,
 }
 
 

@@ -36,6 +36,7 @@ SIMULATOR_PORTS = {
     18082: "the ConnectWise simulator",
     18083: "the NinjaOne simulator",
     18084: "the SentinelOne simulator",
+    18085: "the ESET simulator",
 }
 
 
@@ -98,7 +99,10 @@ def main() -> int:
     env.setdefault("VECTIS_ENV", "demo")
     env.setdefault("VECTIS_BASE_DOMAIN", "localhost")
     # Keepit's and NinjaOne's hosts are derived from the region: in the demo every region lives at their simulator.
-    env.setdefault("VECTIS_VENDOR_URLS", "keepit=http://127.0.0.1:18081/{region},ninjaone=http://127.0.0.1:18083")
+    env.setdefault(
+        "VECTIS_VENDOR_URLS",
+        "keepit=http://127.0.0.1:18081/{region},ninjaone=http://127.0.0.1:18083,eset=http://127.0.0.1:18085",
+    )
     env["VECTIS_PORT"] = str(PORT)
     # The Procfile's commands (gunicorn, rq) live beside this interpreter in .venv/bin.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

@@ -20,7 +20,7 @@ from vectis.query import examples
 from vectis.query.spec import parse
 from vectis.rules.definition import normalized
 from vectis.rules.templates import TEMPLATES
-from vectis.simulators import connectwise, keepit, ninjaone, sentinelone
+from vectis.simulators import connectwise, eset, keepit, ninjaone, sentinelone
 
 DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
 
@@ -71,6 +71,10 @@ DEMO_NINJAONE = {
 # sites link to the Veeam customers by name, and its threats land as detections.
 DEMO_SENTINELONE = {"console_url": "http://127.0.0.1:18084", "api_token": sentinelone.DEMO_API_TOKEN}
 
+# Acme's ESET PROTECT Cloud is the simulator (the Procfile's `eset` process), reached through VECTIS_VENDOR_URLS as
+# NinjaOne is: ESET's hosts are derived from the region. Its customer groups link to the Veeam customers by name.
+DEMO_ESET = {"region": "eu", "username": eset.DEMO_USERNAME, "password": eset.DEMO_PASSWORD}
+
 DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
 DEMO_USERS = (
     DemoUser("acme", "admin@acme.test", "Avery Admin", Role.ADMIN),
@@ -120,6 +124,7 @@ def seed_demo() -> None:
             ("connectwise", "ConnectWise PSA", DEMO_CONNECTWISE, False, now + timedelta(minutes=2)),
             ("ninjaone", "NinjaOne", DEMO_NINJAONE, False, now + timedelta(minutes=3)),
             ("sentinelone", "SentinelOne", DEMO_SENTINELONE, False, now + timedelta(minutes=4)),
+            ("eset", "ESET", DEMO_ESET, False, now + timedelta(minutes=5)),
         ):
             if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
                 continue
