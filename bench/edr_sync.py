@@ -9,6 +9,7 @@ goal <= 1.15. SentinelOne today; ESET, Huntress and Defender join VENDORS as the
 from __future__ import annotations
 
 import argparse
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ class Vendor:
     module: str  # the simulator's module, run as a process of its own
     config: Any  # the connection's config, given the simulator's URL
     count_flag: str  # how the simulator is told how many detections to hold
+    derived_host: bool = False  # the connector derives its hosts (a region): VECTIS_VENDOR_URLS points them here
 
 
 def _sentinelone(url: str) -> dict[str, str]:
@@ -38,7 +40,19 @@ def _sentinelone(url: str) -> dict[str, str]:
     return {"console_url": url, "api_token": DEMO_API_TOKEN}
 
 
-VENDORS = {v.key: v for v in (Vendor("sentinelone", "vectis.simulators.sentinelone", _sentinelone, "--threats"),)}
+def _eset(url: str) -> dict[str, str]:
+    from vectis.simulators.eset import DEMO_PASSWORD, DEMO_USERNAME  # noqa: PLC0415
+
+    return {"region": "eu", "username": DEMO_USERNAME, "password": DEMO_PASSWORD}
+
+
+VENDORS = {
+    v.key: v
+    for v in (
+        Vendor("sentinelone", "vectis.simulators.sentinelone", _sentinelone, "--threats"),
+        Vendor("eset", "vectis.simulators.eset", _eset, "--detections", derived_host=True),
+    )
+}
 
 
 def sync_once(vendor: Vendor, url: str, rate: float) -> SyncFigures:
@@ -73,13 +87,18 @@ def main() -> None:
         vendor = VENDORS[key]
         rate = registry.get(key).default_rate_limit
         command = ["-m", vendor.module, "--scale", "bench", vendor.count_flag, str(args.detections)]
-        with simulator(command) as url, bench_app():
-            print(
-                f"{registry.label(key)} simulator: {args.detections:,} detections, at {rate:g} requests/s", flush=True
-            )
-            runs = [sync_once(vendor, url, rate) for _ in range(args.runs)]
-            figures.append(figure(key, rate, runs, f"{args.detections:,} detections, "))
+        with simulator(command) as url:
+            if vendor.derived_host:
+                os.environ["VECTIS_VENDOR_URLS"] = f"{key}={url}"
+            figures.append(bench_vendor(key, vendor, url, rate, args))
     report(figures)
+
+
+def bench_vendor(key: str, vendor: Vendor, url: str, rate: float, args: argparse.Namespace) -> Any:
+    with bench_app():
+        print(f"{registry.label(key)} simulator: {args.detections:,} detections, at {rate:g} requests/s", flush=True)
+        runs = [sync_once(vendor, url, rate) for _ in range(args.runs)]
+        return figure(key, rate, runs, f"{args.detections:,} detections, ")
 
 
 if __name__ == "__main__":
