@@ -146,6 +146,14 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _text(value: Any) -> str | None:
     if value is None or isinstance(value, bool):
         return None
@@ -318,8 +326,8 @@ class HuntressConnector(Connector, RespondsOnEndpoints):
         if status == 403:
             what = "read organizations and incident reports" if reading else "isolate hosts or resolve incident reports"
             raise ConnectorError(MESSAGES[403].format(what=what), permanent=True, status=403)
-        if status == 404 and one_record and self._detail(response.text):
-            return None
+        if status == 404 and one_record and _is_json(response.text):
+            return None  # Huntress answered: it no longer has that agent or report
         if status in (404, 405) or 300 <= status < 400:
             path_said = path if not one_record else path.rsplit("/", 1)[0]
             raise ConnectorError(
