@@ -32,6 +32,7 @@ from vectis.platform import db
 from vectis.platform.config import ROOT, Settings
 from vectis.platform.crypto import SealedType
 from vectis.simulators import connectwise, eset, keepit, ninjaone, sentinelone, vspc
+from vectis.simulators import huntress as huntress_sim
 from vectis.simulators.base.state import SimState
 
 # Every table a sync or the rules refresh after it writes for a tenant.
@@ -190,6 +191,14 @@ def poison_eset(state: Any) -> None:
     detections[2]["occurTime"], detections[2]["resolved"] = NEVER, False  # an open one: the first sync reads it
 
 
+def poison_huntress(state: Any) -> None:
+    next(iter(state.organizations.values()))["name"] = "Null\x00 Byte Ltd"
+    reports = list(state.reports.values())
+    reports[0]["subject"] = "HIGH\x00 - Incident"
+    reports[1]["summary"] = HUGE
+    reports[2]["created_at"] = NEVER  # (its updated_at stays: Huntress's sort reads that)
+
+
 VENDORS = (
     Vendor(
         "veeam",
@@ -285,6 +294,22 @@ VENDORS = (
         storm_limit=1,
         poison=poison_eset,
         url_templates=lambda url: {"eset": url},
+    ),
+    Vendor(
+        "huntress",
+        small=lambda now: huntress_sim.HuntressState.seeded(now=now),
+        large=lambda now: huntress_sim.HuntressState.at_scale(organizations=20, reports=3000, now=now),
+        wsgi=huntress_sim.create_app,
+        config=lambda url: {
+            "api_key": huntress_sim.DEMO_API_KEY,
+            "api_secret": huntress_sim.DEMO_API_SECRET,
+            "api_url": url,
+        },
+        five_xx="errors_5xx",
+        latency=0.5,
+        killed_after=1000,  # the organizations and the first two pages of reports (500 a page)
+        storm_limit=1,
+        poison=poison_huntress,
     ),
 )
 

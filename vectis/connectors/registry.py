@@ -6,6 +6,7 @@ from __future__ import annotations
 from vectis.connectors.base import Connector
 from vectis.connectors.connectwise import ConnectWiseConnector
 from vectis.connectors.eset import EsetConnector
+from vectis.connectors.huntress import HuntressConnector
 from vectis.connectors.keepit import KeepitConnector
 from vectis.connectors.ninjaone import NinjaOneConnector
 from vectis.connectors.sentinelone import SentinelOneConnector
@@ -18,6 +19,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     NinjaOneConnector.key: NinjaOneConnector,
     SentinelOneConnector.key: SentinelOneConnector,
     EsetConnector.key: EsetConnector,
+    HuntressConnector.key: HuntressConnector,
 }
 
 

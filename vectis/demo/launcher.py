@@ -37,6 +37,7 @@ SIMULATOR_PORTS = {
     18083: "the NinjaOne simulator",
     18084: "the SentinelOne simulator",
     18085: "the ESET simulator",
+    18086: "the Huntress simulator",
 }
 
 

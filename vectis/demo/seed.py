@@ -21,6 +21,7 @@ from vectis.query.spec import parse
 from vectis.rules.definition import normalized
 from vectis.rules.templates import TEMPLATES
 from vectis.simulators import connectwise, eset, keepit, ninjaone, sentinelone
+from vectis.simulators import huntress as huntress_sim
 
 DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
 
@@ -75,6 +76,14 @@ DEMO_SENTINELONE = {"console_url": "http://127.0.0.1:18084", "api_token": sentin
 # NinjaOne is: ESET's hosts are derived from the region. Its customer groups link to the Veeam customers by name.
 DEMO_ESET = {"region": "eu", "username": eset.DEMO_USERNAME, "password": eset.DEMO_PASSWORD}
 
+# Acme's Huntress account is the simulator (the Procfile's `huntress` process), typed in as its API URL; its
+# organizations link to the Veeam customers by name, and its incident reports land as detections.
+DEMO_HUNTRESS = {
+    "api_key": huntress_sim.DEMO_API_KEY,
+    "api_secret": huntress_sim.DEMO_API_SECRET,
+    "api_url": "http://127.0.0.1:18086",
+}
+
 DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
 DEMO_USERS = (
     DemoUser("acme", "admin@acme.test", "Avery Admin", Role.ADMIN),
@@ -125,6 +134,7 @@ def seed_demo() -> None:
             ("ninjaone", "NinjaOne", DEMO_NINJAONE, False, now + timedelta(minutes=3)),
             ("sentinelone", "SentinelOne", DEMO_SENTINELONE, False, now + timedelta(minutes=4)),
             ("eset", "ESET", DEMO_ESET, False, now + timedelta(minutes=5)),
+            ("huntress", "Huntress", DEMO_HUNTRESS, False, now + timedelta(minutes=6)),
         ):
             if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
                 continue
