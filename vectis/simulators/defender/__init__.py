@@ -53,7 +53,7 @@ Data
     ``DefenderState.seeded()``: a tenant per customer of the MSP (``fixtures``, named as the VSPC simulator names
     them), 3-6 machines each named as the NinjaOne and SentinelOne simulators name the same endpoints
     (``GAX-SRV01``, ``GAX-WS01``, a Mac at some; ``computerDnsName`` is ``gax-ws01.<customer's domain>``); the first
-    tenant (``demo_tenant``, the demo connection's) has fourteen alerts over two weeks across every severity and
+    tenant (``DEMO_TENANT_ID``, the demo connection's) has fourteen alerts over two weeks across every severity and
     status (two true positives in progress, one resolved, a false positive, an expected activity), every other
     tenant one or two. ``DefenderState.at_scale()``: 500 tenants, about 5,000 machines and 5,000 alerts over four
     weeks. Both deterministic for a given ``seed`` and ``now``.
@@ -75,6 +75,7 @@ data), ``state`` (``DefenderState``, its ``Faults`` and the ``$filter`` reader),
 """
 
 from vectis.simulators.defender.api import create_app, main
+from vectis.simulators.defender.seed import DEMO_CUSTOMER_NAME, DEMO_TENANT_ID
 from vectis.simulators.defender.state import DefenderState, Faults
 from vectis.simulators.defender.vendor import (
     API,
@@ -92,6 +93,8 @@ __all__ = [
     "CLASSIFICATIONS",
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
+    "DEMO_CUSTOMER_NAME",
+    "DEMO_TENANT_ID",
     "SCOPE",
     "SEVERITIES",
     "STATUSES",

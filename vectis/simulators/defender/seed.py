@@ -19,6 +19,9 @@ from vectis.simulators.defender.vendor import iso
 from vectis.simulators.fixtures import BENCH_JOBS, DEMO_CUSTOMERS, Customer, Msp
 
 DAY = 86400.0
+# The demo connection's tenant: the first customer's, fixed so the demo's config can name it.
+DEMO_TENANT_ID = "8d3f2a61-4c7e-4b19-9e05-6a2d1f7c3b48"
+DEMO_CUSTOMER_NAME = Msp.drawn(1, DEMO_CUSTOMERS).listed()[0].name  # its customer, as the demo seed draws them
 
 
 @dataclass
@@ -103,7 +106,9 @@ class Generator:
         return "".join(self.rng.choice("0123456789abcdef") for _ in range(length))
 
     def tenant(self, data: DefenderData, customer: Customer) -> Json:
-        tenant = {"id": self.guid(), "name": customer.name, "domain": customer.domain}
+        """A customer's tenant; the first is :data:`DEMO_TENANT_ID` (the demo's, and the benchmark connection's)."""
+        drawn = self.guid()
+        tenant = {"id": drawn if data.tenants else DEMO_TENANT_ID, "name": customer.name, "domain": customer.domain}
         data.tenants[tenant["id"]] = tenant
         return tenant
 
