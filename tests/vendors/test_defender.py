@@ -413,6 +413,7 @@ def test_alerts_are_read_open_and_recent_first_then_from_the_cursor(
     assert pages[-1].cursor == {"updated_after": newest}
     assert sim.requests("GET /api/alerts") == 2 + 3  # New and InProgress ones of old; 12 recent ones, 4 a page
     assert all("$expand" in r["query"] for r in sim.state.received() if r["path"] == "/api/alerts")
+    assert edr._next("https://api-eu.securitycenter.microsoft.com/api/alerts?$skip=4") == "/api/alerts?$skip=4"
     (nothing_new,) = list(edr.read(stream, pages[-1].cursor))
     assert nothing_new.records == [] and nothing_new.cursor is None
     edr.resolve_detection(alerts[5]["id"])
