@@ -31,7 +31,7 @@ from vectis.models import Base, SyncRun
 from vectis.platform import db
 from vectis.platform.config import ROOT, Settings
 from vectis.platform.crypto import SealedType
-from vectis.simulators import connectwise, eset, keepit, ninjaone, sentinelone, vspc
+from vectis.simulators import connectwise, defender, eset, keepit, ninjaone, sentinelone, vspc
 from vectis.simulators import huntress as huntress_sim
 from vectis.simulators.base.state import SimState
 
@@ -199,6 +199,14 @@ def poison_huntress(state: Any) -> None:
     reports[2]["created_at"] = NEVER  # (its updated_at stays: Huntress's sort reads that)
 
 
+
+def poison_defender(state: Any) -> None:
+    alerts = [a for a in state.alerts.values() if a["_tenant"] == defender.DEMO_TENANT_ID]
+    alerts[0]["title"] = "Ransomware\x00 behavior"
+    alerts[1]["description"] = HUGE
+    alerts[2]["evidence"] = [{"entityType": "File", "filePath": HUGE, "fileName": "x.exe", "sha256": "ab"}]
+    alerts[3]["alertCreationTime"] = NEVER  # (its lastUpdateTime stays: Defender's own filter reads that)
+
 VENDORS = (
     Vendor(
         "veeam",
@@ -310,6 +318,24 @@ VENDORS = (
         killed_after=1000,  # the organizations and the first two pages of reports (500 a page)
         storm_limit=1,
         poison=poison_huntress,
+    ),
+    Vendor(
+        "defender",
+        small=lambda now: defender.DefenderState.seeded(now=now),
+        large=lambda now: defender.DefenderState.at_scale(tenants=1, alerts=3000, now=now),
+        wsgi=defender.create_app,
+        config=lambda _url: {
+            "tenant_id": defender.DEMO_TENANT_ID,
+            "client_id": defender.DEMO_CLIENT_ID,
+            "client_secret": defender.DEMO_CLIENT_SECRET,
+            "customer_name": defender.DEMO_CUSTOMER_NAME,
+        },
+        five_xx="errors_5xx",
+        latency=0.5,
+        killed_after=1000,
+        storm_limit=1,
+        poison=poison_defender,
+        url_templates=lambda url: {"defender": url},
     ),
 )
 

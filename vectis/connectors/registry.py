@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from vectis.connectors.base import Connector
 from vectis.connectors.connectwise import ConnectWiseConnector
+from vectis.connectors.defender import DefenderConnector
 from vectis.connectors.eset import EsetConnector
 from vectis.connectors.huntress import HuntressConnector
 from vectis.connectors.keepit import KeepitConnector
@@ -20,6 +21,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     SentinelOneConnector.key: SentinelOneConnector,
     EsetConnector.key: EsetConnector,
     HuntressConnector.key: HuntressConnector,
+    DefenderConnector.key: DefenderConnector,
 }
 
 

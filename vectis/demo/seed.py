@@ -20,7 +20,7 @@ from vectis.query import examples
 from vectis.query.spec import parse
 from vectis.rules.definition import normalized
 from vectis.rules.templates import TEMPLATES
-from vectis.simulators import connectwise, eset, keepit, ninjaone, sentinelone
+from vectis.simulators import connectwise, defender, eset, keepit, ninjaone, sentinelone
 from vectis.simulators import huntress as huntress_sim
 
 DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
@@ -84,6 +84,15 @@ DEMO_HUNTRESS = {
     "api_url": "http://127.0.0.1:18086",
 }
 
+# Acme's Microsoft Defender is one customer's tenant at the Defender simulator (the Procfile's `defender` process),
+# reached through VECTIS_VENDOR_URLS: Defender's hosts (Entra's sign-in and the API) are derived, never typed.
+DEMO_DEFENDER = {
+    "tenant_id": defender.DEMO_TENANT_ID,
+    "client_id": defender.DEMO_CLIENT_ID,
+    "client_secret": defender.DEMO_CLIENT_SECRET,
+    "customer_name": defender.DEMO_CUSTOMER_NAME,
+}
+
 DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
 DEMO_USERS = (
     DemoUser("acme", "admin@acme.test", "Avery Admin", Role.ADMIN),
@@ -135,6 +144,7 @@ def seed_demo() -> None:
             ("sentinelone", "SentinelOne", DEMO_SENTINELONE, False, now + timedelta(minutes=4)),
             ("eset", "ESET", DEMO_ESET, False, now + timedelta(minutes=5)),
             ("huntress", "Huntress", DEMO_HUNTRESS, False, now + timedelta(minutes=6)),
+            ("defender", "Microsoft Defender", DEMO_DEFENDER, False, now + timedelta(minutes=7)),
         ):
             if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
                 continue
