@@ -199,13 +199,13 @@ def poison_huntress(state: Any) -> None:
     reports[2]["created_at"] = NEVER  # (its updated_at stays: Huntress's sort reads that)
 
 
-
 def poison_defender(state: Any) -> None:
     alerts = [a for a in state.alerts.values() if a["_tenant"] == defender.DEMO_TENANT_ID]
     alerts[0]["title"] = "Ransomware\x00 behavior"
     alerts[1]["description"] = HUGE
     alerts[2]["evidence"] = [{"entityType": "File", "filePath": HUGE, "fileName": "x.exe", "sha256": "ab"}]
     alerts[3]["alertCreationTime"] = NEVER  # (its lastUpdateTime stays: Defender's own filter reads that)
+
 
 VENDORS = (
     Vendor(
