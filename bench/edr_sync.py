@@ -1,9 +1,9 @@
 """Endpoint-security syncs at MSP scale (issue 21): each vendor's simulator with 500 sites and 5,000 detections,
 synced through the real job at the vendor's own rate limit (the connector's default: what Vectis keeps to when the
 vendor publishes none); the ratio is wall time over the larger of the pacing and database floors (``_sync.py``),
-goal <= 1.15. SentinelOne today; ESET, Huntress and Defender join VENDORS as their connectors land.
+goal <= 1.15: SentinelOne, ESET, Huntress and Microsoft Defender.
 
-    .venv/bin/python bench/edr_sync.py [--vendors sentinelone] [--runs 3] [--detections 5000]
+    .venv/bin/python bench/edr_sync.py [--vendors sentinelone eset huntress defender] [--runs 3] [--detections 5000]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Vendor:
     config: Any  # the connection's config, given the simulator's URL
     count_flag: str  # how the simulator is told how many detections to hold
     derived_host: bool = False  # the connector derives its hosts (a region): VECTIS_VENDOR_URLS points them here
+    more: tuple[str, ...] = ()  # the simulator's other arguments
 
 
 def _sentinelone(url: str) -> dict[str, str]:
@@ -46,11 +47,33 @@ def _eset(url: str) -> dict[str, str]:
     return {"region": "eu", "username": DEMO_USERNAME, "password": DEMO_PASSWORD}
 
 
+def _huntress(url: str) -> dict[str, str]:
+    from vectis.simulators.huntress import DEMO_API_KEY, DEMO_API_SECRET  # noqa: PLC0415
+
+    return {"api_key": DEMO_API_KEY, "api_secret": DEMO_API_SECRET, "api_url": url}
+
+
+def _defender(url: str) -> dict[str, str]:
+    from vectis.simulators import defender  # noqa: PLC0415
+
+    return {
+        "tenant_id": defender.DEMO_TENANT_ID,
+        "client_id": defender.DEMO_CLIENT_ID,
+        "client_secret": defender.DEMO_CLIENT_SECRET,
+        "customer_name": defender.DEMO_CUSTOMER_NAME,
+    }
+
+
 VENDORS = {
     v.key: v
     for v in (
         Vendor("sentinelone", "vectis.simulators.sentinelone", _sentinelone, "--threats"),
         Vendor("eset", "vectis.simulators.eset", _eset, "--detections", derived_host=True),
+        Vendor("huntress", "vectis.simulators.huntress", _huntress, "--reports"),
+        # Defender is one connection per customer tenant: all 5,000 alerts in the one tenant the connection reads.
+        Vendor(
+            "defender", "vectis.simulators.defender", _defender, "--alerts", derived_host=True, more=("--tenants", "1")
+        ),
     )
 }
 
@@ -86,7 +109,7 @@ def main() -> None:
     for key in args.vendors:
         vendor = VENDORS[key]
         rate = registry.get(key).default_rate_limit
-        command = ["-m", vendor.module, "--scale", "bench", vendor.count_flag, str(args.detections)]
+        command = ["-m", vendor.module, "--scale", "bench", vendor.count_flag, str(args.detections), *vendor.more]
         with simulator(command) as url:
             if vendor.derived_host:
                 os.environ["VECTIS_VENDOR_URLS"] = f"{key}={url}"
