@@ -34,14 +34,15 @@ class Site:
     name: str
 
 
-def edr(app: Flask, tenant_id: int, config: dict[str, Any] | None = None) -> int:
-    """The tenant's endpoint-security connection (made once; it creates no customers, so sites link by name)."""
+def edr(app: Flask, tenant_id: int, config: dict[str, Any] | None = None, *, vendor: str = EDR_VENDOR) -> int:
+    """The tenant's endpoint-security connection of ``vendor`` (made once; it creates no customers, so sites link by
+    name)."""
     with app.app_context(), db.tenant_session(tenant_id) as s:
-        found = s.scalar(select(Connection.id).where(Connection.vendor == EDR_VENDOR))
+        found = s.scalar(select(Connection.id).where(Connection.vendor == vendor))
         if found is not None:
             return found
         connection = Connection(
-            tenant_id=tenant_id, vendor=EDR_VENDOR, name="SentinelOne", config=Sealed.seal(tenant_id, config or {}),
+            tenant_id=tenant_id, vendor=vendor, name=vendor.title(), config=Sealed.seal(tenant_id, config or {}),
             creates_customers=False,
         )  # fmt: skip
         s.add(connection)
@@ -49,10 +50,12 @@ def edr(app: Flask, tenant_id: int, config: dict[str, Any] | None = None) -> int
         return connection.id
 
 
-def site(app: Flask, tenant_id: int, name: str | None = None, *, external_id: str | None = None) -> Site:
+def site(
+    app: Flask, tenant_id: int, name: str | None = None, *, external_id: str | None = None, vendor: str = EDR_VENDOR
+) -> Site:
     """A site (``external_id``, or a fresh one) linked, as a sync links it (by name), to a fresh customer of the same
     name."""
-    connection_id = edr(app, tenant_id)
+    connection_id = edr(app, tenant_id, vendor=vendor)
     with app.app_context(), db.tenant_session(tenant_id) as s:
         name = name or f"Shield Dental {uuid.uuid4().hex[:8]}"
         customer = Customer(tenant_id=tenant_id, name=name, normalized_name=normalize_name(name))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask
+from markupsafe import escape
 from sqlalchemy import delete, func, select
 
 from tests.conftest import MadeUser, TenantFixture, client_for, csrf_token, login, pid
@@ -18,9 +19,11 @@ from tests.device_world import write as write_devices
 from tests.security_world import NOW, Site, detection, site, write
 from tests.test_api import api, make_token
 from tests.vendors.support import new_tenant
+from vectis.actions import Actor, Target, perform
 from vectis.models import Connection, RuleEvent, Tenant, TimelineEvent
 from vectis.models.security import Detection
 from vectis.platform import db
+from vectis.security.queries import matrix
 
 
 def stored(app: Flask, tenant_id: int, detection_id: int) -> Detection | None:
@@ -227,3 +230,26 @@ def test_the_hubs_header_counts_open_detections_and_is_no_longer_calm(app: Flask
     assert re.search(r'data-testid="hub-open-detections"[^>]*>2 open detections</a>', html)
     assert "badge-bad" in html.split('data-testid="hub-open-detections"')[0].rsplit("<a", 1)[1]
     assert "Nothing needs attention" not in html
+
+
+def test_an_action_the_vendors_api_cannot_do_is_a_disabled_button_that_says_why(
+    app: Flask, acme: TenantFixture
+) -> None:
+    """Huntress's API cannot dismiss a report: its False positive is disabled with Huntress's reason, and the verb
+    refuses with the same words and calls nothing."""
+    where = site(app, acme.id, vendor="huntress")
+    (detection_id,) = write(app, where, [detection(where, "Huntress.Report")]).values()
+    html = login(app, acme).get(hub_tab(app, where)).get_data(as_text=True)
+    card = html.split(f'id="detection-{detection_id}"')[1].split("</li>")[0]
+    reason = str(matrix("huntress")["false_positive"])
+    assert "SOC" in reason
+    assert re.search(
+        r'<summary class="btn btn-small is-disabled" title="([^"]+)" aria-disabled="true">False positive', card
+    )
+    assert escape(reason) in card and "Isolate…" in card and 'aria-disabled="true">Isolate' not in card
+    with app.test_request_context(), db.tenant_session(acme.id) as s:
+        refused = perform(
+            "detection.false_positive", Target("detection", str(detection_id), "Huntress.Report"), {"reason": "ours"},
+            actor=Actor("user", None, "sam@msp.test", "technician"), surface="ui", session=s, tenant_id=acme.id,
+        )  # fmt: skip
+    assert refused.result == "failed" and refused.message == reason
