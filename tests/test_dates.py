@@ -127,6 +127,8 @@ def test_templates_show_moments_through_the_same_formatters(app: Flask) -> None:
 OWN_FORMATS = {
     "connectors/keepit.py": "the vendor's wire format",
     "connectors/connectwise.py": "the vendor's wire format",
+    "connectors/defender.py": "the vendor's wire format (OData's)",
+    "connectors/eset.py": "the vendor's wire format",
     "views/admin.py": "an export's file name",
     "query/exports.py": "an export's file name",
     "rules/conditions.py": "a date a rule's author typed, echoed in the ISO form they typed it in",

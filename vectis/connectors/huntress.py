@@ -426,7 +426,8 @@ class HuntressConnector(Connector, RespondsOnEndpoints):
             kept, done = _newer(items, since, after, seen)
             for item in kept:
                 moment = parse_time(item["updated_at"])
-                assert moment is not None  # _newer keeps only reports with a time
+                if moment is None:  # _newer keeps only reports with a time
+                    continue
                 if newest is None or moment > newest[0]:
                     newest, newest_ids = (moment, str(item["updated_at"])), set()
                 if moment == newest[0]:

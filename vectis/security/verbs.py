@@ -22,6 +22,7 @@ from vectis.devices.writer import links_of
 from vectis.models import Connection, Role
 from vectis.models.security import SUPPRESSION_SCOPES, Detection, Suppression
 from vectis.platform import params
+from vectis.platform.dates import day
 from vectis.platform.http import ConnectorError
 from vectis.security.queries import matrix
 from vectis.security.writer import set_isolation, write_detections
@@ -272,7 +273,7 @@ class MarkFalsePositive(DetectionVerb):
         )
         ctx.session.add(suppression)
         ctx.session.flush()
-        until = f" until {expires:%-d %B %Y}" if expires else ""
+        until = f" until {day(expires)}" if expires else ""
         return Applied(
             f"Marked a false positive in {noun}: {detection.title}. Detections with this "
             f"{_SCOPE_WORDS[scope]} are suppressed{until}.{after}",
