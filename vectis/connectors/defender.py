@@ -62,6 +62,7 @@ from vectis.connectors.base import (
     Stream,
 )
 from vectis.connectors.capabilities import Request, RespondsOnEndpoints
+from vectis.connectors.values import FILE_PATH_MAX, object_of, text_of
 from vectis.platform.crypto import Sealed
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, HttpClient, UncertainOutcome
@@ -75,7 +76,6 @@ TOKEN_MARGIN = timedelta(seconds=120)  # ask for a new token this long before th
 # Defender gives up to 10,000 a page; 1,000 keeps each page's write short, and even 100,000 alerts are 100 calls.
 ALERT_PAGE = 1_000
 FIRST_WINDOW = timedelta(days=30)
-FILE_PATH_MAX = 32_767  # Windows' longest path: anything longer is not one
 ISOLATION_TYPE = "Full"
 # A GUID, or a verified domain of the tenant (Entra takes either in the token URL).
 TENANT = re.compile(r"^(?:[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}|[a-z0-9-]+(?:\.[a-z0-9-]+)+)$")
@@ -133,16 +133,6 @@ def parse_time(value: Any) -> datetime | None:
     return parse_instant(value)
 
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value).strip() or None
-
-
 def tenant_of(text: str) -> str:
     """A tenant as typed (or pasted in braces) -> Entra's spelling: lower case, trimmed."""
     return text.strip().strip("{}").lower()
@@ -153,7 +143,7 @@ def tenant_of(text: str) -> str:
 
 def parse_tenant(config: dict[str, Any]) -> CustomerRecord | None:
     """The connection's tenant is its one customer, by the name the technician gave it."""
-    tenant, name = _text(config.get("tenant_id")), _text(config.get("customer_name"))
+    tenant, name = text_of(config.get("tenant_id")), text_of(config.get("customer_name"))
     if not tenant or not name:
         return None
     return CustomerRecord(external_id=tenant_of(tenant), name=name)
@@ -174,38 +164,38 @@ def _file(alert: dict[str, Any]) -> tuple[str | None, str | None]:
     for item in alert.get("evidence") or []:
         if not isinstance(item, dict) or str(item.get("entityType") or "").lower() != "file":
             continue
-        folder, name = _text(item.get("filePath")), _text(item.get("fileName"))
+        folder, name = text_of(item.get("filePath")), text_of(item.get("fileName"))
         separator = "/" if (folder or "").startswith("/") else "\\"
         path = f"{folder.rstrip(separator)}{separator}{name}" if folder and name else folder or name
-        return (path or "")[:FILE_PATH_MAX] or None, _text(item.get("sha256")) or _text(item.get("sha1"))
+        return (path or "")[:FILE_PATH_MAX] or None, text_of(item.get("sha256")) or text_of(item.get("sha1"))
     return None, None
 
 
 def parse_alert(item: dict[str, Any], *, tenant: str | None = None) -> DetectionRecord | None:
     """An alert; ``tenant``: the connection's (the customer), else the alert's own ``aadTenantId``."""
     detected = parse_time(item.get("alertCreationTime"))
-    if not _text(item.get("id")) or detected is None:
+    if not text_of(item.get("id")) or detected is None:
         return None
     status = str(item.get("status") or "New")
-    dns = _text(item.get("computerDnsName"))
+    dns = text_of(item.get("computerDnsName"))
     path, digest = _file(item)
-    owner = tenant or _text(item.get("aadTenantId"))
+    owner = tenant or text_of(item.get("aadTenantId"))
     return DetectionRecord(
         external_id=str(item["id"]).strip(),
         customer_external_id=tenant_of(owner) if owner else None,
-        device_external_id=_text(item.get("machineId")),
+        device_external_id=text_of(item.get("machineId")),
         # The host name, as an RMM names the same machine (Defender gives the DNS name: gax-ws01.example.com).
         device_name=dns.split(".")[0] if dns else None,
-        title=(_text(item.get("title")) or _text(item.get("category")) or "Defender alert")[:500],
+        title=(text_of(item.get("title")) or text_of(item.get("category")) or "Defender alert")[:500],
         severity=severity_of(item),
-        vendor_severity=_text(item.get("severity")) or "UnSpecified",
+        vendor_severity=text_of(item.get("severity")) or "UnSpecified",
         status=STATUS.get(status, "open"),
         vendor_status=status,
         detected_at=detected,
         updated_at=parse_time(item.get("lastUpdateTime")),
         verdict=VERDICT.get(str(item.get("classification") or "")),
         isolation=None,  # an alert does not say: isolation_of reads the device's machine actions
-        classification=_text(item.get("threatFamilyName")) or _text(item.get("category")),
+        classification=text_of(item.get("threatFamilyName")) or text_of(item.get("category")),
         file_path=path,
         file_hash=digest,
         details={key: item[key] for key in KEPT if item.get(key) not in (None, "", [])},
@@ -347,7 +337,7 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
         finally:
             login.close()
         body = self._json(response.text)
-        said = _object(body)
+        said = object_of(body)
         raw_codes = said.get("error_codes")
         codes: list[Any] = raw_codes if isinstance(raw_codes, list) else []
         words = {"client": self._client, "tenant": self._tenant}
@@ -403,7 +393,7 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
     @staticmethod
     def _error(body: Any) -> tuple[str, str]:
         """Defender's ``{"error": {"code", "message"}}``: its code and message ("" when absent)."""
-        error = _object(_object(body).get("error"))
+        error = object_of(object_of(body).get("error"))
         return str(error.get("code") or ""), str(error.get("message") or "")
 
     def _call(
@@ -464,13 +454,13 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
         query: dict[str, Any] | None = params
         while next_path is not None:
             _, body = self._call("GET", next_path, params=query)
-            values = _object(body).get("value")
+            values = object_of(body).get("value")
             if not isinstance(values, list):
                 raise ConnectorError(
                     f"Microsoft Defender sent {path} in an unexpected shape (no value).", permanent=False
                 )
             yield [item for item in values if isinstance(item, dict)]
-            next_path, query = self._next(_object(body).get("@odata.nextLink")), None
+            next_path, query = self._next(object_of(body).get("@odata.nextLink")), None
 
     def test_connection(self) -> str:
         alerts = next(self._pages("/api/alerts", {"$top": 1}), [])

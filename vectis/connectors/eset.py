@@ -53,6 +53,7 @@ import requests
 
 from vectis.connectors.base import ConfigField, Connector, CustomerRecord, DetectionRecord, Page, Record, Stream
 from vectis.connectors.capabilities import Request, RespondsOnEndpoints
+from vectis.connectors.values import file_path_of, object_of, text_of
 from vectis.platform.crypto import Sealed
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, HttpClient, UncertainOutcome
@@ -67,7 +68,6 @@ GROUPS, DEVICES, DETECTIONS, TASKS = "/v1/device_groups", "/v1/devices", "/v2/de
 PAGE = 500  # [U]: ESET publishes no page maximum; clients ask for 100-500
 FIRST_WINDOW = timedelta(days=30)
 TOKEN_MARGIN = timedelta(seconds=120)
-FILE_PATH_MAX = 32_767
 NOT_CUSTOMERS = frozenset({"lost & found"})
 
 MESSAGES = {
@@ -108,16 +108,6 @@ def parse_time(value: Any) -> datetime | None:
     return parse_instant(value)
 
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value).strip() or None
-
-
 def region_of(text: str) -> str:
     """``EU``, ``eu.device-management.eset.systems`` or an ESET address → ``eu``."""
     text = text.strip().lower()
@@ -145,7 +135,7 @@ def top_level_groups(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
         str(g["uuid"]): g
         for g in groups
-        if _text(g.get("uuid"))
+        if text_of(g.get("uuid"))
         and str(g.get("parentGroupUuid") or "") in roots
         and not g.get("isSecurityGroup")
         and str(g.get("displayName") or "").strip().lower() not in NOT_CUSTOMERS
@@ -154,7 +144,7 @@ def top_level_groups(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def parse_group(item: dict[str, Any]) -> CustomerRecord | None:
     """A customer group (one :func:`top_level_groups` chose) → a customer."""
-    if not _text(item.get("uuid")) or not _text(item.get("displayName")):
+    if not text_of(item.get("uuid")) or not text_of(item.get("displayName")):
         return None
     return CustomerRecord(external_id=str(item["uuid"]).strip(), name=str(item["displayName"]).strip())
 
@@ -180,25 +170,25 @@ def severity_of(level: Any) -> str:
 
 def parse_detection(item: dict[str, Any], devices: dict[str, dict[str, Any]] | None = None) -> DetectionRecord | None:
     """A v2 detection → a record; ``devices`` (uuid → {name, customer, isolation}) names its device and customer."""
-    context = _object(item.get("context"))
+    context = object_of(item.get("context"))
     detected = parse_time(item.get("occurTime"))
-    if not _text(item.get("uuid")) or detected is None:
+    if not text_of(item.get("uuid")) or detected is None:
         return None
-    device_uuid = _text(context.get("deviceUuid")) or _text(_object(item.get("device")).get("uuid"))
+    device_uuid = text_of(context.get("deviceUuid")) or text_of(object_of(item.get("device")).get("uuid"))
     known = (devices or {}).get(device_uuid or "", {})
-    level = _text(item.get("severityLevel")) or "SEVERITY_LEVEL_UNSPECIFIED"
+    level = text_of(item.get("severityLevel")) or "SEVERITY_LEVEL_UNSPECIFIED"
     resolved = item.get("resolved") is True
     details: dict[str, Any] = {key: item[key] for key in KEPT if item.get(key) not in (None, "", [], [{}])}
     details.update({key: context[key] for key in KEPT_CONTEXT if context.get(key) not in (None, "")})
-    process = _text(_object(context.get("process")).get("path"))
+    process = text_of(object_of(context.get("process")).get("path"))
     if process:
         details["process"] = process
     return DetectionRecord(
         external_id=str(item["uuid"]).strip(),
         customer_external_id=known.get("customer"),
         device_external_id=device_uuid,
-        device_name=_text(_object(item.get("device")).get("displayName")) or known.get("name"),
-        title=(_text(item.get("displayName")) or _text(item.get("typeName")) or "ESET detection")[:500],
+        device_name=text_of(object_of(item.get("device")).get("displayName")) or known.get("name"),
+        title=(text_of(item.get("displayName")) or text_of(item.get("typeName")) or "ESET detection")[:500],
         severity=severity_of(level),
         vendor_severity=level,
         status="resolved" if resolved else "open",
@@ -207,9 +197,9 @@ def parse_detection(item: dict[str, Any], devices: dict[str, dict[str, Any]] | N
         updated_at=None,
         verdict=None,  # ESET gives no verdict
         isolation=known.get("isolation"),
-        classification=_text(item.get("typeName")),
-        file_path=(_text(item.get("objectUrl")) or "")[:FILE_PATH_MAX] or None,
-        file_hash=_text(item.get("objectHashSha1")),
+        classification=text_of(item.get("typeName")),
+        file_path=file_path_of(item.get("objectUrl")),
+        file_hash=text_of(item.get("objectHashSha1")),
         details=details,
     )
 
@@ -418,7 +408,7 @@ class EsetConnector(Connector, RespondsOnEndpoints):
                 )
             if status >= 400:
                 try:
-                    detail = str(_object(json.loads(response.text)).get("message") or "")
+                    detail = str(object_of(json.loads(response.text)).get("message") or "")
                 except ValueError:
                     detail = ""
                 raise ConnectorError(
@@ -436,7 +426,7 @@ class EsetConnector(Connector, RespondsOnEndpoints):
         """Every page of a list, following ``nextPageToken``."""
         token = ""
         while True:
-            body = _object(self._call("GET", path, params={**params, **({"pageToken": token} if token else {})}))
+            body = object_of(self._call("GET", path, params={**params, **({"pageToken": token} if token else {})}))
             items = body.get(key)
             if items is None and key not in body and "nextPageToken" not in body:
                 raise ConnectorError(f"ESET sent {path} in an unexpected shape (no {key}).", permanent=False)
@@ -454,9 +444,9 @@ class EsetConnector(Connector, RespondsOnEndpoints):
         found: dict[str, dict[str, Any]] = {}
         for page in self._pages(DEVICES, "devices", {"pageSize": PAGE}):
             for device in page:
-                if _text(device.get("uuid")):
+                if text_of(device.get("uuid")):
                     found[str(device["uuid"])] = {
-                        "name": _text(device.get("displayName")),
+                        "name": text_of(device.get("displayName")),
                         "customer": customers.get(str(device.get("parentGroupUuid") or "")),
                         "isolation": ISOLATION.get(str(device.get("networkIsolationState") or "")),
                     }
@@ -555,21 +545,21 @@ class EsetConnector(Connector, RespondsOnEndpoints):
         return self._call(request.method, request.path, body=request.body)
 
     def isolation_of(self, device: str) -> str | None:
-        found = _object(self._call("GET", f"{DEVICES}/{device}"))
-        return ISOLATION.get(str(_object(found.get("device")).get("networkIsolationState") or ""))
+        found = object_of(self._call("GET", f"{DEVICES}/{device}"))
+        return ISOLATION.get(str(object_of(found.get("device")).get("networkIsolationState") or ""))
 
     def get_detection(self, detection: str) -> DetectionRecord | None:
-        found = _object(_object(self._call("GET", f"{DETECTIONS}/{detection}")).get("detection"))
+        found = object_of(object_of(self._call("GET", f"{DETECTIONS}/{detection}")).get("detection"))
         if not found:
             return None
-        device_uuid = _text(_object(found.get("context")).get("deviceUuid"))
+        device_uuid = text_of(object_of(found.get("context")).get("deviceUuid"))
         devices: dict[str, dict[str, Any]] = {}
         if device_uuid:
-            device = _object(_object(self._call("GET", f"{DEVICES}/{device_uuid}")).get("device"))
+            device = object_of(object_of(self._call("GET", f"{DEVICES}/{device_uuid}")).get("device"))
             if device:
                 customers = customer_of(self._groups())
                 devices[device_uuid] = {
-                    "name": _text(device.get("displayName")),
+                    "name": text_of(device.get("displayName")),
                     "customer": customers.get(str(device.get("parentGroupUuid") or "")),
                     "isolation": ISOLATION.get(str(device.get("networkIsolationState") or "")),
                 }

@@ -58,6 +58,7 @@ from vectis.connectors.base import (
     Stream,
 )
 from vectis.connectors.capabilities import Request, RespondsOnEndpoints
+from vectis.connectors.values import object_of, text_of
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, UncertainOutcome
 
@@ -142,10 +143,6 @@ def parse_time(value: Any) -> datetime | None:
     return parse_instant(value)
 
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _is_json(text: str) -> bool:
     try:
         json.loads(text)
@@ -154,36 +151,30 @@ def _is_json(text: str) -> bool:
     return True
 
 
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    return str(value).strip() or None
-
-
 # --- pure parsers: vendor JSON -> records ------------------------------------------------------------
 
 
 def parse_organization(item: dict[str, Any]) -> CustomerRecord | None:
-    if not _text(item.get("id")) or not _text(item.get("name")):
+    if not text_of(item.get("id")) or not text_of(item.get("name")):
         return None
     return CustomerRecord(external_id=str(item["id"]).strip(), name=str(item["name"]).strip())
 
 
 def isolation_of_agent(agent: dict[str, Any] | None) -> str | None:
-    return ISOLATION.get(str(_object(agent).get("firewall_status") or ""))
+    return ISOLATION.get(str(object_of(agent).get("firewall_status") or ""))
 
 
 def parse_report(item: dict[str, Any], agent: dict[str, Any] | None = None) -> DetectionRecord | None:
     """An incident report, with its agent as Huntress lists it now (None: not read, or a report with no host)."""
     detected = parse_time(item.get("created_at")) or parse_time(item.get("sent_at"))
-    if not _text(item.get("id")) or detected is None:
+    if not text_of(item.get("id")) or detected is None:
         return None
-    agent = _object(agent)
+    agent = object_of(agent)
     status = str(item.get("status") or "sent")
     severity = str(item.get("severity") or "").strip().lower()
     indicators = [str(i) for i in item.get("indicator_types") or [] if i]
     details: dict[str, Any] = {key: item[key] for key in KEPT if item.get(key) not in (None, "", [], {})}
-    remediations = _object(item.get("remediations")).get("items")
+    remediations = object_of(item.get("remediations")).get("items")
     if isinstance(remediations, list) and remediations:
         details["remediations"] = [
             {k: r.get(k) for k in ("action", "type", "status")} for r in remediations if isinstance(r, dict)
@@ -191,10 +182,11 @@ def parse_report(item: dict[str, Any], agent: dict[str, Any] | None = None) -> D
     details.update({f"agent_{key}": agent[key] for key in KEPT_AGENT if agent.get(key) not in (None, "")})
     return DetectionRecord(
         external_id=str(item["id"]).strip(),
-        customer_external_id=_text(item.get("organization_id")) or _text(_object(item.get("organization")).get("id")),
-        device_external_id=_text(item.get("agent_id")),
-        device_name=_text(agent.get("hostname")),
-        title=(_text(item.get("subject")) or "Huntress incident report")[:500],
+        customer_external_id=text_of(item.get("organization_id"))
+        or text_of(object_of(item.get("organization")).get("id")),
+        device_external_id=text_of(item.get("agent_id")),
+        device_name=text_of(agent.get("hostname")),
+        title=(text_of(item.get("subject")) or "Huntress incident report")[:500],
         severity=SEVERITY.get(severity, "medium"),
         vendor_severity=severity or "n/a",
         status=STATUS.get(status, "open"),
@@ -297,7 +289,7 @@ class HuntressConnector(Connector, RespondsOnEndpoints):
             body = json.loads(text)
         except ValueError:
             return ""
-        body = _object(body)
+        body = object_of(body)
         return str(body.get("error") or body.get("message") or "")
 
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
@@ -351,23 +343,23 @@ class HuntressConnector(Connector, RespondsOnEndpoints):
         """Every page of a list, following ``pagination.next_page_token``."""
         token: str | None = None
         while True:
-            body = _object(self._call("GET", path, params={**params, **({"page_token": token} if token else {})}))
+            body = object_of(self._call("GET", path, params={**params, **({"page_token": token} if token else {})}))
             rows = body.get(resource)
             if not isinstance(rows, list):
                 raise ConnectorError(f"Huntress sent {path} in an unexpected shape (no {resource}).", permanent=False)
             yield [row for row in rows if isinstance(row, dict)]
-            found = _object(body.get("pagination")).get("next_page_token")
+            found = object_of(body.get("pagination")).get("next_page_token")
             token = found if isinstance(found, str) and found else None
             if token is None or not rows:
                 return
 
     def test_connection(self) -> str:
-        account = _object(_object(self._call("GET", f"{API}/account")).get("account"))
+        account = object_of(object_of(self._call("GET", f"{API}/account")).get("account"))
         for _ in self._items("organizations", f"{API}/organizations", {"limit": 1}):
             break
         for _ in self._items("incident_reports", f"{API}/incident_reports", {"limit": 1}):
             break  # the reports are readable too
-        name, subdomain = _text(account.get("name")), _text(account.get("subdomain"))
+        name, subdomain = text_of(account.get("name")), text_of(account.get("subdomain"))
         where = f" ({subdomain}.huntress.io)" if subdomain else ""
         return f"Connected to Huntress: the account {name}{where}." if name else "Connected to Huntress."
 
@@ -492,14 +484,14 @@ class HuntressConnector(Connector, RespondsOnEndpoints):
             raise
 
     def isolation_of(self, device: str) -> str | None:
-        agent = _object(self._call("GET", f"{API}/agents/{device}")).get("agent")
+        agent = object_of(self._call("GET", f"{API}/agents/{device}")).get("agent")
         return isolation_of_agent(agent) if isinstance(agent, dict) else None
 
     def get_detection(self, detection: str) -> DetectionRecord | None:
-        report = _object(self._call("GET", f"{API}/incident_reports/{detection}")).get("incident_report")
+        report = object_of(self._call("GET", f"{API}/incident_reports/{detection}")).get("incident_report")
         if not isinstance(report, dict):
             return None
         agent = None
-        if _text(report.get("agent_id")):
-            agent = _object(self._call("GET", f"{API}/agents/{report['agent_id']}")).get("agent")
+        if text_of(report.get("agent_id")):
+            agent = object_of(self._call("GET", f"{API}/agents/{report['agent_id']}")).get("agent")
         return parse_report(report, agent if isinstance(agent, dict) else None)

@@ -47,6 +47,7 @@ from vectis.connectors.base import (
     Stream,
 )
 from vectis.connectors.capabilities import Request, RespondsOnEndpoints
+from vectis.connectors.values import file_path_of, object_of, text_of
 from vectis.platform.dates import calendar_day, parse_instant, utc
 from vectis.platform.http import ConnectorError, UncertainOutcome
 
@@ -58,7 +59,6 @@ FIRST_WINDOW = timedelta(days=30)  # the first sync: every threat updated this r
 EXPIRY_WARNING = timedelta(days=14)
 # Windows' longest path (macOS and Linux allow less): anything longer is not a path, and is cut there, so what is
 # stored beside it (the timeline's line of classification, confidence and path) stays within what Vectis keeps.
-FILE_PATH_MAX = 32_767  # the Test button warns of a token that expires sooner than this
 
 MESSAGES = {
     401: "401 Unauthorized — SentinelOne did not accept this API token. Copy it again (it is shown once, when it is "
@@ -110,23 +110,12 @@ def parse_time(value: Any) -> datetime | None:
     return parse_instant(value)
 
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    """A vendor value as trimmed text; None for nothing."""
-    if value is None:
-        return None
-    return str(value).strip() or None
-
-
 # --- pure parsers: vendor JSON -> records ------------------------------------------------------------
 
 
 def parse_site(item: dict[str, Any]) -> CustomerRecord | None:
     """A site is a customer; a deleted one is not (S1 lists them when asked for every state)."""
-    if not _text(item.get("id")) or not _text(item.get("name")) or item.get("state") == "deleted":
+    if not text_of(item.get("id")) or not text_of(item.get("name")) or item.get("state") == "deleted":
         return None
     return CustomerRecord(external_id=str(item["id"]).strip(), name=str(item["name"]).strip())
 
@@ -142,22 +131,22 @@ def severity_of(info: dict[str, Any]) -> str:
 
 
 def parse_threat(item: dict[str, Any]) -> DetectionRecord | None:
-    info, agent = _object(item.get("threatInfo")), _object(item.get("agentRealtimeInfo"))
+    info, agent = object_of(item.get("threatInfo")), object_of(item.get("agentRealtimeInfo"))
     detected = parse_time(info.get("createdAt")) or parse_time(info.get("identifiedAt"))
-    if not _text(item.get("id")) or detected is None:
+    if not text_of(item.get("id")) or detected is None:
         return None
     incident = str(info.get("incidentStatus") or "unresolved")
-    classification = _text(info.get("classification"))
+    classification = text_of(info.get("classification"))
     details: dict[str, Any] = {key: info[key] for key in KEPT_INFO if info.get(key) not in (None, "", [])}
     details.update({key: agent[key] for key in KEPT_AGENT if agent.get(key) not in (None, "")})
     return DetectionRecord(
         external_id=str(item["id"]).strip(),
-        customer_external_id=_text(agent.get("siteId")),
-        device_external_id=_text(agent.get("agentId")),
-        device_name=_text(agent.get("agentComputerName")),
-        title=(_text(info.get("threatName")) or classification or "SentinelOne threat")[:500],
+        customer_external_id=text_of(agent.get("siteId")),
+        device_external_id=text_of(agent.get("agentId")),
+        device_name=text_of(agent.get("agentComputerName")),
+        title=(text_of(info.get("threatName")) or classification or "SentinelOne threat")[:500],
         severity=severity_of(info),
-        vendor_severity=_text(info.get("confidenceLevel")) or "n/a",
+        vendor_severity=text_of(info.get("confidenceLevel")) or "n/a",
         status=STATUS.get(incident, "open"),
         vendor_status=incident,
         detected_at=detected,
@@ -165,8 +154,8 @@ def parse_threat(item: dict[str, Any]) -> DetectionRecord | None:
         verdict=VERDICT.get(str(info.get("analystVerdict") or "")),
         isolation=ISOLATION.get(str(agent.get("agentNetworkStatus") or "")),
         classification=classification,
-        file_path=(_text(info.get("filePath")) or "")[:FILE_PATH_MAX] or None,
-        file_hash=_text(info.get("sha256")) or _text(info.get("sha1")),
+        file_path=file_path_of(info.get("filePath")),
+        file_hash=text_of(info.get("sha256")) or text_of(info.get("sha1")),
         details=details,
     )
 
@@ -289,7 +278,7 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
         body = self._call("GET", path, params=params)
         if not isinstance(body, dict) or "data" not in body:
             raise ConnectorError(f"SentinelOne sent {path} in an unexpected shape (no data).", permanent=False)
-        pagination = _object(body.get("pagination"))
+        pagination = object_of(body.get("pagination"))
         cursor, total = pagination.get("nextCursor"), pagination.get("totalItems")
         return (
             body["data"],
@@ -315,7 +304,7 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
         _, _, sites = self._page(f"{API}/sites", {"limit": 1})
         self._page(f"{API}/threats", {"limit": 1})  # the threats are readable too
         sites_said = f"{sites} site{'' if sites == 1 else 's'}" if sites is not None else "its sites"
-        data = _object(_object(details).get("data"))
+        data = object_of(object_of(details).get("data"))
         expires = parse_time(data.get("expiresAt"))
         if expires is None:
             return f"Connected to SentinelOne: {sites_said}."
@@ -367,7 +356,7 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
             records: list[Record] = [r for r in map(stream.parse, items) if r is not None]
             times = [
                 (moment, t)
-                for t in (_object(i.get("threatInfo")).get("updatedAt") for i in items)
+                for t in (object_of(i.get("threatInfo")).get("updatedAt") for i in items)
                 if (moment := parse_time(t))
             ]
             # The page is in updatedAt order: its last time is where the next sync resumes (as S1 wrote it, so the
@@ -422,7 +411,7 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
     def _send(self, request: Request) -> int:
         """Send an action; how many agents or threats S1 says it affected (0: it knows none of those ids)."""
         body = self._call(request.method, request.path, body=request.body)
-        affected = _object(_object(body).get("data")).get("affected")
+        affected = object_of(object_of(body).get("data")).get("affected")
         return affected if isinstance(affected, int) else 0
 
     def isolation_of(self, device: str) -> str | None:

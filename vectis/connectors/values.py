@@ -1,0 +1,26 @@
+"""Reading the loose values of a vendor's JSON the same way in every connector: an object that may be missing or of
+another type, text that may be a number, blank or absent, and a file path that may run past any real one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FILE_PATH_MAX = 32_767  # Windows' longest path: anything longer is not one, and the timeline and cards need a line
+
+
+def object_of(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (a vendor that sends ``null`` or a list there)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text_of(value: Any) -> str | None:
+    """A vendor value as trimmed text; None for nothing, for blank and for a boolean (never the words "True")."""
+    if value is None or isinstance(value, bool):
+        return None
+    return str(value).strip() or None
+
+
+def file_path_of(value: Any) -> str | None:
+    """A detection's file path, cut at the longest a path can be."""
+    found = text_of(value)
+    return found[:FILE_PATH_MAX] if found else None
