@@ -253,3 +253,15 @@ def test_an_action_the_vendors_api_cannot_do_is_a_disabled_button_that_says_why(
             actor=Actor("user", None, "sam@msp.test", "technician"), surface="ui", session=s, tenant_id=acme.id,
         )  # fmt: skip
     assert refused.result == "failed" and refused.message == reason
+
+
+def test_the_customer_list_counts_a_customers_open_detections(app: Flask, acme: TenantFixture) -> None:
+    where = site(app, acme.id)
+    write(
+        app, where, [detection(where, severity="high"), detection(where, status="resolved", vendor_status="resolved")]
+    )
+    html = login(app, acme).get(f"/customers?q={where.name}").get_data(as_text=True)
+    hub = f"/customers/{pid(app, 'customer', where.customer_id)}"
+    [row] = [tr for tr in html.split("<tr")[1:] if f'href="{hub}"' in tr]
+    link = f"{hub}/security"
+    assert re.search(rf'<a class="count-link count-alerts-bad" href="{link}">1 detection</a>', row)

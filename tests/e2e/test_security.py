@@ -103,3 +103,8 @@ def test_a_technician_isolates_an_endpoint_from_the_hub_and_releases_it(
     expect(page.get_by_role("heading", name="Security", exact=True)).to_be_visible()
     expect(page.locator(f"#detection-{w.detection_id}")).to_contain_text(w.customer)
     both_widths(page, screenshots_dir, "security")
+
+    # The customer list counts each customer's open detections beside its tickets and alerts.
+    page.goto(f"{base}/customers")
+    expect(page.get_by_test_id("open-counts").filter(has_text="detection").first).to_be_visible()
+    page.screenshot(path=str(screenshots_dir / "customers-detections.png"))
