@@ -1,5 +1,5 @@
-"""Endpoint security: the detections every EDR tool reports (SentinelOne now; ESET, Huntress and Defender into the same
-table), vendor-neutral, and the suppressions a technician makes by marking one a false positive."""
+"""Endpoint security: the detections every EDR tool reports (SentinelOne, ESET, Huntress, Microsoft Defender, all in the
+same table), vendor-neutral, and the suppressions a technician makes by marking one a false positive."""
 
 from __future__ import annotations
 

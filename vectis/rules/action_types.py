@@ -597,7 +597,7 @@ ACTION_TYPES: dict[str, ActionType] = {
             frozenset({"detection"}),
             _isolate,
             _describe_isolate,
-            help="At the endpoint-security tool that reported the detection (SentinelOne). Nothing is sent for an "
+            help="At the endpoint-security tool that reported the detection. Nothing is sent for an "
             "endpoint already isolated.",
         ),
         ActionType(

@@ -100,7 +100,7 @@ TEMPLATES: dict[str, Template] = {
         Template(
             "high_severity_detection_ticket",
             "High-severity detection with no matching ticket → create a ticket",
-            "A critical or high detection from endpoint security (SentinelOne), when the customer has no ticket opened in "
+            "A critical or high detection from endpoint security (SentinelOne, ESET, Huntress or Defender), when the customer has no ticket opened in "
             "the last 24 hours and no false positive suppresses it, creates a ticket on the customer's usual board at "
             "an urgent priority.",
             {

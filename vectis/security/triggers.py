@@ -19,7 +19,8 @@ DETECTION_CREATED = Trigger(
     "Detection created",
     "detection",
     DETECTION_FIELDS,
-    help="An endpoint-security tool (SentinelOne) reported a detection Vectis had not seen. Once per detection; not "
+    help="An endpoint-security tool (SentinelOne, ESET, Huntress, Microsoft Defender) reported a detection Vectis had "
+    "not seen. Once per detection; not "
     "for one the tool had already resolved when Vectis first read it.",
 )
 TRIGGERS = (DETECTION_CREATED,)
