@@ -7,7 +7,8 @@ Defender does:
 
 - Defender is per customer tenant: one Entra tenant is one customer, so a connection is one customer's tenant id,
   an app registration's client id and secret (a multi-tenant app the customer's admin consented to, or one made in
-  their tenant). Reaching many customers through Lighthouse or GDAP is out of scope: one connection per customer.
+  their tenant). A workspace holds one connection per vendor, so today that is one customer's tenant; several
+  customers' tenants (a connection each, or Lighthouse/GDAP) are not supported yet.
 - OAuth client credentials at ``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`` with the scope
   ``https://api.securitycenter.microsoft.com/.default``; there is no refresh token, so the access token is cached
   (sealed, in Redis) until shortly before ``expires_in`` and asked for again. The API is
