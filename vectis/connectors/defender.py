@@ -63,8 +63,8 @@ from vectis.connectors.base import (
     Stream,
 )
 from vectis.connectors.capabilities import Request, RespondsOnEndpoints
+from vectis.connectors.token_cache import cached_token
 from vectis.connectors.values import FILE_PATH_MAX, object_of, text_of
-from vectis.platform.crypto import Sealed
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, HttpClient, UncertainOutcome
 
@@ -73,7 +73,6 @@ LOGIN_HOST = "login.microsoftonline.com"
 URL_TEMPLATE = "https://{host}"
 SCOPE = f"https://{API_HOST}/.default"
 TOKEN_PATH = "/{tenant}/oauth2/v2.0/token"  # noqa: S105 - a path, not a password
-TOKEN_MARGIN = timedelta(seconds=120)  # ask for a new token this long before the old one expires
 # Defender gives up to 10,000 a page; 1,000 keeps each page's write short, and even 100,000 alerts are 100 calls.
 ALERT_PAGE = 1_000
 FIRST_WINDOW = timedelta(days=30)
@@ -362,22 +361,7 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
         return said
 
     def _access_token(self, *, force: bool = False) -> str:
-        raw = None if force else self.ctx.redis.get(self._token_key)
-        if raw is not None:
-            try:
-                entry: dict[str, Any] = Sealed(raw if isinstance(raw, bytes) else str(raw).encode()).open(
-                    self.ctx.tenant_id
-                )
-                if entry["expires_at"] - datetime.now(UTC).timestamp() > TOKEN_MARGIN.total_seconds():
-                    return str(entry["access"])
-            except Exception:  # noqa: S110 - an unreadable cache entry is asked for again
-                pass
-        body = self._grant()
-        lifetime = int(body.get("expires_in") or 3599)
-        entry = {"access": body["access_token"], "expires_at": datetime.now(UTC).timestamp() + lifetime}
-        # Sealed like every secret; it leaves Redis with the token's own lifetime.
-        self.ctx.redis.set(self._token_key, Sealed.seal(self.ctx.tenant_id, entry).token, ex=max(lifetime, 1))
-        return str(body["access_token"])
+        return cached_token(self.ctx, self._token_key, self._grant, force=force, default_lifetime=3599)
 
     def forget_token(self) -> None:
         self.ctx.redis.delete(self._token_key)

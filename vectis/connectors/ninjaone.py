@@ -50,8 +50,8 @@ from vectis.connectors.base import (
     TimelineRecord,
 )
 from vectis.connectors.capabilities import Callback, CallbackRefused, Request, ResetsAlerts, VerifiesCallbacks
+from vectis.connectors.token_cache import cached_token
 from vectis.platform import public_ids
-from vectis.platform.crypto import Sealed
 from vectis.platform.dates import parse_epoch
 from vectis.platform.http import ConnectorError, UncertainOutcome
 
@@ -60,7 +60,6 @@ SCOPES = ("monitoring", "management")
 REGIONS = {"app": "US", "us2": "US2", "eu": "EU", "ca": "Canada", "oc": "Oceania"}  # host prefix -> its name
 URL_TEMPLATE = "https://{region}.ninjarmm.com"
 NINJA_HOST = re.compile(r"^(?:https?://)?(?P<region>[a-z0-9]+)\.ninjarmm\.com(?:[/:].*)?$", re.I)
-TOKEN_MARGIN = timedelta(seconds=120)  # ask for a new token this long before the old one expires
 PAGE_SIZE = 500  # organisations per page
 DEVICE_PAGE = 1000
 ACTIVITY_PAGE = 1000  # the most NinjaOne gives per page
@@ -338,22 +337,7 @@ class NinjaOneConnector(Connector, ResetsAlerts, VerifiesCallbacks):
         return body
 
     def _access_token(self, *, force: bool = False) -> str:
-        raw = None if force else self.ctx.redis.get(self._token_key)
-        if raw is not None:
-            try:
-                entry: dict[str, Any] = Sealed(raw if isinstance(raw, bytes) else str(raw).encode()).open(
-                    self.ctx.tenant_id
-                )
-                if entry["expires_at"] - datetime.now(UTC).timestamp() > TOKEN_MARGIN.total_seconds():
-                    return str(entry["access"])
-            except Exception:  # noqa: S110 - an unreadable cache entry is asked for again
-                pass
-        body = self._grant()
-        lifetime = int(body.get("expires_in") or 3600)
-        entry = {"access": body["access_token"], "expires_at": datetime.now(UTC).timestamp() + lifetime}
-        # Sealed like every secret; it leaves Redis with the token's own lifetime.
-        self.ctx.redis.set(self._token_key, Sealed.seal(self.ctx.tenant_id, entry).token, ex=max(lifetime, 1))
-        return str(body["access_token"])
+        return cached_token(self.ctx, self._token_key, self._grant, force=force)
 
     def forget_token(self) -> None:
         self.ctx.redis.delete(self._token_key)
