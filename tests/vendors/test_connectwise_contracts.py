@@ -351,11 +351,23 @@ def test_the_contracts_tab_shows_values_renewals_and_lines_and_an_empty_state_th
 ) -> None:
     soon = an_agreement(cw, billingCycle="Monthly", agreementStatus="Active")  # the first customer's, renewing soon
     with app.app_context(), db.tenant_session(northwind.id) as s:
-        customer_id = s.scalar(select(Contract.customer_id).where(Contract.external_id == str(soon["id"])))
+        # This connection's: another test of this worker may have left a ConnectWise contract of the same id here.
+        customer_id = s.scalar(
+            select(Contract.customer_id).where(
+                Contract.external_id == str(soon["id"]),
+                Contract.connection_id == northwind_on_connectwise.connection_id,
+            )
+        )
+        assert customer_id is not None, "the agreement's company is linked to a customer"
         bare = Customer(tenant_id=northwind.id, name="Zephyr Dental", normalized_name=normalize_name("Zephyr Dental"))
         s.add(bare)
         s.flush()
-        link = s.scalar(select(CustomerLink).where(CustomerLink.customer_id == customer_id))
+        link = s.scalar(
+            select(CustomerLink).where(
+                CustomerLink.customer_id == customer_id,
+                CustomerLink.connection_id == northwind_on_connectwise.connection_id,
+            )
+        )
         assert link is not None
         s.add(
             CustomerLink(
