@@ -3,7 +3,7 @@ again from the vendor and store it, as a sync does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -14,7 +14,7 @@ from jobs.context import app_context
 from vectis.alerts.vendor import refresh_open_alerts
 from vectis.connectors import registry
 from vectis.connectors.base import Connector
-from vectis.connectors.capabilities import ResetsAlerts, WritesTickets, as_capability, supports
+from vectis.connectors.capabilities import ResetsAlerts, RespondsOnEndpoints, WritesTickets, as_capability, supports
 from vectis.connectors.factory import build_connector
 from vectis.ingest.webhooks import verify_pending
 from vectis.models import Connection, WebhookDelivery
@@ -22,6 +22,7 @@ from vectis.platform import db
 from vectis.platform import jobs as wire
 from vectis.platform.http import ConnectorError
 from vectis.platform.queues import redis
+from vectis.security.writer import store_detection
 from vectis.tickets.writer import store_ticket
 
 QUEUE, TIMEOUT = wire.CALLBACK.queue, wire.CALLBACK.timeout
@@ -44,19 +45,45 @@ def process(tenant_id: int, delivery_id: int) -> str:
         connection = s.get(Connection, delivery.connection_id)
         kind, _, rest = (delivery.record or "").partition(" ")
         external_id = rest.split(" ", 1)[0]
-        if connection is not None and kind == "alert":
-            return _alerts(s, delivery, connection)
-        if connection is None or kind != "ticket" or not external_id:
-            return _said(delivery, "Ignored: not a ticket callback.", "ignored")
-        with _connector(connection) as connector:
-            if not supports(connector, WritesTickets):
-                return _said(delivery, "Ignored: not a ticketing tool.", "ignored")
-            psa = as_capability(connector, WritesTickets)
-            record = psa.get_ticket(external_id)
-        if record is None:
-            return _said(delivery, f"{psa.noun} sent a ticket Vectis could not read.", "unreadable")
-        store_ticket(s, connection, record)
-        return _said(delivery, f"Ticket #{external_id} stored.", "processed")
+        handler = _HANDLERS.get(kind)
+        if connection is None or handler is None:
+            return _said(delivery, f"Ignored: Vectis does not read {kind or 'such'} callbacks.", "ignored")
+        return handler(s, delivery, connection, external_id)
+
+
+def _ticket(session: Session, delivery: WebhookDelivery, connection: Connection, external_id: str) -> str:
+    if not external_id:
+        return _said(delivery, "Ignored: the callback names no ticket.", "ignored")
+    with _connector(connection) as connector:
+        if not supports(connector, WritesTickets):
+            return _said(delivery, "Ignored: not a ticketing tool.", "ignored")
+        psa = as_capability(connector, WritesTickets)
+        record = psa.get_ticket(external_id)
+    if record is None:
+        return _said(delivery, f"{psa.noun} sent a ticket Vectis could not read.", "unreadable")
+    store_ticket(session, connection, record)
+    return _said(delivery, f"Ticket #{external_id} stored.", "processed")
+
+
+def _detection(session: Session, delivery: WebhookDelivery, connection: Connection, external_id: str) -> str:
+    """A tool said a detection was raised or changed: read it again and store it, as a sync page would (a new one
+    reaches the timeline and the rules once, whichever way it came first)."""
+    if not external_id:
+        return _said(delivery, "Ignored: the callback names no detection.", "ignored")
+    with _connector(connection) as connector:
+        if not supports(connector, RespondsOnEndpoints):
+            return _said(delivery, "Ignored: not an endpoint-security tool.", "ignored")
+        tool = as_capability(connector, RespondsOnEndpoints)
+        try:
+            record = tool.get_detection(external_id)
+        except ConnectorError as exc:
+            # Left unprocessed: the next sync reads it anyway.
+            delivery.outcome = f"Reading {tool.noun}'s detection {external_id} failed: {exc.message}"[:300]
+            return "failed"
+    if record is None:
+        return _said(delivery, f"{tool.noun} no longer has detection {external_id}.", "gone")
+    store_detection(session, connection, tool.noun, record)
+    return _said(delivery, f"Detection {external_id} stored.", "processed")
 
 
 def _alerts(session: Session, delivery: WebhookDelivery, connection: Connection) -> str:
@@ -73,6 +100,13 @@ def _alerts(session: Session, delivery: WebhookDelivery, connection: Connection)
             return "failed"
     said = refresh_open_alerts(session, connection, records, registry.get(connection.vendor).label)
     return _said(delivery, said, "processed")
+
+
+_HANDLERS: dict[str, Callable[[Session, WebhookDelivery, Connection, str], str]] = {
+    "ticket": _ticket,
+    "alert": lambda session, delivery, connection, _id: _alerts(session, delivery, connection),
+    "detection": _detection,
+}
 
 
 @contextmanager

@@ -40,6 +40,7 @@ from vectis.connectors.capabilities import (
     Callback,
     CallbackRefused,
     NewTicket,
+    RegistersCallbacks,
     Request,
     SignsTestCallbacks,
     VerifiesCallbacks,
@@ -82,7 +83,7 @@ def parse_ticket(item: Json) -> TicketRecord:
     )
 
 
-class MiniPsaConnector(Connector, WritesTickets, VerifiesCallbacks, SignsTestCallbacks):
+class MiniPsaConnector(Connector, WritesTickets, VerifiesCallbacks, RegistersCallbacks, SignsTestCallbacks):
     key = "minipsa"
     label = "MiniPSA"
     noun = "MiniPSA"

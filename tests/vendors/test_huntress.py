@@ -131,12 +131,12 @@ def test_it_fills_in_huntresss_api_and_declares_what_it_can_do() -> None:
     assert api_root("") == API_URL == "https://api.huntress.io"
     assert api_root("api.huntress.io/v1/agents") == API_URL
     clean = HuntressConnector.validate_config({"api_key": " hk_1 ", "api_secret": "hs_2"})
-    assert clean == {"api_key": "hk_1", "api_secret": "hs_2", "api_url": API_URL}
+    assert clean == {"api_key": "hk_1", "api_secret": "hs_2", "api_url": API_URL, "webhook_secret": ""}
     with pytest.raises(ConnectorError, match="API secret is required"):
         HuntressConnector.validate_config({"api_key": "hk_1", "api_secret": " "})
-    assert HuntressConnector.secret_fields() == {"api_secret"}
+    assert HuntressConnector.secret_fields() == {"api_secret", "webhook_secret"}
     assert HuntressConnector.category == "security" and HuntressConnector.default_rate_limit == 1.0
-    assert HuntressConnector.validate_config(DEMO_HUNTRESS) == DEMO_HUNTRESS
+    assert HuntressConnector.validate_config(DEMO_HUNTRESS) == {**DEMO_HUNTRESS, "webhook_secret": ""}
     assert supports(HuntressConnector, RespondsOnEndpoints)
     assert matrix("huntress") == {
         "isolate": None, "release": None, "resolve": None, "false_positive": RESPONSES["false_positive"],

@@ -199,6 +199,9 @@ class VerifiesCallbacks(Protocol):
     callback_when: ClassVar[str]  # when it calls: "a ticket changes"
     callback_check: ClassVar[str]  # how a call is checked and what is read: "each call is signed and checked …"
     callback_off: ClassVar[str]  # how to turn them off at the vendor; "{id}" is the callback's id there
+    # For a vendor Vectis cannot ask to call it (no ``RegistersCallbacks``): how an admin adds Vectis's address at the
+    # vendor by hand, shown beside that address. Empty for a vendor Vectis registers with itself.
+    callback_setup: ClassVar[str] = ""
 
     def verify_callback(self, body: bytes, headers: Mapping[str, str]) -> Callback:
         """From cached keys only: raises CallbackRefused, or KeyNotCached when a key must be fetched first."""
@@ -207,6 +210,12 @@ class VerifiesCallbacks(Protocol):
     def fetch_callback_key(self, body: bytes) -> None:
         """Fetch and cache the signing key ``body`` names (in a job), so ``verify_callback`` can check it."""
         ...
+
+
+class RegistersCallbacks(Protocol):
+    """A vendor Vectis can ask, through its API, to call Vectis's address ("Turn on instant updates"). A vendor whose
+    callbacks are set up only in its own portal (Huntress's Svix endpoints) declares ``VerifiesCallbacks`` alone and
+    says how in ``callback_setup``."""
 
     def callback_request(self, url: str) -> Request:
         """The request ``register_callback`` sends."""
@@ -320,6 +329,7 @@ CAPABILITIES: tuple[type[Any], ...] = (
     WritesAsMembers,
     TriagesTickets,
     VerifiesCallbacks,
+    RegistersCallbacks,
     SignsTestCallbacks,
     AcknowledgesAlerts,
     RespondsOnEndpoints,

@@ -44,6 +44,7 @@ from vectis.connectors.capabilities import (
     CallbackRefused,
     KeyNotCached,
     NewTicket,
+    RegistersCallbacks,
     Request,
     TriagesTickets,
     VerifiesCallbacks,
@@ -359,7 +360,9 @@ def parse_agreement(item: dict[str, Any], additions: list[dict[str, Any]] | None
     )
 
 
-class ConnectWiseConnector(Connector, WritesTickets, WritesAsMembers, TriagesTickets, VerifiesCallbacks):
+class ConnectWiseConnector(
+    Connector, WritesTickets, WritesAsMembers, TriagesTickets, VerifiesCallbacks, RegistersCallbacks
+):
     key = "connectwise"
     label = "ConnectWise PSA"
     category = "psa"

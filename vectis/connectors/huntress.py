@@ -35,6 +35,14 @@ and how it acts on what Huntress does:
   the portal), and (422) for a report not ``sent``, which the read-back shows as already resolved. There is no call
   to dismiss a report as a false positive: that action is refused with the reason, in :attr:`responses`. Read-backs:
   ``GET /agents/{id}`` and ``GET /incident_reports/{id}``.
+- Instant updates: Huntress delivers webhooks through Svix, which signs each one the Standard Webhooks way
+  (``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` with
+  the endpoint's ``whsec_…`` secret; Svix also sends the same values as ``svix-*`` headers) [T]. There is no API to
+  add an endpoint: the admin adds Vectis's address in the Huntress portal and pastes its signing secret into the
+  connection. A verified ``incident_report.*`` event is a callback of kind ``detection``: the job reads the report
+  again (``get_detection``) and stores it as a sync would. The event body's shape is [U]: the report's id is taken
+  from ``data.id``, ``data.incident_report.id`` or ``data.incident_report_id``. A delivery older or newer than five
+  minutes is refused (a replay), and one Svix retries is processed once (its ``webhook-id``).
 - Rate limit: 60 requests a minute [T] -> :attr:`default_rate_limit` 1 a second; a 429's ``Retry-After`` is honoured
   by the shared client.
 """
@@ -43,10 +51,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
+
+from standardwebhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from vectis.connectors.base import (
     ConfigField,
@@ -57,7 +69,15 @@ from vectis.connectors.base import (
     Record,
     Stream,
 )
-from vectis.connectors.capabilities import Request, RespondsOnEndpoints
+from vectis.connectors.capabilities import (
+    TEST_CALLBACK,
+    Callback,
+    CallbackRefused,
+    Request,
+    RespondsOnEndpoints,
+    SignsTestCallbacks,
+    VerifiesCallbacks,
+)
 from vectis.connectors.values import object_of, text_of
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, UncertainOutcome
@@ -85,6 +105,8 @@ MESSAGES = {
     "runs them. Review and approve the remediations in the Huntress portal, then resolve it.",
     "no_isolation": "Huntress cannot isolate this host: its agent does not support host isolation, or the isolation "
     "could not be scheduled ({detail}).",
+    "bad_secret": "That is not a Huntress webhook signing secret: copy the endpoint's whole secret from the Huntress "
+    "portal (Settings → Webhooks → your endpoint → Signing Secret); it starts whsec_.",
     "not_sent": "Huntress resolves only an incident report its SOC has sent and that is still open; this one is "
     "{status}.",
 }
@@ -218,7 +240,7 @@ def _newer(
     return kept, False
 
 
-class HuntressConnector(Connector, RespondsOnEndpoints):
+class HuntressConnector(Connector, RespondsOnEndpoints, VerifiesCallbacks, SignsTestCallbacks):
     key = "huntress"
     label = "Huntress"
     noun = "Huntress"
@@ -231,6 +253,17 @@ class HuntressConnector(Connector, RespondsOnEndpoints):
     default_rate_limit = 1.0
     base_url_field = "api_url"
     responses: ClassVar[dict[str, str | None]] = RESPONSES
+    callback_when = "an incident report is sent or closed"
+    callback_check = (
+        "each call is signed by Huntress's webhook service (Svix) with the endpoint's secret and checked before Vectis "
+        "reads the incident report again"
+    )
+    callback_off = "delete the endpoint in the Huntress portal (Settings → Webhooks)"
+    callback_setup = (
+        "in the Huntress portal open Settings → Webhooks → Add Endpoint, paste this address, subscribe to "
+        "incident_report.created and incident_report.closed, create it, then copy the endpoint's signing secret "
+        "(whsec_…) into this connection's Webhook signing secret and save."
+    )
     fields = (
         ConfigField(
             "api_key",
@@ -256,16 +289,29 @@ class HuntressConnector(Connector, RespondsOnEndpoints):
             placeholder=API_URL,
             help="Huntress's API, the same for every partner: leave it as it is.",
         ),
+        ConfigField(
+            "webhook_secret",
+            "Webhook signing secret",
+            kind="password",
+            secret=True,
+            required=False,
+            placeholder="whsec_…",
+            help="Only for instant updates: the signing secret of the endpoint you add for Vectis in the Huntress "
+            "portal (Settings → Webhooks). Leave it empty and Vectis reads Huntress on its sync only.",
+        ),
     )
-
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        raw = str(config.get("api_url", "") or "")
-        return super().validate_config({**config, "api_url": api_root(raw)})
 
     @classmethod
     def base_url(cls, config: dict[str, Any], template: str | None = None) -> str:
         return api_root(str(config.get("api_url") or ""))
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        raw = str(config.get("api_url", "") or "")
+        clean = super().validate_config({**config, "api_url": api_root(raw)})
+        if clean["webhook_secret"] and _signer(clean["webhook_secret"]) is None:
+            raise ConnectorError(MESSAGES["bad_secret"], permanent=True)
+        return clean
 
     @property
     def _host(self) -> str:
@@ -495,3 +541,86 @@ class HuntressConnector(Connector, RespondsOnEndpoints):
         if text_of(report.get("agent_id")):
             agent = object_of(self._call("GET", f"{API}/agents/{report['agent_id']}")).get("agent")
         return parse_report(report, agent if isinstance(agent, dict) else None)
+
+    # --- instant updates (Huntress's webhooks, through Svix) ------------------------------------------
+
+    def verify_callback(self, body: bytes, headers: Mapping[str, str]) -> Callback:
+        signer = _signer(str(self.config.get("webhook_secret") or ""))
+        if signer is None:
+            raise CallbackRefused(
+                "No webhook signing secret is saved for Huntress: paste the endpoint's secret (whsec_…) into the "
+                "connection's settings."
+            )
+        # Svix sends the Standard Webhooks headers, and the same values again under svix-* names.
+        signed = {name: headers.get(name) or headers.get(name.replace("webhook-", "svix-")) or "" for name in SIGNED}
+        try:
+            event = signer.verify(body, signed, json_parse=True)
+        except WebhookVerificationError as exc:
+            raise CallbackRefused(
+                REFUSALS.get(str(exc), "Its signature does not match the endpoint's secret.")
+            ) from None
+        except ValueError:
+            raise CallbackRefused("The body is not JSON.") from None
+        event = object_of(event)
+        kind = str(event.get("type") or "")
+        if kind == TEST_EVENT:
+            return Callback(signed["webhook-id"], TEST_CALLBACK, "", "sent")
+        report = report_id(event)
+        if not kind.startswith("incident_report.") or report is None:
+            raise CallbackRefused(f"It is not an incident report event ({kind or 'no type'}).")
+        return Callback(signed["webhook-id"], "detection", report, kind.removeprefix("incident_report."))
+
+    def fetch_callback_key(self, body: bytes) -> None:
+        return None  # the secret is the connection's own: nothing to fetch
+
+    def test_callback(self) -> tuple[bytes, dict[str, str]]:
+        signer = _signer(str(self.config.get("webhook_secret") or ""))
+        if signer is None:
+            raise ConnectorError(
+                "Save Huntress's webhook signing secret first: the test is signed with it, as Huntress signs.",
+                permanent=True,
+            )
+        message = f"msg_{uuid.uuid4().hex}"
+        body = json.dumps({"type": TEST_EVENT, "data": {}}, separators=(",", ":")).encode()
+        return body, svix_headers(signer, message, body)
+
+
+SIGNED = ("webhook-id", "webhook-timestamp", "webhook-signature")
+TEST_EVENT = "vectis.test"  # a test Vectis signs with the endpoint's secret: recorded, never processed
+# The library's reasons, in an admin's words.
+REFUSALS = {
+    "Missing required headers": "It has no webhook-id, webhook-timestamp and webhook-signature headers (or svix-*).",
+    "Message timestamp too old": "It was signed more than five minutes ago: a replay, or a clock far off.",
+    "Message timestamp too new": "It is stamped more than five minutes ahead: a clock far off.",
+    "Invalid Signature Headers": "Its webhook-timestamp is not a time.",
+}
+
+
+def _signer(secret: str) -> Webhook | None:
+    """The endpoint's secret as the Standard Webhooks checker; None when it is not one (empty, not whsec_ base64)."""
+    if not secret.startswith("whsec_"):
+        return None
+    try:
+        return Webhook(secret)
+    except (ValueError, EmptyWebhookSecretError):  # not base64 (binascii.Error is a ValueError), or nothing after it
+        return None
+
+
+def svix_headers(signer: Webhook, message: str, body: bytes, moment: datetime | None = None) -> dict[str, str]:
+    """The headers Svix sends with ``body``, signed by ``signer`` (Vectis's test delivery)."""
+    moment = moment or datetime.now(UTC)
+    signature = signer.sign(message, moment, body)
+    stamp = str(int(moment.timestamp()))
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": message,
+        "webhook-timestamp": stamp,
+        "webhook-signature": signature,
+    }
+
+
+def report_id(event: dict[str, Any]) -> str | None:
+    """The incident report an event is about, wherever the event's data names it."""
+    data = object_of(event.get("data"))
+    found = text_of(data.get("id")) or text_of(object_of(data.get("incident_report")).get("id"))
+    return found or text_of(data.get("incident_report_id"))

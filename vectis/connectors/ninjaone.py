@@ -49,7 +49,14 @@ from vectis.connectors.base import (
     Stream,
     TimelineRecord,
 )
-from vectis.connectors.capabilities import Callback, CallbackRefused, Request, ResetsAlerts, VerifiesCallbacks
+from vectis.connectors.capabilities import (
+    Callback,
+    CallbackRefused,
+    RegistersCallbacks,
+    Request,
+    ResetsAlerts,
+    VerifiesCallbacks,
+)
 from vectis.connectors.token_cache import cached_token
 from vectis.platform import public_ids
 from vectis.platform.dates import parse_epoch
@@ -225,7 +232,7 @@ def parse_activity(parts: dict[str, Any]) -> TimelineRecord | None:
     )
 
 
-class NinjaOneConnector(Connector, ResetsAlerts, VerifiesCallbacks):
+class NinjaOneConnector(Connector, ResetsAlerts, VerifiesCallbacks, RegistersCallbacks):
     key = "ninjaone"
     label = "NinjaOne"
     noun = "NinjaOne"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from vectis.connectors import registry
 from vectis.connectors.base import CATEGORY_LABELS, Connector
-from vectis.connectors.capabilities import VerifiesCallbacks, supports
+from vectis.connectors.capabilities import RegistersCallbacks, VerifiesCallbacks, supports
 from vectis.connectors.factory import build_connector
 from vectis.ingest import runlog
 from vectis.models import BackupAuditEvent, BackupConnector, Connection, CustomerLink, SyncRun
@@ -176,6 +176,11 @@ EXPIRED = "This test has expired. Click Test again."
 
 def takes_callbacks(vendor: type[Connector]) -> bool:
     return supports(vendor, VerifiesCallbacks)
+
+
+def registers_callbacks(vendor: type[Connector]) -> bool:
+    """Whether Vectis can ask the vendor for callbacks; otherwise an admin adds the address at the vendor by hand."""
+    return supports(vendor, RegistersCallbacks)
 
 
 @dataclass(frozen=True)

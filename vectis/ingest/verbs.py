@@ -12,7 +12,7 @@ from vectis.actions.base import REDACTED, ActionFailed, Applied, Context, Sendin
 from vectis.actions.registry import register
 from vectis.actions.vendor import connector_for, write_once
 from vectis.connectors import registry
-from vectis.connectors.capabilities import SignsTestCallbacks, VerifiesCallbacks, supports
+from vectis.connectors.capabilities import RegistersCallbacks, SignsTestCallbacks, VerifiesCallbacks, supports
 from vectis.connectors.factory import seal_config
 from vectis.ingest import webhook_checks
 from vectis.ingest.integrations import connection_for, merge_config
@@ -141,6 +141,11 @@ def _callback(ctx: Context, target: Target, payload: dict[str, Any]) -> tuple[An
         raise ActionFailed(f"Configure {vendor.label} first.")
     if not supports(vendor, VerifiesCallbacks):
         raise ActionFailed(f"{vendor.label} does not send callbacks to Vectis.")
+    if not supports(vendor, RegistersCallbacks):
+        raise ActionFailed(
+            f"{vendor.label} has no API for Vectis to ask for callbacks: add this connection's webhook address in "
+            f"{vendor.label} itself, as its Webhooks section says."
+        )
     url = str(payload.get("url") or "")
     if not url.startswith(("https://", "http://")):
         raise ActionFailed("Vectis could not work out its own address for the callback.")
@@ -155,12 +160,12 @@ class InstantUpdates(Verb):
 
     def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
         vendor, connection, url = _callback(ctx, target, payload)
-        with connector_for(ctx, connection, VerifiesCallbacks, doing="take callbacks from") as vendor_api:
+        with connector_for(ctx, connection, RegistersCallbacks, doing="take callbacks from") as vendor_api:
             return [Sending(str(getattr(vendor, "noun", None) or vendor.label), vendor_api.callback_request(url))]
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         vendor, connection, url = _callback(ctx, target, payload)
-        with connector_for(ctx, connection, VerifiesCallbacks, doing="take callbacks from") as vendor_api:
+        with connector_for(ctx, connection, RegistersCallbacks, doing="take callbacks from") as vendor_api:
             try:
                 connection.callback_id = write_once(
                     lambda: vendor_api.register_callback(url), lambda: None, vendor=vendor.label, what="the callback"

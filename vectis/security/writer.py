@@ -17,6 +17,8 @@ from sqlalchemy import func, update
 from sqlalchemy.orm import Session, aliased
 
 from vectis.connectors.base import DetectionRecord
+from vectis.connectors.clean import clean_records
+from vectis.devices.writer import links_of
 from vectis.events.stream import emit, row
 from vectis.ingest.sync import Writer, sink_for
 from vectis.models import Connection, Device, Linked, TimelineEvent
@@ -94,6 +96,14 @@ def write_detections(
     if new:
         _announce(session, connection, source, new, ids=ids, account=account)
     return ids
+
+
+def store_detection(session: Session, connection: Connection, source: str, record: DetectionRecord) -> None:
+    """One detection just read again from the tool (a callback said it changed), cleaned and written as a sync page
+    is."""
+    cleaned, _ = clean_records([record])
+    if cleaned:
+        write_detections(session, connection, source, cleaned, links_of(session, connection))
 
 
 def _link_devices(session: Session, detection_ids: list[int]) -> None:

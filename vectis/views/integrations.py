@@ -68,11 +68,14 @@ def configure(vendor: str) -> Response:
 
 def _webhooks(cls: integrations.Vendor, connection: Connection | None, sent: Outcome | None = None) -> dict[str, Any]:
     """What the Webhooks section shows: the address, instant updates, recent deliveries, a test's outcome."""
+    deliveries = webhooks.recent(db.session(), connection)
     return {
         "vendor": cls,
         "connection": connection,
         "takes_callbacks": integrations.takes_callbacks(cls),
-        "deliveries": webhooks.recent(db.session(), connection),
+        "registers_callbacks": integrations.registers_callbacks(cls),
+        "receiving": any(d.verified and not d.test for d in deliveries),
+        "deliveries": deliveries,
         "webhook_url": _webhook_url(connection.id) if connection else None,
         "instant": integrations.instant_updates(connection),
         "sent": sent,

@@ -254,6 +254,31 @@ def sim_add_report() -> Response:
     return json_response({"incident_report": report}, 201)
 
 
+@controls.post("/webhook_endpoints")
+def sim_add_endpoint() -> Response:
+    """An admin adds an endpoint in the Huntress portal (Settings → Webhooks): ``{"url", "filter_types"?,
+    "secret"?}``; the answer carries the signing secret the portal shows."""
+    body = request.get_json(silent=True) or {}
+    url, types = (
+        body.get("url") if isinstance(body, dict) else None,
+        body.get("filter_types") if isinstance(body, dict) else None,
+    )
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return _api_error(bad_request("url is required (http or https)."))
+    if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
+        return _api_error(bad_request("filter_types: a list of event types."))
+    secret = body.get("secret")
+    return json_response(_sim().add_endpoint(url, types, secret if isinstance(secret, str) else None), 201)
+
+
+@controls.get("/deliveries")
+def sim_deliveries() -> Response:
+    sim = _sim()
+    sim.drain()
+    with sim._lock:
+        return json_response(list(sim.deliveries))
+
+
 # --- the command line ----------------------------------------------------------------------------------
 
 

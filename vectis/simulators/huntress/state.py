@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import secrets
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from standardwebhooks import Webhook
+
 from vectis.simulators.base import BOOL, COUNT, SECONDS, FaultKnobs, Json, Rule, SimState
+from vectis.simulators.base.deliveries import Delivers
 from vectis.simulators.huntress.seed import KINDS, Generator, HuntressData, build_at_scale, build_demo
 from vectis.simulators.huntress.vendor import (
     DEMO_API_KEY,
@@ -60,7 +67,7 @@ FINAL = {"Pending Isolation": "Isolated", "Pending Release": "Enabled"}
 
 
 @dataclass
-class HuntressState(SimState[Faults], HuntressData):
+class HuntressState(SimState[Faults], HuntressData, Delivers):
     """Seeded data (``HuntressData``), the API key pairs, fault knobs and the runtime bookkeeping of one account.
 
     An agent told to isolate is ``Pending Isolation`` until ``transition_seconds`` of ``clock()`` have passed, then
@@ -71,8 +78,12 @@ class HuntressState(SimState[Faults], HuntressData):
     faults: Faults = field(default_factory=Faults)
     clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)  # stamps what the API changes
     transition_seconds: float = 1.0
+    # Webhook endpoints as added in the Huntress portal (its Svix app): {"id", "url", "secret", "filter_types"}.
+    endpoints: list[Json] = field(default_factory=list, compare=False)
+    deliveries: list[Json] = field(default_factory=list, compare=False, repr=False)
 
     _settling: dict[int, Settling] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _senders: list[threading.Thread] = field(default_factory=list, init=False, repr=False, compare=False)
 
     # -- construction
 
@@ -139,6 +150,56 @@ class HuntressState(SimState[Faults], HuntressData):
         chosen = ordered[:limit]
         return chosen, encode_token(key(chosen[-1])) if len(ordered) > limit and chosen else None
 
+    def cleared(self) -> None:
+        """A reset also clears the delivery log (the endpoints stay, as they would in the portal)."""
+        self.deliveries.clear()
+
+    # -- webhooks (Svix)
+
+    def add_endpoint(self, url: str, filter_types: list[str] | None, secret: str | None) -> Json:
+        """An endpoint added in the portal: Svix makes its signing secret (``whsec_`` + 24 random bytes, base64)."""
+        endpoint = {
+            "id": f"ep_{uuid.uuid4().hex[:24]}",
+            "url": url,
+            "secret": secret or "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+            "filter_types": list(filter_types or []),
+        }
+        with self._lock:
+            self.endpoints.append(endpoint)
+        return endpoint
+
+    def announce(self, event_type: str, report: Json) -> None:
+        """POST the event to every endpoint that wants it, signed as Svix signs, each from a thread of its own."""
+        with self._lock:
+            wanted = [e for e in self.endpoints if not e["filter_types"] or event_type in e["filter_types"]]
+        if not wanted:
+            return
+        stamp = self.clock()
+        data = {key: report.get(key) for key in ("id", "organization_id", "agent_id", "severity", "status", "subject")}
+        body = json.dumps({"type": event_type, "timestamp": iso(stamp), "data": data}, separators=(",", ":")).encode()
+        for endpoint in wanted:
+            message = f"msg_{uuid.uuid4().hex}"
+            moment = datetime.fromtimestamp(stamp, UTC)
+            signed = {
+                "webhook-id": message,
+                "webhook-timestamp": str(int(stamp)),
+                "webhook-signature": Webhook(endpoint["secret"]).sign(message, moment, body),
+            }
+            # Svix sends the same values under its own names too.
+            headers = {
+                "Content-Type": "application/json",
+                **signed,
+                **{k.replace("webhook-", "svix-"): v for k, v in signed.items()},
+            }
+            entry: Json = {
+                "endpoint": endpoint["id"],
+                "type": event_type,
+                "message": message,
+                "status": None,
+                "error": None,
+            }
+            self._in_background(self._deliver, entry, endpoint["url"], body, headers)
+
     # -- changes
 
     def agent_or_404(self, agent_id: int) -> Json:
@@ -179,7 +240,8 @@ class HuntressState(SimState[Faults], HuntressData):
                 )  # fmt: skip
             stamp = iso(max(now, _seconds(report["updated_at"]) + 1))
             report.update(status="closed", closed_at=stamp, status_updated_at=stamp, updated_at=stamp)
-            return report
+        self.announce("incident_report.closed", report)
+        return report
 
     def add_report(self, agent_id: int, *, severity: str | None, kind_index: int | None) -> Json:
         """A new incident report on an agent (``/_sim/incident_reports``), sent now by the SOC."""
@@ -197,7 +259,8 @@ class HuntressState(SimState[Faults], HuntressData):
             if severity is not None:
                 report["severity"] = severity
             report.update(sent_at=stamp, status_updated_at=stamp, updated_at=stamp)
-            return report
+        self.announce("incident_report.created", report)
+        return report
 
 
 def _epoch_of(moment: datetime | None) -> float | None:
