@@ -72,6 +72,18 @@ def test_reading_a_detection_again_updates_it_and_announces_it_once(app: Flask, 
     assert timeline == ["SentinelOne detected Ransom.Lockbit on FRONTDESK-01"]
 
 
+def test_vendor_details_the_fast_encoder_refuses_are_still_written_as_the_vendor_sent_them(
+    app: Flask, acme: TenantFixture
+) -> None:
+    """A sync page goes to PostgreSQL as one JSON document (``vectis/platform/bulk.py``); an integer past 64 bits or
+    a key that is not text in a vendor's details must not lose the page."""
+    where = site(app, acme.id)
+    odd = detection(where, "Odd.Details", details={"agent_uid": 2**70, "counts": {1: "one"}, "ok": True})
+    (detection_id,) = write(app, where, [odd]).values()
+    found = stored(app, acme.id, detection_id)
+    assert found is not None and found.details == {"agent_uid": 2**70, "counts": {"1": "one"}, "ok": True}
+
+
 def test_a_detection_resolved_before_vectis_saw_it_reaches_the_timeline_but_no_rule(
     app: Flask, acme: TenantFixture
 ) -> None:

