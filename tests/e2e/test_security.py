@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
@@ -22,6 +23,8 @@ from tests.vendors.support import add_connection, new_tenant, serve_app, sync
 from vectis.models import Customer, Tenant
 from vectis.models.security import Detection
 from vectis.platform import db
+from vectis.simulators.huntress import DEMO_API_KEY as DEMO_HUNTRESS_KEY
+from vectis.simulators.huntress import DEMO_API_SECRET as DEMO_HUNTRESS_SECRET
 from vectis.simulators.sentinelone import DEMO_API_TOKEN, SentinelOneState, create_app
 
 
@@ -108,3 +111,37 @@ def test_a_technician_isolates_an_endpoint_from_the_hub_and_releases_it(
     page.goto(f"{base}/customers")
     expect(page.get_by_test_id("open-counts").filter(has_text="detection").first).to_be_visible()
     page.screenshot(path=str(screenshots_dir / "customers-detections.png"))
+
+
+def test_an_admin_sees_how_to_add_huntress_webhooks_by_hand_then_that_they_arrive(
+    app: Flask, page: Page, live_server: int, make_user: Any, screenshots_dir: Path
+) -> None:
+    """Huntress has no API to add a webhook endpoint: the Webhooks section says where in the Huntress portal to add
+    this connection's address and where its signing secret goes, then shows the signed calls as they come in."""
+    from tests.vendors.test_huntress_webhooks import SECRET  # noqa: PLC0415 - one secret for both modules
+    from vectis.simulators.huntress import HuntressState  # noqa: PLC0415
+    from vectis.simulators.huntress import create_app as huntress_app  # noqa: PLC0415
+
+    tenant_id = new_tenant(app)
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalars(select(Tenant.slug).where(Tenant.id == tenant_id)).one()
+    admin = make_user(TenantFixture(tenant_id, slug, f"{slug}.localhost", "", {}), "admin").email
+    state = HuntressState.seeded()
+    for url in serve_app(huntress_app(state)):
+        config = {"api_key": DEMO_HUNTRESS_KEY, "api_secret": DEMO_HUNTRESS_SECRET, "api_url": url}
+        setup = add_connection(app, tenant_id, "huntress", {**config, "webhook_secret": SECRET})
+        assert sync(app, setup).status == "succeeded"
+        sign_in(page, app, live_server, slug, admin)
+        page.goto(f"http://{slug}.localhost:{live_server}/admin/integrations/huntress")
+        section = page.get_by_test_id("webhooks")
+        expect(section.get_by_test_id("instant-state")).to_have_text("Set up in Huntress")
+        expect(section.get_by_test_id("instant-setup")).to_contain_text("Settings → Webhooks → Add Endpoint")
+        address = section.locator(".webhook-url").first.inner_text()
+        requests.post(f"{url}/_sim/webhook_endpoints", json={"url": address, "secret": SECRET}, timeout=5)
+        agent = next(iter(state.agents.values()))
+        requests.post(f"{url}/_sim/incident_reports", json={"agent_id": agent["id"]}, timeout=5)
+        state.drain()
+        page.reload()
+        expect(section.get_by_test_id("instant-state")).to_have_text("Receiving")
+        expect(section.get_by_test_id("deliveries")).to_contain_text("detection")
+        section.screenshot(path=str(screenshots_dir / "integration-huntress-webhooks.png"))
