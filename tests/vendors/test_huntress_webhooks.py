@@ -93,6 +93,19 @@ def test_a_signed_incident_report_event_is_a_detection_callback_and_every_other_
     assert tool.verify_callback(test_body, lower).kind == TEST_CALLBACK
 
 
+def test_the_published_standard_webhooks_vector_signs_as_published_and_is_refused_today_as_a_replay(
+    app: Flask, hunt: Hunt
+) -> None:
+    """Svix's published example (the Standard Webhooks spec's): secret, message id, timestamp and body give exactly
+    its signature; sent now, five years late, it is a replay."""
+    body, moment = b'{"test": 2432232314}', datetime.fromtimestamp(1614265330, UTC)
+    headers = svix_headers(Webhook(SECRET), "msg_p5jXN8AQM9LWM0D4loKWxJek", body, moment)
+    assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert headers["webhook-timestamp"] == "1614265330"
+    with pytest.raises(CallbackRefused, match="a replay"):
+        connector(app, hunt, webhook_secret=SECRET).verify_callback(body, headers)
+
+
 def test_the_signing_secret_is_optional_checked_when_given_and_never_shown(app: Flask, hunt: Hunt) -> None:
     assert supports(HuntressConnector, VerifiesCallbacks) and supports(HuntressConnector, SignsTestCallbacks)
     assert not supports(HuntressConnector, RegistersCallbacks)  # no API to add an endpoint: the admin adds it
