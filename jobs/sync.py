@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 from jobs import rules
 from jobs.context import app_context
 from vectis.connectors import registry
-from vectis.connectors.factory import build_connector, vendor_address
+from vectis.connectors.factory import VendorRetired, build_connector, vendor_address
 from vectis.ingest.integrations import run_test
+from vectis.ingest.sync import fail_run
 from vectis.ingest.sync import run_sync as sync_connection
 from vectis.models import Connection, SyncRun
 from vectis.platform import db
@@ -56,7 +57,11 @@ def run_sync(tenant_id: int, connection_id: int, sync_run_id: int | None = None)
                     s.add(run)
                     s.flush()
                 settings = current_app.config["VECTIS_SETTINGS"]
-                connector = build_connector(connection, redis(), settings)
+                try:
+                    connector = build_connector(connection, redis(), settings)
+                except VendorRetired as exc:
+                    fail_run(s, connection, run, exc)
+                    return run.status
                 # Where the vendor lives, in clear beside the sealed config for the pages that link to it: a
                 # connection saved before Vectis kept it (or whose simulator moved, in a demo) gets it here.
                 connection.base_url = vendor_address(connection.vendor, connector.config, settings)

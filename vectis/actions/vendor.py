@@ -18,8 +18,9 @@ from flask import current_app
 
 from vectis.actions.base import ActionFailed, Context, RateLimit
 from vectis.connectors import registry
+from vectis.connectors.base import Connector
 from vectis.connectors.capabilities import as_capability, supports
-from vectis.connectors.factory import build_connector
+from vectis.connectors.factory import VendorRetired, build_connector
 from vectis.models import Connection
 from vectis.platform.http import ConnectorError, UncertainOutcome
 from vectis.platform.queues import redis
@@ -39,9 +40,12 @@ class OutcomeUnknown(ActionFailed):
 def connector_for(ctx: Context, connection: Connection, capability: type[C], *, doing: str) -> Iterator[C]:
     """The connection's connector, as the capability; closed afterwards. ``doing`` words the refusal:
     "write tickets back to"."""
-    connector = build_connector(
-        connection, redis(), current_app.config["VECTIS_SETTINGS"], interactive=ctx.surface in INTERACTIVE
-    )
+    try:
+        connector = build_connector(
+            connection, redis(), current_app.config["VECTIS_SETTINGS"], interactive=ctx.surface in INTERACTIVE
+        )
+    except VendorRetired as exc:
+        raise ActionFailed(exc.message) from None
     try:
         if not supports(connector, capability):
             raise ActionFailed(f"Vectis cannot {doing} {connection.name}.")
@@ -81,14 +85,22 @@ def _read(read_back: Callable[[], T | None], vendor: str, what: str, cause: Unce
 
 
 def noun(connection: Connection) -> str:
-    """How people name the connection's vendor in a sentence: "ConnectWise"."""
-    cls = registry.get(connection.vendor)
+    """How people name the connection's vendor in a sentence: "ConnectWise" (a vendor Vectis no longer has a
+    connector for: the connection's own name)."""
+    try:
+        cls = registry.get(connection.vendor)
+    except LookupError:
+        return connection.name
     return str(getattr(cls, "noun", None) or cls.label)
 
 
 def connection_rate(ctx: Context, connection: Connection) -> RateLimit:
     """The bucket every write to ``connection`` takes from, shared by all processes."""
-    rate = connection.rate_limit_per_second or registry.get(connection.vendor).default_rate_limit
+    try:
+        default = registry.get(connection.vendor).default_rate_limit
+    except LookupError:  # nothing will be sent: the verb says so once it builds the connector
+        default = Connector.default_rate_limit
+    rate = connection.rate_limit_per_second or default
     return RateLimit(
         f"connection:{ctx.tenant_id}:{connection.id}", rate, burst=max(1, round(rate)), vendor=noun(connection)
     )

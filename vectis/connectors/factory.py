@@ -13,7 +13,7 @@ from vectis.connectors.base import Connector, ConnectorContext
 from vectis.models import Connection
 from vectis.platform.config import Settings
 from vectis.platform.crypto import Sealed
-from vectis.platform.http import HttpClient
+from vectis.platform.http import ConnectorError, HttpClient
 from vectis.platform.ratelimit import TokenBucket
 
 # What a person waits on (Test connection, a reply sent from the hub): one attempt, timeouts of a few
@@ -45,6 +45,18 @@ def seal_config(connection: Connection, config: dict[str, Any], settings: Settin
     connection.base_url = vendor_address(connection.vendor, config, settings)
 
 
+class VendorRetired(ConnectorError):
+    """The connection's vendor has no connector in this version of Vectis (removed since, or never one): what it
+    synced stays readable, and every path that would reach the vendor says so in these words."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"Vectis no longer has a connector for {name}: what it brought in stays readable, but nothing can reach "
+            "that tool from Vectis any more.",
+            permanent=True,
+        )
+
+
 def build_connector(
     connection: Connection,
     redis: Redis,
@@ -54,7 +66,10 @@ def build_connector(
     interactive: bool = False,
 ) -> Connector:
     """``interactive``: the short policy above; otherwise a worker's (retries with backoff, long waits)."""
-    cls = registry.get(connection.vendor)
+    try:
+        cls = registry.get(connection.vendor)
+    except LookupError:
+        raise VendorRetired(connection.name) from None
     config = config if config is not None else connection.read_config()
     rate = connection.rate_limit_per_second or cls.default_rate_limit
     bucket = TokenBucket(

@@ -381,6 +381,12 @@ def _mark_removed(session: Session, connection: Connection, run: SyncRun) -> int
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def fail_run(session: Session, connection: Connection, run: SyncRun, error: ConnectorError) -> None:
+    """A run that could not start (no connector for its vendor): failed, in the error's words, as a sync is."""
+    run.log = runlog.stopped(run.log, error.message)
+    _finish(session, connection, run, error=error)
+
+
 def _finish(session: Session, connection: Connection, run: SyncRun, *, error: ConnectorError | None) -> None:
     now = datetime.now(UTC)
     run.finished_at = now

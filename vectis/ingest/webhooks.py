@@ -28,7 +28,7 @@ from vectis.connectors.capabilities import (
     as_capability,
     supports,
 )
-from vectis.connectors.factory import build_connector
+from vectis.connectors.factory import VendorRetired, build_connector
 from vectis.ingest import webhook_checks
 from vectis.models import Connection, WebhookDelivery
 from vectis.platform import jobs
@@ -62,7 +62,10 @@ def receive(session: Session, connection: Connection, body: bytes, headers: Mapp
             return _refuse(session, connection, refused)
         test = Callback(webhook_checks.message_id(body) or "", TEST_CALLBACK, "", "sent")
         return _accept(session, connection, test)
-    connector = _connector(connection)
+    try:
+        connector = _connector(connection)
+    except VendorRetired as exc:
+        return _refuse(session, connection, exc.message)
     try:
         if not supports(connector, VerifiesCallbacks):
             raise CallbackRefused(f"{connection.name} does not send callbacks to Vectis.")

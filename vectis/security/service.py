@@ -7,7 +7,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from vectis.connectors.capabilities import RespondsOnEndpoints, as_capability, supports
-from vectis.connectors.factory import build_connector
+from vectis.connectors.factory import VendorRetired, build_connector
 from vectis.models import Connection
 from vectis.models.security import ISOLATION_STATES, Detection
 from vectis.platform.http import ConnectorError
@@ -25,16 +25,25 @@ def refresh_isolation(session: Session, detection: Detection) -> str | None:
     connection = session.get(Connection, detection.connection_id)
     if connection is None:
         return None
-    connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"], interactive=True)
-    try:
-        if not supports(connector, RespondsOnEndpoints):
-            return None
-        state = as_capability(connector, RespondsOnEndpoints).isolation_of(detection.device_external_id)
-    except ConnectorError:
-        return None
-    finally:
-        connector.ctx.http.close()
+    state = _isolation_now(connection, detection.device_external_id)
     if state not in ISOLATION_STATES or state == detection.isolation:
         return None
     set_isolation(session, detection, state)
     return state
+
+
+def _isolation_now(connection: Connection, device: str) -> str | None:
+    """What the tool says of the endpoint now; None when it cannot be asked (no connector for its vendor any more,
+    no such capability) or did not answer: the card keeps what the tool last said."""
+    try:
+        connector = build_connector(connection, redis(), current_app.config["VECTIS_SETTINGS"], interactive=True)
+    except VendorRetired:
+        return None
+    try:
+        if not supports(connector, RespondsOnEndpoints):
+            return None
+        return as_capability(connector, RespondsOnEndpoints).isolation_of(device)
+    except ConnectorError:
+        return None
+    finally:
+        connector.ctx.http.close()
