@@ -150,3 +150,24 @@ def test_no_simulator_reports_a_finished_run_after_now() -> None:
             for field in ("lastRun", "lastEndTime"):
                 moment = parse_time(job.get(field))
                 assert moment is None or moment <= now, (job["name"], field, job.get(field))
+
+
+def test_needs_attention_first_puts_a_critical_detection_above_a_stale_backup_and_both_above_calm(
+    app: Flask, acme: TenantFixture
+) -> None:
+    """The list's Open column counts detections, alerts and tickets beside the backup badges; its attention sort read
+    the backups alone, so a customer under attack sorted with the calm ones."""
+    from tests.security_world import detection, site, write  # noqa: PLC0415 - the security world, only here
+
+    tag = uuid.uuid4().hex[:6]
+    stale = customer_with(app, acme, "stale")
+    breach = site(app, acme.id, f"Order {tag} C breach")
+    write(app, breach, [detection(breach, "Ransom.Lockbit", severity="critical")])
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        customer = s.get(Customer, stale)
+        assert customer is not None
+        customer.name = customer.normalized_name = f"order {tag} b stale"
+        s.add(Customer(tenant_id=acme.id, name=f"Order {tag} A calm", normalized_name=f"order {tag} a calm"))
+    page = login(app, acme).get(f"/customers?q=Order+{tag}&sort=attention").get_data(as_text=True)
+    order = sorted(("C breach", "b stale", "A calm"), key=page.index)
+    assert order == ["C breach", "b stale", "A calm"]

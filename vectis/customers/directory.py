@@ -76,7 +76,10 @@ class Badges:
 
     @property
     def urgency(self) -> tuple[int, ...]:
-        return urgency(self.backups)
+        """A sort key, most urgent first: a critical or high detection (an attack under way) or a critical alert,
+        then backups by state as the Backups tab orders them, then whatever else is open."""
+        loud = (-self.severe_detections, -self.critical_alerts)
+        return (*loud, *urgency(self.backups), -self.open_detections, -self.open_alerts, -self.open_tickets)
 
 
 @dataclass(frozen=True)
