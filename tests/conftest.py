@@ -200,6 +200,17 @@ class TenantFixture:
     users: dict[str, int]  # email -> id
 
 
+def own_workspace(app: Flask) -> TenantFixture:
+    """A new workspace with nothing in it, for a test that must see only its own rows (acme and northwind hold every
+    other test's); its users come from ``make_user``."""
+    from tests.vendors.support import new_tenant  # noqa: PLC0415 - support imports the app's jobs, not conftest
+
+    tenant_id = new_tenant(app)
+    with app.app_context(), system_session() as s:
+        slug = s.scalars(select(Tenant.slug).where(Tenant.id == tenant_id)).one()
+    return TenantFixture(tenant_id, slug, f"{slug}.localhost", "", {})
+
+
 @pytest.fixture(scope="session")
 def tenants(app: Flask) -> dict[str, TenantFixture]:
     """The two tenants every test can use: ``acme`` (admin, technician, read-only) and ``northwind``."""

@@ -12,26 +12,18 @@ from flask import Flask
 from sqlalchemy import select
 
 from jobs.sync import run_sync
-from tests.conftest import MadeUser, TenantFixture, login, pid, serving
+from tests.conftest import MadeUser, login, pid, serving
 from tests.security_world import detection, site, write
-from tests.vendors.support import new_tenant
+from tests.test_security import own_workspace_and_tech as workspace
 from vectis.actions import Actor, Target, perform
 from vectis.connectors.base import TicketRecord
-from vectis.models import Connection, Linked, SyncRun, Tenant, Ticket
+from vectis.models import Connection, Linked, SyncRun, Ticket
 from vectis.platform import db, public_ids
 from vectis.platform.crypto import Sealed
 from vectis.tickets.writer import write_tickets
 
 RETIRED = "retired-edr"
 SAM = Actor("user", None, "sam@msp.test", "technician")
-
-
-def workspace(app: Flask, make_user: Callable[..., MadeUser]) -> tuple[TenantFixture, str]:
-    tenant_id = new_tenant(app)
-    with app.app_context(), db.system_session() as s:
-        slug = s.scalars(select(Tenant.slug).where(Tenant.id == tenant_id)).one()
-    tenant = TenantFixture(tenant_id, slug, f"{slug}.localhost", "", {})
-    return tenant, make_user(tenant, "technician").email
 
 
 def test_acting_on_a_detection_of_a_retired_vendor_says_so_and_changes_nothing(

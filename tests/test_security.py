@@ -13,14 +13,13 @@ from flask import Flask
 from markupsafe import escape
 from sqlalchemy import delete, func, select
 
-from tests.conftest import MadeUser, TenantFixture, client_for, csrf_token, login, pid
+from tests.conftest import MadeUser, TenantFixture, client_for, csrf_token, login, own_workspace, pid
 from tests.device_world import device, org
 from tests.device_world import write as write_devices
 from tests.security_world import NOW, Site, detection, site, write
 from tests.test_api import api, make_token
-from tests.vendors.support import new_tenant
 from vectis.actions import Actor, Target, perform
-from vectis.models import Connection, RuleEvent, Tenant, TimelineEvent
+from vectis.models import Connection, RuleEvent, TimelineEvent
 from vectis.models.security import Detection
 from vectis.platform import db
 from vectis.security.queries import matrix
@@ -130,19 +129,16 @@ def test_a_site_linked_later_brings_its_detections_to_the_customer(app: Flask, a
 # --- the pages -------------------------------------------------------------------------------------------------
 
 
-def own_workspace(app: Flask, make_user: Callable[..., MadeUser]) -> tuple[TenantFixture, str]:
+def own_workspace_and_tech(app: Flask, make_user: Callable[..., MadeUser]) -> tuple[TenantFixture, str]:
     """A workspace of its own (acme holds every other test's detections) and a technician of it."""
-    tenant_id = new_tenant(app)
-    with app.app_context(), db.system_session() as s:
-        slug = s.scalars(select(Tenant.slug).where(Tenant.id == tenant_id)).one()
-    tenant = TenantFixture(tenant_id, slug, f"{slug}.localhost", "", {})
+    tenant = own_workspace(app)
     return tenant, make_user(tenant, "technician").email
 
 
 def test_the_security_page_lists_open_detections_newest_first_with_their_customer(
     app: Flask, make_user: Callable[..., MadeUser]
 ) -> None:
-    tenant, tech = own_workspace(app, make_user)
+    tenant, tech = own_workspace_and_tech(app, make_user)
     where = site(app, tenant.id)
     write(app, where, [
         detection(where, "Older threat", detected_at=NOW - timedelta(hours=5)),

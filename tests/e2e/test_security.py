@@ -16,11 +16,11 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.conftest import TenantFixture, pid
+from tests.conftest import TenantFixture, own_workspace, pid
 from tests.e2e.test_alerts import DESKTOP, both_widths
 from tests.e2e.test_shell import sign_in
-from tests.vendors.support import add_connection, new_tenant, serve_app, sync
-from vectis.models import Customer, Tenant
+from tests.vendors.support import add_connection, serve_app, sync
+from vectis.models import Customer
 from vectis.models.security import Detection
 from vectis.platform import db
 from vectis.simulators.huntress import DEMO_API_KEY as DEMO_HUNTRESS_KEY
@@ -43,10 +43,8 @@ class World:
 def s1_world(app: Flask, make_user: Any) -> Iterator[World]:
     """A workspace of its own whose only tool is SentinelOne (so its sites are the customers), synced from the
     simulator, which stays up for the actions the browser takes."""
-    tenant_id = new_tenant(app)
-    with app.app_context(), db.system_session() as s:
-        slug = s.scalars(select(Tenant.slug).where(Tenant.id == tenant_id)).one()
-    tenant = TenantFixture(tenant_id, slug, f"{slug}.localhost", "", {})
+    tenant = own_workspace(app)
+    tenant_id = tenant.id
     tech = make_user(tenant, "technician").email
     state = SentinelOneState.seeded()
     state.transition_seconds = 2.0  # long enough for the pending state to be seen and photographed
@@ -122,10 +120,9 @@ def test_an_admin_sees_how_to_add_huntress_webhooks_by_hand_then_that_they_arriv
     from vectis.simulators.huntress import HuntressState  # noqa: PLC0415
     from vectis.simulators.huntress import create_app as huntress_app  # noqa: PLC0415
 
-    tenant_id = new_tenant(app)
-    with app.app_context(), db.system_session() as s:
-        slug = s.scalars(select(Tenant.slug).where(Tenant.id == tenant_id)).one()
-    admin = make_user(TenantFixture(tenant_id, slug, f"{slug}.localhost", "", {}), "admin").email
+    workspace = own_workspace(app)
+    tenant_id, slug = workspace.id, workspace.slug
+    admin = make_user(workspace, "admin").email
     state = HuntressState.seeded()
     for url in serve_app(huntress_app(state)):
         config = {"api_key": DEMO_HUNTRESS_KEY, "api_secret": DEMO_HUNTRESS_SECRET, "api_url": url}

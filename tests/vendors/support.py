@@ -20,13 +20,16 @@ from typing import Any
 
 import requests
 from flask import Flask
+from rq import SimpleWorker
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from jobs.sync import run_sync
 from vectis.connectors.factory import seal_config
-from vectis.models import Connection, Customer, SyncRun, Tenant
-from vectis.platform import db
+from vectis.models import Connection, Customer, SyncRun, Tenant, WebhookDelivery
+from vectis.platform import db, public_ids
+from vectis.platform.queues import queue as rq_queue
+from vectis.platform.queues import redis
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -192,3 +195,31 @@ def wait_for_the_hung_request(state: Any, answered: int) -> None:
     deadline = time.monotonic() + 5
     while state.stats()["total"] == answered and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def deliveries(app: Flask, setup: Setup) -> list[WebhookDelivery]:
+    """The webhook deliveries the connection's receiver recorded, oldest first."""
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        found = list(
+            s.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.connection_id == setup.connection_id)
+                .order_by(WebhookDelivery.id)
+            )
+        )
+        s.expunge_all()
+        return found
+
+
+def work(app: Flask) -> None:
+    """Run the jobs waiting (a callback's, a sync's) as a worker would, until none is left."""
+    with app.app_context():
+        SimpleWorker([rq_queue("interactive"), rq_queue("sync")], connection=redis()).work(burst=True)
+
+
+def webhook_url(app: Flask, setup: Setup, port: int) -> str:
+    """The connection's public webhook address, on its workspace's host at the app served on ``port``."""
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == setup.tenant_id))
+        path = f"/webhooks/{public_ids.encode('connection', setup.connection_id)}/"
+        return f"http://{slug}.localhost:{port}{path}{public_ids.webhook_token(setup.connection_id)}"

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from jobs.actions import run_queued
 from tests.conftest import _test_env, client_for
-from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync
+from tests.vendors import support
+from tests.vendors.support import Setup, add_connection, count, new_tenant, serve_app, sync, work
 from vectis.actions import Actor, Target, perform
 from vectis.alerts import as_ticket
 from vectis.connectors.base import TicketNoteRecord, TicketRecord
@@ -54,7 +54,6 @@ from vectis.platform import db, public_ids
 from vectis.platform.config import ROOT, Settings
 from vectis.platform.crypto import Sealed
 from vectis.platform.dates import when
-from vectis.platform.queues import queue, redis
 from vectis.simulators.connectwise import (
     DEMO_CLIENT_ID,
     DEMO_COMPANY_ID,
@@ -554,20 +553,7 @@ def test_a_webhook_url_without_its_connections_token_is_not_found(app: Flask, cw
 
 
 def deliveries(app: Flask, setup: Setup) -> list[tuple[bool, str | None]]:
-    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
-        return [
-            (d.verified, d.outcome)
-            for d in s.scalars(
-                select(WebhookDelivery)
-                .where(WebhookDelivery.connection_id == setup.connection_id)
-                .order_by(WebhookDelivery.id)
-            )
-        ]
-
-
-def work(app: Flask) -> None:
-    with app.app_context():
-        SimpleWorker([queue("interactive"), queue("sync")], connection=redis()).work(burst=True)
+    return [(d.verified, d.outcome) for d in support.deliveries(app, setup)]
 
 
 def test_a_signed_callback_is_processed_once_and_a_forged_one_changes_nothing(app: Flask, cw: Sim) -> None:

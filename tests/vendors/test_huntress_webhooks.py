@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from flask import Flask
-from rq import SimpleWorker
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
-from tests.conftest import MadeUser, TenantFixture, login, serving
-from tests.vendors.support import Setup, add_connection, new_tenant, sync
+from tests.conftest import MadeUser, login, own_workspace, serving
+from tests.vendors.support import Setup, add_connection, deliveries, new_tenant, sync, webhook_url, work
 from tests.vendors.test_huntress import Hunt, connector, detections, first, hunt
 from vectis.actions.base import Outcome, Target
 from vectis.actions.perform import perform
@@ -31,11 +30,10 @@ from vectis.connectors.capabilities import (
     supports,
 )
 from vectis.connectors.huntress import MESSAGES, HuntressConnector, svix_headers
-from vectis.models import RuleEvent, Tenant, TimelineEvent, WebhookDelivery
+from vectis.models import RuleEvent, TimelineEvent, WebhookDelivery
 from vectis.models.security import Detection
-from vectis.platform import db, public_ids
+from vectis.platform import db
 from vectis.platform.http import ConnectorError
-from vectis.platform.queues import queue, redis
 
 __all__ = ["hunt"]  # the fixture, used by name
 
@@ -128,18 +126,6 @@ def instant_updates(app: Flask, setup: Setup, url: str) -> Outcome:
         )  # fmt: skip
 
 
-def deliveries(app: Flask, setup: Setup) -> list[WebhookDelivery]:
-    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
-        found = list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
-        s.expunge_all()
-        return found
-
-
-def work(app: Flask) -> None:
-    with app.app_context():
-        SimpleWorker([queue("interactive"), queue("sync")], connection=redis()).work(burst=True)
-
-
 def announced(app: Flask, setup: Setup, external_id: str) -> tuple[int, int]:
     """How many timeline events and rule events the detection made."""
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
@@ -161,13 +147,9 @@ def test_a_report_the_soc_sends_reaches_vectis_as_a_detection_and_its_closing_re
     setup = add_connection(app, new_tenant(app), "huntress", {**hunt.config, "webhook_secret": SECRET})
     other = add_connection(app, new_tenant(app), "huntress", hunt.config)  # a second MSP, no endpoint of its own
     assert sync(app, setup).status == "succeeded"
-    with app.app_context(), db.system_session() as s:
-        slug = s.scalar(select(Tenant.slug).where(Tenant.id == setup.tenant_id))
-    with app.app_context():
-        path = f"/webhooks/{public_ids.encode('connection', setup.connection_id)}/"
-        path += public_ids.webhook_token(setup.connection_id)
     with serving(app) as port:
-        url = f"http://{slug}.localhost:{port}{path}"
+        url = webhook_url(app, setup, port)
+        slug = url.split("//", 1)[1].split(".localhost", 1)[0]
         refused = instant_updates(app, setup, url)  # Vectis cannot add the endpoint: it says where the admin does
         assert not refused.ok and "add this connection's webhook address in Huntress itself" in refused.message
 
@@ -213,10 +195,8 @@ def test_a_report_the_soc_sends_reaches_vectis_as_a_detection_and_its_closing_re
 def test_the_webhooks_section_says_how_to_add_the_endpoint_in_huntress_and_when_it_is_receiving(
     app: Flask, hunt: Hunt, make_user: Callable[..., MadeUser]
 ) -> None:
-    tenant_id = new_tenant(app)
-    with app.app_context(), db.system_session() as s:
-        slug = s.scalars(select(Tenant.slug).where(Tenant.id == tenant_id)).one()
-    tenant = TenantFixture(tenant_id, slug, f"{slug}.localhost", "", {})
+    tenant = own_workspace(app)
+    tenant_id = tenant.id
     setup = add_connection(app, tenant_id, "huntress", {**hunt.config, "webhook_secret": SECRET})
     client = login(app, tenant, make_user(tenant, "admin").email)
     page = client.get("/admin/integrations/huntress").get_data(as_text=True)

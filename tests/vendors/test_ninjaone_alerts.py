@@ -10,20 +10,18 @@ from typing import Any
 
 import requests
 from flask import Flask
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from tests.conftest import serving
-from tests.vendors.support import Setup, count, sync
+from tests.vendors.support import Setup, count, deliveries, sync, webhook_url, work
 from tests.vendors.test_ninjaone import Ninja, ninja, ninja_connection
 from vectis.actions.base import Outcome, Target
 from vectis.actions.perform import perform
 from vectis.alerts.service import label
 from vectis.audit.actors import Actor
 from vectis.connectors.ninjaone import ALERT_SEVERITY, CALLBACK_HEADER, SECRET_SHOWN, parse_alert, parse_device
-from vectis.models import Alert, AlertState, Device, RuleEvent, Tenant, VendorAlert, WebhookDelivery
-from vectis.platform import db, public_ids
-from vectis.platform.queues import queue, redis
+from vectis.models import Alert, AlertState, Device, RuleEvent, VendorAlert
+from vectis.platform import db
 
 __all__ = ["ninja"]  # the fixture, used by name
 
@@ -216,28 +214,12 @@ def instant_updates(app: Flask, setup: Setup, url: str, *, dry: bool = False) ->
         )  # fmt: skip
 
 
-def deliveries(app: Flask, setup: Setup) -> list[WebhookDelivery]:
-    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
-        found = list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
-        s.expunge_all()
-        return found
-
-
-def work(app: Flask) -> None:
-    with app.app_context():
-        SimpleWorker([queue("interactive"), queue("sync")], connection=redis()).work(burst=True)
-
-
 def test_instant_updates_bring_an_alert_raised_or_cleared_at_ninjaone_without_a_sync(app: Flask, ninja: Ninja) -> None:
     setup = ninja_connection(app)
     sync(app, setup)
-    with app.app_context(), db.system_session() as s:
-        slug = s.scalar(select(Tenant.slug).where(Tenant.id == setup.tenant_id))
-    with app.app_context():
-        path = f"/webhooks/{public_ids.encode('connection', setup.connection_id)}/"
-        path += public_ids.webhook_token(setup.connection_id)
     with serving(app) as port:
-        url = f"http://{slug}.localhost:{port}{path}"
+        url = webhook_url(app, setup, port)
+        slug = url.split("//", 1)[1].split(".localhost", 1)[0]
         preview = instant_updates(app, setup, url, dry=True)
         assert preview.result == "dry_run" and preview.preview is not None and ninja.state.webhook is None
         (shown,) = preview.preview.requests or []
