@@ -21,7 +21,7 @@ def test_every_registered_vendor_has_a_schema_a_simulator_and_tests(key: str) ->
     assert connector.key == key and connector.category in CATEGORIES
     assert connector.fields and connector.label and connector.description
     assert any(f.secret for f in connector.fields), "vendor credentials are secret fields"
-    simulator = {"veeam": "vspc"}.get(key, key)
+    simulator = {"veeam": "vspc", "m365": "graph"}.get(key, key)
     importlib.import_module(f"vectis.simulators.{simulator}")
     assert (ROOT / "tests" / "vendors" / f"test_{key}.py").exists()
 

@@ -9,6 +9,7 @@ from vectis.connectors.defender import DefenderConnector
 from vectis.connectors.eset import EsetConnector
 from vectis.connectors.huntress import HuntressConnector
 from vectis.connectors.keepit import KeepitConnector
+from vectis.connectors.m365 import M365Connector
 from vectis.connectors.ninjaone import NinjaOneConnector
 from vectis.connectors.sentinelone import SentinelOneConnector
 from vectis.connectors.veeam import VeeamConnector
@@ -22,6 +23,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     EsetConnector.key: EsetConnector,
     HuntressConnector.key: HuntressConnector,
     DefenderConnector.key: DefenderConnector,
+    M365Connector.key: M365Connector,
 }
 
 

@@ -47,6 +47,9 @@ KIND_LABELS = {
     "ticket.internal_note": "Internal notes on tickets",
     "ticket.closed": "Tickets closed",
     "security.detection": "Endpoint detections",
+    "m365.compliance": "Intune compliance",
+    "m365.conditional_access": "Conditional Access",
+    "m365.secure_score": "Secure Score",
 }
 
 

@@ -10,6 +10,7 @@ from vectis.models.contracts import Contract, ContractLineItem
 from vectis.models.customers import Customer, CustomerLink, Linked, LinkStatus
 from vectis.models.devices import DEVICE_CLASSES, Device
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
+from vectis.models.m365 import M365CaPolicy, M365ManagedDevice, M365Panel, M365PrivilegedUser, M365SecureScore
 from vectis.models.metrics import DailyMetrics, SlaSnapshot
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
@@ -59,6 +60,11 @@ __all__ = [
     "Installation",
     "Invite",
     "LinkStatus",
+    "M365CaPolicy",
+    "M365ManagedDevice",
+    "M365Panel",
+    "M365PrivilegedUser",
+    "M365SecureScore",
     "Linked",
     "OutboxMail",
     "PsaAuthorship",
