@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import request, url_for
@@ -25,6 +26,7 @@ from vectis.contracts import queries as contracts
 from vectis.customers import directory as customers
 from vectis.customers import timeline
 from vectis.devices import queries as devices
+from vectis.m365 import queries as m365
 from vectis.models import Alert, BackupConnector, Connection, Customer, Ticket
 from vectis.platform import db
 from vectis.security import queries as security
@@ -133,11 +135,20 @@ def _security(hub: HubContext) -> dict[str, Any]:
     }
 
 
+def _has_m365(hub: HubContext) -> ColumnElement[bool]:
+    return m365.has_posture(hub.ids)
+
+
+def _m365(hub: HubContext) -> dict[str, Any]:
+    return {"tenants": m365.tab(hub.session, hub.ids, datetime.now(UTC).date())}
+
+
 TABS: tuple[Tab, ...] = (
     Tab("tickets", "Tickets", "customers/_tab_tickets.html", "psa", _has_tickets, _tickets),
     Tab("alerts", "Alerts", "customers/_tab_alerts.html", None, _has_alerts, _alerts),
     Tab("security", "Security", "customers/_tab_security.html", "security", _has_detections, _security, always=True),
     Tab("devices", "Devices", "customers/_tab_devices.html", None, _has_devices, _devices, always=True),
+    Tab("m365", "Microsoft 365", "customers/_tab_m365.html", "m365", _has_m365, _m365),
     Tab("backups", "Backups", "customers/_tab_backups.html", "backup", _has_backups, _backups),
     Tab("contracts", "Contracts", "customers/_tab_contracts.html", "psa", _has_contracts, _contracts),
     Tab("timeline", "Timeline", "customers/_tab_timeline.html", None, None, _timeline),

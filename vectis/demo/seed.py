@@ -20,7 +20,7 @@ from vectis.query import examples
 from vectis.query.spec import parse
 from vectis.rules.definition import normalized
 from vectis.rules.templates import TEMPLATES
-from vectis.simulators import connectwise, defender, eset, keepit, ninjaone, sentinelone
+from vectis.simulators import connectwise, defender, eset, graph, keepit, ninjaone, sentinelone
 from vectis.simulators import huntress as huntress_sim
 
 DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
@@ -93,6 +93,14 @@ DEMO_DEFENDER = {
     "customer_name": defender.DEMO_CUSTOMER_NAME,
 }
 
+# Acme's Microsoft 365 is the MSP's multi-tenant app at the Graph simulator (the Procfile's `graph` process), reached
+# through VECTIS_VENDOR_URLS, with every customer's tenant: their organisations link to the Veeam customers by name.
+DEMO_M365 = {
+    "client_id": graph.DEMO_CLIENT_ID,
+    "client_secret": graph.DEMO_CLIENT_SECRET,
+    "tenant_ids": "\n".join(graph.demo_tenant_ids()),
+}
+
 DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
 DEMO_USERS = (
     DemoUser("acme", "admin@acme.test", "Avery Admin", Role.ADMIN),
@@ -145,6 +153,7 @@ def seed_demo() -> None:
             ("eset", "ESET", DEMO_ESET, False, now + timedelta(minutes=5)),
             ("huntress", "Huntress", DEMO_HUNTRESS, False, now + timedelta(minutes=6)),
             ("defender", "Microsoft Defender", DEMO_DEFENDER, False, now + timedelta(minutes=7)),
+            ("m365", "Microsoft 365", DEMO_M365, False, now + timedelta(minutes=8)),
         ):
             if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
                 continue

@@ -56,7 +56,7 @@ Run it: ``python -m vectis.simulators.graph --host 127.0.0.1 --port 18088 [--sca
 """
 
 from vectis.simulators.graph.api import create_app, main
-from vectis.simulators.graph.seed import DEMO_TENANT_ID
+from vectis.simulators.graph.seed import DEMO_TENANT_ID, demo_tenant_ids
 from vectis.simulators.graph.state import Faults, GraphState
 from vectis.simulators.graph.vendor import ALL_ROLES, API, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SCOPE, ApiError
 
@@ -71,5 +71,6 @@ __all__ = [
     "Faults",
     "GraphState",
     "create_app",
+    "demo_tenant_ids",
     "main",
 ]

@@ -280,6 +280,13 @@ def build_demo(data: GraphData, seed: int, now: float | None) -> Generator:
     return generator
 
 
+def demo_tenant_ids(seed: int = 1) -> list[str]:
+    """The demo MSP's tenant ids, in order (what the demo's connection lists): the same for every ``now``."""
+    data = GraphData()
+    build_demo(data, seed, 0.0)
+    return list(data.tenants)
+
+
 def build_at_scale(data: GraphData, seed: int, now: float | None, *, tenants: int) -> Generator:
     """A large MSP for benchmarks: ``tenants`` customer tenants (named as the other simulators' benchmark MSP), 4-20
     managed devices, 2-6 policies and 1-4 admins each; every tenth without Entra ID P1, every fifteenth no Intune."""
