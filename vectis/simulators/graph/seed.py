@@ -214,7 +214,9 @@ class Generator:
             user = users[number % len(users)]
             policies = []
             if state == "noncompliant":
-                policy, setting = rng.choice([f for f in FAILING if f[0].startswith(os_name if os_name == "macOS" else "Windows")])
+                policy, setting = rng.choice(
+                    [f for f in FAILING if f[0].startswith(os_name if os_name == "macOS" else "Windows")]
+                )
                 policies.append({"id": self.guid(), "displayName": policy, "state": "nonCompliant",
                                  "platformType": "windows10AndLater" if os_name == "Windows" else "macOS",
                                  "settingCount": 6, "_failing": setting})  # fmt: skip
