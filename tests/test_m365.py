@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from flask import Flask
 
 from tests.conftest import MadeUser, login
 from tests.m365_world import synced
+from tests.test_api import api, make_token
 from tests.vendors.support import sync, vendor_url
+from vectis.actions.resources import OPERATIONS
 from vectis.m365 import queries
 from vectis.m365.sparkline import segments, sparkline
 from vectis.platform import db
@@ -151,3 +154,29 @@ def test_another_workspace_gets_404_for_the_tab(app: Flask, make_user: Callable[
         assert outsider.get(hub_url(app, customer)).status_code == 404
         their_customer = theirs.customers[theirs.tenant_at(0)]
         assert outsider.get(hub_url(app, their_customer)).status_code == 200
+
+
+def test_the_rest_api_and_its_mcp_tool_give_the_same_posture_with_reasons(
+    app: Flask, make_user: Callable[..., MadeUser]
+) -> None:
+    with synced(app, make_user, (0, 1)) as world, synced(app, make_user, (0,)) as other:
+        tenant = replace(world.tenant, users={world.admin.email: world.admin.id}, admin=world.admin.email)
+        raw = make_token(app, tenant)
+        licensed, unlicensed = world.customers[world.tenant_at(0)], world.customers[world.tenant_at(1)]
+        answer = api(app, tenant, raw, hub_url(app, licensed, "/m365"))
+        assert answer.status_code == 200, answer.get_json()
+        (posture_,) = answer.get_json()["tenants"]
+        assert posture_["tenant_id"] == world.tenant_at(0)
+        assert posture_["conditional_access"]["status"]["state"] == "known"
+        assert {p["state"] for p in posture_["conditional_access"]["policies"]} >= {"enabledForReportingButNotEnforced"}
+        days = posture_["secure_score"]["days"]
+        assert len(days) == 30 and sum(d["score"] is None for d in days) == 2
+        assert len(posture_["intune"]["noncompliant"]) == 2
+        (bare,) = api(app, tenant, raw, hub_url(app, unlicensed, "/m365")).get_json()["tenants"]
+        assert bare["admin_mfa"]["status"] == {
+            "state": "unknown", "reason": "needs Entra ID P1", "as_of": None, "tried_at": bare["admin_mfa"]["status"]["tried_at"],
+        }  # fmt: skip
+        assert {c["state"] for c in bare["conditional_access"]["coverage"]} == {"unknown"}
+        # Another workspace's customer: 404, as for any object of another workspace.
+        assert api(app, tenant, raw, hub_url(app, other.customers[other.tenant_at(0)], "/m365")).status_code == 404
+        assert any(op.tool == "get_m365_posture" and op.scope == "read" for op in OPERATIONS)

@@ -78,6 +78,7 @@ class ScorePanel:
     change: float | None = None  # since the first day of the sparkline with a score
     chart: Markup | None = None
     actions: list[dict[str, Any]] = field(default_factory=list)
+    days: dict[date, M365SecureScore] = field(default_factory=dict)  # the stored scores within the sparkline
 
     @property
     def percent(self) -> int | None:
@@ -201,16 +202,18 @@ def intune_panel(status: Status, devices: list[M365ManagedDevice]) -> IntunePane
     return panel
 
 
+def spark_days(today: date) -> list[date]:
+    """The sparkline's days, oldest first, ending today."""
+    return [today - timedelta(days=SPARK_DAYS - 1 - n) for n in range(SPARK_DAYS)]
+
+
 def score_panel(status: Status, summary: dict[str, Any], days: dict[date, M365SecureScore], today: date) -> ScorePanel:
-    panel = ScorePanel(status, actions=list(summary.get("actions") or []))
+    panel = ScorePanel(status, actions=list(summary.get("actions") or []), days=days)
     if not days:
         return panel
     newest = days[max(days)]
     panel.current, panel.maximum, panel.on = newest.current_score, newest.max_score, newest.day
-    series = [
-        (day, days[day].current_score if day in days else None)
-        for day in (today - timedelta(days=SPARK_DAYS - 1 - n) for n in range(SPARK_DAYS))
-    ]
+    series = [(day, days[day].current_score if day in days else None) for day in spark_days(today)]
     oldest = days[min(days)]
     panel.change = round(newest.current_score - oldest.current_score, 1)
     missing = sum(1 for _, v in series if v is None)
