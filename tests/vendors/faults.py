@@ -31,7 +31,7 @@ from vectis.models import Base, SyncRun
 from vectis.platform import db
 from vectis.platform.config import ROOT, Settings
 from vectis.platform.crypto import SealedType
-from vectis.simulators import connectwise, defender, eset, keepit, ninjaone, sentinelone, vspc
+from vectis.simulators import connectwise, defender, eset, graph, keepit, ninjaone, sentinelone, vspc
 from vectis.simulators import huntress as huntress_sim
 from vectis.simulators.base.state import SimState
 
@@ -40,7 +40,8 @@ SYNCED_TABLES = (
     "customers", "customer_links", "contacts", "backup_connectors", "backup_connector_status", "backup_runs",
     "backup_audit_events", "timeline_events", "ticket_boards", "ticket_statuses", "ticket_priorities", "tickets",
     "ticket_notes", "ticket_status_changes", "ticket_related", "alerts", "rule_events", "stream_cursors",
-    "psa_members", "contracts", "contract_line_items", "devices", "vendor_alerts", "detections",
+    "psa_members", "contracts", "contract_line_items", "devices", "vendor_alerts", "detections", "m365_panels",
+    "m365_secure_scores", "m365_managed_devices", "m365_ca_policies", "m365_privileged_users",
 )  # fmt: skip
 # Moments Vectis notes about its own work (when it wrote or last saw a row), not facts from the vendor.
 OBSERVED = {
@@ -207,6 +208,32 @@ def poison_defender(state: Any) -> None:
     alerts[3]["alertCreationTime"] = NEVER  # (its lastUpdateTime stays: Defender's own filter reads that)
 
 
+def poison_m365(state: Any) -> None:
+    tenant = next(iter(state.tenants.values()))
+    tenant["displayName"] = "Null\x00 Byte Ltd"
+    tenant["devices"][0]["deviceName"] = "GAX\x00-WS01"
+    tenant["devices"][1]["userPrincipalName"] = HUGE
+    tenant["devices"][2]["lastSyncDateTime"] = NEVER
+
+
+# Microsoft 365 reads every tenant the connection lists: the kill test's six (a few requests each), of which the small
+# simulator keeps two, so the other four are refused at sign-in (an unknown tenant, one request each) and the storm
+# and the slow-page test stay short.
+M365_TENANTS = 6
+
+
+def m365_small(now: datetime) -> graph.GraphState:
+    state = graph.GraphState.at_scale(tenants=M365_TENANTS, now=now)
+    for tenant in list(state.tenants)[2:]:
+        del state.tenants[tenant]
+    return state
+
+
+def m365_config(_url: str) -> dict[str, str]:
+    ids = list(graph.GraphState.at_scale(tenants=M365_TENANTS).tenants)
+    return {"client_id": graph.DEMO_CLIENT_ID, "client_secret": graph.DEMO_CLIENT_SECRET, "tenant_ids": "\n".join(ids)}
+
+
 VENDORS = (
     Vendor(
         "veeam",
@@ -336,6 +363,19 @@ VENDORS = (
         storm_limit=1,
         poison=poison_defender,
         url_templates=lambda url: {"defender": url},
+    ),
+    Vendor(
+        "m365",
+        small=m365_small,
+        large=lambda now: graph.GraphState.at_scale(tenants=M365_TENANTS, now=now),
+        wsgi=graph.create_app,
+        config=m365_config,
+        five_xx="errors_5xx",
+        latency=0.3,
+        killed_after=10,  # two tenants: their customers and panels
+        storm_limit=2,
+        poison=poison_m365,
+        url_templates=lambda url: {"m365": url},
     ),
 )
 
