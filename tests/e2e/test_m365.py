@@ -55,3 +55,9 @@ def test_the_microsoft_365_tab_shows_four_panels_and_the_reasons_it_cannot_show_
     expect(access).not_to_contain_text("Not covered")
     expect(page.get_by_test_id("m365-mfa")).to_contain_text("Needs Entra ID P1.")
     both_widths(page, screenshots_dir, "hub-m365-unlicensed")
+
+    # The setup page: one tenant a line, the secret never shown back.
+    page.goto(f"{base}/admin/integrations/m365")
+    tenants = page.locator("textarea#field-tenant_ids")
+    expect(tenants).to_have_value(f"{w.tenant_at(0)}\n{w.tenant_at(1)}")
+    page.screenshot(path=str(screenshots_dir / "integration-m365.png"), full_page=True)

@@ -5,6 +5,7 @@ customer tenant linked to its customer with its four panels, the last good data 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from tests.conftest import login
 from tests.vendors.support import add_connection, new_tenant, serve_app, sync, vendor_url
 from vectis.connectors.base import CustomerRecord
 from vectis.connectors.factory import build_connector
@@ -375,3 +377,15 @@ def test_a_stopped_sync_resumes_with_the_next_tenant(app: Flask, sim: Sim) -> No
         sim.tenant(2),
         sim.tenant(3),
     }
+
+
+def test_the_setup_page_asks_for_the_app_and_one_tenant_a_line_and_never_shows_the_secret(
+    app: Flask, tenants: Any
+) -> None:
+    acme = tenants["acme"]
+    client = login(app, acme, acme.admin)
+    page = client.get("/admin/integrations/m365").get_data(as_text=True)
+    for words in ("Application (client) ID", "Client secret", "Customer tenants", "AuditLog.Read.All"):
+        assert words in page, words
+    assert re.search(r'<textarea id="field-tenant_ids" name="tenant_ids"', page)
+    assert DEMO_CLIENT_SECRET not in page

@@ -35,7 +35,7 @@ CATEGORY_LABELS = {
 class ConfigField:
     name: str
     label: str
-    kind: str = "text"  # text | url | password | number
+    kind: str = "text"  # text | url | password | number | lines (one value a line: a textarea)
     secret: bool = False
     required: bool = True
     help: str = ""

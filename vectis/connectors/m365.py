@@ -630,7 +630,7 @@ class M365Connector(Connector):
     def streams(self) -> list[Stream]:
         # One page per tenant: its customer and its four panels, committed together. The cursor names the last
         # tenant done, so a sync stopped midway resumes with the next; a complete pass starts again from the first.
-        return [Stream("tenants", f"{API}/organization", "id", lambda _item: None, cursor_field="tenant")]
+        return [Stream("posture", f"{API}/organization", "id", lambda _item: None, cursor_field="tenant")]
 
     def read(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
         tenants = self.tenants
