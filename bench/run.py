@@ -35,6 +35,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "api": (["--requests", "20"], []),
     "devices": (["--smoke"], []),
     "edr_sync": (["--runs", "1", "--detections", "500"], []),
+    "m365": (["--tenants", "20", "--requests", "30"], []),
 }
 HEADER = "name "
 
