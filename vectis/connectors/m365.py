@@ -479,6 +479,8 @@ class M365Connector(Connector):
                 raise SignInRefused(self._transient(exc)) from None
             raise self._reach(exc, urlsplit(login.base_url).netloc) from None
         finally:
+            # The sign-in goes through the connection's rate bucket too: it counts among the sync's requests.
+            self.ctx.http.requests_made += login.requests_made
             login.close()
         said = object_of(self._json(response.text))
         raw_codes = said.get("error_codes")

@@ -91,9 +91,10 @@ def _faults_then_auth() -> Response | None:
         return None
     sim = _sim()
     sim.receive(request.method, request.path, request.args.to_dict(), _kept(received_body()))
-    if sim.throttled() or (under(API) and sim.take("throttle_next")):
-        wait = str(sim.faults.retry_after if sim.faults.throttle_next or not sim.faults.rate_limit_per_second else 1)
-        raise ApiError(429, "TooManyRequests", "Too many requests.", {"Retry-After": wait})
+    if sim.throttled():
+        raise ApiError(429, "TooManyRequests", "Too many requests.", {"Retry-After": "1"})
+    if under(API) and sim.take("throttle_next"):
+        raise ApiError(429, "TooManyRequests", "Too many requests.", {"Retry-After": str(sim.faults.retry_after)})
     sim.pace()
     if sim.take("errors_5xx"):
         raise ApiError(sim.faults.error_status, "serviceNotAvailable", "The service is temporarily unavailable.")
