@@ -389,3 +389,21 @@ def test_the_setup_page_asks_for_the_app_and_one_tenant_a_line_and_never_shows_t
         assert words in page, words
     assert re.search(r'<textarea id="field-tenant_ids" name="tenant_ids"', page)
     assert DEMO_CLIENT_SECRET not in page
+
+
+def test_a_partial_read_keeps_what_did_not_come_and_a_complete_one_removes_it(app: Flask, sim: Sim) -> None:
+    setup = add_connection(app, new_tenant(app), "m365", sim.config(0))
+    assert sync(app, setup).status == "succeeded"
+    first = sim.tenant(0)
+    gone = sim.state.tenants[first]["devices"].pop()  # retired in Intune
+    sim.state.faults.partial = ["/deviceManagement/managedDevices"]
+    assert sync(app, setup).status == "succeeded"
+    panel = panels(app, setup.tenant_id)[(first, "intune")]
+    assert panel.state == "partial" and panel.reason == PARTIAL
+    names = {d.name for d in rows_of(app, setup.tenant_id, M365ManagedDevice, first)}
+    assert gone["deviceName"] in names and len(names) == 8  # what did not come may still be there
+    sim.state.faults.partial = []
+    assert sync(app, setup).status == "succeeded"
+    names = {d.name for d in rows_of(app, setup.tenant_id, M365ManagedDevice, first)}
+    assert gone["deviceName"] not in names and len(names) == 7
+    assert panels(app, setup.tenant_id)[(first, "intune")].state == "known"
