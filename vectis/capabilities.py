@@ -12,6 +12,7 @@ from vectis.identity import token_verbs as tokens
 from vectis.identity import verbs as identity
 from vectis.ingest import matching_verbs
 from vectis.ingest import verbs as ingest
+from vectis.licensing import verbs as licensing
 from vectis.m365 import writer as m365
 from vectis.query import verbs as queries
 from vectis.retention import verbs as retention
@@ -29,6 +30,7 @@ VERB_MODULES = (
     ingest,
     matching_verbs,
     m365,
+    licensing,
     queries,
     retention,
     rules,

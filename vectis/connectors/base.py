@@ -311,6 +311,31 @@ class DetectionRecord:
     details: dict[str, Any] = field(default_factory=dict)  # what else the tool gives, kept as it said it
 
 
+@dataclass(frozen=True)
+class LicenceSubscriptionRecord:
+    """A licence subscription a distributor holds for a customer (a Pax8 subscription), vendor-neutral: Sherweb's,
+    Ingram's or TD SYNNEX's parse into the same record, so every distributor's land in the same table the same way
+    (``vectis/licensing/writer.py``)."""
+
+    external_id: str  # the distributor's id of the subscription
+    customer_external_id: str | None  # its company at the distributor (a CustomerRecord's external_id)
+    product_name: str
+    product_external_id: str | None  # the distributor's id of the product (what a quote names)
+    sku: str | None  # the distributor's SKU, else the vendor's
+    quantity: int
+    unit_cost: Decimal | None  # what the distributor charges the MSP a seat a billing period
+    unit_price: Decimal | None  # the suggested retail price a seat a billing period
+    currency: str | None  # ISO 4217
+    billing_term: str  # monthly | annual | 2-year | 3-year | one-time | trial | other
+    vendor_term: str  # the distributor's own word ("Annual")
+    status: str  # active | pending | cancelled | trial | other
+    vendor_status: str
+    commitment_ends_on: date | None = None  # the end of the committed term running now (NCE); None: no commitment
+    starts_on: date | None = None
+    updated_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 Record = (
     CustomerRecord
     | BackupJobRecord
@@ -325,6 +350,7 @@ Record = (
     | DeviceRecord
     | AlertRecord
     | DetectionRecord
+    | LicenceSubscriptionRecord
 )
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
-from vectis.connectors.base import AlertRecord, DetectionRecord, TicketRecord
+from vectis.connectors.base import AlertRecord, DetectionRecord, LicenceSubscriptionRecord, TicketRecord
 
 
 @dataclass(frozen=True)
@@ -297,10 +297,61 @@ class RespondsOnEndpoints(Protocol):
         ...
 
 
-class ChangesLicences(Protocol):
-    """A distributor whose subscriptions Vectis can change."""
+@dataclass(frozen=True)
+class NewQuote:
+    """A quote to ask a distributor for, in its own ids. ``reference`` is Vectis's, carried in the quote so a
+    read-back can find it after an uncertain outcome (a quote is not safe to send twice)."""
 
-    def set_quantity(self, subscription: str, quantity: int) -> None: ...
+    company: str  # the customer's company at the distributor
+    reference: str
+    lines: tuple[tuple[str, int], ...]  # (the distributor's product id, quantity)
+    notes: str = ""
+
+
+class ReductionRefused(Exception):
+    """The distributor will not reduce seats now: a committed term (Microsoft's NCE) only goes down at renewal.
+    ``renews_on``: when it can (None when the distributor did not say)."""
+
+    def __init__(self, reason: str, *, renews_on: date | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.renews_on = renews_on
+
+
+class ChangesLicences(Protocol):
+    """A distributor whose subscriptions Vectis can change and quote (Pax8; Sherweb, Ingram, TD SYNNEX later).
+
+    Setting a quantity replaces a value, so it may be repeated; a quote adds one, so it is sent once and, after an
+    outcome nobody can know, found again by its ``reference`` (:meth:`find_quote`)."""
+
+    noun: ClassVar[str]
+    # How many days after a committed term (re)starts its seats may still go down (Microsoft's NCE: 7); None: never.
+    reduction_window_days: ClassVar[int | None]
+
+    def seats_request(self, subscription: str, quantity: int) -> Request:
+        """The request ``set_seats`` sends."""
+        ...
+
+    def set_seats(self, subscription: str, quantity: int) -> LicenceSubscriptionRecord | None:
+        """Set the subscription's quantity; the subscription as the distributor answers it (None: unreadable).
+        Raises ReductionRefused when a committed term will not go down now."""
+        ...
+
+    def get_subscription(self, subscription: str) -> LicenceSubscriptionRecord | None:
+        """Read-back: the subscription as the distributor holds it now; None when it no longer has it."""
+        ...
+
+    def quote_request(self, quote: NewQuote) -> Request:
+        """The request ``create_quote`` sends."""
+        ...
+
+    def create_quote(self, quote: NewQuote) -> str:
+        """The new quote's id at the distributor."""
+        ...
+
+    def find_quote(self, quote: NewQuote) -> str | None:
+        """Read-back: the id of the quote carrying ``quote.reference`` for that company, if the distributor has one."""
+        ...
 
 
 C = TypeVar("C")

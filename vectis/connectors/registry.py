@@ -11,6 +11,7 @@ from vectis.connectors.huntress import HuntressConnector
 from vectis.connectors.keepit import KeepitConnector
 from vectis.connectors.m365 import M365Connector
 from vectis.connectors.ninjaone import NinjaOneConnector
+from vectis.connectors.pax8 import Pax8Connector
 from vectis.connectors.sentinelone import SentinelOneConnector
 from vectis.connectors.veeam import VeeamConnector
 
@@ -24,6 +25,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     HuntressConnector.key: HuntressConnector,
     DefenderConnector.key: DefenderConnector,
     M365Connector.key: M365Connector,
+    Pax8Connector.key: Pax8Connector,
 }
 
 

@@ -10,6 +10,7 @@ from vectis.models.contracts import Contract, ContractLineItem
 from vectis.models.customers import Customer, CustomerLink, Linked, LinkStatus
 from vectis.models.devices import DEVICE_CLASSES, Device
 from vectis.models.integrations import Connection, StreamCursor, SyncRun
+from vectis.models.licensing import LicenseScheduledChange, LicenseSubscription, LicenseUsage
 from vectis.models.m365 import M365CaPolicy, M365ManagedDevice, M365Panel, M365PrivilegedUser, M365SecureScore
 from vectis.models.metrics import DailyMetrics, SlaSnapshot
 from vectis.models.notes import CustomerNote
@@ -59,6 +60,9 @@ __all__ = [
     "Device",
     "Installation",
     "Invite",
+    "LicenseScheduledChange",
+    "LicenseSubscription",
+    "LicenseUsage",
     "LinkStatus",
     "Linked",
     "M365CaPolicy",

@@ -1,0 +1,292 @@
+"""What the hub's Licensing tab reads: a customer's licence subscriptions (and its sites'), each with its seats, unit
+cost, monthly cost, term and renewal, its seats over the last weeks, a seat change scheduled for its renewal, and the
+revenue the customer's PSA contracts bill for the same product beside it (the margin per SKU); and the preflight a
+seat change shows before it is confirmed.
+
+Revenue is matched by product: a contract line whose description or product id, normalised (letters and digits, lower
+case), is the subscription's product name or SKU. A product billed on no active contract shows "—", not a zero."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy.orm import Session
+
+from vectis.connectors import registry
+from vectis.contracts.queries import money
+from vectis.models import Contract, ContractLineItem
+from vectis.models.licensing import COMMITTED_TERMS, LicenseScheduledChange, LicenseSubscription, LicenseUsage
+from vectis.platform import db
+from vectis.platform.dates import calendar_day, days
+
+CENT = Decimal("0.01")
+USAGE_WEEKS = 8
+REDUCTION_WINDOW_DAYS = 7  # Microsoft's NCE window after a committed term (re)starts, Vectis's own check
+TERM_MONTHS = {"annual": 12, "2-year": 24, "3-year": 36}
+TERM_LABELS = {"monthly": "Monthly", "annual": "Annual", "2-year": "2-year", "3-year": "3-year",
+               "one-time": "One-time", "trial": "Trial", "other": "Other"}  # fmt: skip
+
+
+def normalised(text: str | None) -> str:
+    return re.sub(r"[^a-z0-9]", "", (text or "").lower())
+
+
+def months_before(end: date, months: int) -> date:
+    year, month = divmod(end.month - 1 - months, 12)
+    return date(end.year + year, month + 1, min(end.day, 28))
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    id: int
+    quantity: int
+    due_on: date
+
+    @property
+    def words(self) -> str:
+        return f"{self.quantity} seats from {calendar_day(self.due_on)}"
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    vendor: str  # "Pax8"
+    product_name: str
+    sku: str | None
+    quantity: int
+    unit_cost: Decimal | None
+    currency: str | None
+    billing_term: str
+    vendor_term: str
+    status: str
+    vendor_status: str
+    commitment_ends_on: date | None
+    revenue: Decimal | None = None  # a month, from the PSA's contracts; None: no contract bills it
+    scheduled: Scheduled | None = None
+    usage: tuple[int, ...] = ()  # seats a week, oldest first
+
+    @property
+    def monthly_cost(self) -> Decimal | None:
+        return None if self.unit_cost is None else (self.unit_cost * self.quantity).quantize(CENT)
+
+    @property
+    def margin(self) -> Decimal | None:
+        cost = self.monthly_cost
+        return None if self.revenue is None or cost is None else self.revenue - cost
+
+    @property
+    def margin_percent(self) -> int | None:
+        margin = self.margin
+        if margin is None or not self.revenue:
+            return None
+        return int((margin * 100 / self.revenue).to_integral_value())
+
+    @property
+    def committed(self) -> bool:
+        return self.billing_term in COMMITTED_TERMS
+
+    @property
+    def term_label(self) -> str:
+        label = TERM_LABELS.get(self.billing_term, self.vendor_term)
+        return f"{label} (NCE)" if self.committed else label
+
+    def renewal_words(self, today: date) -> str:
+        if self.commitment_ends_on is None:
+            return "Month to month" if self.billing_term == "monthly" else "—"
+        left = (self.commitment_ends_on - today).days
+        when = "today" if left == 0 else "tomorrow" if left == 1 else f"in {days(left)}"
+        return (
+            f"{calendar_day(self.commitment_ends_on)} ({when})" if left >= 0 else calendar_day(self.commitment_ends_on)
+        )
+
+    def shown(self, amount: Decimal | None) -> str:
+        return money(amount, self.currency)
+
+
+@dataclass(frozen=True)
+class Tab:
+    rows: list[Row]
+    today: date
+    totals: dict[str, Decimal | None] = field(default_factory=dict)
+    currency: str | None = None
+
+    @property
+    def has_revenue(self) -> bool:
+        return any(r.revenue is not None for r in self.rows)
+
+
+def has_subscriptions(customer_ids: list[int]) -> ColumnElement[bool]:
+    return exists().where(
+        db.among(LicenseSubscription.customer_id, customer_ids), LicenseSubscription.removed_at.is_(None)
+    )
+
+
+def tab(session: Session, customer_ids: list[int], *, today: date | None = None) -> Tab:
+    """Every subscription of the customer and its sites, by product, with revenue and margin beside each."""
+    today = today or datetime.now(UTC).date()
+    subscriptions = session.scalars(
+        select(LicenseSubscription)
+        .where(db.among(LicenseSubscription.customer_id, customer_ids), LicenseSubscription.removed_at.is_(None))
+        .order_by(LicenseSubscription.product_name, LicenseSubscription.id)
+    ).all()
+    ids = [s.id for s in subscriptions]
+    scheduled = {
+        c.subscription_id: Scheduled(c.id, c.quantity, c.due_on)
+        for c in session.scalars(
+            select(LicenseScheduledChange).where(
+                db.among(LicenseScheduledChange.subscription_id, ids), LicenseScheduledChange.state == "pending"
+            )
+        )
+    }
+    usage: dict[int, list[int]] = defaultdict(list)
+    since = today - timedelta(weeks=USAGE_WEEKS)
+    for subscription_id, quantity in session.execute(
+        select(LicenseUsage.subscription_id, LicenseUsage.quantity)
+        .where(db.among(LicenseUsage.subscription_id, ids), LicenseUsage.week >= since)
+        .order_by(LicenseUsage.subscription_id, LicenseUsage.week)
+    ):
+        usage[subscription_id].append(quantity)
+    revenue = _revenue(session, customer_ids, today)
+    seats_by_key: dict[str, int] = defaultdict(int)
+    for s in subscriptions:
+        seats_by_key[_key_of(s, revenue)] += s.quantity
+    rows = []
+    for s in subscriptions:
+        key = _key_of(s, revenue)
+        billed = revenue.get(key)
+        # Two subscriptions of one product share what the contract bills for it, by their seats.
+        share = None if billed is None else (billed * s.quantity / max(seats_by_key[key], 1)).quantize(CENT)
+        rows.append(
+            Row(
+                id=s.id, vendor=registry.label(s.vendor), product_name=s.product_name, sku=s.sku, quantity=s.quantity,
+                unit_cost=s.unit_cost, currency=s.currency, billing_term=s.billing_term, vendor_term=s.vendor_term,
+                status=s.status, vendor_status=s.vendor_status, commitment_ends_on=s.commitment_ends_on,
+                revenue=share, scheduled=scheduled.get(s.id), usage=tuple(usage.get(s.id, ())),
+            )
+        )  # fmt: skip
+    costs = [r.monthly_cost for r in rows if r.monthly_cost is not None]
+    billed_rows = [r for r in rows if r.revenue is not None]
+    totals: dict[str, Decimal | None] = {
+        "cost": sum(costs, Decimal(0)) if costs else None,
+        "revenue": sum((r.revenue or Decimal(0) for r in billed_rows), Decimal(0)) if billed_rows else None,
+        "margin": sum((r.margin or Decimal(0) for r in billed_rows), Decimal(0)) if billed_rows else None,
+    }
+    return Tab(rows, today, totals, rows[0].currency if rows else None)
+
+
+def _key_of(subscription: LicenseSubscription, revenue: dict[str, Decimal]) -> str:
+    for key in (normalised(subscription.product_name), normalised(subscription.sku)):
+        if key and key in revenue:
+            return key
+    return normalised(subscription.product_name)
+
+
+def _revenue(session: Session, customer_ids: list[int], today: date) -> dict[str, Decimal]:
+    """What the customer's active PSA contracts bill a month for each product, by normalised description and
+    product id: a line's amount per cycle brought to a month as its contract's value is."""
+    found: dict[str, Decimal] = defaultdict(Decimal)
+    rows = session.execute(
+        select(
+            ContractLineItem.description, ContractLineItem.product, ContractLineItem.amount,
+            ContractLineItem.quantity, ContractLineItem.unit_price, ContractLineItem.cancelled_on,
+            Contract.bill_amount, Contract.monthly_value, Contract.billing_cycle,
+        )
+        .join(Contract, Contract.id == ContractLineItem.contract_id)
+        .where(
+            db.among(Contract.customer_id, customer_ids), Contract.status == "active",
+            ContractLineItem.recurring.is_(True), ContractLineItem.billable.is_(True),
+        )
+    )  # fmt: skip
+    for description, product, amount, quantity, unit_price, cancelled_on, bill, monthly, cycle in rows:
+        if cancelled_on is not None and cancelled_on <= today:
+            continue
+        per_cycle = amount if amount is not None else (unit_price * quantity if unit_price is not None else None)
+        if bill:
+            factor: Decimal | None = (monthly or Decimal(0)) / bill if monthly is not None else None
+        else:
+            factor = Decimal(1) if "month" in (cycle or "").lower() else None
+        if per_cycle is None or factor is None:
+            continue
+        value = (per_cycle * factor).quantize(CENT)
+        for key in {normalised(description), normalised(product)} - {""}:
+            found[key] += value
+    return dict(found)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What a seat change would do, shown before it is confirmed: the term, the commitment's end, the unit cost and
+    the monthly delta; ``refusal`` when a committed term cannot go down now (then it can be scheduled for renewal)."""
+
+    row: Row
+    quantity: int
+    refusal: str | None
+    renews_on: date | None
+
+    @property
+    def delta(self) -> int:
+        return self.quantity - self.row.quantity
+
+    @property
+    def monthly_delta(self) -> Decimal | None:
+        return None if self.row.unit_cost is None else (self.row.unit_cost * self.delta).quantize(CENT)
+
+    @property
+    def delta_words(self) -> str:
+        amount = self.monthly_delta
+        if amount is None:
+            return "—"
+        sign = "+" if amount > 0 else "−" if amount < 0 else ""
+        return f"{sign}{money(abs(amount), self.row.currency)}/mo"
+
+
+def reduction_refusal(
+    subscription: LicenseSubscription, quantity: int, today: date, window: int | None = REDUCTION_WINDOW_DAYS
+) -> str | None:
+    """Words saying why a reduction of a committed term cannot be made now, with the renewal date; None when it can
+    (an increase, a term with no commitment, within ``window`` days of the term's start, or at its end)."""
+    months = TERM_MONTHS.get(subscription.billing_term)
+    end = subscription.commitment_ends_on
+    if quantity >= subscription.quantity or months is None or end is None or today >= end:
+        return None
+    if window is not None and (today - months_before(end, months)).days <= window:
+        return None
+    return (
+        f"Seats on this {TERM_LABELS[subscription.billing_term].lower()} (NCE) subscription can only go down at "
+        f"renewal, on {calendar_day(end)}. Schedule the change for renewal instead."
+    )
+
+
+def row_of(session: Session, subscription: LicenseSubscription) -> Row:
+    pending = session.scalar(
+        select(LicenseScheduledChange).where(
+            LicenseScheduledChange.subscription_id == subscription.id, LicenseScheduledChange.state == "pending"
+        )
+    )
+    found = tab(session, [subscription.customer_id]) if subscription.customer_id else None
+    for row in found.rows if found else []:
+        if row.id == subscription.id:
+            return row
+    return Row(
+        id=subscription.id, vendor=registry.label(subscription.vendor), product_name=subscription.product_name,
+        sku=subscription.sku, quantity=subscription.quantity, unit_cost=subscription.unit_cost,
+        currency=subscription.currency, billing_term=subscription.billing_term, vendor_term=subscription.vendor_term,
+        status=subscription.status, vendor_status=subscription.vendor_status,
+        commitment_ends_on=subscription.commitment_ends_on,
+        scheduled=Scheduled(pending.id, pending.quantity, pending.due_on) if pending else None,
+    )  # fmt: skip
+
+
+def preflight(
+    session: Session, subscription: LicenseSubscription, quantity: int, *, today: date | None = None
+) -> Preflight:
+    today = today or datetime.now(UTC).date()
+    refusal = reduction_refusal(subscription, quantity, today)
+    return Preflight(
+        row_of(session, subscription), quantity, refusal, subscription.commitment_ends_on if refusal else None
+    )
