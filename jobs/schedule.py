@@ -4,7 +4,7 @@ Every minute: a heartbeat, the tick that enqueues the connections whose sync is 
 enqueues each tenant's alerts refresh, time-based rule scans and rule evaluation. Every five minutes:
 the audit chain's newest links are anchored outside the database. Nightly at 00:20 UTC (the day just ended, with
 the syncs of its last minutes in): each workspace's daily metrics and SLA snapshots. At 03:15 UTC: each
-workspace's retention policy is applied.
+workspace's retention policy is applied. Hourly at :05: the seat changes scheduled for a renewal that day.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from rq import cron, get_current_job
 
-from jobs import audit, metrics, retention, rules
+from jobs import audit, licensing, metrics, retention, rules
 from jobs.sync import tick
 
 HEARTBEAT_KEY = "vectis:cron:last_tick"
@@ -34,3 +34,6 @@ cron.register(rules.tick, queue_name="rules", interval=60, job_timeout=60, name=
 cron.register(audit.anchor, queue_name="sync", interval=300, job_timeout=60, name="audit-anchor")
 cron.register(retention.purge, queue_name="sync", cron="15 3 * * *", job_timeout=3600, name="retention-purge")
 cron.register(metrics.tick, queue_name="sync", cron="20 0 * * *", job_timeout=60, name="metrics-tick")
+cron.register(
+    licensing.run_scheduled, queue_name="actions", cron="5 * * * *", job_timeout=600, name="licensing-renewals"
+)

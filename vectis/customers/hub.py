@@ -26,6 +26,7 @@ from vectis.contracts import queries as contracts
 from vectis.customers import directory as customers
 from vectis.customers import timeline
 from vectis.devices import queries as devices
+from vectis.licensing import queries as licensing
 from vectis.m365 import queries as m365
 from vectis.models import Alert, BackupConnector, Connection, Customer, Ticket
 from vectis.platform import db
@@ -143,11 +144,20 @@ def _m365(hub: HubContext) -> dict[str, Any]:
     return {"tenants": m365.tab(hub.session, hub.ids, datetime.now(UTC).date())}
 
 
+def _has_licences(hub: HubContext) -> ColumnElement[bool]:
+    return licensing.has_subscriptions(hub.ids)
+
+
+def _licensing(hub: HubContext) -> dict[str, Any]:
+    return {"licensing": licensing.tab(hub.session, hub.ids)}
+
+
 TABS: tuple[Tab, ...] = (
     Tab("tickets", "Tickets", "customers/_tab_tickets.html", "psa", _has_tickets, _tickets),
     Tab("alerts", "Alerts", "customers/_tab_alerts.html", None, _has_alerts, _alerts),
     Tab("security", "Security", "customers/_tab_security.html", "security", _has_detections, _security, always=True),
     Tab("m365", "Microsoft 365", "customers/_tab_m365.html", "m365", _has_m365, _m365),
+    Tab("licensing", "Licensing", "customers/_tab_licensing.html", "licensing", _has_licences, _licensing, always=True),
     Tab("devices", "Devices", "customers/_tab_devices.html", None, _has_devices, _devices, always=True),
     Tab("backups", "Backups", "customers/_tab_backups.html", "backup", _has_backups, _backups),
     Tab("contracts", "Contracts", "customers/_tab_contracts.html", "psa", _has_contracts, _contracts),

@@ -76,7 +76,8 @@ def show(customer_id: int) -> Response:
 
 
 @bp.get(
-    "/customers/<pid(customer):customer_id>/<any(tickets, alerts, security, m365, devices, backups, contracts, timeline):tab>"
+    "/customers/<pid(customer):customer_id>/"
+    "<any(tickets, alerts, security, m365, licensing, devices, backups, contracts, timeline):tab>"
 )
 @signed_in
 def tab(customer_id: int, tab: str) -> Response:

@@ -1,0 +1,130 @@
+"""Licensing: what a technician does with a subscription from the hub's Licensing tab, inline. A seat change shows its
+preflight first (term, commitment end, unit cost, monthly delta) and is sent only when confirmed; a reduction a
+committed term cannot take now shows why, with the renewal date, and offers to schedule it. A quote is asked for from
+the same row. Each answers with the subscription's row as it is now; without scripts, the hub's tab."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from vectis.actions import Target, perform
+from vectis.actions.base import Outcome
+from vectis.identity.auth import current_actor, require_role, signed_in
+from vectis.licensing import queries
+from vectis.licensing.verbs import MAX_SEATS, new_reference
+from vectis.models import Role
+from vectis.models.licensing import LicenseSubscription
+from vectis.platform import db, params
+from vectis.platform.access import get_or_404
+from vectis.platform.htmx import wants_partial
+
+bp = Blueprint("licensing", __name__)
+writers = require_role(Role.TECHNICIAN)
+ROUTE = "/subscriptions/<pid(license_subscription):subscription_id>"
+
+
+def _target(subscription: LicenseSubscription) -> Target:
+    return Target("license_subscription", str(subscription.id), subscription.product_name)
+
+
+def _row(
+    subscription: LicenseSubscription, *, panel: str | None = None, status: int = 200, **context: object
+) -> Response:
+    s = db.session()
+    s.refresh(subscription)
+    row = queries.row_of(s, subscription)
+    html = render_template(
+        "licensing/_subscription.html", r=row, today=datetime.now(UTC).date(), panel=panel, **context
+    )
+    response = Response(html, status=status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def _answer(subscription: LicenseSubscription, outcome: Outcome) -> Response:
+    if wants_partial():
+        return _row(subscription, message=outcome.message, tone=outcome.tone)
+    flash(outcome.message, outcome.tone)
+    return redirect(url_for("customers.tab", customer_id=subscription.customer_id, tab="licensing"))
+
+
+def _seats() -> int | None:
+    found = params.integer(request.values.get("quantity", "").strip())
+    return found if found is not None and 1 <= found <= MAX_SEATS else None
+
+
+@bp.get(f"{ROUTE}/row")
+@signed_in
+def row(subscription_id: int) -> Response:
+    return _row(get_or_404(LicenseSubscription, subscription_id))
+
+
+@bp.get(f"{ROUTE}/preflight")
+@writers
+def preflight(subscription_id: int) -> Response:
+    """What the seat change would do, before anything is sent."""
+    subscription = get_or_404(LicenseSubscription, subscription_id)
+    quantity = _seats()
+    if quantity is None:
+        return _row(subscription, message=f"Give the seats as a whole number from 1 to {MAX_SEATS:,}.", tone="error")
+    if quantity == subscription.quantity:
+        return _row(subscription, message=f"It already has {quantity} seats.", tone="info")
+    found = queries.preflight(db.session(), subscription, quantity)
+    return _row(subscription, panel="preflight", preflight=found)
+
+
+@bp.get(f"{ROUTE}/quote/new")
+@writers
+def quote_form(subscription_id: int) -> Response:
+    return _row(get_or_404(LicenseSubscription, subscription_id), panel="quote", reference=new_reference())
+
+
+@bp.post(f"{ROUTE}/seats")
+@writers
+def adjust(subscription_id: int) -> Response:
+    subscription = get_or_404(LicenseSubscription, subscription_id)
+    outcome = perform(
+        "license.adjust_seats",
+        _target(subscription),
+        {"quantity": request.form.get("quantity", "")},
+        actor=current_actor(),
+        surface="ui",
+        dry_run=request.form.get("dry_run") == "1",
+    )
+    return _answer(subscription, outcome)
+
+
+@bp.post(f"{ROUTE}/schedule")
+@writers
+def schedule(subscription_id: int) -> Response:
+    subscription = get_or_404(LicenseSubscription, subscription_id)
+    outcome = perform(
+        "license.schedule_seats",
+        _target(subscription),
+        {"quantity": request.form.get("quantity", "")},
+        actor=current_actor(),
+        surface="ui",
+    )
+    return _answer(subscription, outcome)
+
+
+@bp.post(f"{ROUTE}/scheduled/cancel")
+@writers
+def cancel_scheduled(subscription_id: int) -> Response:
+    subscription = get_or_404(LicenseSubscription, subscription_id)
+    outcome = perform("license.cancel_scheduled", _target(subscription), {}, actor=current_actor(), surface="ui")
+    return _answer(subscription, outcome)
+
+
+@bp.post(f"{ROUTE}/quote")
+@writers
+def quote(subscription_id: int) -> Response:
+    subscription = get_or_404(LicenseSubscription, subscription_id)
+    payload = {k: request.form.get(k, "") for k in ("quantity", "notes", "reference")}
+    outcome = perform("license.create_quote", _target(subscription), payload, actor=current_actor(), surface="ui")
+    if not outcome.accepted and wants_partial():
+        return _row(subscription, panel="quote", reference=payload["reference"], message=outcome.message, tone="error")
+    return _answer(subscription, outcome)
