@@ -37,7 +37,7 @@ PREFIXES = {
     "backup_job": "bkj",
     "contract": "ctr",
     "detection": "det",
-    "license_subscription": "lic",
+    "subscription": "lic",
     "device": "dev",
     "timeline_event": "evt",
     "webhook_delivery": "whd",

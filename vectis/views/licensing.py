@@ -23,7 +23,7 @@ from vectis.platform.htmx import wants_partial
 
 bp = Blueprint("licensing", __name__)
 writers = require_role(Role.TECHNICIAN)
-ROUTE = "/subscriptions/<pid(license_subscription):subscription_id>"
+ROUTE = "/subscriptions/<pid(subscription):subscription_id>"
 
 
 def _target(subscription: LicenseSubscription) -> Target:

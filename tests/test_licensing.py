@@ -1,0 +1,324 @@
+"""Licensing (issue 22): the hub's Licensing tab over a real Pax8 simulator synced through the real job, in a workspace
+of its own (a second one never sees it). A seat increase writes back and is audited with the exact request; a mid-term
+reduction of an NCE term is refused with the renewal date before anything is sent, and scheduled for renewal it runs
+once on the day even when the job runs twice; a quote is created from the tab; a dry run shows the PUT it would send;
+the margin per SKU comes from the PSA's contracts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+
+from jobs.licensing import run_scheduled
+from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, login, pid
+from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync, vendor_url
+from vectis.actions import Actor, Target, perform
+from vectis.actions.base import Outcome
+from vectis.connectors.base import ContractLineRecord, ContractRecord
+from vectis.contracts.writer import write_contracts
+from vectis.devices.writer import links_of
+from vectis.ingest.matching import Account, link_accounts
+from vectis.licensing.renewals import claim
+from vectis.models import AuditEntry, Connection, CustomerLink, LicenseScheduledChange, LicenseSubscription, Tenant
+from vectis.platform import db
+from vectis.platform.crypto import Sealed
+from vectis.platform.dates import calendar_day
+from vectis.simulators.pax8 import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Pax8State, create_app
+
+Json = dict[str, Any]
+CONFIG = {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET}
+
+
+@dataclass
+class World:
+    state: Pax8State
+    setup: Setup
+    workspace: TenantFixture
+    technician: MadeUser
+
+    @property
+    def tenant_id(self) -> int:
+        return self.setup.tenant_id
+
+    def actor(self) -> Actor:
+        return Actor("user", str(self.technician.id), self.technician.email, "technician")
+
+    def annual(self) -> Json:
+        company = self.state.demo_company["id"]
+        return next(
+            s for s in self.state.subscriptions.values()
+            if s["companyId"] == company and s["billingTerm"] == "Annual" and s["status"] == "Active"
+        )  # fmt: skip
+
+    def row(self, app: Flask, external_id: str) -> LicenseSubscription:
+        with app.app_context(), db.tenant_session(self.tenant_id) as s:
+            found = s.scalar(select(LicenseSubscription).where(LicenseSubscription.external_id == external_id))
+            assert found is not None
+            s.expunge(found)
+            return found
+
+    def perform(self, app: Flask, verb: str, row: LicenseSubscription, payload: Json, **kw: Any) -> Outcome:
+        with app.test_request_context(), db.tenant_session(self.tenant_id) as s:
+            return perform(
+                verb, Target("license_subscription", str(row.id), row.product_name), payload, actor=self.actor(),
+                surface="ui", session=s, tenant_id=self.tenant_id, **kw,
+            )  # fmt: skip
+
+    def audit(self, app: Flask, action: str) -> list[AuditEntry]:
+        with app.app_context(), db.tenant_session(self.tenant_id) as s:
+            rows = list(s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
+            for r in rows:
+                s.expunge(r)
+            return rows
+
+    def puts(self) -> list[Json]:
+        return [r for r in self.state.received() if r["method"] == "PUT"]
+
+    def client(self, app: Flask) -> HostClient:
+        return login(app, self.workspace, self.technician.email)
+
+
+@pytest.fixture
+def world(app: Flask, make_user: Any) -> Iterator[World]:
+    state = Pax8State.seeded()
+    for url in serve_app(create_app(state)):
+        with vendor_url(app, "pax8", url):
+            tenant_id = new_tenant(app)
+            with app.app_context(), db.system_session() as s:
+                slug = s.get(Tenant, tenant_id).slug  # type: ignore[union-attr]
+            workspace = TenantFixture(tenant_id, slug, f"{slug}.localhost", f"admin@{slug}.test", {})
+            setup = add_connection(app, tenant_id, "pax8", CONFIG)
+            run = sync(app, setup)
+            assert run.status == "succeeded", run.error
+            yield World(state, setup, workspace, make_user(workspace, "technician"))
+
+
+def hub_tab(app: Flask, row: LicenseSubscription) -> str:
+    return f"/customers/{pid(app, 'customer', row.customer_id)}/licensing"
+
+
+def sub_url(app: Flask, row: LicenseSubscription, tail: str) -> str:
+    return f"/subscriptions/{pid(app, 'subscription', row.id)}/{tail}"
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&amp;", "&")
+
+
+# --- seats ------------------------------------------------------------------------------------------------------
+
+
+def test_a_seat_increase_writes_back_and_is_audited_with_the_exact_request(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    outcome = world.perform(app, "license.adjust_seats", row, {"quantity": row.quantity + 3})
+    assert outcome.result == "ok", outcome.message
+    assert outcome.message == f"{row.product_name}: {row.quantity} → {row.quantity + 3} seats in Pax8."
+    assert world.state.subscriptions[target["id"]]["quantity"] == row.quantity + 3  # at Pax8
+    assert world.row(app, target["id"]).quantity == row.quantity + 3  # and as Pax8 answered it, in Vectis
+    assert world.puts() == [{"method": "PUT", "path": f"/v1/subscriptions/{target['id']}", "query": {},
+                             "body": {"quantity": row.quantity + 3}}]  # fmt: skip
+    (entry,) = world.audit(app, "license.adjust_seats")
+    assert (entry.result, entry.actor_label, entry.target_id) == ("ok", world.technician.email, str(row.id))
+    assert entry.payload["request"] == {"quantity": row.quantity + 3}
+    assert entry.payload["response"]["sent"] == {
+        "method": "PUT", "path": f"/v1/subscriptions/{target['id']}", "body": {"quantity": row.quantity + 3},
+    }  # fmt: skip
+    assert entry.payload["response"]["answer"]["quantity"] == row.quantity + 3
+
+
+def test_a_mid_term_nce_reduction_is_refused_with_the_renewal_date_before_anything_is_sent(
+    app: Flask, world: World
+) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    renews = calendar_day(date.fromisoformat(target["commitment"]["endDate"]))
+    outcome = world.perform(app, "license.adjust_seats", row, {"quantity": row.quantity - 2})
+    assert outcome.result == "failed"
+    assert outcome.message == (
+        f"Seats on this annual (NCE) subscription can only go down at renewal, on {renews}. "
+        "Schedule the change for renewal instead."
+    )
+    assert world.puts() == []  # refused by Vectis: nothing reached Pax8
+    assert world.state.subscriptions[target["id"]]["quantity"] == row.quantity
+    (entry,) = world.audit(app, "license.adjust_seats")
+    assert entry.result == "failed" and entry.error == outcome.message
+    # The preflight says the same, with the term, the commitment's end, the unit cost and the monthly delta.
+    client = world.client(app)
+    html = client.get(sub_url(app, row, f"preflight?quantity={row.quantity - 2}"), headers={"HX-Request": "true"})
+    page = text_of(html.get_data(as_text=True))
+    assert html.status_code == 200
+    assert f"Commitment ends {renews}" in page and "Term Annual (NCE)" in page
+    assert "Unit cost $19.80/seat/mo" in page and "Monthly change −$39.60/mo" in page
+    assert outcome.message in page and f"Schedule for renewal ({renews})" in page
+    assert "Confirm:" not in page
+
+
+def test_a_dry_run_shows_the_exact_put_and_sends_nothing(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    outcome = world.perform(app, "license.adjust_seats", row, {"quantity": row.quantity + 1}, dry_run=True)
+    assert outcome.result == "dry_run"
+    assert outcome.preview is not None and outcome.preview.requests == [
+        {"vendor": "Pax8", "method": "PUT", "path": f"/v1/subscriptions/{target['id']}",
+         "body": {"quantity": row.quantity + 1}, "unknown": None},
+    ]  # fmt: skip
+    assert outcome.message == f"Dry run: nothing was sent. Pax8 would get PUT /v1/subscriptions/{target['id']}."
+    assert world.puts() == [] and world.row(app, target["id"]).quantity == row.quantity
+    (entry,) = world.audit(app, "license.adjust_seats")
+    assert entry.result == "dry_run" and entry.payload["would_send"] == outcome.preview.requests
+
+
+def test_a_seat_change_from_the_tab_confirms_its_preflight(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    client = world.client(app)
+    page = client.get(hub_tab(app, row)).get_data(as_text=True)
+    assert "Licensing" in page and row.product_name in page and 'data-testid="change-seats"' in page
+    preflight = client.get(sub_url(app, row, f"preflight?quantity={row.quantity + 1}"), headers={"HX-Request": "true"})
+    said = text_of(preflight.get_data(as_text=True))
+    assert "Monthly change +$19.80/mo" in said and f"Confirm: {row.quantity + 1} seats in Pax8" in said
+    token = re.search(r'name="csrf_token" value="([^"]+)"', preflight.get_data(as_text=True))
+    assert token is not None
+    done = client.post(
+        sub_url(app, row, "seats"),
+        data={"quantity": row.quantity + 1, "csrf_token": token[1]},
+        headers={"HX-Request": "true"},
+    )
+    assert done.status_code == 200
+    assert f"{row.quantity} → {row.quantity + 1} seats in Pax8" in done.get_data(as_text=True)
+    assert world.state.subscriptions[target["id"]]["quantity"] == row.quantity + 1
+
+
+# --- scheduled for renewal ------------------------------------------------------------------------------------
+
+
+def test_a_scheduled_change_runs_exactly_once_at_renewal_even_if_the_job_runs_twice(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    outcome = world.perform(app, "license.schedule_seats", row, {"quantity": row.quantity - 3})
+    assert outcome.result == "ok", outcome.message
+    assert outcome.message.startswith(f"Scheduled for renewal: {row.product_name} goes from {row.quantity} to")
+    assert world.puts() == []
+    with app.app_context():
+        assert run_scheduled() == "ran 0 scheduled seat change(s) in 0 workspace(s)"  # not due yet
+    assert world.puts() == []
+    # The renewal day comes: Pax8's commitment ends today, and so does what Vectis stored.
+    today = datetime.now(UTC).date()
+    world.state.subscriptions[target["id"]]["commitment"]["endDate"] = today.isoformat()
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        s.execute(update(LicenseSubscription).where(LicenseSubscription.id == row.id).values(commitment_ends_on=today))
+        s.execute(
+            update(LicenseScheduledChange).where(LicenseScheduledChange.subscription_id == row.id).values(due_on=today)
+        )
+    with app.app_context():
+        first, second = run_scheduled(), run_scheduled()
+    assert first == "ran 1 scheduled seat change(s) in 1 workspace(s)"
+    assert second == "ran 0 scheduled seat change(s) in 0 workspace(s)"
+    assert world.puts() == [{"method": "PUT", "path": f"/v1/subscriptions/{target['id']}", "query": {},
+                             "body": {"quantity": row.quantity - 3}}]  # fmt: skip
+    assert world.state.subscriptions[target["id"]]["quantity"] == row.quantity - 3
+    assert world.state.subscriptions[target["id"]]["commitment"]["endDate"] > today.isoformat()  # renewed
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        change = s.scalar(select(LicenseScheduledChange).where(LicenseScheduledChange.subscription_id == row.id))
+        assert change is not None and change.state == "done" and change.audit_id is not None
+        audit_id = change.audit_id
+    (entry,) = [e for e in world.audit(app, "license.adjust_seats") if e.surface == "system"]
+    assert entry.result == "ok" and entry.id == audit_id and entry.actor_label.startswith("Scheduled change")
+    assert world.row(app, target["id"]).quantity == row.quantity - 3
+
+
+def test_a_change_claimed_by_one_run_is_not_sent_by_another(app: Flask, world: World) -> None:
+    row = world.row(app, world.annual()["id"])
+    assert world.perform(app, "license.schedule_seats", row, {"quantity": row.quantity - 1}).ok
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        change_id = s.scalar(select(LicenseScheduledChange.id).where(LicenseScheduledChange.subscription_id == row.id))
+        assert change_id is not None
+        assert claim(s, change_id) is True
+        assert claim(s, change_id) is False  # the second run finds it taken
+
+
+# --- quotes ----------------------------------------------------------------------------------------------------
+
+
+def test_a_quote_is_created_from_the_tab_and_audited(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    client = world.client(app)
+    form = client.get(sub_url(app, row, "quote/new"), headers={"HX-Request": "true"}).get_data(as_text=True)
+    reference = re.search(r'name="reference" value="([^"]+)"', form)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert reference is not None and token is not None and reference[1].startswith("vectis-")
+    done = client.post(
+        sub_url(app, row, "quote"),
+        data={"quantity": "5", "notes": "New office", "reference": reference[1], "csrf_token": token[1]},
+        headers={"HX-Request": "true"},
+    )
+    assert "Quote created in Pax8 for 5 ×" in done.get_data(as_text=True)
+    (quote,) = world.state.quotes.values()
+    assert (quote["companyId"], quote["reference"], quote["notes"]) == (target["companyId"], reference[1], "New office")
+    assert quote["lineItems"][0]["productId"] == target["productId"] and quote["lineItems"][0]["quantity"] == 5
+    (entry,) = world.audit(app, "license.create_quote")
+    assert entry.result == "ok" and entry.payload["response"]["quote_id"] == quote["id"]
+    assert entry.payload["response"]["sent"]["body"]["reference"] == reference[1]
+
+
+# --- the tab -----------------------------------------------------------------------------------------------------
+
+
+def _contract_for(app: Flask, world: World, row: LicenseSubscription, amount: str) -> None:
+    """A PSA contract billing the product for the same customer, written as a PSA sync writes it."""
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        psa = Connection(tenant_id=world.tenant_id, vendor="connectwise", name="ConnectWise",
+                         config=Sealed.seal(world.tenant_id, {}), creates_customers=False)  # fmt: skip
+        s.add(psa)
+        s.flush()
+        name = s.scalar(select(CustomerLink.external_name).where(CustomerLink.id == row.customer_link_id))
+        link_accounts(s, psa, [Account("cw-1", str(name), {})])
+        record = ContractRecord(
+            "agr-1", "cw-1", "Microsoft 365", "Managed", "active", "Active", date(2026, 1, 1), None,
+            datetime.now(UTC), billing_cycle="Monthly", cycles_per_year=Decimal(12), bill_amount=Decimal(amount),
+            currency="USD",
+            lines=(ContractLineRecord("l-1", "M365-BP", row.product_name, Decimal(row.quantity), None, Decimal(amount)),),
+        )  # fmt: skip
+        write_contracts(s, psa, [record], links_of(s, psa))
+
+
+def test_the_tab_shows_cost_and_the_contract_revenue_and_margin_per_sku(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    revenue = (Decimal(row.quantity) * Decimal("24.00")).quantize(Decimal("0.01"))
+    _contract_for(app, world, row, str(revenue))
+    html = world.client(app).get(hub_tab(app, row)).get_data(as_text=True)
+    mine = re.search(rf'<tbody[^>]*id="subscription-{row.id}".*?</tbody>', html, re.S)
+    assert mine is not None
+    said = text_of(mine[0])
+    cost = Decimal(row.quantity) * Decimal("19.80")
+    assert f"{row.quantity}" in said and "$19.80" in said and f"${cost:,.2f}".replace(".00", "") in said
+    assert "Annual (NCE)" in said
+    assert f"${revenue:,.2f}".replace(".00", "") in said
+    margin = revenue - cost
+    assert f"${margin:,.2f}".replace(".00", "") in said
+    others = [m for m in re.findall(r'data-testid="revenue">([^<]*)<', html)]
+    assert "—" in others  # a product no contract bills shows a dash, not a zero
+
+
+def test_another_workspace_gets_404_on_a_subscription_and_its_actions(
+    app: Flask, world: World, northwind: TenantFixture
+) -> None:
+    row = world.row(app, world.annual()["id"])
+    outsider = login(app, northwind)
+    for tail in ("row", f"preflight?quantity={row.quantity + 1}", "quote/new"):
+        assert outsider.get(sub_url(app, row, tail)).status_code == 404
+    assert outsider.get(hub_tab(app, row)).status_code == 404
+    assert world.puts() == []
+    anonymous = client_for(app, world.workspace)
+    assert anonymous.get(sub_url(app, row, "row")).status_code in (302, 401)
