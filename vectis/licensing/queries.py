@@ -98,11 +98,14 @@ class Row:
     def renewal_words(self, today: date) -> str:
         if self.commitment_ends_on is None:
             return "Month to month" if self.billing_term == "monthly" else "—"
+        return calendar_day(self.commitment_ends_on)
+
+    def renewal_in(self, today: date) -> str:
+        """``in 199 days``, ``today``, ``tomorrow``: how far off the renewal is ("" without one, or once passed)."""
+        if self.commitment_ends_on is None or self.commitment_ends_on < today:
+            return ""
         left = (self.commitment_ends_on - today).days
-        when = "today" if left == 0 else "tomorrow" if left == 1 else f"in {days(left)}"
-        return (
-            f"{calendar_day(self.commitment_ends_on)} ({when})" if left >= 0 else calendar_day(self.commitment_ends_on)
-        )
+        return "today" if left == 0 else "tomorrow" if left == 1 else f"in {days(left)}"
 
     def shown(self, amount: Decimal | None) -> str:
         return money(amount, self.currency)

@@ -1,0 +1,112 @@
+"""Licensing in the browser (issue 22): a customer's Licensing tab shows its Pax8 subscriptions with cost, term and
+renewal; a technician changes seats inline, reads the preflight (term, commitment end, unit cost, monthly delta) and
+confirms it; a mid-term reduction of an annual (NCE) term shows why it cannot go now and schedules it for renewal.
+Screenshots at desktop and phone width."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from tests.conftest import TenantFixture, pid
+from tests.e2e.test_alerts import DESKTOP, both_widths
+from tests.e2e.test_shell import sign_in
+from tests.vendors.support import add_connection, new_tenant, serve_app, sync, vendor_url
+from vectis.models import LicenseSubscription, Tenant
+from vectis.platform import db
+from vectis.simulators.pax8 import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Pax8State, create_app
+
+
+@dataclass
+class World:
+    tenant: TenantFixture
+    tech: str
+    state: Pax8State
+    customer_id: int
+    subscription_id: int
+    external_id: str
+    product: str
+    quantity: int
+
+
+@pytest.fixture
+def pax8_world(app: Flask, make_user: Any) -> Iterator[World]:
+    """A workspace of its own whose only tool is Pax8 (its companies are the customers), synced from the simulator,
+    which stays up for the changes the browser makes."""
+    tenant_id = new_tenant(app)
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalars(select(Tenant.slug).where(Tenant.id == tenant_id)).one()
+    tenant = TenantFixture(tenant_id, slug, f"{slug}.localhost", "", {})
+    tech = make_user(tenant, "technician").email
+    state = Pax8State.seeded()
+    company = state.demo_company["id"]
+    annual = next(s for s in state.subscriptions.values() if s["companyId"] == company and s["billingTerm"] == "Annual")
+    for url in serve_app(create_app(state)):
+        with vendor_url(app, "pax8", url):
+            setup = add_connection(
+                app, tenant_id, "pax8", {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET}
+            )
+            run = sync(app, setup)
+            assert run.status == "succeeded", run.error
+            with app.app_context(), db.tenant_session(tenant_id) as s:
+                row = s.scalars(
+                    select(LicenseSubscription).where(LicenseSubscription.external_id == annual["id"])
+                ).one()
+                found = World(tenant, tech, state, row.customer_id or 0, row.id, row.external_id, row.product_name,
+                              row.quantity)  # fmt: skip
+            yield found
+
+
+def test_a_technician_changes_seats_inline_after_reading_the_preflight(
+    app: Flask, page: Page, live_server: int, pax8_world: World, screenshots_dir: Path
+) -> None:
+    w = pax8_world
+    base = f"http://{w.tenant.slug}.localhost:{live_server}"
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, app, live_server, w.tenant.slug, w.tech)
+    page.goto(f"{base}/customers/{pid(app, 'customer', w.customer_id)}/licensing")
+    page.wait_for_load_state("load")  # htmx is deferred: a click before it loads would load the whole page
+    row = page.locator(f"#subscription-{w.subscription_id}")
+    expect(row).to_contain_text(w.product)
+    expect(row).to_contain_text("Annual (NCE)")
+    expect(row.get_by_test_id("seats")).to_contain_text(str(w.quantity))
+    both_widths(page, screenshots_dir, "licensing-tab")
+
+    # More seats: the preflight says what it costs before anything is sent.
+    row.get_by_test_id("seat-input").fill(str(w.quantity + 2))
+    row.get_by_test_id("change-seats").click()
+    preflight = page.locator(f"#subscription-{w.subscription_id}").get_by_test_id("preflight")
+    expect(preflight.get_by_test_id("preflight-term")).to_have_text("Annual (NCE)")
+    expect(preflight.get_by_test_id("preflight-unit")).to_have_text("$19.80/seat/mo")
+    expect(preflight.get_by_test_id("preflight-delta")).to_have_text("+$39.60/mo")
+    expect(preflight.get_by_test_id("preflight-commitment")).not_to_have_text("No commitment")
+    assert not [r for r in w.state.received() if r["method"] == "PUT"]  # a preflight sends nothing
+    page.screenshot(path=str(screenshots_dir / "licensing-preflight.png"), full_page=True)
+    preflight.get_by_test_id("confirm-seats").click()
+    row = page.locator(f"#subscription-{w.subscription_id}")
+    expect(row.get_by_test_id("subscription-message")).to_contain_text(f"{w.quantity} → {w.quantity + 2} seats in Pax8")
+    expect(row.get_by_test_id("seats")).to_contain_text(str(w.quantity + 2))
+    assert w.state.subscriptions[w.external_id]["quantity"] == w.quantity + 2
+    page.screenshot(path=str(screenshots_dir / "licensing-changed.png"), full_page=True)
+
+    # Fewer seats mid-term: refused with the renewal date, and offered for renewal instead.
+    row.get_by_test_id("seat-input").fill(str(w.quantity - 1))
+    row.get_by_test_id("change-seats").click()
+    row = page.locator(f"#subscription-{w.subscription_id}")
+    refusal = row.get_by_test_id("refusal")
+    expect(refusal).to_contain_text("can only go down at renewal, on")
+    expect(row.get_by_test_id("confirm-seats")).to_have_count(0)
+    page.screenshot(path=str(screenshots_dir / "licensing-refused.png"), full_page=True)
+    row.get_by_test_id("schedule").click()
+    row = page.locator(f"#subscription-{w.subscription_id}")
+    expect(row.get_by_test_id("subscription-message")).to_contain_text("Scheduled for renewal")
+    expect(row.get_by_test_id("scheduled")).to_contain_text(f"{w.quantity - 1} seats from")
+    assert w.state.subscriptions[w.external_id]["quantity"] == w.quantity + 2  # nothing sent for the reduction
+    both_widths(page, screenshots_dir, "licensing-scheduled")
