@@ -14,9 +14,18 @@ from jobs.context import app_context
 from vectis.alerts.vendor import refresh_open_alerts
 from vectis.connectors import registry
 from vectis.connectors.base import Connector
-from vectis.connectors.capabilities import ResetsAlerts, RespondsOnEndpoints, WritesTickets, as_capability, supports
+from vectis.connectors.capabilities import (
+    ChangesLicences,
+    ResetsAlerts,
+    RespondsOnEndpoints,
+    WritesTickets,
+    as_capability,
+    supports,
+)
 from vectis.connectors.factory import build_connector
+from vectis.devices.writer import links_of
 from vectis.ingest.webhooks import verify_pending
+from vectis.licensing.writer import write_subscriptions
 from vectis.models import Connection, WebhookDelivery
 from vectis.platform import db
 from vectis.platform import jobs as wire
@@ -102,10 +111,34 @@ def _alerts(session: Session, delivery: WebhookDelivery, connection: Connection)
     return _said(delivery, said, "processed")
 
 
+def _subscription(session: Session, delivery: WebhookDelivery, connection: Connection, external_id: str) -> str:
+    """A distributor said a subscription was created, changed or cancelled: read it again, as a sync does."""
+    if not external_id:
+        return _said(delivery, "Ignored: the call named no subscription.", "ignored")
+    with _connector(connection) as connector:
+        if not supports(connector, ChangesLicences):
+            return _said(delivery, "Ignored: not a licence distributor.", "ignored")
+        distributor = as_capability(connector, ChangesLicences)
+        try:
+            record = distributor.get_subscription(external_id)
+        except ConnectorError as exc:
+            # Left unprocessed: the next sync reads every subscription again.
+            delivery.outcome = f"Reading the subscription from {distributor.noun} failed: {exc.message}"[:300]
+            return "failed"
+        noun = distributor.noun
+    if record is None:
+        return _said(
+            delivery, f"{noun} no longer has subscription {external_id}; the next sync marks it removed.", "gone"
+        )
+    write_subscriptions(session, connection, noun, [record], links_of(session, connection))
+    return _said(delivery, f"Subscription {record.product_name} stored: {record.quantity} seats.", "processed")
+
+
 _HANDLERS: dict[str, Callable[[Session, WebhookDelivery, Connection, str], str]] = {
     "ticket": _ticket,
     "alert": lambda session, delivery, connection, _id: _alerts(session, delivery, connection),
     "detection": _detection,
+    "subscription": _subscription,
 }
 
 

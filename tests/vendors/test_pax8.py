@@ -4,6 +4,7 @@ apart), the seat change's exact request with the NCE rule, and a quote found aga
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -11,11 +12,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
+from rq import SimpleWorker
 from sqlalchemy import select
 
+from tests.conftest import serving
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync, vendor_url
+from vectis.actions.perform import perform
 from vectis.actions.vendor import OutcomeUnknown, write_once
+from vectis.audit.actors import Actor, Target
 from vectis.connectors.base import CustomerRecord, LicenceSubscriptionRecord
 from vectis.connectors.capabilities import (
     CallbackRefused,
@@ -36,10 +42,19 @@ from vectis.connectors.pax8 import (
     reduction_words,
 )
 from vectis.ingest.integrations import try_connection
-from vectis.models import Connection, Customer, CustomerLink, LicenseSubscription, LicenseUsage, TimelineEvent
-from vectis.platform import db
+from vectis.models import (
+    Connection,
+    Customer,
+    CustomerLink,
+    LicenseSubscription,
+    LicenseUsage,
+    Tenant,
+    TimelineEvent,
+    WebhookDelivery,
+)
+from vectis.platform import db, public_ids
 from vectis.platform.http import ConnectorError
-from vectis.platform.queues import redis
+from vectis.platform.queues import queue, redis
 from vectis.simulators.pax8 import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Pax8State, create_app
 
 Json = dict[str, Any]
@@ -301,3 +316,53 @@ def test_a_webhook_is_checked_by_its_authorization_value(app: Flask, sim: Sim) -
                 pax8.verify_callback(body, headers)
         shown = pax8.callback_request("https://vectis.example/webhooks/x").body
         assert shown["authorization"] == SECRET_SHOWN and secret not in str(shown)
+
+
+# --- instant updates: Pax8's webhooks on the shared receiver ------------------------------------------
+
+
+ADMIN = Actor("user", None, "admin@msp.test", "admin")
+
+
+def test_a_subscription_changed_at_pax8_arrives_by_webhook_without_a_sync(app: Flask, sim: Sim) -> None:
+    setup = _synced(app, sim)
+    with app.app_context(), db.system_session() as s:
+        slug = s.scalar(select(Tenant.slug).where(Tenant.id == setup.tenant_id))
+    with app.app_context():
+        path = f"/webhooks/{public_ids.encode('connection', setup.connection_id)}/"
+        path += public_ids.webhook_token(setup.connection_id)
+    with serving(app) as port:
+        url = f"http://{slug}.localhost:{port}{path}"
+        with app.test_request_context(), db.tenant_session(setup.tenant_id) as s:
+            outcome = perform(
+                "integration.instant_updates", Target("integration", "pax8", "Pax8"), {"url": url}, actor=ADMIN,
+                surface="ui", session=s, tenant_id=setup.tenant_id,
+            )  # fmt: skip
+        assert outcome.ok, outcome.message
+        (hook,) = sim.state.webhooks.values()
+        assert hook["url"] == url and hook["authorization"] not in ("", SECRET_SHOWN)
+        target = sim.annual()
+        wanted = target["quantity"] + 4
+        sim.state.set_quantity(target["id"], {"quantity": wanted})  # changed in Pax8's own portal
+        sim.state.drain()
+        with app.app_context():
+            SimpleWorker([queue("interactive"), queue("sync")], connection=redis()).work(burst=True)
+        with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+            (arrived,) = s.scalars(select(WebhookDelivery)).all()
+            assert arrived.verified and (arrived.record or "").startswith(f"subscription {target['id']} updated")
+            assert (arrived.outcome or "").endswith(f"stored: {wanted} seats.")
+            stored = s.scalar(
+                select(LicenseSubscription.quantity).where(LicenseSubscription.external_id == target["id"])
+            )
+            assert stored == wanted  # no sync ran: the webhook's job read it again
+        # A forged call (no Authorization, or another value) is refused and logged in words; nothing is read.
+        forged = json.dumps({"id": "x", "action": "UPDATED", "data": {"subscriptionId": target["id"]}}).encode()
+        for headers in ({}, {"Authorization": "guessed"}):
+            answer = requests.post(url.replace(f"{slug}.localhost", "127.0.0.1"), data=forged, timeout=5,
+                                   headers={"Host": f"{slug}.localhost:{port}", **headers})  # fmt: skip
+            assert answer.status_code == 401
+        with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+            refused = list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))[-2:]
+            assert [d.verified for d in refused] == [False, False]
+            assert "no Authorization header" in (refused[0].reason or "")
+            assert "not the secret Vectis gave Pax8" in (refused[1].reason or "")
