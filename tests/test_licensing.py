@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from jobs.licensing import run_scheduled
 from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, login, pid
+from tests.test_api import make_token
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync, vendor_url
 from vectis.actions import Actor, Target, perform
 from vectis.actions.base import Outcome
@@ -31,6 +32,7 @@ from vectis.models import AuditEntry, Connection, CustomerLink, LicenseScheduled
 from vectis.platform import db
 from vectis.platform.crypto import Sealed
 from vectis.platform.dates import calendar_day
+from vectis.rules.action_types import ACTION_TYPES, Lookups, Names, Skip, build, describe_action
 from vectis.simulators.pax8 import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Pax8State, create_app
 
 Json = dict[str, Any]
@@ -322,3 +324,67 @@ def test_another_workspace_gets_404_on_a_subscription_and_its_actions(
     assert world.puts() == []
     anonymous = client_for(app, world.workspace)
     assert anonymous.get(sub_url(app, row, "row")).status_code in (302, 401)
+
+
+# --- the API and the rules --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """An event as the engine reads one (``vectis.events.stream.Event``): a finding not stored, as a backtest's."""
+
+    id: int
+    trigger: str
+    customer_id: int | None
+    connection_id: int | None
+    subject_type: str
+    subject_id: int
+    title: str
+    data: dict[str, Any]
+    rule_id: int | None
+    occurred_at: datetime
+
+
+def test_the_api_lists_subscriptions_and_changes_seats_through_the_same_verb(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    workspace = TenantFixture(world.tenant_id, world.workspace.slug, world.workspace.host, world.technician.email,
+                              {world.technician.email: world.technician.id})  # fmt: skip
+    reader = make_token(app, workspace, user_id=world.technician.id)
+    client = client_for(app, workspace)
+    listed = client.get(
+        f"/api/v1/licence-subscriptions?customer_id={pid(app, 'customer', row.customer_id)}",
+        headers={"Authorization": f"Bearer {reader}"},
+    ).get_json()
+    mine = next(s for s in listed["data"] if s["id"] == pid(app, "subscription", row.id))
+    assert (mine["quantity"], mine["billing_term"], mine["source"]) == (row.quantity, "annual", "Pax8")
+    assert mine["commitment_ends_on"] == target["commitment"]["endDate"]
+    url = f"/api/v1/licence-subscriptions/{mine['id']}/seats"
+    refused = client.post(url, json={"quantity": row.quantity + 1}, headers={"Authorization": f"Bearer {reader}"})
+    assert refused.status_code == 403  # a read token may not change seats
+    writer = make_token(app, workspace, scopes=("read", "write:licensing"), user_id=world.technician.id)
+    done = client.post(url, json={"quantity": row.quantity + 1}, headers={"Authorization": f"Bearer {writer}"})
+    assert done.status_code == 200, done.get_json()
+    assert world.state.subscriptions[target["id"]]["quantity"] == row.quantity + 1
+    (entry,) = world.audit(app, "license.adjust_seats")
+    assert entry.surface == "api" and entry.result == "ok"
+
+
+def test_a_rule_adjusts_pax8_seats_of_the_events_customer(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    kind = ACTION_TYPES["adjust_license_seats"]
+    assert kind.label == "Adjust Pax8 seats" and kind.verb == "license.adjust_seats"
+    event = Finding(1, "ticket.created", row.customer_id, None, "ticket", 1, "New starter", {}, None, datetime.now(UTC))
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        call = build(Lookups(s), event, {}, {"type": "adjust_license_seats",
+                                             "params": {"product": row.product_name.upper(), "change": "+2"}})  # fmt: skip
+        assert (call.verb, call.target.id, call.payload) == (
+            "license.adjust_seats", str(row.id), {"quantity": row.quantity + 2},
+        )  # fmt: skip
+        assert describe_action({"type": "adjust_license_seats", "params": {"product": "Teams", "change": "-1"}},
+                               Names(s)).sentence == "Adjust Pax8 seats of Teams by -1"  # fmt: skip
+        with pytest.raises(Skip, match="has no licence subscription for “Nothing”"):
+            build(
+                Lookups(s), event, {}, {"type": "adjust_license_seats", "params": {"product": "Nothing", "change": "1"}}
+            )

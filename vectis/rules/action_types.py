@@ -27,6 +27,7 @@ from vectis.connectors import registry
 from vectis.events.fields import Field
 from vectis.events.stream import Event
 from vectis.models import Alert, Connection, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
+from vectis.models.licensing import LicenseSubscription
 from vectis.models.security import Detection
 from vectis.platform import db
 from vectis.platform import params as param_values
@@ -510,6 +511,44 @@ def _describe_false_positive(params: Mapping[str, Any], names: Names, target: Ma
     return _quoted(said, _text(params, "reason"), "Reason")
 
 
+def _adjust_seats(built: Built) -> Call:
+    """The customer's subscription whose product name or SKU is the rule's, to its seats now plus the change."""
+    customer = _customer(built)
+    product = built.text("product").strip()
+    change = param_values.integer(str(built.params.get("change") or "").strip().replace("+", ""))
+    if not product or change is None or change == 0:
+        raise Skip("The step names no product, or no change in seats: edit the rule.")
+    found: LicenseSubscription | None = built.lookups.session.scalar(
+        select(LicenseSubscription)
+        .where(
+            LicenseSubscription.customer_id == customer.id,
+            LicenseSubscription.removed_at.is_(None),
+            (func.lower(LicenseSubscription.product_name) == product.lower())
+            | (func.lower(LicenseSubscription.sku) == product.lower()),
+        )
+        .order_by(LicenseSubscription.id)
+        .limit(1)
+    )
+    if found is None:
+        raise Skip(f"{customer.name} has no licence subscription for “{product}”.")
+    if found.quantity + change < 1:
+        raise Skip(f"{found.product_name} has {found.quantity} seats: it cannot lose {-change}.")
+    return Call(
+        "license.adjust_seats",
+        Target("license_subscription", str(found.id), f"{found.product_name} at {customer.name}"[:200]),
+        {"quantity": found.quantity + change},
+    )
+
+
+def _describe_adjust_seats(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
+    if target is not None and "quantity" in params:
+        return ActionText(f"Set “{_label(target)}” to {params['quantity']} seats in Pax8")
+    change = str(params.get("change") or "").strip() or "?"
+    sign = "" if change.startswith(("-", "+")) else "+"
+    product = _text(params, "product") or "(no product yet)"
+    return ActionText(f"Adjust Pax8 seats of {product} by {sign}{change}")
+
+
 def _email(built: Built) -> Call:
     to = built.text("to").strip()
     if "@" not in to:
@@ -622,6 +661,17 @@ ACTION_TYPES: dict[str, ActionType] = {
             _false_positive,
             _describe_false_positive,
             help="At the tool, and Vectis keeps a suppression with the reason.",
+        ),
+        ActionType(
+            "adjust_license_seats",
+            "Adjust Pax8 seats",
+            "license.adjust_seats",
+            (Field("product", "Product name or SKU", TEXT), Field("change", "Change in seats (+2, -1)", "number")),
+            None,
+            _adjust_seats,
+            _describe_adjust_seats,
+            help="At the distributor, for the event's customer. A reduction of an annual (NCE) term is refused "
+            "until its renewal, and History says so.",
         ),
         ActionType(
             "send_email",
