@@ -31,7 +31,7 @@ from vectis.models import Base, SyncRun
 from vectis.platform import db
 from vectis.platform.config import ROOT, Settings
 from vectis.platform.crypto import SealedType
-from vectis.simulators import connectwise, defender, eset, graph, keepit, ninjaone, sentinelone, vspc
+from vectis.simulators import connectwise, defender, eset, graph, keepit, ninjaone, pax8, sentinelone, vspc
 from vectis.simulators import huntress as huntress_sim
 from vectis.simulators.base.state import SimState
 
@@ -42,6 +42,7 @@ SYNCED_TABLES = (
     "ticket_notes", "ticket_status_changes", "ticket_related", "alerts", "rule_events", "stream_cursors",
     "psa_members", "contracts", "contract_line_items", "devices", "vendor_alerts", "detections", "m365_panels",
     "m365_secure_scores", "m365_managed_devices", "m365_ca_policies", "m365_privileged_users",
+    "license_subscriptions", "license_usage",
 )  # fmt: skip
 # Moments Vectis notes about its own work (when it wrote or last saw a row), not facts from the vendor.
 OBSERVED = {
@@ -234,6 +235,14 @@ def m365_config(_url: str) -> dict[str, str]:
     return {"client_id": graph.DEMO_CLIENT_ID, "client_secret": graph.DEMO_CLIENT_SECRET, "tenant_ids": "\n".join(ids)}
 
 
+def poison_pax8(state: Any) -> None:
+    next(iter(state.companies.values()))["name"] = "Null\x00 Byte Ltd"
+    next(iter(state.products.values()))["name"] = HUGE
+    subscriptions = list(state.subscriptions.values())
+    subscriptions[0]["updatedDate"] = NEVER
+    subscriptions[1]["billingTerm"] = "Annual\x00"
+
+
 VENDORS = (
     Vendor(
         "veeam",
@@ -376,6 +385,19 @@ VENDORS = (
         storm_limit=2,
         poison=poison_m365,
         url_templates=lambda url: {"m365": url},
+    ),
+    Vendor(
+        "pax8",
+        small=lambda now: pax8.Pax8State.seeded(now=now),
+        large=lambda now: pax8.Pax8State.at_scale(companies=20, subscriptions=3000, now=now),
+        wsgi=pax8.create_app,
+        config=lambda _url: {"client_id": pax8.DEMO_CLIENT_ID, "client_secret": pax8.DEMO_CLIENT_SECRET},
+        five_xx="errors_5xx",
+        latency=0.4,
+        killed_after=1000,
+        storm_limit=1,
+        poison=poison_pax8,
+        url_templates=lambda url: {"pax8": url},
     ),
 )
 

@@ -40,6 +40,7 @@ SIMULATOR_PORTS = {
     18086: "the Huntress simulator",
     18087: "the Microsoft Defender simulator",
     18088: "the Microsoft Graph simulator",
+    18089: "the Pax8 simulator",
 }
 
 
@@ -102,11 +103,11 @@ def main() -> int:
     env.setdefault("VECTIS_ENV", "demo")
     env.setdefault("VECTIS_BASE_DOMAIN", "localhost")
     # Keepit's, NinjaOne's and ESET's hosts are derived from the region, Defender's and Microsoft 365's from
-    # Microsoft's: in the demo every one of them lives at its vendor's simulator.
+    # Microsoft's, Pax8's is Pax8's own: in the demo every one of them lives at its vendor's simulator.
     env.setdefault(
         "VECTIS_VENDOR_URLS",
         "keepit=http://127.0.0.1:18081/{region},ninjaone=http://127.0.0.1:18083,eset=http://127.0.0.1:18085,"
-        "defender=http://127.0.0.1:18087,m365=http://127.0.0.1:18088",
+        "defender=http://127.0.0.1:18087,m365=http://127.0.0.1:18088,pax8=http://127.0.0.1:18089",
     )
     env["VECTIS_PORT"] = str(PORT)
     # The Procfile's commands (gunicorn, rq) live beside this interpreter in .venv/bin.

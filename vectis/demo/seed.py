@@ -20,7 +20,7 @@ from vectis.query import examples
 from vectis.query.spec import parse
 from vectis.rules.definition import normalized
 from vectis.rules.templates import TEMPLATES
-from vectis.simulators import connectwise, defender, eset, graph, keepit, ninjaone, sentinelone
+from vectis.simulators import connectwise, defender, eset, graph, keepit, ninjaone, pax8, sentinelone
 from vectis.simulators import huntress as huntress_sim
 
 DEMO_PASSWORD = "vectis-demo"  # noqa: S105 - printed by make demo; demo only
@@ -100,6 +100,9 @@ DEMO_M365 = {
     "client_secret": graph.DEMO_CLIENT_SECRET,
     "tenant_ids": "\n".join(graph.demo_tenant_ids()),
 }
+# Acme's Pax8 partner account at the Pax8 simulator (the Procfile's `pax8` process), reached through VECTIS_VENDOR_URLS:
+# Pax8's host is derived, never typed. Its companies are the demo customers, named as the other simulators name them.
+DEMO_PAX8 = {"client_id": pax8.DEMO_CLIENT_ID, "client_secret": pax8.DEMO_CLIENT_SECRET}
 
 DEMO_TENANTS = {"acme": "Acme IT Services", "northwind": "Northwind Managed IT"}
 DEMO_USERS = (
@@ -154,6 +157,7 @@ def seed_demo() -> None:
             ("huntress", "Huntress", DEMO_HUNTRESS, False, now + timedelta(minutes=6)),
             ("defender", "Microsoft Defender", DEMO_DEFENDER, False, now + timedelta(minutes=7)),
             ("m365", "Microsoft 365", DEMO_M365, False, now + timedelta(minutes=8)),
+            ("pax8", "Pax8", DEMO_PAX8, False, now + timedelta(minutes=9)),
         ):
             if s.scalar(select(Connection.id).where(Connection.tenant_id == acme.id, Connection.vendor == vendor)):
                 continue
