@@ -190,6 +190,9 @@ ELSEWHERE = {
         ("detection.isolate", "detection.release", "detection.resolve", "detection.false_positive"),
         "tests/vendors/test_sentinelone.py (SentinelOne's response actions)",
     ),
+    **dict.fromkeys(
+        ("license.adjust_seats", "license.create_quote"), "tests/test_licensing.py (Pax8's seat change and quote)"
+    ),
 }
 
 

@@ -177,6 +177,9 @@ def test_a_dry_run_shows_the_exact_put_and_sends_nothing(app: Flask, world: Worl
     assert world.puts() == [] and world.row(app, target["id"]).quantity == row.quantity
     (entry,) = world.audit(app, "license.adjust_seats")
     assert entry.result == "dry_run" and entry.payload["would_send"] == outcome.preview.requests
+    assert world.perform(app, "license.adjust_seats", row, {"quantity": row.quantity + 1}).ok
+    ((shown, sent),) = zip(outcome.preview.requests, world.puts(), strict=True)
+    assert (shown["method"], shown["path"], shown["body"]) == (sent["method"], sent["path"], sent["body"])
 
 
 def test_a_seat_change_from_the_tab_confirms_its_preflight(app: Flask, world: World) -> None:
@@ -259,6 +262,9 @@ def test_a_quote_is_created_from_the_tab_and_audited(app: Flask, world: World) -
     reference = re.search(r'name="reference" value="([^"]+)"', form)
     token = re.search(r'name="csrf_token" value="([^"]+)"', form)
     assert reference is not None and token is not None and reference[1].startswith("vectis-")
+    payload = {"quantity": "5", "notes": "New office", "reference": reference[1]}
+    preview = world.perform(app, "license.create_quote", row, payload, dry_run=True).preview
+    assert preview is not None and preview.requests is not None and not world.state.quotes  # a dry run sends nothing
     done = client.post(
         sub_url(app, row, "quote"),
         data={"quantity": "5", "notes": "New office", "reference": reference[1], "csrf_token": token[1]},
@@ -268,8 +274,11 @@ def test_a_quote_is_created_from_the_tab_and_audited(app: Flask, world: World) -
     (quote,) = world.state.quotes.values()
     assert (quote["companyId"], quote["reference"], quote["notes"]) == (target["companyId"], reference[1], "New office")
     assert quote["lineItems"][0]["productId"] == target["productId"] and quote["lineItems"][0]["quantity"] == 5
-    (entry,) = world.audit(app, "license.create_quote")
-    assert entry.result == "ok" and entry.payload["response"]["quote_id"] == quote["id"]
+    (posted,) = [r for r in world.state.received() if r["method"] == "POST" and r["path"] == "/v1/quotes"]
+    (shown,) = preview.requests
+    assert (shown["method"], shown["path"], shown["body"]) == ("POST", "/v1/quotes", posted["body"])  # exactly it
+    entry = next(e for e in world.audit(app, "license.create_quote") if e.result == "ok")
+    assert entry.payload["response"]["quote_id"] == quote["id"]
     assert entry.payload["response"]["sent"]["body"]["reference"] == reference[1]
 
 

@@ -29,6 +29,7 @@ from tests.conftest import (
     sample_path,
     waiting_account,
 )
+from tests.licensing_world import a_subscription
 from tests.test_api import make_token
 from vectis.actions.resources import OPERATIONS, ActionQuery
 from vectis.identity import tokens
@@ -51,6 +52,7 @@ OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
     "saved_query_id": lambda app, acme: a_saved_query(app, acme.id),  # the API's name for it
     "device_id": lambda app, acme: a_device(app, acme.id),
     "detection_id": lambda app, acme: a_detection(app, acme.id),
+    "subscription_id": lambda app, acme: a_subscription(app, acme.id),
 }
 
 
@@ -72,6 +74,8 @@ def choice_bodies(app: Flask, acme: TenantFixture) -> dict[str, dict[str, object
         "set_ticket_status": {"status": status},
         "set_ticket_priority": {"priority": priority},
         "assign_ticket": {"member": None},  # unassigned: a choice any ticket has
+        # Seats are a number, not text.
+        **{key: {"quantity": 11} for key in ("adjust_seats", "schedule_seats", "create_quote")},
     }
 
 
