@@ -75,10 +75,9 @@ def test_a_read_only_token_sees_no_write_tool_and_lists_its_own_alerts(
     names, alerts, hidden = session(served, acme, raw, work)
     assert names == [
         "get_customer", "get_detection", "get_device", "get_m365_posture", "get_new_ticket_choices", "get_rule",
-        "get_ticket", "get_ticket_choices", "get_timeline", "list_alerts", "list_backups", "list_contracts",
-        "list_customers",
-        "list_detections", "list_devices", "list_notes", "list_rules", "list_saved_queries", "list_tickets",
-        "run_saved_query",
+        "get_subscription", "get_ticket", "get_ticket_choices", "get_timeline", "list_alerts", "list_backups",
+        "list_contracts", "list_customers", "list_detections", "list_devices", "list_notes", "list_rules",
+        "list_saved_queries", "list_subscriptions", "list_tickets", "run_saved_query",
     ]  # fmt: skip
     assert not alerts.is_error
     items = alerts.structured_content["data"]

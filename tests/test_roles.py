@@ -18,6 +18,7 @@ from tests.conftest import (
     sample_path,
     waiting_account,
 )
+from tests.licensing_world import a_subscription
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # What every signed-in person may do to their own session and account, whatever their role.
@@ -49,6 +50,7 @@ def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acm
         "ticket_id": a_ticket(app, acme.id),
         "alert_id": an_alert(app, acme.id),
         "detection_id": a_detection(app, acme.id),
+        "subscription_id": a_subscription(app, acme.id),
         "rule_id": a_rule(app, acme.id),
         "query_id": a_saved_query(app, acme.id),
     }
