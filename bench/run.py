@@ -36,6 +36,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "devices": (["--smoke"], []),
     "edr_sync": (["--runs", "1", "--detections", "500"], []),
     "m365": (["--tenants", "20", "--requests", "30"], []),
+    "licensing": (["--smoke"], []),
 }
 HEADER = "name "
 
