@@ -28,7 +28,16 @@ from vectis.contracts.writer import write_contracts
 from vectis.devices.writer import links_of
 from vectis.ingest.matching import Account, link_accounts
 from vectis.licensing.renewals import claim
-from vectis.models import AuditEntry, Connection, CustomerLink, LicenseScheduledChange, LicenseSubscription, Tenant
+from vectis.models import (
+    AuditEntry,
+    Connection,
+    CustomerLink,
+    LicenseScheduledChange,
+    LicenseSubscription,
+    RuleEvent,
+    Tenant,
+    TimelineEvent,
+)
 from vectis.platform import db
 from vectis.platform.crypto import Sealed
 from vectis.platform.dates import calendar_day
@@ -397,3 +406,27 @@ def test_a_rule_adjusts_pax8_seats_of_the_events_customer(app: Flask, world: Wor
             build(
                 Lookups(s), event, {}, {"type": "adjust_license_seats", "params": {"product": "Nothing", "change": "1"}}
             )
+
+
+def test_a_change_of_seats_at_pax8_reaches_the_timeline_and_the_rules(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    world.state.set_quantity(target["id"], {"quantity": row.quantity + 6})  # in Pax8's own portal
+    assert sync(app, world.setup).status == "succeeded"
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        (event,) = s.scalars(select(RuleEvent).where(RuleEvent.trigger == "licensing.seats_changed")).all()
+        assert (event.subject_type, event.subject_id, event.customer_id) == (
+            "license_subscription",
+            row.id,
+            row.customer_id,
+        )
+        assert event.data["subscription.change"] == 6 and event.data["subscription.seats_before"] == row.quantity
+        titles = s.scalars(
+            select(TimelineEvent.title).where(
+                TimelineEvent.kind == "licensing.subscription", TimelineEvent.customer_id == row.customer_id
+            )
+        ).all()
+    assert f"{row.product_name}: seats changed from {row.quantity} to {row.quantity + 6} in Pax8" in titles
+    assert sync(app, world.setup).status == "succeeded"  # read again unchanged: announced once
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        assert len(s.scalars(select(RuleEvent).where(RuleEvent.trigger == "licensing.seats_changed")).all()) == 1

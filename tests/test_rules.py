@@ -904,6 +904,12 @@ EMPTY_READS = {
     "detection.severity": "unknown",
     "detection.title": "unknown",
     "detection.classification": "unknown",
+    "subscription.product": "unknown",
+    "subscription.sku": "no SKU",
+    "subscription.seats": "unknown",
+    "subscription.seats_before": "unknown",
+    "subscription.change": "unknown",
+    "subscription.term": "unknown",
 }
 ALL_FIELDS = {f.key: f for t in catalog().values() for f in t.fields}
 

@@ -50,6 +50,7 @@ KIND_LABELS = {
     "m365.compliance": "Intune compliance",
     "m365.conditional_access": "Conditional Access",
     "m365.secure_score": "Secure Score",
+    "licensing.subscription": "Licence subscriptions",
 }
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vectis.connectors.base import LicenceSubscriptionRecord
+from vectis.events.stream import emit, row
 from vectis.ingest.sync import Writer, sink_for
 from vectis.models import Connection, Linked, TimelineEvent
 from vectis.models.licensing import BILLING_TERMS, SUBSCRIPTION_STATUSES, LicenseSubscription, LicenseUsage
@@ -115,15 +116,15 @@ def write_subscriptions(
                 "tenant_id": connection.tenant_id,
                 "subscription_id": ids[e],
                 "week": week,
-                "quantity": row["quantity"],
+                "quantity": stored["quantity"],
                 "observed_at": now,
             }
-            for e, row in zip(by_id, rows, strict=True)
+            for e, stored in zip(by_id, rows, strict=True)
         ],
         conflict=("tenant_id", "subscription_id", "week"),
         update=("quantity", "observed_at"),
     )
-    _announce(session, connection, source, by_id, before=before, account=account)
+    _announce(session, connection, source, by_id, before=before, account=account, ids=ids)
     return ids
 
 
@@ -135,9 +136,11 @@ def _announce(
     *,
     before: dict[str, int],
     account: Account,
+    ids: dict[str, int],
 ) -> None:
-    """A new subscription, and a change of seats, on the customer's timeline."""
+    """A new subscription, and a change of seats, on the customer's timeline; a change of seats to the rules too."""
     timeline: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for external_id, r in by_id.items():
         was = before.get(external_id)
         if was is not None and was == r.quantity:
@@ -152,6 +155,24 @@ def _announce(
             title = f"{r.product_name}: seats changed from {was} to {r.quantity} in {source}"
             moment = r.updated_at or datetime.now(UTC)
             key, severity = f"subscription:{external_id}:seats:{moment.isoformat()}:{r.quantity}", "info"
+            events.append(
+                row(
+                    connection.tenant_id,
+                    "licensing.seats_changed",
+                    customer_id=customer.customer_id,
+                    connection_id=connection.id,
+                    subject=("license_subscription", ids[external_id]),
+                    title=title,
+                    data={
+                        "subscription.product": r.product_name, "subscription.sku": r.sku or "",
+                        "subscription.seats": r.quantity, "subscription.seats_before": was,
+                        "subscription.change": r.quantity - was, "subscription.term": r.billing_term,
+                        "source": source,
+                    },
+                    dedup_key=f"licensing.seats_changed:{ids[external_id]}:{moment.isoformat()}:{r.quantity}",
+                    occurred_at=moment,
+                )
+            )  # fmt: skip
         timeline.append(
             {
                 "tenant_id": connection.tenant_id,
@@ -175,6 +196,8 @@ def _announce(
             timeline,
             conflict=("tenant_id", "connection_id", "dedup_key"),
         )
+    if events:
+        emit(session, events)
 
 
 def mark_unlisted(session: Session, connection: Connection, run_id: int) -> int:

@@ -132,6 +132,7 @@ EMPTY_BY_FIELD = {
     "device.name": "an unnamed device",
     "ticket.contact": "no contact",
     "alert.message": "none",
+    "subscription.sku": "no SKU",
 }
 
 

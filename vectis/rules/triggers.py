@@ -11,6 +11,7 @@ from vectis.alerts import triggers as alert_triggers
 from vectis.backups import triggers as backup_triggers
 from vectis.events.fields import Field
 from vectis.events.triggers import Trigger
+from vectis.licensing import triggers as licensing_triggers
 from vectis.security import triggers as security_triggers
 from vectis.tickets import triggers as ticket_triggers
 
@@ -19,6 +20,7 @@ CATEGORY_TRIGGERS = (
     *ticket_triggers.TRIGGERS,
     *alert_triggers.TRIGGERS,
     *security_triggers.TRIGGERS,
+    *licensing_triggers.TRIGGERS,
 )
 
 
