@@ -28,13 +28,16 @@ from tests.conftest import (
     serving,
     waiting_account,
 )
-from tests.vendors.support import Setup, add_connection, serve_app
+from tests.vendors.support import Setup, add_connection, serve_app, vendor_url
 from vectis.actions import VERBS, Actor, Applied, Target, perform
 from vectis.actions.base import Context, RateLimit, Verb
 from vectis.connectors.factory import seal_config
+from vectis.connectors.pax8 import parse_subscription
 from vectis.connectors.sentinelone import parse_threat
 from vectis.demo.seed import DEMO_PASSWORD
 from vectis.devices.writer import links_of
+from vectis.ingest.matching import Account, link_accounts
+from vectis.licensing.writer import write_subscriptions
 from vectis.models import (
     RETENTION_DAYS,
     Alert,
@@ -42,6 +45,7 @@ from vectis.models import (
     Connection,
     CustomerLink,
     CustomerNote,
+    LicenseScheduledChange,
     PsaMember,
     QueuedAction,
     Rule,
@@ -60,6 +64,10 @@ from vectis.query import examples
 from vectis.security.writer import write_detections
 from vectis.simulators.connectwise import DEMO_COMPANY_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, ConnectWiseState
 from vectis.simulators.connectwise import create_app as create_cw_app
+from vectis.simulators.pax8 import DEMO_CLIENT_ID as PAX8_CLIENT_ID
+from vectis.simulators.pax8 import DEMO_CLIENT_SECRET as PAX8_CLIENT_SECRET
+from vectis.simulators.pax8 import Pax8State
+from vectis.simulators.pax8 import create_app as create_pax8_app
 from vectis.simulators.sentinelone import DEMO_API_TOKEN as SENTINELONE_TOKEN
 from vectis.simulators.sentinelone import SentinelOneState
 from vectis.simulators.sentinelone import create_app as create_s1_app
@@ -574,6 +582,61 @@ def detection_cases(
     }
 
 
+def licensing_cases(
+    acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask, pax8_sim: tuple[Pax8State, str]
+) -> dict[str, Callable[[], Case]]:
+    """Each licensing verb on an annual (NCE) subscription at the Pax8 simulator, stored as acme's sync would store
+    it (acme's own Pax8 connection, pointed at the simulator); it fails on a ghost subscription."""
+    state, _url = pax8_sim
+    config = {"client_id": PAX8_CLIENT_ID, "client_secret": PAX8_CLIENT_SECRET}
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        held = s.scalar(select(Connection).where(Connection.vendor == "pax8"))
+        held_id = held.id if held is not None else None
+        if held is not None:
+            seal_config(held, config, app.config["VECTIS_SETTINGS"])
+            held.rate_limit_per_second = 200.0
+    setup = Setup(acme.id, held_id) if held_id is not None else add_connection(app, acme.id, "pax8", config)
+    annual = [sub for sub in state.subscriptions.values() if sub["billingTerm"] == "Annual"]
+
+    def fresh() -> tuple[Target, int]:
+        sub = annual[int(time.time_ns()) % len(annual)]
+        products = {sub["productId"]: state.products[sub["productId"]]}
+        record = parse_subscription(sub, products)
+        assert record is not None
+        company = state.companies[sub["companyId"]]
+        with app.app_context(), db.tenant_session(acme.id) as s:
+            connection = s.get(Connection, setup.connection_id)
+            assert connection is not None
+            link_accounts(s, connection, [Account(company["id"], company["name"])])
+            (key,) = write_subscriptions(s, connection, "Pax8", [record], links_of(s, connection)).values()
+            s.execute(
+                update(LicenseScheduledChange)
+                .where(LicenseScheduledChange.subscription_id == key, LicenseScheduledChange.state == "pending")
+                .values(state="cancelled")
+            )
+        return Target("license_subscription", str(key), record.product_name), record.quantity
+
+    def case(payload_of: Callable[[Target, int], dict[str, Any]]) -> Callable[[], Case]:
+        def build() -> Case:
+            target, seats = fresh()
+            return on_object(make_user, acme, lambda: target, payload_of(target, seats), None)()
+
+        return build
+
+    def scheduled(target: Target, seats: int) -> dict[str, Any]:
+        with app.app_context(), db.tenant_session(acme.id) as s:
+            s.add(LicenseScheduledChange(tenant_id=acme.id, subscription_id=int(target.id or 0), quantity=seats - 1,
+                                         due_on=datetime.now(UTC).date(), requested_by="test"))  # fmt: skip
+        return {}
+
+    return {
+        "license.adjust_seats": case(lambda _t, seats: {"quantity": seats + 1}),
+        "license.schedule_seats": case(lambda _t, seats: {"quantity": seats - 1}),
+        "license.cancel_scheduled": case(scheduled),
+        "license.create_quote": case(lambda _t, _s: {"quantity": 2, "reference": f"vectis-{uuid.uuid4().hex[:12]}"}),
+    }
+
+
 def query_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask) -> dict[str, Callable[[], Case]]:
     """Saved queries: a technician saves one, and changes or deletes their own; a broken spec or someone else's
     query fails."""
@@ -678,6 +741,14 @@ def connectwise() -> Iterator[tuple[ConnectWiseState, str]]:
 
 
 @pytest.fixture
+def pax8_sim(app: Flask) -> Iterator[tuple[Pax8State, str]]:
+    state = Pax8State.seeded()
+    for url in serve_app(create_pax8_app(state)):
+        with vendor_url(app, "pax8", url):
+            yield state, url
+
+
+@pytest.fixture
 def sentinelone() -> Iterator[tuple[SentinelOneState, str]]:
     state = SentinelOneState.seeded()
     for url in serve_app(create_s1_app(state)):
@@ -690,9 +761,14 @@ def test_it_writes_exactly_one_audit_row_for_every_outcome_of_every_verb(
     make_user: Callable[..., MadeUser],
     connectwise: tuple[ConnectWiseState, str],
     sentinelone: tuple[SentinelOneState, str],
+    pax8_sim: tuple[Pax8State, str],
 ) -> None:
     with serving(app) as port:  # a test delivery goes round the app's own address over HTTP
-        table = {**cases(acme, make_user, app, connectwise, port), **detection_cases(acme, make_user, app, sentinelone)}
+        table = {
+            **cases(acme, make_user, app, connectwise, port),
+            **detection_cases(acme, make_user, app, sentinelone),
+            **licensing_cases(acme, make_user, app, pax8_sim),
+        }
         _every_outcome_of_every_verb(app, acme, table)
 
 
