@@ -19,19 +19,14 @@ from sqlalchemy import select, update
 
 from jobs.licensing import run_scheduled
 from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, login, pid
+from tests.licensing_world import a_contract_billing
 from tests.test_api import make_token
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync, vendor_url
 from vectis.actions import Actor, Target, perform
 from vectis.actions.base import Outcome
-from vectis.connectors.base import ContractLineRecord, ContractRecord
-from vectis.contracts.writer import write_contracts
-from vectis.devices.writer import links_of
-from vectis.ingest.matching import Account, link_accounts
 from vectis.licensing.renewals import claim
 from vectis.models import (
     AuditEntry,
-    Connection,
-    CustomerLink,
     LicenseScheduledChange,
     LicenseSubscription,
     RuleEvent,
@@ -39,7 +34,6 @@ from vectis.models import (
     TimelineEvent,
 )
 from vectis.platform import db
-from vectis.platform.crypto import Sealed
 from vectis.platform.dates import calendar_day
 from vectis.rules.action_types import ACTION_TYPES, Lookups, Names, Skip, build, describe_action
 from vectis.simulators.pax8 import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Pax8State, create_app
@@ -294,29 +288,11 @@ def test_a_quote_is_created_from_the_tab_and_audited(app: Flask, world: World) -
 # --- the tab -----------------------------------------------------------------------------------------------------
 
 
-def _contract_for(app: Flask, world: World, row: LicenseSubscription, amount: str) -> None:
-    """A PSA contract billing the product for the same customer, written as a PSA sync writes it."""
-    with app.app_context(), db.tenant_session(world.tenant_id) as s:
-        psa = Connection(tenant_id=world.tenant_id, vendor="connectwise", name="ConnectWise",
-                         config=Sealed.seal(world.tenant_id, {}), creates_customers=False)  # fmt: skip
-        s.add(psa)
-        s.flush()
-        name = s.scalar(select(CustomerLink.external_name).where(CustomerLink.id == row.customer_link_id))
-        link_accounts(s, psa, [Account("cw-1", str(name), {})])
-        record = ContractRecord(
-            "agr-1", "cw-1", "Microsoft 365", "Managed", "active", "Active", date(2026, 1, 1), None,
-            datetime.now(UTC), billing_cycle="Monthly", cycles_per_year=Decimal(12), bill_amount=Decimal(amount),
-            currency="USD",
-            lines=(ContractLineRecord("l-1", "M365-BP", row.product_name, Decimal(row.quantity), None, Decimal(amount)),),
-        )  # fmt: skip
-        write_contracts(s, psa, [record], links_of(s, psa))
-
-
 def test_the_tab_shows_cost_and_the_contract_revenue_and_margin_per_sku(app: Flask, world: World) -> None:
     target = world.annual()
     row = world.row(app, target["id"])
     revenue = (Decimal(row.quantity) * Decimal("24.00")).quantize(Decimal("0.01"))
-    _contract_for(app, world, row, str(revenue))
+    a_contract_billing(app, world.tenant_id, row.customer_link_id, row.product_name, row.quantity, str(revenue))
     html = world.client(app).get(hub_tab(app, row)).get_data(as_text=True)
     mine = re.search(rf'<tbody[^>]*id="subscription-{row.id}".*?</tbody>', html, re.S)
     assert mine is not None

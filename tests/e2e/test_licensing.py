@@ -18,6 +18,7 @@ from sqlalchemy import select
 from tests.conftest import TenantFixture, pid
 from tests.e2e.test_alerts import DESKTOP, both_widths
 from tests.e2e.test_shell import sign_in
+from tests.licensing_world import a_contract_billing
 from tests.vendors.support import add_connection, new_tenant, serve_app, sync, vendor_url
 from vectis.models import LicenseSubscription, Tenant
 from vectis.platform import db
@@ -61,6 +62,9 @@ def pax8_world(app: Flask, make_user: Any) -> Iterator[World]:
                 ).one()
                 found = World(tenant, tech, state, row.customer_id or 0, row.id, row.external_id, row.product_name,
                               row.quantity)  # fmt: skip
+                link = row.customer_link_id
+            # The PSA bills the product at $24 a seat: the tab shows the revenue and the margin beside the cost.
+            a_contract_billing(app, tenant_id, link, found.product, found.quantity, f"{24 * found.quantity}")
             yield found
 
 
@@ -77,6 +81,8 @@ def test_a_technician_changes_seats_inline_after_reading_the_preflight(
     expect(row).to_contain_text(w.product)
     expect(row).to_contain_text("Annual (NCE)")
     expect(row.get_by_test_id("seats")).to_contain_text(str(w.quantity))
+    expect(row.get_by_test_id("revenue")).to_have_text(f"${24 * w.quantity:,}")
+    expect(row.get_by_test_id("margin")).to_contain_text(f"${(24 - 19.8) * w.quantity:,.2f}".replace(".00", ""))
     both_widths(page, screenshots_dir, "licensing-tab")
 
     # More seats: the preflight says what it costs before anything is sent.
@@ -110,3 +116,15 @@ def test_a_technician_changes_seats_inline_after_reading_the_preflight(
     expect(row.get_by_test_id("scheduled")).to_contain_text(f"{w.quantity - 1} seats from")
     assert w.state.subscriptions[w.external_id]["quantity"] == w.quantity + 2  # nothing sent for the reduction
     both_widths(page, screenshots_dir, "licensing-scheduled")
+
+    # A quote for more seats, from the same row.
+    row.get_by_test_id("quote").click()
+    form = page.locator(f"#subscription-{w.subscription_id}").get_by_test_id("quote-form")
+    form.get_by_label("Seats").fill("5")
+    form.get_by_label("Notes").fill("Five more for the new office")
+    page.screenshot(path=str(screenshots_dir / "licensing-quote.png"), full_page=True)
+    form.get_by_test_id("create-quote").click()
+    row = page.locator(f"#subscription-{w.subscription_id}")
+    expect(row.get_by_test_id("subscription-message")).to_contain_text(f"Quote created in Pax8 for 5 × {w.product}")
+    (quote,) = w.state.quotes.values()
+    assert quote["notes"] == "Five more for the new office" and quote["lineItems"][0]["quantity"] == 5
