@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from tests.test_api import make_token
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync, vendor_url
 from vectis.actions import Actor, Target, perform
 from vectis.actions.base import Outcome
+from vectis.licensing.queries import months_before, reduction_refusal
 from vectis.licensing.renewals import claim
 from vectis.models import (
     AuditEntry,
@@ -406,3 +407,23 @@ def test_a_change_of_seats_at_pax8_reaches_the_timeline_and_the_rules(app: Flask
     assert sync(app, world.setup).status == "succeeded"  # read again unchanged: announced once
     with app.app_context(), db.tenant_session(world.tenant_id) as s:
         assert len(s.scalars(select(RuleEvent).where(RuleEvent.trigger == "licensing.seats_changed")).all()) == 1
+
+
+def test_the_nce_rule_lets_seats_go_down_in_a_terms_first_week_and_at_its_end_only() -> None:
+    ends = date(2027, 3, 31)
+    annual = LicenseSubscription(quantity=20, billing_term="annual", commitment_ends_on=ends)
+    began = date(2026, 3, 31)
+    assert reduction_refusal(annual, 19, began + timedelta(days=7)) is None  # the first week of the term
+    assert reduction_refusal(annual, 19, ends) is None  # its renewal day
+    refused = reduction_refusal(annual, 19, began + timedelta(days=8))
+    assert refused == (
+        "Seats on this annual (NCE) subscription can only go down at renewal, on 31 Mar 2027. "
+        "Schedule the change for renewal instead."
+    )
+    assert reduction_refusal(annual, 21, began + timedelta(days=100)) is None  # more seats: any day
+    assert reduction_refusal(annual, 19, began + timedelta(days=3), None) is not None  # a distributor with no window
+    monthly = LicenseSubscription(quantity=20, billing_term="monthly", commitment_ends_on=None)
+    assert reduction_refusal(monthly, 1, began + timedelta(days=100)) is None
+    three = LicenseSubscription(quantity=5, billing_term="3-year", commitment_ends_on=date(2028, 2, 29))
+    assert "3-year (NCE)" in (reduction_refusal(three, 4, date(2026, 6, 1)) or "")
+    assert months_before(date(2027, 3, 31), 1) == date(2027, 2, 28)

@@ -8,6 +8,7 @@ case), is the subscription's product name or SKU. A product billed on no active 
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -37,8 +38,10 @@ def normalised(text: str | None) -> str:
 
 
 def months_before(end: date, months: int) -> date:
+    """The day ``months`` before ``end`` (the 31st falls back to the month's last day): when a term began."""
     year, month = divmod(end.month - 1 - months, 12)
-    return date(end.year + year, month + 1, min(end.day, 28))
+    year += end.year
+    return date(year, month + 1, min(end.day, calendar.monthrange(year, month + 1)[1]))
 
 
 @dataclass(frozen=True)
@@ -285,11 +288,20 @@ def row_of(session: Session, subscription: LicenseSubscription) -> Row:
     )  # fmt: skip
 
 
+def reduction_window(vendor: str) -> int | None:
+    """How many days after a committed term starts the distributor still takes a reduction (its connector says)."""
+    try:
+        window: int | None = getattr(registry.get(vendor), "reduction_window_days", REDUCTION_WINDOW_DAYS)
+    except LookupError:
+        return REDUCTION_WINDOW_DAYS
+    return window
+
+
 def preflight(
     session: Session, subscription: LicenseSubscription, quantity: int, *, today: date | None = None
 ) -> Preflight:
     today = today or datetime.now(UTC).date()
-    refusal = reduction_refusal(subscription, quantity, today)
+    refusal = reduction_refusal(subscription, quantity, today, reduction_window(subscription.vendor))
     return Preflight(
         row_of(session, subscription), quantity, refusal, subscription.commitment_ends_on if refusal else None
     )

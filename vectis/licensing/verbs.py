@@ -23,10 +23,9 @@ from sqlalchemy import update
 from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Sending, Target, Verb
 from vectis.actions.registry import register
 from vectis.actions.vendor import connection_rate, connector_for, vendor_refused, write_once
-from vectis.connectors import registry
 from vectis.connectors.capabilities import ChangesLicences, NewQuote, ReductionRefused
 from vectis.devices.writer import links_of
-from vectis.licensing.queries import reduction_refusal
+from vectis.licensing.queries import reduction_refusal, reduction_window
 from vectis.licensing.writer import write_subscriptions
 from vectis.models import Connection, CustomerLink, Role
 from vectis.models.licensing import LicenseScheduledChange, LicenseSubscription
@@ -70,11 +69,6 @@ def seats_of(payload: dict[str, Any]) -> int:
     return int(raw)
 
 
-def window_of(connection: Connection) -> int | None:
-    """How many days after a committed term starts the distributor still takes a reduction."""
-    return getattr(registry.get(connection.vendor), "reduction_window_days", None)
-
-
 class SubscriptionVerb(Verb):
     target_type = "license_subscription"
     roles = WRITERS
@@ -105,7 +99,7 @@ class AdjustSeats(SubscriptionVerb):
         quantity = seats_of(payload)
         connection = connection_of(ctx, subscription)
         today = datetime.now(UTC).date()
-        refusal = reduction_refusal(subscription, quantity, today, window_of(connection))
+        refusal = reduction_refusal(subscription, quantity, today, reduction_window(connection.vendor))
         if refusal:
             raise ActionFailed(refusal)
         return quantity, connection
