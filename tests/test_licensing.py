@@ -427,3 +427,18 @@ def test_the_nce_rule_lets_seats_go_down_in_a_terms_first_week_and_at_its_end_on
     three = LicenseSubscription(quantity=5, billing_term="3-year", commitment_ends_on=date(2028, 2, 29))
     assert "3-year (NCE)" in (reduction_refusal(three, 4, date(2026, 6, 1)) or "")
     assert months_before(date(2027, 3, 31), 1) == date(2027, 2, 28)
+
+
+def test_without_scripts_the_preflight_and_the_quote_form_open_on_the_tab_itself(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    client = world.client(app)
+    asked = client.get(sub_url(app, row, f"preflight?quantity={row.quantity - 1}"))
+    assert asked.status_code == 302 and "panel=preflight" in asked.headers["Location"]
+    page = text_of(client.get(asked.headers["Location"]).get_data(as_text=True))
+    assert "can only go down at renewal" in page and "Schedule for renewal" in page and "Licensing" in page
+    quote = client.get(sub_url(app, row, "quote/new"))
+    assert quote.status_code == 302
+    form = client.get(quote.headers["Location"]).get_data(as_text=True)
+    assert 'data-testid="quote-form"' in form and re.search(r'name="reference" value="vectis-[0-9a-f]{12}"', form)
+    assert world.puts() == []

@@ -29,7 +29,7 @@ from vectis.devices import queries as devices
 from vectis.licensing import queries as licensing
 from vectis.m365 import queries as m365
 from vectis.models import Alert, BackupConnector, Connection, Customer, Ticket
-from vectis.platform import db
+from vectis.platform import db, params, public_ids
 from vectis.security import queries as security
 from vectis.tickets import queries as tickets
 
@@ -149,7 +149,13 @@ def _has_licences(hub: HubContext) -> ColumnElement[bool]:
 
 
 def _licensing(hub: HubContext) -> dict[str, Any]:
-    return {"licensing": licensing.tab(hub.session, hub.ids)}
+    shown = licensing.tab(hub.session, hub.ids)
+    # A panel asked for by URL (a seat change's preflight, a quote form): how the tab works without scripts.
+    asked = public_ids.decode("subscription", request.args.get("subscription", ""))
+    panel = licensing.opened(
+        hub.session, shown, request.args.get("panel"), asked, params.integer(request.args.get("quantity", ""))
+    )
+    return {"licensing": shown, "opened": panel}
 
 
 TABS: tuple[Tab, ...] = (

@@ -26,7 +26,8 @@ from vectis.actions.resources import (
 )
 from vectis.audit.actors import Target
 from vectis.connectors import registry
-from vectis.licensing.verbs import MAX_SEATS, new_reference
+from vectis.licensing.queries import new_reference
+from vectis.licensing.verbs import MAX_SEATS
 from vectis.models import Customer
 from vectis.models.licensing import LicenseSubscription
 from vectis.platform import public_ids

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,11 +27,17 @@ from vectis.platform import db
 from vectis.platform.dates import calendar_day, days
 
 CENT = Decimal("0.01")
+REFERENCE_PREFIX = "vectis-"
 USAGE_WEEKS = 8
 REDUCTION_WINDOW_DAYS = 7  # Microsoft's NCE window after a committed term (re)starts, Vectis's own check
 TERM_MONTHS = {"annual": 12, "2-year": 24, "3-year": 36}
 TERM_LABELS = {"monthly": "Monthly", "annual": "Annual", "2-year": "2-year", "3-year": "3-year",
                "one-time": "One-time", "trial": "Trial", "other": "Other"}  # fmt: skip
+
+
+def new_reference() -> str:
+    """A quote's reference: what finds it again at the distributor (``license.create_quote``)."""
+    return REFERENCE_PREFIX + secrets.token_hex(6)
 
 
 def normalised(text: str | None) -> str:
@@ -305,3 +312,30 @@ def preflight(
     return Preflight(
         row_of(session, subscription), quantity, refusal, subscription.commitment_ends_on if refusal else None
     )
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A subscription's panel open on the tab as a page (no scripts): the preflight of a seat change, or the quote
+    form; what the htmx answers render beneath the row."""
+
+    subscription_id: int
+    panel: str  # preflight | quote
+    preflight: Preflight | None = None
+    reference: str = ""  # the quote form's
+
+
+def opened(
+    session: Session, shown: Tab, panel: str | None, subscription_id: int | None, quantity: int | None
+) -> Opened | None:
+    """The panel the tab's URL asks to open, for a subscription it shows; None for anything else."""
+    if subscription_id is None or panel not in ("preflight", "quote"):
+        return None
+    if subscription_id not in {r.id for r in shown.rows}:
+        return None
+    if panel == "quote":
+        return Opened(subscription_id, panel, reference=new_reference())
+    subscription = session.get(LicenseSubscription, subscription_id)
+    if subscription is None or quantity is None or quantity < 1:
+        return None
+    return Opened(subscription_id, panel, preflight(session, subscription, quantity, today=shown.today))

@@ -14,7 +14,6 @@ after an outcome nobody can know, the distributor is read back for it instead of
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +24,7 @@ from vectis.actions.registry import register
 from vectis.actions.vendor import connection_rate, connector_for, vendor_refused, write_once
 from vectis.connectors.capabilities import ChangesLicences, NewQuote, ReductionRefused
 from vectis.devices.writer import links_of
-from vectis.licensing.queries import reduction_refusal, reduction_window
+from vectis.licensing.queries import new_reference, reduction_refusal, reduction_window
 from vectis.licensing.writer import write_subscriptions
 from vectis.models import Connection, CustomerLink, Role
 from vectis.models.licensing import LicenseScheduledChange, LicenseSubscription
@@ -35,12 +34,6 @@ from vectis.platform.http import ConnectorError
 
 WRITERS = frozenset({Role.ADMIN, Role.TECHNICIAN})
 MAX_SEATS = 100_000
-REFERENCE_PREFIX = "vectis-"
-
-
-def new_reference() -> str:
-    """A quote's reference: what finds it again at the distributor."""
-    return REFERENCE_PREFIX + secrets.token_hex(6)
 
 
 def _found(ctx: Context, target: Target, *, lock: bool = False) -> LicenseSubscription | None:

@@ -14,10 +14,11 @@ from vectis.actions import Target, perform
 from vectis.actions.base import Outcome
 from vectis.identity.auth import current_actor, require_role, signed_in
 from vectis.licensing import queries
-from vectis.licensing.verbs import MAX_SEATS, new_reference
+from vectis.licensing.queries import new_reference
+from vectis.licensing.verbs import MAX_SEATS
 from vectis.models import Role
 from vectis.models.licensing import LicenseSubscription
-from vectis.platform import db, params
+from vectis.platform import db, params, public_ids
 from vectis.platform.access import get_or_404
 from vectis.platform.htmx import wants_partial
 
@@ -44,11 +45,21 @@ def _row(
     return response
 
 
+def _tab(subscription: LicenseSubscription, **opened: object) -> Response:
+    """Without scripts: the hub's Licensing tab, with this subscription's panel open when ``opened`` says which."""
+    if subscription.customer_id is None:
+        return redirect(url_for("customers.index"))
+    if opened:
+        opened["subscription"] = public_ids.encode("subscription", subscription.id)
+    url = url_for("customers.tab", customer_id=subscription.customer_id, tab="licensing", **opened)  # type: ignore[arg-type]
+    return redirect(f"{url}#subscription-{subscription.id}")
+
+
 def _answer(subscription: LicenseSubscription, outcome: Outcome) -> Response:
     if wants_partial():
         return _row(subscription, message=outcome.message, tone=outcome.tone)
     flash(outcome.message, outcome.tone)
-    return redirect(url_for("customers.tab", customer_id=subscription.customer_id, tab="licensing"))
+    return _tab(subscription)
 
 
 def _seats() -> int | None:
@@ -59,7 +70,8 @@ def _seats() -> int | None:
 @bp.get(f"{ROUTE}/row")
 @signed_in
 def row(subscription_id: int) -> Response:
-    return _row(get_or_404(LicenseSubscription, subscription_id))
+    subscription = get_or_404(LicenseSubscription, subscription_id)
+    return _row(subscription) if wants_partial() else _tab(subscription)
 
 
 @bp.get(f"{ROUTE}/preflight")
@@ -72,6 +84,8 @@ def preflight(subscription_id: int) -> Response:
         return _row(subscription, message=f"Give the seats as a whole number from 1 to {MAX_SEATS:,}.", tone="error")
     if quantity == subscription.quantity:
         return _row(subscription, message=f"It already has {quantity} seats.", tone="info")
+    if not wants_partial():
+        return _tab(subscription, panel="preflight", quantity=quantity)
     found = queries.preflight(db.session(), subscription, quantity)
     return _row(subscription, panel="preflight", preflight=found)
 
@@ -79,7 +93,10 @@ def preflight(subscription_id: int) -> Response:
 @bp.get(f"{ROUTE}/quote/new")
 @writers
 def quote_form(subscription_id: int) -> Response:
-    return _row(get_or_404(LicenseSubscription, subscription_id), panel="quote", reference=new_reference())
+    subscription = get_or_404(LicenseSubscription, subscription_id)
+    if not wants_partial():
+        return _tab(subscription, panel="quote")
+    return _row(subscription, panel="quote", reference=new_reference())
 
 
 @bp.post(f"{ROUTE}/seats")
