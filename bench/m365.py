@@ -7,10 +7,10 @@ Microsoft 365 tab, 30 days of Secure Score snapshots per tenant, measured as a t
   connector's default (20 requests a second across all tenants, each tenant asked for about ten things in turn, far
   under Graph's per-tenant limits); the note says whether Graph answered any 429 (it should not).
 - Tab: p95 of the Microsoft 365 tab (as htmx asks for it) over the customers, goal < 100 ms.
-- The Licensing tab's p95 (issue 22, part B) is measured by ``bench/licensing.py``; :func:`licensing_figures` is where
-  this script reports it beside the Microsoft 365 tab.
+- The Licensing tab's p95 (issue 22, part B): ``bench/licensing.py``'s generated MSP (--customers, --subscriptions; the
+  first customer holds 40) and its figures, reported here beside the Microsoft 365 tab.
 
-    .venv/bin/python bench/m365.py [--tenants 500] [--runs 1] [--requests 100]
+    .venv/bin/python bench/m365.py [--tenants 500] [--runs 1] [--requests 100] [--customers 500] [--subscriptions 5000]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import os
 import time
 import uuid
 
+import licensing
 import requests
 from _env import bench_app, percentile
 from _report import Figure, report
@@ -89,17 +90,13 @@ def tab_timing(app: Flask, tenant: Tenant, n: int) -> tuple[float, float, int]:
     return percentile(samples, 50) * 1000, percentile(samples, 95) * 1000, int(days or 0)
 
 
-def licensing_figures(app: Flask, tenant: Tenant) -> list[Figure]:
-    """The Licensing tab's p95 beside the Microsoft 365 tab's (issue 22, part B): ``bench/licensing.py`` measures it
-    and the merge of the two halves calls it here. Nothing to report until then."""
-    return []
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tenants", type=int, default=500)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--requests", type=int, default=100, help="Microsoft 365 tab requests to time")
+    parser.add_argument("--customers", type=int, default=500, help="of the Licensing tab's tenant")
+    parser.add_argument("--subscriptions", type=int, default=5_000, help="of the Licensing tab's tenant")
     args = parser.parse_args()
     rate = registry.get("m365").default_rate_limit
     tenant_ids = GraphState.at_scale(tenants=args.tenants).tenant_ids()  # the simulator's, by the same seed
@@ -129,7 +126,12 @@ def main() -> None:
                 Figure(f"Microsoft 365 tab p95, {days} days of Secure Score", p95, "ms", TAB_GOAL_MS,
                        note=f"p50 {p50:.1f} ms over {args.requests} requests")
             )  # fmt: skip
-            figures += licensing_figures(app, tenant)
+            licences, customer, subscription = licensing.generated(app, args.customers, args.subscriptions)
+            more, _ = licensing.licensing_figures(
+                app, ensure_user(licences), customer, subscription, args.requests,
+                label=f", {args.subscriptions:,} in all",
+            )  # fmt: skip
+            figures += more
     report(figures)
 
 

@@ -35,8 +35,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "api": (["--requests", "20"], []),
     "devices": (["--smoke"], []),
     "edr_sync": (["--runs", "1", "--detections", "500"], []),
-    "m365": (["--tenants", "20", "--requests", "30"], []),
-    "licensing": (["--smoke"], []),
+    "m365": (["--tenants", "20", "--requests", "30", "--customers", "50", "--subscriptions", "500"], []),
 }
 HEADER = "name "
 

@@ -1,7 +1,7 @@
 """licence subscriptions, their weekly seats and the seat changes scheduled for renewal
 
 Revision ID: 0036
-Revises: 0034
+Revises: 0035
 Create Date: 2026-12-07 05:42:07.808773
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 revision: str = "0036"
-down_revision: str | None = "0034"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

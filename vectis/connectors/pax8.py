@@ -58,6 +58,7 @@ from vectis.connectors.capabilities import (
     ChangesLicences,
     NewQuote,
     ReductionRefused,
+    RegistersCallbacks,
     Request,
     VerifiesCallbacks,
 )
@@ -205,7 +206,7 @@ def reduction_words(renews_on: date | None, term: str = "committed") -> str:
     )
 
 
-class Pax8Connector(Connector, ChangesLicences, VerifiesCallbacks):
+class Pax8Connector(Connector, ChangesLicences, VerifiesCallbacks, RegistersCallbacks):
     key = "pax8"
     label = "Pax8"
     noun = "Pax8"
