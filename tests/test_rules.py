@@ -910,6 +910,16 @@ EMPTY_READS = {
     "subscription.seats_before": "unknown",
     "subscription.change": "unknown",
     "subscription.term": "unknown",
+    "device.os": "unknown",
+    "device.user": "no user",
+    "device.failing_policies": "none",
+    "policy.name": "unknown",
+    "policy.state": "unknown",
+    "policy.was": "unknown",
+    "policy.for_admins": "no",
+    "score.current": "unknown",
+    "score.change": "unknown",
+    "score.percent": "unknown",
 }
 ALL_FIELDS = {f.key: f for t in catalog().values() for f in t.fields}
 

@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from tests.conftest import login
-from tests.vendors.support import add_connection, new_tenant, serve_app, sync, vendor_url
+from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync, vendor_url
 from vectis.connectors.base import CustomerRecord
 from vectis.connectors.factory import build_connector
 from vectis.connectors.m365 import (
@@ -38,7 +38,7 @@ from vectis.connectors.m365 import (
     tenants_of,
 )
 from vectis.ingest.integrations import try_connection
-from vectis.models import Connection, Customer, CustomerLink, SyncRun, TimelineEvent
+from vectis.models import Connection, Customer, CustomerLink, RuleEvent, SyncRun, TimelineEvent
 from vectis.models.m365 import M365CaPolicy, M365ManagedDevice, M365Panel, M365PrivilegedUser, M365SecureScore
 from vectis.platform import db
 from vectis.platform.http import ConnectorError
@@ -362,10 +362,29 @@ def test_changes_since_the_last_read_reach_the_timeline(app: Flask, sim: Sim) ->
     )
     assert events["m365.secure_score"].title.startswith("Secure Score rose 1")
     assert all(e.customer_id is not None for e in events.values())
+    # The same three changes reach the rules, once each, with what a condition reads.
+    heard = rule_events(app, setup)
+    assert set(heard) == {"m365.device_noncompliant", "m365.policy_changed", "m365.secure_score_changed"}
+    device, policy, score = (heard[k] for k in ("m365.device_noncompliant", "m365.policy_changed",
+                                                 "m365.secure_score_changed"))  # fmt: skip
+    assert device.subject_type == "m365_device" and device.data["device.name"] == compliant["deviceName"]
+    assert (policy.data["policy.state"], policy.data["policy.was"]) == ("disabled", "enabled")
+    assert score.data["score.change"] == 12 and score.data["score.current"] == round(
+        newest["currentScore"]
+    )  # moved in place
+    assert {e.customer_id for e in heard.values()} == {events["m365.compliance"].customer_id}
     # Read again with nothing changed: nothing new.
     assert sync(app, setup).status == "succeeded"
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         assert len(list(s.scalars(select(TimelineEvent).where(TimelineEvent.source == "Microsoft 365")))) == 3
+    assert len(rule_events(app, setup)) == 3
+
+
+def rule_events(app: Flask, setup: Setup) -> dict[str, RuleEvent]:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        found = {e.trigger: e for e in s.scalars(select(RuleEvent).where(RuleEvent.trigger.startswith("m365.")))}
+        s.expunge_all()
+        return found
 
 
 def test_a_stopped_sync_resumes_with_the_next_tenant(app: Flask, sim: Sim) -> None:

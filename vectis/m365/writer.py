@@ -6,9 +6,9 @@ replaces the tenant's rows for the panel (what Graph no longer lists is gone); `
 updates what came and removes nothing, since what did not come may still be there; ``unknown`` writes the status
 and its reason only, so the last good rows stay on the tab with the time they were read.
 
-Timeline (the first read of a tenant says nothing: there is no "before" to compare with): a device that became
-non-compliant, a Conditional Access policy that changed state, a Secure Score that moved by :data:`SCORE_STEP` points
-or more from the day before.
+Timeline and rules (the first read of a tenant says nothing: there is no "before" to compare with): a device that
+became non-compliant, a Conditional Access policy that changed state, a Secure Score that moved by :data:`SCORE_STEP`
+points or more from the day before. Each reaches the timeline and, once, the rules (``vectis/m365/triggers.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from vectis.connectors.m365 import (
     PanelRecord,
     SecureScoreRecord,
 )
+from vectis.events.stream import emit, row
 from vectis.ingest.sync import Writer, sink_for
 from vectis.models import Connection, Linked, TimelineEvent
 from vectis.models.m365 import M365CaPolicy, M365ManagedDevice, M365Panel, M365PrivilegedUser, M365SecureScore
@@ -34,6 +35,7 @@ from vectis.platform.bulk import clipped, upsert
 
 SCORE_STEP = 5.0  # points a day's Secure Score must move to make the timeline
 POLICY_WORDS = {"enabled": "on", "disabled": "off", "enabledForReportingButNotEnforced": "report-only"}
+RULE_STATES = {"enabled": "enabled", "disabled": "disabled", "enabledForReportingButNotEnforced": "report-only"}
 
 
 def _table(model: type[Any]) -> Table:
@@ -134,6 +136,25 @@ def _timeline(
     )
 
 
+def _ids(session: Session, connection: Connection, model: Any, tenant: str, external_ids: list[str]) -> dict[str, int]:
+    """The rows' ids by their Graph ids, for the rule events that name them."""
+    if not external_ids:
+        return {}
+    found = session.execute(
+        select(model.external_id, model.id).where(
+            model.connection_id == connection.id,
+            model.tenant_external_id == tenant,
+            model.external_id.in_([e[:100] for e in external_ids]),
+        )
+    )
+    return {external_id: row_id for external_id, row_id in found}
+
+
+def _rules(session: Session, events: list[dict[str, Any]]) -> None:
+    if events:
+        emit(session, events)
+
+
 def _event(kind: str, at: datetime, title: str, *, detail: str | None, severity: str, key: str) -> dict[str, Any]:
     return {
         "kind": kind,
@@ -177,6 +198,11 @@ def write_intune(writer: Writer, record: IntuneRecord) -> None:
     _replace(session, connection, record, M365ManagedDevice, rows, key="external_id", columns=columns)
     if not read_before:
         return
+    fell = [
+        d
+        for d in record.devices
+        if d.compliance == "noncompliant" and before.get(d.external_id) not in (None, "noncompliant")
+    ]
     events = [
         _event(
             "m365.compliance",
@@ -186,10 +212,24 @@ def write_intune(writer: Writer, record: IntuneRecord) -> None:
             severity="warning",
             key=f"m365:noncompliant:{d.external_id}:{record.read_at.date().isoformat()}",
         )
-        for d in record.devices
-        if d.compliance == "noncompliant" and before.get(d.external_id) not in (None, "noncompliant")
+        for d in fell
     ]
-    _timeline(session, connection, writer.source, writer.account(record.customer_external_id), events)
+    linked = writer.account(record.customer_external_id)
+    _timeline(session, connection, writer.source, linked, events)
+    ids = _ids(session, connection, M365ManagedDevice, record.customer_external_id, [d.external_id for d in fell])
+    _rules(session, [
+        row(
+            connection.tenant_id, "m365.device_noncompliant", customer_id=linked.customer_id,
+            connection_id=connection.id, subject=("m365_device", ids[d.external_id]),
+            title=f"{d.name} is no longer compliant in Intune",
+            data={"device.name": d.name, "device.os": d.os or "", "device.user": d.user or "",
+                  "device.failing_policies": ", ".join(d.failing), "source": writer.source},
+            dedup_key=f"m365.device_noncompliant:{ids[d.external_id]}:{record.read_at.date().isoformat()}",
+            occurred_at=record.read_at,
+        )
+        for d in fell
+        if d.external_id in ids
+    ])  # fmt: skip
 
 
 def write_secure_score(writer: Writer, record: SecureScoreRecord) -> None:
@@ -239,7 +279,26 @@ def write_secure_score(writer: Writer, record: SecureScoreRecord) -> None:
         severity="resolved" if moved > 0 else "warning",
         key=f"m365:score:{tenant}:{newest.day.isoformat()}",
     )
-    _timeline(session, connection, writer.source, writer.account(record.customer_external_id), [event])
+    linked = writer.account(record.customer_external_id)
+    _timeline(session, connection, writer.source, linked, [event])
+    score_id = session.scalar(
+        select(M365SecureScore.id).where(
+            M365SecureScore.connection_id == connection.id,
+            M365SecureScore.tenant_external_id == tenant,
+            M365SecureScore.day == newest.day,
+        )
+    )
+    if score_id is not None:
+        percent = round(100 * newest.current / newest.maximum) if newest.maximum else 0
+        _rules(session, [
+            row(
+                connection.tenant_id, "m365.secure_score_changed", customer_id=linked.customer_id,
+                connection_id=connection.id, subject=("m365_secure_score", score_id), title=event["title"],
+                data={"score.current": round(newest.current), "score.change": round(moved), "score.percent": percent,
+                      "source": writer.source},
+                dedup_key=f"m365.secure_score_changed:{score_id}", occurred_at=record.read_at,
+            )
+        ])  # fmt: skip
 
 
 def write_conditional_access(writer: Writer, record: ConditionalAccessRecord) -> None:
@@ -273,22 +332,33 @@ def write_conditional_access(writer: Writer, record: ConditionalAccessRecord) ->
     _replace(session, connection, record, M365CaPolicy, rows, key="external_id", columns=columns)
     if not read_before:
         return
-    events = []
-    for p in record.policies:
-        old = before.get(p.external_id)
-        if old is None or old == p.state:
-            continue
-        events.append(
-            _event(
-                "m365.conditional_access",
-                p.modified_at or record.read_at,
-                f"Conditional Access policy “{p.name}” turned {POLICY_WORDS.get(p.state, p.state)}",
-                detail=f"was {POLICY_WORDS.get(old, old)}",
-                severity="resolved" if p.state == "enabled" else "warning",
-                key=f"m365:policy:{p.external_id}:{p.state}:{(p.modified_at or record.read_at).isoformat()}",
-            )
+    changed = [(p, before[p.external_id]) for p in record.policies if before.get(p.external_id) not in (None, p.state)]
+    events = [
+        _event(
+            "m365.conditional_access",
+            p.modified_at or record.read_at,
+            f"Conditional Access policy “{p.name}” turned {POLICY_WORDS.get(p.state, p.state)}",
+            detail=f"was {POLICY_WORDS.get(old, old)}",
+            severity="resolved" if p.state == "enabled" else "warning",
+            key=f"m365:policy:{p.external_id}:{p.state}:{(p.modified_at or record.read_at).isoformat()}",
         )
-    _timeline(session, connection, writer.source, writer.account(record.customer_external_id), events)
+        for p, old in changed
+    ]
+    linked = writer.account(record.customer_external_id)
+    _timeline(session, connection, writer.source, linked, events)
+    ids = _ids(session, connection, M365CaPolicy, record.customer_external_id, [p.external_id for p, _ in changed])
+    _rules(session, [
+        row(
+            connection.tenant_id, "m365.policy_changed", customer_id=linked.customer_id, connection_id=connection.id,
+            subject=("m365_policy", ids[p.external_id]), title=event["title"],
+            data={"policy.name": p.name, "policy.state": RULE_STATES.get(p.state, p.state),
+                  "policy.was": RULE_STATES.get(old, old), "policy.for_admins": bool(p.for_admins),
+                  "source": writer.source},
+            dedup_key=f"m365.policy_changed:{event['dedup_key']}", occurred_at=event["occurred_at"],
+        )
+        for (p, old), event in zip(changed, events, strict=True)
+        if p.external_id in ids
+    ])  # fmt: skip
 
 
 def write_admin_mfa(writer: Writer, record: AdminMfaRecord) -> None:

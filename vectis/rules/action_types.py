@@ -133,6 +133,8 @@ EMPTY_BY_FIELD = {
     "ticket.contact": "no contact",
     "alert.message": "none",
     "subscription.sku": "no SKU",
+    "device.user": "no user",
+    "device.failing_policies": "none",
 }
 
 

@@ -12,6 +12,7 @@ from vectis.backups import triggers as backup_triggers
 from vectis.events.fields import Field
 from vectis.events.triggers import Trigger
 from vectis.licensing import triggers as licensing_triggers
+from vectis.m365 import triggers as m365_triggers
 from vectis.security import triggers as security_triggers
 from vectis.tickets import triggers as ticket_triggers
 
@@ -21,6 +22,7 @@ CATEGORY_TRIGGERS = (
     *alert_triggers.TRIGGERS,
     *security_triggers.TRIGGERS,
     *licensing_triggers.TRIGGERS,
+    *m365_triggers.TRIGGERS,
 )
 
 
