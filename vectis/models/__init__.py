@@ -15,6 +15,7 @@ from vectis.models.m365 import M365CaPolicy, M365ManagedDevice, M365Panel, M365P
 from vectis.models.metrics import DailyMetrics, SlaSnapshot
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
+from vectis.models.portal import PortalBranding, PortalRole, PortalSettings, PortalUser, PortalUserSite
 from vectis.models.psa import PsaAuthorship, PsaMember, PsaMemberChoice
 from vectis.models.queries import QueryExport, SavedQuery
 from vectis.models.retention import RETENTION_DAYS, RetentionPolicy
@@ -71,6 +72,11 @@ __all__ = [
     "M365PrivilegedUser",
     "M365SecureScore",
     "OutboxMail",
+    "PortalBranding",
+    "PortalRole",
+    "PortalSettings",
+    "PortalUser",
+    "PortalUserSite",
     "PsaAuthorship",
     "PsaMember",
     "PsaMemberChoice",
