@@ -46,6 +46,8 @@ from vectis.models import (
     CustomerLink,
     CustomerNote,
     LicenseScheduledChange,
+    PortalSettings,
+    PortalUser,
     PsaMember,
     QueuedAction,
     Rule,
@@ -706,6 +708,91 @@ def rule_cases(acme: TenantFixture, make_user: Callable[..., MadeUser], app: Fla
     }
 
 
+def portal_cases(
+    acme: TenantFixture, make_user: Callable[..., MadeUser], app: Flask, sim: Any
+) -> dict[str, Callable[[], Case]]:
+    """The portal's verbs: a portal Member acts on the PSA ticket of its customer (a Viewer is refused); operators
+    invite and deactivate portal users and an admin changes branding and settings."""
+
+    def portal_person(customer_id: int, role: str) -> Actor:
+        email = f"portal-{uuid.uuid4().hex[:10]}@customer.test"
+        with app.app_context(), db.tenant_session(acme.id) as s:
+            person = PortalUser(
+                tenant_id=acme.id, customer_id=customer_id, name="Pat", email=email, role=role, invited_by="test"
+            )
+            s.add(person)
+            s.flush()
+            return Actor("portal_user", str(person.id), email, role)
+
+    def portal_ticket() -> PsaTicket:
+        psa = psa_ticket(app, acme, sim)
+        state, _ = sim
+        resolved = next(st for st in state.statuses.values() if st["boardId"] == 1 and st["name"] == "Resolved")
+        with app.app_context(), db.tenant_session(acme.id) as s:
+            s.execute(update(Ticket).where(Ticket.id == int(psa.target.id or 0)).values(customer_id=psa.customer_id))
+            found = s.scalar(select(TicketStatus).where(TicketStatus.external_id == str(resolved["id"])))
+            if found is None:
+                s.add(TicketStatus(
+                    tenant_id=acme.id, board_id=psa.board_id, external_id=str(resolved["id"]), name="Resolved",
+                    closed=True,
+                ))  # fmt: skip
+            if s.scalar(select(PortalSettings).where(PortalSettings.customer_id == psa.customer_id)) is None:
+                s.add(PortalSettings(tenant_id=acme.id, customer_id=psa.customer_id, board_id=psa.board_id))
+        return psa
+
+    def on_ticket(payload: dict[str, Any]) -> Callable[[], Case]:
+        def build() -> Case:
+            psa = portal_ticket()
+            member, viewer = portal_person(psa.customer_id, "member"), portal_person(psa.customer_id, "viewer")
+            return Case(member, psa.target, payload, Target("ticket", "999999999", "ghost"), payload, viewer)
+
+        return build
+
+    def create() -> Case:
+        psa = portal_ticket()
+        member, viewer = portal_person(psa.customer_id, "member"), portal_person(psa.customer_id, "viewer")
+        target = Target("customer", str(psa.customer_id), "customer")
+        return Case(member, target, {"summary": "Printer jams"}, target, {"summary": ""}, viewer)
+
+    def invite() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        target = Target("customer", str(a_customer(app, acme.id)), "customer")
+        ok = {"name": "Pat", "email": f"invitee-{uuid.uuid4().hex[:10]}@customer.test", "role": "member"}
+        return Case(actor(tech, "technician"), target, ok, target, {**ok, "role": "owner"}, actor(viewer, "read_only"))
+
+    def deactivate() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        person = portal_person(a_customer(app, acme.id), "member")
+        target = Target("portal_user", person.id, person.label)
+        return Case(
+            actor(tech, "technician"), target, {}, Target("portal_user", "999999999", "ghost"), {},
+            actor(viewer, "read_only"),
+        )  # fmt: skip
+
+    def admin_only(ok: dict[str, Any], failing: dict[str, Any]) -> Callable[[], Case]:
+        def build() -> Case:
+            admin, tech = make_user(acme, "admin"), make_user(acme, "technician")
+            workspace = Target("tenant", str(acme.id), "Acme IT Services")
+            return Case(actor(admin, "admin"), workspace, ok, workspace, failing, actor(tech, "technician"))
+
+        return build
+
+    return {
+        "portal.ticket_comment": on_ticket({"text": "Thanks, it works now."}),
+        "portal.ticket_resolve": on_ticket({}),
+        "portal.ticket_create": create,
+        "portal_user.invite": invite,
+        "portal_user.deactivate": deactivate,
+        "portal.branding": admin_only(
+            {"company_name": "Acme IT Services", "accent": "#1f4fd1"},
+            {"company_name": "Acme IT Services", "accent": "#777777"},
+        ),
+        "portal.settings": admin_only(
+            {"tickets": "1", "assets": "1", "backups": "1"}, {"customer_id": "999999999", "tickets": "1"}
+        ),
+    }
+
+
 def audit_rows(app: Flask, tenant: TenantFixture) -> list[AuditEntry]:
     with app.app_context(), db.tenant_session(tenant.id) as s:
         rows = list(s.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
@@ -768,6 +855,7 @@ def test_it_writes_exactly_one_audit_row_for_every_outcome_of_every_verb(
             **cases(acme, make_user, app, connectwise, port),
             **detection_cases(acme, make_user, app, sentinelone),
             **licensing_cases(acme, make_user, app, pax8_sim),
+            **portal_cases(acme, make_user, app, connectwise),
         }
         _every_outcome_of_every_verb(app, acme, table)
 

@@ -37,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
         requests_meta,
         tenancy,
     )
+    from vectis.portal import app as portal  # noqa: PLC0415
     from vectis.views import register_blueprints, webhooks  # noqa: PLC0415
 
     settings = settings or config_module.load()
@@ -64,9 +65,6 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     )
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
 
-    if settings.proxy_hops:
-        # Sign-in limits are per client address: behind a proxy, the address is the one the proxy saw.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
     crypto.install_keyring(crypto.Keyring(settings.encryption_keys))
     db.init_app(app, settings)
     queues.init_app(app, settings.redis_url)
@@ -87,6 +85,11 @@ def create_app(overrides: dict[str, Any] | None = None, *, settings: Settings | 
     csrf.exempt(webhooks.bp)  # vendors sign their callbacks; there is no browser session to forge
     for blueprint in api_blueprints:
         csrf.exempt(blueprint)  # a bearer token, never a cookie: there is no browser session to forge
+    portal.mount(app, settings)  # portal.<slug>.<base domain>: an app of its own, chosen by host
+    if settings.proxy_hops:
+        # Sign-in limits are per client address: behind a proxy, the address is the one the proxy saw. Outside the
+        # portal's dispatcher, so both apps see it.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
     # Everything made so far (modules, the app, SQLAlchemy's metadata, compiled templates' parents) lives as
     # long as the process: kept out of the collector's full passes, which otherwise walked all of it every
     # few requests and tripled a busy page's p95 (hub page 38 -> 110 ms; bench/hub.py).

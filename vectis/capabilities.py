@@ -14,6 +14,7 @@ from vectis.ingest import matching_verbs
 from vectis.ingest import verbs as ingest
 from vectis.licensing import verbs as licensing
 from vectis.m365 import writer as m365
+from vectis.portal_access import verbs as portal
 from vectis.query import verbs as queries
 from vectis.retention import verbs as retention
 from vectis.rules import verbs as rules
@@ -25,6 +26,7 @@ VERB_MODULES = (
     customers,
     notes,
     identity,
+    portal,
     self_service,
     tokens,
     ingest,

@@ -136,6 +136,9 @@ class Verb:
     secret_fields: ClassVar[frozenset[str]] = frozenset()
 
     def permitted(self, actor: Actor, target: Target) -> bool:
+        # A portal user's role names ("admin") are not an operator's: only verbs that say so accept them.
+        if actor.type == "portal_user":
+            return False
         return actor.role is not None and (actor.role == Role.ADMIN.value or Role(actor.role) in self.roles)
 
     def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:

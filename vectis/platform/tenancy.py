@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, abort, current_app, g, request
@@ -75,7 +76,8 @@ def _template_context() -> dict[str, CurrentTenant | None]:
     return {"tenant": g.get("tenant")}
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, resolve: Callable[[], None] | None = None) -> None:
+    """``resolve`` binds ``g.tenant`` from the request (the portal reads its host differently)."""
     app.extensions[_CACHE] = {}  # per app: two apps in one process (tests) may use two databases
-    app.before_request(resolve_tenant)
+    app.before_request(resolve or resolve_tenant)
     app.context_processor(_template_context)

@@ -1,0 +1,251 @@
+"""The customer portal: its own host, session and sign-in; what a portal user sees (their customer, their sites)
+and does (comment, resolve, open tickets: written to the ConnectWise simulator over real HTTP and audited with
+surface portal); branding checks. Two workspaces, each synced from its own simulator."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from tests.conftest import TenantFixture, client_for, csrf_token, login, pid
+from tests.portal_world import PASSWORD, World, portal_client, portal_login, portal_user, world
+from vectis.models import AuditEntry, Ticket, TicketBoard, TicketNote
+from vectis.platform import db
+
+
+@pytest.fixture(scope="module")
+def alpha(app: Flask) -> Iterator[World]:
+    yield from world(app)
+
+
+@pytest.fixture(scope="module")
+def beta(app: Flask) -> Iterator[World]:
+    yield from world(app)
+
+
+def a_ticket(app: Flask, where: World, customer: int, *, closed: bool = False) -> Ticket:
+    with app.app_context(), db.tenant_session(where.tenant.id) as s:
+        ticket = s.scalar(
+            select(Ticket)
+            .where(Ticket.customer_id == customer, Ticket.closed.is_(closed), Ticket.board_id.is_not(None))
+            .order_by(Ticket.id)
+            .limit(1)
+        )
+        assert ticket is not None
+        s.expunge(ticket)
+        return ticket
+
+
+def audit_rows(app: Flask, where: World, action: str) -> list[AuditEntry]:
+    with app.app_context(), db.tenant_session(where.tenant.id) as s:
+        rows = list(s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)))
+        for row in rows:
+            s.expunge(row)
+        return rows
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", html)
+
+
+# --- host, session, sign-in -------------------------------------------------------------------------------------
+
+
+def test_it_signs_a_portal_user_in_on_the_portal_host_with_its_own_strict_cookie(app: Flask, alpha: World) -> None:
+    user = portal_user(app, alpha)
+    client = portal_client(app, alpha.portal_host)
+    assert client.get("/tickets").status_code == 302  # login always required
+    response = client.post(
+        "/signin", data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(client, "/signin")}
+    )
+    assert response.status_code == 302
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("vectis_portal="))
+    assert "SameSite=Strict" in cookie and "HttpOnly" in cookie and "Domain" not in cookie
+    assert client.get("/tickets").status_code == 200
+    assert [r.result for r in audit_rows(app, alpha, "portal.sign_in") if r.actor_id == str(user.id)] == ["ok"]
+
+
+def test_it_refuses_a_wrong_password_in_words(app: Flask, alpha: World) -> None:
+    user = portal_user(app, alpha)
+    client = portal_client(app, alpha.portal_host)
+    response = client.post(
+        "/signin", data={"email": user.email, "password": "nope-nope-nope", "csrf_token": csrf_token(client, "/signin")}
+    )
+    assert response.status_code == 401
+    assert "That email and password do not match a portal account here." in response.get_data(as_text=True)
+
+
+def test_a_portal_session_from_one_workspace_is_refused_at_another(app: Flask, alpha: World, beta: World) -> None:
+    client = portal_login(app, alpha, portal_user(app, alpha))
+    session_id = client.get_cookie("vectis_portal", domain=alpha.portal_host)
+    assert session_id is not None
+    elsewhere = portal_client(app, beta.portal_host)
+    elsewhere.set_cookie("vectis_portal", session_id.value, domain=beta.portal_host)
+    response = elsewhere.get("/tickets")
+    assert response.status_code == 302 and "/signin" in response.headers["Location"]
+
+
+def test_an_operator_session_means_nothing_on_the_portal_and_the_reverse(
+    app: Flask, acme: TenantFixture, alpha: World
+) -> None:
+    operator = login(app, acme)
+    operator_cookie = operator.get_cookie("vectis_session", domain=acme.host)
+    assert operator_cookie is not None
+    portal = portal_client(app, "portal.acme.localhost")
+    portal.set_cookie("vectis_session", operator_cookie.value, domain="portal.acme.localhost")
+    portal.set_cookie("vectis_portal", operator_cookie.value, domain="portal.acme.localhost")
+    assert portal.get("/tickets").status_code == 302
+
+    portal_session = portal_login(app, alpha, portal_user(app, alpha)).get_cookie(
+        "vectis_portal", domain=alpha.portal_host
+    )
+    assert portal_session is not None
+    stranger = client_for(app, alpha.tenant.host)
+    stranger.set_cookie("vectis_session", portal_session.value, domain=alpha.tenant.host)
+    assert stranger.get("/customers").status_code == 302  # to the operators' sign-in
+
+
+def test_an_unknown_portal_host_is_a_404_in_words(app: Flask) -> None:
+    response = portal_client(app, "portal.nosuchmsp.localhost").get("/signin")
+    assert response.status_code == 404
+    assert "There is no support portal at this address" in response.get_data(as_text=True)
+
+
+# --- what a portal user sees -------------------------------------------------------------------------------------
+
+
+def test_a_parent_customer_user_sees_a_rollup_with_per_site_counts_and_drills_into_a_site(
+    app: Flask, alpha: World
+) -> None:
+    client = portal_login(app, alpha, portal_user(app, alpha, "viewer"))
+    html = text_of(client.get("/tickets").get_data(as_text=True))
+    assert 'data-testid="rollup"' in html
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        site = alpha.sites[0]
+        open_here = len(s.scalars(select(Ticket.id).where(Ticket.customer_id == site, Ticket.closed.is_(False))).all())
+    site_pid = pid(app, "customer", site)
+    assert f"site={site_pid}" in html and f"<b>{open_here}</b> open" in html
+    drilled = text_of(client.get(f"/tickets?site={site_pid}").get_data(as_text=True))
+    other = a_ticket(app, alpha, alpha.sites[1])
+    assert f"#{other.external_id}<" not in drilled
+    assert client.get(f"/tickets?site={pid(app, 'customer', 999_999_999)}").status_code == 404
+
+
+def test_a_site_limited_viewer_gets_404_on_another_sites_ticket(app: Flask, alpha: World) -> None:
+    here, there = alpha.sites
+    client = portal_login(app, alpha, portal_user(app, alpha, "viewer", sites=[here]))
+    mine, theirs = a_ticket(app, alpha, here), a_ticket(app, alpha, there)
+    assert client.get(f"/tickets/{pid(app, 'ticket', mine.id)}").status_code == 200
+    assert client.get(f"/tickets/{pid(app, 'ticket', theirs.id)}").status_code == 404
+    parents = a_ticket(app, alpha, alpha.parent)
+    assert client.get(f"/tickets/{pid(app, 'ticket', parents.id)}").status_code == 404
+    listing = client.get("/tickets").get_data(as_text=True)
+    assert f"#{theirs.external_id}<" not in listing
+    response = client.post(
+        f"/tickets/{pid(app, 'ticket', theirs.id)}/comment",
+        data={"text": "hello", "csrf_token": csrf_token(client, "/tickets")},
+    )
+    assert response.status_code == 404
+
+
+def test_another_workspaces_ticket_is_a_404(app: Flask, alpha: World, beta: World) -> None:
+    client = portal_login(app, alpha, portal_user(app, alpha))
+    elsewhere = a_ticket(app, beta, beta.parent)
+    assert client.get(f"/tickets/{pid(app, 'ticket', elsewhere.id)}").status_code == 404
+
+
+def test_internal_notes_never_appear_on_the_portal(app: Flask, alpha: World) -> None:
+    ticket = a_ticket(app, alpha, alpha.parent)
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        s.add(
+            TicketNote(
+                tenant_id=alpha.tenant.id, ticket_id=ticket.id, external_id="internal-only-1",
+                body="INTERNAL: customer is on the naughty list", internal=True, written_at=ticket.opened_at,
+            )
+        )  # fmt: skip
+    client = portal_login(app, alpha, portal_user(app, alpha))
+    html = client.get(f"/tickets/{pid(app, 'ticket', ticket.id)}").get_data(as_text=True)
+    assert "naughty list" not in html
+
+
+# --- what a portal user does -------------------------------------------------------------------------------------
+
+
+def test_a_viewer_cannot_comment_no_button_and_the_post_is_refused(app: Flask, alpha: World) -> None:
+    client = portal_login(app, alpha, portal_user(app, alpha, "viewer"))
+    ticket = a_ticket(app, alpha, alpha.parent)
+    page = f"/tickets/{pid(app, 'ticket', ticket.id)}"
+    html = client.get(page).get_data(as_text=True)
+    assert 'data-testid="send-comment"' not in html and 'data-testid="resolve"' not in html
+    notes = len(alpha.state.notes.get(int(ticket.external_id), []))
+    response = client.post(f"{page}/comment", data={"text": "let me in", "csrf_token": csrf_token(client, page)})
+    assert response.status_code == 403
+    assert "can read tickets but not comment" in response.get_data(as_text=True)
+    assert len(alpha.state.notes.get(int(ticket.external_id), [])) == notes
+    assert client.get("/tickets/new").status_code == 403
+
+
+def test_a_portal_comment_reaches_the_psa_and_the_audit_log_with_surface_portal(app: Flask, alpha: World) -> None:
+    user = portal_user(app, alpha, "member")
+    client = portal_login(app, alpha, user)
+    ticket = a_ticket(app, alpha, alpha.sites[0])
+    page = f"/tickets/{pid(app, 'ticket', ticket.id)}"
+    response = client.post(
+        f"{page}/comment", data={"text": "The printer works again, thanks!", "csrf_token": csrf_token(client, page)}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    notes = alpha.state.notes[int(ticket.external_id)]
+    sent = notes[-1]
+    assert sent["text"].startswith("The printer works again, thanks!\n\n— Pat Member")
+    assert sent["detailDescriptionFlag"] is True and sent["internalAnalysisFlag"] is False
+    row = audit_rows(app, alpha, "portal.ticket_comment")[-1]
+    assert (row.surface, row.result, row.actor_type, row.actor_id) == ("portal", "ok", "portal_user", str(user.id))
+    assert "The printer works again" in text_of(client.get(page).get_data(as_text=True))
+
+
+def test_a_member_marks_a_ticket_resolved_at_the_psa(app: Flask, alpha: World) -> None:
+    client = portal_login(app, alpha, portal_user(app, alpha, "member"))
+    ticket = a_ticket(app, alpha, alpha.parent)
+    page = f"/tickets/{pid(app, 'ticket', ticket.id)}"
+    response = client.post(f"{page}/resolve", data={"csrf_token": csrf_token(client, page)})
+    assert response.status_code == 302
+    sent = alpha.state.tickets[int(ticket.external_id)]
+    assert alpha.state.statuses[sent.status_id]["name"] == "Resolved" and sent.closed
+    html = text_of(client.get(page).get_data(as_text=True))
+    assert 'data-testid="ticket-status">Resolved<' in html
+    assert audit_rows(app, alpha, "portal.ticket_resolve")[-1].surface == "portal"
+
+
+def test_a_new_portal_ticket_lands_on_the_customers_board_at_the_psa_and_in_the_audit_log(
+    app: Flask, alpha: World
+) -> None:
+    user = portal_user(app, alpha, "admin")
+    client = portal_login(app, alpha, user)
+    before = set(alpha.state.tickets)
+    response = client.post(
+        "/tickets/new",
+        data={
+            "summary": "Scanner on floor 2 is jammed",
+            "description": "Paper stuck since this morning.",
+            "site": str(alpha.sites[1]),
+            "csrf_token": csrf_token(client, "/tickets/new"),
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    (created,) = set(alpha.state.tickets) - before
+    ticket = alpha.state.tickets[created]
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        board = s.get(TicketBoard, alpha.board)
+        stored = s.scalar(select(Ticket).where(Ticket.external_id == str(created)))
+        assert board is not None and stored is not None
+        assert stored.customer_id == alpha.sites[1]
+        board_external, stored_id = board.external_id, stored.id
+    assert str(ticket.board_id) == board_external
+    assert ticket.summary == "Scanner on floor 2 is jammed"
+    row = audit_rows(app, alpha, "portal.ticket_create")[-1]
+    assert (row.surface, row.result, row.actor_id) == ("portal", "ok", str(user.id))
+    assert response.headers["Location"].endswith(f"/tickets/{pid(app, 'ticket', stored_id)}")

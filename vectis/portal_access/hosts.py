@@ -1,0 +1,33 @@
+"""Where a workspace's portal lives: ``portal.<slug>.<base domain>``, beside the operators' ``<slug>.<base domain>``."""
+
+from __future__ import annotations
+
+from flask import current_app, has_request_context, request
+
+PREFIX = "portal."
+
+
+def portal_slug(host: str, base_domain: str) -> str | None:
+    """``portal.acme.localhost:5000`` -> ``acme`` when the base domain is ``localhost``; None for any other host."""
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    hostname = hostname.strip().lower().rstrip(".")
+    suffix = "." + base_domain.split(":", 1)[0]
+    if not hostname.startswith(PREFIX) or not hostname.endswith(suffix):
+        return None
+    label = hostname[len(PREFIX) : -len(suffix)]
+    if not label or "." in label:
+        return None
+    return label
+
+
+def portal_url(slug: str, path: str = "/", *, scheme: str | None = None, port: int | None = None) -> str:
+    """An absolute link into ``slug``'s portal. In a request, its scheme and port are the request's (the operator
+    who invites someone is on the same server); outside one (the demo's launcher) they are given."""
+    base = current_app.config["VECTIS_BASE_DOMAIN"].split(":", 1)[0]
+    if has_request_context():
+        scheme = scheme or request.scheme
+        host = request.host
+        if port is None and not host.endswith("]") and ":" in host:
+            port = int(host.rsplit(":", 1)[1])
+    netloc = f"{PREFIX}{slug}.{base}" + (f":{port}" if port else "")
+    return f"{scheme or 'https'}://{netloc}{path}"

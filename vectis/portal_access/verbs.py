@@ -1,0 +1,583 @@
+"""What the portal changes, each through ``vectis.actions`` (surface ``portal``, the same audit log as operators):
+a portal user's comment, "mark resolved" and new ticket, written back to the customer's PSA through the same
+``WritesTickets`` capability the operators' replies use; inviting portal users (operators from the hub, a portal
+Admin for their own customer); and the admin's branding and portal settings.
+
+A portal user is an actor of their own type (``portal_user``): operator verbs refuse them (``Verb.permitted``), and
+these verbs check the ticket or customer against the user's scope again, whatever the page already checked."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import func, select
+
+from vectis.actions.base import ActionFailed, Actor, Applied, Context, RateLimit, Sending, Target, Verb
+from vectis.actions.registry import register
+from vectis.actions.vendor import connection_rate, connector_for, vendor_refused, write_once
+from vectis.branding import contrast
+from vectis.branding.logo import LogoRefused
+from vectis.branding.logo import accept as accept_logo
+from vectis.connectors.capabilities import NewTicket, WritesTickets
+from vectis.models import (
+    Connection,
+    Contact,
+    Customer,
+    CustomerLink,
+    PortalBranding,
+    PortalRole,
+    PortalSettings,
+    PortalUser,
+    PortalUserSite,
+    Role,
+    Tenant,
+    Ticket,
+    TicketBoard,
+)
+from vectis.platform import mail as outbox
+from vectis.platform import params
+from vectis.platform.http import ConnectorError
+from vectis.portal_access import settings as portal_settings
+from vectis.portal_access import tickets as portal_tickets
+from vectis.portal_access import users
+from vectis.portal_access.hosts import portal_url
+from vectis.portal_access.scope import Scope, scope_of, sites_of
+from vectis.tickets.writer import store_ticket
+
+DOING = "write tickets back to"
+MAX_TEXT = 10_000
+ACTING = frozenset({PortalRole.ADMIN, PortalRole.MEMBER})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _int(value: Any) -> int:
+    return params.integer(value) or 0
+
+
+class PortalVerb(Verb):
+    """A verb only a portal user of one of ``portal_roles`` performs."""
+
+    portal_roles: ClassVar[frozenset[PortalRole]] = ACTING
+
+    def permitted(self, actor: Actor, target: Target) -> bool:
+        return actor.type == "portal_user" and actor.role in {role.value for role in self.portal_roles}
+
+
+def _portal_user(ctx: Context) -> PortalUser:
+    user = ctx.session.get(PortalUser, _int(ctx.actor.id)) if ctx.actor.type == "portal_user" else None
+    if user is None or not user.is_active:
+        raise ActionFailed("Your portal account is no longer active. Ask your IT provider.")
+    return user
+
+
+def _scope(ctx: Context) -> tuple[PortalUser, Scope]:
+    user = _portal_user(ctx)
+    if ctx.session.get(Customer, user.customer_id) is None:
+        raise ActionFailed("Your portal account is no longer active. Ask your IT provider.")
+    return user, scope_of(ctx.session, user)
+
+
+def _signature(user: PortalUser, scope: Scope) -> str:
+    return f"— {user.name}, {scope.customer_name} (via the customer portal)"
+
+
+def _ticket(ctx: Context, target: Target) -> tuple[PortalUser, Scope, Ticket, Connection]:
+    user, scope = _scope(ctx)
+    ticket = ctx.session.get(Ticket, _int(target.id))
+    if ticket is None or not scope.allows(ticket.customer_id):
+        raise ActionFailed("That ticket is not one of yours.")
+    connection = ctx.session.get(Connection, ticket.connection_id)
+    if connection is None:
+        raise ActionFailed("This ticket can no longer be changed from the portal. Contact your IT provider.")
+    return user, scope, ticket, connection
+
+
+def _refresh(ctx: Context, psa: WritesTickets, connection: Connection, external_id: str) -> Ticket | None:
+    """The ticket read back from the PSA and stored, so the portal shows what the PSA has (None: not readable now;
+    the next sync brings it)."""
+    try:
+        record = psa.get_ticket(external_id)
+    except ConnectorError:
+        return None
+    if record is None:
+        return None
+    try:
+        with ctx.session.begin_nested():
+            return store_ticket(ctx.session, connection, record)
+    except LookupError:
+        return None
+
+
+class PortalTicketVerb(PortalVerb):
+    target_type = "ticket"
+
+    def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
+        ticket = ctx.session.get(Ticket, _int(target.id))
+        connection = ctx.session.get(Connection, ticket.connection_id) if ticket else None
+        return connection_rate(ctx, connection) if connection is not None else None
+
+
+def _comment_text(payload: dict[str, Any]) -> str:
+    text = str(payload.get("text") or "").strip()
+    if not text:
+        raise ActionFailed("Write your comment first.")
+    if len(text) > MAX_TEXT:
+        raise ActionFailed(f"Keep a comment under {MAX_TEXT:,} characters.")
+    return text
+
+
+@register
+class CommentOnTicket(PortalTicketVerb):
+    """A public reply on the ticket at the PSA, signed with the portal user's name (a PSA has no member for them)."""
+
+    name = "portal.ticket_comment"
+    label = "Comment on a ticket from the portal"
+    repeatable = False
+
+    def _signed(self, ctx: Context, target: Target, payload: dict[str, Any]) -> tuple[Ticket, Connection, str]:
+        user, scope, ticket, connection = _ticket(ctx, target)
+        return ticket, connection, f"{_comment_text(payload)}\n\n{_signature(user, scope)}"
+
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
+        ticket, connection, signed = self._signed(ctx, target, payload)
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            return [Sending(psa.noun, psa.note_request(ticket.external_id, signed, internal=False))]
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        ticket, connection, signed = self._signed(ctx, target, payload)
+        external = ticket.external_id
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            since = _now()
+            try:
+                write_once(
+                    lambda: psa.add_note(external, signed, internal=False),
+                    lambda: psa.find_note(external, signed, internal=False, since=since) or None,
+                    vendor=psa.noun,
+                    what="your comment",
+                )
+            except ConnectorError as exc:
+                raise vendor_refused(psa.noun, exc) from None
+            _refresh(ctx, psa, connection, external)
+        return Applied(
+            f"Your comment was added to ticket #{external}.",
+            response={"vendor": {"note": {"internal": False}}, "ticket": external},
+        )
+
+    def confirm(self, ctx: Context, target: Target, payload: dict[str, Any], since: datetime) -> Applied | None:
+        ticket, connection, signed = self._signed(ctx, target, payload)
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            try:
+                if not psa.find_note(ticket.external_id, signed, internal=False, since=since):
+                    return None
+            except ConnectorError:
+                return None
+            _refresh(ctx, psa, connection, ticket.external_id)
+        return Applied(f"Your comment is on ticket #{ticket.external_id}.", response={"ticket": ticket.external_id})
+
+
+@register
+class ResolveTicket(PortalTicketVerb):
+    """Mark resolved: the ticket moves to its board's resolved status at the PSA (setting a status twice is one
+    change, so it may be repeated)."""
+
+    name = "portal.ticket_resolve"
+    label = "Mark a ticket resolved from the portal"
+
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        ticket = ctx.session.get(Ticket, _int(target.id))
+        return f"Ticket #{ticket.external_id} is already {ticket.status_name}." if ticket and ticket.closed else None
+
+    def _status(self, ctx: Context, target: Target) -> tuple[Ticket, Connection, str, str]:
+        _, _, ticket, connection = _ticket(ctx, target)
+        status = portal_tickets.resolved_status(ctx.session, ticket)
+        if status is None:
+            raise ActionFailed(
+                f"Ticket #{ticket.external_id} cannot be resolved from the portal. Reply asking your IT provider to "
+                "close it."
+            )
+        return ticket, connection, status.external_id, status.name
+
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
+        ticket, connection, status, _ = self._status(ctx, target)
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            return [Sending(psa.noun, psa.status_request(ticket.external_id, status))]
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        ticket, connection, status, status_name = self._status(ctx, target)
+        before = ticket.status_name
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            try:
+                psa.set_status(ticket.external_id, status)
+            except ConnectorError as exc:
+                raise vendor_refused(psa.noun, exc) from None
+            read = _refresh(ctx, psa, connection, ticket.external_id)
+        after = read.status_name if read else status_name
+        return Applied(f"Ticket #{ticket.external_id} is marked {after}.", response={"before": before, "after": after})
+
+
+def _link(ctx: Context, connection_id: int, customer: Customer) -> str | None:
+    """The customer's account at the PSA; a site without one of its own is filed under its parent's."""
+    found = ctx.session.scalar(
+        select(CustomerLink.external_id).where(
+            CustomerLink.connection_id == connection_id, CustomerLink.customer_id == customer.id
+        )
+    )
+    if found is None and customer.parent_id is not None:
+        parent = ctx.session.get(Customer, customer.parent_id)
+        return _link(ctx, connection_id, parent) if parent is not None else None
+    return found
+
+
+def _contact(ctx: Context, connection_id: int, user: PortalUser, scope: Scope) -> str | None:
+    """The PSA contact with the portal user's email among the customer's, if the PSA has one."""
+    return ctx.session.scalar(
+        select(Contact.external_id)
+        .where(
+            Contact.connection_id == connection_id,
+            func.lower(Contact.email) == user.email,
+            Contact.customer_id.in_([scope.customer_id, *scope.customer_ids]),
+            Contact.inactive.is_(False),
+        )
+        .order_by(Contact.id)
+        .limit(1)
+    )
+
+
+def _opening(ctx: Context, target: Target, payload: dict[str, Any]) -> tuple[Connection, NewTicket, Scope]:
+    user, scope = _scope(ctx)
+    customer_id = _int(target.id)
+    if not scope.allows(customer_id):
+        raise ActionFailed("Choose one of your sites for the ticket.")
+    customer = ctx.session.get(Customer, customer_id)
+    if customer is None:
+        raise ActionFailed("Choose one of your sites for the ticket.")
+    summary = " ".join(str(payload.get("summary") or "").split())
+    if not summary:
+        raise ActionFailed("Give the ticket a short summary of the problem.")
+    if len(summary) > 100:
+        raise ActionFailed("Keep the summary under 100 characters; put the details in the description.")
+    description = str(payload.get("description") or "").strip()
+    if len(description) > MAX_TEXT:
+        raise ActionFailed(f"Keep the description under {MAX_TEXT:,} characters.")
+    board = portal_settings.board_for(ctx.session, scope.customer_id) or portal_settings.board_for(
+        ctx.session, customer_id
+    )
+    if board is None or ctx.session.get(TicketBoard, board.id) is None:
+        raise ActionFailed("New tickets cannot be opened here yet. Contact your IT provider directly.")
+    connection = ctx.session.get(Connection, board.connection_id)
+    company = _link(ctx, board.connection_id, customer)
+    if connection is None or company is None:
+        raise ActionFailed("New tickets cannot be opened here yet. Contact your IT provider directly.")
+    signed = f"{description or summary}\n\n— {user.name} <{user.email}>, {customer.name} (via the customer portal)"
+    contact = _contact(ctx, board.connection_id, user, scope)
+    return connection, NewTicket(company, board.external_id, summary, None, contact, signed), scope
+
+
+@register
+class OpenTicket(PortalVerb):
+    """A new ticket at the PSA on the board chosen for the customer, for the portal user's PSA contact when the
+    PSA has one with their email (otherwise their name and email are in the description)."""
+
+    name = "portal.ticket_create"
+    label = "Open a ticket from the portal"
+    target_type = "customer"
+    repeatable = False
+
+    def rate_limit(self, ctx: Context, target: Target, payload: dict[str, Any]) -> RateLimit | None:
+        try:
+            connection, _, _ = _opening(ctx, target, payload)
+        except ActionFailed:
+            return None  # apply says why
+        return connection_rate(ctx, connection)
+
+    def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
+        connection, new, _ = _opening(ctx, target, payload)
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            return [Sending(psa.noun, psa.create_request(new))]
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        connection, new, _ = _opening(ctx, target, payload)
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            since = _now()
+            try:
+                created = write_once(
+                    lambda: psa.create_ticket(new),
+                    lambda: psa.find_ticket(new, since=since),
+                    vendor=psa.noun,
+                    what="the new ticket",
+                )
+            except ConnectorError as exc:
+                raise vendor_refused(psa.noun, exc) from None
+            stored = _refresh(ctx, psa, connection, created)
+        return Applied(
+            f"Ticket #{created} is open: {new.summary}.",
+            response={"vendor": {"id": created}, "ticket_id": stored.id if stored else None, "contact": new.contact},
+        )
+
+    def confirm(self, ctx: Context, target: Target, payload: dict[str, Any], since: datetime) -> Applied | None:
+        connection, new, _ = _opening(ctx, target, payload)
+        with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            try:
+                created = psa.find_ticket(new, since=since)
+            except ConnectorError:
+                return None
+            if created is None:
+                return None
+            stored = _refresh(ctx, psa, connection, created)
+        return Applied(
+            f"Ticket #{created} is open: {new.summary}.",
+            response={"vendor": {"id": created}, "ticket_id": stored.id if stored else None},
+        )
+
+
+# --- portal users ------------------------------------------------------------------------------------------------
+
+OPERATORS = frozenset({Role.ADMIN.value, Role.TECHNICIAN.value})
+ROLE_WORDS = "Choose a role: Admin, Member or Viewer."
+
+
+def _site_ids(payload: dict[str, Any]) -> list[int]:
+    given = payload.get("site_ids") or []
+    if isinstance(given, str | int):
+        given = [given]
+    return sorted({_int(value) for value in given if _int(value)})
+
+
+@register
+class InvitePortalUser(Verb):
+    """A new portal user at a customer, with a one-time setup link (mailed, and shown to whoever invited them).
+    Operators invite from the hub; a portal Admin invites people of their own customer, within their own sites."""
+
+    name = "portal_user.invite"
+    label = "Invite a portal user"
+    target_type = "customer"
+    reaches_vendor = False
+    repeatable = False
+
+    def permitted(self, actor: Actor, target: Target) -> bool:
+        if actor.type == "portal_user":
+            return actor.role == PortalRole.ADMIN.value
+        return actor.role in OPERATORS
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        customer = ctx.session.get(Customer, _int(target.id))
+        if customer is None:
+            raise ActionFailed("That customer no longer exists.")
+        inviter: Scope | None = None
+        if ctx.actor.type == "portal_user":
+            _, inviter = _scope(ctx)
+            if inviter.customer_id != customer.id:
+                raise ActionFailed("You can invite people of your own organisation only.")
+        name = " ".join(str(payload.get("name") or "").split())
+        email = str(payload.get("email") or "").strip().lower()
+        role = str(payload.get("role") or "")
+        if not name:
+            raise ActionFailed("Enter the person's name.")
+        if "@" not in email or len(email) > 320 or any(ch.isspace() for ch in email):
+            raise ActionFailed("Enter the email address the invitation should go to.")
+        if role not in {r.value for r in PortalRole}:
+            raise ActionFailed(ROLE_WORDS)
+        sites = {site.id: site for site in sites_of(ctx.session, customer.id)}
+        chosen = _site_ids(payload)
+        if any(site_id not in sites for site_id in chosen):
+            raise ActionFailed(f"Choose sites of {customer.name} only.")
+        if inviter is not None and inviter.limited:
+            mine = {site.id for site in inviter.sites}
+            if not chosen or not set(chosen) <= mine:
+                raise ActionFailed("Choose one or more of your own sites for the person you invite.")
+        if users.by_email(ctx.session, email) is not None:
+            raise ActionFailed(f"{email} already has a portal account with this provider.")
+        user = PortalUser(
+            tenant_id=ctx.tenant_id,
+            customer_id=customer.id,
+            name=name[:200],
+            email=email,
+            role=role,
+            invited_by=ctx.actor.label,
+        )
+        token = users.new_setup_token(user)
+        ctx.session.add(user)
+        ctx.session.flush()
+        for site_id in chosen:
+            ctx.session.add(PortalUserSite(tenant_id=ctx.tenant_id, portal_user_id=user.id, customer_id=site_id))
+        slug = ctx.session.scalar(select(Tenant.slug).where(Tenant.id == ctx.tenant_id))
+        link = portal_url(str(slug), f"/setup/{token}")
+        company = _company_name(ctx)
+        where = f" for {', '.join(sites[s].name for s in chosen)}" if chosen else ""
+        mail = outbox.queue_mail(
+            ctx,
+            to=email,
+            subject=f"Your {company} support portal account",
+            body=(
+                f"Hello {name},\n\n{company} has set up a support portal account for you at {customer.name}{where} "
+                f"({PortalRole(role).label}).\nChoose your password here (the link works once, for "
+                f"{int(users.SETUP_LIFETIME.total_seconds() // 3600)} hours):\n\n{link}\n"
+            ),
+        )
+        return Applied(
+            f"Invited {email} to the portal. The setup link was mailed; you can also copy it below.",
+            response={
+                "portal_user_id": user.id,
+                "role": role,
+                "site_ids": chosen,
+                "mail_id": mail.id,
+                "expires_at": user.setup_expires_at.isoformat() if user.setup_expires_at else None,
+            },
+            private={"link": link, "portal_user_id": user.id},
+        )
+
+
+def _company_name(ctx: Context) -> str:
+    branded = ctx.session.scalar(select(PortalBranding.company_name))
+    if branded:
+        return str(branded)
+    return str(ctx.session.scalar(select(Tenant.name).where(Tenant.id == ctx.tenant_id)) or "Your IT provider")
+
+
+@register
+class DeactivatePortalUser(Verb):
+    """Turn a portal account off: its sessions end at once (their version no longer matches)."""
+
+    name = "portal_user.deactivate"
+    label = "Deactivate a portal user"
+    target_type = "portal_user"
+    reaches_vendor = False
+
+    def permitted(self, actor: Actor, target: Target) -> bool:
+        return actor.type != "portal_user" and actor.role in OPERATORS
+
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        user = ctx.session.get(PortalUser, _int(target.id))
+        return f"{user.email} is already deactivated." if user is not None and not user.is_active else None
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        user = ctx.session.get(PortalUser, _int(target.id))
+        if user is None:
+            raise ActionFailed("That portal user no longer exists.")
+        user.is_active = False
+        user.session_version += 1
+        user.setup_token_hash = None
+        return Applied(f"{user.email} can no longer sign in to the portal.", response={"portal_user_id": user.id})
+
+
+# --- admin: branding and settings --------------------------------------------------------------------------------
+
+
+class AdminVerb(Verb):
+    reaches_vendor = False
+
+    def permitted(self, actor: Actor, target: Target) -> bool:
+        return actor.type != "portal_user" and actor.role == Role.ADMIN.value
+
+
+def accent_problem(accent: str) -> str | None:
+    """Why ``accent`` cannot be the portal's accent, with the contrast ratio; None when it can."""
+    colour = contrast.normalised(accent)
+    if colour is None:
+        return "Enter the accent colour as a hex code, like #1f6feb."
+    verdict = contrast.judge(colour)
+    if not verdict.passes:
+        return (
+            f"Text on {colour} has a contrast ratio of {verdict.shown}; WCAG AA needs at least 4.5:1. "
+            "Choose a darker (or much lighter) accent."
+        )
+    return None
+
+
+@register
+class SaveBranding(AdminVerb):
+    name = "portal.branding"
+    label = "Change the portal's branding"
+    target_type = "tenant"
+
+    def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
+        clean = dict(payload)
+        if clean.get("logo_content"):
+            clean["logo_content"] = f"<{len(str(clean['logo_content'])) * 3 // 4} bytes, not kept here>"
+        return clean
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        company = " ".join(str(payload.get("company_name") or "").split())
+        if not company:
+            raise ActionFailed("Enter the company name your customers know you by.")
+        if len(company) > 200:
+            raise ActionFailed("Keep the company name under 200 characters.")
+        if (problem := accent_problem(str(payload.get("accent") or ""))) is not None:
+            raise ActionFailed(problem)
+        accent = contrast.normalised(str(payload["accent"])) or ""
+        branding = ctx.session.scalar(select(PortalBranding))
+        if branding is None:
+            branding = PortalBranding(tenant_id=ctx.tenant_id, company_name=company, accent=accent)
+            ctx.session.add(branding)
+        branding.company_name, branding.accent, branding.updated_at = company, accent, _now()
+        removed: tuple[str, ...] = ()
+        logo = "unchanged"
+        if payload.get("logo_content"):
+            try:
+                content = base64.b64decode(str(payload["logo_content"]), validate=True)
+            except (binascii.Error, ValueError):
+                raise ActionFailed("The logo could not be read. Choose the file again.") from None
+            try:
+                accepted = accept_logo(str(payload.get("logo_name") or ""), content)
+            except LogoRefused as refused:
+                raise ActionFailed(refused.message) from None
+            branding.logo, branding.logo_content_type, removed = (
+                accepted.content,
+                accepted.content_type,
+                accepted.removed,
+            )
+            logo = accepted.content_type
+        elif payload.get("remove_logo"):
+            branding.logo = branding.logo_content_type = None
+            logo = "removed"
+        ctx.session.flush()
+        said = f"The portal now shows {company} in {accent}."
+        if removed:
+            said += f" The logo was cleaned of what a logo must not carry: {', '.join(dict.fromkeys(removed))}."
+        return Applied(said, response={"company_name": company, "accent": accent, "logo": logo, "removed": removed})
+
+
+@register
+class SavePortalSettings(AdminVerb):
+    """The surfaces a customer's portal shows (or the workspace's, with no customer) and where new tickets go."""
+
+    name = "portal.settings"
+    label = "Change portal settings"
+    target_type = "tenant"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        customer_id = _int(payload.get("customer_id")) or None
+        customer = ctx.session.get(Customer, customer_id) if customer_id else None
+        if customer_id and customer is None:
+            raise ActionFailed("That customer no longer exists.")
+        board_id = _int(payload.get("board_id")) or None
+        if board_id is not None and (customer is None or ctx.session.get(TicketBoard, board_id) is None):
+            raise ActionFailed("Choose one of your PSA's boards for this customer's tickets.")
+        row = (
+            portal_settings.customer_row(ctx.session, customer.id)
+            if customer
+            else portal_settings.workspace_row(ctx.session)
+        )
+        if row is None:
+            row = PortalSettings(tenant_id=ctx.tenant_id, customer_id=customer.id if customer else None)
+            ctx.session.add(row)
+        switches = {surface: bool(payload.get(surface)) for surface in portal_settings.SURFACES}
+        row.tickets, row.assets, row.backups = switches["tickets"], switches["assets"], switches["backups"]
+        if customer is not None:
+            row.board_id = board_id
+        row.updated_at = _now()
+        ctx.session.flush()
+        on = [portal_settings.LABELS[s] for s, v in switches.items() if v] or ["nothing"]
+        whose = customer.name if customer else "every customer"
+        board = ctx.session.get(TicketBoard, board_id) if board_id else None
+        where = f"; new tickets go to {board.name}" if board else ""
+        return Applied(
+            f"The portal shows {', '.join(on)} for {whose}{where}.",
+            response={**switches, "customer_id": customer.id if customer else None, "board_id": board_id},
+        )
