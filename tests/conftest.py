@@ -55,6 +55,7 @@ from vectis.models import (
     Customer,
     CustomerLink,
     CustomerNote,
+    PortalUser,
     QueryExport,
     Rule,
     RuleVersion,
@@ -498,6 +499,18 @@ def a_device(app: Flask, tenant_id: int) -> int:
     return write(app, tenant_id, [device("ROUTE-PC01", organisation, external_id=f"route-{customer_id}")])[
         f"route-{customer_id}"
     ]
+
+
+def a_portal_user(app: Flask, tenant_id: int) -> int:
+    """A fresh portal user (invited, no password yet) of :func:`a_customer`, for object-route tests."""
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        person = PortalUser(
+            tenant_id=tenant_id, customer_id=a_customer(app, tenant_id), name="Route Person",
+            email=f"route-{uuid.uuid4().hex[:10]}@customer.test", role="member", invited_by="test",
+        )  # fmt: skip
+        s.add(person)
+        s.flush()
+        return person.id
 
 
 def a_detection(app: Flask, tenant_id: int) -> int:

@@ -17,6 +17,7 @@ from tests.conftest import (
     a_detection,
     a_device,
     a_note,
+    a_portal_user,
     a_rule,
     a_saved_query,
     a_ticket,
@@ -53,6 +54,7 @@ OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
     "device_id": lambda app, acme: a_device(app, acme.id),
     "detection_id": lambda app, acme: a_detection(app, acme.id),
     "subscription_id": lambda app, acme: a_subscription(app, acme.id),
+    "portal_user_id": lambda app, acme: a_portal_user(app, acme.id),
 }
 
 

@@ -4,16 +4,18 @@ surface portal); branding checks. Two workspaces, each synced from its own simul
 
 from __future__ import annotations
 
+import io
 import re
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from tests.conftest import TenantFixture, client_for, csrf_token, login, pid
+from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, csrf_token, login, pid
 from tests.portal_world import PASSWORD, World, portal_client, portal_login, portal_user, world
-from vectis.models import AuditEntry, Ticket, TicketBoard, TicketNote
+from vectis.models import AuditEntry, OutboxMail, PortalBranding, Ticket, TicketBoard, TicketNote
 from vectis.platform import db
 
 
@@ -249,3 +251,196 @@ def test_a_new_portal_ticket_lands_on_the_customers_board_at_the_psa_and_in_the_
     row = audit_rows(app, alpha, "portal.ticket_create")[-1]
     assert (row.surface, row.result, row.actor_id) == ("portal", "ok", str(user.id))
     assert response.headers["Location"].endswith(f"/tickets/{pid(app, 'ticket', stored_id)}")
+
+
+# --- portal users: invited from the hub, set up once ----------------------------------------------------------------
+
+SVG_WITH_SCRIPT = b"""<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 40 10"
+  onload="alert(1)"><script>alert(document.cookie)</script><foreignObject><p xmlns="http://www.w3.org/1999/xhtml">x</p>
+  </foreignObject><a href="javascript:alert(1)"><rect width="4" height="4"/></a><image xlink:href="https://evil.test/x.png"/>
+  <rect width="40" height="10" fill="#0b5fff"/><circle cx="5" cy="5" r="3" fill="url(#g)"/></svg>"""
+
+
+def operator_on(app: Flask, where: World, make_user: Callable[..., MadeUser], role: str = "admin") -> HostClient:
+    return login(app, where.tenant, make_user(where.tenant, role).email)
+
+
+def test_an_operator_invites_from_the_hub_and_the_setup_link_signs_the_person_in_once(
+    app: Flask, alpha: World, make_user: Callable[..., MadeUser]
+) -> None:
+    tech = operator_on(app, alpha, make_user, "technician")
+    hub = f"/customers/{pid(app, 'customer', alpha.parent)}"
+    email = f"new-{uuid.uuid4().hex[:8]}@customer.test"
+    response = tech.post(
+        f"{hub}/portal-users",
+        data={
+            "name": "Robin Site",
+            "email": email,
+            "role": "member",
+            "site_ids": [str(alpha.sites[0])],
+            "csrf_token": csrf_token(tech, f"{hub}/portal"),
+        },
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, html
+    link = re.search(r'value="(http://portal\.[^"]+/setup/[^"]+)"', html)
+    assert link is not None and "Robin Site" in html
+    assert audit_rows(app, alpha, "portal_user.invite")[-1].result == "ok"
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        mail = s.scalar(select(OutboxMail).where(OutboxMail.to_address == email))
+        assert mail is not None and link.group(1) in mail.body.open(alpha.tenant.id)
+
+    path = link.group(1).split(alpha.portal_host, 1)[1]
+    person = portal_client(app, alpha.portal_host)
+    assert "Welcome, Robin Site" in person.get(path).get_data(as_text=True)
+    short = person.post(path, data={"password": "short", "confirm": "short", "csrf_token": csrf_token(person, path)})
+    assert short.status_code == 422 and "Use at least 12 characters." in short.get_data(as_text=True)
+    done = person.post(path, data={"password": PASSWORD, "confirm": PASSWORD, "csrf_token": csrf_token(person, path)})
+    assert done.status_code == 302
+    mine, theirs = a_ticket(app, alpha, alpha.sites[0]), a_ticket(app, alpha, alpha.sites[1])
+    listing = person.get("/tickets").get_data(as_text=True)
+    assert f"#{mine.external_id}<" in listing and f"#{theirs.external_id}<" not in listing
+    assert portal_client(app, alpha.portal_host).get(path).status_code == 404  # the link worked once
+
+
+def test_an_invite_with_a_bad_role_loses_nothing_typed(
+    app: Flask, alpha: World, make_user: Callable[..., MadeUser]
+) -> None:
+    tech = operator_on(app, alpha, make_user, "technician")
+    hub = f"/customers/{pid(app, 'customer', alpha.parent)}"
+    response = tech.post(
+        f"{hub}/portal-users",
+        data={"name": "Sam", "email": "sam@customer.test", "role": "owner", "csrf_token": csrf_token(tech, hub)},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Choose a role: Admin, Member or Viewer." in html and 'value="sam@customer.test"' in html
+
+
+def test_an_operator_of_another_workspace_gets_404_inviting_here(
+    app: Flask, alpha: World, beta: World, make_user: Callable[..., MadeUser]
+) -> None:
+    outsider = operator_on(app, beta, make_user, "admin")
+    hub = f"/customers/{pid(app, 'customer', beta.parent)}"
+    response = outsider.post(
+        f"/customers/{pid(app, 'customer', alpha.parent)}/portal-users",
+        data={"name": "X", "email": "x@customer.test", "role": "member", "csrf_token": csrf_token(outsider, hub)},
+    )
+    assert response.status_code == 404
+
+
+def test_a_portal_admin_invites_a_colleague_of_their_own_customer(app: Flask, alpha: World) -> None:
+    admin = portal_login(app, alpha, portal_user(app, alpha, "admin"))
+    email = f"colleague-{uuid.uuid4().hex[:8]}@customer.test"
+    response = admin.post(
+        "/people",
+        data={"name": "Col League", "email": email, "role": "viewer", "csrf_token": csrf_token(admin, "/people")},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and f"{alpha.portal_host}/setup/" in html
+    row = audit_rows(app, alpha, "portal_user.invite")[-1]
+    assert (row.surface, row.actor_type, row.result) == ("portal", "portal_user", "ok")
+    member = portal_login(app, alpha, portal_user(app, alpha, "member"))
+    assert member.get("/people").status_code == 404
+
+
+def test_a_deactivated_portal_user_is_signed_out_at_once(
+    app: Flask, alpha: World, make_user: Callable[..., MadeUser]
+) -> None:
+    user = portal_user(app, alpha)
+    person = portal_login(app, alpha, user)
+    tech = operator_on(app, alpha, make_user, "technician")
+    hub = f"/customers/{pid(app, 'customer', alpha.parent)}"
+    response = tech.post(
+        f"{hub}/portal-users/{pid(app, 'portal_user', user.id)}/deactivate",
+        data={"csrf_token": csrf_token(tech, f"{hub}/portal")},
+    )
+    assert response.status_code == 302
+    assert person.get("/tickets").status_code == 302
+
+
+# --- branding and portal settings ------------------------------------------------------------------------------------
+
+
+def test_an_svg_logo_with_a_script_is_sanitised_and_the_branding_reaches_the_portal_chrome(
+    app: Flask, alpha: World, make_user: Callable[..., MadeUser]
+) -> None:
+    admin = operator_on(app, alpha, make_user)
+    response = admin.post(
+        "/admin/branding",
+        data={
+            "company_name": "Northstar IT",
+            "accent": "#0B5FFF",
+            "logo": (io.BytesIO(SVG_WITH_SCRIPT), "logo.svg"),
+            "csrf_token": csrf_token(admin, "/admin/branding"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        stored = s.scalar(select(PortalBranding))
+        assert stored is not None and stored.logo is not None
+        logo = stored.logo.decode()
+    for dangerous in ("script", "onload", "foreignObject", "javascript:", "evil.test", "<a ", "<image"):
+        assert dangerous not in logo
+    assert 'fill="#0b5fff"' in logo and 'fill="url(#g)"' in logo
+
+    page = portal_client(app, alpha.portal_host).get("/signin")
+    html = page.get_data(as_text=True)
+    assert "Northstar IT" in html and "--brand: #0b5fff; --brand-ink: #ffffff" in html
+    served = portal_client(app, alpha.portal_host).get("/branding/logo")
+    assert served.mimetype == "image/svg+xml" and "sandbox" in served.headers["Content-Security-Policy"]
+
+
+def test_a_low_contrast_accent_is_refused_with_its_ratio(
+    app: Flask, alpha: World, make_user: Callable[..., MadeUser]
+) -> None:
+    admin = operator_on(app, alpha, make_user)
+    response = admin.post(
+        "/admin/branding",
+        data={"company_name": "Greyish IT", "accent": "#777777", "csrf_token": csrf_token(admin, "/admin/branding")},
+    )
+    html = text_of(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert "Text on #777777 has a contrast ratio of 4.4:1; WCAG AA needs at least 4.5:1." in html
+    assert 'value="Greyish IT"' in html  # what was typed stays
+    assert audit_rows(app, alpha, "portal.branding")[-1].result == "failed"
+
+
+def test_a_png_logo_is_kept_and_a_fake_one_refused(
+    app: Flask, alpha: World, make_user: Callable[..., MadeUser]
+) -> None:
+    admin = operator_on(app, alpha, make_user)
+    fake = admin.post(
+        "/admin/branding",
+        data={
+            "company_name": "Northstar IT",
+            "accent": "#0b5fff",
+            "logo": (io.BytesIO(b"GIF89a not a png"), "logo.png"),
+            "csrf_token": csrf_token(admin, "/admin/branding"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert fake.status_code == 422 and "named .png but is not a PNG" in fake.get_data(as_text=True)
+
+
+def test_switching_tickets_off_for_a_customer_takes_the_surface_away(
+    app: Flask, beta: World, make_user: Callable[..., MadeUser]
+) -> None:
+    person = portal_login(app, beta, portal_user(app, beta))
+    assert person.get("/tickets").status_code == 200
+    admin = operator_on(app, beta, make_user)
+    response = admin.post(
+        "/admin/portal",
+        data={"customer_id": str(beta.parent), "board_id": str(beta.board), "assets": "1",
+              "csrf_token": csrf_token(admin, "/admin/portal")},
+    )  # fmt: skip
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert person.get("/tickets").status_code == 404
+    assert ">Tickets</a>" not in person.get("/account").get_data(as_text=True)
+    admin.post(
+        "/admin/portal",
+        data={"customer_id": str(beta.parent), "board_id": str(beta.board), "tickets": "1",
+              "csrf_token": csrf_token(admin, "/admin/portal")},
+    )  # fmt: skip
+    assert person.get("/tickets").status_code == 200

@@ -9,6 +9,7 @@ from tests.conftest import (
     a_customer,
     a_detection,
     a_note,
+    a_portal_user,
     a_rule,
     a_saved_query,
     a_ticket,
@@ -51,6 +52,7 @@ def test_it_answers_403_to_read_only_users_on_every_unsafe_route(app: Flask, acm
         "alert_id": an_alert(app, acme.id),
         "detection_id": a_detection(app, acme.id),
         "subscription_id": a_subscription(app, acme.id),
+        "portal_user_id": a_portal_user(app, acme.id),
         "rule_id": a_rule(app, acme.id),
         "query_id": a_saved_query(app, acme.id),
     }

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import request, url_for
+from flask import g, request, url_for
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from vectis.licensing import queries as licensing
 from vectis.m365 import queries as m365
 from vectis.models import Alert, BackupConnector, Connection, Customer, Ticket
 from vectis.platform import db, params, public_ids
+from vectis.portal_access import people as portal_people
 from vectis.security import queries as security
 from vectis.tickets import queries as tickets
 
@@ -158,6 +159,11 @@ def _licensing(hub: HubContext) -> dict[str, Any]:
     return {"licensing": shown, "opened": panel}
 
 
+def _portal(hub: HubContext) -> dict[str, Any]:
+    # An invitation just sent (its one-time link, shown once) or refused (its words), from the invite view.
+    return {"portal": portal_people.tab(hub.session, hub.customer, g.get("portal_invite"))}
+
+
 TABS: tuple[Tab, ...] = (
     Tab("tickets", "Tickets", "customers/_tab_tickets.html", "psa", _has_tickets, _tickets),
     Tab("alerts", "Alerts", "customers/_tab_alerts.html", None, _has_alerts, _alerts),
@@ -168,6 +174,8 @@ TABS: tuple[Tab, ...] = (
     Tab("backups", "Backups", "customers/_tab_backups.html", "backup", _has_backups, _backups),
     Tab("contracts", "Contracts", "customers/_tab_contracts.html", "psa", _has_contracts, _contracts),
     Tab("timeline", "Timeline", "customers/_tab_timeline.html", None, None, _timeline),
+    # Vectis's own: every customer can have portal users. After the timeline, so the hub never opens on it.
+    Tab("portal", "Portal users", "customers/_tab_portal.html", None, None, _portal),
 )
 
 

@@ -28,6 +28,7 @@ PREFIXES = {
     "export": "exp",
     "link": "lnk",
     "note": "not",
+    "portal_user": "ptu",
     "rule": "rul",
     "saved_query": "qry",
     "token": "tok",

@@ -18,6 +18,7 @@ from vectis.views import (
     health,
     integrations,
     licensing,
+    portal_admin,
     queries,
     rules,
     sections,
@@ -56,6 +57,7 @@ def register_blueprints(app: Flask) -> None:
         account,
         admin,
         integrations,
+        portal_admin,
         webhooks,
     ):
         app.register_blueprint(module.bp)

@@ -77,7 +77,7 @@ def show(customer_id: int) -> Response:
 
 @bp.get(
     "/customers/<pid(customer):customer_id>/"
-    "<any(tickets, alerts, security, m365, licensing, devices, backups, contracts, timeline):tab>"
+    "<any(tickets, alerts, security, m365, licensing, devices, backups, contracts, timeline, portal):tab>"
 )
 @signed_in
 def tab(customer_id: int, tab: str) -> Response:

@@ -1,0 +1,183 @@
+"""The operators' side of the customer portal: Portal users on a customer's hub (invite, deactivate), and
+Admin → Branding and Admin → Portal. Every change is a verb through ``perform`` (vectis/portal_access/verbs.py)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from vectis.actions import Target, perform
+from vectis.branding import contrast
+from vectis.identity.auth import current_actor, operator, require_role
+from vectis.models import Customer, PortalBranding, PortalUser, Role, TicketBoard
+from vectis.platform import db, params
+from vectis.platform.access import get_or_404
+from vectis.platform.htmx import render
+from vectis.portal_access import settings as portal_settings
+from vectis.portal_access.hosts import portal_url
+from vectis.portal_access.people import Invitation
+from vectis.views import customers as customer_views
+
+bp = Blueprint("portal_admin", __name__)
+admin_only = require_role(Role.ADMIN)
+LOGO_FIELD = "logo"
+
+
+# --- the hub's Portal users tab ------------------------------------------------------------------------------------
+
+
+@bp.post("/customers/<pid(customer):customer_id>/portal-users")
+@operator
+def invite(customer_id: int) -> Response:
+    customer = get_or_404(Customer, customer_id)
+    form = {k: request.form.get(k, "").strip() for k in ("name", "email", "role")}
+    site_ids = [params.integer(v) or 0 for v in request.form.getlist("site_ids")]
+    outcome = perform(
+        "portal_user.invite",
+        Target("customer", str(customer.id), customer.name),
+        {**form, "site_ids": site_ids},
+        actor=current_actor(),
+        surface="ui",
+    )
+    if outcome.ok:
+        flash(outcome.message, "ok")
+        g.portal_invite = Invitation(link=outcome.private.get("link"))
+        return customer_views.hub_page(customer.id, "portal")
+    g.portal_invite = Invitation(error=outcome.message, form=form, site_ids=tuple(site_ids))
+    return customer_views.hub_page(customer.id, "portal", status=422)
+
+
+@bp.post("/customers/<pid(customer):customer_id>/portal-users/<pid(portal_user):portal_user_id>/deactivate")
+@operator
+def deactivate(customer_id: int, portal_user_id: int) -> Response:
+    customer = get_or_404(Customer, customer_id)
+    user = get_or_404(PortalUser, portal_user_id)
+    if user.customer_id != customer.id:
+        abort(404)
+    outcome = perform(
+        "portal_user.deactivate",
+        Target("portal_user", str(user.id), user.email),
+        {},
+        actor=current_actor(),
+        surface="ui",
+    )
+    flash(outcome.message, outcome.tone)
+    return redirect(url_for("customers.tab", customer_id=customer.id, tab="portal"))
+
+
+# --- Admin → Branding ------------------------------------------------------------------------------------------------
+
+
+def _branding_page(status: int = 200, form: dict[str, str] | None = None, error: str | None = None) -> Response:
+    row = db.session().scalar(select(PortalBranding))
+    shown = form or {
+        "company_name": row.company_name if row else g.tenant.name,
+        "accent": row.accent if row else "#1f4fd1",
+    }
+    colour = contrast.normalised(shown.get("accent", "")) or "#1f4fd1"
+    return render(
+        "admin/branding.html",
+        branding=row,
+        form=shown,
+        verdict=contrast.judge(colour),
+        error=error,
+        portal_link=portal_url(g.tenant.slug, "/"),
+        active="admin",
+        tab="branding",
+        status=status,
+    )
+
+
+@bp.get("/admin/branding")
+@admin_only
+def branding() -> Response:
+    return _branding_page()
+
+
+@bp.post("/admin/branding")
+@admin_only
+def save_branding() -> Response:
+    form = {k: request.form.get(k, "").strip() for k in ("company_name", "accent")}
+    payload: dict[str, Any] = dict(form)
+    upload = request.files.get(LOGO_FIELD)
+    if upload is not None and upload.filename:
+        payload["logo_name"] = upload.filename
+        payload["logo_content"] = base64.b64encode(upload.read()).decode()
+    if request.form.get("remove_logo"):
+        payload["remove_logo"] = True
+    outcome = perform(
+        "portal.branding",
+        Target("tenant", str(g.tenant.id), g.tenant.name),
+        payload,
+        actor=current_actor(),
+        surface="ui",
+    )
+    if not outcome.ok:
+        return _branding_page(422, form, outcome.message)
+    flash(outcome.message, "ok")
+    return redirect(url_for("portal_admin.branding"))
+
+
+# --- Admin → Portal ----------------------------------------------------------------------------------------------------
+
+
+def _settings_page(status: int = 200, error: str | None = None) -> Response:
+    s = db.session()
+    customers = s.scalars(select(Customer).where(Customer.parent_id.is_(None)).order_by(Customer.name)).all()
+    rows = {c.id: portal_settings.customer_row(s, c.id) for c in customers}
+    boards = s.scalars(select(TicketBoard).where(TicketBoard.inactive.is_(False)).order_by(TicketBoard.name)).all()
+    return render(
+        "admin/portal.html",
+        workspace=portal_settings.workspace(s),
+        customers=customers,
+        rows=rows,
+        boards=boards,
+        surfaces=[(key, portal_settings.LABELS[key]) for key in portal_settings.SURFACES],
+        error=error,
+        portal_link=portal_url(g.tenant.slug, "/"),
+        active="admin",
+        tab="portal",
+        status=status,
+    )
+
+
+@bp.get("/admin/portal")
+@admin_only
+def settings() -> Response:
+    return _settings_page()
+
+
+@bp.post("/admin/portal")
+@admin_only
+def save_settings() -> Response:
+    payload: dict[str, Any] = {key: bool(request.form.get(key)) for key in portal_settings.SURFACES}
+    customer_id = request.form.get("customer_id", "")
+    if customer_id:
+        payload["customer_id"] = params.integer(customer_id) or 0
+        payload["board_id"] = params.integer(request.form.get("board_id")) or None
+    outcome = perform(
+        "portal.settings",
+        Target("tenant", str(g.tenant.id), g.tenant.name),
+        payload,
+        actor=current_actor(),
+        surface="ui",
+    )
+    if not outcome.ok:
+        return _settings_page(422, outcome.message)
+    flash(outcome.message, "ok")
+    return redirect(url_for("portal_admin.settings"))
+
+
+@bp.get("/admin/branding/logo")
+@admin_only
+def logo() -> Response:
+    row = db.session().scalar(select(PortalBranding))
+    if row is None or not row.logo:
+        abort(404)
+    response = Response(row.logo, mimetype=row.logo_content_type or "application/octet-stream")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    return response
