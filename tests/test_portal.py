@@ -15,7 +15,9 @@ from sqlalchemy import select
 
 from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, csrf_token, login, pid
 from tests.portal_world import PASSWORD, World, portal_client, portal_login, portal_user, world
-from vectis.models import AuditEntry, OutboxMail, PortalBranding, Ticket, TicketBoard, TicketNote
+from vectis.demo.portal import DEMO_PORTAL_USERS, seed_portal
+from vectis.demo.seed import DEMO_PASSWORD
+from vectis.models import AuditEntry, OutboxMail, PortalBranding, PortalUser, Ticket, TicketBoard, TicketNote
 from vectis.platform import db
 
 
@@ -444,3 +446,21 @@ def test_switching_tickets_off_for_a_customer_takes_the_surface_away(
               "csrf_token": csrf_token(admin, "/admin/portal")},
     )  # fmt: skip
     assert person.get("/tickets").status_code == 200
+
+
+def test_the_demo_seeds_two_portal_users_on_a_multi_site_customer_once(app: Flask, beta: World) -> None:
+    with app.app_context():
+        assert seed_portal(beta.tenant.id) and seed_portal(beta.tenant.id)
+    dana, sam = (portal_client(app, beta.portal_host) for _ in range(2))
+    for client, who in ((dana, DEMO_PORTAL_USERS[0]), (sam, DEMO_PORTAL_USERS[1])):
+        response = client.post(
+            "/signin",
+            data={"email": who.email, "password": DEMO_PASSWORD, "csrf_token": csrf_token(client, "/signin")},
+        )
+        assert response.status_code == 302, who.email
+    assert 'data-testid="rollup"' in dana.get("/tickets").get_data(as_text=True)
+    other_site = a_ticket(app, beta, beta.sites[1])
+    assert sam.get(f"/tickets/{pid(app, 'ticket', other_site.id)}").status_code == 404
+    with app.app_context(), db.tenant_session(beta.tenant.id) as s:
+        assert len(s.scalars(select(PortalUser.id)).all()) >= 2
+        assert s.scalar(select(PortalBranding.company_name)) == "Acme IT Services"

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from vectis import create_app
 from vectis.demo.datagen import generate_demo
 from vectis.demo.history import backfill_after_first_sync, backfill_metrics
+from vectis.demo.portal import DEMO_PORTAL_USERS, seed_portal_after_first_sync
 from vectis.demo.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from vectis.models import Tenant
 from vectis.platform import embedded
@@ -139,7 +140,9 @@ def main() -> int:
     # Our own process group stays in charge of Ctrl-C: honcho gets it from the terminal too and stops its children.
     process = subprocess.Popen([honcho, "start", "-f", str(ROOT / "Procfile")], cwd=ROOT, env=env)
     backfill_after_first_sync(app)  # Veeam's strips: the days before the demo began (vectis/demo/history.py)
+    seed_portal_after_first_sync(app)  # the customer portal's users, once ConnectWise's tickets are in
     base = f"http://{{slug}}.{settings.base_domain}:{PORT}"
+    portal_base = f"http://portal.{{slug}}.{settings.base_domain}:{PORT}"
     try:
         if _wait_healthy(f"http://127.0.0.1:{PORT}/healthz", process):
             lines = [
@@ -151,6 +154,14 @@ def main() -> int:
                 *[f"    {u.email:<24} {u.role.label:<11} {u.tenant}" for u in DEMO_USERS],
                 "  Two-factor sign-in is on for everyone; in the demo the code prompt shows the current code.",
                 "  Mails (invites) are printed in the worker log below.",
+                "",
+                f"  Customer portal: {portal_base.format(slug='acme')}   (ready after the first ConnectWise sync)",
+                *[
+                    f"    {u.email:<24} portal {u.role.title():<7} "
+                    f"{'one site' if u.one_site else 'the customer and all its sites'}"
+                    for u in DEMO_PORTAL_USERS
+                ],
+                "    (same password; no two-factor step on the portal)",
                 "",
                 "  Press Ctrl-C to stop.",
                 "",

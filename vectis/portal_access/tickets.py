@@ -85,15 +85,37 @@ def in_scope(session: Session, scope: Scope, ticket_id: int) -> Ticket:
     return ticket
 
 
-def thread(session: Session, ticket: Ticket) -> list[TicketNote]:
+SIGNED = " (via the customer portal)"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One public reply as the portal shows it: a comment its users wrote shows their name, not the PSA's API
+    member that carried it (the portal signs what it sends: ``verbs._signature``)."""
+
+    author: str | None
+    body: str
+    written_at: datetime
+    from_portal: bool
+
+
+def _entry(note: TicketNote) -> Entry:
+    body, _, last = note.body.rstrip().rpartition("\n\n")
+    if body and last.startswith("— ") and last.endswith(SIGNED):
+        who = last.removeprefix("— ").removesuffix(SIGNED)
+        name = who.split(" <", 1)[0].split(", ", 1)[0]
+        return Entry(name, body, note.written_at, True)
+    return Entry(note.author, note.body, note.written_at, False)
+
+
+def thread(session: Session, ticket: Ticket) -> list[Entry]:
     """The public conversation, oldest first. Internal notes are filtered here, in the query, not in a template."""
-    return list(
-        session.scalars(
-            select(TicketNote)
-            .where(TicketNote.ticket_id == ticket.id, TicketNote.internal.is_(False))
-            .order_by(TicketNote.written_at, TicketNote.id)
-        )
+    notes = session.scalars(
+        select(TicketNote)
+        .where(TicketNote.ticket_id == ticket.id, TicketNote.internal.is_(False))
+        .order_by(TicketNote.written_at, TicketNote.id)
     )
+    return [_entry(note) for note in notes]
 
 
 def resolved_status(session: Session, ticket: Ticket) -> TicketStatus | None:

@@ -84,7 +84,9 @@ def _scope(ctx: Context) -> tuple[PortalUser, Scope]:
 
 
 def _signature(user: PortalUser, scope: Scope) -> str:
-    return f"— {user.name}, {scope.customer_name} (via the customer portal)"
+    """The line that names the portal user at the PSA (its notes come from the API member); the portal reads it
+    back to show their name (``tickets.SIGNED``)."""
+    return f"— {user.name}, {scope.customer_name}{portal_tickets.SIGNED}"
 
 
 def _ticket(ctx: Context, target: Target) -> tuple[PortalUser, Scope, Ticket, Connection]:
@@ -274,7 +276,7 @@ def _opening(ctx: Context, target: Target, payload: dict[str, Any]) -> tuple[Con
     company = _link(ctx, board.connection_id, customer)
     if connection is None or company is None:
         raise ActionFailed("New tickets cannot be opened here yet. Contact your IT provider directly.")
-    signed = f"{description or summary}\n\n— {user.name} <{user.email}>, {customer.name} (via the customer portal)"
+    signed = f"{description or summary}\n\n— {user.name} <{user.email}>, {customer.name}{portal_tickets.SIGNED}"
     contact = _contact(ctx, board.connection_id, user, scope)
     return connection, NewTicket(company, board.external_id, summary, None, contact, signed), scope
 

@@ -1,0 +1,78 @@
+"""The customer portal in the browser, on its own host: a portal user of a parent customer signs in to the branded
+portal, drills into a site, submits a ticket (it lands at the ConnectWise simulator) and comments on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from tests.portal_world import PASSWORD, World, portal_user, world
+from vectis.branding.logo import sanitise_svg
+from vectis.models import PortalBranding
+from vectis.platform import db
+
+LOGO = b"""<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 32"><rect width="32" height="32" rx="8"
+ fill="#0f766e"/><path d="M8 22 L16 8 L24 22 Z" fill="#fff"/><text x="40" y="22" font-size="16" font-weight="700"
+ font-family="sans-serif" fill="#0f766e">NORTHSTAR</text><script>alert(1)</script></svg>"""
+
+
+@pytest.fixture(scope="module")
+def branded(app: Flask) -> Iterator[World]:
+    for where in world(app):
+        with app.app_context(), db.tenant_session(where.tenant.id) as s:
+            logo = sanitise_svg(LOGO)
+            s.add(
+                PortalBranding(
+                    tenant_id=where.tenant.id, company_name="Northstar IT", accent="#0f766e",
+                    logo=logo.content, logo_content_type=logo.content_type,
+                )
+            )  # fmt: skip
+        yield where
+
+
+def shot(page: Page, screenshots_dir: Path, name: str) -> None:
+    page.screenshot(path=str(screenshots_dir / f"portal-{name}.png"), full_page=True)
+
+
+def test_a_portal_user_submits_a_ticket_and_comments_in_the_branded_portal(
+    app: Flask, page: Page, live_server: int, branded: World, screenshots_dir: Path
+) -> None:
+    user = portal_user(app, branded, "member")
+    base = f"http://{branded.portal_host}:{live_server}"
+    page.goto(f"{base}/tickets")
+    expect(page).to_have_url(f"{base}/signin?next=%2Ftickets")
+    expect(page.get_by_text("Northstar IT")).to_be_visible()
+    shot(page, screenshots_dir, "signin")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    chrome = page.get_by_test_id("portal-chrome")
+    expect(chrome).to_have_css("background-color", "rgb(15, 118, 110)")  # the MSP's accent, not Vectis's blue
+    expect(chrome.get_by_role("link", name="Tickets")).to_be_visible()
+    rollup = page.get_by_test_id("rollup")
+    expect(rollup.locator("a")).to_have_count(3)  # the parent and its two sites
+    shot(page, screenshots_dir, "tickets")
+
+    page.get_by_test_id("new-ticket").click()
+    page.get_by_label("Site").select_option(str(branded.sites[0]))
+    page.get_by_label("Summary").fill("Label printer prints blank pages")
+    page.get_by_label("Description").fill("Since the update this morning, every label comes out blank.")
+    shot(page, screenshots_dir, "new-ticket")
+    before = set(branded.state.tickets)
+    page.get_by_test_id("submit-ticket").click()
+    expect(page.get_by_role("heading", name="Label printer prints blank pages")).to_be_visible()
+    expect(page.locator(".flash-ok")).to_contain_text("is open: Label printer prints blank pages")
+    (created,) = set(branded.state.tickets) - before
+    assert branded.state.tickets[created].summary == "Label printer prints blank pages"
+
+    page.get_by_label("Comment").fill("It also happens on the second printer.")
+    page.get_by_test_id("send-comment").click()
+    expect(page.locator(".flash-ok")).to_contain_text(f"Your comment was added to ticket #{created}")
+    expect(page.get_by_test_id("thread")).to_contain_text("It also happens on the second printer.")
+    assert branded.state.notes[created][-1]["text"].startswith("It also happens on the second printer.")
+    shot(page, screenshots_dir, "ticket")
