@@ -3,13 +3,16 @@ portal, drills into a site, submits a ticket (it lands at the ConnectWise simula
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
+from tests.conftest import MadeUser, pid
+from tests.e2e.test_shell import sign_in
 from tests.portal_world import PASSWORD, World, portal_user, world
 from vectis.branding.logo import sanitise_svg
 from vectis.models import PortalBranding
@@ -76,3 +79,45 @@ def test_a_portal_user_submits_a_ticket_and_comments_in_the_branded_portal(
     expect(page.get_by_test_id("thread")).to_contain_text("It also happens on the second printer.")
     assert branded.state.notes[created][-1]["text"].startswith("It also happens on the second printer.")
     shot(page, screenshots_dir, "ticket")
+
+
+def test_an_operator_invites_a_portal_user_from_the_hub_and_sees_the_branding_page(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    branded: World,
+    make_user: Callable[..., MadeUser],
+    screenshots_dir: Path,
+) -> None:
+    admin = make_user(branded.tenant, "admin")
+    sign_in(page, app, live_server, branded.tenant.slug, admin.email)
+    page.goto(f"http://{branded.tenant.host}:{live_server}/customers/{pid(app, 'customer', branded.parent)}")
+    page.get_by_role("link", name="Portal users").click()
+    form = page.get_by_test_id("portal-invite")
+    form.get_by_label("Name").fill("Jamie Front")
+    form.get_by_label("Email").fill("jamie@customer.test")
+    form.get_by_label("Role").select_option("viewer")
+    form.locator("input[name=site_ids]").first.check()
+    form.get_by_role("button", name="Send invitation").click()
+    link = page.get_by_test_id("portal-invite-link").locator("input")
+    expect(link).to_have_value(re.compile(rf"^http://{re.escape(branded.portal_host)}:{live_server}/setup/"))
+    expect(page.get_by_test_id("portal-users")).to_contain_text("jamie@customer.test")
+    shot(page, screenshots_dir, "hub-portal-users")
+
+    setup = link.input_value()
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("link", name="Branding").click()
+    expect(page.get_by_test_id("contrast")).to_contain_text("meets WCAG AA")
+    shot(page, screenshots_dir, "admin-branding")
+    page.get_by_role("link", name="Portal", exact=True).click()
+    expect(page.get_by_test_id("portal-customers")).to_be_visible()
+    shot(page, screenshots_dir, "admin-portal")
+
+    page.goto(setup)
+    expect(page.get_by_role("heading", name="Welcome, Jamie Front")).to_be_visible()
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_label("Repeat it").fill(PASSWORD)
+    page.get_by_role("button", name="Save and sign in").click()
+    expect(page.get_by_test_id("portal-chrome")).to_contain_text("Jamie Front")
+    expect(page.get_by_test_id("new-ticket")).to_have_count(0)  # a Viewer reads only
+    shot(page, screenshots_dir, "viewer-tickets")
