@@ -253,6 +253,19 @@ def test_a_new_portal_ticket_lands_on_the_customers_board_at_the_psa_and_in_the_
     row = audit_rows(app, alpha, "portal.ticket_create")[-1]
     assert (row.surface, row.result, row.actor_id) == ("portal", "ok", str(user.id))
     assert response.headers["Location"].endswith(f"/tickets/{pid(app, 'ticket', stored_id)}")
+    # ConnectWise had no contact with the person's e-mail: one was made, and the ticket is theirs.
+    assert ticket.contact_id is not None and alpha.state.contacts[ticket.contact_id]["email"] == user.email
+    contacts = len(alpha.state.contacts)
+    client.post(
+        "/tickets/new",
+        data={
+            "summary": "And the stapler",
+            "site": str(alpha.sites[1]),
+            "csrf_token": csrf_token(client, "/tickets/new"),
+        },
+    )
+    (again,) = set(alpha.state.tickets) - before - {created}
+    assert alpha.state.tickets[again].contact_id == ticket.contact_id and len(alpha.state.contacts) == contacts
 
 
 # --- portal users: invited from the hub, set up once ----------------------------------------------------------------

@@ -128,6 +128,23 @@ class WritesTickets(Protocol):
         ...
 
 
+class CreatesContacts(Protocol):
+    """A PSA Vectis can add a person to (a customer's contact): the portal files a new ticket under the person who
+    wrote it, making them a contact first when the PSA has none with their e-mail."""
+
+    def contact_request(self, company: str, name: str, email: str) -> Request:
+        """The request ``create_contact`` sends."""
+        ...
+
+    def create_contact(self, company: str, name: str, email: str) -> str:
+        """The new contact's id at the vendor."""
+        ...
+
+    def find_contact(self, company: str, email: str) -> str | None:
+        """Read-back: the id of the company's contact with this e-mail, if there is one."""
+        ...
+
+
 class ResetsAlerts(Protocol):
     """A tool whose open alerts Vectis can clear (NinjaOne's reset: gone until the condition triggers again). Resetting
     an alert already gone changes nothing, so a reset may be repeated."""

@@ -42,6 +42,7 @@ from vectis.connectors.capabilities import (
     AuthorRefused,
     Callback,
     CallbackRefused,
+    CreatesContacts,
     KeyNotCached,
     NewTicket,
     RegistersCallbacks,
@@ -361,7 +362,7 @@ def parse_agreement(item: dict[str, Any], additions: list[dict[str, Any]] | None
 
 
 class ConnectWiseConnector(
-    Connector, WritesTickets, WritesAsMembers, TriagesTickets, VerifiesCallbacks, RegistersCallbacks
+    Connector, WritesTickets, WritesAsMembers, TriagesTickets, CreatesContacts, VerifiesCallbacks, RegistersCallbacks
 ):
     key = "connectwise"
     label = "ConnectWise PSA"
@@ -847,6 +848,38 @@ class ConnectWiseConnector(
         )
         items = [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
         return str(items[0]["id"]) if items and items[0].get("id") is not None else None
+
+    def contact_request(self, company: str, name: str, email: str) -> Request:
+        first, _, last = name.strip().partition(" ")
+        body = {
+            "firstName": first[:30] or email.split("@", 1)[0][:30],
+            "lastName": last[:60] or None,
+            "company": {"id": int(company)},
+            "communicationItems": [
+                {"type": {"id": 1, "name": "Email"}, "value": email, "defaultFlag": True, "communicationType": "Email"}
+            ],
+        }
+        return _write("POST", "/company/contacts", body, what="the new contact")
+
+    def create_contact(self, company: str, name: str, email: str) -> str:
+        created = self.send(self.contact_request(company, name, email))
+        if not isinstance(created, dict) or created.get("id") is None:
+            raise ConnectorError("ConnectWise created the contact but did not say its id.", permanent=False)
+        return str(created["id"])
+
+    def find_contact(self, company: str, email: str) -> str | None:
+        found, _ = self.call(
+            "GET",
+            "/company/contacts",
+            params={"conditions": f"company/id={int(company)}", "pageSize": PAGE_SIZE},
+            what="the company's contacts",
+        )
+        wanted = email.strip().lower()
+        for item in found if isinstance(found, list) else []:
+            contact = parse_contact(item) if isinstance(item, dict) else None
+            if contact is not None and (contact.email or "").lower() == wanted:
+                return contact.external_id
+        return None
 
     def get_ticket(self, ticket: str) -> TicketRecord | None:
         item, _ = self.call("GET", f"/service/tickets/{ticket}", what="the ticket")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -21,7 +22,7 @@ from vectis.actions.vendor import connection_rate, connector_for, vendor_refused
 from vectis.branding import contrast
 from vectis.branding.logo import LogoRefused
 from vectis.branding.logo import accept as accept_logo
-from vectis.connectors.capabilities import NewTicket, WritesTickets
+from vectis.connectors.capabilities import CreatesContacts, NewTicket, WritesTickets, as_capability, supports
 from vectis.models import (
     Connection,
     Contact,
@@ -281,6 +282,41 @@ def _opening(ctx: Context, target: Target, payload: dict[str, Any]) -> tuple[Con
     return connection, NewTicket(company, board.external_id, summary, None, contact, signed), scope
 
 
+def _as_contact(
+    ctx: Context, psa: WritesTickets, connection: Connection, new: NewTicket, customer_id: int
+) -> NewTicket:
+    """``new`` for the portal user's PSA contact: found at the PSA by e-mail, or made there, when Vectis knows none
+    and the PSA can make one (``CreatesContacts``). Stored at once, so the next ticket finds it before a sync does.
+    A PSA that cannot, or refuses: the ticket goes without a contact (the description names the person)."""
+    if new.contact is not None or not supports(psa, CreatesContacts):
+        return new
+    user = _portal_user(ctx)
+    people = as_capability(psa, CreatesContacts)
+    try:
+        found = people.find_contact(new.company, user.email) or write_once(
+            lambda: people.create_contact(new.company, user.name, user.email),
+            lambda: people.find_contact(new.company, user.email),
+            vendor=psa.noun,
+            what="the new contact",
+        )
+    except (ConnectorError, ActionFailed):
+        return new
+    if (
+        ctx.session.scalar(
+            select(Contact.id).where(Contact.connection_id == connection.id, Contact.external_id == found)
+        )
+        is None
+    ):
+        ctx.session.add(
+            Contact(
+                tenant_id=ctx.tenant_id, connection_id=connection.id, customer_id=customer_id, external_id=found,
+                name=user.name, email=user.email,
+            )
+        )  # fmt: skip
+        ctx.session.flush()
+    return replace(new, contact=found)
+
+
 @register
 class OpenTicket(PortalVerb):
     """A new ticket at the PSA on the board chosen for the customer, for the portal user's PSA contact when the
@@ -301,11 +337,18 @@ class OpenTicket(PortalVerb):
     def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending]:
         connection, new, _ = _opening(ctx, target, payload)
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
-            return [Sending(psa.noun, psa.create_request(new))]
+            sending = []
+            if new.contact is None and supports(psa, CreatesContacts):
+                user = _portal_user(ctx)
+                request = as_capability(psa, CreatesContacts).contact_request(new.company, user.name, user.email)
+                unknown = f"Only if {psa.noun} has no contact with {user.email} yet; the ticket is then for it."
+                sending.append(Sending(psa.noun, request, unknown))
+            return [*sending, Sending(psa.noun, psa.create_request(new))]
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         connection, new, _ = _opening(ctx, target, payload)
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
+            new = _as_contact(ctx, psa, connection, new, _int(target.id))
             since = _now()
             try:
                 created = write_once(

@@ -305,6 +305,12 @@ def contacts() -> Response:
     return _list("contacts", sim.contacts.values, sim.contact_view)
 
 
+@api.post("/company/contacts")
+def create_contact() -> Response:
+    sim = _sim()
+    return json_response(sim.contact_view(sim.create_contact(_body())), 201)
+
+
 @api.get("/company/companies/<int:company_id>")
 def company(company_id: int) -> Response:
     sim = _sim()

@@ -386,6 +386,38 @@ class ConnectWiseState(SimState[Faults], ConnectWiseData, Delivers):
             raise invalid(f"Contact {contact} is not a contact of this ticket's company.", "contact")
         ticket.contact_id = contact
 
+    def create_contact(self, body: Any) -> Json:
+        """A new contact of a company, its e-mail the first Email communication item (ConnectWise's shape)."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "InvalidRequest", "Send the contact as a JSON object.")
+        first = body.get("firstName")
+        if not isinstance(first, str) or not first.strip():
+            raise invalid("First Name is required.", "firstName")
+        given = body.get("communicationItems")
+        items: list[Any] = given if isinstance(given, list) else []
+        email = next(
+            (
+                str(i.get("value"))
+                for i in items
+                if isinstance(i, dict) and (i.get("type") or {}).get("name") == "Email"
+            ),
+            "",
+        )
+        with self._lock:
+            company = self._company_of(body.get("company"))
+            contact_id = max(self.contacts, default=1000) + 1
+            last = str(body.get("lastName") or "")
+            self.contacts[contact_id] = {
+                "id": contact_id,
+                "firstName": first.strip(),
+                "lastName": last,
+                "name": f"{first.strip()} {last}".strip(),
+                "email": email,
+                "companyId": company["id"],
+            }
+        self.changed()
+        return self.contacts[contact_id]
+
     def create_ticket(self, body: Any, who: str) -> Ticket:
         if not isinstance(body, dict):
             raise ApiError(400, "InvalidRequest", "Send the ticket as a JSON object.")
