@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, csrf_token, login, pid
 from tests.portal_world import PASSWORD, World, portal_client, portal_login, portal_user, world
+from tests.test_api import make_token
 from vectis.demo.portal import DEMO_PORTAL_USERS, seed_portal
 from vectis.demo.seed import DEMO_PASSWORD
 from vectis.models import AuditEntry, OutboxMail, PortalBranding, PortalUser, Ticket, TicketBoard, TicketNote
@@ -477,3 +478,42 @@ def test_the_demo_seeds_two_portal_users_on_a_multi_site_customer_once(app: Flas
     with app.app_context(), db.tenant_session(beta.tenant.id) as s:
         assert len(s.scalars(select(PortalUser.id)).all()) >= 2
         assert s.scalar(select(PortalBranding.company_name)) == "Acme IT Services"
+
+
+# --- the REST API (admin scope) ----------------------------------------------------------------------------------
+
+
+def test_portal_users_branding_and_settings_are_on_the_api_for_the_admin_scope(
+    app: Flask, alpha: World, make_user: Callable[..., MadeUser]
+) -> None:
+    admin = make_user(alpha.tenant, "admin")
+    bearer = {"Authorization": f"Bearer {make_token(app, alpha.tenant, scopes=('admin',), user_id=admin.id)}"}
+    api = client_for(app, alpha.tenant.host)
+    customer = pid(app, "customer", alpha.parent)
+    email = f"api-{uuid.uuid4().hex[:8]}@customer.test"
+    body = {"name": "Api Person", "email": email, "role": "viewer", "site_ids": [pid(app, "customer", alpha.sites[1])]}
+    made = api.post(f"/api/v1/customers/{customer}/portal-users", json=body, headers=bearer)
+    assert made.status_code == 200, made.get_json()
+    answer = made.get_json()
+    assert answer["result"] == "ok" and f"http://{alpha.portal_host}/setup/" in answer["setup_link"]
+    found = api.get(f"/api/v1/portal/users/{answer['portal_user_id']}", headers=bearer).get_json()
+    assert (found["email"], found["role"], found["state"]) == (email, "viewer", "invited")
+    assert found["site_ids"] == [pid(app, "customer", alpha.sites[1])]
+    listed = api.get(f"/api/v1/portal/users?customer_id={customer}", headers=bearer).get_json()
+    assert email in {u["email"] for u in listed["data"]}
+    assert "setup_link" not in str(api.get("/api/v1/portal/users", headers=bearer).get_json())
+
+    refused = api.post("/api/v1/portal/branding", json={"company_name": "X", "accent": "#777777"}, headers=bearer)
+    assert refused.status_code == 422 and "4.4:1" in refused.get_json()["detail"]
+    settings = api.post(
+        "/api/v1/portal/settings",
+        json={"customer_id": customer, "tickets": True, "assets": False, "backups": True,
+              "board_id": pid(app, "board", alpha.board)},
+        headers=bearer,
+    )  # fmt: skip
+    assert settings.status_code == 200, settings.get_json()
+    shown = api.get("/api/v1/portal/settings", headers=bearer).get_json()
+    mine = next(c for c in shown["customers"] if c["customer_id"] == customer)
+    assert (mine["tickets"], mine["assets"], mine["board_id"]) == (True, False, pid(app, "board", alpha.board))
+    reader = make_token(app, alpha.tenant, scopes=("read",), user_id=admin.id)
+    assert api.get("/api/v1/portal/users", headers={"Authorization": f"Bearer {reader}"}).status_code == 403

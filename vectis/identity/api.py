@@ -30,6 +30,7 @@ KINDS: Final = {
     "customer": "customer",
     "customer_link": "link",
     "customer_note": "note",
+    "portal_user": "portal_user",
     "rule": "rule",
     "saved_query": "saved_query",
     "ticket": "ticket",
