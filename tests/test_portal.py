@@ -8,6 +8,7 @@ import io
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -18,7 +19,18 @@ from tests.portal_world import PASSWORD, World, portal_client, portal_login, por
 from tests.test_api import make_token
 from vectis.demo.portal import DEMO_PORTAL_USERS, seed_portal
 from vectis.demo.seed import DEMO_PASSWORD
-from vectis.models import AuditEntry, OutboxMail, PortalBranding, PortalUser, Ticket, TicketBoard, TicketNote
+from vectis.models import (
+    AuditEntry,
+    BackupConnector,
+    BackupConnectorStatus,
+    Device,
+    OutboxMail,
+    PortalBranding,
+    PortalUser,
+    Ticket,
+    TicketBoard,
+    TicketNote,
+)
 from vectis.platform import db
 
 
@@ -517,3 +529,44 @@ def test_portal_users_branding_and_settings_are_on_the_api_for_the_admin_scope(
     assert (mine["tickets"], mine["assets"], mine["board_id"]) == (True, False, pid(app, "board", alpha.board))
     reader = make_token(app, alpha.tenant, scopes=("read",), user_id=admin.id)
     assert api.get("/api/v1/portal/users", headers={"Authorization": f"Bearer {reader}"}).status_code == 403
+    api.post(
+        "/api/v1/portal/settings",
+        json={"customer_id": customer, "board_id": pid(app, "board", alpha.board)},  # every surface on again
+        headers=bearer,
+    )
+
+
+# --- Assets and Backups --------------------------------------------------------------------------------------------
+
+
+def test_assets_and_backups_show_a_site_limited_user_their_sites_records_only(app: Flask, alpha: World) -> None:
+    here, there = alpha.sites
+    now = datetime.now(UTC)
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        for customer, name in ((here, "HERE-PC01"), (there, "THERE-PC01")):
+            s.add(
+                Device(
+                    tenant_id=alpha.tenant.id, connection_id=alpha.setup.connection_id, customer_id=customer,
+                    external_id=f"dev-{name}", name=name, os_name="Windows 11 Pro", last_contact_at=now,
+                )
+            )  # fmt: skip
+            job = BackupConnector(
+                tenant_id=alpha.tenant.id, connection_id=alpha.setup.connection_id, customer_id=customer,
+                external_id=f"job-{name}", name=f"{name} nightly", kind="Backup", vendor_type="BackupVm",
+            )  # fmt: skip
+            s.add(job)
+            s.flush()
+            s.add(
+                BackupConnectorStatus(
+                    tenant_id=alpha.tenant.id, backup_connector_id=job.id, state="success", vendor_status="Success",
+                    last_attempt_at=now, last_success_at=now,
+                )
+            )  # fmt: skip
+    limited = portal_login(app, alpha, portal_user(app, alpha, "viewer", sites=[here]))
+    assets = limited.get("/assets").get_data(as_text=True)
+    assert "HERE-PC01" in assets and "Windows 11 Pro" in assets and "THERE-PC01" not in assets
+    backups = limited.get("/backups").get_data(as_text=True)
+    assert "HERE-PC01 nightly" in backups and "THERE-PC01 nightly" not in backups
+    assert limited.get(f"/assets?site={pid(app, 'customer', there)}").status_code == 404
+    whole = portal_login(app, alpha, portal_user(app, alpha, "viewer"))
+    assert "THERE-PC01" in whole.get("/assets").get_data(as_text=True)

@@ -20,7 +20,7 @@ from vectis.models import PortalBranding, PortalRole, PortalUser, PortalUserSite
 from vectis.platform import db, params
 from vectis.platform.errors import CSRF_MESSAGE, MESSAGES, header_text
 from vectis.platform.public_ids import decode
-from vectis.portal import auth
+from vectis.portal import auth, surfaces
 from vectis.portal_access import tickets as portal_tickets
 from vectis.portal_access import users
 from vectis.portal_access.scope import Scope, portal_actor
@@ -77,7 +77,9 @@ def logo() -> BaseResponse:
 def home() -> BaseResponse:
     if not current_user.is_authenticated:
         return redirect(url_for("portal.signin"))
-    return redirect(url_for("portal.tickets") if auth.surfaces().tickets else url_for("portal.account"))
+    on = auth.surfaces()
+    first = next((name for name in ("tickets", "assets", "backups") if on.on(name)), None)
+    return redirect(url_for(f"portal.{first}") if first else url_for("portal.account"))
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -233,6 +235,31 @@ def new_ticket() -> BaseResponse:
         error = outcome.message
     page = render_template("portal/new_ticket.html", active="tickets", form=form, error=error, places=_places(scope))
     return Response(page, status=422 if error else 200)
+
+
+# --- Assets and Backups: read-only ------------------------------------------------------------------------------
+
+
+@bp.get("/assets")
+@auth.surface("assets")
+def assets() -> str:
+    scope = auth.scope()
+    site = _site_filter(scope)
+    rows = surfaces.assets(db.session(), [site] if site else scope.customer_ids)
+    return render_template(
+        "portal/assets.html", active="assets", rows=rows, site=site, site_name=scope.name_of(site) if site else None
+    )
+
+
+@bp.get("/backups")
+@auth.surface("backups")
+def backups() -> str:
+    scope = auth.scope()
+    site = _site_filter(scope)
+    rows = surfaces.backups(db.session(), [site] if site else scope.customer_ids)
+    return render_template(
+        "portal/backups.html", active="backups", rows=rows, site=site, site_name=scope.name_of(site) if site else None
+    )
 
 
 # --- people (a portal Admin invites others of the same customer) --------------------------------------------------
