@@ -7,16 +7,20 @@ import smtplib
 import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import formataddr
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 
 from jobs.context import app_context
+from vectis.branding import mail as shell
 from vectis.models import OutboxMail
 from vectis.platform import db
 
 log = logging.getLogger("vectis.mail")
-SENDER = "Vectis <no-reply@vectis.invalid>"
+SENDER_ADDRESS = "no-reply@vectis.invalid"
+SENDER = f"Vectis <{SENDER_ADDRESS}>"
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def deliver(tenant_id: int, mail_id: int) -> str:
@@ -26,9 +30,18 @@ def deliver(tenant_id: int, mail_id: int) -> str:
         if mail is None or mail.sent_at is not None:
             return "nothing to send"
         body = mail.body.open(tenant_id)
+        html, headers, sender = None, {}, SENDER
+        if mail.shell is not None:  # portal mail: the MSP's branded shell, rendered here rather than in a request
+            brand = shell.brand_of(s, tenant_id)
+            rendered = shell.render(
+                brand, subject=mail.subject, body=body, category=mail.category, shell=mail.shell,
+                logo_url=mail.shell.get("logo_url"),
+            )  # fmt: skip
+            body, html, headers = rendered.text, rendered.html, rendered.headers
+            sender = formataddr((brand.company, SENDER_ADDRESS))
         smtp_url = current_app.config["VECTIS_SETTINGS"].smtp_url
         if smtp_url:
-            _send_smtp(smtp_url, mail.to_address, mail.subject, body)
+            _send_smtp(smtp_url, mail.to_address, mail.subject, body, html=html, headers=headers, sender=sender)
         elif current_app.config["VECTIS_SETTINGS"].mode == "production":
             # No mail server: say so, but never print a body (it can hold a one-time setup link).
             log.warning("mail %s to %s not sent: SMTP_URL is not set", mail_id, mail.to_address)
@@ -43,12 +56,26 @@ def deliver(tenant_id: int, mail_id: int) -> str:
         return "sent"
 
 
-def _send_smtp(url: str, to: str, subject: str, body: str) -> None:
-    """``smtp://user:pass@host:587`` (STARTTLS) or ``smtps://…:465``."""
+def _send_smtp(
+    url: str,
+    to: str,
+    subject: str,
+    body: str,
+    *,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+    sender: str = SENDER,
+) -> None:
+    """``smtp://user:pass@host:587`` (STARTTLS) or ``smtps://…:465``. A server on this machine that offers no STARTTLS
+    (the demo's sink) is spoken to in the clear: nothing crosses a network."""
     parts = urlsplit(url)
     message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = SENDER, to, subject
+    message["From"], message["To"], message["Subject"] = sender, to, subject
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     context = ssl.create_default_context()  # smtplib verifies no certificate unless given a context
     host = parts.hostname or "localhost"
     client = (
@@ -58,7 +85,11 @@ def _send_smtp(url: str, to: str, subject: str, body: str) -> None:
     )
     with client:
         if parts.scheme == "smtp":
-            client.starttls(context=context)
+            client.ehlo()
+            if client.has_extn("starttls"):
+                client.starttls(context=context)
+            elif host not in LOOPBACK:
+                raise smtplib.SMTPNotSupportedError(f"the mail server at {host} does not offer STARTTLS")
         if parts.username:
             client.login(unquote(parts.username), unquote(parts.password or ""))
         client.send_message(message)

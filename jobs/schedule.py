@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from rq import cron, get_current_job
 
-from jobs import audit, licensing, metrics, retention, rules
+from jobs import audit, licensing, metrics, portal_mail, retention, rules
 from jobs.sync import tick
 
 HEARTBEAT_KEY = "vectis:cron:last_tick"
@@ -37,3 +37,4 @@ cron.register(metrics.tick, queue_name="sync", cron="20 0 * * *", job_timeout=60
 cron.register(
     licensing.run_scheduled, queue_name="actions", cron="5 * * * *", job_timeout=600, name="licensing-renewals"
 )
+cron.register(portal_mail.send_digests, queue_name="mail", cron="0 7 * * 1", job_timeout=600, name="portal-digest")

@@ -777,7 +777,14 @@ def portal_cases(
 
         return build
 
+    def unsubscribe() -> Case:
+        person = portal_person(a_customer(app, acme.id), "viewer")
+        other = portal_person(a_customer(app, acme.id), "viewer")
+        target = Target("portal_user", person.id, person.label)
+        return Case(person, target, {"category": "digest"}, target, {"category": "transactional"}, other)
+
     return {
+        "portal.unsubscribe": unsubscribe,
         "portal.ticket_comment": on_ticket({"text": "Thanks, it works now."}),
         "portal.ticket_resolve": on_ticket({}),
         "portal.ticket_create": create,

@@ -8,12 +8,15 @@ import io
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from jobs.mail import deliver
 from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, csrf_token, login, pid
 from tests.portal_world import PASSWORD, World, portal_client, portal_login, portal_user, world
 from tests.test_api import make_token
@@ -32,6 +35,9 @@ from vectis.models import (
     TicketNote,
 )
 from vectis.platform import db
+from vectis.platform.mailsink import Received, Sink
+from vectis.platform.mailsink import start as start_sink
+from vectis.portal_access.digest import queue_digests
 
 
 @pytest.fixture(scope="module")
@@ -316,7 +322,7 @@ def test_an_operator_invites_from_the_hub_and_the_setup_link_signs_the_person_in
     assert audit_rows(app, alpha, "portal_user.invite")[-1].result == "ok"
     with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
         mail = s.scalar(select(OutboxMail).where(OutboxMail.to_address == email))
-        assert mail is not None and link.group(1) in mail.body.open(alpha.tenant.id)
+        assert mail is not None and mail.shell is not None and mail.shell["action_url"] == link.group(1)
 
     path = link.group(1).split(alpha.portal_host, 1)[1]
     person = portal_client(app, alpha.portal_host)
@@ -570,3 +576,105 @@ def test_assets_and_backups_show_a_site_limited_user_their_sites_records_only(ap
     assert limited.get(f"/assets?site={pid(app, 'customer', there)}").status_code == 404
     whole = portal_login(app, alpha, portal_user(app, alpha, "viewer"))
     assert "THERE-PC01" in whole.get("/assets").get_data(as_text=True)
+
+
+# --- mail: the branded shell, ticket updates, digests and unsubscribing -------------------------------------------
+
+
+def part(message: EmailMessage, kind: str) -> str:
+    body = message.get_body((kind,))
+    assert body is not None, f"no {kind} part"
+    return str(body.get_content())
+
+
+def mails_to(app: Flask, where: World, email: str) -> list[tuple[int, str, str]]:
+    with app.app_context(), db.tenant_session(where.tenant.id) as s:
+        rows = s.execute(
+            select(OutboxMail.id, OutboxMail.category, OutboxMail.subject)
+            .where(OutboxMail.to_address == email)
+            .order_by(OutboxMail.id)
+        ).all()
+        return [(r.id, r.category, r.subject) for r in rows]
+
+
+def delivered(app: Flask, where: World, mail_id: int, sink: Sink, port: int) -> Received:
+    before = sink.count
+    settings = app.config["VECTIS_SETTINGS"]
+    app.config["VECTIS_SETTINGS"] = replace(settings, smtp_url=f"smtp://127.0.0.1:{port}")
+    try:
+        with app.app_context():
+            assert deliver(where.tenant.id, mail_id) == "sent"
+    finally:
+        app.config["VECTIS_SETTINGS"] = settings
+    assert sink.count == before + 1
+    return sink.messages[-1]
+
+
+@pytest.fixture(scope="module")
+def mailsink() -> Iterator[tuple[Sink, int]]:
+    sink, port, server = start_sink()
+    yield sink, port
+    server.shutdown()
+
+
+def test_unsubscribing_from_digests_still_delivers_ticket_mail_in_the_branded_shell(
+    app: Flask, alpha: World, mailsink: tuple[Sink, int]
+) -> None:
+    sink, port = mailsink
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        branding = s.scalar(select(PortalBranding))
+        if branding is None:
+            branding = PortalBranding(tenant_id=alpha.tenant.id, company_name="Northstar IT", accent="#0b5fff")
+            s.add(branding)
+        branding.postal_address = "1 Harbour Road, Bristol BS1 4AA, UK"
+    writer, reader = portal_user(app, alpha, "member"), portal_user(app, alpha, "viewer")
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        queue_digests(s, alpha.tenant.id, alpha.tenant.slug)
+    ((digest_id, category, _),) = mails_to(app, alpha, reader.email)
+    digest = delivered(app, alpha, digest_id, sink, port).message
+    assert category == "digest" and digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = digest["List-Unsubscribe"].strip("<>")
+    assert unsubscribe.startswith(f"http://{alpha.portal_host}/unsubscribe/")
+    html = part(digest, "html")
+    assert "Northstar IT" in html and "1 Harbour Road, Bristol BS1 4AA, UK" in html and "#0b5fff" in html
+
+    one_click = portal_client(app, alpha.portal_host).post(  # RFC 8058: no session, no CSRF token
+        unsubscribe.split(alpha.portal_host, 1)[1], data={"List-Unsubscribe": "One-Click"}
+    )
+    assert one_click.status_code == 200 and "no more digests" in one_click.get_data(as_text=True)
+    assert audit_rows(app, alpha, "portal.unsubscribe")[-1].surface == "portal"
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        queue_digests(s, alpha.tenant.id, alpha.tenant.slug)
+    assert [c for _, c, _ in mails_to(app, alpha, reader.email)] == ["digest"]  # no second digest
+    assert [c for _, c, _ in mails_to(app, alpha, writer.email)] == ["digest", "digest"]
+
+    client = portal_login(app, alpha, writer)
+    ticket = a_ticket(app, alpha, alpha.parent)
+    page = f"/tickets/{pid(app, 'ticket', ticket.id)}"
+    client.post(f"{page}/comment", data={"text": "Any news on this?", "csrf_token": csrf_token(client, page)})
+    (update_id, category, subject) = mails_to(app, alpha, reader.email)[-1]
+    assert category == "transactional" and subject == f"[#{ticket.external_id}] {ticket.summary}"
+    assert [c for _, c, _ in mails_to(app, alpha, writer.email)] == ["digest", "digest"]  # not told of their own
+    update = delivered(app, alpha, update_id, sink, port).message
+    assert update["List-Unsubscribe"] is None and "Northstar" in update["From"]
+    assert "Pat Member wrote:" in part(update, "plain")
+    assert "Any news on this?" in part(update, "html")
+
+
+def test_an_invitation_goes_out_in_the_branded_shell_with_its_setup_link(
+    app: Flask, beta: World, make_user: Callable[..., MadeUser], mailsink: tuple[Sink, int]
+) -> None:
+    sink, port = mailsink
+    tech = operator_on(app, beta, make_user, "technician")
+    hub = f"/customers/{pid(app, 'customer', beta.parent)}"
+    email = f"invited-{uuid.uuid4().hex[:8]}@customer.test"
+    tech.post(
+        f"{hub}/portal-users",
+        data={"name": "In Vited", "email": email, "role": "member", "csrf_token": csrf_token(tech, f"{hub}/portal")},
+    )
+    ((mail_id, category, _),) = mails_to(app, beta, email)
+    message = delivered(app, beta, mail_id, sink, port).message
+    html = part(message, "html")
+    assert category == "transactional" and "Choose your password" in html
+    assert re.search(rf'href="http://{re.escape(beta.portal_host)}/setup/[^"]+"', html)
+    assert message["List-Unsubscribe"] is None

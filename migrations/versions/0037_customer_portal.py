@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
@@ -19,7 +20,7 @@ down_revision: str | None = "0034"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = ("portal_users", "portal_user_sites", "portal_branding", "portal_settings")
+TABLES = ("portal_users", "portal_user_sites", "portal_branding", "portal_settings", "portal_mail_optouts")
 
 
 def _tenant(table: str) -> sa.ForeignKeyConstraint:
@@ -91,6 +92,7 @@ def upgrade() -> None:
         sa.Column("accent", sa.String(length=7), nullable=False),
         sa.Column("logo", sa.LargeBinary(), nullable=True),
         sa.Column("logo_content_type", sa.String(length=40), nullable=True),
+        sa.Column("postal_address", sa.String(length=500), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("tenant_id", sa.BigInteger(), nullable=False),
         _tenant("portal_branding"),
@@ -128,6 +130,34 @@ def upgrade() -> None:
         unique=True,
         postgresql_nulls_not_distinct=True,
     )
+    op.create_table(
+        "portal_mail_optouts",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("portal_user_id", sa.BigInteger(), nullable=False),
+        sa.Column("category", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("tenant_id", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["portal_user_id"],
+            ["portal_users.id"],
+            name=op.f("fk_portal_mail_optouts_portal_user_id_portal_users"),
+            ondelete="CASCADE",
+        ),
+        _tenant("portal_mail_optouts"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_portal_mail_optouts")),
+    )
+    op.create_index(
+        "ix_portal_mail_optouts_tenant_id_portal_user_id_category",
+        "portal_mail_optouts",
+        ["tenant_id", "portal_user_id", "category"],
+        unique=True,
+    )
+    # Portal mail: its category (only transactional mail is sent whatever a person unsubscribed from) and the branded
+    # shell the worker renders it in.
+    op.add_column(
+        "mail_outbox", sa.Column("category", sa.String(length=20), server_default="transactional", nullable=False)
+    )
+    op.add_column("mail_outbox", sa.Column("shell", postgresql.JSONB(astext_type=sa.Text()), nullable=True))
     for table in TABLES:
         enable_tenant_rls(table)
         grant_app(table)
@@ -135,5 +165,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("mail_outbox", "shell")
+    op.drop_column("mail_outbox", "category")
     for table in reversed(TABLES):
         op.drop_table(table)

@@ -43,6 +43,7 @@ SIMULATOR_PORTS = {
     18088: "the Microsoft Graph simulator",
     18089: "the Pax8 simulator",
 }
+MAILSINK_PORT = 18025  # the demo's SMTP server (vectis/platform/mailsink.py): mail really goes out over SMTP
 
 
 def _taken(ports: dict[int, str]) -> list[str]:
@@ -92,7 +93,7 @@ def _fill_second_tenant() -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
-    taken = _taken({PORT: "the web process", **SIMULATOR_PORTS})
+    taken = _taken({PORT: "the web process", **SIMULATOR_PORTS, MAILSINK_PORT: "the mail sink"})
     if taken:
         print(
             f"vectis: cannot start: already in use: {', '.join(taken)}. Is another make demo running? Stop it with "
@@ -111,6 +112,7 @@ def main() -> int:
         "defender=http://127.0.0.1:18087,m365=http://127.0.0.1:18088,pax8=http://127.0.0.1:18089",
     )
     env["VECTIS_PORT"] = str(PORT)
+    env.setdefault("SMTP_URL", f"smtp://127.0.0.1:{MAILSINK_PORT}")
     # The Procfile's commands (gunicorn, rq) live beside this interpreter in .venv/bin.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     var_dir = Path(env.get("VECTIS_VAR_DIR", ROOT / "var"))
@@ -153,7 +155,7 @@ def main() -> int:
                 "  Demo logins (password for all: " + DEMO_PASSWORD + "):",
                 *[f"    {u.email:<24} {u.role.label:<11} {u.tenant}" for u in DEMO_USERS],
                 "  Two-factor sign-in is on for everyone; in the demo the code prompt shows the current code.",
-                "  Mails (invites) are printed in the worker log below.",
+                f"  Mail goes to a local SMTP sink (127.0.0.1:{MAILSINK_PORT}): Admin → Sent mail shows it.",
                 "",
                 f"  Customer portal: {portal_base.format(slug='acme')}   (ready after the first ConnectWise sync)",
                 *[

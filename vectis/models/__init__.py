@@ -15,7 +15,14 @@ from vectis.models.m365 import M365CaPolicy, M365ManagedDevice, M365Panel, M365P
 from vectis.models.metrics import DailyMetrics, SlaSnapshot
 from vectis.models.notes import CustomerNote
 from vectis.models.outbox import OutboxMail, QueuedAction
-from vectis.models.portal import PortalBranding, PortalRole, PortalSettings, PortalUser, PortalUserSite
+from vectis.models.portal import (
+    PortalBranding,
+    PortalMailOptOut,
+    PortalRole,
+    PortalSettings,
+    PortalUser,
+    PortalUserSite,
+)
 from vectis.models.psa import PsaAuthorship, PsaMember, PsaMemberChoice
 from vectis.models.queries import QueryExport, SavedQuery
 from vectis.models.retention import RETENTION_DAYS, RetentionPolicy
@@ -73,6 +80,7 @@ __all__ = [
     "M365SecureScore",
     "OutboxMail",
     "PortalBranding",
+    "PortalMailOptOut",
     "PortalRole",
     "PortalSettings",
     "PortalUser",

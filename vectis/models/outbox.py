@@ -23,6 +23,11 @@ class OutboxMail(TenantOwned, Base):
     to_address: Mapped[str] = mapped_column(String(320), nullable=False)
     subject: Mapped[str] = mapped_column(String(200), nullable=False)
     body: Mapped[Sealed] = mapped_column(SealedType, nullable=False)
+    # transactional (ticket updates, invitations: always sent) | digest | announcement (each can be unsubscribed from)
+    category: Mapped[str] = mapped_column(String(20), nullable=False, server_default="transactional")
+    # Sent in the portal's branded shell (HTML beside the text), rendered by the worker: {"action_url", "action_label",
+    # "unsubscribe_url"}. None: plain text, as operator mail is.
+    shell: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = created_at_column()
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)

@@ -110,6 +110,8 @@ class PortalBranding(TenantOwned, Base):
     accent: Mapped[str] = mapped_column(String(7), nullable=False)  # "#rrggbb"
     logo: Mapped[bytes | None] = mapped_column(LargeBinary)  # sanitised SVG or PNG, as served
     logo_content_type: Mapped[str | None] = mapped_column(String(40))
+    # The MSP's postal address, in the footer of every digest and announcement (CAN-SPAM asks for one).
+    postal_address: Mapped[str | None] = mapped_column(String(500))
     updated_at: Mapped[datetime] = created_at_column()
 
 
@@ -135,3 +137,26 @@ class PortalSettings(TenantOwned, Base):
     backups: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
     board_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("ticket_boards.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = created_at_column()
+
+
+class PortalMailOptOut(TenantOwned, Base):
+    """A portal user who unsubscribed from one category of mail (digest, announcement). Ticket mail has no row
+    here to be: it is transactional and always sent."""
+
+    __tablename__ = "portal_mail_optouts"
+    __table_args__ = (
+        Index(
+            "ix_portal_mail_optouts_tenant_id_portal_user_id_category",
+            "tenant_id",
+            "portal_user_id",
+            "category",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    portal_user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("portal_users.id", ondelete="CASCADE"), nullable=False
+    )
+    category: Mapped[str] = mapped_column(String(20), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()

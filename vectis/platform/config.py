@@ -49,6 +49,9 @@ class Settings:
     proxy_hops: int = 0
     db_max_overflow: int = 10
     smtp_url: str | None = None
+    # The port browsers reach Vectis on, for links made outside a request (a worker's portal mail); None: the
+    # scheme's own (443 behind a proxy). The demo's web process says its own (VECTIS_PORT).
+    public_port: int | None = None
     secure_cookies: bool = True
     allow_loopback_vendors: bool = False
     # vendor key -> URL template, for vendors whose host Vectis derives (Keepit's region host). Only the
@@ -156,6 +159,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         proxy_hops=int(env.get("VECTIS_PROXY_HOPS", "0")),
         db_max_overflow=int(env.get("VECTIS_DB_MAX_OVERFLOW", "10")),
         smtp_url=env.get("SMTP_URL") or None,
+        public_port=int(port) if (port := env.get("VECTIS_PUBLIC_PORT") or env.get("VECTIS_PORT")) else None,
         # Secure cookies need https; the demo and tests are served over plain http on loopback.
         secure_cookies=env.get("VECTIS_SECURE_COOKIES", "0" if generated else "1") not in ("0", "false", "no"),
         # The vendor simulators run on loopback; a real deployment never talks to itself.

@@ -83,7 +83,9 @@ def create_portal_app(operator: Flask, settings: Settings) -> Flask:
     headers.init_app(app)
     tenancy.init_app(app, resolve=resolve_portal_tenant)
     params.init_app(app)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
+    # A mail client's one-click unsubscribe (RFC 8058) posts with no session: the signed link is what it carries.
+    csrf.exempt(views.unsubscribe)
     auth.init_app(app)
     views.init_app(app)
     return app

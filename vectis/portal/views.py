@@ -21,8 +21,8 @@ from vectis.platform import db, params
 from vectis.platform.errors import CSRF_MESSAGE, MESSAGES, header_text
 from vectis.platform.public_ids import decode
 from vectis.portal import auth, surfaces
+from vectis.portal_access import notify, users
 from vectis.portal_access import tickets as portal_tickets
-from vectis.portal_access import users
 from vectis.portal_access.scope import Scope, portal_actor
 
 log = logging.getLogger(__name__)
@@ -297,6 +297,32 @@ def people() -> BaseResponse:
         link=link, roles=list(PortalRole),
     )  # fmt: skip
     return Response(page, status=422 if error else 200)
+
+
+# --- unsubscribing (no sign-in: the signed link is the key) -----------------------------------------------------
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> BaseResponse:
+    """GET asks; POST does, from the page's button or straight from a mail client (RFC 8058 one-click)."""
+    found = notify.read_unsubscribe(token)
+    if found is None or found[0] != g.tenant.id:
+        abort(404)
+    _, user_id, category = found
+    user = db.session().get(PortalUser, user_id)
+    if user is None:
+        abort(404)
+    if request.method == "GET":
+        return Response(render_template("portal/unsubscribe.html", category=category, done=None, email=user.email))
+    outcome = perform(
+        "portal.unsubscribe",
+        Target("portal_user", str(user.id), user.email),
+        {"category": category},
+        actor=portal_actor(user),
+        surface="portal",
+    )
+    page = render_template("portal/unsubscribe.html", category=category, done=outcome.message, email=user.email)
+    return Response(page, status=200 if outcome.ok else 422)
 
 
 # --- errors, in the portal's own chrome ----------------------------------------------------------------------------

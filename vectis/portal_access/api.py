@@ -148,6 +148,7 @@ class BrandingOut(Schema):
     accent_text: str | None = Field(description="The text colour the portal puts on the accent")
     contrast_ratio: float | None = Field(description="Of that text on the accent; WCAG AA needs 4.5")
     logo_content_type: str | None = Field(description="image/svg+xml (sanitised) or image/png; None: no logo")
+    postal_address: str | None = Field(default=None, description="In the footer of digests and announcements")
 
 
 @operation("GET", "/portal/branding", scope="admin", summary="Get the portal's branding", tag=TAG, response=BrandingOut)
@@ -164,6 +165,7 @@ def get_portal_branding(call: Call) -> BrandingOut:
         accent_text=verdict.text,
         contrast_ratio=round(verdict.ratio, 2),
         logo_content_type=row.logo_content_type if row.logo else None,
+        postal_address=row.postal_address,
     )
 
 
@@ -173,6 +175,7 @@ class BrandingIn(Schema):
     logo_name: str | None = Field(default=None, max_length=200, description="logo.svg or logo.png")
     logo_content: str | None = Field(default=None, description="The logo file, base64 (at most 512 KB)")
     remove_logo: bool = False
+    postal_address: str | None = Field(default=None, max_length=500, description="For the footer of digests")
 
 
 @operation(

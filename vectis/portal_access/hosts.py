@@ -22,12 +22,16 @@ def portal_slug(host: str, base_domain: str) -> str | None:
 
 def portal_url(slug: str, path: str = "/", *, scheme: str | None = None, port: int | None = None) -> str:
     """An absolute link into ``slug``'s portal. In a request, its scheme and port are the request's (the operator
-    who invites someone is on the same server); outside one (the demo's launcher) they are given."""
+    who invites someone is on the same server); outside one (a worker's mail) the settings say them."""
     base = current_app.config["VECTIS_BASE_DOMAIN"].split(":", 1)[0]
     if has_request_context():
         scheme = scheme or request.scheme
         host = request.host
         if port is None and not host.endswith("]") and ":" in host:
             port = int(host.rsplit(":", 1)[1])
-    netloc = f"{PREFIX}{slug}.{base}" + (f":{port}" if port else "")
+    else:
+        settings = current_app.config["VECTIS_SETTINGS"]
+        scheme = scheme or ("https" if settings.secure_cookies else "http")
+        port = port or settings.public_port
+    netloc = f"{PREFIX}{slug}.{base}" + (f":{port}" if port and port not in (80, 443) else "")
     return f"{scheme or 'https'}://{netloc}{path}"

@@ -99,7 +99,7 @@ class Entry:
     from_portal: bool
 
 
-def _entry(note: TicketNote) -> Entry:
+def entry(note: TicketNote) -> Entry:
     body, _, last = note.body.rstrip().rpartition("\n\n")
     if body and last.startswith("— ") and last.endswith(SIGNED):
         who = last.removeprefix("— ").removesuffix(SIGNED)
@@ -115,7 +115,7 @@ def thread(session: Session, ticket: Ticket) -> list[Entry]:
         .where(TicketNote.ticket_id == ticket.id, TicketNote.internal.is_(False))
         .order_by(TicketNote.written_at, TicketNote.id)
     )
-    return [_entry(note) for note in notes]
+    return [entry(note) for note in notes]
 
 
 def resolved_status(session: Session, ticket: Ticket) -> TicketStatus | None:

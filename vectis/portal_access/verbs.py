@@ -38,12 +38,11 @@ from vectis.models import (
     Ticket,
     TicketBoard,
 )
-from vectis.platform import mail as outbox
 from vectis.platform import params
 from vectis.platform.http import ConnectorError
+from vectis.portal_access import notify, users
 from vectis.portal_access import settings as portal_settings
 from vectis.portal_access import tickets as portal_tickets
-from vectis.portal_access import users
 from vectis.portal_access.hosts import portal_url
 from vectis.portal_access.scope import Scope, scope_of, sites_of
 from vectis.tickets.writer import store_ticket
@@ -455,15 +454,19 @@ class InvitePortalUser(Verb):
         link = portal_url(str(slug), f"/setup/{token}")
         company = _company_name(ctx)
         where = f" for {', '.join(sites[s].name for s in chosen)}" if chosen else ""
-        mail = outbox.queue_mail(
-            ctx,
-            to=email,
+        mail = notify.queue(
+            ctx.session,
+            ctx.tenant_id,
+            user,
             subject=f"Your {company} support portal account",
             body=(
                 f"Hello {name},\n\n{company} has set up a support portal account for you at {customer.name}{where} "
-                f"({PortalRole(role).label}).\nChoose your password here (the link works once, for "
-                f"{int(users.SETUP_LIFETIME.total_seconds() // 3600)} hours):\n\n{link}\n"
+                f"({PortalRole(role).label}).\n\nChoose your password with the link below. It works once, for "
+                f"{int(users.SETUP_LIFETIME.total_seconds() // 3600)} hours."
             ),
+            action_url=link,
+            action_label="Choose your password",
+            after_commit=ctx.after_commit,
         )
         return Applied(
             f"Invited {email} to the portal. The setup link was mailed; you can also copy it below.",
@@ -471,7 +474,7 @@ class InvitePortalUser(Verb):
                 "portal_user_id": user.id,
                 "role": role,
                 "site_ids": chosen,
-                "mail_id": mail.id,
+                "mail_id": mail.id if mail is not None else None,
                 "expires_at": user.setup_expires_at.isoformat() if user.setup_expires_at else None,
             },
             private={"link": link, "portal_user_id": user.id},
@@ -561,6 +564,11 @@ class SaveBranding(AdminVerb):
             branding = PortalBranding(tenant_id=ctx.tenant_id, company_name=company, accent=accent)
             ctx.session.add(branding)
         branding.company_name, branding.accent, branding.updated_at = company, accent, _now()
+        if "postal_address" in payload:
+            address = " ".join(str(payload.get("postal_address") or "").split())
+            if len(address) > 500:
+                raise ActionFailed("Keep the postal address under 500 characters.")
+            branding.postal_address = address or None
         removed: tuple[str, ...] = ()
         logo = "unchanged"
         if payload.get("logo_content"):
@@ -625,4 +633,37 @@ class SavePortalSettings(AdminVerb):
         return Applied(
             f"The portal shows {', '.join(on)} for {whose}{where}.",
             response={**switches, "customer_id": customer.id if customer else None, "board_id": board_id},
+        )
+
+
+@register
+class Unsubscribe(PortalVerb):
+    """A portal user stops one category of mail (digests, announcements), by the link in its footer. Ticket mail is
+    transactional and has no way out but deactivation."""
+
+    name = "portal.unsubscribe"
+    label = "Unsubscribe from portal mail"
+    target_type = "portal_user"
+    reaches_vendor = False
+    portal_roles = frozenset(PortalRole)
+
+    def permitted(self, actor: Actor, target: Target) -> bool:
+        return super().permitted(actor, target) and actor.id == target.id
+
+    def unchanged(self, ctx: Context, target: Target, payload: dict[str, Any]) -> str | None:
+        category = str(payload.get("category") or "")
+        if category in notify.UNSUBSCRIBABLE and notify.opted_out(ctx.session, _int(target.id), category):
+            return f"You are already unsubscribed from {category}s."
+        return None
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        user = ctx.session.get(PortalUser, _int(target.id))
+        category = str(payload.get("category") or "")
+        if user is None:
+            raise ActionFailed("That portal account no longer exists.")
+        if category not in notify.UNSUBSCRIBABLE:
+            raise ActionFailed("Ticket updates cannot be unsubscribed from: they are about your own requests.")
+        notify.unsubscribe(ctx.session, ctx.tenant_id, user, category)
+        return Applied(
+            f"You will get no more {category}s. Mail about your tickets keeps coming.", response={"category": category}
         )

@@ -3,6 +3,7 @@ status history), set-based, one page at a time, for any PSA connector."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -346,9 +347,19 @@ def _emit_ticket_events(
     emit(session, events)
 
 
+log = logging.getLogger(__name__)
+
+# Who hears of a ticket update as it happens (a write-back read back, a vendor's callback): called with the session,
+# the stored ticket, its public notes that are new, and its status before (None: the ticket is new). The portal's
+# mail registers here (vectis/portal_access/notify.py); a sync page's thousands of rows call nobody.
+TicketListener = Callable[[Session, Ticket, list[TicketNote], str | None], None]
+TICKET_UPDATES: list[TicketListener] = []
+
+
 def store_ticket(session: Session, connection: Connection, record: TicketRecord) -> Ticket:
     """One ticket just read again from the vendor (after a write-back or a callback): stored, linked to
-    its customer, with failing backup events in its window attached, as a sync page would."""
+    its customer, with failing backup events in its window attached, as a sync page would; then told to
+    :data:`TICKET_UPDATES` (its new public notes, its status before)."""
 
     def account(external_id: str | None) -> Linked:
         row = session.execute(
@@ -358,6 +369,16 @@ def store_ticket(session: Session, connection: Connection, record: TicketRecord)
         ).first()
         return Linked(row[0], row[1]) if row else Linked(None, None)
 
+    before = session.execute(
+        select(Ticket.id, Ticket.status_name).where(
+            Ticket.connection_id == connection.id, Ticket.external_id == record.external_id
+        )
+    ).first()
+    known = (
+        set(session.scalars(select(TicketNote.external_id).where(TicketNote.ticket_id == before.id)))
+        if before is not None
+        else set()
+    )
     # A ticket read back after a write or a callback is cleaned as a sync page is (NUL bytes, huge text).
     cleaned, _ = clean_records([record])
     if not cleaned:
@@ -369,4 +390,22 @@ def store_ticket(session: Session, connection: Connection, record: TicketRecord)
     if ticket is None:
         raise LookupError(f"ticket {record.external_id} was written but cannot be read back")
     session.refresh(ticket)
+    if TICKET_UPDATES:
+        new = [
+            note
+            for note in session.scalars(
+                select(TicketNote)
+                .where(TicketNote.ticket_id == ticket.id, TicketNote.internal.is_(False))
+                .order_by(TicketNote.written_at, TicketNote.id)
+            )
+            if note.external_id not in known
+        ]
+        status_before = before.status_name if before is not None else None
+        if new or status_before != ticket.status_name:
+            for listener in TICKET_UPDATES:
+                try:
+                    with session.begin_nested():
+                        listener(session, ticket, new, status_before)
+                except Exception:  # telling someone must never undo the ticket the vendor has now
+                    log.exception("a ticket-update listener failed for ticket %s", ticket.id)
     return ticket

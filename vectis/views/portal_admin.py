@@ -6,14 +6,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from vectis.actions import Target, perform
 from vectis.branding import contrast
 from vectis.identity.auth import current_actor, operator, require_role
-from vectis.models import Customer, PortalBranding, PortalUser, Role, TicketBoard
+from vectis.models import Customer, OutboxMail, PortalBranding, PortalUser, Role, TicketBoard
 from vectis.platform import db, params
 from vectis.platform.access import get_or_404
 from vectis.platform.htmx import render
@@ -77,6 +77,7 @@ def _branding_page(status: int = 200, form: dict[str, str] | None = None, error:
     shown = form or {
         "company_name": row.company_name if row else g.tenant.name,
         "accent": row.accent if row else "#1f4fd1",
+        "postal_address": (row.postal_address or "") if row else "",
     }
     colour = contrast.normalised(shown.get("accent", "")) or "#1f4fd1"
     return render(
@@ -101,7 +102,7 @@ def branding() -> Response:
 @bp.post("/admin/branding")
 @admin_only
 def save_branding() -> Response:
-    form = {k: request.form.get(k, "").strip() for k in ("company_name", "accent")}
+    form = {k: request.form.get(k, "").strip() for k in ("company_name", "accent", "postal_address")}
     payload: dict[str, Any] = dict(form)
     upload = request.files.get(LOGO_FIELD)
     if upload is not None and upload.filename:
@@ -181,3 +182,22 @@ def logo() -> Response:
     response = Response(row.logo, mimetype=row.logo_content_type or "application/octet-stream")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
     return response
+
+
+# --- Admin → Sent mail ---------------------------------------------------------------------------------------------
+
+MAIL_SHOWN = 100
+
+
+@bp.get("/admin/mail")
+@admin_only
+def sent_mail() -> Response:
+    """The newest mail Vectis handed to SMTP (or holds to send). Bodies can carry one-time setup links, so they are
+    shown only in the demo, whose mail goes to a local sink anyway; elsewhere the page lists who, what and when."""
+    rows = db.session().scalars(select(OutboxMail).order_by(OutboxMail.id.desc()).limit(MAIL_SHOWN)).all()
+    demo = bool(current_app.config["VECTIS_DEMO"])
+    bodies = {row.id: row.body.open(g.tenant.id) for row in rows} if demo else {}
+    return render(
+        "admin/mail.html", mails=rows, bodies=bodies, demo=demo, smtp=bool(current_app.config["VECTIS_SETTINGS"].smtp_url),
+        active="admin", tab="mail",
+    )  # fmt: skip

@@ -1,0 +1,88 @@
+"""The branded mail shell: the portal's mail (ticket updates, invitations, digests) as text and as HTML in the MSP's
+colours, with a footer that names the MSP and, for mail one may unsubscribe from, its postal address and the way
+out. Rendered by the worker that sends it, never by a web request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from jinja2 import Template
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vectis.branding import contrast
+from vectis.models import PortalBranding, Tenant
+
+DEFAULT_ACCENT = "#1f4fd1"
+WORDS = {"digest": "digest", "announcement": "announcement"}
+
+
+@dataclass(frozen=True)
+class Brand:
+    company: str
+    accent: str
+    accent_text: str
+    postal_address: str | None
+    has_logo: bool
+
+
+def brand_of(session: Session, tenant_id: int) -> Brand:
+    row = session.scalar(select(PortalBranding))
+    if row is None:
+        name = session.scalar(select(Tenant.name).where(Tenant.id == tenant_id)) or "Your IT provider"
+        return Brand(str(name), DEFAULT_ACCENT, contrast.judge(DEFAULT_ACCENT).text, None, False)
+    return Brand(row.company_name, row.accent, contrast.judge(row.accent).text, row.postal_address, bool(row.logo))
+
+
+def _template() -> Template:
+    # Jinja keeps the compiled template: a worker renders a thousand notifications in a row from one compilation.
+    return current_app.jinja_env.get_template("mail/shell.html")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    html: str
+    headers: dict[str, str]
+
+
+def render(
+    brand: Brand,
+    *,
+    subject: str,
+    body: str,
+    category: str,
+    shell: dict[str, Any],
+    logo_url: str | None = None,
+) -> Rendered:
+    """``body`` (plain text, paragraphs split by blank lines) in the shell; with ``shell["unsubscribe_url"]`` (digests
+    and announcements) the List-Unsubscribe headers of RFC 2369 and the one-click POST of RFC 8058."""
+    unsubscribe = shell.get("unsubscribe_url")
+    action_url, action_label = shell.get("action_url"), shell.get("action_label") or "Open in the portal"
+    words = WORDS.get(category, "mail")
+    footer = brand.company + (f", {brand.postal_address}" if brand.postal_address else "")
+    text = body.rstrip() + "\n"
+    if action_url:
+        text += f"\n{action_label}: {action_url}\n"
+    text += f"\n--\n{footer}\n"
+    if unsubscribe:
+        text += f"Unsubscribe from {words}s (ticket updates keep coming): {unsubscribe}\n"
+    html = _template().render(
+        subject=subject,
+        company=brand.company,
+        accent=brand.accent,
+        accent_text=brand.accent_text,
+        postal_address=brand.postal_address,
+        logo_url=logo_url if brand.has_logo else None,
+        paragraphs=[p.strip("\n") for p in body.strip().split("\n\n") if p.strip()],
+        action_url=action_url,
+        action_label=action_label,
+        unsubscribe_url=unsubscribe,
+        category_words=words,
+    )
+    headers = {}
+    if unsubscribe:
+        headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    return Rendered(text, html, headers)
