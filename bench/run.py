@@ -36,6 +36,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "devices": (["--smoke"], []),
     "edr_sync": (["--runs", "1", "--detections", "500"], []),
     "m365": (["--tenants", "20", "--requests", "30", "--customers", "50", "--subscriptions", "500"], []),
+    "portal": (["--tickets", "5000", "--mails", "300", "--requests", "40"], []),
 }
 HEADER = "name "
 
