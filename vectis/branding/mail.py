@@ -4,6 +4,7 @@ out. Rendered by the worker that sends it, never by a web request."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,23 @@ class Brand:
     has_logo: bool
 
 
+BRAND_TTL_SECONDS = 30.0
+_KNOWN: dict[tuple[int, int], tuple[float, Brand]] = {}
+
+
 def brand_of(session: Session, tenant_id: int) -> Brand:
+    """The workspace's brand, kept for a while per process: a worker sending a thousand notifications in a row reads
+    it once, and a change made in Admin → Branding is in mail within the TTL."""
+    key, now = (id(current_app._get_current_object()), tenant_id), time.monotonic()  # type: ignore[attr-defined]
+    known = _KNOWN.get(key)
+    if known is not None and known[0] > now:
+        return known[1]
+    brand = _read_brand(session, tenant_id)
+    _KNOWN[key] = (now + BRAND_TTL_SECONDS, brand)
+    return brand
+
+
+def _read_brand(session: Session, tenant_id: int) -> Brand:
     row = session.scalar(select(PortalBranding))
     if row is None:
         name = session.scalar(select(Tenant.name).where(Tenant.id == tenant_id)) or "Your IT provider"
