@@ -35,7 +35,7 @@ def deliver(tenant_id: int, mail_id: int) -> str:
         if mail.shell is not None:  # portal mail: the MSP's branded shell, rendered here rather than in a request
             brand = shell.brand_of(s, tenant_id)
             rendered = shell.render(
-                brand, subject=mail.subject, body=body, category=mail.category, shell=mail.shell,
+                brand, subject=mail.subject, body=body, category=mail.category, links=mail.shell,
                 logo_url=mail.shell.get("logo_url"),
             )  # fmt: skip
             body, html, headers = rendered.text, rendered.html, rendered.headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from playwright.sync_api import Page, expect
 from tests.conftest import MadeUser, pid
 from tests.e2e.test_shell import sign_in
 from tests.portal_world import PASSWORD, World, portal_user, world
+from vectis.branding import mail as shell
 from vectis.branding.logo import sanitise_svg
-from vectis.models import PortalBranding
+from vectis.models import Device, PortalBranding
 from vectis.platform import db
 
 LOGO = b"""<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 32"><rect width="32" height="32" rx="8"
@@ -121,3 +123,39 @@ def test_an_operator_invites_a_portal_user_from_the_hub_and_sees_the_branding_pa
     expect(page.get_by_test_id("portal-chrome")).to_contain_text("Jamie Front")
     expect(page.get_by_test_id("new-ticket")).to_have_count(0)  # a Viewer reads only
     shot(page, screenshots_dir, "viewer-tickets")
+
+
+def test_the_branded_mail_shell_and_the_read_only_surfaces_look_right(
+    app: Flask, page: Page, live_server: int, branded: World, screenshots_dir: Path
+) -> None:
+    with app.app_context(), db.tenant_session(branded.tenant.id) as s:
+        brand = shell.brand_of(s, branded.tenant.id)
+        now = datetime.now(UTC)
+        for n, customer in enumerate([branded.parent, *branded.sites]):
+            s.add(
+                Device(
+                    tenant_id=branded.tenant.id, connection_id=branded.setup.connection_id, customer_id=customer,
+                    external_id=f"e2e-dev-{n}", name=f"FRONT-PC0{n}", os_name="Windows 11 Pro",
+                    last_contact_at=now - timedelta(hours=n * 5), online=n == 0,
+                )
+            )  # fmt: skip
+    with app.test_request_context():
+        rendered = shell.render(
+            brand, subject="[#48524] Label printer prints blank pages", category="digest",
+            body="Hello Pat,\n\nDana at Northstar IT wrote:\n\nThe new driver is installed; try a test label.",
+            links={"action_url": "http://portal.example/tickets/x", "action_label": "View the ticket",
+                   "unsubscribe_url": "http://portal.example/unsubscribe/x"},
+        )  # fmt: skip
+    page.set_content(rendered.html)
+    expect(page.get_by_role("link", name="View the ticket")).to_be_visible()
+    shot(page, screenshots_dir, "mail-shell")
+
+    user = portal_user(app, branded, "viewer")
+    base = f"http://{branded.portal_host}:{live_server}"
+    page.goto(f"{base}/signin")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_test_id("portal-chrome").get_by_role("link", name="Assets").click()
+    expect(page.get_by_test_id("portal-assets")).to_contain_text("FRONT-PC00")
+    shot(page, screenshots_dir, "assets")

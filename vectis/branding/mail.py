@@ -71,13 +71,14 @@ def render(
     subject: str,
     body: str,
     category: str,
-    shell: dict[str, Any],
+    links: dict[str, Any],
     logo_url: str | None = None,
 ) -> Rendered:
-    """``body`` (plain text, paragraphs split by blank lines) in the shell; with ``shell["unsubscribe_url"]`` (digests
+    """``body`` (plain text, paragraphs split by blank lines) in the shell; ``links`` is the outbox row's ``shell``:
+    its button (``action_url``, ``action_label``) and, with ``unsubscribe_url`` (digests
     and announcements) the List-Unsubscribe headers of RFC 2369 and the one-click POST of RFC 8058."""
-    unsubscribe = shell.get("unsubscribe_url")
-    action_url, action_label = shell.get("action_url"), shell.get("action_label") or "Open in the portal"
+    unsubscribe = links.get("unsubscribe_url")
+    action_url, action_label = links.get("action_url"), links.get("action_label") or "Open in the portal"
     words = WORDS.get(category, "mail")
     footer = brand.company + (f", {brand.postal_address}" if brand.postal_address else "")
     text = body.rstrip() + "\n"
