@@ -159,7 +159,11 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         proxy_hops=int(env.get("VECTIS_PROXY_HOPS", "0")),
         db_max_overflow=int(env.get("VECTIS_DB_MAX_OVERFLOW", "10")),
         smtp_url=env.get("SMTP_URL") or None,
-        public_port=int(port) if (port := env.get("VECTIS_PUBLIC_PORT") or env.get("VECTIS_PORT")) else None,
+        # Behind a proxy the port gunicorn binds (VECTIS_PORT) is no port a browser uses: only the demo's and tests'
+        # web process is reached on its own port.
+        public_port=int(port)
+        if (port := env.get("VECTIS_PUBLIC_PORT") or (env.get("VECTIS_PORT") if mode != "production" else None))
+        else None,
         # Secure cookies need https; the demo and tests are served over plain http on loopback.
         secure_cookies=env.get("VECTIS_SECURE_COOKIES", "0" if generated else "1") not in ("0", "false", "no"),
         # The vendor simulators run on loopback; a real deployment never talks to itself.
