@@ -794,6 +794,7 @@ def portal_cases(
             {"company_name": "Acme IT Services", "accent": "#1f4fd1"},
             {"company_name": "Acme IT Services", "accent": "#777777"},
         ),
+        "portal.announce": admin_only({"subject": "Maintenance", "body": "Saturday 10:00."}, {"subject": ""}),
         "portal.settings": admin_only(
             {"tickets": "1", "assets": "1", "backups": "1"}, {"customer_id": "999999999", "tickets": "1"}
         ),

@@ -678,3 +678,23 @@ def test_an_invitation_goes_out_in_the_branded_shell_with_its_setup_link(
     assert category == "transactional" and "Choose your password" in html
     assert re.search(rf'href="http://{re.escape(beta.portal_host)}/setup/[^"]+"', html)
     assert message["List-Unsubscribe"] is None
+
+
+def test_an_announcement_can_be_unsubscribed_from_and_says_so_in_its_headers(
+    app: Flask, beta: World, make_user: Callable[..., MadeUser], mailsink: tuple[Sink, int]
+) -> None:
+    sink, port = mailsink
+    person = portal_user(app, beta, "viewer")
+    admin = operator_on(app, beta, make_user)
+    data = {"subject": "Maintenance on Saturday", "body": "Email is down 10:00–11:00."}
+    response = admin.post("/admin/portal/announce", data={**data, "csrf_token": csrf_token(admin, "/admin/portal")})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    ((mail_id, category, subject),) = mails_to(app, beta, person.email)
+    assert (category, subject) == ("announcement", "Maintenance on Saturday")
+    message = delivered(app, beta, mail_id, sink, port).message
+    link = message["List-Unsubscribe"].strip("<>")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "Unsubscribe from announcements" in part(message, "html")
+    assert portal_client(app, beta.portal_host).post(link.split(beta.portal_host, 1)[1]).status_code == 200
+    admin.post("/admin/portal/announce", data={**data, "csrf_token": csrf_token(admin, "/admin/portal")})
+    assert len(mails_to(app, beta, person.email)) == 1  # not again

@@ -667,3 +667,35 @@ class Unsubscribe(PortalVerb):
         return Applied(
             f"You will get no more {category}s. Mail about your tickets keeps coming.", response={"category": category}
         )
+
+
+@register
+class Announce(AdminVerb):
+    """A message from the MSP to every active portal user (a maintenance window, a new service), in the branded
+    shell. Mail one may unsubscribe from: its footer carries the way out and the MSP's postal address."""
+
+    name = "portal.announce"
+    label = "Send a portal announcement"
+    target_type = "tenant"
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        subject = " ".join(str(payload.get("subject") or "").split())
+        body = str(payload.get("body") or "").strip()
+        if not subject or not body:
+            raise ActionFailed("Write the announcement's subject and text.")
+        if len(subject) > 150 or len(body) > MAX_TEXT:
+            raise ActionFailed(f"Keep the subject under 150 characters and the text under {MAX_TEXT:,}.")
+        people = ctx.session.scalars(
+            select(PortalUser).where(PortalUser.is_active.is_(True), PortalUser.password_hash.is_not(None))
+        ).all()
+        queued = 0
+        for person in people:
+            mail = notify.queue(
+                ctx.session, ctx.tenant_id, person, subject=subject, body=f"Hello {person.name},\n\n{body}",
+                category="announcement", after_commit=ctx.after_commit,
+            )  # fmt: skip
+            queued += mail is not None
+        skipped = len(people) - queued
+        said = f"The announcement goes to {queued} portal user{'s' if queued != 1 else ''}"
+        said += f"; {skipped} unsubscribed from announcements." if skipped else "."
+        return Applied(said, response={"subject": subject, "queued": queued, "unsubscribed": skipped})

@@ -126,7 +126,9 @@ def save_branding() -> Response:
 # --- Admin → Portal ----------------------------------------------------------------------------------------------------
 
 
-def _settings_page(status: int = 200, error: str | None = None) -> Response:
+def _settings_page(
+    status: int = 200, error: str | None = None, *, announcement: dict[str, str] | None = None
+) -> Response:
     s = db.session()
     customers = s.scalars(select(Customer).where(Customer.parent_id.is_(None)).order_by(Customer.name)).all()
     rows = {c.id: portal_settings.customer_row(s, c.id) for c in customers}
@@ -140,6 +142,7 @@ def _settings_page(status: int = 200, error: str | None = None) -> Response:
         surfaces=[(key, portal_settings.LABELS[key]) for key in portal_settings.SURFACES],
         error=error,
         portal_link=portal_url(g.tenant.slug, "/"),
+        announcement=announcement or {},
         active="admin",
         tab="portal",
         status=status,
@@ -201,3 +204,20 @@ def sent_mail() -> Response:
         "admin/mail.html", mails=rows, bodies=bodies, demo=demo, smtp=bool(current_app.config["VECTIS_SETTINGS"].smtp_url),
         active="admin", tab="mail",
     )  # fmt: skip
+
+
+@bp.post("/admin/portal/announce")
+@admin_only
+def announce() -> Response:
+    payload = {"subject": request.form.get("subject", ""), "body": request.form.get("body", "")}
+    outcome = perform(
+        "portal.announce",
+        Target("tenant", str(g.tenant.id), g.tenant.name),
+        payload,
+        actor=current_actor(),
+        surface="ui",
+    )
+    if not outcome.ok:
+        return _settings_page(422, outcome.message, announcement=payload)
+    flash(outcome.message, "ok")
+    return redirect(url_for("portal_admin.settings"))
