@@ -769,6 +769,15 @@ def portal_cases(
             actor(viewer, "read_only"),
         )  # fmt: skip
 
+    def resend() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        person = portal_person(a_customer(app, acme.id), "member")
+        target = Target("portal_user", person.id, person.label)
+        return Case(
+            actor(tech, "technician"), target, {}, Target("portal_user", "999999999", "ghost"), {},
+            actor(viewer, "read_only"),
+        )  # fmt: skip
+
     def admin_only(ok: dict[str, Any], failing: dict[str, Any]) -> Callable[[], Case]:
         def build() -> Case:
             admin, tech = make_user(acme, "admin"), make_user(acme, "technician")
@@ -790,6 +799,7 @@ def portal_cases(
         "portal.ticket_create": create,
         "portal_user.invite": invite,
         "portal_user.deactivate": deactivate,
+        "portal_user.resend": resend,
         "portal.branding": admin_only(
             {"company_name": "Acme IT Services", "accent": "#1f4fd1"},
             {"company_name": "Acme IT Services", "accent": "#777777"},

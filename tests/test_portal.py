@@ -698,3 +698,26 @@ def test_an_announcement_can_be_unsubscribed_from_and_says_so_in_its_headers(
     assert portal_client(app, beta.portal_host).post(link.split(beta.portal_host, 1)[1]).status_code == 200
     admin.post("/admin/portal/announce", data={**data, "csrf_token": csrf_token(admin, "/admin/portal")})
     assert len(mails_to(app, beta, person.email)) == 1  # not again
+
+
+def test_a_new_setup_link_replaces_the_old_one(app: Flask, alpha: World, make_user: Callable[..., MadeUser]) -> None:
+    tech = operator_on(app, alpha, make_user, "technician")
+    hub = f"/customers/{pid(app, 'customer', alpha.parent)}"
+    email = f"late-{uuid.uuid4().hex[:8]}@customer.test"
+    first = tech.post(
+        f"{hub}/portal-users",
+        data={"name": "Late Comer", "email": email, "role": "member", "csrf_token": csrf_token(tech, f"{hub}/portal")},
+    ).get_data(as_text=True)
+    old = re.search(r'value="(http://portal\.[^"]+/setup/[^"]+)"', first)
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        person = s.scalar(select(PortalUser.id).where(PortalUser.email == email))
+    second = tech.post(
+        f"{hub}/portal-users/{pid(app, 'portal_user', int(person or 0))}/resend",
+        data={"csrf_token": csrf_token(tech, f"{hub}/portal")},
+    ).get_data(as_text=True)
+    new = re.search(r'value="(http://portal\.[^"]+/setup/[^"]+)"', second)
+    assert old and new and old.group(1) != new.group(1)
+    client = portal_client(app, alpha.portal_host)
+    assert client.get(old.group(1).split(alpha.portal_host, 1)[1]).status_code == 404
+    assert client.get(new.group(1).split(alpha.portal_host, 1)[1]).status_code == 200
+    assert [c for _, c, _ in mails_to(app, alpha, email)] == ["transactional", "transactional"]

@@ -699,3 +699,40 @@ class Announce(AdminVerb):
         said = f"The announcement goes to {queued} portal user{'s' if queued != 1 else ''}"
         said += f"; {skipped} unsubscribed from announcements." if skipped else "."
         return Applied(said, response={"subject": subject, "queued": queued, "unsubscribed": skipped})
+
+
+@register
+class ResendSetupLink(Verb):
+    """A new one-time setup link for someone invited who has not chosen a password (theirs expired, or the mail went
+    astray): the earlier link stops working."""
+
+    name = "portal_user.resend"
+    label = "Send a portal user a new setup link"
+    target_type = "portal_user"
+    reaches_vendor = False
+    repeatable = False
+
+    def permitted(self, actor: Actor, target: Target) -> bool:
+        return actor.type != "portal_user" and actor.role in OPERATORS
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        user = ctx.session.get(PortalUser, _int(target.id))
+        if user is None or not user.is_active:
+            raise ActionFailed("That portal user no longer exists or is deactivated.")
+        if user.password_hash is not None:
+            raise ActionFailed(f"{user.email} has set a password already: they sign in with it.")
+        token = users.new_setup_token(user)
+        slug = ctx.session.scalar(select(Tenant.slug).where(Tenant.id == ctx.tenant_id))
+        link = portal_url(str(slug), f"/setup/{token}")
+        company = _company_name(ctx)
+        notify.queue(
+            ctx.session, ctx.tenant_id, user, subject=f"Your {company} support portal account",
+            body=f"Hello {user.name},\n\nHere is a new link to choose your password. It works once, for "
+            f"{int(users.SETUP_LIFETIME.total_seconds() // 3600)} hours; any earlier link no longer does.",
+            action_url=link, action_label="Choose your password", after_commit=ctx.after_commit,
+        )  # fmt: skip
+        return Applied(
+            f"A new setup link went to {user.email}; you can also copy it below.",
+            response={"portal_user_id": user.id},
+            private={"link": link, "portal_user_id": user.id},
+        )

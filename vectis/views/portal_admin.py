@@ -69,6 +69,23 @@ def deactivate(customer_id: int, portal_user_id: int) -> Response:
     return redirect(url_for("customers.tab", customer_id=customer.id, tab="portal"))
 
 
+@bp.post("/customers/<pid(customer):customer_id>/portal-users/<pid(portal_user):portal_user_id>/resend")
+@operator
+def resend(customer_id: int, portal_user_id: int) -> Response:
+    customer = get_or_404(Customer, customer_id)
+    user = get_or_404(PortalUser, portal_user_id)
+    if user.customer_id != customer.id:
+        abort(404)
+    outcome = perform(
+        "portal_user.resend", Target("portal_user", str(user.id), user.email), {}, actor=current_actor(), surface="ui"
+    )
+    if outcome.ok:
+        g.portal_invite = Invitation(link=outcome.private.get("link"))
+        return customer_views.hub_page(customer.id, "portal")
+    g.portal_invite = Invitation(error=outcome.message)
+    return customer_views.hub_page(customer.id, "portal", status=422)
+
+
 # --- Admin → Branding ------------------------------------------------------------------------------------------------
 
 
