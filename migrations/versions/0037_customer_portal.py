@@ -1,7 +1,7 @@
 """the customer portal: its users (and the sites each may see), the workspace's branding, and its surface switches
 
 Revision ID: 0037
-Revises: 0034
+Revises: 0036
 Create Date: 2026-12-07 06:00:00
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from vectis.platform.schema import enable_tenant_rls, grant_app, grant_app_sequences
 
 revision: str = "0037"
-down_revision: str | None = "0034"
+down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
