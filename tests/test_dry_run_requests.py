@@ -193,6 +193,10 @@ ELSEWHERE = {
     **dict.fromkeys(
         ("license.adjust_seats", "license.create_quote"), "tests/test_licensing.py (Pax8's seat change and quote)"
     ),
+    **dict.fromkeys(
+        ("portal.ticket_comment", "portal.ticket_create", "portal.ticket_resolve"),
+        "tests/test_portal.py (a portal user's writes to the PSA)",
+    ),
 }
 
 

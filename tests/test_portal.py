@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -20,6 +21,7 @@ from jobs.mail import deliver
 from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, csrf_token, login, pid
 from tests.portal_world import PASSWORD, World, portal_client, portal_login, portal_user, world
 from tests.test_api import make_token
+from vectis.actions import Outcome, Target, perform
 from vectis.demo.portal import DEMO_PORTAL_USERS, seed_portal
 from vectis.demo.seed import DEMO_PASSWORD
 from vectis.models import (
@@ -38,6 +40,8 @@ from vectis.platform import db
 from vectis.platform.mailsink import Received, Sink
 from vectis.platform.mailsink import start as start_sink
 from vectis.portal_access.digest import queue_digests
+from vectis.portal_access.scope import portal_actor
+from vectis.portal_access.verbs import NEW_CONTACT
 
 
 @pytest.fixture(scope="module")
@@ -721,3 +725,40 @@ def test_a_new_setup_link_replaces_the_old_one(app: Flask, alpha: World, make_us
     assert client.get(old.group(1).split(alpha.portal_host, 1)[1]).status_code == 404
     assert client.get(new.group(1).split(alpha.portal_host, 1)[1]).status_code == 200
     assert [c for _, c, _ in mails_to(app, alpha, email)] == ["transactional", "transactional"]
+
+
+def test_each_portal_write_previews_exactly_the_requests_it_sends(app: Flask, alpha: World) -> None:
+    """A dry run of a portal verb shows what goes to the PSA, built by the same code that sends it (as every operator
+    write's is, ``tests/test_dry_run_requests.py``)."""
+    user = portal_user(app, alpha, "admin")
+    ticket = a_ticket(app, alpha, alpha.sites[0])
+    on_ticket = Target("ticket", str(ticket.id), f"#{ticket.external_id}")
+    cases = {
+        "portal.ticket_comment": (on_ticket, {"text": "Still broken after the restart."}),
+        "portal.ticket_resolve": (on_ticket, {}),
+        "portal.ticket_create": (Target("customer", str(alpha.sites[1]), "site"), {"summary": "Door badge reader",
+                                                                                    "description": "It beeps red."}),
+    }  # fmt: skip
+    for verb, (target, payload) in cases.items():
+        before = len(alpha.state.received())
+
+        def act(dry: bool, verb: str = verb, target: Target = target, payload: dict[str, Any] = payload) -> Outcome:
+            with app.test_request_context(), db.tenant_session(alpha.tenant.id) as s:
+                return perform(verb, target, payload, actor=portal_actor(user), surface="portal", dry_run=dry,
+                               session=s, tenant_id=alpha.tenant.id)  # fmt: skip
+
+        preview = act(True)
+        assert preview.result == "dry_run" and preview.preview is not None, (verb, preview.message)
+        assert [r for r in alpha.state.received()[before:] if r["method"] != "GET"] == [], f"{verb}: sent"
+        shown = [(r["method"], r["path"], r["body"]) for r in preview.preview.requests]
+        done = act(False)
+        assert done.ok, (verb, done.message)
+        sent = [(r["method"], r["path"], r["body"]) for r in alpha.state.received()[before:] if r["method"] != "GET"]
+        if verb == "portal.ticket_create":
+            # The contact is found or made first: only ConnectWise's answer tells its id, a placeholder before.
+            (_, _, ticket_body) = shown[-1]
+            assert ticket_body["contact"] == {"id": NEW_CONTACT}
+            shown[-1] = (*shown[-1][:2], {**ticket_body, "contact": {"id": int(done.response["contact"])}})
+            if len(sent) == len(shown) - 1:  # ConnectWise had the contact already: nothing was made
+                shown = shown[1:]
+        assert shown == sent, verb

@@ -826,7 +826,10 @@ class ConnectWiseConnector(
         if new.priority:
             fields["priority"] = {"id": int(new.priority)}
         if new.contact:
-            fields["contact"] = {"id": int(new.contact)}
+            # A dry run may name a contact the same action creates first ("{new contact}"): shown as it is.
+            fields["contact"] = {
+                "id": int(new.contact) if new.contact.isascii() and new.contact.isdigit() else new.contact
+            }
         if new.description:
             fields["initialDescription"] = new.description
         return _write("POST", "/service/tickets", fields, what="the new ticket")

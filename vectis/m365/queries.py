@@ -18,6 +18,7 @@ from vectis.m365.sparkline import sparkline
 from vectis.models import Connection, CustomerLink
 from vectis.models.m365 import M365CaPolicy, M365ManagedDevice, M365Panel, M365PrivilegedUser, M365SecureScore
 from vectis.platform import db
+from vectis.platform.dates import calendar_day
 
 SPARK_DAYS = 30
 REPORT_ONLY = "enabledForReportingButNotEnforced"
@@ -219,8 +220,8 @@ def score_panel(status: Status, summary: dict[str, Any], days: dict[date, M365Se
     missing = sum(1 for _, v in series if v is None)
     gaps = f"; {missing} day{'s' if missing != 1 else ''} without a score" if missing else ""
     label = (
-        f"Secure Score over {SPARK_DAYS} days: {oldest.current_score:.0f} on {oldest.day:%d %b} to "
-        f"{newest.current_score:.0f} on {newest.day:%d %b}{gaps}"
+        f"Secure Score over {SPARK_DAYS} days: {oldest.current_score:.0f} on {calendar_day(oldest.day)} to "
+        f"{newest.current_score:.0f} on {calendar_day(newest.day)}{gaps}"
     )
     panel.chart = sparkline(series, label=label)
     return panel

@@ -316,6 +316,10 @@ def _as_contact(
     return replace(new, contact=found)
 
 
+# Where the contact a new ticket is for goes in what a dry run shows, when the action finds or makes it first.
+NEW_CONTACT = "{new contact}"
+
+
 @register
 class OpenTicket(PortalVerb):
     """A new ticket at the PSA on the board chosen for the customer, for the portal user's PSA contact when the
@@ -337,12 +341,15 @@ class OpenTicket(PortalVerb):
         connection, new, _ = _opening(ctx, target, payload)
         with connector_for(ctx, connection, WritesTickets, doing=DOING) as psa:
             sending = []
+            unknown = None
             if new.contact is None and supports(psa, CreatesContacts):
                 user = _portal_user(ctx)
                 request = as_capability(psa, CreatesContacts).contact_request(new.company, user.name, user.email)
-                unknown = f"Only if {psa.noun} has no contact with {user.email} yet; the ticket is then for it."
-                sending.append(Sending(psa.noun, request, unknown))
-            return [*sending, Sending(psa.noun, psa.create_request(new))]
+                maybe = f"Only if {psa.noun} has no contact with {user.email} yet; the ticket is then for it."
+                sending.append(Sending(psa.noun, request, maybe))
+                new = replace(new, contact=NEW_CONTACT)
+                unknown = f"{NEW_CONTACT} stands for {psa.noun}'s contact with {user.email}, found or made first."
+            return [*sending, Sending(psa.noun, psa.create_request(new), unknown)]
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         connection, new, _ = _opening(ctx, target, payload)
