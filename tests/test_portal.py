@@ -750,7 +750,7 @@ def test_each_portal_write_previews_exactly_the_requests_it_sends(app: Flask, al
         preview = act(True)
         assert preview.result == "dry_run" and preview.preview is not None, (verb, preview.message)
         assert [r for r in alpha.state.received()[before:] if r["method"] != "GET"] == [], f"{verb}: sent"
-        shown = [(r["method"], r["path"], r["body"]) for r in preview.preview.requests]
+        shown = [(r["method"], r["path"], r["body"]) for r in preview.preview.requests or []]
         done = act(False)
         assert done.ok, (verb, done.message)
         sent = [(r["method"], r["path"], r["body"]) for r in alpha.state.received()[before:] if r["method"] != "GET"]
