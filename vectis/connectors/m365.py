@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -52,22 +50,28 @@ from urllib.parse import urlsplit
 import requests
 
 from vectis.connectors.base import ConfigField, Connector, CustomerRecord, Page, Record, Stream
+from vectis.connectors.entra import (
+    LOGIN_HOST,
+    TENANTS_HELP,
+    TENANTS_PLACEHOLDER,
+    AppRefused,
+    SignInRefused,
+    clean_tenants,
+    sign_in,
+    tenants_of,
+    token_key,
+)
 from vectis.connectors.token_cache import cached_token
 from vectis.connectors.values import object_of, text_of
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, HttpClient
 
 GRAPH_HOST = "graph.microsoft.com"
-LOGIN_HOST = "login.microsoftonline.com"
 URL_TEMPLATE = "https://{host}"
 API = "/v1.0"
 SCOPE = f"https://{GRAPH_HOST}/.default"
-TOKEN_PATH = "/{tenant}/oauth2/v2.0/token"  # noqa: S105 - a path, not a password
 SCORE_DAYS = 30
 TOP_ACTIONS = 5
-# A GUID, or a verified domain of the tenant (Entra takes either in the token URL).
-TENANT = re.compile(r"^(?:[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}|[a-z0-9-]+(?:\.[a-z0-9-]+)+)$")
-MAX_TENANTS = 2_000
 TESTED_TENANTS = 20  # Test connection signs in to this many; a sync reads them all
 
 PANELS = ("intune", "secure_score", "conditional_access", "admin_mfa")
@@ -90,15 +94,6 @@ PERMISSIONS: tuple[tuple[tuple[str, ...], str], ...] = (
 FAILING = frozenset({"nonCompliant", "error", "conflict"})
 
 MESSAGES = {
-    "secret": "401 Unauthorized — Microsoft Entra ID did not accept this client secret for the app {client}. Copy "
-    "the secret's Value again (not its Secret ID; it is shown once, when it is made): Entra admin center → App "
-    "registrations → the app → Certificates & secrets → New client secret.",
-    "expired": "The client secret of the app {client} has expired. Make a new one in the Entra admin center (App "
-    "registrations → the app → Certificates & secrets → New client secret) and paste its Value here.",
-    "consent": "the app is not in this tenant: an administrator of the customer's tenant has not consented to it "
-    "(Enterprise applications must list it; grant admin consent to its Microsoft Graph permissions)",
-    "tenant": "Microsoft Entra ID knows no such tenant: use the customer's Directory (tenant) ID or its "
-    ".onmicrosoft.com domain",
     "unreachable": "Vectis couldn't reach Microsoft at {host}. Check that {host} is reachable from wherever Vectis "
     "runs (a proxy or firewall may block it).",
     "timeout": "Connection timed out — Microsoft at {host} did not answer in time. Try again; if it keeps happening, "
@@ -108,20 +103,6 @@ NEEDS_P1 = "needs Entra ID P1"
 NEEDS_INTUNE = "needs an Intune licence"
 THROTTLED = "throttled, retrying"
 PARTIAL = "partial: Microsoft Graph said a provider did not answer in time, so this is what came"
-
-
-def tenant_of(text: str) -> str:
-    """A tenant as typed (or pasted in braces) -> Entra's spelling: lower case, trimmed."""
-    return text.strip().strip("{}").lower()
-
-
-def tenants_of(text: str) -> list[str]:
-    """The tenant list as typed: one a line (commas, semicolons and spaces also separate), each once, in order."""
-    seen: dict[str, None] = {}
-    for part in re.split(r"[\s,;]+", text or ""):
-        if part.strip("{}"):
-            seen.setdefault(tenant_of(part), None)
-    return list(seen)
 
 
 def roles_of(token: str) -> frozenset[str]:
@@ -361,14 +342,6 @@ class PanelUnknown(Exception):
         self.reason = reason
 
 
-class SignInRefused(Exception):
-    """One tenant's sign-in refused for a reason of that tenant's (not consented, unknown): its panels are unknown."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 @dataclass
 class Listing:
     items: list[dict[str, Any]]
@@ -402,28 +375,15 @@ class M365Connector(Connector):
             "tenant_ids",
             "Customer tenants",
             kind="lines",
-            placeholder="72f988bf-86f1-41af-91ab-2d7cd011db47\ncontoso.onmicrosoft.com",
-            help="One customer tenant a line: its Directory (tenant) ID (Entra admin center → Overview) or its "
-            ".onmicrosoft.com domain.",
+            placeholder=TENANTS_PLACEHOLDER,
+            help=TENANTS_HELP,
         ),
     )
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
         clean = super().validate_config(config)
-        tenants = tenants_of(clean["tenant_ids"])
-        wrong = [t for t in tenants if not TENANT.match(t)]
-        if wrong:
-            raise ConnectorError(
-                f"“{wrong[0]}” is not a tenant ID: each line is a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47 "
-                "(Entra admin center → Overview), or the tenant's .onmicrosoft.com domain.",
-                permanent=True,
-            )
-        if not tenants:
-            raise ConnectorError("Customer tenants is required: one tenant ID a line.", permanent=True)
-        if len(tenants) > MAX_TENANTS:
-            raise ConnectorError(f"At most {MAX_TENANTS:,} tenants a connection.", permanent=True)
-        clean["tenant_ids"] = "\n".join(tenants)
+        clean["tenant_ids"] = clean_tenants(clean["tenant_ids"])
         return clean
 
     @classmethod
@@ -452,9 +412,7 @@ class M365Connector(Connector):
     # --- authentication ---------------------------------------------------------------------------
 
     def _token_key(self, tenant: str) -> str:
-        identity = "\0".join((self.ctx.http.base_url, tenant, self._client, str(self.config.get("client_secret"))))
-        fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:24]
-        return f"vectis:m365-token:{self.ctx.tenant_id}:{self.ctx.connection_id or 'unsaved'}:{fingerprint}"
+        return token_key(self.ctx, "m365", tenant, self._client, str(self.config.get("client_secret")))
 
     def _reach(self, exc: ConnectorError, host: str) -> ConnectorError:
         if exc.message.startswith("Connection timed out") or "did not answer in time" in exc.message:
@@ -465,15 +423,13 @@ class M365Connector(Connector):
 
     def _grant(self, tenant: str) -> dict[str, Any]:
         login = self._login()
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client,
-            "client_secret": self.config["client_secret"],
-            "scope": SCOPE,
-        }
         try:
-            # A token grant changes nothing: safe to send again.
-            response = login.request("POST", TOKEN_PATH.format(tenant=tenant), data=form, retry=True)
+            return sign_in(
+                login, tenant, client=self._client, secret=self.config["client_secret"], scope=SCOPE,
+                api="Microsoft Graph",
+            )  # fmt: skip
+        except AppRefused:
+            raise  # the app's own secret refused: no tenant can be read, so the sync stops and says so
         except ConnectorError as exc:
             if exc.status is not None:  # 429 or 5xx after every retry: this tenant, this time
                 raise SignInRefused(self._transient(exc)) from None
@@ -482,24 +438,6 @@ class M365Connector(Connector):
             # The sign-in goes through the connection's rate bucket too: it counts among the sync's requests.
             self.ctx.http.requests_made += login.requests_made
             login.close()
-        said = object_of(self._json(response.text))
-        raw_codes = said.get("error_codes")
-        codes: list[Any] = raw_codes if isinstance(raw_codes, list) else []
-        if response.status_code != 200:
-            # The app's own secret is refused everywhere: no tenant can be read, so the sync stops and says so.
-            if 7000222 in codes:
-                raise ConnectorError(MESSAGES["expired"].format(client=self._client), permanent=True, status=401)
-            if 7000215 in codes or said.get("error") == "invalid_client":
-                raise ConnectorError(MESSAGES["secret"].format(client=self._client), permanent=True, status=401)
-            if 700016 in codes or said.get("error") == "unauthorized_client":
-                raise SignInRefused(MESSAGES["consent"])
-            if 90002 in codes or 900023 in codes:
-                raise SignInRefused(MESSAGES["tenant"])
-            detail = str(said.get("error_description") or f"HTTP {response.status_code}").split("\r\n")[0]
-            raise SignInRefused(f"Microsoft Entra ID refused the sign-in: {detail}")
-        if not said.get("access_token"):
-            raise SignInRefused("Microsoft Entra ID's sign-in answer had no access token")
-        return said
 
     def _token(self, tenant: str, *, force: bool = False) -> str:
         return cached_token(
