@@ -1,27 +1,36 @@
-"""Microsoft Defender for Business / Defender for Endpoint (the same API): one customer's Entra tenant, its alerts as
-detections, and the response actions a technician takes from Vectis (isolate and release a device, resolve an
-alert, classify one a false positive).
+"""Microsoft Defender for Business / Defender for Endpoint (the same API): every customer tenant the MSP's app was
+consented in, their alerts as detections, and the response actions a technician takes from Vectis (isolate and release
+a device, resolve an alert, classify one a false positive), each sent to the alert's own tenant.
 
 Vendor facts: ``../shared/vendor-apis.md`` sections 9 and 8. What this module reads, and how it acts on what
 Defender does:
 
-- Defender is per customer tenant: one Entra tenant is one customer, so a connection is one customer's tenant id,
-  an app registration's client id and secret (a multi-tenant app the customer's admin consented to, or one made in
-  their tenant). A workspace holds one connection per vendor, so today that is one customer's tenant; several
-  customers' tenants (a connection each, or Lighthouse/GDAP) are not supported yet.
-- OAuth client credentials at ``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`` with the scope
-  ``https://api.securitycenter.microsoft.com/.default``; there is no refresh token, so the access token is cached
-  (sealed, in Redis) until shortly before ``expires_in`` and asked for again. The API is
+- Defender is per customer tenant: one Entra tenant is one customer. One connection is the MSP's multi-tenant app
+  registration (client id and secret) and the list of customer tenants it was consented in (GUIDs or
+  ``.onmicrosoft.com`` domains, one a line), as for Microsoft 365 (:mod:`vectis.connectors.entra` holds what both
+  share). Each tenant signs in on its own with client credentials at
+  ``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`` with the scope
+  ``https://api.securitycenter.microsoft.com/.default``; there is no refresh token, so each tenant's access token is
+  cached (sealed, in Redis) until shortly before ``expires_in`` and asked for again. The API is
   ``https://api.securitycenter.microsoft.com/api``. Both hosts are derived, never typed: ``VECTIS_VENDOR_URLS``
   (``defender=http://127.0.0.1:18087``) sends both to the simulator, which stands in for Entra ID and Defender.
-- Customers: the connection's one tenant, named by the connection's "Customer name" field. Defender's API has no
-  call that names the organisation (that is Microsoft Graph's ``/organization``, another permission and token),
-  and the app-only token names only the tenant's id: so the technician says who the customer is, and Customer
-  matching links it as it links any account.
-- Alerts (``GET /api/alerts?$expand=evidence``) -> ``detections``, incremental on ``lastUpdateTime``: each sync
-  asks ``$filter=lastUpdateTime gt <cursor>`` and pages by ``@odata.nextLink`` (``$top`` 1,000 of the 10,000 Defender
+- Customers: one per tenant, named by the tenant as the technician typed it (its ``.onmicrosoft.com`` domain reads
+  best). Defender's API has no call that names the organisation (that is Microsoft Graph's ``/organization``,
+  another permission and another token), and the app-only token carries only the tenant's id: so the tenant waits in
+  Customer matching until an admin links it, and stays linked.
+- A tenant that cannot be read (nobody consented to the app there, no such tenant, the app's permissions missing
+  there) is passed over and the others are read; why is kept in the alerts cursor (``refused``) and Test connection
+  names it. The app's secret refused or expired stops the sync with the reason, as does a tenant none of whose
+  requests get through (429 or 5xx after every retry, Microsoft unreachable): what was read stays, and the next sync
+  resumes each tenant from its own cursor.
+- Ids: a detection's id is ``<tenant>:<alert id>`` and its device's ``<tenant>:<machine id>``, so an action knows
+  which tenant's token to send; a tenant longer than :data:`MAX_TENANT_LENGTH` is refused at setup (use its GUID).
+  An id read before this connection listed several tenants has no tenant: with one tenant listed it is that one's,
+  otherwise the action asks for a re-sync.
+- Alerts (``GET /api/alerts?$expand=evidence``) -> ``detections``, each tenant in turn, incremental on
+  ``lastUpdateTime`` with a cursor per tenant: each sync asks ``$filter=lastUpdateTime gt <cursor>`` and pages by ``@odata.nextLink`` (``$top`` 1,000 of the 10,000 Defender
   allows). Defender documents no ``$orderby`` for alerts, so the cursor is the newest ``lastUpdateTime`` of the whole
-  read, saved with its last page (a sync stopped earlier reads the same again). The first sync reads the alerts
+  read, saved with its last page (a sync stopped earlier reads the same again). A tenant's first sync reads the alerts
   ``New`` and ``InProgress`` last updated before :data:`FIRST_WINDOW`, then every alert updated within it.
   Severity (:func:`severity_of`): ``High`` is high (critical when its category is Ransomware), ``Medium`` medium,
   ``Low`` and ``Informational`` low; Defender's word is kept. ``status`` New | InProgress | Resolved -> open |
@@ -37,15 +46,14 @@ Defender does:
   ``{"classification": "FalsePositive", "determination": "Other", "comment": <reason>}``; read-back
   ``GET /api/alerts/{id}``.
 - Limits: 100 calls a minute and 1,500 an hour per app and tenant: :attr:`default_rate_limit` keeps under the first
-  (1.6 a second), and a 429's ``Retry-After`` is honoured by the shared client.
+  (1.6 a second, across all the connection's tenants, so every tenant stays under its own), and a 429's
+  ``Retry-After`` is honoured by the shared client.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -63,42 +71,51 @@ from vectis.connectors.base import (
     Stream,
 )
 from vectis.connectors.capabilities import Request, RespondsOnEndpoints
+from vectis.connectors.entra import (
+    LOGIN_HOST,
+    TENANTS_HELP,
+    TENANTS_PLACEHOLDER,
+    AppRefused,
+    SignInRefused,
+    clean_tenants,
+    sign_in,
+    tenant_of,
+    tenants_of,
+    token_key,
+)
 from vectis.connectors.token_cache import cached_token
 from vectis.connectors.values import FILE_PATH_MAX, object_of, text_of
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, HttpClient, UncertainOutcome
 
 API_HOST = "api.securitycenter.microsoft.com"
-LOGIN_HOST = "login.microsoftonline.com"
 URL_TEMPLATE = "https://{host}"
 SCOPE = f"https://{API_HOST}/.default"
-TOKEN_PATH = "/{tenant}/oauth2/v2.0/token"  # noqa: S105 - a path, not a password
 # Defender gives up to 10,000 a page; 1,000 keeps each page's write short, and even 100,000 alerts are 100 calls.
 ALERT_PAGE = 1_000
 FIRST_WINDOW = timedelta(days=30)
 ISOLATION_TYPE = "Full"
-# A GUID, or a verified domain of the tenant (Entra takes either in the token URL).
-TENANT = re.compile(r"^(?:[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}|[a-z0-9-]+(?:\.[a-z0-9-]+)+)$")
+# "<tenant>:<machine id>" (a 40-character id) fits the 100 characters Vectis keeps of a tool's id; an
+# .onmicrosoft.com domain has at most 44, and a GUID 36.
+MAX_TENANT_LENGTH = 58
+TESTED_TENANTS = 10  # Test connection reads this many (a sign-in and a call each); a sync reads them all
 
 MESSAGES = {
-    "secret": "401 Unauthorized — Microsoft Entra ID did not accept this client secret for the app {client}. Copy "
-    "the secret's Value again (not its Secret ID; it is shown once, when it is made): Entra admin center → App "
-    "registrations → the app → Certificates & secrets → New client secret.",
-    "expired": "The client secret of the app {client} has expired. Make a new one in the Entra admin center (App "
-    "registrations → the app → Certificates & secrets → New client secret) and paste its Value here.",
-    "consent": "The app {client} is not in the customer's tenant {tenant}: either the Application (client) ID is "
-    "wrong, or an administrator of that tenant has not consented to it. In the customer's Entra admin center, "
-    "Enterprise applications must list it (grant admin consent to its WindowsDefenderATP permissions).",
-    "tenant": "Microsoft Entra ID knows no tenant “{tenant}”. Use the customer's Directory (tenant) ID from the Entra "
-    "admin center → Overview (or its .onmicrosoft.com domain).",
     403: "403 Forbidden — the app {client} may not {what} in this tenant. In the Entra admin center → App "
     "registrations → the app → API permissions, add the WindowsDefenderATP application permissions Alert.Read.All "
     "and Machine.Read.All (Alert.ReadWrite.All and Machine.Isolate to resolve alerts and isolate devices from "
     "Vectis), then grant admin consent for the customer's tenant.",
+    "revoked": "Microsoft Defender no longer accepts the app {client}'s token in this tenant: was the admin consent "
+    "removed? Grant it again in the customer's Entra admin center (Enterprise applications).",
     "unreachable": "Vectis couldn't reach Microsoft Defender at {host}. Check that {host} is reachable from wherever "
     "Vectis runs (a proxy or firewall may block it).",
     "timeout": "Connection timed out — Microsoft Defender at {host} did not answer in time. Try again; if it keeps "
     "happening, check that {host} is reachable from wherever Vectis runs.",
+    "gone": "The customer tenant {tenant} is no longer in this connection's list (Admin → Integrations → Microsoft "
+    "Defender → Customer tenants): add it again to act on its devices and alerts from Vectis.",
+    "which": "Vectis cannot tell which customer tenant this was read from (it was read before this connection "
+    "listed several tenants): re-sync Microsoft Defender (Admin → Integrations → Microsoft Defender → Sync now), "
+    "then try again.",
 }
 
 # Defender's words -> Vectis's.
@@ -133,20 +150,18 @@ def parse_time(value: Any) -> datetime | None:
     return parse_instant(value)
 
 
-def tenant_of(text: str) -> str:
-    """A tenant as typed (or pasted in braces) -> Entra's spelling: lower case, trimmed."""
-    return text.strip().strip("{}").lower()
-
-
 # --- pure parsers: vendor JSON -> records ------------------------------------------------------------
 
 
-def parse_tenant(config: dict[str, Any]) -> CustomerRecord | None:
-    """The connection's tenant is its one customer, by the name the technician gave it."""
-    tenant, name = text_of(config.get("tenant_id")), text_of(config.get("customer_name"))
-    if not tenant or not name:
-        return None
-    return CustomerRecord(external_id=tenant_of(tenant), name=name)
+def scoped(tenant: str, vendor_id: str) -> str:
+    """A Defender id as Vectis keeps it: with the tenant it lives in, so an action knows where to send it."""
+    return f"{tenant}:{vendor_id}"
+
+
+def unscoped(value: str) -> tuple[str | None, str]:
+    """``<tenant>:<id>`` -> (tenant, id); an id kept before the tenant was part of it -> (None, id)."""
+    tenant, colon, vendor_id = value.partition(":")
+    return (tenant_of(tenant), vendor_id) if colon and tenant and vendor_id else (None, value)
 
 
 def severity_of(alert: dict[str, Any]) -> str:
@@ -171,19 +186,19 @@ def _file(alert: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def parse_alert(item: dict[str, Any], *, tenant: str | None = None) -> DetectionRecord | None:
-    """An alert; ``tenant``: the connection's (the customer), else the alert's own ``aadTenantId``."""
+def parse_alert(item: dict[str, Any], tenant: str) -> DetectionRecord | None:
+    """An alert of ``tenant`` (as the connection lists it: the customer's external id)."""
     detected = parse_time(item.get("alertCreationTime"))
     if not text_of(item.get("id")) or detected is None:
         return None
     status = str(item.get("status") or "New")
     dns = text_of(item.get("computerDnsName"))
     path, digest = _file(item)
-    owner = tenant or text_of(item.get("aadTenantId"))
+    machine = text_of(item.get("machineId"))
     return DetectionRecord(
-        external_id=str(item["id"]).strip(),
-        customer_external_id=tenant_of(owner) if owner else None,
-        device_external_id=text_of(item.get("machineId")),
+        external_id=scoped(tenant, str(item["id"]).strip()),
+        customer_external_id=tenant,
+        device_external_id=scoped(tenant, machine) if machine else None,
         # The host name, as an RMM names the same machine (Defender gives the DNS name: gax-ws01.example.com).
         device_name=dns.split(".")[0] if dns else None,
         title=(text_of(item.get("title")) or text_of(item.get("category")) or "Defender alert")[:500],
@@ -216,20 +231,30 @@ def isolation_from(actions: list[dict[str, Any]]) -> str:
     return "connected"
 
 
+class TenantUnread(Exception):
+    """One tenant that cannot be read for a reason of its own (its sign-in refused, a permission missing there): the
+    other tenants are still read. ``reason`` in words, without a final full stop."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class DefenderConnector(Connector, RespondsOnEndpoints):
     key = "defender"
     label = "Microsoft Defender"
     noun = "Microsoft Defender"
     category = "security"
     description = (
-        "Microsoft Defender for Business / Endpoint, one customer tenant per connection: its alerts as detections "
-        "with their severity, status and classification, and devices isolated and released, alerts resolved and "
-        "classified from Vectis."
+        "Microsoft Defender for Business / Endpoint, every customer tenant your multi-tenant app is consented in: "
+        "their alerts as detections with their severity, status and classification, and devices isolated and "
+        "released, alerts resolved and classified from Vectis."
     )
-    # 100 calls a minute (and 1,500 an hour) per app and tenant: just under the minute's limit; the hourly cap is
-    # far above what a sync of one tenant asks (a few calls), and a 429's Retry-After paces Vectis further.
+    # 100 calls a minute (and 1,500 an hour) per app and tenant: just under the minute's limit even were every call
+    # to one tenant; the hourly cap is far above what a sync asks of a tenant (a few calls), and a 429's
+    # Retry-After paces Vectis further.
     default_rate_limit = 1.6
-    base_url_field = "tenant_id"  # a new tenant is a new place to send the secret: it must be typed again
+    base_url_field = "client_id"  # another app is another identity to send the secret for: it must be typed again
     responses: ClassVar[dict[str, str | None]] = {
         "isolate": None,
         "release": None,
@@ -238,39 +263,33 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
     }
     fields = (
         ConfigField(
-            "tenant_id",
-            "Directory (tenant) ID",
-            placeholder="00000000-0000-0000-0000-000000000000",
-            help="The customer's Entra tenant: Entra admin center → Overview → Tenant ID (or its .onmicrosoft.com "
-            "domain). One connection per customer tenant.",
-        ),
-        ConfigField(
             "client_id",
             "Application (client) ID",
             placeholder="00000000-0000-0000-0000-000000000000",
-            help="An app registration with the WindowsDefenderATP application permissions Alert.Read.All and "
-            "Machine.Read.All (Alert.ReadWrite.All and Machine.Isolate to act from Vectis), admin-consented in the "
-            "customer's tenant.",
+            help="Your multi-tenant app registration, with the WindowsDefenderATP application permissions "
+            "Alert.Read.All and Machine.Read.All (Alert.ReadWrite.All and Machine.Isolate to act from Vectis), "
+            "admin-consented in each customer's tenant.",
         ),
         ConfigField("client_secret", "Client secret", kind="password", secret=True, help="The secret's Value."),
         ConfigField(
-            "customer_name",
-            "Customer name",
-            placeholder="Greyhaven Architects",
-            help="Who this tenant belongs to, as Vectis should match it to a customer (Defender's API does not name "
-            "the organisation).",
+            "tenant_ids",
+            "Customer tenants",
+            kind="lines",
+            placeholder=TENANTS_PLACEHOLDER,
+            help=f"{TENANTS_HELP} Defender's API does not name the organisation: link each tenant to its customer "
+            "in Admin → Customer matching.",
         ),
     )
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
         clean = super().validate_config(config)
-        clean["tenant_id"] = tenant_of(clean["tenant_id"])
-        if not TENANT.match(clean["tenant_id"]):
+        clean["tenant_ids"] = clean_tenants(clean["tenant_ids"])
+        long = [t for t in clean["tenant_ids"].split("\n") if len(t) > MAX_TENANT_LENGTH]
+        if long:
             raise ConnectorError(
-                f"“{clean['tenant_id']}” is not a tenant ID: it is a GUID such as "
-                "72f988bf-86f1-41af-91ab-2d7cd011db47 (Entra admin center → Overview), or the tenant's "
-                ".onmicrosoft.com domain.",
+                f"“{long[0]}” is longer than Vectis keeps for a tenant: use its Directory (tenant) ID (a GUID, Entra "
+                "admin center → Overview) instead.",
                 permanent=True,
             )
         return clean
@@ -280,8 +299,13 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
         return (template or URL_TEMPLATE).format(host=API_HOST)
 
     @property
-    def _tenant(self) -> str:
-        return tenant_of(str(self.config.get("tenant_id") or ""))
+    def tenants(self) -> list[str]:
+        """The customer tenants, in the order typed. A connection saved when Defender read one tenant (``tenant_id``)
+        reads that one until it is edited."""
+        listed = tenants_of(str(self.config.get("tenant_ids") or ""))
+        if not listed and text_of(self.config.get("tenant_id")):
+            listed = [tenant_of(str(self.config["tenant_id"]))]
+        return listed
 
     @property
     def _client(self) -> str:
@@ -305,14 +329,8 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
 
     # --- authentication ---------------------------------------------------------------------------
 
-    @property
-    def _token_key(self) -> str:
-        # The credentials and where they go are part of the key: a token is only sent back where it came from.
-        identity = "\0".join(
-            (self.ctx.http.base_url, self._tenant, self._client, str(self.config.get("client_secret")))
-        )
-        fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:24]
-        return f"vectis:defender-token:{self.ctx.tenant_id}:{self.ctx.connection_id or 'unsaved'}:{fingerprint}"
+    def _token_key(self, tenant: str) -> str:
+        return token_key(self.ctx, "defender", tenant, self._client, str(self.config.get("client_secret")))
 
     def _reach(self, exc: ConnectorError, host: str, *, reading: bool) -> ConnectorError:
         """A connection failure in words: a host that does not answer, or one that is too slow. An action that may
@@ -325,50 +343,31 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
             return ConnectorError(MESSAGES["unreachable"].format(host=host), permanent=exc.permanent)
         return exc
 
-    def _grant(self) -> dict[str, Any]:
+    def _grant(self, tenant: str) -> dict[str, Any]:
         login = self._login()
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client,
-            "client_secret": self.config["client_secret"],
-            "scope": SCOPE,
-        }
         try:
-            # A token grant changes nothing: safe to send again.
-            response = login.request("POST", TOKEN_PATH.format(tenant=self._tenant), data=form, retry=True)
+            return sign_in(
+                login, tenant, client=self._client, secret=self.config["client_secret"], scope=SCOPE,
+                api="WindowsDefenderATP",
+            )  # fmt: skip
+        except (AppRefused, SignInRefused):
+            raise
         except ConnectorError as exc:
             raise self._reach(exc, urlsplit(login.base_url).netloc, reading=True) from None
         finally:
             login.close()
-        body = self._json(response.text)
-        said = object_of(body)
-        raw_codes = said.get("error_codes")
-        codes: list[Any] = raw_codes if isinstance(raw_codes, list) else []
-        words = {"client": self._client, "tenant": self._tenant}
-        if response.status_code != 200:
-            if 7000222 in codes:
-                raise ConnectorError(MESSAGES["expired"].format(**words), permanent=True, status=401)
-            if 7000215 in codes or said.get("error") == "invalid_client":
-                raise ConnectorError(MESSAGES["secret"].format(**words), permanent=True, status=401)
-            if 700016 in codes or said.get("error") == "unauthorized_client":
-                raise ConnectorError(MESSAGES["consent"].format(**words), permanent=True, status=400)
-            if 90002 in codes or 900023 in codes:
-                raise ConnectorError(MESSAGES["tenant"].format(**words), permanent=True, status=400)
-            detail = str(said.get("error_description") or f"HTTP {response.status_code}").split("\r\n")[0]
-            raise ConnectorError(
-                f"Microsoft Entra ID refused the sign-in: {detail}",
-                permanent=400 <= response.status_code < 500,
-                status=response.status_code,
+
+    def _access_token(self, tenant: str, *, force: bool = False) -> str:
+        try:
+            return cached_token(
+                self.ctx, self._token_key(tenant), lambda: self._grant(tenant), force=force, default_lifetime=3599
             )
-        if not said.get("access_token"):
-            raise ConnectorError("Microsoft Entra ID's sign-in answer had no access token.", permanent=False)
-        return said
+        except SignInRefused as refused:
+            raise TenantUnread(f"sign-in refused: {refused.reason}") from None
 
-    def _access_token(self, *, force: bool = False) -> str:
-        return cached_token(self.ctx, self._token_key, self._grant, force=force, default_lifetime=3599)
-
-    def forget_token(self) -> None:
-        self.ctx.redis.delete(self._token_key)
+    def forget_tokens(self) -> None:
+        for tenant in self.tenants:
+            self.ctx.redis.delete(self._token_key(tenant))
 
     # --- requests ---------------------------------------------------------------------------------
 
@@ -386,13 +385,22 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
         return str(error.get("code") or ""), str(error.get("message") or "")
 
     def _call(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, allow: int = 0
+        self,
+        tenant: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        allow: int = 0,
     ) -> tuple[int, Any]:
-        """``method path`` with a token, asked for again once if Defender no longer takes it; Defender's refusals
-        in words. ``allow``: a 4xx status the caller reads itself (a 404 of an unknown device). Its status and JSON."""
+        """``method path`` in ``tenant`` with its token, asked for again once if Defender no longer takes it;
+        Defender's refusals in words (:class:`TenantUnread` for this tenant's own: its sign-in refused, consent
+        revoked, a permission missing). ``allow``: a 4xx status the caller reads itself (a 404 of an unknown
+        device). Its status and JSON."""
         reading = method == "GET"
         for attempt in (1, 2):
-            token = self._access_token(force=attempt == 2)
+            token = self._access_token(tenant, force=attempt == 2)
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             if body is not None:
                 headers["Content-Type"] = "application/json"
@@ -414,10 +422,10 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
             if status == allow:
                 return status, answer
             if status == 401:
-                raise ConnectorError(MESSAGES["secret"].format(client=self._client), permanent=True, status=401)
+                raise TenantUnread(MESSAGES["revoked"].format(client=self._client).rstrip("."))
             if status == 403:
                 what = "read alerts and devices" if reading else "isolate devices or update alerts"
-                raise ConnectorError(MESSAGES[403].format(client=self._client, what=what), permanent=True, status=403)
+                raise TenantUnread(MESSAGES[403].format(client=self._client, what=what).rstrip("."))
             if status >= 400 or answer is None:
                 code, message = self._error(answer)
                 detail = message or code or f"HTTP {status}"
@@ -429,6 +437,13 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
             return status, answer
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _act(self, tenant: str, method: str, path: str, *, body: Any = None, allow: int = 0) -> tuple[int, Any]:
+        """``_call`` for an action: a refusal of the tenant's is the action's refusal, in the same words."""
+        try:
+            return self._call(tenant, method, path, body=body, allow=allow)
+        except TenantUnread as unread:
+            raise ConnectorError(f"{unread.reason[:1].upper()}{unread.reason[1:]}.", permanent=True) from None
+
     def _next(self, link: Any) -> str | None:
         """``@odata.nextLink`` as a path and query on this connection's own host: the token goes nowhere else, even
         when Defender names a regional host of its own in the link [U: whether it does]."""
@@ -437,12 +452,12 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
         parts = urlsplit(link)
         return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
-    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """Every page of a list, following ``@odata.nextLink`` (which carries the query itself)."""
+    def _pages(self, tenant: str, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a list in ``tenant``, following ``@odata.nextLink`` (which carries the query itself)."""
         next_path: str | None = path
         query: dict[str, Any] | None = params
         while next_path is not None:
-            _, body = self._call("GET", next_path, params=query)
+            _, body = self._call(tenant, "GET", next_path, params=query)
             values = object_of(body).get("value")
             if not isinstance(values, list):
                 raise ConnectorError(
@@ -451,24 +466,59 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
             yield [item for item in values if isinstance(item, dict)]
             next_path, query = self._next(object_of(body).get("@odata.nextLink")), None
 
+    # --- which tenant an id lives in ---------------------------------------------------------------
+
+    def _where(self, value: str) -> tuple[str, str]:
+        """(tenant, Defender's id) of an id Vectis keeps; an id without its tenant is the only tenant's, or refused
+        with the advice to re-sync."""
+        tenant, vendor_id = unscoped(value)
+        tenants = self.tenants
+        if tenant is None:
+            if len(tenants) != 1:
+                raise ConnectorError(MESSAGES["which"], permanent=True)
+            tenant = tenants[0]
+        elif tenant not in tenants:
+            # Only where an admin still says: a tenant taken off the list gets nothing more from Vectis.
+            raise ConnectorError(MESSAGES["gone"].format(tenant=tenant), permanent=True)
+        return tenant, vendor_id
+
+    # --- test connection ------------------------------------------------------------------------
+
     def test_connection(self) -> str:
-        alerts = next(self._pages("/api/alerts", {"$top": 1}), [])
-        machines = next(self._pages("/api/machines", {"$top": 1}), [])  # devices are readable too (isolation)
-        name = self.config.get("customer_name") or self._tenant
-        said = "no devices onboarded yet" if not machines else "devices onboarded"
-        latest = f"; its latest alert: “{alerts[0].get('title')}”" if alerts else "; no alerts"
-        return f"Connected to Microsoft Defender for {name} (tenant {self._tenant}): {said}{latest}."
+        tenants = self.tenants
+        lines: list[str] = []
+        read = 0
+        for tenant in tenants[:TESTED_TENANTS]:
+            try:
+                alerts = next(self._pages(tenant, "/api/alerts", {"$top": 1}), [])
+            except TenantUnread as unread:
+                lines.append(f"{tenant}: {unread.reason}.")
+                continue
+            read += 1
+            latest = f"latest alert “{alerts[0].get('title')}”" if alerts else "no alerts"
+            lines.append(f"{tenant}: alerts readable, {latest}.")
+        if not read:
+            raise ConnectorError(
+                "Microsoft Defender could be read in none of the tenants tried. " + " ".join(lines), permanent=True
+            )
+        more = (
+            f" The other {len(tenants) - TESTED_TENANTS:,} are read at each sync."
+            if len(tenants) > TESTED_TENANTS
+            else ""
+        )
+        tried = min(len(tenants), TESTED_TENANTS)
+        return f"Connected to Microsoft Defender: read {read} of {tried} tenants. " + " ".join(lines) + more
 
     # --- streams ----------------------------------------------------------------------------------
 
     def streams(self) -> list[Stream]:
         return [
-            Stream("tenant", "/api/machines", "id", parse_tenant),
+            Stream("tenants", "/api/alerts", "id", lambda _item: None),
             Stream(
                 "alerts",
                 "/api/alerts",
                 "id",
-                parse_alert,
+                lambda _item: None,
                 cursor_field="lastUpdateTime",
                 snapshot=False,
                 page_size=ALERT_PAGE,
@@ -476,104 +526,146 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
         ]
 
     def read(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        if stream.name == "tenant":
-            found = parse_tenant(self.config)
-            yield Page([found] if found else [], None)
+        if stream.name == "tenants":
+            # Defender names no organisation: each tenant is an account by the name the technician typed.
+            yield Page([CustomerRecord(external_id=t, name=t) for t in self.tenants], None)
         else:
             yield from self._read_alerts(stream, cursor)
 
-    def _alert_records(self, items: list[dict[str, Any]]) -> list[Record]:
-        return [r for r in (parse_alert(i, tenant=self._tenant) for i in items) if r is not None]
+    def _cursors(self, cursor: dict[str, Any] | None) -> dict[str, str]:
+        """Each tenant's ``updated_after``; a cursor saved when the connection read one tenant is that tenant's."""
+        saved = (cursor or {}).get("tenants")
+        if isinstance(saved, dict):
+            return {str(k): str(v) for k, v in saved.items() if isinstance(v, str)}
+        legacy = (cursor or {}).get("updated_after")
+        tenants = self.tenants
+        return {tenants[0]: legacy} if isinstance(legacy, str) and len(tenants) == 1 else {}
 
     def _read_alerts(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        after = (cursor or {}).get("updated_after")
+        done = self._cursors(cursor)
+        refused: dict[str, str] = {}
+        tenants = self.tenants
+        for tenant in tenants:
+            pages = self._tenant_alerts(stream, tenant, done.get(tenant))
+            try:
+                for records, newest in pages:
+                    if newest is None:
+                        yield Page(records, None)
+                        continue
+                    done[tenant] = newest
+                    yield Page(records, {"tenants": dict(done), "refused": dict(refused)})
+            except TenantUnread as unread:
+                refused[tenant] = unread.reason
+        if refused and len(refused) == len(tenants):
+            said = " ".join(f"{tenant}: {reason}." for tenant, reason in refused.items())
+            raise ConnectorError(f"Microsoft Defender could be read in none of the tenants. {said}", permanent=False)
+        # The reasons a tenant was passed over this time, beside every tenant's cursor.
+        yield Page([], {"tenants": dict(done), "refused": refused})
+
+    def _tenant_alerts(
+        self, stream: Stream, tenant: str, after: str | None
+    ) -> Iterator[tuple[list[Record], str | None]]:
+        """One tenant's alerts, page by page; the last with the newest ``lastUpdateTime`` read (else None)."""
         base: dict[str, Any] = {"$top": stream.page_size, "$expand": "evidence"}
         if not isinstance(after, str) or parse_time(after) is None:
             since = (datetime.now(UTC) - FIRST_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
             # The open alerts the window leaves out, with no cursor: a sync stopped here starts again.
             for status in ("New", "InProgress"):
                 older = {**base, "$filter": f"status eq '{status}' and lastUpdateTime lt {since}"}
-                for items in self._pages(stream.path, older):
-                    yield Page(self._alert_records(items), None)
+                for items in self._pages(tenant, stream.path, older):
+                    yield self._alert_records(items, tenant), None
             window = f"lastUpdateTime ge {since}"
         else:
             window = f"lastUpdateTime gt {after}"
         newest: tuple[datetime, str] | None = None
         held: list[Record] | None = None
-        for items in self._pages(stream.path, {**base, "$filter": window}):
+        for items in self._pages(tenant, stream.path, {**base, "$filter": window}):
             if held is not None:
-                yield Page(held, None)
+                yield held, None
             for value in (i.get("lastUpdateTime") for i in items):
                 moment = parse_time(value)
                 if moment is not None and (newest is None or moment > newest[0]):
                     newest = (moment, str(value))
-            held = self._alert_records(items)
+            held = self._alert_records(items, tenant)
         # Unordered pages: the newest time of the whole read is where the next sync resumes (as Defender wrote it),
-        # saved with the last page only.
-        yield Page(held or [], {"updated_after": newest[1]} if newest else None)
+        # saved with the last page only; none read: where it was.
+        yield held or [], newest[1] if newest else after
+
+    @staticmethod
+    def _alert_records(items: list[dict[str, Any]], tenant: str) -> list[Record]:
+        return [r for r in (parse_alert(i, tenant) for i in items) if r is not None]
 
     # --- response actions -------------------------------------------------------------------------
 
+    # The request is the same whichever tenant it goes to (the tenant is in the token it carries), so a builder
+    # never refuses: a dry run shows it even for an id read before the tenant was part of it.
+
     def isolate_request(self, device: str, *, comment: str) -> Request:
+        _, machine = unscoped(device)
         return Request(
-            "POST", f"/api/machines/{device}/isolate",
+            "POST", f"/api/machines/{machine}/isolate",
             {"Comment": comment or "Isolated from Vectis", "IsolationType": ISOLATION_TYPE},
             what="the isolation", retry=True,
         )  # fmt: skip
 
     def isolate(self, device: str, *, comment: str) -> None:
-        self._machine_action(self.isolate_request(device, comment=comment), ("isolating", "isolated"))
+        self._machine_action(device, self.isolate_request(device, comment=comment), ("isolating", "isolated"))
 
     def release_request(self, device: str, *, comment: str) -> Request:
+        _, machine = unscoped(device)
         return Request(
-            "POST", f"/api/machines/{device}/unisolate", {"Comment": comment or "Released from Vectis"},
+            "POST", f"/api/machines/{machine}/unisolate", {"Comment": comment or "Released from Vectis"},
             what="the release", retry=True,
         )  # fmt: skip
 
     def release(self, device: str, *, comment: str) -> None:
-        self._machine_action(self.release_request(device, comment=comment), ("releasing", "connected"))
+        self._machine_action(device, self.release_request(device, comment=comment), ("releasing", "connected"))
 
-    def _machine_action(self, request: Request, done: tuple[str, str]) -> None:
-        """Send an isolate or unisolate. Defender refuses (400) one while the same is still pending: then the
-        device is already on its way, which is what was asked."""
-        status, answer = self._call(request.method, request.path, body=request.body, allow=400)
-        if status == 400:
-            device = request.path.split("/")[3]
-            if self.isolation_of(device) not in done:
-                _, message = self._error(answer)
-                raise ConnectorError(
-                    f"Microsoft Defender refused {request.what}: {message}", permanent=True, status=400
-                )
+    def _machine_action(self, device: str, request: Request, done: tuple[str, str]) -> None:
+        """Send an isolate or unisolate in the device's tenant. Defender refuses (400) one while the same is still
+        pending: then the device is already on its way, which is what was asked."""
+        tenant, _ = self._where(device)
+        status, answer = self._act(tenant, request.method, request.path, body=request.body, allow=400)
+        if status == 400 and self.isolation_of(device) not in done:
+            _, message = self._error(answer)
+            raise ConnectorError(f"Microsoft Defender refused {request.what}: {message}", permanent=True, status=400)
 
     def resolve_request(self, detection: str) -> Request:
+        _, alert = unscoped(detection)
         # Only the status: the classification is the analyst's to give.
-        return Request("PATCH", f"/api/alerts/{detection}", {"status": "Resolved"}, what="the resolution", retry=True)
+        return Request("PATCH", f"/api/alerts/{alert}", {"status": "Resolved"}, what="the resolution", retry=True)
 
     def resolve_detection(self, detection: str) -> None:
         request = self.resolve_request(detection)
-        self._call(request.method, request.path, body=request.body)
+        self._act(self._where(detection)[0], request.method, request.path, body=request.body)
 
     def false_positive_request(self, detection: str, *, reason: str) -> Request:
+        _, alert = unscoped(detection)
         body: dict[str, Any] = {"classification": "FalsePositive", "determination": "Other"}
         if reason:
             body["comment"] = reason
-        return Request("PATCH", f"/api/alerts/{detection}", body, what="the false-positive classification", retry=True)
+        return Request("PATCH", f"/api/alerts/{alert}", body, what="the false-positive classification", retry=True)
 
     def mark_false_positive(self, detection: str, *, reason: str) -> None:
         request = self.false_positive_request(detection, reason=reason)
-        self._call(request.method, request.path, body=request.body)
+        self._act(self._where(detection)[0], request.method, request.path, body=request.body)
 
     def isolation_of(self, device: str) -> str | None:
-        status, _ = self._call("GET", f"/api/machines/{device}", allow=404)
+        tenant, machine = self._where(device)
+        status, _ = self._act(tenant, "GET", f"/api/machines/{machine}", allow=404)
         if status == 404:
             return None
         actions: list[dict[str, Any]] = []
-        for items in self._pages("/api/machineactions", {"$filter": f"machineId eq '{device}'"}):
-            actions.extend(items)
+        try:
+            for items in self._pages(tenant, "/api/machineactions", {"$filter": f"machineId eq '{machine}'"}):
+                actions.extend(items)
+        except TenantUnread as unread:
+            raise ConnectorError(f"{unread.reason[:1].upper()}{unread.reason[1:]}.", permanent=True) from None
         return isolation_from(actions)
 
     def get_detection(self, detection: str) -> DetectionRecord | None:
-        status, body = self._call("GET", f"/api/alerts/{detection}", allow=404)
+        tenant, alert = self._where(detection)
+        status, body = self._act(tenant, "GET", f"/api/alerts/{alert}", allow=404)
         if status == 404 or not isinstance(body, dict):
             return None
-        return parse_alert(body, tenant=self._tenant)
+        return parse_alert(body, tenant)

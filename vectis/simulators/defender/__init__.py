@@ -14,7 +14,9 @@ Tenants and authentication
     machines and alerts. The demo app registration (``DEMO_CLIENT_ID``/``DEMO_CLIENT_SECRET``) is a multi-tenant
     app consented in every simulated tenant. ``POST /{tenant}/oauth2/v2.0/token`` (form ``grant_type=
     client_credentials, client_id, client_secret, scope=https://api.securitycenter.microsoft.com/.default``) →
-    ``{"token_type": "Bearer", "expires_in": 3599, "access_token"}``; the token reads that tenant only. Refusals in
+    ``{"token_type": "Bearer", "expires_in": 3599, "access_token"}``; the token reads that tenant only. The tenant
+    in the URL is its id or one of its domains (``<code><n>.onmicrosoft.com``, or the customer's own), as Entra
+    takes either. ``state.served`` lists every API request with the tenant whose token it carried. Refusals in
     Entra's shape ``{"error", "error_description": "AADSTS<code>: …", "error_codes"}``: an unknown tenant 400
     ``invalid_request`` (AADSTS90002), an app not in the tenant 400 ``unauthorized_client`` (AADSTS700016), a wrong
     secret 401 ``invalid_client`` (AADSTS7000215), an expired one 401 (AADSTS7000222) [U: the statuses; the codes
@@ -61,7 +63,7 @@ Data
 Fault knobs
     ``state.faults``, set from Python or with ``POST /_sim/faults`` (a JSON merge patch); ``POST /_sim/reset``,
     ``GET /_sim/stats``, ``GET /_sim/received`` (client secrets hidden). Knobs: ``bad_secret``, ``secret_expired``,
-    ``not_consented`` (the token endpoint refuses as above), ``token_revoked`` (every API call 401),
+    ``not_consented`` (the token endpoint refuses as above: ``true`` in every tenant, or a list of tenant ids), ``token_revoked`` (every API call 401),
     ``forbidden`` (``"writes"``: read permissions only, so actions and PATCH answer 403; ``"all"``),
     ``rate_limit_per_second`` (429 ``{"error": {"code": "TooManyRequests"}}`` with ``Retry-After: 1``),
     ``errors_5xx`` (the next N requests answer ``error_status``), ``latency`` and ``hang``. ``/_sim`` is never
@@ -75,7 +77,7 @@ data), ``state`` (``DefenderState``, its ``Faults`` and the ``$filter`` reader),
 """
 
 from vectis.simulators.defender.api import create_app, main
-from vectis.simulators.defender.seed import DEMO_CUSTOMER_NAME, DEMO_TENANT_ID
+from vectis.simulators.defender.seed import DEMO_CUSTOMER_NAME, DEMO_TENANT_ID, demo_tenant_ids
 from vectis.simulators.defender.state import DefenderState, Faults
 from vectis.simulators.defender.vendor import (
     API,
@@ -102,5 +104,6 @@ __all__ = [
     "DefenderState",
     "Faults",
     "create_app",
+    "demo_tenant_ids",
     "main",
 ]

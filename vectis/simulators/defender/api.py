@@ -87,9 +87,10 @@ def _faults_then_auth() -> Response | None:
     if sim.take("errors_5xx"):
         raise ApiError(sim.faults.error_status, "InternalServerError", "Try again later.")
     if under(API) and request.url_rule is not None:
-        request.environ["defender.tenant"] = sim.authorize(
-            request.headers.get("Authorization", ""), write=request.method != "GET"
-        )
+        tenant = sim.authorize(request.headers.get("Authorization", ""), write=request.method != "GET")
+        request.environ["defender.tenant"] = tenant
+        with sim._lock:
+            sim.served.append(f"{tenant} {request.method} {request.path}")
     sim.settle()
     return None
 
@@ -285,6 +286,6 @@ def _banner(state: DefenderState, root: str) -> str:
         f"Microsoft Defender simulator at {root} (stands for login.microsoftonline.com and "
         f"api.securitycenter.microsoft.com; API under {API})\n"
         f"  App (client) ID: {DEMO_CLIENT_ID}   secret: {DEMO_CLIENT_SECRET}\n"
-        f"  Demo tenant: {state.demo_tenant} ({first['name']})\n"
+        f"  First tenant: {state.demo_tenant} ({first['name']}, {first['initial_domain']})\n"
         f"  {len(state.tenants)} tenants, {len(state.machines)} machines, {len(state.alerts)} alerts"
     )

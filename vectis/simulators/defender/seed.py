@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -91,6 +92,18 @@ _OS = {"server": ("WindowsServer2022", "10.0.20348"), "workstation": ("Windows11
 _USERS = ["reception", "accounts", "admin", "design", "manager", "frontdesk"]
 
 
+def _initial_domain(data: DefenderData, customer: Customer) -> str:
+    """``<name>.onmicrosoft.com`` as Entra makes it when a tenant is created (letters and digits, at most 27), with a
+    number when another tenant has it."""
+    stem = re.sub(r"[^a-z0-9]", "", customer.name.lower())[:25] or "tenant"
+    taken = {t["initial_domain"] for t in data.tenants.values()}
+    domain, number = f"{stem}.onmicrosoft.com", 1
+    while domain in taken:
+        number += 1
+        domain = f"{stem}{number}.onmicrosoft.com"
+    return domain
+
+
 class Generator:
     """All randomness comes from one ``random.Random(seed)`` in a fixed order: a seed and a ``now`` give the same
     tenants every time."""
@@ -108,7 +121,13 @@ class Generator:
     def tenant(self, data: DefenderData, customer: Customer) -> Json:
         """A customer's tenant; the first is :data:`DEMO_TENANT_ID` (the demo's, and the benchmark connection's)."""
         drawn = self.guid()
-        tenant = {"id": drawn if data.tenants else DEMO_TENANT_ID, "name": customer.name, "domain": customer.domain}
+        tenant = {
+            "id": drawn if data.tenants else DEMO_TENANT_ID,
+            "name": customer.name,
+            "domain": customer.domain,
+            # The domain Entra gives every tenant, which a technician may type instead of its id.
+            "initial_domain": _initial_domain(data, customer),
+        }
         data.tenants[tenant["id"]] = tenant
         return tenant
 
@@ -227,6 +246,13 @@ def build_demo(data: DefenderData, seed: int, now: float | None) -> Generator:
                 classification=classification, determination=determination, created=generator.now - days * DAY,
             )  # fmt: skip
     return generator
+
+
+def demo_tenant_ids(seed: int = 1) -> list[str]:
+    """The demo MSP's tenant ids, in order (what the demo's connection lists): the same for every ``now``."""
+    data = DefenderData()
+    build_demo(data, seed, 0.0)
+    return list(data.tenants)
 
 
 def build_at_scale(data: DefenderData, seed: int, now: float | None, *, tenants: int, alerts: int) -> Generator:

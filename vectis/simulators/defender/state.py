@@ -33,7 +33,11 @@ from vectis.simulators.defender.vendor import (
 _KNOB_RULES: dict[str, Rule] = {
     "bad_secret": BOOL,
     "secret_expired": BOOL,
-    "not_consented": BOOL,
+    "not_consented": (
+        lambda v: isinstance(v, bool) or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+        "true (every tenant), false, or a list of tenant ids",
+        lambda v: v,
+    ),
     "token_revoked": BOOL,
     "forbidden": (lambda v: v in ("", "writes", "all"), '"writes", "all" or "" for none', str),
     "rate_limit_per_second": COUNT,
@@ -48,7 +52,8 @@ _KNOB_RULES: dict[str, Rule] = {
 class Faults(FaultKnobs):
     bad_secret: bool = False  # every token request 401 invalid_client (AADSTS7000215: a wrong or mistyped secret)
     secret_expired: bool = False  # every token request 401 invalid_client (AADSTS7000222: the secret expired)
-    not_consented: bool = False  # every token request 400 (AADSTS700016: the app is not in that tenant)
+    # true: every token request 400 (AADSTS700016: the app is not in that tenant); a list: in those tenants only
+    not_consented: bool | list[str] = False
     token_revoked: bool = False  # every API request 401, whatever token it carries
     forbidden: str = ""  # "writes": the app has Alert.Read.All only, so actions answer 403; "all": every API call
     rate_limit_per_second: int = 0  # 0: no throttling; over it: 429 with Retry-After: 1 (API and token endpoint)
@@ -118,6 +123,9 @@ class DefenderState(SimState[Faults], DefenderData):
 
     apps: dict[str, str] = field(default_factory=lambda: {DEMO_CLIENT_ID: DEMO_CLIENT_SECRET})
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # access token -> (tenant id, expires at)
+    # Every API request as "<tenant> <METHOD> <path>", the tenant being the one its token was given for: a test reads
+    # which customer's tenant an action went to.
+    served: list[str] = field(default_factory=list, compare=False)
     faults: Faults = field(default_factory=Faults)
     clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)
     transition_seconds: float = 1.0
@@ -149,10 +157,13 @@ class DefenderState(SimState[Faults], DefenderData):
         """``POST /{tenant}/oauth2/v2.0/token`` with client credentials: an access token for that tenant."""
         if form.get("grant_type") != "client_credentials":
             raise OAuthError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
-        if tenant not in self.tenants:
+        found = self.tenant_named(tenant)
+        if found is None:
             raise OAuthError(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
+        tenant = found
         client = form.get("client_id", "")
-        if self.faults.not_consented or client not in self.apps:
+        refused = self.faults.not_consented
+        if refused is True or (isinstance(refused, list) and tenant in refused) or client not in self.apps:
             raise OAuthError(
                 400, "unauthorized_client", 700016,
                 f"Application with identifier '{client}' was not found in the directory '{tenant}'.",
@@ -170,6 +181,14 @@ class DefenderState(SimState[Faults], DefenderData):
         return {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "ext_expires_in": TOKEN_LIFETIME,
                 "access_token": token}  # fmt: skip
 
+    def tenant_named(self, name: str) -> str | None:
+        """The tenant id Entra reads from a token URL: the id itself, or one of the tenant's domains (its
+        ``<code>.onmicrosoft.com`` or its own)."""
+        name = name.lower()
+        if name in self.tenants:
+            return name
+        return next((t["id"] for t in self.tenants.values() if name in (t["domain"], t.get("initial_domain"))), None)
+
     def authorize(self, header: str, *, write: bool) -> str:
         """The tenant a ``Bearer`` token was given for: 401 for none, an unknown or expired one; 403 by the knob."""
         scheme, _, token = header.partition(" ")
@@ -182,6 +201,9 @@ class DefenderState(SimState[Faults], DefenderData):
         return found[0]
 
     # -- views
+
+    def cleared(self) -> None:
+        self.served.clear()
 
     def settle(self) -> None:
         """Machine actions that have waited ``transition_seconds`` succeed."""
