@@ -209,6 +209,21 @@ def poison_defender(state: Any) -> None:
     alerts[3]["alertCreationTime"] = NEVER  # (its lastUpdateTime stays: Defender's own filter reads that)
 
 
+# Defender reads every tenant the connection lists: the large simulator's two (a kill lands in one tenant's alerts and
+# the resumed sync goes on from each tenant's cursor); the small one knows the first only, so the second is passed
+# over (its sign-in refused: an unknown tenant).
+DEFENDER_TENANTS = 2
+
+
+def defender_config(_url: str) -> dict[str, str]:
+    ids = list(defender.DefenderState.at_scale(tenants=DEFENDER_TENANTS, alerts=0).tenants)
+    return {
+        "client_id": defender.DEMO_CLIENT_ID,
+        "client_secret": defender.DEMO_CLIENT_SECRET,
+        "tenant_ids": "\n".join(ids),
+    }
+
+
 def poison_m365(state: Any) -> None:
     tenant = next(iter(state.tenants.values()))
     tenant["displayName"] = "Null\x00 Byte Ltd"
@@ -358,14 +373,9 @@ VENDORS = (
     Vendor(
         "defender",
         small=lambda now: defender.DefenderState.seeded(now=now),
-        large=lambda now: defender.DefenderState.at_scale(tenants=1, alerts=3000, now=now),
+        large=lambda now: defender.DefenderState.at_scale(tenants=DEFENDER_TENANTS, alerts=3000, now=now),
         wsgi=defender.create_app,
-        config=lambda _url: {
-            "tenant_id": defender.DEMO_TENANT_ID,
-            "client_id": defender.DEMO_CLIENT_ID,
-            "client_secret": defender.DEMO_CLIENT_SECRET,
-            "customer_name": defender.DEMO_CUSTOMER_NAME,
-        },
+        config=defender_config,
         five_xx="errors_5xx",
         latency=0.5,
         killed_after=1000,

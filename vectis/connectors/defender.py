@@ -495,8 +495,7 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
                 lines.append(f"{tenant}: {unread.reason}.")
                 continue
             read += 1
-            latest = f"latest alert “{alerts[0].get('title')}”" if alerts else "no alerts"
-            lines.append(f"{tenant}: alerts readable, {latest}.")
+            lines.append(f"{tenant}: alerts readable{'' if alerts else ', none yet'}.")
         if not read:
             raise ConnectorError(
                 "Microsoft Defender could be read in none of the tenants tried. " + " ".join(lines), permanent=True

@@ -84,13 +84,14 @@ DEMO_HUNTRESS = {
     "api_url": "http://127.0.0.1:18086",
 }
 
-# Acme's Microsoft Defender is one customer's tenant at the Defender simulator (the Procfile's `defender` process),
-# reached through VECTIS_VENDOR_URLS: Defender's hosts (Entra's sign-in and the API) are derived, never typed.
+# Acme's Microsoft Defender is the MSP's multi-tenant app at the Defender simulator (the Procfile's `defender` process)
+# with every customer's tenant, reached through VECTIS_VENDOR_URLS: Defender's hosts (Entra's sign-in and the API) are
+# derived, never typed. Defender names no organisation: its tenants, listed by their .onmicrosoft.com domains, wait in
+# Customer matching for an admin to link them.
 DEMO_DEFENDER = {
-    "tenant_id": defender.DEMO_TENANT_ID,
     "client_id": defender.DEMO_CLIENT_ID,
     "client_secret": defender.DEMO_CLIENT_SECRET,
-    "customer_name": defender.DEMO_CUSTOMER_NAME,
+    "tenant_ids": "\n".join(defender.demo_tenant_domains()),
 }
 
 # Acme's Microsoft 365 is the MSP's multi-tenant app at the Graph simulator (the Procfile's `graph` process), reached

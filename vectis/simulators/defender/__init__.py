@@ -77,7 +77,7 @@ data), ``state`` (``DefenderState``, its ``Faults`` and the ``$filter`` reader),
 """
 
 from vectis.simulators.defender.api import create_app, main
-from vectis.simulators.defender.seed import DEMO_CUSTOMER_NAME, DEMO_TENANT_ID, demo_tenant_ids
+from vectis.simulators.defender.seed import DEMO_CUSTOMER_NAME, DEMO_TENANT_ID, demo_tenant_domains, demo_tenant_ids
 from vectis.simulators.defender.state import DefenderState, Faults
 from vectis.simulators.defender.vendor import (
     API,
@@ -104,6 +104,7 @@ __all__ = [
     "DefenderState",
     "Faults",
     "create_app",
+    "demo_tenant_domains",
     "demo_tenant_ids",
     "main",
 ]

@@ -255,6 +255,13 @@ def demo_tenant_ids(seed: int = 1) -> list[str]:
     return list(data.tenants)
 
 
+def demo_tenant_domains(seed: int = 1) -> list[str]:
+    """The same tenants by their ``.onmicrosoft.com`` domains, which read better in Customer matching."""
+    data = DefenderData()
+    build_demo(data, seed, 0.0)
+    return [t["initial_domain"] for t in data.tenants.values()]
+
+
 def build_at_scale(data: DefenderData, seed: int, now: float | None, *, tenants: int, alerts: int) -> Generator:
     """A large MSP for benchmarks: ``tenants`` customer tenants, about ten machines each, and ``alerts`` alerts over
     four weeks spread across them (inside a first sync's 30-day window however late that day it runs)."""
