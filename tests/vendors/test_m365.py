@@ -19,6 +19,7 @@ from sqlalchemy import select
 from tests.conftest import login
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync, vendor_url
 from vectis.connectors.base import CustomerRecord
+from vectis.connectors.entra import tenants_of
 from vectis.connectors.factory import build_connector
 from vectis.connectors.m365 import (
     NEEDS_INTUNE,
@@ -35,7 +36,6 @@ from vectis.connectors.m365 import (
     parse_policy,
     parse_scores,
     roles_of,
-    tenants_of,
 )
 from vectis.ingest.integrations import try_connection
 from vectis.models import Connection, Customer, CustomerLink, RuleEvent, SyncRun, TimelineEvent
