@@ -541,9 +541,10 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
         return {tenants[0]: legacy} if isinstance(legacy, str) and len(tenants) == 1 else {}
 
     def _read_alerts(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        done = self._cursors(cursor)
-        refused: dict[str, str] = {}
         tenants = self.tenants
+        # A tenant taken off the list leaves its cursor behind; added again, it starts from its first window.
+        done = {t: after for t, after in self._cursors(cursor).items() if t in tenants}
+        refused: dict[str, str] = {}
         for tenant in tenants:
             pages = self._tenant_alerts(stream, tenant, done.get(tenant))
             try:

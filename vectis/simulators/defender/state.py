@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from vectis.simulators.defender.vendor import (
     not_found,
     parse_iso,
 )
+
+SERVED_KEPT = 10_000  # the latest requests ``served`` keeps: a long-running demo simulator does not grow
 
 # --- faults --------------------------------------------------------------------------------------------
 
@@ -125,7 +128,7 @@ class DefenderState(SimState[Faults], DefenderData):
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # access token -> (tenant id, expires at)
     # Every API request as "<tenant> <METHOD> <path>", the tenant being the one its token was given for: a test reads
     # which customer's tenant an action went to.
-    served: list[str] = field(default_factory=list, compare=False)
+    served: deque[str] = field(default_factory=lambda: deque(maxlen=SERVED_KEPT), compare=False)
     faults: Faults = field(default_factory=Faults)
     clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)
     transition_seconds: float = 1.0
