@@ -45,6 +45,7 @@ from vectis.connectors.defender import (
 from vectis.connectors.entra import MESSAGES as ENTRA
 from vectis.connectors.factory import build_connector
 from vectis.demo.seed import DEMO_DEFENDER
+from vectis.ingest import runlog
 from vectis.ingest.integrations import try_connection
 from vectis.models import Connection, Customer, CustomerLink, StreamCursor
 from vectis.models.security import Detection
@@ -529,6 +530,7 @@ def test_a_tenant_not_consented_is_passed_over_and_the_others_still_sync(app: Fl
     with app.app_context(), db.tenant_session(setup.tenant_id) as s:
         cursor = s.scalar(select(StreamCursor.cursor).where(StreamCursor.stream == "alerts"))
     consent = ENTRA["consent"].format(api="WindowsDefenderATP")
+    assert f"Passed over the tenant {second}: sign-in refused: {consent}." in runlog.sentences(run.log)
     assert (
         cursor is not None
         and cursor["refused"] == {second: f"sign-in refused: {consent}"}
@@ -536,7 +538,9 @@ def test_a_tenant_not_consented_is_passed_over_and_the_others_still_sync(app: Fl
     )
     # Consent granted: the next sync reads it from its first window; the others from their cursors.
     sim.state.faults.not_consented = False
-    assert sync(app, setup).counts == {"tenants": 3, "alerts": len(sim.alerts(second))}
+    granted = sync(app, setup)
+    assert granted.counts == {"tenants": 3, "alerts": len(sim.alerts(second))}
+    assert not [line for line in runlog.sentences(granted.log) if line.startswith("Passed over")]
     assert {unscoped(e)[0] for e in detections(app, setup)} == {first, second, third}
     # The app's secret refused stops the sync with the reason: no tenant can be read.
     sim.state.faults.bad_secret = True

@@ -440,6 +440,11 @@ class Connector(ABC):
     def before_sync(self) -> None:  # noqa: B027 - optional hook, most vendors need none
         """Checks to pass before anything is written (a version gate); raises ConnectorError."""
 
+    def sync_notes(self) -> list[str]:
+        """What a sync that succeeded still has to say, in words, read once every stream is done (Defender: a
+        customer tenant it passed over, and why). None by default."""
+        return []
+
     @abstractmethod
     def test_connection(self) -> str:
         """A one-line success message, or ConnectorError with the vendor's problem in words."""

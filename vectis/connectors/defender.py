@@ -19,8 +19,8 @@ Defender does:
   another permission and another token), and the app-only token carries only the tenant's id: so the tenant waits in
   Customer matching until an admin links it, and stays linked.
 - A tenant that cannot be read (nobody consented to the app there, no such tenant, the app's permissions missing
-  there) is passed over and the others are read; why is kept in the alerts cursor (``refused``) and Test connection
-  names it. The app's secret refused or expired stops the sync with the reason, as does a tenant none of whose
+  there) is passed over and the others are read; the sync's run log says which and why (:meth:`sync_notes`; the
+  alerts cursor keeps it too, as ``refused``), and Test connection names it. The app's secret refused or expired stops the sync with the reason, as does a tenant none of whose
   requests get through (429 or 5xx after every retry, Microsoft unreachable): what was read stays, and the next sync
   resumes each tenant from its own cursor.
 - Ids: a detection's id is ``<tenant>:<alert id>`` and its device's ``<tenant>:<machine id>``, so an action knows
@@ -64,6 +64,7 @@ import requests
 from vectis.connectors.base import (
     ConfigField,
     Connector,
+    ConnectorContext,
     CustomerRecord,
     DetectionRecord,
     Page,
@@ -297,6 +298,10 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
     @classmethod
     def base_url(cls, config: dict[str, Any], template: str | None = None) -> str:
         return (template or URL_TEMPLATE).format(host=API_HOST)
+
+    def __init__(self, config: dict[str, Any], context: ConnectorContext) -> None:
+        super().__init__(config, context)
+        self._passed_over: dict[str, str] = {}  # the tenants the last read of alerts could not read, and why
 
     @property
     def tenants(self) -> list[str]:
@@ -540,11 +545,14 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
         tenants = self.tenants
         return {tenants[0]: legacy} if isinstance(legacy, str) and len(tenants) == 1 else {}
 
+    def sync_notes(self) -> list[str]:
+        return [f"Passed over the tenant {tenant}: {reason}." for tenant, reason in self._passed_over.items()]
+
     def _read_alerts(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
         tenants = self.tenants
         # A tenant taken off the list leaves its cursor behind; added again, it starts from its first window.
         done = {t: after for t, after in self._cursors(cursor).items() if t in tenants}
-        refused: dict[str, str] = {}
+        refused = self._passed_over = {}
         for tenant in tenants:
             pages = self._tenant_alerts(stream, tenant, done.get(tenant))
             try:

@@ -6,6 +6,7 @@ Entries are stored as data, not text, so what a technician reads can improve wit
     {"stream": "events", "pages": 1, "records": 40, "resumed": true, "since": "2026-11-24T05:56:00+00:00", ...}
     {"removed": 3}
     {"stopped": "ConnectWise answered 503 …"}
+    {"note": "Passed over contoso.onmicrosoft.com: …"}
 
 A stream's entry is written with its first page and updated with each page after it, in that page's
 transaction, so a run cut short still says how far it got; ``seconds`` is set when the stream is complete.
@@ -67,6 +68,11 @@ def stopped(log: Sequence[Any], message: str) -> list[Any]:
     return [*log, {"stopped": message}]
 
 
+def noted(log: Sequence[Any], message: str) -> list[Any]:
+    """What the connector had to say about a sync that went through (``Connector.sync_notes``)."""
+    return [*log, {"note": message}]
+
+
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
@@ -82,8 +88,8 @@ def sentence(entry: Any, *, running: bool = False) -> str:
         return entry
     if not isinstance(entry, dict):
         return str(entry)
-    if "stopped" in entry:
-        return f"Stopped: {entry['stopped']}"
+    if "stopped" in entry or "note" in entry:
+        return f"Stopped: {entry['stopped']}" if "stopped" in entry else str(entry["note"])
     if "removed" in entry:
         gone = _plural(int(entry["removed"]), "backup job or connector", "backup jobs or connectors")
         return f"{gone} no longer at the vendor: marked removed."

@@ -337,7 +337,7 @@ def run_sync(
             run.log = runlog.stream_done(run.log, stream.name, seconds=seconds, cursor=cursors[stream.name])
             session.commit()
         # Only a complete pass over every stream can tell what the vendor no longer has.
-        _complete(session, writer, run)
+        _complete(session, writer, run, connector.sync_notes())
     except ConnectorError as exc:
         session.rollback()
         session.expire_on_commit = True
@@ -358,13 +358,15 @@ def run_sync(
     _finish(session, connection, run, error=None)
 
 
-def _complete(session: Session, writer: Writer, run: SyncRun) -> None:
+def _complete(session: Session, writer: Writer, run: SyncRun, notes: list[str]) -> None:
+    for note in notes:
+        run.log = runlog.noted(run.log, note)
     removed = writer.complete()
     if removed:
         run.log = runlog.removed(run.log, removed)
     if writer.retired_devices:
         run.log = runlog.removed_devices(run.log, writer.retired_devices)
-    if removed or writer.retired_devices:
+    if removed or writer.retired_devices or notes:
         session.commit()
 
 
