@@ -303,6 +303,10 @@ def test_the_test_button_names_the_tenant_that_cannot_be_read_and_reads_the_othe
     sim.state.faults.not_consented = False
     ok, message = check(app, tenant_ids=domain)
     assert ok and message.startswith(f"Connected to Microsoft Defender: read 1 of 1 tenants. {domain}: alerts"), message
+    # It tries the first five; the others wait for the sync.
+    ok, message = check(app, tenant_ids="\n".join(list(sim.state.tenants)[:7]))
+    assert ok and message.startswith("Connected to Microsoft Defender: read 5 of 5 tenants. "), message
+    assert message.endswith(" The other 2 are read at each sync.") and sim.tenant(5) not in message
 
 
 def test_an_unreachable_or_slow_defender_is_named(app: Flask, sim: Sim) -> None:

@@ -99,7 +99,7 @@ ISOLATION_TYPE = "Full"
 # "<tenant>:<machine id>" (a 40-character id) fits the 100 characters Vectis keeps of a tool's id; an
 # .onmicrosoft.com domain has at most 44, and a GUID 36.
 MAX_TENANT_LENGTH = 58
-TESTED_TENANTS = 10  # Test connection reads this many (a sign-in and a call each); a sync reads them all
+TESTED_TENANTS = 5  # Test connection reads this many (a sign-in and a paced call each: 3 s); a sync reads them all
 
 MESSAGES = {
     403: "403 Forbidden — the app {client} may not {what} in this tenant. In the Entra admin center → App "
