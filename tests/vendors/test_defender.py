@@ -43,10 +43,12 @@ from vectis.connectors.defender import (
     unscoped,
 )
 from vectis.connectors.entra import MESSAGES as ENTRA
+from vectis.connectors.entra import named_tenants
 from vectis.connectors.factory import build_connector
 from vectis.demo.seed import DEMO_DEFENDER
 from vectis.ingest import runlog
 from vectis.ingest.integrations import try_connection
+from vectis.ingest.matching import normalize_name
 from vectis.models import Connection, Customer, CustomerLink, StreamCursor
 from vectis.models.security import Detection
 from vectis.platform import db
@@ -521,6 +523,25 @@ def test_a_sync_makes_each_tenant_a_customer_and_lands_its_alerts_as_its_detecti
     assert second_run.status == "succeeded" and second_run.counts == {"tenants": 2, "alerts": 1}
     assert detections(app, setup)[scoped(second, changed)].status == "resolved"
     assert sync(app, setup).counts.get("alerts", 0) == 0
+
+
+def test_a_tenant_line_may_name_its_customer_and_the_sync_links_it_by_that_name(app: Flask, sim: Sim) -> None:
+    typed = f" {sim.tenant(0).upper()} =  Aldridge &  Co \n{sim.tenant(1)}, other.onmicrosoft.com\nbad = "
+    assert named_tenants(typed) == {sim.tenant(0): "Aldridge & Co", sim.tenant(1): None,
+                                    "other.onmicrosoft.com": None, "bad": None}  # fmt: skip
+    clean = DefenderConnector.validate_config(
+        {**ONE, "tenant_ids": f"{sim.tenant(0)} = Aldridge & Co\n{sim.tenant(1)}"}
+    )
+    assert clean["tenant_ids"] == f"{sim.tenant(0)} = Aldridge & Co\n{sim.tenant(1)}"
+    workspace = new_tenant(app)
+    with app.app_context(), db.tenant_session(workspace) as s:
+        s.add(Customer(tenant_id=workspace, name="Aldridge & Co", normalized_name=normalize_name("Aldridge & Co")))
+    setup = add_connection(app, workspace, "defender", {**sim.listing(0, 1), "tenant_ids": clean["tenant_ids"]},
+                           creates_customers=False)  # fmt: skip
+    assert sync(app, setup).status == "succeeded"
+    customers, links = customers_of(app, setup)
+    assert customers[links[sim.tenant(0)]] == "Aldridge & Co"  # linked by the name typed beside it
+    assert links[sim.tenant(1)] == 0  # no name, no customer of that name: it waits in Customer matching
 
 
 def test_a_tenant_not_consented_is_passed_over_and_the_others_still_sync(app: Flask, sim: Sim) -> None:

@@ -75,10 +75,10 @@ from vectis.connectors.capabilities import Request, RespondsOnEndpoints
 from vectis.connectors.entra import (
     LOGIN_HOST,
     TENANTS_HELP,
-    TENANTS_PLACEHOLDER,
     AppRefused,
     SignInRefused,
     clean_tenants,
+    named_tenants,
     sign_in,
     tenant_of,
     tenants_of,
@@ -276,9 +276,10 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
             "tenant_ids",
             "Customer tenants",
             kind="lines",
-            placeholder=TENANTS_PLACEHOLDER,
-            help=f"{TENANTS_HELP} Defender's API does not name the organisation: link each tenant to its customer "
-            "in Admin → Customer matching.",
+            placeholder="contoso.onmicrosoft.com = Contoso Ltd\n72f988bf-86f1-41af-91ab-2d7cd011db47 = Fabrikam Inc",
+            help=f"{TENANTS_HELP} Defender's API does not name the organisation: give each tenant its customer's name "
+            "after “=” and Vectis links it to the customer of that name; a tenant without one waits in Admin → "
+            "Customer matching.",
         ),
     )
 
@@ -286,7 +287,7 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
     def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
         clean = super().validate_config(config)
         clean["tenant_ids"] = clean_tenants(clean["tenant_ids"])
-        long = [t for t in clean["tenant_ids"].split("\n") if len(t) > MAX_TENANT_LENGTH]
+        long = [t for t in tenants_of(clean["tenant_ids"]) if len(t) > MAX_TENANT_LENGTH]
         if long:
             raise ConnectorError(
                 f"“{long[0]}” is longer than Vectis keeps for a tenant: use its Directory (tenant) ID (a GUID, Entra "
@@ -531,8 +532,9 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
 
     def read(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
         if stream.name == "tenants":
-            # Defender names no organisation: each tenant is an account by the name the technician typed.
-            yield Page([CustomerRecord(external_id=t, name=t) for t in self.tenants], None)
+            # Defender names no organisation: each tenant is an account by the name typed beside it, or as typed.
+            names = named_tenants(str(self.config.get("tenant_ids") or ""))
+            yield Page([CustomerRecord(external_id=t, name=names.get(t) or t) for t in self.tenants], None)
         else:
             yield from self._read_alerts(stream, cursor)
 

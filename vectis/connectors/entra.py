@@ -62,18 +62,32 @@ def tenant_of(text: str) -> str:
     return text.strip().strip("{}").lower()
 
 
+def named_tenants(text: str) -> dict[str, str | None]:
+    """The tenant list as typed, each tenant once, in order, with the customer name a line may give after ``=``
+    (``contoso.onmicrosoft.com = Contoso Ltd``): a tool that names no organisation (Defender) names the account so,
+    and Customer matching links it by that name. Lines without a name may hold several tenants (commas, semicolons
+    and spaces separate them)."""
+    found: dict[str, str | None] = {}
+    for line in (text or "").splitlines():
+        tenant, equals, name = line.partition("=")
+        parts = [tenant] if equals else re.split(r"[\s,;]+", line)
+        for part in parts:
+            if part.strip().strip("{}"):
+                key = tenant_of(part)
+                found[key] = (" ".join(name.split())[:300] or None) if equals else found.get(key)
+    return found
+
+
 def tenants_of(text: str) -> list[str]:
-    """The tenant list as typed: one a line (commas, semicolons and spaces also separate), each once, in order."""
-    seen: dict[str, None] = {}
-    for part in re.split(r"[\s,;]+", text or ""):
-        if part.strip("{}"):
-            seen.setdefault(tenant_of(part), None)
-    return list(seen)
+    """The tenants of the list, each once, in order."""
+    return list(named_tenants(text))
 
 
 def clean_tenants(text: str, label: str = "Customer tenants") -> str:
-    """The tenant list as stored: each tenant once, in Entra's spelling, one a line; a clear refusal otherwise."""
-    tenants = tenants_of(text)
+    """The tenant list as stored: each tenant once, in Entra's spelling, one a line (with its name where one was
+    given); a clear refusal otherwise."""
+    named = named_tenants(text)
+    tenants = list(named)
     wrong = [t for t in tenants if not TENANT.match(t)]
     if wrong:
         raise ConnectorError(
@@ -85,7 +99,7 @@ def clean_tenants(text: str, label: str = "Customer tenants") -> str:
         raise ConnectorError(f"{label} is required: one tenant ID a line.", permanent=True)
     if len(tenants) > MAX_TENANTS:
         raise ConnectorError(f"At most {MAX_TENANTS:,} tenants a connection.", permanent=True)
-    return "\n".join(tenants)
+    return "\n".join(f"{t} = {named[t]}" if named[t] else t for t in tenants)
 
 
 def token_key(ctx: ConnectorContext, vendor: str, tenant: str, client: str, secret: str) -> str:

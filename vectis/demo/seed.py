@@ -86,8 +86,8 @@ DEMO_HUNTRESS = {
 
 # Acme's Microsoft Defender is the MSP's multi-tenant app at the Defender simulator (the Procfile's `defender` process)
 # with every customer's tenant, reached through VECTIS_VENDOR_URLS: Defender's hosts (Entra's sign-in and the API) are
-# derived, never typed. Defender names no organisation: its tenants, listed by their .onmicrosoft.com domains, wait in
-# Customer matching for an admin to link them.
+# derived, never typed. Defender names no organisation: its tenants are listed by their .onmicrosoft.com domains, each
+# with its customer's name, so they link to the demo customers by name.
 DEMO_DEFENDER = {
     "client_id": defender.DEMO_CLIENT_ID,
     "client_secret": defender.DEMO_CLIENT_SECRET,

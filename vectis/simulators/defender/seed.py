@@ -256,10 +256,11 @@ def demo_tenant_ids(seed: int = 1) -> list[str]:
 
 
 def demo_tenant_domains(seed: int = 1) -> list[str]:
-    """The same tenants by their ``.onmicrosoft.com`` domains, which read better in Customer matching."""
+    """The same tenants by their ``.onmicrosoft.com`` domains, each with its customer's name after ``=``, as an MSP
+    types them (Defender names no organisation)."""
     data = DefenderData()
     build_demo(data, seed, 0.0)
-    return [t["initial_domain"] for t in data.tenants.values()]
+    return [f"{t['initial_domain']} = {t['name']}" for t in data.tenants.values()]
 
 
 def build_at_scale(data: DefenderData, seed: int, now: float | None, *, tenants: int, alerts: int) -> Generator:
