@@ -279,7 +279,8 @@ def test_a_quote_is_created_from_the_tab_and_audited(app: Flask, world: World) -
     assert (quote["companyId"], quote["reference"], quote["notes"]) == (target["companyId"], reference[1], "New office")
     assert quote["lineItems"][0]["productId"] == target["productId"] and quote["lineItems"][0]["quantity"] == 5
     (posted,) = [r for r in world.state.received() if r["method"] == "POST" and r["path"] == "/v1/quotes"]
-    (shown,) = preview.requests
+    looked, shown = preview.requests  # the look-up by reference first, then the quote
+    assert (looked["method"], looked["body"]) == ("GET", None) and reference[1] in looked["path"]
     assert (shown["method"], shown["path"], shown["body"]) == ("POST", "/v1/quotes", posted["body"])  # exactly it
     entry = next(e for e in world.audit(app, "license.create_quote") if e.result == "ok")
     assert entry.payload["response"]["quote_id"] == quote["id"]
@@ -442,3 +443,38 @@ def test_without_scripts_the_preflight_and_the_quote_form_open_on_the_tab_itself
     form = client.get(quote.headers["Location"]).get_data(as_text=True)
     assert 'data-testid="quote-form"' in form and re.search(r'name="reference" value="vectis-[0-9a-f]{12}"', form)
     assert world.puts() == []
+
+
+# --- review fixes -----------------------------------------------------------------------------------------------
+
+
+def test_the_same_quote_submitted_twice_reaches_pax8_once(app: Flask, world: World) -> None:
+    """The form keeps its reference when it is shown again (after an unknown outcome, say): pressing Create quote
+    once more must find the first quote, not make a second one."""
+    target = world.annual()
+    row = world.row(app, target["id"])
+    client = world.client(app)
+    form = client.get(sub_url(app, row, "quote/new"), headers={"HX-Request": "true"}).get_data(as_text=True)
+    reference = re.search(r'name="reference" value="([^"]+)"', form)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert reference is not None and token is not None
+    data = {"quantity": "5", "notes": "", "reference": reference[1], "csrf_token": token[1]}
+    first = client.post(sub_url(app, row, "quote"), data=data, headers={"HX-Request": "true"})
+    assert "Quote created in Pax8 for 5 ×" in first.get_data(as_text=True)
+    second = client.post(sub_url(app, row, "quote"), data=data, headers={"HX-Request": "true"})
+    assert f"Quote {reference[1]} already exists in Pax8" in text_of(second.get_data(as_text=True))
+    assert [q["reference"] for q in world.state.quotes.values()] == [reference[1]]  # one quote at Pax8
+    posts = [r for r in world.state.received() if r["method"] == "POST" and r["path"] == "/v1/quotes"]
+    assert len(posts) == 1
+    # A dry run shows the look-up by reference, then the POST: what a real send does, in order.
+    preview = world.perform(app, "license.create_quote", row, {**data, "reference": "vectis-dryrun000001"},
+                            dry_run=True).preview  # fmt: skip
+    assert preview is not None and [(r["method"], r["path"]) for r in preview.requests or []] == [
+        ("GET", f"/v1/quotes?companyId={target['companyId']}&reference=vectis-dryrun000001"),
+        ("POST", "/v1/quotes"),
+    ]
+    before = len(world.state.received())
+    assert world.perform(app, "license.create_quote", row, {**data, "reference": "vectis-dryrun000001"}).ok
+    sent = world.state.received()[before:]
+    assert [(r["method"], r["path"]) for r in sent] == [("GET", "/v1/quotes"), ("POST", "/v1/quotes")]
+    assert sent[0]["query"]["reference"] == "vectis-dryrun000001"

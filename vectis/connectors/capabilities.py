@@ -338,8 +338,8 @@ class ReductionRefused(Exception):
 class ChangesLicences(Protocol):
     """A distributor whose subscriptions Vectis can change and quote (Pax8; Sherweb, Ingram, TD SYNNEX later).
 
-    Setting a quantity replaces a value, so it may be repeated; a quote adds one, so it is sent once and, after an
-    outcome nobody can know, found again by its ``reference`` (:meth:`find_quote`)."""
+    Setting a quantity replaces a value, so it may be repeated; a quote adds one, so it is looked for by its
+    ``reference`` (:meth:`find_quote`) before it is sent and after an outcome nobody can know, and sent once."""
 
     noun: ClassVar[str]
     # How many days after a committed term (re)starts its seats may still go down (Microsoft's NCE: 7); None: never.
@@ -364,6 +364,10 @@ class ChangesLicences(Protocol):
 
     def create_quote(self, quote: NewQuote) -> str:
         """The new quote's id at the distributor."""
+        ...
+
+    def quote_lookup_request(self, quote: NewQuote) -> Request:
+        """The request ``find_quote`` sends (a GET: what a dry run shows before the quote's POST)."""
         ...
 
     def find_quote(self, quote: NewQuote) -> str | None:

@@ -21,8 +21,8 @@ Vendor facts: ``../shared/vendor-apis.md`` section 5. What this module reads, an
   refusal (422) into the same words (:class:`ReductionRefused` with the renewal date).
 - Quotes: ``POST /v1/quotes`` [U: Pax8's quotes API is not in the stored docs; the shape is the simulator's, kept
   minimal: company, line items (product, quantity), notes, and a ``reference``]. A quote is not safe to send twice:
-  it carries Vectis's reference, and after an outcome nobody can know, ``GET /v1/quotes?companyId=&reference=``
-  finds it again (:meth:`find_quote`) instead of a second send.
+  it carries Vectis's reference, and ``GET /v1/quotes?companyId=&reference=`` (:meth:`find_quote`) is asked before
+  each send (the same reference submitted again finds the first quote) and after an outcome nobody can know.
 - Webhooks: ``POST /api/v2/webhooks`` registers Vectis's URL for the subscription topic [U: the body's field names]
   with an ``authorization`` value Vectis derives for this connection; Pax8 sends it back in each delivery's
   ``Authorization`` header (no signature), checked in constant time. A delivery names a subscription: the job reads
@@ -41,7 +41,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from vectis.connectors.base import (
     ConfigField,
@@ -454,8 +454,14 @@ class Pax8Connector(Connector, ChangesLicences, VerifiesCallbacks, RegistersCall
             raise ConnectorError("Pax8 answered the quote without its id.", permanent=False)
         return found
 
+    def quote_lookup_request(self, quote: NewQuote) -> Request:
+        # The reference travels in the query: Pax8 lists the company's quotes carrying it (none, or the one sent).
+        query = urlencode({"companyId": quote.company, "reference": quote.reference})
+        return Request("GET", f"/v1/quotes?{query}", what="the look-up of the quote by its reference", retry=True)
+
     def find_quote(self, quote: NewQuote) -> str | None:
-        for items in self._pages("/v1/quotes", {"companyId": quote.company, "reference": quote.reference}):
+        path, _, query = self.quote_lookup_request(quote).path.partition("?")
+        for items in self._pages(path, dict(parse_qsl(query))):
             for item in items:
                 if item.get("reference") == quote.reference:
                     return text_of(item.get("id"))

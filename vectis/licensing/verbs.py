@@ -8,8 +8,9 @@ reduction before anything is sent, with the renewal date in words, and offers to
 the same rule, and its refusal reads the same. A scheduled change is sent once, on its day, by the cron job
 (``jobs/licensing.py``), through the seat change itself.
 
-Setting seats replaces a value, so it is safe to send again. A quote is not: it carries a reference of Vectis's and,
-after an outcome nobody can know, the distributor is read back for it instead of being sent it twice.
+Setting seats replaces a value, so it is safe to send again. A quote is not: it carries a reference of Vectis's, the
+distributor is asked for that reference before the quote is sent (the same form submitted again finds the first one),
+and after an outcome nobody can know it is read back instead of being sent twice.
 """
 
 from __future__ import annotations
@@ -206,6 +207,10 @@ class CancelScheduledSeats(SubscriptionVerb):
         return Applied(f"The scheduled change of {subscription.product_name} is cancelled.")
 
 
+def _given_reference(payload: dict[str, Any]) -> bool:
+    return bool(str(payload.get("reference") or "").strip())
+
+
 @register
 class CreateQuote(SubscriptionVerb):
     """A quote at the distributor for seats of a subscription's product, for its customer's company there."""
@@ -232,7 +237,10 @@ class CreateQuote(SubscriptionVerb):
         subscription = subscription_of(ctx, target)
         quote = self._quote(ctx, subscription, payload)
         with connector_for(ctx, connection_of(ctx, subscription), ChangesLicences, doing="ask for quotes in") as tool:
-            return [Sending(tool.noun, tool.quote_request(quote))]
+            sending = [Sending(tool.noun, tool.quote_request(quote))]
+            if _given_reference(payload):
+                sending.insert(0, Sending(tool.noun, tool.quote_lookup_request(quote)))
+            return sending
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         subscription = subscription_of(ctx, target)
@@ -240,6 +248,14 @@ class CreateQuote(SubscriptionVerb):
         with connector_for(ctx, connection_of(ctx, subscription), ChangesLicences, doing="ask for quotes in") as tool:
             request, noun = tool.quote_request(quote), tool.noun
             try:
+                # A reference the caller gives may have been sent already (the form shown again after an unknown
+                # outcome, a retried API call): the distributor is asked for it first, and it is never sent twice.
+                found = tool.find_quote(quote) if _given_reference(payload) else None
+                if found is not None:
+                    return Applied(
+                        f"Quote {quote.reference} already exists in {noun}; nothing was sent again.",
+                        response={"quote_id": found, "reference": quote.reference, "already": True},
+                    )
                 quote_id = write_once(
                     lambda: tool.create_quote(quote), lambda: tool.find_quote(quote), vendor=noun, what="the quote"
                 )
