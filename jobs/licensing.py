@@ -7,10 +7,12 @@ import logging
 from datetime import UTC, date, datetime
 
 from jobs.context import app_context
-from vectis.licensing.renewals import due_tenants, run_due
+from vectis.licensing.renewals import RUN_TIMEOUT, due_tenants, run_due
 from vectis.platform import db
 
 log = logging.getLogger("vectis.licensing")
+# The job's timeout is the one the Licensing tab reads a change "running" for longer than as stuck.
+TIMEOUT = int(RUN_TIMEOUT.total_seconds())
 
 
 def run_scheduled(today: str | None = None) -> str:

@@ -35,6 +35,10 @@ cron.register(audit.anchor, queue_name="sync", interval=300, job_timeout=60, nam
 cron.register(retention.purge, queue_name="sync", cron="15 3 * * *", job_timeout=3600, name="retention-purge")
 cron.register(metrics.tick, queue_name="sync", cron="20 0 * * *", job_timeout=60, name="metrics-tick")
 cron.register(
-    licensing.run_scheduled, queue_name="actions", cron="5 * * * *", job_timeout=600, name="licensing-renewals"
+    licensing.run_scheduled,
+    queue_name="actions",
+    cron="5 * * * *",
+    job_timeout=licensing.TIMEOUT,
+    name="licensing-renewals",
 )
 cron.register(portal_mail.send_digests, queue_name="mail", cron="0 7 * * 1", job_timeout=600, name="portal-digest")

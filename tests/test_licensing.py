@@ -17,25 +17,31 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
+from jobs.actions import run_queued
 from jobs.licensing import run_scheduled
 from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, login, pid
 from tests.licensing_world import a_contract_billing
 from tests.test_api import make_token
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync, vendor_url
 from vectis.actions import Actor, Target, perform
-from vectis.actions.base import Outcome
+from vectis.actions.base import Context, Outcome
+from vectis.actions.vendor import connection_rate
 from vectis.licensing.queries import months_before, reduction_refusal
-from vectis.licensing.renewals import claim
+from vectis.licensing.renewals import RUN_TIMEOUT, claim
 from vectis.models import (
     AuditEntry,
+    Connection,
     LicenseScheduledChange,
     LicenseSubscription,
+    QueuedAction,
     RuleEvent,
     Tenant,
     TimelineEvent,
 )
 from vectis.platform import db
 from vectis.platform.dates import calendar_day
+from vectis.platform.queues import redis
+from vectis.platform.ratelimit import TokenBucket
 from vectis.rules.action_types import ACTION_TYPES, Lookups, Names, Skip, build, describe_action
 from vectis.simulators.pax8 import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Pax8State, create_app
 
@@ -478,3 +484,100 @@ def test_the_same_quote_submitted_twice_reaches_pax8_once(app: Flask, world: Wor
     sent = world.state.received()[before:]
     assert [(r["method"], r["path"]) for r in sent] == [("GET", "/v1/quotes"), ("POST", "/v1/quotes")]
     assert sent[0]["query"]["reference"] == "vectis-dryrun000001"
+
+
+def due_today(app: Flask, world: World, row: LicenseSubscription, *, at_pax8: date | None = None) -> None:
+    """The renewal day comes for ``row``'s scheduled change: what Vectis stored says the term ended yesterday;
+    Pax8's own end is ``at_pax8`` (a Pax8 that has not renewed it yet refuses the reduction)."""
+    today = datetime.now(UTC).date()
+    target = world.state.subscriptions[row.external_id]
+    target["commitment"]["endDate"] = (at_pax8 or today - timedelta(days=1)).isoformat()
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        s.execute(update(LicenseSubscription).where(LicenseSubscription.id == row.id)
+                  .values(commitment_ends_on=today - timedelta(days=1)))  # fmt: skip
+        s.execute(
+            update(LicenseScheduledChange).where(LicenseScheduledChange.subscription_id == row.id).values(due_on=today)
+        )
+
+
+def the_change(app: Flask, world: World, row: LicenseSubscription) -> LicenseScheduledChange:
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        change = s.scalar(
+            select(LicenseScheduledChange)
+            .where(LicenseScheduledChange.subscription_id == row.id)
+            .order_by(LicenseScheduledChange.id.desc())
+        )
+        assert change is not None
+        s.expunge(change)
+        return change
+
+
+def test_a_scheduled_change_that_waits_for_the_rate_limit_is_queued_and_settled_by_its_real_outcome(
+    app: Flask, world: World
+) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    assert world.perform(app, "license.schedule_seats", row, {"quantity": row.quantity - 3}).ok
+    # Pax8 has not rolled the term over: it refuses the reduction, which Vectis's stored data allowed.
+    due_today(app, world, row, at_pax8=datetime.now(UTC).date() + timedelta(days=30))
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        connection = s.get(Connection, row.connection_id)
+        assert connection is not None
+        connection.rate_limit_per_second = 0.001
+        s.commit()
+        limit = connection_rate(Context(s, world.tenant_id, world.actor(), "system", None), connection)
+        with app.test_request_context():
+            assert TokenBucket(redis(), limit.key, limit.rate, limit.burst).try_take() == 0  # another write took it
+    with app.app_context():
+        assert run_scheduled() == "ran 1 scheduled seat change(s) in 1 workspace(s)"
+    waiting = the_change(app, world, row)
+    assert (waiting.state, waiting.audit_id) == ("queued", None)  # not "done": nothing was sent yet
+    assert waiting.result == "Queued — Pax8 is busy; Vectis will send it shortly."
+    assert world.puts() == []
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        queued_id = s.scalar(select(QueuedAction.id).where(QueuedAction.verb == "license.adjust_seats"))
+        assert queued_id is not None
+        s.execute(update(Connection).where(Connection.id == row.connection_id).values(rate_limit_per_second=None))
+        s.commit()
+        redis().delete(f"vectis:bucket:{limit.key}")  # the bucket refills
+    with app.app_context():
+        assert run_queued(world.tenant_id, queued_id) == "failed"
+    assert len(world.puts()) == 1  # sent once, refused by Pax8
+    settled = the_change(app, world, row)
+    (entry,) = [e for e in world.audit(app, "license.adjust_seats") if e.surface == "system"]
+    assert (settled.state, settled.audit_id) == ("failed", entry.id)
+    assert settled.result is not None and "can only go down at renewal" in settled.result
+    # The tab says so on the subscription's row, in words, and the tab's summary flags it.
+    html = world.client(app).get(hub_tab(app, row)).get_data(as_text=True)
+    said = text_of(html)
+    assert f"Scheduled change to {row.quantity - 3} seats failed on {calendar_day(datetime.now(UTC).date())}" in said
+    assert "can only go down at renewal" in said and "1 needs attention" in said
+
+
+def test_a_reduction_is_scheduled_for_the_new_terms_first_day_and_a_stuck_one_shows_on_its_row(
+    app: Flask, world: World
+) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    assert row.commitment_ends_on is not None
+    outcome = world.perform(app, "license.schedule_seats", row, {"quantity": row.quantity - 2})
+    first_day = row.commitment_ends_on + timedelta(days=1)  # inside NCE's 7-day window of the new term
+    assert the_change(app, world, row).due_on == first_day
+    assert f"on {calendar_day(first_day)}" in outcome.message
+    # A run took it and stopped (killed, or past the job's timeout) before Pax8 answered.
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        s.execute(
+            update(LicenseScheduledChange)
+            .where(LicenseScheduledChange.subscription_id == row.id)
+            .values(state="running", claimed_at=datetime.now(UTC) - RUN_TIMEOUT - timedelta(minutes=1))
+        )
+    said = text_of(world.client(app).get(hub_tab(app, row)).get_data(as_text=True))
+    assert f"Scheduled change to {row.quantity - 2} seats started on" in said
+    assert "never finished: it may or may not have reached Pax8. Check Pax8 before changing seats again." in said
+    assert "1 needs attention" in said
+    # One still inside the job's timeout is simply running: nothing to say yet.
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        s.execute(update(LicenseScheduledChange).where(LicenseScheduledChange.subscription_id == row.id)
+                  .values(claimed_at=datetime.now(UTC)))  # fmt: skip
+    html = world.client(app).get(hub_tab(app, row)).get_data(as_text=True)
+    assert 'data-testid="scheduled-attention"' not in html and 'data-testid="licensing-attention"' not in html

@@ -171,6 +171,12 @@ class Verb:
         reaches a vendor overrides it."""
         return None
 
+    def settle(self, ctx: Context, target: Target, payload: dict[str, Any], outcome: Outcome) -> None:
+        """An action that waited in the queue for its rate limit has its final outcome: the caller that queued it
+        is gone, so the verb brings the caller's own record of the action (named in ``payload``) up to date, in the
+        audit row's transaction. Called once per final outcome (never for "wait again"). Default: nothing."""
+        return None
+
     def confirm(self, ctx: Context, target: Target, payload: dict[str, Any], since: datetime) -> Applied | None:
         """After a worker died between sending and recording: what the vendor shows was done since ``since``
         (None: it cannot tell). Only asked of verbs that are not ``repeatable``."""

@@ -63,12 +63,15 @@ def perform(
 
 
 def perform_queued(session: Session, queued: QueuedAction) -> Outcome | None:
-    """Run an action that waited for its rate limit. ``None`` means it must wait some more."""
+    """Run an action that waited for its rate limit. ``None`` means it must wait some more. Its final outcome
+    settles the record of whoever queued it (``Verb.settle``; a rule's History row), as ``record_outcome`` would
+    have done had it run at once."""
     verb = registry.get(queued.verb)
     actor = Actor.from_json(queued.actor)
     ctx = Context(session, queued.tenant_id, actor, queued.surface, queued.request_id)
     payload = queued.payload.open(queued.tenant_id)
     target = Target.from_json(queued.target)
+    ctx.record_outcome = lambda outcome: verb.settle(ctx, target, payload, outcome)
     if queued.attempted_at is not None and not verb.repeatable:
         # A worker took this, committed that it was calling the vendor, and died before recording the answer.
         outcome: Outcome | None = _recover(ctx, verb, target, payload, queued)

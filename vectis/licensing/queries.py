@@ -12,6 +12,7 @@ import calendar
 import re
 import secrets
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -30,6 +31,7 @@ CENT = Decimal("0.01")
 REFERENCE_PREFIX = "vectis-"
 USAGE_WEEKS = 8
 REDUCTION_WINDOW_DAYS = 7  # Microsoft's NCE window after a committed term (re)starts, Vectis's own check
+RUN_TIMEOUT = timedelta(minutes=10)  # the renewals job's timeout: a change "running" longer than this is stuck
 TERM_MONTHS = {"annual": 12, "2-year": 24, "3-year": 36}
 TERM_LABELS = {"monthly": "Monthly", "annual": "Annual", "2-year": "2-year", "3-year": "3-year",
                "one-time": "One-time", "trial": "Trial", "other": "Other"}  # fmt: skip
@@ -63,6 +65,46 @@ class Scheduled:
 
 
 @dataclass(frozen=True)
+class Attention:
+    """The last scheduled change of a subscription when it did not simply happen: it failed, its outcome is
+    unknown, it is stuck in a run that stopped, or it waits for the rate limit. ``urgent``: a person must look."""
+
+    state: str  # failed | unknown | stuck | queued
+    quantity: int
+    on: date
+    result: str | None
+    vendor: str
+
+    @property
+    def urgent(self) -> bool:
+        return self.state != "queued"
+
+    @property
+    def words(self) -> str:
+        head, day = f"Scheduled change to {self.quantity} seats", calendar_day(self.on)
+        if self.state == "failed":
+            return f"{head} failed on {day}: {self.result or 'no reason was given.'}"
+        if self.state == "unknown":
+            return f"{head} was sent on {day} — outcome unknown, check {self.vendor} before changing seats again."
+        if self.state == "stuck":
+            return (f"{head} started on {day} and never finished: it may or may not have reached {self.vendor}. "
+                    f"Check {self.vendor} before changing seats again.")  # fmt: skip
+        return f"{head} is waiting for {self.vendor}'s rate limit (since {day}); Vectis sends it shortly."
+
+
+def attention_of(change: LicenseScheduledChange, subscription: LicenseSubscription, now: datetime) -> Attention | None:
+    """What the tab says about ``change``, the subscription's latest scheduled change; None when nothing is owed
+    (pending is shown as scheduled, done or cancelled is over, and seats already at the change's are settled)."""
+    state = change.state
+    if state == "running" and change.claimed_at is not None and now - change.claimed_at > RUN_TIMEOUT:
+        state = "stuck"
+    if state not in ("failed", "unknown", "stuck", "queued") or subscription.quantity == change.quantity:
+        return None
+    when = change.done_at or change.claimed_at or change.created_at
+    return Attention(state, change.quantity, when.date(), change.result, registry.label(subscription.vendor))
+
+
+@dataclass(frozen=True)
 class Row:
     id: int
     vendor: str  # "Pax8"
@@ -79,6 +121,7 @@ class Row:
     revenue: Decimal | None = None  # a month, from the PSA's contracts; None: no contract bills it
     scheduled: Scheduled | None = None
     usage: tuple[int, ...] = ()  # seats a week, oldest first
+    attention: Attention | None = None  # the last scheduled change, when it did not simply happen
 
     @property
     def monthly_cost(self) -> Decimal | None:
@@ -132,6 +175,10 @@ class Tab:
     def has_revenue(self) -> bool:
         return any(r.revenue is not None for r in self.rows)
 
+    @property
+    def needing_attention(self) -> int:
+        return sum(1 for r in self.rows if r.attention is not None and r.attention.urgent)
+
 
 def has_subscriptions(customer_ids: list[int]) -> ColumnElement[bool]:
     return exists().where(
@@ -156,6 +203,7 @@ def tab(session: Session, customer_ids: list[int], *, today: date | None = None)
             )
         )
     }
+    attention = _attention(session, subscriptions)
     usage: dict[int, list[int]] = defaultdict(list)
     since = today - timedelta(weeks=USAGE_WEEKS)
     for subscription_id, quantity in session.execute(
@@ -180,6 +228,7 @@ def tab(session: Session, customer_ids: list[int], *, today: date | None = None)
                 unit_cost=s.unit_cost, currency=s.currency, billing_term=s.billing_term, vendor_term=s.vendor_term,
                 status=s.status, vendor_status=s.vendor_status, commitment_ends_on=s.commitment_ends_on,
                 revenue=share, scheduled=scheduled.get(s.id), usage=tuple(usage.get(s.id, ())),
+                attention=attention.get(s.id),
             )
         )  # fmt: skip
     costs = [r.monthly_cost for r in rows if r.monthly_cost is not None]
@@ -190,6 +239,23 @@ def tab(session: Session, customer_ids: list[int], *, today: date | None = None)
         "margin": sum((r.margin or Decimal(0) for r in billed_rows), Decimal(0)) if billed_rows else None,
     }
     return Tab(rows, today, totals, rows[0].currency if rows else None)
+
+
+def _attention(session: Session, subscriptions: Sequence[LicenseSubscription]) -> dict[int, Attention]:
+    """Each subscription's latest scheduled change (a cancelled one aside), when the tab owes words about it."""
+    by_id = {s.id: s for s in subscriptions}
+    latest: dict[int, LicenseScheduledChange] = {}
+    for change in session.scalars(
+        select(LicenseScheduledChange)
+        .where(
+            db.among(LicenseScheduledChange.subscription_id, list(by_id)), LicenseScheduledChange.state != "cancelled"
+        )
+        .order_by(LicenseScheduledChange.id.desc())
+    ):
+        latest.setdefault(change.subscription_id, change)
+    now = datetime.now(UTC)
+    found = {k: attention_of(c, by_id[k], now) for k, c in latest.items()}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def _key_of(subscription: LicenseSubscription, revenue: dict[str, Decimal]) -> str:

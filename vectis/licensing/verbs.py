@@ -20,11 +20,12 @@ from typing import Any
 
 from sqlalchemy import update
 
-from vectis.actions.base import ActionFailed, Applied, Context, RateLimit, Sending, Target, Verb
+from vectis.actions.base import ActionFailed, Applied, Context, Outcome, RateLimit, Sending, Target, Verb
 from vectis.actions.registry import register
 from vectis.actions.vendor import connection_rate, connector_for, vendor_refused, write_once
 from vectis.connectors.capabilities import ChangesLicences, NewQuote, ReductionRefused
 from vectis.devices.writer import links_of
+from vectis.licensing import renewals
 from vectis.licensing.queries import new_reference, reduction_refusal, reduction_window
 from vectis.licensing.writer import write_subscriptions
 from vectis.models import Connection, CustomerLink, Role
@@ -87,6 +88,13 @@ class AdjustSeats(SubscriptionVerb):
             return None
         return f"{subscription.product_name} already has {quantity} seats; nothing was sent."
 
+    def settle(self, ctx: Context, target: Target, payload: dict[str, Any], outcome: Outcome) -> None:
+        # A scheduled change the rate limit deferred: the queued send's outcome is the change's.
+        key = params.integer(str(payload.get("scheduled_change_id") or ""))
+        change = ctx.session.get(LicenseScheduledChange, key) if key is not None else None
+        if change is not None and change.state == "queued" and str(change.subscription_id) == target.id:
+            renewals.settle(change, outcome)
+
     def _checked(
         self, ctx: Context, subscription: LicenseSubscription, payload: dict[str, Any]
     ) -> tuple[int, Connection]:
@@ -146,8 +154,9 @@ class AdjustSeats(SubscriptionVerb):
 
 @register
 class ScheduleSeats(SubscriptionVerb):
-    """A reduction a committed term cannot take now, kept for its renewal day; the cron job sends it then, once,
-    through ``license.adjust_seats``. A second schedule for the same subscription replaces the first."""
+    """A reduction a committed term cannot take now, kept for its renewal: the cron job sends it once, on the new
+    term's first day (``renewals.send_day``), through ``license.adjust_seats``. A second schedule for the same
+    subscription replaces the first."""
 
     name = "license.schedule_seats"
     label = "Schedule a seat change for renewal"
@@ -160,7 +169,7 @@ class ScheduleSeats(SubscriptionVerb):
             raise ActionFailed("This subscription has no commitment: change its seats now instead.")
         if quantity == subscription.quantity:
             raise ActionFailed(f"{subscription.product_name} already has {quantity} seats.")
-        due = subscription.commitment_ends_on
+        due = renewals.send_day(subscription.commitment_ends_on)
         replaced = ctx.session.execute(
             update(LicenseScheduledChange)
             .where(

@@ -19,7 +19,7 @@ UNIT = Numeric(14, 4)  # a seat's price may carry fractions of a cent
 BILLING_TERMS = ("monthly", "annual", "2-year", "3-year", "one-time", "trial", "other")
 COMMITTED_TERMS = ("annual", "2-year", "3-year")  # a reduction waits for the renewal (Microsoft's NCE)
 SUBSCRIPTION_STATUSES = ("active", "pending", "cancelled", "trial", "other")
-CHANGE_STATES = ("pending", "running", "done", "failed", "cancelled")
+CHANGE_STATES = ("pending", "running", "queued", "done", "failed", "unknown", "cancelled")
 
 
 class LicenseSubscription(TenantOwned, Base):
@@ -93,7 +93,7 @@ class LicenseUsage(TenantOwned, Base):
 class LicenseScheduledChange(TenantOwned, Base):
     """A seat change a technician scheduled for a subscription's renewal: the cron job claims it once on ``due_on``
     (``pending`` → ``running`` in one conditional UPDATE) and sends it through ``vectis/actions``; ``result`` says
-    what came of it. One pending change per subscription: a second replaces the first."""
+    what came of it (``queued`` while it waits for the rate limit, then ``done``, ``failed`` or ``unknown``). One pending change per subscription: a second replaces the first."""
 
     __tablename__ = "license_scheduled_changes"
     __table_args__ = (
@@ -118,4 +118,5 @@ class LicenseScheduledChange(TenantOwned, Base):
     result: Mapped[str | None] = mapped_column(Text)
     audit_id: Mapped[int | None] = mapped_column(BigInteger)  # the audit row of the change when it ran
     created_at: Mapped[datetime] = created_at_column()
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when a run took it: stuck after
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
