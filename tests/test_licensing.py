@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
+from jobs import rules as rules_job
 from jobs.actions import run_queued
 from jobs.licensing import run_scheduled
 from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, login, pid
@@ -34,6 +35,7 @@ from vectis.models import (
     LicenseScheduledChange,
     LicenseSubscription,
     QueuedAction,
+    RuleDispatch,
     RuleEvent,
     Tenant,
     TimelineEvent,
@@ -581,3 +583,44 @@ def test_a_reduction_is_scheduled_for_the_new_terms_first_day_and_a_stuck_one_sh
                   .values(claimed_at=datetime.now(UTC)))  # fmt: skip
     html = world.client(app).get(hub_tab(app, row)).get_data(as_text=True)
     assert 'data-testid="scheduled-attention"' not in html and 'data-testid="licensing-attention"' not in html
+
+
+def test_a_rule_can_take_seats_away_and_the_nce_refusal_shows_in_its_history(app: Flask, world: World) -> None:
+    target = world.annual()
+    row = world.row(app, target["id"])
+    event = Finding(1, "ticket.created", row.customer_id, None, "ticket", 1, "Leaver", {}, None, datetime.now(UTC))
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        for change in ("-1", -1, " -1 "):
+            call = build(Lookups(s), event, {}, {"type": "adjust_license_seats",
+                                                 "params": {"product": row.product_name, "change": change}})  # fmt: skip
+            assert call.payload == {"quantity": row.quantity - 1}, change
+        for nonsense in ("--1", "-", "1-", "-99999999999999999999", "+-2"):
+            with pytest.raises(Skip, match="no change in seats"):
+                build(Lookups(s), event, {}, {"type": "adjust_license_seats",
+                                              "params": {"product": row.product_name, "change": nonsense}})  # fmt: skip
+    # Live, end to end: a seat change at Pax8 fires a rule that takes one seat away mid-term; Pax8's NCE rule (Vectis's
+    # own check, before anything is sent) refuses it, and the rule's History says so.
+    definition = {
+        "trigger": "licensing.seats_changed",
+        "conditions": {"type": "group", "match": "all", "items": []},
+        "actions": [{"type": "adjust_license_seats", "params": {"product": row.product_name, "change": "-1"}}],
+        "cooldown_minutes": 0,
+    }
+    admin = Actor("user", str(world.technician.id), world.technician.email, "admin")
+    with app.test_request_context(), db.tenant_session(world.tenant_id) as s:
+        made = perform("rule.create", Target("rule", None, "Leaver"), {"name": "Leaver", "definition": definition},
+                       actor=admin, surface="ui", session=s, tenant_id=world.tenant_id)  # fmt: skip
+        assert made.ok, made.message
+        rule_id = int(made.response["rule_id"])
+        live = perform("rule.enable", Target("rule", str(rule_id), "Leaver"), {}, actor=admin, surface="ui", session=s,
+                       tenant_id=world.tenant_id)  # fmt: skip
+        assert live.ok, live.message
+    world.state.set_quantity(target["id"], {"quantity": row.quantity + 2})  # in Pax8's own portal
+    assert sync(app, world.setup).status == "succeeded"
+    with app.app_context():
+        rules_job.refresh(world.tenant_id)
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        (dispatch,) = s.scalars(select(RuleDispatch).where(RuleDispatch.rule_id == rule_id)).all()
+        assert dispatch.state == "failed"
+        assert dispatch.message is not None and "can only go down at renewal" in dispatch.message
+    assert world.puts() == []  # refused before anything reached Pax8

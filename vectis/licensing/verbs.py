@@ -29,13 +29,14 @@ from vectis.licensing import renewals
 from vectis.licensing.queries import new_reference, reduction_refusal, reduction_window
 from vectis.licensing.writer import write_subscriptions
 from vectis.models import Connection, CustomerLink, Role
-from vectis.models.licensing import LicenseScheduledChange, LicenseSubscription
+from vectis.models.licensing import MAX_SEATS, LicenseScheduledChange, LicenseSubscription
 from vectis.platform import params
 from vectis.platform.dates import calendar_day
 from vectis.platform.http import ConnectorError
 
+__all__ = ["MAX_SEATS", "AdjustSeats", "CancelScheduledSeats", "CreateQuote", "ScheduleSeats", "seats_of"]
+
 WRITERS = frozenset({Role.ADMIN, Role.TECHNICIAN})
-MAX_SEATS = 100_000
 
 
 def _found(ctx: Context, target: Target, *, lock: bool = False) -> LicenseSubscription | None:

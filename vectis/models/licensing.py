@@ -19,6 +19,7 @@ UNIT = Numeric(14, 4)  # a seat's price may carry fractions of a cent
 BILLING_TERMS = ("monthly", "annual", "2-year", "3-year", "one-time", "trial", "other")
 COMMITTED_TERMS = ("annual", "2-year", "3-year")  # a reduction waits for the renewal (Microsoft's NCE)
 SUBSCRIPTION_STATUSES = ("active", "pending", "cancelled", "trial", "other")
+MAX_SEATS = 100_000  # the most seats Vectis asks a distributor for, from a form, the API or a rule
 CHANGE_STATES = ("pending", "running", "queued", "done", "failed", "unknown", "cancelled")
 
 

@@ -27,7 +27,7 @@ from vectis.connectors import registry
 from vectis.events.fields import Field
 from vectis.events.stream import Event
 from vectis.models import Alert, Connection, Customer, Ticket, TicketBoard, TicketPriority, TicketStatus
-from vectis.models.licensing import LicenseSubscription
+from vectis.models.licensing import MAX_SEATS, LicenseSubscription
 from vectis.models.security import Detection
 from vectis.platform import db
 from vectis.platform import params as param_values
@@ -514,11 +514,20 @@ def _describe_false_positive(params: Mapping[str, Any], names: Names, target: Ma
     return _quoted(said, _text(params, "reason"), "Reason")
 
 
+def seat_change(value: object) -> int | None:
+    """``+2``, ``-1`` or ``3`` (a number or its text): the change in seats, at most MAX_SEATS either way; else None.
+    The sign is read here because ``params.integer`` takes digits only."""
+    text = str(value if value is not None and not isinstance(value, bool) else "").strip()
+    sign = -1 if text.startswith("-") else 1
+    size = param_values.integer(text[1:] if text[:1] in "+-" and text else text, high=MAX_SEATS)
+    return None if size is None else sign * size
+
+
 def _adjust_seats(built: Built) -> Call:
     """The customer's subscription whose product name or SKU is the rule's, to its seats now plus the change."""
     customer = _customer(built)
     product = built.text("product").strip()
-    change = param_values.integer(str(built.params.get("change") or "").strip().replace("+", ""))
+    change = seat_change(built.params.get("change"))
     if not product or change is None or change == 0:
         raise Skip("The step names no product, or no change in seats: edit the rule.")
     found: LicenseSubscription | None = built.lookups.session.scalar(
