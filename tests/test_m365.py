@@ -180,3 +180,22 @@ def test_the_rest_api_and_its_mcp_tool_give_the_same_posture_with_reasons(
         # Another workspace's customer: 404, as for any object of another workspace.
         assert api(app, tenant, raw, hub_url(app, other.customers[other.tenant_at(0)], "/m365")).status_code == 404
         assert any(op.tool == "get_m365_posture" and op.scope == "read" for op in OPERATIONS)
+
+
+def test_a_device_or_policy_graph_lists_twice_is_stored_once_and_the_sync_succeeds(
+    app: Flask, make_user: Callable[..., MadeUser]
+) -> None:
+    """Graph pages while devices change, so one id can come on two pages: one upsert of both rows would raise
+    PostgreSQL's "ON CONFLICT DO UPDATE command cannot affect row a second time" and fail every sync."""
+    state = GraphState.seeded()
+    first = next(iter(state.tenants))
+    tenant = state.tenants[first]
+    devices, policies = len(tenant["devices"]), len(tenant["policies"])
+    tenant["devices"].append(dict(tenant["devices"][0]))
+    tenant["policies"].append(dict(tenant["policies"][0]))
+    with synced(app, make_user, (0,), state=state) as world:
+        assert world.setup.connection_id  # synced() asserts the sync succeeded
+        (found,) = posture(app, world.tenant.id, world.customers[first])
+        assert found.intune.status.state == "known" and found.intune.total == devices
+        assert found.access.status.state == "known"
+        assert sum(len(listed) for _, _, listed in found.access.by_state) == policies

@@ -91,6 +91,9 @@ def _replace(
     columns: Sequence[str],
 ) -> None:
     """Upsert the panel's rows; when the read was complete, the tenant's rows it did not list go."""
+    # One key twice in one upsert is an error in PostgreSQL ("cannot affect row a second time"), and Graph can list
+    # an id on two pages while devices change (or two ids can match once cut to the column): the last one read wins.
+    rows = list({r[key]: r for r in rows}.values())
     tenant = record.customer_external_id[:100]
     base = {"tenant_id": connection.tenant_id, "connection_id": connection.id, "tenant_external_id": tenant}
     upsert(
