@@ -624,3 +624,13 @@ def test_a_rule_can_take_seats_away_and_the_nce_refusal_shows_in_its_history(app
         assert dispatch.state == "failed"
         assert dispatch.message is not None and "can only go down at renewal" in dispatch.message
     assert world.puts() == []  # refused before anything reached Pax8
+
+
+def test_a_seat_count_that_is_no_plain_number_is_refused_in_words(app: Flask, world: World) -> None:
+    row = world.row(app, world.annual()["id"])
+    words = "Give the number of seats as a whole number from 1 to 100,000."
+    for verb in ("license.adjust_seats", "license.schedule_seats", "license.create_quote"):
+        for quantity in ("²", "٣", "9" * 5000, "0", "100001", "-3", ""):
+            outcome = world.perform(app, verb, row, {"quantity": quantity, "reference": "vectis-words00001"})
+            assert (outcome.result, outcome.message) == ("failed", words), (verb, quantity[:10])
+    assert world.puts() == [] and not world.state.quotes

@@ -59,10 +59,11 @@ def connection_of(ctx: Context, subscription: LicenseSubscription) -> Connection
 
 
 def seats_of(payload: dict[str, Any]) -> int:
-    raw = str(payload.get("quantity") if payload.get("quantity") is not None else "").strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_SEATS:
+    # params.integer, not str.isdigit: "²" or "٣" pass isdigit, and 5,000 digits make int() raise.
+    found = params.integer(payload.get("quantity"), low=1, high=MAX_SEATS)
+    if found is None or isinstance(payload.get("quantity"), bool):
         raise ActionFailed(f"Give the number of seats as a whole number from 1 to {MAX_SEATS:,}.")
-    return int(raw)
+    return found
 
 
 class SubscriptionVerb(Verb):
