@@ -634,3 +634,26 @@ def test_a_seat_count_that_is_no_plain_number_is_refused_in_words(app: Flask, wo
             outcome = world.perform(app, verb, row, {"quantity": quantity, "reference": "vectis-words00001"})
             assert (outcome.result, outcome.message) == ("failed", words), (verb, quantity[:10])
     assert world.puts() == [] and not world.state.quotes
+
+
+def test_without_scripts_a_preflight_that_cannot_open_says_why_on_the_tab(app: Flask, world: World) -> None:
+    row = world.row(app, world.annual()["id"])
+    client = world.client(app)
+    for quantity, words in (("lots", "Give the seats as a whole number from 1 to 100,000."),
+                            (str(row.quantity), f"It already has {row.quantity} seats.")):  # fmt: skip
+        asked = client.get(sub_url(app, row, f"preflight?quantity={quantity}"))
+        assert asked.status_code == 302, quantity  # the tab, not a bare <tbody> as the whole page
+        page = client.get(asked.headers["Location"]).get_data(as_text=True)
+        assert page.lstrip().lower().startswith("<!doctype html>") and words in text_of(page)
+
+
+def test_a_preflight_opened_from_the_url_is_bounded_like_the_form(app: Flask, world: World) -> None:
+    row = world.row(app, world.annual()["id"])
+    client = world.client(app)
+    subscription = pid(app, "subscription", row.id)
+    for quantity in ("9223372036854775807", "100001", "0"):
+        html = client.get(f"{hub_tab(app, row)}?subscription={subscription}&panel=preflight&quantity={quantity}")
+        assert html.status_code == 200
+        assert 'data-testid="preflight"' not in html.get_data(as_text=True), quantity
+    html = client.get(f"{hub_tab(app, row)}?subscription={subscription}&panel=preflight&quantity={row.quantity + 1}")
+    assert 'data-testid="preflight"' in html.get_data(as_text=True)  # within bounds it opens

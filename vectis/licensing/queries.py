@@ -23,7 +23,13 @@ from sqlalchemy.orm import Session
 from vectis.connectors import registry
 from vectis.contracts.queries import money
 from vectis.models import Contract, ContractLineItem
-from vectis.models.licensing import COMMITTED_TERMS, LicenseScheduledChange, LicenseSubscription, LicenseUsage
+from vectis.models.licensing import (
+    COMMITTED_TERMS,
+    MAX_SEATS,
+    LicenseScheduledChange,
+    LicenseSubscription,
+    LicenseUsage,
+)
 from vectis.platform import db
 from vectis.platform.dates import calendar_day, days
 
@@ -402,6 +408,6 @@ def opened(
     if panel == "quote":
         return Opened(subscription_id, panel, reference=new_reference())
     subscription = session.get(LicenseSubscription, subscription_id)
-    if subscription is None or quantity is None or quantity < 1:
-        return None
+    if subscription is None or quantity is None or not 1 <= quantity <= MAX_SEATS:
+        return None  # the form's bounds: a URL's quintillion seats opens nothing
     return Opened(subscription_id, panel, preflight(session, subscription, quantity, today=shown.today))

@@ -62,6 +62,14 @@ def _answer(subscription: LicenseSubscription, outcome: Outcome) -> Response:
     return _tab(subscription)
 
 
+def _said(subscription: LicenseSubscription, message: str, tone: str) -> Response:
+    """Words about the row: beneath it for htmx; without scripts, flashed on the tab (never a bare fragment)."""
+    if wants_partial():
+        return _row(subscription, message=message, tone=tone)
+    flash(message, tone)
+    return _tab(subscription)
+
+
 def _seats() -> int | None:
     found = params.integer(request.values.get("quantity", "").strip())
     return found if found is not None and 1 <= found <= MAX_SEATS else None
@@ -81,9 +89,9 @@ def preflight(subscription_id: int) -> Response:
     subscription = get_or_404(LicenseSubscription, subscription_id)
     quantity = _seats()
     if quantity is None:
-        return _row(subscription, message=f"Give the seats as a whole number from 1 to {MAX_SEATS:,}.", tone="error")
+        return _said(subscription, f"Give the seats as a whole number from 1 to {MAX_SEATS:,}.", "error")
     if quantity == subscription.quantity:
-        return _row(subscription, message=f"It already has {quantity} seats.", tone="info")
+        return _said(subscription, f"It already has {quantity} seats.", "info")
     if not wants_partial():
         return _tab(subscription, panel="preflight", quantity=quantity)
     found = queries.preflight(db.session(), subscription, quantity)
