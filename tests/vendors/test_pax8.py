@@ -366,3 +366,60 @@ def test_a_subscription_changed_at_pax8_arrives_by_webhook_without_a_sync(app: F
             assert [d.verified for d in refused] == [False, False]
             assert "no Authorization header" in (refused[0].reason or "")
             assert "not the secret Vectis gave Pax8" in (refused[1].reason or "")
+
+
+# --- hostile values -----------------------------------------------------------------------------------------
+
+
+def test_a_subscription_with_a_quantity_or_price_no_column_holds_is_skipped_or_left_unknown() -> None:
+    # json.loads takes Infinity and NaN; a quantity past 2**31 or a cost past Numeric(14,4) fails the page's INSERT.
+    for quantity in (json.loads("Infinity"), json.loads("NaN"), 2**31, 1e300, -1, 2.5, "25"):
+        assert parse_subscription({**SUBSCRIPTION, "quantity": quantity}) is None, quantity
+    assert parse_subscription({**SUBSCRIPTION, "quantity": 25.0}) is not None  # a whole number sent as a float
+    record = parse_subscription({**SUBSCRIPTION, "partnerCost": 1e20, "price": json.loads("-Infinity")})
+    assert record is not None and (record.unit_cost, record.unit_price) == (None, None)  # kept, its cost unknown
+    fits = parse_subscription({**SUBSCRIPTION, "partnerCost": "9999999999.9999"})
+    assert fits is not None and fits.unit_cost == Decimal("9999999999.9999")
+
+
+def without_total_pages(wsgi: Flask, value: Any) -> Flask:
+    """The simulator, its lists' ``page.totalPages`` replaced by ``value`` (missing when ``...``)."""
+    inner = wsgi.wsgi_app
+
+    def app(environ: Any, start_response: Any) -> Any:
+        captured: dict[str, Any] = {}
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured.update(status=status, headers=headers)
+            return lambda data: None
+
+        body = b"".join(inner(environ, start))
+        try:
+            found = json.loads(body)
+        except ValueError:
+            found = None
+        if isinstance(found, dict) and isinstance(found.get("page"), dict):
+            if value is ...:
+                found["page"].pop("totalPages", None)
+            else:
+                found["page"]["totalPages"] = value
+            body = json.dumps(found).encode()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    wsgi.wsgi_app = app  # type: ignore[method-assign]
+    return wsgi
+
+
+@pytest.mark.parametrize("total", [..., 3.0, "3", None])
+def test_a_list_without_a_usable_page_count_is_still_read_to_its_end(app: Flask, total: Any) -> None:
+    """Stopping after the first page would look complete, and every subscription on a later page be marked removed."""
+    state = Pax8State.at_scale(companies=5, subscriptions=PAGE_SIZE * 2 + 17)
+    for url in serve_app(without_total_pages(create_app(state), total)):
+        with vendor_url(app, "pax8", url):
+            pax8 = connector(app)
+            with app.app_context():
+                (stream,) = [s for s in pax8.streams() if s.name == "subscriptions"]
+                pages = list(pax8.read(stream, None))
+    assert sum(len(p.records) for p in pages) == PAGE_SIZE * 2 + 17

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from datetime import date
@@ -73,6 +74,9 @@ AUDIENCE = "https://api.pax8.com"
 TOKEN_PATH = "/v1/token"  # noqa: S105 - a path, not a password
 WEBHOOKS_PATH = "/api/v2/webhooks"
 PAGE_SIZE = 200
+MAX_PAGES = 10_000  # a list that never ends is refused, not read forever
+MAX_QUANTITY = 2**31 - 1  # what license_subscriptions.quantity (Integer) holds
+MONEY_LIMIT = Decimal(10) ** 10  # what Numeric(14, 4) holds
 REDUCTION_WINDOW_DAYS = 7  # Microsoft's NCE: seats may go down within 7 days of a term's start
 WEBHOOK_TOPIC = "SUBSCRIPTION"
 SECRET_SHOWN = "(a secret Vectis derives for this connection; never shown)"  # noqa: S105 - a placeholder
@@ -104,13 +108,25 @@ ACTIONS = {"CREATED": "added", "UPDATED": "updated", "CANCELLED": "deleted"}
 
 
 def money_of(value: Any) -> Decimal | None:
+    """An amount a ``Numeric(14, 4)`` column holds, else None (unknown): NaN, Infinity or 1e20 would fail the
+    page's INSERT, and so every sync."""
     if value is None or isinstance(value, bool):
         return None
     try:
         found = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
-    return found if found.is_finite() else None
+    return found if found.is_finite() and abs(found) < MONEY_LIMIT else None
+
+
+def quantity_of(value: Any) -> int | None:
+    """Seats as a whole number the ``Integer`` column holds (25 or 25.0), else None: ``json.loads`` takes Infinity
+    and NaN, and ``int()`` of them raises, which would fail the whole stream instead of one row."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value) if 0 <= value <= MAX_QUANTITY else None
 
 
 def day_of(value: Any) -> date | None:
@@ -142,8 +158,8 @@ def parse_subscription(
 ) -> LicenceSubscriptionRecord | None:
     """A subscription, named by its product from ``products`` (id -> Pax8's product), else by its product id."""
     external_id = text_of(item.get("id"))
-    quantity = item.get("quantity")
-    if not external_id or isinstance(quantity, bool) or not isinstance(quantity, int | float):
+    quantity = quantity_of(item.get("quantity"))
+    if not external_id or quantity is None:
         return None
     product_id = text_of(item.get("productId"))
     product = object_of((products or {}).get(product_id or ""))
@@ -161,7 +177,7 @@ def parse_subscription(
         product_name=text_of(product.get("name")) or f"Pax8 product {product_id or 'unknown'}",
         product_external_id=product_id,
         sku=text_of(product.get("sku")) or text_of(product.get("vendorSku")),
-        quantity=int(quantity),
+        quantity=quantity,
         unit_cost=money_of(item.get("partnerCost")),
         unit_price=money_of(item.get("price")),
         currency=(text_of(item.get("currencyCode")) or "USD").upper()[:3],
@@ -359,7 +375,9 @@ class Pax8Connector(Connector, ChangesLicences, VerifiesCallbacks, RegistersCall
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Every page of a list: ``page`` from 0 until ``page.totalPages``."""
+        """Every page of a list: ``page`` from 0 until ``page.totalPages``. Without a usable count (missing, 3.0),
+        pages are read while they come full: stopping after the first would look like a complete read, and
+        every subscription on a later page would be marked removed."""
         number = 0
         while True:
             _, body = self._call("GET", path, params={**(params or {}), "page": number, "size": PAGE_SIZE})
@@ -368,9 +386,15 @@ class Pax8Connector(Connector, ChangesLicences, VerifiesCallbacks, RegistersCall
                 raise ConnectorError(MESSAGES["not_json"].format(path=path), permanent=False)
             yield [item for item in content if isinstance(item, dict)]
             total = page.get("totalPages")
-            if not content or not isinstance(total, int) or number + 1 >= total:
+            if isinstance(total, int) and not isinstance(total, bool):
+                last = number + 1 >= total
+            else:
+                last = len(content) < PAGE_SIZE
+            if not content or last:
                 return
             number += 1
+            if number >= MAX_PAGES:
+                raise ConnectorError(f"Pax8 kept sending pages of {path} past {MAX_PAGES:,}.", permanent=False)
 
     def test_connection(self) -> str:
         _, body = self._call("GET", "/v1/companies", params={"page": 0, "size": 1})
