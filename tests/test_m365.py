@@ -4,6 +4,7 @@ unknown with Graph's reason, never "not covered"; the Secure Score sparkline dra
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -199,3 +200,24 @@ def test_a_device_or_policy_graph_lists_twice_is_stored_once_and_the_sync_succee
         assert found.intune.status.state == "known" and found.intune.total == devices
         assert found.access.status.state == "known"
         assert sum(len(listed) for _, _, listed in found.access.by_state) == policies
+
+
+def test_a_value_of_an_unexpected_shape_makes_one_panel_unknown_and_a_score_no_number_is_skipped(
+    app: Flask, make_user: Callable[..., MadeUser]
+) -> None:
+    state = GraphState.seeded()
+    first = next(iter(state.tenants))
+    tenant = state.tenants[first]
+    policy = next(p for p in tenant["policies"] if p["conditions"].get("users"))
+    policy["conditions"]["users"]["includeUsers"] = 5  # "All" not in 5: a TypeError
+    days = len({s["createdDateTime"][:10] for s in tenant["scores"]})
+    tenant["scores"][0]["currentScore"] = 10**400  # float() of it overflows
+    tenant["scores"][1]["currentScore"] = float("nan")  # json.loads takes NaN
+    with synced(app, make_user, (0,), state=state) as world:  # the sync succeeds
+        (found,) = posture(app, world.tenant.id, world.customers[first])
+        assert found.access.status.state == "unknown"
+        assert found.access.status.reason == "Microsoft Graph sent the Conditional Access data in an unexpected shape"
+        assert found.intune.status.state == "known" and found.mfa.status.state == "known"
+        assert found.score.status.state == "known"
+        assert all(math.isfinite(s.current_score) for s in found.score.days.values())
+        assert len(found.score.days) <= days - 2  # the two days with no usable score are not stored

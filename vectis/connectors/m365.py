@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -234,8 +235,12 @@ def parse_scores(items: list[dict[str, Any]]) -> tuple[ScoreDay, ...]:
         current, maximum = item.get("currentScore"), item.get("maxScore")
         if moment is None or not isinstance(current, int | float) or not isinstance(maximum, int | float):
             continue
-        day = moment.astimezone(UTC).date()
-        days.setdefault(day, ScoreDay(day, float(current), float(maximum)))
+        try:
+            score = ScoreDay(moment.astimezone(UTC).date(), float(current), float(maximum))
+        except OverflowError:  # an int past a float's range
+            continue
+        if math.isfinite(score.current) and math.isfinite(score.maximum):  # NaN or inf would reach the sparkline
+            days.setdefault(score.day, score)
     return tuple(sorted(days.values(), key=lambda d: d.day, reverse=True))
 
 
@@ -612,6 +617,11 @@ class M365Connector(Connector):
                 records.append(read(tenant, now))
             except PanelUnknown as unknown:
                 records.append(self._unknown(tenant, panel, now, unknown.reason))
+            except (TypeError, ValueError, OverflowError, AttributeError, KeyError):
+                # A value of a shape the parsers do not expect (a number where Graph sends a list): this panel is
+                # unknown this time, the tenant's other panels and the sync go on.
+                reason = f"Microsoft Graph sent the {PANEL_LABELS[panel]} data in an unexpected shape"
+                records.append(self._unknown(tenant, panel, now, reason))
         return records
 
     @staticmethod
