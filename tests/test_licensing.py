@@ -657,3 +657,27 @@ def test_a_preflight_opened_from_the_url_is_bounded_like_the_form(app: Flask, wo
         assert 'data-testid="preflight"' not in html.get_data(as_text=True), quantity
     html = client.get(f"{hub_tab(app, row)}?subscription={subscription}&panel=preflight&quantity={row.quantity + 1}")
     assert 'data-testid="preflight"' in html.get_data(as_text=True)  # within bounds it opens
+
+
+def test_a_reduction_the_nce_rule_forbids_is_refused_at_once_even_when_the_rate_limit_would_queue_it(
+    app: Flask, world: World
+) -> None:
+    row = world.row(app, world.annual()["id"])
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        connection = s.get(Connection, row.connection_id)
+        assert connection is not None
+        connection.rate_limit_per_second = 0.001
+        s.commit()
+        limit = connection_rate(Context(s, world.tenant_id, world.actor(), "system", None), connection)
+    with app.test_request_context():
+        bucket = TokenBucket(redis(), limit.key, limit.rate, limit.burst)
+        assert bucket.try_take() == 0  # the bucket is empty now: anything that takes from it is queued
+        outcome = world.perform(app, "license.adjust_seats", row, {"quantity": row.quantity - 1})
+        assert outcome.result == "failed" and "can only go down at renewal" in outcome.message  # not "Queued —"
+        with app.app_context(), db.tenant_session(world.tenant_id) as s:
+            assert s.scalar(select(QueuedAction.id).where(QueuedAction.verb == "license.adjust_seats")) is None
+        redis().delete(f"vectis:bucket:{limit.key}")
+        refused = world.perform(app, "license.adjust_seats", row, {"quantity": row.quantity - 1})
+        assert refused.result == "failed"
+        assert bucket.try_take() == 0  # the refusal took no token: the next write still has one
+    assert world.puts() == []

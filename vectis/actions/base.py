@@ -171,6 +171,12 @@ class Verb:
         reaches a vendor overrides it."""
         return None
 
+    def precheck(self, ctx: Context, target: Target, payload: dict[str, Any]) -> None:
+        """Refuse, by raising ActionFailed, what the verb can tell from stored data alone will not be done, before
+        the rate limit takes a token: the caller hears the refusal now instead of "Queued", and nothing waits in
+        the queue only to fail. Reads only; sends nothing. ``apply`` still checks for itself. Default: nothing."""
+        return None
+
     def settle(self, ctx: Context, target: Target, payload: dict[str, Any], outcome: Outcome) -> None:
         """An action that waited in the queue for its rate limit has its final outcome: the caller that queued it
         is gone, so the verb brings the caller's own record of the action (named in ``payload``) up to date, in the

@@ -2,7 +2,8 @@
 
 It checks the actor's permission, honours dry-run (records the vendor requests it would send, built by the code that
 sends them, and calls nothing: ``preview``), does nothing for
-a verb whose target already is what is asked (``Verb.unchanged``), applies the per-connection rate limit (over
+a verb whose target already is what is asked (``Verb.unchanged``), refuses what the verb can tell from stored data
+will not be done (``Verb.precheck``) before applying the per-connection rate limit (over
 it, the action waits in the ``actions`` queue, never dropped), applies the verb, and writes exactly one audit
 row in the same transaction as the change.
 """
@@ -169,16 +170,19 @@ def _run(
         # Nothing to send and nothing changed, so no audit row; an action that waited in the queue still ends.
         return finish("ok", already) if queued is not None else Outcome("ok", already)
 
-    limit = verb.rate_limit(ctx, target, payload)
-    if limit is not None:
-        wait = TokenBucket(redis(), limit.key, limit.rate, limit.burst).try_take()
-        if wait > 0:
-            return _defer(ctx, verb, target, payload, queued=queued, wait=wait, vendor=limit.vendor)
-
-    if queued is not None:
-        queued.attempted_at = datetime.now(UTC)
-        ctx.session.commit()  # before the vendor call: a worker that dies now is known to have tried
-    applied = _apply(verb, ctx, target, payload)
+    refusal = _precheck(verb, ctx, target, payload)
+    if refusal is not None:  # refused from stored data: said now, and no rate-limit token spent on it
+        applied: Applied | tuple[str, str, int | None] = ("failed", refusal.message, refusal.vendor_status)
+    else:
+        limit = verb.rate_limit(ctx, target, payload)
+        if limit is not None:
+            wait = TokenBucket(redis(), limit.key, limit.rate, limit.burst).try_take()
+            if wait > 0:
+                return _defer(ctx, verb, target, payload, queued=queued, wait=wait, vendor=limit.vendor)
+        if queued is not None:
+            queued.attempted_at = datetime.now(UTC)
+            ctx.session.commit()  # before the vendor call: a worker that dies now is known to have tried
+        applied = _apply(verb, ctx, target, payload)
     if not isinstance(applied, Applied):
         result, message, vendor_status = applied
         return finish(result, message, vendor_status=vendor_status)
@@ -187,6 +191,19 @@ def _run(
     for callback in ctx.after_commit:
         callback()
     return outcome
+
+
+def _precheck(verb: Verb, ctx: Context, target: Target, payload: dict[str, Any]) -> ActionFailed | None:
+    """``Verb.precheck``'s refusal, in a savepoint so a failing check leaves the transaction good for the audit row."""
+    try:
+        with ctx.session.begin_nested():
+            verb.precheck(ctx, target, payload)
+    except ActionFailed as exc:
+        return exc
+    except Exception:
+        log.exception("precheck of %s failed unexpectedly", verb.name)
+        return ActionFailed(UNEXPECTED_MESSAGE)
+    return None
 
 
 def preview(verb: Verb, ctx: Context, target: Target, payload: dict[str, Any]) -> Preview:

@@ -90,6 +90,10 @@ class AdjustSeats(SubscriptionVerb):
             return None
         return f"{subscription.product_name} already has {quantity} seats; nothing was sent."
 
+    def precheck(self, ctx: Context, target: Target, payload: dict[str, Any]) -> None:
+        # The NCE refusal needs only what Vectis stored: said now, not after waiting for the rate limit.
+        self._checked(ctx, subscription_of(ctx, target), payload)
+
     def settle(self, ctx: Context, target: Target, payload: dict[str, Any], outcome: Outcome) -> None:
         # A scheduled change the rate limit deferred: the queued send's outcome is the change's.
         key = params.integer(str(payload.get("scheduled_change_id") or ""))
