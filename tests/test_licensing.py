@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,11 +27,15 @@ from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, 
 from vectis.actions import Actor, Target, perform
 from vectis.actions.base import Context, Outcome
 from vectis.actions.vendor import connection_rate
+from vectis.connectors.base import LicenceSubscriptionRecord
+from vectis.devices.writer import links_of
 from vectis.licensing.queries import months_before, reduction_refusal
 from vectis.licensing.renewals import RUN_TIMEOUT, claim
+from vectis.licensing.writer import write_subscriptions
 from vectis.models import (
     AuditEntry,
     Connection,
+    CustomerLink,
     LicenseScheduledChange,
     LicenseSubscription,
     QueuedAction,
@@ -681,3 +685,31 @@ def test_a_reduction_the_nce_rule_forbids_is_refused_at_once_even_when_the_rate_
         assert refused.result == "failed"
         assert bucket.try_take() == 0  # the refusal took no token: the next write still has one
     assert world.puts() == []
+
+
+def test_the_tabs_totals_are_per_currency_and_a_price_without_one_shows_no_symbol(app: Flask, world: World) -> None:
+    row = world.row(app, world.annual()["id"])
+    with app.app_context(), db.tenant_session(world.tenant_id) as s:
+        link = s.get(CustomerLink, row.customer_link_id)
+        connection = s.get(Connection, row.connection_id)
+        assert link is not None and connection is not None
+        base = LicenceSubscriptionRecord(
+            external_id="", customer_external_id=link.external_id, product_name="", product_external_id="p-x",
+            sku=None, quantity=10, unit_cost=Decimal("5.00"), unit_price=None, currency=None, billing_term="monthly",
+            vendor_term="Monthly", status="active", vendor_status="Active", commitment_ends_on=None,
+        )  # fmt: skip
+        records = [
+            replace(base, external_id="gbp-1", product_name="Exchange Online (Plan 1)", currency="GBP"),
+            replace(base, external_id="none-1", product_name="Teams Essentials", unit_cost=Decimal("3.25")),
+        ]
+        write_subscriptions(s, connection, "Pax8", records, links_of(s, connection))
+    page = world.client(app).get(hub_tab(app, row)).get_data(as_text=True)
+    summary = re.search(r'data-testid="licensing-summary">(.*?)</p>', page, re.S)
+    assert summary is not None
+    said = text_of(summary[1])
+    # No sum across currencies: each currency its own total, the one Pax8 did not name said so.
+    assert "£50/mo" in said and "32.50/mo (currency not given)" in said and "$" in said
+    teams = re.search(
+        r'<tbody[^>]*data-testid="subscription"[^>]*>(?:(?!</tbody>).)*Teams Essentials.*?</tbody>', page, re.S
+    )
+    assert teams is not None and "$" not in teams[0] and "3.25" in text_of(teams[0])

@@ -423,3 +423,10 @@ def test_a_list_without_a_usable_page_count_is_still_read_to_its_end(app: Flask,
                 (stream,) = [s for s in pax8.streams() if s.name == "subscriptions"]
                 pages = list(pax8.read(stream, None))
     assert sum(len(p.records) for p in pages) == PAGE_SIZE * 2 + 17
+
+
+def test_a_subscription_without_a_currency_has_none_rather_than_dollars() -> None:
+    record = parse_subscription({k: v for k, v in SUBSCRIPTION.items() if k != "currencyCode"})
+    assert record is not None and record.currency is None  # a UK, EU or AU partner's prices are not USD
+    gbp = parse_subscription({**SUBSCRIPTION, "currencyCode": "gbp"})
+    assert gbp is not None and gbp.currency == "GBP"

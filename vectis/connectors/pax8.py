@@ -180,7 +180,8 @@ def parse_subscription(
         quantity=quantity,
         unit_cost=money_of(item.get("partnerCost")),
         unit_price=money_of(item.get("price")),
-        currency=(text_of(item.get("currencyCode")) or "USD").upper()[:3],
+        # Not named: unknown, never assumed USD (a UK, EU or AU partner's prices are not dollars).
+        currency=(text_of(item.get("currencyCode")) or "").upper()[:3] or None,
         billing_term=TERMS.get(vendor_term.lower(), "other"),
         vendor_term=vendor_term,
         status=STATUSES.get(vendor_status.lower(), "other"),

@@ -36,6 +36,7 @@ from vectis.platform.dates import calendar_day, days
 CENT = Decimal("0.01")
 REFERENCE_PREFIX = "vectis-"
 USAGE_WEEKS = 8
+NO_CURRENCY = "XXX"  # ISO 4217's "no currency": money() writes it as a suffix, which shown_money drops
 REDUCTION_WINDOW_DAYS = 7  # Microsoft's NCE window after a committed term (re)starts, Vectis's own check
 RUN_TIMEOUT = timedelta(minutes=10)  # the renewals job's timeout: a change "running" longer than this is stuck
 TERM_MONTHS = {"annual": 12, "2-year": 24, "3-year": 36}
@@ -167,15 +168,57 @@ class Row:
         return "today" if left == 0 else "tomorrow" if left == 1 else f"in {days(left)}"
 
     def shown(self, amount: Decimal | None) -> str:
-        return money(amount, self.currency)
+        return shown_money(amount, self.currency)
+
+
+def shown_money(amount: Decimal | None, currency: str | None) -> str:
+    """``money`` in ``currency``; without one (the distributor named none), the amount with no symbol rather than
+    a dollar sign Vectis would have invented."""
+    if currency or amount is None:
+        return money(amount, currency)
+    return money(amount, NO_CURRENCY).removesuffix(f" {NO_CURRENCY}")
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What the tab's rows in one currency add up to a month (None: nothing of that kind to add)."""
+
+    currency: str | None
+    cost: Decimal | None
+    revenue: Decimal | None
+    margin: Decimal | None
+
+    def shown(self, amount: Decimal | None) -> str:
+        said = f"{shown_money(amount, self.currency)}/mo"
+        return said if self.currency else f"{said} (currency not given)"
+
+
+def totals_of(rows: list[Row]) -> list[Totals]:
+    """One total per currency, never a sum across currencies (the named ones first, then the rows naming none)."""
+    by_currency: dict[str | None, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_currency[row.currency].append(row)
+    found = []
+    for currency in sorted(by_currency, key=lambda c: (c is None, c or "")):
+        mine = by_currency[currency]
+        costs = [r.monthly_cost for r in mine if r.monthly_cost is not None]
+        billed = [r for r in mine if r.revenue is not None]
+        found.append(
+            Totals(
+                currency,
+                sum(costs, Decimal(0)) if costs else None,
+                sum((r.revenue or Decimal(0) for r in billed), Decimal(0)) if billed else None,
+                sum((r.margin or Decimal(0) for r in billed), Decimal(0)) if billed else None,
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)
 class Tab:
     rows: list[Row]
     today: date
-    totals: dict[str, Decimal | None] = field(default_factory=dict)
-    currency: str | None = None
+    totals: list[Totals] = field(default_factory=list)  # one per currency
 
     @property
     def has_revenue(self) -> bool:
@@ -237,14 +280,7 @@ def tab(session: Session, customer_ids: list[int], *, today: date | None = None)
                 attention=attention.get(s.id),
             )
         )  # fmt: skip
-    costs = [r.monthly_cost for r in rows if r.monthly_cost is not None]
-    billed_rows = [r for r in rows if r.revenue is not None]
-    totals: dict[str, Decimal | None] = {
-        "cost": sum(costs, Decimal(0)) if costs else None,
-        "revenue": sum((r.revenue or Decimal(0) for r in billed_rows), Decimal(0)) if billed_rows else None,
-        "margin": sum((r.margin or Decimal(0) for r in billed_rows), Decimal(0)) if billed_rows else None,
-    }
-    return Tab(rows, today, totals, rows[0].currency if rows else None)
+    return Tab(rows, today, totals_of(rows))
 
 
 def _attention(session: Session, subscriptions: Sequence[LicenseSubscription]) -> dict[int, Attention]:
@@ -327,7 +363,7 @@ class Preflight:
         if amount is None:
             return "—"
         sign = "+" if amount > 0 else "−" if amount < 0 else ""
-        return f"{sign}{money(abs(amount), self.row.currency)}/mo"
+        return f"{sign}{shown_money(abs(amount), self.row.currency)}/mo"
 
 
 def reduction_refusal(
