@@ -558,6 +558,7 @@ def test_a_scheduled_change_that_waits_for_the_rate_limit_is_queued_and_settled_
     said = text_of(html)
     assert f"Scheduled change to {row.quantity - 3} seats failed on {calendar_day(datetime.now(UTC).date())}" in said
     assert "can only go down at renewal" in said and "1 needs attention" in said
+    assert "1 licence change needs attention" in said and "Nothing needs attention" not in said  # the hub's header
 
 
 def test_a_reduction_is_scheduled_for_the_new_terms_first_day_and_a_stuck_one_shows_on_its_row(

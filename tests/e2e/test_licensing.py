@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,10 @@ from tests.e2e.test_alerts import DESKTOP, both_widths
 from tests.e2e.test_shell import sign_in
 from tests.licensing_world import a_contract_billing
 from tests.vendors.support import add_connection, new_tenant, serve_app, sync, vendor_url
-from vectis.models import LicenseSubscription, Tenant
+from vectis.connectors.base import LicenceSubscriptionRecord
+from vectis.devices.writer import links_of
+from vectis.licensing.writer import write_subscriptions
+from vectis.models import Connection, CustomerLink, LicenseScheduledChange, LicenseSubscription, Tenant
 from vectis.platform import db
 from vectis.simulators.pax8 import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Pax8State, create_app
 
@@ -128,3 +133,40 @@ def test_a_technician_changes_seats_inline_after_reading_the_preflight(
     expect(row.get_by_test_id("subscription-message")).to_contain_text(f"Quote created in Pax8 for 5 × {w.product}")
     (quote,) = w.state.quotes.values()
     assert quote["notes"] == "Five more for the new office" and quote["lineItems"][0]["quantity"] == 5
+
+
+def test_a_scheduled_change_that_failed_shows_on_its_row_and_totals_stay_in_their_currencies(
+    app: Flask, page: Page, live_server: int, pax8_world: World, screenshots_dir: Path
+) -> None:
+    w = pax8_world
+    with app.app_context(), db.tenant_session(w.tenant.id) as s:
+        row = s.get(LicenseSubscription, w.subscription_id)
+        assert row is not None and row.customer_link_id is not None
+        s.add(
+            LicenseScheduledChange(
+                tenant_id=w.tenant.id, subscription_id=row.id, quantity=w.quantity - 3, due_on=date.today(),
+                state="failed", requested_by="Robin", done_at=datetime.now(UTC),
+                result="Pax8 did not accept it: the Annual term ends on 2027-06-24.",
+            )
+        )  # fmt: skip
+        connection = s.get(Connection, row.connection_id)
+        link = s.get(CustomerLink, row.customer_link_id)
+        assert connection is not None and link is not None
+        record = LicenceSubscriptionRecord(
+            external_id="gbp-e2e", customer_external_id=link.external_id, product_name="Exchange Online (Plan 1)",
+            product_external_id="p-gbp", sku=None, quantity=10, unit_cost=Decimal("3.20"), unit_price=None,
+            currency="GBP", billing_term="monthly", vendor_term="Monthly", status="active", vendor_status="Active",
+            commitment_ends_on=None,
+        )  # fmt: skip
+        write_subscriptions(s, connection, "Pax8", [record], links_of(s, connection))
+    base = f"http://{w.tenant.slug}.localhost:{live_server}"
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, app, live_server, w.tenant.slug, w.tech)
+    page.goto(f"{base}/customers/{pid(app, 'customer', w.customer_id)}/licensing")
+    attention = page.locator(f"#subscription-{w.subscription_id}").get_by_test_id("scheduled-attention")
+    expect(attention).to_contain_text(f"Scheduled change to {w.quantity - 3} seats failed on")
+    expect(attention).to_contain_text("the Annual term ends on 2027-06-24")
+    expect(page.get_by_test_id("licensing-attention")).to_have_text("1 needs attention")
+    expect(page.get_by_test_id("hub-licence-changes")).to_have_text("1 licence change needs attention")
+    expect(page.get_by_test_id("licensing-summary")).to_contain_text("cost £32/mo")
+    both_widths(page, screenshots_dir, "licensing-attention")

@@ -17,6 +17,7 @@ from vectis.backups import runs
 from vectis.backups.state import ATTENTION, LABEL, TONE, BackupHealth, derive, health_of, urgency
 from vectis.connectors import registry
 from vectis.customers.phones import Phone, phone
+from vectis.licensing import queries as licensing
 from vectis.models import (
     Alert,
     AlertState,
@@ -49,6 +50,7 @@ class Badges:
     critical_alerts: int = 0  # of the open alerts: their count is as loud as the worst of them
     open_detections: int = 0  # endpoint-security detections not resolved, as its Security tab lists them
     severe_detections: int = 0  # of those, the critical and high ones
+    licence_changes: int = 0  # scheduled seat changes that failed or stuck, as its Licensing tab flags them
 
     @property
     def detections_tone(self) -> str:
@@ -57,7 +59,7 @@ class Badges:
     @property
     def calm(self) -> bool:
         """Nothing on the hub's header to look at: no backup in trouble, no open alert, ticket or detection."""
-        return not (self.any or self.open_alerts or self.open_tickets or self.open_detections)
+        return not (self.any or self.open_alerts or self.open_tickets or self.open_detections or self.licence_changes)
 
     @property
     def alerts_tone(self) -> str:
@@ -294,6 +296,8 @@ def badges_for(
     else:
         _count_backups(session, family, badges)
     _count_tickets_and_alerts(session, family, badges)
+    for customer_id, n in licensing.needing_attention(session, family).items():
+        _of(badges, family[customer_id]).licence_changes += n
     return badges
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import calendar
 import re
 import secrets
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from vectis.connectors import registry
@@ -194,12 +194,13 @@ class Totals:
 
 
 def totals_of(rows: list[Row]) -> list[Totals]:
-    """One total per currency, never a sum across currencies (the named ones first, then the rows naming none)."""
+    """One total per currency, never a sum across currencies: the currency of most rows first, the rows naming
+    none last."""
     by_currency: dict[str | None, list[Row]] = defaultdict(list)
     for row in rows:
         by_currency[row.currency].append(row)
     found = []
-    for currency in sorted(by_currency, key=lambda c: (c is None, c or "")):
+    for currency in sorted(by_currency, key=lambda c: (c is None, -len(by_currency[c]), c or "")):
         mine = by_currency[currency]
         costs = [r.monthly_cost for r in mine if r.monthly_cost is not None]
         billed = [r for r in mine if r.revenue is not None]
@@ -298,6 +299,34 @@ def _attention(session: Session, subscriptions: Sequence[LicenseSubscription]) -
     now = datetime.now(UTC)
     found = {k: attention_of(c, by_id[k], now) for k, c in latest.items()}
     return {k: v for k, v in found.items() if v is not None}
+
+
+def needing_attention(session: Session, customer_ids: Iterable[int]) -> Counter[int]:
+    """How many subscriptions of each customer have a scheduled change a person must look at (failed, outcome
+    unknown, stuck): the hub's header badge, counted as the Licensing tab counts them."""
+    latest = (
+        select(func.max(LicenseScheduledChange.id).label("id"))
+        .where(LicenseScheduledChange.state != "cancelled")
+        .group_by(LicenseScheduledChange.subscription_id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(LicenseScheduledChange, LicenseSubscription)
+        .join(LicenseSubscription, LicenseSubscription.id == LicenseScheduledChange.subscription_id)
+        .where(
+            db.among(LicenseSubscription.customer_id, list(customer_ids)),
+            LicenseSubscription.removed_at.is_(None),
+            LicenseScheduledChange.state.in_(("failed", "unknown", "running")),
+            LicenseScheduledChange.id.in_(latest),
+        )
+    ).all()
+    now = datetime.now(UTC)
+    found: Counter[int] = Counter()
+    for change, subscription in rows:
+        said = attention_of(change, subscription, now)
+        if said is not None and said.urgent and subscription.customer_id is not None:
+            found[subscription.customer_id] += 1
+    return found
 
 
 def _key_of(subscription: LicenseSubscription, revenue: dict[str, Decimal]) -> str:
