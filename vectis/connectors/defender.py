@@ -85,7 +85,7 @@ from vectis.connectors.entra import (
     token_key,
 )
 from vectis.connectors.token_cache import cached_token
-from vectis.connectors.values import FILE_PATH_MAX, object_of, text_of
+from vectis.connectors.values import FILE_PATH_MAX, json_or_none, object_of, text_of
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, HttpClient, UncertainOutcome
 
@@ -378,13 +378,6 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
     # --- requests ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _json(text: str) -> Any:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return None
-
-    @staticmethod
     def _error(body: Any) -> tuple[str, str]:
         """Defender's ``{"error": {"code", "message"}}``: its code and message ("" when absent)."""
         error = object_of(object_of(body).get("error"))
@@ -424,7 +417,7 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
             status = response.status_code
             if status == 401 and attempt == 1:
                 continue  # the token expired or was revoked mid-sync: ask for a new one, once
-            answer = self._json(response.text)
+            answer = json_or_none(response.text)
             if status == allow:
                 return status, answer
             if status == 401:

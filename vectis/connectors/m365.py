@@ -63,7 +63,7 @@ from vectis.connectors.entra import (
     token_key,
 )
 from vectis.connectors.token_cache import cached_token
-from vectis.connectors.values import object_of, text_of
+from vectis.connectors.values import json_or_none, object_of, text_of
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, HttpClient
 
@@ -456,13 +456,6 @@ class M365Connector(Connector):
     # --- requests ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _json(text: str) -> Any:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return None
-
-    @staticmethod
     def _transient(exc: ConnectorError) -> str:
         if exc.status == 429:
             return THROTTLED
@@ -488,7 +481,7 @@ class M365Connector(Connector):
             status = response.status_code
             if status == 401 and attempt == 1:
                 continue  # the token expired or consent was revoked mid-sync: ask for a new one, once
-            body = self._json(response.text)
+            body = json_or_none(response.text)
             if status in (200, 206) and isinstance(body, dict):
                 return status, body
             raise PanelUnknown(self._refusal(status, body, needs))

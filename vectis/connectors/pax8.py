@@ -64,7 +64,7 @@ from vectis.connectors.capabilities import (
     VerifiesCallbacks,
 )
 from vectis.connectors.token_cache import cached_token
-from vectis.connectors.values import object_of, text_of
+from vectis.connectors.values import json_or_none, object_of, text_of
 from vectis.platform import public_ids
 from vectis.platform.dates import calendar_day, parse_instant
 from vectis.platform.http import ConnectorError, UncertainOutcome
@@ -293,7 +293,7 @@ class Pax8Connector(Connector, ChangesLicences, VerifiesCallbacks, RegistersCall
             )
         except ConnectorError as exc:
             raise self._reach(exc, reading=True) from None
-        said = object_of(self._json(response.text))
+        said = object_of(json_or_none(response.text))
         if response.status_code == 401:
             raise ConnectorError(MESSAGES["credentials"], permanent=True, status=401)
         if response.status_code != 200:
@@ -314,13 +314,6 @@ class Pax8Connector(Connector, ChangesLicences, VerifiesCallbacks, RegistersCall
         self.ctx.redis.delete(self._token_key)
 
     # --- requests ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _json(text: str) -> Any:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return None
 
     def _call(
         self,
@@ -354,7 +347,7 @@ class Pax8Connector(Connector, ChangesLicences, VerifiesCallbacks, RegistersCall
             status = response.status_code
             if status == 401 and attempt == 1:
                 continue  # the token expired or was revoked: ask for a new one, once
-            answer = self._json(response.text)
+            answer = json_or_none(response.text)
             if status in allow:
                 return status, answer
             if status == 401:

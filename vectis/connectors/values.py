@@ -3,6 +3,7 @@ another type, text that may be a number, blank or absent, and a file path that m
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 FILE_PATH_MAX = 32_767  # Windows' longest path: anything longer is not one, and the timeline and cards need a line
@@ -24,3 +25,12 @@ def file_path_of(value: Any) -> str | None:
     """A detection's file path, cut at the longest a path can be."""
     found = text_of(value)
     return found[:FILE_PATH_MAX] if found else None
+
+
+def json_or_none(text: str) -> Any:
+    """A vendor's answer as JSON, or None when it is not JSON (an HTML error page, a proxy's answer): the caller
+    says in the vendor's words what it expected."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
