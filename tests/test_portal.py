@@ -21,6 +21,7 @@ from jobs.mail import deliver
 from tests.conftest import HostClient, MadeUser, TenantFixture, client_for, csrf_token, login, pid
 from tests.portal_world import PASSWORD, World, portal_client, portal_login, portal_user, world
 from tests.test_api import make_token
+from tests.vendors.support import sync
 from vectis.actions import Outcome, Target, perform
 from vectis.demo.portal import DEMO_PORTAL_USERS, seed_portal
 from vectis.demo.seed import DEMO_PASSWORD
@@ -762,3 +763,25 @@ def test_each_portal_write_previews_exactly_the_requests_it_sends(app: Flask, al
             if len(sent) == len(shown) - 1:  # ConnectWise had the contact already: nothing was made
                 shown = shown[1:]
         assert shown == sent, verb
+
+
+def test_a_reply_written_in_the_psa_reaches_portal_readers_by_mail_with_the_next_sync(app: Flask, alpha: World) -> None:
+    """Without ConnectWise's callbacks a reply written in the PSA arrives with a sync page: its portal readers are
+    told as a callback would tell them, once, and never of an internal note."""
+    reader = portal_user(app, alpha, "viewer")
+    ticket = a_ticket(app, alpha, alpha.parent)
+    assert sync(app, alpha.setup).status == "succeeded"  # whatever earlier tests changed at the PSA arrives first
+    before = len(mails_to(app, alpha, reader.email))
+    number = int(ticket.external_id)
+    alpha.state.add_note(number, {"text": "We replaced the toner cartridge.", "detailDescriptionFlag": True}, "tech")
+    alpha.state.add_note(number, {"text": "Customer was rude on the phone.", "internalAnalysisFlag": True}, "tech")
+    assert sync(app, alpha.setup).status == "succeeded"
+    new = mails_to(app, alpha, reader.email)[before:]
+    assert [(c, s) for _, c, s in new] == [("transactional", f"[#{ticket.external_id}] {ticket.summary}")]
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        mail = s.get(OutboxMail, new[0][0])
+        assert mail is not None
+        body = mail.body.open(alpha.tenant.id)
+    assert "We replaced the toner cartridge." in body and "rude" not in body
+    assert sync(app, alpha.setup).status == "succeeded"  # nothing new at the PSA: nobody is told again
+    assert len(mails_to(app, alpha, reader.email)) == before + 1

@@ -156,8 +156,10 @@ class Writer:
         write_timeline(self.session, self.connection, self.source, records, self._account, devices_known=self.devices)
 
     def _tickets(self, records: list[TicketRecord]) -> None:
+        seen = ticket_writer.seen_before(self.session, self.connection, records)
         written = ticket_writer.write_tickets(self.session, self.connection, records, self._account)
         attach_to_tickets(self.session, written)
+        ticket_writer.tell_page(self.session, seen)
 
     def _devices(self, records: list[DeviceRecord]) -> None:
         written = device_writer.upsert_devices(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from vectis.models import Customer, OutboxMail, PortalMailOptOut, PortalUser, Tenant, Ticket, TicketNote
 from vectis.platform import mail as outbox
@@ -171,4 +171,26 @@ def ticket_updated(session: Session, ticket: Ticket, notes: list[TicketNote], st
         )
 
 
+def watched_customers(session: Session, customer_ids: set[int]) -> set[int]:
+    """Of these customers, those whose tickets a portal user may read: with an active portal user of their own or of
+    their parent (``readers_of`` then narrows to each reader's sites)."""
+    if not customer_ids:
+        return set()
+    parent = aliased(Customer)
+    readers = (
+        select(PortalUser.customer_id)
+        .where(PortalUser.is_active.is_(True), PortalUser.password_hash.is_not(None))
+        .distinct()
+        .scalar_subquery()
+    )
+    found = session.scalars(
+        select(Customer.id)
+        .outerjoin(parent, parent.id == Customer.parent_id)
+        .where(Customer.id.in_(customer_ids))
+        .where(Customer.id.in_(readers) | parent.id.in_(readers))
+    )
+    return set(found)
+
+
 ticket_writer.TICKET_UPDATES.append(ticket_updated)
+ticket_writer.TICKET_WATCHES.append(watched_customers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -349,11 +350,86 @@ def _emit_ticket_events(
 
 log = logging.getLogger(__name__)
 
-# Who hears of a ticket update as it happens (a write-back read back, a vendor's callback): called with the session,
-# the stored ticket, its public notes that are new, and its status before (None: the ticket is new). The portal's
-# mail registers here (vectis/portal_access/notify.py); a sync page's thousands of rows call nobody.
+# Who hears of a ticket update (a write-back read back, a vendor's callback, a sync page that changed a ticket someone
+# watches): called with the session, the stored ticket, its public notes that are new, and its status before (None:
+# the ticket is new). The portal's mail registers here (vectis/portal_access/notify.py).
 TicketListener = Callable[[Session, Ticket, list[TicketNote], str | None], None]
 TICKET_UPDATES: list[TicketListener] = []
+# Which of these customers' tickets a listener cares about (the portal: customers with portal readers, and their
+# sites). A sync page reads the before-state of those tickets only: its thousands of other rows cost nothing.
+TicketWatch = Callable[[Session, set[int]], set[int]]
+TICKET_WATCHES: list[TicketWatch] = []
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A ticket as it was before a page or a read-back wrote it again: its status and the notes Vectis had."""
+
+    ticket_id: int
+    status: str | None
+    notes: frozenset[str]
+
+
+def seen_before(session: Session, connection: Connection, records: list[TicketRecord]) -> dict[int, Seen]:
+    """The page's tickets someone watches (:data:`TICKET_WATCHES`), as they were: read before the page is written.
+    A ticket first seen in this page is no update: nobody is told of history a first sync imports."""
+    if not TICKET_UPDATES or not TICKET_WATCHES or not records:
+        return {}
+    rows = session.execute(
+        select(Ticket.id, Ticket.status_name, Ticket.customer_id).where(
+            Ticket.connection_id == connection.id,
+            Ticket.external_id.in_([r.external_id for r in records]),
+            Ticket.customer_id.is_not(None),
+        )
+    ).all()
+    customers = {int(r.customer_id) for r in rows}
+    watched: set[int] = set()
+    for watch in TICKET_WATCHES:
+        watched |= watch(session, customers)
+    rows = [r for r in rows if r.customer_id in watched]
+    if not rows:
+        return {}
+    notes: dict[int, set[str]] = {r.id: set() for r in rows}
+    for ticket_id, external_id in session.execute(
+        select(TicketNote.ticket_id, TicketNote.external_id).where(TicketNote.ticket_id.in_(list(notes)))
+    ):
+        notes[ticket_id].add(external_id)
+    return {r.id: Seen(r.id, r.status_name, frozenset(notes[r.id])) for r in rows}
+
+
+def tell(session: Session, ticket: Ticket, seen: Seen | None) -> None:
+    """Tell :data:`TICKET_UPDATES` what is new on ``ticket`` since ``seen`` (None: the ticket is new): its public
+    notes Vectis did not have, and its status when it moved."""
+    if not TICKET_UPDATES:
+        return
+    known = seen.notes if seen is not None else frozenset()
+    new = [
+        note
+        for note in session.scalars(
+            select(TicketNote)
+            .where(TicketNote.ticket_id == ticket.id, TicketNote.internal.is_(False))
+            .order_by(TicketNote.written_at, TicketNote.id)
+        )
+        if note.external_id not in known
+    ]
+    status_before = seen.status if seen is not None else None
+    if not new and status_before == ticket.status_name:
+        return
+    for listener in TICKET_UPDATES:
+        try:
+            with session.begin_nested():
+                listener(session, ticket, new, status_before)
+        except Exception:  # telling someone must never undo the ticket the vendor has now
+            log.exception("a ticket-update listener failed for ticket %s", ticket.id)
+
+
+def tell_page(session: Session, seen: dict[int, Seen]) -> None:
+    """After a sync page: each watched ticket it changed, told as a callback's would be."""
+    for ticket_id, before in seen.items():
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is not None:
+            session.refresh(ticket)
+            tell(session, ticket, before)
 
 
 def store_ticket(session: Session, connection: Connection, record: TicketRecord) -> Ticket:
@@ -374,10 +450,14 @@ def store_ticket(session: Session, connection: Connection, record: TicketRecord)
             Ticket.connection_id == connection.id, Ticket.external_id == record.external_id
         )
     ).first()
-    known = (
-        set(session.scalars(select(TicketNote.external_id).where(TicketNote.ticket_id == before.id)))
+    seen = (
+        Seen(
+            before.id,
+            before.status_name,
+            frozenset(session.scalars(select(TicketNote.external_id).where(TicketNote.ticket_id == before.id))),
+        )
         if before is not None
-        else set()
+        else None
     )
     # A ticket read back after a write or a callback is cleaned as a sync page is (NUL bytes, huge text).
     cleaned, _ = clean_records([record])
@@ -390,22 +470,5 @@ def store_ticket(session: Session, connection: Connection, record: TicketRecord)
     if ticket is None:
         raise LookupError(f"ticket {record.external_id} was written but cannot be read back")
     session.refresh(ticket)
-    if TICKET_UPDATES:
-        new = [
-            note
-            for note in session.scalars(
-                select(TicketNote)
-                .where(TicketNote.ticket_id == ticket.id, TicketNote.internal.is_(False))
-                .order_by(TicketNote.written_at, TicketNote.id)
-            )
-            if note.external_id not in known
-        ]
-        status_before = before.status_name if before is not None else None
-        if new or status_before != ticket.status_name:
-            for listener in TICKET_UPDATES:
-                try:
-                    with session.begin_nested():
-                        listener(session, ticket, new, status_before)
-                except Exception:  # telling someone must never undo the ticket the vendor has now
-                    log.exception("a ticket-update listener failed for ticket %s", ticket.id)
+    tell(session, ticket, seen)
     return ticket
