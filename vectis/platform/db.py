@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from vectis.platform.config import Settings
@@ -78,7 +79,7 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        common: dict[str, Any] = {"pool_pre_ping": True}
+        common: dict[str, Any] = {}
         app_engine = create_engine(
             settings.database_app_url,
             pool_size=settings.db_pool_size,
@@ -93,6 +94,8 @@ class Database:
             connect_args=_connect_args(settings.database_url, "vectis-system"),
             **common,
         )
+        for engine in (app_engine, owner_engine):
+            _ping_when_idle(engine)
         return cls(
             app_engine=app_engine,
             owner_engine=owner_engine,
@@ -103,6 +106,30 @@ class Database:
     def dispose(self) -> None:
         self.app_engine.dispose()
         self.owner_engine.dispose()
+
+
+IDLE_BEFORE_PING = 5.0  # seconds
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it sat idle: one that served a request moments ago is alive,
+    and a ping on every checkout costs each request a round trip (bench/api.py). A connection found dead is
+    replaced before anyone uses it, as SQLAlchemy's ``pool_pre_ping`` would; one that died between two requests a
+    moment apart fails that request, and SQLAlchemy then renews the whole pool (a server restart)."""
+
+    @event.listens_for(engine, "checkin")
+    def returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def taken(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < IDLE_BEFORE_PING:
+            return  # new (just connected) or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as gone:
+            raise DisconnectionError(str(gone)) from gone  # the pool drops it and connects anew
 
 
 def _connect_args(url: str, name: str) -> dict[str, str]:
