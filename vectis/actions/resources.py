@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Final, Generic, TypeVar, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasGenerator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
 from sqlalchemy.orm import Session
 
 from vectis.actions.base import Outcome
@@ -47,10 +57,16 @@ def id_shape(kind: str) -> StringConstraints:
     return StringConstraints(pattern=rf"^{PREFIXES[kind]}_[0-9a-z]{{13}}$")
 
 
+# MCP clients read camelCase (``customerName``), the REST API answers snake_case: the same models, each spelling
+# written by pydantic's serializer (``by_alias=True`` for MCP), not by walking every answer again afterwards. Only
+# the models' own fields are renamed: a vendor's JSON inside an answer (a dry run's request body) stays as it goes out.
+SPELLING: Final = AliasGenerator(serialization_alias=to_camel)
+
+
 class Schema(BaseModel):
     """Every API model: unknown query parameters and fields are refused, not ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=SPELLING)
 
 
 class PageQuery(Schema):
@@ -152,8 +168,15 @@ def _part(part: Any, kind: Any) -> Any:
 class Page(BaseModel, Generic[M]):
     """A list's page: its items, and where the next page starts (null: this is the last)."""
 
+    model_config = ConfigDict(alias_generator=SPELLING)
+
     data: list[M]
     next_cursor: str | None
+
+
+# Made once: ``Page[Any]`` asked for at each call costs more than the page's own answer takes to serialise (the
+# parametrised class is only weakly cached by pydantic).
+_ANY_PAGE: Final = Page[Any]
 
 
 @dataclass(frozen=True)
@@ -246,7 +269,7 @@ def operation(
 def page_of(items: Sequence[M], limit: int, cursor_of: Callable[[M], str]) -> Page[M]:
     """A page from ``limit + 1`` fetched items: the extra one only says there is a next page."""
     shown = list(items[:limit])
-    return Page[Any](data=shown, next_cursor=cursor_of(shown[-1]) if len(items) > limit and shown else None)
+    return _ANY_PAGE(data=shown, next_cursor=cursor_of(shown[-1]) if len(items) > limit and shown else None)
 
 
 class ActionQuery(Schema):

@@ -13,7 +13,6 @@ tool argument. The tool list a client sees holds only what its token's scopes al
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import json
 import os
@@ -56,23 +55,10 @@ class ToolSpec:
 TOOLS: dict[str, ToolSpec] = {}
 
 
-@functools.lru_cache(maxsize=4096)
-def _camel_key(key: str) -> str:
-    # Mostly the models' field names, a few hundred: each converted once, not once per row of every answer.
-    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
-
-
-def _camel(value: Any) -> Any:
-    """MCP clients read camelCase (``customerName``); the REST API answers snake_case from the same models."""
-    if isinstance(value, dict):
-        return {_camel_key(k): _camel(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_camel(v) for v in value]
-    return value
-
-
-def _invoke(op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Run REST operation ``op`` as its MCP tool: the same validation, handler and audit."""
+def _invoke(op: Operation, arguments: dict[str, Any]) -> CallToolResult:
+    """Run REST operation ``op`` as its MCP tool: the same validation, handler and audit. The answer is the
+    operation's model in camelCase (``customerName``), as structured content and as its JSON text, each written once
+    by pydantic: handed a plain dict instead, the SDK would check, copy and encode it again."""
     principal: tokens.Principal = g.api_principal
     ids: dict[str, int] = {}
     for kind in _ID.findall(op.path):
@@ -115,8 +101,10 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
         },
     )
     session.commit()
-    answer: dict[str, Any] = _camel(result.model_dump(mode="json"))
-    return answer
+    return CallToolResult(
+        content=[TextContent(type="text", text=result.model_dump_json(by_alias=True))],
+        structured_content=result.model_dump(mode="json", by_alias=True),
+    )
 
 
 def _part(given: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
@@ -156,10 +144,10 @@ def _parameters(op: Operation) -> list[inspect.Parameter]:
     return [*found, _PREVIEW] if op.writes else found
 
 
-def _tool(op: Operation) -> Callable[..., Awaitable[dict[str, Any]]]:
+def _tool(op: Operation) -> Callable[..., Awaitable[CallToolResult]]:
     # A coroutine that does its work without awaiting: it runs on the request's own thread and loop (``Transport``),
     # in the view's Flask context, where a sync tool would be handed to a worker thread and back for nothing.
-    async def tool(**arguments: Any) -> dict[str, Any]:
+    async def tool(**arguments: Any) -> CallToolResult:
         return _invoke(op, arguments)
 
     tool.__name__ = op.tool

@@ -68,7 +68,7 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
 def _spec() -> dict[str, Any]:
     answers = {op.name: _answer(op) for op in OPERATIONS}
     keyed, definitions = models_json_schema(
-        [(model, "serialization") for model in dict.fromkeys(answers.values())], ref_template=REF
+        [(model, "serialization") for model in dict.fromkeys(answers.values())], ref_template=REF, by_alias=False
     )
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
