@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+from sqlalchemy import Executable, Result
 from sqlalchemy.orm import Session
 
 from vectis.actions.base import Outcome
@@ -197,6 +198,12 @@ class Call:
         if found is None:
             raise NotFound(what)
         return found
+
+    def rows(self, statement: Executable) -> Result[Any]:
+        """The rows of a select of columns (no entities), in the call's transaction: through the session's
+        connection, as Core runs them, not through the ORM's execution, which costs a list call more than
+        PostgreSQL spends on its rows (bench/api.py)."""
+        return self.session.connection().execute(statement)
 
 
 class NotFound(Exception):

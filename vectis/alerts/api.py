@@ -103,7 +103,7 @@ def list_alerts(call: Call) -> Page[AlertOut]:
             last_seen_at=a.last_seen_at,
             ticket_id=encode("ticket", a.ticket_id) if a.ticket_id else None,
         )
-        for a in call.session.execute(statement)
+        for a in call.rows(statement)
     ]
     return page_of(rows, query.limit, _cursor)
 

@@ -46,11 +46,13 @@ def record(
     untrusted = [name for name, part in (("actor_label", actor), ("target_label", target)) if part.untrusted]
     if untrusted:
         payload = {**(payload or {}), "untrusted": untrusted}
-    # Two prepared Core inserts, not the unit of work and not a statement built per row: every API and MCP call writes
-    # one, and building it cost more than PostgreSQL spends on it (bench/api.py). What the entry describes (pending
-    # ORM changes) is flushed first, so it is written before its record, in the same transaction.
+    # Two prepared Core inserts on the session's connection, not the unit of work and not a statement built per row:
+    # every API and MCP call writes one, and building it cost more than PostgreSQL spends on it (bench/api.py). What
+    # the entry describes (pending ORM changes) is flushed first, so it is written before its record, in the same
+    # transaction.
     session.flush()
-    row = session.execute(
+    connection = session.connection()
+    row = connection.execute(
         _ENTRY,
         {
             "tenant_id": tenant_id,
@@ -70,7 +72,7 @@ def record(
         },
     ).one()  # the trigger sets seq and row_hash; RETURNING brings them back for the seal
     key: bytes = current_app.config["VECTIS_SETTINGS"].audit_key
-    session.execute(_SEAL, {"tenant_id": tenant_id, "seq": row.seq, "mac": seal_of(key, row.row_hash)})
+    connection.execute(_SEAL, {"tenant_id": tenant_id, "seq": row.seq, "mac": seal_of(key, row.row_hash)})
     return Recorded(row.id, row.seq)
 
 

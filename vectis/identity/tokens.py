@@ -135,7 +135,7 @@ def authenticate(session: Session, raw: str, now: datetime) -> Principal | Refus
     if not well_formed(raw):
         return Refused("malformed")
     hashed = digest(raw)
-    found = session.execute(_PRESENTED, {"hashed": hashed}).first()
+    found = session.connection().execute(_PRESENTED, {"hashed": hashed}).first()  # Core: see _PRESENTED
     if found is None:
         owner = session.scalar(select(func.api_token_tenant(hashed)))
         return Refused("other_tenant", int(owner)) if owner is not None else Refused("unknown")
@@ -158,8 +158,9 @@ def authenticate(session: Session, raw: str, now: datetime) -> Principal | Refus
     )
 
 
-# The token and its owner in one round trip, the columns the check reads and no entities: every API and MCP call
-# asks this first, and loading two entities cost more than PostgreSQL spends on the query (bench/api.py).
+# The token and its owner in one round trip, the columns the check reads and no entities, run as Core runs it (not
+# through the ORM's execution): every API and MCP call asks this first, and loading two entities cost more than
+# PostgreSQL spends on the query (bench/api.py).
 _PRESENTED = (
     select(
         ApiToken.id, ApiToken.tenant_id, ApiToken.prefix, ApiToken.scopes, ApiToken.expires_at,
