@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from tests.conftest import TenantFixture, client_for, pid
+from tests.conftest import TenantFixture, a_customer, an_alert, client_for, pid
 from tests.query_world import MARK, NOW, TODAY, World, world
 from tests.test_api import api, make_token
 from vectis.backups.api import State
@@ -361,3 +361,31 @@ def test_the_openapi_document_lists_every_read(app: Flask, acme: TenantFixture) 
     assert {p["name"] for p in doc["paths"]["/customers/{customer_id}/timeline"]["get"]["parameters"]} >= {
         "customer_id", "since", "until", "source",
     }  # fmt: skip
+
+
+def test_alerts_walk_their_pages_by_every_filter_and_only_their_workspace(
+    app: Flask, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    """The list's statement is made once per set of filters with its values as parameters: each filter, alone and
+    together, and the cursor, must still select what one page holding everything does."""
+    mine = {pid(app, "alert", an_alert(app, acme.id)) for _ in range(3)} | {
+        pid(app, "alert", an_alert(app, acme.id, on_customer=False))
+    }
+    theirs = pid(app, "alert", an_alert(app, northwind.id))
+    customer = pid(app, "customer", a_customer(app, acme.id))
+    raw = make_token(app, acme)
+    for path in (
+        "/alerts",
+        "/alerts?status=open",
+        "/alerts?severity=critical",
+        f"/alerts?customer_id={customer}",
+        f"/alerts?status=open&severity=critical&customer_id={customer}",
+    ):
+        whole = ok(app, acme, raw, f"{path}{'&' if '?' in path else '?'}limit=200")["data"]
+        assert [a["id"] for a in walk(app, acme, raw, path)] == [a["id"] for a in whole], path
+        assert theirs not in {a["id"] for a in whole}
+        if "customer_id" in path:
+            assert {a["customer_id"] for a in whole} == {customer}
+        else:
+            assert mine <= {a["id"] for a in whole}
+    assert mine.isdisjoint(a["id"] for a in ok(app, acme, raw, "/alerts?status=resolved&limit=200")["data"])

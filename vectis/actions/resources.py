@@ -199,11 +199,11 @@ class Call:
             raise NotFound(what)
         return found
 
-    def rows(self, statement: Executable) -> Result[Any]:
+    def rows(self, statement: Executable, values: dict[str, Any] | None = None) -> Result[Any]:
         """The rows of a select of columns (no entities), in the call's transaction: through the session's
         connection, as Core runs them, not through the ORM's execution, which costs a list call more than
         PostgreSQL spends on its rows (bench/api.py)."""
-        return self.session.connection().execute(statement)
+        return self.session.connection().execute(statement, values)
 
 
 class NotFound(Exception):
