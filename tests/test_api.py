@@ -28,6 +28,7 @@ from vectis.actions.resources import OPERATIONS
 from vectis.identity import tokens
 from vectis.models import Alert, ApiToken, AuditEntry, CustomerNote, SavedQuery
 from vectis.platform import db, public_ids
+from vectis.platform.queues import redis
 
 
 def make_token(
@@ -349,6 +350,20 @@ def test_a_token_over_its_rate_gets_a_429_with_retry_after(app: Flask, acme: Ten
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert 50 <= int(answers[3].headers["Retry-After"]) <= 60
     assert "over its 1 requests a minute" in answers[3].get_json()["detail"]
+
+
+def test_the_rate_holds_when_redis_forgot_its_scripts(app: Flask, acme: TenantFixture) -> None:
+    """The bucket's script runs by its digest; a Redis that restarted (or flushed its scripts) is sent it again."""
+    raw = make_token(app, acme)
+    app.config["VECTIS_API_RATE"] = (1 / 60, 2)
+    try:
+        first = api(app, acme, raw, "/saved-queries?limit=1")
+        with app.app_context():
+            redis().script_flush()
+        answers = [first, *(api(app, acme, raw, "/saved-queries?limit=1") for _ in range(2))]
+    finally:
+        del app.config["VECTIS_API_RATE"]
+    assert [a.status_code for a in answers] == [200, 200, 429]
 
 
 def test_a_cursor_vectis_did_not_write_is_a_422_on_every_list(app: Flask, acme: TenantFixture) -> None:
