@@ -20,7 +20,6 @@ import re
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Annotated, Any
 
 from a2wsgi.asgi import build_scope
@@ -207,7 +206,7 @@ class _Lane:
 
 
 class Transport:
-    """The SDK's streamable-HTTP app, run as a WSGI app on the request's own thread. The SDK's session manager must
+    """The SDK's streamable-HTTP app, run inside the view on the request's own thread. The SDK's session manager must
     run inside an event loop for as long as requests come (even stateless); WSGI has no lifespan. So requests take a
     lane, a loop whose server's manager a task holds open, run to their end on it in the view's thread and Flask
     context (no hand-over to a loop thread and back), and give it back: as many lanes as requests at once, made
@@ -250,14 +249,15 @@ class Transport:
             if self._pid == os.getpid():
                 self._free.append(lane)
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    def answer(self, environ: dict[str, Any]) -> Response:
+        """The SDK's answer to the request in ``environ``, as the view's response."""
         lane = self._take()
         try:
-            return self._run(lane, environ, start_response)
+            return self._run(lane, environ)
         finally:
             self._give_back(lane)
 
-    def _run(self, lane: _Lane, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    def _run(self, lane: _Lane, environ: dict[str, Any]) -> Response:
         loop, handle = lane.loop, lane.handle
         scope: dict[str, Any] = {**build_scope(environ), "state": {"principal": environ[_PRINCIPAL]}}  # type: ignore[arg-type]
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -285,8 +285,7 @@ class Transport:
 
         loop.run_until_complete(handle(scope, receive, send))
         loop.run_until_complete(asyncio.sleep(0))  # the request's own tasks finish their clean-up now, not later
-        start_response(f"{status[0]} {HTTPStatus(status[0]).phrase}", headers)
-        return [b"".join(chunks)]
+        return Response(b"".join(chunks), status=status[0], headers=headers)
 
 
 def init_app(app: Flask, authenticate: Callable[[], Response | None]) -> Blueprint:
@@ -316,7 +315,7 @@ def init_app(app: Flask, authenticate: Callable[[], Response | None]) -> Bluepri
         if origin is not None and origin.rstrip("/") != request.host_url.rstrip("/"):
             return problem_response(403, "Calls from another site's pages are refused.", "Origin refused")
         request.environ[_PRINCIPAL] = g.api_principal
-        return transport  # Flask runs a WSGI app a view returns, with this request's environ
+        return transport.answer(request.environ)
 
     bp.add_url_rule("/mcp", endpoint="endpoint", view_func=endpoint, methods=["POST"])
     app.register_blueprint(bp)
