@@ -148,6 +148,26 @@ def test_the_tab_shows_four_panels_each_with_when_it_was_read(app: Flask, make_u
         assert "Top improvement actions" in html and "Not registered" in html
 
 
+def test_the_hubs_header_says_what_the_tab_found_and_never_nothing_needs_attention(
+    app: Flask, make_user: Callable[..., MadeUser]
+) -> None:
+    """Found on the hub: a customer with devices Intune calls not compliant read "Nothing needs attention"."""
+    with synced(app, make_user, (0,)) as world, synced(app, make_user, (0,)) as other:
+        customer = world.customers[world.tenant_at(0)]
+        (found,) = posture(app, world.tenant.id, customer)
+        devices = len(found.intune.noncompliant)
+        admins = found.mfa.not_registered
+        assert devices and admins  # the seeded tenant has both, or this test proves nothing
+        header = login(app, world.tenant, world.admin.email).get(hub_url(app, customer, "")).get_data(as_text=True)
+        header = header.split('data-testid="hub-badges"', 1)[1].split("</div>", 1)[0]
+        assert f"{devices} devices not compliant" in header and f"{admins} admin" in header
+        assert "without MFA" in header and "Nothing needs attention" not in header
+        assert hub_url(app, customer) in header  # each badge opens the Microsoft 365 tab
+        # The other workspace's own customer is counted from its own tenant only.
+        theirs = login(app, other.tenant, other.admin.email).get(hub_url(app, other.customers[other.tenant_at(0)], ""))
+        assert f"{devices} devices not compliant" in theirs.get_data(as_text=True)
+
+
 def test_another_workspace_gets_404_for_the_tab(app: Flask, make_user: Callable[..., MadeUser]) -> None:
     with synced(app, make_user, (0,)) as mine, synced(app, make_user, (0,)) as theirs:
         customer = mine.customers[mine.tenant_at(0)]

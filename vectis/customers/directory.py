@@ -18,6 +18,7 @@ from vectis.backups.state import ATTENTION, LABEL, TONE, BackupHealth, derive, h
 from vectis.connectors import registry
 from vectis.customers.phones import Phone, phone
 from vectis.licensing import queries as licensing
+from vectis.m365 import queries as m365
 from vectis.models import (
     Alert,
     AlertState,
@@ -51,6 +52,8 @@ class Badges:
     open_detections: int = 0  # endpoint-security detections not resolved, as its Security tab lists them
     severe_detections: int = 0  # of those, the critical and high ones
     licence_changes: int = 0  # scheduled seat changes that failed or stuck, as its Licensing tab flags them
+    m365_noncompliant: int = 0  # devices Intune calls not compliant, as its Microsoft 365 tab lists them
+    m365_admins_without_mfa: int = 0  # privileged accounts with no MFA method registered
 
     @property
     def detections_tone(self) -> str:
@@ -58,8 +61,17 @@ class Badges:
 
     @property
     def calm(self) -> bool:
-        """Nothing on the hub's header to look at: no backup in trouble, no open alert, ticket or detection."""
-        return not (self.any or self.open_alerts or self.open_tickets or self.open_detections or self.licence_changes)
+        """Nothing on the hub's header to look at: no backup in trouble, no open alert, ticket or detection, no licence
+        change or Microsoft 365 finding waiting for someone."""
+        return not (
+            self.any
+            or self.open_alerts
+            or self.open_tickets
+            or self.open_detections
+            or self.licence_changes
+            or self.m365_noncompliant
+            or self.m365_admins_without_mfa
+        )
 
     @property
     def alerts_tone(self) -> str:
@@ -298,6 +310,10 @@ def badges_for(
     _count_tickets_and_alerts(session, family, badges)
     for customer_id, n in licensing.needing_attention(session, family).items():
         _of(badges, family[customer_id]).licence_changes += n
+    for customer_id, found in m365.needing_attention(session, list(family)).items():
+        counted = _of(badges, family[customer_id])
+        counted.m365_noncompliant += found.noncompliant
+        counted.m365_admins_without_mfa += found.admins_without_mfa
     return badges
 
 

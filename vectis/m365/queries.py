@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, exists, select, tuple_
+from sqlalchemy import ColumnElement, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from vectis.m365.sparkline import sparkline
@@ -123,6 +123,39 @@ def has_posture(customer_ids: Sequence[int]) -> ColumnElement[bool]:
         M365Panel.tenant_external_id == CustomerLink.external_id,
         db.among(CustomerLink.customer_id, customer_ids),
     )
+
+
+@dataclass(frozen=True)
+class Attention:
+    """What a customer's tenants show that a person must act on: the hub header's badges, counted as the Microsoft
+    365 tab lists them (a device Intune calls not compliant; a privileged account with no MFA method registered)."""
+
+    noncompliant: int = 0
+    admins_without_mfa: int = 0
+
+
+def needing_attention(session: Session, customer_ids: Sequence[int]) -> dict[int, Attention]:
+    """Each customer's :class:`Attention`, over every Microsoft 365 tenant linked to it; customers with nothing to
+    act on are left out. Two grouped statements whatever the number of customers."""
+    found: dict[int, dict[str, int]] = {}
+    for model, wrong, key in (
+        (M365ManagedDevice, M365ManagedDevice.compliance_state == "noncompliant", "noncompliant"),
+        (M365PrivilegedUser, M365PrivilegedUser.mfa_registered.is_(False), "admins_without_mfa"),
+    ):
+        rows = session.execute(
+            select(CustomerLink.customer_id, func.count())
+            .join(
+                model,
+                (model.connection_id == CustomerLink.connection_id)
+                & (model.tenant_external_id == CustomerLink.external_id),
+            )
+            .where(db.among(CustomerLink.customer_id, customer_ids), wrong)
+            .group_by(CustomerLink.customer_id)
+        )
+        for customer_id, n in rows:
+            if customer_id is not None:  # among() matched it: never None, but the column may be
+                found.setdefault(customer_id, {})[key] = n
+    return {customer_id: Attention(**counts) for customer_id, counts in found.items()}
 
 
 def _tenants(session: Session, customer_ids: Sequence[int]) -> list[tuple[int, str, str | None]]:
