@@ -24,7 +24,7 @@ import httpx2
 from _env import bench_app, percentile
 from _report import Figure, report
 from flask import Flask
-from hub import WEB, ensure_user, generated, recording
+from hub import WEB, ensure_user, generated, raw_seconds, recording
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import func, select
@@ -41,27 +41,8 @@ RATIO_GOAL = 2.0
 
 def raw_call_seconds(app: Flask, tenant_id: int, statements: list[tuple[str, Any]]) -> float:
     """The call's statements straight through the driver, in the tenant's transaction, to its end: every statement
-    the call sent, its audit row's seal too (with the number the replayed row got: the first run's is taken), and the
-    round trip that ends the transaction (a rollback here, where the call commits without waiting for the disk)."""
-    engine = app.extensions["vectis.platform.db"].app_engine
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cursor:
-            started = time.perf_counter()
-            cursor.execute("SELECT set_config('vectis.tenant_id', %s, true)", (str(tenant_id),))
-            seq = None
-            for statement, parameters in statements:
-                if "set_config('vectis.tenant_id'" in statement:
-                    continue
-                sealing = statement.lstrip().upper().startswith("INSERT INTO AUDIT_SEAL")
-                cursor.execute(statement, {**parameters, "seq": seq} if sealing else parameters)
-                rows = cursor.fetchall() if cursor.description else None
-                if rows and statement.lstrip().upper().startswith("INSERT INTO AUDIT_LOG"):
-                    seq = rows[0][1]  # RETURNING id, seq, row_hash
-            raw.rollback()
-            seconds = time.perf_counter() - started
-    return seconds
+    the call sent, its audit row's seal too, and the round trip that ends the transaction (the call commits)."""
+    return raw_seconds(app, tenant_id, statements, to_the_end=True)
 
 
 def token_for(fixture: TenantFixture) -> str:
