@@ -21,7 +21,7 @@ from tests import test_ticket_writes
 from tests.conftest import TenantFixture, a_customer, an_alert, pid, serving
 from tests.query_world import MARK, world
 from tests.test_api import make_token
-from tests.test_api_writes import sent, token
+from tests.test_api_writes import post, sent, token
 from tests.test_ticket_writes import Desk
 from vectis.models import Alert, AuditEntry, Customer, CustomerNote, Ticket
 from vectis.platform import db
@@ -50,6 +50,15 @@ def session(port: int, tenant: TenantFixture, raw: str, work: Callable[[Client],
     # On a thread of its own: a worker that has run the browser tests holds Playwright's event loop on this one.
     with ThreadPoolExecutor(max_workers=1) as thread:
         return thread.submit(asyncio.run, run()).result()
+
+
+def _keys(value: Any) -> set[str]:
+    """Every key of a JSON value, at any depth."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
 
 
 def _leaves(error: BaseException) -> list[BaseException]:
@@ -224,6 +233,11 @@ def test_create_ticket_previews_without_calling_the_psa_then_creates_it_there(
         ("ticket.create", "mcp", "ok"),
         ("mcp.create_ticket", "mcp", "ok"),
     ]
+    # The preview is the REST dry run's, its own fields in camelCase: what would go to ConnectWise keeps its keys.
+    rest = post(app, desk.tenant, raw, "/tickets?dry_run=true", {**arguments, "customer_id": customer_id}).get_json()
+    assert preview.structured_content["wouldSend"]["requests"] == rest["would_send"]["requests"]
+    assert any("_" in key for key in _keys(rest["would_send"])), "no snake_case key inside: this proves nothing"
+    assert preview.structured_content["wouldSend"]["payload"] == rest["would_send"]["payload"]
 
 
 def test_clients_at_once_each_get_their_own_answer(
