@@ -150,6 +150,7 @@ def _tool(op: Operation) -> Callable[..., Awaitable[CallToolResult]]:
         return _invoke(op, arguments)
 
     tool.__name__ = op.tool
+    # The declared answer is an object (the tools' output schema); the tool hands the SDK a finished CallToolResult.
     tool.__signature__ = inspect.Signature(_parameters(op), return_annotation=dict[str, Any])  # type: ignore[attr-defined]
     return tool
 
