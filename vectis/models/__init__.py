@@ -18,6 +18,7 @@ from vectis.models.outbox import OutboxMail, QueuedAction
 from vectis.models.portal import (
     PortalBranding,
     PortalMailOptOut,
+    PortalRecoveryCode,
     PortalRole,
     PortalSettings,
     PortalUser,
@@ -81,6 +82,7 @@ __all__ = [
     "OutboxMail",
     "PortalBranding",
     "PortalMailOptOut",
+    "PortalRecoveryCode",
     "PortalRole",
     "PortalSettings",
     "PortalUser",

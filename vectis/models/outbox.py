@@ -28,6 +28,12 @@ class OutboxMail(TenantOwned, Base):
     # Sent in the portal's branded shell (HTML beside the text), rendered by the worker: {"action_url", "action_label",
     # "unsubscribe_url"}. None: plain text, as operator mail is.
     shell: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The button's link when it is a one-time key (a setup or password reset link): sealed like the body, so the
+    # shell's clear JSON never holds one (it says ``"action_url": null, "one_time": true`` instead).
+    link: Mapped[Sealed | None] = mapped_column(SealedType)
+    # What went out, as the worker rendered it ({"text", "html"}), sealed like the body: Admin → Sent mail shows it as
+    # the recipient saw it, whatever the branding has become since.
+    sent_as: Mapped[Sealed | None] = mapped_column(SealedType)
     created_at: Mapped[datetime] = created_at_column()
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)

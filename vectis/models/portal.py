@@ -16,11 +16,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    false,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vectis.models.base import Base, TenantOwned, created_at_column
+from vectis.platform.crypto import Sealed, SealedType
 
 
 class PortalRole(StrEnum):
@@ -35,13 +37,14 @@ class PortalRole(StrEnum):
 
 class PortalUser(TenantOwned, Base):
     """A person at one customer. Email is unique within the workspace: a sign-in names one customer. No password
-    until they have used their one-time setup link; only hashes of either are kept."""
+    until they have used their one-time setup link; only hashes of either (and of a password reset link) are kept."""
 
     __tablename__ = "portal_users"
     __table_args__ = (
         Index("ix_portal_users_tenant_id_email", "tenant_id", "email", unique=True),
         Index("ix_portal_users_tenant_id_customer_id", "tenant_id", "customer_id"),
         Index("ix_portal_users_setup_token_hash", "setup_token_hash", unique=True),
+        Index("ix_portal_users_reset_token_hash", "reset_token_hash", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -52,6 +55,14 @@ class PortalUser(TenantOwned, Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     setup_token_hash: Mapped[str | None] = mapped_column(String(64))
     setup_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # "Forgot your password?": the newest reset link's SHA-256 (one at a time; spent when used) and its end.
+    reset_token_hash: Mapped[str | None] = mapped_column(String(64))
+    reset_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Two-factor sign-in, as an operator's (vectis/identity/mfa.py): the TOTP secret sealed per tenant, and the last
+    # time step accepted, so a code works once (RFC 6238 section 5.2). None: not enrolled.
+    totp_secret: Mapped[Sealed | None] = mapped_column(SealedType)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    mfa_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Bumped when the password changes or the user is turned off: every session minted before is worthless.
     session_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
@@ -62,6 +73,10 @@ class PortalUser(TenantOwned, Base):
     @property
     def role_enum(self) -> PortalRole:
         return PortalRole(self.role)
+
+    @property
+    def mfa_enrolled(self) -> bool:
+        return self.totp_secret is not None
 
     # flask-login's user protocol, spelled out (its UserMixin would also answer for an operator's id space).
     @property
@@ -97,6 +112,21 @@ class PortalUserSite(TenantOwned, Base):
     customer_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True
     )
+
+
+class PortalRecoveryCode(TenantOwned, Base):
+    """A portal user's one-time two-factor recovery code: a SHA-256 of an 80-bit random code, never the code (the
+    operators' ``RecoveryCode``, for the other kind of account)."""
+
+    __tablename__ = "portal_recovery_codes"
+    __table_args__ = (Index("ix_portal_recovery_codes_tenant_id_portal_user_id", "tenant_id", "portal_user_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    portal_user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("portal_users.id", ondelete="CASCADE"), nullable=False
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PortalBranding(TenantOwned, Base):
@@ -136,6 +166,9 @@ class PortalSettings(TenantOwned, Base):
     assets: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
     backups: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
     board_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("ticket_boards.id", ondelete="SET NULL"))
+    # The workspace row's only (Admin → Portal → Sign-in): every portal user signs in with a second factor, and one
+    # without it is taken to enrolment right after their password.
+    require_mfa: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     updated_at: Mapped[datetime] = created_at_column()
 
 
