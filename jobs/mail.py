@@ -34,8 +34,11 @@ def deliver(tenant_id: int, mail_id: int) -> str:
         html, headers, sender = None, {}, SENDER
         if mail.shell is not None:  # portal mail: the MSP's branded shell, rendered here rather than in a request
             brand = shell.brand_of(s, tenant_id)
+            links = dict(mail.shell)
+            if mail.link is not None:  # a one-time link, kept sealed until now
+                links["action_url"] = mail.link.open(tenant_id)
             rendered = shell.render(
-                brand, subject=mail.subject, body=body, category=mail.category, links=mail.shell,
+                brand, subject=mail.subject, body=body, category=mail.category, links=links,
                 logo_url=mail.shell.get("logo_url"),
             )  # fmt: skip
             body, html, headers = rendered.text, rendered.html, rendered.headers

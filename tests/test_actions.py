@@ -714,12 +714,13 @@ def portal_cases(
     """The portal's verbs: a portal Member acts on the PSA ticket of its customer (a Viewer is refused); operators
     invite and deactivate portal users and an admin changes branding and settings."""
 
-    def portal_person(customer_id: int, role: str) -> Actor:
+    def portal_person(customer_id: int, role: str, *, password_hash: str | None = None) -> Actor:
         email = f"portal-{uuid.uuid4().hex[:10]}@customer.test"
         with app.app_context(), db.tenant_session(acme.id) as s:
             person = PortalUser(
-                tenant_id=acme.id, customer_id=customer_id, name="Pat", email=email, role=role, invited_by="test"
-            )
+                tenant_id=acme.id, customer_id=customer_id, name="Pat", email=email, role=role, invited_by="test",
+                password_hash=password_hash,
+            )  # fmt: skip
             s.add(person)
             s.flush()
             return Actor("portal_user", str(person.id), email, role)
@@ -778,6 +779,16 @@ def portal_cases(
             actor(viewer, "read_only"),
         )  # fmt: skip
 
+    def send_reset() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        person = portal_person(a_customer(app, acme.id), "member", password_hash="$2b$12$not-a-real-hash")
+        invited = portal_person(a_customer(app, acme.id), "member")  # no password yet: a setup link is theirs
+        target = Target("portal_user", person.id, person.label)
+        return Case(
+            actor(tech, "technician"), target, {}, Target("portal_user", invited.id, invited.label), {},
+            actor(viewer, "read_only"),
+        )  # fmt: skip
+
     def admin_only(ok: dict[str, Any], failing: dict[str, Any]) -> Callable[[], Case]:
         def build() -> Case:
             admin, tech = make_user(acme, "admin"), make_user(acme, "technician")
@@ -800,6 +811,7 @@ def portal_cases(
         "portal_user.invite": invite,
         "portal_user.deactivate": deactivate,
         "portal_user.resend": resend,
+        "portal_user.send_reset": send_reset,
         "portal.branding": admin_only(
             {"company_name": "Acme IT Services", "accent": "#1f4fd1"},
             {"company_name": "Acme IT Services", "accent": "#777777"},

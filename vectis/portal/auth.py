@@ -20,12 +20,13 @@ from vectis.identity.throttle import SignInGuard
 from vectis.models import PortalUser
 from vectis.platform import db
 from vectis.platform.queues import redis
-from vectis.portal_access import users
+from vectis.portal_access import resets, users
 from vectis.portal_access.scope import Scope, portal_actor, scope_of
 from vectis.portal_access.settings import Surfaces, for_customer
 
 F = TypeVar("F", bound=Callable[..., Any])
 SIGN_IN_FAILED = "That email and password do not match a portal account here."
+NO_ACCOUNT = "No active portal account has this address: nothing was sent."
 
 
 def init_app(app: Flask) -> None:
@@ -129,6 +130,27 @@ def sign_in(email: str, password: str) -> str | None:
     guard.succeeded()
     start_session(user)
     record("portal.sign_in", "ok", actor=actor, target=target)
+    return None
+
+
+def request_reset(email: str) -> str | None:
+    """ "Forgot your password?": a reset link mailed to ``email``'s portal account when it has an active one. The
+    caller answers the same either way; the refusal in words comes back only when asked too often (per address typed
+    and per network, counted whether or not the address has an account)."""
+    typed = email.strip().lower()
+    guard = resets.RequestGuard(redis(), g.tenant.id, typed, request.remote_addr or "unknown")
+    s = db.session()
+    user = users.by_email(s, typed) if typed else None
+    actor = Actor.anonymous(typed)  # whoever typed it: asking proves nothing about who they are
+    target = _target(user) if user is not None else Target.typed("portal_user", typed)
+    if (refused := guard.refusal()) is not None:
+        record("portal.password_reset_request", "blocked", actor=actor, target=target, error=refused)
+        return refused
+    if user is None or not user.is_active:
+        record("portal.password_reset_request", "failed", actor=actor, target=target, error=NO_ACCOUNT)
+        return None
+    resets.mail_link(s, g.tenant.id, user)
+    record("portal.password_reset_request", "ok", actor=actor, target=target)  # commits the link and its mail
     return None
 
 

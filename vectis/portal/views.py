@@ -122,6 +122,39 @@ def setup(token: str) -> BaseResponse | str:
     return Response(render_template("portal/setup.html", user=user, error=error), status=422 if error else 200)
 
 
+@bp.route("/forgot", methods=["GET", "POST"])
+def forgot() -> BaseResponse | str:
+    """Ask for a password reset link. The answer never says whether the address has an account."""
+    if current_user.is_authenticated:
+        return redirect(url_for("portal.home"))
+    email, sent, error = "", False, None
+    if request.method == "POST":
+        email = request.form.get("email", "").strip()
+        error = auth.request_reset(email)
+        sent = error is None
+    page = render_template("portal/forgot.html", email=email, sent=sent, error=error)
+    return Response(page, status=429 if error else 200)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str) -> BaseResponse | str:
+    s = db.session()
+    user, problem, expired = users.by_reset_token(s, token)
+    if user is None:
+        page = render_template("portal/reset.html", problem=problem, user=None)
+        return Response(page, status=410 if expired else 404)
+    error = None
+    if request.method == "POST":
+        error = users.set_password(user, request.form.get("password", ""), request.form.get("confirm", ""))
+        if error is None:
+            auth.start_session(user)
+            target = Target("portal_user", str(user.id), user.email)
+            auth.record("portal.password_reset", "ok", actor=portal_actor(user), target=target)  # commits
+            flash("Your new password is set. You are signed out everywhere else.", "ok")
+            return redirect(url_for("portal.home"))
+    return Response(render_template("portal/reset.html", user=user, error=error), status=422 if error else 200)
+
+
 @bp.get("/account")
 @auth.signed_in
 def account() -> str:

@@ -14,9 +14,19 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, aliased
 
-from vectis.models import Customer, OutboxMail, PortalMailOptOut, PortalUser, Tenant, Ticket, TicketNote
+from vectis.models import (
+    Customer,
+    OutboxMail,
+    PortalBranding,
+    PortalMailOptOut,
+    PortalUser,
+    Tenant,
+    Ticket,
+    TicketNote,
+)
 from vectis.platform import mail as outbox
 from vectis.platform import public_ids
+from vectis.platform.crypto import Sealed
 from vectis.portal_access.hosts import portal_url
 from vectis.portal_access.scope import scope_of
 from vectis.portal_access.tickets import entry
@@ -97,6 +107,14 @@ def _slug(session: Session, tenant_id: int) -> str:
     return str(session.scalar(select(Tenant.slug).where(Tenant.id == tenant_id)))
 
 
+def company_name(session: Session, tenant_id: int) -> str:
+    """How portal mail names the MSP: its branding's company name, else the workspace's."""
+    branded = session.scalar(select(PortalBranding.company_name))
+    if branded:
+        return str(branded)
+    return str(session.scalar(select(Tenant.name).where(Tenant.id == tenant_id)) or "Your IT provider")
+
+
 def queue(
     session: Session,
     tenant_id: int,
@@ -107,20 +125,26 @@ def queue(
     category: str = TRANSACTIONAL,
     action_url: str | None = None,
     action_label: str | None = None,
+    one_time: bool = False,
     after_commit: list[Callable[[], None]] | None = None,
 ) -> OutboxMail | None:
     """One mail to ``user`` in the branded shell; None when they unsubscribed from its (non-transactional) category.
-    ``after_commit``: an action's own list (its jobs go out when it commits); otherwise the session's commit."""
+    ``one_time``: ``action_url`` is a key to the account (a setup or reset link), kept sealed in ``link`` rather than
+    in the shell's clear JSON. ``after_commit``: an action's own list (its jobs go out when it commits); otherwise the
+    session's commit."""
     if category != TRANSACTIONAL and opted_out(session, user.id, category):
         return None
     slug = _slug(session, tenant_id)
     tx = _tx(session, tenant_id) if after_commit is None else _Tx(session, tenant_id, after_commit)
     mail = outbox.queue_mail(tx, to=user.email, subject=subject[:200], body=body)
-    shell: dict[str, str | None] = {
-        "action_url": action_url,
+    shell: dict[str, str | bool | None] = {
+        "action_url": None if one_time else action_url,
         "action_label": action_label,
         "logo_url": portal_url(slug, "/branding/logo"),
     }
+    if one_time and action_url:
+        shell["one_time"] = True
+        mail.link = Sealed.seal(tenant_id, action_url)
     if category != TRANSACTIONAL:
         token = unsubscribe_token(tenant_id, user.id, category)
         shell["unsubscribe_url"] = portal_url(slug, f"/unsubscribe/{token}")

@@ -40,7 +40,7 @@ from vectis.models import (
 )
 from vectis.platform import params
 from vectis.platform.http import ConnectorError
-from vectis.portal_access import notify, users
+from vectis.portal_access import notify, resets, users
 from vectis.portal_access import settings as portal_settings
 from vectis.portal_access import tickets as portal_tickets
 from vectis.portal_access.hosts import portal_url
@@ -473,6 +473,7 @@ class InvitePortalUser(Verb):
             ),
             action_url=link,
             action_label="Choose your password",
+            one_time=True,
             after_commit=ctx.after_commit,
         )
         return Applied(
@@ -489,10 +490,7 @@ class InvitePortalUser(Verb):
 
 
 def _company_name(ctx: Context) -> str:
-    branded = ctx.session.scalar(select(PortalBranding.company_name))
-    if branded:
-        return str(branded)
-    return str(ctx.session.scalar(select(Tenant.name).where(Tenant.id == ctx.tenant_id)) or "Your IT provider")
+    return notify.company_name(ctx.session, ctx.tenant_id)
 
 
 @register
@@ -517,7 +515,7 @@ class DeactivatePortalUser(Verb):
             raise ActionFailed("That portal user no longer exists.")
         user.is_active = False
         user.session_version += 1
-        user.setup_token_hash = None
+        user.setup_token_hash = user.reset_token_hash = None
         return Applied(f"{user.email} can no longer sign in to the portal.", response={"portal_user_id": user.id})
 
 
@@ -736,10 +734,44 @@ class ResendSetupLink(Verb):
             ctx.session, ctx.tenant_id, user, subject=f"Your {company} support portal account",
             body=f"Hello {user.name},\n\nHere is a new link to choose your password. It works once, for "
             f"{int(users.SETUP_LIFETIME.total_seconds() // 3600)} hours; any earlier link no longer does.",
-            action_url=link, action_label="Choose your password", after_commit=ctx.after_commit,
+            action_url=link, action_label="Choose your password", one_time=True, after_commit=ctx.after_commit,
         )  # fmt: skip
         return Applied(
             f"A new setup link went to {user.email}; you can also copy it below.",
             response={"portal_user_id": user.id},
             private={"link": link, "portal_user_id": user.id},
         )
+
+
+@register
+class SendPasswordReset(Verb):
+    """A password reset link for a portal user who has a password (one who has not gets a new setup link): mailed to
+    them only. It is a key to their account, so unlike a setup link it is not shown to the operator who sent it; their
+    password stays until they use it."""
+
+    name = "portal_user.send_reset"
+    label = "Send a portal user a password reset link"
+    target_type = "portal_user"
+    reaches_vendor = False
+    repeatable = False
+
+    def permitted(self, actor: Actor, target: Target) -> bool:
+        return actor.type != "portal_user" and actor.role in OPERATORS
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        user = ctx.session.get(PortalUser, _int(target.id))
+        if user is None or not user.is_active:
+            raise ActionFailed("That portal user no longer exists or is deactivated.")
+        if user.password_hash is None:
+            raise ActionFailed(f"{user.email} has not chosen a password yet: send them a new setup link instead.")
+        resets.mail_link(ctx.session, ctx.tenant_id, user, by_operator=True, after_commit=ctx.after_commit)
+        hours = int(users.RESET_LIFETIME.total_seconds() // 3600)
+        return Applied(
+            f"A password reset link went to {user.email}. It works once, for {hours} hour{'s' if hours != 1 else ''}; "
+            "their password stays as it is until they use it.",
+            response={"portal_user_id": user.id, "expires_at": _iso(user.reset_expires_at)},
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None

@@ -86,6 +86,30 @@ def resend(customer_id: int, portal_user_id: int) -> Response:
     return customer_views.hub_page(customer.id, "portal", status=422)
 
 
+@bp.post("/customers/<pid(customer):customer_id>/portal-users/<pid(portal_user):portal_user_id>/reset-password")
+@operator
+def send_reset(customer_id: int, portal_user_id: int) -> Response:
+    user = _portal_user_of(customer_id, portal_user_id)
+    outcome = perform(
+        "portal_user.send_reset",
+        Target("portal_user", str(user.id), user.email),
+        {},
+        actor=current_actor(),
+        surface="ui",
+    )
+    flash(outcome.message, outcome.tone)
+    return redirect(url_for("customers.tab", customer_id=customer_id, tab="portal"))
+
+
+def _portal_user_of(customer_id: int, portal_user_id: int) -> PortalUser:
+    """The portal user, of this customer: another customer's (or workspace's) is a 404 here."""
+    customer = get_or_404(Customer, customer_id)
+    user = get_or_404(PortalUser, portal_user_id)
+    if user.customer_id != customer.id:
+        abort(404)
+    return user
+
+
 # --- Admin → Branding ------------------------------------------------------------------------------------------------
 
 
