@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import pyotp
 import pytest
 from flask import Flask
 from rq.registry import ScheduledJobRegistry
@@ -28,6 +29,8 @@ from tests.conftest import (
     serving,
     waiting_account,
 )
+from tests.portal_world import PASSWORD as PORTAL_PASSWORD
+from tests.portal_world import password_hash as portal_password_hash
 from tests.vendors.support import Setup, add_connection, serve_app, vendor_url
 from vectis.actions import VERBS, Actor, Applied, Target, perform
 from vectis.actions.base import Context, RateLimit, Verb
@@ -36,6 +39,7 @@ from vectis.connectors.pax8 import parse_subscription
 from vectis.connectors.sentinelone import parse_threat
 from vectis.demo.seed import DEMO_PASSWORD
 from vectis.devices.writer import links_of
+from vectis.identity import mfa
 from vectis.ingest.matching import Account, link_accounts
 from vectis.licensing.writer import write_subscriptions
 from vectis.models import (
@@ -789,6 +793,43 @@ def portal_cases(
             actor(viewer, "read_only"),
         )  # fmt: skip
 
+    def two_factor_person(*, enrolled: bool) -> Actor:
+        """A portal user with a password (``PORTAL_PASSWORD``), with two-factor sign-in on if ``enrolled``."""
+        person = portal_person(a_customer(app, acme.id), "viewer", password_hash=portal_password_hash())
+        if enrolled:
+            with app.app_context(), db.tenant_session(acme.id) as s:
+                row = s.get(PortalUser, int(person.id or 0))
+                assert row is not None
+                mfa.enrol(row, mfa.new_secret(), 0)
+                mfa.replace_recovery_codes(s, row)
+        return person
+
+    def own_account(ok: dict[str, Any], failing: dict[str, Any], *, enrolled: bool) -> Callable[[], Case]:
+        """A portal user on their own account; anyone else (another portal user) is refused."""
+
+        def build() -> Case:
+            person, other = two_factor_person(enrolled=enrolled), portal_person(a_customer(app, acme.id), "admin")
+            target = Target("portal_user", person.id, person.label)
+            return Case(person, target, ok, target, failing, other)
+
+        return build
+
+    def enrol() -> Case:
+        secret = mfa.new_secret()
+        person, other = two_factor_person(enrolled=False), portal_person(a_customer(app, acme.id), "admin")
+        target = Target("portal_user", person.id, person.label)
+        ok = {"secret": secret, "code": pyotp.TOTP(secret).now()}
+        return Case(person, target, ok, target, {"secret": secret, "code": "000000"}, other)
+
+    def reset_mfa() -> Case:
+        tech, viewer = make_user(acme, "technician"), make_user(acme, "read_only")
+        person = two_factor_person(enrolled=True)
+        target = Target("portal_user", person.id, person.label)
+        return Case(
+            actor(tech, "technician"), target, {}, Target("portal_user", "999999999", "ghost"), {},
+            actor(viewer, "read_only"),
+        )  # fmt: skip
+
     def admin_only(ok: dict[str, Any], failing: dict[str, Any]) -> Callable[[], Case]:
         def build() -> Case:
             admin, tech = make_user(acme, "admin"), make_user(acme, "technician")
@@ -812,6 +853,11 @@ def portal_cases(
         "portal_user.deactivate": deactivate,
         "portal_user.resend": resend,
         "portal_user.send_reset": send_reset,
+        "portal_user.reset_mfa": reset_mfa,
+        "portal.mfa_enrol": enrol,
+        "portal.recovery_codes": own_account({"password": PORTAL_PASSWORD}, {"password": "nope"}, enrolled=True),
+        "portal.mfa_disable": own_account({"password": PORTAL_PASSWORD}, {"password": "nope"}, enrolled=True),
+        "portal.sign_in_policy": admin_only({"require_mfa": ""}, {"require_mfa": "maybe"}),
         "portal.branding": admin_only(
             {"company_name": "Acme IT Services", "accent": "#1f4fd1"},
             {"company_name": "Acme IT Services", "accent": "#777777"},

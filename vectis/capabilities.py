@@ -14,6 +14,7 @@ from vectis.ingest import matching_verbs
 from vectis.ingest import verbs as ingest
 from vectis.licensing import verbs as licensing
 from vectis.m365 import writer as m365
+from vectis.portal_access import two_factor as portal_two_factor
 from vectis.portal_access import verbs as portal
 from vectis.query import verbs as queries
 from vectis.retention import verbs as retention
@@ -27,6 +28,7 @@ VERB_MODULES = (
     notes,
     identity,
     portal,
+    portal_two_factor,
     self_service,
     tokens,
     ingest,

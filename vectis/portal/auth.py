@@ -1,11 +1,14 @@
-"""Who is signed in to the portal. Sessions live in Redis under their own prefix and cookie; the session records
-the workspace it was made on and the user's session version, so a cookie carried to another workspace's portal, or
-kept after a password change or a deactivation, signs nobody in."""
+"""Who is signed in to the portal, and how they get there: a password, then (when they have turned it on, or the
+workspace requires it) a code from their authenticator app, a recovery code, or enrolment. Sessions live in Redis
+under their own prefix and cookie; the session records the workspace it was made on and the user's session version,
+so a cookie carried to another workspace's portal, or kept after a password change, a reset or a deactivation, signs
+nobody in. Between the password and the code the session only remembers who is half-way (for ten minutes)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -15,18 +18,24 @@ from werkzeug.wrappers import Response
 
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
+from vectis.identity import mfa
 from vectis.identity.passwords import verify_password
 from vectis.identity.throttle import SignInGuard
 from vectis.models import PortalUser
 from vectis.platform import db
+from vectis.platform.dates import clock
 from vectis.platform.queues import redis
+from vectis.platform.ratelimit import AttemptWindow
 from vectis.portal_access import resets, users
+from vectis.portal_access import settings as portal_settings
 from vectis.portal_access.scope import Scope, portal_actor, scope_of
 from vectis.portal_access.settings import Surfaces, for_customer
 
 F = TypeVar("F", bound=Callable[..., Any])
 SIGN_IN_FAILED = "That email and password do not match a portal account here."
 NO_ACCOUNT = "No active portal account has this address: nothing was sent."
+PENDING_LIFETIME = timedelta(minutes=10)
+WRONG_CODE = "That code is not right. Enter the 6-digit code your authenticator app shows now."
 
 
 def init_app(app: Flask) -> None:
@@ -46,7 +55,12 @@ def _load_user(user_id: str) -> PortalUser | None:
     user = db.session().get(PortalUser, int(user_id))
     if user is None or not user.is_active or user.password_hash is None:
         return None
-    return user if session.get("session_version") == user.session_version else None
+    if session.get("session_version") != user.session_version:
+        return None
+    # Required since they signed in (or their second factor was reset): out, to enrol at their next sign-in.
+    if not user.mfa_enrolled and portal_settings.requires_mfa(db.session()):
+        return None
+    return user
 
 
 def me() -> PortalUser:
@@ -95,12 +109,20 @@ def surface(name: str) -> Callable[[F], F]:
     return decorator
 
 
-def record(action: str, result: str, *, actor: Actor, target: Target, error: str | None = None) -> None:
+def record(
+    action: str,
+    result: str,
+    *,
+    actor: Actor,
+    target: Target,
+    error: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
     """Sign-in events are audited even when the request fails, so they commit on their own."""
     s = db.session()
     audit.record(
         s, tenant_id=g.tenant.id, actor=actor, surface="portal", action=action, target=target, result=result,
-        error=error, request_id=audit.current_request_id(),
+        error=error, payload=payload, request_id=audit.current_request_id(),
     )  # fmt: skip
     s.commit()
 
@@ -109,8 +131,21 @@ def _target(user: PortalUser) -> Target:
     return Target("portal_user", str(user.id), user.email)
 
 
-def sign_in(email: str, password: str) -> str | None:
-    """Sign in with a password; the problem in words, or None once signed in."""
+@dataclass(frozen=True)
+class Step:
+    """Where a sign-in step leads: the problem in words to show, or the next URL."""
+
+    error: str | None = None
+    next_url: str | None = None
+
+
+def mfa_window(user: PortalUser) -> AttemptWindow:
+    """Five wrong codes in 15 minutes lock the account (its own key: an operator's count is not a portal user's)."""
+    return AttemptWindow(redis(), f"portal-mfa:{user.tenant_id}:{user.id}")
+
+
+def sign_in(email: str, password: str) -> Step:
+    """The password step: signed in, or on to the code (or enrolment); the problem in words otherwise."""
     email = email.strip().lower()
     # Its own counters: an operator locked out on the workspace's host must not lock the same email out here.
     guard = SignInGuard(redis(), g.tenant.id, f"portal:{email}", request.remote_addr or "unknown")
@@ -119,22 +154,121 @@ def sign_in(email: str, password: str) -> str | None:
     target = _target(user) if user is not None else Target.typed("portal_user", email)
     if (refused := guard.refusal()) is not None:
         record("portal.sign_in", "blocked", actor=actor, target=target, error=refused.message)
-        return refused.message
+        return Step(error=refused.message)
     usable = user is not None and user.is_active and user.password_hash is not None
+    if usable and user is not None and (until := mfa_window(user).locked_until()) is not None:
+        # Judged before the password, in the same words whatever was typed: a locked account must not tell a
+        # guesser which password was right.
+        verify_password(password, user.password_hash)  # the same bcrypt cost as any other answer
+        message = f"This account is locked after too many wrong codes. Try again at {clock(until)}."
+        record("portal.sign_in", "blocked", actor=actor, target=target, error=message)
+        return Step(error=message)
     valid = verify_password(password, user.password_hash if usable and user else None)
     if not valid or user is None:
         record("portal.sign_in", "failed", actor=actor, target=target, error=SIGN_IN_FAILED)
         if (locked := guard.failed()) is not None:
-            return locked.message
-        return SIGN_IN_FAILED
+            return Step(error=locked.message)
+        return Step(error=SIGN_IN_FAILED)
     guard.succeeded()
+    following = password_accepted(user)
+    if following is None:
+        record("portal.sign_in", "ok", actor=actor, target=target, payload={"method": "password"})
+        return Step(next_url=url_for("portal.home"))
+    return Step(next_url=following)
+
+
+def password_accepted(user: PortalUser) -> str | None:
+    """After a right password (signing in, or a setup or reset link): signed in now (None), or half-way, and the
+    URL of the code (they have two-factor on) or of enrolment (the workspace requires it and they have none)."""
+    if user.mfa_enrolled:
+        _start_pending(user)
+        return url_for("portal.signin_code")
+    if portal_settings.requires_mfa(db.session()):
+        _start_pending(user)
+        return url_for("portal.signin_enrol")
     start_session(user)
-    record("portal.sign_in", "ok", actor=actor, target=target)
     return None
 
 
+def _start_pending(user: PortalUser) -> None:
+    """Password accepted: remember who is half-way (nothing is reachable yet), in a new session."""
+    current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+    session.clear()
+    session["tenant_id"] = user.tenant_id
+    session["pending_user_id"] = user.id
+    session["pending_version"] = user.session_version
+    session["pending_at"] = datetime.now(UTC).timestamp()
+
+
+def pending_user() -> PortalUser | None:
+    """Who is half-way signed in, if anyone is, here, within ten minutes, with the password they gave still theirs."""
+    user_id, started = session.get("pending_user_id"), session.get("pending_at")
+    if user_id is None or started is None or session.get("tenant_id") != g.tenant.id:
+        return None
+    if datetime.now(UTC).timestamp() - float(started) > PENDING_LIFETIME.total_seconds():
+        return None
+    user = db.session().get(PortalUser, int(user_id))
+    if user is None or not user.is_active or user.password_hash is None:
+        return None
+    return user if session.get("pending_version") == user.session_version else None
+
+
+def _locked(user: PortalUser) -> Step | None:
+    if (until := mfa_window(user).locked_until()) is not None:
+        return Step(error=f"Too many wrong codes. This account is locked until {clock(until)}.")
+    return None
+
+
+def _code_failed(user: PortalUser, error: str) -> Step:
+    actor, target = portal_actor(user), _target(user)
+    db.session().commit()  # a wrong code must not roll back anything already decided (and ends the row lock)
+    record("portal.mfa", "failed", actor=actor, target=target, error=error)
+    if (until := mfa_window(user).fail()) is not None:
+        record(
+            "portal.lockout", "blocked", actor=actor, target=target, payload={"kind": "mfa", "until": until.isoformat()}
+        )
+        return Step(error=f"Too many wrong codes. This account is locked until {clock(until)}.")
+    return Step(error=error)
+
+
+def code_step(user: PortalUser, code: str) -> Step:
+    if (locked := _locked(user)) is not None:
+        return locked
+    # Lock the row: two requests racing with the same code must not both see the old last-used step.
+    db.session().refresh(user, with_for_update=True)
+    if not mfa.verify_user_code(user, code):
+        return _code_failed(user, WRONG_CODE)
+    return Step(next_url=finish_sign_in(user, "password+totp"))
+
+
+def recovery_step(user: PortalUser, code: str) -> Step:
+    if (locked := _locked(user)) is not None:
+        return locked
+    if not mfa.use_recovery_code(db.session(), user, code):
+        return _code_failed(user, "That recovery code is not right, or it was used before.")
+    left = mfa.remaining_recovery_codes(db.session(), user)
+    record("portal.recovery_code_used", "ok", actor=portal_actor(user), target=_target(user), payload={"left": left})
+    return Step(next_url=finish_sign_in(user, "password+recovery_code"))
+
+
+def enrol_secret() -> str:
+    """The secret shown while enrolling; kept in the server-side session until a code confirms it."""
+    if "enrol_secret" not in session:
+        session["enrol_secret"] = mfa.new_secret()
+    secret: str = session["enrol_secret"]
+    return secret
+
+
+def finish_sign_in(user: PortalUser, method: str) -> str:
+    """The second step passed: a signed-in session (a new id again), audited with how."""
+    start_session(user)
+    mfa_window(user).reset()
+    record("portal.sign_in", "ok", actor=portal_actor(user), target=_target(user), payload={"method": method})
+    return url_for("portal.home")
+
+
 def request_reset(email: str) -> str | None:
-    """ "Forgot your password?": a reset link mailed to ``email``'s portal account when it has an active one. The
+    """For "Forgot your password?": a reset link mailed to ``email``'s portal account when it has an active one. The
     caller answers the same either way; the refusal in words comes back only when asked too often (per address typed
     and per network, counted whether or not the address has an account)."""
     typed = email.strip().lower()

@@ -7,21 +7,36 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from vectis.actions import Target, perform
+from vectis.actions import Outcome, Target, perform
 from vectis.branding import contrast
+from vectis.identity import mfa
 from vectis.models import PortalBranding, PortalRole, PortalUser, PortalUserSite
 from vectis.platform import db, params
 from vectis.platform.errors import CSRF_MESSAGE, MESSAGES, header_text
 from vectis.platform.public_ids import decode
 from vectis.portal import auth, surfaces
 from vectis.portal_access import notify, users
+from vectis.portal_access import settings as portal_settings
 from vectis.portal_access import tickets as portal_tickets
 from vectis.portal_access.scope import Scope, portal_actor
 
@@ -89,12 +104,108 @@ def signin() -> BaseResponse | str:
     error, email = None, ""
     if request.method == "POST":
         email = request.form.get("email", "")
-        error = auth.sign_in(email, request.form.get("password", ""))
-        if error is None:
+        step = auth.sign_in(email, request.form.get("password", ""))
+        if step.next_url is not None:
             db.session().commit()
-            return redirect(url_for("portal.home"))
+            return redirect(step.next_url)
+        error = step.error
     status = 401 if error else 200
     return Response(render_template("portal/signin.html", error=error, email=email), status=status)
+
+
+def _pending() -> PortalUser | BaseResponse:
+    user = auth.pending_user()
+    if user is None:
+        flash("Your sign-in took too long or was not started. Please sign in again.", "info")
+        return redirect(url_for("portal.signin"))
+    return user
+
+
+def _demo_code(secret: str | None) -> str | None:
+    """Demo mode only, as on the operators' side: the current code, so nobody needs an authenticator app."""
+    return mfa.current_code(secret) if secret and current_app.config["VECTIS_DEMO"] else None
+
+
+@bp.route("/signin/code", methods=["GET", "POST"])
+def signin_code() -> BaseResponse:
+    user = _pending()
+    if not isinstance(user, PortalUser):
+        return user
+    if not user.mfa_enrolled:
+        return redirect(url_for("portal.signin_enrol"))
+    error = None
+    if request.method == "POST":
+        step = auth.code_step(user, request.form.get("code", ""))
+        if step.next_url is not None:
+            return redirect(step.next_url)
+        error = step.error
+    secret = user.totp_secret.open(user.tenant_id) if user.totp_secret is not None else None
+    page = render_template("portal/code.html", user=user, error=error, demo_code=_demo_code(secret))
+    return Response(page, status=401 if error else 200)
+
+
+@bp.route("/signin/recovery", methods=["GET", "POST"])
+def signin_recovery() -> BaseResponse:
+    user = _pending()
+    if not isinstance(user, PortalUser):
+        return user
+    error = None
+    if request.method == "POST":
+        step = auth.recovery_step(user, request.form.get("code", ""))
+        if step.next_url is not None:
+            flash("You signed in with a recovery code; it cannot be used again. Make new ones under Security.", "info")
+            return redirect(step.next_url)
+        error = step.error
+    return Response(render_template("portal/recovery.html", user=user, error=error), status=401 if error else 200)
+
+
+def _enrol_page(user: PortalUser, *, cancel: str | None, error: str | None) -> BaseResponse:
+    secret = auth.enrol_secret()
+    company = _branding()["company"]
+    uri = mfa.provisioning_uri(secret, user.email, g.tenant.name, issuer=f"{company} support")
+    page = render_template(
+        "portal/enrol.html", user=user, secret=secret, qr_svg=mfa.qr_svg(uri), error=error, cancel=cancel,
+        demo_code=_demo_code(secret), required=portal_settings.requires_mfa(db.session()),
+    )  # fmt: skip
+    return Response(page, status=422 if error else 200)
+
+
+def _enrol(user: PortalUser) -> Outcome:
+    outcome = perform(
+        "portal.mfa_enrol",
+        Target("portal_user", str(user.id), user.email),
+        {"secret": auth.enrol_secret(), "code": request.form.get("code", "")},
+        actor=portal_actor(user),
+        surface="portal",
+    )
+    if outcome.ok:
+        session.pop("enrol_secret", None)
+    return outcome
+
+
+def _codes_page(codes: list[str], continue_url: str, *, first_time: bool) -> BaseResponse:
+    """The recovery codes, shown this once: this response is the only place they ever appear."""
+    page = render_template("portal/recovery_codes.html", codes=codes, continue_url=continue_url, first_time=first_time)
+    return Response(page)
+
+
+@bp.route("/signin/enrol", methods=["GET", "POST"])
+def signin_enrol() -> BaseResponse:
+    """Enrolment between the password and the portal, where the workspace requires two-factor sign-in."""
+    user = _pending()
+    if not isinstance(user, PortalUser):
+        return user
+    if user.mfa_enrolled:
+        return redirect(url_for("portal.signin_code"))
+    error = None
+    if request.method == "POST":
+        outcome = _enrol(user)
+        if outcome.ok:
+            return _codes_page(
+                outcome.private["codes"], auth.finish_sign_in(user, "password+totp_enrolment"), first_time=True
+            )
+        error = outcome.message
+    return _enrol_page(user, cancel=None, error=error)
 
 
 @bp.post("/signout")
@@ -114,11 +225,11 @@ def setup(token: str) -> BaseResponse | str:
     if request.method == "POST":
         error = users.set_password(user, request.form.get("password", ""), request.form.get("confirm", ""))
         if error is None:
-            auth.start_session(user)
+            following = auth.password_accepted(user)  # where two-factor is required: on to enrolment first
             target = Target("portal_user", str(user.id), user.email)
             auth.record("portal.setup", "ok", actor=portal_actor(user), target=target)  # commits
             flash(f"Welcome, {user.name}. Your portal account is ready.", "ok")
-            return redirect(url_for("portal.home"))
+            return redirect(following or url_for("portal.home"))
     return Response(render_template("portal/setup.html", user=user, error=error), status=422 if error else 200)
 
 
@@ -147,18 +258,76 @@ def reset(token: str) -> BaseResponse | str:
     if request.method == "POST":
         error = users.set_password(user, request.form.get("password", ""), request.form.get("confirm", ""))
         if error is None:
-            auth.start_session(user)
+            following = auth.password_accepted(user)  # a reset is not a way around the second factor
             target = Target("portal_user", str(user.id), user.email)
             auth.record("portal.password_reset", "ok", actor=portal_actor(user), target=target)  # commits
             flash("Your new password is set. You are signed out everywhere else.", "ok")
-            return redirect(url_for("portal.home"))
+            return redirect(following or url_for("portal.home"))
     return Response(render_template("portal/reset.html", user=user, error=error), status=422 if error else 200)
 
 
 @bp.get("/account")
 @auth.signed_in
 def account() -> str:
-    return render_template("portal/account.html", active="account")
+    return render_template("portal/account.html", active="account", section="overview")
+
+
+def _security_page(*, error: str | None = None, status: int = 200) -> BaseResponse:
+    user = auth.me()
+    s = db.session()
+    page = render_template(
+        "portal/security.html", active="account", section="security", error=error,
+        required=portal_settings.requires_mfa(s),
+        recovery_left=mfa.remaining_recovery_codes(s, user) if user.mfa_enrolled else 0,
+    )  # fmt: skip
+    return Response(page, status=status)
+
+
+@bp.get("/account/security")
+@auth.signed_in
+def security() -> BaseResponse:
+    return _security_page()
+
+
+@bp.route("/account/security/two-factor", methods=["GET", "POST"])
+@auth.signed_in
+def two_factor() -> BaseResponse:
+    user = auth.me()
+    if user.mfa_enrolled:
+        return redirect(url_for("portal.security"))
+    error = None
+    if request.method == "POST":
+        outcome = _enrol(user)
+        if outcome.ok:
+            return _codes_page(outcome.private["codes"], url_for("portal.security"), first_time=True)
+        error = outcome.message
+    return _enrol_page(user, cancel=url_for("portal.security"), error=error)
+
+
+def _own(verb: str, payload: dict[str, Any]) -> Outcome:
+    user = auth.me()
+    return perform(
+        verb, Target("portal_user", str(user.id), user.email), payload, actor=portal_actor(user), surface="portal"
+    )
+
+
+@bp.post("/account/security/recovery-codes")
+@auth.signed_in
+def new_recovery_codes() -> BaseResponse:
+    outcome = _own("portal.recovery_codes", {"password": request.form.get("password", "")})
+    if not outcome.ok:
+        return _security_page(error=outcome.message, status=422)
+    return _codes_page(outcome.private["codes"], url_for("portal.security"), first_time=False)
+
+
+@bp.post("/account/security/two-factor/off")
+@auth.signed_in
+def two_factor_off() -> BaseResponse:
+    outcome = _own("portal.mfa_disable", {"password": request.form.get("password", "")})
+    if not outcome.ok:
+        return _security_page(error=outcome.message, status=422)
+    flash(outcome.message, "ok")
+    return redirect(url_for("portal.security"))
 
 
 # --- tickets -----------------------------------------------------------------------------------------------------

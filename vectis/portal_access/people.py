@@ -34,6 +34,7 @@ class Person:
     sites: tuple[str, ...]  # empty: every site
     state: str  # Invited | Active | Deactivated
     last_signed_in_at: datetime | None
+    mfa: bool  # signs in with a second factor
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,16 @@ def tab(session: Session, customer: Customer, invitation: Invitation | None) -> 
     ):
         limits.setdefault(row.portal_user_id, []).append(names.get(row.customer_id, "a removed site"))
     people = [
-        Person(u.id, u.name, u.email, u.role_enum, tuple(sorted(limits.get(u.id, []))), _state(u), u.last_signed_in_at)
+        Person(
+            u.id,
+            u.name,
+            u.email,
+            u.role_enum,
+            tuple(sorted(limits.get(u.id, []))),
+            _state(u),
+            u.last_signed_in_at,
+            u.mfa_enrolled,
+        )
         for u in users
     ]
     return PortalTab(people, sites, list(PortalRole), portal_url(g.tenant.slug, "/"), invitation or Invitation())

@@ -40,6 +40,11 @@ def workspace(session: Session) -> Surfaces:
     return _switches(workspace_row(session))
 
 
+def requires_mfa(session: Session) -> bool:
+    """Does the workspace require two-factor sign-in of every portal user (Admin → Portal → Sign-in)?"""
+    return bool(session.scalar(select(PortalSettings.require_mfa).where(PortalSettings.customer_id.is_(None))))
+
+
 def for_customer(session: Session, customer_id: int) -> Surfaces:
     """What a customer's portal users get: on only where both the workspace and the customer say on."""
     tenant, own = workspace(session), _switches(customer_row(session, customer_id))

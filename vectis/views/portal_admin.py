@@ -101,6 +101,21 @@ def send_reset(customer_id: int, portal_user_id: int) -> Response:
     return redirect(url_for("customers.tab", customer_id=customer_id, tab="portal"))
 
 
+@bp.post("/customers/<pid(customer):customer_id>/portal-users/<pid(portal_user):portal_user_id>/reset-two-factor")
+@operator
+def reset_two_factor(customer_id: int, portal_user_id: int) -> Response:
+    user = _portal_user_of(customer_id, portal_user_id)
+    outcome = perform(
+        "portal_user.reset_mfa",
+        Target("portal_user", str(user.id), user.email),
+        {},
+        actor=current_actor(),
+        surface="ui",
+    )
+    flash(outcome.message, outcome.tone)
+    return redirect(url_for("customers.tab", customer_id=customer_id, tab="portal"))
+
+
 def _portal_user_of(customer_id: int, portal_user_id: int) -> PortalUser:
     """The portal user, of this customer: another customer's (or workspace's) is a 404 here."""
     customer = get_or_404(Customer, customer_id)
@@ -177,6 +192,7 @@ def _settings_page(
     return render(
         "admin/portal.html",
         workspace=portal_settings.workspace(s),
+        require_mfa=portal_settings.requires_mfa(s),
         customers=customers,
         rows=rows,
         boards=boards,
@@ -208,6 +224,22 @@ def save_settings() -> Response:
         "portal.settings",
         Target("tenant", str(g.tenant.id), g.tenant.name),
         payload,
+        actor=current_actor(),
+        surface="ui",
+    )
+    if not outcome.ok:
+        return _settings_page(422, outcome.message)
+    flash(outcome.message, "ok")
+    return redirect(url_for("portal_admin.settings"))
+
+
+@bp.post("/admin/portal/sign-in")
+@admin_only
+def save_sign_in_policy() -> Response:
+    outcome = perform(
+        "portal.sign_in_policy",
+        Target("tenant", str(g.tenant.id), g.tenant.name),
+        {"require_mfa": bool(request.form.get("require_mfa"))},
         actor=current_actor(),
         surface="ui",
     )
