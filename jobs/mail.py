@@ -17,6 +17,7 @@ from jobs.context import app_context
 from vectis.branding import mail as shell
 from vectis.models import OutboxMail
 from vectis.platform import db
+from vectis.platform.crypto import Sealed
 
 log = logging.getLogger("vectis.mail")
 SENDER_ADDRESS = "no-reply@vectis.invalid"
@@ -33,14 +34,7 @@ def deliver(tenant_id: int, mail_id: int) -> str:
         body = mail.body.open(tenant_id)
         html, headers, sender = None, {}, SENDER
         if mail.shell is not None:  # portal mail: the MSP's branded shell, rendered here rather than in a request
-            brand = shell.brand_of(s, tenant_id)
-            links = dict(mail.shell)
-            if mail.link is not None:  # a one-time link, kept sealed until now
-                links["action_url"] = mail.link.open(tenant_id)
-            rendered = shell.render(
-                brand, subject=mail.subject, body=body, category=mail.category, links=links,
-                logo_url=mail.shell.get("logo_url"),
-            )  # fmt: skip
+            brand, rendered = shell.render_outbox(s, tenant_id, mail)
             body, html, headers = rendered.text, rendered.html, rendered.headers
             sender = formataddr((brand.company, SENDER_ADDRESS))
         smtp_url = current_app.config["VECTIS_SETTINGS"].smtp_url
@@ -57,6 +51,9 @@ def deliver(tenant_id: int, mail_id: int) -> str:
                 flush=True,
             )
         mail.sent_at = datetime.now(UTC)
+        # Kept as it went out (sealed: it can hold a one-time link), so Sent mail shows what the recipient saw even
+        # after the branding changes.
+        mail.sent_as = Sealed.seal(tenant_id, {"text": body, "html": html})
         return "sent"
 
 

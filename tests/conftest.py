@@ -55,6 +55,7 @@ from vectis.models import (
     Customer,
     CustomerLink,
     CustomerNote,
+    OutboxMail,
     PortalUser,
     QueryExport,
     Rule,
@@ -511,6 +512,18 @@ def a_portal_user(app: Flask, tenant_id: int) -> int:
         s.add(person)
         s.flush()
         return person.id
+
+
+def a_mail(app: Flask, tenant_id: int) -> int:
+    """A portal mail in the outbox (not sent), for object-route tests."""
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        mail = OutboxMail(
+            tenant_id=tenant_id, to_address="route@customer.test", subject="Route mail", body=Sealed.seal(tenant_id, "Hello.")
+        )  # fmt: skip
+        mail.shell = {"action_url": None, "action_label": None, "logo_url": None}  # a portal mail, in the branded shell
+        s.add(mail)
+        s.flush()
+        return mail.id
 
 
 def a_detection(app: Flask, tenant_id: int) -> int:

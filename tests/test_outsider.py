@@ -16,6 +16,7 @@ from tests.conftest import (
     a_customer,
     a_detection,
     a_device,
+    a_mail,
     a_note,
     a_portal_user,
     a_rule,
@@ -55,6 +56,7 @@ OBJECT_IDS: dict[str, Callable[[Flask, TenantFixture], int]] = {
     "detection_id": lambda app, acme: a_detection(app, acme.id),
     "subscription_id": lambda app, acme: a_subscription(app, acme.id),
     "portal_user_id": lambda app, acme: a_portal_user(app, acme.id),
+    "mail_id": lambda app, acme: a_mail(app, acme.id),
 }
 
 

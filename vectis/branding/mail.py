@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vectis.branding import contrast
-from vectis.models import PortalBranding, Tenant
+from vectis.models import OutboxMail, PortalBranding, Tenant
+from vectis.platform.mail import hide_personal_links
 
 DEFAULT_ACCENT = "#1f4fd1"
 WORDS = {"digest": "digest", "announcement": "announcement"}
@@ -104,3 +105,45 @@ def render(
     if unsubscribe:
         headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     return Rendered(text, html, headers)
+
+
+def render_outbox(session: Session, tenant_id: int, mail: OutboxMail) -> tuple[Brand, Rendered]:
+    """A portal mail (one with a ``shell``) in the workspace's shell as it stands now: what the worker sends, and what
+    Sent mail shows of a mail not sent yet. Its one-time link, kept sealed, is opened here and only here."""
+    if mail.shell is None:
+        raise ValueError("operator mail has no shell: it goes out as its plain text")
+    brand = brand_of(session, tenant_id)
+    links = dict(mail.shell)
+    if mail.link is not None:
+        links["action_url"] = mail.link.open(tenant_id)
+    rendered = render(
+        brand, subject=mail.subject, body=mail.body.open(tenant_id), category=mail.category, links=links,
+        logo_url=mail.shell.get("logo_url"),
+    )  # fmt: skip
+    return brand, rendered
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A mail as Sent mail shows it: its text part, its HTML (None: operator mail, plain text only), and whether this
+    is what went out (``kept``) or a rendering made now (not sent yet, or sent before mail was kept as sent)."""
+
+    text: str
+    html: str | None
+    kept: bool
+
+
+def as_sent(session: Session, tenant_id: int, mail: OutboxMail, *, reveal_links: bool) -> Shown:
+    """``mail`` as its recipient got it. Someone else is looking, so personal links (keys to the recipient's account)
+    are hidden unless ``reveal_links`` (the demo, whose mail goes to a local sink)."""
+    if mail.sent_as is not None:
+        kept = mail.sent_as.open(tenant_id)
+        text, html, was_kept = str(kept.get("text") or ""), kept.get("html"), True
+    elif mail.shell is not None:
+        _, rendered = render_outbox(session, tenant_id, mail)
+        text, html, was_kept = rendered.text, rendered.html, False
+    else:
+        text, html, was_kept = str(mail.body.open(tenant_id)), None, False
+    if not reveal_links:
+        text, html = hide_personal_links(text), hide_personal_links(html) if html is not None else None
+    return Shown(text, html, was_kept)

@@ -3,6 +3,7 @@ after commit (so a rolled-back action sends nothing)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Protocol
 
@@ -32,3 +33,15 @@ def queue_mail(tx: Transaction, *, to: str, subject: str, body: str) -> OutboxMa
 
     tx.after_commit.append(enqueue)
     return mail
+
+
+# The links in mail that are keys to someone's account or choices: an operator's invitation, a portal user's setup and
+# password reset links, and their signed unsubscribe links.
+_PERSONAL_LINK = re.compile(r"(/(?:invite|setup|reset|unsubscribe)/)[A-Za-z0-9._~-]{16,}")
+HIDDEN = "[hidden]"
+
+
+def hide_personal_links(text: str) -> str:
+    """``text`` with the key of every personal link replaced by ``[hidden]``, for showing a mail to someone other
+    than its recipient (an admin in Sent mail)."""
+    return _PERSONAL_LINK.sub(rf"\1{HIDDEN}", text)

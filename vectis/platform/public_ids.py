@@ -27,6 +27,7 @@ PREFIXES = {
     "customer": "cus",
     "export": "exp",
     "link": "lnk",
+    "mail": "eml",
     "note": "not",
     "portal_user": "ptu",
     "rule": "rul",

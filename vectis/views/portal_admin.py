@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from vectis.actions import Target, perform
 from vectis.branding import contrast
+from vectis.branding import mail as shell
 from vectis.identity.auth import current_actor, operator, require_role
 from vectis.models import Customer, OutboxMail, PortalBranding, PortalUser, Role, TicketBoard
 from vectis.platform import db, params
@@ -268,15 +269,59 @@ MAIL_SHOWN = 100
 @bp.get("/admin/mail")
 @admin_only
 def sent_mail() -> Response:
-    """The newest mail Vectis handed to SMTP (or holds to send). Bodies can carry one-time setup links, so they are
-    shown only in the demo, whose mail goes to a local sink anyway; elsewhere the page lists who, what and when."""
+    """The newest mail Vectis handed to SMTP (or holds to send); each opens as it went out."""
     rows = db.session().scalars(select(OutboxMail).order_by(OutboxMail.id.desc()).limit(MAIL_SHOWN)).all()
-    demo = bool(current_app.config["VECTIS_DEMO"])
-    bodies = {row.id: row.body.open(g.tenant.id) for row in rows} if demo else {}
     return render(
-        "admin/mail.html", mails=rows, bodies=bodies, demo=demo, smtp=bool(current_app.config["VECTIS_SETTINGS"].smtp_url),
+        "admin/mail.html", mails=rows, demo=bool(current_app.config["VECTIS_DEMO"]),
+        smtp=bool(current_app.config["VECTIS_SETTINGS"].smtp_url), active="admin", tab="mail",
+    )  # fmt: skip
+
+
+def _shown(mail: OutboxMail) -> shell.Shown:
+    # Outside the demo an admin is not the recipient: a setup or reset link is a key to someone else's account.
+    return shell.as_sent(db.session(), g.tenant.id, mail, reveal_links=bool(current_app.config["VECTIS_DEMO"]))
+
+
+@bp.get("/admin/mail/<pid(mail):mail_id>")
+@admin_only
+def sent_mail_preview(mail_id: int) -> Response:
+    mail = get_or_404(OutboxMail, mail_id)
+    return render(
+        "admin/mail_preview.html", mail=mail, shown=_shown(mail), demo=bool(current_app.config["VECTIS_DEMO"]),
         active="admin", tab="mail",
     )  # fmt: skip
+
+
+def _preview_policy() -> str:
+    """For the mail's own HTML, in its sandboxed frame: nothing runs, nothing is sent, nothing embeds it but this
+    site; the only thing it may load is the logo the recipient saw, from the portal's host."""
+    portal = portal_url(g.tenant.slug, "").rstrip("/")
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"img-src {portal} data:",
+            "style-src 'unsafe-inline'",  # the shell's inline styles (mail clients ignore style sheets)
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'self'",
+            "sandbox",
+        )
+    )
+
+
+@bp.get("/admin/mail/<pid(mail):mail_id>/html")
+@admin_only
+def sent_mail_html(mail_id: int) -> Response:
+    """The mail's HTML alone, never inlined into an admin page: whatever a stored mail holds, it runs nothing here
+    (the policy's ``sandbox`` and no script source) and is framed only by Sent mail's ``<iframe sandbox>``."""
+    shown = _shown(get_or_404(OutboxMail, mail_id))
+    if shown.html is None:
+        abort(404)
+    response = Response(shown.html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = _preview_policy()
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.post("/admin/portal/announce")
