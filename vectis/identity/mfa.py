@@ -37,11 +37,14 @@ def provisioning_uri(secret: str, email: str, workspace: str, *, issuer: str | N
 
 
 def qr_svg(uri: str) -> str:
-    """The enrolment QR code as inline SVG, rendered server-side (no image request, no JS)."""
+    """The enrolment QR code as inline SVG, rendered server-side (no image request, no JS). With a viewBox and no
+    fixed size, so the page's box scales it: a longer address (a portal's issuer and email) has more modules, and at a
+    fixed size its right and bottom edges were cut off, which no app can scan."""
     buffer = io.BytesIO()
     segno.make(uri, error="m").save(
-        buffer, kind="svg", scale=5, border=2, xmldecl=False, svgns=True, title="Scan with your authenticator app"
-    )
+        buffer, kind="svg", scale=5, border=2, xmldecl=False, svgns=True, omitsize=True,
+        title="Scan with your authenticator app",
+    )  # fmt: skip
     return buffer.getvalue().decode()
 
 
