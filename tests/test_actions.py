@@ -855,6 +855,19 @@ def portal_cases(
         "portal_user.send_reset": send_reset,
         "portal_user.reset_mfa": reset_mfa,
         "portal.mfa_enrol": enrol,
+        "portal.change_password": own_account(
+            {
+                "current_password": PORTAL_PASSWORD,
+                "new_password": "another-long-one-1",
+                "confirm_password": "another-long-one-1",
+            },
+            {
+                "current_password": "nope",
+                "new_password": "another-long-one-1",
+                "confirm_password": "another-long-one-1",
+            },
+            enrolled=False,
+        ),
         "portal.recovery_codes": own_account({"password": PORTAL_PASSWORD}, {"password": "nope"}, enrolled=True),
         "portal.mfa_disable": own_account({"password": PORTAL_PASSWORD}, {"password": "nope"}, enrolled=True),
         "portal.sign_in_policy": admin_only({"require_mfa": ""}, {"require_mfa": "maybe"}),

@@ -210,3 +210,19 @@ def test_an_operator_sends_a_password_reset_from_the_portal_users_tab(
     assert (row.result, row.surface, row.target_id) == ("ok", "ui", str(user.id))
     person = portal_client(app, alpha.portal_host)
     assert choose(person, path, NEW_PASSWORD)[0] == 302 and person.get("/tickets").status_code == 200
+
+
+def test_a_signed_in_user_changes_their_password_and_their_other_sessions_end(app: Flask, alpha: World) -> None:
+    user = portal_user(app, alpha)
+    elsewhere, here = portal_login(app, alpha, user), portal_login(app, alpha, user)
+    token = csrf_token(here, "/account/security")
+    form = {"new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD, "csrf_token": token}
+    wrong = here.post("/account/security/password", data={**form, "current_password": "not-it-at-all"})
+    assert wrong.status_code == 422 and "Your current password is not right." in wrong.get_data(as_text=True)
+    done = here.post("/account/security/password", data={**form, "current_password": PASSWORD})
+    assert done.status_code == 302
+    assert here.get("/account/security").status_code == 200  # this session carries on
+    assert elsewhere.get("/tickets").status_code == 302  # every other one ended
+    assert signs_in(app, alpha, user.email, NEW_PASSWORD) and not signs_in(app, alpha, user.email, PASSWORD)
+    row = audit_rows(app, alpha, "portal.change_password")[-1]
+    assert row.result == "ok" and NEW_PASSWORD not in str(row.payload) and PASSWORD not in str(row.payload)

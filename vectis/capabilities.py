@@ -14,7 +14,7 @@ from vectis.ingest import matching_verbs
 from vectis.ingest import verbs as ingest
 from vectis.licensing import verbs as licensing
 from vectis.m365 import writer as m365
-from vectis.portal_access import two_factor as portal_two_factor
+from vectis.portal_access import account_verbs as portal_accounts
 from vectis.portal_access import verbs as portal
 from vectis.query import verbs as queries
 from vectis.retention import verbs as retention
@@ -28,7 +28,7 @@ VERB_MODULES = (
     notes,
     identity,
     portal,
-    portal_two_factor,
+    portal_accounts,
     self_service,
     tokens,
     ingest,

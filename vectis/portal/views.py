@@ -320,6 +320,18 @@ def new_recovery_codes() -> BaseResponse:
     return _codes_page(outcome.private["codes"], url_for("portal.security"), first_time=False)
 
 
+@bp.post("/account/security/password")
+@auth.signed_in
+def change_password() -> BaseResponse:
+    fields = ("current_password", "new_password", "confirm_password")
+    outcome = _own("portal.change_password", {k: request.form.get(k, "") for k in fields})
+    if not outcome.ok:
+        return _security_page(error=outcome.message, status=422)
+    auth.keep_this_session(auth.me())
+    flash(outcome.message, "ok")
+    return redirect(url_for("portal.security"))
+
+
 @bp.post("/account/security/two-factor/off")
 @auth.signed_in
 def two_factor_off() -> BaseResponse:

@@ -1,8 +1,8 @@
-"""Two-factor sign-in for portal users, as verbs (surface ``portal`` for the person's own, ``ui`` for an operator's):
-turning it on with a confirmed code (recovery codes come back once, in ``private``), new recovery codes and turning
-it off (each with the password, fresh proof it is the person and not only their open tab), an operator's reset for
-someone who lost their phone, and the workspace's "require it" switch. The TOTP itself is the operators' code
-(``vectis/identity/mfa.py``), for the other kind of account."""
+"""What a portal user does to their own account, as verbs (surface ``portal``): change their password, turn two-factor
+sign-in on (a confirmed code; recovery codes come back once, in ``private``), make new recovery codes or turn it off
+(each with the password: fresh proof it is the person, not only their open tab). And the operators' side: resetting
+someone's second factor after a lost phone, and the workspace's "require it" switch. The TOTP itself is the
+operators' code (``vectis/identity/mfa.py``), for the other kind of account."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from vectis.identity.passwords import verify_password
 from vectis.models import PortalRole, PortalSettings, PortalUser, Role
 from vectis.platform import params
 from vectis.portal_access import settings as portal_settings
+from vectis.portal_access import users
 from vectis.portal_access.verbs import OPERATORS, PortalVerb
 
 REQUIRED = "Your IT provider requires two-factor sign-in for the portal, so it stays on."
@@ -56,6 +57,29 @@ class OwnAccountVerb(PortalVerb):
 def _password(user: PortalUser, payload: dict[str, Any], why: str) -> None:
     if not verify_password(str(payload.get("password") or ""), user.password_hash):
         raise ActionFailed(f"Enter your password {why}.")
+
+
+@register
+class ChangePortalPassword(OwnAccountVerb):
+    """A new password, by the same rules as the setup link's; every other session ends (the caller keeps its own)."""
+
+    name = "portal.change_password"
+    label = "Change a portal password"
+    secret_fields = frozenset({"current_password", "new_password", "confirm_password"})
+
+    def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
+        user = _user(ctx, target)
+        if not verify_password(str(payload.get("current_password") or ""), user.password_hash):
+            raise ActionFailed("Your current password is not right.")
+        problem = users.set_password(
+            user, str(payload.get("new_password") or ""), str(payload.get("confirm_password") or "")
+        )
+        if problem is not None:
+            raise ActionFailed(problem)
+        return Applied(
+            "Your password was changed. You are signed out everywhere else.",
+            response={"session_version": user.session_version},
+        )
 
 
 @register
@@ -149,9 +173,13 @@ class ResetPortalTwoFactor(Verb):
             raise ActionFailed("That portal user no longer exists.")
         mfa.reset(ctx.session, user)
         user.session_version += 1
-        then = "set it up again at their next sign-in" if portal_settings.requires_mfa(ctx.session) else "sign in"
+        then = (
+            "set it up again right after their password at their next sign-in"
+            if portal_settings.requires_mfa(ctx.session)
+            else "now sign in with their password alone"
+        )
         return Applied(
-            f"Two-factor sign-in is off for {user.email}; they were signed out and {then} with their password.",
+            f"Two-factor sign-in is off for {user.email}: they were signed out everywhere, and {then}.",
             response={"portal_user_id": user.id, "mfa": False},
         )
 
