@@ -78,7 +78,7 @@ def test_every_main_screen_reflows_at_390_px(
     page.get_by_test_id("customer-row").filter(has_text="Aldridge").get_by_role("link").first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Aldridge")
     hub = re.sub(r"(/customers/cus_[0-9a-z]{13}).*$", r"\1", page.url)
-    for tab in ("backups", "tickets", "timeline", "alerts", "devices"):
+    for tab in ("backups", "tickets", "timeline", "alerts", "devices", "portal"):
         page.goto(f"{hub}/{tab}")
         expect(page.get_by_role("heading", level=1)).to_contain_text("Aldridge")
         problems += overflow(page)
@@ -102,6 +102,8 @@ def test_every_main_screen_reflows_at_390_px(
         "matching": "/admin/matching",
         "retention": "/admin/retention",
         "audit": "/admin/audit",
+        "portal-settings": "/admin/portal",
+        "sent-mail": "/admin/mail",
         "account": "/account",
         "tokens": "/account/tokens",
     }
