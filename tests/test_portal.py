@@ -522,7 +522,7 @@ def test_portal_users_branding_and_settings_are_on_the_api_for_the_admin_scope(
     answer = made.get_json()
     assert answer["result"] == "ok" and f"http://{alpha.portal_host}/setup/" in answer["setup_link"]
     found = api.get(f"/api/v1/portal/users/{answer['portal_user_id']}", headers=bearer).get_json()
-    assert (found["email"], found["role"], found["state"]) == (email, "viewer", "invited")
+    assert (found["email"], found["role"], found["state"], found["two_factor"]) == (email, "viewer", "invited", False)
     assert found["site_ids"] == [pid(app, "customer", alpha.sites[1])]
     listed = api.get(f"/api/v1/portal/users?customer_id={customer}", headers=bearer).get_json()
     assert email in {u["email"] for u in listed["data"]}
@@ -542,6 +542,12 @@ def test_portal_users_branding_and_settings_are_on_the_api_for_the_admin_scope(
     assert (mine["tickets"], mine["assets"], mine["board_id"]) == (True, False, pid(app, "board", alpha.board))
     reader = make_token(app, alpha.tenant, scopes=("read",), user_id=admin.id)
     assert api.get("/api/v1/portal/users", headers={"Authorization": f"Bearer {reader}"}).status_code == 403
+    # Two-factor sign-in for every portal user: the same verb as Admin → Portal → Sign-in.
+    assert shown["require_two_factor"] is False
+    for wanted in (True, False):
+        policy = api.post("/api/v1/portal/settings/sign-in", json={"require_two_factor": wanted}, headers=bearer)
+        assert policy.status_code == 200 and policy.get_json()["result"] == "ok", policy.get_json()
+        assert api.get("/api/v1/portal/settings", headers=bearer).get_json()["require_two_factor"] is wanted
     api.post(
         "/api/v1/portal/settings",
         json={"customer_id": customer, "board_id": pid(app, "board", alpha.board)},  # every surface on again

@@ -40,6 +40,7 @@ class PortalUserOut(Schema):
     role: str = Field(description="admin (also invites colleagues), member (acts on tickets) or viewer (reads)")
     site_ids: list[str] = Field(description="The sites they are limited to (cus_…); empty: all of the customer's")
     state: str = Field(description="invited (no password yet), active or deactivated")
+    two_factor: bool = Field(description="Whether they sign in with an authenticator app's code too")
     last_signed_in_at: datetime | None
 
 
@@ -53,6 +54,7 @@ def _out(user: PortalUser, sites: list[int]) -> PortalUserOut:
         role=user.role,
         site_ids=[public_ids.encode("customer", s) for s in sorted(sites)],
         state=state,
+        two_factor=user.mfa_enrolled,
         last_signed_in_at=user.last_signed_in_at,
     )
 
@@ -204,6 +206,10 @@ class CustomerPortalOut(SurfacesOut):
 class PortalSettingsOut(Schema):
     workspace: SurfacesOut = Field(description="For every customer: a surface off here is off everywhere")
     customers: list[CustomerPortalOut] = Field(description="Customers with settings of their own")
+    require_two_factor: bool = Field(
+        description="Every portal user signs in with an authenticator app's code too; those without one set it up "
+        "right after their password"
+    )
 
 
 @operation(
@@ -226,6 +232,7 @@ def get_portal_settings(call: Call) -> PortalSettingsOut:
             )
             for r in rows
         ],
+        require_two_factor=portal_settings.requires_mfa(call.session),
     )
 
 
@@ -259,3 +266,17 @@ def set_portal_settings(call: Call) -> ActionOut:
                 raise Problem(422, "Choose one of your PSA's boards (brd_…).")
             payload["board_id"] = board
     return acted(call, "portal.settings", Target("tenant", str(call.tenant_id), "workspace"), payload)[0]
+
+
+class SignInPolicyIn(Schema):
+    require_two_factor: bool = Field(description="True: every portal user signs in with a second factor")
+
+
+@operation(
+    "POST", "/portal/settings/sign-in", scope="admin", summary="Require two-factor sign-in of portal users, or not",
+    tag=TAG, response=ActionOut, query=ActionQuery, body=SignInPolicyIn,
+)  # fmt: skip
+def set_portal_sign_in_policy(call: Call) -> ActionOut:
+    body: SignInPolicyIn = call.body
+    target = Target("tenant", str(call.tenant_id), "workspace")
+    return acted(call, "portal.sign_in_policy", target, {"require_mfa": body.require_two_factor})[0]
