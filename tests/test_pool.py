@@ -32,8 +32,20 @@ def _backend(database: db.Database, tenant: TenantFixture) -> int:
 
 def _terminate(database: db.Database, pid: int) -> None:
     with database.owner_engine.connect() as owner:
-        owner.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        # Waits (up to 5 s) until the backend is gone, so its goodbye is on the socket when the pool next looks.
+        assert owner.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar()
         owner.commit()
+
+
+def test_a_connection_the_server_ended_a_moment_after_its_use_is_replaced_before_use(
+    database: db.Database, acme: TenantFixture
+) -> None:
+    """A server restarting mid-sync ends every connection; the pool's next one must not be a dead one, however
+    recently it was used (found in tests/vendors/test_restarts.py)."""
+    first = _backend(database, acme)
+    _terminate(database, first)
+    second = _backend(database, acme)
+    assert second != first
 
 
 def test_a_connection_that_died_while_idle_is_replaced_before_use(

@@ -12,6 +12,7 @@ Two roles, two engines:
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -112,10 +113,11 @@ IDLE_BEFORE_PING = 5.0  # seconds
 
 
 def _ping_when_idle(engine: Engine) -> None:
-    """Ping a pooled connection before use only when it sat idle: one that served a request moments ago is alive,
-    and a ping on every checkout costs each request a round trip (bench/api.py). A connection found dead is
-    replaced before anyone uses it, as SQLAlchemy's ``pool_pre_ping`` would; one that died between two requests a
-    moment apart fails that request, and SQLAlchemy then renews the whole pool (a server restart)."""
+    """Ping a pooled connection before use only when it may have died: when it sat idle a while, or when something
+    arrived on it while it was idle. PostgreSQL sends an idle connection nothing unless it ends it (a restart, a
+    terminated backend), so a look at the socket, with no round trip, finds those; a connection used a moment ago
+    and quiet since is alive, and a ping on every checkout cost each request a round trip (bench/api.py). One found
+    dead is replaced before anyone uses it, as SQLAlchemy's ``pool_pre_ping`` would."""
 
     @event.listens_for(engine, "checkin")
     def returned(dbapi_connection: Any, record: Any) -> None:
@@ -124,12 +126,25 @@ def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def taken(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         returned_at = record.info.get("returned_at")
-        if returned_at is None or time.monotonic() - returned_at < IDLE_BEFORE_PING:
-            return  # new (just connected) or used a moment ago
+        if returned_at is None:
+            return  # connected just now
+        if time.monotonic() - returned_at < IDLE_BEFORE_PING and _quiet(dbapi_connection):
+            return  # used a moment ago, and nothing came since
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as gone:
             raise DisconnectionError(str(gone)) from gone  # the pool drops it and connects anew
+
+
+def _quiet(dbapi_connection: Any) -> bool:
+    """Nothing waits to be read on the connection's socket (a zero-timeout poll: a system call, no round trip)."""
+    try:
+        socket = dbapi_connection.pgconn.socket
+    except Exception:  # closed or broken: not quiet, and the ping will say so
+        return False
+    poller = select.poll()
+    poller.register(socket, select.POLLIN)
+    return not poller.poll(0)
 
 
 def _connect_args(url: str, name: str) -> dict[str, str]:
