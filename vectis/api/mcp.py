@@ -167,12 +167,13 @@ async def _scope_filter(ctx: ServerRequestContext[Any, Any], call_next: CallNext
         return await call_next(ctx)
     principal = getattr(getattr(ctx.request, "state", None), "principal", None)
     scopes = principal.scopes if isinstance(principal, tokens.Principal) else frozenset()
-    allowed = {name for name, spec in TOOLS.items() if spec.scope in scopes}
     if ctx.method == "tools/call":
         name = (ctx.params or {}).get("name") if isinstance(ctx.params, dict) else None
-        if not isinstance(name, str) or name not in allowed:
+        spec = TOOLS.get(name) if isinstance(name, str) else None
+        if spec is None or spec.scope not in scopes:
             return CallToolResult(content=[TextContent(type="text", text=f"Unknown tool: {name}")], is_error=True)
         return await call_next(ctx)
+    allowed = {name for name, spec in TOOLS.items() if spec.scope in scopes}
     result = await call_next(ctx)
     if isinstance(result, ListToolsResult):
         return result.model_copy(update={"tools": [t for t in result.tools if t.name in allowed]})
