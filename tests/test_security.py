@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from flask import Flask
@@ -19,6 +20,7 @@ from tests.device_world import write as write_devices
 from tests.security_world import NOW, Site, detection, site, write
 from tests.test_api import api, make_token
 from vectis.actions import Actor, Target, perform
+from vectis.events.stream import ORIGIN
 from vectis.models import Connection, RuleEvent, TimelineEvent
 from vectis.models.security import Detection
 from vectis.platform import db
@@ -113,6 +115,80 @@ def test_a_detection_lands_on_the_rmm_device_of_the_same_name_at_the_same_custom
     (detection_id,) = write(app, where, [detection(where)]).values()
     found = stored(app, acme.id, detection_id)
     assert found is not None and found.device_id == ids[here.external_id]
+
+
+def test_a_device_gone_from_the_rmm_leaves_the_detection_on_it_and_a_renamed_one_moves_it(
+    app: Flask, acme: TenantFixture
+) -> None:
+    where = site(app, acme.id)
+    theirs = org(app, acme.id, existing=where.customer_id)
+    first, second = device("RECEPTION-02", theirs), device("RECEPTION-03", theirs)
+    ids = write_devices(app, acme.id, [first, second])
+    record = detection(where, device_name="RECEPTION-02")
+    (detection_id,) = write(app, where, [record]).values()
+    write(app, where, [replace(record, device_name="RECEPTION-09")])  # no device of that name: the link stays
+    found = stored(app, acme.id, detection_id)
+    assert found is not None and found.device_id == ids[first.external_id]
+    write(app, where, [replace(record, device_name="reception-03")])
+    found = stored(app, acme.id, detection_id)
+    assert found is not None and found.device_id == ids[second.external_id]
+
+
+def test_a_detection_older_than_the_rule_activity_kept_reaches_the_timeline_but_no_rule(
+    app: Flask, acme: TenantFixture
+) -> None:
+    """The nightly purge removes rule events past the workspace's retention; a first sync's old, still open history
+    must not make them again, or rules would act on what happened a year ago."""
+    where = site(app, acme.id)
+    old, recent = detection(where, detected_at=NOW - timedelta(days=400)), detection(where)
+    ids = write(app, where, [old, recent])
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        announced = s.scalars(
+            select(RuleEvent.subject_id).where(
+                RuleEvent.subject_type == "detection", RuleEvent.subject_id.in_(ids.values())
+            )
+        ).all()
+        on_timeline = s.scalar(
+            select(func.count()).where(
+                TimelineEvent.dedup_key.in_([f"detection:{old.external_id}", f"detection:{recent.external_id}"])
+            )
+        )
+    assert announced == [ids[recent.external_id]]
+    assert on_timeline == 2
+
+
+def test_a_detection_written_by_a_rules_action_names_the_rule_so_it_cannot_trigger_itself(
+    app: Flask, acme: TenantFixture
+) -> None:
+    where = site(app, acme.id)
+    token = ORIGIN.set(4242)
+    try:
+        (detection_id,) = write(app, where, [detection(where)]).values()
+    finally:
+        ORIGIN.reset(token)
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        data = s.scalar(
+            select(RuleEvent.data).where(RuleEvent.subject_type == "detection", RuleEvent.subject_id == detection_id)
+        )
+    assert data is not None and data["origin.rule_id"] == 4242 and data["source"] == "SentinelOne"
+
+
+def test_a_page_naming_one_detection_twice_keeps_the_last_and_announces_it_once(
+    app: Flask, acme: TenantFixture
+) -> None:
+    where = site(app, acme.id)
+    first = detection(where, "Trojan.Agent")
+    again = replace(first, title="Trojan.Agent.B", severity="critical")
+    ids = write(app, where, [first, again])
+    found = stored(app, acme.id, ids[first.external_id])
+    assert found is not None and (found.title, found.severity) == ("Trojan.Agent.B", "critical")
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        titles = s.scalars(
+            select(TimelineEvent.title).where(TimelineEvent.dedup_key == f"detection:{first.external_id}")
+        )
+        events = s.scalars(select(RuleEvent.data).where(RuleEvent.subject_id == ids[first.external_id]))
+        assert list(titles) == ["SentinelOne detected Trojan.Agent.B on FRONTDESK-01"]
+        assert [e["detection.severity"] for e in events] == ["critical"]
 
 
 def test_a_site_linked_later_brings_its_detections_to_the_customer(app: Flask, acme: TenantFixture) -> None:

@@ -62,15 +62,19 @@ def emit(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     events = [e for e in events if e["occurred_at"] >= horizons[e["tenant_id"]]]
     if not events:
         return
-    origin = ORIGIN.get()
-    extra = {"origin.rule_id": origin} if origin is not None else {}
-    rows = [{**e, "data": json_safe({**e["data"], **extra}), "rule_id": e.get("rule_id")} for e in events]
+    rows = [{**e, "data": stamped(e["data"]), "rule_id": e.get("rule_id")} for e in events]
     upsert(
         session.connection(),
         RuleEvent.__table__,  # type: ignore[arg-type]
         rows,
         conflict=("tenant_id", "dedup_key"),
     )
+
+
+def stamped(data: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's ``data`` as it is stored: its moments as text, and the rule whose action caused it (:data:`ORIGIN`)."""
+    origin = ORIGIN.get()
+    return json_safe({**data, "origin.rule_id": origin} if origin is not None else data)
 
 
 def row(

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, Table, text
+from sqlalchemy import ColumnElement, Connection, Dialect, Row, Table, text
 
 
 def upsert(
@@ -57,15 +57,21 @@ def _insert(
     db: Connection, table: Table, rows: Sequence[Mapping[str, Any]], tail: str, returning: Sequence[str]
 ) -> Sequence[Row[Any]]:
     columns = list(rows[0])
-    shape = _shape(db, table, columns)
     sql = (
         f"INSERT INTO {table.name} AS t ({', '.join(columns)}) "
-        f"SELECT {', '.join(columns)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) {tail}"
+        f"SELECT {', '.join(columns)} FROM {recordset(db.dialect, {name: table.c[name] for name in columns})} {tail}"
     )
     if returning:
         sql += f" RETURNING {', '.join(returning)}"
-    result = db.execute(text(sql), _param(rows))
+    result = db.execute(text(sql), param(rows))
     return result.all() if returning else []
+
+
+def recordset(dialect: Dialect, columns: Mapping[str, ColumnElement[Any]]) -> str:
+    """``jsonb_to_recordset(...) AS x(...)``: the rows of :func:`param`'s document as a table ``x`` for a statement of
+    one's own, each key read with the type of the column it is given (a key may take another table's column's)."""
+    shape = ", ".join(f"{name} {column.type.compile(dialect=dialect)}" for name, column in columns.items())
+    return f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape})"
 
 
 def clipped(value: str | None, length: int) -> str | None:
@@ -73,7 +79,8 @@ def clipped(value: str | None, length: int) -> str | None:
     return value[:length] if value else None
 
 
-def _param(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def param(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """``rows`` (all with the same keys) as the one ``:rows`` parameter :func:`recordset` reads."""
     try:
         # Datetimes and dates come out as isoformat() writes them; a Decimal through _iso, exact.
         return {"rows": orjson.dumps(rows, default=_iso, option=orjson.OPT_NON_STR_KEYS).decode()}
@@ -97,7 +104,7 @@ def update_by_id(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
         f"UPDATE {table.name} AS t SET {', '.join(f'{name} = x.{name}' for name in columns)} "
         f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) WHERE t.id = x.id"
     )
-    db.execute(text(sql), _param(rows))
+    db.execute(text(sql), param(rows))
 
 
 def fill_empty(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -113,7 +120,7 @@ def fill_empty(db: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) 
         f"UPDATE {table.name} AS t SET {', '.join(f'{name} = coalesce(t.{name}, x.{name})' for name in columns)} "
         f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({shape}) WHERE t.id = x.id AND ({empty})"
     )
-    db.execute(text(sql), _param(rows))
+    db.execute(text(sql), param(rows))
 
 
 def _iso(value: Any) -> str:
