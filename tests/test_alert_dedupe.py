@@ -13,22 +13,28 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import TenantFixture
+from tests.conftest import TenantFixture, own_workspace
 from tests.device_world import Org, device, org, write
 from vectis.actions import Actor, Target, perform
-from vectis.alerts.dedupe import Raised, Report, raise_alert
+from vectis.alerts.dedupe import Raised, Report, raise_alert, raise_alerts
 from vectis.alerts.service import label
-from vectis.models import Alert, AlertState, RuleEvent, classify_condition
+from vectis.models import Alert, AlertMute, AlertState, RuleEvent, classify_condition
 from vectis.platform import db
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
+UNLIKE = {"id", "customer_id", "device_id", "subject_id", "created_at"}  # what differs between two customers' rows
 
 
 @pytest.fixture
 def server(app: Flask, acme: TenantFixture) -> tuple[Org, int]:
     """A customer with one server at the RMM: a fresh one per test, so no test sees another's alerts."""
-    organisation = org(app, acme.id)
+    return server_at(app, acme)
+
+
+def server_at(app: Flask, acme: TenantFixture, organisation: Org | None = None) -> tuple[Org, int]:
+    """A server at the RMM, at a fresh customer unless ``organisation`` is given."""
+    organisation = organisation or org(app, acme.id)
     ids = write(app, acme.id, [device("FS01", organisation, external_id=f"fs01-{uuid.uuid4().hex}")])
     return organisation, next(iter(ids.values()))
 
@@ -241,6 +247,85 @@ def test_a_resolved_alert_takes_nothing_in_and_the_nearest_row_is_chosen(
     assert again.new and again.alert.id != first.alert.id
     assert cpu.new
     assert disk_late.alert.id == again.alert.id and disk_late.why == "class"
+
+
+def test_reports_raised_together_land_as_if_raised_one_after_another_a_tie_included(app: Flask) -> None:
+    """An RMM's page raises its alerts in one call; each report must land where it would have, one at a time. The
+    last report is an hour from two rows of its tool (another class each, two hours apart), one stored before and one
+    the same call opens: the older row takes it, as it does when both were stored."""
+    workspace = own_workspace(app)  # of its own: the alert list's tests count acme's alerts
+
+    def reports(organisation: Org, device_id: int) -> list[Report]:
+        return [
+            report(organisation, device_id, condition="DISK_FREE_SPACE", at=T0),
+            report(organisation, device_id, condition="CPU", at=T0 + 120 * MIN),
+            report(organisation, device_id, condition="MEMORY", at=T0 + 60 * MIN),
+        ]
+
+    def shape(results: list[Raised]) -> list[tuple[int, str | None, str]]:
+        first = min(r.alert.id for r in results)
+        return [(r.alert.id - first, r.why, r.alert.condition) for r in results]
+
+    one_by_one = shape(raised(app, workspace.id, *reports(*server_at(app, workspace))))
+    disk, cpu, memory = reports(*server_at(app, workspace))
+    (stored,) = raised(app, workspace.id, disk)
+    with app.app_context(), db.tenant_session(workspace.id) as s:
+        together = shape([stored, *raise_alerts(s, workspace.id, [cpu, memory])])
+        rows = s.scalars(select(Alert).where(Alert.device_id == disk.device_id).order_by(Alert.id)).all()
+        written = [(a.condition, a.last_seen_at, a.details["sources"]) for a in rows]
+    assert together == one_by_one == [(0, None, "DISK_FREE_SPACE"), (1, None, "CPU"), (0, "source", "DISK_FREE_SPACE")]
+    assert written == [("DISK_FREE_SPACE", T0 + 60 * MIN, ["NinjaOne"]), ("CPU", T0 + 120 * MIN, ["NinjaOne"])]
+
+
+def test_a_page_of_reports_opens_rows_as_one_report_does(app: Flask) -> None:
+    """Every column of a row a page of reports opens is what raising its report alone writes (a muted condition
+    opening quiet included), and rules hear of each new row once."""
+    workspace = own_workspace(app)  # of its own: the alert list's tests count acme's alerts
+    now = datetime.now(UTC).replace(microsecond=0)
+    quiet = org(app, workspace.id)
+    with app.app_context(), db.tenant_session(workspace.id) as s:
+        s.add(AlertMute(tenant_id=workspace.id, customer_id=quiet.customer_id, condition="CPU", until=now + 60 * MIN,
+                        reason="maintenance", created_by="Kim"))  # fmt: skip
+
+    def reports() -> list[Report]:
+        """Each time on a server of its own (at a fresh customer, and at the customer whose CPU alerts are muted)."""
+        organisation, device_id = server_at(app, workspace)
+        return [
+            report(organisation, device_id, condition="DISK_FREE_SPACE", at=now, details={"vendor_alert": "a1"}),
+            report(None, None, condition="backup_stale", subject_type="backup_job", subject_id=device_id, at=now),
+            report(*server_at(app, workspace, quiet), condition="CPU", at=now),
+        ]
+
+    def columns(app: Flask, ids: list[int]) -> list[dict[str, Any]]:
+        with app.app_context(), db.tenant_session(workspace.id) as s:
+            rows = s.scalars(select(Alert).where(Alert.id.in_(ids)).order_by(Alert.id)).all()
+            heard = s.scalars(select(RuleEvent.subject_id).where(RuleEvent.subject_type == "alert",
+                                                                 RuleEvent.subject_id.in_(ids)))  # fmt: skip
+            told = set(heard)
+            return [
+                {**{c.key: getattr(a, c.key) for c in Alert.__table__.columns if c.key not in UNLIKE},
+                 "heard": a.id in told}
+                for a in rows
+            ]  # fmt: skip
+
+    alone = [r.alert.id for r in raised(app, workspace.id, *reports())]
+    with app.app_context(), db.tenant_session(workspace.id) as s:
+        together = [r.alert.id for r in raise_alerts(s, workspace.id, reports())]
+    by_one, by_page = columns(app, alone), columns(app, together)
+    seen = {"first_seen_at": now, "last_seen_at": now, "source": "NinjaOne", "severity": "warning"}
+    said = {"subject_label": "FS01", "message": "C: has 4 % free", "connection_id": None, "ticket_id": None}
+    nobody = {"acknowledged_by": None, "acknowledged_at": None, "resolved_by": None, "resolved_at": None}
+    assert by_page == [
+        {**seen, **said, **nobody, "tenant_id": workspace.id, "condition": "DISK_FREE_SPACE", "condition_class": "disk",
+         "subject_type": "rmm_alert", "state": "open", "announced_at": now, "heard": True,
+         "details": {"vendor_alert": "a1", "sources": ["NinjaOne"]}},
+        {**seen, **said, **nobody, "tenant_id": workspace.id, "condition": "backup_stale", "condition_class": "backup",
+         "subject_type": "backup_job", "state": "open", "announced_at": now, "heard": True, "details": {}},
+        {**seen, **said, **nobody, "tenant_id": workspace.id, "condition": "CPU", "condition_class": "cpu",
+         "subject_type": "rmm_alert", "state": "muted", "announced_at": None, "heard": False,
+         "details": {"sources": ["NinjaOne"]}},
+    ]  # fmt: skip
+    assert by_page == by_one
 
 
 def test_two_tools_reporting_at_the_same_moment_make_one_row(

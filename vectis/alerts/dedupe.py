@@ -8,9 +8,9 @@ device is raised (``alert.raise``, a rule's "Create an alert", an RMM's alerts),
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import Table, or_, select, text
 from sqlalchemy.orm import Session
@@ -49,7 +49,35 @@ class Report:
         return classify_condition(self.condition)
 
 
+@dataclass(slots=True)
+class NewAlert:
+    """An alert some reports opened, as it is written: a page of an RMM's alerts opens thousands, and as ORM objects
+    (made, flushed, read back) they cost a sync more than writing them (bench/ninja_sync.py). ``id`` once stored;
+    ``made``: its place among the alerts the same call opened (the oldest first, as their ids will be)."""
+
+    tenant_id: int
+    customer_id: int | None
+    connection_id: int | None
+    device_id: int | None
+    source: str
+    condition: str
+    condition_class: str
+    severity: str
+    subject_type: str
+    subject_id: int
+    subject_label: str
+    message: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    announced_at: datetime | None
+    state: str
+    details: dict[str, Any]
+    made: int
+    id: int = 0  # until stored
+
+
 Why = Literal["class", "source", "subject"]
+Live = Alert | NewAlert
 
 
 def same_alert(session: Session, report: Report) -> tuple[Alert, Why] | None:
@@ -68,7 +96,8 @@ def same_alert(session: Session, report: Report) -> tuple[Alert, Why] | None:
     inclusive (exactly 30 minutes is within) and measured from the row's ``last_seen_at``, which every report it
     absorbs moves on, so a problem reported every 20 minutes stays one row. Among several rows that qualify the
     rule takes the one seen nearest the report, then the oldest row: the same reports give the same rows."""
-    return _pick(_Live.of(session, [report]), report)
+    # Only stored rows are live here: no report of this call has opened one.
+    return cast(tuple[Alert, Why] | None, _pick(_Live.of(session, [report]), report))
 
 
 @dataclass
@@ -76,8 +105,8 @@ class _Live:
     """The live alerts some reports may land in, by device and by (subject, condition); new rows join as they are
     made, so reports raised together are told apart exactly as if raised one after another."""
 
-    by_device: dict[int, list[Alert]]
-    by_subject: dict[tuple[str, int, str], Alert]
+    by_device: dict[int, list[Live]]
+    by_subject: dict[tuple[str, int, str], Live]
 
     @classmethod
     def of(cls, session: Session, reports: Sequence[Report]) -> _Live:
@@ -94,13 +123,13 @@ class _Live:
             live.add(alert)
         return live
 
-    def add(self, alert: Alert) -> None:
+    def add(self, alert: Live) -> None:
         if alert.device_id is not None:
             self.by_device.setdefault(alert.device_id, []).append(alert)
         self.by_subject[(alert.subject_type, alert.subject_id, alert.condition)] = alert
 
 
-def _pick(live: _Live, report: Report) -> tuple[Alert, Why] | None:
+def _pick(live: _Live, report: Report) -> tuple[Live, Why] | None:
     if report.device_id is not None:
         nearby = [
             a
@@ -123,17 +152,22 @@ def _pick(live: _Live, report: Report) -> tuple[Alert, Why] | None:
     return (found, "subject") if found is not None else None
 
 
-def _apart(alert: Alert, report: Report) -> timedelta:
+def _apart(alert: Live, report: Report) -> timedelta:
     return abs(report.at - alert.last_seen_at)
 
 
-def _nearest(alerts: list[Alert], report: Report) -> Alert:
-    return min(alerts, key=lambda a: (_apart(a, report), a.id))
+def _nearest(alerts: list[Live], report: Report) -> Live:
+    return min(alerts, key=lambda a: (_apart(a, report), *_age(a)))
+
+
+def _age(alert: Live) -> tuple[int, int]:
+    """Oldest first: stored rows by id, then the rows this call opens in the order it opens them."""
+    return (0, alert.id) if isinstance(alert, Alert) else (1, alert.made)
 
 
 @dataclass(frozen=True)
 class Raised:
-    alert: Alert
+    alert: Live  # a report that opened a row: its NewAlert, stored (raise_alert gives the ORM row)
     why: Why | None  # None: a new row
 
     @property
@@ -158,8 +192,11 @@ def raise_alert(session: Session, tenant_id: int, report: Report) -> Raised:
     on a device also its severity to the worse of the two, and a report from another tool or of another condition is
     noted in its details: ``sources`` lists every tool that reported it, ``merged`` what each said), or as a new open
     alert that rules hear of (``alert.created``). Reports about one device are taken one at a time, so two tools reporting at
-    once cannot both open a row."""
-    return raise_alerts(session, tenant_id, [report])[0]
+    once cannot both open a row. The alert is the stored row, whichever it is."""
+    done = raise_alerts(session, tenant_id, [report])[0]
+    if isinstance(done.alert, NewAlert):
+        return Raised(session.get_one(Alert, done.alert.id), done.why)  # inserted by this transaction
+    return done
 
 
 def raise_alerts(session: Session, tenant_id: int, reports: Sequence[Report]) -> list[Raised]:
@@ -185,14 +222,14 @@ def raise_alerts(session: Session, tenant_id: int, reports: Sequence[Report]) ->
         ]
     live = _Live.of(session, reports)
     raised: list[Raised] = []
-    made: list[Alert] = []
+    made: list[NewAlert] = []
     for report in reports:
         found = _pick(live, report)
         if found is not None:
             _absorb(found[0], report)
             raised.append(Raised(found[0], found[1]))
             continue
-        alert = _new(tenant_id, report)
+        alert = _new(tenant_id, report, len(made))
         live.add(alert)
         made.append(alert)
         raised.append(Raised(alert, None))
@@ -202,33 +239,32 @@ def raise_alerts(session: Session, tenant_id: int, reports: Sequence[Report]) ->
         for alert in made:
             if (alert.customer_id, alert.condition) in muted:
                 alert.state, alert.announced_at = AlertState.MUTED.value, None
-        stored = _insert(session, made)
-        raised = [Raised(stored.get(id(r.alert), r.alert), r.why) for r in raised]
-        emit(session, [alert_event(a) for a in stored.values() if a.announced_at is not None])
+        _insert(session, made)
+        emit(session, [alert_event(a) for a in made if a.announced_at is not None])
     return raised
 
 
-_INSERTED = [c.key for c in Alert.__table__.columns if c.key not in ("id", "created_at")]  # created_at: the server's
+# What a new alert says of itself; the rest of its row (who acknowledged or resolved it, its ticket) is empty.
+_INSERTED = tuple(f.name for f in fields(NewAlert) if f.name not in ("id", "made"))
 _KEY = ("subject_type", "subject_id", "condition")  # one live alert each (the table's unique index)
 
 
-def _insert(session: Session, made: list[Alert]) -> dict[int, Alert]:
-    """The new alerts in one statement, as a sync page's rows are written (``vectis/platform/bulk.py``: the unit of
-    work's batched VALUES spent seconds on a page of 5,000 in the driver alone, bench/ninja_sync.py), then read back
-    into the session. Each made row -> the stored alert."""
-    session.flush()  # what the caller changed before, in its order
-    rows = [{key: getattr(alert, key) for key in _INSERTED} for alert in made]
+def _insert(session: Session, made: list[NewAlert]) -> None:
+    """The new alerts in one statement, as a sync page's rows are written (``vectis/platform/bulk.py``); each made
+    alert gets its id."""
+    session.flush()  # what the caller changed before (rows the reports were absorbed into), in its order
     table: Table = Alert.__table__  # type: ignore[assignment]
+    values = [{key: getattr(alert, key) for key in _INSERTED} for alert in made]
     written = {
         (r.subject_type, r.subject_id, r.condition): r.id
-        for r in bulk.insert(session.connection(), table, rows, returning=("id", *_KEY))
+        for r in bulk.insert(session.connection(), table, values, returning=("id", *_KEY))
     }
-    stored = {a.id: a for a in session.scalars(select(Alert).where(db.among(Alert.id, list(written.values()))))}
-    return {id(a): stored[written[(a.subject_type, a.subject_id, a.condition)]] for a in made}
+    for alert in made:
+        alert.id = written[(alert.subject_type, alert.subject_id, alert.condition)]
 
 
-def _new(tenant_id: int, report: Report) -> Alert:
-    return Alert(
+def _new(tenant_id: int, report: Report, made: int) -> NewAlert:
+    return NewAlert(
         tenant_id=tenant_id,
         customer_id=report.customer_id,
         connection_id=report.connection_id,
@@ -246,10 +282,11 @@ def _new(tenant_id: int, report: Report) -> Alert:
         announced_at=report.at,
         state=AlertState.OPEN.value,
         details={**report.details, "sources": [report.source[:40]]} if report.device_id else dict(report.details),
+        made=made,
     )
 
 
-def _absorb(alert: Alert, report: Report) -> None:
+def _absorb(alert: Live, report: Report) -> None:
     alert.last_seen_at = max(alert.last_seen_at, report.at)
     if alert.device_id is None:
         return  # an alert on no device is only seen again, as it always was

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -360,7 +360,41 @@ def _failure_events(
     return resolved
 
 
-def alert_event(alert: Alert, trigger: str = "alert.created", more: dict[str, Any] | None = None) -> dict[str, Any]:
+class AlertFacts(Protocol):
+    """What an alert's events say of it: a stored ``Alert``, or one a page of reports has just opened
+    (``vectis.alerts.dedupe.NewAlert``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def tenant_id(self) -> int: ...
+    @property
+    def customer_id(self) -> int | None: ...
+    @property
+    def connection_id(self) -> int | None: ...
+    @property
+    def device_id(self) -> int | None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def condition(self) -> str: ...
+    @property
+    def condition_class(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def subject_label(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def first_seen_at(self) -> datetime: ...
+    @property
+    def announced_at(self) -> datetime | None: ...
+
+
+def alert_event(
+    alert: AlertFacts, trigger: str = "alert.created", more: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The one ``trigger`` event of ``alert`` (``alert.created``, or an RMM's ``rmm.alert_created`` with ``more`` of
     its fields), when it is announced (``announced_at``: when it opened, or when the mute it opened under ended). Its
     key is the alert's, so rules are never told of an alert twice."""

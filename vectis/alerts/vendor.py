@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, select, true, update
 from sqlalchemy.orm import Session
 
 from vectis.alerts.dedupe import Report, raise_alerts
-from vectis.alerts.service import alert_event
+from vectis.alerts.service import AlertFacts, alert_event
 from vectis.connectors.base import AlertRecord
 from vectis.devices.writer import device_ids, links_of
 from vectis.events.stream import emit
@@ -81,7 +81,7 @@ def write_vendor_alerts(
     return len(new)
 
 
-def announce(session: Session, alerts: Sequence[Alert]) -> None:
+def announce(session: Session, alerts: Sequence[AlertFacts]) -> None:
     """``rmm.alert_created`` for each alert an RMM's report opened (besides its ``alert.created``): what the rules'
     "RMM alert created" trigger hears, with the device it is on."""
     if not alerts:

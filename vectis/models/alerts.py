@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, Text, text
@@ -41,6 +42,7 @@ CONDITION_CLASSES: tuple[tuple[str, frozenset[str]], ...] = (
 OTHER = "other"
 
 
+@lru_cache(maxsize=1024)  # a tool names few conditions, and a page of its alerts asks about each several times
 def classify_condition(condition: str) -> str:
     """``DISK_FREE_SPACE`` -> "disk", ``cpuHigh`` -> "cpu", ``rule:12`` -> "other": by whole words (camelCase and
     any punctuation split them), so "download" is never "down"."""
