@@ -4,6 +4,7 @@ job) sites linked to customers and threats landing as detections, incrementally.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -404,6 +405,17 @@ def test_a_sync_links_sites_to_customers_and_lands_threats_as_detections(app: Fl
     assert second.status == "succeeded" and second.counts == {"sites": 12, "threats": 1}
     assert detections(app, setup)[changed].status == "resolved"
     assert sync(app, setup).counts.get("threats", 0) == 0
+
+
+def test_a_sync_gives_the_collector_its_pace_back_whether_it_succeeds_or_fails(app: Flask, s1: S1) -> None:
+    """While a sync runs the cyclic collector passes less often (``vectis/ingest/sync.py``); afterwards the worker, and
+    whatever it runs next, has the pace it had, also after a sync the vendor refused."""
+    before = gc.get_threshold()
+    assert sync(app, add_connection(app, new_tenant(app), "sentinelone", s1.config)).status == "succeeded"
+    assert gc.get_threshold() == before
+    refused = add_connection(app, new_tenant(app), "sentinelone", {**s1.config, "api_token": "not-a-token"})
+    assert sync(app, refused).status == "failed"
+    assert gc.get_threshold() == before
 
 
 # --- the detection verbs, end to end ------------------------------------------------------------------
