@@ -55,64 +55,39 @@ def invite(customer_id: int) -> Response:
 @bp.post("/customers/<pid(customer):customer_id>/portal-users/<pid(portal_user):portal_user_id>/deactivate")
 @operator
 def deactivate(customer_id: int, portal_user_id: int) -> Response:
-    customer = get_or_404(Customer, customer_id)
-    user = get_or_404(PortalUser, portal_user_id)
-    if user.customer_id != customer.id:
-        abort(404)
-    outcome = perform(
-        "portal_user.deactivate",
-        Target("portal_user", str(user.id), user.email),
-        {},
-        actor=current_actor(),
-        surface="ui",
-    )
-    flash(outcome.message, outcome.tone)
-    return redirect(url_for("customers.tab", customer_id=customer.id, tab="portal"))
+    return _act_on(customer_id, portal_user_id, "portal_user.deactivate")
 
 
 @bp.post("/customers/<pid(customer):customer_id>/portal-users/<pid(portal_user):portal_user_id>/resend")
 @operator
 def resend(customer_id: int, portal_user_id: int) -> Response:
-    customer = get_or_404(Customer, customer_id)
-    user = get_or_404(PortalUser, portal_user_id)
-    if user.customer_id != customer.id:
-        abort(404)
+    user = _portal_user_of(customer_id, portal_user_id)
     outcome = perform(
         "portal_user.resend", Target("portal_user", str(user.id), user.email), {}, actor=current_actor(), surface="ui"
     )
     if outcome.ok:
         g.portal_invite = Invitation(link=outcome.private.get("link"))
-        return customer_views.hub_page(customer.id, "portal")
+        return customer_views.hub_page(customer_id, "portal")
     g.portal_invite = Invitation(error=outcome.message)
-    return customer_views.hub_page(customer.id, "portal", status=422)
+    return customer_views.hub_page(customer_id, "portal", status=422)
 
 
 @bp.post("/customers/<pid(customer):customer_id>/portal-users/<pid(portal_user):portal_user_id>/reset-password")
 @operator
 def send_reset(customer_id: int, portal_user_id: int) -> Response:
-    user = _portal_user_of(customer_id, portal_user_id)
-    outcome = perform(
-        "portal_user.send_reset",
-        Target("portal_user", str(user.id), user.email),
-        {},
-        actor=current_actor(),
-        surface="ui",
-    )
-    flash(outcome.message, outcome.tone)
-    return redirect(url_for("customers.tab", customer_id=customer_id, tab="portal"))
+    return _act_on(customer_id, portal_user_id, "portal_user.send_reset")
 
 
 @bp.post("/customers/<pid(customer):customer_id>/portal-users/<pid(portal_user):portal_user_id>/reset-two-factor")
 @operator
 def reset_two_factor(customer_id: int, portal_user_id: int) -> Response:
+    return _act_on(customer_id, portal_user_id, "portal_user.reset_mfa")
+
+
+def _act_on(customer_id: int, portal_user_id: int, verb: str) -> Response:
+    """``verb`` on one of the customer's portal users, its words flashed on the hub's Portal users tab."""
     user = _portal_user_of(customer_id, portal_user_id)
-    outcome = perform(
-        "portal_user.reset_mfa",
-        Target("portal_user", str(user.id), user.email),
-        {},
-        actor=current_actor(),
-        surface="ui",
-    )
+    outcome = perform(verb, Target("portal_user", str(user.id), user.email), {}, actor=current_actor(), surface="ui")
     flash(outcome.message, outcome.tone)
     return redirect(url_for("customers.tab", customer_id=customer_id, tab="portal"))
 
