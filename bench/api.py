@@ -1,8 +1,8 @@
 """The REST API and the MCP endpoint on the generated MSP (issue 19): the p95 of ``GET /api/v1/alerts`` (a page of 50
 open alerts) and of an MCP ``list_alerts`` call in an open client session, each as a ratio to its own statements run
 again straight through the driver, in the tenant's transaction, to its end (``raw_call_seconds``). Goal: ≤ 2× each.
-Both are the app's own time, from the WSGI call to its last byte (``Served``); the MCP calls come from the official
-SDK's client in a process of its own (``_mcp_client.py``), and what that client saw, over HTTP, is printed beside.
+Both are the app's own time, from the WSGI call to its last byte (``Served``); the MCP call as its official SDK
+client sees it, over HTTP, is printed beside.
 
     .venv/bin/python bench/api.py [--requests 200]
 
@@ -13,20 +13,20 @@ with its backup alerts raised as the worker raises them.
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 import logging
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+import httpx2
 from _env import bench_app, percentile
 from _report import Figure, report
 from flask import Flask
 from hub import WEB, ensure_user, generated, raw_seconds, recording
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
@@ -80,48 +80,48 @@ def rest(app: Flask, fixture: TenantFixture, raw: str, n: int) -> tuple[list[flo
 class Served:
     """The app's own time for each request, from the WSGI call to its last byte: what Vectis spends on a call,
     without the client (the test client's request building, the MCP SDK) and the benchmark's threads and HTTP server
-    around it. REST and MCP are measured by it alike. ``calls``: with ``record`` set, each MCP tool call's seconds
-    and the statements it sent, to be run again raw."""
+    around it. REST and MCP are measured by it alike."""
 
     def __init__(self, app: Flask) -> None:
         self.inner, self.seconds = app.wsgi_app, 0.0
-        self.record: list[tuple[str, Any]] | None = None  # what a recording sees, when MCP calls are kept
-        self.calls: list[tuple[float, list[tuple[str, Any]]]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        first = len(self.record) if self.record is not None else 0
         started = time.perf_counter()
         body = b"".join(self.inner(environ, start_response))
         self.seconds = time.perf_counter() - started
-        if self.record is not None and environ.get("HTTP_MCP_METHOD") == "tools/call":
-            self.calls.append((self.seconds, self.record[first:]))
         return [body]
 
 
 def mcp(app: Flask, fixture: TenantFixture, raw: str, n: int) -> tuple[list[float], list[float], list[float]]:
-    """The official SDK's client in a process of its own (``_mcp_client.py``), as every real client is: in this one,
-    its event loop and HTTP reads took the GIL from the server's thread and added a millisecond and more to the
-    server's own time for each call."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request would drown the figures
     served = Served(app)
     server = make_server("127.0.0.1", 0, served, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_port
-    client = [sys.executable, str(Path(__file__).with_name("_mcp_client.py"))]
-    url, host = f"http://127.0.0.1:{port}/api/mcp", f"{fixture.host}:{port}"
+    samples: list[float] = []
+    clients: list[float] = []
+    raws: list[float] = []
+
+    async def run() -> None:
+        headers = {"Authorization": f"Bearer {raw}", "Host": f"{fixture.host}:{port}"}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=30) as http,
+            Client(streamable_http_client(f"http://127.0.0.1:{port}/api/mcp", http_client=http)) as client,
+        ):
+            await client.call_tool("list_alerts", {"status": "open", "limit": 50})  # warm
+            for _ in range(n):
+                with recording(app) as statements:
+                    started = time.perf_counter()
+                    result = await client.call_tool("list_alerts", {"status": "open", "limit": 50})
+                    clients.append(time.perf_counter() - started)
+                samples.append(served.seconds)
+                assert not result.is_error and len(result.structured_content["data"]) == 50
+                raws.append(raw_call_seconds(app, fixture.id, statements.seen))
+
     try:
-        subprocess.run([*client, url, host, raw, "--calls", "5"], check=True, capture_output=True)  # warm
-        with recording(app) as statements:
-            served.record = statements.seen
-            answered = subprocess.run([*client, url, host, raw, "--calls", str(n)], check=True, capture_output=True)
+        asyncio.run(run())
     finally:
-        served.record = None
         server.shutdown()
-    clients: list[float] = json.loads(answered.stdout)
-    measured = served.calls[1:]  # the client's own warm-up call first
-    assert len(measured) == n, (len(measured), n)
-    samples = [seconds for seconds, _ in measured]
-    raws = [raw_call_seconds(app, fixture.id, statements) for _, statements in measured]
     return samples, raws, clients
 
 
