@@ -340,9 +340,6 @@ def test_the_renewal_words_and_money_read_as_a_technician_says_them() -> None:
 
 @pytest.fixture
 def northwind_on_connectwise(app: Flask, northwind: TenantFixture, cw: Sim) -> Any:
-    # From nothing, as its teardown leaves the workspace: a ConnectWise connection or customers another test of this
-    # worker left made this one a duplicate, or matched its companies to customers it did not expect (seen in CI).
-    forget_synced(app, northwind.id)
     setup = add_connection(app, northwind.id, "connectwise", config(cw.url))
     assert sync(app, setup).status == "succeeded"
     yield setup
