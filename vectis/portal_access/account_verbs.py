@@ -17,7 +17,7 @@ from vectis.models import PortalRole, PortalSettings, PortalUser, Role
 from vectis.platform import params
 from vectis.portal_access import settings as portal_settings
 from vectis.portal_access import users
-from vectis.portal_access.verbs import OPERATORS, PortalVerb
+from vectis.portal_access.verbs import OPERATORS, PortalVerb, active_portal_user
 
 REQUIRED = "Your IT provider requires two-factor sign-in for the portal, so it stays on."
 WRONG_CODE = "That code is not right. Check that your phone's clock is set automatically and try the newest code."
@@ -34,13 +34,6 @@ def _switch(value: Any) -> bool:
         if value in OFF:
             return False
     raise ActionFailed("Say whether two-factor sign-in is required: on or off.")
-
-
-def _user(ctx: Context, target: Target) -> PortalUser:
-    user = ctx.session.get(PortalUser, params.integer(target.id) or 0)
-    if user is None or not user.is_active:
-        raise ActionFailed("That portal account no longer exists or is deactivated.")
-    return user
 
 
 class OwnAccountVerb(PortalVerb):
@@ -68,7 +61,7 @@ class ChangePortalPassword(OwnAccountVerb):
     secret_fields = frozenset({"current_password", "new_password", "confirm_password"})
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        user = _user(ctx, target)
+        user = active_portal_user(ctx, target)
         if not verify_password(str(payload.get("current_password") or ""), user.password_hash):
             raise ActionFailed("Your current password is not right.")
         problem = users.set_password(
@@ -97,7 +90,7 @@ class EnrolTwoFactor(OwnAccountVerb):
         return "Two-factor sign-in is already on." if user is not None and user.mfa_enrolled else None
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        user = _user(ctx, target)
+        user = active_portal_user(ctx, target)
         secret = str(payload.get("secret") or "")
         step = mfa.matching_step(secret, str(payload.get("code") or "")) if secret else None
         if step is None:
@@ -118,7 +111,7 @@ class NewRecoveryCodes(OwnAccountVerb):
     secret_fields = frozenset({"password"})
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        user = _user(ctx, target)
+        user = active_portal_user(ctx, target)
         if not user.mfa_enrolled:
             raise ActionFailed("Turn on two-factor sign-in first.")
         _password(user, payload, "to make new recovery codes")
@@ -141,7 +134,7 @@ class TurnOffTwoFactor(OwnAccountVerb):
         return "Two-factor sign-in is already off." if user is not None and not user.mfa_enrolled else None
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        user = _user(ctx, target)
+        user = active_portal_user(ctx, target)
         if portal_settings.requires_mfa(ctx.session):
             raise ActionFailed(REQUIRED)
         _password(user, payload, "to turn two-factor sign-in off")

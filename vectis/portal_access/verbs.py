@@ -706,6 +706,14 @@ class Announce(AdminVerb):
         return Applied(said, response={"subject": subject, "queued": queued, "unsubscribed": skipped})
 
 
+def active_portal_user(ctx: Context, target: Target) -> PortalUser:
+    """The portal user a verb acts on, or why not: gone, or deactivated."""
+    user = ctx.session.get(PortalUser, _int(target.id))
+    if user is None or not user.is_active:
+        raise ActionFailed("That portal user no longer exists or is deactivated.")
+    return user
+
+
 @register
 class ResendSetupLink(Verb):
     """A new one-time setup link for someone invited who has not chosen a password (theirs expired, or the mail went
@@ -721,9 +729,7 @@ class ResendSetupLink(Verb):
         return actor.type != "portal_user" and actor.role in OPERATORS
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        user = ctx.session.get(PortalUser, _int(target.id))
-        if user is None or not user.is_active:
-            raise ActionFailed("That portal user no longer exists or is deactivated.")
+        user = active_portal_user(ctx, target)
         if user.password_hash is not None:
             raise ActionFailed(f"{user.email} has set a password already: they sign in with it.")
         token = users.new_setup_token(user)
@@ -759,9 +765,7 @@ class SendPasswordReset(Verb):
         return actor.type != "portal_user" and actor.role in OPERATORS
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
-        user = ctx.session.get(PortalUser, _int(target.id))
-        if user is None or not user.is_active:
-            raise ActionFailed("That portal user no longer exists or is deactivated.")
+        user = active_portal_user(ctx, target)
         if user.password_hash is None:
             raise ActionFailed(f"{user.email} has not chosen a password yet: send them a new setup link instead.")
         resets.mail_link(ctx.session, ctx.tenant_id, user, by_operator=True, after_commit=ctx.after_commit)
