@@ -235,7 +235,7 @@ def agents() -> Response:
     statuses = _choices("networkStatuses", NETWORK_STATUSES)
     name, active = request.args.get("computerName"), _boolean("isActive")
     rows = [
-        sim.agent_view(agent)
+        agent
         for agent in sim.agents.values()
         if (ids is None or agent["id"] in ids)
         and (site_ids is None or agent["siteId"] in site_ids)
@@ -246,7 +246,7 @@ def agents() -> Response:
     ]
     key, reverse = _sort({"id": lambda r: 0, "computerName": lambda r: r["computerName"]}, "id")
     chosen, pagination = _paged(rows, key, reverse)
-    return json_response({"data": chosen, "pagination": pagination})
+    return json_response({"data": [sim.agent_view(agent) for agent in chosen], "pagination": pagination})
 
 
 # --- threats -------------------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def threats() -> Response:
         )
 
     with sim._lock:
-        rows = [sim.threat_view(threat) for threat in sim.threats.values() if keep(threat)]
+        rows = [threat for threat in sim.threats.values() if keep(threat)]
     key, reverse = _sort(
         {
             "id": lambda r: 0,
@@ -296,7 +296,8 @@ def threats() -> Response:
         "id",
     )
     chosen, pagination = _paged(rows, key, reverse)
-    return json_response({"data": chosen, "pagination": pagination})
+    with sim._lock:  # only the page's threats are given their agent's live state
+        return json_response({"data": [sim.threat_view(threat) for threat in chosen], "pagination": pagination})
 
 
 # --- actions: {"filter": {...}, "data": {...}} -> {"data": {"affected": N}} ----------------------------

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from vectis.simulators.base import BOOL, COUNT, SECONDS, FaultKnobs, Json, Rule, SimState
@@ -192,19 +193,20 @@ class SentinelOneState(SimState[Faults], SentinelOneData):
     ) -> tuple[list[Json], str | None, int]:
         """Keyset paging: the ``limit`` rows after ``cursor`` in ``key`` order, the next cursor (None on the last
         page) and how many rows there are in all (S1's ``totalItems``)."""
-        ordered = sorted(rows, key=key, reverse=reverse)
-        total = len(ordered)
+        # Each row's key is made once, and only the rows after the cursor are sorted: a sync pages through five
+        # thousand threats a thousand at a time, and sorting them all for every page made the simulator, not the
+        # connector, what the benchmark measured (bench/edr_sync.py).
+        keyed = [(key(row), row) for row in rows]
+        total = len(keyed)
         if cursor:
             after = decode_cursor(cursor)
             if after is None:
                 raise bad_request("cursor: not a cursor this API gave.")
-            if reverse:
-                ordered = [row for row in ordered if key(row) < after]
-            else:
-                ordered = [row for row in ordered if key(row) > after]
-        chosen = ordered[:limit]
-        more = len(ordered) > limit
-        return chosen, encode_cursor(key(chosen[-1])) if more and chosen else None, total
+            keyed = [pair for pair in keyed if (pair[0] < after if reverse else pair[0] > after)]
+        keyed.sort(key=itemgetter(0), reverse=reverse)
+        chosen = keyed[:limit]
+        more = len(keyed) > limit
+        return [row for _, row in chosen], encode_cursor(chosen[-1][0]) if more and chosen else None, total
 
     # -- changes
 

@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from vectis.simulators.base import Json
@@ -39,6 +40,7 @@ def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@lru_cache(maxsize=1 << 16)  # every page of a sync filters the same threats' times again
 def parse_iso(text: str) -> float | None:
     """Epoch seconds of an ISO 8601 time as a filter carries it (``Z`` or an offset; naive: UTC); None if it is not."""
     try:
