@@ -7,7 +7,8 @@
 
 The sync's ratio is its wall time over the larger of the two: whichever bounds it, the sync is judged by it.
 Beside them each run prints how busy the machine's cores were (every process: this one, the simulator,
-PostgreSQL): a sync that kept every core busy was bound by the machine, and more writers would not help.
+PostgreSQL) and the CPU each of the three spent: a sync that kept every core busy was bound by the machine, and
+more writers would not help.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class SyncFigures:
     rows: int
     cores_busy: float  # of os.cpu_count(), on average over the sync's wall time
     own_cpu: float  # seconds of this process's CPU (the sync's threads)
+    simulator_cpu: float  # seconds of the vendor simulator's CPU
+    database_cpu: float  # seconds of PostgreSQL's CPU (every process of the server, its background workers too)
 
     @property
     def floor(self) -> float:
@@ -54,8 +57,8 @@ class SyncFigures:
             f"R = {rate:g}/s: {self.status}, {self.requests} requests, {self.rows:,} rows {self.counts}\n"
             f"  wall {self.wall:.2f} s; pacing floor {self.pacing_floor:.2f} s, database floor "
             f"{self.database_floor:.2f} s -> ratio {self.wall / self.floor:.2f} against the {self.bound} floor\n"
-            f"  cores busy {self.cores_busy:.2f} of {os.cpu_count()} on average (this process's CPU "
-            f"{self.own_cpu:.2f} s; the simulator and PostgreSQL the rest)"
+            f"  cores busy {self.cores_busy:.2f} of {os.cpu_count()} on average; CPU: the sync {self.own_cpu:.2f} s, "
+            f"the simulator {self.simulator_cpu:.2f} s, PostgreSQL {self.database_cpu:.2f} s"
         )
 
 
@@ -89,19 +92,44 @@ def busy_seconds() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def process_seconds() -> tuple[float, float]:
+    """CPU seconds so far of (the vendor simulators' processes, PostgreSQL's processes), from /proc: on a machine of
+    two cores the three share them, so where a sync's wall time went is read off who was busy."""
+    simulators = database = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        if b"vectis.simulators." in command:
+            simulators += seconds
+        elif command.startswith(b"postgres") or b"/bin/postgres " in command:
+            database += seconds
+    return simulators, database
+
+
 def measure_sync(tenant_id: int, connection_id: int, rate: float) -> SyncFigures:
     """Run the connection's sync through the real job, then measure its database floor."""
+    processes = process_seconds()
     busy, own, started = busy_seconds(), time.process_time(), time.perf_counter()
     status = run_sync(tenant_id, connection_id)
     wall = time.perf_counter() - started
     busy, own = busy_seconds() - busy, time.process_time() - own
+    simulator_cpu, database_cpu = (after - before for after, before in zip(process_seconds(), processes, strict=True))
     with db.tenant_session(tenant_id) as s:
         run = s.scalar(select(SyncRun).order_by(SyncRun.id.desc()).limit(1))
         if run is None:
             raise SystemExit("the sync left no run")
         requests, counts = run.requests_made, dict(run.counts)
     seconds, rows = database_floor(tenant_id)
-    return SyncFigures(status, wall, requests, counts, pacing_floor(requests, rate), seconds, rows, busy / wall, own)
+    floor = pacing_floor(requests, rate)
+    return SyncFigures(
+        status, wall, requests, counts, floor, seconds, rows, busy / wall, own, simulator_cpu, database_cpu
+    )
 
 
 def _tables() -> list[Table]:
