@@ -4,7 +4,7 @@ value per billing cycle, faults mid-sync, malformed JSON, idempotent re-syncs, t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -15,8 +15,8 @@ import requests
 from flask import Flask
 from sqlalchemy import Text, delete, func, literal_column, select
 
-from tests.conftest import TenantFixture, login, pid
-from tests.vendors.support import add_connection, count, forget_synced, new_tenant, serve_app, sync
+from tests.conftest import MadeUser, login, own_workspace, pid
+from tests.vendors.support import add_connection, count, new_tenant, serve_app, sync
 from tests.vendors.test_connectwise import Sim, config, connect
 from vectis.connectors.base import ContractRecord, Page
 from vectis.connectors.connectwise import cycles_per_year, parse_agreement
@@ -338,40 +338,26 @@ def test_the_renewal_words_and_money_read_as_a_technician_says_them() -> None:
     assert money(Decimal("1200"), "CHF") == "1,200 CHF"
 
 
-@pytest.fixture
-def northwind_on_connectwise(app: Flask, northwind: TenantFixture, cw: Sim) -> Any:
-    setup = add_connection(app, northwind.id, "connectwise", config(cw.url))
-    assert sync(app, setup).status == "succeeded"
-    yield setup
-    forget_synced(app, northwind.id)
-
-
 def test_the_contracts_tab_shows_values_renewals_and_lines_and_an_empty_state_that_says_what_to_do(
-    app: Flask, northwind: TenantFixture, cw: Sim, northwind_on_connectwise: Any
+    app: Flask, cw: Sim, make_user: Callable[..., MadeUser]
 ) -> None:
+    # A workspace of its own: northwind is shared by every test of this worker, and one may have left a ConnectWise
+    # connection there, which a second one would collide with.
+    workspace = own_workspace(app)
+    setup = add_connection(app, workspace.id, "connectwise", config(cw.url))
+    assert sync(app, setup).status == "succeeded"
     soon = an_agreement(cw, billingCycle="Monthly", agreementStatus="Active")  # the first customer's, renewing soon
-    with app.app_context(), db.tenant_session(northwind.id) as s:
-        # This connection's: another test of this worker may have left a ConnectWise contract of the same id here.
-        customer_id = s.scalar(
-            select(Contract.customer_id).where(
-                Contract.external_id == str(soon["id"]),
-                Contract.connection_id == northwind_on_connectwise.connection_id,
-            )
-        )
+    with app.app_context(), db.tenant_session(workspace.id) as s:
+        customer_id = s.scalar(select(Contract.customer_id).where(Contract.external_id == str(soon["id"])))
         assert customer_id is not None, "the agreement's company is linked to a customer"
-        bare = Customer(tenant_id=northwind.id, name="Zephyr Dental", normalized_name=normalize_name("Zephyr Dental"))
+        bare = Customer(tenant_id=workspace.id, name="Zephyr Dental", normalized_name=normalize_name("Zephyr Dental"))
         s.add(bare)
         s.flush()
-        link = s.scalar(
-            select(CustomerLink).where(
-                CustomerLink.customer_id == customer_id,
-                CustomerLink.connection_id == northwind_on_connectwise.connection_id,
-            )
-        )
+        link = s.scalar(select(CustomerLink).where(CustomerLink.customer_id == customer_id))
         assert link is not None
         s.add(
             CustomerLink(
-                tenant_id=northwind.id,
+                tenant_id=workspace.id,
                 customer_id=bare.id,
                 connection_id=link.connection_id,
                 external_id="99999",
@@ -379,7 +365,7 @@ def test_the_contracts_tab_shows_values_renewals_and_lines_and_an_empty_state_th
             )
         )
         bare_id = bare.id
-    client = login(app, northwind)
+    client = login(app, workspace, make_user(workspace).email)
     html = client.get(f"/customers/{pid(app, 'customer', customer_id)}/contracts").get_data(as_text=True)
     assert 'aria-current="page">Contracts</a>' in html
     days_left = (date.fromisoformat(soon["endDate"][:10]) - TODAY).days
