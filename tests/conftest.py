@@ -17,6 +17,7 @@ import functools
 import itertools
 import os
 import re
+import tempfile
 import threading
 import time
 import uuid
@@ -77,9 +78,10 @@ from vectis.query.spec import parse
 from vectis.rules.definition import normalized
 
 TEST_VAR = ROOT / "var" / "test"
-# Redis db per session: a serial run and xdist's gw0 use 9, gw1 10, ... gw6 15, then 8 down to 1 (0 is
-# the demo's). Redis has 16 dbs, so at most 15 workers.
+# The Redis dbs a test process may take, in the order it tries them (0 is the demo's): Redis has 16, so at most 15
+# test processes at once on one server, every xdist worker of every run counted.
 TEST_REDIS_DBS = (9, 10, 11, 12, 13, 14, 15, 8, 7, 6, 5, 4, 3, 2, 1)
+_CLAIMED: list[Any] = []  # the lock files of the dbs this process holds, open until it ends
 # What the xdist controller hands its workers when it started the embedded servers for them.
 WORKER_DATABASE_URL, WORKER_REDIS_URL = "vectis_database_url", "vectis_redis_url"
 
@@ -89,11 +91,22 @@ def _worker_id() -> str | None:
     return os.environ.get("PYTEST_XDIST_WORKER") or None
 
 
-def _redis_db(worker: str | None) -> int:
-    index = int(worker.removeprefix("gw")) if worker else 0
-    if index >= len(TEST_REDIS_DBS):
-        raise pytest.UsageError(f"Redis has 16 dbs: run at most {len(TEST_REDIS_DBS)} xdist workers (-n)")
-    return TEST_REDIS_DBS[index]
+def _redis_db(server: str) -> int:
+    """A Redis db on ``server`` that no other test process on this machine is using: the first of TEST_REDIS_DBS
+    whose lock file it can take. Each run flushes its db as it starts and some tests flush it again, so two runs at
+    once (a second checkout, a run beside CI) that shared one signed each other's browsers out and lost each
+    other's sync locks. The lock goes with the process, however it ends."""
+    name = re.sub(r"[^A-Za-z0-9]+", "_", server)
+    for number in TEST_REDIS_DBS:
+        claim = (Path(tempfile.gettempdir()) / f"vectis-test-redis-{name}-{number}.lock").open("w")
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            claim.close()
+            continue
+        _CLAIMED.append(claim)
+        return number
+    raise pytest.UsageError(f"Redis has 16 dbs: at most {len(TEST_REDIS_DBS)} test processes can share a server")
 
 
 def _test_database_url(url: str, worker: str | None = None) -> str:
@@ -106,14 +119,13 @@ def _test_database_url(url: str, worker: str | None = None) -> str:
     return parsed.set(database=name).render_as_string(hide_password=False)
 
 
-def _test_redis_url(url: str, worker: str | None = None) -> str:
-    db = _redis_db(worker)
+def _test_redis_url(url: str) -> str:
     base = url.split("?", 1)[0]
     if url.startswith("unix://"):
-        return f"{base}?db={db}"  # the embedded server: xdist's workers share it
+        return f"{base}?db={_redis_db(base)}"  # the embedded server: xdist's workers share it
     scheme, _, rest = base.rstrip("/").partition("://")
     host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{db}"
+    return f"{scheme}://{host}/{_redis_db(host)}"
 
 
 def _test_env(database_url: str, redis_url: str, worker: str | None = None) -> dict[str, str]:
@@ -168,7 +180,7 @@ def settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
     loaded = load(
         _test_env(
             _test_database_url(services.database_url or database_url or "", worker),
-            _test_redis_url(services.redis_url or redis_url or "", worker),
+            _test_redis_url(services.redis_url or redis_url or ""),
             worker,
         )
     )
