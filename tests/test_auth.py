@@ -425,6 +425,29 @@ def test_a_password_change_signs_out_the_other_sessions_only(
     assert elsewhere.get("/customers").status_code == 302
 
 
+def test_new_recovery_codes_sign_out_the_other_sessions_only(
+    app: Flask, acme: TenantFixture, make_user: Callable[..., MadeUser]
+) -> None:
+    """New recovery codes replace a way into the account, as a new password does: whoever holds another session
+    (perhaps through a leaked code) is out; the person making them carries on."""
+    user = make_user(acme)
+    here, elsewhere = login(app, acme, user.email), login(app, acme, user.email)
+    made = here.post(
+        "/account/recovery-codes", data={"current_password": DEMO_PASSWORD, "csrf_token": csrf_token(here, "/account/")}
+    )
+    assert made.status_code == 200
+    assert elsewhere.get("/customers").status_code == 302
+    assert here.get("/customers").status_code == 200
+    assert "Your other sessions are signed out." in made.get_data(as_text=True)
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        row = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "account.regenerate_recovery_codes", AuditEntry.actor_id == str(user.id))
+            .order_by(AuditEntry.seq.desc())
+        ).first()
+        assert row is not None and row.result == "ok" and row.payload["response"]["signed_out_elsewhere"] is True
+
+
 @pytest.mark.parametrize("target", ["/\\evil.example", "//evil.example", "https://evil.example/", "/ok\x00"])
 def test_it_never_redirects_off_site_after_sign_in(target: str) -> None:
 

@@ -181,6 +181,7 @@ def test_a_workspace_that_requires_two_factor_sends_a_user_without_it_to_enrolme
     status, said = send_code(client, pyotp.TOTP(secret.group(1)).now(), "/signin/enrol")
     assert status == 200 and "Save your recovery codes" in said
     assert client.get("/tickets").status_code == 200
+    assert already.get("/tickets").status_code == 302  # enrolling does not bring back a session that never had it
     security = client.get("/account/security").get_data(as_text=True)
     assert "requires two-factor sign-in" in security and "/account/security/two-factor/off" not in security
     token = csrf_token(client, "/account/security")
@@ -217,3 +218,58 @@ def test_an_operator_resets_a_portal_users_two_factor_and_it_is_audited(
     assert client.get("/tickets").status_code == 302  # whoever had the lost phone's session is out
     _, where = password_step(app, alpha, user.email)
     assert not where.endswith("/signin/code")
+
+
+def signed_in_twice(app: Flask, where: World, user: PortalUser, secret: str) -> tuple[HostClient, HostClient]:
+    """Two sessions of an enrolled user (two browsers), each through its own code."""
+    clients = []
+    for steps in (0, 1):  # each code works once: the second session takes the next step's
+        client, _ = password_step(app, where, user.email)
+        assert send_code(client, later_code(secret, steps))[0] == 302
+        clients.append(client)
+    return clients[0], clients[1]
+
+
+def ended_elsewhere(app: Flask, where: World, action: str, user: PortalUser) -> bool:
+    row = audit_rows(app, where, action)[-1]
+    assert (row.result, row.actor_id) == ("ok", str(user.id))
+    return bool(row.payload["response"].get("signed_out_elsewhere"))
+
+
+def test_turning_two_factor_off_signs_the_user_out_everywhere_else(app: Flask, alpha: World) -> None:
+    user, secret = enrolled(app, alpha)
+    here, elsewhere = signed_in_twice(app, alpha, user, secret)
+    assert elsewhere.get("/tickets").status_code == 200
+    token = csrf_token(here, "/account/security")
+    off = here.post("/account/security/two-factor/off", data={"password": PASSWORD, "csrf_token": token})
+    assert off.status_code == 302
+    assert elsewhere.get("/tickets").status_code == 302  # the other one ended
+    assert "You are signed out everywhere else." in text_of(here.get("/account/security").get_data(as_text=True))
+    assert here.get("/tickets").status_code == 200  # this session carries on
+    assert ended_elsewhere(app, alpha, "portal.mfa_disable", user)
+
+
+def test_new_recovery_codes_sign_the_user_out_everywhere_else(app: Flask, alpha: World) -> None:
+    user, secret = enrolled(app, alpha)
+    here, elsewhere = signed_in_twice(app, alpha, user, secret)
+    token = csrf_token(here, "/account/security")
+    made = here.post("/account/security/recovery-codes", data={"password": PASSWORD, "csrf_token": token})
+    assert made.status_code == 200
+    assert elsewhere.get("/tickets").status_code == 302
+    assert here.get("/tickets").status_code == 200
+    assert "You are signed out everywhere else." in text_of(made.get_data(as_text=True))
+    assert ended_elsewhere(app, alpha, "portal.recovery_codes", user)
+
+
+def test_turning_two_factor_on_signs_the_user_out_everywhere_else(app: Flask, alpha: World) -> None:
+    user = portal_user(app, alpha)
+    here, elsewhere = portal_login(app, alpha, user), portal_login(app, alpha, user)
+    page = here.get("/account/security/two-factor").get_data(as_text=True)
+    secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page)
+    assert secret is not None
+    status, said = send_code(here, pyotp.TOTP(secret.group(1)).now(), "/account/security/two-factor")
+    assert status == 200 and "Save your recovery codes" in said
+    # The other session signed in with the password alone: it must not outlast the switch to two factors.
+    assert elsewhere.get("/tickets").status_code == 302
+    assert here.get("/tickets").status_code == 200 and "You are signed out everywhere else." in said
+    assert ended_elsewhere(app, alpha, "portal.mfa_enrol", user)

@@ -312,10 +312,5 @@ def _regenerate() -> None:
     session.clear()
 
 
-def end_other_sessions(user: User) -> None:
-    """After a password change: every other session of the user ends; this one carries on."""
-    session["session_version"] = user.session_version
-
-
 def current_actor() -> Actor:
     return Actor.for_user(cast(User, current_user._get_current_object()))

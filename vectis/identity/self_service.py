@@ -8,6 +8,7 @@ from vectis.actions.base import ActionFailed, Applied, Context, SelfServiceVerb,
 from vectis.actions.registry import register
 from vectis.identity import accounts, mfa
 from vectis.identity.passwords import hash_password, verify_password
+from vectis.identity.sessions import retire_sessions
 from vectis.models import User
 
 
@@ -33,11 +34,7 @@ class ChangePassword(SelfServiceVerb):
         if problem:
             raise ActionFailed(problem)
         user.password_hash = hash_password(new)
-        user.session_version += 1
-        return Applied(
-            "Your password was changed. Your other sessions are signed out.",
-            response={"session_version": user.session_version},
-        )
+        return Applied("Your password was changed. Your other sessions are signed out.", response=retire_sessions(user))
 
 
 @register
@@ -54,8 +51,10 @@ class RegenerateRecoveryCodes(SelfServiceVerb):
         if not verify_password(str(payload.get("current_password", "")), user.password_hash):
             raise ActionFailed("Enter your current password to make new recovery codes.")
         codes = mfa.replace_recovery_codes(ctx.session, user)
+        # A new way into the account, as a new password is: a session someone opened with a leaked old code ends too.
+        ended = retire_sessions(user)
         return Applied(
-            "New recovery codes were made; the old ones no longer work.",
-            response={"count": len(codes)},
+            "New recovery codes were made; the old ones no longer work. Your other sessions are signed out.",
+            response={"count": len(codes), **ended},
             private={"codes": codes},
         )

@@ -299,12 +299,6 @@ def start_session(user: PortalUser) -> None:
     user.last_signed_in_at = datetime.now(UTC)
 
 
-def keep_this_session(user: PortalUser) -> None:
-    """After the person changed their own password: every other session ends (its version is old), this one
-    carries on."""
-    session["session_version"] = user.session_version
-
-
 def sign_out() -> None:
     if current_user.is_authenticated:
         user = me()

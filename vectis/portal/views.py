@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from vectis.actions import Outcome, Target, perform
 from vectis.branding import contrast
 from vectis.identity import mfa
+from vectis.identity.sessions import end_other_sessions
 from vectis.models import PortalBranding, PortalRole, PortalUser, PortalUserSite
 from vectis.platform import db, params
 from vectis.platform.errors import CSRF_MESSAGE, MESSAGES, header_text
@@ -299,6 +300,8 @@ def two_factor() -> BaseResponse:
     if request.method == "POST":
         outcome = _enrol(user)
         if outcome.ok:
+            end_other_sessions(user)
+            flash(outcome.message, "ok")
             return _codes_page(outcome.private["codes"], url_for("portal.security"), first_time=True)
         error = outcome.message
     return _enrol_page(user, cancel=url_for("portal.security"), error=error)
@@ -317,6 +320,8 @@ def new_recovery_codes() -> BaseResponse:
     outcome = _own("portal.recovery_codes", {"password": request.form.get("password", "")})
     if not outcome.ok:
         return _security_page(error=outcome.message, status=422)
+    end_other_sessions(auth.me())
+    flash(outcome.message, "ok")
     return _codes_page(outcome.private["codes"], url_for("portal.security"), first_time=False)
 
 
@@ -327,7 +332,7 @@ def change_password() -> BaseResponse:
     outcome = _own("portal.change_password", {k: request.form.get(k, "") for k in fields})
     if not outcome.ok:
         return _security_page(error=outcome.message, status=422)
-    auth.keep_this_session(auth.me())
+    end_other_sessions(auth.me())
     flash(outcome.message, "ok")
     return redirect(url_for("portal.security"))
 
@@ -338,6 +343,7 @@ def two_factor_off() -> BaseResponse:
     outcome = _own("portal.mfa_disable", {"password": request.form.get("password", "")})
     if not outcome.ok:
         return _security_page(error=outcome.message, status=422)
+    end_other_sessions(auth.me())
     flash(outcome.message, "ok")
     return redirect(url_for("portal.security"))
 

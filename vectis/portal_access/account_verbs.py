@@ -1,8 +1,9 @@
 """What a portal user does to their own account, as verbs (surface ``portal``): change their password, turn two-factor
 sign-in on (a confirmed code; recovery codes come back once, in ``private``), make new recovery codes or turn it off
-(each with the password: fresh proof it is the person, not only their open tab). And the operators' side: resetting
-someone's second factor after a lost phone, and the workspace's "require it" switch. The TOTP itself is the
-operators' code (``vectis/identity/mfa.py``), for the other kind of account."""
+(each with the password: fresh proof it is the person, not only their open tab). Each changes how the person signs
+in, so each ends their other sessions (``identity.sessions``; the request that made it keeps its own) and its audit row
+says so. And the operators' side: resetting someone's second factor after a lost phone, and the workspace's "require
+it" switch. The TOTP itself is the operators' code (``vectis/identity/mfa.py``), for the other kind of account."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from vectis.actions.base import ActionFailed, Actor, Applied, Context, Target, V
 from vectis.actions.registry import register
 from vectis.identity import mfa
 from vectis.identity.passwords import verify_password
+from vectis.identity.sessions import retire_sessions
 from vectis.models import PortalRole, PortalSettings, PortalUser, Role
 from vectis.platform import params
 from vectis.portal_access import settings as portal_settings
@@ -20,6 +22,7 @@ from vectis.portal_access import users
 from vectis.portal_access.verbs import OPERATORS, PortalVerb, active_portal_user
 
 REQUIRED = "Your IT provider requires two-factor sign-in for the portal, so it stays on."
+SIGNED_OUT_ELSEWHERE = "You are signed out everywhere else."
 WRONG_CODE = "That code is not right. Check that your phone's clock is set automatically and try the newest code."
 
 
@@ -70,8 +73,8 @@ class ChangePortalPassword(OwnAccountVerb):
         if problem is not None:
             raise ActionFailed(problem)
         return Applied(
-            "Your password was changed. You are signed out everywhere else.",
-            response={"session_version": user.session_version},
+            f"Your password was changed. {SIGNED_OUT_ELSEWHERE}",
+            response={"session_version": user.session_version, "signed_out_elsewhere": True},
         )
 
 
@@ -97,9 +100,13 @@ class EnrolTwoFactor(OwnAccountVerb):
             raise ActionFailed(WRONG_CODE)
         mfa.enrol(user, secret, step)
         codes = mfa.replace_recovery_codes(ctx.session, user)
+        # A session opened with the password alone must not outlast the switch to two factors (nor come back to life
+        # when someone a workspace's requirement had signed out enrols at their next sign-in).
+        ended = retire_sessions(user)
         return Applied(
-            "Two-factor sign-in is on: the portal asks for a code from your app after your password.",
-            response={"recovery_codes": len(codes)},
+            f"Two-factor sign-in is on: the portal asks for a code from your app after your password. "
+            f"{SIGNED_OUT_ELSEWHERE}",
+            response={"recovery_codes": len(codes), **ended},
             private={"codes": codes},
         )
 
@@ -116,9 +123,10 @@ class NewRecoveryCodes(OwnAccountVerb):
             raise ActionFailed("Turn on two-factor sign-in first.")
         _password(user, payload, "to make new recovery codes")
         codes = mfa.replace_recovery_codes(ctx.session, user)
+        ended = retire_sessions(user)  # a session someone opened with a leaked old code ends with it
         return Applied(
-            "New recovery codes were made; the old ones no longer work.",
-            response={"count": len(codes)},
+            f"New recovery codes were made; the old ones no longer work. {SIGNED_OUT_ELSEWHERE}",
+            response={"count": len(codes), **ended},
             private={"codes": codes},
         )
 
@@ -139,7 +147,12 @@ class TurnOffTwoFactor(OwnAccountVerb):
             raise ActionFailed(REQUIRED)
         _password(user, payload, "to turn two-factor sign-in off")
         mfa.reset(ctx.session, user)
-        return Applied("Two-factor sign-in is off: your password alone signs you in.", response={"mfa": False})
+        # Whoever holds another of their sessions may be why they turn it off; a password alone opens none of them.
+        ended = retire_sessions(user)
+        return Applied(
+            f"Two-factor sign-in is off: your password alone signs you in. {SIGNED_OUT_ELSEWHERE}",
+            response={"mfa": False, **ended},
+        )
 
 
 @register

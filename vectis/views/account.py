@@ -10,7 +10,8 @@ from werkzeug.wrappers import Response
 
 from vectis.actions import Target, perform
 from vectis.identity import mfa, tokens
-from vectis.identity.auth import current_actor, end_other_sessions, require_role, signed_in
+from vectis.identity.auth import current_actor, require_role, signed_in
+from vectis.identity.sessions import end_other_sessions
 from vectis.identity.tokens import listing as tokens_listing
 from vectis.models import ApiToken, Role, Tenant
 from vectis.platform import db
@@ -56,6 +57,8 @@ def regenerate_recovery_codes() -> Response:
     if not outcome.ok:
         flash(outcome.message, "error")
         return redirect(url_for("account.index"))
+    end_other_sessions(current_user)
+    flash(outcome.message, "ok")
     return render(
         "auth/recovery_codes.html",
         codes=outcome.private["codes"],
