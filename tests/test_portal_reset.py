@@ -12,13 +12,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from rq import SimpleWorker
+from sqlalchemy import Engine, event, select, update
 
 from tests.conftest import HostClient, MadeUser, client_for, csrf_token, login, pid
 from tests.portal_world import PASSWORD, World, portal_client, portal_login, portal_user, world
 from tests.test_portal import audit_rows, mails_to, text_of
 from vectis.models import OutboxMail, PortalUser
-from vectis.platform import db
+from vectis.platform import db, jobs
+from vectis.platform.queues import queue, redis
 
 NEW_PASSWORD = "a-brand-new-password-42"
 SAID = "If that address has a portal account, we sent it a link to choose a new password."
@@ -35,8 +37,23 @@ def beta(app: Flask) -> Iterator[World]:
 
 
 def ask(client: HostClient, email: str) -> tuple[int, str]:
+    """Ask on the "Forgot your password?" page, then let the mail worker answer it."""
     response = client.post("/forgot", data={"email": email, "csrf_token": csrf_token(client, "/forgot")})
+    answer_requests(client.application)
     return response.status_code, text_of(response.get_data(as_text=True))
+
+
+def answer_requests(app: Flask) -> None:
+    """What the mail worker does with the reset requests waiting on its queue: the jobs, run by a real worker from
+    Redis. The mails they queue stay queued, as other tests deliver those themselves."""
+    with app.app_context():
+        mail = queue("mail")
+        worker = SimpleWorker([mail], connection=redis())
+        for job in mail.get_jobs():
+            if job.func_name == jobs.RESET_LINK.path:
+                mail.remove(job)
+                worker.execute_job(job, mail)
+                assert job.get_status(refresh=True) == "finished", job.latest_result()
 
 
 def reset_link(app: Flask, where: World, email: str) -> str:
@@ -155,6 +172,41 @@ def test_an_unknown_or_deactivated_address_gets_the_same_answer_and_no_mail(app:
     assert len(mails_to(app, alpha, known.email)) == 1
     unknown = [r for r in audit_rows(app, alpha, "portal.password_reset_request") if nobody in r.target_label]
     assert [(r.result, r.actor_type) for r in unknown] == [("failed", "anonymous")]
+
+
+def test_the_request_does_the_same_work_whether_or_not_the_address_has_an_account(app: Flask, alpha: World) -> None:
+    """No timing oracle: the request runs the same SQL for any address typed (a real account's link and mail are made
+    by the mail worker, after the answer went back), so how long the answer takes tells nothing either."""
+    known = portal_user(app, alpha)
+    nobody = f"nobody-{uuid.uuid4().hex[:8]}@customer.test"
+
+    def statements(email: str) -> list[str]:
+        client = portal_client(app, alpha.portal_host)
+        token = csrf_token(client, "/forgot")  # the page first, as a browser does (and the workspace is looked up)
+        seen: list[str] = []
+
+        def note(conn: object, cursor: object, statement: str, *rest: object) -> None:
+            seen.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", note)
+        try:
+            response = client.post("/forgot", data={"email": email, "csrf_token": token})
+        finally:
+            event.remove(Engine, "before_cursor_execute", note)
+        assert response.status_code == 200 and SAID in text_of(response.get_data(as_text=True))
+        return seen
+
+    assert statements(nobody) == statements(known.email)
+    with app.app_context(), db.tenant_session(alpha.tenant.id) as s:
+        stored = s.get(PortalUser, known.id)
+        assert stored is not None and stored.reset_token_hash is None  # nothing made yet
+    assert mails_to(app, alpha, known.email) == []
+    assert [r for r in audit_rows(app, alpha, "portal.password_reset_request") if known.email in r.target_label] == []
+
+    answer_requests(app)  # the worker does it, the same job for both
+    assert len(mails_to(app, alpha, known.email)) == 1 and mails_to(app, alpha, nobody) == []
+    asked = {r.target_label: r.result for r in audit_rows(app, alpha, "portal.password_reset_request")}
+    assert asked[known.email] == "ok" and asked[nobody] == "failed"
 
 
 def test_a_link_from_one_workspace_is_not_found_at_another(app: Flask, alpha: World, beta: World) -> None:

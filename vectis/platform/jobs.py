@@ -33,6 +33,9 @@ CALLBACK_KEY = Job("jobs.webhooks.verify", "interactive", 60)
 RULES = Job("jobs.rules.refresh", "rules", 600)
 QUEUED_ACTION = Job("jobs.actions.run_queued", "actions", 300)
 MAIL = Job("jobs.mail.deliver", "mail", 60)
+# The one job that takes what someone typed rather than an id: finding the account for it is the very work the portal's
+# "Forgot your password?" request must not do itself (vectis.portal_access.resets).
+RESET_LINK = Job("jobs.portal_mail.send_reset_link", "mail", 60)
 # A million rows stream and write in well under a minute; the export's statement timeout (vectis.query.run, five
 # minutes) stops a slow query before this does.
 QUERY_EXPORT = Job("jobs.exports.run_export", "exports", 900)

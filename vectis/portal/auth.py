@@ -22,18 +22,18 @@ from vectis.identity import mfa
 from vectis.identity.passwords import verify_password
 from vectis.identity.throttle import SignInGuard
 from vectis.models import PortalUser
-from vectis.platform import db
+from vectis.platform import db, jobs
 from vectis.platform.dates import clock
 from vectis.platform.queues import redis
 from vectis.platform.ratelimit import AttemptWindow
 from vectis.portal_access import resets, users
 from vectis.portal_access import settings as portal_settings
+from vectis.portal_access.hosts import request_origin
 from vectis.portal_access.scope import Scope, portal_actor, scope_of
 from vectis.portal_access.settings import Surfaces, for_customer
 
 F = TypeVar("F", bound=Callable[..., Any])
 SIGN_IN_FAILED = "That email and password do not match a portal account here."
-NO_ACCOUNT = "No active portal account has this address: nothing was sent."
 PENDING_LIFETIME = timedelta(minutes=10)
 WRONG_CODE = "That code is not right. Enter the 6-digit code your authenticator app shows now."
 
@@ -270,21 +270,17 @@ def finish_sign_in(user: PortalUser, method: str) -> str:
 def request_reset(email: str) -> str | None:
     """For "Forgot your password?": a reset link mailed to ``email``'s portal account when it has an active one. The
     caller answers the same either way; the refusal in words comes back only when asked too often (per address typed
-    and per network, counted whether or not the address has an account)."""
+    and per network, counted whether or not the address has an account).
+
+    The account is not even looked up here: the same work for any address (the limits, then one job on the ``mail``
+    queue), so the answer's timing cannot tell a visitor who has an account. The job finds it and mails the link."""
     typed = email.strip().lower()
     guard = resets.RequestGuard(redis(), g.tenant.id, typed, request.remote_addr or "unknown")
-    s = db.session()
-    user = users.by_email(s, typed) if typed else None
-    actor = Actor.anonymous(typed)  # whoever typed it: asking proves nothing about who they are
-    target = _target(user) if user is not None else Target.typed("portal_user", typed)
     if (refused := guard.refusal()) is not None:
-        record("portal.password_reset_request", "blocked", actor=actor, target=target, error=refused)
+        target = Target.typed("portal_user", typed)
+        record(resets.ASKED, "blocked", actor=resets.asked_by(typed), target=target, error=refused)
         return refused
-    if user is None or not user.is_active:
-        record("portal.password_reset_request", "failed", actor=actor, target=target, error=NO_ACCOUNT)
-        return None
-    resets.mail_link(s, g.tenant.id, user)
-    record("portal.password_reset_request", "ok", actor=actor, target=target)  # commits the link and its mail
+    jobs.RESET_LINK.enqueue(g.tenant.id, typed, audit.current_request_id(), *request_origin())
     return None
 
 

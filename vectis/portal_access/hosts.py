@@ -25,13 +25,19 @@ def portal_url(slug: str, path: str = "/", *, scheme: str | None = None, port: i
     who invites someone is on the same server); outside one (a worker's mail) the settings say them."""
     base = current_app.config["VECTIS_BASE_DOMAIN"].split(":", 1)[0]
     if has_request_context():
-        scheme = scheme or request.scheme
-        host = request.host
-        if port is None and not host.endswith("]") and ":" in host:
-            port = int(host.rsplit(":", 1)[1])
+        here_scheme, here_port = request_origin()
+        scheme, port = scheme or here_scheme, port if port is not None else here_port
     else:
         settings = current_app.config["VECTIS_SETTINGS"]
         scheme = scheme or ("https" if settings.secure_cookies else "http")
         port = port or settings.public_port
     netloc = f"{PREFIX}{slug}.{base}" + (f":{port}" if port and port not in (80, 443) else "")
     return f"{scheme or 'https'}://{netloc}{path}"
+
+
+def request_origin() -> tuple[str, int | None]:
+    """The scheme and port this request came in on, for links a worker makes on its behalf (as ``portal_url`` would
+    have in the request)."""
+    host = request.host
+    port = int(host.rsplit(":", 1)[1]) if not host.endswith("]") and ":" in host else None
+    return request.scheme, port

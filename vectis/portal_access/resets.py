@@ -1,6 +1,11 @@
 """Password reset links for portal users: made (only the token's hash is kept, ``users.new_reset_token``), mailed in
 the branded shell through the ``mail`` queue, and how often anyone may ask for one.
 
+Nothing a visitor sees tells them whether an address has an account, and that includes how long the answer takes: the
+"Forgot your password?" request only counts the request against its limits and hands the address typed to the ``mail``
+queue (``jobs.portal_mail.send_reset_link``); the worker looks the account up, and makes and mails the link
+(``answer_request``). The request does the same work for any address.
+
 Two limits, both counted whether or not the address has an account, so neither tells a visitor anything about who
 has one: per address typed (a mailbox is not flooded with links, 3 an hour) and per network (one address cannot ask
 for the whole customer list, 10 an hour)."""
@@ -14,6 +19,8 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vectis.audit import writer as audit
+from vectis.audit.actors import Actor, Target
 from vectis.models import PortalUser, Tenant
 from vectis.platform.dates import clock
 from vectis.platform.ratelimit import AttemptWindow
@@ -22,6 +29,8 @@ from vectis.portal_access.hosts import portal_url
 
 PER_ADDRESS, PER_NETWORK = 3, 10
 WINDOW = timedelta(hours=1)
+ASKED = "portal.password_reset_request"
+NO_ACCOUNT = "No active portal account has this address: nothing was sent."
 
 
 class RequestGuard:
@@ -54,6 +63,8 @@ def mail_link(
     *,
     by_operator: bool = False,
     after_commit: list[Callable[[], None]] | None = None,
+    scheme: str | None = None,
+    port: int | None = None,
 ) -> None:
     """A new reset link for ``user`` (an earlier one stops working), mailed to them alone: it is a key to the
     account, so it goes nowhere else (not to the operator who sent it, not to the audit log)."""
@@ -77,8 +88,36 @@ def mail_link(
             f"{hours} hour{'s' if hours != 1 else ''}, and signs you out everywhere else.\n\n"
             "Did not ask for this? Ignore this mail: your password stays as it is."
         ),
-        action_url=portal_url(str(slug), f"/reset/{token}"),
+        action_url=portal_url(str(slug), f"/reset/{token}", scheme=scheme, port=port),
         action_label="Choose a new password",
         one_time=True,
         after_commit=after_commit,
     )
+
+
+def asked_by(typed: str) -> Actor:
+    """Whoever typed the address: asking proves nothing about who they are."""
+    return Actor.anonymous(typed)
+
+
+def answer_request(
+    session: Session,
+    tenant_id: int,
+    typed: str,
+    *,
+    request_id: str | None = None,
+    scheme: str | None = None,
+    port: int | None = None,
+) -> None:
+    """The mail worker's half of a "Forgot your password?" request that was let through: a link mailed to the active
+    portal account ``typed`` names, if there is one, and the audit row either way (under the request's id). The link
+    goes to the scheme and port the request came in on, as it did when the request made it."""
+    user = users.by_email(session, typed) if typed else None
+    target = Target("portal_user", str(user.id), user.email) if user is not None else Target.typed("portal_user", typed)
+    active = user is not None and user.is_active
+    if user is not None and active:
+        mail_link(session, tenant_id, user, scheme=scheme, port=port)
+    audit.record(
+        session, tenant_id=tenant_id, actor=asked_by(typed), surface="portal", action=ASKED, target=target,
+        result="ok" if active else "failed", error=None if active else NO_ACCOUNT, request_id=request_id,
+    )  # fmt: skip
