@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import ROOT, TEST_REDIS_DBS, _redis_db
+from tests.conftest import TEST_REDIS_DBS, _redis_db
+from vectis.platform.config import ROOT
 
 
 def test_a_redis_db_held_by_one_test_process_is_not_taken_by_another() -> None:
