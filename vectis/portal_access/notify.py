@@ -127,11 +127,14 @@ def queue(
     action_label: str | None = None,
     one_time: bool = False,
     after_commit: list[Callable[[], None]] | None = None,
+    scheme: str | None = None,
+    port: int | None = None,
 ) -> OutboxMail | None:
     """One mail to ``user`` in the branded shell; None when they unsubscribed from its (non-transactional) category.
     ``one_time``: ``action_url`` is a key to the account (a setup or reset link), kept sealed in ``link`` rather than
     in the shell's clear JSON. ``after_commit``: an action's own list (its jobs go out when it commits); otherwise the
-    session's commit."""
+    session's commit. ``scheme`` and ``port``: where the shell's own links (the logo) point, when a worker makes the
+    mail on a request's behalf and the request's address is not the settings' (``portal_url``)."""
     if category != TRANSACTIONAL and opted_out(session, user.id, category):
         return None
     slug = _slug(session, tenant_id)
@@ -140,14 +143,14 @@ def queue(
     shell: dict[str, str | bool | None] = {
         "action_url": None if one_time else action_url,
         "action_label": action_label,
-        "logo_url": portal_url(slug, "/branding/logo"),
+        "logo_url": portal_url(slug, "/branding/logo", scheme=scheme, port=port),
     }
     if one_time and action_url:
         shell["one_time"] = True
         mail.link = Sealed.seal(tenant_id, action_url)
     if category != TRANSACTIONAL:
         token = unsubscribe_token(tenant_id, user.id, category)
-        shell["unsubscribe_url"] = portal_url(slug, f"/unsubscribe/{token}")
+        shell["unsubscribe_url"] = portal_url(slug, f"/unsubscribe/{token}", scheme=scheme, port=port)
     mail.category, mail.shell = category, shell
     return mail
 

@@ -92,6 +92,8 @@ def mail_link(
         action_label="Choose a new password",
         one_time=True,
         after_commit=after_commit,
+        scheme=scheme,
+        port=port,
     )
 
 
