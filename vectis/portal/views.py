@@ -39,6 +39,7 @@ from vectis.portal import auth, surfaces
 from vectis.portal_access import notify, users
 from vectis.portal_access import settings as portal_settings
 from vectis.portal_access import tickets as portal_tickets
+from vectis.portal_access.account_verbs import SIGNED_OUT_ELSEWHERE
 from vectis.portal_access.scope import Scope, portal_actor
 
 log = logging.getLogger(__name__)
@@ -301,7 +302,7 @@ def two_factor() -> BaseResponse:
         outcome = _enrol(user)
         if outcome.ok:
             end_other_sessions(user)
-            flash(outcome.message, "ok")
+            flash(SIGNED_OUT_ELSEWHERE, "ok")  # the page's heading says two-factor sign-in is on
             return _codes_page(outcome.private["codes"], url_for("portal.security"), first_time=True)
         error = outcome.message
     return _enrol_page(user, cancel=url_for("portal.security"), error=error)
