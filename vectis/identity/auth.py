@@ -9,7 +9,6 @@ host's, so even a copied cookie is useless on another tenant's host.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -23,6 +22,7 @@ from vectis.actions.base import Actor, Target
 from vectis.audit import writer as audit
 from vectis.identity import mfa
 from vectis.identity.passwords import verify_password
+from vectis.identity.second_step import SecondStep, Step, enrol_secret
 from vectis.identity.throttle import SignInGuard
 from vectis.models import Role, User
 from vectis.platform import db
@@ -125,14 +125,6 @@ def _user_target(user: User | None, email: str) -> Target:
 # --- step 1: password --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Step:
-    """Where a sign-in step leads: an error message to show, or the next URL."""
-
-    error: str | None = None
-    next_url: str | None = None
-
-
 def signin_guard(email: str) -> SignInGuard:
     return SignInGuard(redis(), g.tenant.id, email, request.remote_addr or "unknown")
 
@@ -210,58 +202,6 @@ def pending_user() -> User | None:
 # --- step 2: a code, a recovery code, or enrolment ---------------------------------------------------
 
 
-def _mfa_failure(user: User, error: str) -> Step:
-    actor, target = Actor.for_user(user), Target.for_user(user)
-    db.session().commit()  # a wrong code must not roll anything back that is already decided
-    record_event("auth.mfa", "failed", actor=actor, target=target, error=error)
-    if (until := mfa_window(user).fail()) is not None:
-        record_event(
-            "auth.lockout", "blocked", actor=actor, target=target, payload={"kind": "mfa", "until": until.isoformat()}
-        )
-        return Step(error=f"Too many wrong codes. This account is locked until {clock(until)}.")
-    return Step(error=error)
-
-
-def _mfa_locked(user: User) -> Step | None:
-    if (until := mfa_window(user).locked_until()) is not None:
-        return Step(error=f"Too many wrong codes. This account is locked until {clock(until)}.")
-    return None
-
-
-def code_step(user: User, code: str) -> Step:
-    if (locked := _mfa_locked(user)) is not None:
-        return locked
-    # Lock the row: two requests racing with the same code must not both see the old last-used step.
-    db.session().refresh(user, with_for_update=True)
-    if not mfa.verify_user_code(user, code):
-        return _mfa_failure(user, "That code is not right. Enter the 6-digit code your authenticator app shows now.")
-    return Step(next_url=finish_sign_in(user, "password+totp"))
-
-
-def recovery_step(user: User, code: str) -> Step:
-    if (locked := _mfa_locked(user)) is not None:
-        return locked
-    if not mfa.use_recovery_code(db.session(), user, code):
-        return _mfa_failure(user, "That recovery code is not right, or it was used before.")
-    left = mfa.remaining_recovery_codes(db.session(), user)
-    record_event(
-        "auth.recovery_code_used",
-        "ok",
-        actor=Actor.for_user(user),
-        target=Target.for_user(user),
-        payload={"remaining": left},
-    )
-    return Step(next_url=finish_sign_in(user, "password+recovery_code"))
-
-
-def enrol_secret() -> str:
-    """The secret shown during enrolment; kept in the server-side session until it is confirmed."""
-    if "enrol_secret" not in session:
-        session["enrol_secret"] = mfa.new_secret()
-    secret: str = session["enrol_secret"]
-    return secret
-
-
 def enrol_step(user: User, code: str) -> tuple[Step, list[str]]:
     """Confirm the new secret with a code; on success returns the recovery codes to show once."""
     secret = enrol_secret()
@@ -296,6 +236,13 @@ def finish_sign_in(user: User, method: str) -> str:
         "auth.sign_in", "ok", actor=Actor.for_user(user), target=Target.for_user(user), payload={"method": method}
     )
     return str(next_url)
+
+
+# The code and recovery-code steps: their rules (lockout included) are shared with the portal's sign-in.
+_SECOND: SecondStep[User] = SecondStep(
+    "auth", record_event, Actor.for_user, Target.for_user, window=mfa_window, finish=finish_sign_in
+)
+code_step, recovery_step = _SECOND.code, _SECOND.recovery
 
 
 def sign_out() -> None:

@@ -7,7 +7,6 @@ nobody in. Between the password and the code the session only remembers who is h
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -18,8 +17,8 @@ from werkzeug.wrappers import Response
 
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
-from vectis.identity import mfa
 from vectis.identity.passwords import verify_password
+from vectis.identity.second_step import SecondStep, Step
 from vectis.identity.throttle import SignInGuard
 from vectis.models import PortalUser
 from vectis.platform import db, jobs
@@ -35,7 +34,6 @@ from vectis.portal_access.settings import Surfaces, for_customer
 F = TypeVar("F", bound=Callable[..., Any])
 SIGN_IN_FAILED = "That email and password do not match a portal account here."
 PENDING_LIFETIME = timedelta(minutes=10)
-WRONG_CODE = "That code is not right. Enter the 6-digit code your authenticator app shows now."
 
 
 def init_app(app: Flask) -> None:
@@ -131,14 +129,6 @@ def _target(user: PortalUser) -> Target:
     return Target("portal_user", str(user.id), user.email)
 
 
-@dataclass(frozen=True)
-class Step:
-    """Where a sign-in step leads: the problem in words to show, or the next URL."""
-
-    error: str | None = None
-    next_url: str | None = None
-
-
 def mfa_window(user: PortalUser) -> AttemptWindow:
     """Five wrong codes in 15 minutes lock the account (its own key: an operator's count is not a portal user's)."""
     return AttemptWindow(redis(), f"portal-mfa:{user.tenant_id}:{user.id}")
@@ -213,58 +203,19 @@ def pending_user() -> PortalUser | None:
     return user if session.get("pending_version") == user.session_version else None
 
 
-def _locked(user: PortalUser) -> Step | None:
-    if (until := mfa_window(user).locked_until()) is not None:
-        return Step(error=f"Too many wrong codes. This account is locked until {clock(until)}.")
-    return None
-
-
-def _code_failed(user: PortalUser, error: str) -> Step:
-    actor, target = portal_actor(user), _target(user)
-    db.session().commit()  # a wrong code must not roll back anything already decided (and ends the row lock)
-    record("portal.mfa", "failed", actor=actor, target=target, error=error)
-    if (until := mfa_window(user).fail()) is not None:
-        record(
-            "portal.lockout", "blocked", actor=actor, target=target, payload={"kind": "mfa", "until": until.isoformat()}
-        )
-        return Step(error=f"Too many wrong codes. This account is locked until {clock(until)}.")
-    return Step(error=error)
-
-
-def code_step(user: PortalUser, code: str) -> Step:
-    if (locked := _locked(user)) is not None:
-        return locked
-    # Lock the row: two requests racing with the same code must not both see the old last-used step.
-    db.session().refresh(user, with_for_update=True)
-    if not mfa.verify_user_code(user, code):
-        return _code_failed(user, WRONG_CODE)
-    return Step(next_url=finish_sign_in(user, "password+totp"))
-
-
-def recovery_step(user: PortalUser, code: str) -> Step:
-    if (locked := _locked(user)) is not None:
-        return locked
-    if not mfa.use_recovery_code(db.session(), user, code):
-        return _code_failed(user, "That recovery code is not right, or it was used before.")
-    left = mfa.remaining_recovery_codes(db.session(), user)
-    record("portal.recovery_code_used", "ok", actor=portal_actor(user), target=_target(user), payload={"left": left})
-    return Step(next_url=finish_sign_in(user, "password+recovery_code"))
-
-
-def enrol_secret() -> str:
-    """The secret shown while enrolling; kept in the server-side session until a code confirms it."""
-    if "enrol_secret" not in session:
-        session["enrol_secret"] = mfa.new_secret()
-    secret: str = session["enrol_secret"]
-    return secret
-
-
 def finish_sign_in(user: PortalUser, method: str) -> str:
     """The second step passed: a signed-in session (a new id again), audited with how."""
     start_session(user)
     mfa_window(user).reset()
     record("portal.sign_in", "ok", actor=portal_actor(user), target=_target(user), payload={"method": method})
     return url_for("portal.home")
+
+
+# The code and recovery-code steps: their rules (lockout included) are shared with the operators' sign-in.
+_SECOND: SecondStep[PortalUser] = SecondStep(
+    "portal", record, portal_actor, _target, window=mfa_window, finish=finish_sign_in
+)
+code_step, recovery_step = _SECOND.code, _SECOND.recovery
 
 
 def request_reset(email: str) -> str | None:

@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from vectis.actions import Outcome, Target, perform
 from vectis.branding import contrast
 from vectis.identity import mfa
+from vectis.identity.second_step import enrol_secret
 from vectis.identity.sessions import end_other_sessions
 from vectis.models import PortalBranding, PortalRole, PortalUser, PortalUserSite
 from vectis.platform import db, params
@@ -162,7 +163,7 @@ def signin_recovery() -> BaseResponse:
 
 
 def _enrol_page(user: PortalUser, *, cancel: str | None, error: str | None) -> BaseResponse:
-    secret = auth.enrol_secret()
+    secret = enrol_secret()
     company = _branding()["company"]
     uri = mfa.provisioning_uri(secret, user.email, g.tenant.name, issuer=f"{company} support")
     page = render_template(
@@ -176,7 +177,7 @@ def _enrol(user: PortalUser) -> Outcome:
     outcome = perform(
         "portal.mfa_enrol",
         Target("portal_user", str(user.id), user.email),
-        {"secret": auth.enrol_secret(), "code": request.form.get("code", "")},
+        {"secret": enrol_secret(), "code": request.form.get("code", "")},
         actor=portal_actor(user),
         surface="portal",
     )

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from vectis.actions.base import Actor, Target
 from vectis.identity import accounts, auth, mfa
 from vectis.identity.passwords import hash_password
+from vectis.identity.second_step import enrol_secret
 from vectis.models import User
 from vectis.platform import db
 from vectis.platform.htmx import render
@@ -98,7 +99,7 @@ def enrol() -> Response:
             # Shown exactly once: this response is the only place the codes ever appear.
             return render("auth/recovery_codes.html", codes=codes, continue_url=step.next_url, first_time=True)
         error = step.error
-    secret = auth.enrol_secret()
+    secret = enrol_secret()
     uri = mfa.provisioning_uri(secret, user.email, g.tenant.name)
     return render(
         "auth/enrol.html",
