@@ -14,12 +14,26 @@ from sqlalchemy import func, select, update
 from tests.conftest import HostClient, TenantFixture, client_for, csrf_token
 from tests.vendors.support import Setup, add_connection, new_tenant, serve_app, sync
 from tests.vendors.test_connectwise import config
+from vectis.branding.logo import sanitise_svg
 from vectis.identity.passwords import hash_password
-from vectis.models import Customer, PortalSettings, PortalUser, PortalUserSite, Tenant, Ticket, TicketBoard
+from vectis.models import (
+    Customer,
+    PortalBranding,
+    PortalSettings,
+    PortalUser,
+    PortalUserSite,
+    Tenant,
+    Ticket,
+    TicketBoard,
+)
 from vectis.platform import db
 from vectis.simulators.connectwise import ConnectWiseState, create_app
 
 PASSWORD = "portal-password-123"
+# The MSP's logo, with a script the upload's sanitiser must take out.
+LOGO = b"""<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 32"><rect width="32" height="32" rx="8"
+ fill="#0f766e"/><path d="M8 22 L16 8 L24 22 Z" fill="#fff"/><text x="40" y="22" font-size="16" font-weight="700"
+ font-family="sans-serif" fill="#0f766e">NORTHSTAR</text><script>alert(1)</script></svg>"""
 
 
 @functools.cache
@@ -102,3 +116,17 @@ def portal_login(app: Flask, where: World, user: PortalUser) -> HostClient:
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
+
+
+def branded_world(app: Flask, **branding: str) -> Iterator[World]:
+    """``world`` with the MSP's branding (Northstar IT: its logo and accent), and whatever more ``branding`` sets."""
+    for where in world(app):
+        with app.app_context(), db.tenant_session(where.tenant.id) as s:
+            logo = sanitise_svg(LOGO)
+            s.add(
+                PortalBranding(
+                    tenant_id=where.tenant.id, company_name="Northstar IT", accent="#0f766e",
+                    logo=logo.content, logo_content_type=logo.content_type, **branding,
+                )
+            )  # fmt: skip
+        yield where

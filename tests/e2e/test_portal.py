@@ -14,29 +14,15 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import MadeUser, pid
 from tests.e2e.test_shell import sign_in
-from tests.portal_world import PASSWORD, World, portal_user, world
+from tests.portal_world import PASSWORD, World, branded_world, portal_user
 from vectis.branding import mail as shell
-from vectis.branding.logo import sanitise_svg
-from vectis.models import Device, PortalBranding
+from vectis.models import Device
 from vectis.platform import db
-
-LOGO = b"""<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 32"><rect width="32" height="32" rx="8"
- fill="#0f766e"/><path d="M8 22 L16 8 L24 22 Z" fill="#fff"/><text x="40" y="22" font-size="16" font-weight="700"
- font-family="sans-serif" fill="#0f766e">NORTHSTAR</text><script>alert(1)</script></svg>"""
 
 
 @pytest.fixture(scope="module")
 def branded(app: Flask) -> Iterator[World]:
-    for where in world(app):
-        with app.app_context(), db.tenant_session(where.tenant.id) as s:
-            logo = sanitise_svg(LOGO)
-            s.add(
-                PortalBranding(
-                    tenant_id=where.tenant.id, company_name="Northstar IT", accent="#0f766e",
-                    logo=logo.content, logo_content_type=logo.content_type,
-                )
-            )  # fmt: skip
-        yield where
+    yield from branded_world(app)
 
 
 def shot(page: Page, screenshots_dir: Path, name: str) -> None:

@@ -18,13 +18,11 @@ from sqlalchemy import select
 
 from jobs.mail import deliver
 from tests.conftest import MadeUser, pid
-from tests.e2e.test_portal import LOGO
 from tests.e2e.test_shell import sign_in
-from tests.portal_world import PASSWORD, World, portal_user, world
+from tests.portal_world import PASSWORD, World, branded_world, portal_user
 from tests.test_portal_reset import answer_requests
-from vectis.branding.logo import sanitise_svg
 from vectis.identity import mfa
-from vectis.models import OutboxMail, PortalBranding, PortalUser
+from vectis.models import OutboxMail, PortalUser
 from vectis.platform import db
 from vectis.platform.crypto import Sealed
 
@@ -33,17 +31,7 @@ NEW_PASSWORD = "correct-horse-battery-9"
 
 @pytest.fixture(scope="module")
 def branded(app: Flask) -> Iterator[World]:
-    for where in world(app):
-        with app.app_context(), db.tenant_session(where.tenant.id) as s:
-            logo = sanitise_svg(LOGO)
-            s.add(
-                PortalBranding(
-                    tenant_id=where.tenant.id, company_name="Northstar IT", accent="#0f766e",
-                    logo=logo.content, logo_content_type=logo.content_type,
-                    postal_address="1 Harbour Road, Bristol BS1 4AA, UK",
-                )
-            )  # fmt: skip
-        yield where
+    yield from branded_world(app, postal_address="1 Harbour Road, Bristol BS1 4AA, UK")  # a mail's footer shows it
 
 
 def shot(page: Page, screenshots_dir: Path, name: str) -> None:
