@@ -1,4 +1,5 @@
-"""The app a job runs in: built once per worker process, from the same settings as the web."""
+"""The app a job runs in: built once per worker process (before its first fork: ``jobs.worker``), from the same
+settings as the web."""
 
 from __future__ import annotations
 
@@ -13,9 +14,14 @@ _app: Flask | None = None
 
 def app_context() -> AbstractContextManager[object]:
     """The current app's context inside tests and requests; otherwise this process's own app."""
-    global _app  # noqa: PLW0603 - one app per worker process, built on first use
     if has_app_context():
         return current_app.app_context()
+    return prepare().app_context()
+
+
+def prepare() -> Flask:
+    """This process's app, built on first use (a preloaded worker builds it before it forks: ``jobs.worker``)."""
+    global _app  # noqa: PLW0603 - one app per worker process
     if _app is None:
         _app = create_app()
-    return _app.app_context()
+    return _app
