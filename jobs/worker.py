@@ -5,7 +5,8 @@ imported Vectis and built its app first: 4-5 s before every job did anything (2 
 same for every Test connection and every mail). This worker imports the job modules and builds the app once, in the
 parent, before its first fork; each horse inherits them. No connection is inherited: the database engines hold none
 when the parent forks (a socket two processes share corrupts both conversations), and Redis's pool checks its process
-id itself."""
+id itself. The parent keeps the code, settings and keys it loaded for its life: a deploy (or a key rotation)
+restarts the workers, as it restarts the web."""
 
 from __future__ import annotations
 

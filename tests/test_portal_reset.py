@@ -21,6 +21,7 @@ from tests.test_portal import audit_rows, mails_to, text_of
 from vectis.models import OutboxMail, PortalUser
 from vectis.platform import db, jobs
 from vectis.platform.queues import queue, redis
+from vectis.portal_access.hosts import request_origin
 
 NEW_PASSWORD = "a-brand-new-password-42"
 SAID = "If that address has a portal account, we sent it a link to choose a new password."
@@ -278,3 +279,12 @@ def test_a_signed_in_user_changes_their_password_and_their_other_sessions_end(ap
     assert signs_in(app, alpha, user.email, NEW_PASSWORD) and not signs_in(app, alpha, user.email, PASSWORD)
     row = audit_rows(app, alpha, "portal.change_password")[-1]
     assert row.result == "ok" and NEW_PASSWORD not in str(row.payload) and PASSWORD not in str(row.payload)
+
+
+def test_the_worker_is_told_the_port_a_request_came_in_on_even_its_schemes_own(app: Flask) -> None:
+    """A request on the scheme's own port named none, and the worker, outside any request, then put the settings'
+    public port into the reset link and the mail's logo."""
+    with app.test_request_context("/forgot", base_url="https://portal.acme.localhost"):
+        assert request_origin() == ("https", 443)
+    with app.test_request_context("/forgot", base_url="http://portal.acme.localhost:5123"):
+        assert request_origin() == ("http", 5123)

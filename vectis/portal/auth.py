@@ -225,7 +225,7 @@ def request_reset(email: str) -> str | None:
 
     The account is not even looked up here: the same work for any address (the limits, then one job on the ``mail``
     queue), so the answer's timing cannot tell a visitor who has an account. The job finds it and mails the link."""
-    typed = email.strip().lower()
+    typed = email.strip().lower()[:320]  # no address is longer; a megabyte typed would sit in Redis with its job
     guard = resets.RequestGuard(redis(), g.tenant.id, typed, request.remote_addr or "unknown")
     if (refused := guard.refusal()) is not None:
         target = Target.typed("portal_user", typed)

@@ -35,9 +35,11 @@ def portal_url(slug: str, path: str = "/", *, scheme: str | None = None, port: i
     return f"{scheme or 'https'}://{netloc}{path}"
 
 
-def request_origin() -> tuple[str, int | None]:
+def request_origin() -> tuple[str, int]:
     """The scheme and port this request came in on, for links a worker makes on its behalf (as ``portal_url`` would
-    have in the request)."""
+    have in the request). A host without a port came in on its scheme's own: said outright, or the worker would put
+    the settings' port in its place."""
     host = request.host
-    port = int(host.rsplit(":", 1)[1]) if not host.endswith("]") and ":" in host else None
-    return request.scheme, port
+    if not host.endswith("]") and ":" in host:
+        return request.scheme, int(host.rsplit(":", 1)[1])
+    return request.scheme, 443 if request.scheme == "https" else 80
