@@ -151,3 +151,22 @@ def test_an_admin_changes_data_retention_with_a_clear_error_out_of_range(
     expect(page.get_by_text("Retention saved.")).to_be_visible()
     expect(page.get_by_label("Vendor callbacks refused: days to keep")).to_have_value("14")
     page.screenshot(path=str(screenshots_dir / "admin-retention.png"), full_page=True)
+
+
+def test_regenerating_recovery_codes_shows_the_new_codes_and_says_the_other_sessions_are_signed_out(
+    app: Flask,
+    page: Page,
+    live_server: int,
+    acme: TenantFixture,
+    make_user: Callable[..., MadeUser],
+    screenshots_dir: Path,
+) -> None:
+    user = make_user(acme, "technician")
+    sign_in(page, app, live_server, acme.slug, user.email)
+    page.goto(f"http://acme.localhost:{live_server}/account")
+    page.get_by_label("Your password, to confirm it is you").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name=re.compile("recovery codes$")).click()  # "Make …" for a user who has none yet
+    expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+    expect(page.get_by_text("Your other sessions are signed out.")).to_be_visible()
+    assert page.get_by_test_id("recovery-codes").locator("code").count() == 10
+    page.screenshot(path=str(screenshots_dir / "account-new-recovery-codes.png"), full_page=True)
