@@ -5,6 +5,7 @@ audited, and a token of another workspace is refused."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -91,6 +92,8 @@ def test_a_read_only_token_sees_no_write_tool_and_lists_its_own_alerts(
     assert not alerts.is_error
     items = alerts.structured_content["data"]
     assert items and {"title", "customerName", "severity"} <= set(items[0])
+    # A client that reads only text (an older one) gets the same answer, as JSON.
+    assert json.loads(alerts.content[0].text) == alerts.structured_content
     assert pid(app, "alert", alert) in {a["id"] for a in items}
     assert all("Secret" not in str(a["customerName"]) for a in items)
     assert hidden.is_error and hidden.content[0].text == "Unknown tool: resolve_alert"

@@ -22,9 +22,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import orjson
 from a2wsgi.asgi import build_scope
 from flask import Blueprint, Flask, g, request
 from mcp.server import MCPServer
+from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
@@ -56,8 +58,9 @@ TOOLS: dict[str, ToolSpec] = {}
 
 def _invoke(op: Operation, arguments: dict[str, Any]) -> CallToolResult:
     """Run REST operation ``op`` as its MCP tool: the same validation, handler and audit. The answer is the
-    operation's model in camelCase (``customerName``), as structured content and as its JSON text, each written once
-    by pydantic: handed a plain dict instead, the SDK would check, copy and encode it again."""
+    operation's model in camelCase (``customerName``), as structured content and as that content's JSON text:
+    pydantic writes the model out once, orjson the text from it (where pydantic writing the model twice cost a page of
+    fifty alerts 0.35 ms, now 0.16). Handed a plain dict instead, the SDK would check, copy and encode it again."""
     principal: tokens.Principal = g.api_principal
     ids: dict[str, int] = {}
     for kind in _ID.findall(op.path):
@@ -100,9 +103,9 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> CallToolResult:
         },
     )
     session.commit()
+    structured = result.model_dump(mode="json", by_alias=True)
     return CallToolResult(
-        content=[TextContent(type="text", text=result.model_dump_json(by_alias=True))],
-        structured_content=result.model_dump(mode="json", by_alias=True),
+        content=[TextContent(type="text", text=orjson.dumps(structured).decode())], structured_content=structured
     )
 
 
@@ -194,6 +197,9 @@ def build_server() -> MCPServer:
         TOOLS[op.tool] = ToolSpec(op.tool, op.scope, op.writes)
         hints = ToolAnnotations(read_only_hint=not op.writes, destructive_hint=False, idempotent_hint=not op.writes)
         server.add_tool(_tool(op), name=op.tool, description=_description(op), annotations=hints)
+    # Without OpenTelemetry's span around each message (the SDK's documented opt-out): Vectis installs no exporter, so
+    # the span was recorded nowhere, and making it cost each call 0.1-0.2 ms (bench/api.py).
+    server.middleware[:] = [m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
     server.middleware.append(_scope_filter)
     return server
 
@@ -285,8 +291,11 @@ class Transport:
                 if not message.get("more_body", False):
                     answered.set()
 
-        loop.run_until_complete(handle(scope, receive, send))
-        loop.run_until_complete(asyncio.sleep(0))  # the request's own tasks finish their clean-up now, not later
+        async def whole() -> None:
+            await handle(scope, receive, send)
+            await asyncio.sleep(0)  # the request's own tasks finish their clean-up now, not at the next request
+
+        loop.run_until_complete(whole())
         return Response(b"".join(chunks), status=status[0], headers=headers)
 
 
