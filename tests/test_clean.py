@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import requests
 
 from vectis.connectors.base import DetectionRecord
 from vectis.connectors.clean import TEXT_CAP, clean_records
+from vectis.connectors.values import json_of, json_or_none
 
 AT = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
@@ -77,3 +79,37 @@ def test_it_skips_a_record_whose_required_moment_is_out_of_range_and_empties_an_
                                    threat({}, external_id="t-3", updated_at=odd_zone)])  # fmt: skip
     assert [(r.external_id, r.updated_at) for r in kept] == [("t-2", None), ("t-3", odd_zone)]
     assert changes == {"records skipped for a date outside 1970-2200": 1, "dates outside 1970-2200 left empty": 1}
+
+
+def _answer(body: bytes, content_type: str = "application/json") -> requests.Response:
+    response = requests.Response()
+    response._content = body
+    response.status_code = 200
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "read"),
+    [
+        (
+            b'{"id": "S1", "n": 3, "big": 18446744073709551615}',
+            "application/json",
+            {"id": "S1", "n": 3, "big": 2**64 - 1},
+        ),
+        # What the fast reader refuses and JSON allows: read as before, not called malformed.
+        (b'{"id": "S1", "limit": Infinity}', "application/json", {"id": "S1", "limit": float("inf")}),
+        ('{"name": "Müller"}'.encode("latin-1"), "application/json; charset=iso-8859-1", {"name": "Müller"}),
+    ],
+)
+def test_a_vendors_answer_is_read_as_json_whatever_its_numbers_and_charset(
+    body: bytes, content_type: str, read: Any
+) -> None:
+    assert json_of(_answer(body, content_type)) == read
+    assert json_or_none(_answer(body, content_type)) == read
+
+
+def test_an_answer_that_is_not_json_is_said_so() -> None:
+    with pytest.raises(ValueError):
+        json_of(_answer(b"<html>Bad gateway</html>", "text/html"))
+    assert json_or_none(_answer(b"<html>Bad gateway</html>", "text/html")) is None

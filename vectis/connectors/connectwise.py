@@ -52,6 +52,7 @@ from vectis.connectors.capabilities import (
     WritesAsMembers,
     WritesTickets,
 )
+from vectis.connectors.values import json_of
 from vectis.platform.crypto import Sealed
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, UncertainOutcome
@@ -498,7 +499,7 @@ class ConnectWiseConnector(
         if status == 204 or not response.content:
             return None, dict(response.headers)
         try:
-            return response.json(), dict(response.headers)
+            return json_of(response), dict(response.headers)
         except ValueError:
             raise ConnectorError(
                 f"ConnectWise sent {what or path} in a form Vectis could not read (malformed JSON).", permanent=False

@@ -417,7 +417,7 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
             status = response.status_code
             if status == 401 and attempt == 1:
                 continue  # the token expired or was revoked mid-sync: ask for a new one, once
-            answer = json_or_none(response.text)
+            answer = json_or_none(response)
             if status == allow:
                 return status, answer
             if status == 401:

@@ -53,7 +53,7 @@ import requests
 
 from vectis.connectors.base import ConfigField, Connector, CustomerRecord, DetectionRecord, Page, Record, Stream
 from vectis.connectors.capabilities import Request, RespondsOnEndpoints
-from vectis.connectors.values import file_path_of, object_of, text_of
+from vectis.connectors.values import file_path_of, json_of, object_of, text_of
 from vectis.platform.crypto import Sealed
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, HttpClient, UncertainOutcome
@@ -415,7 +415,7 @@ class EsetConnector(Connector, RespondsOnEndpoints):
                     f"ESET refused {path}: {detail or f'HTTP {status}'}", permanent=False, status=status
                 )
             try:
-                return json.loads(response.text) if response.text else {}
+                return json_of(response) if response.content else {}
             except ValueError:
                 raise ConnectorError(
                     MESSAGES["not_eset"].format(host=self._host(path), path=path), permanent=True, status=status

@@ -78,7 +78,7 @@ from vectis.connectors.capabilities import (
     SignsTestCallbacks,
     VerifiesCallbacks,
 )
-from vectis.connectors.values import object_of, text_of
+from vectis.connectors.values import json_of, object_of, text_of
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError, UncertainOutcome
 
@@ -379,7 +379,7 @@ class HuntressConnector(Connector, RespondsOnEndpoints, VerifiesCallbacks, Signs
         if status == 204 or not response.text.strip():
             return None
         try:
-            return json.loads(response.text)
+            return json_of(response)
         except ValueError:
             raise ConnectorError(
                 MESSAGES["not_huntress"].format(host=self._host, path=path), permanent=status < 300, status=status

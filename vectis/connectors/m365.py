@@ -481,7 +481,7 @@ class M365Connector(Connector):
             status = response.status_code
             if status == 401 and attempt == 1:
                 continue  # the token expired or consent was revoked mid-sync: ask for a new one, once
-            body = json_or_none(response.text)
+            body = json_or_none(response)
             if status in (200, 206) and isinstance(body, dict):
                 return status, body
             raise PanelUnknown(self._refusal(status, body, needs))

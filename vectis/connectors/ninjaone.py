@@ -38,6 +38,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
+
 from vectis.connectors.base import (
     AlertRecord,
     ConfigField,
@@ -58,6 +60,7 @@ from vectis.connectors.capabilities import (
     VerifiesCallbacks,
 )
 from vectis.connectors.token_cache import cached_token
+from vectis.connectors.values import json_of
 from vectis.platform import public_ids
 from vectis.platform.dates import parse_epoch
 from vectis.platform.http import ConnectorError, UncertainOutcome
@@ -334,7 +337,7 @@ class NinjaOneConnector(Connector, ResetsAlerts, VerifiesCallbacks, RegistersCal
             raise ConnectorError(
                 f"NinjaOne answered HTTP {status} to the sign-in request.", permanent=False, status=status
             )
-        body = self._json(response.text, "the sign-in answer")
+        body = self._json(response, "the sign-in answer")
         if not isinstance(body, dict) or not body.get("access_token"):
             raise ConnectorError("NinjaOne's sign-in answer had no access token.", permanent=False)
         granted = set(str(body.get("scope") or " ".join(SCOPES)).split())
@@ -352,9 +355,9 @@ class NinjaOneConnector(Connector, ResetsAlerts, VerifiesCallbacks, RegistersCal
     # --- requests ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _json(text: str, what: str) -> Any:
+    def _json(response: requests.Response, what: str) -> Any:
         try:
-            return json.loads(text)
+            return json_of(response)
         except ValueError:
             raise ConnectorError(
                 f"NinjaOne sent {what} in a form Vectis could not read (malformed JSON).", permanent=False
@@ -362,7 +365,7 @@ class NinjaOneConnector(Connector, ResetsAlerts, VerifiesCallbacks, RegistersCal
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         response = self._call("GET", path, params=params)
-        return self._json(response.text, f"a page of {path}")
+        return self._json(response, f"a page of {path}")
 
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         """``method path`` with a token, asked for again once if NinjaOne no longer takes it; NinjaOne's refusals

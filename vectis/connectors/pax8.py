@@ -293,7 +293,7 @@ class Pax8Connector(Connector, ChangesLicences, VerifiesCallbacks, RegistersCall
             )
         except ConnectorError as exc:
             raise self._reach(exc, reading=True) from None
-        said = object_of(json_or_none(response.text))
+        said = object_of(json_or_none(response))
         if response.status_code == 401:
             raise ConnectorError(MESSAGES["credentials"], permanent=True, status=401)
         if response.status_code != 200:
@@ -347,7 +347,7 @@ class Pax8Connector(Connector, ChangesLicences, VerifiesCallbacks, RegistersCall
             status = response.status_code
             if status == 401 and attempt == 1:
                 continue  # the token expired or was revoked: ask for a new one, once
-            answer = json_or_none(response.text)
+            answer = json_or_none(response)
             if status in allow:
                 return status, answer
             if status == 401:

