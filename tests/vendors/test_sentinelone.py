@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from tests.conftest import login
 from tests.vendors.faults import busiest_second
@@ -405,6 +405,30 @@ def test_a_sync_links_sites_to_customers_and_lands_threats_as_detections(app: Fl
     assert second.status == "succeeded" and second.counts == {"sites": 12, "threats": 1}
     assert detections(app, setup)[changed].status == "resolved"
     assert sync(app, setup).counts.get("threats", 0) == 0
+
+
+def test_a_syncs_threat_pages_are_written_in_parts_side_by_side_each_committed_in_page_order(
+    app: Flask, s1: S1, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sentinelone, "THREAT_PAGE", 4)
+    setup = add_connection(app, new_tenant(app), "sentinelone", s1.config)
+    run = sync(app, setup)
+    assert run.status == "succeeded", run.error
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        # Each part of a page (two a page: one a lane) is a transaction of its own.
+        transactions = s.scalar(select(func.count(func.distinct(text("detections.xmin::text")))).select_from(Detection))
+        cursor, cursor_written = s.execute(
+            select(StreamCursor.cursor, text("stream_cursors.xmin::text::bigint")).where(
+                StreamCursor.stream == "threats"
+            )
+        ).one()
+        parts = set(s.scalars(select(text("detections.xmin::text::bigint")).select_from(Detection)))
+    pages = -(-len(s1.threats_seen_by_a_first_sync()) // 4)
+    assert transactions is not None and transactions >= 2 * pages - 1
+    # The cursor moved in the same transaction as a page's rows, never in one of its own.
+    assert cursor == {"updated_after": max(t["threatInfo"]["updatedAt"] for t in s1.state.threats.values())}
+    assert cursor_written in parts
+    assert set(detections(app, setup)) == set(s1.state.threats)
 
 
 def test_a_sync_gives_the_collector_its_pace_back_whether_it_succeeds_or_fails(app: Flask, s1: S1) -> None:

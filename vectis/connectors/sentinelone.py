@@ -48,6 +48,7 @@ from vectis.connectors.base import (
 )
 from vectis.connectors.capabilities import Request, RespondsOnEndpoints
 from vectis.connectors.values import file_path_of, json_of, object_of, text_of
+from vectis.platform.ahead import prefetched
 from vectis.platform.dates import calendar_day, parse_instant, utc
 from vectis.platform.http import ConnectorError, UncertainOutcome
 
@@ -287,7 +288,11 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
         )
 
     def _items(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """Every page of a list, following ``nextCursor``."""
+        """Every page of a list, following ``nextCursor``: the next page is asked for as soon as its cursor is known,
+        while the caller makes this one's records (a thousand threats' records took as long as S1 took to answer)."""
+        return prefetched(self._follow(path, params), depth=2, name="sentinelone-pages")
+
+    def _follow(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
         cursor: str | None = None
         while True:
             data, cursor, _ = self._page(path, {**params, **({"cursor": cursor} if cursor else {})})

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import queue
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +44,7 @@ from vectis.connectors.clean import clean_records
 from vectis.contracts import writer as contract_writer
 from vectis.devices import writer as device_writer
 from vectis.ingest import runlog
+from vectis.ingest.lanes import SIDE_BY_SIDE, Lanes
 from vectis.ingest.matching import DETAILS, Account, link_accounts
 from vectis.ingest.timeline import write_timeline
 from vectis.models import (
@@ -56,6 +55,8 @@ from vectis.models import (
     StreamCursor,
     SyncRun,
 )
+from vectis.platform import db
+from vectis.platform.ahead import prefetched
 from vectis.platform.http import ConnectorError
 from vectis.platform.locks import LockLost
 from vectis.tickets import writer as ticket_writer
@@ -83,14 +84,21 @@ class RecordSink(Protocol):
 
 
 SINKS: dict[type[Any], RecordSink] = {}
+# A timeline page's rows are keyed by its records' own ids (their dedup keys) and read the devices this run wrote:
+# two pages of them may be written at once.
+SIDE_BY_SIDE.add(TimelineRecord)
 S = TypeVar("S", bound=RecordSink)
 
 
-def sink_for(record: type[Any]) -> Callable[[type[S]], type[S]]:
-    """Class decorator: an instance of the class takes ``record``'s pages from every sync."""
+def sink_for(record: type[Any], *, side_by_side: bool = False) -> Callable[[type[S]], type[S]]:
+    """Class decorator: an instance of the class takes ``record``'s pages from every sync. ``side_by_side``: its
+    writes touch only rows keyed by the records' own ids, so two of its pages may be written at once
+    (``vectis.ingest.lanes``)."""
 
     def register(cls: type[S]) -> type[S]:
         SINKS[record] = cls()
+        if side_by_side:
+            SIDE_BY_SIDE.add(record)
         return cls
 
     return register
@@ -139,10 +147,17 @@ class Writer:
             unknown = ", ".join(sorted(t.__name__ for t in set(by_type) - set(self._writers)))
             raise TypeError(f"no writer for {unknown}")
         if set(by_type) - {CustomerRecord}:
-            self._prefetch_customers()
+            self.prefetch_customers()
         for kind, write in self._writers.items():
             if kind in by_type:
                 write(list(by_type[kind].values()))
+
+    def beside(self, session: Session) -> Writer:
+        """A writer of this run's pages on another session (a lane's), sharing what this one has learnt."""
+        return Writer(
+            session, self.connection, self.run, self.source, customers=self.customers, members=self.members,
+            devices=self.devices,
+        )  # fmt: skip
 
     def listed(self, record: type[Any]) -> None:
         """A stream that lists every open ``record`` was read to its end."""
@@ -200,7 +215,7 @@ class Writer:
         ]
         self.customers.update(link_accounts(self.session, self.connection, accounts))
 
-    def _prefetch_customers(self) -> None:
+    def prefetch_customers(self) -> None:
         if not self.customers:
             rows = self.session.execute(
                 select(CustomerLink.external_id, CustomerLink.id, CustomerLink.customer_id).where(
@@ -231,50 +246,6 @@ def _save_cursor(session: Session, connection: Connection, stream: Stream, curso
             set_={"cursor": stmt.excluded.cursor, "updated_at": datetime.now(UTC)},
         )
     )
-
-
-_DONE = object()
-T = TypeVar("T")
-
-
-def prefetched(items: Iterator[T], depth: int = 4) -> Iterator[T]:
-    """Fetch the next pages while the current one is written: the vendor's rate limit, not our writes,
-    should set the pace. Errors surface in order, after the pages before them; a consumer that stops
-    early stops the fetching thread too."""
-    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # handed to the consumer, raised there in order
-            put(exc)
-
-    thread = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 @dataclass(frozen=True)
@@ -318,6 +289,7 @@ def run_sync(
     # Only this run writes its run row and nothing here reads the connection's changing columns: reloading
     # both after every page's commit cost two round trips a page. _finish sees them fresh again.
     session.expire_on_commit = False
+    lanes = Lanes(partial(_lane, writer))
     threshold = gc.get_threshold()
     gc.set_threshold(FEWER_COLLECTIONS, *threshold[1:])
     try:
@@ -325,21 +297,12 @@ def run_sync(
         streams = connector.streams()
         cursors = {stream.name: _load_cursor(session, connection, stream) for stream in streams}
         started = datetime.now(UTC)
+        pages = _Pages(session, connection, run, connector, writer, cursors, before_commit, lanes)
         for stream, cleaned in prefetched(_pages(connector, streams, cursors)):
             if cleaned is not None:
-                page, records = cleaned.page, cleaned.records
-                run.log = runlog.stream_page(
-                    run.log, stream.name, records=len(page.records), odd=cleaned.changes, cursor=cursors[stream.name]
-                )
-                writer.write_page(records)
-                if page.cursor is not None:
-                    _save_cursor(session, connection, stream, page.cursor)
-                run.counts = {**run.counts, stream.name: run.counts.get(stream.name, 0) + len(page.records)}
-                run.requests_made = connector.ctx.http.requests_made
-                if before_commit is not None:
-                    before_commit()
-                session.commit()
+                pages.write(stream, cleaned)
                 continue
+            lanes.drain()
             if stream.lists is not None:
                 writer.listed(stream.lists)
             seconds = (datetime.now(UTC) - started).total_seconds()
@@ -349,6 +312,7 @@ def run_sync(
         # Only a complete pass over every stream can tell what the vendor no longer has.
         _complete(session, writer, run, connector.sync_notes())
     except ConnectorError as exc:
+        lanes.drain()  # the pages read before the vendor stopped answering stay, as the ones committed already
         session.rollback()
         session.expire_on_commit = True
         run.log = runlog.stopped(run.log, exc.message)
@@ -362,11 +326,71 @@ def run_sync(
         )
         raise
     finally:
+        lanes.close()  # a page still in flight here is rolled back: its write or the sync failed
         gc.set_threshold(*threshold)
         session.info.pop("asynchronous_commit", None)
         session.expire_on_commit = True
     session.expire(connection)
     _finish(session, connection, run, error=None)
+
+
+@dataclass
+class _Pages:
+    """Where each page read goes (a lane, or the sync's own session), and its place in the run's log."""
+
+    session: Session
+    connection: Connection
+    run: SyncRun
+    connector: Connector
+    writer: Writer
+    cursors: dict[str, dict[str, Any] | None]
+    before_commit: Callable[[], object] | None
+    lanes: Lanes
+
+    def write(self, stream: Stream, cleaned: _Cleaned) -> None:
+        page, records = cleaned.page, cleaned.records
+        if self.lanes.takes(records):
+            self.writer.prefetch_customers()  # once, here: the lanes share the map
+            self.lanes.start(
+                records,
+                lambda into, last: self._committing(stream, page.cursor if last else None, into),
+                partial(self._committed, stream, cleaned),
+            )
+            return
+        self.lanes.drain()
+        self._noted(stream, cleaned)
+        self.writer.write_page(records)
+        self._committing(stream, page.cursor, self.session)
+        self.session.commit()
+
+    def _noted(self, stream: Stream, cleaned: _Cleaned) -> None:
+        run, read = self.run, len(cleaned.page.records)
+        run.log = runlog.stream_page(
+            run.log, stream.name, records=read, odd=cleaned.changes, cursor=self.cursors[stream.name]
+        )
+        run.counts = {**run.counts, stream.name: run.counts.get(stream.name, 0) + read}
+        run.requests_made = self.connector.ctx.http.requests_made
+
+    def _committing(self, stream: Stream, cursor: dict[str, Any] | None, into: Session) -> None:
+        """In the page's own transaction, last: its stream's cursor, and the check that this sync still holds the
+        connection's lock."""
+        if cursor is not None:
+            _save_cursor(into, self.connection, stream, cursor)
+        if self.before_commit is not None:
+            self.before_commit()
+
+    def _committed(self, stream: Stream, cleaned: _Cleaned) -> None:
+        """A page a lane committed, in the run's counts and log."""
+        self._noted(stream, cleaned)
+        self.session.commit()
+
+
+def _lane(writer: Writer) -> tuple[Session, Writer]:
+    """A lane's session: the sync's tenant, its commits replayable as the sync's own are."""
+    session = db.database().tenant_sessions()
+    session.info.update(tenant_id=writer.connection.tenant_id, asynchronous_commit=True)
+    session.expire_on_commit = False
+    return session, writer.beside(session)
 
 
 def _complete(session: Session, writer: Writer, run: SyncRun, notes: list[str]) -> None:

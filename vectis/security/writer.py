@@ -192,7 +192,7 @@ def set_isolation(session: Session, detection: Detection, state: str | None) -> 
     )
 
 
-@sink_for(DetectionRecord)
+@sink_for(DetectionRecord, side_by_side=True)
 class _FromSyncs:
     """Every sync's detection pages. Detection streams are incremental (what changed since the cursor), so a
     complete read says nothing about what is gone: :meth:`listed` has nothing to do."""
