@@ -143,7 +143,13 @@ def test_the_run_log_reads_as_sentences() -> None:
 
 @pytest.fixture
 def veeam_northwind(app: Flask, northwind: TenantFixture, northwind_admin: HostClient) -> Iterator[Vspc]:
-    """Northwind's Veeam connected to a VSPC simulator, not synced yet."""
+    """Northwind's Veeam connected to a VSPC simulator, not synced yet. One left by a test before on this worker
+    (a workspace has one Veeam connection) goes first, as ``northwind_admin`` removes every one after."""
+    with app.app_context(), db.system_session() as s:
+        for connection in s.scalars(
+            select(Connection).where(Connection.tenant_id == northwind.id, Connection.vendor == "veeam")
+        ):
+            s.delete(connection)
     for vspc in serve_vspc(VspcState.seeded()):
         config = {"base_url": vspc.url, "username": DEMO_USERNAME, "password": DEMO_PASSWORD, "api_key": ""}
         add_connection(app, northwind.id, "veeam", config)
