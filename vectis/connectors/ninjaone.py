@@ -62,6 +62,7 @@ from vectis.connectors.capabilities import (
 from vectis.connectors.token_cache import cached_token
 from vectis.connectors.values import json_of
 from vectis.platform import public_ids
+from vectis.platform.ahead import prefetched
 from vectis.platform.dates import parse_epoch
 from vectis.platform.http import ConnectorError, UncertainOutcome
 
@@ -444,32 +445,35 @@ class NinjaOneConnector(Connector, ResetsAlerts, VerifiesCallbacks, RegistersCal
             yield from self._read_activities(stream, cursor)
 
     def _read_organizations(self, stream: Stream) -> Iterator[Page]:
-        after = 0
-        while True:
-            items = self._list(stream.path, {"pageSize": stream.page_size, "after": after})
+        for items in self._after_pages(stream):
             records: list[Record] = [r for r in map(stream.parse, items) if r is not None]
             yield Page(records, None)
-            ids = [item["id"] for item in items if isinstance(item.get("id"), int)]
-            if len(items) < stream.page_size or not ids:
-                return
-            after = max(ids)
 
     def _read_detailed_devices(self, stream: Stream) -> Iterator[Page]:
         """Every device, a page at a time; what the activity log needs of each (organisation, name) is kept."""
         devices: dict[int, tuple[int | None, str]] = {}
-        after = 0
-        while True:
-            items = self._list(stream.path, {"pageSize": stream.page_size, "after": after})
+        for items in self._after_pages(stream):
             for item in items:
                 if isinstance(item.get("id"), int):
                     organization = item.get("organizationId")
                     devices[item["id"]] = (organization if isinstance(organization, int) else None, _device_name(item))
             yield Page([r for r in map(stream.parse, items) if r is not None], None)
-            ids = [item["id"] for item in items if isinstance(item.get("id"), int)]
-            if len(items) < stream.page_size or not ids:
-                break
-            after = max(ids)
         self._devices = devices
+
+    def _after_pages(self, stream: Stream) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a list NinjaOne pages by ``after`` (the last id read): the next page is asked for as soon as
+        that id is known, while the caller makes this one's records."""
+        return prefetched(self._follow(stream.path, stream.page_size), depth=2, name="ninjaone-pages")
+
+    def _follow(self, path: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
+        after = 0
+        while True:
+            items = self._list(path, {"pageSize": page_size, "after": after})
+            yield items
+            ids = [item["id"] for item in items if isinstance(item.get("id"), int)]
+            if len(items) < page_size or not ids:
+                return
+            after = max(ids)
 
     _devices: dict[int, tuple[int | None, str]] | None = None  # device id -> (organisation id, name)
     _device_reads = 0  # this sync's reads of the devices list (one connector per sync)

@@ -84,9 +84,10 @@ class RecordSink(Protocol):
 
 
 SINKS: dict[type[Any], RecordSink] = {}
-# A timeline page's rows are keyed by its records' own ids (their dedup keys) and read the devices this run wrote:
-# two pages of them may be written at once.
-SIDE_BY_SIDE.add(TimelineRecord)
+# A timeline page's rows are keyed by its records' own ids (their dedup keys) and read the devices this run wrote; a
+# device page's by the RMM's device ids, with the alerts still live on those devices: two pages of either may be
+# written at once.
+SIDE_BY_SIDE.update((TimelineRecord, DeviceRecord))
 S = TypeVar("S", bound=RecordSink)
 
 
@@ -114,7 +115,6 @@ class Writer:
     source: str
     customers: dict[str, Linked] = field(default_factory=dict)
     members: set[str] = field(default_factory=set)  # the PSA members this run listed
-    devices_listed: bool = False  # this run listed some RMM devices
     retired_devices: int = 0  # devices the RMM no longer lists, marked removed by :meth:`complete`
     devices: dict[str, int] = field(default_factory=dict)  # the RMM's device id -> Vectis's, as this run wrote them
 
@@ -187,7 +187,6 @@ class Writer:
             self.session, self.connection, records, account=self._account, run_id=self.run.id
         )
         self.devices.update(written)
-        self.devices_listed = True
 
     def _members(self, records: list[PsaMemberRecord]) -> None:
         ticket_writer.write_members(self.session, self.connection, records)
@@ -200,7 +199,7 @@ class Writer:
         likewise only when the run listed some."""
         if self.members:
             ticket_writer.retire_members(self.session, self.connection, self.members)
-        if self.devices_listed:
+        if self.devices:  # this run listed some RMM devices (on this session or a lane's: they share the map)
             self.retired_devices = device_writer.retire_devices(self.session, self.connection, self.run.id)
         return _mark_removed(self.session, self.connection, self.run)
 

@@ -6,7 +6,7 @@ knobs applied to every request, and the ``/_sim`` control that raises an alert; 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -118,7 +118,18 @@ def token(tenant: str) -> Response:
 # --- lists: {"@odata.context", "value", "@odata.nextLink"?} -------------------------------------------
 
 
-def _listed(rows: list[Json], entity: str, filterable: set[str], allowed: set[str]) -> Response:
+def _listed(
+    rows: list[Json],
+    entity: str,
+    filterable: set[str],
+    allowed: set[str],
+    *,
+    order: str,
+    shape: Callable[[Json], Json] = DefenderState.shown,
+) -> Response:
+    """A page of ``rows`` as Defender lists them: filtered, in a stable order (``order``, then id), ``$skip`` and
+    ``$top``. Only the page's rows are shaped for the answer (``shape``): copying every row of a tenant for each page
+    was most of a page's time at 5,000 alerts."""
     unknown = sorted(set(request.args) - allowed)
     if unknown:
         raise bad_request(f"Query option(s) not supported: {', '.join(unknown)}.")
@@ -130,10 +141,10 @@ def _listed(rows: list[Json], entity: str, filterable: set[str], allowed: set[st
         raise bad_request("$skip must be a whole number.")
     top, skip = int(top_raw), int(skip_raw)
     # Defender's order is its own; the simulator's is stable (creation time, then id) so $skip pages hold still.
-    chosen = sorted((row for row in rows if test(row)), key=lambda r: (r.get("_order", ""), r["id"]))
+    chosen = sorted((row for row in rows if test(row)), key=lambda r: (r.get(order) or "", r["id"]))
     body: Json = {
         "@odata.context": f"{request.url_root}api/$metadata#{entity}",
-        "value": [DefenderState.shown(row) for row in chosen[skip : skip + top]],
+        "value": [shape(row) for row in chosen[skip : skip + top]],
     }
     if skip + top < len(chosen):
         query = {**request.args.to_dict(), "$skip": str(skip + top), "$top": str(top)}
@@ -153,13 +164,16 @@ def alerts() -> Response:
     expand = request.args.get("$expand")
     if expand not in (None, "evidence"):
         raise bad_request("$expand supports evidence only.")
+    tenant = _tenant()
     with sim._lock:
-        rows = [
-            {**alert, "_order": alert["alertCreationTime"], **({} if expand else {"evidence": []})}
-            for alert in sim.alerts.values()
-            if alert["_tenant"] == _tenant()
-        ]
-    return _listed(rows, "Alerts", ALERT_FILTERS, {"$filter", "$top", "$skip", "$expand"})
+        rows = [alert for alert in sim.alerts.values() if alert["_tenant"] == tenant]
+
+    def shape(alert: Json) -> Json:
+        shown = DefenderState.shown(alert)
+        return shown if expand else {**shown, "evidence": []}
+
+    allowed = {"$filter", "$top", "$skip", "$expand"}
+    return _listed(rows, "Alerts", ALERT_FILTERS, allowed, order="alertCreationTime", shape=shape)
 
 
 @api.get(f"{API}/alerts/<alert_id>")
@@ -184,9 +198,13 @@ def update_alert(alert_id: str) -> Response:
 @api.get(f"{API}/machines")
 def machines() -> Response:
     sim = _sim()
-    rows = [{**m, "_order": m["firstSeen"]} for m in sim.machines.values() if m["_tenant"] == _tenant()]
+    rows = [m for m in sim.machines.values() if m["_tenant"] == _tenant()]
     return _listed(
-        rows, "Machines", {"computerDnsName", "id", "healthStatus", "osPlatform"}, {"$filter", "$top", "$skip"}
+        rows,
+        "Machines",
+        {"computerDnsName", "id", "healthStatus", "osPlatform"},
+        {"$filter", "$top", "$skip"},
+        order="firstSeen",
     )
 
 
@@ -224,9 +242,9 @@ def unisolate(machine_id: str) -> Response:
 @api.get(f"{API}/machineactions")
 def machine_actions() -> Response:
     sim = _sim()
-    rows = [{**a, "_order": a["creationDateTimeUtc"]} for a in sim.actions.values() if a["_tenant"] == _tenant()]
+    rows = [a for a in sim.actions.values() if a["_tenant"] == _tenant()]
     filterable = {"id", "status", "machineId", "type", "requestor", "creationDateTimeUtc"}
-    return _listed(rows, "MachineActions", filterable, {"$filter", "$top", "$skip"})
+    return _listed(rows, "MachineActions", filterable, {"$filter", "$top", "$skip"}, order="creationDateTimeUtc")
 
 
 @api.get(f"{API}/machineactions/<action_id>")
