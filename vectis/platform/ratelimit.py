@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from redis import Redis
+from redis.connection import Connection
+from redis.exceptions import NoScriptError
 
 # Refill, then take one token if there is one. Returns {taken (0/1), seconds until a token is available}.
 # Atomic in Redis, so two workers can never both take the last token.
@@ -49,6 +51,24 @@ class TokenBucket:
         taken, wait = take(keys=[f"vectis:bucket:{self.key}"], args=[self.rate, self.burst, time.time()])
         return 0.0 if int(taken) else float(wait)
 
+    def ask(self) -> Asked:
+        """:meth:`try_take`, sent now and read when the caller has done its own round trips (:meth:`Asked.answer`):
+        an API call's rate and its token's SQL then wait for each other's answer once, not one after the other (0.6 ms
+        a call here, bench/api.py). Every ask is answered or dropped (:meth:`Asked.drop`), which puts the connection
+        back."""
+        take = self.redis.register_script(_TAKE)  # its digest: made here, no round trip
+        pool = self.redis.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", take.sha, 1, f"vectis:bucket:{self.key}", self.rate, self.burst, time.time()
+            )
+        except BaseException:
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            pool.release(connection)
+            raise
+        return Asked(self, connection)
+
     def wait_for_token(self) -> float:
         """Like :meth:`try_take` without taking: 0.0 when a token is there, else the seconds until one is."""
         tokens, at = self.redis.hmget(f"vectis:bucket:{self.key}", "tokens", "at")
@@ -65,6 +85,38 @@ class TokenBucket:
             if time.monotonic() + wait > deadline:
                 raise TimeoutError(f"rate limit {self.key}: no token within {max_wait:.0f}s")
             time.sleep(wait)
+
+
+class Asked:
+    """A token asked of Redis whose answer is not read yet (:meth:`TokenBucket.ask`)."""
+
+    def __init__(self, bucket: TokenBucket, connection: Connection) -> None:
+        self._bucket, self._connection = bucket, connection
+
+    def answer(self) -> float:
+        """As :meth:`TokenBucket.try_take`: 0.0 when a token was taken, else the seconds until one is there."""
+        try:
+            taken, wait = self._connection.read_response()
+        except NoScriptError:  # a Redis that restarted or flushed its scripts: asked again, the script sent in full
+            self._give_back()
+            return self._bucket.try_take()
+        except BaseException:
+            self._connection.disconnect()  # type: ignore[no-untyped-call]  # its answer may yet come: none may read it
+            self._give_back()
+            raise
+        self._give_back()
+        return 0.0 if int(taken) else float(wait)
+
+    def drop(self) -> None:
+        """Not wanted after all (the token was refused): the answer is read and let go, or the connection closed."""
+        try:
+            self._connection.read_response()
+        except BaseException:
+            self._connection.disconnect()  # type: ignore[no-untyped-call]
+        self._give_back()
+
+    def _give_back(self) -> None:
+        self._bucket.redis.connection_pool.release(self._connection)
 
 
 @dataclass(frozen=True)
