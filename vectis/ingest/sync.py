@@ -2,7 +2,8 @@
 
 Each page is one transaction: its records are upserted (idempotent) and the stream's cursor is saved in
 the same commit, so a worker killed after page k resumes at page k+1 and ends in the same state as an
-uninterrupted sync. Snapshot streams (companies, jobs) are read whole every time; a job not seen in a
+uninterrupted sync. A page of a kind that may be written side by side (``vectis.ingest.lanes``) is two
+transactions on two connections, committed in order, the cursor with the last. Snapshot streams (companies, jobs) are read whole every time; a job not seen in a
 complete pass is marked removed, never deleted.
 """
 
