@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 import requests
 
@@ -113,3 +114,15 @@ def test_an_answer_that_is_not_json_is_said_so() -> None:
     with pytest.raises(ValueError):
         json_of(_answer(b"<html>Bad gateway</html>", "text/html"))
     assert json_or_none(_answer(b"<html>Bad gateway</html>", "text/html")) is None
+
+
+def test_a_broken_character_from_the_vendors_json_is_replaced_so_the_page_can_be_stored() -> None:
+    """A lone UTF-16 surrogate (JSON's ``"\\ud800"``, which Python reads and no UTF-8 writer takes) in a field or deep
+    in the vendor's JSON: the replacement character, counted, where it failed the whole page at its write."""
+    body = b'{"title": "Trojan \\ud800 dropper", "details": {"path": ["C:\\\\x\\udfff.exe"]}}'
+    read = json_of(_answer(body))
+    (kept,), changes = clean_records([threat(read["details"], title=read["title"])])
+    assert kept.title == "Trojan \ufffd dropper"
+    assert kept.details == {"path": ["C:\\x\ufffd.exe"]}
+    assert changes == {"broken characters replaced": 2}
+    orjson.dumps([kept.title, kept.details])  # as the writers send a page: it no longer raises

@@ -2,8 +2,8 @@
 
 PostgreSQL refuses a NUL byte in text and in jsonb, so one vendor field holding one would fail its page on
 every sync, for good; a 10 MB description would be written into every row and page that shows it. So each
-record's text (its fields, its notes, its raw JSON) loses NUL bytes and is cut to :data:`TEXT_CAP` characters,
-and a moment outside what Vectis stores (``vectis.platform.dates``) is dropped from an optional field; a
+record's text (its fields, its notes, its raw JSON) loses NUL bytes, has a lone UTF-16 surrogate (which JSON can
+carry and UTF-8 cannot) replaced by U+FFFD, and is cut to :data:`TEXT_CAP` characters, and a moment outside what Vectis stores (``vectis.platform.dates``) is dropped from an optional field; a
 record whose required moment is out of range is skipped. Each kind of change is counted, and the sync
 writes the counts to its run log, so an admin can see that a vendor sent something odd and what became of it.
 """
@@ -11,6 +11,7 @@ writes the counts to its run log, so an admin can see that a vendor sent somethi
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,10 +28,22 @@ class _Skip(Exception):
     pass
 
 
+# A lone UTF-16 surrogate: JSON may write one (``"\ud800"``) and Python reads it, but no UTF-8 writer takes it (the
+# driver, orjson), so one such character failed its whole page at the write.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _broken(value: str) -> bool:
+    return not value.isascii() and _SURROGATE.search(value) is not None
+
+
 def _text(value: str, changes: Counter[str]) -> str:
     if "\x00" in value:
         value = value.replace("\x00", "")
         changes["NUL bytes removed"] += 1
+    if _broken(value):
+        value, replaced = _SURROGATE.subn("\ufffd", value)
+        changes["broken characters replaced"] += replaced
     if len(value) > TEXT_CAP:
         value = value[: TEXT_CAP - 1] + "…"
         changes["texts shortened to 64 KB"] += 1
@@ -63,7 +76,7 @@ def _value(optional: bool, value: Any, changes: Counter[str]) -> Any:
     """``value`` itself when nothing in it needed changing (the common case costs no copy). ``optional``: the field
     may be None, so a moment out of range empties it rather than skipping the record."""
     if isinstance(value, str):
-        return _text(value, changes) if "\x00" in value or len(value) > TEXT_CAP else value
+        return _text(value, changes) if "\x00" in value or len(value) > TEXT_CAP or _broken(value) else value
     if value is None or isinstance(value, int | float):
         return value
     if isinstance(value, datetime):
