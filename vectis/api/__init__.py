@@ -97,22 +97,19 @@ def _authenticate() -> Response | None:
     # database may forget the last reads' rows (never half of one), and the call answers without the flush that
     # would double its time (bench/api.py). A write, and a refusal, are made durable (``db.durable``) first.
     session.info["asynchronous_commit"] = True
+    if not tokens.well_formed(raw):
+        return _refuse(session, raw, tokens.Refused("malformed"))
     # The token's bucket (keyed by its digest, as the token is found) is asked before its SQL and read after it.
     rate, burst = current_app.config.get("VECTIS_API_RATE", (RATE_PER_SECOND, BURST))
-    asked = (
-        TokenBucket(redis(), f"api-token:{tokens.digest(raw)}", rate, burst).ask() if tokens.well_formed(raw) else None
-    )
+    asked = TokenBucket(redis(), f"api-token:{tokens.digest(raw)}", rate, burst).ask()
     try:
         found = tokens.authenticate(session, raw, datetime.now(UTC))
     except BaseException:
-        if asked is not None:
-            asked.drop()
+        asked.drop()
         raise
     if isinstance(found, tokens.Refused):
-        if asked is not None:
-            asked.drop()
+        asked.drop()
         return _refuse(session, raw, found)
-    assert asked is not None  # a token found was well formed
     # No commit here: its "last used" is written with the call's audit row, one transaction a call.
     wait = asked.answer()
     if wait > 0:
