@@ -450,7 +450,11 @@ def test_alerts_are_read_open_and_recent_first_then_from_the_cursor(
         alert["alertCreationTime"] = alert["lastUpdateTime"] = stamp
     edr = connector(app, sim)
     (stream,) = [s for s in edr.streams() if s.name == "alerts"]
-    pages = list(edr.read(stream, None))
+    pages, asked = [], []
+    for page in edr.read(stream, None):  # each page handed to the writer as soon as it is read, not one behind
+        pages.append(page)
+        asked.append(sim.requests("GET /api/alerts"))
+    assert asked == [1, 2, 3, 4, 5, 5, 5]
     read = [unscoped(r.external_id)[1] for page in pages for r in page.records]
     assert sorted(read) == sorted(sim.seen_by_a_first_sync())
     assert alerts[2]["id"] in read and alerts[9]["id"] not in read

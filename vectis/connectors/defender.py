@@ -30,7 +30,7 @@ Defender does:
 - Alerts (``GET /api/alerts?$expand=evidence``) -> ``detections``, each tenant in turn, incremental on
   ``lastUpdateTime`` with a cursor per tenant: each sync asks ``$filter=lastUpdateTime gt <cursor>`` and pages by ``@odata.nextLink`` (``$top`` 1,000 of the 10,000 Defender
   allows). Defender documents no ``$orderby`` for alerts, so the cursor is the newest ``lastUpdateTime`` of the whole
-  read, saved with its last page (a sync stopped earlier reads the same again). A tenant's first sync reads the alerts
+  read, saved once its last page is written (a sync stopped earlier reads the same again). A tenant's first sync reads the alerts
   ``New`` and ``InProgress`` last updated before :data:`FIRST_WINDOW`, then every alert updated within it.
   Severity (:func:`severity_of`): ``High`` is high (critical when its category is Ransomware), ``Medium`` medium,
   ``Low`` and ``Informational`` low; Defender's word is kept. ``status`` New | InProgress | Resolved -> open |
@@ -581,18 +581,17 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
         else:
             window = f"lastUpdateTime gt {after}"
         newest: tuple[datetime, str] | None = None
-        held: list[Record] | None = None
         for items in self._pages(tenant, stream.path, {**base, "$filter": window}):
-            if held is not None:
-                yield held, None
             for value in (i.get("lastUpdateTime") for i in items):
                 moment = parse_time(value)
                 if moment is not None and (newest is None or moment > newest[0]):
                     newest = (moment, str(value))
-            held = self._alert_records(items, tenant)
+            # Written as soon as read: a page held back to carry the cursor left two pages to write after the
+            # last request, where the vendor's pacing had given time for one.
+            yield self._alert_records(items, tenant), None
         # Unordered pages: the newest time of the whole read is where the next sync resumes (as Defender wrote it),
-        # saved with the last page only; none read: where it was.
-        yield held or [], newest[1] if newest else after
+        # saved once every page is in; none read: where it was.
+        yield [], newest[1] if newest else after
 
     @staticmethod
     def _alert_records(items: list[dict[str, Any]], tenant: str) -> list[Record]:
