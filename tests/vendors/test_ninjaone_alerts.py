@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.conftest import serving
 from tests.vendors.support import Setup, count, deliveries, sync, webhook_url, work
@@ -19,8 +20,11 @@ from vectis.actions.base import Outcome, Target
 from vectis.actions.perform import perform
 from vectis.alerts.service import label
 from vectis.audit.actors import Actor
+from vectis.connectors.base import AlertRecord, DeviceRecord
 from vectis.connectors.ninjaone import ALERT_SEVERITY, CALLBACK_HEADER, SECRET_SHOWN, parse_alert, parse_device
-from vectis.models import Alert, AlertState, Device, RuleEvent, VendorAlert
+from vectis.ingest.lanes import Part
+from vectis.ingest.sync import CUTS, Writer
+from vectis.models import Alert, AlertState, Connection, Device, RuleEvent, SyncRun, VendorAlert
 from vectis.platform import db
 
 __all__ = ["ninja"]  # the fixture, used by name
@@ -129,6 +133,57 @@ def test_a_sync_lists_the_devices_and_raises_the_open_alerts_once(app: Flask, ni
     new, _ = state.raise_alert(device["id"], "cpu", "CRITICAL")
     assert sync(app, setup).status == "succeeded"
     assert new["uid"] in held(app, setup)
+
+
+def test_a_syncs_alert_page_is_written_in_two_parts_each_devices_alerts_in_one(app: Flask, ninja: Ninja) -> None:
+    setup = ninja_connection(app)
+    assert sync(app, setup).status == "succeeded"
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        written = s.execute(
+            select(text("alerts.xmin::text"), Alert.device_id).select_from(Alert).where(Alert.source == "NinjaOne")
+        ).all()
+    parts: dict[str, set[int]] = {}
+    for transaction, device_id in written:
+        parts.setdefault(transaction, set()).add(device_id)
+    assert len(parts) == 2  # one transaction a part, one part a lane
+    low, high = sorted(parts.values(), key=min)
+    assert max(low) < min(high)  # each device's alerts in one part, the parts' devices apart
+    assert len(written) == len({a.id for a in alerts_of(app, setup)})
+
+
+def alerts_of(app: Flask, setup: Setup) -> list[Alert]:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        found = list(s.scalars(select(Alert).where(Alert.source == "NinjaOne")))
+        s.expunge_all()
+        return found
+
+
+def test_an_alert_page_is_cut_by_device_the_part_committing_first_holding_the_higher_ids(app: Flask) -> None:
+    def report(uid: str, device: str | None, condition: str = "CONDITION_CPU") -> AlertRecord:
+        return AlertRecord(uid, "3", device, device, condition, "warning", "Busy", datetime(2026, 12, 1, tzinfo=UTC))
+
+    with app.app_context(), db.system_session() as s:
+        writer = Writer(s, Connection(vendor="ninjaone"), SyncRun(), "NinjaOne", devices={"d1": 11, "d2": 12, "d3": 13})
+        cut = CUTS[AlertRecord]
+        page = [report("a1", "d1"), report("a2", "d3"), report("a3", "d1"), report("a4", "d2"), report("a1", "d1", "X")]
+        first, second = cut(writer, page)
+        # The last report of an id, in page order; a device's reports together; the higher ids commit first.
+        assert [r.external_id for r in first.records] == ["a2", "a4"]
+        assert [(r.external_id, r.condition) for r in second.records if isinstance(r, AlertRecord)] == [
+            ("a1", "X"),
+            ("a3", "CONDITION_CPU"),
+        ]
+        assert (first.span, second.span) == ((12, 13), (11, 11))
+        assert second.beside(first) and not first.beside(second)
+        assert not Part.of([DeviceRecord("d1", "3", "WS-1", "workstation")]).beside(
+            second
+        )  # a device page of d1 waits for it
+        # A report on a device this run did not write (the dedupe may find it, or put it on the connection): the
+        # page is one part, beside no other alerts.
+        (whole,) = cut(writer, [*page, report("a9", "d9")])
+        assert len(whole.records) == 5 and not whole.beside(second) and not second.beside(whole)
+        (alone,) = cut(writer, [report("a5", None)])
+        assert not alone.beside(first)
 
 
 def test_an_alert_cleared_at_ninjaone_resolves_in_vectis(app: Flask, ninja: Ninja) -> None:

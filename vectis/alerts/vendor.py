@@ -9,17 +9,19 @@ Vectis alert whose every tool alert has cleared resolves itself, saying where.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import accumulate
 
 from sqlalchemy import ColumnElement, select, true, update
 from sqlalchemy.orm import Session
 
 from vectis.alerts.dedupe import Report, raise_alerts
 from vectis.alerts.service import AlertFacts, alert_event
-from vectis.connectors.base import AlertRecord
+from vectis.connectors.base import AlertRecord, DeviceRecord
 from vectis.devices.writer import device_ids, links_of
 from vectis.events.stream import emit
+from vectis.ingest.lanes import Part
 from vectis.ingest.sync import Writer, sink_for
 from vectis.models import Alert, AlertState, Connection, Device, Linked, VendorAlert
 from vectis.platform import db
@@ -192,9 +194,32 @@ def open_at_tool(session: Session, alert: Alert) -> list[VendorAlert]:
     )
 
 
-@sink_for(AlertRecord)
+@sink_for(AlertRecord, side_by_side=True)
 class _FromSyncs:
     """Every sync's alert pages, and what a complete read of a tool's open alerts says has cleared."""
+
+    def parts(self, writer: Writer, records: list[AlertRecord]) -> list[Part]:
+        """A page in two parts by device, to be written at once (``vectis.ingest.lanes``): the dedupe reads and
+        updates the live alerts of a report's device under that device's lock, so each device's reports go in one
+        part, the part committing first holding the higher device ids (the locks are taken in ascending order).
+        Reports on a device this run did not write may be on one the dedupe finds in the database, or on none
+        (then on the connection, with every such report): a page holding one is a single part that waits for, and
+        holds up, any other alerts."""
+        page = list({r.external_id[:100]: r for r in records}.values())  # the last of an id, as the writer keeps
+        on: dict[int, list[AlertRecord]] = {}
+        for r in page:
+            device = writer.devices.get(r.device_external_id or "")
+            if device is None:
+                return [Part(page, _held(page), (-(2**63), 2**63))]
+            on.setdefault(device, []).append(r)
+        devices = sorted(on, reverse=True)
+        cut = next(i for i, taken in enumerate(accumulate(len(on[d]) for d in devices), 1) if taken >= len(page) / 2)
+        groups = [set(devices[:cut]), set(devices[cut:])]
+        return [
+            Part(part, _held(part), (min(group), max(group)))
+            for group in groups
+            if group and (part := [r for r in page if writer.devices[r.device_external_id or ""] in group])
+        ]
 
     def write(self, writer: Writer, records: list[AlertRecord]) -> None:
         write_vendor_alerts(
@@ -209,3 +234,11 @@ class _FromSyncs:
 
     def listed(self, writer: Writer) -> None:
         clear_unlisted(writer.session, writer.connection, writer.run.id, writer.source)
+
+
+def _held(records: list[AlertRecord]) -> frozenset[Hashable]:
+    """What a part of alerts holds while written: its tool alerts, and its devices as a device page holds them (a
+    device's page updates the live alerts on it)."""
+    return frozenset(
+        [(AlertRecord, r.external_id) for r in records] + [(DeviceRecord, r.device_external_id) for r in records]
+    )

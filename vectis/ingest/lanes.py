@@ -11,12 +11,19 @@ connection wrote a whole sync one page after the other on one core while the mac
 - **Only pages that share no row** go side by side: each record type that may (``SIDE_BY_SIDE``: its writer
   touches only rows keyed by its records' own ids) and no id in common with the page still in flight. Any other page
   waits until the pages before it have committed, and is written on the sync's own session as before.
+- **A writer that shares rows beyond its records' ids** (an RMM's alerts land in the live alerts of their device)
+  cuts its pages itself (:class:`Part`): records that share a row go in one part, each part names what it shares,
+  and two parts sharing anything are never in flight together.
+- **Locks a part takes in ascending order** (the alert dedupe's one per device) are held by an earlier part only
+  above a later one's (:attr:`Part.span`). A later part waits for the earlier ones' commits outside PostgreSQL, where
+  its deadlock detector cannot see; with the spans ordered, a transaction outside the sync taking the same locks in
+  the same order can never close a circle of waits through that one.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +39,35 @@ LANES = 2  # pages in flight at once: the pages' statements are PostgreSQL's wor
 SIDE_BY_SIDE: set[type[Any]] = set()
 
 
+@dataclass(frozen=True)
+class Part:
+    """Records written in one transaction on a lane, and what the part holds while it is written: ``keys``, which no
+    other part in flight may hold, and ``span``, the lowest and highest of the locks its writer takes in ascending
+    order (None: it takes none)."""
+
+    records: Sequence[Record]
+    keys: frozenset[Hashable]
+    span: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, records: Sequence[Record]) -> Part:
+        """Records keyed by their own ids alone."""
+        return cls(records, frozenset((type(r), r.external_id) for r in records))
+
+    def beside(self, earlier: Part) -> bool:
+        """Whether this part may be written while ``earlier`` (committing before it) still is."""
+        if self.keys & earlier.keys:
+            return False
+        return self.span is None or earlier.span is None or self.span[1] < earlier.span[0]
+
+
+def halves(records: list[Record]) -> list[Part]:
+    """A page of records keyed by their own ids in :data:`LANES` parts: the page's write takes the time of its
+    largest part, and the last page read (the one the sync waits for at its end) no longer takes a whole page's."""
+    size = -(-len(records) // LANES)
+    return [Part.of(records[i : i + size]) for i in range(0, len(records), size)]
+
+
 @dataclass
 class _Lane:
     session: Session
@@ -41,7 +77,7 @@ class _Lane:
 @dataclass
 class _InFlight:
     lane: _Lane
-    keys: frozenset[tuple[type[Any], str]]
+    part: Part
     written: Future[None]
     committing: Callable[[Session], None]  # in the page's transaction, before its commit: its cursor, the lock check
     committed: Callable[[], None]  # after its commit: the run's counts
@@ -64,30 +100,24 @@ class Lanes:
         return bool(records) and all(type(r) in SIDE_BY_SIDE for r in records)
 
     def start(
-        self, records: list[Record], committing: Callable[[Session, bool], None], committed: Callable[[], None]
+        self, parts: list[Part], committing: Callable[[Session, bool], None], committed: Callable[[], None]
     ) -> None:
-        """Write a page's ``records`` in :data:`LANES` parts, each on a free lane: the page's write takes the time of
-        its largest part, and the last page read (the one the sync waits for at its end) no longer takes a whole
-        page's. ``committing(session, last)`` runs in each part's transaction before its commit (only the last part
-        saves the page's cursor); ``committed()`` after the last part's commit."""
-        size = -(-len(records) // LANES)
-        parts = [records[i : i + size] for i in range(0, len(records), size)]
+        """Write a page's ``parts`` (:func:`halves`, or as its writer cut it), each on a free lane, committing in
+        their order. ``committing(session, last)`` runs in each part's transaction before its commit (only the last
+        part saves the page's cursor); ``committed()`` after the last part's commit."""
         for part in parts[:-1]:
             self._start(part, lambda session: committing(session, False), lambda: None)
         self._start(parts[-1], lambda session: committing(session, True), committed)
 
-    def _start(
-        self, records: list[Record], committing: Callable[[Session], None], committed: Callable[[], None]
-    ) -> None:
+    def _start(self, part: Part, committing: Callable[[Session], None], committed: Callable[[], None]) -> None:
         """One part on a free lane, once the parts before it that it must not run beside have committed."""
-        keys = frozenset((type(r), r.external_id) for r in records)
-        while self._flight and (len(self._flight) >= LANES or any(keys & f.keys for f in self._flight)):
+        while self._flight and (len(self._flight) >= LANES or not all(part.beside(f.part) for f in self._flight)):
             self._finish_oldest()
         lane = self._idle.pop() if self._idle else self._new_lane()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=LANES, thread_name_prefix="sync-lane")
-        written = self._pool.submit(lane.writer.write_page, records)
-        self._flight.append(_InFlight(lane, keys, written, committing, committed))
+        written = self._pool.submit(lane.writer.write_page, list(part.records))
+        self._flight.append(_InFlight(lane, part, written, committing, committed))
 
     def drain(self) -> None:
         """Every page in flight committed, in order: before a page written on the sync's own session, at a stream's

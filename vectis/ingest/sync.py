@@ -45,7 +45,7 @@ from vectis.connectors.clean import clean_records
 from vectis.contracts import writer as contract_writer
 from vectis.devices import writer as device_writer
 from vectis.ingest import runlog
-from vectis.ingest.lanes import SIDE_BY_SIDE, Lanes
+from vectis.ingest.lanes import SIDE_BY_SIDE, Lanes, Part, halves
 from vectis.ingest.matching import DETAILS, Account, link_accounts
 from vectis.ingest.timeline import write_timeline
 from vectis.models import (
@@ -89,18 +89,22 @@ SINKS: dict[type[Any], RecordSink] = {}
 # device page's by the RMM's device ids, with the alerts still live on those devices: two pages of either may be
 # written at once.
 SIDE_BY_SIDE.update((TimelineRecord, DeviceRecord))
+# Record type -> how a sink whose writes reach beyond its records' own ids cuts a page into parts (its ``parts``).
+CUTS: dict[type[Any], Callable[[Writer, list[Any]], list[Part]]] = {}
 S = TypeVar("S", bound=RecordSink)
 
 
 def sink_for(record: type[Any], *, side_by_side: bool = False) -> Callable[[type[S]], type[S]]:
-    """Class decorator: an instance of the class takes ``record``'s pages from every sync. ``side_by_side``: its
-    writes touch only rows keyed by the records' own ids, so two of its pages may be written at once
-    (``vectis.ingest.lanes``)."""
+    """Class decorator: an instance of the class takes ``record``'s pages from every sync. ``side_by_side``: two of
+    its pages may be written at once (``vectis.ingest.lanes``): its writes touch only rows keyed by the records' own
+    ids, or the class cuts each page itself, with ``parts(writer, records) -> list[Part]``."""
 
     def register(cls: type[S]) -> type[S]:
-        SINKS[record] = cls()
+        sink = SINKS[record] = cls()
         if side_by_side:
             SIDE_BY_SIDE.add(record)
+            if hasattr(sink, "parts"):
+                CUTS[record] = sink.parts
         return cls
 
     return register
@@ -349,10 +353,10 @@ class _Pages:
 
     def write(self, stream: Stream, cleaned: _Cleaned) -> None:
         page, records = cleaned.page, cleaned.records
-        if self.lanes.takes(records):
-            self.writer.prefetch_customers()  # once, here: the lanes share the map
+        parts = self._parts(records)
+        if parts:
             self.lanes.start(
-                records,
+                parts,
                 lambda into, last: self._committing(stream, page.cursor if last else None, into),
                 partial(self._committed, stream, cleaned),
             )
@@ -362,6 +366,18 @@ class _Pages:
         self.writer.write_page(records)
         self._committing(stream, page.cursor, self.session)
         self.session.commit()
+
+    def _parts(self, records: list[Record]) -> list[Part] | None:
+        """The page cut for the lanes, or None: it is written on the sync's own session."""
+        if not self.lanes.takes(records):
+            return None
+        self.writer.prefetch_customers()  # once, here: the lanes share the map
+        kinds = {type(r) for r in records}
+        cuts = [CUTS[kind] for kind in kinds if kind in CUTS]
+        if not cuts:
+            return halves(records)
+        # A page its writer cuts holds nothing else: the cut knows only its own records' shared rows.
+        return cuts[0](self.writer, records) if len(kinds) == 1 else None
 
     def _noted(self, stream: Stream, cleaned: _Cleaned) -> None:
         run, read = self.run, len(cleaned.page.records)
