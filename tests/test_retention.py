@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from rq import SimpleWorker
 from rq.cron import _job_data_registry
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
 
 import jobs.schedule  # noqa: F401 - registers the cron entries
@@ -21,6 +21,7 @@ from tests.conftest import TenantFixture, a_rule, csrf_token, login
 from tests.vendors.support import new_tenant
 from vectis.events import stream
 from vectis.models import (
+    RETENTION_DAYS,
     AuditEntry,
     Connection,
     RetentionPolicy,
@@ -222,6 +223,36 @@ def test_old_history_synced_again_does_not_come_back_as_new_events(
     with app.app_context(), db.tenant_session(mine.tenant_id) as s:
         kept = list(s.scalars(select(RuleEvent.occurred_at)))
     assert kept == [RECENT]
+
+
+def test_the_horizon_is_asked_once_a_session_and_follows_a_policy_set_in_it(
+    app: Flask, workspaces: tuple[Workspace, Workspace]
+) -> None:
+    mine, theirs = workspaces
+    now = datetime.now(UTC)
+    default = timedelta(days=RETENTION_DAYS["rule_activity_days"][0])
+    with app.app_context(), db.system_session() as s:
+        s.execute(delete(RetentionPolicy).where(RetentionPolicy.tenant_id.in_([mine.tenant_id, theirs.tenant_id])))
+    with app.app_context(), db.tenant_session(mine.tenant_id) as s:
+        asked: list[str] = []
+
+        def listen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+            asked.append(statement)
+
+        event.listen(s.get_bind(), "before_cursor_execute", listen)
+        try:
+            assert stream.horizon(s, mine.tenant_id, now) == now - default
+            assert stream.horizon(s, mine.tenant_id, now) == now - default
+            assert sum("retention_policies" in sql for sql in asked) == 1  # a workspace with none: asked once
+            policy = RetentionPolicy.defaults(mine.tenant_id)
+            policy.rule_activity_days = 30
+            s.add(policy)
+            s.flush()
+            assert stream.horizon(s, mine.tenant_id, now) == now - timedelta(days=30)
+        finally:
+            event.remove(s.get_bind(), "before_cursor_execute", listen)
+    with app.app_context(), db.tenant_session(theirs.tenant_id) as s:
+        assert stream.horizon(s, theirs.tenant_id, now) == now - default
 
 
 def test_the_nightly_purge_is_scheduled_and_runs_on_a_worker(

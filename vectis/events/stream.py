@@ -8,7 +8,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy.orm import Session, object_session
 
 from vectis.models import RETENTION_DAYS, RetentionPolicy, RuleEvent
 from vectis.platform.bulk import upsert
@@ -49,9 +50,24 @@ def horizon(session: Session, tenant_id: int, now: datetime | None = None) -> da
     """The oldest moment an event may have: older ones are past the workspace's rule-activity retention.
     The nightly purge deletes events (and their dedup keys) beyond it, so a resync of old history must not
     make them again, or rules would act twice on facts months old."""
-    policy = session.get(RetentionPolicy, tenant_id)
-    days = policy.rule_activity_days if policy is not None else RETENTION_DAYS["rule_activity_days"][0]
-    return (now or datetime.now(UTC)) - timedelta(days=days)
+    unset = session.info.setdefault(_UNSET, set())
+    policy = None if tenant_id in unset else session.get(RetentionPolicy, tenant_id)
+    if policy is None:
+        # Asked once per session, as a policy found is (the session keeps it): a sync asked again for every page's
+        # part, one round trip each on a lane that waited for it.
+        unset.add(tenant_id)
+        return (now or datetime.now(UTC)) - timedelta(days=RETENTION_DAYS["rule_activity_days"][0])
+    return (now or datetime.now(UTC)) - timedelta(days=policy.rule_activity_days)
+
+
+_UNSET = "vectis.events.no_retention_policy"  # session.info: the workspaces found with no policy of their own
+
+
+@event.listens_for(RetentionPolicy, "after_insert")
+def _policy_set(_mapper: Any, _connection: Any, policy: RetentionPolicy) -> None:
+    session = object_session(policy)
+    if session is not None:
+        session.info.get(_UNSET, set()).discard(policy.tenant_id)
 
 
 def emit(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
