@@ -111,6 +111,8 @@ def assert_same(got: dict[str, list[tuple[Any, ...]]], expected: dict[str, list[
 HUGE = "x" * (10 * 1024 * 1024)  # 10 MB in one field
 NEVER = "0001-01-01T00:00:00+14:00"  # 1 BC once in UTC: PostgreSQL stores it, the driver cannot read it back
 NEVER_EPOCH = -62_135_596_800.0  # NinjaOne's times are epoch seconds: year 1
+# A lone UTF-16 surrogate: JSON may carry one as an escape (the simulators write it so), UTF-8 cannot.
+BROKEN = "Trojan \ud800 dropper"
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class Vendor:
     latency: float  # seconds per request for the kill test
     killed_after: int  # records committed before the kill
     storm_limit: int  # the vendor's requests a second in the storm: low enough that its small sync meets 429s
-    poison: Callable[[Any], None] = lambda _state: None  # plant NUL bytes, 10 MB strings, dates out of range
+    poison: Callable[[Any], None] = lambda _state: None  # NUL bytes, 10 MB strings, dates out of range, surrogates
     url_templates: Callable[[str], dict[str, str]] = lambda _url: {}  # VECTIS_VENDOR_URLS for a host it derives
     out_of_range: str = repr(NEVER)  # how the log names the poison's date out of range
 
@@ -149,6 +151,7 @@ def poison_veeam(state: Any) -> None:
     state.alarms[0]["lastActivation"]["message"] = HUGE
     state.server_jobs[0]["name"] = "Job\x00 with a NUL"
     state.server_jobs[1]["lastRun"] = NEVER  # (an alarm's time would not pass VSPC's own time filter)
+    state.server_jobs[2]["name"] = BROKEN
 
 
 def poison_keepit(state: Any) -> None:
@@ -162,6 +165,7 @@ def poison_connectwise(state: Any) -> None:
     tickets[0].summary = "Printer\x00 jam"
     tickets[1].detail = HUGE
     tickets[2].date_entered = NEVER
+    tickets[3].summary = BROKEN
 
 
 def poison_ninjaone(state: Any) -> None:
@@ -171,6 +175,7 @@ def poison_ninjaone(state: Any) -> None:
     state.activities[-3]["activityTime"] = NEVER_EPOCH
     next(iter(state.devices.values()))["displayName"] = "FS\x0001"
     next(iter(state.alerts.values()))["message"] = HUGE
+    state.activities[-4]["subject"] = BROKEN
 
 
 def poison_sentinelone(state: Any) -> None:
@@ -179,6 +184,7 @@ def poison_sentinelone(state: Any) -> None:
     threats[0]["threatInfo"]["threatName"] = "lb3\x00.exe"
     threats[1]["threatInfo"]["filePath"] = HUGE
     threats[2]["threatInfo"]["createdAt"] = NEVER  # (its updatedAt stays: S1's own filters and sort read that)
+    threats[3]["threatInfo"]["threatName"] = BROKEN
 
 
 def poison_eset(state: Any) -> None:
@@ -191,6 +197,7 @@ def poison_eset(state: Any) -> None:
     detections[1]["objectUrl"] = HUGE
     next(iter(state.devices.values()))["displayName"] = "GAX\x00-WS01"
     detections[2]["occurTime"], detections[2]["resolved"] = NEVER, False  # an open one: the first sync reads it
+    detections[3]["displayName"] = BROKEN
 
 
 def poison_huntress(state: Any) -> None:
@@ -199,6 +206,7 @@ def poison_huntress(state: Any) -> None:
     reports[0]["subject"] = "HIGH\x00 - Incident"
     reports[1]["summary"] = HUGE
     reports[2]["created_at"] = NEVER  # (its updated_at stays: Huntress's sort reads that)
+    reports[3]["subject"] = BROKEN
 
 
 def poison_defender(state: Any) -> None:
@@ -207,6 +215,7 @@ def poison_defender(state: Any) -> None:
     alerts[1]["description"] = HUGE
     alerts[2]["evidence"] = [{"entityType": "File", "filePath": HUGE, "fileName": "x.exe", "sha256": "ab"}]
     alerts[3]["alertCreationTime"] = NEVER  # (its lastUpdateTime stays: Defender's own filter reads that)
+    alerts[4]["title"] = BROKEN
 
 
 # Defender reads every tenant the connection lists: the large simulator's two (a kill lands in one tenant's alerts and
@@ -230,6 +239,7 @@ def poison_m365(state: Any) -> None:
     tenant["devices"][0]["deviceName"] = "GAX\x00-WS01"
     tenant["devices"][1]["userPrincipalName"] = HUGE
     tenant["devices"][2]["lastSyncDateTime"] = NEVER
+    tenant["devices"][3]["deviceName"] = BROKEN
 
 
 # Microsoft 365 reads every tenant the connection lists: the kill test's six (a few requests each), of which the small
@@ -256,6 +266,7 @@ def poison_pax8(state: Any) -> None:
     subscriptions = list(state.subscriptions.values())
     subscriptions[0]["updatedDate"] = NEVER
     subscriptions[1]["billingTerm"] = "Annual\x00"
+    list(state.products.values())[1]["name"] = BROKEN
 
 
 VENDORS = (

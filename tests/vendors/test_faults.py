@@ -117,7 +117,7 @@ def test_the_lock_outlives_a_page_slower_than_its_ttl_so_no_second_worker_starts
 
 
 @by_name
-def test_nul_bytes_huge_strings_and_dates_out_of_range_are_stored_safely_or_skipped_with_a_reason(
+def test_nul_bytes_huge_strings_dates_out_of_range_and_lone_surrogates_are_stored_safely_or_skipped_with_a_reason(
     app: Flask, vendor: Vendor, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Before, a NUL byte in one vendor field failed its page on every sync, for good."""
@@ -136,5 +136,7 @@ def test_nul_bytes_huge_strings_and_dates_out_of_range_are_stored_safely_or_skip
     assert max(len(t) for t in texts) <= 65_536
     assert f"a vendor date outside 1970-2200 was not stored: {vendor.out_of_range}" in caplog.text
     odd = [line["odd"] for line in run.log if line.get("odd")]
-    if vendor.name != "keepit":  # XML cannot carry a NUL byte, so Keepit's poison has none
+    if vendor.name != "keepit":  # XML cannot carry a NUL byte or a lone surrogate, so Keepit's poison has neither
         assert any("NUL bytes removed" in changes for changes in odd), run.log
+        assert any("broken characters replaced" in changes for changes in odd), run.log
+        assert any("Trojan \ufffd dropper" in t for t in texts)  # stored, the broken character marked

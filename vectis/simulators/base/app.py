@@ -23,8 +23,10 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
     shared machine (json took 40 ms for it)."""
     try:
         text: str | bytes = orjson.dumps(body)
-    except orjson.JSONEncodeError:  # an integer past 64 bits, a key that is not text: what json still writes
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    except orjson.JSONEncodeError:
+        # An integer past 64 bits, a key that is not text, a lone UTF-16 surrogate: what json still writes. In ASCII,
+        # so the surrogate goes out as JSON's escape (``\ud800``), as a vendor's server sends one; UTF-8 has none.
+        text = json.dumps(body, separators=(",", ":"))
     response = Response(
         text,
         status=status,
