@@ -5,10 +5,14 @@ organisations, and resolving (reset there, read back) and acknowledging (Vectis 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+import pytest
 import requests
 from flask import Flask
 from sqlalchemy import select, text
@@ -22,6 +26,7 @@ from vectis.alerts.service import label
 from vectis.audit.actors import Actor
 from vectis.connectors.base import AlertRecord, DeviceRecord
 from vectis.connectors.ninjaone import ALERT_SEVERITY, CALLBACK_HEADER, SECRET_SHOWN, parse_alert, parse_device
+from vectis.ingest import lanes
 from vectis.ingest.lanes import Part
 from vectis.ingest.sync import CUTS, Writer
 from vectis.models import Alert, AlertState, Connection, Device, RuleEvent, SyncRun, VendorAlert
@@ -149,6 +154,68 @@ def test_a_syncs_alert_page_is_written_in_two_parts_each_devices_alerts_in_one(a
     low, high = sorted(parts.values(), key=min)
     assert max(low) < min(high)  # each device's alerts in one part, the parts' devices apart
     assert len(written) == len({a.id for a in alerts_of(app, setup)})
+
+
+def test_a_lane_held_up_by_a_change_outside_the_sync_gives_up_and_the_next_sync_goes_on(
+    app: Flask, ninja: Ninja, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instant update clearing alerts locks a row of the part committing first, then one of the part committing
+    second, which holds it while it waits for the first: a circle PostgreSQL cannot see. The lane gives up instead."""
+    monkeypatch.setattr(lanes, "LOCK_WAIT", 4)  # time enough to see the second part holding its row
+    setup = ninja_connection(app)
+    assert sync(app, setup).status == "succeeded"
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        rows = s.execute(select(Alert.device_id, VendorAlert.external_id).join(Alert)).all()
+        held = {device: uid for device, uid in rows if device is not None}
+    # The highest device's alert is in the part committing first, the lowest device's in the second.
+    first, second = held[max(held)], held[min(held)]
+    lock = "SELECT 1 FROM vendor_alerts WHERE external_id = %s FOR UPDATE"
+    outcome: list[SyncRun] = []
+    with app.app_context():
+        owner = db.database().owner_engine
+        outside, probe = owner.raw_connection(), owner.raw_connection()
+    cursor = outside.cursor()
+    (pid,) = cursor.execute("SELECT pg_backend_pid()").fetchone()
+    syncing = threading.Thread(target=lambda: outcome.append(sync(app, setup)))
+    waiting = threading.Thread(target=lambda: cursor.execute(lock, (second,)))
+    try:
+        cursor.execute(lock, (first,))  # the outside change holds the first part's row
+        syncing.start()
+        held_by_the_second_part = False
+        deadline = time.monotonic() + 3
+        while not held_by_the_second_part and time.monotonic() < deadline:  # (it then waits for the first)
+            try:
+                probe.cursor().execute(lock.replace("UPDATE", "UPDATE NOWAIT"), (second,))
+            except psycopg.errors.LockNotAvailable:
+                held_by_the_second_part = True
+            finally:
+                probe.rollback()
+            time.sleep(0.02)
+        assert held_by_the_second_part
+        waiting.start()  # now the outside change waits for the second part: the circle is closed
+        syncing.join(timeout=30)
+        waiting.join(timeout=5)
+        assert not syncing.is_alive() and not waiting.is_alive(), "the sync and the outside change wait on each other"
+    finally:
+        if waiting.is_alive():  # the circle stayed closed: end the outside change, which frees the sync too
+            probe.cursor().execute("SELECT pg_terminate_backend(%s)", (pid,))
+            probe.commit()
+            waiting.join(timeout=30)
+            syncing.join(timeout=60)
+        else:
+            outside.rollback()
+        outside.close()
+        probe.close()
+    (run,) = outcome
+    assert (run.status, run.error) == ("failed", lanes.WAITED.format(seconds=4))
+    again = sync(app, setup)
+    assert again.status == "succeeded" and len(held_alerts := held_of(app, setup)) == len(ninja.state.open_alerts())
+    assert all(last_seen == again.id for last_seen in held_alerts.values())
+
+
+def held_of(app: Flask, setup: Setup) -> dict[str, int | None]:
+    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+        return dict(s.execute(select(VendorAlert.external_id, VendorAlert.last_seen_run_id)).all())
 
 
 def alerts_of(app: Flask, setup: Setup) -> list[Alert]:

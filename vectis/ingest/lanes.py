@@ -18,6 +18,11 @@ connection wrote a whole sync one page after the other on one core while the mac
   above a later one's (:attr:`Part.span`). A later part waits for the earlier ones' commits outside PostgreSQL, where
   its deadlock detector cannot see; with the spans ordered, a transaction outside the sync taking the same locks in
   the same order can never close a circle of waits through that one.
+- **A lane waits for a row lock :data:`LOCK_WAIT` seconds at most.** A transaction outside the sync that locks rows
+  of two parts in another order (an instant update clearing a connection's alerts, a technician muting a customer's
+  alerts) could otherwise hold the earlier part while waiting for the later one, which waits for the earlier in
+  Python: a wait without end. The part gives up instead, every part in flight rolls back, and the sync stops with
+  that said, to go on from its last commit at the next run.
 """
 
 from __future__ import annotations
@@ -28,11 +33,19 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.errors import LockNotAvailable
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from vectis.connectors.base import Record
+from vectis.platform.http import ConnectorError
 
 LANES = 2  # pages in flight at once: the pages' statements are PostgreSQL's work, one backend each
+LOCK_WAIT = 15  # seconds a lane waits for a row another transaction holds (a technician's action takes far less)
+WAITED = (
+    "Another change held rows this sync writes for more than {seconds} seconds (an instant update, or a technician's "
+    "action on the same alerts or detections). What was written before stays; the next sync goes on from there."
+)
 
 # Record types whose pages may be written beside another page of their stream: registered by the capability that
 # writes them (``side_by_side``), for writers whose rows are keyed by the records' own ids alone.
@@ -142,6 +155,7 @@ class Lanes:
 
     def _new_lane(self) -> _Lane:
         session, writer = self._open_lane()
+        session.info["lock_timeout"] = f"{LOCK_WAIT}s"
         lane = _Lane(session, writer)
         self._lanes.append(lane)
         return lane
@@ -152,8 +166,13 @@ class Lanes:
             done.written.result()
             done.committing(done.lane.session)
             done.lane.session.commit()
-        except BaseException:
+        except OperationalError as error:
             self.abandon()  # the failed page too: it is still first in flight
+            if isinstance(error.orig, LockNotAvailable):
+                raise ConnectorError(WAITED.format(seconds=LOCK_WAIT), permanent=False) from None
+            raise
+        except BaseException:
+            self.abandon()
             raise
         self._flight.popleft()
         self._idle.append(done.lane)

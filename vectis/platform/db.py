@@ -52,8 +52,13 @@ def _bind_tenant(session: Session, transaction: SessionTransaction, connection: 
     # per-request overhead). Always set it, even to '': a transaction never inherits a tenant from whoever used
     # the connection before. For work that is replayed idempotently on loss (sync pages with their cursor),
     # commits need not wait for the disk: a crash may forget the last commits, never half of one, and the next
-    # run writes them again. Both settings go in the one round trip; otherwise the server's own setting stays.
-    bound = ("" if tenant_id is None else str(int(tenant_id)), bool(session.info.get("asynchronous_commit")))
+    # run writes them again. A sync's lane waits for a row lock only so long (``vectis.ingest.lanes``). All the
+    # settings go in the one round trip; otherwise the server's own setting stays.
+    bound = (
+        "" if tenant_id is None else str(int(tenant_id)),
+        bool(session.info.get("asynchronous_commit")),
+        str(session.info.get("lock_timeout") or ""),
+    )
     cursor = connection.connection.cursor()
     try:
         cursor.execute(_BIND, bound)
@@ -67,7 +72,8 @@ def _bind_tenant(session: Session, transaction: SessionTransaction, connection: 
 
 _BIND = (
     "SELECT set_config('vectis.tenant_id', %s, true), set_config('synchronous_commit', "
-    "CASE WHEN %s THEN 'off' ELSE current_setting('synchronous_commit') END, true)"
+    "CASE WHEN %s THEN 'off' ELSE current_setting('synchronous_commit') END, true), "
+    "set_config('lock_timeout', coalesce(nullif(%s, ''), current_setting('lock_timeout')), true)"
 )
 
 
