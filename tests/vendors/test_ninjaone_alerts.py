@@ -251,6 +251,12 @@ def test_an_alert_page_is_cut_by_device_the_part_committing_first_holding_the_hi
         assert len(whole.records) == 5 and not whole.beside(second) and not second.beside(whole)
         (alone,) = cut(writer, [report("a5", None)])
         assert not alone.beside(first)
+        # Ids alike in the 100 characters stored are one tool alert: never two parts inserting it at once.
+        (earlier,), (later,) = (
+            cut(writer, [report("x" * 100 + "a", "d3")]),
+            cut(writer, [report("x" * 100 + "b", "d1")]),
+        )
+        assert not later.beside(earlier)
 
 
 def test_an_alert_cleared_at_ninjaone_resolves_in_vectis(app: Flask, ninja: Ninja) -> None:

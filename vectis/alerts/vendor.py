@@ -240,5 +240,6 @@ def _held(records: list[AlertRecord]) -> frozenset[Hashable]:
     """What a part of alerts holds while written: its tool alerts, and its devices as a device page holds them (a
     device's page updates the live alerts on it)."""
     return frozenset(
-        [(AlertRecord, r.external_id) for r in records] + [(DeviceRecord, r.device_external_id) for r in records]
+        # The tool's id as stored (its first 100 characters), which two parts must not both insert.
+        [(AlertRecord, r.external_id[:100]) for r in records] + [(DeviceRecord, r.device_external_id) for r in records]
     )
