@@ -21,7 +21,7 @@ from vectis.alerts.service import AlertFacts, alert_event
 from vectis.connectors.base import AlertRecord, DeviceRecord
 from vectis.devices.writer import device_ids, links_of
 from vectis.events.stream import emit
-from vectis.ingest.lanes import Part
+from vectis.ingest.lanes import ANY_LOCK, Part
 from vectis.ingest.sync import Writer, sink_for
 from vectis.models import Alert, AlertState, Connection, Device, Linked, VendorAlert
 from vectis.platform import db
@@ -210,7 +210,7 @@ class _FromSyncs:
         for r in page:
             device = writer.devices.get(r.device_external_id or "")
             if device is None:
-                return [Part(page, _held(page), (-(2**63), 2**63))]
+                return [Part(page, _held(page), ANY_LOCK)]
             on.setdefault(device, []).append(r)
         devices = sorted(on, reverse=True)
         cut = next(i for i, taken in enumerate(accumulate(len(on[d]) for d in devices), 1) if taken >= len(page) / 2)

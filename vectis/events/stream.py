@@ -56,8 +56,8 @@ def horizon(session: Session, tenant_id: int, now: datetime | None = None) -> da
         # Asked once per session, as a policy found is (the session keeps it): a sync asked again for every page's
         # part, one round trip each on a lane that waited for it.
         unset.add(tenant_id)
-        return (now or datetime.now(UTC)) - timedelta(days=RETENTION_DAYS["rule_activity_days"][0])
-    return (now or datetime.now(UTC)) - timedelta(days=policy.rule_activity_days)
+    days = policy.rule_activity_days if policy is not None else RETENTION_DAYS["rule_activity_days"][0]
+    return (now or datetime.now(UTC)) - timedelta(days=days)
 
 
 _UNSET = "vectis.events.no_retention_policy"  # session.info: the workspaces found with no policy of their own

@@ -52,6 +52,11 @@ WAITED = (
 SIDE_BY_SIDE: set[type[Any]] = set()
 
 
+# The span of a part whose writer may take any of its locks (it cannot tell which before it writes): it runs beside
+# no part that takes one.
+ANY_LOCK = (-(2**63), 2**63)
+
+
 @dataclass(frozen=True)
 class Part:
     """Records written in one transaction on a lane, and what the part holds while it is written: ``keys``, which no
@@ -166,13 +171,10 @@ class Lanes:
             done.written.result()
             done.committing(done.lane.session)
             done.lane.session.commit()
-        except OperationalError as error:
+        except BaseException as error:
             self.abandon()  # the failed page too: it is still first in flight
-            if isinstance(error.orig, LockNotAvailable):
+            if isinstance(error, OperationalError) and isinstance(error.orig, LockNotAvailable):
                 raise ConnectorError(WAITED.format(seconds=LOCK_WAIT), permanent=False) from None
-            raise
-        except BaseException:
-            self.abandon()
             raise
         self._flight.popleft()
         self._idle.append(done.lane)
