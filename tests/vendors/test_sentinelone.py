@@ -327,7 +327,7 @@ def test_429s_are_waited_out_as_retry_after_says_and_5xx_retried(
 # --- reading and syncing ------------------------------------------------------------------------------
 
 
-def test_threats_are_read_unresolved_and_recent_first_then_from_the_cursor(
+def test_threats_are_read_recent_first_then_the_old_unresolved_then_from_the_cursor(
     app: Flask, s1: S1, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sentinelone, "THREAT_PAGE", 4)
@@ -344,10 +344,20 @@ def test_threats_are_read_unresolved_and_recent_first_then_from_the_cursor(
     read = [r.external_id for page in pages for r in page.records]
     assert sorted(read) == sorted(s1.threats_seen_by_a_first_sync())
     assert threats[2]["id"] in read and threats[9]["id"] not in read
-    assert pages[0].cursor is None  # the old unresolved ones: no cursor until the window is read
+    # The window first, each page's cursor saying the old unresolved ones are still to read; then those (no cursor
+    # of their own); then a closing page with the cursor alone.
+    window = s1.threats_seen_by_a_first_sync() - {threats[2]["id"]}
+    assert [r.external_id for page in pages[:4] for r in page.records] == sorted(
+        window, key=lambda i: s1.state.threats[i]["threatInfo"]["updatedAt"]
+    )
+    assert all(set(page.cursor or {}) == {"updated_after", "older_before"} for page in pages[:4])
+    assert [r.external_id for r in pages[4].records] == [threats[2]["id"]] and pages[4].cursor is None
     newest = max(t["threatInfo"]["updatedAt"] for t in s1.state.threats.values() if t["id"] in read)
-    assert pages[-1].cursor == {"updated_after": newest}
-    assert s1.requests("GET /threats") == 1 + 4  # one page of old ones; 13 recent ones, 4 a page
+    assert pages[-1].records == [] and pages[-1].cursor == {"updated_after": newest}
+    assert s1.requests("GET /threats") == 4 + 1  # 13 recent ones, 4 a page; one page of old ones
+    # A sync stopped after the window's first page goes on from it, and still reads the old unresolved one.
+    resumed = [r.external_id for page in edr.read(stream, pages[0].cursor) for r in page.records]
+    assert sorted(resumed) == sorted(set(read) - {r.external_id for r in pages[0].records})
     (nothing_new,) = list(edr.read(stream, pages[-1].cursor))
     assert nothing_new.records == []
     edr.resolve_detection(threats[5]["id"])
@@ -412,23 +422,37 @@ def test_a_syncs_threat_pages_are_written_in_parts_side_by_side_each_committed_i
 ) -> None:
     monkeypatch.setattr(sentinelone, "THREAT_PAGE", 4)
     setup = add_connection(app, new_tenant(app), "sentinelone", s1.config)
+
+    def written() -> tuple[int, dict[str, str], int, set[int]]:
+        with app.app_context(), db.tenant_session(setup.tenant_id) as s:
+            # Each part of a page (two a page: one a lane) is a transaction of its own.
+            xmin = text("detections.xmin::text::bigint")
+            transactions = s.scalar(select(func.count(func.distinct(xmin))).select_from(Detection)) or 0
+            cursor, cursor_written = s.execute(
+                select(StreamCursor.cursor, text("stream_cursors.xmin::text::bigint")).where(
+                    StreamCursor.stream == "threats"
+                )
+            ).one()
+            return transactions, cursor, cursor_written, set(s.scalars(select(xmin).select_from(Detection)))
+
     run = sync(app, setup)
     assert run.status == "succeeded", run.error
-    with app.app_context(), db.tenant_session(setup.tenant_id) as s:
-        # Each part of a page (two a page: one a lane) is a transaction of its own.
-        transactions = s.scalar(select(func.count(func.distinct(text("detections.xmin::text")))).select_from(Detection))
-        cursor, cursor_written = s.execute(
-            select(StreamCursor.cursor, text("stream_cursors.xmin::text::bigint")).where(
-                StreamCursor.stream == "threats"
-            )
-        ).one()
-        parts = set(s.scalars(select(text("detections.xmin::text::bigint")).select_from(Detection)))
+    transactions, cursor, cursor_written, parts = written()
     pages = -(-len(s1.threats_seen_by_a_first_sync()) // 4)
-    assert transactions is not None and transactions >= 2 * pages - 1
-    # The cursor moved in the same transaction as a page's rows, never in one of its own.
+    assert transactions >= 2 * pages - 1
+    newest = max(t["threatInfo"]["updatedAt"] for t in s1.state.threats.values())
+    assert cursor == {"updated_after": newest}
+    # A first sync's cursor is final once the old unresolved threats are read too: after every page's rows.
+    assert cursor_written > max(parts)
+    assert set(detections(app, setup)) == set(s1.state.threats)
+    # A later sync's cursor moves in the same transaction as a page's rows, never in one of its own.
+    edr = connector(app, s1)
+    for threat_id in [i for i, t in s1.state.threats.items() if t["threatInfo"]["incidentStatus"] != "resolved"][:6]:
+        edr.resolve_detection(threat_id)
+    assert sync(app, setup).counts["threats"] == 6
+    _, cursor, cursor_written, parts = written()
     assert cursor == {"updated_after": max(t["threatInfo"]["updatedAt"] for t in s1.state.threats.values())}
     assert cursor_written in parts
-    assert set(detections(app, setup)) == set(s1.state.threats)
 
 
 def test_a_sync_gives_the_collector_its_pace_back_whether_it_succeeds_or_fails(app: Flask, s1: S1) -> None:

@@ -14,8 +14,9 @@ Vendor facts: ``../shared/vendor-apis.md`` section 6. What this module reads, an
   account -> site -> group, and an MSP gives each customer a site; deleted sites are left out.
 - Threats (``/threats``) -> ``detections``, incremental on ``threatInfo.updatedAt``: each page is read in
   ``sortBy=updatedAt&sortOrder=asc`` order and saves the last ``updatedAt`` as the cursor, and the next sync asks
-  ``updatedAt__gt`` it. The first sync reads the unresolved threats last updated before :data:`FIRST_WINDOW`
-  (without a cursor, so a sync stopped there starts again), then everything updated within it, as later syncs do.
+  ``updatedAt__gt`` it. The first sync reads everything updated within :data:`FIRST_WINDOW`, as later syncs do,
+  then the unresolved threats last updated before it (each cursor until then says they are still to read, so a sync
+  stopped in between reads them at its next run).
   Severity (S1 has none of its own; documented in :func:`severity_of`): critical for the Ransomware
   classification, high for ``malicious`` confidence, medium for ``suspicious``, low otherwise; the confidence level
   is kept as the vendor's word. ``incidentStatus`` gives the status, ``analystVerdict`` the verdict, and the agent's
@@ -346,17 +347,19 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
             yield from self._read_threats(stream, cursor)
 
     def _read_threats(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        after = (cursor or {}).get("updated_after")
+        after, older_before = (cursor or {}).get("updated_after"), (cursor or {}).get("older_before")
         params: dict[str, Any] = {"limit": stream.page_size, "sortBy": "updatedAt", "sortOrder": "asc"}
         if not isinstance(after, str) or parse_time(after) is None:
-            since = (datetime.now(UTC) - FIRST_WINDOW).isoformat(timespec="microseconds").replace("+00:00", "Z")
-            # The unresolved threats the window leaves out, with no cursor: a sync stopped here starts again.
-            older = {**params, "resolved": "false", "updatedAt__lt": since}
-            for items in self._items(stream.path, older):
-                yield Page([r for r in map(stream.parse, items) if r is not None], None)
-            params["updatedAt__gte"] = since
+            after = None
+            older_before = (datetime.now(UTC) - FIRST_WINDOW).isoformat(timespec="microseconds").replace("+00:00", "Z")
+            params["updatedAt__gte"] = older_before
         else:
             params["updatedAt__gt"] = after
+        if not isinstance(older_before, str) or parse_time(older_before) is None:
+            older_before = None
+        # While the first sync's unresolved threats from before the window are still to read, each cursor says so: a
+        # sync stopped in the window or among them reads them at its next run.
+        pending = {"older_before": older_before} if older_before else {}
         for items in self._items(stream.path, params):
             records: list[Record] = [r for r in map(stream.parse, items) if r is not None]
             times = [
@@ -366,7 +369,19 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
             ]
             # The page is in updatedAt order: its last time is where the next sync resumes (as S1 wrote it, so the
             # comparison is S1's own, to the microsecond).
-            yield Page(records, {"updated_after": max(times)[1]} if times else None)
+            if times:
+                after = max(times)[1]
+            yield Page(records, {"updated_after": after, **pending} if after else None)
+        if older_before is None:
+            return
+        # Last, not first: the first sync's final paced request is then this one, most often small, and not a page
+        # of a thousand recent threats that the sync would still have to write after it (bench/edr_sync.py).
+        older = {**params, "resolved": "false", "updatedAt__lt": older_before}
+        older.pop("updatedAt__gte", None)
+        older.pop("updatedAt__gt", None)
+        for items in self._items(stream.path, older):
+            yield Page([r for r in map(stream.parse, items) if r is not None], None)
+        yield Page([], {"updated_after": after} if after else None)
 
     # --- response actions -------------------------------------------------------------------------
 
