@@ -371,7 +371,7 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
             # comparison is S1's own, to the microsecond).
             if times:
                 after = max(times)[1]
-            yield Page(records, {"updated_after": after, **pending} if after else None)
+            yield Page(records, {"updated_after": after, **pending} if times else None)
         if older_before is None:
             return
         # Last, not first: the first sync's final paced request is then this one, most often small, and not a page
