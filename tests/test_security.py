@@ -24,7 +24,7 @@ from vectis.events.stream import ORIGIN
 from vectis.models import Connection, RuleEvent, TimelineEvent
 from vectis.models.security import Detection
 from vectis.platform import db
-from vectis.security.queries import matrix
+from vectis.security.queries import matrix, refusals
 
 
 def stored(app: Flask, tenant_id: int, detection_id: int) -> Detection | None:
@@ -337,6 +337,34 @@ def test_an_action_the_vendors_api_cannot_do_is_a_disabled_button_that_says_why(
             actor=Actor("user", None, "sam@msp.test", "technician"), surface="ui", session=s, tenant_id=acme.id,
         )  # fmt: skip
     assert refused.result == "failed" and refused.message == reason
+
+
+def test_while_the_tool_has_not_confirmed_an_isolation_or_release_neither_button_goes_the_other_way(
+    app: Flask, acme: TenantFixture
+) -> None:
+    """Release is offered once the isolation is confirmed, Isolate once the release is; each disabled button says
+    why."""
+    where = site(app, acme.id)
+    client = login(app, acme)
+    for state, release, isolate in (
+        ("isolating", "still being isolated", "already being isolated"),
+        ("releasing", "already being released", "is being released"),
+        ("isolated", None, "already isolated"),
+    ):
+        (detection_id,) = write(app, where, [detection(where, f"Threat.{state}", isolation=state)]).values()
+        row = stored(app, acme.id, detection_id)
+        assert row is not None
+        said = refusals(row, "sentinelone")
+        assert (said["release"] is None) if release is None else (release in str(said["release"])), (state, said)
+        assert isolate in str(said["isolate"]), (state, said)
+        card = client.get(hub_tab(app, where)).get_data(as_text=True).split(f'id="detection-{detection_id}"')[1]
+        card = card.split("</li>")[0]
+        if state == "isolating":
+            assert re.search(
+                r'<button class="btn btn-small" type="submit" disabled title="[^"]*still being isolated', card
+            )
+        if state == "isolated":
+            assert re.search(r'<button class="btn btn-small" type="submit" title="Give', card)
 
 
 def test_the_customer_list_counts_a_customers_open_detections(app: Flask, acme: TenantFixture) -> None:

@@ -54,6 +54,7 @@ from vectis.models.security import Detection
 from vectis.platform import db
 from vectis.platform.http import ConnectorError
 from vectis.platform.queues import redis
+from vectis.security.queries import refusals
 from vectis.security.service import refresh_isolation
 from vectis.simulators.defender import (
     DEMO_CLIENT_ID,
@@ -631,6 +632,12 @@ def test_the_detection_verbs_send_what_their_dry_run_shows_and_read_defender_bac
     assert detections(app, setup)[open_one.external_id].status == "resolved"
     judged = act(app, setup, "detection.false_positive", open_one.id, {"reason": "our own build tool"})
     assert judged.ok and judged.response["verdict"] == "false_positive", judged.message
+    # An alert says nothing of its machine's isolation: reading it back, or the next sync, keeps what the machine's
+    # actions said, and Release is still offered.
+    assert sync(app, setup).status == "succeeded"
+    again = detections(app, setup)[open_one.external_id]
+    assert again.isolation == "isolated"
+    assert refusals(again, "defender")["release"] is None
 
 
 def test_an_action_on_a_detection_goes_to_its_own_tenant(app: Flask, sim: Sim) -> None:

@@ -157,12 +157,21 @@ def refusals(row: Any, vendor: str) -> dict[str, str | None]:
     can = matrix(vendor)
     name = row.device_name or "this endpoint"
     no_device = None if row.device_external_id else "The tool did not say which endpoint this is on."
+    # While the tool has not confirmed a change, neither button goes the other way: Release is offered once the
+    # isolation is confirmed, Isolate once the release is.
     isolate = can["isolate"] or no_device
-    if isolate is None and row.isolation in ("isolated", "isolating"):
-        isolate = f"{name} is already {'isolated' if row.isolation == 'isolated' else 'being isolated'}."
+    if isolate is None and row.isolation in ("isolated", "isolating", "releasing"):
+        isolate = {
+            "isolated": f"{name} is already isolated.",
+            "isolating": f"{name} is already being isolated.",
+            "releasing": f"{name} is being released: Isolate is offered again once the tool confirms it.",
+        }[row.isolation]
     release = can["release"] or no_device
-    if release is None and row.isolation not in ("isolated", "isolating"):
-        release = f"{name} is not isolated."
+    if release is None and row.isolation != "isolated":
+        release = {
+            "isolating": f"{name} is still being isolated: Release is offered once the tool confirms it.",
+            "releasing": f"{name} is already being released.",
+        }.get(row.isolation, f"{name} is not isolated.")
     resolve = can["resolve"] or ("Already resolved." if row.status == "resolved" else None)
     false_positive = can["false_positive"] or (
         "Already marked a false positive." if row.verdict == "false_positive" else None

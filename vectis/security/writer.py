@@ -28,7 +28,7 @@ from vectis.platform.bulk import clipped, param, recordset
 Account = Callable[[str | None], Linked]
 _FROM_THE_TOOL = (
     "customer_id", "customer_link_id", "device_external_id", "device_name", "title", "severity", "vendor_severity",
-    "status", "vendor_status", "verdict", "isolation", "classification", "file_path", "file_hash", "detected_at",
+    "status", "vendor_status", "verdict", "classification", "file_path", "file_hash", "detected_at",
     "vendor_updated_at", "details", "updated_at",
 )  # fmt: skip
 # The timeline's word for how bad a detection is (the timeline has four).
@@ -153,6 +153,9 @@ written AS (
         -- neither. No such device at the RMM (gone, renamed) leaves the link as it was.
         resolved_at = CASE WHEN excluded.status = 'resolved' THEN coalesce(t.resolved_at, excluded.resolved_at) END,
         resolved_by = CASE WHEN excluded.status = 'resolved' THEN t.resolved_by END,
+        -- A tool whose detections do not say (Defender's alerts, ESET's without the device) leaves the endpoint's
+        -- state as its last read-back gave it: an isolated machine keeps its Release.
+        isolation = coalesce(excluded.isolation, t.isolation),
         device_id = coalesce(excluded.device_id, t.device_id)
     RETURNING t.external_id, t.id, (t.xmax = 0) AS inserted
 ),
