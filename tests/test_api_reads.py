@@ -350,6 +350,17 @@ def test_the_audit_log_needs_the_admin_scope_and_shows_this_workspaces_entries(
         refused(app, acme, admin, f"/audit?{bad}")
 
 
+def test_every_verbs_target_kind_with_row_ids_has_a_public_id_in_the_audit_api(app: Flask) -> None:
+    """A verb whose target is a row gets that row's public id in ``GET /audit``; the others target what has no row
+    id of its own (an integration by its vendor key, the workspace, an email address)."""
+    from vectis.actions.registry import VERBS  # noqa: PLC0415 - filled as the app is made
+    from vectis.identity.api import KINDS  # noqa: PLC0415
+
+    without_ids = {"any", "email", "integration", "tenant", "workspace"}
+    kinds = {verb.target_type for verb in VERBS.values()}
+    assert kinds - without_ids <= set(KINDS), sorted(kinds - without_ids - set(KINDS))
+
+
 def test_the_openapi_document_lists_every_read(app: Flask, acme: TenantFixture) -> None:
     doc = client_for(app, acme).get("/api/v1/openapi.json").get_json()
     listed = {op["operationId"]: op for item in doc["paths"].values() for op in item.values()}

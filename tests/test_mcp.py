@@ -143,6 +143,16 @@ def test_a_saved_query_runs_as_a_tool(app: Flask, served: int, acme: TenantFixtu
     assert not ran.is_error, ran.content
     rows = ran.structured_content["rows"]
     assert [row[2:] for row in rows if row[0] == MARK + "Aldridge & Co."] == [[12, "4200.00"]]
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        run = s.scalar(
+            select(AuditEntry.surface).where(AuditEntry.action == "query.run").order_by(AuditEntry.seq.desc())
+        )
+        call = s.scalar(
+            select(AuditEntry.payload).where(AuditEntry.action == "mcp.run_saved_query").order_by(AuditEntry.seq.desc())
+        )
+    # The query's own row says where it was run from; the call's row says which query (its public id).
+    assert run == "mcp"
+    assert call is not None and call["arguments"]["saved_query_id"].startswith("qry_")
 
 
 def test_a_token_of_another_workspace_is_refused(
@@ -171,6 +181,17 @@ def test_a_note_through_mcp_is_previewed_then_written(app: Flask, served: int, a
     assert preview.structured_content["result"] == "dry_run" and done.structured_content["result"] == "ok"
     with app.app_context(), db.tenant_session(acme.id) as s:
         assert s.scalar(select(func.count()).select_from(CustomerNote).where(CustomerNote.body == words)) == 1
+        call = s.scalar(
+            select(AuditEntry.payload).where(AuditEntry.action == "mcp.add_note").order_by(AuditEntry.seq.desc())
+        )
+    # The call's row names the customer and redacts the note's words; the note's own row (the verb's) holds them.
+    assert call is not None and call["arguments"] == {"customer_id": customer, "body": "[redacted]", "preview": "False"}
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        written = s.scalar(
+            select(AuditEntry.payload).where(AuditEntry.surface == "mcp", AuditEntry.action == "note.create")
+            .order_by(AuditEntry.seq.desc())
+        )  # fmt: skip
+    assert written is not None and written["request"]["body"] == words
 
 
 def test_tickets_timeline_and_backups_read_as_tools(app: Flask, served: int, acme: TenantFixture) -> None:

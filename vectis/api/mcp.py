@@ -34,6 +34,7 @@ from mcp.types import CallToolResult, ListToolsResult, TextContent, ToolAnnotati
 from pydantic import BaseModel, Field, ValidationError
 from werkzeug.wrappers import Response
 
+from vectis.actions.base import REDACTED
 from vectis.actions.resources import OPERATIONS, ActionQuery, Call, NotFound, Operation, Problem
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
@@ -63,8 +64,10 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> CallToolResult:
     fifty alerts 0.35 ms, now 0.16). Handed a plain dict instead, the SDK would check, copy and encode it again."""
     principal: tokens.Principal = g.api_principal
     ids: dict[str, int] = {}
+    named: dict[str, Any] = {}  # the public ids as the client gave them: the audit row says which object
     for kind in _ID.findall(op.path):
-        key = public_ids.decode(kind, arguments.pop(f"{kind}_id", None))
+        named[f"{kind}_id"] = given_id = arguments.pop(f"{kind}_id", None)
+        key = public_ids.decode(kind, given_id)
         if key is None:
             raise ToolError(f"No such {kind}.")
         ids[f"{kind}_id"] = key
@@ -99,7 +102,7 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> CallToolResult:
         result="ok",
         payload={
             "token": principal.prefix,
-            "arguments": {k: str(v)[:200] for k, v in {**given, **({"preview": preview} if op.writes else {})}.items()},
+            "arguments": _audited({**named, **given, **({"preview": preview} if op.writes else {})}, op),
         },
     )
     session.commit()
@@ -107,6 +110,14 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=orjson.dumps(structured).decode())], structured_content=structured
     )
+
+
+def _audited(arguments: dict[str, Any], op: Operation) -> dict[str, str]:
+    """A call's arguments as its audit row keeps them: ids, filters and switches as given (cut to 200 characters); the
+    text of a body's fields redacted, as the REST API's row keeps no body. What a write sent is in its verb's own row,
+    with that verb's redaction (``vectis/actions``): a note's words, never a password a later tool might take."""
+    body = op.body.model_fields if op.body else {}
+    return {k: REDACTED if k in body and isinstance(v, str) else str(v)[:200] for k, v in arguments.items()}
 
 
 def _part(given: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:

@@ -30,6 +30,8 @@ KINDS: Final = {
     "customer": "customer",
     "customer_link": "link",
     "customer_note": "note",
+    "detection": "detection",
+    "license_subscription": "subscription",
     "portal_user": "portal_user",
     "rule": "rule",
     "saved_query": "saved_query",

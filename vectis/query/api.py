@@ -106,7 +106,13 @@ def run_saved_query(call: Call, saved_query_id: int) -> RunOut:
     except SpecError as error:  # saved before the catalogue changed: say so, run nothing
         raise NotFound(f"runnable query: {error.problems[0]}") from None
     shown, stopped = run.audited_preview(
-        call.session, spec, tenant_id=call.tenant_id, actor=call.actor, saved=query, surface="api", limit=body.limit
+        call.session,
+        spec,
+        tenant_id=call.tenant_id,
+        actor=call.actor,
+        saved=query,
+        surface=call.surface,
+        limit=body.limit,
     )
     if shown is None:
         raise Problem(504, stopped or "The query did not finish.")
