@@ -4,13 +4,15 @@ OpenAPI document written from the same models, and an audit row for every call."
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, select, text, update
 
 from tests.conftest import (
     HostClient,
@@ -338,6 +340,51 @@ def test_a_retry_with_the_same_idempotency_key_does_nothing_twice(app: Flask, ac
     assert len(rows) == 1  # resolved once
     other = client.post(f"/api/v1/alerts/{pid(app, 'alert', an_alert(app, acme.id))}/resolve", headers=headers)
     assert other.status_code == 422 and "used for another request" in other.get_json()["detail"]
+
+
+def test_a_retry_of_a_request_that_failed_inside_vectis_hears_that_failure_not_still_running(
+    app: Flask, acme: TenantFixture
+) -> None:
+    """The request's database connection ends while it waits for the alert's row (held by another transaction): the
+    first attempt fails before answering. A retry with its key is told so, for good, and nothing is done twice; a new
+    key runs."""
+    raw = make_token(app, acme, scopes=("read", "write:alerts"))
+    alert_id = an_alert(app, acme.id)
+    alert = pid(app, "alert", alert_id)
+    headers = {"Authorization": f"Bearer {raw}", "Idempotency-Key": f"cut-{uuid.uuid4().hex[:8]}"}
+    path = f"/api/v1/alerts/{alert}/resolve"
+    owner = app.extensions["vectis.platform.db"].owner_engine
+    pool = ThreadPoolExecutor(1)
+    with owner.connect() as holder, owner.connect() as watcher:
+        holder.execute(text("SELECT 1 FROM alerts WHERE id = :id FOR UPDATE"), {"id": alert_id})
+        holder_pid = holder.scalar(text("SELECT pg_backend_pid()"))
+        try:
+            first = pool.submit(client_for(app, acme).post, path, headers=headers)
+            waiting = None
+            for _ in range(200):  # until the request waits for the row
+                waiting = watcher.scalar(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> :holder"
+                        " AND wait_event_type = 'Lock'"
+                    ),
+                    {"holder": holder_pid},
+                )
+                if waiting is not None:
+                    break
+                time.sleep(0.05)
+            assert waiting is not None, "the request never waited for the alert's row"
+            watcher.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": waiting})
+            assert first.result(timeout=30).status_code == 500
+        finally:
+            holder.rollback()  # before the pool is waited for: its request may still wait for the row
+            pool.shutdown(wait=True)
+    again = client_for(app, acme).post(path, headers=headers)
+    assert again.status_code == 500 and again.headers["Idempotent-Replayed"] == "true"
+    assert "new Idempotency-Key" in again.get_json()["detail"]
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        assert s.scalar(select(Alert.state).where(Alert.id == alert_id)) == "open"  # nothing done on the retry
+    fresh = client_for(app, acme).post(path, headers={**headers, "Idempotency-Key": f"new-{uuid.uuid4().hex[:8]}"})
+    assert fresh.status_code == 200, fresh.get_json()
 
 
 def test_a_token_over_its_rate_gets_a_429_with_retry_after(app: Flask, acme: TenantFixture) -> None:

@@ -40,6 +40,10 @@ BEARER = "Bearer "
 # Per token: 10 requests a second on average, bursts of 60 (a page of lists, a client's start-up).
 RATE_PER_SECOND, BURST = 10.0, 60
 IDEMPOTENCY_KEPT = 24 * 3600  # seconds a POST's answer is kept for a retry with the same Idempotency-Key
+FAILED_ONCE = (
+    "The first request with this Idempotency-Key failed inside Vectis before it answered, so whether it took effect "
+    "is not known. Check (the audit log, the vendor), then send it again with a new Idempotency-Key if it is needed."
+)
 
 
 def discover() -> None:
@@ -225,10 +229,16 @@ def _once(principal: tokens.Principal, key: str, answer: Callable[[], Response])
     slot = f"vectis:idempotency:{principal.token_id}:{hashlib.sha256(key.encode()).hexdigest()}"
     store = redis()
     if store.set(slot, json.dumps({"fingerprint": fingerprint}), nx=True, ex=IDEMPOTENCY_KEPT):
-        response = answer()
-        kept = {"fingerprint": fingerprint, "status": response.status_code, "body": response.get_data(as_text=True),
-                "mimetype": response.mimetype}  # fmt: skip
-        store.set(slot, json.dumps(kept), ex=IDEMPOTENCY_KEPT)
+        try:
+            response = answer()
+        except BaseException:
+            # Failed inside Vectis before it answered (the database went away mid-write, say): kept as that failure,
+            # as an answer is, or every retry would hear "still running" for a day. Not forgotten either: whether
+            # it reached the vendor is not known, so a retry must not send it again unasked.
+            failed = problem_response(500, FAILED_ONCE, "Failed before answering")
+            store.set(slot, json.dumps(_kept(fingerprint, failed)), ex=IDEMPOTENCY_KEPT)
+            raise
+        store.set(slot, json.dumps(_kept(fingerprint, response)), ex=IDEMPOTENCY_KEPT)
         return response
     earlier = json.loads(store.get(slot) or "{}")
     if earlier.get("fingerprint") != fingerprint:
@@ -238,6 +248,11 @@ def _once(principal: tokens.Principal, key: str, answer: Callable[[], Response])
     replay = Response(earlier["body"], status=earlier["status"], mimetype=earlier["mimetype"])
     replay.headers["Idempotent-Replayed"] = "true"
     return replay
+
+
+def _kept(fingerprint: str, response: Response) -> dict[str, Any]:
+    return {"fingerprint": fingerprint, "status": response.status_code, "body": response.get_data(as_text=True),
+            "mimetype": response.mimetype}  # fmt: skip
 
 
 def _flask_path(path: str) -> str:
