@@ -369,6 +369,11 @@ def test_the_openapi_document_lists_every_read(app: Flask, acme: TenantFixture) 
     assert {listed[name]["x-scope"] for name in NEW_OPERATIONS - {"list_audit"}} == {"read"}
     tickets = {p["name"] for p in doc["paths"]["/tickets"]["get"]["parameters"]}
     assert tickets == {"cursor", "limit", "status", "closed", "customer_id", "assignee", "updated_since"}
+    # Every call may be over its token's rate; a POST may also name an Idempotency-Key, still running or not known.
+    assert all("Retry-After" in op["responses"]["429"]["headers"] for op in listed.values())
+    resolve = doc["paths"]["/alerts/{alert_id}/resolve"]["post"]
+    assert {"409", "502"} <= set(resolve["responses"]) and "409" not in listed["list_tickets"]["responses"]
+    assert [p["name"] for p in resolve["parameters"] if p["in"] == "header"] == ["Idempotency-Key"]
     assert {p["name"] for p in doc["paths"]["/customers/{customer_id}/timeline"]["get"]["parameters"]} >= {
         "customer_id", "since", "until", "source",
     }  # fmt: skip

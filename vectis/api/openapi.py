@@ -35,11 +35,35 @@ _ERRORS = {
     "403": "The token lacks the operation's scope",
     "404": "No such object in this workspace",
     "422": "A query parameter is not valid",
+    "429": "The token is over its rate: Retry-After says in how many seconds to try again",
+}
+# What a POST may also answer: its Idempotency-Key in use, and a vendor whose answer never came.
+_POST_ERRORS = {
+    "409": "The first request with this Idempotency-Key is still running",
+    "502": "The vendor did not answer in time: whether the action took effect there is not known",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 1}}}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "Any unique string: a retry with the same key and request gets the first answer again (kept a "
+    "day) and does nothing twice; the same key with another request is refused (422)",
 }
 
 
 def _answer(op: Operation) -> type[BaseModel]:
     return Page[op.response] if op.paged else op.response  # type: ignore[name-defined]
+
+
+def _errors(op: Operation) -> dict[str, Any]:
+    problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
+    listed = {**_ERRORS, **(_POST_ERRORS if op.method == "POST" else {})}
+    return {
+        code: {"description": words, "content": problem, **({"headers": _RETRY_AFTER} if code == "429" else {})}
+        for code, words in sorted(listed.items())
+    }
 
 
 def _parameters(op: Operation) -> list[dict[str, Any]]:
@@ -61,7 +85,7 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
                     **({"description": prop["description"]} if "description" in prop else {}),
                 }
             )
-    return params
+    return [*params, _IDEMPOTENCY_KEY] if op.method == "POST" else params
 
 
 @cache
@@ -73,7 +97,6 @@ def _spec() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         ref = keyed[(answers[op.name], "serialization")]
-        errors = {code: {"description": words, "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}} for code, words in _ERRORS.items()}  # fmt: skip
         paths.setdefault(op.path, {})[op.method.lower()] = {
             "operationId": op.name,
             "summary": op.summary,
@@ -91,7 +114,10 @@ def _spec() -> dict[str, Any]:
                 if op.body is not None
                 else {}
             ),
-            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}, **errors},
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": ref}}},
+                **_errors(op),
+            },
         }
     schemas = {**definitions.get("$defs", {}), "Problem": _PROBLEM}
     return {
