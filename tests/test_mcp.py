@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import func, select
 
 from tests import test_ticket_writes
-from tests.conftest import TenantFixture, a_customer, an_alert, pid, serving
+from tests.conftest import TenantFixture, a_customer, an_alert, client_for, pid, serving
 from tests.query_world import MARK, world
 from tests.test_api import make_token
 from tests.test_api_writes import post, sent, token
@@ -153,6 +153,21 @@ def test_a_saved_query_runs_as_a_tool(app: Flask, served: int, acme: TenantFixtu
     # The query's own row says where it was run from; the call's row says which query (its public id).
     assert run == "mcp"
     assert call is not None and call["arguments"]["saved_query_id"].startswith("qry_")
+
+
+def test_a_call_from_another_sites_page_or_to_no_workspace_is_refused(app: Flask, acme: TenantFixture) -> None:
+    """A browser page elsewhere that holds a token still cannot call: its Origin is not the workspace's. A host that
+    names no workspace finds nothing to call."""
+    raw = make_token(app, acme)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Authorization": f"Bearer {raw}", "Accept": "application/json, text/event-stream"}
+    client = client_for(app, acme)
+    theirs = client.post("/api/mcp", json=body, headers={**headers, "Origin": "https://evil.example"})
+    assert theirs.status_code == 403 and "another site" in theirs.get_json()["detail"]
+    ours = client.post("/api/mcp", json=body, headers={**headers, "Origin": f"http://{acme.host}"})
+    assert ours.status_code == 200 and ours.get_json()["result"]["tools"]
+    nowhere = app.test_client().post("/api/mcp", json=body, headers={**headers, "Host": "no-such-workspace.localhost"})
+    assert nowhere.status_code == 404
 
 
 def test_a_token_of_another_workspace_is_refused(

@@ -80,6 +80,25 @@ def test_a_token_never_does_more_than_its_owner_nor_lives_longer_than_the_worksp
         assert s.scalar(select(ApiToken.id).where(ApiToken.user_id == me.id)) is None
 
 
+def test_a_token_made_without_a_lifetime_lives_ninety_days_or_the_workspaces_longest_if_shorter(
+    app: Flask, acme: TenantFixture, make_user: Any
+) -> None:
+    me = make_user(acme, "technician")
+    client = login(app, acme, me.email)
+    for longest, expected in ((365, tokens.DEFAULT_DAYS), (30, 30)):
+        with app.app_context(), db.system_session() as s:
+            s.execute(update(Tenant).where(Tenant.id == acme.id).values(max_token_days=longest))
+        made = _make(client, days="", label=f"default {longest}")
+        assert made.status_code == 200, made.get_data(as_text=True)
+        with app.app_context(), db.tenant_session(acme.id) as s:
+            expires = s.scalar(select(ApiToken.expires_at).where(ApiToken.label == f"default {longest}"))
+        assert expires is not None and abs(expires - (datetime.now(UTC) + timedelta(days=expected))) < timedelta(
+            minutes=5
+        )
+    with app.app_context(), db.system_session() as s:
+        s.execute(update(Tenant).where(Tenant.id == acme.id).values(max_token_days=365))
+
+
 def _authenticate(
     app: Flask, tenant_id: int, raw: str, now: datetime | None = None
 ) -> tokens.Principal | tokens.Refused:

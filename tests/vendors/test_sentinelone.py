@@ -500,10 +500,16 @@ def test_the_detection_verbs_send_what_their_dry_run_shows_and_read_sentinelone_
     isolated = act(app, setup, "detection.isolate", open_one.id)
     assert isolated.ok and isolated.response == {"isolation": "isolating"}, isolated.message
     assert detections(app, setup)[open_one.external_id].isolation == "isolating"
+    # Isolate again, pending and then confirmed: said, and nothing sent.
+    pending = act(app, setup, "detection.isolate", open_one.id)
+    assert "already isolating" in pending.message and "nothing was sent" in pending.message, pending.message
     time.sleep(0.5)
     with app.test_request_context(), db.tenant_session(setup.tenant_id) as s:
         row = s.get(Detection, open_one.id)
         assert row is not None and refresh_isolation(s, row) == "isolated"
+    again = act(app, setup, "detection.isolate", open_one.id)
+    assert "already isolated; nothing was sent" in again.message, again.message
+    assert s1.requests("POST /agents/actions/disconnect") == 1
     resolved = act(app, setup, "detection.resolve", open_one.id)
     assert resolved.ok and resolved.message.startswith("Resolved in SentinelOne"), resolved.message
     assert detections(app, setup)[open_one.external_id].status == "resolved"
