@@ -640,6 +640,24 @@ def test_the_detection_verbs_send_what_their_dry_run_shows_and_read_defender_bac
     assert refusals(again, "defender")["release"] is None
 
 
+def test_a_pending_isolation_is_asked_of_defender_once_in_its_recheck_interval_however_many_cards_poll(
+    app: Flask, sim: Sim
+) -> None:
+    sim.state.transition_seconds = 30  # pending throughout
+    setup = add_connection(app, new_tenant(app), "defender", sim.config)
+    assert sync(app, setup).status == "succeeded"
+    open_one = next(r for r in detections(app, setup).values() if r.status == "open")
+    assert act(app, setup, "detection.isolate", open_one.id).response == {"isolation": "isolating"}
+    asked = sim.requests("GET /api/machines/{machine_id}")
+    for _ in range(4):  # four polls at once: the hub's card, the Security page's, another technician's
+        with app.test_request_context(), db.tenant_session(setup.tenant_id) as s:
+            row = s.get(Detection, open_one.id)
+            assert row is not None and refresh_isolation(s, row) is None  # still pending
+    assert sim.requests("GET /api/machines/{machine_id}") == asked + 1
+    # Two calls a read-back: one pending endpoint takes at most a third of the hour's 1,500.
+    assert 2 * 3600 / DefenderConnector.isolation_recheck_seconds <= 1500 / 3
+
+
 def test_an_action_on_a_detection_goes_to_its_own_tenant(app: Flask, sim: Sim) -> None:
     sim.state.transition_seconds = 0.4
     first, second = sim.tenant(0), sim.tenant(1)

@@ -279,6 +279,9 @@ class RespondsOnEndpoints(Protocol):
 
     noun: ClassVar[str]
     responses: ClassVar[Mapping[str, str | None]]
+    # While an isolation or release is pending, the tool is asked again about that endpoint at most this often, however
+    # many cards poll it: a tool with an hourly budget (Defender's 1,500 calls) sets more.
+    isolation_recheck_seconds: ClassVar[float] = 3.0
 
     def isolate_request(self, device: str, *, comment: str) -> Request:
         """The request ``isolate`` sends (``device``: the tool's id of the endpoint)."""

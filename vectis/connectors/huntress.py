@@ -251,6 +251,7 @@ class HuntressConnector(Connector, RespondsOnEndpoints, VerifiesCallbacks, Signs
     )
     # 60 requests a minute [T]; a 429's Retry-After paces Vectis further.
     default_rate_limit = 1.0
+    isolation_recheck_seconds = 5.0  # 60 calls a minute for the whole account: a pending isolation takes 12 of them
     base_url_field = "api_url"
     responses: ClassVar[dict[str, str | None]] = RESPONSES
     callback_when = "an incident report is sent or closed"

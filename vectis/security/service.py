@@ -3,9 +3,12 @@ confirms. A read, not a write-back, so it does not go through ``vectis/actions``
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from vectis.connectors import registry
 from vectis.connectors.capabilities import RespondsOnEndpoints, as_capability, supports
 from vectis.connectors.factory import VendorRetired, build_connector
 from vectis.models import Connection
@@ -23,13 +26,24 @@ def refresh_isolation(session: Session, detection: Detection) -> str | None:
     if detection.isolation not in PENDING or not detection.device_external_id:
         return None
     connection = session.get(Connection, detection.connection_id)
-    if connection is None:
+    if connection is None or not _may_ask(connection, detection.device_external_id):
         return None
     state = _isolation_now(connection, detection.device_external_id)
     if state not in ISOLATION_STATES or state == detection.isolation:
         return None
     set_isolation(session, detection, state)
     return state
+
+
+def _may_ask(connection: Connection, device: str) -> bool:
+    """Whether the tool may be asked about ``device`` now: once per its recheck interval, whoever asks (each card
+    polls every few seconds; two technicians on one card, or the hub and the Security page, would double it)."""
+    try:
+        seconds = getattr(registry.get(connection.vendor), "isolation_recheck_seconds", 3.0)
+    except LookupError:
+        return True  # a retired vendor: _isolation_now says so without a call
+    digest = hashlib.sha256(device.encode()).hexdigest()[:32]
+    return bool(redis().set(f"vectis:isolation-asked:{connection.id}:{digest}", "1", nx=True, px=int(seconds * 1000)))
 
 
 def _isolation_now(connection: Connection, device: str) -> str | None:
