@@ -35,7 +35,7 @@ from vectis.platform import db
 from vectis.rules.definition import normalized
 
 NEW_OPERATIONS = {
-    "list_tickets", "get_ticket", "list_backups", "customer_timeline", "customer_notes", "list_contracts",
+    "list_tickets", "get_ticket", "list_backups", "customer_timeline", "customer_notes", "customer_links", "list_contracts",
     "list_rules", "get_rule", "list_audit",
 }  # fmt: skip
 
@@ -225,6 +225,24 @@ def test_a_customers_timeline_is_its_and_its_sites_newest_first(
     assert refused(app, acme, raw, f"/customers/{pid(app, 'customer', secret)}/timeline", 404)["status"] == 404
     for bad in ("since=soon", "until=1900-01-01", "source=" + "x" * 41, "kind=note"):
         refused(app, acme, raw, f"{path}?{bad}")
+
+
+def test_a_customers_accounts_at_its_tools_are_listed_and_another_workspace_finds_none(
+    app: Flask, acme: TenantFixture, northwind: TenantFixture
+) -> None:
+    from tests.security_world import site  # noqa: PLC0415 - a linked account, as a sync links one
+
+    where = site(app, acme.id, vendor="sentinelone")
+    raw = make_token(app, acme)
+    customer = pid(app, "customer", where.customer_id)
+    listed = api(app, acme, raw, f"/customers/{customer}/links").get_json()["data"]
+    mine = [link for link in listed if link["external_id"] == where.external_id]
+    assert [(link["vendor"], link["customer_id"], link["decided"]) for link in mine] == [
+        ("sentinelone", customer, False)
+    ]
+    assert mine[0]["id"].startswith("lnk_") and mine[0]["connection_id"] == pid(app, "connection", where.connection_id)
+    assert mine[0]["external_name"] == where.name
+    assert api(app, northwind, make_token(app, northwind), f"/customers/{customer}/links").status_code == 404
 
 
 def test_a_customers_notes_newest_first(

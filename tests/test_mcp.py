@@ -86,7 +86,7 @@ def test_a_read_only_token_sees_no_write_tool_and_lists_its_own_alerts(
     assert names == [
         "get_customer", "get_detection", "get_device", "get_m365_posture", "get_new_ticket_choices", "get_rule",
         "get_subscription", "get_ticket", "get_ticket_choices", "get_timeline", "list_alerts", "list_backups",
-        "list_contracts", "list_customers", "list_detections", "list_devices", "list_notes", "list_rules",
+        "list_contracts", "list_customer_links", "list_customers", "list_detections", "list_devices", "list_notes", "list_rules",
         "list_saved_queries", "list_subscriptions", "list_tickets", "run_saved_query",
     ]  # fmt: skip
     assert not alerts.is_error

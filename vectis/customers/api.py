@@ -1,5 +1,5 @@
-"""Customers on the REST API: the list (with a name search), one customer, and its timeline and internal notes
-(the customer's and its sites', as its hub shows them)."""
+"""Customers on the REST API: the list (with a name search), one customer, its accounts at its tools, and its timeline
+and internal notes (the customer's and its sites', as its hub shows them)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from vectis.actions.resources import (
 )
 from vectis.audit.actors import Target
 from vectis.customers.timeline import kind_label
-from vectis.models import Customer, CustomerNote, TimelineEvent, User
+from vectis.models import Connection, Customer, CustomerLink, CustomerNote, LinkStatus, TimelineEvent, User
 from vectis.platform import db, public_ids
 
 
@@ -199,6 +199,57 @@ def customer_notes(call: Call, customer_id: int) -> Page[NoteOut]:
         for n, author in call.session.execute(statement)
     ]
     return page_of(rows, query.limit, lambda n: keyset(n.occurred_at, n.id))
+
+
+class LinkOut(Schema):
+    id: str = Field(description="Public id, lnk_…")
+    customer_id: str = Field(description="The customer or the site the account is (cus_…)")
+    connection_id: str = Field(description="The integration it comes from (con_…)")
+    vendor: str = Field(description="The tool: veeam, ninjaone, sentinelone, …")
+    tool: str = Field(description="The integration's name, as the Integrations page shows it")
+    external_id: str = Field(description="The account's id at the tool")
+    external_name: str = Field(description="The account's name at the tool, as it last said")
+    decided: bool = Field(description="An admin linked it by hand: syncs leave it as it is")
+
+
+class LinkQuery(KeysetQuery):
+    shape = ("link",)
+
+
+@operation(
+    "GET", "/customers/{customer_id}/links", scope="read", summary="A customer's accounts at its tools",
+    tag="Customers", response=LinkOut, query=LinkQuery, paged=True, tool="list_customer_links",
+)  # fmt: skip
+def customer_links(call: Call, customer_id: int) -> Page[LinkOut]:
+    """The vendor accounts linked to the customer and its sites: which tools know it, by which id and name (what
+    Admin → Customer matching decided or a sync matched)."""
+    query: LinkQuery = call.query
+    statement = (
+        select(CustomerLink, Connection.vendor, Connection.name)
+        .join(Connection, Connection.id == CustomerLink.connection_id)
+        .where(
+            CustomerLink.customer_id.in_(_family(call, customer_id)),
+            CustomerLink.status == LinkStatus.LINKED.value,
+        )
+        .order_by(CustomerLink.id)
+        .limit(query.limit + 1)
+    )
+    if after := query.after:
+        statement = statement.where(CustomerLink.id > after[0])
+    rows = [
+        LinkOut(
+            id=public_ids.encode("link", link.id),
+            customer_id=public_ids.encode("customer", link.customer_id or customer_id),
+            connection_id=public_ids.encode("connection", link.connection_id),
+            vendor=vendor,
+            tool=name,
+            external_id=link.external_id,
+            external_name=link.external_name,
+            decided=link.decided_at is not None,
+        )
+        for link, vendor, name in call.session.execute(statement)
+    ]
+    return page_of(rows, query.limit, lambda link: keyset(link.id))
 
 
 class NoteIn(Schema):
