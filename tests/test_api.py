@@ -387,6 +387,32 @@ def test_a_retry_of_a_request_that_failed_inside_vectis_hears_that_failure_not_s
     assert fresh.status_code == 200, fresh.get_json()
 
 
+def test_a_call_refused_after_its_token_was_accepted_is_audited_with_what_was_wrong(
+    app: Flask, acme: TenantFixture
+) -> None:
+    """A scope the token lacks, an object that is not there, a value not valid: each call leaves its row, as an
+    answered one does, so a token probing for what it cannot reach leaves its trace."""
+    raw = make_token(app, acme)  # read only
+    prefix = tokens.shown(raw)
+    client = client_for(app, acme)
+    headers = {"Authorization": f"Bearer {raw}"}
+    alert = pid(app, "alert", an_alert(app, acme.id))
+    assert client.post(f"/api/v1/alerts/{alert}/resolve", headers=headers).status_code == 403
+    assert api(app, acme, raw, "/customers/cus_0000000000000").status_code == 404
+    assert api(app, acme, raw, "/customers?limit=5000").status_code == 422
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        rows = s.execute(
+            select(AuditEntry.action, AuditEntry.result, AuditEntry.error, AuditEntry.surface)
+            .where(AuditEntry.payload["token"].astext == prefix)
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert [(r.action, r.result, r.surface) for r in rows] == [
+        ("api.resolve_alert", "blocked", "api"), ("api.get_customer", "failed", "api"),
+        ("api.list_customers", "failed", "api"),
+    ]  # fmt: skip
+    assert "lacks the scope" in rows[0].error and "customer" in rows[1].error and "limit" in rows[2].error
+
+
 def test_a_token_over_its_rate_gets_a_429_with_retry_after(app: Flask, acme: TenantFixture) -> None:
     raw = make_token(app, acme)
     app.config["VECTIS_API_RATE"] = (1 / 60, 3)  # a burst of 3, then one a minute: the 4th call must wait

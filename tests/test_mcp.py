@@ -24,6 +24,7 @@ from tests.query_world import MARK, world
 from tests.test_api import make_token
 from tests.test_api_writes import post, sent, token
 from tests.test_ticket_writes import Desk
+from vectis.identity import tokens
 from vectis.models import Alert, AuditEntry, Customer, CustomerNote, Ticket
 from vectis.platform import db
 
@@ -168,6 +169,28 @@ def test_a_call_from_another_sites_page_or_to_no_workspace_is_refused(app: Flask
     assert ours.status_code == 200 and ours.get_json()["result"]["tools"]
     nowhere = app.test_client().post("/api/mcp", json=body, headers={**headers, "Host": "no-such-workspace.localhost"})
     assert nowhere.status_code == 404
+
+
+def test_a_refused_tool_call_is_audited_with_what_was_wrong(app: Flask, served: int, acme: TenantFixture) -> None:
+    raw = make_token(app, acme)  # read only: the write tools are hidden from it
+    prefix = tokens.shown(raw)
+
+    async def work(client: Client) -> Any:
+        hidden = await client.call_tool("acknowledge_alert", {"alert_id": "alr_0000000000000", "preview": False})
+        missing = await client.call_tool("get_customer", {"customer_id": "cus_0000000000000"})
+        return hidden, missing
+
+    hidden, missing = session(served, acme, raw, work)
+    assert hidden.is_error and missing.is_error
+    with app.app_context(), db.tenant_session(acme.id) as s:
+        rows = s.execute(
+            select(AuditEntry.action, AuditEntry.result, AuditEntry.target_label, AuditEntry.payload)
+            .where(AuditEntry.payload["token"].astext == prefix)
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert [(r.action, r.result) for r in rows] == [("mcp.unknown_tool", "blocked"), ("mcp.get_customer", "failed")]
+    assert rows[0].target_label == "acknowledge_alert"
+    assert rows[1].payload["arguments"] == {"customer_id": "cus_0000000000000"}
 
 
 def test_a_token_of_another_workspace_is_refused(

@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 
 from vectis.actions.resources import OPERATIONS, Call, NotFound, Operation, Problem
 from vectis.api import mcp
+from vectis.api.calls import actor_of, record_call
 from vectis.api.openapi import document, fields
 from vectis.audit import writer as audit
 from vectis.audit.actors import Actor, Target
@@ -128,10 +129,6 @@ def _authenticate() -> Response | None:
     return None
 
 
-def _actor(principal: tokens.Principal) -> Actor:
-    return Actor("user", str(principal.user_id), principal.email, principal.role)
-
-
 def _query(op: Operation) -> Any:
     if op.query is None:
         if request.args:
@@ -174,9 +171,9 @@ def _view(op: Operation) -> Callable[..., Response]:
     def view(**params: str) -> Response:
         principal: tokens.Principal = g.api_principal
         if not principal.allows(op.scope):
-            return problem_response(
-                403, f"This token lacks the scope “{op.scope}” that {op.name} needs.", "Scope missing"
-            )
+            said = f"This token lacks the scope “{op.scope}” that {op.name} needs."
+            _refused(principal, said, result="blocked")
+            return problem_response(403, said, "Scope missing")
         key = request.headers.get("Idempotency-Key", "").strip() if op.method == "POST" else ""
         if key:
             return _once(principal, key, lambda: answer(principal, params))
@@ -187,34 +184,43 @@ def _view(op: Operation) -> Callable[..., Response]:
         for kind in kinds:
             key = public_ids.decode(kind, params.get(f"{kind}_id"))
             if key is None:
+                _refused(principal, f"No such {kind}.")
                 return problem_response(404, f"No such {kind}.")
             ids[f"{kind}_id"] = key
         session = db.session()
         if op.writes:
             db.durable(session)
-        actor = _actor(principal)
         try:
-            call = Call(session, actor, g.tenant.id, _query(op), _body(op))
+            call = Call(session, actor_of(principal), g.tenant.id, _query(op), _body(op))
             result: BaseModel = op.handler(call, **ids)
         except _Invalid as invalid:
+            _refused(principal, invalid.problems[0])
             return problem_response(422, invalid.problems[0], "Invalid request", errors=invalid.problems)
         except NotFound as missing:
+            _refused(principal, str(missing))
             return problem_response(404, str(missing))
         except Problem as problem:
-            session.commit()  # what the operation recorded of its attempt (an audit row) stays
+            # What the operation recorded of its attempt (a verb's audit row) stays, beside the call's own.
+            _refused(principal, str(problem), keep=True)
             return problem_response(problem.status, str(problem))
-        audit.record(
-            session,
-            tenant_id=g.tenant.id,
-            actor=actor,
-            surface="api",
-            action=f"api.{op.name}",
-            target=Target("api", None, request.path[:200]),
-            result="ok",
-            payload={"token": principal.prefix, "query": request.args.to_dict(flat=True)},
-        )
+        _called(session, principal)
         session.commit()
         return Response(result.model_dump_json(), mimetype="application/json")
+
+    def _called(session: Any, principal: tokens.Principal, refused: str | None = None, result: str = "failed") -> None:
+        record_call(
+            session, principal, surface="api", action=f"api.{op.name}", target=Target("api", None, request.path[:200]),
+            payload={"query": request.args.to_dict(flat=True)}, refused=refused, result=result,
+        )  # fmt: skip
+
+    def _refused(principal: tokens.Principal, said: str, *, result: str = "failed", keep: bool = False) -> None:
+        """A call refused after its token was accepted, audited as an answered one is (nothing else it did stays,
+        unless ``keep``)."""
+        session = db.session()
+        if not keep:
+            session.rollback()
+        _called(session, principal, said, result)
+        session.commit()
 
     view.__name__ = op.name
     return view

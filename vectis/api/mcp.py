@@ -36,8 +36,8 @@ from werkzeug.wrappers import Response
 
 from vectis.actions.base import REDACTED
 from vectis.actions.resources import OPERATIONS, ActionQuery, Call, NotFound, Operation, Problem
-from vectis.audit import writer as audit
-from vectis.audit.actors import Actor, Target
+from vectis.api.calls import actor_of, record_call
+from vectis.audit.actors import Target
 from vectis.identity import tokens
 from vectis.platform import db, params, public_ids
 from vectis.platform.errors import problem_response
@@ -58,23 +58,34 @@ TOOLS: dict[str, ToolSpec] = {}
 
 
 def _invoke(op: Operation, arguments: dict[str, Any]) -> CallToolResult:
-    """Run REST operation ``op`` as its MCP tool: the same validation, handler and audit. The answer is the
-    operation's model in camelCase (``customerName``), as structured content and as that content's JSON text:
-    pydantic writes the model out once, orjson the text from it (where pydantic writing the model twice cost a page of
-    fifty alerts 0.35 ms, now 0.16). Handed a plain dict instead, the SDK would check, copy and encode it again."""
+    """Run REST operation ``op`` as its MCP tool: the same validation, handler and audit (a refusal too: its row says
+    what was wrong). The answer is the operation's model in camelCase (``customerName``), as structured content and as
+    that content's JSON text: pydantic writes the model out once, orjson the text from it (where pydantic writing the
+    model twice cost a page of fifty alerts 0.35 ms, now 0.16). Handed a plain dict instead, the SDK would check, copy
+    and encode it again."""
     principal: tokens.Principal = g.api_principal
     ids: dict[str, int] = {}
     named: dict[str, Any] = {}  # the public ids as the client gave them: the audit row says which object
-    for kind in _ID.findall(op.path):
-        named[f"{kind}_id"] = given_id = arguments.pop(f"{kind}_id", None)
-        key = public_ids.decode(kind, given_id)
-        if key is None:
-            raise ToolError(f"No such {kind}.")
-        ids[f"{kind}_id"] = key
     preview = arguments.pop("preview", None)
+    for kind in _ID.findall(op.path):
+        named[f"{kind}_id"] = arguments.pop(f"{kind}_id", None)
     given = {k: v for k, v in arguments.items() if v is not None}
+    said = _audited({**named, **given, **({"preview": preview} if op.writes else {})}, op)
+    session = db.session()
+
+    def refuse(words: str) -> ToolError:
+        session.rollback()
+        _called(session, principal, op, said, words)
+        session.commit()
+        return ToolError(words)
+
+    for kind in _ID.findall(op.path):
+        key = public_ids.decode(kind, named[f"{kind}_id"])
+        if key is None:
+            raise refuse(f"No such {kind}.")
+        ids[f"{kind}_id"] = key
     if params.holds_nul(given):
-        raise ToolError(params.NUL_MESSAGE)
+        raise refuse(params.NUL_MESSAGE)
     try:
         if op.writes:
             query: Any = ActionQuery(dry_run=bool(preview))
@@ -82,34 +93,35 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> CallToolResult:
             query = op.query.model_validate(_part(given, op.query)) if op.query else None
         body = op.body.model_validate(_part(given, op.body)) if op.body else None
     except ValidationError as error:
-        raise ToolError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())) from None
-    session = db.session()
+        raise refuse("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())) from None
     if op.writes:
         db.durable(session)
-    actor = Actor("user", str(principal.user_id), principal.email, principal.role)
     try:
-        result: BaseModel = op.handler(Call(session, actor, g.tenant.id, query, body, surface="mcp"), **ids)
-    except (NotFound, Problem) as error:
+        result: BaseModel = op.handler(
+            Call(session, actor_of(principal), g.tenant.id, query, body, surface="mcp"), **ids
+        )
+    except NotFound as missing:
+        raise refuse(str(missing)) from None
+    except Problem as problem:
+        # What the operation recorded of its attempt (a verb's audit row) stays, beside the call's own.
+        _called(session, principal, op, said, str(problem))
         session.commit()
-        raise ToolError(str(error)) from None
-    audit.record(
-        session,
-        tenant_id=g.tenant.id,
-        actor=actor,
-        surface="mcp",
-        action=f"mcp.{op.tool}",
-        target=Target("mcp", None, op.tool),
-        result="ok",
-        payload={
-            "token": principal.prefix,
-            "arguments": _audited({**named, **given, **({"preview": preview} if op.writes else {})}, op),
-        },
-    )
+        raise ToolError(str(problem)) from None
+    _called(session, principal, op, said)
     session.commit()
     structured = result.model_dump(mode="json", by_alias=True)
     return CallToolResult(
         content=[TextContent(type="text", text=orjson.dumps(structured).decode())], structured_content=structured
     )
+
+
+def _called(
+    session: Any, principal: tokens.Principal, op: Operation, arguments: dict[str, str], refused: str | None = None
+) -> None:
+    record_call(
+        session, principal, surface="mcp", action=f"mcp.{op.tool}", target=Target("mcp", None, op.tool),
+        payload={"arguments": arguments}, refused=refused,
+    )  # fmt: skip
 
 
 def _audited(arguments: dict[str, Any], op: Operation) -> dict[str, str]:
@@ -185,6 +197,14 @@ async def _scope_filter(ctx: ServerRequestContext[Any, Any], call_next: CallNext
         name = (ctx.params or {}).get("name") if isinstance(ctx.params, dict) else None
         spec = TOOLS.get(name) if isinstance(name, str) else None
         if spec is None or spec.scope not in scopes:
+            if isinstance(principal, tokens.Principal):  # audited: a token trying what it cannot see leaves its trace
+                session = db.session()
+                record_call(
+                    session, principal, surface="mcp", action="mcp.unknown_tool",
+                    target=Target.typed("mcp", str(name)[:100]), payload={},
+                    refused="No tool of that name for this token's scopes.", result="blocked",
+                )  # fmt: skip
+                session.commit()
             return CallToolResult(content=[TextContent(type="text", text=f"Unknown tool: {name}")], is_error=True)
         return await call_next(ctx)
     allowed = {name for name, spec in TOOLS.items() if spec.scope in scopes}
