@@ -367,6 +367,38 @@ def test_while_the_tool_has_not_confirmed_an_isolation_or_release_neither_button
             assert re.search(r'<button class="btn btn-small" type="submit" title="Give', card)
 
 
+def test_a_reports_proposed_remediations_show_on_its_card_and_resolve_waits_for_their_approval(
+    app: Flask, acme: TenantFixture
+) -> None:
+    """Huntress resolves a report only once its remediations are approved (approving runs them, in its portal): the
+    card lists them, awaiting ones first, and Resolve says so before a click."""
+    where = site(app, acme.id, vendor="huntress")
+    proposed = [
+        {"action": "Delete file C:\\Users\\Public\\svc.exe", "type": "file", "status": "completed"},
+        {"action": "Remove scheduled task Updater", "type": "scheduled_task", "status": "unapproved"},
+    ]
+    (waiting,) = write(
+        app, where, [detection(where, "Huntress.Persistence", details={"remediations": proposed})]
+    ).values()
+    (done,) = write(app, where, [detection(where, "Huntress.Done", details={"remediations": proposed[:1]})]).values()
+    html = login(app, acme).get(hub_tab(app, where)).get_data(as_text=True)
+    card = html.split(f'id="detection-{waiting}"')[1].split("</li>\n</ul>")[0]
+    assert "Huntress proposes:" in card
+    assert card.index("Remove scheduled task Updater") < card.index("Delete file")  # awaiting first
+    assert "awaiting your approval" in card and "done" in card
+    row = stored(app, acme.id, waiting)
+    assert row is not None
+    said = str(refusals(row, "huntress")["resolve"])
+    assert said.startswith("1 remediation still awaits approval in Huntress") and escape(said) in card
+    other = stored(app, acme.id, done)
+    assert other is not None and refusals(other, "huntress")["resolve"] is None
+    item = api(app, acme, make_token(app, acme), f"/detections/{pid(app, 'detection', waiting)}").get_json()
+    assert [(r["type"], r["status"]) for r in item["remediations"]] == [
+        ("file", "completed"),
+        ("scheduled_task", "unapproved"),
+    ]
+
+
 def test_the_customer_list_counts_a_customers_open_detections(app: Flask, acme: TenantFixture) -> None:
     where = site(app, acme.id)
     write(

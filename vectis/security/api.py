@@ -33,6 +33,12 @@ Severity = Literal["critical", "high", "medium", "low"]
 Status = Literal["open", "in_progress", "resolved"]
 
 
+class RemediationOut(Schema):
+    action: str = Field(description="What it does, in the tool's words")
+    type: str | None = Field(description="The tool's kind of remediation (file, registry, scheduled_task, …)")
+    status: str | None = Field(description="At the tool: unapproved (awaits your approval there), approved, completed")
+
+
 class DetectionOut(Schema):
     id: str = Field(description="Public id, det_…")
     title: str = Field(description="What the tool found")
@@ -55,6 +61,10 @@ class DetectionOut(Schema):
     file_hash: str | None
     source: str = Field(description="The tool it comes from, as people name it")
     detected_at: datetime
+    remediations: list[RemediationOut] = Field(
+        default_factory=list,
+        description="What the tool's analysts propose doing on the endpoint (Huntress); resolving waits for approval",
+    )
 
 
 class DetectionQuery(KeysetQuery):
@@ -84,7 +94,7 @@ _SHOWN = (
     Detection.id, Detection.title, Detection.severity, Detection.vendor_severity, Detection.status,
     Detection.vendor_status, Detection.verdict, Detection.isolation, Detection.device_name, Detection.device_id,
     Detection.customer_id, Detection.classification, Detection.file_path, Detection.file_hash, Detection.detected_at,
-    Connection.vendor, Customer.name.label("customer_name"),
+    Connection.vendor, Customer.name.label("customer_name"), Detection.details["remediations"].label("remediations"),
 )  # fmt: skip
 
 
@@ -107,7 +117,17 @@ def _out(d: Row[Any]) -> DetectionOut:
         file_hash=d.file_hash,
         source=registry.label(d.vendor),
         detected_at=d.detected_at,
+        remediations=_remediations(d.remediations),
     )
+
+
+def _remediations(found: Any) -> list[RemediationOut]:
+    listed = [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+    return [
+        RemediationOut(action=str(r.get("action") or r.get("type") or "Remediation"), type=r.get("type"),
+                       status=r.get("status"))
+        for r in listed
+    ]  # fmt: skip
 
 
 def _read() -> Any:

@@ -22,6 +22,14 @@ from vectis.platform import db, params
 PAGE = 25
 STATUSES = {"open": "Open", "resolved": "Resolved", "all": "Open and resolved"}
 SEVERITY_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
+# A remediation's status at the tool (Huntress's words) -> (in words, tone).
+REMEDIATION_STATES = {
+    "unapproved": ("awaiting your approval", "warn"),
+    "approved": ("approved, running", "info"),
+    "completed": ("done", "ok"),
+    "failed": ("failed", "bad"),
+    "rejected": ("rejected", "muted"),
+}
 ISOLATION_LABELS = {
     "isolated": "Isolated",
     "isolating": "Isolation pending",
@@ -90,6 +98,8 @@ class Card:
     source: str
     resolved_by: str | None
     refusals: Mapping[str, str | None] = field(default_factory=dict)
+    # What the tool's analysts propose doing on the endpoint (Huntress's remediations): each {action, type, status}.
+    remediations: Sequence[Mapping[str, Any]] = ()
 
     @property
     def severity_label(self) -> str:
@@ -111,6 +121,17 @@ class Card:
 
     def offered(self, action: str) -> bool:
         return self.refusals.get(action) is None
+
+    @property
+    def remediation_lines(self) -> list[tuple[str, str, str]]:
+        """Each proposed remediation as (what, its state in words, tone): unapproved ones first."""
+        lines = [
+            (str(r.get("action") or r.get("type") or "Remediation"), *REMEDIATION_STATES.get(
+                str(r.get("status") or ""), (str(r.get("status") or "unknown").replace("_", " "), "muted")
+            ))
+            for r in self.remediations
+        ]  # fmt: skip
+        return sorted(lines, key=lambda line: line[2] != "warn")
 
 
 @dataclass(frozen=True)
@@ -173,10 +194,27 @@ def refusals(row: Any, vendor: str) -> dict[str, str | None]:
             "releasing": f"{name} is already being released.",
         }.get(row.isolation, f"{name} is not isolated.")
     resolve = can["resolve"] or ("Already resolved." if row.status == "resolved" else None)
+    waiting = [r for r in _remediations(row) if r.get("status") == "unapproved"]
+    if resolve is None and waiting:
+        # The tool refuses it anyway (Huntress: 409): said before a click, with what to do.
+        tool = registry.label(vendor)
+        one = len(waiting) == 1
+        resolve = (
+            f"{len(waiting)} remediation{'' if one else 's'} still await{'s' if one else ''} approval in {tool}: "
+            f"approve or reject {'it' if one else 'them'} in the {tool} portal, then resolve."
+        )
     false_positive = can["false_positive"] or (
         "Already marked a false positive." if row.verdict == "false_positive" else None
     )
     return {"isolate": isolate, "release": release, "resolve": resolve, "false_positive": false_positive}
+
+
+def _remediations(row: Any) -> list[Mapping[str, Any]]:
+    """A detection's proposed remediations, from a listing's row or a stored detection."""
+    found = getattr(row, "remediations", None)
+    if found is None:
+        found = (getattr(row, "details", None) or {}).get("remediations")
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
 
 def _cards(session: Session, statement: Select[Any]) -> list[Card]:
@@ -203,6 +241,7 @@ def _cards(session: Session, statement: Select[Any]) -> list[Card]:
                 source=registry.label(row.vendor),
                 resolved_by=row.resolved_by,
                 refusals=refusals(row, row.vendor),
+                remediations=_remediations(row),
             )
         )
     return cards
@@ -230,6 +269,7 @@ def _columns() -> Select[Any]:
             Detection.resolved_by,
             Customer.name.label("customer_name"),
             Connection.vendor,
+            Detection.details["remediations"].label("remediations"),
         )
         .join(Connection, Connection.id == Detection.connection_id)
         .outerjoin(Customer, Customer.id == Detection.customer_id)
