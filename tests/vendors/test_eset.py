@@ -210,7 +210,9 @@ def detections(app: Flask, setup: Setup) -> dict[str, Detection]:
         return rows
 
 
-def test_a_sync_lands_groups_and_detections_then_reads_only_what_is_new(app: Flask, es: Eset) -> None:
+def test_a_sync_lands_groups_and_detections_then_reads_again_from_the_oldest_still_open(app: Flask, es: Eset) -> None:
+    """ESET filters detections by when they occurred, not by when they changed: each later sync reads again from the
+    oldest one open at the last read, so one resolved in ESET PROTECT since is resolved in Vectis too."""
     setup = add_connection(app, new_tenant(app), "eset", CONFIG)
     first = sync(app, setup)
     assert first.status == "succeeded", first.error
@@ -222,12 +224,23 @@ def test_a_sync_lands_groups_and_detections_then_reads_only_what_is_new(app: Fla
         assert row.device_name == device["displayName"] and row.vendor_severity == item["severityLevel"]
         assert row.status == ("resolved" if item["resolved"] else "open")
     assert "isolated" in {r.isolation for r in rows.values()}
+    still_open = sorted((i["occurTime"], uuid) for uuid, i in es.state.detections.items() if not i["resolved"])
+    oldest_open = still_open[0][0]
     second = sync(app, setup)
-    assert second.status == "succeeded" and second.counts.get("detections", 0) <= 1  # the newest second, again
+    since = [u for u, i in es.state.detections.items() if i["occurTime"] >= oldest_open]
+    assert second.status == "succeeded" and second.counts.get("detections", 0) == len(since)
+    # Resolved in ESET PROTECT by someone there (no Vectis action): the next sync reads it again, resolved.
+    resolved_there = still_open[0][1]
+    es.state.detections[resolved_there]["resolved"] = True
     device_uuid = next(iter(es.state.devices))
     new = es.state.add_detection(device_uuid, kind_name=None, severity="SEVERITY_LEVEL_HIGH")
     third = sync(app, setup)
-    assert third.status == "succeeded" and new["uuid"] in detections(app, setup)
+    assert third.status == "succeeded"
+    after = detections(app, setup)
+    assert new["uuid"] in after and after[resolved_there].status == "resolved"
+    # Now read from the next oldest still open: fewer than before.
+    fourth = sync(app, setup)
+    assert fourth.status == "succeeded" and fourth.counts.get("detections", 0) < third.counts.get("detections", 0)
 
 
 SAM = Actor("user", None, "sam@msp.test", "technician")

@@ -22,8 +22,9 @@ Vendor facts: ``../shared/vendor-apis.md`` section 13. What this module reads, a
   the detections of that second are read again, and written again unchanged). The first sync reads everything
   before :data:`FIRST_WINDOW` keeping only unresolved detections (ESET Connect has no filter on ``resolved`` [U]),
   then the window. Device names and customers come from ``GET /v1/devices`` read alongside. ESET's API filters by
-  ``occurTime`` only, so a detection resolved in ESET PROTECT after Vectis read it shows as resolved when
-  Vectis reads it back (the Security page's refresh and every action's read-back), not on the next sync [U].
+  ``occurTime`` only, not by when a detection changed, so each sync reads again from the oldest detection that was
+  still open when last read (``open_since`` in the cursor; never more than :data:`FIRST_WINDOW` back): one
+  resolved in ESET PROTECT since shows as resolved after the next sync, and the open counts stay true.
 - Severity: ESET's ``severityLevel``, kept as the vendor's word: ``SEVERITY_LEVEL_HIGH`` → high, ``…_MEDIUM`` →
   medium, ``…_LOW``, ``…_DIAGNOSTIC`` and ``…_UNSPECIFIED`` → low. ESET has no level above high, so Vectis's
   critical is never used. Status: ``resolved`` true → resolved, else open (ESET has no in-progress state). Verdict:
@@ -482,22 +483,44 @@ class EsetConnector(Connector, RespondsOnEndpoints):
 
     def _read_detections(self, stream: Stream, cursor: dict[str, Any] | None) -> Iterator[Page]:
         devices = self._devices()
-        after = (cursor or {}).get("occurred_after")
+        after, open_since = (cursor or {}).get("occurred_after"), (cursor or {}).get("open_since")
         params: dict[str, Any] = {"pageSize": stream.page_size}
+        earliest = datetime.now(UTC) - FIRST_WINDOW
+        still_open: list[tuple[datetime, str]] = []  # (moment, as ESET wrote it) of each unresolved detection read
         if not isinstance(after, str) or parse_time(after) is None:
-            since = (datetime.now(UTC) - FIRST_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+            after = None
+            since = earliest.strftime("%Y-%m-%dT%H:%M:%SZ")
             # The unresolved detections the window leaves out, with no cursor: a sync stopped here starts again.
             for items in self._pages(stream.path, "detections", {**params, "endTime": since}):
                 older = [parse_detection(i, devices) for i in items if i.get("resolved") is not True]
                 yield Page([r for r in older if r is not None], None)
             params["startTime"] = since
         else:
-            params["startTime"] = after
+            # From the oldest detection open at the last read, to see what was resolved in ESET since.
+            reopened = parse_time(open_since) if isinstance(open_since, str) else None
+            start: str = after
+            if reopened is not None and reopened < (parse_time(after) or reopened):
+                start = str(open_since) if reopened >= earliest else earliest.strftime("%Y-%m-%dT%H:%M:%SZ")
+            params["startTime"] = start
+        newest: str | None = after
+        newest_moment = parse_time(after) if after else None
+        # A sync stopped before the end reads again from where this one started: not all is re-read yet.
+        kept = {"open_since": open_since} if isinstance(open_since, str) else {}
         for items in self._pages(stream.path, "detections", params):
             parsed = [parse_detection(i, devices) for i in items]
-            times = [(moment, t) for t in (i.get("occurTime") for i in items) if (moment := parse_time(t))]
-            # Oldest first: the page's newest occurTime is where the next sync resumes, as ESET wrote it.
-            yield Page([r for r in parsed if r is not None], {"occurred_after": max(times)[1]} if times else None)
+            read_times = False
+            for item in items:
+                written, moment = item.get("occurTime"), parse_time(item.get("occurTime"))
+                if moment is None:
+                    continue
+                read_times = True
+                if newest_moment is None or moment >= newest_moment:
+                    newest, newest_moment = str(written), moment  # as ESET wrote it: compared its own way next time
+                if item.get("resolved") is not True:
+                    still_open.append((moment, str(written)))
+            yield Page([r for r in parsed if r is not None], {"occurred_after": newest, **kept} if read_times else None)
+        if newest is not None:
+            yield Page([], {"occurred_after": newest, "open_since": min(still_open)[1] if still_open else newest})
 
     # --- response actions ---------------------------------------------------------------------------
 
