@@ -1053,6 +1053,12 @@ def test_actions_read_in_words_with_the_psas_names(app: Flask) -> None:
             "Create a critical alert: “{title}”"
         )
         assert said({"type": "acknowledge_alert", "params": {}})[0] == "Acknowledge the alert"
+        assert said({"type": "mark_false_positive", "params": {"reason": "ours", "days": "30"}})[0] == (
+            "Mark the detection a false positive, suppressed for 30 days: “ours”"
+        )
+        assert said({"type": "mark_false_positive", "params": {"reason": "ours", "days": ""}})[0] == (
+            "Mark the detection a false positive, suppressed until removed: “ours”"
+        )
 
         # What a fire did: the calls, with their targets and the names behind the ids.
         call = {"summary": "Backup stale: FS01", "board_id": p.board, "priority_id": "", "description": "x"}

@@ -493,7 +493,12 @@ def _resolve_detection(built: Built) -> Call:
 
 def _false_positive(built: Built) -> Call:
     found = _detection(built)
-    payload = {"reason": built.text("reason"), "scope": str(built.params.get("scope") or ""), "days": ""}
+    days = param_values.integer(str(built.params.get("days") or "").strip(), low=1, high=365)
+    payload = {
+        "reason": built.text("reason"),
+        "scope": str(built.params.get("scope") or ""),
+        "days": str(days) if days is not None else "",  # empty: the suppression lasts until someone removes it
+    }
     return Call("detection.false_positive", _detection_target(found), payload)
 
 
@@ -511,6 +516,8 @@ def _describe_resolve_detection(
 
 def _describe_false_positive(params: Mapping[str, Any], names: Names, target: Mapping[str, Any] | None) -> ActionText:
     said = f"Mark “{_label(target)}” a false positive" if _label(target) else "Mark the detection a false positive"
+    days = param_values.integer(str(params.get("days") or "").strip(), low=1, high=365)
+    said += f", suppressed for {days} day{'' if days == 1 else 's'}" if days else ", suppressed until removed"
     return _quoted(said, _text(params, "reason"), "Reason")
 
 
@@ -668,6 +675,7 @@ ACTION_TYPES: dict[str, ActionType] = {
             (
                 Field("reason", "Reason", TEXT),
                 Field("scope", "Suppress by", "enum", SUPPRESSION_SCOPE_CHOICES),
+                Field("days", "Suppression lasts (days, 1-365; empty: until removed)", "number"),
             ),
             frozenset({"detection"}),
             _false_positive,
