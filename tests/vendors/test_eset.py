@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -241,6 +242,35 @@ def test_a_sync_lands_groups_and_detections_then_reads_again_from_the_oldest_sti
     # Now read from the next oldest still open: fewer than before.
     fourth = sync(app, setup)
     assert fourth.status == "succeeded" and fourth.counts.get("detections", 0) < third.counts.get("detections", 0)
+
+
+def test_a_stopped_or_older_cursor_reads_again_from_the_windows_start_and_never_skips_what_is_new(
+    app: Flask, es: Eset
+) -> None:
+    """A first sync stopped after a page, or a cursor saved before Vectis kept where the open detections start: the
+    next read goes back to the 30 days' start, so what was open there is read again. A cursor older than that (a
+    connection paused for weeks) reads from the cursor: nothing that occurred since is skipped."""
+    edr = connector(app)
+    (stream,) = [s for s in edr.streams() if s.name == "detections"]
+    when = {d["uuid"]: datetime.fromisoformat(d["occurTime"]) for d in es.state.detections.values()}
+    ordered = sorted(when, key=when.__getitem__)
+    middle = es.state.detections[ordered[len(ordered) // 2]]["occurTime"]
+
+    def since(moment: datetime) -> set[str]:
+        return {uuid for uuid, at in when.items() if at >= moment}
+
+    window = since(datetime.now(UTC) - timedelta(days=30) + timedelta(minutes=1))
+    for cursor, expected in (
+        ({"occurred_after": middle}, window),  # saved before open_since was kept: back to the window's start
+        ({"occurred_after": middle, "open_since": middle}, since(datetime.fromisoformat(middle))),
+    ):
+        pages = list(edr.read(stream, cursor))
+        assert {r.external_id for page in pages for r in page.records} >= expected
+        assert pages[-1].records == [] and set(pages[-1].cursor or {}) == {"occurred_after", "open_since"}
+    long_ago = datetime.now(UTC) - timedelta(days=45)
+    written = long_ago.strftime("%Y-%m-%dT%H:%M:%SZ")
+    pages = list(edr.read(stream, {"occurred_after": written, "open_since": written}))
+    assert {r.external_id for page in pages for r in page.records} == since(long_ago.replace(microsecond=0))
 
 
 SAM = Actor("user", None, "sam@msp.test", "technician")

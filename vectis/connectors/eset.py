@@ -169,6 +169,11 @@ def severity_of(level: Any) -> str:
     return SEVERITY.get(str(level or ""), "low")
 
 
+def _moment(written: str) -> datetime:
+    """A moment ESET wrote (or Vectis wrote for it), for comparing; one that does not read sorts first."""
+    return parse_time(written) or datetime.min.replace(tzinfo=UTC)
+
+
 def parse_detection(item: dict[str, Any], devices: dict[str, dict[str, Any]] | None = None) -> DetectionRecord | None:
     """A v2 detection → a record; ``devices`` (uuid → {name, customer, isolation}) names its device and customer."""
     context = object_of(item.get("context"))
@@ -485,27 +490,24 @@ class EsetConnector(Connector, RespondsOnEndpoints):
         devices = self._devices()
         after, open_since = (cursor or {}).get("occurred_after"), (cursor or {}).get("open_since")
         params: dict[str, Any] = {"pageSize": stream.page_size}
-        earliest = datetime.now(UTC) - FIRST_WINDOW
+        earliest = (datetime.now(UTC) - FIRST_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
         still_open: list[tuple[datetime, str]] = []  # (moment, as ESET wrote it) of each unresolved detection read
         if not isinstance(after, str) or parse_time(after) is None:
             after = None
-            since = earliest.strftime("%Y-%m-%dT%H:%M:%SZ")
             # The unresolved detections the window leaves out, with no cursor: a sync stopped here starts again.
-            for items in self._pages(stream.path, "detections", {**params, "endTime": since}):
+            for items in self._pages(stream.path, "detections", {**params, "endTime": earliest}):
                 older = [parse_detection(i, devices) for i in items if i.get("resolved") is not True]
                 yield Page([r for r in older if r is not None], None)
-            params["startTime"] = since
+            params["startTime"] = open_since = earliest
         else:
-            # From the oldest detection open at the last read, to see what was resolved in ESET since.
-            reopened = parse_time(open_since) if isinstance(open_since, str) else None
-            start: str = after
-            if reopened is not None and reopened < (parse_time(after) or reopened):
-                start = str(open_since) if reopened >= earliest else earliest.strftime("%Y-%m-%dT%H:%M:%SZ")
-            params["startTime"] = start
+            # From the oldest detection open at the last read (a cursor saved before Vectis kept it: the window's
+            # start), to see what was resolved in ESET since; never later than the cursor, so nothing new is skipped.
+            if not isinstance(open_since, str) or parse_time(open_since) is None:
+                open_since = earliest
+            reread = max(open_since, earliest, key=_moment)
+            params["startTime"] = open_since = min(after, reread, key=_moment)
         newest: str | None = after
         newest_moment = parse_time(after) if after else None
-        # A sync stopped before the end reads again from where this one started: not all is re-read yet.
-        kept = {"open_since": open_since} if isinstance(open_since, str) else {}
         for items in self._pages(stream.path, "detections", params):
             parsed = [parse_detection(i, devices) for i in items]
             read_times = False
@@ -518,7 +520,9 @@ class EsetConnector(Connector, RespondsOnEndpoints):
                     newest, newest_moment = str(written), moment  # as ESET wrote it: compared its own way next time
                 if item.get("resolved") is not True:
                     still_open.append((moment, str(written)))
-            yield Page([r for r in parsed if r is not None], {"occurred_after": newest, **kept} if read_times else None)
+            # A sync stopped here reads again from where this one started: not all of it is re-read yet.
+            kept = {"occurred_after": newest, "open_since": open_since}
+            yield Page([r for r in parsed if r is not None], kept if read_times else None)
         if newest is not None:
             yield Page([], {"occurred_after": newest, "open_since": min(still_open)[1] if still_open else newest})
 
@@ -537,10 +541,10 @@ class EsetConnector(Connector, RespondsOnEndpoints):
         what = "the isolation" if action == "StartNetworkIsolation" else "the release"
         return Request("POST", TASKS, {"task": task}, what=what, retry=True)
 
-    def isolate_request(self, device: str, *, comment: str) -> Request:
+    def isolate_request(self, device: str, *, comment: str, mode: str = "") -> Request:
         return self._task("StartNetworkIsolation", device, comment, "Isolate from network (Vectis)")
 
-    def isolate(self, device: str, *, comment: str) -> None:
+    def isolate(self, device: str, *, comment: str, mode: str = "") -> None:
         self._send(self.isolate_request(device, comment=comment))
 
     def release_request(self, device: str, *, comment: str) -> Request:
