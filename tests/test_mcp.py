@@ -178,17 +178,21 @@ def test_a_refused_tool_call_is_audited_with_what_was_wrong(app: Flask, served: 
     async def work(client: Client) -> Any:
         hidden = await client.call_tool("acknowledge_alert", {"alert_id": "alr_0000000000000", "preview": False})
         missing = await client.call_tool("get_customer", {"customer_id": "cus_0000000000000"})
-        return hidden, missing
+        too_many = await client.call_tool("list_customers", {"limit": 5000})
+        return hidden, missing, too_many
 
-    hidden, missing = session(served, acme, raw, work)
-    assert hidden.is_error and missing.is_error
+    hidden, missing, too_many = session(served, acme, raw, work)
+    assert hidden.is_error and missing.is_error and too_many.is_error
     with app.app_context(), db.tenant_session(acme.id) as s:
         rows = s.execute(
             select(AuditEntry.action, AuditEntry.result, AuditEntry.target_label, AuditEntry.payload)
             .where(AuditEntry.payload["token"].astext == prefix)
             .order_by(AuditEntry.seq)
         ).all()
-    assert [(r.action, r.result) for r in rows] == [("mcp.unknown_tool", "blocked"), ("mcp.get_customer", "failed")]
+    assert [(r.action, r.result) for r in rows] == [
+        ("mcp.unknown_tool", "blocked"), ("mcp.get_customer", "failed"), ("mcp.list_customers", "failed"),
+    ]  # fmt: skip
+    assert rows[2].payload["arguments"] == {"given": ["limit"]}
     assert rows[0].target_label == "acknowledge_alert"
     assert rows[1].payload["arguments"] == {"customer_id": "cus_0000000000000"}
 

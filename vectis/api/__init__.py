@@ -22,6 +22,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, render_template, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from vectis.actions.resources import OPERATIONS, Call, NotFound, Operation, Problem
@@ -201,7 +202,7 @@ def _view(op: Operation) -> Callable[..., Response]:
             return problem_response(404, str(missing))
         except Problem as problem:
             # What the operation recorded of its attempt (a verb's audit row) stays, beside the call's own.
-            _refused(principal, str(problem), keep=True)
+            _refused(principal, str(problem), keep=True, result="blocked" if problem.status == 403 else "failed")
             return problem_response(problem.status, str(problem))
         _called(session, principal)
         session.commit()
@@ -237,6 +238,9 @@ def _once(principal: tokens.Principal, key: str, answer: Callable[[], Response])
     if store.set(slot, json.dumps({"fingerprint": fingerprint}), nx=True, ex=IDEMPOTENCY_KEPT):
         try:
             response = answer()
+        except HTTPException:
+            store.delete(slot)  # refused in the usual way (abort): nothing was done, so a retry runs again
+            raise
         except BaseException:
             # Failed inside Vectis before it answered (the database went away mid-write, say): kept as that failure,
             # as an answer is, or every retry would hear "still running" for a day. Not forgotten either: whether

@@ -45,6 +45,7 @@ from vectis.platform.public_ids import PREFIXES
 
 _PRINCIPAL = "vectis.mcp.principal"  # the WSGI environ key carrying the token's principal to the scope filter
 _ID = re.compile(r"\{([a-z_]+)_id\}")
+_AUDITED = "vectis_mcp_call_audited"  # in flask.g: the tool wrote its call's row
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> CallToolResult:
         raise refuse(str(missing)) from None
     except Problem as problem:
         # What the operation recorded of its attempt (a verb's audit row) stays, beside the call's own.
-        _called(session, principal, op, said, str(problem))
+        _called(session, principal, op, said, str(problem), result="blocked" if problem.status == 403 else "failed")
         session.commit()
         raise ToolError(str(problem)) from None
     _called(session, principal, op, said)
@@ -115,12 +116,29 @@ def _invoke(op: Operation, arguments: dict[str, Any]) -> CallToolResult:
     )
 
 
+def _error_words(answered: Any) -> str | None:
+    """What a refused call's answer said, for its audit row."""
+    content = getattr(answered, "content", None) or (answered.get("content") if isinstance(answered, dict) else None)
+    for block in content or ():
+        text = getattr(block, "text", None) or (block.get("text") if isinstance(block, dict) else None)
+        if text:
+            return str(text)[:500]
+    return None
+
+
 def _called(
-    session: Any, principal: tokens.Principal, op: Operation, arguments: dict[str, str], refused: str | None = None
+    session: Any,
+    principal: tokens.Principal,
+    op: Operation,
+    arguments: dict[str, str],
+    refused: str | None = None,
+    *,
+    result: str = "failed",
 ) -> None:
+    g.setdefault(_AUDITED, True)  # the scope filter writes a row for a call refused before the tool ran
     record_call(
         session, principal, surface="mcp", action=f"mcp.{op.tool}", target=Target("mcp", None, op.tool),
-        payload={"arguments": arguments}, refused=refused,
+        payload={"arguments": arguments}, refused=refused, result=result,
     )  # fmt: skip
 
 
@@ -206,7 +224,20 @@ async def _scope_filter(ctx: ServerRequestContext[Any, Any], call_next: CallNext
                 )  # fmt: skip
                 session.commit()
             return CallToolResult(content=[TextContent(type="text", text=f"Unknown tool: {name}")], is_error=True)
-        return await call_next(ctx)
+        g.pop(_AUDITED, None)
+        answered = await call_next(ctx)
+        if not g.pop(_AUDITED, False) and isinstance(principal, tokens.Principal):
+            # Refused by the SDK before the tool ran (an argument of the wrong type, out of range, missing): audited
+            # as the tool's own refusals are, with the SDK's words.
+            words = _error_words(answered)
+            session = db.session()
+            record_call(
+                session, principal, surface="mcp", action=f"mcp.{name}", target=Target("mcp", None, str(name)),
+                payload={"arguments": {"given": sorted(str(k)[:40] for k in (ctx.params or {}).get("arguments") or {})}},
+                refused=words or "Refused before the tool ran.",
+            )  # fmt: skip
+            session.commit()
+        return answered
     allowed = {name for name, spec in TOOLS.items() if spec.scope in scopes}
     result = await call_next(ctx)
     if isinstance(result, ListToolsResult):
