@@ -399,6 +399,21 @@ def test_a_reports_proposed_remediations_show_on_its_card_and_resolve_waits_for_
     ]
 
 
+def test_isolate_asks_how_where_the_tool_offers_a_choice(app: Flask, acme: TenantFixture) -> None:
+    """Defender isolates Full or Selective: its confirmation asks, Full first; SentinelOne's has one way and asks
+    nothing."""
+    client = login(app, acme)
+    for vendor, asks in (("defender", True), ("sentinelone", False)):
+        where = site(app, acme.id, vendor=vendor)
+        (detection_id,) = write(app, where, [detection(where, f"Ask.{vendor}")]).values()
+        card = client.get(hub_tab(app, where)).get_data(as_text=True).split(f'id="detection-{detection_id}"')[1]
+        card = card.split('<li class="detection')[0]
+        assert ('data-testid="isolation-modes"' in card) is asks, vendor
+        if asks:
+            assert re.search(r'value="Full" checked> Full: the device talks to Defender only', card)
+            assert "Selective: Outlook, Teams and Skype keep working" in card
+
+
 def test_the_customer_list_counts_a_customers_open_detections(app: Flask, acme: TenantFixture) -> None:
     where = site(app, acme.id)
     write(

@@ -497,6 +497,8 @@ def test_the_detection_verbs_send_what_their_dry_run_shows_and_read_sentinelone_
         assert preview.result == "dry_run" and preview.preview is not None, preview.message
         assert preview.preview.requests == [{"vendor": "SentinelOne", **as_sent(request), "unknown": None}]
     assert s1.requests("POST /agents/actions/disconnect") == 0 and s1.requests("POST /threats/incident") == 0
+    one_way = act(app, setup, "detection.isolate", open_one.id, {"mode": "Selective"})
+    assert one_way.result == "failed" and "isolates one way only" in one_way.message, one_way.message
     isolated = act(app, setup, "detection.isolate", open_one.id)
     assert isolated.ok and isolated.response == {"isolation": "isolating"}, isolated.message
     assert detections(app, setup)[open_one.external_id].isolation == "isolating"

@@ -282,12 +282,16 @@ class RespondsOnEndpoints(Protocol):
     # While an isolation or release is pending, the tool is asked again about that endpoint at most this often, however
     # many cards poll it: a tool with an hourly budget (Defender's 1,500 calls) sets more.
     isolation_recheck_seconds: ClassVar[float] = 3.0
+    # The ways the tool isolates, when it offers a choice (Defender: Full or Selective): mode -> what it means. Empty:
+    # one way only, and ``mode`` is always "".
+    isolation_modes: ClassVar[Mapping[str, str]] = {}
 
-    def isolate_request(self, device: str, *, comment: str) -> Request:
-        """The request ``isolate`` sends (``device``: the tool's id of the endpoint)."""
+    def isolate_request(self, device: str, *, comment: str, mode: str = "") -> Request:
+        """The request ``isolate`` sends (``device``: the tool's id of the endpoint; ``mode``: one of
+        :attr:`isolation_modes`, or "" for the tool's default)."""
         ...
 
-    def isolate(self, device: str, *, comment: str) -> None: ...
+    def isolate(self, device: str, *, comment: str, mode: str = "") -> None: ...
 
     def release_request(self, device: str, *, comment: str) -> Request:
         """The request ``release`` sends."""

@@ -38,7 +38,7 @@ Defender does:
   InformationalExpectedActivity (real but harmless: not a threat) -> false_positive, none or Unknown -> None. An
   alert does not say whether its device is isolated: that is read from the device's machine actions.
 - Actions: isolate ``POST /api/machines/{id}/isolate`` ``{"Comment", "IsolationType": "Full"}`` (Full by default:
-  the device talks to Defender only; Selective, which keeps Outlook, Teams and Skype, is a later option), release
+  the device talks to Defender only; ``Selective`` when asked, which keeps Outlook, Teams and Skype), release
   ``POST /api/machines/{id}/unisolate`` ``{"Comment"}``; each answers a MachineAction that is ``Pending`` until the
   device checks in, then ``Succeeded``. Read-back (:meth:`isolation_of`): the device's newest Isolate or Unisolate
   action that did not fail, from ``GET /api/machineactions?$filter=machineId eq '<id>'``. Resolve is
@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -258,6 +258,10 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
     # A read-back is two calls (the machine, its actions): one every 15 s is 480 an hour while an isolation is
     # pending, a third of the hour's 1,500 for one endpoint, where every 3 s took them all.
     isolation_recheck_seconds = 15.0
+    isolation_modes: ClassVar[Mapping[str, str]] = {
+        "Full": "Full: the device talks to Defender only",
+        "Selective": "Selective: Outlook, Teams and Skype keep working",
+    }
     base_url_field = "client_id"  # another app is another identity to send the secret for: it must be typed again
     responses: ClassVar[dict[str, str | None]] = {
         "isolate": None,
@@ -605,16 +609,17 @@ class DefenderConnector(Connector, RespondsOnEndpoints):
     # The request is the same whichever tenant it goes to (the tenant is in the token it carries), so a builder
     # never refuses: a dry run shows it even for an id read before the tenant was part of it.
 
-    def isolate_request(self, device: str, *, comment: str) -> Request:
+    def isolate_request(self, device: str, *, comment: str, mode: str = "") -> Request:
         _, machine = unscoped(device)
         return Request(
             "POST", f"/api/machines/{machine}/isolate",
-            {"Comment": comment or "Isolated from Vectis", "IsolationType": ISOLATION_TYPE},
+            {"Comment": comment or "Isolated from Vectis", "IsolationType": mode or ISOLATION_TYPE},
             what="the isolation", retry=True,
         )  # fmt: skip
 
-    def isolate(self, device: str, *, comment: str) -> None:
-        self._machine_action(device, self.isolate_request(device, comment=comment), ("isolating", "isolated"))
+    def isolate(self, device: str, *, comment: str, mode: str = "") -> None:
+        request = self.isolate_request(device, comment=comment, mode=mode)
+        self._machine_action(device, request, ("isolating", "isolated"))
 
     def release_request(self, device: str, *, comment: str) -> Request:
         _, machine = unscoped(device)

@@ -481,12 +481,12 @@ class HuntressConnector(Connector, RespondsOnEndpoints, VerifiesCallbacks, Signs
 
     # --- response actions -------------------------------------------------------------------------
 
-    def isolate_request(self, device: str, *, comment: str) -> Request:
+    def isolate_request(self, device: str, *, comment: str, mode: str = "") -> Request:
         return Request(
             "POST", f"{API}/agents/{device}/isolation", {"reason": comment[:500]}, what="the isolation", retry=True
         )
 
-    def isolate(self, device: str, *, comment: str) -> None:
+    def isolate(self, device: str, *, comment: str, mode: str = "") -> None:
         self._act(self.isolate_request(device, comment=comment))
 
     def release_request(self, device: str, *, comment: str) -> Request:

@@ -385,14 +385,14 @@ class SentinelOneConnector(Connector, RespondsOnEndpoints):
 
     # --- response actions -------------------------------------------------------------------------
 
-    def isolate_request(self, device: str, *, comment: str) -> Request:
+    def isolate_request(self, device: str, *, comment: str, mode: str = "") -> Request:
         # S1's disconnect takes no note: the comment stays in Vectis's audit log.
         return Request(
             "POST", f"{API}/agents/actions/disconnect", {"filter": {"ids": [device]}},
             what="the isolation", retry=True,
         )  # fmt: skip
 
-    def isolate(self, device: str, *, comment: str) -> None:
+    def isolate(self, device: str, *, comment: str, mode: str = "") -> None:
         self._send(self.isolate_request(device, comment=comment))
 
     def release_request(self, device: str, *, comment: str) -> Request:

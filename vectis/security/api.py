@@ -78,6 +78,11 @@ class DetectionQuery(KeysetQuery):
 
 class IsolateIn(Schema):
     comment: str = Field(default="", max_length=500, description="Sent to the tool with the request")
+    mode: Literal["Full", "Selective"] | None = Field(
+        default=None,
+        description="Microsoft Defender only: Full (its default: the device talks to Defender only) or Selective "
+        "(Outlook, Teams and Skype keep working); the other tools isolate one way",
+    )
 
 
 class FalsePositiveIn(Schema):
@@ -184,8 +189,9 @@ def _detection_action(call: Call, verb: str, detection_id: int, payload: dict[st
 def isolate_endpoint(call: Call, detection_id: int) -> ActionOut:
     """Cut the endpoint off the network at the tool that reported the detection; nothing is sent for one already
     isolated or pending. The tool confirms in its own time: get_detection shows isolating, then isolated."""
-    body: IsolateIn = call.body
-    return _detection_action(call, "detection.isolate", detection_id, {"comment": body.comment})
+    body: IsolateIn = call.body or IsolateIn()
+    payload = {"comment": body.comment, **({"mode": body.mode} if body.mode else {})}
+    return _detection_action(call, "detection.isolate", detection_id, payload)
 
 
 @operation(

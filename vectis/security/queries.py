@@ -100,6 +100,7 @@ class Card:
     refusals: Mapping[str, str | None] = field(default_factory=dict)
     # What the tool's analysts propose doing on the endpoint (Huntress's remediations): each {action, type, status}.
     remediations: Sequence[Mapping[str, Any]] = ()
+    isolation_modes: Mapping[str, str] = field(default_factory=dict)  # the tool's ways to isolate, when it has a choice
 
     @property
     def severity_label(self) -> str:
@@ -209,6 +210,14 @@ def refusals(row: Any, vendor: str) -> dict[str, str | None]:
     return {"isolate": isolate, "release": release, "resolve": resolve, "false_positive": false_positive}
 
 
+def _modes(vendor: str) -> Mapping[str, str]:
+    try:
+        cls = registry.get(vendor)
+    except LookupError:
+        return {}
+    return getattr(cls, "isolation_modes", {}) if supports(cls, RespondsOnEndpoints) else {}
+
+
 def _remediations(row: Any) -> list[Mapping[str, Any]]:
     """A detection's proposed remediations, from a listing's row or a stored detection."""
     found = getattr(row, "remediations", None)
@@ -242,6 +251,7 @@ def _cards(session: Session, statement: Select[Any]) -> list[Card]:
                 resolved_by=row.resolved_by,
                 refusals=refusals(row, row.vendor),
                 remediations=_remediations(row),
+                isolation_modes=_modes(row.vendor),
             )
         )
     return cards

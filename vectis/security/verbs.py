@@ -93,24 +93,24 @@ class _Isolation(DetectionVerb):
             return f"{name} is already {PENDING[self.action]}: waiting for the tool to confirm; nothing was sent."
         return None
 
-    def _request(self, tool: RespondsOnEndpoints, device: str, comment: str) -> Any:
+    def _request(self, tool: RespondsOnEndpoints, device: str, comment: str, payload: dict[str, Any]) -> Any:
         raise NotImplementedError
 
-    def _send(self, tool: RespondsOnEndpoints, device: str, comment: str) -> None:
+    def _send(self, tool: RespondsOnEndpoints, device: str, comment: str, payload: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def would_send(self, ctx: Context, target: Target, payload: dict[str, Any]) -> list[Sending] | None:
         detection = detection_of(ctx, target)
         device = endpoint_of(detection)
         with connector_for(ctx, self.connection(ctx, detection), RespondsOnEndpoints, doing=self.doing) as tool:
-            return [Sending(tool.noun, self._request(tool, device, _comment(ctx, payload)))]
+            return [Sending(tool.noun, self._request(tool, device, _comment(ctx, payload), payload))]
 
     def apply(self, ctx: Context, target: Target, payload: dict[str, Any]) -> Applied:
         detection = detection_of(ctx, target, lock=True)
         device, name = endpoint_of(detection), detection.device_name or "the endpoint"
         with connector_for(ctx, self.connection(ctx, detection), RespondsOnEndpoints, doing=self.doing) as tool:
             try:
-                self._send(tool, device, _comment(ctx, payload))
+                self._send(tool, device, _comment(ctx, payload), payload)
             except ConnectorError as exc:
                 raise vendor_refused(tool.noun, exc) from None
             try:
@@ -139,11 +139,23 @@ class IsolateEndpoint(_Isolation):
     wanted = "isolated"
     doing = "isolate endpoints through"
 
-    def _request(self, tool: RespondsOnEndpoints, device: str, comment: str) -> Any:
-        return tool.isolate_request(device, comment=comment)
+    def _request(self, tool: RespondsOnEndpoints, device: str, comment: str, payload: dict[str, Any]) -> Any:
+        return tool.isolate_request(device, comment=comment, mode=_mode(tool, payload))
 
-    def _send(self, tool: RespondsOnEndpoints, device: str, comment: str) -> None:
-        tool.isolate(device, comment=comment)
+    def _send(self, tool: RespondsOnEndpoints, device: str, comment: str, payload: dict[str, Any]) -> None:
+        tool.isolate(device, comment=comment, mode=_mode(tool, payload))
+
+
+def _mode(tool: RespondsOnEndpoints, payload: dict[str, Any]) -> str:
+    """How to isolate, when the tool offers a choice (Defender: Full or Selective); "" for its only way."""
+    mode = str(payload.get("mode") or "").strip()
+    if not mode:
+        return ""
+    modes = tool.isolation_modes
+    if mode not in modes:
+        ways = f"choose {' or '.join(modes)}" if modes else "it isolates one way only"
+        raise ActionFailed(f"{tool.noun} has no “{mode[:40]}” isolation: {ways}.")
+    return mode
 
 
 @register
@@ -154,10 +166,10 @@ class ReleaseEndpoint(_Isolation):
     wanted = "connected"
     doing = "release endpoints through"
 
-    def _request(self, tool: RespondsOnEndpoints, device: str, comment: str) -> Any:
+    def _request(self, tool: RespondsOnEndpoints, device: str, comment: str, payload: dict[str, Any]) -> Any:
         return tool.release_request(device, comment=comment)
 
-    def _send(self, tool: RespondsOnEndpoints, device: str, comment: str) -> None:
+    def _send(self, tool: RespondsOnEndpoints, device: str, comment: str, payload: dict[str, Any]) -> None:
         tool.release(device, comment=comment)
 
 

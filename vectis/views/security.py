@@ -26,7 +26,7 @@ VERBS = {
     "resolve": "detection.resolve",
     "false_positive": "detection.false_positive",
 }
-FIELDS = ("comment", "reason", "scope", "days")
+FIELDS = ("comment", "mode", "reason", "scope", "days")
 
 
 @bp.get("/security")
