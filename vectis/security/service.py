@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from vectis.connectors import registry
@@ -43,7 +44,12 @@ def _may_ask(connection: Connection, device: str) -> bool:
     except LookupError:
         return True  # a retired vendor: _isolation_now says so without a call
     digest = hashlib.sha256(device.encode()).hexdigest()[:32]
-    return bool(redis().set(f"vectis:isolation-asked:{connection.id}:{digest}", "1", nx=True, px=int(seconds * 1000)))
+    try:
+        return bool(
+            redis().set(f"vectis:isolation-asked:{connection.id}:{digest}", "1", nx=True, px=int(seconds * 1000))
+        )
+    except RedisError:
+        return False  # Redis away: the card shows what it knows and asks again at its next poll, not an error
 
 
 def _isolation_now(connection: Connection, device: str) -> str | None:
