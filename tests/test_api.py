@@ -387,6 +387,21 @@ def test_a_retry_of_a_request_that_failed_inside_vectis_hears_that_failure_not_s
     assert fresh.status_code == 200, fresh.get_json()
 
 
+def calls_of(app: Flask, tenant_id: int, prefix: str) -> list[Any]:
+    """The audit rows a token's calls left, oldest first."""
+    with app.app_context(), db.tenant_session(tenant_id) as s:
+        return list(
+            s.execute(
+                select(
+                    AuditEntry.action, AuditEntry.result, AuditEntry.error, AuditEntry.surface,
+                    AuditEntry.target_label, AuditEntry.payload,
+                )
+                .where(AuditEntry.payload["token"].astext == prefix)
+                .order_by(AuditEntry.seq)
+            ).all()
+        )  # fmt: skip
+
+
 def test_a_call_refused_after_its_token_was_accepted_is_audited_with_what_was_wrong(
     app: Flask, acme: TenantFixture
 ) -> None:
@@ -400,12 +415,7 @@ def test_a_call_refused_after_its_token_was_accepted_is_audited_with_what_was_wr
     assert client.post(f"/api/v1/alerts/{alert}/resolve", headers=headers).status_code == 403
     assert api(app, acme, raw, "/customers/cus_0000000000000").status_code == 404
     assert api(app, acme, raw, "/customers?limit=5000").status_code == 422
-    with app.app_context(), db.tenant_session(acme.id) as s:
-        rows = s.execute(
-            select(AuditEntry.action, AuditEntry.result, AuditEntry.error, AuditEntry.surface)
-            .where(AuditEntry.payload["token"].astext == prefix)
-            .order_by(AuditEntry.seq)
-        ).all()
+    rows = calls_of(app, acme.id, prefix)
     assert [(r.action, r.result, r.surface) for r in rows] == [
         ("api.resolve_alert", "blocked", "api"), ("api.get_customer", "failed", "api"),
         ("api.list_customers", "failed", "api"),

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from tests import test_ticket_writes
 from tests.conftest import TenantFixture, a_customer, an_alert, client_for, pid, serving
 from tests.query_world import MARK, world
-from tests.test_api import make_token
+from tests.test_api import calls_of, make_token
 from tests.test_api_writes import post, sent, token
 from tests.test_ticket_writes import Desk
 from vectis.identity import tokens
@@ -183,12 +183,7 @@ def test_a_refused_tool_call_is_audited_with_what_was_wrong(app: Flask, served: 
 
     hidden, missing, too_many = session(served, acme, raw, work)
     assert hidden.is_error and missing.is_error and too_many.is_error
-    with app.app_context(), db.tenant_session(acme.id) as s:
-        rows = s.execute(
-            select(AuditEntry.action, AuditEntry.result, AuditEntry.target_label, AuditEntry.payload)
-            .where(AuditEntry.payload["token"].astext == prefix)
-            .order_by(AuditEntry.seq)
-        ).all()
+    rows = calls_of(app, acme.id, prefix)
     assert [(r.action, r.result) for r in rows] == [
         ("mcp.unknown_tool", "blocked"), ("mcp.get_customer", "failed"), ("mcp.list_customers", "failed"),
     ]  # fmt: skip
