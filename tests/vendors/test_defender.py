@@ -622,7 +622,8 @@ def test_the_detection_verbs_send_what_their_dry_run_shows_and_read_defender_bac
     assert sim.requests("PATCH /api/alerts/{alert_id}") == 0
     # Defender isolates Full (its default) or Selective (Outlook, Teams and Skype keep working), as asked.
     selective = act(app, setup, "detection.isolate", open_one.id, {"mode": "Selective"}, dry=True)
-    assert selective.preview is not None and selective.preview.requests[0]["body"]["IsolationType"] == "Selective"
+    asked = selective.preview.requests if selective.preview is not None else None
+    assert asked is not None and asked[0]["body"]["IsolationType"] == "Selective"
     odd = act(app, setup, "detection.isolate", open_one.id, {"mode": "Partial"}, dry=True)
     assert "would not go as it is" in odd.message and "choose Full or Selective" in odd.message, odd.message
     isolated = act(app, setup, "detection.isolate", open_one.id, {"mode": "Selective"})
