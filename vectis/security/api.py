@@ -28,6 +28,7 @@ from vectis.connectors import registry
 from vectis.models import Connection, Customer
 from vectis.models.security import Detection
 from vectis.platform import public_ids
+from vectis.security.queries import remediation_label, remediations_of
 
 Severity = Literal["critical", "high", "medium", "low"]
 Status = Literal["open", "in_progress", "resolved"]
@@ -122,17 +123,15 @@ def _out(d: Row[Any]) -> DetectionOut:
         file_hash=d.file_hash,
         source=registry.label(d.vendor),
         detected_at=d.detected_at,
-        remediations=_remediations(d.remediations),
+        remediations=_remediations(d),
     )
 
 
-def _remediations(found: Any) -> list[RemediationOut]:
-    listed = [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+def _remediations(row: Row[Any]) -> list[RemediationOut]:
     return [
-        RemediationOut(action=str(r.get("action") or r.get("type") or "Remediation"), type=r.get("type"),
-                       status=r.get("status"))
-        for r in listed
-    ]  # fmt: skip
+        RemediationOut(action=remediation_label(r), type=r.get("type"), status=r.get("status"))
+        for r in remediations_of(row)
+    ]
 
 
 def _read() -> Any:

@@ -127,7 +127,7 @@ class Card:
     def remediation_lines(self) -> list[tuple[str, str, str]]:
         """Each proposed remediation as (what, its state in words, tone): unapproved ones first."""
         lines = [
-            (str(r.get("action") or r.get("type") or "Remediation"), *REMEDIATION_STATES.get(
+            (remediation_label(r), *REMEDIATION_STATES.get(
                 str(r.get("status") or ""), (str(r.get("status") or "unknown").replace("_", " "), "muted")
             ))
             for r in self.remediations
@@ -195,7 +195,7 @@ def refusals(row: Any, vendor: str) -> dict[str, str | None]:
             "releasing": f"{name} is already being released.",
         }.get(row.isolation, f"{name} is not isolated.")
     resolve = can["resolve"] or ("Already resolved." if row.status == "resolved" else None)
-    waiting = [r for r in _remediations(row) if r.get("status") == "unapproved"]
+    waiting = [r for r in remediations_of(row) if r.get("status") == "unapproved"]
     if resolve is None and waiting:
         # The tool refuses it anyway (Huntress: 409): said before a click, with what to do.
         tool = registry.label(vendor)
@@ -218,8 +218,14 @@ def _modes(vendor: str) -> Mapping[str, str]:
     return getattr(cls, "isolation_modes", {}) if supports(cls, RespondsOnEndpoints) else {}
 
 
-def _remediations(row: Any) -> list[Mapping[str, Any]]:
-    """A detection's proposed remediations, from a listing's row or a stored detection."""
+def remediation_label(remediation: Mapping[str, Any]) -> str:
+    """What a remediation does, in the tool's words."""
+    return str(remediation.get("action") or remediation.get("type") or "Remediation")
+
+
+def remediations_of(row: Any) -> list[Mapping[str, Any]]:
+    """A detection's proposed remediations, from a listing's row (its ``remediations`` column) or a stored
+    detection."""
     found = getattr(row, "remediations", None)
     if found is None:
         found = (getattr(row, "details", None) or {}).get("remediations")
@@ -250,7 +256,7 @@ def _cards(session: Session, statement: Select[Any]) -> list[Card]:
                 source=registry.label(row.vendor),
                 resolved_by=row.resolved_by,
                 refusals=refusals(row, row.vendor),
-                remediations=_remediations(row),
+                remediations=remediations_of(row),
                 isolation_modes=_modes(row.vendor),
             )
         )
